@@ -1,0 +1,44 @@
+"""An agency's answer to a task: stored first, then the pathway's flow run is resumed."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from careflow.db import session_scope
+from careflow.resume import resume_pathway
+from careflow.tasks import find_task, transition_task
+from models.task import AgencyTask, TaskState
+
+
+@dataclass
+class AnswerResult:
+    task: AgencyTask
+    resume: str  # "resumed" | "not_needed" | "pending" | "" (no resume needed: not a final answer)
+
+
+def answer_task(
+    ref: str,
+    action: TaskState,
+    *,
+    actor: str,
+    unit_code: str | None = None,
+    reason: str = "",
+    outcome: dict | None = None,
+    resume_wait_seconds: float = 20.0,
+) -> AnswerResult:
+    """Record ``action`` (acknowledged, in_progress, completed or rejected) on the task ``ref``.
+
+    ``unit_code`` limits the lookup to that unit's tasks (an officer answers only their own). The
+    answer is committed before the flow run is resumed; if resuming fails the answer stays stored
+    with ``resume_pending`` set, and the sweeper resumes it later.
+
+    Raises:
+        TaskNotFound, InvalidTransition, ValueError (naming the field) — nothing is stored then.
+    """
+    with session_scope() as session:
+        task = find_task(session, ref, unit_code)
+        transition_task(session, task, action, actor=actor, reason=reason, outcome=outcome)
+        pathway_run_id = task.pathway_run_id
+    if not action.is_answer:
+        return AnswerResult(task=task, resume="")
+    return AnswerResult(task=task, resume=asyncio.run(resume_pathway(pathway_run_id, wait_seconds=resume_wait_seconds)))

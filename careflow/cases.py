@@ -1,0 +1,125 @@
+"""Registering children, opening cases and starting pathways (caseworker actions)."""
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+import pendulum
+from sqlmodel import Session, select
+
+from careflow.audit import record_audit
+from careflow.settings import get_settings
+from models.base import utcnow
+from models.case import Case, PathwayRun
+from models.child import Child, Guardian
+from models.eligibility import KeyCareCriterion, MigrantAssessment, assess_migrant_child
+from models.policy import load_policy
+from models.regions import get_county
+from models.resident_id import birth_date_of, normalize_resident_id
+
+
+@dataclass
+class Registration:
+    """A stored child and the migrant-child test (方案 一) as of the registration date."""
+
+    child: Child
+    assessment: MigrantAssessment
+
+
+def register_child(
+    session: Session,
+    *,
+    resident_id: str,
+    full_name: str,
+    hukou_county: str,
+    residence_county: str,
+    arrival_date: date,
+    actor: str,
+    residence_area_code: str = "",
+    residence_address: str = "",
+    sex: str = "",
+    key_care_criteria: set[KeyCareCriterion] | None = None,
+    guardians: list[dict] | None = None,
+    on: date | None = None,
+) -> Registration:
+    """Validate and store a child (and guardians); return it with its migrant-child assessment.
+
+    ``hukou_county`` / ``residence_county``: GB/T 2260 code or name. ``residence_area_code``: the
+    township (9 digits) or village/community (12 digits) code under the residence county, used to
+    route village-committee and township tasks. The birth date is read from the resident ID.
+
+    Raises:
+        InvalidResidentID: bad ID (names the field and value). UnknownRegion: unknown county.
+        ValueError: an area code outside the residence county, an empty name, a duplicate ID.
+    """
+    rid = normalize_resident_id(resident_id)
+    if not full_name.strip():
+        raise ValueError("field 'full_name': must not be empty")
+    hukou = get_county(hukou_county)
+    residence = get_county(residence_county)
+    if residence_area_code and not residence_area_code.startswith(residence.code):
+        raise ValueError(
+            f"field 'residence_area_code': {residence_area_code!r} is not inside county {residence.code}"
+        )
+    if session.exec(select(Child).where(Child.resident_id == rid)).first():
+        raise ValueError(f"field 'resident_id': a child with ID ending {rid[-4:]} is already registered")
+    birth = birth_date_of(rid)
+    on = on or pendulum.now(get_settings().timezone).date()
+    assessment = assess_migrant_child(
+        birth_date=birth, hukou_county=hukou.code, residence_county=residence.code,
+        arrival_date=arrival_date, on=on,
+    )
+    child = Child(
+        resident_id=rid, full_name=full_name.strip(), sex=sex, birth_date=birth,
+        hukou_county_code=hukou.code, residence_county_code=residence.code,
+        residence_area_code=residence_area_code, residence_address=residence_address,
+        arrival_date=arrival_date, key_care_criteria=sorted(c.value for c in (key_care_criteria or set())),
+        created_by=actor,
+    )
+    session.add(child)
+    for g in guardians or []:
+        session.add(Guardian(child_id=child.id, **g))
+    record_audit(
+        session, actor=actor, action="child.registered", entity_type="child", entity_id=child.id,
+        detail={"is_migrant": assessment.is_migrant, "reasons": [r.code for r in assessment.reasons if not r.passed]},
+    )
+    return Registration(child=child, assessment=assessment)
+
+
+def open_case(session: Session, *, child_id: uuid.UUID, caseworker: str, summary: str = "") -> Case:
+    """Open a case on a registered child, held by ``caseworker`` in the child's residence county."""
+    child = session.get(Child, child_id)
+    if child is None:
+        raise LookupError(f"field 'child_id': no child {child_id}")
+    today = pendulum.now(get_settings().timezone).format("YYYYMMDD")
+    case = Case(
+        reference=f"CF-{child.residence_county_code}-{today}-{secrets.token_hex(2).upper()}",
+        child_id=child.id, county_code=child.residence_county_code, caseworker=caseworker, summary=summary,
+    )
+    session.add(case)
+    record_audit(session, actor=caseworker, action="case.opened", entity_type="case", entity_id=case.id,
+                 case_id=case.id, reason=summary)
+    return case
+
+
+def create_pathway_run(
+    session: Session, *, case_id: uuid.UUID, pathway: str, actor: str, parameters: dict | None = None
+) -> PathwayRun:
+    """Record that a pathway starts on a case (the flow run is created by :func:`start_pathway`).
+
+    Raises:
+        KeyError: ``pathway`` is not one of the policy's pathways.
+    """
+    if pathway not in load_policy().pathways:
+        raise KeyError(f"field 'pathway': {pathway!r} is not a pathway; known: {sorted(load_policy().pathways)}")
+    case = session.get(Case, case_id)
+    if case is None:
+        raise LookupError(f"field 'case_id': no case {case_id}")
+    run = PathwayRun(case_id=case.id, pathway=pathway, parameters=parameters or {}, started_by=actor,
+                     started_at=utcnow())
+    session.add(run)
+    record_audit(session, actor=actor, action="pathway.started", entity_type="pathway_run", entity_id=run.id,
+                 case_id=case.id, detail={"pathway": pathway, "parameters": parameters or {}})
+    return run

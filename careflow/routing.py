@@ -1,0 +1,77 @@
+"""Routing a step to a concrete agency unit (承办单位) by agency type and jurisdiction."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from sqlmodel import Session, select
+
+from models.agency import AgencyUnit
+
+
+class NoUnitForAgency(LookupError):
+    """No active unit of the agency type covers the area (the message names both)."""
+
+
+def jurisdiction_prefix(code: str) -> str:
+    """The prefix every area inside ``code`` starts with.
+
+    GB/T 2260 codes pad with zeros: ``350000`` (province) → ``35``, ``350300`` (city) → ``3503``,
+    ``350302`` (county) → ``350302``. Township (9) and village (12) codes are used as they are.
+    """
+    if len(code) == 6:
+        for _ in range(2):
+            if code.endswith("00"):
+                code = code[:-2]
+        return code
+    return code
+
+
+def resolve_unit(session: Session, agency_type: str, area_code: str) -> AgencyUnit:
+    """The active unit of ``agency_type`` whose jurisdiction most closely contains ``area_code``.
+
+    A village unit beats its township's, a township's beats the county's, the county's the city's.
+
+    Raises:
+        NoUnitForAgency: when no unit of that type covers the area.
+    """
+    units = session.exec(
+        select(AgencyUnit).where(AgencyUnit.agency_type == agency_type, AgencyUnit.active == True)  # noqa: E712
+    ).all()
+    covering = [u for u in units if area_code.startswith(jurisdiction_prefix(u.jurisdiction_code))]
+    if not covering:
+        raise NoUnitForAgency(
+            f"no active {agency_type!r} unit covers area {area_code!r}: add one to the agency directory"
+        )
+    return max(covering, key=lambda u: len(jurisdiction_prefix(u.jurisdiction_code)))
+
+
+def load_agency_units(session: Session, path: Path) -> int:
+    """Insert or update the units listed in a directory YAML file; returns how many were read.
+
+    File shape: ``units: [{code, agency_type, jurisdiction_code, name}, ...]``.
+
+    Raises:
+        ValueError: naming the file, the entry and the field when an entry is malformed.
+    """
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    entries = data.get("units")
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: field 'units' must be a list")
+    for index, entry in enumerate(entries):
+        for field in ("code", "agency_type", "jurisdiction_code", "name"):
+            if not isinstance(entry, dict) or not str(entry.get(field, "")).strip():
+                raise ValueError(f"{path}: units[{index}]: field {field!r} is missing or empty")
+        code = str(entry["jurisdiction_code"])
+        if not code.isdigit() or len(code) not in (6, 9, 12):
+            raise ValueError(
+                f"{path}: units[{index}] ({entry['code']}): field 'jurisdiction_code': {code!r} "
+                "is not a 6-, 9- or 12-digit area code"
+            )
+        unit = session.get(AgencyUnit, entry["code"]) or AgencyUnit(code=entry["code"])
+        unit.agency_type = entry["agency_type"]
+        unit.jurisdiction_code = code
+        unit.name = entry["name"]
+        unit.active = bool(entry.get("active", True))
+        session.add(unit)
+    return len(entries)

@@ -1,0 +1,143 @@
+"""The local stack of the embedded defaults: Prefect server (SQLite), served deployments, mail sink.
+
+Everything lives under ``CAREFLOW_HOME``; logs of the started processes go to ``CAREFLOW_HOME/logs``.
+:class:`LocalStack` starts only what is not already running and stops only what it started.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from careflow import PROJECT_ROOT
+from careflow.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def prefect_server_healthy(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def deployments_ready(names: list[str]) -> bool:
+    """True when every named deployment exists and a runner is polling for it (status READY)."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    async def check() -> bool:
+        async with get_client() as client:
+            for name in names:
+                try:
+                    deployment = await client.read_deployment_by_name(name)
+                except Exception:
+                    return False
+                if str(getattr(deployment.status, "value", deployment.status)).upper() != "READY":
+                    return False
+            return True
+
+    return asyncio.run(check())
+
+
+class LocalStack:
+    """Start (if needed) and stop the local Prefect server, the deployment runner and the mail sink."""
+
+    def __init__(self, *, with_sink: bool = True):
+        self.settings = get_settings()
+        self.with_sink = with_sink
+        self.logs = self.settings.home / "logs"
+        self._processes: list[tuple[str, subprocess.Popen]] = []
+        self._sink = None
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        out = open(self.logs / f"{name}.log", "ab")
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+                                   env=os.environ.copy(), start_new_session=True)
+        self._processes.append((name, process))
+        return process
+
+    def _wait(self, what: str, ready, process: subprocess.Popen | None, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"{what} exited with code {process.returncode}; see {self.logs}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} not ready after {timeout:.0f} s; see {self.logs}")
+            time.sleep(0.5)
+
+    def start(self) -> "LocalStack":
+        from flows.registry import PATHWAY_DEPLOYMENTS, SWEEPER
+
+        api = self.settings.prefect_api_url
+        if not prefect_server_healthy(api):
+            if _port_open(self.settings.prefect_port):
+                raise RuntimeError(f"port {self.settings.prefect_port} is taken by something that is not a Prefect "
+                                   "server: set CAREFLOW_PREFECT_PORT")
+            server = self._spawn("prefect-server", [sys.executable, "-m", "prefect", "server", "start",
+                                                    "--host", "127.0.0.1", "--port", str(self.settings.prefect_port)])
+            self._wait("the Prefect server", lambda: prefect_server_healthy(api), server, 120)
+        names = [d.full_name for d in PATHWAY_DEPLOYMENTS.values()] + [SWEEPER.full_name]
+        if not deployments_ready(names):
+            runner = self._spawn("serve", [sys.executable, "-m", "careflow.cli", "serve"])
+            self._wait("the served deployments", lambda: deployments_ready(names), runner, 120)
+        if self.with_sink and not _port_open(self.settings.smtp_port):
+            from notifications.sink import MailSink
+
+            self._sink = MailSink(self.settings.mailbox_dir, port=self.settings.smtp_port)
+            self._sink.start()
+        return self
+
+    @property
+    def started(self) -> list[str]:
+        return [name for name, _ in self._processes] + (["mail-sink"] if self._sink else [])
+
+    def stop(self) -> None:
+        """Stop what this stack started (newest first); leave what was already running."""
+        if self._sink:
+            self._sink.stop()
+            self._sink = None
+        for name, process in reversed(self._processes):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        self._processes.clear()
+
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def ensure_home() -> Path:
+    """Create ``CAREFLOW_HOME``, migrate the database, load the agency directory, write default channels."""
+    from careflow.db import migrate, session_scope
+    from careflow.routing import load_agency_units
+    from notifications.channels import write_default_channels
+
+    settings = get_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    migrate()
+    with session_scope() as session:
+        load_agency_units(session, settings.policy_dir / "agency_units.yaml")
+    write_default_channels(settings.resolved_channels_file, settings.smtp_port)
+    return settings.home

@@ -1,0 +1,36 @@
+"""Serving careflow's deployments: every pathway flow and the scheduled sweeper.
+
+``careflow serve`` (and ``careflow up``) call :func:`serve_deployments`; in production a Prefect
+worker pool runs the same deployments (see README).
+"""
+from __future__ import annotations
+
+import os
+
+from prefect import serve
+
+from careflow import PROJECT_ROOT
+from careflow.settings import get_settings
+from flows.guardianship import guardianship_intervention
+from flows.registry import PATHWAY_DEPLOYMENTS, SWEEPER
+from flows.sweeper import sweeper
+
+PATHWAY_FLOWS = {"guardianship": guardianship_intervention}
+
+
+def build_deployments(sweep_cron: str = "* * * * *") -> list:
+    """The deployments: one per pathway, tagged ``pathway:<key>``, and the sweeper on ``sweep_cron``."""
+    timezone = get_settings().timezone
+    deployments = [
+        PATHWAY_FLOWS[key].to_deployment(name=d.deployment, tags=[f"pathway:{key}"])
+        for key, d in PATHWAY_DEPLOYMENTS.items()
+    ]
+    deployments.append(sweeper.to_deployment(name=SWEEPER.deployment, cron=sweep_cron, timezone=timezone,
+                                             tags=["sweeper"]))
+    return deployments
+
+
+def serve_deployments(sweep_cron: str = "* * * * *") -> None:
+    """Serve every deployment from this process until interrupted (blocks)."""
+    os.chdir(PROJECT_ROOT)  # flow entrypoints are relative to the project root
+    serve(*build_deployments(sweep_cron), limit=20)

@@ -1,0 +1,140 @@
+"""Prefect tasks that carry a pathway's side effects.
+
+Each task that writes is idempotent twice over: the database finds what an earlier run already
+created (unique keys), and the task's result is persisted under a key made of the pathway run,
+step and attempt, so a resumed or retried flow run gets the cached result without running it again.
+Reads (``read_tasks``) are never cached: they must see answers stored since the last run.
+"""
+from __future__ import annotations
+
+import uuid
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+
+from careflow.db import session_scope
+from careflow.audit import record_audit
+from models.base import utcnow
+from models.case import Case, PathwayRun, PathwayStatus
+from models.task import AgencyTask, TaskState
+from notifications.outbox import caseworker_unit, dispatch_notification, enqueue_task_message
+
+
+class PathwayContext(BaseModel):
+    """What a pathway flow needs to know about its run (no personal data)."""
+
+    pathway_run_id: str
+    pathway: str
+    case_reference: str
+    county_code: str
+    caseworker: str
+    parameters: dict
+
+
+class TaskAnswer(BaseModel):
+    """A task as the waiting flow sees it: its state and, once answered, the outcome."""
+
+    task_id: str
+    step_key: str
+    agency_type: str
+    attempt: int
+    state: TaskState
+    outcome: dict = {}
+    rejection_reason: str = ""
+
+
+def _key(*parts) -> str:
+    return ":".join(str(p) for p in parts)
+
+
+@task(name="begin-pathway", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
+def begin_pathway(pathway_run_id: str, flow_run_id: str) -> PathwayContext:
+    """Mark the pathway run as running under this flow run; return its context."""
+    with session_scope() as session:
+        run = session.get(PathwayRun, uuid.UUID(pathway_run_id))
+        if run is None:
+            raise LookupError(f"pathway run {pathway_run_id} does not exist")
+        if run.status == PathwayStatus.starting:
+            run.status = PathwayStatus.running
+        run.flow_run_id = uuid.UUID(flow_run_id)
+        session.add(run)
+        case = session.get(Case, run.case_id)
+        return PathwayContext(
+            pathway_run_id=pathway_run_id, pathway=run.pathway, case_reference=case.reference,
+            county_code=case.county_code, caseworker=case.caseworker, parameters=run.parameters,
+        )
+
+
+@task(
+    name="open-agency-task", persist_result=True, retries=3, retry_delay_seconds=2,
+    cache_key_fn=lambda _ctx, p: _key("open-task", p["pathway_run_id"], p["step_key"], p["agency_type"], p["attempt"]),
+)
+def open_agency_task(pathway_run_id: str, step_key: str, agency_type: str, attempt: int = 1,
+                     urgent: bool = False) -> str:
+    """Create the step's task for one agency (once); return its id."""
+    from careflow.tasks import open_step_task
+
+    with session_scope() as session:
+        created = open_step_task(session, pathway_run_id=uuid.UUID(pathway_run_id), step_key=step_key,
+                                 agency_type=agency_type, attempt=attempt, urgent=urgent)
+        get_run_logger().info("task %s: %s → %s, due %s", created.short_ref, step_key, created.unit_code,
+                              created.due_at.isoformat())
+        return str(created.id)
+
+
+@task(
+    name="notify-agency", persist_result=True, retries=3, retry_delay_seconds=2,
+    cache_key_fn=lambda _ctx, p: _key("notify", p["task_id"], p["event"], p.get("recipient") or "assignee"),
+)
+def queue_message(task_id: str, event: str, recipient: str | None = None, role: str = "officer",
+                  outcome_summary: str = "") -> str:
+    """Store the message for an event on a task (once); return the notification id."""
+    with session_scope() as session:
+        agency_task = session.get(AgencyTask, uuid.UUID(task_id))
+        notification = enqueue_task_message(session, task=agency_task, event=event, recipient_unit=recipient,
+                                            role=role, outcome_summary=outcome_summary)
+        return str(notification.id)
+
+
+@task(name="send-message", cache_policy=NO_CACHE)
+def send_message(notification_id: str) -> str:
+    """Try to deliver a stored message now; failures stay in the outbox for the sweeper to retry."""
+    with session_scope() as session:
+        return dispatch_notification(session, uuid.UUID(notification_id)).status.value
+
+
+@task(name="read-task-answers", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
+def read_tasks(task_ids: list[str]) -> list[TaskAnswer]:
+    """The current state of the given tasks, read fresh from the database."""
+    with session_scope() as session:
+        answers = []
+        for task_id in task_ids:
+            t = session.get(AgencyTask, uuid.UUID(task_id))
+            answers.append(TaskAnswer(task_id=task_id, step_key=t.step_key, agency_type=t.agency_type,
+                                      attempt=t.attempt, state=t.state, outcome=t.outcome,
+                                      rejection_reason=t.rejection_reason))
+        return answers
+
+
+@task(name="close-pathway", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
+def close_pathway(pathway_run_id: str, outcome: str, status: PathwayStatus = PathwayStatus.completed) -> str:
+    """Record how the pathway ended (idempotent: a closed run keeps its first outcome)."""
+    with session_scope() as session:
+        run = session.get(PathwayRun, uuid.UUID(pathway_run_id))
+        if run.status in (PathwayStatus.starting, PathwayStatus.running):
+            run.status = status
+            run.outcome = outcome
+            run.ended_at = utcnow()
+            run.resume_pending = False
+            session.add(run)
+            record_audit(session, actor="careflow", action=f"pathway.{status.value}", entity_type="pathway_run",
+                         entity_id=run.id, case_id=run.case_id, reason=outcome)
+        return run.outcome
+
+
+def notify_caseworker(ctx: PathwayContext, task_id: str, event: str, summary: str) -> None:
+    """Tell the case's caseworker about an answer or the end of the pathway (once)."""
+    notification_id = queue_message(task_id, event, recipient=caseworker_unit(ctx.caseworker), role="caseworker",
+                                    outcome_summary=summary)
+    send_message(notification_id)

@@ -1,0 +1,42 @@
+"""The sweeper: a scheduled flow that makes sure nothing stored is left unacted on.
+
+Each sweep (every minute by default, cron in Asia/Shanghai) starts pathway runs whose flow run was
+never created, resumes flow runs whose agency answer is stored but was not delivered to the flow,
+and retries notifications that are due.
+"""
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from careflow.db import session_scope
+from careflow.resume import reconcile
+from notifications.outbox import dispatch_notification, due_notifications
+
+
+@task(name="reconcile-pathways", cache_policy=NO_CACHE)
+async def reconcile_pathways() -> dict[str, int]:
+    """Start unstarted pathway runs and resume runs with stored answers."""
+    return await reconcile()
+
+
+@task(name="retry-notifications", cache_policy=NO_CACHE)
+def retry_notifications() -> dict[str, int]:
+    """Send every pending message and every failed one whose retry time has come."""
+    counts: dict[str, int] = {}
+    with session_scope() as session:
+        due = due_notifications(session)
+    for notification_id in due:
+        with session_scope() as session:
+            status = dispatch_notification(session, notification_id).status.value
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+@flow(name="careflow-sweeper", log_prints=True)
+async def sweeper() -> dict:
+    """One sweep; returns what it did."""
+    pathways = await reconcile_pathways()
+    messages = retry_notifications()
+    get_run_logger().info("pathways %s; notifications %s", pathways, messages)
+    return {"pathways": pathways, "notifications": messages}

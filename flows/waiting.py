@@ -1,0 +1,127 @@
+"""Requesting steps from agencies and waiting for their answers: the one wait every pathway uses.
+
+A step is requested by opening its task (once), notifying the agency (once), and suspending the flow
+run until the agency answers. The answer is stored in careflow's database before the flow is resumed
+(:mod:`careflow.resume`), so on every (re)run the flow reads the database first and suspends only while
+an answer is missing. No suspend has a timeout: deadlines and escalation belong to the sweeper
+(a timed-out suspend would fail the run).
+
+The suspend key is ``await|<rule>|<task ids>|<answers so far>|<flow run count>``: deterministic for a
+given state, new for every execution, and readable by the resumer, which resumes only when the
+database holds more answers than the key records.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from prefect import get_run_logger, tags
+from prefect.context import FlowRunContext
+from prefect.flow_runs import suspend_flow_run
+from prefect.input import RunInput
+
+from flows.steps import PathwayContext, TaskAnswer, open_agency_task, queue_message, read_tasks, send_message
+from models.task import TaskState
+from notifications.outbox import caseworker_unit
+
+#: A rejected step is re-issued (with escalation) at most this many times in all.
+MAX_ATTEMPTS = 3
+
+
+class AgencyAnswer(RunInput):
+    """What a resume carries: which pathway run's tasks were answered. The answers themselves are
+    read from the database, the system of record."""
+
+    pathway_run_id: str
+    answer_seq: int
+
+
+class PathwayBlocked(Exception):
+    """A step was rejected :data:`MAX_ATTEMPTS` times; the county manager has been told."""
+
+    def __init__(self, step_key: str, reason: str):
+        super().__init__(f"step {step_key!r} rejected {MAX_ATTEMPTS} times: {reason}")
+        self.step_key = step_key
+        self.reason = reason
+
+
+def pause_key(rule: str, task_ids: list[str], answered: int, run_count: int) -> str:
+    return f"await|{rule}|{','.join(task_ids)}|{answered}|{run_count}"
+
+
+def parse_pause_key(key: str) -> tuple[str, list[str], int] | None:
+    """``(rule, task ids, answers recorded)`` of a key made by :func:`pause_key`, else None."""
+    parts = key.split("|")
+    if len(parts) != 5 or parts[0] != "await":
+        return None
+    return parts[1], parts[2].split(","), int(parts[3])
+
+
+def is_satisfied(rule: str, answers: list[TaskAnswer]) -> bool:
+    answered = [a for a in answers if a.state.is_answer]
+    return len(answered) == len(answers) if rule == "all" else bool(answered)
+
+
+async def await_answers(ctx: PathwayContext, task_ids: list[str], rule: Literal["all", "any"] = "all") -> list[TaskAnswer]:
+    """Return the tasks' answers once ``rule`` holds, suspending the flow run until then."""
+    answers = read_tasks(task_ids)
+    if is_satisfied(rule, answers):
+        return answers
+    run_count = FlowRunContext.get().flow_run.run_count
+    answered = sum(a.state.is_answer for a in answers)
+    get_run_logger().info("waiting for %s of %d task(s): %s", rule, len(task_ids), ", ".join(t[:8] for t in task_ids))
+    await suspend_flow_run(wait_for_input=AgencyAnswer, key=pause_key(rule, task_ids, answered, run_count))
+    answers = read_tasks(task_ids)  # reached only if the input for this key was already given
+    if not is_satisfied(rule, answers):
+        raise RuntimeError(f"resumed before {rule} of tasks {task_ids} were answered")
+    return answers
+
+
+def _open_and_notify(ctx: PathwayContext, step_key: str, agency_type: str, attempt: int, urgent: bool) -> str:
+    with tags(f"agency:{agency_type}", f"step:{step_key}"):
+        task_id = open_agency_task(ctx.pathway_run_id, step_key, agency_type, attempt, urgent)
+        send_message(queue_message(task_id, "task_requested"))
+    return task_id
+
+
+async def request_steps(
+    ctx: PathwayContext, requests: list[tuple[str, str]], *, rule: Literal["all", "any"] = "all",
+    urgent: bool = False,
+) -> dict[str, TaskAnswer]:
+    """Request several (step, agency type) pairs at once and wait for ``rule`` of them to be completed.
+
+    A rejection goes back to the caseworker and up to the county civil affairs bureau, and the step is
+    re-issued to the agency as the next attempt (its escalation level shown in the message).
+
+    Returns:
+        The completed answers, keyed by ``"<step>/<agency type>"``.
+    Raises:
+        PathwayBlocked: a step was rejected :data:`MAX_ATTEMPTS` times.
+    """
+    attempts = {pair: 1 for pair in requests}
+    while True:
+        task_ids = {pair: _open_and_notify(ctx, *pair, attempts[pair], urgent) for pair in requests}
+        answers = await await_answers(ctx, list(task_ids.values()), rule)
+        by_pair = dict(zip(requests, answers))
+        rejected = [pair for pair, a in by_pair.items() if a.state == TaskState.rejected]
+        completed = {f"{s}/{a}": ans for (s, a), ans in by_pair.items() if ans.state == TaskState.completed}
+        if not rejected and (rule == "all" and len(completed) == len(requests) or rule == "any" and completed):
+            return completed
+        for pair in rejected:
+            answer = by_pair[pair]
+            _report_rejection(ctx, answer)
+            if attempts[pair] >= MAX_ATTEMPTS:
+                raise PathwayBlocked(pair[0], answer.rejection_reason)
+            attempts[pair] += 1
+
+
+def _report_rejection(ctx: PathwayContext, answer: TaskAnswer) -> None:
+    summary = f"退回原因：{answer.rejection_reason}"
+    for recipient, role in ((caseworker_unit(ctx.caseworker), "caseworker"), (f"civil_affairs-{ctx.county_code}", "manager")):
+        send_message(queue_message(answer.task_id, "task_escalated", recipient=recipient, role=role,
+                                   outcome_summary=summary))
+
+
+async def request_step(ctx: PathwayContext, step_key: str, agency_type: str, *, urgent: bool = False) -> TaskAnswer:
+    """Request one step from one agency type and wait for its completion (see :func:`request_steps`)."""
+    answers = await request_steps(ctx, [(step_key, agency_type)], urgent=urgent)
+    return answers[f"{step_key}/{agency_type}"]

@@ -1,0 +1,50 @@
+"""The child and guardians (儿童、监护人): who the case is about."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.base import UTCDateTime, new_id, utcnow
+
+
+class Child(SQLModel, table=True):
+    """A registered child.
+
+    ``resident_id`` is the 18-character GB 11643 number, validated before it is stored and
+    masked wherever a list shows it. County codes are GB/T 2260 six-digit codes.
+    ``key_care_criteria`` lists :class:`models.eligibility.KeyCareCriterion` values (重点关爱服务对象, 方案 一（二）).
+    """
+
+    __tablename__ = "child"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    resident_id: str = Field(sa_column=sa.Column(sa.String(18), unique=True, nullable=False))
+    full_name: str = Field(max_length=64)
+    sex: str = Field(default="", max_length=8)
+    birth_date: date
+    hukou_county_code: str = Field(max_length=6, description="户籍地 county, GB/T 2260")
+    residence_county_code: str = Field(max_length=6, index=True, description="居住地 county, GB/T 2260")
+    residence_area_code: str = Field(
+        default="", max_length=12,
+        description="居住地 township (9 digits) or village/community (12 digits) statistical code, when known",
+    )
+    residence_address: str = Field(default="", max_length=200)
+    arrival_date: date = Field(description="date the child came to live in the residence county")
+    key_care_criteria: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
+    created_by: str = Field(max_length=64)
+
+
+class Guardian(SQLModel, table=True):
+    """A parent or other guardian (父母或者其他监护人) of a child."""
+
+    __tablename__ = "guardian"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    child_id: uuid.UUID = Field(foreign_key="child.id", index=True)
+    full_name: str = Field(max_length=64)
+    relation: str = Field(max_length=32, description="e.g. 父亲, 母亲, 祖母")
+    phone: str = Field(default="", max_length=32)

@@ -1,0 +1,46 @@
+"""The notification outbox (通知发件箱): every message is stored before it is sent."""
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.base import UTCDateTime, new_id, utcnow
+
+
+class DeliveryStatus(str, enum.Enum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"        # failed at least once, will be retried
+    given_up = "given_up"    # retries exhausted; a manager was alerted
+
+
+class Notification(SQLModel, table=True):
+    """One message to one agency unit (or role) about one event.
+
+    ``idempotency_key`` is unique: the same event (task, event type, recipient) is stored once however
+    often a flow replays. Bodies never hold a child's name or resident ID (checked before storing).
+    """
+
+    __tablename__ = "notification"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    idempotency_key: str = Field(sa_column=sa.Column(sa.String(200), unique=True, nullable=False))
+    event: str = Field(max_length=32)
+    case_id: uuid.UUID | None = Field(default=None, foreign_key="case.id", index=True)
+    task_id: uuid.UUID | None = Field(default=None, foreign_key="agency_task.id", index=True)
+    unit_code: str = Field(max_length=64)
+    recipient_role: str = Field(default="officer", max_length=24)
+    subject: str = Field(max_length=200)
+    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    status: DeliveryStatus = Field(default=DeliveryStatus.pending, sa_column=sa.Column(sa.String(16), nullable=False, index=True))
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=1000)
+    delivery: list = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False),
+                           description="per-channel results of the last attempt (redacted URLs)")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
+    next_attempt_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))

@@ -1,0 +1,108 @@
+"""Agency tasks (任务) and their closed-loop states (DOMAIN.md §5).
+
+requested → acknowledged → in_progress → completed (with a structured outcome);
+or rejected (a reason is required), cancelled, expired. Every transition is recorded
+as an :class:`models.audit.AuditEvent` by :func:`careflow.tasks.transition_task`.
+"""
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.base import UTCDateTime, new_id, utcnow
+
+
+class TaskState(str, enum.Enum):
+    requested = "requested"
+    acknowledged = "acknowledged"
+    in_progress = "in_progress"
+    completed = "completed"
+    rejected = "rejected"
+    cancelled = "cancelled"
+    expired = "expired"
+
+    @property
+    def is_open(self) -> bool:
+        return self in OPEN_STATES
+
+    @property
+    def is_answer(self) -> bool:
+        """A final answer the pathway waits for: completed or rejected."""
+        return self in (TaskState.completed, TaskState.rejected)
+
+
+OPEN_STATES = frozenset({TaskState.requested, TaskState.acknowledged, TaskState.in_progress})
+
+#: Allowed transitions. Completing a task that was never acknowledged acknowledges it implicitly.
+TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
+    TaskState.requested: frozenset(
+        {TaskState.acknowledged, TaskState.in_progress, TaskState.completed, TaskState.rejected,
+         TaskState.cancelled, TaskState.expired}
+    ),
+    TaskState.acknowledged: frozenset(
+        {TaskState.in_progress, TaskState.completed, TaskState.rejected, TaskState.cancelled, TaskState.expired}
+    ),
+    TaskState.in_progress: frozenset(
+        {TaskState.completed, TaskState.rejected, TaskState.cancelled, TaskState.expired}
+    ),
+}
+
+
+class InvalidTransition(ValueError):
+    """A task cannot move from its state to the requested one (the message names both)."""
+
+
+def check_transition(current: TaskState, target: TaskState) -> None:
+    """Raise :class:`InvalidTransition` unless ``current → target`` is allowed."""
+    if target not in TRANSITIONS.get(current, frozenset()):
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS.get(current, ()))) or "none (it is closed)"
+        raise InvalidTransition(
+            f"task state {current.value!r} cannot become {target.value!r}; allowed: {allowed}"
+        )
+
+
+class AgencyTask(SQLModel, table=True):
+    """One step of a pathway, assigned to one agency unit, with a deadline.
+
+    Times are UTC-aware (shown in Asia/Shanghai). ``due_provisional`` is true when the deadline was
+    counted on weekdays because the year's official holiday arrangement is not loaded.
+    ``ack_due_at`` is set for steps that must be acknowledged quickly (the police report: 2 h by default).
+    Unique per (pathway run, step, agency type, attempt): a resumed or retried flow run finds the
+    task it already created instead of creating another.
+    """
+
+    __tablename__ = "agency_task"
+    __table_args__ = (
+        sa.UniqueConstraint("pathway_run_id", "step_key", "agency_type", "attempt", name="uq_task_step_attempt"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    case_id: uuid.UUID = Field(foreign_key="case.id", index=True)
+    pathway_run_id: uuid.UUID = Field(foreign_key="pathway_run.id", index=True)
+    step_key: str = Field(max_length=48)
+    attempt: int = 1
+    agency_type: str = Field(max_length=40)
+    unit_code: str = Field(foreign_key="agency_unit.code", index=True, max_length=64)
+    jurisdiction_code: str = Field(max_length=12)
+    title: str = Field(max_length=120)
+    state: TaskState = Field(default=TaskState.requested, sa_column=sa.Column(sa.String(16), nullable=False, index=True))
+    requested_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
+    ack_due_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    due_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False, index=True))
+    due_provisional: bool = False
+    deadline_text: str = Field(max_length=40, description="the rule, e.g. '3 working days'")
+    escalation_level: int = 0
+    acknowledged_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    answered_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    answered_by: str = Field(default="", max_length=64)
+    outcome: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    rejection_reason: str = Field(default="", max_length=1000)
+
+    @property
+    def short_ref(self) -> str:
+        """The first 8 hex characters of the id: what officers type on the command line."""
+        return self.id.hex[:8]

@@ -1,0 +1,189 @@
+"""The notification outbox: store every message first, then send it, retry, and give up loudly.
+
+``enqueue_task_message`` renders and stores a message once per (task, event, recipient);
+``dispatch_notification`` sends one stored message through the unit's channels and records the result.
+A message that keeps failing is retried with backoff and, after ``MAX_ATTEMPTS``, marked ``given_up``
+with an alert to the county civil affairs bureau (民政, the coordinating department).
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from careflow.audit import record_audit
+from careflow.settings import get_settings
+from models.base import utcnow
+from models.case import Case, PathwayRun
+from models.child import Child
+from models.deadlines import format_local
+from models.notification import DeliveryStatus, Notification
+from models.policy import load_policy
+from models.task import AgencyTask
+from notifications.channels import load_channels, write_default_channels
+from notifications.deliver import deliver
+from notifications.render import MessageContext, assert_no_personal_data, render_message
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+#: Wait before retry n (1-based): 1, 2, 4, 8 minutes.
+BACKOFF = [timedelta(minutes=2**n) for n in range(MAX_ATTEMPTS)]
+
+
+def caseworker_unit(login: str) -> str:
+    """The channel key of a caseworker: caseworkers are addressed like units (``caseworker.<login>``)."""
+    return f"caseworker.{login}"
+
+
+def task_message_context(session: Session, task: AgencyTask, event: str, *, role: str = "officer",
+                         outcome_summary: str = "") -> MessageContext:
+    """Everything a message about ``task`` may say: case reference, step, deadline, how to answer.
+
+    Deliberately built without the child's name or ID number (DOMAIN.md §7).
+    """
+    run = session.get(PathwayRun, task.pathway_run_id)
+    case = session.get(Case, task.case_id)
+    definition = load_policy().pathways[run.pathway]
+    step = definition.step(task.step_key)
+    unit = task.unit_code
+    settings = get_settings()
+    return MessageContext(
+        event=event,
+        case_reference=case.reference,
+        pathway_title=definition.title_zh,
+        step_title=step.title_zh,
+        agency_unit_name=_unit_name(session, unit),
+        task_ref=task.short_ref,
+        due_at_local=format_local(task.due_at, settings.timezone),
+        deadline_text=_deadline_text(task),
+        provisional=task.due_provisional,
+        instructions=step.instructions_zh,
+        outcome_fields=[{"name": f.name, "label": f.label_zh} for f in step.outcome],
+        answer_commands={
+            "acknowledge": f"careflow task ack {task.short_ref} --unit {unit} --as <姓名>",
+            "reject": f"careflow task reject {task.short_ref} --unit {unit} --as <姓名> --reason <原因>",
+            "complete": f"careflow task complete {task.short_ref} --unit {unit} --as <姓名> "
+            + " ".join(f"--outcome {f.name}=<{f.label_zh}>" for f in step.outcome if f.required),
+        },
+        link=f"{settings.public_url}/runs/flow-run/{run.flow_run_id}" if run.flow_run_id else settings.public_url,
+        escalation_level=task.escalation_level,
+        recipient_role=role,
+        outcome_summary=outcome_summary,
+    )
+
+
+def _unit_name(session: Session, unit_code: str) -> str:
+    from models.agency import AgencyUnit
+
+    unit = session.get(AgencyUnit, unit_code)
+    return unit.name if unit else unit_code
+
+
+def _deadline_text(task: AgencyTask) -> str:
+    from models.deadlines import DeadlineRule
+
+    try:
+        amount, unit = task.deadline_text.split(" ", 1)
+        units = {"hours": "h", "days": "d", "working days": "wd"}
+        return DeadlineRule.parse(f"{amount}{units[unit]}").describe_zh()
+    except (ValueError, KeyError):
+        return task.deadline_text
+
+
+def enqueue_task_message(
+    session: Session, *, task: AgencyTask, event: str, recipient_unit: str | None = None,
+    role: str = "officer", outcome_summary: str = "",
+) -> Notification:
+    """Render and store the message for ``event`` on ``task`` once; later calls return the stored one.
+
+    ``recipient_unit`` defaults to the task's unit. The idempotency key is
+    ``"<task id>:<event>:<recipient>:<escalation level>"``.
+
+    Raises:
+        PersonalDataLeak: the rendered text holds the child's name or ID number (nothing is stored).
+    """
+    recipient = recipient_unit or task.unit_code
+    key = f"{task.id}:{event}:{recipient}:{task.escalation_level}"
+    existing = session.exec(select(Notification).where(Notification.idempotency_key == key)).first()
+    if existing:
+        return existing
+    ctx = task_message_context(session, task, event, role=role, outcome_summary=outcome_summary)
+    message = render_message(ctx)
+    child = session.get(Child, session.get(Case, task.case_id).child_id)
+    for text in (message.subject, message.body):
+        assert_no_personal_data(text, child_name=child.full_name, resident_id=child.resident_id)
+    notification = Notification(
+        idempotency_key=key, event=event, case_id=task.case_id, task_id=task.id, unit_code=recipient,
+        recipient_role=role, subject=message.subject, body=message.body,
+    )
+    session.add(notification)
+    record_audit(session, actor="careflow", action="notification.queued", entity_type="notification",
+                 entity_id=notification.id, case_id=task.case_id, detail={"event": event, "unit": recipient})
+    return notification
+
+
+def dispatch_notification(session: Session, notification_id: uuid.UUID, *, now: datetime | None = None) -> Notification:
+    """Send one stored message through its unit's channels (from the channel file) and record the result.
+
+    Already ``sent`` or ``given_up`` messages are left alone, so calling this twice never sends twice
+    once the first call has recorded its result. On failure: ``failed`` with ``next_attempt_at`` set
+    by :data:`BACKOFF`; at :data:`MAX_ATTEMPTS`, ``given_up`` and an alert to the county civil affairs.
+    """
+    now = now or utcnow()
+    notification = session.get(Notification, notification_id)
+    if notification.status in (DeliveryStatus.sent, DeliveryStatus.given_up):
+        return notification
+    settings = get_settings()
+    write_default_channels(settings.resolved_channels_file, settings.smtp_port)
+    urls = load_channels(settings.resolved_channels_file).urls_for(notification.unit_code)
+    result = deliver(urls, notification.subject, notification.body)
+    notification.attempts += 1
+    notification.delivery = [
+        {"url": r.url_redacted, "ok": r.ok, "error": r.error} for r in result.per_url
+    ]
+    if result.ok:
+        notification.status = DeliveryStatus.sent
+        notification.sent_at = now
+        notification.last_error = ""
+        notification.next_attempt_at = None
+    else:
+        notification.last_error = "; ".join(f"{r.url_redacted}: {r.error}" for r in result.per_url if not r.ok)[:1000]
+        if notification.attempts >= MAX_ATTEMPTS:
+            notification.status = DeliveryStatus.given_up
+            notification.next_attempt_at = None
+            _alert_given_up(session, notification)
+        else:
+            notification.status = DeliveryStatus.failed
+            notification.next_attempt_at = now + BACKOFF[notification.attempts - 1]
+        log.warning("notification %s to %s failed (attempt %s): %s", notification.id, notification.unit_code,
+                    notification.attempts, notification.last_error)
+    session.add(notification)
+    record_audit(session, actor="careflow", action=f"notification.{notification.status.value}",
+                 entity_type="notification", entity_id=notification.id, case_id=notification.case_id,
+                 detail={"attempt": notification.attempts, "unit": notification.unit_code})
+    return notification
+
+
+def _alert_given_up(session: Session, notification: Notification) -> None:
+    """Tell the county civil affairs bureau that a message could not be delivered."""
+    if notification.task_id is None or notification.event == "delivery_failed":
+        return
+    task = session.get(AgencyTask, notification.task_id)
+    case = session.get(Case, task.case_id)
+    manager = f"civil_affairs-{case.county_code}"
+    if manager == notification.unit_code:
+        return
+    enqueue_task_message(session, task=task, event="task_escalated", recipient_unit=manager, role="manager",
+                         outcome_summary=f"通知 {notification.unit_code} 投递失败 {notification.attempts} 次，已停止重试")
+
+
+def due_notifications(session: Session, now: datetime | None = None) -> list[uuid.UUID]:
+    """Ids of messages waiting to be sent: pending, or failed with their retry time reached."""
+    now = now or utcnow()
+    rows = session.exec(
+        select(Notification).where(Notification.status.in_([DeliveryStatus.pending.value, DeliveryStatus.failed.value]))
+    ).all()
+    return [n.id for n in rows if n.status == DeliveryStatus.pending or (n.next_attempt_at and n.next_attempt_at <= now)]

@@ -1,0 +1,183 @@
+"""Render notification messages from Jinja2 templates, and check them for personal data.
+
+Templates live in ``templates/messages/<event>.<lang>.j2``; each defines ``{% block subject %}`` (one
+line) and ``{% block body %}`` (plain text). A message carries only what DOMAIN.md §7 allows: the case
+reference, the step, the deadline, how to answer and a link -- never a child's name or ID number.
+:class:`MessageContext` therefore has no field for either, and :func:`assert_no_personal_data` is the
+last check the sending layer runs on every rendered text.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+import jinja2
+from pydantic import BaseModel, ConfigDict, Field
+
+from careflow import PROJECT_ROOT
+
+#: Folder of the message templates.
+TEMPLATE_DIR: Path = PROJECT_ROOT / "templates" / "messages"
+
+#: Event types that have a template (in every language of :data:`LANGUAGES`).
+EVENTS: tuple[str, ...] = ("task_requested", "task_reminder", "task_escalated", "task_answered", "pathway_closed")
+
+#: Languages that have templates.
+LANGUAGES: tuple[str, ...] = ("zh", "en")
+
+#: How the deadline's time zone is named to readers, by IANA name; other zones are shown by their IANA name.
+_TZ_LABELS = {"zh": {"Asia/Shanghai": "北京时间"}, "en": {"Asia/Shanghai": "Beijing time"}}
+
+
+class OutcomeField(BaseModel):
+    """One field the agency fills in when completing a task: ``name`` (used on the command line) and ``label``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    label: str
+
+
+class MessageContext(BaseModel):
+    """Everything a message may say. Deliberately has NO child name and NO resident ID field.
+
+    Attributes:
+        event: one of :data:`EVENTS`.
+        case_reference: the case's reference (e.g. ``"FJ-350302-2026-0042"``).
+        pathway_title: the referral pathway's title.
+        step_title: the step's title.
+        agency_unit_name: the name of the agency unit the task is assigned to.
+        task_ref: short task reference used in commands (e.g. ``"a1b2c3d4"``).
+        due_at_local: the deadline, already formatted in local time, ``"YYYY-MM-DD HH:MM"``.
+        deadline_text: the time limit as a rule (e.g. ``"3个工作日"``).
+        provisional: the deadline is provisional because the year's official holiday arrangement
+            is not loaded yet; messages then mark it "（暂定）" / "(provisional)".
+        instructions: what the agency has to do.
+        outcome_fields: the fields to fill in when completing (list of ``{"name", "label"}``).
+        answer_commands: how to answer, keyed ``acknowledge``/``reject``/``complete`` (command lines);
+            missing keys are simply not shown.
+        link: URL of the case or run in careflow.
+        escalation_level: 0 for a first request; n > 0 after n escalations or re-issues.
+        recipient_role: ``"officer"`` (the agency's officer), ``"caseworker"`` or ``"manager"``.
+        outcome_summary: free text for answers, escalation reasons and closing summaries ("" if none).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    event: str
+    case_reference: str
+    pathway_title: str
+    step_title: str
+    agency_unit_name: str
+    task_ref: str
+    due_at_local: str
+    deadline_text: str
+    provisional: bool
+    instructions: str
+    outcome_fields: list[OutcomeField] = Field(default_factory=list)
+    answer_commands: dict[str, str] = Field(default_factory=dict)
+    link: str
+    escalation_level: int = 0
+    recipient_role: str = "officer"
+    outcome_summary: str = ""
+
+
+class RenderedMessage(NamedTuple):
+    """A rendered message: ``subject`` (one line, no surrounding blanks) and plain-text ``body``."""
+
+    subject: str
+    body: str
+
+
+class PersonalDataLeak(ValueError):
+    """A rendered text contains a child's full name or ID number.
+
+    The message names what leaked (name or ID form), never the value itself, so it is safe to log.
+    """
+
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+    undefined=jinja2.StrictUndefined,
+    autoescape=False,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,  # so an included partial ends its last line
+)
+
+
+def _tz_label(lang: str) -> str:
+    try:
+        from careflow.settings import get_settings
+
+        tz = get_settings().timezone
+    except Exception:  # settings unreadable: messages still name the default zone
+        tz = "Asia/Shanghai"
+    return _TZ_LABELS[lang].get(tz, tz)
+
+
+def render_message(ctx: MessageContext, lang: str = "zh") -> RenderedMessage:
+    """Render the message for ``ctx.event`` in ``lang`` from ``templates/messages/<event>.<lang>.j2``.
+
+    The subject is collapsed to one line; the body has trailing blanks removed from each line and at
+    most one empty line in a row.
+
+    Raises:
+        ValueError: ``ctx.event`` is not one of :data:`EVENTS` or ``lang`` not one of :data:`LANGUAGES`
+            (the message names the unknown value).
+        jinja2.UndefinedError: a template uses a variable the context does not define (a template bug).
+    """
+    if ctx.event not in EVENTS:
+        raise ValueError(f"unknown notification event {ctx.event!r}; known: {', '.join(EVENTS)}")
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown message language {lang!r}; known: {', '.join(LANGUAGES)}")
+    template = _env.get_template(f"{ctx.event}.{lang}.j2")
+    variables = ctx.model_dump()
+    variables["tz_label"] = _tz_label(lang)
+    context = template.new_context(variables)
+    subject = "".join(template.blocks["subject"](context))
+    body = "".join(template.blocks["body"](context))
+    return RenderedMessage(subject=" ".join(subject.split()), body=_tidy(body))
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip("\n").splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip() + "\n"
+
+
+def _id_forms(resident_id: str) -> dict[str, str]:
+    """The forms in which an ID number may appear: 18-digit, its 17-digit body and the old 15-digit form."""
+    rid = re.sub(r"\s", "", resident_id).upper()
+    forms: dict[str, str] = {}
+    if len(rid) == 18:
+        forms["ID number (17-digit body)"] = rid[:17]  # also covers the full 18-character number
+        forms["ID number (15-digit form)"] = rid[:6] + rid[8:17]
+    elif rid:
+        forms["ID number"] = rid
+    return forms
+
+
+def assert_no_personal_data(text: str, *, child_name: str | None, resident_id: str | None) -> None:
+    """Check that ``text`` contains neither ``child_name`` nor ``resident_id``.
+
+    The name is matched in full, ignoring white space (``"张 小明"`` counts). The ID number is matched,
+    ignoring white space and the case of a final ``X``, as the 18-character number, its 17-digit body
+    (without check digit) and its old 15-digit form (first-generation IDs: no century digits, no check
+    digit). Empty or None ``child_name``/``resident_id`` are not checked (a child may have no ID number). A short name that is also an ordinary
+    word makes a false alarm possible: the message is then blocked, not sent.
+
+    Raises:
+        PersonalDataLeak: the text contains one of them (the error names which, not the value).
+    """
+    compact = re.sub(r"\s", "", text).upper()
+    name = re.sub(r"\s", "", child_name or "")
+    if name and name.upper() in compact:
+        raise PersonalDataLeak("message text contains the child's full name")
+    for what, form in _id_forms(resident_id or "").items():
+        if form in compact:
+            raise PersonalDataLeak(f"message text contains the child's {what}")

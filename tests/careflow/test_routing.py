@@ -1,0 +1,37 @@
+"""Routing a step to the unit whose jurisdiction most closely contains the child's area."""
+import pytest
+
+from careflow.routing import NoUnitForAgency, jurisdiction_prefix, load_agency_units, resolve_unit
+
+
+def test_prefixes_follow_gb_t_2260_padding():
+    assert jurisdiction_prefix("350000") == "35"
+    assert jurisdiction_prefix("350300") == "3503"
+    assert jurisdiction_prefix("350302") == "350302"
+    assert jurisdiction_prefix("350302001") == "350302001"
+
+
+def test_village_committee_of_the_childs_community(session):
+    assert resolve_unit(session, "village_committee", "350302001001").code == "village_committee-350302001001"
+
+
+def test_county_police_for_a_village_area(session):
+    assert resolve_unit(session, "police", "350302001001").code == "police-350302"
+
+
+def test_city_rescue_centre_covers_its_counties(session):
+    assert resolve_unit(session, "rescue_centre", "350302001001").code == "rescue_centre-350300"
+    assert resolve_unit(session, "rescue_centre", "350823100001").code == "rescue_centre-350800"
+
+
+def test_no_unit_names_the_agency_and_area(session):
+    with pytest.raises(NoUnitForAgency, match="'police'.*'350102'"):
+        resolve_unit(session, "police", "350102")
+
+
+def test_malformed_directory_entry_names_file_entry_and_field(session, tmp_path):
+    bad = tmp_path / "units.yaml"
+    bad.write_text("units:\n  - {code: police-x, agency_type: police, jurisdiction_code: '35AB', name: X}\n",
+                   encoding="utf-8")
+    with pytest.raises(ValueError, match=r"units.yaml: units\[0\] \(police-x\): field 'jurisdiction_code': '35AB'"):
+        load_agency_units(session, bad)

@@ -1,0 +1,113 @@
+"""Test harness: a fresh CAREFLOW_HOME, both database backends, and a real local Prefect stack.
+
+Every database test runs twice, on SQLite and on PostgreSQL (127.0.0.1:5432, user postgres, trust
+auth; set CAREFLOW_TEST_BACKENDS=sqlite to skip PostgreSQL on a machine without it).
+"""
+from __future__ import annotations
+
+import os
+import random
+import socket
+import tempfile
+import uuid
+from datetime import date
+from pathlib import Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Before anything imports prefect: a private data directory and ports for this test session.
+_HOME = Path(tempfile.mkdtemp(prefix="careflow-test-"))
+os.environ["CAREFLOW_HOME"] = str(_HOME)
+os.environ["CAREFLOW_PREFECT_PORT"] = str(_free_port())
+os.environ["CAREFLOW_SMTP_PORT"] = str(_free_port())
+for _key in [k for k in os.environ if k.startswith("PREFECT_")]:
+    del os.environ[_key]
+from careflow.prefect_env import configure_prefect_env  # noqa: E402
+
+configure_prefect_env()
+
+import pytest  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from careflow.db import get_engine, migrate, session_scope  # noqa: E402
+from careflow.settings import get_settings  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get("CAREFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+BACKENDS = os.environ.get("CAREFLOW_TEST_BACKENDS", "sqlite,postgresql").split(",")
+
+
+def _create_pg_database() -> str:
+    name = f"careflow_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_pg_database(url: str) -> None:
+    get_engine(url).dispose()
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request) -> str:
+    """A migrated, empty careflow database on each backend, used by every test of this session."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{_HOME / f'careflow-{uuid.uuid4().hex[:6]}.db'}"
+    else:
+        url = _create_pg_database()
+    os.environ["CAREFLOW_DATABASE_URL"] = url
+    get_settings.cache_clear()
+    migrate(url)
+    with session_scope() as session:
+        from careflow.routing import load_agency_units
+
+        load_agency_units(session, get_settings().policy_dir / "agency_units.yaml")
+    yield url
+    if request.param != "sqlite":
+        _drop_pg_database(url)
+    os.environ.pop("CAREFLOW_DATABASE_URL", None)
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def session(database_url):
+    """A session on the current backend that commits at the end of the test."""
+    with session_scope(database_url) as s:
+        yield s
+
+
+def make_resident_id(county: str = "511321", birth: date = date(2015, 3, 15)) -> str:
+    """A valid, random resident ID for ``county`` and ``birth`` (GB 11643 check character)."""
+    from models.resident_id import check_character
+
+    first17 = f"{county}{birth:%Y%m%d}{random.randrange(1000):03d}"
+    return first17 + check_character(first17)
+
+
+@pytest.fixture
+def register(session):
+    """Register a migrant child living in 城厢区 凤山社区 (returns the Registration)."""
+    from careflow.cases import register_child
+
+    def _register(**overrides):
+        fields = dict(
+            resident_id=make_resident_id(), full_name="测试儿童" + uuid.uuid4().hex[:4], hukou_county="511321",
+            residence_county="350302", residence_area_code="350302001001", arrival_date=date(2023, 8, 20),
+            actor="test.caseworker",
+        )
+        fields.update(overrides)
+        registration = register_child(session, **fields)
+        session.flush()
+        return registration
+
+    return _register

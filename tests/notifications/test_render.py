@@ -1,0 +1,177 @@
+"""Rendering every event in zh and en, and the personal-data check that guards every message."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from careflow.settings import get_settings
+from notifications.render import (
+    EVENTS, LANGUAGES, TEMPLATE_DIR, MessageContext, PersonalDataLeak, RenderedMessage, assert_no_personal_data,
+    render_message,
+)
+from tests.notifications.support import CHILD_ID, CHILD_NAME
+
+#: Events about an open task: they must say how to answer.
+TASK_EVENTS = ("task_requested", "task_reminder", "task_escalated")
+PROVISIONAL = {"zh": "（暂定）", "en": "(provisional)"}
+
+
+def _context(base: MessageContext, event: str) -> MessageContext:
+    updates: dict = {"event": event}
+    if event == "task_escalated":
+        updates.update(escalation_level=2, outcome_summary="逾期未签收")
+    if event == "task_answered":
+        updates.update(recipient_role="caseworker", outcome_summary="已核查：祖父母实际监护，已通报民政")
+    if event == "pathway_closed":
+        updates.update(recipient_role="caseworker", outcome_summary="监护已落实，路径结束")
+    return base.model_copy(update=updates)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("event", EVENTS)
+def test_every_event_renders_reference_step_deadline_and_link(context, event, lang):
+    ctx = _context(context, event)
+    message = render_message(ctx, lang)
+
+    assert isinstance(message, RenderedMessage)
+    assert "\n" not in message.subject and message.subject == message.subject.strip()
+    assert ctx.case_reference in message.subject
+    assert ctx.case_reference in message.body
+    assert ctx.due_at_local in message.body
+    assert PROVISIONAL[lang] in message.body
+    assert ctx.link in message.body
+    assert ctx.task_ref in message.body
+    if event == "pathway_closed":
+        assert ctx.pathway_title in message.subject
+        assert ctx.step_title in message.body
+    else:
+        assert ctx.step_title in message.subject
+        assert ctx.step_title in message.body
+        assert ctx.agency_unit_name in message.body
+        assert ctx.deadline_text in message.body
+    if ctx.outcome_summary:
+        assert ctx.outcome_summary in message.body
+    # The real render carries no personal data.
+    for text in message:
+        assert_no_personal_data(text, child_name=CHILD_NAME, resident_id=CHILD_ID)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("event", TASK_EVENTS)
+def test_task_events_say_what_to_do_and_how_to_answer(context, event, lang):
+    ctx = _context(context, event)
+    message = render_message(ctx, lang)
+
+    assert ctx.due_at_local in message.subject
+    assert PROVISIONAL[lang] in message.subject
+    assert ctx.instructions in message.body
+    for command in ctx.answer_commands.values():
+        assert command in message.body
+    for field in ctx.outcome_fields:
+        assert field.label in message.body and field.name in message.body
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_a_final_deadline_is_not_marked_provisional(context, lang):
+    message = render_message(context.model_copy(update={"provisional": False}), lang)
+    assert "暂定" not in message.subject + message.body
+    assert "provisional" not in message.subject + message.body
+
+
+def test_chinese_requested_message_reads_naturally(context):
+    message = render_message(context, "zh")
+    assert message.subject == "【新任务】FJ-350304-2026-0042 公安机关核查监护情况并报告｜截止 2026-10-10 23:59（暂定）"
+    assert message.body.startswith("莆田市公安局荔城分局：\n")
+    assert "截止时间：2026-10-10 23:59" in message.body
+    assert "签收：careflow task ack a1b2c3d4" in message.body
+    assert "办结时请填写：" in message.body
+    assert "\n\n\n" not in message.body and message.body.endswith("\n")
+
+
+def test_escalation_to_the_manager_gives_commands_for_reference_only(context):
+    ctx = context.model_copy(update={"event": "task_escalated", "recipient_role": "manager",
+                                     "escalation_level": 1, "outcome_summary": "退回原因：非本辖区"})
+    zh = render_message(ctx, "zh")
+    assert "【督办·第1级】" in zh.subject and "莆田市公安局荔城分局" in zh.subject
+    assert zh.body.startswith("县（市、区）民政局")
+    assert "督办原因：退回原因：非本辖区" in zh.body
+    assert "承办单位答复方式（供参考）" in zh.body
+    en = render_message(ctx, "en")
+    assert en.subject.startswith("[Escalated L1]")
+    assert "for reference" in en.body
+
+
+def test_empty_answer_commands_and_fields_are_left_out(context):
+    ctx = context.model_copy(update={"answer_commands": {}, "outcome_fields": []})
+    body = render_message(ctx, "zh").body
+    assert "如何答复" not in body and "办结时请填写" not in body
+
+
+def test_long_outcome_is_cut_in_the_subject_but_whole_in_the_body(context):
+    summary = "核查" * 60
+    ctx = context.model_copy(update={"event": "task_answered", "outcome_summary": summary})
+    message = render_message(ctx, "zh")
+    assert summary not in message.subject and message.subject.endswith("…")
+    assert summary in message.body
+
+
+def test_deadline_time_zone_is_named(context, monkeypatch):
+    monkeypatch.delenv("CAREFLOW_TIMEZONE", raising=False)
+    get_settings.cache_clear()
+    try:
+        assert "（北京时间）" in render_message(context, "zh").body
+        assert "(Beijing time)" in render_message(context, "en").body
+    finally:
+        get_settings.cache_clear()
+
+
+def test_unknown_event_is_a_value_error_naming_it(context):
+    with pytest.raises(ValueError, match="task_vanished"):
+        render_message(context.model_copy(update={"event": "task_vanished"}))
+
+
+def test_unknown_language_is_a_value_error_naming_it(context):
+    with pytest.raises(ValueError, match="'fr'"):
+        render_message(context, "fr")
+
+
+def test_every_event_has_a_template_in_every_language():
+    names = {p.name for p in Path(TEMPLATE_DIR).glob("*.j2") if not p.name.startswith("_")}
+    assert names == {f"{event}.{lang}.j2" for event in EVENTS for lang in LANGUAGES}
+
+
+def test_the_context_has_no_place_for_a_name_or_id(context):
+    fields = set(MessageContext.model_fields)
+    assert not fields & {"child_name", "name", "full_name", "resident_id", "id_number"}
+    with pytest.raises(ValueError):
+        MessageContext(**context.model_dump(), child_name=CHILD_NAME)
+
+
+@pytest.mark.parametrize("leak", [
+    f"儿童{CHILD_NAME}需核查",
+    "儿童 林 小雨 需核查",
+    f"身份证号 {CHILD_ID}",
+    f"身份证号 {CHILD_ID.lower()}",
+    f"身份证号 {CHILD_ID[:6]} {CHILD_ID[6:14]} {CHILD_ID[14:]}",
+    f"前17位 {CHILD_ID[:17]}",
+    f"旧证号 {CHILD_ID[:6] + CHILD_ID[8:17]}",
+])
+def test_personal_data_is_caught(leak):
+    with pytest.raises(PersonalDataLeak) as caught:
+        assert_no_personal_data(leak, child_name=CHILD_NAME, resident_id=CHILD_ID)
+    # The error is safe to log: it never repeats the value.
+    assert CHILD_NAME not in str(caught.value) and CHILD_ID[:15] not in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_personal_data_check_passes_clean_text_and_ignores_empty_values():
+    assert_no_personal_data("案件 FJ-350304-2026-0042：林老师请签收", child_name=CHILD_NAME, resident_id=CHILD_ID)
+    assert_no_personal_data("任何文字", child_name="", resident_id="")
+    assert_no_personal_data("任何文字", child_name=CHILD_NAME, resident_id=None)  # a child without an ID number
+
+
+def test_personal_data_leak_in_a_render_is_caught(context):
+    leaky = context.model_copy(update={"instructions": f"请核查{CHILD_NAME}的监护情况"})
+    with pytest.raises(PersonalDataLeak):
+        assert_no_personal_data(render_message(leaky).body, child_name=CHILD_NAME, resident_id=CHILD_ID)
