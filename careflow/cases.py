@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from careflow.audit import record_audit
 from careflow.settings import get_settings
 from models.base import utcnow
-from models.case import Case, PathwayRun
+from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
 from models.child import Child, Guardian
 from models.eligibility import KeyCareCriterion, MigrantAssessment, assess_migrant_child
 from models.policy import load_policy
@@ -117,9 +117,32 @@ def create_pathway_run(
     case = session.get(Case, case_id)
     if case is None:
         raise LookupError(f"field 'case_id': no case {case_id}")
+    if case.status == CaseStatus.closed:
+        case.status, case.closed_at, case.close_reason = CaseStatus.open, None, ""
+        session.add(case)
+        record_audit(session, actor=actor, action="case.reopened", entity_type="case", entity_id=case.id,
+                     case_id=case.id, reason=f"pathway {pathway} started")
     run = PathwayRun(case_id=case.id, pathway=pathway, parameters=parameters or {}, started_by=actor,
                      started_at=utcnow())
     session.add(run)
     record_audit(session, actor=actor, action="pathway.started", entity_type="pathway_run", entity_id=run.id,
                  case_id=case.id, detail={"pathway": pathway, "parameters": parameters or {}})
     return run
+
+
+def close_case_if_done(session: Session, case_id: uuid.UUID, reason: str) -> bool:
+    """Close the case when none of its pathways is still running; returns whether it closed.
+
+    A case closes with the outcome of its last pathway; starting a new pathway reopens it.
+    """
+    case = session.get(Case, case_id)
+    active = session.exec(select(PathwayRun).where(
+        PathwayRun.case_id == case_id,
+        PathwayRun.status.in_([PathwayStatus.starting, PathwayStatus.running]))).first()
+    if active or case.status == CaseStatus.closed:
+        return False
+    case.status, case.closed_at, case.close_reason = CaseStatus.closed, utcnow(), reason[:500]
+    session.add(case)
+    record_audit(session, actor="careflow", action="case.closed", entity_type="case", entity_id=case.id,
+                 case_id=case.id, reason=reason)
+    return True

@@ -13,14 +13,17 @@ from careflow import PROJECT_ROOT
 from careflow.settings import get_settings
 
 
-@lru_cache
 def get_engine(url: str | None = None) -> sa.Engine:
     """The engine for ``url`` (default: the settings' database URL), created once per URL.
 
     SQLite runs in WAL mode with a 30 s busy timeout and foreign keys on, because the CLI,
     the served flows and the sweeper write to it from separate processes.
     """
-    url = url or get_settings().resolved_database_url
+    return _engine(url or get_settings().resolved_database_url)
+
+
+@lru_cache
+def _engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30})
 

@@ -17,11 +17,11 @@ from sqlmodel import select
 from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.db import session_scope
-from careflow.resume import start_pathway_flow
+from careflow.resume import start_pathway_flow, wait_until_suspended
 from careflow.settings import get_settings
 from careflow.stack import LocalStack, ensure_home
 from careflow.timeline import case_timeline, format_timeline
-from models.case import PathwayRun, PathwayStatus
+from models.case import CaseStatus, PathwayRun, PathwayStatus
 from models.child import Child
 from models.eligibility import KeyCareCriterion
 from models.resident_id import check_character
@@ -52,14 +52,17 @@ def demo_resident_id() -> str:
     return first17 + check_character(first17)
 
 
-def _wait_for_task(pathway_run_id, step_key: str, timeout: float = 120) -> AgencyTask:
+def _wait_for_task(pathway_run_id, flow_run_id, step_key: str, timeout: float = 120) -> AgencyTask:
+    """The step's task once the flow has created it and suspended to wait for its answer."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with session_scope() as session:
             task = session.exec(select(AgencyTask).where(
                 AgencyTask.pathway_run_id == pathway_run_id, AgencyTask.step_key == step_key)).first()
-            if task:
-                return task
+        if not asyncio.run(wait_until_suspended(flow_run_id, timeout=deadline - time.monotonic())):
+            raise RuntimeError(f"flow run {flow_run_id} ended before step {step_key!r}; see the Prefect UI")
+        if task:
+            return task
         time.sleep(0.3)
     raise TimeoutError(f"no task for step {step_key!r} after {timeout:.0f} s")
 
@@ -96,9 +99,9 @@ def drive_guardianship_case() -> tuple[str, PathwayRun]:
         run = create_pathway_run(session, case_id=case.id, pathway="guardianship", actor=CASEWORKER)
     typer.echo(f"case {case.reference}: guardianship pathway {run.id}")
     flow_run_id = asyncio.run(start_pathway_flow(run.id))
-    typer.echo(f"flow run {flow_run_id}: {get_settings().public_url}/runs/flow-run/{flow_run_id}")
+    typer.echo(f"flow run {flow_run_id}: {get_settings().resolved_public_url}/runs/flow-run/{flow_run_id}")
     for step, unit, officer, acknowledge_first, outcome in GUARDIANSHIP_ANSWERS:
-        task = _wait_for_task(run.id, step)
+        task = _wait_for_task(run.id, flow_run_id, step)  # the agency answers after it was notified
         if task.unit_code != unit:
             raise RuntimeError(f"step {step} went to {task.unit_code}, expected {unit}")
         if acknowledge_first:
@@ -129,6 +132,8 @@ def check_guardianship_case(reference: str) -> list[str]:
     (_, status, _), = timeline.pathways
     if status != PathwayStatus.completed:
         problems.append(f"pathway is {status}")
+    if timeline.status != CaseStatus.closed:
+        problems.append(f"case is {timeline.status}, expected closed")
     return problems
 
 

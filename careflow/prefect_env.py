@@ -31,5 +31,6 @@ def prefect_environment() -> dict[str, str]:
 def configure_prefect_env() -> None:
     """Set careflow's Prefect defaults in ``os.environ`` where not already set."""
     os.environ.setdefault("CAREFLOW_HOME", str(get_settings().home.resolve()))
+    get_settings().prefect_home.mkdir(parents=True, exist_ok=True)
     for key, value in prefect_environment().items():
         os.environ.setdefault(key, value)

@@ -47,6 +47,24 @@ async def start_pathway_flow(pathway_run_id: uuid.UUID) -> uuid.UUID:
     return flow_run.id
 
 
+async def wait_until_suspended(flow_run_id: uuid.UUID, timeout: float = 120.0) -> bool:
+    """Wait until the flow run is suspended waiting for an answer (True) or has finished (False).
+
+    Raises:
+        TimeoutError: neither happened within ``timeout`` seconds.
+    """
+    async with get_client() as client:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = (await client.read_flow_run(flow_run_id)).state
+            if state.is_paused():
+                return True
+            if state.is_final():
+                return False
+            await asyncio.sleep(0.3)
+    raise TimeoutError(f"flow run {flow_run_id} neither suspended nor finished in {timeout:.0f} s")
+
+
 def _answered_count(task_ids: list[str]) -> int:
     with session_scope() as session:
         rows = session.exec(select(AgencyTask).where(AgencyTask.id.in_([uuid.UUID(t) for t in task_ids]))).all()

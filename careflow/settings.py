@@ -26,7 +26,7 @@ class Settings(BaseSettings):
         timezone: time zone of every deadline shown to a person (deadlines are stored in UTC).
         policy_dir: folder of the policy data (agencies, service list, pathways, calendars).
         channels_file: YAML file mapping agency units to apprise URLs; default ``home/channels.yaml``.
-        public_url: base URL used in message links.
+        public_url: base URL used in message links (default: the local Prefect UI).
     """
 
     model_config = SettingsConfigDict(env_prefix="CAREFLOW_", extra="ignore")
@@ -38,12 +38,17 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     policy_dir: Path = PROJECT_ROOT / "policy"
     channels_file: Path | None = None
-    public_url: str = "http://127.0.0.1:4200"
+    public_url: str | None = None
 
     @property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to ``sqlite:///<home>/careflow.db``."""
         return self.database_url or f"sqlite:///{self.home / 'careflow.db'}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        """Base URL of links in messages; default the local Prefect UI."""
+        return self.public_url or f"http://127.0.0.1:{self.prefect_port}"
 
     @property
     def resolved_channels_file(self) -> Path:

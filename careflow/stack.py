@@ -82,6 +82,14 @@ class LocalStack:
             time.sleep(0.5)
 
     def start(self) -> "LocalStack":
+        """Start what is not running; on failure, stop what was started and re-raise."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> "LocalStack":
         from flows.registry import PATHWAY_DEPLOYMENTS, SWEEPER
 
         api = self.settings.prefect_api_url

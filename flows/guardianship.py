@@ -23,7 +23,7 @@ from flows.waiting import PathwayBlocked, request_step, request_steps
 from models.case import PathwayStatus
 
 
-@flow(name="guardianship-intervention", persist_result=True, log_prints=True)
+@flow(name="guardianship-intervention", persist_result=True, retries=2, retry_delay_seconds=10)
 async def guardianship_intervention(pathway_run_id: str) -> str:
     """Run the guardianship pathway for one pathway run (``PathwayRun.id``); returns how it ended."""
     ctx = begin_pathway(pathway_run_id, flow_run.get_id())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from prefect import serve
+from prefect.schedules import Cron
 
 from careflow import PROJECT_ROOT
 from careflow.settings import get_settings
@@ -25,7 +26,7 @@ def build_deployments(sweep_cron: str = "* * * * *") -> list:
         PATHWAY_FLOWS[key].to_deployment(name=d.deployment, tags=[f"pathway:{key}"])
         for key, d in PATHWAY_DEPLOYMENTS.items()
     ]
-    deployments.append(sweeper.to_deployment(name=SWEEPER.deployment, cron=sweep_cron, timezone=timezone,
+    deployments.append(sweeper.to_deployment(name=SWEEPER.deployment, schedule=Cron(sweep_cron, timezone=timezone),
                                              tags=["sweeper"]))
     return deployments
 

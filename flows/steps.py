@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from careflow.db import session_scope
 from careflow.audit import record_audit
+from careflow.cases import close_case_if_done
 from models.base import utcnow
 from models.case import Case, PathwayRun, PathwayStatus
 from models.task import AgencyTask, TaskState
@@ -130,6 +131,8 @@ def close_pathway(pathway_run_id: str, outcome: str, status: PathwayStatus = Pat
             session.add(run)
             record_audit(session, actor="careflow", action=f"pathway.{status.value}", entity_type="pathway_run",
                          entity_id=run.id, case_id=run.case_id, reason=outcome)
+            session.flush()
+            close_case_if_done(session, run.case_id, outcome)
         return run.outcome
 
 

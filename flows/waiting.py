@@ -6,12 +6,13 @@ run until the agency answers. The answer is stored in careflow's database before
 an answer is missing. No suspend has a timeout: deadlines and escalation belong to the sweeper
 (a timed-out suspend would fail the run).
 
-The suspend key is ``await|<rule>|<task ids>|<answers so far>|<flow run count>``: deterministic for a
-given state, new for every execution, and readable by the resumer, which resumes only when the
-database holds more answers than the key records.
+The suspend key is ``await-<rule>-<answers so far>-<flow run count>-<task ids (hex)>`` (Prefect allows
+only lowercase letters, digits and dashes): deterministic for a given state, new for every execution,
+and readable by the resumer, which resumes only when the database holds more answers than the key records.
 """
 from __future__ import annotations
 
+import uuid
 from typing import Literal
 
 from prefect import get_run_logger, tags
@@ -45,15 +46,16 @@ class PathwayBlocked(Exception):
 
 
 def pause_key(rule: str, task_ids: list[str], answered: int, run_count: int) -> str:
-    return f"await|{rule}|{','.join(task_ids)}|{answered}|{run_count}"
+    hex_ids = "-".join(uuid.UUID(t).hex for t in task_ids)
+    return f"await-{rule}-{answered}-{run_count}-{hex_ids}"
 
 
 def parse_pause_key(key: str) -> tuple[str, list[str], int] | None:
     """``(rule, task ids, answers recorded)`` of a key made by :func:`pause_key`, else None."""
-    parts = key.split("|")
-    if len(parts) != 5 or parts[0] != "await":
+    parts = key.split("-")
+    if len(parts) < 5 or parts[0] != "await" or parts[1] not in ("all", "any"):
         return None
-    return parts[1], parts[2].split(","), int(parts[3])
+    return parts[1], [str(uuid.UUID(h)) for h in parts[4:]], int(parts[2])
 
 
 def is_satisfied(rule: str, answers: list[TaskAnswer]) -> bool:

@@ -8,15 +8,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from models.base import UTCDateTime, new_id, utcnow
+from models.base import StrEnumColumn, UTCDateTime, new_id, utcnow
 
 
-class CaseStatus(str, enum.Enum):
+class CaseStatus(enum.StrEnum):
     open = "open"
     closed = "closed"
 
 
-class PathwayStatus(str, enum.Enum):
+class PathwayStatus(enum.StrEnum):
     """Where a pathway run stands. ``running`` covers waiting on an agency's answer too."""
 
     starting = "starting"
@@ -41,7 +41,7 @@ class Case(SQLModel, table=True):
     county_code: str = Field(max_length=6, index=True)
     caseworker: str = Field(max_length=64)
     summary: str = Field(default="", max_length=500)
-    status: CaseStatus = Field(default=CaseStatus.open, sa_column=sa.Column(sa.String(16), nullable=False))
+    status: CaseStatus = Field(default=CaseStatus.open, sa_column=sa.Column(StrEnumColumn(CaseStatus), nullable=False))
     opened_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     closed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
     close_reason: str = Field(default="", max_length=500)
@@ -61,7 +61,7 @@ class PathwayRun(SQLModel, table=True):
     pathway: str = Field(max_length=40, description="a pathway key of policy/pathways/")
     parameters: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     status: PathwayStatus = Field(
-        default=PathwayStatus.starting, sa_column=sa.Column(sa.String(16), nullable=False)
+        default=PathwayStatus.starting, sa_column=sa.Column(StrEnumColumn(PathwayStatus), nullable=False)
     )
     flow_run_id: uuid.UUID | None = Field(default=None, index=True)
     started_by: str = Field(max_length=64)

@@ -8,10 +8,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from models.base import UTCDateTime, new_id, utcnow
+from models.base import StrEnumColumn, UTCDateTime, new_id, utcnow
 
 
-class DeliveryStatus(str, enum.Enum):
+class DeliveryStatus(enum.StrEnum):
     pending = "pending"
     sent = "sent"
     failed = "failed"        # failed at least once, will be retried
@@ -36,7 +36,7 @@ class Notification(SQLModel, table=True):
     recipient_role: str = Field(default="officer", max_length=24)
     subject: str = Field(max_length=200)
     body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    status: DeliveryStatus = Field(default=DeliveryStatus.pending, sa_column=sa.Column(sa.String(16), nullable=False, index=True))
+    status: DeliveryStatus = Field(default=DeliveryStatus.pending, sa_column=sa.Column(StrEnumColumn(DeliveryStatus), nullable=False, index=True))
     attempts: int = 0
     last_error: str = Field(default="", max_length=1000)
     delivery: list = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False),

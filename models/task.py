@@ -13,10 +13,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from models.base import UTCDateTime, new_id, utcnow
+from models.base import StrEnumColumn, UTCDateTime, new_id, utcnow
 
 
-class TaskState(str, enum.Enum):
+class TaskState(enum.StrEnum):
     requested = "requested"
     acknowledged = "acknowledged"
     in_progress = "in_progress"
@@ -89,7 +89,7 @@ class AgencyTask(SQLModel, table=True):
     unit_code: str = Field(foreign_key="agency_unit.code", index=True, max_length=64)
     jurisdiction_code: str = Field(max_length=12)
     title: str = Field(max_length=120)
-    state: TaskState = Field(default=TaskState.requested, sa_column=sa.Column(sa.String(16), nullable=False, index=True))
+    state: TaskState = Field(default=TaskState.requested, sa_column=sa.Column(StrEnumColumn(TaskState), nullable=False, index=True))
     requested_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     ack_due_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
     due_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False, index=True))

@@ -68,11 +68,19 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
             "complete": f"careflow task complete {task.short_ref} --unit {unit} --as <姓名> "
             + " ".join(f"--outcome {f.name}=<{f.label_zh}>" for f in step.outcome if f.required),
         },
-        link=f"{settings.public_url}/runs/flow-run/{run.flow_run_id}" if run.flow_run_id else settings.public_url,
+        link=f"{settings.resolved_public_url}/runs/flow-run/{run.flow_run_id}" if run.flow_run_id else settings.resolved_public_url,
         escalation_level=task.escalation_level,
         recipient_role=role,
         outcome_summary=outcome_summary,
     )
+
+
+def describe_outcome(session: Session, task: AgencyTask) -> str:
+    """The task's outcome in the step's own words, e.g. ``情节严重：是；儿童处于危险之中：是``."""
+    pathway = session.get(PathwayRun, task.pathway_run_id).pathway
+    labels = {f.name: f.label_zh for f in load_policy().pathways[pathway].step(task.step_key).outcome}
+    shown = {True: "是", False: "否"}
+    return "；".join(f"{labels.get(k, k)}：{shown.get(v, v)}" for k, v in task.outcome.items())
 
 
 def _unit_name(session: Session, unit_code: str) -> str:
@@ -110,6 +118,8 @@ def enqueue_task_message(
     existing = session.exec(select(Notification).where(Notification.idempotency_key == key)).first()
     if existing:
         return existing
+    if event == "task_answered" and task.outcome:
+        outcome_summary = "；".join(filter(None, [outcome_summary, describe_outcome(session, task)]))
     ctx = task_message_context(session, task, event, role=role, outcome_summary=outcome_summary)
     message = render_message(ctx)
     child = session.get(Child, session.get(Case, task.case_id).child_id)
