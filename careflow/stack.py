@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 from careflow import PROJECT_ROOT
@@ -34,8 +35,11 @@ def prefect_server_healthy(api_url: str) -> bool:
         return False
 
 
-def deployments_ready(names: list[str]) -> bool:
-    """True when every named deployment exists and a runner is polling for it (status READY)."""
+def deployments_ready(names: list[str], polled_since: datetime | None = None) -> bool:
+    """True when every named deployment exists and a runner is polling for it (status READY).
+
+    With ``polled_since``, the runner must also have polled after that time (a runner just started).
+    """
     import asyncio
 
     from prefect.client.orchestration import get_client
@@ -49,6 +53,8 @@ def deployments_ready(names: list[str]) -> bool:
                     return False
                 if str(getattr(deployment.status, "value", deployment.status)).upper() != "READY":
                     return False
+                if polled_since and (deployment.last_polled is None or deployment.last_polled < polled_since):
+                    return False
             return True
 
     return asyncio.run(check())
@@ -57,9 +63,12 @@ def deployments_ready(names: list[str]) -> bool:
 class LocalStack:
     """Start (if needed) and stop the local Prefect server, the deployment runner and the mail sink."""
 
-    def __init__(self, *, with_sink: bool = True):
+    def __init__(self, *, with_sink: bool = True, with_server: bool = True, serve: str = "auto"):
+        """``serve``: ``"auto"`` (start a runner unless one is serving), ``"always"`` or ``"never"``."""
         self.settings = get_settings()
         self.with_sink = with_sink
+        self.with_server = with_server
+        self.serve = serve
         self.logs = self.settings.home / "logs"
         self._processes: list[tuple[str, subprocess.Popen]] = []
         self._sink = None
@@ -93,7 +102,7 @@ class LocalStack:
         from flows.registry import PATHWAY_DEPLOYMENTS, SWEEPER
 
         api = self.settings.prefect_api_url
-        if not prefect_server_healthy(api):
+        if self.with_server and not prefect_server_healthy(api):
             if _port_open(self.settings.prefect_port):
                 raise RuntimeError(f"port {self.settings.prefect_port} is taken by something that is not a Prefect "
                                    "server: set CAREFLOW_PREFECT_PORT")
@@ -101,9 +110,10 @@ class LocalStack:
                                                     "--host", "127.0.0.1", "--port", str(self.settings.prefect_port)])
             self._wait("the Prefect server", lambda: prefect_server_healthy(api), server, 120)
         names = [d.full_name for d in PATHWAY_DEPLOYMENTS.values()] + [SWEEPER.full_name]
-        if not deployments_ready(names):
+        if self.serve == "always" or self.serve == "auto" and not deployments_ready(names):
+            since = datetime.now(timezone.utc)
             runner = self._spawn("serve", [sys.executable, "-m", "careflow.cli", "serve"])
-            self._wait("the served deployments", lambda: deployments_ready(names), runner, 120)
+            self._wait("the served deployments", lambda: deployments_ready(names, since), runner, 120)
         if self.with_sink and not _port_open(self.settings.smtp_port):
             from notifications.sink import MailSink
 

@@ -118,6 +118,16 @@ def read_tasks(task_ids: list[str]) -> list[TaskAnswer]:
         return answers
 
 
+@task(name="next-suspend-number", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
+def next_suspend_number(pathway_run_id: str) -> int:
+    """A number never used before by this pathway run's suspends (a suspend key must be new)."""
+    with session_scope() as session:
+        run = session.get(PathwayRun, uuid.UUID(pathway_run_id))
+        run.suspend_seq += 1
+        session.add(run)
+        return run.suspend_seq
+
+
 @task(name="close-pathway", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
 def close_pathway(pathway_run_id: str, outcome: str, status: PathwayStatus = PathwayStatus.completed) -> str:
     """Record how the pathway ended (idempotent: a closed run keeps its first outcome)."""

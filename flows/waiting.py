@@ -6,9 +6,11 @@ run until the agency answers. The answer is stored in careflow's database before
 an answer is missing. No suspend has a timeout: deadlines and escalation belong to the sweeper
 (a timed-out suspend would fail the run).
 
-The suspend key is ``await-<rule>-<answers so far>-<flow run count>-<task ids (hex)>`` (Prefect allows
-only lowercase letters, digits and dashes): deterministic for a given state, new for every execution,
-and readable by the resumer, which resumes only when the database holds more answers than the key records.
+The suspend key is ``await-<rule>-<answers so far>-<suspend number>-<task ids (hex)>`` (Prefect allows
+only lowercase letters, digits and dashes). The suspend number comes from the database and is new for
+every suspend: a key that already received input would make ``suspend_flow_run`` return at once
+instead of waiting (Prefect's flow run ``run_count`` stays 1 across resumes, so it cannot serve).
+The resumer reads the key and resumes only when the database holds more answers than it records.
 """
 from __future__ import annotations
 
@@ -16,11 +18,12 @@ import uuid
 from typing import Literal
 
 from prefect import get_run_logger, tags
-from prefect.context import FlowRunContext
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 
-from flows.steps import PathwayContext, TaskAnswer, open_agency_task, queue_message, read_tasks, send_message
+from flows.steps import (
+    PathwayContext, TaskAnswer, next_suspend_number, open_agency_task, queue_message, read_tasks, send_message,
+)
 from models.task import TaskState
 from notifications.outbox import caseworker_unit
 
@@ -45,9 +48,9 @@ class PathwayBlocked(Exception):
         self.reason = reason
 
 
-def pause_key(rule: str, task_ids: list[str], answered: int, run_count: int) -> str:
+def pause_key(rule: str, task_ids: list[str], answered: int, suspend_number: int) -> str:
     hex_ids = "-".join(uuid.UUID(t).hex for t in task_ids)
-    return f"await-{rule}-{answered}-{run_count}-{hex_ids}"
+    return f"await-{rule}-{answered}-{suspend_number}-{hex_ids}"
 
 
 def parse_pause_key(key: str) -> tuple[str, list[str], int] | None:
@@ -65,17 +68,14 @@ def is_satisfied(rule: str, answers: list[TaskAnswer]) -> bool:
 
 async def await_answers(ctx: PathwayContext, task_ids: list[str], rule: Literal["all", "any"] = "all") -> list[TaskAnswer]:
     """Return the tasks' answers once ``rule`` holds, suspending the flow run until then."""
-    answers = read_tasks(task_ids)
-    if is_satisfied(rule, answers):
-        return answers
-    run_count = FlowRunContext.get().flow_run.run_count
-    answered = sum(a.state.is_answer for a in answers)
-    get_run_logger().info("waiting for %s of %d task(s): %s", rule, len(task_ids), ", ".join(t[:8] for t in task_ids))
-    await suspend_flow_run(wait_for_input=AgencyAnswer, key=pause_key(rule, task_ids, answered, run_count))
-    answers = read_tasks(task_ids)  # reached only if the input for this key was already given
-    if not is_satisfied(rule, answers):
-        raise RuntimeError(f"resumed before {rule} of tasks {task_ids} were answered")
-    return answers
+    while True:
+        answers = read_tasks(task_ids)
+        if is_satisfied(rule, answers):
+            return answers
+        answered = sum(a.state.is_answer for a in answers)
+        key = pause_key(rule, task_ids, answered, next_suspend_number(ctx.pathway_run_id))
+        get_run_logger().info("waiting for %s of %d task(s): %s", rule, len(task_ids), ", ".join(t[:8] for t in task_ids))
+        await suspend_flow_run(wait_for_input=AgencyAnswer, key=key)
 
 
 def _open_and_notify(ctx: PathwayContext, step_key: str, agency_type: str, attempt: int, urgent: bool) -> str:

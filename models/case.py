@@ -70,5 +70,6 @@ class PathwayRun(SQLModel, table=True):
     outcome: str = Field(default="", max_length=500, description="how the pathway ended, in the policy's words")
     resume_pending: bool = Field(default=False, index=True)
     answer_seq: int = Field(default=0, description="bumped by every stored answer; clears resume_pending safely")
+    suspend_seq: int = Field(default=0, description="bumped before every suspend: each suspend gets a new key")
     resume_attempts: int = 0
     last_resume_error: str = Field(default="", max_length=500)

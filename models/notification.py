@@ -40,7 +40,7 @@ class Notification(SQLModel, table=True):
     attempts: int = 0
     last_error: str = Field(default="", max_length=1000)
     delivery: list = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False),
-                           description="per-channel results of the last attempt (redacted URLs)")
+                           description="latest delivery result per channel URL (redacted URLs, stable ids)")
     created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     next_attempt_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
     sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))

@@ -7,6 +7,7 @@ with an alert to the county civil affairs bureau (民政, the coordinating depar
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -58,6 +59,9 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
         agency_unit_name=_unit_name(session, unit),
         task_ref=task.short_ref,
         due_at_local=format_local(task.due_at, settings.timezone),
+        # Shown only while acknowledging is still outstanding (a reminder after acknowledgement leaves it out).
+        ack_due_at_local=(format_local(task.ack_due_at, settings.timezone)
+                          if task.ack_due_at is not None and task.acknowledged_at is None else ""),
         deadline_text=_deadline_text(task),
         provisional=task.due_provisional,
         instructions=step.instructions_zh,
@@ -135,12 +139,33 @@ def enqueue_task_message(
     return notification
 
 
+def url_identity(notification_id: uuid.UUID, url: str) -> str:
+    """A stable identity of ``url`` within one notification that does not reveal the URL.
+
+    The sha256 of the notification id and the full URL (``{unit}`` substituted): the same URL gets the
+    same identity on every attempt of that notification, so a retry can tell which URLs already have the
+    message, while the stored value carries none of the URL's tokens or passwords (the notification id
+    as salt keeps equal URLs of different notifications from being matched against each other).
+    """
+    return hashlib.sha256(f"{notification_id}\n{url}".encode("utf-8")).hexdigest()
+
+
 def dispatch_notification(session: Session, notification_id: uuid.UUID, *, now: datetime | None = None) -> Notification:
     """Send one stored message through its unit's channels (from the channel file) and record the result.
 
     Already ``sent`` or ``given_up`` messages are left alone, so calling this twice never sends twice
-    once the first call has recorded its result. On failure: ``failed`` with ``next_attempt_at`` set
-    by :data:`BACKOFF`; at :data:`MAX_ATTEMPTS`, ``given_up`` and an alert to the county civil affairs.
+    once the first call has recorded its result.
+
+    ``Notification.delivery`` holds one entry per channel URL: ``{"id", "url", "ok", "error", "attempt"}``
+    -- ``id`` is :func:`url_identity` (never the URL itself), ``url`` the redacted URL, ``attempt`` the
+    attempt that last tried it (for a delivered URL: the attempt that delivered it). A retry sends only
+    to the URLs that do not have the message yet, so a unit with an email and a DingTalk channel never
+    gets the message twice on the channel that worked. Entries of URLs that were delivered and have since
+    been removed from the channel file are kept as a record.
+
+    The message is ``sent`` once every URL configured for the unit has it. On failure: ``failed`` with
+    ``next_attempt_at`` set by :data:`BACKOFF`; at :data:`MAX_ATTEMPTS`, ``given_up`` and an alert to the
+    county civil affairs.
     """
     now = now or utcnow()
     notification = session.get(Notification, notification_id)
@@ -149,18 +174,41 @@ def dispatch_notification(session: Session, notification_id: uuid.UUID, *, now: 
     settings = get_settings()
     write_default_channels(settings.resolved_channels_file, settings.smtp_port)
     urls = load_channels(settings.resolved_channels_file).urls_for(notification.unit_code)
-    result = deliver(urls, notification.subject, notification.body)
-    notification.attempts += 1
-    notification.delivery = [
-        {"url": r.url_redacted, "ok": r.ok, "error": r.error} for r in result.per_url
-    ]
-    if result.ok:
+
+    unique_urls = list(dict.fromkeys(urls))  # a URL listed twice is sent to once
+    identities = [url_identity(notification.id, url) for url in unique_urls]
+    delivered = {
+        entry["id"]: entry for entry in (notification.delivery or [])
+        if isinstance(entry, dict) and entry.get("ok") and entry.get("id")
+    }
+    pending = [(ident, url) for ident, url in zip(identities, unique_urls) if ident not in delivered]
+
+    current = {ident: delivered[ident] for ident in identities if ident in delivered}
+    no_channel: list[dict] = []
+    if pending or not unique_urls:  # else every configured URL already has it (a failing one was removed)
+        notification.attempts += 1
+        result = deliver([url for _, url in pending], notification.subject, notification.body)
+        if pending:
+            for (ident, _url), outcome in zip(pending, result.per_url):
+                current[ident] = {"id": ident, "url": outcome.url_redacted, "ok": outcome.ok,
+                                  "error": outcome.error, "attempt": notification.attempts}
+        else:  # no channel configured: deliver() explains it in a single failed entry
+            no_channel = [{"id": "", "url": r.url_redacted, "ok": r.ok, "error": r.error,
+                           "attempt": notification.attempts} for r in result.per_url]
+    # A new list (JSON columns do not track in-place changes): the configured URLs in order, then URLs
+    # that got the message earlier but are no longer configured.
+    notification.delivery = (
+        [current[ident] for ident in identities] + no_channel
+        + [entry for ident, entry in delivered.items() if ident not in current]
+    )
+    failures = [entry for entry in notification.delivery if not entry["ok"]]
+    if not failures:
         notification.status = DeliveryStatus.sent
         notification.sent_at = now
         notification.last_error = ""
         notification.next_attempt_at = None
     else:
-        notification.last_error = "; ".join(f"{r.url_redacted}: {r.error}" for r in result.per_url if not r.ok)[:1000]
+        notification.last_error = "; ".join(f"{f['url']}: {f['error']}" for f in failures)[:1000]
         if notification.attempts >= MAX_ATTEMPTS:
             notification.status = DeliveryStatus.given_up
             notification.next_attempt_at = None
@@ -173,7 +221,10 @@ def dispatch_notification(session: Session, notification_id: uuid.UUID, *, now: 
     session.add(notification)
     record_audit(session, actor="careflow", action=f"notification.{notification.status.value}",
                  entity_type="notification", entity_id=notification.id, case_id=notification.case_id,
-                 detail={"attempt": notification.attempts, "unit": notification.unit_code})
+                 detail={"attempt": notification.attempts, "unit": notification.unit_code,
+                         "urls_tried": len(pending),
+                         "urls_delivered": sum(1 for entry in notification.delivery if entry["ok"]),
+                         "urls_failed": len(failures)})
     return notification
 
 

@@ -50,6 +50,9 @@ class MessageContext(BaseModel):
         agency_unit_name: the name of the agency unit the task is assigned to.
         task_ref: short task reference used in commands (e.g. ``"a1b2c3d4"``).
         due_at_local: the deadline, already formatted in local time, ``"YYYY-MM-DD HH:MM"``.
+        ack_due_at_local: the acknowledgement deadline (签收时限, e.g. the police step's 2 hours), formatted
+            like ``due_at_local``; "" when the step has none or it no longer applies. Shown in
+            ``task_requested`` and ``task_reminder`` only when set.
         deadline_text: the time limit as a rule (e.g. ``"3个工作日"``).
         provisional: the deadline is provisional because the year's official holiday arrangement
             is not loaded yet; messages then mark it "（暂定）" / "(provisional)".
@@ -72,6 +75,7 @@ class MessageContext(BaseModel):
     agency_unit_name: str
     task_ref: str
     due_at_local: str
+    ack_due_at_local: str = ""
     deadline_text: str
     provisional: bool
     instructions: str

@@ -112,6 +112,7 @@ def upgrade() -> None:
     sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
     sa.Column('resume_pending', sa.Boolean(), nullable=False),
     sa.Column('answer_seq', sa.Integer(), nullable=False),
+    sa.Column('suspend_seq', sa.Integer(), nullable=False),
     sa.Column('resume_attempts', sa.Integer(), nullable=False),
     sa.Column('last_resume_error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['case.id'], ),

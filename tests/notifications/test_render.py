@@ -89,6 +89,46 @@ def test_chinese_requested_message_reads_naturally(context):
     assert "\n\n\n" not in message.body and message.body.endswith("\n")
 
 
+ACK_LINE = {"zh": "签收时限：2026-09-30 12:00 前签收（北京时间）", "en": "Acknowledge by: 2026-09-30 12:00 (Beijing time)"}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("event", ("task_requested", "task_reminder"))
+def test_acknowledgement_deadline_is_shown_when_the_step_has_one(context, event, lang, monkeypatch):
+    monkeypatch.delenv("CAREFLOW_TIMEZONE", raising=False)
+    get_settings.cache_clear()
+    try:
+        ctx = _context(context, event).model_copy(update={"ack_due_at_local": "2026-09-30 12:00"})
+        message = render_message(ctx, lang)
+    finally:
+        get_settings.cache_clear()
+    assert ACK_LINE[lang] in message.body.splitlines()
+    # The completion deadline is still there, and the acknowledgement deadline comes first.
+    assert message.body.index(ACK_LINE[lang]) < message.body.index(ctx.due_at_local)
+    assert "\n\n\n" not in message.body
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("event", EVENTS)
+def test_no_acknowledgement_line_without_an_acknowledgement_deadline(context, event, lang):
+    message = render_message(_context(context, event).model_copy(update={"ack_due_at_local": ""}), lang)
+    assert "签收时限" not in message.body and "Acknowledge by" not in message.body
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("event", ("task_escalated", "task_answered", "pathway_closed"))
+def test_acknowledgement_deadline_only_appears_in_requests_and_reminders(context, event, lang):
+    ctx = _context(context, event).model_copy(update={"ack_due_at_local": "2026-09-30 12:00"})
+    message = render_message(ctx, lang)
+    assert "签收时限" not in message.body and "Acknowledge by" not in message.body
+
+
+def test_the_acknowledgement_deadline_is_optional_in_the_context(context):
+    data = context.model_dump()
+    data.pop("ack_due_at_local")
+    assert MessageContext(**data).ack_due_at_local == ""
+
+
 def test_escalation_to_the_manager_gives_commands_for_reference_only(context):
     ctx = context.model_copy(update={"event": "task_escalated", "recipient_role": "manager",
                                      "escalation_level": 1, "outcome_summary": "退回原因：非本辖区"})

@@ -1,0 +1,101 @@
+"""Driving pathways in end-to-end tests the way agencies do: wait for the notified task, then answer."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import date
+
+from sqlmodel import select
+
+from careflow.answers import answer_task
+from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.db import session_scope
+from careflow.resume import start_pathway_flow, wait_until_suspended
+from models.case import PathwayRun, PathwayStatus
+from models.notification import Notification
+from models.task import AgencyTask, TaskState
+from tests.conftest import make_resident_id
+
+CASEWORKER = "e2e.caseworker"
+
+
+def new_case(pathway: str = "guardianship", parameters: dict | None = None) -> tuple[str, uuid.UUID, uuid.UUID]:
+    """Register a child in 城厢区 凤山社区, open a case, start ``pathway``; returns (reference, run id, flow run id)."""
+    with session_scope() as session:
+        reg = register_child(
+            session, resident_id=make_resident_id(), full_name="端到端" + uuid.uuid4().hex[:4],
+            hukou_county="511321", residence_county="350302", residence_area_code="350302001001",
+            arrival_date=date(2023, 8, 20), actor=CASEWORKER,
+        )
+        case = open_case(session, child_id=reg.child.id, caseworker=CASEWORKER)
+        run = create_pathway_run(session, case_id=case.id, pathway=pathway, actor=CASEWORKER,
+                                 parameters=parameters)
+    flow_run_id = asyncio.run(start_pathway_flow(run.id))
+    return case.reference, run.id, flow_run_id
+
+
+def wait_for_task(run_id: uuid.UUID, flow_run_id: uuid.UUID, step: str, attempt: int = 1,
+                  timeout: float = 90) -> AgencyTask:
+    """The step's task once the flow created it and suspended waiting for the answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope() as session:
+            task = session.exec(select(AgencyTask).where(
+                AgencyTask.pathway_run_id == run_id, AgencyTask.step_key == step,
+                AgencyTask.attempt == attempt)).first()
+        suspended = asyncio.run(wait_until_suspended(flow_run_id, timeout=max(1.0, deadline - time.monotonic())))
+        assert suspended, f"flow run ended before step {step!r} (attempt {attempt})"
+        if task:
+            return task
+        time.sleep(0.3)
+    raise TimeoutError(f"no task for {step!r} attempt {attempt}")
+
+
+def complete(run_id, flow_run_id, step: str, outcome: dict, *, attempt: int = 1, acknowledge: bool = False) -> AgencyTask:
+    task = wait_for_task(run_id, flow_run_id, step, attempt)
+    if acknowledge:
+        answer_task(task.short_ref, TaskState.acknowledged, actor="e2e officer", unit_code=task.unit_code)
+    result = answer_task(task.short_ref, TaskState.completed, actor="e2e officer", unit_code=task.unit_code,
+                         outcome=outcome)
+    assert result.resume == "resumed", result.resume
+    return result.task
+
+
+def wait_for_end(run_id: uuid.UUID, timeout: float = 90) -> PathwayRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope() as session:
+            run = session.get(PathwayRun, run_id)
+        if run.status not in (PathwayStatus.starting, PathwayStatus.running):
+            return run
+        time.sleep(0.3)
+    raise TimeoutError("pathway did not end")
+
+
+def tasks_of(run_id) -> list[AgencyTask]:
+    with session_scope() as session:
+        return list(session.exec(select(AgencyTask).where(AgencyTask.pathway_run_id == run_id)
+                                 .order_by(AgencyTask.requested_at)).all())
+
+
+def notifications_of(case_reference: str) -> list[Notification]:
+    from models.case import Case
+
+    with session_scope() as session:
+        case = session.exec(select(Case).where(Case.reference == case_reference)).one()
+        return list(session.exec(select(Notification).where(Notification.case_id == case.id)).all())
+
+
+async def read_flow_run(flow_run_id):
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        return await client.read_flow_run(flow_run_id)
+
+
+async def read_states(flow_run_id):
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        return await client.read_flow_run_states(flow_run_id)
