@@ -77,13 +77,13 @@ def up() -> None:
 
 @app.command()
 def demo(
-    pathway: Annotated[str, typer.Option(help="which pathway to drive")] = "guardianship",
+    pathway: Annotated[str, typer.Option(help="which pathway to drive (see careflow.demos.DEMOS)")] = "guardianship",
 ) -> None:
     """Drive a complete case on realistic data through every step, answering as each agency; print the timeline.
 
     Exits 0 only when the case ended as the policy says.
     """
-    from careflow.demo import run_demo
+    from careflow.demos import run_demo
 
     raise typer.Exit(run_demo(pathway))
 

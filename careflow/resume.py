@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from careflow.db import session_scope
 from flows.registry import deployment_for
-from flows.waiting import parse_pause_key
+from flows.waiting import is_satisfied, parse_pause_key
 from models.case import Case, PathwayRun, PathwayStatus
 from models.task import AgencyTask, TaskState
 
@@ -65,10 +65,10 @@ async def wait_until_suspended(flow_run_id: uuid.UUID, timeout: float = 120.0) -
     raise TimeoutError(f"flow run {flow_run_id} neither suspended nor finished in {timeout:.0f} s")
 
 
-def _answered_count(task_ids: list[str]) -> int:
+def _task_states(task_ids: list[str]) -> list[TaskState]:
     with session_scope() as session:
         rows = session.exec(select(AgencyTask).where(AgencyTask.id.in_([uuid.UUID(t) for t in task_ids]))).all()
-        return sum(TaskState(t.state).is_answer for t in rows)
+        return [TaskState(t.state) for t in rows]
 
 
 def _clear_pending(pathway_run_id: uuid.UUID, seen_seq: int, error: str = "") -> None:
@@ -125,9 +125,10 @@ async def resume_pathway(pathway_run_id: uuid.UUID, *, wait_seconds: float = 20.
             if parsed is None:
                 _record_failure(pathway_run_id, f"unexpected pause key {state.state_details.pause_key!r}")
                 return "pending"
-            _rule, task_ids, answered_in_key = parsed
-            if _answered_count(task_ids) <= answered_in_key:
-                _clear_pending(pathway_run_id, seq)
+            rule, task_ids, answered_in_key = parsed
+            states = _task_states(task_ids)
+            if sum(s.is_answer for s in states) <= answered_in_key or not is_satisfied(rule, states):
+                _clear_pending(pathway_run_id, seq)  # the flow would only suspend again
                 return "not_needed"
             await resume_flow_run(flow_run_id, run_input={"pathway_run_id": str(pathway_run_id), "answer_seq": seq})
     except Exception as exc:  # the server may be down: keep the answer pending, never lose it

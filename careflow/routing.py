@@ -27,21 +27,33 @@ def jurisdiction_prefix(code: str) -> str:
     return code
 
 
-def resolve_unit(session: Session, agency_type: str, area_code: str) -> AgencyUnit:
+#: Length of a jurisdiction prefix at each level (see :func:`jurisdiction_prefix`).
+LEVEL_PREFIX_LENGTH = {"province": 2, "city": 4, "county": 6, "township": 9, "village": 12}
+
+
+def resolve_unit(session: Session, agency_type: str, area_code: str, level: str | None = None) -> AgencyUnit:
     """The active unit of ``agency_type`` whose jurisdiction most closely contains ``area_code``.
 
-    A village unit beats its township's, a township's beats the county's, the county's the city's.
+    A village unit beats its township's, a township's the county's, the county's the city's — but never
+    a unit finer than ``level`` (``village``/``township``/``county``/``city``): the guardianship assessment
+    is the county civil affairs bureau's even where a township civil affairs office exists.
 
     Raises:
-        NoUnitForAgency: when no unit of that type covers the area.
+        NoUnitForAgency: when no unit of that type covers the area at that level or above.
     """
     units = session.exec(
         select(AgencyUnit).where(AgencyUnit.agency_type == agency_type, AgencyUnit.active == True)  # noqa: E712
     ).all()
-    covering = [u for u in units if area_code.startswith(jurisdiction_prefix(u.jurisdiction_code))]
+    finest = LEVEL_PREFIX_LENGTH.get(level or "village", 12)
+    covering = [
+        u for u in units
+        if area_code.startswith(jurisdiction_prefix(u.jurisdiction_code))
+        and len(jurisdiction_prefix(u.jurisdiction_code)) <= finest
+    ]
     if not covering:
+        at = f" at {level} level or above" if level else ""
         raise NoUnitForAgency(
-            f"no active {agency_type!r} unit covers area {area_code!r}: add one to the agency directory"
+            f"no active {agency_type!r} unit covers area {area_code!r}{at}: add one to the agency directory"
         )
     return max(covering, key=lambda u: len(jurisdiction_prefix(u.jurisdiction_code)))
 

@@ -60,8 +60,8 @@ def open_step_task(
         return existing
 
     case = session.get(Case, run.case_id)
-    child = session.get(Child, case.child_id)
-    unit = resolve_unit(session, agency_type, child.residence_area_code or child.residence_county_code)
+    unit = resolve_unit(session, agency_type, routing_area(session, run, step),
+                        level=step.level or load_policy().agency(agency_type).level)
     start = pendulum.instance(now or utcnow())
     rule = step.urgent_deadline if urgent and step.urgent_deadline else step.deadline
     deadline = compute_deadline(start, rule)
@@ -84,6 +84,26 @@ def open_step_task(
                 "rule": str(rule), "attempt": attempt},
     )
     return task
+
+
+def routing_area(session: Session, run: PathwayRun, step: PathwayStep) -> str:
+    """The area code a step is routed by: the child's residence (village, township or county code), or
+    for ``jurisdiction_basis: emergency_place`` the ``emergency_area_code`` the pathway was started with
+    (临时救助 is given where the emergency happens, 方案 六).
+
+    Raises:
+        ValueError: an emergency-place step on a run started without ``emergency_area_code``.
+    """
+    if step.jurisdiction_basis == "emergency_place":
+        code = str(run.parameters.get("emergency_area_code", "")).strip()
+        if not code:
+            raise ValueError("field 'emergency_area_code': the place of the emergency is needed to route "
+                             f"step {step.key!r}")
+        return code
+    child = session.get(Child, session.get(Case, run.case_id).child_id)
+    if step.jurisdiction_basis == "registration_place":
+        return child.hukou_county_code
+    return child.residence_area_code or child.residence_county_code
 
 
 def _find_step_task(session, pathway_run_id, step_key, agency_type, attempt) -> AgencyTask | None:

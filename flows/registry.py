@@ -1,14 +1,22 @@
 """Which flow and deployment runs each pathway of the policy."""
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class PathwayDeployment:
+    """``entry``: ``module:function`` of the flow, imported only by whoever serves it."""
+
     pathway: str
     flow_name: str
     deployment: str
+    entry: str
+
+    def load_flow(self):
+        module, function = self.entry.split(":")
+        return getattr(importlib.import_module(module), function)
 
     @property
     def full_name(self) -> str:
@@ -16,10 +24,11 @@ class PathwayDeployment:
 
 
 PATHWAY_DEPLOYMENTS: dict[str, PathwayDeployment] = {
-    "guardianship": PathwayDeployment("guardianship", "guardianship-intervention", "guardianship"),
+    "guardianship": PathwayDeployment(
+        "guardianship", "guardianship-intervention", "guardianship", "flows.guardianship:guardianship_intervention"),
 }
 
-SWEEPER = PathwayDeployment("", "careflow-sweeper", "sweeper")
+SWEEPER = PathwayDeployment("", "careflow-sweeper", "sweeper", "flows.sweeper:sweeper")
 
 
 def deployment_for(pathway: str) -> PathwayDeployment:

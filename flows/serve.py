@@ -12,21 +12,17 @@ from prefect.schedules import Cron
 
 from careflow import PROJECT_ROOT
 from careflow.settings import get_settings
-from flows.guardianship import guardianship_intervention
 from flows.registry import PATHWAY_DEPLOYMENTS, SWEEPER
-from flows.sweeper import sweeper
-
-PATHWAY_FLOWS = {"guardianship": guardianship_intervention}
 
 
 def build_deployments(sweep_cron: str = "* * * * *") -> list:
     """The deployments: one per pathway, tagged ``pathway:<key>``, and the sweeper on ``sweep_cron``."""
     timezone = get_settings().timezone
     deployments = [
-        PATHWAY_FLOWS[key].to_deployment(name=d.deployment, tags=[f"pathway:{key}"])
+        d.load_flow().to_deployment(name=d.deployment, tags=[f"pathway:{key}"])
         for key, d in PATHWAY_DEPLOYMENTS.items()
     ]
-    deployments.append(sweeper.to_deployment(name=SWEEPER.deployment, schedule=Cron(sweep_cron, timezone=timezone),
+    deployments.append(SWEEPER.load_flow().to_deployment(name=SWEEPER.deployment, schedule=Cron(sweep_cron, timezone=timezone),
                                              tags=["sweeper"]))
     return deployments
 

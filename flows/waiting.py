@@ -61,16 +61,25 @@ def parse_pause_key(key: str) -> tuple[str, list[str], int] | None:
     return parts[1], [str(uuid.UUID(h)) for h in parts[4:]], int(parts[2])
 
 
-def is_satisfied(rule: str, answers: list[TaskAnswer]) -> bool:
-    answered = [a for a in answers if a.state.is_answer]
-    return len(answered) == len(answers) if rule == "all" else bool(answered)
+def is_satisfied(rule: str, states: list[TaskState]) -> bool:
+    """Whether a wait on tasks in ``states`` is over: ``all`` answered, ``any`` completed, or any rejected.
+
+    A rejection ends the wait at once so that the step goes back and is re-issued without waiting for
+    the other agencies. The resumer (:mod:`careflow.resume`) uses this same rule, so a flow run is only
+    resumed when it will move on.
+    """
+    if any(s == TaskState.rejected for s in states):
+        return True
+    if rule == "all":
+        return all(s.is_answer for s in states)
+    return any(s == TaskState.completed for s in states)
 
 
 async def await_answers(ctx: PathwayContext, task_ids: list[str], rule: Literal["all", "any"] = "all") -> list[TaskAnswer]:
     """Return the tasks' answers once ``rule`` holds, suspending the flow run until then."""
     while True:
         answers = read_tasks(task_ids)
-        if is_satisfied(rule, answers):
+        if is_satisfied(rule, [a.state for a in answers]):
             return answers
         answered = sum(a.state.is_answer for a in answers)
         key = pause_key(rule, task_ids, answered, next_suspend_number(ctx.pathway_run_id))

@@ -35,3 +35,11 @@ def test_malformed_directory_entry_names_file_entry_and_field(session, tmp_path)
                    encoding="utf-8")
     with pytest.raises(ValueError, match=r"units.yaml: units\[0\] \(police-x\): field 'jurisdiction_code': '35AB'"):
         load_agency_units(session, bad)
+
+
+def test_a_step_never_goes_finer_than_its_level(session):
+    # township civil affairs takes temporary assistance; the county bureau keeps the guardianship assessment
+    assert resolve_unit(session, "civil_affairs", "350302001001", level="township").code == "civil_affairs-350302001"
+    assert resolve_unit(session, "civil_affairs", "350302001001", level="county").code == "civil_affairs-350302"
+    # no county-level rescue centre: the city's covers the county
+    assert resolve_unit(session, "rescue_centre", "350302001001", level="county").code == "rescue_centre-350300"

@@ -10,10 +10,11 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Scheduled
+from sqlmodel import select
 
 from careflow.answers import answer_task
 from careflow.db import session_scope
-from careflow.demo import check_guardianship_case, drive_guardianship_case
+from careflow.demos import guardianship as demo
 from careflow.resume import reconcile
 from careflow.settings import get_settings
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
@@ -29,8 +30,11 @@ NOT_SERIOUS = {"serious": "no", "child_in_danger": "no"}
 
 
 def test_serious_case_with_child_in_danger_runs_every_step_and_closes(served):
-    reference, run = drive_guardianship_case()
-    assert check_guardianship_case(reference) == []
+    reference = demo.drive()
+    assert demo.check(reference) == []
+    with session_scope() as session:
+        case = session.exec(select(Case).where(Case.reference == reference)).one()
+        run = session.exec(select(PathwayRun).where(PathwayRun.case_id == case.id)).one()
     assert run.status == PathwayStatus.completed
 
     tasks = tasks_of(run.id)
@@ -52,8 +56,6 @@ def test_serious_case_with_child_in_danger_runs_every_step_and_closes(served):
     police_mail = [m for m in read_mailbox(get_settings().mailbox_dir)
                    if m.to.startswith("police-350302@") and reference in m.subject]
     assert len(police_mail) == 1
-    with session_scope() as session:
-        child = session.get(Case, session.get(PathwayRun, run.id).case_id)
     assert "训诫" in police_mail[0].subject and reference in police_mail[0].body
 
 

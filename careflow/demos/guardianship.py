@@ -1,4 +1,4 @@
-"""``careflow demo``: one complete guardianship case on realistic data, answered as each agency in turn.
+"""``careflow demo --pathway guardianship``: one complete guardianship case on realistic data, answered as each agency in turn.
 
 The child (a boy of 11 registered in 四川省南部县, living in 莆田市城厢区 since 2023) is reported by his
 community committee; the case is serious and the child is in danger, so the police reprimand the
@@ -19,8 +19,7 @@ from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.db import session_scope
 from careflow.resume import start_pathway_flow, wait_until_suspended
 from careflow.settings import get_settings
-from careflow.stack import LocalStack, ensure_home
-from careflow.timeline import case_timeline, format_timeline
+from careflow.timeline import case_timeline
 from models.case import CaseStatus, PathwayRun, PathwayStatus
 from models.child import Child
 from models.eligibility import KeyCareCriterion
@@ -78,8 +77,8 @@ def _wait_for_end(pathway_run_id, timeout: float = 120) -> PathwayRun:
     raise TimeoutError(f"pathway run not finished after {timeout:.0f} s")
 
 
-def drive_guardianship_case() -> tuple[str, PathwayRun]:
-    """Register the child, open the case, start the pathway and answer every step; return (reference, run)."""
+def drive() -> str:
+    """Register the child, open the case, start the pathway and answer every step; return the case reference."""
     with session_scope() as session:
         while True:
             rid = demo_resident_id()
@@ -108,10 +107,11 @@ def drive_guardianship_case() -> tuple[str, PathwayRun]:
             answer_task(task.short_ref, TaskState.acknowledged, actor=officer, unit_code=unit)
         result = answer_task(task.short_ref, TaskState.completed, actor=officer, unit_code=unit, outcome=outcome)
         typer.echo(f"  {unit} answered {step} ({result.resume})")
-    return case.reference, _wait_for_end(run.id)
+    _wait_for_end(run.id)
+    return case.reference
 
 
-def check_guardianship_case(reference: str) -> list[str]:
+def check(reference: str) -> list[str]:
     """What is wrong with the finished demo case, as the policy says it should have gone (empty: nothing)."""
     problems = []
     with session_scope() as session:
@@ -135,25 +135,3 @@ def check_guardianship_case(reference: str) -> list[str]:
     if timeline.status != CaseStatus.closed:
         problems.append(f"case is {timeline.status}, expected closed")
     return problems
-
-
-def run_demo(pathway: str = "guardianship") -> int:
-    """Run the demo for ``pathway`` on the local stack (started here if needed); returns the exit code."""
-    if pathway != "guardianship":
-        typer.echo(f"error: no demo for pathway {pathway!r} yet; available: guardianship", err=True)
-        return 2
-    ensure_home()
-    with LocalStack() as stack:
-        if stack.started:
-            typer.echo(f"started for the demo: {', '.join(stack.started)}")
-        reference, run = drive_guardianship_case()
-        with session_scope() as session:
-            typer.echo("")
-            typer.echo(format_timeline(case_timeline(session, reference, actor=CASEWORKER)))
-        problems = check_guardianship_case(reference)
-    if problems:
-        typer.secho("the case did NOT end as the policy says:\n  " + "\n  ".join(problems), fg="red", err=True)
-        return 1
-    typer.echo(f"\ncase {reference} closed as the policy says: {run.outcome}")
-    typer.echo(f"messages delivered to {get_settings().mailbox_dir}")
-    return 0

@@ -1,0 +1,43 @@
+"""``careflow demo``: drive a complete case of a pathway on realistic data, answering as each agency.
+
+Each pathway's demo is a module here with ``drive() -> str`` (returns the case reference) and
+``check(reference) -> list[str]`` (what is wrong with the finished case, as the policy says it should go).
+"""
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+#: pathway key → module under careflow.demos
+DEMOS = {
+    "guardianship": "careflow.demos.guardianship",
+}
+
+
+def run_demo(pathway: str = "guardianship") -> int:
+    """Run the demo of ``pathway`` on the local stack (started here if needed); returns the exit code."""
+    from careflow.db import session_scope
+    from careflow.settings import get_settings
+    from careflow.stack import LocalStack, ensure_home
+    from careflow.timeline import case_timeline, format_timeline
+
+    if pathway not in DEMOS:
+        typer.echo(f"error: no demo for pathway {pathway!r}; available: {', '.join(DEMOS)}", err=True)
+        return 2
+    demo = importlib.import_module(DEMOS[pathway])
+    ensure_home()
+    with LocalStack() as stack:
+        if stack.started:
+            typer.echo(f"started for the demo: {', '.join(stack.started)}")
+        reference = demo.drive()
+        with session_scope() as session:
+            timeline = case_timeline(session, reference, actor=demo.CASEWORKER)
+        typer.echo("\n" + format_timeline(timeline))
+        problems = demo.check(reference)
+    if problems:
+        typer.secho("the case did NOT end as the policy says:\n  " + "\n  ".join(problems), fg="red", err=True)
+        return 1
+    typer.echo(f"\ncase {reference} closed as the policy says: {timeline.pathways[-1][2]}")
+    typer.echo(f"messages delivered to {get_settings().mailbox_dir}")
+    return 0
