@@ -7,9 +7,9 @@ from models.audit import AuditEvent
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
 from models.child import Child, Guardian
 from models.notification import DeliveryStatus, Notification
-from models.task import AgencyTask, TaskState
+from models.task import AgencyTask, Escalation, TaskState
 
 __all__ = [
-    "AgencyTask", "AgencyUnit", "AuditEvent", "Case", "CaseStatus", "Child", "DeliveryStatus",
+    "AgencyTask", "AgencyUnit", "Escalation", "AuditEvent", "Case", "CaseStatus", "Child", "DeliveryStatus",
     "Guardian", "Notification", "PathwayRun", "PathwayStatus", "TaskState",
 ]

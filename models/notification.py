@@ -14,6 +14,7 @@ from models.base import StrEnumColumn, UTCDateTime, new_id, utcnow
 class DeliveryStatus(enum.StrEnum):
     pending = "pending"
     sent = "sent"
+    sending = "sending"      # claimed by one dispatcher until ``claimed_until``
     failed = "failed"        # failed at least once, will be retried
     given_up = "given_up"    # retries exhausted; a manager was alerted
 
@@ -44,3 +45,7 @@ class Notification(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     next_attempt_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
     sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    claimed_until: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime),
+        description="a dispatcher holds the message until then; a crashed dispatcher's claim expires",
+    )

@@ -72,17 +72,24 @@ class AgencyTask(SQLModel, table=True):
     counted on weekdays because the year's official holiday arrangement is not loaded.
     ``ack_due_at`` is set for steps that must be acknowledged quickly (the police report: 2 h by default).
     Unique per (pathway run, step, agency type, attempt): a resumed or retried flow run finds the
-    task it already created instead of creating another.
+    task it already created instead of creating another. A dated duty that belongs to no case (the
+    two-yearly republication of a city's service list, its 10-day filing) has no case and no pathway
+    run, and is unique by ``duty_key`` instead.
     """
 
     __tablename__ = "agency_task"
     __table_args__ = (
         sa.UniqueConstraint("pathway_run_id", "step_key", "agency_type", "attempt", name="uq_task_step_attempt"),
+        sa.UniqueConstraint("duty_key", name="uq_agency_task_duty_key"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    case_id: uuid.UUID = Field(foreign_key="case.id", index=True)
-    pathway_run_id: uuid.UUID = Field(foreign_key="pathway_run.id", index=True)
+    case_id: uuid.UUID | None = Field(default=None, foreign_key="case.id", index=True)
+    pathway_run_id: uuid.UUID | None = Field(default=None, foreign_key="pathway_run.id", index=True)
+    duty_key: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(120)),
+        description="set for a dated duty outside any case (e.g. a city list's 10-day filing); unique",
+    )
     step_key: str = Field(max_length=48)
     attempt: int = 1
     agency_type: str = Field(max_length=40)
@@ -106,3 +113,23 @@ class AgencyTask(SQLModel, table=True):
     def short_ref(self) -> str:
         """The first 8 hex characters of the id: what officers type on the command line."""
         return self.id.hex[:8]
+
+
+class Escalation(SQLModel, table=True):
+    """One rung of the escalation ladder fired for one task (DOMAIN.md §6), recorded exactly once.
+
+    ``rung`` is ``reminder`` (assignee, before the deadline), ``ack_overdue`` (supervisor, the
+    acknowledgement time passed), ``deadline`` (supervisor and caseworker, at the deadline) or
+    ``overdue`` (county manager, past the deadline by the set time). The unique (task, rung) pair is
+    what makes two overlapping sweeps fire a rung once.
+    """
+
+    __tablename__ = "escalation"
+    __table_args__ = (sa.UniqueConstraint("task_id", "rung", name="uq_escalation_task_rung"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    task_id: uuid.UUID = Field(foreign_key="agency_task.id", index=True)
+    rung: str = Field(max_length=24)
+    level: int
+    fired_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
+    recipients: list = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
