@@ -15,6 +15,7 @@ def run_migrations_online() -> None:
         if connection.dialect.name == "sqlite":
             # batch migrations copy tables; foreign-key checks would refuse dropping the old copy
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()  # end the implicit transaction, or the migration would be rolled back
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
