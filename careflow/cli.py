@@ -90,9 +90,10 @@ def demo(
 
 @app.command()
 def sweep() -> None:
-    """Run one sweep now (start unstarted pathways, resume stored answers, retry due messages)."""
-    from flows.sweeper import reconcile_pathways, retry_notifications
+    """Run one sweep now (escalate, start unstarted pathways, resume stored answers, send due messages)."""
+    from flows.sweeper import escalate, reconcile_pathways, retry_notifications
 
+    typer.echo(f"escalations fired: {escalate.fn()}")
     typer.echo(f"pathways: {asyncio.run(reconcile_pathways.fn())}")
     typer.echo(f"notifications: {retry_notifications.fn()}")
 

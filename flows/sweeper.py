@@ -1,8 +1,9 @@
-"""The sweeper: a scheduled flow that makes sure nothing stored is left unacted on.
+"""The sweeper: a scheduled flow that makes deadlines act and leaves nothing stored unacted on.
 
-Each sweep (every minute by default, cron in Asia/Shanghai) starts pathway runs whose flow run was
-never created, resumes flow runs whose agency answer is stored but was not delivered to the flow,
-and retries notifications that are due.
+Each sweep (every minute by default, cron in Asia/Shanghai) fires the escalation ladder's reached rungs
+(:mod:`careflow.escalation`), starts pathway runs whose flow run was never created, resumes flow runs
+whose agency answer is stored but was not delivered to the flow, and sends every message that is due.
+Overlapping sweeps are safe: rungs are unique per task and messages are claimed before sending.
 """
 from __future__ import annotations
 
@@ -20,6 +21,14 @@ async def reconcile_pathways() -> dict[str, int]:
     return await reconcile()
 
 
+@task(name="escalate-overdue-tasks", cache_policy=NO_CACHE)
+def escalate() -> int:
+    """Fire the ladder's reached rungs; returns how many fired."""
+    from careflow.escalation import escalate_overdue_tasks
+
+    return len(escalate_overdue_tasks())
+
+
 @task(name="retry-notifications", cache_policy=NO_CACHE)
 def retry_notifications() -> dict[str, int]:
     """Send every pending message and every failed one whose retry time has come."""
@@ -29,14 +38,15 @@ def retry_notifications() -> dict[str, int]:
     for notification_id in due:
         with session_scope() as session:
             status = dispatch_notification(session, notification_id).status.value
-        counts[status] = counts.get(status, 0) + 1
+        counts[status] = counts.get(status, 0) + 1  # "sending": another dispatcher holds it
     return counts
 
 
 @flow(name="careflow-sweeper", log_prints=True)
 async def sweeper() -> dict:
     """One sweep; returns what it did."""
+    rungs = escalate()
     pathways = await reconcile_pathways()
     messages = retry_notifications()
-    get_run_logger().info("pathways %s; notifications %s", pathways, messages)
-    return {"pathways": pathways, "notifications": messages}
+    get_run_logger().info("escalations %s; pathways %s; notifications %s", rungs, pathways, messages)
+    return {"escalations": rungs, "pathways": pathways, "notifications": messages}

@@ -12,6 +12,7 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from careflow.audit import record_audit
@@ -107,18 +108,19 @@ def _deadline_text(task: AgencyTask) -> str:
 
 def enqueue_task_message(
     session: Session, *, task: AgencyTask, event: str, recipient_unit: str | None = None,
-    role: str = "officer", outcome_summary: str = "",
+    role: str = "officer", outcome_summary: str = "", occasion: str | None = None,
 ) -> Notification:
     """Render and store the message for ``event`` on ``task`` once; later calls return the stored one.
 
     ``recipient_unit`` defaults to the task's unit. The idempotency key is
-    ``"<task id>:<event>:<recipient>:<escalation level>"``.
+    ``"<task id>:<event>:<recipient>:<occasion>"``; ``occasion`` defaults to the task's escalation level
+    (the sweeper passes the escalation rung).
 
     Raises:
         PersonalDataLeak: the rendered text holds the child's name or ID number (nothing is stored).
     """
     recipient = recipient_unit or task.unit_code
-    key = f"{task.id}:{event}:{recipient}:{task.escalation_level}"
+    key = f"{task.id}:{event}:{recipient}:{occasion if occasion is not None else task.escalation_level}"
     existing = session.exec(select(Notification).where(Notification.idempotency_key == key)).first()
     if existing:
         return existing
@@ -163,14 +165,18 @@ def dispatch_notification(session: Session, notification_id: uuid.UUID, *, now: 
     gets the message twice on the channel that worked. Entries of URLs that were delivered and have since
     been removed from the channel file are kept as a record.
 
+    Two dispatchers never send the same message: each first claims it (``sending``, committed, until
+    ``claimed_until``); a dispatcher that crashes mid-send leaves a claim that expires after
+    :data:`CLAIM_FOR`, and the message is then due again.
+
     The message is ``sent`` once every URL configured for the unit has it. On failure: ``failed`` with
     ``next_attempt_at`` set by :data:`BACKOFF`; at :data:`MAX_ATTEMPTS`, ``given_up`` and an alert to the
     county civil affairs.
     """
     now = now or utcnow()
+    if not _claim(session, notification_id, now):  # sent, given up, or another dispatcher is on it
+        return session.get(Notification, notification_id)
     notification = session.get(Notification, notification_id)
-    if notification.status in (DeliveryStatus.sent, DeliveryStatus.given_up):
-        return notification
     settings = get_settings()
     write_default_channels(settings.resolved_channels_file, settings.smtp_port)
     urls = load_channels(settings.resolved_channels_file).urls_for(notification.unit_code)
@@ -218,6 +224,7 @@ def dispatch_notification(session: Session, notification_id: uuid.UUID, *, now: 
             notification.next_attempt_at = now + BACKOFF[notification.attempts - 1]
         log.warning("notification %s to %s failed (attempt %s): %s", notification.id, notification.unit_code,
                     notification.attempts, notification.last_error)
+    notification.claimed_until = None
     session.add(notification)
     record_audit(session, actor="careflow", action=f"notification.{notification.status.value}",
                  entity_type="notification", entity_id=notification.id, case_id=notification.case_id,
@@ -226,6 +233,29 @@ def dispatch_notification(session: Session, notification_id: uuid.UUID, *, now: 
                          "urls_delivered": sum(1 for entry in notification.delivery if entry["ok"]),
                          "urls_failed": len(failures)})
     return notification
+
+
+#: How long a dispatcher holds a message it is sending.
+CLAIM_FOR = timedelta(minutes=10)
+
+
+def _claim(session: Session, notification_id: uuid.UUID, now: datetime) -> bool:
+    """Atomically mark the message ``sending`` if it is sendable; commit so other dispatchers see it."""
+    result = session.execute(
+        sa.update(Notification)
+        .where(
+            Notification.id == notification_id,
+            sa.or_(
+                Notification.status.in_([DeliveryStatus.pending, DeliveryStatus.failed]),
+                sa.and_(Notification.status == DeliveryStatus.sending, Notification.claimed_until < now),
+            ),
+        )
+        .values(status=DeliveryStatus.sending, claimed_until=now + CLAIM_FOR)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    session.expire_all()
+    return result.rowcount == 1
 
 
 def _alert_given_up(session: Session, notification: Notification) -> None:
@@ -242,9 +272,14 @@ def _alert_given_up(session: Session, notification: Notification) -> None:
 
 
 def due_notifications(session: Session, now: datetime | None = None) -> list[uuid.UUID]:
-    """Ids of messages waiting to be sent: pending, or failed with their retry time reached."""
+    """Ids of messages waiting to be sent: pending, failed with their retry time reached, or claimed by
+    a dispatcher whose claim has expired."""
     now = now or utcnow()
-    rows = session.exec(
-        select(Notification).where(Notification.status.in_([DeliveryStatus.pending.value, DeliveryStatus.failed.value]))
-    ).all()
-    return [n.id for n in rows if n.status == DeliveryStatus.pending or (n.next_attempt_at and n.next_attempt_at <= now)]
+    rows = session.exec(select(Notification).where(Notification.status.in_(
+        [DeliveryStatus.pending, DeliveryStatus.failed, DeliveryStatus.sending]))).all()
+    return [
+        n.id for n in rows
+        if n.status == DeliveryStatus.pending
+        or n.status == DeliveryStatus.failed and n.next_attempt_at and n.next_attempt_at <= now
+        or n.status == DeliveryStatus.sending and n.claimed_until and n.claimed_until < now
+    ]

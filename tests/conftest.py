@@ -6,7 +6,6 @@ auth; set CAREFLOW_TEST_BACKENDS=sqlite to skip PostgreSQL on a machine without 
 from __future__ import annotations
 
 import os
-import random
 import socket
 import tempfile
 import uuid
@@ -36,6 +35,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from careflow.db import get_engine, migrate, session_scope  # noqa: E402
 from careflow.settings import get_settings  # noqa: E402
+from tests.factories import make_resident_id  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("CAREFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKENDS = os.environ.get("CAREFLOW_TEST_BACKENDS", "sqlite,postgresql").split(",")
@@ -84,14 +84,6 @@ def session(database_url):
     """A session on the current backend that commits at the end of the test."""
     with session_scope(database_url) as s:
         yield s
-
-
-def make_resident_id(county: str = "511321", birth: date = date(2015, 3, 15)) -> str:
-    """A valid, random resident ID for ``county`` and ``birth`` (GB 11643 check character)."""
-    from models.resident_id import check_character
-
-    first17 = f"{county}{birth:%Y%m%d}{random.randrange(1000):03d}"
-    return first17 + check_character(first17)
 
 
 @pytest.fixture

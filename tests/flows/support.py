@@ -15,7 +15,7 @@ from careflow.resume import start_pathway_flow, wait_until_suspended
 from models.case import PathwayRun, PathwayStatus
 from models.notification import Notification
 from models.task import AgencyTask, TaskState
-from tests.conftest import make_resident_id
+from tests.factories import make_resident_id
 
 CASEWORKER = "e2e.caseworker"
 
