@@ -64,4 +64,4 @@ def migrate(url: str | None = None) -> None:
     config = Config()
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")  # parallel branches of migrations are applied together
