@@ -9,6 +9,8 @@ from careflow.prefect_env import configure_prefect_env
 configure_prefect_env()  # before anything imports prefect
 
 import asyncio  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from datetime import date  # noqa: E402
@@ -66,12 +68,14 @@ def up() -> None:
     typer.echo(f"  Prefect UI:         http://127.0.0.1:{settings.prefect_port}")
     typer.echo(f"  delivered messages: {settings.mailbox_dir} (careflow mailbox)")
     typer.echo("  try: careflow demo   (in another terminal, same CAREFLOW_HOME)")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while True:
-            time.sleep(3600)
+        stop.wait()
     except KeyboardInterrupt:
-        typer.echo("stopping ...")
+        pass
     finally:
+        typer.echo("stopping ...")
         stack.stop()
 
 

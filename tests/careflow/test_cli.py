@@ -1,0 +1,88 @@
+"""The command line as a caseworker and an agency officer use it (no Prefect server needed here)."""
+import re
+
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from careflow.cases import create_pathway_run
+from careflow.cli import app
+from careflow.db import session_scope
+from careflow.tasks import open_step_task
+from models.case import Case, PathwayRun
+from models.task import AgencyTask, TaskState
+from tests.factories import make_resident_id
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_register_rejects_a_wrong_check_character_naming_field_and_value(database_url):
+    good = make_resident_id()
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    result = invoke("child", "register", "--resident-id", bad, "--name", "张三", "--hukou", "511321",
+                    "--residence", "350302", "--arrived", "2023-08-20")
+    assert result.exit_code == 2
+    assert "resident_id" in result.output and bad in result.output
+
+
+def test_register_shows_the_migrant_child_test_with_reasons(database_url):
+    result = invoke("child", "register", "--resident-id", make_resident_id(), "--name", "李四", "--hukou", "511321",
+                    "--residence", "城厢区", "--arrived", "2023-08-20", "--area", "350302001001", "--as", "lin.fang")
+    assert result.exit_code == 0, result.output
+    assert "migrant child (流动儿童): yes" in result.output
+    assert re.search(r"\d{4}\*+\w{4}", result.output)  # the ID is masked
+    child_id = re.search(r"child ([0-9a-f-]{36})", result.output).group(1)
+    opened = invoke("case", "open", "--child-id", child_id, "--caseworker", "lin.fang")
+    assert opened.exit_code == 0 and opened.output.startswith("CF-350302-")
+
+
+def test_a_bad_arrival_date_is_named(database_url):
+    result = invoke("child", "register", "--resident-id", make_resident_id(), "--name", "王五", "--hukou", "511321",
+                    "--residence", "350302", "--arrived", "2023/13/01")
+    assert result.exit_code == 2 and "arrived" in result.output and "2023/13/01" in result.output
+
+
+@pytest.fixture
+def police_task(database_url, register, session):
+    child = register().child
+    from careflow.cases import open_case
+
+    case = open_case(session, child_id=child.id, caseworker="lin.fang")
+    run = create_pathway_run(session, case_id=case.id, pathway="guardianship", actor="lin.fang")
+    session.flush()
+    task = open_step_task(session, pathway_run_id=run.id, step_key="police_reprimand")
+    session.commit()
+    return task
+
+
+def test_officer_lists_acknowledges_and_cannot_complete_with_a_bad_outcome(police_task):
+    listed = invoke("task", "list", "--unit", "police-350302")
+    assert police_task.short_ref in listed.output
+    ack = invoke("task", "ack", police_task.short_ref, "--unit", "police-350302", "--as", "民警陈强")
+    assert ack.exit_code == 0, ack.output
+    with session_scope() as session:
+        assert session.get(AgencyTask, police_task.id).state == TaskState.acknowledged
+    bad = invoke("task", "complete", police_task.short_ref, "--unit", "police-350302", "--as", "民警陈强",
+                 "--outcome", "reprimanded=maybe")
+    assert bad.exit_code == 2 and "reprimanded" in bad.output and "maybe" in bad.output
+    with session_scope() as session:
+        assert session.get(AgencyTask, police_task.id).state == TaskState.acknowledged  # nothing half-written
+
+
+def test_another_unit_cannot_answer_the_task(police_task):
+    result = invoke("task", "ack", police_task.short_ref, "--unit", "police-350823", "--as", "someone")
+    assert result.exit_code == 2 and "no task" in result.output
+
+
+def test_answer_without_a_flow_run_is_kept_for_the_sweeper(police_task):
+    result = invoke("task", "reject", police_task.short_ref, "--unit", "police-350302", "--as", "民警陈强",
+                    "--reason", "不属本辖区")
+    assert result.exit_code == 0, result.output
+    assert "resumed by the sweeper" in result.output
+    with session_scope() as session:
+        run = session.get(PathwayRun, police_task.pathway_run_id)
+        assert run.resume_pending and "flow run not created" in run.last_resume_error
