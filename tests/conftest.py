@@ -58,6 +58,15 @@ def _drop_pg_database(url: str) -> None:
     admin.dispose()
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``-n 2 --dist loadgroup``) keep each backend's tests on one worker, so each
+    worker sets up one database and one served runner, and the two backends run side by side."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec and "database_url" in callspec.params:
+            item.add_marker(pytest.mark.xdist_group(callspec.params["database_url"]))
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def database_url(request) -> str:
     """A migrated, empty careflow database on each backend, used by every test of this session."""
