@@ -39,6 +39,6 @@ def answer_task(
         task = find_task(session, ref, unit_code)
         transition_task(session, task, action, actor=actor, reason=reason, outcome=outcome)
         pathway_run_id = task.pathway_run_id
-    if not action.is_answer:
+    if not action.is_answer or pathway_run_id is None:  # a dated duty: no flow run waits for it
         return AnswerResult(task=task, resume="")
     return AnswerResult(task=task, resume=asyncio.run(resume_pathway(pathway_run_id, wait_seconds=resume_wait_seconds)))

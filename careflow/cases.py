@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pendulum
 from sqlmodel import Session, select
@@ -16,7 +18,7 @@ from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
 from models.child import Child, Guardian
 from models.eligibility import KeyCareCriterion, MigrantAssessment, assess_migrant_child
 from models.policy import load_policy
-from models.regions import get_county
+from models.regions import UnknownRegion, get_county
 from models.resident_id import birth_date_of, normalize_resident_id
 
 
@@ -109,11 +111,17 @@ def create_pathway_run(
 ) -> PathwayRun:
     """Record that a pathway starts on a case (the flow run is created by :func:`start_pathway`).
 
+    ``parameters`` are checked by :func:`validate_start_parameters` and stored normalised (e.g. a
+    temporary-assistance run needs ``emergency_area_code``; a psychological screening its
+    ``screening_result``); nothing is stored when they are wrong.
+
     Raises:
         KeyError: ``pathway`` is not one of the policy's pathways.
+        ValueError: a missing, unknown or ill-typed start parameter (the message names the field).
     """
     if pathway not in load_policy().pathways:
         raise KeyError(f"field 'pathway': {pathway!r} is not a pathway; known: {sorted(load_policy().pathways)}")
+    parameters = validate_start_parameters(pathway, parameters or {})
     case = session.get(Case, case_id)
     if case is None:
         raise LookupError(f"field 'case_id': no case {case_id}")
@@ -128,6 +136,47 @@ def create_pathway_run(
     record_audit(session, actor=actor, action="pathway.started", entity_type="pathway_run", entity_id=run.id,
                  case_id=case.id, detail={"pathway": pathway, "parameters": parameters or {}})
     return run
+
+
+def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The start parameters of ``pathway`` checked against the policy and normalised.
+
+    The pathway's declared ``start_parameters`` are checked by
+    :meth:`models.policy.PathwayDefinition.validate_parameters` (required fields, choices, ``yes``/``no``
+    → bool). A pathway with a step routed by the place of the emergency (``jurisdiction_basis:
+    emergency_place``, 临时救助 in 急难发生地, 方案 六) also needs ``emergency_area_code``: the GB/T 2260
+    township (9 digits) or village/community (12 digits) code of that place, inside a known county.
+
+    Raises:
+        ValueError: naming the pathway and the field.
+    """
+    definition = load_policy().pathway(pathway)
+    values = dict(parameters)
+    routing: dict[str, str] = {}
+    if any(step.jurisdiction_basis == "emergency_place" for step in definition.steps):
+        code = str(values.pop("emergency_area_code", "") or "").strip()
+        if not code:
+            raise ValueError(f"pathway {pathway!r} parameters: field 'emergency_area_code' (急难发生地区划代码) "
+                             "is required: the township (9 digits) or village (12 digits) code of the place "
+                             "where the emergency happened")
+        if not code.isdigit() or len(code) not in (9, 12):
+            raise ValueError(f"pathway {pathway!r} parameters: field 'emergency_area_code': {code!r} is not a "
+                             "township (9 digits) or village (12 digits) area code")
+        try:
+            get_county(code[:6])
+        except UnknownRegion as exc:
+            raise ValueError(f"pathway {pathway!r} parameters: field 'emergency_area_code': {code!r} is not "
+                             f"inside a known county ({exc})") from exc
+        routing["emergency_area_code"] = code
+    validated = {**definition.validate_parameters(values), **routing}
+    if definition.item_steps or pathway == "service_referral":
+        from models.service_list import referral_item
+
+        try:
+            referral_item(validated)  # refuse an item outside the provincial list before anything is stored
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"pathway {pathway!r} parameters: {exc}") from None
+    return validated
 
 
 def close_case_if_done(session: Session, case_id: uuid.UUID, reason: str) -> bool:

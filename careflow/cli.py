@@ -26,10 +26,12 @@ child_app = typer.Typer(help="Register children (儿童登记).", no_args_is_hel
 case_app = typer.Typer(help="Cases and their timelines (个案).", no_args_is_help=True)
 pathway_app = typer.Typer(help="Start pathways on a case (转介路径).", no_args_is_help=True)
 task_app = typer.Typer(help="Answer tasks as an agency (承办单位答复).", no_args_is_help=True)
+web_app = typer.Typer(help="The web app (网页): serve it, create users and demo accounts.", no_args_is_help=True)
 app.add_typer(child_app, name="child")
 app.add_typer(case_app, name="case")
 app.add_typer(pathway_app, name="pathway")
 app.add_typer(task_app, name="task")
+app.add_typer(web_app, name="web")
 
 USER_ERRORS = (ValueError, LookupError)
 
@@ -63,10 +65,13 @@ def up() -> None:
 
     ensure_home()
     settings = get_settings()
-    stack = LocalStack().start()
+    accounts = _demo_accounts()
+    stack = LocalStack(with_web=True).start()
     typer.echo(f"careflow is up. Data directory: {settings.home}")
+    typer.echo(f"  web app:            {stack.web_url}")
     typer.echo(f"  Prefect UI:         http://127.0.0.1:{settings.prefect_port}")
     typer.echo(f"  delivered messages: {settings.mailbox_dir} (careflow mailbox)")
+    _echo_accounts(accounts)
     typer.echo("  try: careflow demo   (in another terminal, same CAREFLOW_HOME)")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -191,6 +196,8 @@ def case_timeline_cmd(
 def pathway_start(
     case: Annotated[str, typer.Option(help="case reference")],
     pathway: Annotated[str, typer.Option(help="pathway key, e.g. guardianship")],
+    param: Annotated[Optional[list[str]], typer.Option(
+        help="start parameter name=value (repeatable), e.g. screening_result=high_risk or item=18")] = None,
     actor: Annotated[str, typer.Option("--as", help="who starts it")] = "caseworker",
 ) -> None:
     """Start a pathway on a case: the first agency is notified at once."""
@@ -202,11 +209,12 @@ def pathway_start(
     from models.case import Case
 
     try:
+        parameters = _parse_pairs(param, "param")
         with session_scope() as session:
             found = session.exec(select(Case).where(Case.reference == case)).first()
             if found is None:
                 raise LookupError(f"field 'case': no case {case!r}")
-            run = create_pathway_run(session, case_id=found.id, pathway=pathway, actor=actor)
+            run = create_pathway_run(session, case_id=found.id, pathway=pathway, actor=actor, parameters=parameters)
     except USER_ERRORS as exc:
         _fail(exc)
     try:
@@ -217,14 +225,15 @@ def pathway_start(
     typer.echo(f"pathway run {run.id} started as flow run {flow_run_id}")
 
 
-def _parse_outcome(pairs: list[str] | None) -> dict:
-    outcome = {}
+def _parse_pairs(pairs: list[str] | None, field: str) -> dict:
+    """``["a=1", "b=x"]`` → ``{"a": "1", "b": "x"}``; ValueError naming ``field`` and the bad pair."""
+    parsed = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise ValueError(f"field 'outcome': {pair!r} is not name=value")
+            raise ValueError(f"field {field!r}: {pair!r} is not name=value")
         name, value = pair.split("=", 1)
-        outcome[name.strip()] = value.strip()
-    return outcome
+        parsed[name.strip()] = value.strip()
+    return parsed
 
 
 @task_app.command("list")
@@ -235,15 +244,17 @@ def task_list(unit: Annotated[str, typer.Option(help="agency unit code, e.g. pol
     from models.base import utcnow
     from models.case import Case
     from models.deadlines import format_local
+    from models.service_list import describe_duty
 
     with session_scope() as session:
         tasks = list_open_tasks(session, unit)
         now = utcnow()
         for t in tasks:
-            case = session.get(Case, t.case_id)
+            case = session.get(Case, t.case_id) if t.case_id else None
+            subject = case.reference if case else describe_duty(t.duty_key or "", t.title).subject
             late = "  逾期 OVERDUE" if t.due_at < now else ""
             provisional = "（暂定）" if t.due_provisional else ""
-            typer.echo(f"{t.short_ref}  {format_local(t.due_at)}{provisional}  {t.state:<12} {case.reference}  "
+            typer.echo(f"{t.short_ref}  {format_local(t.due_at)}{provisional}  {t.state:<12} {subject}  "
                        f"{t.title}{late}")
     typer.echo(f"{len(tasks)} open task(s) for {unit}")
 
@@ -290,10 +301,245 @@ def task_complete(ref: str,
     from models.task import TaskState
 
     try:
-        parsed = _parse_outcome(outcome)
+        parsed = _parse_pairs(outcome, "outcome")
     except ValueError as exc:
         _fail(exc)
     _answer(ref, TaskState.completed, unit, actor, outcome=parsed)
+
+
+policy_app = typer.Typer(help="The policy as data: city service lists (市级关爱服务清单).", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+def _print_differences(differences) -> None:
+    for difference in differences:
+        typer.echo(f"  {difference}")
+
+
+@policy_app.command("check-city-list")
+def policy_check_city_list(file: Annotated[str, typer.Argument(help="the city's list: YAML of "
+                                                                   "policy/service_list.yaml's shape plus "
+                                                                   "city_code and published_on")]) -> None:
+    """Check a city's service list against the provincial list (方案 四: never narrower).
+
+    Prints every difference (NARROWER or info). Exits 0 when the list is accepted (additions are fine),
+    1 when an item is missing or narrower, 2 when the file is malformed.
+    """
+    from models.service_list import check_city_list, is_accepted, read_city_list
+
+    try:
+        city_list = read_city_list(file)
+    except (ValueError, OSError) as exc:
+        _fail(exc)
+    differences = check_city_list(city_list.items)
+    typer.echo(f"{city_list.city_name} ({city_list.city_code}) service list published {city_list.published_on}: "
+               f"{len(city_list.items)} item(s), {len(differences)} difference(s) from the provincial list")
+    _print_differences(differences)
+    narrower = [d for d in differences if d.narrower]
+    if narrower:
+        typer.secho(f"NOT accepted: narrower than the provincial list in {len(narrower)} way(s) "
+                    "(覆盖范围和实现程度不得低于省级关爱服务清单)", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.echo("accepted: covers every item of the provincial list")
+
+
+@policy_app.command("load-city-list")
+def policy_load_city_list(
+    file: Annotated[str, typer.Argument(help="the city's list (see check-city-list)")],
+    force: Annotated[bool, typer.Option("--force", help="load a narrower list anyway (the differences are "
+                                                        "recorded in the audit trail)")] = False,
+    actor: Annotated[str, typer.Option("--as", help="who loads it (audited)")] = "manager",
+) -> None:
+    """Load a city's service list: check it, then create its dated duties for the city's civil affairs bureau
+    (file with the provincial civil affairs department within 10 days; republish in two years) and notify it.
+
+    A narrower list is refused (exit 1) unless --force. Loading the same list again creates nothing new.
+    """
+    from careflow.city_list import NarrowerCityList, load_city_list_file
+    from models.deadlines import format_local
+
+    try:
+        result = load_city_list_file(file, actor=actor, force=force)
+    except NarrowerCityList as exc:
+        typer.secho(f"refused: {exc}\n(use --force to load it anyway; the differences are then recorded)",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    except (ValueError, LookupError, OSError) as exc:
+        _fail(exc)
+    city_list = result.city_list
+    typer.echo(f"{city_list.city_name} ({city_list.city_code}) service list published {city_list.published_on} "
+               f"loaded{' with --force' if result.forced else ''}")
+    if result.forced:
+        _print_differences([d for d in result.differences if d.narrower])
+    for task in result.duties:
+        provisional = "（暂定 provisional）" if task.due_provisional else ""
+        typer.echo(f"  duty {task.short_ref} {task.duty_key}: {task.unit_code} due "
+                   f"{format_local(task.due_at, get_settings().timezone)}{provisional}  {task.title}")
+    typer.echo(f"{result.created} duty task(s) created, {len(result.duties) - result.created} already there")
+
+
+notify_app = typer.Typer(help="Notification channels, test messages, referral letters (通知).", no_args_is_help=True)
+app.add_typer(notify_app, name="notify")
+
+
+def _channel_config():
+    from notifications.channels import load_channels, write_default_channels
+
+    settings = get_settings()
+    write_default_channels(settings.resolved_channels_file, settings.smtp_port)
+    return load_channels(settings.resolved_channels_file)
+
+
+@notify_app.command("channels")
+def notify_channels(
+    key: Annotated[str, typer.Argument(help="channel key: unit code, <unit>.<role> or caseworker.<login>")],
+    event: Annotated[Optional[str], typer.Option(help="event type, to include its event routing")] = None,
+) -> None:
+    """Show where a message to KEY goes (URLs redacted) and each URL's rate limit."""
+    from notifications.channels import ChannelConfigError, redact_url
+    from notifications.deliver import limit_for
+
+    try:
+        config = _channel_config()
+    except ChannelConfigError as exc:
+        _fail(exc)
+    urls = config.urls_for(key, event)
+    for url in urls:
+        limit = limit_for(url, config.limits)
+        typer.echo(f"{redact_url(url)}  rate limit: {limit or 'none'}")
+    typer.echo(f"{len(urls)} channel URL(s) for {key}" + (f" ({event})" if event else "") + f", from {config.path}")
+
+
+@notify_app.command("test")
+def notify_test(
+    key: Annotated[str, typer.Argument(help="channel key: unit code, <unit>.<role> or caseworker.<login>")],
+    event: Annotated[Optional[str], typer.Option(help="route as this event type")] = None,
+) -> None:
+    """Send a test message (no case data) to every channel of KEY now; exit 1 if any channel failed.
+
+    Chat platforms' answers are verified (an error code in an HTTP 200 answer is a failure). Nothing is
+    stored in the outbox.
+    """
+    from notifications.channels import ChannelConfigError
+    from notifications.deliver import deliver
+
+    try:
+        config = _channel_config()
+    except ChannelConfigError as exc:
+        _fail(exc)
+    subject = f"【测试】careflow 通知通道测试 {key}"
+    body = (f"这是一条来自 careflow 的测试消息，用于确认 {key} 的通知通道可以收到消息，无需答复。\n"
+            "This is a careflow test message confirming that this channel receives messages; no answer needed.\n")
+    try:
+        result = deliver(config.urls_for(key, event), subject, body, endpoints=config.endpoints,
+                         limits=config.limits, max_wait=60.0)
+    except ValueError as exc:
+        _fail(exc)
+    for item in result.per_url:
+        status = "ok" if item.ok else "FAILED"
+        note = "" if item.verified else " (sent; the platform's answer could not be checked)"
+        typer.echo(f"{status:<6} {item.url_redacted}{note}{': ' + item.error if item.error else ''}")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@notify_app.command("letter")
+def notify_letter(
+    task: Annotated[str, typer.Argument(help="task reference (at least 4 hex characters of the task id)")],
+    out: Annotated[Optional[str], typer.Option(help="file to write (default CAREFLOW_HOME/letters/…html)")] = None,
+    lang: Annotated[str, typer.Option(help="zh or en")] = "zh",
+) -> None:
+    """Write the printable referral letter (转介单) of a task as an HTML file; prints its path."""
+    from pathlib import Path
+
+    from careflow.db import session_scope
+    from careflow.tasks import find_task
+    from notifications.letters import referral_letter
+
+    try:
+        with session_scope() as session:
+            found = find_task(session, task)
+            page = referral_letter(session, found, lang=lang)
+            name = f"referral-{found.short_ref}.{lang}.html"
+    except USER_ERRORS as exc:
+        _fail(exc)
+    path = Path(out) if out else get_settings().home / "letters" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    typer.echo(str(path))
+
+
+@notify_app.command("dispatch")
+def notify_dispatch() -> None:
+    """Send every due message now (digests, rate limits, parallel per recipient); print the counts."""
+    from notifications.channels import ChannelConfigError
+    from notifications.dispatcher import dispatch_due
+
+    try:
+        typer.echo(f"notifications: {dispatch_due()}")
+    except ChannelConfigError as exc:
+        _fail(exc)
+
+
+def _demo_accounts():
+    from careflow.db import session_scope
+    from web.demo_accounts import ensure_demo_accounts
+
+    with session_scope() as session:
+        return ensure_demo_accounts(session, get_settings().home / "demo-accounts.json")
+
+
+def _echo_accounts(accounts) -> None:
+    typer.echo("  demo accounts (user / password, role, scope):")
+    for a in accounts:
+        typer.echo(f"    {a.username:<20} {a.password or '(unchanged)':<14} {a.role.value:<15} {a.scope}  {a.display_name}")
+
+
+@web_app.command("serve")
+def web_serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[Optional[int], typer.Option(help="port (default CAREFLOW_WEB_PORT, 8000)")] = None,
+) -> None:
+    """Serve the web app (pages and the JSON API under /api) with uvicorn (blocks)."""
+    import uvicorn
+
+    uvicorn.run("web.app:create_app", factory=True, host=host, port=port or get_settings().web_port,
+                log_level="info", proxy_headers=False)
+
+
+@web_app.command("create-user")
+def web_create_user(
+    username: Annotated[str, typer.Argument(help="login name, e.g. lin.fang")],
+    role: Annotated[str, typer.Option(help="caseworker | agency_officer | manager | admin")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          help="at least 10 characters (prompted when not given)")],
+    jurisdiction: Annotated[str, typer.Option(help="area code of a caseworker or manager, e.g. 350302001")] = "",
+    unit: Annotated[Optional[str], typer.Option(help="agency unit code of an agency officer")] = None,
+    name: Annotated[str, typer.Option(help="display name")] = "",
+    token: Annotated[bool, typer.Option(help="also create an API token and print it (shown once)")] = False,
+) -> None:
+    """Create a web user (the first admin, for example); passwords are stored as argon2 hashes."""
+    from careflow.db import session_scope
+    from web.users import create_api_token, create_user
+
+    try:
+        with session_scope() as session:
+            user = create_user(session, username=username, password=password, role=role, actor="cli",
+                               display_name=name, jurisdiction_code=jurisdiction, unit_code=unit)
+            issued = create_api_token(session, user=user, name="cli") if token else None
+    except USER_ERRORS as exc:
+        _fail(exc)
+    typer.echo(f"user {user.username} ({user.role}) created")
+    if issued:
+        typer.echo(f"API token (shown once): {issued.token}")
+
+
+@web_app.command("demo-accounts")
+def web_demo_accounts() -> None:
+    """Create the demo accounts of a local installation (if missing) and print them with their passwords."""
+    from careflow.stack import ensure_home
+
+    ensure_home()
+    _echo_accounts(_demo_accounts())
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -149,6 +149,20 @@ def list_open_tasks(session: Session, unit_code: str) -> list[AgencyTask]:
     )
 
 
+def _validate_answer(session: Session, task: AgencyTask, outcome: dict) -> dict:
+    """The outcome checked against the step's fields, or for a dated duty against the duty's fields."""
+    if task.pathway_run_id is not None:
+        run = session.get(PathwayRun, task.pathway_run_id)
+        return step_of(run.pathway, task.step_key).validate_outcome(outcome)
+    from models.policy import _validate_fields
+    from models.service_list import describe_duty
+
+    fields = describe_duty(task.duty_key or "", task.title).outcome
+    if not fields:  # a duty with free-form notes (e.g. a child director's contact)
+        return {k: str(v) for k, v in outcome.items()}
+    return _validate_fields(fields, outcome, f"duty {task.step_key!r} outcome")
+
+
 def transition_task(
     session: Session,
     task: AgencyTask,
@@ -178,8 +192,7 @@ def transition_task(
     if target == TaskState.rejected and not reason.strip():
         raise ValueError("field 'reason': a rejection needs a reason")
     if target == TaskState.completed:
-        run = session.get(PathwayRun, task.pathway_run_id)
-        outcome = step_of(run.pathway, task.step_key).validate_outcome(outcome or {})
+        outcome = _validate_answer(session, task, outcome or {})
         task.outcome = outcome
     if target in (TaskState.acknowledged, TaskState.in_progress, TaskState.completed) and task.acknowledged_at is None:
         task.acknowledged_at = now
@@ -187,10 +200,11 @@ def transition_task(
         task.answered_at = now
         task.answered_by = actor
         task.rejection_reason = reason.strip() if target == TaskState.rejected else ""
-        run = session.get(PathwayRun, task.pathway_run_id)
-        run.resume_pending = True
-        run.answer_seq += 1
-        session.add(run)
+        if task.pathway_run_id is not None:  # a dated duty has no flow run waiting for it
+            run = session.get(PathwayRun, task.pathway_run_id)
+            run.resume_pending = True
+            run.answer_seq += 1
+            session.add(run)
     task.state = target
     session.add(task)
     record_audit(

@@ -1,0 +1,197 @@
+"""Loading a city's service list: its check, its two dated duties (方案 四: file within 10 days, republish every
+two years), their messages, and the ``careflow policy`` commands. On both database backends."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from careflow import PROJECT_ROOT
+from careflow.city_list import NarrowerCityList, duty_deadline, load_city_list
+from careflow.cli import app
+from careflow.db import session_scope
+from models.audit import AuditEvent
+from models.notification import Notification
+from models.service_list import DUTY_KINDS, CityServiceList, read_city_list
+from models.task import AgencyTask, TaskState
+
+runner = CliRunner()
+LOADED_AT = datetime(2025, 3, 3, 2, 0, tzinfo=timezone.utc)
+
+
+def city_list_data(published_on: date, city_code: str = "350300") -> dict:
+    data = yaml.safe_load((PROJECT_ROOT / "policy" / "service_list.yaml").read_text(encoding="utf-8"))
+    data.update({"city_code": city_code, "published_on": published_on, "source": "莆民〔2025〕12号",
+                 "title_zh": "莆田市流动儿童在居住地享有关爱服务清单"})
+    return data
+
+
+def city_list(published_on: date, narrower: bool = False) -> CityServiceList:
+    data = city_list_data(published_on)
+    if narrower:
+        data["items"] = [item for item in data["items"] if item["number"] != 7]
+    return CityServiceList.model_validate(data)
+
+
+def write(tmp_path: Path, data: dict, name: str = "putian.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def duties(session, city_code: str, published_on: date) -> list[AgencyTask]:
+    suffix = f":{city_code}:{published_on.isoformat()}"
+    rows = session.exec(select(AgencyTask).where(AgencyTask.duty_key.like(f"%{suffix}"))).all()
+    return sorted(rows, key=lambda t: t.due_at)
+
+
+def local(task: AgencyTask) -> str:
+    import pendulum
+
+    return pendulum.instance(task.due_at).in_timezone("Asia/Shanghai").format("YYYY-MM-DD HH:mm:ss")
+
+
+def test_loading_creates_the_filing_and_republication_duties(session):
+    published = date(2025, 3, 1)  # a Saturday
+    result = load_city_list(session, city_list(published), actor="莆田市民政局 陈敏", now=LOADED_AT)
+    assert result.created == 2 and not result.forced and result.differences == []
+    filing, republication = duties(session, "350300", published)
+    assert [t.duty_key for t in (filing, republication)] == [
+        "city_list_filing:350300:2025-03-01", "city_list_republication:350300:2025-03-01"]
+    for task in (filing, republication):
+        assert task.case_id is None and task.pathway_run_id is None
+        assert (task.unit_code, task.agency_type, task.jurisdiction_code) == ("civil_affairs-350300", "civil_affairs", "350300")
+        assert task.state == TaskState.requested and task.requested_at == LOADED_AT
+    # 10 calendar days, the day of publication not counted: Tuesday 11 March 2025, to 24:00
+    assert local(filing) == "2025-03-11 23:59:59" and not filing.due_provisional
+    assert filing.deadline_text == "10 days"
+    # two years on: Monday 1 March 2027; 2027's holiday arrangement is not published yet
+    assert local(republication) == "2027-03-01 23:59:59" and republication.due_provisional
+    assert republication.deadline_text == "730 days"
+
+
+def test_a_filing_period_ending_on_a_holiday_moves_to_the_next_working_day():
+    # published 22 September 2025: day 10 is 2 October, inside the National Day holiday (1-8 October 2025)
+    deadline = duty_deadline(DUTY_KINDS["city_list_filing"], date(2025, 9, 22))
+    assert deadline.due_at.date() == date(2025, 10, 9)
+
+
+def test_loading_the_same_list_twice_creates_no_duplicates(session):
+    published = date(2025, 4, 10)
+    first = load_city_list(session, city_list(published), actor="manager")
+    again = load_city_list(session, city_list(published), actor="manager")
+    assert (first.created, again.created) == (2, 0)
+    assert [t.id for t in again.duties] == [t.id for t in first.duties]
+    assert [n.id for n in again.notifications] == [n.id for n in first.notifications]
+    assert len(duties(session, "350300", published)) == 2
+    keys = [n.idempotency_key for n in session.exec(select(Notification)).all()]
+    assert len(keys) == len(set(keys))
+
+
+def test_each_duty_gets_a_task_requested_message_without_a_case(session):
+    published = date(2025, 5, 6)
+    result = load_city_list(session, city_list(published), actor="manager")
+    filing_message, republication_message = result.notifications
+    for message, task in zip(result.notifications, result.duties):
+        assert message.event == "task_requested" and message.case_id is None and message.task_id == task.id
+        assert message.unit_code == "civil_affairs-350300"
+        assert "莆田市流动儿童关爱服务清单（2025-05-06发布）" in message.subject
+        assert "莆田市民政局" in message.body
+        assert f"careflow task complete {task.short_ref} --unit civil_affairs-350300" in message.body
+    assert "关爱服务清单报送省民政厅备案" in filing_message.subject and "截止 2025-05-16 23:59" in filing_message.subject
+    assert "10日内报送省民政厅备案" in filing_message.body and "--outcome filed=" in filing_message.body
+    assert "每两年更新发布一次" in republication_message.body and "（暂定）" in republication_message.subject
+
+
+def test_a_narrower_list_is_refused_and_nothing_is_stored(session):
+    published = date(2025, 6, 2)
+    with pytest.raises(NarrowerCityList, match=r"narrower .* in 1 way\(s\)[\s\S]*item 7: missing_item") as refused:
+        load_city_list(session, city_list(published, narrower=True), actor="manager")
+    assert [d.item for d in refused.value.differences] == [7]
+    assert duties(session, "350300", published) == []
+
+
+def test_force_loads_a_narrower_list_and_records_the_differences(session):
+    published = date(2025, 6, 3)
+    result = load_city_list(session, city_list(published, narrower=True), actor="manager", force=True)
+    assert result.forced and result.created == 2
+    event = session.exec(select(AuditEvent).where(
+        AuditEvent.action == "city_list.loaded", AuditEvent.entity_id == "350300:2025-06-03")).one()
+    assert event.detail["forced"] is True and event.actor == "manager"
+    assert event.detail["differences"] == [{"item": 7, "kind": "missing_item", "narrower": True,
+                                            "detail": result.differences[0].detail}]
+
+
+def test_a_city_without_its_civil_affairs_unit_is_named(session):
+    data = city_list_data(date(2025, 7, 1), city_code="350800")
+    with pytest.raises(LookupError, match="field 'city_code': no active unit 'civil_affairs-350800'"):
+        load_city_list(session, CityServiceList.model_validate(data), actor="manager")
+
+
+# ------------------------------------------------------------------------------------------ the commands
+
+
+def test_check_city_list_command_accepts_the_provincial_content(tmp_path, database_url):
+    result = runner.invoke(app, ["policy", "check-city-list", str(write(tmp_path, city_list_data(date(2025, 3, 1))))])
+    assert result.exit_code == 0, result.output
+    assert "0 difference(s)" in result.output and "accepted" in result.output
+
+
+def test_check_city_list_command_exits_1_and_prints_the_differences(tmp_path, database_url):
+    data = city_list_data(date(2025, 3, 1))
+    items = {item["number"]: item for item in data["items"]}
+    items[18]["departments"].remove("publishing_group")
+    data["items"].append({**items[17], "number": 21, "service": "儿童友好空间服务"})
+    result = runner.invoke(app, ["policy", "check-city-list", str(write(tmp_path, data))])
+    assert result.exit_code == 1
+    assert "NARROWER: item 18: fewer_departments: field 'departments': publishing_group" in result.output
+    assert "info: item 21: added_item" in result.output
+    assert "NOT accepted: narrower than the provincial list in 1 way(s)" in result.output
+
+
+def test_check_city_list_command_names_a_malformed_file(tmp_path, database_url):
+    data = city_list_data(date(2025, 3, 1))
+    data["published_on"] = "2025-02-30"
+    result = runner.invoke(app, ["policy", "check-city-list", str(write(tmp_path, data))])
+    assert result.exit_code == 2 and "field 'published_on'" in result.output and "2025-02-30" in result.output
+
+
+def test_load_city_list_command_refuses_then_forces_then_finds_the_duties(tmp_path, database_url):
+    data = city_list_data(date(2025, 8, 1))
+    data["items"] = [item for item in data["items"] if item["number"] != 20]
+    path = write(tmp_path, data)
+    refused = runner.invoke(app, ["policy", "load-city-list", str(path)])
+    assert refused.exit_code == 1 and "item 20: missing_item" in refused.output and "--force" in refused.output
+    forced = runner.invoke(app, ["policy", "load-city-list", str(path), "--force", "--as", "市民政局 陈敏"])
+    assert forced.exit_code == 0, forced.output
+    assert "loaded with --force" in forced.output and "2 duty task(s) created" in forced.output
+    assert "city_list_filing:350300:2025-08-01: civil_affairs-350300 due 2025-08-11 23:59" in forced.output
+    again = runner.invoke(app, ["policy", "load-city-list", str(path), "--force"])
+    assert again.exit_code == 0 and "0 duty task(s) created, 2 already there" in again.output
+    with session_scope() as session:
+        assert len(duties(session, "350300", date(2025, 8, 1))) == 2
+        messages = session.exec(select(Notification).where(Notification.unit_code == "civil_affairs-350300",
+                                                           Notification.case_id.is_(None))).all()
+        assert sum("2025-08-01发布" in m.subject for m in messages) == 2
+    assert read_city_list(path).city_name == "莆田市"
+
+
+def test_the_city_bureau_answers_its_duties_and_nothing_waits_on_a_flow(session):
+    from careflow.tasks import list_open_tasks, transition_task
+    from models.task import TaskState
+
+    published = date(2026, 4, 1)
+    load_city_list(session, city_list(published), actor="manager")
+    filing, republication = sorted(duties(session, "350300", published), key=lambda t: t.due_at)
+    open_ids = [t.id for t in list_open_tasks(session, "civil_affairs-350300")]
+    assert open_ids.index(filing.id) < open_ids.index(republication.id)  # soonest deadline first
+    with pytest.raises(ValueError, match="filed"):
+        transition_task(session, filing, TaskState.completed, actor="莆田市民政局 陈敏", outcome={})
+    transition_task(session, filing, TaskState.completed, actor="莆田市民政局 陈敏", outcome={"filed": "是"})
+    assert filing.state == TaskState.completed and filing.outcome == {"filed": True}
+    transition_task(session, republication, TaskState.rejected, actor="莆田市民政局 陈敏", reason="已并入新清单")
+    assert republication.state == TaskState.rejected
