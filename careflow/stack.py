@@ -1,4 +1,5 @@
-"""The local stack of the embedded defaults: Prefect server (SQLite), served deployments, mail sink.
+"""The local stack of the embedded defaults: Prefect server (SQLite), served deployments, mail sink,
+and (``with_web``) the web app on 127.0.0.1:``CAREFLOW_WEB_PORT``.
 
 Everything lives under ``CAREFLOW_HOME``; logs of the started processes go to ``CAREFLOW_HOME/logs``.
 :class:`LocalStack` starts only what is not already running and stops only what it started.
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from careflow import PROJECT_ROOT
@@ -31,6 +32,15 @@ def prefect_server_healthy(api_url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
             return response.status == 200
+    except OSError:
+        return False
+
+
+def web_app_healthy(port: int) -> bool:
+    """True when careflow's web app answers on ``port`` (``GET /healthz``)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return response.status == 200 and b"careflow-web" in response.read()
     except OSError:
         return False
 
@@ -60,15 +70,22 @@ def deployments_ready(names: list[str], polled_since: datetime | None = None) ->
     return asyncio.run(check())
 
 
-class LocalStack:
-    """Start (if needed) and stop the local Prefect server, the deployment runner and the mail sink."""
+#: careflow's runners poll every second (PREFECT_RUNNER_POLL_FREQUENCY=1, set by careflow.prefect_env).
+RUNNER_ALIVE_WITHIN = timedelta(seconds=5)
 
-    def __init__(self, *, with_sink: bool = True, with_server: bool = True, serve: str = "auto"):
-        """``serve``: ``"auto"`` (start a runner unless one is serving), ``"always"`` or ``"never"``."""
+
+class LocalStack:
+    """Start (if needed) and stop the local Prefect server, the deployment runner, the mail sink and the web app."""
+
+    def __init__(self, *, with_sink: bool = True, with_server: bool = True, serve: str = "auto",
+                 with_web: bool = False):
+        """``serve``: ``"auto"`` (start a runner unless one is serving), ``"always"`` or ``"never"``.
+        ``with_web``: also start the web app (``careflow web serve``) unless it is already up."""
         self.settings = get_settings()
         self.with_sink = with_sink
         self.with_server = with_server
         self.serve = serve
+        self.with_web = with_web
         self.logs = self.settings.home / "logs"
         self._processes: list[tuple[str, subprocess.Popen]] = []
         self._sink = None
@@ -110,7 +127,9 @@ class LocalStack:
                                                     "--host", "127.0.0.1", "--port", str(self.settings.prefect_port)])
             self._wait("the Prefect server", lambda: prefect_server_healthy(api), server, 120)
         names = [d.full_name for d in PATHWAY_DEPLOYMENTS.values()] + [SWEEPER.full_name]
-        if self.serve == "always" or self.serve == "auto" and not deployments_ready(names):
+        # A runner that stopped keeps its deployments READY for a while: count only one that polled lately.
+        recently = datetime.now(timezone.utc) - RUNNER_ALIVE_WITHIN
+        if self.serve == "always" or self.serve == "auto" and not deployments_ready(names, recently):
             since = datetime.now(timezone.utc)
             runner = self._spawn("serve", [sys.executable, "-m", "careflow.cli", "serve"])
             self._wait("the served deployments", lambda: deployments_ready(names, since), runner, 120)
@@ -119,7 +138,18 @@ class LocalStack:
 
             self._sink = MailSink(self.settings.mailbox_dir, port=self.settings.smtp_port)
             self._sink.start()
+        port = self.settings.web_port
+        if self.with_web and not web_app_healthy(port):
+            if _port_open(port):
+                raise RuntimeError(f"port {port} is taken by something that is not careflow's web app: "
+                                   "set CAREFLOW_WEB_PORT")
+            web = self._spawn("web", [sys.executable, "-m", "careflow.cli", "web", "serve", "--port", str(port)])
+            self._wait("the web app", lambda: web_app_healthy(port), web, 60)
         return self
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.web_port}"
 
     @property
     def started(self) -> list[str]:
