@@ -26,6 +26,14 @@ class PathwayDeployment:
 PATHWAY_DEPLOYMENTS: dict[str, PathwayDeployment] = {
     "guardianship": PathwayDeployment(
         "guardianship", "guardianship-intervention", "guardianship", "flows.guardianship:guardianship_intervention"),
+    "service_referral": PathwayDeployment(
+        "service_referral", "service-referral", "service_referral", "flows.service_referral:service_referral"),
+    "psychological_screening": PathwayDeployment(
+        "psychological_screening", "psychological-screening", "psychological_screening",
+        "flows.psychological_screening:psychological_screening"),
+    "temporary_assistance": PathwayDeployment(
+        "temporary_assistance", "temporary-assistance", "temporary_assistance",
+        "flows.temporary_assistance:temporary_assistance"),
 }
 
 SWEEPER = PathwayDeployment("", "careflow-sweeper", "sweeper", "flows.sweeper:sweeper")

@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from careflow.db import session_scope
 from careflow.resume import reconcile
-from notifications.outbox import dispatch_notification, due_notifications
+from notifications.outbox import dispatch_notification, due_notifications  # noqa: F401 (kept for importers)
 
 
 @task(name="reconcile-pathways", cache_policy=NO_CACHE)
@@ -31,15 +31,15 @@ def escalate() -> int:
 
 @task(name="retry-notifications", cache_policy=NO_CACHE)
 def retry_notifications() -> dict[str, int]:
-    """Send every pending message and every failed one whose retry time has come."""
-    counts: dict[str, int] = {}
-    with session_scope() as session:
-        due = due_notifications(session)
-    for notification_id in due:
-        with session_scope() as session:
-            status = dispatch_notification(session, notification_id).status.value
-        counts[status] = counts.get(status, 0) + 1  # "sending": another dispatcher holds it
-    return counts
+    """Send every pending message and every failed one whose retry time has come.
+
+    Runs :func:`notifications.dispatcher.dispatch_due`: daily digests when due, bursts merged into digests,
+    then the due messages in parallel across recipients within each platform's rate limits. Returns
+    ``{status: count}`` ("skipped": another dispatcher had it; "pending": deferred by a rate limit).
+    """
+    from notifications.dispatcher import dispatch_due
+
+    return dispatch_due()
 
 
 @flow(name="careflow-sweeper", log_prints=True)

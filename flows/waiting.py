@@ -15,7 +15,7 @@ The resumer reads the key and resumes only when the database holds more answers 
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from prefect import get_run_logger, tags
 from prefect.flow_runs import suspend_flow_run
@@ -94,11 +94,24 @@ def _open_and_notify(ctx: PathwayContext, step_key: str, agency_type: str, attem
     return task_id
 
 
+class StepRequest(NamedTuple):
+    """One step requested from one agency type; ``urgent`` uses the step's ``urgent_deadline``
+    (e.g. the 24 h medical referral of a high-risk screening) instead of its ``deadline``."""
+
+    step_key: str
+    agency_type: str
+    urgent: bool = False
+
+
 async def request_steps(
-    ctx: PathwayContext, requests: list[tuple[str, str]], *, rule: Literal["all", "any"] = "all",
-    urgent: bool = False,
+    ctx: PathwayContext, requests: list[tuple[str, str] | tuple[str, str, bool]], *,
+    rule: Literal["all", "any"] = "all", urgent: bool = False,
 ) -> dict[str, TaskAnswer]:
-    """Request several (step, agency type) pairs at once and wait for ``rule`` of them to be completed.
+    """Request several steps at once and wait for ``rule`` of them to be completed.
+
+    Each request is ``(step, agency type)`` or ``(step, agency type, urgent)`` (a :class:`StepRequest`);
+    the keyword ``urgent`` makes every request urgent. An urgent request's deadline is the step's
+    ``urgent_deadline`` where it has one.
 
     A rejection goes back to the caseworker and up to the county civil affairs bureau, and the step is
     re-issued to the agency as the next attempt (its escalation level shown in the message).
@@ -108,14 +121,17 @@ async def request_steps(
     Raises:
         PathwayBlocked: a step was rejected :data:`MAX_ATTEMPTS` times.
     """
-    attempts = {pair: 1 for pair in requests}
+    wanted = [StepRequest(*r) for r in requests]
+    pairs = [(r.step_key, r.agency_type) for r in wanted]
+    is_urgent = {(r.step_key, r.agency_type): r.urgent or urgent for r in wanted}
+    attempts = {pair: 1 for pair in pairs}
     while True:
-        task_ids = {pair: _open_and_notify(ctx, *pair, attempts[pair], urgent) for pair in requests}
+        task_ids = {pair: _open_and_notify(ctx, *pair, attempts[pair], is_urgent[pair]) for pair in pairs}
         answers = await await_answers(ctx, list(task_ids.values()), rule)
-        by_pair = dict(zip(requests, answers))
+        by_pair = dict(zip(pairs, answers))
         rejected = [pair for pair, a in by_pair.items() if a.state == TaskState.rejected]
         completed = {f"{s}/{a}": ans for (s, a), ans in by_pair.items() if ans.state == TaskState.completed}
-        if not rejected and (rule == "all" and len(completed) == len(requests) or rule == "any" and completed):
+        if not rejected and (rule == "all" and len(completed) == len(pairs) or rule == "any" and completed):
             return completed
         for pair in rejected:
             answer = by_pair[pair]

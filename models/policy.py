@@ -344,6 +344,10 @@ class PathwayDefinition(_Frozen):
         service_items: numbers of the service-list items the pathway delivers (e.g. ``[16]``).
         start_parameters: fields the caseworker records when starting it (e.g. the screening result).
         steps: the steps in the order the policy reaches them (keys unique).
+        item_steps: for a pathway that refers one service-list item (``service_referral``): item number →
+            the key of the step whose deadline applies to that item's referral (e.g. ``13:
+            minimum_living_referral``, 30 working days); an item not listed takes the first step
+            (:meth:`step_for_item`). Empty for the other pathways.
     """
 
     key: Code
@@ -353,6 +357,7 @@ class PathwayDefinition(_Frozen):
     service_items: list[int] = Field(default_factory=list)
     start_parameters: list[OutcomeField] = Field(default_factory=list)
     steps: list[PathwayStep] = Field(min_length=1)
+    item_steps: dict[int, Code] = Field(default_factory=dict)
 
     @field_validator("start_parameters")
     @classmethod
@@ -388,6 +393,11 @@ class PathwayDefinition(_Frozen):
     def validate_parameters(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Check the start parameters as :meth:`PathwayStep.validate_outcome` checks an outcome."""
         return _validate_fields(self.start_parameters, values, f"pathway {self.key!r} parameters")
+
+    def step_for_item(self, number: int) -> PathwayStep:
+        """The step that refers service-list item ``number``: ``item_steps[number]``, else the first step."""
+        key = self.item_steps.get(number)
+        return self.step(key) if key else self.steps[0]
 
 
 class ServiceItem(_Frozen):
@@ -622,6 +632,12 @@ def _load_pathway(path: Path, base: Path, agencies: dict[str, AgencyType], agenc
     for number in pathway.service_items:
         if number not in items:
             problems.append(_locate(rel, raw, ("service_items",), f"{number!r} is not a service-list item"))
+    for number, step_key in pathway.item_steps.items():
+        if number not in items:
+            problems.append(_locate(rel, raw, ("item_steps",), f"{number!r} is not a service-list item"))
+        if step_key not in pathway.step_keys:
+            problems.append(_locate(rel, raw, ("item_steps",),
+                                    f"item {number}: {step_key!r} is not a step of this pathway ({pathway.step_keys})"))
     for index, step in enumerate(pathway.steps):
         fields = [("agency", [step.agency]), ("agencies", step.explicit_agencies or []),
                   ("alternative_agencies", step.alternative_agencies)]
@@ -665,7 +681,8 @@ def load_policy(policy_dir: Path | None = None) -> Policy:
     Reads ``agencies.yaml``, ``service_list.yaml`` and every ``pathways/*.yaml``, and cross-checks them:
     every agency code a step or an item uses exists; step keys are unique in a pathway and a pathway's
     key is its file name; items are numbered 1..20 (or more) without gaps; outcome field names are
-    unique; choice fields have options; each item's codes match its 责任部门 text.
+    unique; choice fields have options; each item's codes match its 责任部门 text; a pathway's
+    ``item_steps`` name service-list items and steps of that pathway.
     Call ``load_policy.cache_clear()`` after editing the files in a running process.
 
     Raises:

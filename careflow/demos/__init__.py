@@ -12,6 +12,9 @@ import typer
 #: pathway key → module under careflow.demos
 DEMOS = {
     "guardianship": "careflow.demos.guardianship",
+    "psychological_screening": "careflow.demos.psychological_screening",
+    "temporary_assistance": "careflow.demos.temporary_assistance",
+    "service_referral": "careflow.demos.service_referral",
 }
 
 

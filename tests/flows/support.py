@@ -99,3 +99,47 @@ async def read_states(flow_run_id):
 
     async with get_client() as client:
         return await client.read_flow_run_states(flow_run_id)
+
+
+def wait_for_agency_task(run_id: uuid.UUID, flow_run_id: uuid.UUID, step: str, agency_type: str,
+                         attempt: int = 1, timeout: float = 90) -> AgencyTask:
+    """The task of ``step`` for ``agency_type`` (a step may have one task per agency) once the flow suspended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope() as session:
+            task = session.exec(select(AgencyTask).where(
+                AgencyTask.pathway_run_id == run_id, AgencyTask.step_key == step,
+                AgencyTask.agency_type == agency_type, AgencyTask.attempt == attempt)).first()
+        suspended = asyncio.run(wait_until_suspended(flow_run_id, timeout=max(1.0, deadline - time.monotonic())))
+        assert suspended, f"flow run ended before step {step!r} for {agency_type!r}"
+        if task:
+            return task
+        time.sleep(0.3)
+    raise TimeoutError(f"no task for {step!r} / {agency_type!r}")
+
+
+def complete_together(run_id, flow_run_id, answers: list[tuple[str, str, dict]]) -> list[AgencyTask]:
+    """Complete several tasks the flow waits for together (``(step, agency type, outcome)`` each).
+
+    Every answer but the last leaves the flow suspended (``not_needed``: the wait is not over); the last
+    one resumes it.
+    """
+    tasks = [wait_for_agency_task(run_id, flow_run_id, step, agency) for step, agency, _ in answers]
+    done = []
+    for index, (task, (_, _, outcome)) in enumerate(zip(tasks, answers)):
+        result = answer_task(task.short_ref, TaskState.completed, actor="e2e officer", unit_code=task.unit_code,
+                             outcome=outcome)
+        expected = "resumed" if index == len(answers) - 1 else "not_needed"
+        assert result.resume == expected, (task.step_key, task.agency_type, result.resume)
+        done.append(result.task)
+    return done
+
+
+def pathway_runs_of(case_reference: str) -> list[PathwayRun]:
+    """Every pathway run on the case, oldest first."""
+    from models.case import Case
+
+    with session_scope() as session:
+        case = session.exec(select(Case).where(Case.reference == case_reference)).one()
+        return list(session.exec(select(PathwayRun).where(PathwayRun.case_id == case.id)
+                                 .order_by(PathwayRun.started_at)).all())

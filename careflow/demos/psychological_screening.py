@@ -1,0 +1,184 @@
+"""``careflow demo --pathway psychological_screening``: a high-risk screening that ends in community rehabilitation.
+
+The child (a girl of 13 registered in 江西省瑞金市, living in 莆田市城厢区 since 2022) scores high risk in her
+school's mental-health screening. The medical referral goes out at once with its urgent 24 h deadline while
+the social-work centre starts counselling and the township station involves her mother; the city mental
+health centre diagnoses a severe mental disorder, so the district health bureau (health management) and
+civil affairs bureau (community rehabilitation) each enrol her (闽民童〔2025〕5号 八; 清单第17项、第8项).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import date, timedelta
+
+import typer
+from sqlmodel import select
+
+from careflow.answers import answer_task
+from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.db import session_scope
+from careflow.resume import start_pathway_flow, wait_until_suspended
+from careflow.settings import get_settings
+from careflow.timeline import case_timeline
+from models.case import CaseStatus, PathwayRun, PathwayStatus
+from models.child import Child
+from models.eligibility import KeyCareCriterion
+from models.policy import load_policy
+from models.resident_id import check_character
+from models.task import AgencyTask, TaskState
+
+CASEWORKER = "chen.jing"
+PARAMETERS = {"screening_result": "high_risk", "screened_by": "school",
+              "note": "学校心理健康筛查：抑郁量表高分，自述有自伤念头"}
+
+#: (step, agency type, unit, officer, acknowledge first?, outcome). The first three are requested together
+#: (the last of them to answer resumes the flow); the two rehabilitation tasks together after the diagnosis.
+SCREENING_ANSWERS = [
+    ("counselling", "social_work", "social_work-350302", "区社工中心 社工林晓", True,
+     {"started": "yes", "risk_after": "high_risk", "note": "已开展危机干预和情绪疏导，每周两次"}),
+    ("guardian_involvement", "township_station", "township_station-350302001", "龙桥街道工作站 儿童督导员郭敏", False,
+     {"guardians_informed": "yes", "note": "已告知母亲，母亲同意陪同就医并配合干预"}),
+    ("medical_referral", "medical_institution", "medical_institution-350300", "市精神卫生中心 医生许文", True,
+     {"seen": "yes", "severe_mental_disorder": "yes", "note": "诊断为双相情感障碍，病情稳定后居家治疗"}),
+    ("community_rehabilitation", "health", "health-350302", "区卫健局 张华", False,
+     {"enrolled": "yes", "note": "已纳入严重精神障碍患者健康管理，社区医生随访"}),
+    ("community_rehabilitation", "civil_affairs", "civil_affairs-350302", "区民政局 吴涛", True,
+     {"enrolled": "yes", "note": "已纳入精神障碍社区康复服务"}),
+]
+
+
+def resident_id(county: str, birth: date, female: bool) -> str:
+    """A valid ID for ``county`` and ``birth`` (sequence varies per run; odd for a boy, even for a girl)."""
+    seq = int(time.time()) % 500 * 2 + (0 if female else 1)
+    first17 = f"{county}{birth:%Y%m%d}{seq:03d}"
+    return first17 + check_character(first17)
+
+
+def unused_resident_id(county: str, birth: date, female: bool) -> str:
+    """:func:`resident_id`, waiting for the next second while the ID is already registered."""
+    while True:
+        rid = resident_id(county, birth, female)
+        with session_scope() as session:
+            if not session.exec(select(Child).where(Child.resident_id == rid)).first():
+                return rid
+        time.sleep(1)
+
+
+def wait_for_step_task(pathway_run_id: uuid.UUID, step_key: str, agency_type: str | None = None,
+                       timeout: float = 120) -> AgencyTask:
+    """The step's task (for ``agency_type`` if given) once its flow run has created it and suspended.
+
+    Raises:
+        RuntimeError: the flow run ended first. TimeoutError: no such task within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope() as session:
+            flow_run_id = session.get(PathwayRun, pathway_run_id).flow_run_id
+            query = select(AgencyTask).where(AgencyTask.pathway_run_id == pathway_run_id,
+                                             AgencyTask.step_key == step_key)
+            if agency_type:
+                query = query.where(AgencyTask.agency_type == agency_type)
+            task = session.exec(query).first()
+        if flow_run_id is None:
+            time.sleep(0.3)
+            continue
+        if not asyncio.run(wait_until_suspended(flow_run_id, timeout=max(1.0, deadline - time.monotonic()))):
+            raise RuntimeError(f"flow run {flow_run_id} ended before step {step_key!r}; see the Prefect UI")
+        if task:
+            return task
+        time.sleep(0.3)
+    raise TimeoutError(f"no task for step {step_key!r} after {timeout:.0f} s")
+
+
+def answer_as_agency(pathway_run_id: uuid.UUID, step: str, agency_type: str | None, unit: str, officer: str,
+                     acknowledge_first: bool, outcome: dict) -> str:
+    """Wait for the step's task, check it went to ``unit``, answer it as ``officer``; returns the resume result."""
+    task = wait_for_step_task(pathway_run_id, step, agency_type)
+    if task.unit_code != unit:
+        raise RuntimeError(f"step {step} went to {task.unit_code}, expected {unit}")
+    if acknowledge_first:
+        answer_task(task.short_ref, TaskState.acknowledged, actor=officer, unit_code=unit)
+    result = answer_task(task.short_ref, TaskState.completed, actor=officer, unit_code=unit, outcome=outcome)
+    typer.echo(f"  {unit} answered {step} ({result.resume or 'stored'})")
+    return result.resume
+
+
+def wait_for_end(pathway_run_id: uuid.UUID, timeout: float = 120) -> PathwayRun:
+    """The pathway run once it is no longer starting or running (TimeoutError after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope() as session:
+            run = session.get(PathwayRun, pathway_run_id)
+        if run.status not in (PathwayStatus.starting, PathwayStatus.running):
+            return run
+        time.sleep(0.3)
+    raise TimeoutError(f"pathway run {pathway_run_id} not finished after {timeout:.0f} s")
+
+
+def drive() -> str:
+    """Register the child, open the case, start the pathway and answer every step; return the case reference."""
+    rid = unused_resident_id("360781", date(2012, 6, 7), female=True)
+    with session_scope() as session:
+        reg = register_child(
+            session, resident_id=rid, full_name="陈雨欣", sex="女", hukou_county="360781",
+            residence_county="350302", residence_area_code="350302001001",
+            residence_address="莆田市城厢区龙桥街道凤山社区", arrival_date=date(2022, 9, 1),
+            key_care_criteria={KeyCareCriterion.psychological_behavioural}, actor=CASEWORKER,
+            guardians=[{"full_name": "陈美华", "relation": "母亲"}],
+        )
+        typer.echo(f"registered child {reg.child.id}: migrant child = {reg.assessment.is_migrant}")
+        case = open_case(session, child_id=reg.child.id, caseworker=CASEWORKER,
+                         summary="学校心理健康筛查结果高风险")
+        run = create_pathway_run(session, case_id=case.id, pathway="psychological_screening", actor=CASEWORKER,
+                                 parameters=PARAMETERS)
+    typer.echo(f"case {case.reference}: psychological screening pathway {run.id}")
+    flow_run_id = asyncio.run(start_pathway_flow(run.id))
+    typer.echo(f"flow run {flow_run_id}: {get_settings().resolved_public_url}/runs/flow-run/{flow_run_id}")
+    for step, agency_type, unit, officer, acknowledge_first, outcome in SCREENING_ANSWERS:
+        answer_as_agency(run.id, step, agency_type, unit, officer, acknowledge_first, outcome)
+    wait_for_end(run.id)
+    return case.reference
+
+
+def check(reference: str) -> list[str]:
+    """What is wrong with the finished demo case, as the policy says it should have gone (empty: nothing)."""
+    problems = []
+    with session_scope() as session:
+        timeline = case_timeline(session, reference, actor=CASEWORKER)
+    rows = {(row.step_key, row.unit_code): row for row in timeline.rows}
+    expected = [(step, unit) for step, _, unit, *_ in SCREENING_ANSWERS]
+    if sorted(rows) != sorted(expected) or len(timeline.rows) != len(expected):
+        problems.append(f"tasks {[(r.step_key, r.unit_code) for r in timeline.rows]}, expected {expected}")
+        return problems
+    first, rehabilitation = [rows[k] for k in expected[:3]], [rows[k] for k in expected[3:]]
+    answered = [row.answered_at for row in first if row.answered_at]
+    if len(answered) < 3 or max(row.requested_at for row in first) >= min(answered):
+        problems.append("medical referral, counselling and guardian involvement were not requested together")
+    diagnosed = rows[("medical_referral", "medical_institution-350300")].answered_at
+    if diagnosed is None or min(row.requested_at for row in rehabilitation) < diagnosed:
+        problems.append("community rehabilitation was requested before the diagnosis")
+    referral = rows[("medical_referral", "medical_institution-350300")]
+    urgent = load_policy().pathway("psychological_screening").step("medical_referral").urgent_deadline
+    allowed = referral.due_at - referral.requested_at
+    if referral.deadline_text != str(urgent) or allowed != timedelta(hours=urgent.amount):
+        problems.append(f"high-risk medical referral due {referral.deadline_text}, expected {urgent} (urgent)")
+    for row in timeline.rows:
+        if row.state != TaskState.completed:
+            problems.append(f"{row.step_key} ({row.unit_code}) is {row.state}")
+        requested = [n for n in row.notifications if n[0] == "task_requested"]
+        if len(requested) != 1:
+            problems.append(f"{row.step_key} ({row.unit_code}): {len(requested)} new-task messages, expected 1")
+        if any(status != "sent" for _, _, status in row.notifications):
+            problems.append(f"{row.step_key}: undelivered messages {row.notifications}")
+    (_, status, outcome), = timeline.pathways
+    if status != PathwayStatus.completed:
+        problems.append(f"pathway is {status}")
+    for words in ("已加急转介就医", "诊断为严重精神障碍", "已纳入健康管理", "已纳入精神障碍社区康复服务"):
+        if words not in outcome:
+            problems.append(f"outcome {outcome!r} does not say {words!r}")
+    if timeline.status != CaseStatus.closed:
+        problems.append(f"case is {timeline.status}, expected closed")
+    return problems

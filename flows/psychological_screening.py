@@ -1,0 +1,103 @@
+"""Psychological screening to medical referral (心理健康筛查—心理辅导—转介就医).
+
+The steps are those of 闽民童〔2025〕5号 section 八, service-list items 17 and 8, and DOMAIN.md §4B; their
+agencies and default deadlines are data in ``policy/pathways/psychological_screening.yaml``. The screening
+itself (by a school, health or a social worker) is recorded by the caseworker when the pathway starts
+(start parameter ``screening_result``), not requested as a task:
+
+1. ``normal``: nothing to do; the pathway closes.
+2. ``at_risk``: counselling and emotional support (心理辅导、情绪疏导) by a social-work organisation, and the
+   guardians informed and involved in the intervention (配合监护人采取干预措施) by the township station,
+   requested together. If the counsellor still finds the child at risk, referral to a medical institution
+   (转介就医) through the prevention-referral-intervention channel — 3 working days, or the step's urgent
+   24 h when the counsellor found high risk; if the risk is resolved, the pathway closes.
+3. ``high_risk``: the medical referral at once with its urgent deadline (24 h), with counselling and guardian
+   involvement at the same time; the pathway waits for all three.
+4. A severe mental disorder diagnosed (``severe_mental_disorder``): health management by the health
+   commission and community rehabilitation (精神障碍社区康复服务) by civil affairs — one task for each agency
+   the step names, requested together.
+"""
+from __future__ import annotations
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from flows.steps import PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker
+from flows.waiting import PathwayBlocked, request_step, request_steps
+from models.case import PathwayStatus
+from models.policy import load_policy
+
+SCREENING_ZH = {"normal": "正常", "at_risk": "有风险", "high_risk": "高风险"}
+#: What each agency's enrolment in the community-rehabilitation step means, in the policy's words.
+REHABILITATION_ZH = {"health": "健康管理", "civil_affairs": "精神障碍社区康复服务"}
+
+
+@flow(name="psychological-screening", persist_result=True, retries=2, retry_delay_seconds=10)
+async def psychological_screening(pathway_run_id: str) -> str:
+    """Run the psychological-screening pathway for one pathway run (``PathwayRun.id``); returns how it ended.
+
+    The run's ``screening_result`` parameter (``normal`` | ``at_risk`` | ``high_risk``) chooses the branch;
+    a run without a valid one closes as failed at once, naming the field.
+    """
+    ctx = begin_pathway(pathway_run_id, flow_run.get_id())
+    try:
+        screening = load_policy().pathway(ctx.pathway).validate_parameters(ctx.parameters)["screening_result"]
+    except ValueError as exc:
+        return close_pathway(pathway_run_id, f"启动参数无效：{exc}", PathwayStatus.failed)
+    try:
+        outcome = await _screening_steps(ctx, screening)
+    except PathwayBlocked as blocked:
+        return close_pathway(pathway_run_id, f"受阻：{blocked}", PathwayStatus.failed)
+    return close_pathway(pathway_run_id, outcome)
+
+
+async def _screening_steps(ctx: PathwayContext, screening: str) -> str:
+    if screening == "normal":
+        return "心理健康筛查结果正常，无需干预"
+    done = [f"心理健康筛查结果{SCREENING_ZH[screening]}"]
+    high_risk = screening == "high_risk"
+
+    first = [("counselling", "social_work"), ("guardian_involvement", "township_station")]
+    if high_risk:
+        first.insert(0, ("medical_referral", "medical_institution", True))  # at once, urgent deadline (24 h)
+    answers = await request_steps(ctx, first)
+    counselling = answers["counselling/social_work"]
+    notify_caseworker(ctx, counselling.task_id, "task_answered", "心理辅导、情绪疏导已答复")
+    done.append("已开始心理辅导、情绪疏导" if counselling.outcome.get("started") else "心理辅导未能开始")
+    guardians = answers["guardian_involvement/township_station"]
+    notify_caseworker(ctx, guardians.task_id, "task_answered", "监护人告知和配合干预已答复")
+    done.append("已告知并配合监护人采取干预措施" if guardians.outcome.get("guardians_informed")
+                else "未能告知监护人")
+
+    referral = answers.get("medical_referral/medical_institution")
+    if referral is None:
+        risk_after = counselling.outcome.get("risk_after")
+        if risk_after == "resolved":
+            done.append("辅导后风险已解除，未转介就医")
+            return _finish(ctx, counselling, done)
+        urgent = risk_after == "high_risk"
+        referral = await request_step(ctx, "medical_referral", "medical_institution", urgent=urgent)
+        done.append(f"辅导后仍{SCREENING_ZH[risk_after]}，已转介就医" + ("（加急，24小时）" if urgent else ""))
+    else:
+        done.append("已加急转介就医（24小时）")
+    notify_caseworker(ctx, referral.task_id, "task_answered", "医疗机构已答复转介就医")
+    done.append("医疗机构已接诊" if referral.outcome.get("seen") else "医疗机构未接诊")
+    if not referral.outcome.get("severe_mental_disorder"):
+        done.append("未诊断为严重精神障碍")
+        return _finish(ctx, referral, done)
+
+    done.append("诊断为严重精神障碍")
+    agencies = load_policy().pathway(ctx.pathway).step("community_rehabilitation").agencies  # health, civil affairs
+    rehabilitation = await request_steps(ctx, [("community_rehabilitation", agency) for agency in agencies])
+    for agency in agencies:
+        answer = rehabilitation[f"community_rehabilitation/{agency}"]
+        service = REHABILITATION_ZH.get(agency, load_policy().agency(agency).name_zh + "管理或康复服务")
+        notify_caseworker(ctx, answer.task_id, "task_answered", f"{service}已答复")
+        done.append(f"已纳入{service}" if answer.outcome.get("enrolled") else f"未纳入{service}")
+    return _finish(ctx, answer, done)
+
+
+def _finish(ctx: PathwayContext, last: TaskAnswer, done: list[str]) -> str:
+    summary = "；".join(done)
+    notify_caseworker(ctx, last.task_id, "pathway_closed", summary)
+    return summary

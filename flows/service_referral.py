@@ -1,0 +1,112 @@
+"""Referral of one service-list item (清单转介, DOMAIN.md §4D; the annex of 闽民童〔2025〕5号).
+
+The pathway run's parameters name the item: ``{"item": 18}`` (1..20 of the provincial list,
+:func:`models.service_list.referral_item`). The flow opens one task per responsible department of the item
+(``policy/service_list.yaml`` ``departments``: item 18 names seven), each routed to that agency's
+county-level unit for the child's residence, all requested together, and waits until the item's
+``completion`` rule holds: ``all`` — every department answered — or ``any`` — one completed (the others are
+then cancelled). A rejection goes back to the caseworker and the county civil affairs bureau and the
+department's task is re-issued (:func:`flows.waiting.request_steps`). Each message carries the item's
+service, target group and content (:func:`notifications.outbox.task_message_context`).
+
+The deadline is the one of the item's step in ``policy/pathways/service_referral.yaml`` (``item_steps``):
+a 10-working-day default, or a legal limit (item 10: 3 + 15 + 15 working days; item 13: 30 working days).
+"""
+from __future__ import annotations
+
+import uuid
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from careflow.db import session_scope
+from flows.steps import PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker
+from flows.waiting import PathwayBlocked, request_steps
+from models.case import PathwayStatus
+from models.policy import PathwayStep, ServiceItem, load_policy
+from models.service_list import referral_item
+from models.task import AgencyTask, TaskState
+
+PATHWAY = "service_referral"
+
+#: The longest outcome a pathway run stores (``PathwayRun.outcome``).
+_OUTCOME_LIMIT = 500
+
+
+@flow(name="service-referral", persist_result=True, retries=2, retry_delay_seconds=10)
+async def service_referral(pathway_run_id: str) -> str:
+    """Refer one service-list item to its departments for one pathway run (``PathwayRun.id``).
+
+    Returns how it ended (also stored as the run's outcome). A run whose ``item`` parameter is not an
+    item of the provincial list ends ``failed`` with the message naming the field; a department that
+    rejects :data:`flows.waiting.MAX_ATTEMPTS` times ends it ``failed`` (blocked).
+    """
+    ctx = begin_pathway(pathway_run_id, flow_run.get_id())
+    try:
+        item = referral_item(ctx.parameters)
+    except ValueError as exc:
+        return close_pathway(pathway_run_id, f"参数错误：{exc}", PathwayStatus.failed)
+    try:
+        outcome = await _referral_steps(ctx, item)
+    except PathwayBlocked as blocked:
+        return close_pathway(pathway_run_id, f"受阻：{blocked}"[:_OUTCOME_LIMIT], PathwayStatus.failed)
+    return close_pathway(pathway_run_id, outcome)
+
+
+def referral_requests(item: ServiceItem) -> tuple[PathwayStep, list[tuple[str, str]]]:
+    """The step that applies to ``item`` and the ``(step key, agency code)`` pairs it is requested as."""
+    step = load_policy().pathway(PATHWAY).step_for_item(item.number)
+    return step, [(step.key, department) for department in item.departments]
+
+
+async def _referral_steps(ctx: PathwayContext, item: ServiceItem) -> str:
+    step, requests = referral_requests(item)
+    answers = await request_steps(ctx, requests, rule=item.completion)
+    if item.completion == "any":
+        cancel_unanswered(ctx.pathway_run_id, step.key,
+                          f"清单第{item.number}项已由{_names(answers.values())}办结（任一部门办结即可）")
+    summary = summarise(item, step, [answers[f"{s}/{a}"] for s, a in requests if f"{s}/{a}" in answers])
+    last = max(answers.values(), key=lambda a: requests.index((a.step_key, a.agency_type)))
+    notify_caseworker(ctx, last.task_id, "pathway_closed", summary)
+    return summary
+
+
+def _names(answers) -> str:
+    agencies = load_policy().agencies
+    return "、".join(agencies[a.agency_type].name_zh for a in answers)
+
+
+def summarise(item: ServiceItem, step: PathwayStep, answers: list[TaskAnswer]) -> str:
+    """How the referral ended, in the step's own words, at most 500 characters, e.g.
+    ``清单第18项精神文化生活服务：7个责任部门均已答复。网信办：已提供服务；教育：已提供服务；…``."""
+    agencies = load_policy().agencies
+    shown = {True: "是", False: "否"}
+    parts = []
+    for answer in answers:
+        labels = {f.name: f.label_zh for f in step.outcome}
+        said = "，".join(f"{labels.get(k, k)}：{shown.get(v, v)}" for k, v in answer.outcome.items() if k != "note")
+        parts.append(f"{agencies[answer.agency_type].name_zh}（{said}）")
+    head = (f"清单第{item.number}项{item.service}：{len(answers)}个责任部门均已答复" if item.completion == "all"
+            else f"清单第{item.number}项{item.service}：{len(answers)}个部门已办结（任一部门办结即可）")
+    text = head + "。" + "；".join(parts)
+    return text if len(text) <= _OUTCOME_LIMIT else text[:_OUTCOME_LIMIT - 1] + "…"
+
+
+@task(name="cancel-unanswered", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
+def cancel_unanswered(pathway_run_id: str, step_key: str, reason: str) -> int:
+    """Cancel the step's tasks still open (an ``any`` referral is done); returns how many were cancelled.
+
+    Idempotent: a replay finds them cancelled already. Each cancellation is audited with ``reason``.
+    """
+    from sqlmodel import select
+
+    from careflow.tasks import transition_task
+
+    with session_scope() as session:
+        open_tasks = session.exec(select(AgencyTask).where(
+            AgencyTask.pathway_run_id == uuid.UUID(pathway_run_id), AgencyTask.step_key == step_key,
+            AgencyTask.state.in_([s.value for s in TaskState if s.is_open]))).all()
+        for agency_task in open_tasks:
+            transition_task(session, agency_task, TaskState.cancelled, actor="careflow", reason=reason)
+        return len(open_tasks)
