@@ -96,8 +96,12 @@ def open_case(session: Session, *, child_id: uuid.UUID, caseworker: str, summary
     if child is None:
         raise LookupError(f"field 'child_id': no child {child_id}")
     today = pendulum.now(get_settings().timezone).format("YYYYMMDD")
+    while True:  # 24 random bits per county and day; the unique column is the final guard
+        reference = f"CF-{child.residence_county_code}-{today}-{secrets.token_hex(3).upper()}"
+        if not session.exec(select(Case.id).where(Case.reference == reference)).first():
+            break
     case = Case(
-        reference=f"CF-{child.residence_county_code}-{today}-{secrets.token_hex(2).upper()}",
+        reference=reference,
         child_id=child.id, county_code=child.residence_county_code, caseworker=caseworker, summary=summary,
     )
     session.add(case)

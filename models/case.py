@@ -30,7 +30,7 @@ class Case(SQLModel, table=True):
     """A case about one child, held by a caseworker (儿童主任/儿童督导员/社会工作者).
 
     ``reference`` is what every message and page shows instead of the child's name,
-    e.g. ``CF-350302-20261129-7F3A``. ``county_code`` is the county responsible for the case.
+    e.g. ``CF-350302-20261129-7F3A0C``. ``county_code`` is the county responsible for the case.
     """
 
     __tablename__ = "case"
