@@ -542,6 +542,11 @@ def web_demo_accounts() -> None:
     _echo_accounts(_demo_accounts())
 
 
+from careflow.survey.cli import survey_app  # noqa: E402  (the monitoring survey, 方案 一)
+
+app.add_typer(survey_app, name="survey")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -1,4 +1,4 @@
-"""Which apprise URLs reach which agency unit: the channel file, URL checking and secret redaction.
+"""Which apprise URLs reach which recipient: the channel file, URL checking and secret redaction.
 
 The channel file (``Settings.resolved_channels_file``, default ``CAREFLOW_HOME/channels.yaml``) is YAML::
 
@@ -6,28 +6,49 @@ The channel file (``Settings.resolved_channels_file``, default ``CAREFLOW_HOME/c
       - mailto://careflow.local:8025?smtp=127.0.0.1&mode=insecure&from=careflow@careflow.local&to={unit}@careflow.local
     units:
       police-350302:               # agency unit code (caseworkers are addressed as caseworker.<login>)
-        - dingtalk://<token>/
-        - mailtos://user:password@smtp.example.gov.cn?to=duty@example.gov.cn
+        officer:                   # a plain list instead of roles means: officer
+          - dingtalk://<token>/
+        supervisor:                # reached by the channel key police-350302.supervisor
+          - mailtos://user:password@smtp.example.gov.cn?to=duty@example.gov.cn
+      police-350303:
+        - wecombot://<key>
+    events:                        # who else receives an event (roles of the unit, or channel keys)
+      task_requested: [supervisor]
+    endpoints:                     # re-point a chat platform's API host (private deployment, local receiver)
+      dingtalk: https://oapi.dingtalk.example.gov.cn
+    limits:                        # per schema, over the platform defaults (notifications.limits)
+      mailtos: 60/min
+    digest:                        # bursts of new tasks become one message (see DigestSettings)
+      more_than: 20
+      within_minutes: 10
 
-``{unit}`` in a URL is replaced by the (URL-quoted) unit code. Channel URLs carry tokens and passwords:
-everything this module reports -- errors, and every record of the ``apprise`` logger once this module is
-imported -- goes through :func:`redact_url` first; while a URL is checked or sent, its secret pieces are
-also hidden wherever an apprise plugin logs them (:func:`secrets_hidden_in_logs`).
+``{unit}`` in a URL is replaced by the (URL-quoted) channel key reached: the unit code for its officers,
+``<unit>.<role>`` for another role. Routing rules: :mod:`notifications.routing`. Channel URLs carry tokens
+and passwords: everything this module reports -- errors, and every record of the ``apprise`` and
+``urllib3`` loggers once it is imported -- goes through :func:`redact_url` first; while a URL is checked or
+sent, its secret pieces are also hidden wherever a plugin logs them (:mod:`notifications.redaction`, whose
+functions are re-exported here).
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import logging
 import os
 import re
-from collections.abc import Iterator
+import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote, unquote
 
 import apprise
 import yaml
+
+from notifications.limits import RateLimit, parse_rate
+from notifications.redaction import (  # noqa: F401 (re-exported: the redaction API was first published here)
+    REDACTED_LOGGERS, TOKEN_SCHEMAS, _SCHEMA, install_log_redaction, redact_text, redact_url, secrets_hidden_in_logs,
+    url_secrets,
+)
+from notifications.routing import ROLES, resolve_urls
+from notifications.routing import substitute_unit as _substitute
+from notifications.verify import endpoint_problem
 
 #: The embedded default channel: the local mail sink (notifications/sink.py) on ``{port}``, no TLS, no login.
 #: ``mode=insecure`` and ``smtp=127.0.0.1`` are explicit so that neither TLS nor an IPv6 ``localhost`` is tried;
@@ -37,18 +58,7 @@ DEFAULT_MAILTO = (
     "&from=careflow@careflow.local&to={{unit}}@careflow.local"
 )
 
-#: Schemas whose host and path segments are all tokens/secrets (and DingTalk targets are phone numbers).
-#: ``wecom://`` is not a WeCom schema but is what people write for one, so it is masked like ``wechat://``.
-TOKEN_SCHEMAS = frozenset({"dingtalk", "wecombot", "wechat", "feishu", "lark", "wecom"})
-
-#: Query keys whose values are secret (matched as a substring of the lower-cased key).
-_SECRET_KEY = re.compile(r"token|secret|key|pass|pwd|auth|sig|credential", re.IGNORECASE)
-#: A path segment or user name that looks like a token: 16+ URL-safe characters with letters and digits.
-_TOKENISH = re.compile(r"^(?=.*[A-Za-z])(?=.*\d)[A-Za-z0-9_\-]{16,}$")
-_SCHEMA = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://(.*)$", re.DOTALL)
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_MASK = "***"
 
 #: Unit code used to check a ``default`` URL that contains ``{unit}``.
 _SAMPLE_UNIT = "sample-000000"
@@ -66,118 +76,6 @@ class ChannelConfigError(ValueError):
     URLs in it are redacted with :func:`redact_url`.
     """
 
-
-def _mask_tokenish(part: str) -> str:
-    return _MASK if _TOKENISH.match(part) else part
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its secrets replaced by ``***``, safe for logs and error messages.
-
-    Hidden: the password of the userinfo (``user:***@host``; a token-like user name too); every
-    query value whose key contains token/secret/key/pass/pwd/auth/sig/credential (e.g. ``token``,
-    ``access_token``, ``apikey``, ``password``); for ``dingtalk://``, ``wecombot://``, ``wechat://``,
-    ``feishu://`` and ``lark://`` every segment after the schema (host and path carry tokens, DingTalk
-    also phone numbers); for other schemas any token-like host part or path segment (16+ letters and
-    digits); any ``#fragment``. Text that is not ``schema://...`` becomes ``<not a URL>``.
-
-    Never raises.
-    """
-    match = _SCHEMA.match(url.strip())
-    if not match:
-        return "<not a URL>"
-    schema, rest = match.groups()
-    rest, hash_sign, _fragment = rest.partition("#")
-    rest, question, query = rest.partition("?")
-    if schema.lower() in TOKEN_SCHEMAS:
-        location = "/".join(_MASK if segment else "" for segment in rest.split("/"))
-    else:
-        authority, slash, path = rest.partition("/")
-        if "@" in authority:
-            userinfo, host = authority.rsplit("@", 1)
-            user, colon, _password = userinfo.partition(":")
-            authority = f"{_mask_tokenish(user)}{':' + _MASK if colon else ''}@{host}"
-        hostport = authority.rsplit("@", 1)[-1]
-        has_port = ":" in hostport and not hostport.endswith("]")  # not a bare IPv6 literal
-        host, colon, port = authority.rpartition(":") if has_port else (authority, "", "")
-        if colon and not port.isdigit():  # "host:token" forms (e.g. tgram://<bot id>:<token>/)
-            port = _MASK
-        userpart, at, hostname = host.rpartition("@")
-        authority = f"{userpart}{at}{_mask_tokenish(hostname)}{colon}{port}"
-        location = authority + slash + "/".join(_mask_tokenish(segment) for segment in path.split("/"))
-    if question:
-        pairs = []
-        for pair in query.split("&"):
-            key, equals, _value = pair.partition("=")
-            pairs.append(f"{key}={_MASK}" if equals and _SECRET_KEY.search(key) else pair)
-        location += "?" + "&".join(pairs)
-    if hash_sign:
-        location += "#" + _MASK
-    return f"{schema}://{location}"
-
-
-_URL_PIECES = re.compile(r"[/:@?&=#]+")
-
-#: Secret pieces of the URLs being checked or sent in the current context (thread / task; apprise copies
-#: the context into its worker threads). Plugins log some of them outside any URL, e.g. DingTalk's
-#: "An invalid DingTalk API Token (<token>) was specified."
-_ACTIVE_SECRETS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("careflow_url_secrets", default=())
-
-
-def url_secrets(url: str) -> set[str]:
-    """The pieces of ``url`` that :func:`redact_url` hides (raw and percent-decoded; 3+ characters)."""
-    shown = set(_URL_PIECES.split(redact_url(url)))
-    hidden = {piece for piece in _URL_PIECES.split(url.strip()) if piece not in shown}
-    hidden |= {unquote(piece) for piece in hidden}
-    return {piece for piece in hidden if len(piece) >= 3 and piece != _MASK}
-
-
-@contextlib.contextmanager
-def secrets_hidden_in_logs(*urls: str) -> Iterator[None]:
-    """While active, every ``apprise`` log record has the secret pieces of ``urls`` replaced by ``***``."""
-    secrets = set(_ACTIVE_SECRETS.get())
-    for url in urls:
-        secrets |= url_secrets(url)
-    token = _ACTIVE_SECRETS.set(tuple(sorted(secrets, key=len, reverse=True)))
-    try:
-        yield
-    finally:
-        _ACTIVE_SECRETS.reset(token)
-
-
-def redact_text(text: str) -> str:
-    """``text`` with every URL in it redacted and the secrets of :func:`secrets_hidden_in_logs` hidden."""
-    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
-    for secret in _ACTIVE_SECRETS.get():
-        text = text.replace(secret, _MASK)
-    return text
-
-
-class _RedactingFilter(logging.Filter):
-    """Rewrites every record of the ``apprise`` logger with :func:`redact_text`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record: leave it to logging's own error path
-            return True
-        redacted = redact_text(message)
-        if redacted != message or record.args:
-            record.msg, record.args = redacted, ()
-        return True
-
-
-def install_log_redaction() -> None:
-    """Redact URLs in every record apprise logs (its parse errors quote URLs with their tokens).
-
-    Idempotent; done on import of this module. Every apprise plugin logs through ``logging.getLogger("apprise")``.
-    """
-    apprise_logger = logging.getLogger(apprise.LOGGER_NAME if hasattr(apprise, "LOGGER_NAME") else "apprise")
-    if not any(isinstance(f, _RedactingFilter) for f in apprise_logger.filters):
-        apprise_logger.addFilter(_RedactingFilter())
-
-
-install_log_redaction()
 
 
 def url_schema(url: str) -> str:
@@ -209,7 +107,29 @@ def url_problem(url: str) -> str | None:
 
 def substitute_unit(url: str, unit_code: str) -> str:
     """``url`` with every ``{unit}`` replaced by ``unit_code`` (URL-quoted)."""
-    return url.replace("{unit}", quote(unit_code, safe=""))
+    return _substitute(url, unit_code)
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """When many messages for one recipient come in a burst, one digest is sent instead (channel file ``digest:``).
+
+    Attributes:
+        enabled: False turns burst digests off (``digest: off``).
+        events: the events merged (default only ``task_requested``).
+        more_than: a burst is more than this many messages of those events for one channel key ...
+        within: ... created within this time (a timedelta).
+        max_items: most tasks listed in one digest (a larger burst gives several digests).
+        daily_at: local time ``"HH:MM"`` after which each unit with open tasks gets one ``daily_digest`` a
+            day listing them; None (default) sends no daily digest.
+    """
+
+    enabled: bool = True
+    events: tuple[str, ...] = ("task_requested",)
+    more_than: int = 20
+    within: timedelta = timedelta(minutes=10)
+    max_items: int = 50
+    daily_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -218,22 +138,44 @@ class ChannelConfig:
 
     Attributes:
         path: the file it was loaded from.
-        default: URLs (possibly with ``{unit}``) for units without their own entry.
-        units: unit code -> URLs (possibly with ``{unit}``); every list is non-empty.
+        default: role -> URLs (possibly with ``{unit}``) for units without their own entry; a plain list
+            in the file is the ``officer`` role.
+        units: unit code -> role -> URLs (possibly with ``{unit}``); a plain list is the ``officer`` role.
+        events: event type -> extra recipients (roles of the addressed unit, or channel keys); see
+            :mod:`notifications.routing`.
+        endpoints: schema -> base URL replacing the platform's API host (:mod:`notifications.verify`).
+        limits: schema -> :class:`notifications.limits.RateLimit` or None (unlimited), over the platform
+            defaults of :data:`notifications.limits.PLATFORM_LIMITS`.
+        digest: burst and daily digest settings.
     """
 
     path: Path
-    default: tuple[str, ...] = ()
-    units: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    default: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    units: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    events: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    endpoints: dict[str, str] = field(default_factory=dict)
+    limits: dict[str, RateLimit | None] = field(default_factory=dict)
+    digest: DigestSettings = field(default_factory=DigestSettings)
 
-    def urls_for(self, unit_code: str) -> list[str]:
-        """The apprise URLs for ``unit_code``: its own entry, else ``default``; ``{unit}`` substituted.
+    def urls_for(self, channel_key: str, event: str | None = None) -> list[str]:
+        """The apprise URLs a message for ``event`` addressed to ``channel_key`` goes to; ``{unit}`` substituted.
 
-        Returns an empty list when the unit has no entry and there is no ``default`` (the caller then
-        has nowhere to send; :func:`notifications.deliver.deliver` reports that as a failure).
+        ``channel_key`` is a unit code, ``<unit>.<role>`` or ``caseworker.<login>``
+        (:func:`notifications.routing.split_channel_key`). The role's own list is used, else the unit's
+        ``officer`` list, else ``default`` (its list for the role, else its plain list); then the
+        recipients ``events[event]`` adds. ``{unit}`` becomes the channel key of the role reached
+        (``police-350302.supervisor``). Each URL appears once.
+
+        Returns an empty list when nothing is configured (the caller then has nowhere to send;
+        :func:`notifications.deliver.deliver` reports that as a failure).
         """
-        urls = self.units.get(unit_code, self.default)
-        return [substitute_unit(url, unit_code) for url in urls]
+        return resolve_urls(self.units, self.default, self.events, channel_key, event)
+
+    def __repr__(self) -> str:
+        """A summary safe for logs: the file, unit codes and sections, never a URL."""
+        return (f"ChannelConfig(path={str(self.path)!r}, units={len(self.units)}, "
+                f"default_roles={sorted(self.default)}, events={sorted(self.events)}, "
+                f"endpoints={sorted(self.endpoints)}, limits={sorted(self.limits)}, digest={self.digest})")
 
 
 def _where(path: Path, node: yaml.Node | None) -> str:
@@ -243,10 +185,13 @@ def _where(path: Path, node: yaml.Node | None) -> str:
     return f"{path}, line {mark.line + 1}, column {mark.column + 1}"
 
 
-def _url_list(path: Path, unit: str, node: yaml.Node) -> tuple[str, ...]:
+def _url_list(path: Path, unit: str, node: yaml.Node, role: str | None = None) -> tuple[str, ...]:
     label = "default" if unit == "default" else f"unit {unit!r}"
+    if role:
+        label += f" role {role!r}"
     if not isinstance(node, yaml.SequenceNode):
-        raise ChannelConfigError(f"{_where(path, node)}: {label}: expected a list of apprise URLs")
+        raise ChannelConfigError(f"{_where(path, node)}: {label}: expected a list of apprise URLs"
+                                 + ("" if role else f" or a mapping of roles ({', '.join(ROLES)}) to lists"))
     if not node.value:
         raise ChannelConfigError(
             f"{_where(path, node)}: {label}: the list of URLs is empty"
@@ -270,16 +215,137 @@ def _url_list(path: Path, unit: str, node: yaml.Node) -> tuple[str, ...]:
     return tuple(urls)
 
 
+def _role_lists(path: Path, unit: str, node: yaml.Node) -> dict[str, tuple[str, ...]]:
+    """A plain list (the ``officer`` role) or a mapping role -> list."""
+    if not isinstance(node, yaml.MappingNode):
+        return {"officer": _url_list(path, unit, node)}
+    label = "default" if unit == "default" else f"unit {unit!r}"
+    if not node.value:
+        raise ChannelConfigError(f"{_where(path, node)}: {label}: no roles listed")
+    roles: dict[str, tuple[str, ...]] = {}
+    for role_node, urls_node in node.value:
+        role = str(role_node.value).strip()
+        if role not in ROLES:
+            raise ChannelConfigError(f"{_where(path, role_node)}: {label}: unknown role {role!r} "
+                                     f"(expected {', '.join(ROLES)})")
+        if role in roles:
+            raise ChannelConfigError(f"{_where(path, role_node)}: {label}: role {role!r} appears twice")
+        roles[role] = _url_list(path, unit, urls_node, role)
+    return roles
+
+
+def _mapping(path: Path, key: str, node: yaml.Node, what: str) -> list[tuple[yaml.Node, yaml.Node]]:
+    if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+        return []
+    if not isinstance(node, yaml.MappingNode):
+        raise ChannelConfigError(f"{_where(path, node)}: '{key}' must map {what}")
+    return node.value
+
+
+def _events(path: Path, node: yaml.Node) -> dict[str, tuple[str, ...]]:
+    from notifications.render import ALL_EVENTS
+
+    events: dict[str, tuple[str, ...]] = {}
+    for event_node, targets_node in _mapping(path, "events", node, "event types to lists of roles or channel keys"):
+        event = str(event_node.value).strip()
+        if event not in ALL_EVENTS:
+            raise ChannelConfigError(f"{_where(path, event_node)}: events: unknown event {event!r} "
+                                     f"(expected one of {', '.join(ALL_EVENTS)})")
+        if event in events:
+            raise ChannelConfigError(f"{_where(path, event_node)}: events: {event!r} appears twice")
+        items = targets_node.value if isinstance(targets_node, yaml.SequenceNode) else None
+        if items is None or any(not isinstance(i, yaml.ScalarNode) or not re.fullmatch(r"[\w.\-]+", str(i.value))
+                                for i in items):
+            raise ChannelConfigError(f"{_where(path, targets_node)}: events: {event!r}: expected a list of roles "
+                                     f"({', '.join(ROLES)}) or channel keys")
+        events[event] = tuple(str(i.value) for i in items)
+    return events
+
+
+def _endpoints(path: Path, node: yaml.Node) -> dict[str, str]:
+    endpoints = {}
+    for schema_node, value_node in _mapping(path, "endpoints", node, "schemas to base URLs"):
+        schema, value = str(schema_node.value).strip().lower(), str(getattr(value_node, "value", "")).strip()
+        problem = endpoint_problem(schema, value) if isinstance(value_node, yaml.ScalarNode) else "expected a URL"
+        if problem:
+            raise ChannelConfigError(f"{_where(path, value_node)}: endpoints: {schema}: {redact_url(value)}: {problem}")
+        endpoints[schema] = value.rstrip("/")
+    return endpoints
+
+
+def _limits(path: Path, node: yaml.Node) -> dict[str, RateLimit | None]:
+    limits: dict[str, RateLimit | None] = {}
+    for schema_node, value_node in _mapping(path, "limits", node, "schemas to rates like '20/min'"):
+        schema = str(schema_node.value).strip().lower()
+        try:
+            if isinstance(value_node, yaml.MappingNode):
+                spec = {str(k.value): str(v.value) for k, v in value_node.value}
+                unknown = set(spec) - {"rate", "burst"}
+                if unknown or "rate" not in spec:
+                    raise ValueError("expected {rate: '<count>/<period>', burst: <n>}")
+                limits[schema] = parse_rate(spec["rate"], int(spec["burst"]) if "burst" in spec else None)
+            elif str(value_node.value).strip().lower() in ("none", "off", "unlimited") \
+                    or value_node.tag.endswith(":null") or value_node.tag.endswith(":bool"):
+                limits[schema] = None
+            else:
+                limits[schema] = parse_rate(str(value_node.value))
+        except ValueError as exc:
+            raise ChannelConfigError(f"{_where(path, value_node)}: limits: {schema}: {exc}") from None
+    return limits
+
+
+def _digest(path: Path, node: yaml.Node) -> DigestSettings:
+    from notifications.render import ALL_EVENTS
+
+    if isinstance(node, yaml.ScalarNode) and (node.tag.endswith(":bool") or str(node.value).lower() in ("off", "on")):
+        return DigestSettings(enabled=str(node.value).lower() in ("true", "on", "yes"))
+    values: dict = {}
+    for key_node, value_node in _mapping(path, "digest", node, "settings (events, more_than, within_minutes, "
+                                                               "max_items, daily_at) or be off"):
+        key, where = str(key_node.value), _where(path, value_node)
+        raw = value_node.value
+        try:
+            if key == "events":
+                events = tuple(str(i.value) for i in raw) if isinstance(value_node, yaml.SequenceNode) else None
+                if not events or any(e not in ALL_EVENTS for e in events):
+                    raise ValueError(f"expected a list of events among {', '.join(ALL_EVENTS)}")
+                values["events"] = events
+            elif key in ("more_than", "max_items", "within_minutes"):
+                number = int(str(raw))
+                if number < (0 if key == "more_than" else 1):
+                    raise ValueError("out of range")
+                if key == "within_minutes":
+                    values["within"] = timedelta(minutes=number)
+                else:
+                    values[key] = number
+            elif key == "daily_at":
+                if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", str(raw)):
+                    raise ValueError("expected local time 'HH:MM'")
+                values["daily_at"] = str(raw)
+            elif key == "enabled":
+                values["enabled"] = str(raw).lower() in ("true", "on", "yes")
+            else:
+                raise ValueError("unknown setting (expected events, more_than, within_minutes, max_items, "
+                                 "daily_at, enabled)")
+        except (ValueError, TypeError) as exc:
+            raise ChannelConfigError(f"{where}: digest: {key}: {exc}") from None
+    return DigestSettings(**values)
+
+
 def load_channels(path: Path | str) -> ChannelConfig:
     """Read and check the channel file at ``path``.
 
-    Every URL is checked with apprise (a ``default`` URL with ``{unit}`` as for unit ``sample-000000``).
+    Sections: ``default`` (a list of URLs, or roles -> lists), ``units`` (unit code -> a list, or roles
+    ``officer``/``supervisor``/``manager`` -> lists), ``events`` (event type -> extra recipients),
+    ``endpoints`` (schema -> base URL), ``limits`` (schema -> ``"20/min"``, ``{rate, burst}`` or ``none``),
+    ``digest`` (``off`` or settings). Every URL is checked with apprise (a ``default`` URL with ``{unit}``
+    as for unit ``sample-000000``).
 
     Raises:
-        ChannelConfigError: the file is missing or unreadable, is not valid YAML, is not a mapping with
-            only ``default`` (list of URLs) and ``units`` (mapping of unit code -> non-empty list of URLs),
-            repeats a unit, uses a placeholder other than ``{unit}``, or holds a URL apprise cannot use.
-            The message names the file, the unit and the line/column; URLs in it are redacted.
+        ChannelConfigError: the file is missing or unreadable, is not valid YAML, has an unknown section,
+            role, event or setting, repeats a unit or role, uses a placeholder other than ``{unit}``, holds
+            a URL apprise cannot use or an endpoint that is neither https nor loopback. The message names
+            the file, the unit (and role) and the line/column; URLs in it are redacted.
     """
     path = Path(path)
     try:
@@ -299,17 +365,16 @@ def load_channels(path: Path | str) -> ChannelConfig:
         return ChannelConfig(path=path)
     if not isinstance(root, yaml.MappingNode):
         raise ChannelConfigError(f"{_where(path, root)}: expected a mapping with 'default' and/or 'units'")
-    default: tuple[str, ...] = ()
-    units: dict[str, tuple[str, ...]] = {}
-    seen_top: set[str] = set()
+    sections: dict = {}
+    units: dict[str, dict[str, tuple[str, ...]]] = {}
     for key_node, value_node in root.value:
         key = str(key_node.value)
-        if key in seen_top:
+        if key in sections or (key == "units" and units):
             raise ChannelConfigError(f"{_where(path, key_node)}: {key!r} appears twice")
-        seen_top.add(key)
         if key == "default":
-            default = _url_list(path, "default", value_node)
+            sections[key] = _role_lists(path, "default", value_node)
         elif key == "units":
+            sections[key] = units
             if isinstance(value_node, yaml.ScalarNode) and value_node.tag.endswith(":null"):
                 continue
             if not isinstance(value_node, yaml.MappingNode):
@@ -320,17 +385,50 @@ def load_channels(path: Path | str) -> ChannelConfig:
                 unit = str(unit_node.value).strip()
                 if unit in units:
                     raise ChannelConfigError(f"{_where(path, unit_node)}: unit {unit!r} appears twice")
-                units[unit] = _url_list(path, unit, urls_node)
+                units[unit] = _role_lists(path, unit, urls_node)
+        elif key in _SECTIONS:
+            sections[key] = _SECTIONS[key](path, value_node)
         else:
             raise ChannelConfigError(
-                f"{_where(path, key_node)}: unknown key {key!r} (expected 'default' and/or 'units')"
+                f"{_where(path, key_node)}: unknown key {key!r} (expected 'default' and/or 'units', "
+                f"and optionally {', '.join(repr(k) for k in _SECTIONS)})"
             )
-    return ChannelConfig(path=path, default=default, units=units)
+    sections["units"] = units
+    return ChannelConfig(path=path, **sections)
+
+
+_SECTIONS = {"events": _events, "endpoints": _endpoints, "limits": _limits, "digest": _digest}
+
+_cache: dict[Path, tuple[tuple[int, int], ChannelConfig]] = {}
+_cache_lock = threading.Lock()
+
+
+def load_channels_cached(path: Path | str) -> ChannelConfig:
+    """:func:`load_channels`, re-read only when the file's modification time or size changed.
+
+    Checking every URL with apprise costs milliseconds per URL; a dispatcher sending thousands of
+    messages reads the file once. Raises like :func:`load_channels`.
+    """
+    path = Path(path)
+    try:
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return load_channels(path)  # raises the readable error
+    with _cache_lock:
+        hit = _cache.get(path)
+    if hit and hit[0] == stamp:
+        return hit[1]
+    config = load_channels(path)
+    with _cache_lock:
+        _cache[path] = (stamp, config)
+    return config
 
 
 _DEFAULT_FILE = """\
 # careflow notification channels: agency unit code -> apprise URLs (https://github.com/caronc/apprise/wiki).
-# {{unit}} in a URL is replaced by the unit code. Units without an entry under 'units' use 'default'.
+# {{unit}} in a URL is replaced by the channel key (unit code, or <unit>.<role>). Units without an entry
+# under 'units' use 'default'. A unit lists a plain list (its officers) or roles: officer, supervisor, manager.
 # Channels used by public bodies: dingtalk:// wecombot:// (WeCom group bot) wechat:// (WeCom app)
 # feishu:// mailto:// mailtos:// json://  -- note: wecom:// is NOT WeCom.
 # Messages carry a case reference, step, deadline and link; never a child's name or ID number.
@@ -340,8 +438,27 @@ default:
   - {default_url}
 units: {{}}
 #  police-350302:
-#    - dingtalk://<access token>/
-#    - mailtos://user:password@smtp.example.gov.cn?to=duty@example.gov.cn
+#    officer:
+#      - dingtalk://<access token>/
+#    supervisor:
+#      - mailtos://user:password@smtp.example.gov.cn?to=duty@example.gov.cn
+#
+# Who else receives each event (roles of the addressed unit, or channel keys):
+# events:
+#   task_requested: [supervisor]
+#   daily_digest: [supervisor]
+#
+# Rate limits per schema (defaults: dingtalk/wecombot 20/min, feishu/lark 100/min, wechat 300/min):
+# limits:
+#   mailtos: 60/min
+#
+# A burst of new tasks for one unit becomes one digest (defaults shown); daily_at adds a daily digest:
+# digest:
+#   events: [task_requested]
+#   more_than: 20
+#   within_minutes: 10
+#   max_items: 50
+#   daily_at: "08:30"
 """
 
 

@@ -24,9 +24,9 @@ from models.deadlines import format_local
 from models.notification import DeliveryStatus, Notification
 from models.policy import load_policy
 from models.task import AgencyTask
-from notifications.channels import load_channels, write_default_channels
+from notifications.channels import load_channels_cached, write_default_channels
 from notifications.deliver import deliver
-from notifications.render import MessageContext, assert_no_personal_data, render_message
+from notifications.render import DIGEST_EVENT, MessageContext, assert_no_personal_data, render_message
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +45,46 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
     """Everything a message about ``task`` may say: case reference, step, deadline, how to answer.
 
     Deliberately built without the child's name or ID number (DOMAIN.md §7).
+
+    A referral of a service-list item (a pathway whose start parameters include ``item``, e.g.
+    ``service_referral``) names the item in the step title and puts its service, target group, content and
+    departments after the step's instructions (:func:`models.service_list.referral_text`). A dated duty
+    outside any case (no pathway run, ``duty_key`` set: e.g. a city list's 10-day filing) shows the duty's
+    subject where the case reference would be, and its own title, instructions and answer fields
+    (:func:`models.service_list.describe_duty`).
     """
-    run = session.get(PathwayRun, task.pathway_run_id)
-    case = session.get(Case, task.case_id)
-    definition = load_policy().pathways[run.pathway]
-    step = definition.step(task.step_key)
     unit = task.unit_code
     settings = get_settings()
+    if task.pathway_run_id is None:
+        from models.service_list import describe_duty
+
+        duty = describe_duty(task.duty_key or "", task.title)
+        reference, pathway_title, step_title = duty.subject, duty.pathway_title, duty.step_title
+        instructions, outcome, link = duty.instructions, list(duty.outcome), settings.resolved_public_url
+    else:
+        run = session.get(PathwayRun, task.pathway_run_id)
+        case = session.get(Case, task.case_id)
+        definition = load_policy().pathways[run.pathway]
+        step = definition.step(task.step_key)
+        reference, pathway_title, step_title = case.reference, definition.title_zh, step.title_zh
+        instructions, outcome = step.instructions_zh, list(step.outcome)
+        link = (f"{settings.resolved_public_url}/runs/flow-run/{run.flow_run_id}" if run.flow_run_id
+                else settings.resolved_public_url)
+        if any(p.name == "item" for p in definition.start_parameters):
+            from models.service_list import referral_item, referral_text
+
+            try:
+                item = referral_item(run.parameters)
+            except ValueError:
+                item = None
+            if item is not None:
+                step_title = f"{step.title_zh}：清单第{item.number}项 {item.service}"
+                instructions = f"{step.instructions_zh}\n\n{referral_text(item)}"
     return MessageContext(
         event=event,
-        case_reference=case.reference,
-        pathway_title=definition.title_zh,
-        step_title=step.title_zh,
+        case_reference=reference,
+        pathway_title=pathway_title,
+        step_title=step_title,
         agency_unit_name=_unit_name(session, unit),
         task_ref=task.short_ref,
         due_at_local=format_local(task.due_at, settings.timezone),
@@ -65,15 +93,15 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
                           if task.ack_due_at is not None and task.acknowledged_at is None else ""),
         deadline_text=_deadline_text(task),
         provisional=task.due_provisional,
-        instructions=step.instructions_zh,
-        outcome_fields=[{"name": f.name, "label": f.label_zh} for f in step.outcome],
+        instructions=instructions,
+        outcome_fields=[{"name": f.name, "label": f.label_zh} for f in outcome],
         answer_commands={
             "acknowledge": f"careflow task ack {task.short_ref} --unit {unit} --as <姓名>",
             "reject": f"careflow task reject {task.short_ref} --unit {unit} --as <姓名> --reason <原因>",
             "complete": f"careflow task complete {task.short_ref} --unit {unit} --as <姓名> "
-            + " ".join(f"--outcome {f.name}=<{f.label_zh}>" for f in step.outcome if f.required),
+            + " ".join(f"--outcome {f.name}=<{f.label_zh}>" for f in outcome if f.required),
         },
-        link=f"{settings.resolved_public_url}/runs/flow-run/{run.flow_run_id}" if run.flow_run_id else settings.resolved_public_url,
+        link=link,
         escalation_level=task.escalation_level,
         recipient_role=role,
         outcome_summary=outcome_summary,
@@ -124,13 +152,14 @@ def enqueue_task_message(
     existing = session.exec(select(Notification).where(Notification.idempotency_key == key)).first()
     if existing:
         return existing
-    if event == "task_answered" and task.outcome:
+    if event == "task_answered" and task.outcome and task.pathway_run_id is not None:
         outcome_summary = "；".join(filter(None, [outcome_summary, describe_outcome(session, task)]))
     ctx = task_message_context(session, task, event, role=role, outcome_summary=outcome_summary)
     message = render_message(ctx)
-    child = session.get(Child, session.get(Case, task.case_id).child_id)
-    for text in (message.subject, message.body):
-        assert_no_personal_data(text, child_name=child.full_name, resident_id=child.resident_id)
+    if task.case_id is not None:  # a dated duty outside any case concerns no child
+        child = session.get(Child, session.get(Case, task.case_id).child_id)
+        for text in (message.subject, message.body):
+            assert_no_personal_data(text, child_name=child.full_name, resident_id=child.resident_id)
     notification = Notification(
         idempotency_key=key, event=event, case_id=task.case_id, task_id=task.id, unit_code=recipient,
         recipient_role=role, subject=message.subject, body=message.body,
@@ -152,67 +181,114 @@ def url_identity(notification_id: uuid.UUID, url: str) -> str:
     return hashlib.sha256(f"{notification_id}\n{url}".encode("utf-8")).hexdigest()
 
 
-def dispatch_notification(session: Session, notification_id: uuid.UUID, *, now: datetime | None = None) -> Notification:
-    """Send one stored message through its unit's channels (from the channel file) and record the result.
+def dispatch_notification(session: Session, notification_id: uuid.UUID, *, now: datetime | None = None,
+                          max_wait: float = 0.0, hold_bursts: bool = True) -> Notification:
+    """Send one stored message and return it; see :func:`try_dispatch` (which also says whether it acted)."""
+    return try_dispatch(session, notification_id, now=now, max_wait=max_wait, hold_bursts=hold_bursts)[0]
+
+
+def try_dispatch(session: Session, notification_id: uuid.UUID, *, now: datetime | None = None,
+                 max_wait: float = 0.0, hold_bursts: bool = True, claimed: bool = False) -> tuple[Notification, bool]:
+    """Send one stored message through its recipient's channels (from the channel file) and record the result.
 
     Already ``sent`` or ``given_up`` messages are left alone, so calling this twice never sends twice
-    once the first call has recorded its result.
+    once the first call has recorded its result. So are members of a digest (``sending`` with no claim
+    time): the digest carries them (:mod:`notifications.digest`).
 
-    ``Notification.delivery`` holds one entry per channel URL: ``{"id", "url", "ok", "error", "attempt"}``
-    -- ``id`` is :func:`url_identity` (never the URL itself), ``url`` the redacted URL, ``attempt`` the
-    attempt that last tried it (for a delivered URL: the attempt that delivered it). A retry sends only
-    to the URLs that do not have the message yet, so a unit with an email and a DingTalk channel never
-    gets the message twice on the channel that worked. Entries of URLs that were delivered and have since
-    been removed from the channel file are kept as a record.
+    The URLs are those of :meth:`notifications.channels.ChannelConfig.urls_for` for the message's channel
+    key and event (a burst digest is routed like the event it merges). ``Notification.delivery`` holds one
+    entry per channel URL: ``{"id", "url", "ok", "error", "attempt"}`` (plus ``"uncertain": true`` when the
+    platform did not answer in time) -- ``id`` is :func:`url_identity` (never the URL itself), ``url`` the
+    redacted URL, ``attempt`` the attempt that last tried it (for a delivered URL: the attempt that
+    delivered it). A retry sends only to the URLs that do not have the message yet, so a unit with an
+    email and a DingTalk channel never gets the message twice on the channel that worked. Entries of URLs
+    that were delivered and have since been removed from the channel file are kept as a record.
+
+    Rate limits: a URL whose token bucket is empty for longer than ``max_wait`` seconds is not tried; it
+    costs no attempt, and the message stays ``pending`` (or ``failed``) with ``next_attempt_at`` at the
+    time a token is there.
+
+    Bursts: with ``hold_bursts`` (the flows' immediate send), a new message of a digest event for a
+    recipient that is in a burst (:func:`notifications.digest.in_burst`) is not sent here; it stays
+    ``pending`` for the next sweep, which merges the burst into one digest.
 
     Two dispatchers never send the same message: each first claims it (``sending``, committed, until
     ``claimed_until``); a dispatcher that crashes mid-send leaves a claim that expires after
-    :data:`CLAIM_FOR`, and the message is then due again.
+    :data:`CLAIM_FOR`, and the message is then due again. ``claimed=True`` says the caller already holds
+    the claim (:func:`claim_many`, one commit for a batch).
 
-    The message is ``sent`` once every URL configured for the unit has it. On failure: ``failed`` with
-    ``next_attempt_at`` set by :data:`BACKOFF`; at :data:`MAX_ATTEMPTS`, ``given_up`` and an alert to the
-    county civil affairs.
+    The message is ``sent`` once every URL configured for the recipient has it. On failure: ``failed``
+    with ``next_attempt_at`` set by :data:`BACKOFF`; at :data:`MAX_ATTEMPTS`, ``given_up`` and an alert to
+    the county civil affairs. A digest's final status is passed on to the messages it carries.
+
+    Returns:
+        ``(notification, acted)``: ``acted`` is False when this call sent nothing because the message was
+        already final, held for a burst digest, parked in a digest or claimed by another dispatcher.
     """
+    from notifications import digest as digests
+
     now = now or utcnow()
-    if not _claim(session, notification_id, now):  # sent, given up, or another dispatcher is on it
-        return session.get(Notification, notification_id)
-    notification = session.get(Notification, notification_id)
     settings = get_settings()
     write_default_channels(settings.resolved_channels_file, settings.smtp_port)
-    urls = load_channels(settings.resolved_channels_file).urls_for(notification.unit_code)
+    config = load_channels_cached(settings.resolved_channels_file)
+    if hold_bursts and not claimed:
+        waiting = session.get(Notification, notification_id)
+        if waiting is not None and digests.in_burst(session, waiting, config.digest, now):
+            return waiting, False
+    if not claimed and not _claim(session, notification_id, now):  # sent, given up, in a digest, or claimed
+        return session.get(Notification, notification_id), False
+    notification = session.get(Notification, notification_id)
+    urls = config.urls_for(notification.unit_code, digests.route_event(notification))
 
     unique_urls = list(dict.fromkeys(urls))  # a URL listed twice is sent to once
     identities = [url_identity(notification.id, url) for url in unique_urls]
-    delivered = {
-        entry["id"]: entry for entry in (notification.delivery or [])
-        if isinstance(entry, dict) and entry.get("ok") and entry.get("id")
-    }
+    earlier = {entry["id"]: entry for entry in (notification.delivery or [])
+               if isinstance(entry, dict) and entry.get("id")}
+    delivered = {ident: entry for ident, entry in earlier.items() if entry.get("ok")}
     pending = [(ident, url) for ident, url in zip(identities, unique_urls) if ident not in delivered]
 
-    current = {ident: delivered[ident] for ident in identities if ident in delivered}
+    current = {ident: earlier[ident] for ident in identities if ident in earlier}
     no_channel: list[dict] = []
+    deferred_for = 0.0
+    tried = 0
     if pending or not unique_urls:  # else every configured URL already has it (a failing one was removed)
-        notification.attempts += 1
-        result = deliver([url for _, url in pending], notification.subject, notification.body)
+        result = deliver([url for _, url in pending], notification.subject, notification.body,
+                         endpoints=config.endpoints, limits=config.limits, max_wait=max_wait)
+        tried = sum(1 for outcome in result.per_url if not outcome.deferred_for)
+        deferred_for = max((outcome.deferred_for for outcome in result.per_url), default=0.0)
+        if tried:
+            notification.attempts += 1
         if pending:
             for (ident, _url), outcome in zip(pending, result.per_url):
-                current[ident] = {"id": ident, "url": outcome.url_redacted, "ok": outcome.ok,
-                                  "error": outcome.error, "attempt": notification.attempts}
+                if outcome.deferred_for:
+                    continue  # not tried: keeps its earlier entry, if any
+                entry = {"id": ident, "url": outcome.url_redacted, "ok": outcome.ok,
+                         "error": outcome.error, "attempt": notification.attempts}
+                if outcome.uncertain:
+                    entry["uncertain"] = True
+                current[ident] = entry
         else:  # no channel configured: deliver() explains it in a single failed entry
             no_channel = [{"id": "", "url": r.url_redacted, "ok": r.ok, "error": r.error,
                            "attempt": notification.attempts} for r in result.per_url]
     # A new list (JSON columns do not track in-place changes): the configured URLs in order, then URLs
     # that got the message earlier but are no longer configured.
     notification.delivery = (
-        [current[ident] for ident in identities] + no_channel
+        [current[ident] for ident in identities if ident in current] + no_channel
         + [entry for ident, entry in delivered.items() if ident not in current]
     )
     failures = [entry for entry in notification.delivery if not entry["ok"]]
-    if not failures:
+    fresh_failures = no_channel + [entry for entry in failures if tried and entry["attempt"] == notification.attempts]
+    if not failures and not deferred_for:
         notification.status = DeliveryStatus.sent
         notification.sent_at = now
         notification.last_error = ""
         notification.next_attempt_at = None
+    elif deferred_for and not fresh_failures:
+        # Waiting for a rate limit only: nothing tried failed now. A channel that failed before and is
+        # deferred now keeps its failure (status failed), but no attempt is counted against it.
+        notification.status = DeliveryStatus.failed if failures else DeliveryStatus.pending
+        notification.last_error = "; ".join(f"{f['url']}: {f['error']}" for f in failures)[:1000]
+        notification.next_attempt_at = now + timedelta(seconds=deferred_for)
     else:
         notification.last_error = "; ".join(f"{f['url']}: {f['error']}" for f in failures)[:1000]
         if notification.attempts >= MAX_ATTEMPTS:
@@ -221,35 +297,41 @@ def dispatch_notification(session: Session, notification_id: uuid.UUID, *, now: 
             _alert_given_up(session, notification)
         else:
             notification.status = DeliveryStatus.failed
-            notification.next_attempt_at = now + BACKOFF[notification.attempts - 1]
+            notification.next_attempt_at = now + max(BACKOFF[notification.attempts - 1],
+                                                     timedelta(seconds=deferred_for))
         log.warning("notification %s to %s failed (attempt %s): %s", notification.id, notification.unit_code,
                     notification.attempts, notification.last_error)
     notification.claimed_until = None
     session.add(notification)
-    record_audit(session, actor="careflow", action=f"notification.{notification.status.value}",
+    action = "deferred" if not tried and not no_channel else notification.status.value
+    record_audit(session, actor="careflow", action=f"notification.{action}",
                  entity_type="notification", entity_id=notification.id, case_id=notification.case_id,
                  detail={"attempt": notification.attempts, "unit": notification.unit_code,
-                         "urls_tried": len(pending),
+                         "urls_tried": tried,
                          "urls_delivered": sum(1 for entry in notification.delivery if entry["ok"]),
-                         "urls_failed": len(failures)})
-    return notification
+                         "urls_failed": len(failures),
+                         **({"rate_limited_for_s": round(deferred_for, 1)} if deferred_for else {})})
+    if notification.event == DIGEST_EVENT:
+        digests.settle_members(session, notification, now)
+    return notification, True
 
 
 #: How long a dispatcher holds a message it is sending.
 CLAIM_FOR = timedelta(minutes=10)
 
 
+def _claimable(now: datetime):
+    return sa.or_(
+        Notification.status.in_([DeliveryStatus.pending, DeliveryStatus.failed]),
+        sa.and_(Notification.status == DeliveryStatus.sending, Notification.claimed_until < now),
+    )
+
+
 def _claim(session: Session, notification_id: uuid.UUID, now: datetime) -> bool:
     """Atomically mark the message ``sending`` if it is sendable; commit so other dispatchers see it."""
     result = session.execute(
         sa.update(Notification)
-        .where(
-            Notification.id == notification_id,
-            sa.or_(
-                Notification.status.in_([DeliveryStatus.pending, DeliveryStatus.failed]),
-                sa.and_(Notification.status == DeliveryStatus.sending, Notification.claimed_until < now),
-            ),
-        )
+        .where(Notification.id == notification_id, _claimable(now))
         .values(status=DeliveryStatus.sending, claimed_until=now + CLAIM_FOR)
         .execution_options(synchronize_session=False)
     )
@@ -258,28 +340,77 @@ def _claim(session: Session, notification_id: uuid.UUID, now: datetime) -> bool:
     return result.rowcount == 1
 
 
-def _alert_given_up(session: Session, notification: Notification) -> None:
-    """Tell the county civil affairs bureau that a message could not be delivered."""
+def claim_many(session: Session, notification_ids: list[uuid.UUID], now: datetime | None = None) -> set[uuid.UUID]:
+    """Claim, in one statement and one commit, those of ``notification_ids`` that are sendable (as
+    :func:`try_dispatch` would one by one); returns the ids claimed. Send each with ``claimed=True``; a claim
+    not used expires after :data:`CLAIM_FOR`."""
+    if not notification_ids:
+        return set()
+    now = now or utcnow()
+    rows = session.execute(
+        sa.update(Notification)
+        .where(Notification.id.in_(notification_ids), _claimable(now))
+        .values(status=DeliveryStatus.sending, claimed_until=now + CLAIM_FOR)
+        .returning(Notification.id)
+        .execution_options(synchronize_session=False)
+    ).scalars().all()
+    session.commit()
+    session.expire_all()
+    return set(rows)
+
+
+def release_claims(session: Session, notification_ids: list[uuid.UUID]) -> None:
+    """Give back claims of :func:`claim_many` that will not be used now; the messages stay due. Commits.
+
+    A claimed message was ``pending`` (never failed: no ``last_error``) or ``failed`` (its retry time had
+    come); it goes back to that status, unclaimed.
+    """
+    if notification_ids:
+        session.execute(
+            sa.update(Notification)
+            .where(Notification.id.in_(notification_ids), Notification.status == DeliveryStatus.sending,
+                   Notification.claimed_until.is_not(None))
+            .values(status=sa.case((Notification.last_error == "", DeliveryStatus.pending.value),
+                                   else_=DeliveryStatus.failed.value),
+                    claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+
+
+def _alert_given_up(session: Session, notification: Notification, attempts: int | None = None) -> None:
+    """Tell the county civil affairs bureau that a message could not be delivered.
+
+    ``attempts`` is the number of attempts to report (default the message's own; a message carried by a
+    digest reports the digest's). Nothing is sent for a message that is itself such an alert's target
+    (the bureau), or that concerns no task.
+    """
     if notification.task_id is None or notification.event == "delivery_failed":
         return
     task = session.get(AgencyTask, notification.task_id)
-    case = session.get(Case, task.case_id)
-    manager = f"civil_affairs-{case.county_code}"
+    case = session.get(Case, task.case_id) if task.case_id is not None else None
+    county = case.county_code if case is not None else task.jurisdiction_code[:6]
+    manager = f"civil_affairs-{county}"
     if manager == notification.unit_code:
         return
+    attempts = notification.attempts if attempts is None else attempts
     enqueue_task_message(session, task=task, event="task_escalated", recipient_unit=manager, role="manager",
-                         outcome_summary=f"通知 {notification.unit_code} 投递失败 {notification.attempts} 次，已停止重试")
+                         outcome_summary=f"通知 {notification.unit_code} 投递失败 {attempts} 次，已停止重试")
 
 
 def due_notifications(session: Session, now: datetime | None = None) -> list[uuid.UUID]:
-    """Ids of messages waiting to be sent: pending, failed with their retry time reached, or claimed by
-    a dispatcher whose claim has expired."""
+    """Ids of messages waiting to be sent, oldest first: pending (once their ``next_attempt_at``, if set,
+    has come: a rate limit may have pushed it back), failed with their retry time reached, or claimed by a
+    dispatcher whose claim has expired. Messages parked in a digest (``sending``, no claim time) are not due."""
     now = now or utcnow()
-    rows = session.exec(select(Notification).where(Notification.status.in_(
-        [DeliveryStatus.pending, DeliveryStatus.failed, DeliveryStatus.sending]))).all()
+    rows = session.execute(
+        select(Notification.id, Notification.status, Notification.next_attempt_at, Notification.claimed_until)
+        .where(Notification.status.in_([DeliveryStatus.pending, DeliveryStatus.failed, DeliveryStatus.sending]))
+        .order_by(Notification.created_at)
+    ).all()
     return [
         n.id for n in rows
-        if n.status == DeliveryStatus.pending
+        if n.status == DeliveryStatus.pending and (n.next_attempt_at is None or n.next_attempt_at <= now)
         or n.status == DeliveryStatus.failed and n.next_attempt_at and n.next_attempt_at <= now
         or n.status == DeliveryStatus.sending and n.claimed_until and n.claimed_until < now
     ]

@@ -20,8 +20,14 @@ from careflow import PROJECT_ROOT
 #: Folder of the message templates.
 TEMPLATE_DIR: Path = PROJECT_ROOT / "templates" / "messages"
 
-#: Event types that have a template (in every language of :data:`LANGUAGES`).
+#: Event types about one task, rendered from a :class:`MessageContext` (a template in every language).
 EVENTS: tuple[str, ...] = ("task_requested", "task_reminder", "task_escalated", "task_answered", "pathway_closed")
+
+#: The digest event: many tasks of one unit in one message (:class:`DigestContext`, :func:`render_digest`).
+DIGEST_EVENT = "daily_digest"
+
+#: Every event type that has a template and can be routed (``events:`` in the channel file).
+ALL_EVENTS: tuple[str, ...] = EVENTS + (DIGEST_EVENT,)
 
 #: Languages that have templates.
 LANGUAGES: tuple[str, ...] = ("zh", "en")
@@ -87,6 +93,58 @@ class MessageContext(BaseModel):
     outcome_summary: str = ""
 
 
+class DigestItem(BaseModel):
+    """One task in a digest: what a message about it may say, in short.
+
+    Attributes:
+        case_reference: the case's reference.
+        step_title: the step's title.
+        task_ref: short task reference used in commands.
+        due_at_local: the deadline, ``"YYYY-MM-DD HH:MM"`` local time.
+        provisional: the deadline is provisional (marked like in single messages).
+        ack_due_at_local: the acknowledgement deadline while acknowledging is outstanding, else "".
+        state: the task's state (``requested``, ``acknowledged``, ``in_progress``), shown in daily digests.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_reference: str
+    step_title: str
+    task_ref: str
+    due_at_local: str
+    provisional: bool = False
+    ack_due_at_local: str = ""
+    state: str = "requested"
+
+
+class DigestContext(BaseModel):
+    """Everything a digest may say. Like :class:`MessageContext`, no field for a child's name or ID.
+
+    Attributes:
+        kind: ``"burst"`` (many new tasks at once, sent instead of one message each) or ``"daily"``
+            (the unit's open tasks, once a day).
+        agency_unit_name: the recipient unit's name.
+        unit_code: the recipient unit's code (used in the commands shown).
+        items: the tasks, soonest deadline first.
+        window_minutes: for a burst, the window the tasks arrived in.
+        date_local: for a daily digest, the local date ``"YYYY-MM-DD"``.
+        link: URL of careflow.
+        recipient_role: ``"officer"``, ``"supervisor"`` or ``"manager"``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    event: str = DIGEST_EVENT
+    kind: str
+    agency_unit_name: str
+    unit_code: str
+    items: list[DigestItem]
+    window_minutes: int = 0
+    date_local: str = ""
+    link: str
+    recipient_role: str = "officer"
+
+
 class RenderedMessage(NamedTuple):
     """A rendered message: ``subject`` (one line, no surrounding blanks) and plain-text ``body``."""
 
@@ -139,6 +197,28 @@ def render_message(ctx: MessageContext, lang: str = "zh") -> RenderedMessage:
     template = _env.get_template(f"{ctx.event}.{lang}.j2")
     variables = ctx.model_dump()
     variables["tz_label"] = _tz_label(lang)
+    context = template.new_context(variables)
+    subject = "".join(template.blocks["subject"](context))
+    body = "".join(template.blocks["body"](context))
+    return RenderedMessage(subject=" ".join(subject.split()), body=_tidy(body))
+
+
+def render_digest(ctx: DigestContext, lang: str = "zh") -> RenderedMessage:
+    """Render a digest from ``templates/messages/daily_digest.<lang>.j2`` (tidied like :func:`render_message`).
+
+    Raises:
+        ValueError: ``ctx.kind`` is not ``burst``/``daily``, ``ctx.items`` is empty, or ``lang`` is unknown.
+    """
+    if ctx.kind not in ("burst", "daily"):
+        raise ValueError(f"unknown digest kind {ctx.kind!r}; known: burst, daily")
+    if not ctx.items:
+        raise ValueError("a digest needs at least one task")
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown message language {lang!r}; known: {', '.join(LANGUAGES)}")
+    template = _env.get_template(f"{DIGEST_EVENT}.{lang}.j2")
+    variables = ctx.model_dump()
+    variables["tz_label"] = _tz_label(lang)
+    variables["earliest_due"] = min(item.due_at_local for item in ctx.items)
     context = template.new_context(variables)
     subject = "".join(template.blocks["subject"](context))
     body = "".join(template.blocks["body"](context))

@@ -38,3 +38,132 @@ def context() -> MessageContext:
         recipient_role="officer",
         outcome_summary="",
     )
+
+
+# --- shared fixtures for the database-backed notification tests -----------------------------------------
+
+import uuid  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import yaml  # noqa: E402
+
+from careflow.settings import get_settings  # noqa: E402
+from notifications.limits import LIMITER  # noqa: E402
+from notifications.receiver import HttpReceiver  # noqa: E402
+
+#: Wednesday 30 September 2026, 10:00 in Shanghai.
+OPENED_AT = datetime(2026, 9, 30, 2, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def channel_file(tmp_path, monkeypatch):
+    """Write the channel file careflow reads from a dict (any sections): ``channel_file({...}) -> Path``."""
+    path = tmp_path / "channels.yaml"
+    monkeypatch.setenv("CAREFLOW_CHANNELS_FILE", str(path))
+    get_settings.cache_clear()
+
+    def write(data: dict) -> Path:
+        path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        assert get_settings().resolved_channels_file == path
+        return path
+
+    yield write
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def receiver():
+    """A running DingTalk/WeCom/Feishu look-alike on 127.0.0.1 (``receiver.endpoints()`` for the channel file)."""
+    with HttpReceiver(slow_seconds=2.0) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Every test starts with full token buckets."""
+    LIMITER.clear()
+    yield
+    LIMITER.clear()
+
+
+def token(label: str = "bot") -> str:
+    """A fresh bot token (16+ letters and digits, so it is treated as a secret), unique per call."""
+    return f"{label}{uuid.uuid4().hex[:20]}"
+
+
+@pytest.fixture
+def open_tasks(session, register):
+    """``open_tasks(n, step_key="police_reprimand")``: n open tasks of one step for one unit.
+
+    They are attempts 1..n of the step on one child's case (few cases: a case reference has only 16 random
+    bits per county and day, so hundreds of cases in one test session would collide).
+    """
+    from careflow.cases import create_pathway_run, open_case
+    from careflow.tasks import open_step_task
+
+    def make(n: int, step_key: str = "police_reprimand", now: datetime = OPENED_AT):
+        child = register().child
+        case = open_case(session, child_id=child.id, caseworker="test.caseworker")
+        run = create_pathway_run(session, case_id=case.id, pathway="guardianship", actor="test.caseworker")
+        session.flush()
+        tasks = [open_step_task(session, pathway_run_id=run.id, step_key=step_key, attempt=attempt, now=now)
+                 for attempt in range(1, n + 1)]
+        session.flush()
+        return tasks
+
+    return make
+
+
+def backdate_messages(session) -> None:
+    """Date every message of the last day a day back, so no later burst window counts it."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from models.base import utcnow
+    from models.notification import Notification
+
+    a_day_ago = utcnow() - timedelta(days=1)
+    session.execute(sa.update(Notification).where(Notification.created_at > a_day_ago)
+                    .values(created_at=a_day_ago).execution_options(synchronize_session=False))
+    session.commit()
+
+
+@pytest.fixture(autouse=True)
+def _no_burst_left_behind(request):
+    """After a database test, backdate its messages: the database is shared by the whole test session (other
+    folders' tests too), and messages created here must not make a later test's unit look like a burst."""
+    yield
+    if "database_url" in request.fixturenames:
+        from careflow.db import session_scope
+
+        with session_scope(request.getfixturevalue("database_url")) as session:
+            backdate_messages(session)
+
+
+@pytest.fixture
+def quiet_outbox(session):
+    """Retire messages other tests left due (the database is shared by the session), so that a test calling
+    ``dispatch_due`` sees only its own: they are marked ``given_up`` with a note, and every earlier message is
+    dated a day back so that no burst window counts it. Nothing is deleted."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from models.base import utcnow
+    from models.notification import DeliveryStatus, Notification
+
+    a_day_ago = utcnow() - timedelta(days=1)
+    session.execute(sa.update(Notification).where(Notification.created_at > a_day_ago)
+                    .values(created_at=a_day_ago).execution_options(synchronize_session=False))
+
+    session.execute(sa.update(Notification)
+                    .where(Notification.status.in_([DeliveryStatus.pending, DeliveryStatus.failed,
+                                                    DeliveryStatus.sending]))
+                    .values(status=DeliveryStatus.given_up, last_error="retired by the test harness",
+                            claimed_until=None)
+                    .execution_options(synchronize_session=False))
+    session.commit()
+    return session

@@ -96,11 +96,24 @@ def test_an_unparsable_url_raises_value_error_without_the_secret_and_sends_nothi
     assert read_mailbox(tmp_path / "mailbox") == []
 
 
-def test_chat_bot_schemas_are_marked_unverified_until_their_bodies_can_be_checked():
-    assert {"dingtalk", "wecombot", "wechat", "feishu"} <= set(RESPONSE_VERIFIERS)
-    for verifier in RESPONSE_VERIFIERS.values():
-        assert verifier(None) == (False, "")
-        assert "TODO" in verifier.__doc__
+def test_chat_bot_schemas_have_a_verifier_that_reads_the_error_code_of_a_200_answer():
+    from notifications.verify import HttpExchange
+
+    assert {"dingtalk", "wecombot", "wechat", "feishu", "lark"} <= set(RESPONSE_VERIFIERS)
+    refused = {"dingtalk": b'{"errcode":310000,"errmsg":"keywords not in content"}',
+               "wecombot": b'{"errcode":93000,"errmsg":"invalid webhook url"}',
+               "wechat": b'{"errcode":60020,"errmsg":"not allow to access from your ip"}',
+               "feishu": b'{"code":19024,"msg":"Key Words Not Found"}',
+               "lark": b'{"code":19021,"msg":"sign match fail"}'}
+    fine = {"dingtalk": b'{"errcode":0,"errmsg":"ok"}', "wecombot": b'{"errcode":0,"errmsg":"ok"}',
+            "wechat": b'{"errcode":0,"errmsg":"ok"}', "feishu": b'{"StatusCode":0,"code":0,"msg":"success"}',
+            "lark": b'{"code":0,"msg":"success"}'}
+    for schema, verifier in RESPONSE_VERIFIERS.items():
+        assert verifier([HttpExchange("POST", "/x", 200, fine[schema])]) == (True, "")
+        verified, error = verifier([HttpExchange("POST", "/x", 200, refused[schema])])
+        assert verified and error.startswith("refused with"), (schema, error)
+        assert verifier([]) == (False, "")  # nothing was read: unverified, not failed
+        assert "not JSON" in verifier([HttpExchange("POST", "/x", 200, b"<html>")])[1]
 
 
 def test_sink_on_a_busy_port_is_an_os_error(tmp_path):
@@ -148,7 +161,7 @@ def test_a_response_verifier_can_turn_a_sent_message_into_a_failure(tmp_path, po
     from notifications import deliver as deliver_module
 
     monkeypatch.setitem(deliver_module.RESPONSE_VERIFIERS, "mailto",
-                        lambda result: (True, f"errcode 310000 keywords not in content ({sink_url(port, 'x')})"))
+                        lambda exchanges: (True, f"errcode 310000 keywords not in content ({sink_url(port, 'x')})"))
     with MailSink(tmp_path / "mailbox", port=port):
         result = deliver([sink_url(port, "police-350304")], "主题", "正文")
     [url_result] = result.per_url

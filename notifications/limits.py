@@ -1,0 +1,176 @@
+"""Per-channel rate limits as token buckets, matching each platform's documented limit.
+
+apprise waits a fixed 5.5 s between two sends of one plugin instance (``request_rate_per_sec``); careflow
+switches that off for its sends (:func:`notifications.deliver.deliver`) and instead gives every channel URL
+(one bot, one mailbox, one webhook) a token bucket here. A limit ``"20/min"`` is a guarantee: at most 20
+sends in ANY 60-second window. A bucket of ``burst`` tokens refilled at ``(count - burst) / period``
+keeps that promise, because the most a bucket lets through in a window ``T`` is ``burst + rate * T``.
+
+Platform defaults (:data:`PLATFORM_LIMITS`; override or add per schema under ``limits:`` in the channel file):
+
+- DingTalk custom robot (``dingtalk://``): 20 messages a minute per robot; exceeding it mutes the robot
+  for 10 minutes (errcode 130101) -- DingTalk open platform, "自定义机器人发送群消息" (DOMAIN.md §7).
+- WeCom group bot (``wecombot://``): 20 messages a minute per bot (WeCom "群机器人配置说明").
+- Feishu/Lark custom bot (``feishu://``, ``lark://``): 100 a minute and 5 a second per bot.
+- WeCom app (``wechat://``): no per-minute limit per app is documented for message/send (10,000 calls
+  a minute per company API); careflow uses a conservative 300 a minute.
+- Email, ``json://`` webhooks and SMS gateways: none by default (the local mail sink takes anything);
+  set one for a real SMTP relay or gateway.
+
+Buckets live in the process: two dispatcher processes sending to one bot each keep their own bucket.
+That is why a platform's refusal ("send too fast") is still caught by verified delivery and retried.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+#: ``"<count>/<period>"``, period one of s/sec/second, min/minute, h/hour (optionally ``"<count>/<n><unit>"``).
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)?\s*(s|sec|second|min|minute|h|hour)s?\s*$", re.IGNORECASE)
+_PERIOD_SECONDS = {"s": 1, "sec": 1, "second": 1, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` sends in any ``period`` seconds, at most ``burst`` of them at once.
+
+    Attributes:
+        count: sends allowed per window (>= 1).
+        period: window length in seconds (> 0).
+        burst: bucket size, 1 <= burst <= count; default ``max(1, count // 4)``.
+    """
+
+    count: int
+    period: float
+    burst: int
+
+    @property
+    def refill_per_second(self) -> float:
+        """Tokens added per second: ``(count - burst) / period``, or ``count / period`` when burst == count
+        (then the any-window guarantee holds only for windows of one period starting on an empty bucket)."""
+        spare = self.count - self.burst
+        return (spare if spare > 0 else self.count) / self.period
+
+    def __str__(self) -> str:
+        per = {1: "s", 60: "min", 3600: "h"}.get(int(self.period), f"{self.period:g}s")
+        return f"{self.count}/{per} (burst {self.burst})"
+
+
+def parse_rate(text: str, burst: int | None = None) -> RateLimit:
+    """``"20/min"`` -> :class:`RateLimit` (20 per 60 s, burst 5). Also ``"5/s"``, ``"100/minute"``, ``"30/10s"``.
+
+    Raises:
+        ValueError: not of that form, a zero count, or a burst outside 1..count (the message quotes the text).
+    """
+    match = _RATE.match(str(text))
+    if not match:
+        raise ValueError(f"rate {text!r}: expected '<count>/<period>', e.g. '20/min', '5/s', '300/h'")
+    count = int(match.group(1))
+    period = int(match.group(2) or 1) * _PERIOD_SECONDS[match.group(3).lower()]
+    if count < 1:
+        raise ValueError(f"rate {text!r}: the count must be at least 1")
+    burst = max(1, count // 4) if burst is None else int(burst)
+    if not 1 <= burst <= count:
+        raise ValueError(f"rate {text!r}: burst {burst} must be between 1 and {count}")
+    return RateLimit(count=count, period=float(period), burst=burst)
+
+
+#: Default limit per URL schema (see the module docstring for the sources). ``mailto``/``json``/SMS: none.
+PLATFORM_LIMITS: dict[str, RateLimit] = {
+    "dingtalk": parse_rate("20/min"),
+    "wecombot": parse_rate("20/min"),
+    "feishu": parse_rate("100/min", burst=5),
+    "lark": parse_rate("100/min", burst=5),
+    "wechat": parse_rate("300/min", burst=20),
+}
+
+
+class TokenBucket:
+    """A thread-safe token bucket for one :class:`RateLimit`; starts full.
+
+    ``clock`` returns seconds (monotonic); tests pass a fake one.
+    """
+
+    def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._tokens = float(limit.burst)
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._stamp)
+        self._tokens = min(float(self.limit.burst), self._tokens + elapsed * self.limit.refill_per_second)
+        self._stamp = now
+
+    def reserve(self, max_wait: float = 0.0) -> float | None:
+        """Take one token, possibly in the future.
+
+        Returns:
+            the seconds to wait before sending (0.0 when a token is there now), having taken the token;
+            or None when the wait would exceed ``max_wait`` seconds -- then nothing is taken.
+        """
+        with self._lock:
+            now = self._clock()
+            self._refill(now)
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return 0.0
+            wait = (1.0 - self._tokens) / self.limit.refill_per_second
+            if wait > max_wait:
+                return None
+            self._tokens -= 1.0  # a debt paid back by the refill during the wait
+            return wait
+
+    def next_token_in(self) -> float:
+        """Seconds until a token is there (0.0 if one is there now). Takes nothing."""
+        with self._lock:
+            self._refill(self._clock())
+            return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self.limit.refill_per_second
+
+
+class RateLimiter:
+    """Token buckets keyed by channel URL (by its sha256: no secret is kept as a key).
+
+    One process-wide instance, :data:`LIMITER`, is shared by every dispatcher thread.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    def bucket(self, url: str, limit: RateLimit) -> TokenBucket:
+        """The bucket of ``url`` (created on first use; replaced when its limit changed)."""
+        key = hashlib.sha256(url.encode("utf-8")).hexdigest()
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None or bucket.limit != limit:
+                bucket = self._buckets[key] = TokenBucket(limit, self._clock)
+            return bucket
+
+    def reserve(self, url: str, limit: RateLimit | None, max_wait: float = 0.0) -> float | None:
+        """Take a token for one send to ``url``: the wait in seconds, or None if it is over ``max_wait``.
+
+        ``limit`` None means unlimited (always 0.0).
+        """
+        if limit is None:
+            return 0.0
+        return self.bucket(url, limit).reserve(max_wait)
+
+    def next_token_in(self, url: str, limit: RateLimit | None) -> float:
+        """Seconds until ``url`` may be sent to again (0.0 when now or unlimited)."""
+        return 0.0 if limit is None else self.bucket(url, limit).next_token_in()
+
+    def clear(self) -> None:
+        """Forget every bucket (tests; a changed channel file replaces buckets by itself)."""
+        with self._lock:
+            self._buckets.clear()
+
+
+#: The process-wide limiter used by :func:`notifications.deliver.deliver`.
+LIMITER = RateLimiter()
