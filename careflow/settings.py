@@ -27,6 +27,7 @@ class Settings(BaseSettings):
         policy_dir: folder of the policy data (agencies, service list, pathways, calendars).
         channels_file: YAML file mapping agency units to apprise URLs; default ``home/channels.yaml``.
         public_url: base URL used in message links (default: the local Prefect UI).
+        web_port: port of the web app (``careflow web serve``, started by ``careflow up``) on 127.0.0.1.
     """
 
     model_config = SettingsConfigDict(env_prefix="CAREFLOW_", extra="ignore")
@@ -39,6 +40,7 @@ class Settings(BaseSettings):
     policy_dir: Path = PROJECT_ROOT / "policy"
     channels_file: Path | None = None
     public_url: str | None = None
+    web_port: int = 8000
 
     @property
     def resolved_database_url(self) -> str:

@@ -6,6 +6,7 @@ Everything lives under ``CAREFLOW_HOME``; logs of the started processes go to ``
 """
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import socket
@@ -41,7 +42,7 @@ def web_app_healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
             return response.status == 200 and b"careflow-web" in response.read()
-    except OSError:
+    except (OSError, http.client.HTTPException):  # nothing there, or something that does not speak HTTP
         return False
 
 

@@ -24,6 +24,7 @@ def build_deployments(sweep_cron: str = "* * * * *") -> list:
     ]
     deployments.append(SWEEPER.load_flow().to_deployment(name=SWEEPER.deployment, schedule=Cron(sweep_cron, timezone=timezone),
                                              tags=["sweeper"]))
+    deployments.extend(__import__("flows.survey", fromlist=["survey_deployments"]).survey_deployments(timezone))
     return deployments
 
 

@@ -8,6 +8,10 @@ from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
 from models.child import Child, Guardian
 from models.notification import DeliveryStatus, Notification
 from models.task import AgencyTask, Escalation, TaskState
+from models.survey import (  # noqa: F401  (monitoring survey and key care files, migration 0003)
+    CareContact, KeyCareDuty, KeyCareFile, SurveyImport, SurveyRecord, SurveyRound, SurveyRowError,
+)
+from models.user import ApiToken, UserRole, WebUser  # noqa: F401  (web app sign-in, migration 0004)
 
 __all__ = [
     "AgencyTask", "AgencyUnit", "Escalation", "AuditEvent", "Case", "CaseStatus", "Child", "DeliveryStatus",

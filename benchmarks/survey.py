@@ -1,0 +1,224 @@
+"""Benchmark of the survey import: rows per second, peak memory, and the ratio to a bare bulk insert.
+
+``python -m benchmarks.survey --rows 1000000 --backend postgresql`` (``sqlite`` or ``both``; ``--format xlsx``)
+
+For each backend it makes a fresh careflow database (migrated, agency directory loaded), a realistic survey of
+``--rows`` rows (:mod:`benchmarks.generate_survey`, kept in ``--workdir`` for the next run), and then, each in a
+fresh Python process so that its peak memory is its own:
+
+1. **bare** — the same file's rows streamed with ``csv`` and bulk-inserted as text into a table with no constraint
+   and no index (COPY on PostgreSQL, ``executemany`` in 20,000-row batches on SQLite), in one transaction: the
+   floor of what any import of this file costs on this machine;
+2. **import** — :func:`careflow.survey.importer.import_survey`: validation, classification, dedupe, fates,
+   children, round records, key care files and their duties, in one transaction.
+
+Printed: rows/s of both, the import's rows/s as a share of the bare insert's, the import's peak RSS
+(``resource.getrusage``; ``--tracemalloc`` adds the peak of Python allocations, at a cost in speed) and where the
+import's time went. Not a test: pytest never collects it (``benchmarks/`` is outside ``testpaths``).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+PG_ADMIN_URL = os.environ.get("CAREFLOW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+COUNTY, ROUND = "350302", "2026-10"
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# phases (run in a child process)
+# ---------------------------------------------------------------------------------------------------------------------
+
+def phase_bare(url: str, path: Path) -> dict:
+    """Stream the CSV and bulk-insert its rows as text, no checks, one transaction."""
+    import sqlalchemy as sa
+
+    from careflow.db import get_engine
+
+    engine = get_engine(url)
+    started = time.perf_counter()
+    rows = 0
+    with engine.connect() as conn, conn.begin():
+        raw = conn.connection.driver_connection
+        conn.exec_driver_sql("DROP TABLE IF EXISTS bench_bare")
+        conn.exec_driver_sql("CREATE TABLE bench_bare (" + ", ".join(f"c{i} TEXT" for i in range(13)) + ")")
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader), next(reader)  # title and header
+            if conn.dialect.name == "postgresql":
+                with raw.cursor() as cursor, cursor.copy("COPY bench_bare FROM STDIN") as copy:
+                    for record in reader:
+                        if len(record) == 13:
+                            copy.write_row(record)
+                            rows += 1
+            else:
+                cursor = raw.cursor()
+                sql = f"INSERT INTO bench_bare VALUES ({', '.join('?' for _ in range(13))})"
+                batch = []
+                for record in reader:
+                    if len(record) == 13:
+                        batch.append(record)
+                        if len(batch) == 20_000:
+                            cursor.executemany(sql, batch)
+                            rows += len(batch)
+                            batch.clear()
+                cursor.executemany(sql, batch)
+                rows += len(batch)
+    seconds = time.perf_counter() - started
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE bench_bare"))
+    return {"rows": rows, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
+
+
+def phase_import(url: str, path: Path, use_tracemalloc: bool) -> dict:
+    """The real import of the file."""
+    os.environ["CAREFLOW_DATABASE_URL"] = url
+    from careflow.settings import get_settings
+
+    get_settings.cache_clear()
+    from careflow.survey.importer import import_survey
+
+    if use_tracemalloc:
+        import tracemalloc
+
+        tracemalloc.start()
+    rss_before = _peak_rss_mb()
+    report = import_survey(path, county=COUNTY, round_label=ROUND, actor="benchmark")
+    result = {"rows": report.counts["read"], "seconds": report.seconds, "counts": report.counts,
+              "files": report.files, "duties": report.duties, "timings": report.timings,
+              "peak_rss_mb": _peak_rss_mb(), "rss_before_mb": rss_before}
+    if use_tracemalloc:
+        import tracemalloc
+
+        result["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# driver
+# ---------------------------------------------------------------------------------------------------------------------
+
+def _create_database(backend: str, workdir: Path) -> tuple[str, callable]:
+    import sqlalchemy as sa
+
+    if backend == "sqlite":
+        db = workdir / f"bench-{uuid.uuid4().hex[:8]}.db"
+        url = f"sqlite:///{db}"
+
+        def drop() -> None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(db) + suffix).unlink(missing_ok=True)
+    else:
+        name = f"careflow_bench_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+        def drop() -> None:
+            from careflow.db import get_engine
+
+            get_engine(url).dispose()
+            admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    from careflow.db import migrate, session_scope
+    from careflow.routing import load_agency_units
+    from careflow.settings import get_settings
+
+    migrate(url)
+    with session_scope(url) as session:
+        load_agency_units(session, get_settings().policy_dir / "agency_units.yaml")
+    return url, drop
+
+
+def _child(phase: str, url: str, path: Path, use_tracemalloc: bool) -> dict:
+    command = [sys.executable, "-m", "benchmarks.survey", "--phase", phase, "--url", url, "--file", str(path)]
+    if use_tracemalloc:
+        command.append("--tracemalloc")
+    done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    if done.returncode != 0:
+        raise RuntimeError(f"{phase} phase failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run(rows: int, backends: list[str], fmt: str, workdir: Path, use_tracemalloc: bool, keep: bool) -> None:
+    from benchmarks.generate_survey import write_survey
+
+    path = workdir / f"survey-{COUNTY}-{rows}.{fmt}"
+    if not path.exists():
+        started = time.perf_counter()
+        write_survey(path, rows, county=COUNTY, round_label=ROUND)
+        print(f"generated {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s")
+    print(f"file: {path.name}, {rows} data rows, {os.cpu_count()} cores")
+    for backend in backends:
+        url, drop = _create_database(backend, workdir)
+        try:
+            bare = _child("bare", url, path, False) if fmt == "csv" else None
+            imported = _child("import", url, path, use_tracemalloc)
+        finally:
+            if not keep:
+                drop()
+        rate = imported["rows"] / imported["seconds"]
+        print(f"\n== {backend} ==")
+        print(f"import: {imported['rows']} rows in {imported['seconds']:.1f} s = {rate:,.0f} rows/s; "
+              f"peak RSS {imported['peak_rss_mb']:.0f} MB (after imports, before the import: "
+              f"{imported['rss_before_mb']:.0f} MB)"
+              + (f"; tracemalloc peak {imported['tracemalloc_peak_mb']:.1f} MB" if "tracemalloc_peak_mb" in imported
+                 else ""))
+        if bare:
+            bare_rate = bare["rows"] / bare["seconds"]
+            print(f"bare bulk insert: {bare['rows']} rows in {bare['seconds']:.1f} s = {bare_rate:,.0f} rows/s; "
+                  f"peak RSS {bare['peak_rss_mb']:.0f} MB")
+            print(f"ratio: the import runs at {rate / bare_rate:.2f} × the bare insert's rate "
+                  f"({imported['seconds'] / bare['seconds']:.1f} × its time)")
+        counts = imported["counts"]
+        print(f"rows: {counts['inserted']} inserted, {counts['invalid']} invalid, {counts['duplicate']} duplicate, "
+              f"{counts['blank']} blank; {counts['migrant']} migrant, {counts['key_care']} key care; "
+              f"files {imported['files']}; duties {imported['duties']}")
+        print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in imported["timings"].items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "careflow-bench")
+    parser.add_argument("--tracemalloc", action="store_true", help="also measure the peak of Python allocations")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    parser.add_argument("--phase", choices=("bare", "import"), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.phase:
+        from careflow.prefect_env import configure_prefect_env
+
+        configure_prefect_env()
+        result = phase_bare(args.url, args.file) if args.phase == "bare" else phase_import(
+            args.url, args.file, args.tracemalloc)
+        print(json.dumps(result))
+        return 0
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    run(args.rows, backends, args.format, args.workdir, args.tracemalloc, args.keep)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

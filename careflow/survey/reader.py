@@ -1,0 +1,251 @@
+"""Streaming the rows of a survey file: CSV (UTF-8, UTF-8 with BOM, or GB18030/GBK as Chinese Excel saves it)
+and XLSX (openpyxl in read-only mode). Memory stays flat whatever the file's size.
+
+Each row comes with its line number as the county sees it: the spreadsheet row number in XLSX, the physical line
+where the record starts in CSV (both 1-based, title and header rows counted).
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from careflow.survey.columns import Header, find_header
+
+#: Rows looked at for the header.
+HEADER_SCAN_ROWS = 30
+
+
+class SurveyFileError(ValueError):
+    """The file as a whole cannot be read as a survey (nothing is imported); the message says why."""
+
+
+@dataclass
+class SurveySheet:
+    """An open survey file: its header and an iterator of ``(line, cells)`` for the data rows after it.
+
+    ``progress()`` is the fraction of the file read so far (0.0–1.0, from bytes for CSV and from rows for XLSX).
+    Close it (or use it as a context manager) to release the file.
+    """
+
+    path: Path
+    format: str
+    header: Header
+    rows: Iterator[tuple[int, list[Any]]]
+    progress: Callable[[], float]
+    close: Callable[[], None]
+    encoding: str = ""
+
+    def __enter__(self) -> "SurveySheet":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def detect_format(path: Path) -> str:
+    """``xlsx`` or ``csv`` from the file's first bytes (a ZIP is an XLSX), whatever its name says.
+
+    Raises:
+        SurveyFileError: an old binary ``.xls`` (save it as .xlsx or .csv).
+    """
+    with open(path, "rb") as handle:
+        start = handle.read(8)
+    if start.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    if start.startswith(b"\xd0\xcf\x11\xe0"):
+        raise SurveyFileError(f"{path.name}: an old Excel .xls file; save it as .xlsx or .csv and import again")
+    return "csv"
+
+
+def _csv_encoding(path: Path) -> str:
+    with open(path, "rb") as handle:
+        sample = handle.read(1 << 20)
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "gb18030"
+
+
+def _csv_dialect(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in (",", "\t", ";")}
+    return max(counts, key=counts.get) if max(counts.values()) else ","
+
+
+def open_survey(path: str | os.PathLike) -> SurveySheet:
+    """Open a survey file and find its header (see :func:`careflow.survey.columns.find_header`).
+
+    Raises:
+        SurveyFileError: unreadable file, unknown encoding, no header row, or required columns missing (the
+            message lists them and the headers found).
+        FileNotFoundError: no such file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"field 'file': {str(path)!r} does not exist")
+    fmt = detect_format(path)
+    sheet = _open_xlsx(path) if fmt == "xlsx" else _open_csv(path)
+    missing = sheet.header.missing()
+    if missing:
+        sheet.close()
+        from careflow.survey.columns import FIELD_LABELS
+
+        found = "、".join(sheet.header.labels.values())
+        raise SurveyFileError(
+            f"{path.name}: required column(s) missing: {'、'.join(FIELD_LABELS[f] for f in missing)} "
+            f"(headers found: {found})"
+        )
+    return sheet
+
+
+def _header_or_fail(path: Path, head: list[list[Any]]) -> Header:
+    header = find_header(head)
+    if header is None:
+        raise SurveyFileError(
+            f"{path.name}: no header row found in the first {HEADER_SCAN_ROWS} rows "
+            "(expected columns such as 姓名, 身份证号, 户籍地, 来本地日期)"
+        )
+    return header
+
+
+def _open_csv(path: Path) -> SurveySheet:
+    encoding = _csv_encoding(path)
+    raw = open(path, "rb")
+    try:
+        text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+        first = text.readline()
+        text.seek(0)
+        reader = csv.reader(text, delimiter=_csv_dialect(first))
+        head: list[tuple[int, list[Any]]] = []
+        last_line = 0
+        for record in reader:
+            head.append((last_line + 1, record))
+            last_line = reader.line_num
+            if len(head) >= HEADER_SCAN_ROWS:
+                break
+        header = _header_or_fail(path, [cells for _, cells in head])
+    except UnicodeDecodeError as exc:
+        raw.close()
+        raise SurveyFileError(f"{path.name}: not readable as {encoding} text ({exc.reason})") from None
+    except BaseException:
+        raw.close()
+        raise
+    size = max(path.stat().st_size, 1)
+    buffered = head[header.row_index + 1:]
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        nonlocal last_line
+        yield from buffered
+        try:
+            for record in reader:
+                yield last_line + 1, record
+                last_line = reader.line_num
+        except UnicodeDecodeError as exc:
+            raise SurveyFileError(
+                f"{path.name}: line {last_line + 1}: not readable as {encoding} text ({exc.reason})") from None
+        except csv.Error as exc:
+            raise SurveyFileError(f"{path.name}: line {last_line + 1}: {exc}") from None
+
+    def progress() -> float:
+        try:
+            return min(raw.tell() / size, 1.0)
+        except (ValueError, OSError):
+            return 1.0
+
+    return SurveySheet(path=path, format="csv", header=header, rows=rows(), progress=progress,
+                       close=raw.close, encoding=encoding)
+
+
+def _open_xlsx(path: Path) -> SurveySheet:
+    import zipfile
+
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise SurveyFileError(f"{path.name}: not a readable .xlsx workbook ({exc})") from None
+    try:
+        sheet = next((ws for ws in book.worksheets if getattr(ws, "sheet_state", "visible") == "visible"),
+                     book.worksheets[0])
+        total = sheet.max_row or 0
+        iterator = sheet.iter_rows(values_only=True)
+        head: list[list[Any]] = []
+        for cells in iterator:
+            head.append(list(cells))
+            if len(head) >= HEADER_SCAN_ROWS:
+                break
+        header = _header_or_fail(path, head)
+    except BaseException:
+        book.close()
+        raise
+    done = header.row_index + 1
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        nonlocal done
+        for index in range(header.row_index + 1, len(head)):
+            done = index + 1
+            yield index + 1, head[index]
+        line = len(head)
+        for cells in iterator:
+            line += 1
+            done = line
+            yield line, list(cells)
+
+    def progress() -> float:
+        return min(done / total, 1.0) if total else 0.0
+
+    return SurveySheet(path=path, format="xlsx", header=header, rows=rows(), progress=progress, close=book.close)
+
+
+def iter_table(path: str | os.PathLike) -> tuple[str, Iterator[tuple[int, list[Any]]]]:
+    """All rows of a CSV or XLSX file as ``(line, cells)`` with no header logic (for departments' answer files).
+
+    Returns (format, iterator); the iterator closes the file when exhausted.
+
+    Raises:
+        SurveyFileError: an old .xls or an unreadable workbook. FileNotFoundError: no such file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"field 'file': {str(path)!r} does not exist")
+    fmt = detect_format(path)
+    if fmt == "xlsx":
+        import zipfile
+
+        import openpyxl
+
+        try:
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+            raise SurveyFileError(f"{path.name}: not a readable .xlsx workbook ({exc})") from None
+
+        def xlsx_rows() -> Iterator[tuple[int, list[Any]]]:
+            try:
+                for line, cells in enumerate(book.worksheets[0].iter_rows(values_only=True), start=1):
+                    yield line, list(cells)
+            finally:
+                book.close()
+
+        return fmt, xlsx_rows()
+    encoding = _csv_encoding(path)
+
+    def csv_rows() -> Iterator[tuple[int, list[Any]]]:
+        with open(path, encoding=encoding, newline="") as handle:
+            first = handle.readline()
+            handle.seek(0)
+            reader = csv.reader(handle, delimiter=_csv_dialect(first))
+            last = 0
+            for record in reader:
+                yield last + 1, record
+                last = reader.line_num
+
+    return fmt, csv_rows()

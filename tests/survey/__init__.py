@@ -1,0 +1,1 @@
+"""Tests of the monitoring survey (careflow.survey, models.survey, flows.survey)."""

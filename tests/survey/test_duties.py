@@ -1,0 +1,160 @@
+"""The child director's duties (方案 一（二）): created with the file, completed by a recorded contact or visit,
+rescheduled, escalated by the sweeper like any task, cancelled when the child is no longer a key care target."""
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from sqlmodel import select
+
+from careflow.db import session_scope
+from careflow.escalation import escalate_overdue_tasks
+from careflow.survey.duties import FileNotFound, file_duties, record_contact
+from careflow.survey.importer import import_survey
+from models.notification import Notification
+from models.survey import CareContact, KeyCareFile
+from models.task import AgencyTask, TaskState
+from tests.survey.files import SHANGHAI, rid, write_csv
+
+D = datetime.date
+HEADER = ["姓名", "身份证号", "户籍地", "居住地（县区）", "村居代码", "来本地日期", "重点关爱情形"]
+
+
+def at(*args) -> datetime.datetime:
+    return datetime.datetime(*args, tzinfo=SHANGHAI)
+
+
+def open_duties(file_id):
+    with session_scope() as session:
+        return sorted((duty.kind, duty.period, task.unit_code, task.due_at, task.duty_key.split(":")[1] != "")
+                      for task, duty in file_duties(session, file_id))
+
+
+def survey(tmp_path, name, number, key_care, label, today):
+    path = write_csv(tmp_path / f"{label}.csv", [HEADER, ["壬", number, "511321", "上杭县", "350823100001",
+                                                          "2022-01-01", key_care]])
+    return import_survey(path, county="350823", round_label=label, today=today, now=at(today.year, today.month,
+                                                                                         today.day, 9))
+
+
+@pytest.fixture
+def key_care_file(database_url, tmp_path):
+    number = rid("511321", D(2016, 1, 1))
+    report = survey(tmp_path, "r1", number, "家庭生活困难", "2028-10", D(2029, 1, 10))
+    assert report.files["opened"] == 1 and report.duties["created"] == 2
+    with session_scope() as session:
+        from models.child import Child
+
+        child = session.exec(select(Child).where(Child.resident_id == number)).one()
+        file = session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child.id)).one()
+        return number, file.id, file.reference, child.id
+
+
+def end(day: D) -> datetime.datetime:
+    return at(day.year, day.month, day.day, 23, 59, 59)
+
+
+def test_contacts_and_visits_complete_duties_and_schedule_the_next(key_care_file):
+    number, file_id, reference, child_id = key_care_file
+    unit = "village_committee-350823100001"
+    assert open_duties(file_id) == [("contact", "2029-01", unit, end(D(2029, 1, 31)), True),
+                                    ("visit", "2029-04-10", unit, end(D(2029, 4, 10)), True)]
+    with session_scope() as session:
+        task = session.exec(select(AgencyTask).where(AgencyTask.duty_key == f"contact:{child_id}:2029-01")).one()
+        assert (task.case_id, task.pathway_run_id, task.agency_type, task.jurisdiction_code) == (
+            None, None, "village_committee", "350823100001")
+        assert reference in task.title
+
+    with session_scope() as session:  # a monthly contact, by file reference
+        result = record_contact(session, reference, "contact", actor="director.lin", on=D(2029, 1, 15),
+                                note="电话联系，情况稳定", now=at(2029, 1, 15, 18))
+        assert [(t.duty_key, t.state, t.outcome["late"]) for t in result.completed] == [
+            (f"contact:{child_id}:2029-01", TaskState.completed, False)]
+    assert open_duties(file_id) == [("contact", "2029-02", unit, end(D(2029, 2, 28)), True),
+                                    ("visit", "2029-04-10", unit, end(D(2029, 4, 10)), True)]
+
+    with session_scope() as session:  # a home visit, by ID number: it is also February's contact
+        result = record_contact(session, number, "visit", actor="director.lin", on=D(2029, 2, 3),
+                                now=at(2029, 2, 3, 17))
+        assert sorted(t.duty_key.split(":")[0] for t in result.completed) == ["contact", "visit"]
+    assert open_duties(file_id) == [("contact", "2029-03", unit, end(D(2029, 3, 31)), True),
+                                    ("visit", "2029-05-03", unit, end(D(2029, 5, 3)), True)]
+
+    with session_scope() as session:  # March's contact made late, on 2 April
+        result = record_contact(session, str(child_id), "contact", actor="director.lin", on=D(2029, 4, 2),
+                                now=at(2029, 4, 2, 10))
+        assert [(t.duty_key.split(":")[2], t.outcome["late"]) for t in result.completed] == [("2029-03", True)]
+        log = session.exec(select(CareContact).where(CareContact.file_id == file_id)
+                           .order_by(CareContact.contact_on)).all()
+        assert [(c.kind, c.contact_on, c.recorded_by) for c in log] == [
+            ("contact", D(2029, 1, 15), "director.lin"), ("visit", D(2029, 2, 3), "director.lin"),
+            ("contact", D(2029, 4, 2), "director.lin")]
+        file = session.get(KeyCareFile, file_id)
+        assert (file.last_contact_on, file.last_visit_on) == (D(2029, 4, 2), D(2029, 2, 3))
+    assert open_duties(file_id) == [("contact", "2029-05", unit, end(D(2029, 5, 31)), True),
+                                    ("visit", "2029-05-03", unit, end(D(2029, 5, 3)), True)]
+
+    with session_scope() as session:
+        with pytest.raises(ValueError, match="field 'on'"):
+            record_contact(session, reference, "contact", actor="director.lin", on=D(2029, 4, 9),
+                           now=at(2029, 4, 2, 10))
+        with pytest.raises(ValueError, match="field 'kind'"):
+            record_contact(session, reference, "call", actor="director.lin", now=at(2029, 4, 2, 10))
+        with pytest.raises(FileNotFound):
+            record_contact(session, "KF-9999999", "contact", actor="director.lin", now=at(2029, 4, 2, 10))
+
+
+def test_the_sweeper_escalates_an_overdue_duty(key_care_file):
+    _, file_id, _, child_id = key_care_file
+    with session_scope() as session:
+        task_id = session.exec(select(AgencyTask.id).where(
+            AgencyTask.duty_key == f"contact:{child_id}:2029-01")).one()
+    fired = sorted(rung for tid, rung in escalate_overdue_tasks(at(2029, 1, 28, 12)) if tid == task_id)
+    assert fired == ["reminder"]
+    fired = sorted(rung for tid, rung in escalate_overdue_tasks(at(2029, 2, 2, 12)) if tid == task_id)
+    assert fired == ["deadline", "overdue"]
+    with session_scope() as session:
+        recipients = sorted(n.unit_code for n in session.exec(select(Notification).where(
+            Notification.task_id == task_id)))
+        assert recipients == ["civil_affairs-350823.manager", "village_committee-350823100001",
+                              "village_committee-350823100001.supervisor"]
+        assert session.get(AgencyTask, task_id).escalation_level == 3
+
+
+def test_no_longer_a_key_care_target_cancels_the_duties_and_becoming_one_again_reopens(key_care_file, tmp_path):
+    number, file_id, reference, _ = key_care_file
+    report = survey(tmp_path, "r2", number, "无", "2029-04", D(2029, 4, 20))
+    assert report.files == dict(opened=0, reopened=0, updated=0, closed=1) and report.duties["cancelled"] == 2
+    with session_scope() as session:
+        file = session.get(KeyCareFile, file_id)
+        assert (file.status, file.closed_on) == ("closed", D(2029, 4, 20))
+        assert "no key care criterion any more" in file.close_reason
+        cancelled = [t for t, _ in file_duties(session, file_id, open_only=False) if t.state == TaskState.cancelled]
+        assert len(cancelled) == 2 and all("no key care criterion" in t.outcome["cancel_reason"] for t in cancelled)
+        with pytest.raises(ValueError, match="closed"):
+            record_contact(session, reference, "contact", actor="director.lin", now=at(2029, 4, 21, 9))
+    assert open_duties(file_id) == []
+
+    report = survey(tmp_path, "r3", number, "自身残疾", "2029-10", D(2029, 11, 5))
+    assert report.files["reopened"] == 1 and report.duties["created"] == 2
+    assert [(kind, period) for kind, period, *_ in open_duties(file_id)] == [("contact", "2029-11"),
+                                                                              ("visit", "2030-02-05")]
+
+
+def test_a_visit_on_the_opening_day_and_a_reopening_in_the_same_month_still_get_their_duties(database_url, tmp_path):
+    number = rid("511321", D(2022, 7, 7))
+    survey(tmp_path, "o1", number, "流浪", "2034-04", D(2034, 4, 3))
+    with session_scope() as session:
+        from models.child import Child
+
+        child = session.exec(select(Child).where(Child.resident_id == number)).one()
+        file_id = session.exec(select(KeyCareFile.id).where(KeyCareFile.child_id == child.id)).one()
+        record_contact(session, number, "visit", actor="director.lin", on=D(2034, 4, 3), now=at(2034, 4, 3, 16))
+    assert [(k, p) for k, p, *_ in open_duties(file_id)] == [("contact", "2034-05"), ("visit", "2034-07-03")]
+    with session_scope() as session:
+        keys = sorted(t.duty_key.split(":")[2] for t, _ in file_duties(session, file_id))
+    assert keys == ["2034-05", "2034-07-03.2"]
+
+    survey(tmp_path, "o2", number, "无", "2034-10", D(2034, 10, 8))        # closed: duties cancelled
+    survey(tmp_path, "o3", number, "流浪", "2034-10", D(2034, 10, 20))     # reopened the same month
+    assert [(k, p) for k, p, *_ in open_duties(file_id)] == [("contact", "2034-10"), ("visit", "2035-01-20")]

@@ -1,0 +1,134 @@
+"""Data sharing with departments (方案 一（三））: each gets only its fields and children; answers go onto the file."""
+from __future__ import annotations
+
+import csv
+import datetime
+
+import openpyxl
+import pytest
+from sqlmodel import select
+
+from careflow.db import session_scope
+from careflow.survey.importer import import_survey
+from careflow.survey.sharing import DEPARTMENTS, export_for_department, import_department_answers
+from models.audit import AuditEvent
+from models.child import Child
+from models.survey import KeyCareFile
+from tests.survey.files import SHANGHAI, rid, write_csv, write_xlsx
+
+D = datetime.date
+HEADER = ["姓名", "身份证号", "户籍地", "居住地", "村居代码", "来本地日期", "重点关爱情形", "监护人", "联系电话"]
+COUNTY = "350302"
+
+
+@pytest.fixture
+def files(database_url, tmp_path):
+    """Three key care targets in a county of its own for this test: a disabled 8-year-old, a 4-year-old in a poor
+    family, a 12-year-old with missing guardianship; and one child who is not a key care target."""
+    ids = {"disabled": rid("511321", D(2022, 5, 5)), "poor": rid("511321", D(2026, 1, 1)),
+           "alone": rid("511321", D(2018, 2, 2)), "plain": rid("511321", D(2019, 3, 3))}
+    rows = [HEADER,
+            ["残八岁", ids["disabled"], "511321", COUNTY, "350302001001", "2028-01-01", "自身残疾", "残父", "13900000001"],
+            ["穷三岁", ids["poor"], "511321", COUNTY, "350302001001", "2028-01-01", "家庭生活困难", "穷母", "13900000002"],
+            ["独十二", ids["alone"], "511321", COUNTY, "350302002001", "2028-01-01", "监护缺失", "独奶", "13900000003"],
+            ["普通", ids["plain"], "511321", COUNTY, "350302002001", "2028-01-01", "", "", ""]]
+    import_survey(write_csv(tmp_path / "s.csv", rows), county=COUNTY, round_label="2030-04", today=D(2030, 5, 6),
+                  now=datetime.datetime(2030, 5, 6, 9, tzinfo=SHANGHAI))
+    with session_scope() as session:
+        refs = {k: session.exec(select(KeyCareFile).join(Child, Child.id == KeyCareFile.child_id)
+                                .where(Child.resident_id == v)).first() for k, v in ids.items()}
+    return ids, {k: f.reference for k, f in refs.items() if f}
+
+
+def read_csv(path):
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def mine(rows, refs):
+    return [r for r in rows[1:] if r[0] in refs.values()]
+
+
+def test_each_department_gets_only_its_fields_and_children(files, tmp_path):
+    ids, refs = files
+    assert sorted(refs) == ["alone", "disabled", "poor"]
+    on = D(2030, 5, 6)
+    exported = {}
+    with session_scope() as session:
+        for code in DEPARTMENTS:
+            path = tmp_path / f"{code}.csv"
+            export_for_department(session, code, COUNTY, path, actor="ca.officer", today=on)
+            exported[code] = read_csv(path)
+    assert exported["police"][0] == ["档案编号", "姓名", "身份证号", "性别", "出生日期", "户籍地", "居住地（县区）",
+                                     "居住地乡镇/村居代码", "居住地址", "来本地日期", "居住证办理情况"]
+    assert exported["education"][0] == ["档案编号", "姓名", "身份证号", "性别", "出生日期", "居住地（县区）",
+                                        "居住地乡镇/村居代码", "家庭生活困难", "就读学校", "学段", "就学状态", "教育资助情况"]
+    assert exported["health"][0] == ["档案编号", "姓名", "性别", "出生日期", "居住地（县区）", "居住地乡镇/村居代码",
+                                     "基本公共卫生服务情况", "免疫规划接种情况"]
+    assert exported["medical_insurance"][0] == ["档案编号", "姓名", "身份证号", "居住地（县区）", "参保状态", "参保地", "险种"]
+    assert exported["disabled_federation"][0] == ["档案编号", "姓名", "身份证号", "性别", "出生日期", "居住地（县区）",
+                                                  "居住地乡镇/村居代码", "监护人", "监护人联系电话", "康复救助情况", "残疾人证"]
+    # who is listed: everyone for police, health and insurance; school age (6-15) for education; disability only
+    assert sorted(r[0] for r in mine(exported["police"], refs)) == sorted(refs.values())
+    assert sorted(r[0] for r in mine(exported["education"], refs)) == sorted([refs["disabled"], refs["alone"]])
+    assert [r[0] for r in mine(exported["disabled_federation"], refs)] == [refs["disabled"]]
+    # no ID number where not needed, and no criterion beyond what the service needs
+    for rows in exported.values():
+        assert all(ids["plain"] not in cell for r in rows for cell in r)
+    assert not any(ids[k] in cell for r in exported["health"] for k in ids for cell in r)
+    assert [r[7] for r in mine(exported["education"], refs)] == ["否", "否"]
+    assert mine(exported["disabled_federation"], refs)[0][7:9] == ["残父", "13900000001"]
+    with session_scope() as session:
+        shared = session.exec(select(AuditEvent).where(AuditEvent.action == "survey.shared",
+                                                       AuditEvent.entity_id == "education")).all()
+        assert shared and shared[-1].detail["columns"] == list(DEPARTMENTS["education"].fields)
+
+
+def test_answers_come_back_onto_the_files(files, tmp_path):
+    ids, refs = files
+    with session_scope() as session:
+        export_for_department(session, "education", COUNTY, tmp_path / "edu.xlsx", actor="ca.officer",
+                              today=D(2030, 5, 6))
+    book = openpyxl.load_workbook(tmp_path / "edu.xlsx")
+    sheet = book.active
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    for r in rows[1:]:
+        if r[0] == refs["disabled"]:
+            r[8:12] = ["城厢区第一实验小学", "小学", "在读", "两免一补"]
+        if r[0] == refs["alone"]:
+            r[8:12] = ["城厢区第二中学", "初中", "在读", ""]
+    rows.append(["KF-0999999", "不存在", None, None, None, None, None, None, "某校", "小学", "在读", ""])
+    answers = write_xlsx(tmp_path / "edu-answers.xlsx", rows)
+    with session_scope() as session:
+        report = import_department_answers(session, "education", answers, actor="ca.officer",
+                                           now=datetime.datetime(2030, 6, 1, 9, tzinfo=SHANGHAI))
+    assert report.updated == 2 and [(e[2], e[3]) for e in report.errors] == [("KF-0999999", "无此档案编号")]
+    with session_scope() as session:
+        file = session.exec(select(KeyCareFile).join(Child, Child.id == KeyCareFile.child_id)
+                            .where(Child.resident_id == ids["disabled"])).one()
+        data = file.department_data["education"]
+        assert (data["school"], data["stage"], data["enrolment"], data["education_aid"], data["source"]) == (
+            "城厢区第一实验小学", "小学", "在读", "两免一补", "edu-answers.xlsx")
+    with session_scope() as session:  # the same answers again: nothing changes
+        again = import_department_answers(session, "education", answers, actor="ca.officer")
+    assert again.updated == 0 and again.unchanged >= 2
+
+    insurance = write_csv(tmp_path / "ins.csv", [["身份证号", "参保状态", "参保地"],
+                                                  [ids["poor"], "已参保", "城厢区"], [ids["plain"], "已参保", "城厢区"]],
+                          encoding="utf-8-sig")
+    with session_scope() as session:
+        report = import_department_answers(session, "medical_insurance", insurance, actor="ca.officer")
+        assert report.updated == 1 and report.errors[0][3] == "该儿童没有重点关爱档案"
+        file = session.exec(select(KeyCareFile).join(Child, Child.id == KeyCareFile.child_id)
+                            .where(Child.resident_id == ids["poor"])).one()
+        assert file.department_data["medical_insurance"]["insurance"] == "已参保"
+
+    rehab = write_csv(tmp_path / "rehab.csv", [["档案编号", "身份证号", "康复救助情况"],
+                                                [refs["disabled"], ids["alone"], "已救助"]], encoding="utf-8-sig")
+    with session_scope() as session:
+        report = import_department_answers(session, "disabled_federation", rehab, actor="cdpf")
+        assert report.updated == 0 and "不符" in report.errors[0][3]
+        with pytest.raises(ValueError, match="no header"):
+            import_department_answers(session, "health", rehab, actor="x")
+        with pytest.raises(ValueError, match="field 'department'"):
+            import_department_answers(session, "tax", rehab, actor="x")

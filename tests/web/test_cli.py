@@ -1,0 +1,61 @@
+"""``careflow web create-user`` / ``demo-accounts``, and the web app in the local stack (``careflow up``)."""
+import json
+import os
+import stat
+import urllib.request
+import uuid
+
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from careflow.cli import app
+from careflow.db import session_scope
+from careflow.settings import get_settings
+from models.user import WebUser
+from tests.web.conftest import free_port
+from web.demo_accounts import DEMO_ACCOUNTS, ensure_demo_accounts
+
+
+def test_create_user_prompts_for_the_password_and_can_issue_a_token(database_url):
+    name = f"cli.{uuid.uuid4().hex[:6]}"
+    result = CliRunner().invoke(app, ["web", "create-user", name, "--role", "manager", "--jurisdiction", "350302",
+                                      "--token"], input="a-long-password\na-long-password\n")
+    assert result.exit_code == 0, result.output
+    assert "API token (shown once): cf_" in result.output
+    with session_scope() as session:
+        user = session.exec(select(WebUser).where(WebUser.username == name)).one()
+        assert user.password_hash.startswith("$argon2id$") and user.jurisdiction_code == "350302"
+    again = CliRunner().invoke(app, ["web", "create-user", name, "--role", "manager", "--jurisdiction", "350302",
+                                     "--password", "a-long-password"])
+    assert again.exit_code == 2 and "taken" in again.output
+    officer = CliRunner().invoke(app, ["web", "create-user", f"{name}x", "--role", "agency_officer",
+                                       "--unit", "no-such-unit", "--password", "a-long-password"])
+    assert officer.exit_code == 2 and "unit_code" in officer.output
+
+
+def test_demo_accounts_are_created_once_with_private_passwords(database_url, tmp_path):
+    path = tmp_path / "demo-accounts.json"
+    with session_scope() as session:
+        first = ensure_demo_accounts(session, path)
+    with session_scope() as session:
+        second = ensure_demo_accounts(session, path)
+    assert [a.username for a in first] == [a.username for a in DEMO_ACCOUNTS]
+    assert {a.role for a in first} == {"caseworker", "agency_officer", "manager", "admin"}
+    assert [a.password for a in first] == [a.password for a in second] and all(a.password for a in first)
+    assert json.loads(path.read_text())["lin.fang"] == first[0].password
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_the_local_stack_starts_the_web_app(monkeypatch):
+    from careflow.stack import LocalStack
+
+    port = free_port()
+    monkeypatch.setenv("CAREFLOW_WEB_PORT", str(port))
+    get_settings.cache_clear()
+    try:
+        with LocalStack(with_sink=False, with_server=False, serve="never", with_web=True) as stack:
+            assert stack.started == ["web"] and stack.web_url == f"http://127.0.0.1:{port}"
+            with urllib.request.urlopen(f"{stack.web_url}/login", timeout=10) as response:
+                assert response.status == 200 and "登录" in response.read().decode()
+    finally:
+        get_settings.cache_clear()

@@ -1,0 +1,70 @@
+"""Passwords, tokens, signed cookies and the signing key (web.security)."""
+import os
+import stat
+import time
+from time import time as time_now
+
+import pytest
+
+from web.security import (
+    SESSION_MAX_AGE, CookieSigner, SessionData, check_password_strength, hash_password, load_secret_key, new_api_token,
+    token_digest, tokens_match, verify_password,
+)
+
+
+def test_passwords_are_argon2_hashes_that_verify():
+    hashed = hash_password("correct horse battery")
+    assert hashed.startswith("$argon2id$") and "correct" not in hashed
+    assert verify_password("correct horse battery", hashed)
+    assert not verify_password("wrong horse battery", hashed)
+    assert not verify_password("anything at all", None)  # unknown user: same work, never True
+    assert not verify_password("anything at all", "not-a-hash")
+
+
+def test_short_passwords_are_refused():
+    with pytest.raises(ValueError, match="field 'password'"):
+        check_password_strength("short")
+    with pytest.raises(ValueError):
+        hash_password("123456789")
+
+
+def test_api_tokens_are_stored_only_as_digests():
+    token, digest = new_api_token()
+    assert token.startswith("cf_") and len(token) > 40
+    assert digest == token_digest(token) and token not in digest and len(digest) == 64
+
+
+def test_session_cookies_are_signed_and_expire(monkeypatch):
+    signer = CookieSigner("k" * 40)
+    data = SessionData(uid="ab" * 16, ver=3, csrf="token")
+    raw = signer.dump_session(data)
+    assert signer.load_session(raw) == data
+    assert signer.load_session(raw[:-1] + ("A" if raw[-1] != "A" else "B")) is None
+    assert CookieSigner("x" * 40).load_session(raw) is None  # another key
+    with monkeypatch.context() as m:
+        m.setattr(time, "time", lambda: time_now() - SESSION_MAX_AGE - 60)
+        expired = signer.dump_session(data)
+    assert signer.load_session(expired) is None
+    assert signer.load_csrf(signer.dump_session(data)) is None  # a session is not a CSRF token
+
+
+def test_token_comparison():
+    assert tokens_match("abc", "abc")
+    assert not tokens_match("abc", "abd") and not tokens_match(None, "abc") and not tokens_match("", "")
+
+
+def test_the_signing_key_is_created_once_and_private(tmp_path, monkeypatch):
+    from careflow.settings import get_settings
+
+    monkeypatch.setenv("CAREFLOW_HOME", str(tmp_path))
+    monkeypatch.delenv("CAREFLOW_WEB_SECRET", raising=False)
+    get_settings.cache_clear()
+    try:
+        key = load_secret_key()
+        assert len(key) >= 60 and load_secret_key() == key
+        assert stat.S_IMODE(os.stat(tmp_path / "web_secret.key").st_mode) == 0o600
+        monkeypatch.setenv("CAREFLOW_WEB_SECRET", "too short")
+        with pytest.raises(ValueError):
+            load_secret_key()
+    finally:
+        get_settings.cache_clear()

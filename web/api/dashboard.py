@@ -1,0 +1,19 @@
+"""The manager's dashboard as data."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from web.deps import ApiManager, DbDep
+from web.metrics import build_dashboard
+from web.routes.dashboard import Area, dashboard_area
+from web.schemas import DashboardOut
+from web.templating import translator
+
+router = APIRouter(tags=["dashboard"])
+
+
+@router.get("/dashboard", response_model=DashboardOut)
+def dashboard(request: Request, db: DbDep, user: ApiManager, area: Area = None) -> DashboardOut:
+    """Open and overdue tasks, median response times and on-time share by county and by agency unit, the latest
+    escalations and pathways, for the manager's jurisdiction or a county/city code inside it (404 outside)."""
+    return build_dashboard(db, dashboard_area(user, area), t=translator(request))

@@ -1,0 +1,87 @@
+"""Demo accounts for a local installation (``careflow up``, ``careflow web demo-accounts``).
+
+One account per role, bound to the demo agency directory (``policy/agency_units.yaml``: 莆田市城厢区 and
+龙岩市上杭县) and matching the demo case (``careflow demo``: caseworker ``lin.fang``). Passwords are random
+per installation, written once to ``$CAREFLOW_HOME/demo-accounts.json`` (mode 0600) so that ``careflow up``
+can print them again; an account that was created by hand keeps its password and is listed without one.
+Never run this against a production database.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from models.agency import AgencyUnit
+from models.user import UserRole, WebUser
+from web.users import create_user
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    display_name: str
+    role: UserRole
+    jurisdiction_code: str = ""
+    unit_code: str | None = None
+    password: str | None = None
+
+    @property
+    def scope(self) -> str:
+        return self.unit_code or self.jurisdiction_code
+
+
+DEMO_ACCOUNTS = [
+    DemoAccount("lin.fang", "林芳（龙桥街道儿童督导员）", UserRole.caseworker, "350302001"),
+    DemoAccount("zhou.min", "周敏（上杭县儿童督导员）", UserRole.caseworker, "350823"),
+    DemoAccount("wang.li", "王丽（凤山社区居委会）", UserRole.agency_officer,
+                unit_code="village_committee-350302001001"),
+    DemoAccount("chen.qiang", "陈强（城厢分局）", UserRole.agency_officer, unit_code="police-350302"),
+    DemoAccount("zheng.min", "郑敏（莆田市救助保护中心）", UserRole.agency_officer, unit_code="rescue_centre-350300"),
+    DemoAccount("huang.yan", "黄燕（城厢区妇联）", UserRole.agency_officer, unit_code="womens_federation-350302"),
+    DemoAccount("wu.tao", "吴涛（城厢区民政局）", UserRole.agency_officer, unit_code="civil_affairs-350302"),
+    DemoAccount("manager.chengxiang", "城厢区民政局（管理）", UserRole.manager, "350302"),
+    DemoAccount("manager.putian", "莆田市民政局（管理）", UserRole.manager, "350300"),
+    DemoAccount("admin", "系统管理员", UserRole.admin),
+]
+
+
+def _read(path: Path) -> dict[str, str]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _write(path: Path, passwords: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(passwords, f, ensure_ascii=False, indent=1)
+
+
+def ensure_demo_accounts(session: Session, passwords_file: Path) -> list[DemoAccount]:
+    """Create the demo accounts that do not exist yet; return every demo account with its password when known.
+
+    Accounts whose agency unit is missing from the directory are skipped.
+    """
+    passwords = _read(passwords_file)
+    result = []
+    for account in DEMO_ACCOUNTS:
+        existing = session.exec(select(WebUser).where(WebUser.username == account.username)).first()
+        if existing is None:
+            if account.unit_code and session.get(AgencyUnit, account.unit_code) is None:
+                continue
+            password = secrets.token_urlsafe(9)
+            create_user(session, username=account.username, password=password, role=account.role,
+                        actor="careflow-demo", display_name=account.display_name,
+                        jurisdiction_code=account.jurisdiction_code, unit_code=account.unit_code)
+            passwords[account.username] = password
+        result.append(DemoAccount(account.username, account.display_name, account.role, account.jurisdiction_code,
+                                  account.unit_code, passwords.get(account.username)))
+    _write(passwords_file, passwords)
+    return result

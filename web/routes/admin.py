@@ -1,0 +1,159 @@
+"""Administration: users (roles, jurisdictions, units, passwords) and agency units. Admin only; audited."""
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import ValidationError
+from sqlmodel import select
+from starlette.responses import Response
+
+from models.agency import AgencyUnit
+from models.policy import load_policy
+from models.user import UserRole, WebUser
+from web import forms
+from web.admin_ops import create_unit, update_unit
+from web.deps import AdminPage, DbDep, FormDep, csrf_protect
+from web.schemas import UNIT_CODE, UnitCreate, UnitUpdate, UserCreate, UserUpdate
+from web.scope import NotVisible
+from web.templating import redirect, render
+from web.users import create_user, update_user
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+UnitCode = Annotated[str, Path(pattern=UNIT_CODE)]
+
+
+def _text(form, name: str) -> str:
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+def _choices(db) -> dict:
+    return {
+        "roles": [r.value for r in UserRole],
+        "units": db.exec(select(AgencyUnit).order_by(AgencyUnit.code)).all(),
+        "agency_types": sorted(load_policy().agencies.values(), key=lambda a: a.code),
+    }
+
+
+@router.get("/admin/users")
+def users_page(request: Request, db: DbDep, user: AdminPage) -> Response:
+    users = db.exec(select(WebUser).order_by(WebUser.role, WebUser.username)).all()
+    return render(request, "admin_users.html", {"users": users})
+
+
+@router.get("/admin/users/new")
+def new_user_page(request: Request, db: DbDep, user: AdminPage) -> Response:
+    return render(request, "admin_user_form.html", {"edit": None, "values": {"active": True}, "errors": [],
+                                                    **_choices(db)})
+
+
+@router.post("/admin/users")
+def create_user_form(request: Request, db: DbDep, user: AdminPage, form: FormDep) -> Response:
+    try:
+        data = UserCreate.model_validate({
+            "username": _text(form, "username").strip().lower(), "display_name": _text(form, "display_name"),
+            "role": _text(form, "role"), "jurisdiction_code": _text(form, "jurisdiction_code").strip(),
+            "unit_code": _text(form, "unit_code").strip() or None, "password": _text(form, "password")})
+        create_user(db, actor=user.username, **data.model_dump())
+    except (ValidationError, ValueError) as exc:
+        db.rollback()
+        values = {k: v for k, v in form.items() if k not in ("password", "csrf_token") and isinstance(v, str)}
+        return render(request, "admin_user_form.html", {"edit": None, "values": values,
+                                                        "errors": forms.error_lines(exc), **_choices(db)}, 400)
+    db.commit()
+    return redirect("/admin/users?done=saved")
+
+
+def _user(db, user_id: uuid.UUID) -> WebUser:
+    found = db.get(WebUser, user_id)
+    if found is None:
+        raise NotVisible(f"no user {user_id}")
+    return found
+
+
+@router.get("/admin/users/{user_id}")
+def edit_user_page(request: Request, db: DbDep, user: AdminPage, user_id: uuid.UUID) -> Response:
+    target = _user(db, user_id)
+    return render(request, "admin_user_form.html", {"edit": target, "values": target.model_dump(), "errors": [],
+                                                    **_choices(db)})
+
+
+@router.post("/admin/users/{user_id}")
+def update_user_form(request: Request, db: DbDep, user: AdminPage, user_id: uuid.UUID, form: FormDep) -> Response:
+    target = _user(db, user_id)
+    try:
+        data = UserUpdate.model_validate({
+            "display_name": _text(form, "display_name"), "role": _text(form, "role"),
+            "jurisdiction_code": _text(form, "jurisdiction_code").strip(),
+            "unit_code": _text(form, "unit_code").strip(), "active": _text(form, "active") == "yes",
+            "password": _text(form, "password") or None})
+        update_user(db, target, actor=user.username, **data.model_dump())
+    except (ValidationError, ValueError) as exc:
+        db.rollback()
+        values = {k: v for k, v in form.items() if k not in ("password", "csrf_token") and isinstance(v, str)}
+        values["active"] = values.get("active") == "yes"
+        return render(request, "admin_user_form.html", {"edit": _user(db, user_id), "values": values,
+                                                        "errors": forms.error_lines(exc), **_choices(db)}, 400)
+    db.commit()
+    return redirect("/admin/users?done=saved")
+
+
+@router.get("/admin/units")
+def units_page(request: Request, db: DbDep, user: AdminPage) -> Response:
+    return render(request, "admin_units.html", {"units": db.exec(select(AgencyUnit).order_by(AgencyUnit.code)).all()})
+
+
+@router.get("/admin/units/new")
+def new_unit_page(request: Request, db: DbDep, user: AdminPage) -> Response:
+    return render(request, "admin_unit_form.html", {"edit": None, "values": {"active": True}, "errors": [],
+                                                    **_choices(db)})
+
+
+@router.post("/admin/units")
+def create_unit_form(request: Request, db: DbDep, user: AdminPage, form: FormDep) -> Response:
+    try:
+        data = UnitCreate.model_validate({
+            "code": _text(form, "code").strip(), "agency_type": _text(form, "agency_type"),
+            "jurisdiction_code": _text(form, "jurisdiction_code").strip(), "name": _text(form, "name"),
+            "active": _text(form, "active") == "yes"})
+        create_unit(db, data, actor=user.username)
+    except (ValidationError, ValueError) as exc:
+        db.rollback()
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        values["active"] = values.get("active") == "yes"
+        return render(request, "admin_unit_form.html", {"edit": None, "values": values,
+                                                        "errors": forms.error_lines(exc), **_choices(db)}, 400)
+    db.commit()
+    return redirect("/admin/units?done=saved")
+
+
+@router.get("/admin/units/{code}")
+def edit_unit_page(request: Request, db: DbDep, user: AdminPage, code: UnitCode) -> Response:
+    unit = db.get(AgencyUnit, code)
+    if unit is None:
+        raise NotVisible(f"no unit {code}")
+    return render(request, "admin_unit_form.html", {"edit": unit, "values": unit.model_dump(), "errors": [],
+                                                    **_choices(db)})
+
+
+@router.post("/admin/units/{code}")
+def update_unit_form(request: Request, db: DbDep, user: AdminPage, code: UnitCode, form: FormDep) -> Response:
+    unit = db.get(AgencyUnit, code)
+    if unit is None:
+        raise NotVisible(f"no unit {code}")
+    try:
+        data = UnitUpdate.model_validate({
+            "agency_type": _text(form, "agency_type"), "jurisdiction_code": _text(form, "jurisdiction_code").strip(),
+            "name": _text(form, "name"), "active": _text(form, "active") == "yes"})
+        update_unit(db, unit, data, actor=user.username)
+    except (ValidationError, ValueError) as exc:
+        db.rollback()
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        values["active"] = values.get("active") == "yes"
+        return render(request, "admin_unit_form.html", {"edit": db.get(AgencyUnit, code), "values": values,
+                                                        "errors": forms.error_lines(exc), **_choices(db)}, 400)
+    db.commit()
+    return redirect("/admin/units?done=saved")

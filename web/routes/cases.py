@@ -1,0 +1,60 @@
+"""Cases (个案): the timeline across pathways (audited), and starting a pathway (caseworker)."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from web import actions, forms
+from web.deps import FormDep, CaseworkerPage, DbDep, ReaderPage, csrf_protect
+from web.schemas import CASE_REFERENCE
+from web.scope import cases_of, visible_case
+from web.templating import redirect, render, translator
+from web.views import case_detail, case_summary, pathway_infos
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+Reference = Annotated[str, Path(pattern=CASE_REFERENCE)]
+
+
+@router.get("/cases")
+def cases_page(request: Request, db: DbDep, user: ReaderPage,
+               status: Literal["open", "closed", "all"] = "open") -> Response:
+    rows = cases_of(db, user, status=None if status == "all" else status)
+    return render(request, "cases_list.html", {
+        "cases": [(case_summary(c), child.residence_area_code or child.residence_county_code) for c, child in rows],
+        "status": status})
+
+
+@router.get("/cases/{reference}")
+def case_page(request: Request, db: DbDep, user: ReaderPage, reference: Reference) -> Response:
+    case, _child = visible_case(db, user, reference)
+    t = translator(request)
+    return render(request, "case_detail.html", {"case": case_detail(db, case, actor=user.username, t=t)})
+
+
+@router.get("/cases/{reference}/pathways/new")
+def start_page(request: Request, db: DbDep, user: CaseworkerPage, reference: Reference) -> Response:
+    case, _child = visible_case(db, user, reference)
+    return render(request, "pathway_start.html", {
+        "case": case_summary(case), "pathways": pathway_infos(translator(request)), "errors": [], "values": {}})
+
+
+@router.post("/cases/{reference}/pathways")
+def start_pathway(request: Request, db: DbDep, user: CaseworkerPage, reference: Reference, form: FormDep) -> Response:
+    case, child = visible_case(db, user, reference)
+    try:
+        result = actions.start_pathway_as(db, user, case, child, forms.pathway_start(form),
+                                          request.app.state.pathway_starter)
+    except (ValidationError, ValueError, LookupError) as exc:
+        db.rollback()
+        return render(request, "pathway_start.html", {
+            "case": case_summary(case), "pathways": pathway_infos(translator(request)),
+            "errors": forms.error_lines(exc), "values": {k: v for k, v in form.items() if isinstance(v, str)}},
+            status_code=400)
+    done = "pathway_started" if result.started else "pathway_pending"
+    return redirect(f"/cases/{case.reference}?done={done}")
+
+

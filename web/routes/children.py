@@ -1,0 +1,81 @@
+"""Children (儿童): the caseworker registers a child and records reports; caseworkers and managers read records.
+
+Every read of a child's record is audited (``child.viewed``, ``child.id_revealed``, ``child.list_read``).
+ID numbers are masked in lists and on the record unless the caseworker asks to see the full number.
+"""
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from models.eligibility import KeyCareCriterion
+from models.user import UserRole
+from web import actions, forms
+from web.deps import FormDep, CaseworkerPage, DbDep, ReaderPage, csrf_protect
+from web.scope import NotAllowed, children_of, visible_child
+from web.templating import redirect, render, translator
+from web.views import child_detail, list_children_audited
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+
+def _criteria(t) -> list[tuple[str, str]]:
+    return [(c.value, c.zh if t.lang == "zh" else c.value.replace("_", " ")) for c in KeyCareCriterion]
+
+
+@router.get("/children")
+def children_page(request: Request, db: DbDep, user: ReaderPage) -> Response:
+    children = list_children_audited(db, children_of(db, user), actor=user.username)
+    return render(request, "children_list.html", {"children": children})
+
+
+@router.get("/children/new")
+def register_page(request: Request, user: CaseworkerPage) -> Response:
+    default_area = user.jurisdiction_code if len(user.jurisdiction_code) > 6 else ""
+    return render(request, "child_new.html", {
+        "errors": [], "values": {"residence_county": user.jurisdiction_code[:6], "residence_area_code": default_area},
+        "criteria": _criteria(translator(request)),
+    })
+
+
+@router.post("/children")
+def register(request: Request, db: DbDep, user: CaseworkerPage, form: FormDep) -> Response:
+    try:
+        data = forms.child_create(form)
+        registration = actions.register_child_as(db, user, data)
+    except (ValidationError, ValueError, LookupError) as exc:
+        db.rollback()
+        values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
+        return render(request, "child_new.html", {"errors": forms.error_lines(exc), "values": values,
+                                                  "checked": form.getlist("key_care"),
+                                                  "criteria": _criteria(translator(request))}, status_code=400)
+    db.commit()
+    return redirect(f"/children/{registration.child.id}?done=registered")
+
+
+@router.get("/children/{child_id}")
+def child_page(request: Request, db: DbDep, user: ReaderPage, child_id: uuid.UUID, reveal: bool = False) -> Response:
+    child = visible_child(db, user, child_id)
+    if reveal and UserRole(user.role) != UserRole.caseworker:
+        raise NotAllowed("only the caseworker may see the full ID number")
+    detail = child_detail(db, child, actor=user.username, reveal_id=reveal)
+    return render(request, "child_detail.html", {"child": detail, "errors": [], "report": {},
+                                                 "criteria": dict(_criteria(translator(request)))})
+
+
+@router.post("/children/{child_id}/reports")
+def record_report(request: Request, db: DbDep, user: CaseworkerPage, child_id: uuid.UUID, form: FormDep) -> Response:
+    child = visible_child(db, user, child_id)
+    try:
+        case = actions.record_report_as(db, user, child, forms.report_create(form))
+    except (ValidationError, ValueError) as exc:
+        db.rollback()
+        detail = child_detail(db, child, actor=user.username)
+        return render(request, "child_detail.html", {
+            "child": detail, "errors": forms.error_lines(exc), "criteria": dict(_criteria(translator(request))),
+            "report": {k: v for k, v in form.items() if isinstance(v, str)}}, status_code=400)
+    db.commit()
+    return redirect(f"/cases/{case.reference}/pathways/new?done=case_opened")

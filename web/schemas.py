@@ -1,0 +1,368 @@
+"""What comes in and what goes out: the shapes of forms and of the JSON API (``/api``).
+
+Inputs are validated before anything touches the database: text is length-bounded and may not hold
+control characters or lone surrogates (PostgreSQL refuses NUL; neither database stores a lone surrogate),
+codes have patterns, dates a plausible range. Outputs never carry a full resident ID (masked, GB 11643) and
+a task as an agency sees it (:class:`TaskOut`) carries no child's name or ID at all (DOMAIN.md §8).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from models.eligibility import KeyCareCriterion
+from models.user import UserRole
+
+
+def _printable(value: str) -> str:
+    for ch in value:
+        code = ord(ch)
+        if (code < 32 and ch not in "\t\n\r") or code == 127 or 0xD800 <= code <= 0xDFFF:
+            raise ValueError("contains a control character")
+    return value
+
+
+def Text(max_length: int, min_length: int = 0):  # noqa: N802 - a type factory
+    """A stripped string of ``min_length``..``max_length`` characters without control characters."""
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
+                     AfterValidator(_printable)]
+
+
+CASE_REFERENCE = r"^[A-Za-z0-9-]{1,40}$"
+UNIT_CODE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+AREA_CODE = r"^\d{6}(\d{3}(\d{3})?)?$"
+FIELD_NAME = r"^[a-z][a-z0-9_]{0,47}$"
+EARLIEST = dt.date(1990, 1, 1)
+LATEST = dt.date(2100, 12, 31)
+PlausibleDate = Annotated[dt.date, Field(ge=EARLIEST, le=LATEST)]
+FieldValue = bool | Text(1000)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+
+class GuardianIn(_In):
+    full_name: Text(64, 1)
+    relation: Text(32, 1) = Field(description="e.g. 父亲, 母亲, 祖母")
+    phone: Text(32) = ""
+
+
+class ChildCreate(_In):
+    """A child to register (方案 一: the migrant-child test is run on these facts)."""
+
+    resident_id: Text(32, 1) = Field(description="18-character resident ID (GB 11643)")
+    full_name: Text(64, 1)
+    sex: Literal["", "男", "女"] = ""
+    hukou_county: Text(40, 1) = Field(description="household-registration county: GB/T 2260 code or name")
+    residence_county: Text(40, 1) = Field(description="residence county: code or name")
+    residence_area_code: Annotated[str, Field(pattern=r"^(\d{9}|\d{12})?$")] = Field(
+        "", description="township (9) or village/community (12 digit) code inside the residence county")
+    residence_address: Text(200) = ""
+    arrival_date: PlausibleDate = Field(description="when the child came to live in the residence county")
+    key_care_criteria: list[KeyCareCriterion] = Field(default_factory=list, max_length=6)
+    guardians: list[GuardianIn] = Field(default_factory=list, max_length=4)
+
+
+class ReportCreate(_In):
+    """A report about a child (报告): recorded by opening a case whose summary it becomes."""
+
+    summary: Text(400, 1) = Field(description="what was reported")
+    reported_by: Text(60) = ""
+    mandatory_report: bool = Field(False, description="made by a mandatory reporter (强制报告)")
+
+
+class PathwayStart(_In):
+    """Start a pathway (a key of ``flows.registry.PATHWAY_DEPLOYMENTS``) with its policy start parameters."""
+
+    pathway: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    parameters: dict[Annotated[str, Field(pattern=FIELD_NAME)], FieldValue] = Field(default_factory=dict,
+                                                                                   max_length=20)
+
+
+class RejectIn(_In):
+    reason: Text(1000, 1)
+
+
+class CompleteIn(_In):
+    """The step's outcome: field name → value (``true``/``false`` or text: yes/no, 是/否 accepted)."""
+
+    outcome: dict[Annotated[str, Field(pattern=FIELD_NAME)], FieldValue] = Field(default_factory=dict, max_length=20)
+
+
+class UserCreate(_In):
+    username: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$")]
+    display_name: Text(64) = ""
+    role: UserRole
+    jurisdiction_code: Annotated[str, Field(pattern=r"^(\d{6}(\d{3}(\d{3})?)?)?$")] = ""
+    unit_code: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_.-]{0,63})?$")] | None = None
+    password: Annotated[str, Field(min_length=10, max_length=200), AfterValidator(_printable)]
+
+
+class UserUpdate(_In):
+    display_name: Text(64) | None = None
+    role: UserRole | None = None
+    jurisdiction_code: Annotated[str, Field(pattern=r"^(\d{6}(\d{3}(\d{3})?)?)?$")] | None = None
+    unit_code: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_.-]{0,63})?$")] | None = None
+    active: bool | None = None
+    password: Annotated[str, Field(min_length=10, max_length=200), AfterValidator(_printable)] | None = None
+
+
+class TokenCreate(_In):
+    name: Text(64) = Field("", description="what the token is for")
+
+
+class UnitCreate(_In):
+    code: Annotated[str, Field(pattern=UNIT_CODE)]
+    agency_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    jurisdiction_code: Annotated[str, Field(pattern=AREA_CODE)]
+    name: Text(120, 1)
+    active: bool = True
+
+
+class UnitUpdate(_In):
+    agency_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")] | None = None
+    jurisdiction_code: Annotated[str, Field(pattern=AREA_CODE)] | None = None
+    name: Text(120, 1) | None = None
+    active: bool | None = None
+
+
+# --------------------------------------------------------------------------------------------- outputs
+
+
+class MeOut(BaseModel):
+    username: str
+    display_name: str
+    role: UserRole
+    jurisdiction_code: str
+    unit_code: str | None
+    auth: Literal["session", "token"]
+
+
+class ReasonOut(BaseModel):
+    code: str
+    passed: bool
+    text_zh: str
+    text_en: str
+
+
+class AssessmentOut(BaseModel):
+    """The migrant-child test (方案 一) as of ``on``: every reason, passed or not."""
+
+    on: dt.date
+    is_migrant: bool
+    reasons: list[ReasonOut]
+    turns_16_on: dt.date
+    six_months_on: dt.date
+
+
+class ChildSummary(BaseModel):
+    """A child in a list: the ID number masked (e.g. ``511321********123X``)."""
+
+    id: uuid.UUID
+    full_name: str
+    resident_id_masked: str
+    sex: str
+    residence_county_code: str
+    residence_area_code: str
+    key_care_criteria: list[str]
+    created_at: dt.datetime
+
+
+class GuardianOut(BaseModel):
+    full_name: str
+    relation: str
+    phone: str
+
+
+class CaseSummary(BaseModel):
+    reference: str
+    status: str
+    county_code: str
+    caseworker: str
+    summary: str
+    opened_at: dt.datetime
+    closed_at: dt.datetime | None
+    close_reason: str
+
+
+class ChildDetail(ChildSummary):
+    birth_date: dt.date
+    hukou_county_code: str
+    residence_address: str
+    arrival_date: dt.date
+    guardians: list[GuardianOut]
+    assessment: AssessmentOut
+    cases: list[CaseSummary]
+
+
+class RegistrationOut(BaseModel):
+    child: ChildDetail
+
+
+class PathwayRunOut(BaseModel):
+    id: uuid.UUID
+    pathway: str
+    title: str
+    status: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    outcome: str
+    flow_run_id: uuid.UUID | None
+    flow_run_url: str | None = Field(description="the run in the Prefect UI")
+
+
+class TimelineRowOut(BaseModel):
+    pathway: str
+    step_key: str
+    title: str
+    attempt: int
+    unit_code: str
+    unit_name: str
+    requested_at: dt.datetime
+    due_at: dt.datetime
+    due_provisional: bool
+    deadline_text: str
+    state: str
+    answered_at: dt.datetime | None
+    answered_by: str
+    outcome: dict
+    outcome_labels: dict[str, str] = Field(default_factory=dict, description="field name → label of the step's outcome")
+    rejection_reason: str
+    on_time: bool | None
+
+
+class CaseDetail(CaseSummary):
+    child_id: uuid.UUID
+    pathways: list[PathwayRunOut]
+    timeline: list[TimelineRowOut]
+
+
+class OutcomeFieldOut(BaseModel):
+    name: str
+    type: Literal["bool", "text", "choice"]
+    label: str
+    required: bool
+    options: list[str]
+
+
+class PathwayInfo(BaseModel):
+    key: str
+    title: str
+    source: str
+    available: bool = Field(description="a flow serves it (flows.registry.PATHWAY_DEPLOYMENTS)")
+    start_parameters: list[OutcomeFieldOut]
+
+
+class StartOut(BaseModel):
+    run: PathwayRunOut
+    started: bool = Field(description="false: recorded, and the sweeper will start its flow run")
+
+
+class TaskOut(BaseModel):
+    """A task as its agency sees it: only what the step needs (no child's name or ID number)."""
+
+    id: uuid.UUID
+    short_ref: str
+    case_reference: str
+    pathway: str
+    step_key: str
+    step_title: str
+    attempt: int
+    state: str
+    unit_code: str
+    requested_at: dt.datetime
+    ack_due_at: dt.datetime | None
+    due_at: dt.datetime
+    due_local: str = Field(description="deadline in Asia/Shanghai, YYYY-MM-DD HH:MM")
+    due_provisional: bool
+    deadline_text: str
+    deadline_for: str = Field(description="completion, or start: the action must start within the deadline")
+    overdue: bool
+    ack_overdue: bool
+    instructions: str
+    note: str
+    outcome_fields: list[OutcomeFieldOut]
+    outcome: dict
+    outcome_labels: dict[str, str] = Field(default_factory=dict, description="field name → label")
+    rejection_reason: str
+    answered_at: dt.datetime | None
+    answered_by: str
+
+
+class AnswerOut(BaseModel):
+    task: TaskOut
+    resume: str = Field(description="resumed | not_needed | pending (the sweeper resumes it) | '' (not a final answer)")
+
+
+class GroupOut(BaseModel):
+    key: str
+    name: str
+    open: int
+    overdue: int
+    median_ack_hours: float | None
+    median_complete_hours: float | None
+    completed: int
+    completed_on_time: int
+    due: int = Field(description="completed tasks plus open tasks past their deadline")
+    on_time_share: float | None = Field(description="completed_on_time / due")
+
+
+class EscalationOut(BaseModel):
+    task_short_ref: str
+    case_reference: str
+    unit_code: str
+    step_title: str
+    rung: str
+    level: int
+    fired_at: dt.datetime
+
+
+class PathwayRowOut(BaseModel):
+    case_reference: str
+    case_status: str
+    county_code: str
+    pathway: str
+    title: str
+    status: str
+    current_steps: list[str]
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    outcome: str
+    flow_run_url: str | None
+
+
+class DashboardOut(BaseModel):
+    jurisdiction: str
+    as_of: dt.datetime
+    totals: GroupOut
+    by_county: list[GroupOut]
+    by_unit: list[GroupOut]
+    escalations: list[EscalationOut]
+    pathways: list[PathwayRowOut]
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    username: str
+    display_name: str
+    role: UserRole
+    jurisdiction_code: str
+    unit_code: str | None
+    active: bool
+    created_at: dt.datetime
+    last_login_at: dt.datetime | None
+
+
+class UnitOut(BaseModel):
+    code: str
+    agency_type: str
+    jurisdiction_code: str
+    name: str
+    active: bool

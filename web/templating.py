@@ -1,0 +1,72 @@
+"""Rendering pages from ``templates/pages/`` with the language, the user and the form's CSRF token."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.templating import Jinja2Templates
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from careflow import PROJECT_ROOT
+from web.deps import read_session
+from web.i18n import Translator, pick_language
+from web.security import CSRF_COOKIE, new_csrf_token
+from web.views import county_label, local_time
+
+PAGES_DIR = PROJECT_ROOT / "templates" / "pages"
+templates = Jinja2Templates(directory=str(PAGES_DIR))
+
+
+def translator(request: Request) -> Translator:
+    return Translator(pick_language(request))
+
+
+def is_https(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def form_csrf_token(request: Request) -> tuple[str, bool]:
+    """The token forms on this page carry, and whether it is a new pre-sign-in token to set as a cookie."""
+    data = read_session(request)
+    if data is not None and getattr(request.state, "user", None) is not None:
+        return data.csrf, False
+    existing = request.app.state.signer.load_csrf(request.cookies.get(CSRF_COOKIE))
+    if existing:
+        return existing, False
+    return new_csrf_token(), True
+
+
+def duration(hours: float | None, t: Translator) -> str:
+    """A median response time for people: minutes under an hour, hours under two days, else days."""
+    if hours is None:
+        return "—"
+    if hours < 1:
+        return f"{hours * 60:.0f} {'分钟' if t.lang == 'zh' else 'min'}"
+    if hours < 48:
+        return f"{hours:.1f} {t('dash.hours')}"
+    return f"{hours / 24:.1f} {'天' if t.lang == 'zh' else 'days'}"
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
+    """Render ``templates/pages/<name>``; every page gets ``t`` (translator), ``lang``, ``user``, ``csrf_token``,
+    ``local_time`` and ``lang_url`` (this page in the other language)."""
+    t = translator(request)
+    token, new = form_csrf_token(request)
+    other = "en" if t.lang == "zh" else "zh"
+    ctx = {
+        "t": t, "lang": t.lang, "user": getattr(request.state, "user", None), "csrf_token": token,
+        "local_time": local_time, "county_label": county_label, "duration": lambda hours: duration(hours, t),
+        "lang_url": str(request.url.include_query_params(lang=other)),
+        "done": request.query_params.get("done", ""),
+    }
+    ctx.update(context or {})
+    response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    if new:
+        response.set_cookie(CSRF_COOKIE, request.app.state.signer.dump_csrf(token), httponly=True, samesite="lax",
+                            secure=is_https(request))
+    return response
+
+
+def redirect(url: str) -> RedirectResponse:
+    """A 303 redirect (after a form post, the browser GETs the next page)."""
+    return RedirectResponse(url, status_code=303)

@@ -1,0 +1,233 @@
+"""Presenters: the records as each page and API response shows them (the same shapes for both).
+
+Reading a child's record or a case's timeline writes an audit event (DOMAIN.md §8): ``child.viewed``,
+``child.id_revealed``, ``child.list_read``, ``case.timeline_read`` (by :func:`careflow.timeline.case_timeline`),
+``task.viewed``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+
+import pendulum
+from sqlmodel import Session, select
+
+from careflow.audit import record_audit
+from careflow.settings import get_settings
+from careflow.timeline import case_timeline
+from flows.registry import PATHWAY_DEPLOYMENTS
+from models.base import utcnow
+from models.case import Case, PathwayRun
+from models.child import Child, Guardian
+from models.deadlines import format_local
+from models.eligibility import assess_migrant_child
+from models.policy import OutcomeField, PathwayDefinition, PathwayStep, load_policy
+from models.regions import get_county
+from models.resident_id import mask_resident_id
+from models.task import AgencyTask, TaskState
+from web.i18n import Translator
+from web.schemas import (
+    AssessmentOut, CaseDetail, CaseSummary, ChildDetail, ChildSummary, GuardianOut, OutcomeFieldOut, PathwayInfo,
+    PathwayRunOut, ReasonOut, TaskOut, TimelineRowOut,
+)
+
+
+def today() -> dt.date:
+    """Today in the configured time zone (Asia/Shanghai)."""
+    return pendulum.now(get_settings().timezone).date()
+
+
+def local_time(value: dt.datetime | None) -> str:
+    """``YYYY-MM-DD HH:MM`` in Asia/Shanghai, or an empty string."""
+    return format_local(value, get_settings().timezone) if value else ""
+
+
+def flow_run_url(flow_run_id: uuid.UUID | None) -> str | None:
+    """The flow run in the Prefect UI: ``<public url>/runs/flow-run/<id>``."""
+    if flow_run_id is None:
+        return None
+    return f"{get_settings().resolved_public_url.rstrip('/')}/runs/flow-run/{flow_run_id}"
+
+
+def step_definition(pathway: str, step_key: str) -> PathwayStep | None:
+    definition = load_policy().pathways.get(pathway)
+    if definition is None:
+        return None
+    try:
+        return definition.step(step_key)
+    except KeyError:
+        return None
+
+
+_RULE_TEXT = re.compile(r"^(\d+) (hours|days|working days)$")
+_RULE_ZH = {"hours": "小时", "days": "日", "working days": "个工作日"}
+
+
+def deadline_text(text: str, t: Translator) -> str:
+    """A stored rule (``"3 working days"``) in the reader's language (``3个工作日``)."""
+    match = _RULE_TEXT.match(text or "")
+    if t.lang != "zh" or not match:
+        return text
+    return f"{match.group(1)}{_RULE_ZH[match.group(2)]}"
+
+
+def outcome_labels(step: PathwayStep | None, t: Translator) -> dict[str, str]:
+    return {f.name: t.pick(f, "label") for f in step.outcome} if step else {}
+
+
+def county_label(code: str) -> str:
+    """``511321 南部县`` for a county code (the code alone when unknown)."""
+    try:
+        return f"{code} {get_county(code).name}"
+    except ValueError:
+        return code
+
+
+def pathway_title(pathway: str, t: Translator) -> str:
+    definition = load_policy().pathways.get(pathway)
+    return t.pick(definition, "title") if definition else pathway
+
+
+def field_out(field: OutcomeField, t: Translator) -> OutcomeFieldOut:
+    return OutcomeFieldOut(name=field.name, type=field.type, label=t.pick(field, "label"), required=field.required,
+                           options=list(field.options))
+
+
+#: Asked when a pathway has a step routed by the place of the emergency (临时救助 in 急难发生地, 方案 六); see
+#: :func:`careflow.cases.validate_start_parameters`.
+EMERGENCY_AREA_FIELD = OutcomeField(
+    name="emergency_area_code", type="text", required=True, label_zh="急难发生地区划代码（乡镇9位或村居12位）",
+    label_en="Area code of the place of the emergency (township 9 or village 12 digits)")
+
+
+def start_fields(pathway: PathwayDefinition) -> list[OutcomeField]:
+    """The fields a caseworker fills in to start ``pathway``: its policy start parameters, plus the place of the
+    emergency when a step is routed by it."""
+    fields = list(pathway.start_parameters)
+    if any(step.jurisdiction_basis == "emergency_place" for step in pathway.steps):
+        fields.insert(0, EMERGENCY_AREA_FIELD)
+    return fields
+
+
+def pathway_infos(t: Translator) -> list[PathwayInfo]:
+    """Every pathway of the policy with its start fields; ``available`` when a flow serves it."""
+    return [
+        PathwayInfo(key=key, title=t.pick(p, "title"), source=p.source, available=key in PATHWAY_DEPLOYMENTS,
+                    start_parameters=[field_out(f, t) for f in start_fields(p)])
+        for key, p in load_policy().pathways.items()
+    ]
+
+
+# --------------------------------------------------------------------------------------------- children
+
+
+def assessment_of(child: Child, on: dt.date | None = None) -> AssessmentOut:
+    """The migrant-child test (方案 一) for a stored child as of ``on`` (default today): a child ages out."""
+    on = on or today()
+    result = assess_migrant_child(birth_date=child.birth_date, hukou_county=child.hukou_county_code,
+                                  residence_county=child.residence_county_code, arrival_date=child.arrival_date, on=on)
+    return AssessmentOut(on=on, is_migrant=result.is_migrant, turns_16_on=result.turns_16_on,
+                         six_months_on=result.six_months_on,
+                         reasons=[ReasonOut(**r.model_dump()) for r in result.reasons])
+
+
+def child_summary(child: Child) -> ChildSummary:
+    """A child as a list shows it: the ID number masked."""
+    return ChildSummary(id=child.id, full_name=child.full_name, resident_id_masked=mask_resident_id(child.resident_id),
+                        sex=child.sex, residence_county_code=child.residence_county_code,
+                        residence_area_code=child.residence_area_code, key_care_criteria=list(child.key_care_criteria),
+                        created_at=child.created_at)
+
+
+def list_children_audited(session: Session, children: list[Child], *, actor: str) -> list[ChildSummary]:
+    """Summaries of ``children``, recording which records ``actor`` saw (``child.list_read``)."""
+    if children:
+        record_audit(session, actor=actor, action="child.list_read", entity_type="child", entity_id="list",
+                     detail={"count": len(children), "ids": [c.id.hex for c in children[:200]]})
+    return [child_summary(c) for c in children]
+
+
+def case_summary(case: Case) -> CaseSummary:
+    return CaseSummary(reference=case.reference, status=str(case.status), county_code=case.county_code,
+                       caseworker=case.caseworker, summary=case.summary, opened_at=case.opened_at,
+                       closed_at=case.closed_at, close_reason=case.close_reason)
+
+
+def child_detail(session: Session, child: Child, *, actor: str, reveal_id: bool = False) -> ChildDetail:
+    """A child's full record (audited ``child.viewed``; ``reveal_id`` also ``child.id_revealed``).
+
+    The resident ID stays masked in ``resident_id_masked`` unless ``reveal_id``, when it holds the full ID.
+    """
+    record_audit(session, actor=actor, action="child.id_revealed" if reveal_id else "child.viewed",
+                 entity_type="child", entity_id=child.id)
+    guardians = session.exec(select(Guardian).where(Guardian.child_id == child.id)).all()
+    cases = session.exec(select(Case).where(Case.child_id == child.id).order_by(Case.opened_at.desc())).all()
+    summary = child_summary(child)
+    if reveal_id:
+        summary.resident_id_masked = child.resident_id
+    return ChildDetail(
+        **summary.model_dump(), birth_date=child.birth_date, hukou_county_code=child.hukou_county_code,
+        residence_address=child.residence_address, arrival_date=child.arrival_date,
+        guardians=[GuardianOut(full_name=g.full_name, relation=g.relation, phone=g.phone) for g in guardians],
+        assessment=assessment_of(child), cases=[case_summary(c) for c in cases],
+    )
+
+
+# --------------------------------------------------------------------------------------------- cases
+
+
+def pathway_run_out(run: PathwayRun, t: Translator) -> PathwayRunOut:
+    return PathwayRunOut(id=run.id, pathway=run.pathway, title=pathway_title(run.pathway, t), status=str(run.status),
+                         started_at=run.started_at, ended_at=run.ended_at, outcome=run.outcome,
+                         flow_run_id=run.flow_run_id, flow_run_url=flow_run_url(run.flow_run_id))
+
+
+def case_detail(session: Session, case: Case, *, actor: str, t: Translator) -> CaseDetail:
+    """A case with every pathway and every task across them (the read is audited ``case.timeline_read``)."""
+    timeline = case_timeline(session, case.reference, actor=actor)
+    runs = session.exec(select(PathwayRun).where(PathwayRun.case_id == case.id).order_by(PathwayRun.started_at)).all()
+    rows = []
+    for row in timeline.rows:
+        step = step_definition(row.pathway, row.step_key)
+        rows.append(TimelineRowOut(
+            pathway=row.pathway, step_key=row.step_key, title=t.pick(step, "title") if step else row.title,
+            attempt=row.attempt, unit_code=row.unit_code, unit_name=row.unit_name, requested_at=row.requested_at,
+            due_at=row.due_at, due_provisional=row.due_provisional, deadline_text=deadline_text(row.deadline_text, t),
+            state=str(row.state), answered_at=row.answered_at, answered_by=row.answered_by, outcome=row.outcome,
+            outcome_labels=outcome_labels(step, t), rejection_reason=row.rejection_reason, on_time=row.on_time,
+        ))
+    return CaseDetail(**case_summary(case).model_dump(), child_id=case.child_id,
+                      pathways=[pathway_run_out(r, t) for r in runs], timeline=rows)
+
+
+# --------------------------------------------------------------------------------------------- tasks
+
+
+def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime | None = None) -> TaskOut:
+    """A task as its agency sees it: case reference, step, deadline, instructions, outcome fields — no
+    child's name or ID number (DOMAIN.md §8: each agency sees only what its step needs)."""
+    now = now or utcnow()
+    case = session.get(Case, task.case_id) if task.case_id else None
+    run = session.get(PathwayRun, task.pathway_run_id) if task.pathway_run_id else None
+    pathway = run.pathway if run else ""
+    step = step_definition(pathway, task.step_key) if run else None
+    state = TaskState(task.state)
+    return TaskOut(
+        id=task.id, short_ref=task.short_ref, case_reference=case.reference if case else "", pathway=pathway,
+        step_key=task.step_key, step_title=t.pick(step, "title") if step else task.title, attempt=task.attempt,
+        state=state.value, unit_code=task.unit_code, requested_at=task.requested_at, ack_due_at=task.ack_due_at,
+        due_at=task.due_at, due_local=local_time(task.due_at), due_provisional=task.due_provisional,
+        deadline_text=deadline_text(task.deadline_text, t), deadline_for=step.deadline_for if step else "completion",
+        overdue=state.is_open and task.due_at < now,
+        ack_overdue=state == TaskState.requested and task.ack_due_at is not None and task.ack_due_at < now,
+        instructions=t.pick(step, "instructions") if step else "", note=step.note if step else "",
+        outcome_fields=[field_out(f, t) for f in step.outcome] if step else [], outcome=task.outcome,
+        outcome_labels=outcome_labels(step, t),
+        rejection_reason=task.rejection_reason, answered_at=task.answered_at, answered_by=task.answered_by,
+    )
+
+
+def audit_task_view(session: Session, task: AgencyTask, *, actor: str) -> None:
+    record_audit(session, actor=actor, action="task.viewed", entity_type="task", entity_id=task.id,
+                 case_id=task.case_id)
