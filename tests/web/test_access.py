@@ -27,7 +27,7 @@ from models.resident_id import mask_resident_id
 from models.task import AgencyTask
 from models.user import ApiToken, UserRole, WebUser
 from tests.factories import make_resident_id
-from tests.web.conftest import PASSWORD, Browser, Person, World, sign_in
+from tests.web.conftest import PASSWORD, WEB_ID_SPACE, Browser, Person, World, sign_in
 
 CW, OFFICER, MGR, ADMIN = UserRole.caseworker, UserRole.agency_officer, UserRole.manager, UserRole.admin
 ANY = frozenset(UserRole)
@@ -55,7 +55,8 @@ class Endpoint:
 
 def _child_form(world, place):
     area = world.places[place].area
-    return {"full_name": f"新登记{uuid.uuid4().hex[:4]}", "resident_id": make_resident_id(), "hukou_county": "511321",
+    return {"full_name": f"新登记{uuid.uuid4().hex[:4]}", "resident_id": make_resident_id(*WEB_ID_SPACE["walk"]),
+            "hukou_county": "511321",
             "residence_county": area[:6], "residence_area_code": area, "arrival_date": "2023-08-20"}
 
 

@@ -16,11 +16,12 @@ import pytest
 from careflow.db import session_scope
 from careflow.settings import get_settings
 from tests.factories import make_resident_id
-from tests.web.conftest import PASSWORD
+from tests.web.conftest import PASSWORD, WEB_ID_SPACE
 from web.users import create_user
 
 pytestmark = pytest.mark.e2e
 
+BROWSER_BACKEND = "sqlite"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -89,6 +90,9 @@ def answer_task(page, base: str, reference: str, step: str, outcome: dict[str, s
     return body
 
 
+# One backend is enough here: the pathway itself runs on both in tests/flows, and the web layer is walked on both
+# by test_access and test_api_schema. A browser costs the two cores more than anything else in the suite.
+@pytest.mark.parametrize("database_url", [BROWSER_BACKEND], indirect=True)
 def test_guardianship_case_from_registration_to_close(served, live_web, chromium, database_url, capsys):
     base = live_web
     backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
@@ -108,7 +112,7 @@ def test_guardianship_case_from_registration_to_close(served, live_web, chromium
             create_user(session, username=names[key], password=PASSWORD, role=role, actor="test",
                         jurisdiction_code=jurisdiction, unit_code=unit, display_name=f"浏览器{key}")
     child_name = f"林小{suffix[:2]}"
-    resident_id = make_resident_id()
+    resident_id = make_resident_id(*WEB_ID_SPACE["browser"])
 
     desk = chromium.new_context(viewport=DESKTOP, locale="zh-CN")
     phone = chromium.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True,
