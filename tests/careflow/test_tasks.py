@@ -92,8 +92,10 @@ def test_unit_sees_its_open_tasks_soonest_first_and_only_its_own(session, pathwa
     committee = open_step_task(session, pathway_run_id=pathway_run.id, step_key="committee_admonition")
     police = open_step_task(session, pathway_run_id=pathway_run.id, step_key="police_reprimand")
     session.flush()
-    assert [t.id for t in list_open_tasks(session, "police-350302")][-1] == police.id
-    assert committee.id not in [t.id for t in list_open_tasks(session, "police-350302")]
+    listed = list_open_tasks(session, "police-350302")
+    assert police.id in [t.id for t in listed]
+    assert [t.due_at for t in listed] == sorted(t.due_at for t in listed)  # soonest deadline first
+    assert committee.id not in [t.id for t in listed]
     assert find_task(session, police.short_ref, "police-350302").id == police.id
     with pytest.raises(LookupError):
         find_task(session, committee.short_ref, "police-350302")

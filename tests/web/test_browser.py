@@ -15,13 +15,14 @@ import pytest
 
 from careflow.db import session_scope
 from careflow.settings import get_settings
+from tests.conftest import BACKENDS
 from tests.factories import make_resident_id
 from tests.web.conftest import PASSWORD, WEB_ID_SPACE
 from web.users import create_user
 
 pytestmark = pytest.mark.e2e
 
-BROWSER_BACKEND = "sqlite"
+BROWSER_BACKEND = "sqlite" if "sqlite" in BACKENDS else BACKENDS[0]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
