@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     prefect_port: int = 4200
     smtp_port: int = 8025
     timezone: str = "Asia/Shanghai"
+    sweep_cron: str = "* * * * *"  # the sweeper's schedule (Asia/Shanghai); "" serves it unscheduled
     policy_dir: Path = PROJECT_ROOT / "policy"
     channels_file: Path | None = None
     public_url: str | None = None

@@ -15,20 +15,22 @@ from careflow.settings import get_settings
 from flows.registry import PATHWAY_DEPLOYMENTS, SWEEPER
 
 
-def build_deployments(sweep_cron: str = "* * * * *") -> list:
+def build_deployments(sweep_cron: str | None = None) -> list:
     """The deployments: one per pathway, tagged ``pathway:<key>``, and the sweeper on ``sweep_cron``."""
     timezone = get_settings().timezone
+    sweep_cron = get_settings().sweep_cron if sweep_cron is None else sweep_cron
     deployments = [
         d.load_flow().to_deployment(name=d.deployment, tags=[f"pathway:{key}"])
         for key, d in PATHWAY_DEPLOYMENTS.items()
     ]
-    deployments.append(SWEEPER.load_flow().to_deployment(name=SWEEPER.deployment, schedule=Cron(sweep_cron, timezone=timezone),
+    deployments.append(SWEEPER.load_flow().to_deployment(name=SWEEPER.deployment,
+                                                      schedule=Cron(sweep_cron, timezone=timezone) if sweep_cron else None,
                                              tags=["sweeper"]))
     deployments.extend(__import__("flows.survey", fromlist=["survey_deployments"]).survey_deployments(timezone))
     return deployments
 
 
-def serve_deployments(sweep_cron: str = "* * * * *") -> None:
+def serve_deployments(sweep_cron: str | None = None) -> None:
     """Serve every deployment from this process until interrupted (blocks)."""
     os.chdir(PROJECT_ROOT)  # flow entrypoints are relative to the project root
     serve(*build_deployments(sweep_cron), limit=20)

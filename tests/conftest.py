@@ -24,6 +24,9 @@ _HOME = Path(tempfile.mkdtemp(prefix="careflow-test-"))
 os.environ["CAREFLOW_HOME"] = str(_HOME)
 os.environ["CAREFLOW_PREFECT_PORT"] = str(_free_port())
 os.environ["CAREFLOW_SMTP_PORT"] = str(_free_port())
+# No scheduled sweeps during tests: a sweep in the served runner would dispatch and escalate other tests'
+# data behind their backs; tests call the sweeper's parts (reconcile, escalate, dispatch) themselves.
+os.environ["CAREFLOW_SWEEP_CRON"] = ""
 for _key in [k for k in os.environ if k.startswith("PREFECT_")]:
     del os.environ[_key]
 from careflow.prefect_env import configure_prefect_env  # noqa: E402
