@@ -8,23 +8,19 @@ guardianship; the women's federation starts guidance; civil affairs assesses the
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import date
 
 import typer
-from sqlmodel import select
 
-from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.db import session_scope
-from careflow.resume import start_pathway_flow, wait_until_suspended
+from careflow.demos.driving import answer_as_agency, unused_resident_id, wait_for_end
+from careflow.resume import start_pathway_flow
 from careflow.settings import get_settings
 from careflow.timeline import case_timeline
-from models.case import CaseStatus, PathwayRun, PathwayStatus
-from models.child import Child
+from models.case import CaseStatus, PathwayStatus
 from models.eligibility import KeyCareCriterion
-from models.resident_id import check_character
-from models.task import AgencyTask, TaskState
+from models.task import TaskState
 
 CASEWORKER = "lin.fang"
 
@@ -44,47 +40,10 @@ GUARDIANSHIP_ANSWERS = [
 EXPECTED_STEPS = [step for step, *_ in GUARDIANSHIP_ANSWERS]
 
 
-def demo_resident_id() -> str:
-    """A valid ID of a boy born 2015-03-15, household registration 511321 南部县 (sequence varies per run)."""
-    seq = int(time.time()) % 500 * 2 + 1  # odd: male
-    first17 = f"51132120150315{seq:03d}"
-    return first17 + check_character(first17)
-
-
-def _wait_for_task(pathway_run_id, flow_run_id, step_key: str, timeout: float = 120) -> AgencyTask:
-    """The step's task once the flow has created it and suspended to wait for its answer."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with session_scope() as session:
-            task = session.exec(select(AgencyTask).where(
-                AgencyTask.pathway_run_id == pathway_run_id, AgencyTask.step_key == step_key)).first()
-        if not asyncio.run(wait_until_suspended(flow_run_id, timeout=deadline - time.monotonic())):
-            raise RuntimeError(f"flow run {flow_run_id} ended before step {step_key!r}; see the Prefect UI")
-        if task:
-            return task
-        time.sleep(0.3)
-    raise TimeoutError(f"no task for step {step_key!r} after {timeout:.0f} s")
-
-
-def _wait_for_end(pathway_run_id, timeout: float = 120) -> PathwayRun:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with session_scope() as session:
-            run = session.get(PathwayRun, pathway_run_id)
-            if run.status not in (PathwayStatus.starting, PathwayStatus.running):
-                return run
-        time.sleep(0.3)
-    raise TimeoutError(f"pathway run not finished after {timeout:.0f} s")
-
-
 def drive() -> str:
     """Register the child, open the case, start the pathway and answer every step; return the case reference."""
+    rid = unused_resident_id("511321", date(2015, 3, 15), female=False)
     with session_scope() as session:
-        while True:
-            rid = demo_resident_id()
-            if not session.exec(select(Child).where(Child.resident_id == rid)).first():
-                break
-            time.sleep(1)
         reg = register_child(
             session, resident_id=rid, full_name="李浩然", sex="男", hukou_county="511321",
             residence_county="350302", residence_area_code="350302001001",
@@ -100,14 +59,8 @@ def drive() -> str:
     flow_run_id = asyncio.run(start_pathway_flow(run.id))
     typer.echo(f"flow run {flow_run_id}: {get_settings().resolved_public_url}/runs/flow-run/{flow_run_id}")
     for step, unit, officer, acknowledge_first, outcome in GUARDIANSHIP_ANSWERS:
-        task = _wait_for_task(run.id, flow_run_id, step)  # the agency answers after it was notified
-        if task.unit_code != unit:
-            raise RuntimeError(f"step {step} went to {task.unit_code}, expected {unit}")
-        if acknowledge_first:
-            answer_task(task.short_ref, TaskState.acknowledged, actor=officer, unit_code=unit)
-        result = answer_task(task.short_ref, TaskState.completed, actor=officer, unit_code=unit, outcome=outcome)
-        typer.echo(f"  {unit} answered {step} ({result.resume})")
-    _wait_for_end(run.id)
+        answer_as_agency(run.id, step, None, unit, officer, acknowledge_first, outcome)
+    wait_for_end(run.id)
     return case.reference
 
 

@@ -9,25 +9,20 @@ civil affairs bureau (community rehabilitation) each enrol her (闽民童〔2025
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
 from datetime import date, timedelta
 
 import typer
-from sqlmodel import select
 
-from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.db import session_scope
-from careflow.resume import start_pathway_flow, wait_until_suspended
+from careflow.demos.driving import answer_as_agency, unused_resident_id, wait_for_end
+from careflow.resume import start_pathway_flow
 from careflow.settings import get_settings
 from careflow.timeline import case_timeline
-from models.case import CaseStatus, PathwayRun, PathwayStatus
-from models.child import Child
+from models.case import CaseStatus, PathwayStatus
 from models.eligibility import KeyCareCriterion
 from models.policy import load_policy
-from models.resident_id import check_character
-from models.task import AgencyTask, TaskState
+from models.task import TaskState
 
 CASEWORKER = "chen.jing"
 PARAMETERS = {"screening_result": "high_risk", "screened_by": "school",
@@ -47,75 +42,6 @@ SCREENING_ANSWERS = [
     ("community_rehabilitation", "civil_affairs", "civil_affairs-350302", "区民政局 吴涛", True,
      {"enrolled": "yes", "note": "已纳入精神障碍社区康复服务"}),
 ]
-
-
-def resident_id(county: str, birth: date, female: bool) -> str:
-    """A valid ID for ``county`` and ``birth`` (sequence varies per run; odd for a boy, even for a girl)."""
-    seq = int(time.time()) % 500 * 2 + (0 if female else 1)
-    first17 = f"{county}{birth:%Y%m%d}{seq:03d}"
-    return first17 + check_character(first17)
-
-
-def unused_resident_id(county: str, birth: date, female: bool) -> str:
-    """:func:`resident_id`, waiting for the next second while the ID is already registered."""
-    while True:
-        rid = resident_id(county, birth, female)
-        with session_scope() as session:
-            if not session.exec(select(Child).where(Child.resident_id == rid)).first():
-                return rid
-        time.sleep(1)
-
-
-def wait_for_step_task(pathway_run_id: uuid.UUID, step_key: str, agency_type: str | None = None,
-                       timeout: float = 120) -> AgencyTask:
-    """The step's task (for ``agency_type`` if given) once its flow run has created it and suspended.
-
-    Raises:
-        RuntimeError: the flow run ended first. TimeoutError: no such task within ``timeout`` seconds.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with session_scope() as session:
-            flow_run_id = session.get(PathwayRun, pathway_run_id).flow_run_id
-            query = select(AgencyTask).where(AgencyTask.pathway_run_id == pathway_run_id,
-                                             AgencyTask.step_key == step_key)
-            if agency_type:
-                query = query.where(AgencyTask.agency_type == agency_type)
-            task = session.exec(query).first()
-        if flow_run_id is None:
-            time.sleep(0.3)
-            continue
-        if not asyncio.run(wait_until_suspended(flow_run_id, timeout=max(1.0, deadline - time.monotonic()))):
-            raise RuntimeError(f"flow run {flow_run_id} ended before step {step_key!r}; see the Prefect UI")
-        if task:
-            return task
-        time.sleep(0.3)
-    raise TimeoutError(f"no task for step {step_key!r} after {timeout:.0f} s")
-
-
-def answer_as_agency(pathway_run_id: uuid.UUID, step: str, agency_type: str | None, unit: str, officer: str,
-                     acknowledge_first: bool, outcome: dict) -> str:
-    """Wait for the step's task, check it went to ``unit``, answer it as ``officer``; returns the resume result."""
-    task = wait_for_step_task(pathway_run_id, step, agency_type)
-    if task.unit_code != unit:
-        raise RuntimeError(f"step {step} went to {task.unit_code}, expected {unit}")
-    if acknowledge_first:
-        answer_task(task.short_ref, TaskState.acknowledged, actor=officer, unit_code=unit)
-    result = answer_task(task.short_ref, TaskState.completed, actor=officer, unit_code=unit, outcome=outcome)
-    typer.echo(f"  {unit} answered {step} ({result.resume or 'stored'})")
-    return result.resume
-
-
-def wait_for_end(pathway_run_id: uuid.UUID, timeout: float = 120) -> PathwayRun:
-    """The pathway run once it is no longer starting or running (TimeoutError after ``timeout`` seconds)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with session_scope() as session:
-            run = session.get(PathwayRun, pathway_run_id)
-        if run.status not in (PathwayStatus.starting, PathwayStatus.running):
-            return run
-        time.sleep(0.3)
-    raise TimeoutError(f"pathway run {pathway_run_id} not finished after {timeout:.0f} s")
 
 
 def drive() -> str:

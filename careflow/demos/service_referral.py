@@ -19,13 +19,12 @@ from sqlmodel import select
 from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.db import session_scope
+from careflow.demos.driving import unused_resident_id, wait_for_end
 from careflow.resume import start_pathway_flow, wait_until_suspended
 from careflow.settings import get_settings
 from careflow.timeline import case_timeline
-from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
-from models.child import Child
+from models.case import Case, CaseStatus, PathwayStatus
 from models.notification import Notification
-from models.resident_id import check_character
 from models.task import AgencyTask, TaskState
 
 CASEWORKER = "chen.li"
@@ -46,13 +45,6 @@ ITEM_18_ANSWERS = [
 EXPECTED_UNITS = {agency: unit for agency, unit, *_ in ITEM_18_ANSWERS}
 
 
-def demo_resident_id() -> str:
-    """A valid ID of a girl born 2016-06-08, household registration 360781 瑞金市 (sequence varies per run)."""
-    seq = int(time.time()) % 500 * 2  # even: female
-    first17 = f"36078120160608{seq:03d}"
-    return first17 + check_character(first17)
-
-
 def wait_for_referral_tasks(pathway_run_id, flow_run_id, count: int, attempt: int = 1,
                             timeout: float = 120) -> list[AgencyTask]:
     """The referral's ``count`` tasks of ``attempt`` once the flow opened them and suspended to wait."""
@@ -69,27 +61,11 @@ def wait_for_referral_tasks(pathway_run_id, flow_run_id, count: int, attempt: in
     raise TimeoutError(f"fewer than {count} referral tasks after {timeout:.0f} s")
 
 
-def wait_for_end(pathway_run_id, timeout: float = 120) -> PathwayRun:
-    """The pathway run once it is no longer starting or running."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with session_scope() as session:
-            run = session.get(PathwayRun, pathway_run_id)
-        if run.status not in (PathwayStatus.starting, PathwayStatus.running):
-            return run
-        time.sleep(0.3)
-    raise TimeoutError(f"pathway run not finished after {timeout:.0f} s")
-
-
 def drive() -> str:
     """Register the child, open the case, refer item 18 and answer as its seven departments; return the case
     reference."""
+    rid = unused_resident_id("360781", date(2016, 6, 8), female=True)
     with session_scope() as session:
-        while True:
-            rid = demo_resident_id()
-            if not session.exec(select(Child).where(Child.resident_id == rid)).first():
-                break
-            time.sleep(1)
         reg = register_child(
             session, resident_id=rid, full_name="刘雨桐", sex="女", hukou_county="360781",
             residence_county="350302", residence_area_code="350302001001",

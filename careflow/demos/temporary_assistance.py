@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.db import session_scope
-from careflow.demos.psychological_screening import answer_as_agency, unused_resident_id, wait_for_end
+from careflow.demos.driving import answer_as_agency, unused_resident_id, wait_for_end
 from careflow.resume import start_pathway_flow
 from careflow.settings import get_settings
 from careflow.timeline import case_timeline

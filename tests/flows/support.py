@@ -11,8 +11,9 @@ from sqlmodel import select
 from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.db import session_scope
+from careflow.demos.driving import wait_for_end  # noqa: F401  (used by the tests)
 from careflow.resume import start_pathway_flow, wait_until_suspended
-from models.case import PathwayRun, PathwayStatus
+from models.case import PathwayRun
 from models.notification import Notification
 from models.task import AgencyTask, TaskState
 from tests.factories import make_resident_id
@@ -60,17 +61,6 @@ def complete(run_id, flow_run_id, step: str, outcome: dict, *, attempt: int = 1,
                          outcome=outcome)
     assert result.resume == "resumed", result.resume
     return result.task
-
-
-def wait_for_end(run_id: uuid.UUID, timeout: float = 90) -> PathwayRun:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with session_scope() as session:
-            run = session.get(PathwayRun, run_id)
-        if run.status not in (PathwayStatus.starting, PathwayStatus.running):
-            return run
-        time.sleep(0.3)
-    raise TimeoutError("pathway did not end")
 
 
 def tasks_of(run_id) -> list[AgencyTask]:
