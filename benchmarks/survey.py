@@ -23,6 +23,7 @@ import csv
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,11 +32,11 @@ import uuid
 from pathlib import Path
 
 PG_ADMIN_URL = os.environ.get("CAREFLOW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-COUNTY, ROUND = "350302", "2026-10"
+COUNTY, ROUND, NEXT_ROUND = "350302", "2026-10", "2027-04"
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # kB on Linux; for RUSAGE_CHILDREN the largest child's
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -83,8 +84,9 @@ def phase_bare(url: str, path: Path) -> dict:
     return {"rows": rows, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
 
 
-def phase_import(url: str, path: Path, use_tracemalloc: bool) -> dict:
-    """The real import of the file."""
+def phase_import(url: str, path: Path, use_tracemalloc: bool, second_round: bool) -> dict:
+    """The real import of the file; with ``second_round`` the same file again into the next round (every child
+    now known to careflow: the merge path, as every round after a county's first)."""
     os.environ["CAREFLOW_DATABASE_URL"] = url
     from careflow.settings import get_settings
 
@@ -99,7 +101,15 @@ def phase_import(url: str, path: Path, use_tracemalloc: bool) -> dict:
     report = import_survey(path, county=COUNTY, round_label=ROUND, actor="benchmark")
     result = {"rows": report.counts["read"], "seconds": report.seconds, "counts": report.counts,
               "files": report.files, "duties": report.duties, "timings": report.timings,
-              "peak_rss_mb": _peak_rss_mb(), "rss_before_mb": rss_before}
+              "peak_rss_mb": _peak_rss_mb(), "rss_before_mb": rss_before,
+              "parser_peak_rss_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN)}
+    if second_round:
+        import datetime
+
+        now = datetime.datetime(2027, 4, 15, 10, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
+        again = import_survey(path, county=COUNTY, round_label=NEXT_ROUND, actor="benchmark", now=now)
+        result["second"] = {"rows": again.counts["read"], "seconds": again.seconds, "counts": again.counts,
+                            "timings": again.timings}
     if use_tracemalloc:
         import tracemalloc
 
@@ -147,17 +157,20 @@ def _create_database(backend: str, workdir: Path) -> tuple[str, callable]:
     return url, drop
 
 
-def _child(phase: str, url: str, path: Path, use_tracemalloc: bool) -> dict:
+def _child(phase: str, url: str, path: Path, use_tracemalloc: bool, second_round: bool = False) -> dict:
     command = [sys.executable, "-m", "benchmarks.survey", "--phase", phase, "--url", url, "--file", str(path)]
     if use_tracemalloc:
         command.append("--tracemalloc")
+    if second_round:
+        command.append("--second-round")
     done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     if done.returncode != 0:
         raise RuntimeError(f"{phase} phase failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(rows: int, backends: list[str], fmt: str, workdir: Path, use_tracemalloc: bool, keep: bool) -> None:
+def run(rows: int, backends: list[str], fmt: str, workdir: Path, use_tracemalloc: bool, keep: bool,
+        repeat: int = 1, second_round: bool = False) -> None:
     from benchmarks.generate_survey import write_survey
 
     path = workdir / f"survey-{COUNTY}-{rows}.{fmt}"
@@ -165,33 +178,48 @@ def run(rows: int, backends: list[str], fmt: str, workdir: Path, use_tracemalloc
         started = time.perf_counter()
         write_survey(path, rows, county=COUNTY, round_label=ROUND)
         print(f"generated {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s")
-    print(f"file: {path.name}, {rows} data rows, {os.cpu_count()} cores")
+    print(f"file: {path.name}, {rows} data rows, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     for backend in backends:
-        url, drop = _create_database(backend, workdir)
-        try:
-            bare = _child("bare", url, path, False) if fmt == "csv" else None
-            imported = _child("import", url, path, use_tracemalloc)
-        finally:
-            if not keep:
-                drop()
-        rate = imported["rows"] / imported["seconds"]
-        print(f"\n== {backend} ==")
-        print(f"import: {imported['rows']} rows in {imported['seconds']:.1f} s = {rate:,.0f} rows/s; "
-              f"peak RSS {imported['peak_rss_mb']:.0f} MB (after imports, before the import: "
-              f"{imported['rss_before_mb']:.0f} MB)"
-              + (f"; tracemalloc peak {imported['tracemalloc_peak_mb']:.1f} MB" if "tracemalloc_peak_mb" in imported
-                 else ""))
-        if bare:
-            bare_rate = bare["rows"] / bare["seconds"]
-            print(f"bare bulk insert: {bare['rows']} rows in {bare['seconds']:.1f} s = {bare_rate:,.0f} rows/s; "
-                  f"peak RSS {bare['peak_rss_mb']:.0f} MB")
-            print(f"ratio: the import runs at {rate / bare_rate:.2f} × the bare insert's rate "
-                  f"({imported['seconds'] / bare['seconds']:.1f} × its time)")
-        counts = imported["counts"]
-        print(f"rows: {counts['inserted']} inserted, {counts['invalid']} invalid, {counts['duplicate']} duplicate, "
-              f"{counts['blank']} blank; {counts['migrant']} migrant, {counts['key_care']} key care; "
-              f"files {imported['files']}; duties {imported['duties']}")
-        print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in imported["timings"].items()))
+        rates, ratios = [], []
+        for attempt in range(1, repeat + 1):
+            url, drop = _create_database(backend, workdir)
+            try:
+                bare = _child("bare", url, path, False) if fmt == "csv" else None
+                imported = _child("import", url, path, use_tracemalloc, second_round)
+            finally:
+                if not keep:
+                    drop()
+            rate = imported["rows"] / imported["seconds"]
+            rates.append(rate)
+            print(f"\n== {backend}, run {attempt} of {repeat} ==")
+            print(f"import: {imported['rows']} rows in {imported['seconds']:.1f} s = {rate:,.0f} rows/s; "
+                  f"peak RSS {imported['peak_rss_mb']:.0f} MB (after imports, before the import: "
+                  f"{imported['rss_before_mb']:.0f} MB), parser process {imported['parser_peak_rss_mb']:.0f} MB"
+                  + (f"; tracemalloc peak {imported['tracemalloc_peak_mb']:.1f} MB"
+                     if "tracemalloc_peak_mb" in imported else ""))
+            if bare:
+                bare_rate = bare["rows"] / bare["seconds"]
+                ratios.append(rate / bare_rate)
+                print(f"bare bulk insert: {bare['rows']} rows in {bare['seconds']:.1f} s = {bare_rate:,.0f} rows/s; "
+                      f"peak RSS {bare['peak_rss_mb']:.0f} MB")
+                print(f"ratio: the import runs at {rate / bare_rate:.2f} × the bare insert's rate "
+                      f"({imported['seconds'] / bare['seconds']:.1f} × its time)")
+            counts = imported["counts"]
+            print(f"rows: {counts['inserted']} inserted, {counts['invalid']} invalid, {counts['duplicate']} "
+                  f"duplicate, {counts['blank']} blank; {counts['migrant']} migrant, {counts['key_care']} key care; "
+                  f"files {imported['files']}; duties {imported['duties']}")
+            print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in imported["timings"].items()))
+            if "second" in imported:
+                second = imported["second"]
+                c = second["counts"]
+                print(f"second round ({NEXT_ROUND}, every child known): {second['rows']} rows in "
+                      f"{second['seconds']:.1f} s = {second['rows'] / second['seconds']:,.0f} rows/s; "
+                      f"{c['inserted']} inserted, {c['updated']} updated, {c['unchanged']} unchanged")
+                print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in second["timings"].items()))
+        if repeat > 1:
+            print(f"\n{backend}: median of {repeat} runs {statistics.median(rates):,.0f} rows/s "
+                  f"(runs: {', '.join(f'{r:,.0f}' for r in rates)})"
+                  + (f"; median ratio to the bare insert {statistics.median(ratios):.2f}" if ratios else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "careflow-bench")
     parser.add_argument("--tracemalloc", action="store_true", help="also measure the peak of Python allocations")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per backend (a fresh database each); the "
+                        "median is printed")
+    parser.add_argument("--second-round", action="store_true",
+                        help=f"also import the file again into round {NEXT_ROUND} (every child known)")
     parser.add_argument("--phase", choices=("bare", "import"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -211,12 +243,12 @@ def main(argv: list[str] | None = None) -> int:
 
         configure_prefect_env()
         result = phase_bare(args.url, args.file) if args.phase == "bare" else phase_import(
-            args.url, args.file, args.tracemalloc)
+            args.url, args.file, args.tracemalloc, args.second_round)
         print(json.dumps(result))
         return 0
     args.workdir.mkdir(parents=True, exist_ok=True)
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    run(args.rows, backends, args.format, args.workdir, args.tracemalloc, args.keep)
+    run(args.rows, backends, args.format, args.workdir, args.tracemalloc, args.keep, args.repeat, args.second_round)
     return 0
 
 

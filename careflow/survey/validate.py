@@ -88,14 +88,23 @@ class ValidRow(NamedTuple):
     address: str
     arrival: datetime.date
     criteria: str
-    criteria_json: str
     guardian_name: str
     guardian_relation: str
     guardian_phone: str
+    criteria_json: str
     is_migrant: bool
     reasons: str
     is_key_care: bool
     row_hash: str
+
+    def copy_text(self) -> str:
+        """The row as one line of PostgreSQL COPY text: the fields in order, tab-separated, booleans ``t``/``f``,
+        a backslash, tab, newline or carriage return inside a field escaped."""
+        return "\t".join(_copy_escape("t" if v is True else "f" if v is False else str(v)) for v in self) + "\n"
+
+
+def _copy_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 _CRITERIA_TEXT: dict[tuple[str, ...], tuple[str, str]] = {}
@@ -125,6 +134,18 @@ def cell_text(value: Any) -> str:
     if isinstance(value, (datetime.datetime, datetime.date)):
         return value.isoformat()
     return cell_text(str(value))
+
+
+def _texts(values: list[Any]) -> list[str]:
+    """:func:`cell_text` of each value; for a row of text cells (every CSV row) one normalisation check for the
+    whole row instead of one per cell."""
+    try:
+        joined = "\x1f".join(values)
+    except TypeError:  # empty cells, numbers, dates (XLSX)
+        return [cell_text(v) for v in values]
+    if joined.isascii() or unicodedata.is_normalized("NFKC", joined):
+        return [v.strip() for v in values]
+    return [cell_text(v) for v in values]
 
 
 class DateProblem(NamedTuple):
@@ -230,10 +251,9 @@ def fast_resident_id(text: str, today: datetime.date) -> str | None:
     first17 = text[:17]
     if not first17.isdigit():
         return None
-    total = 0
-    for digit, weight in zip(first17, _WEIGHTS):
-        total += (ord(digit) - 48) * weight
-    if _CHECK[total % 11] != text[17]:
+    # the weights 7, 9, 10… are 2**17, 2**16… mod 11, and 13 ≡ 2 (mod 11): the weighted sum is 2 × (the digits
+    # read in base 13), mod 11
+    if _CHECK[2 * int(first17, 13) % 11] != text[17]:
         return None
     born = _birth(text[6:14])
     if born is None or born > today:
@@ -297,11 +317,13 @@ def _region(text: str) -> Region | str:
 # ---------------------------------------------------------------------------------------------------------------------
 
 class RowResult(NamedTuple):
-    """What :meth:`RowValidator.validate` made of one row: the row (None when rejected), its problems, notes."""
+    """What :meth:`RowValidator.validate` made of one row: the row (None when rejected), its problems, notes, and
+    — for a validator made with ``copy_lines=True`` — the row as :meth:`ValidRow.copy_text` gives it."""
 
     row: ValidRow | None
     issues: list[RowIssue]
     notes: list[RowIssue]
+    copy_line: str = ""
 
 
 class RowValidator:
@@ -312,6 +334,7 @@ class RowValidator:
         county: the importing county; rows must live there (their 居住地 is this county or blank).
         as_of: the round's assessment date (:func:`models.survey.round_as_of`).
         today: the date ID birth dates must not be after (default: today in Asia/Shanghai).
+        copy_lines: also give each good row as a line of PostgreSQL COPY text (:attr:`RowResult.copy_line`).
     """
 
     _FIELDS = ("resident_id", "full_name", "sex", "birth_date", "hukou_county", "residence_county",
@@ -319,8 +342,9 @@ class RowValidator:
                "guardian_relation", "guardian_phone")
 
     def __init__(self, header: Header, county: Region, as_of: datetime.date,
-                 today: datetime.date | None = None) -> None:
+                 today: datetime.date | None = None, copy_lines: bool = False) -> None:
         self.header = header
+        self.copy_lines = copy_lines
         self.county = county
         self.as_of = as_of
         self.today = today or datetime.datetime.now(_SHANGHAI).date()
@@ -363,12 +387,17 @@ class RowValidator:
         issues: list[RowIssue] = []
         notes: list[RowIssue] = []
         width = self._width
+        # index ``width`` must be an empty cell: the fields the file has no column for read it ("", not None, so
+        # that a CSV row stays all text for _texts)
         if len(cells) == width:
-            cells = [*cells, None]
-        else:  # index ``width`` must be an empty cell: the fields the file has no column for read it
-            cells = [*cells[:width], *([None] * (width - len(cells))), None]
+            cells = [*cells, ""]
+        else:
+            cells = [*cells[:width], *([""] * (width - len(cells))), ""]
+        raws = [cells[j] for j in self._index]
         (raw_id, name_raw, sex_raw, birth_raw, hukou_raw, residence_raw, area_raw, address_raw, arrival_raw,
-         kc_raw, g_name_raw, g_relation_raw, g_phone_raw) = [cells[j] for j in self._index]
+         kc_raw, g_name_raw, g_relation_raw, g_phone_raw) = raws
+        (_, name_text, sex_text, _, hukou_text, residence_text, area_text, address_text, _, kc_text, g_name_text,
+         g_relation_text, g_phone_text) = _texts(raws)
         problem = self._problem
 
         # ID number
@@ -381,7 +410,7 @@ class RowValidator:
         birth = _birth(rid[6:14]) if rid else None
 
         # name
-        full_name = cell_text(name_raw)
+        full_name = name_text
         if "  " in full_name or "\t" in full_name or "\u3000" in full_name:
             full_name = " ".join(full_name.split())
         if not full_name:
@@ -392,7 +421,7 @@ class RowValidator:
         # sex: the ID number decides; a contradicting cell is an error
         sex = ""
         if sex_raw is not None:
-            sex_text = cell_text(sex_raw).lower()
+            sex_text = sex_text.lower()
             if sex_text:
                 sex = _SEX.get(sex_text, "")
                 if not sex:
@@ -415,7 +444,7 @@ class RowValidator:
 
         # counties
         hukou = None
-        text = cell_text(hukou_raw)
+        text = hukou_text
         if not text:
             problem(issues, line, "hukou_county", hukou_raw, "required", "必填")
         else:
@@ -425,7 +454,7 @@ class RowValidator:
             else:
                 hukou = found
         residence = self.county
-        text = cell_text(residence_raw)
+        text = residence_text
         if text:
             found = self._county_of(text)
             if found.__class__ is str:
@@ -439,7 +468,7 @@ class RowValidator:
                 residence = None
 
         # area code
-        area = cell_text(area_raw)
+        area = area_text
         if area:
             if not area.isdigit() or len(area) not in (9, 12):
                 problem(issues, line, "residence_area_code", area_raw, "invalid",
@@ -450,7 +479,7 @@ class RowValidator:
                         f"不在本县（区）{self.county.code} {self.county.name} 范围内")
                 area = ""
 
-        address = cell_text(address_raw)
+        address = address_text
         if address:
             address = " ".join(address.split())
             if len(address) > 200:
@@ -465,7 +494,7 @@ class RowValidator:
         # key care
         criteria: tuple[str, ...] = ()
         if kc_raw is not None:
-            criteria, unknown = parse_criteria(cell_text(kc_raw))
+            criteria, unknown = parse_criteria(kc_text)
             if unknown is not None:
                 allowed = "、".join(c.zh for c in KeyCareCriterion)
                 problem(issues, line, "key_care", kc_raw, "unknown_criterion",
@@ -481,9 +510,7 @@ class RowValidator:
                     problem(issues, line, f"kc:{code}", value, "invalid", "应为 是 或 否")
             criteria = tuple(sorted(found_criteria))
 
-        guardian_name = cell_text(g_name_raw)
-        guardian_relation = cell_text(g_relation_raw)
-        guardian_phone = cell_text(g_phone_raw)
+        guardian_name, guardian_relation, guardian_phone = g_name_text, g_relation_text, g_phone_text
         if len(guardian_name) > 64:
             problem(issues, line, "guardian_name", guardian_name, "too_long", "超过 64 个字符")
         if len(guardian_relation) > 32:
@@ -497,18 +524,21 @@ class RowValidator:
         result = classify(birth_date=birth, hukou=hukou, residence=residence, arrival_date=arrival,
                           on=self.as_of, criteria=criteria)
         criteria_text, criteria_json = _criteria_text(criteria)
-        digest = hashlib.blake2b(
-            "\x1f".join((rid, full_name, sex, str(birth), hukou.code, residence.code, area, address,
-                         str(arrival), criteria_text, guardian_name, guardian_relation,
-                         guardian_phone)).encode("utf-8"),
-            digest_size=8,
-        ).hexdigest()
-        return RowResult(
-            ValidRow(line, rid, full_name, sex, birth, hukou.code, residence.code, area, address, arrival,
-                     criteria_text, criteria_json, guardian_name, guardian_relation, guardian_phone, result[0],
-                     ",".join(result[1]), result[2], digest),
-            issues, notes,
-        )
+        # the stored fields 1-13 of the row, in order: what the hash covers and, tab-separated, the COPY line's core
+        stored = "\x1f".join((rid, full_name, sex, str(birth), hukou.code, residence.code, area, address,
+                               str(arrival), criteria_text, guardian_name, guardian_relation, guardian_phone))
+        digest = hashlib.blake2b(stored.encode("utf-8"), digest_size=8).hexdigest()
+        reasons = ",".join(result[1])
+        row = ValidRow(line, rid, full_name, sex, birth, hukou.code, residence.code, area, address, arrival,
+                       criteria_text, guardian_name, guardian_relation, guardian_phone, criteria_json, result[0],
+                       reasons, result[2], digest)
+        if not self.copy_lines:
+            return RowResult(row, issues, notes)
+        if "\\" in stored or "\t" in stored or "\n" in stored or "\r" in stored or stored.count("\x1f") != 12:
+            return RowResult(row, issues, notes, row.copy_text())
+        return RowResult(row, issues, notes, f"{line}\t{stored.replace(chr(31), chr(9))}\t{criteria_json}\t"
+                                             f"{'t' if result[0] else 'f'}\t{reasons}\t{'t' if result[2] else 'f'}\t"
+                                             f"{digest}\n")
 
     def _resident_id(self, raw: Any, issues: list[RowIssue], notes: list[RowIssue], line: int) -> str | None:
         problem = self._problem

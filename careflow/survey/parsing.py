@@ -1,0 +1,238 @@
+"""Turning a survey file into chunks for the import (:mod:`careflow.survey.importer`): every row validated and
+classified (:mod:`careflow.survey.validate`), repeated ID numbers sorted out as far as the file alone can tell, and
+the good rows ready for the database — as :class:`~careflow.survey.validate.ValidRow` s, or as PostgreSQL COPY text.
+
+A big file is parsed by child processes (:func:`chunks_in_subprocesses`; on more than three cores two, each taking
+every other block of lines): parsing a million rows takes about 17 s of one core and the database about 15 s of
+another, so the import runs them side by side instead of one after the other (measured in
+``python -m benchmarks.survey``). Chunks travel through queues of two, so memory stays flat whatever the file's
+size.
+"""
+from __future__ import annotations
+
+import datetime
+import multiprocessing
+import os
+import queue
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from careflow.survey.reader import SurveyFileError, SurveySheet, open_survey
+from careflow.survey.validate import RowIssue, RowValidator, ValidRow
+from models.regions import get_county
+
+#: Good rows per chunk handed to the database.
+CHUNK_ROWS = 20_000
+#: In auto mode, files at least this big (bytes) are parsed in a child process; smaller ones are not worth its
+#: start (about a second).
+SUBPROCESS_BYTES = 4 << 20
+
+
+@dataclass
+class Chunk:
+    """A run of the file's lines, parsed.
+
+    Attributes:
+        rows: the good rows, each the first of its ID number within the chunk (empty when ``copy_text`` is used).
+        copy_text: the same rows as PostgreSQL COPY text, one line each (:meth:`ValidRow.copy_text`), or "".
+        loaded: how many good rows (``rows`` or lines of ``copy_text``).
+        errors: the problems of the chunk's invalid rows; ``notes``: corrections made (a lost X recovered).
+        keys: ``ID number<TAB>line<TAB>row hash`` of each row in ``rows``, one a line (what
+            :func:`mark_suspects` needs, cheap to send between processes).
+        suspects: (line, ID number, row hash) of good rows whose ID number an earlier chunk may have held
+            (:class:`SeenIds` said maybe) — the database settles it.
+        repeats: (line, ID number, row hash, first line, its hash) of good rows repeating an ID number earlier in
+            the same chunk; they are not in ``rows``.
+        read, blank, invalid: data rows read (blank ones excluded), blank rows, invalid rows.
+        progress: the fraction of the file read when the chunk was cut (0.0–1.0).
+    """
+
+    rows: list[ValidRow] = field(default_factory=list)
+    copy_lines: list[str] = field(default_factory=list)
+    copy_text: str = ""
+    loaded: int = 0
+    errors: list[RowIssue] = field(default_factory=list)
+    notes: list[RowIssue] = field(default_factory=list)
+    suspects: list[tuple[int, str, str]] = field(default_factory=list)
+    repeats: list[tuple[int, str, str, int, str]] = field(default_factory=list)
+    keys: str = ""
+    read: int = 0
+    blank: int = 0
+    invalid: int = 0
+    progress: float = 0.0
+
+
+class SeenIds:
+    """Which ID numbers a file has shown so far, as a fixed bitmap of 2**27 bits (16 MB whatever the file's size):
+    a clear bit means "first time" for sure, a set bit "maybe" (about 1 in 130 at a million rows; then the database
+    is asked). Memory stays flat where a set of every ID number would grow with the file."""
+
+    BITS = 1 << 27
+
+    def __init__(self) -> None:
+        self.bits = bytearray(self.BITS >> 3)
+
+    def add(self, resident_id: str) -> bool:
+        """Record ``resident_id``; True when it may have been recorded before."""
+        h = hash(resident_id) & (self.BITS - 1)
+        byte, mask = h >> 3, 1 << (h & 7)
+        if self.bits[byte] & mask:
+            return True
+        self.bits[byte] |= mask
+        return False
+
+
+def parse_chunks(sheet: SurveySheet, validator: RowValidator, *, chunk_rows: int = CHUNK_ROWS,
+                 part: tuple[int, int] = (0, 1)) -> Iterator[Chunk]:
+    """The rows of an open ``sheet`` as :class:`Chunk` s, one per block of ``chunk_rows`` data lines (blank ones
+    included), in file order; with ``part=(k, n)`` only the blocks k, k + n, k + 2n… (the others are read, not
+    parsed), so that n processes can share a file.
+
+    Within a chunk the first line of an ID number wins and later ones become ``repeats``; every other good row is
+    listed in ``keys`` for :func:`mark_suspects`. Never raises for bad rows; raises
+    :class:`~careflow.survey.reader.SurveyFileError` when the file itself cannot be read on (an undecodable line).
+    A validator made with ``copy_lines=True`` gives chunks of ``copy_text`` instead of ``rows``.
+    """
+    mine, parts = part
+    copy_lines = validator.copy_lines
+    validate, is_blank = validator.validate, validator.is_blank
+    block = count = 0
+    chunk = Chunk()
+    rows: list = chunk.copy_lines if copy_lines else chunk.rows
+    keys: list[str] = []
+    firsts: dict[str, tuple[int, str]] = {}  # ID number → (line, row hash) of its first good row in the chunk
+    for line, cells in sheet.rows:
+        if count == chunk_rows:
+            if block % parts == mine:
+                yield _finished(chunk, keys, sheet.progress())
+                chunk, keys = Chunk(), []
+                rows = chunk.copy_lines if copy_lines else chunk.rows
+                firsts.clear()
+            block += 1
+            count = 0
+        count += 1
+        if block % parts != mine:
+            continue
+        if is_blank(cells):
+            chunk.blank += 1
+            continue
+        chunk.read += 1
+        row, issues, notes, copy_line = validate(line, cells)
+        if notes:
+            chunk.notes.extend(notes)
+        if row is None:
+            chunk.invalid += 1
+            chunk.errors.extend(issues)
+        else:
+            rid = row.resident_id
+            first = firsts.get(rid)
+            if first is not None:
+                chunk.repeats.append((line, rid, row.row_hash, *first))
+            else:
+                firsts[rid] = (line, row.row_hash)
+                keys.append(f"{rid}\t{line}\t{row.row_hash}")
+                rows.append(copy_line if copy_lines else row)
+    if block % parts == mine:
+        yield _finished(chunk, keys, 1.0)
+
+
+def _finished(chunk: Chunk, keys: list[str], progress: float) -> Chunk:
+    chunk.loaded = len(chunk.copy_lines) or len(chunk.rows)
+    chunk.progress = progress
+    chunk.keys = "\n".join(keys)
+    if chunk.copy_lines:
+        chunk.copy_text = "".join(chunk.copy_lines)
+        chunk.copy_lines = []
+    return chunk
+
+
+def mark_suspects(chunk: Chunk, seen: SeenIds) -> Chunk:
+    """Fill ``chunk.suspects`` from its ``keys`` with the rows whose ID number ``seen`` (the file's earlier chunks,
+    in file order) may hold; returns the chunk."""
+    add = seen.add
+    if chunk.keys:
+        for key in chunk.keys.split("\n"):
+            if add(key[:18]):
+                rid, line, row_hash = key.split("\t")
+                chunk.suspects.append((int(line), rid, row_hash))
+    return chunk
+
+
+def parser_processes(path: Path, workers: int | None) -> int:
+    """How many child processes parse ``path``: ``workers`` if given (0: none, parse in this process); else none
+    for a file under :data:`SUBPROCESS_BYTES` or on one core, one on two or three cores (measured on two cores:
+    two parsers and the database then fight for the cores, and the import is slower than with one), two on more."""
+    if workers is not None:
+        return workers
+    cores = os.cpu_count() or 1
+    if cores < 2 or path.stat().st_size < SUBPROCESS_BYTES:
+        return 0
+    return 1 if cores < 4 else 2
+
+
+def chunks_in_subprocesses(path: Path, county_code: str, as_of: datetime.date, today: datetime.date, *,
+                           processes: int = 2, copy_text: bool, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    """:func:`parse_chunks` of the file at ``path`` shared by ``processes`` child processes (spawned: the parent may
+    run threads), each parsing every n-th block; the chunks are yielded in file order, each process's arriving
+    through a queue of two, so memory stays flat.
+
+    Raises:
+        SurveyFileError: a child found the file unreadable part-way (the message as :func:`parse_chunks` gives it).
+        RuntimeError: a child failed otherwise or died (its exit code).
+    """
+    context = multiprocessing.get_context("spawn")
+    queues = [context.Queue(maxsize=2) for _ in range(processes)]
+    children = [context.Process(target=_produce, name=f"survey-parser-{k}", daemon=True,
+                                args=(queues[k], str(path), county_code, as_of, today, copy_text, chunk_rows,
+                                      (k, processes)))
+                for k in range(processes)]
+    for child in children:
+        child.start()
+    try:
+        block = 0
+        while True:
+            k = block % processes
+            try:
+                item = queues[k].get(timeout=1.0)
+            except queue.Empty:
+                if not children[k].is_alive():
+                    raise RuntimeError(
+                        f"the survey parser process stopped (exit code {children[k].exitcode})") from None
+                continue
+            if item is None:  # block ``block`` does not exist: the file has ended
+                return
+            if isinstance(item, _Failure):
+                raise item.rebuild()
+            yield item
+            block += 1
+    finally:
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+        for child, chunks in zip(children, queues):
+            child.join(5)
+            chunks.close()
+
+
+@dataclass
+class _Failure:
+    kind: str
+    message: str
+
+    def rebuild(self) -> Exception:
+        if self.kind == "SurveyFileError":
+            return SurveyFileError(self.message)
+        return RuntimeError(f"the survey parser failed: {self.kind}: {self.message}")
+
+
+def _produce(chunks, path: str, county_code: str, as_of: datetime.date, today: datetime.date, copy_text: bool,
+             chunk_rows: int, part: tuple[int, int]) -> None:
+    try:
+        with open_survey(path) as sheet:
+            validator = RowValidator(sheet.header, get_county(county_code), as_of, today=today, copy_lines=copy_text)
+            for chunk in parse_chunks(sheet, validator, chunk_rows=chunk_rows, part=part):
+                chunks.put(chunk)
+        chunks.put(None)
+    except BaseException as exc:  # noqa: BLE001 - reported to the importing process
+        chunks.put(_Failure(type(exc).__name__, str(exc)))
