@@ -109,7 +109,7 @@ def phase_import(url: str, path: Path, use_tracemalloc: bool, second_round: bool
         now = datetime.datetime(2027, 4, 15, 10, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
         again = import_survey(path, county=COUNTY, round_label=NEXT_ROUND, actor="benchmark", now=now)
         result["second"] = {"rows": again.counts["read"], "seconds": again.seconds, "counts": again.counts,
-                            "timings": again.timings}
+                            "files": again.files, "duties": again.duties, "timings": again.timings}
     if use_tracemalloc:
         import tracemalloc
 
@@ -214,7 +214,8 @@ def run(rows: int, backends: list[str], fmt: str, workdir: Path, use_tracemalloc
                 c = second["counts"]
                 print(f"second round ({NEXT_ROUND}, every child known): {second['rows']} rows in "
                       f"{second['seconds']:.1f} s = {second['rows'] / second['seconds']:,.0f} rows/s; "
-                      f"{c['inserted']} inserted, {c['updated']} updated, {c['unchanged']} unchanged")
+                      f"{c['inserted']} inserted, {c['updated']} updated, {c['unchanged']} unchanged; "
+                      f"files {second['files']}; duties {second['duties']}")
                 print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in second["timings"].items()))
         if repeat > 1:
             print(f"\n{backend}: median of {repeat} runs {statistics.median(rates):,.0f} rows/s "

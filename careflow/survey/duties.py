@@ -449,7 +449,9 @@ def file_duties(session: Session, file_id: int, *, open_only: bool = True,
         query = query.where(AgencyTask.state.in_(_OPEN))
     if kind is not None:
         query = query.where(KeyCareDuty.kind == ContactKind(kind).value)
-    return list(session.exec(query.order_by(AgencyTask.due_at)).all())
+    # sorted here, not by ORDER BY: with statistics that lag behind a big import PostgreSQL walked the whole
+    # due_at index of agency_task for each file instead of the file's few duties (22 s for 1,100 closed files)
+    return sorted(session.exec(query).all(), key=lambda pair: (pair[0].due_at, str(pair[0].id)))
 
 
 def _close_duty(session: Session, task: AgencyTask, target: TaskState, *, actor: str, reason: str,

@@ -435,9 +435,11 @@ class _Merger:
             self.conn.exec_driver_sql("SET LOCAL enable_hashjoin = on")
             self.conn.exec_driver_sql("SET LOCAL enable_mergejoin = on")
             self.conn.exec_driver_sql("RESET jit")
-            self.conn.exec_driver_sql("ANALYZE survey_seen")
-            self.conn.exec_driver_sql("ANALYZE child")
-            self.conn.exec_driver_sql("ANALYZE survey_record")
+            # the closing pass looks up files and duties one by one; a previous import may have added tens of
+            # thousands that autovacuum has not analysed yet (then each lookup scanned them all: 22 s for the
+            # 1,000 files a second round of a million rows closes)
+            self.conn.exec_driver_sql("ANALYZE survey_seen, child, survey_record, key_care_file, key_care_duty, "
+                                      "agency_task")
 
     def abort(self) -> None:
         if self._thread is not None:

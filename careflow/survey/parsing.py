@@ -11,9 +11,10 @@ size.
 from __future__ import annotations
 
 import datetime
-import multiprocessing
 import os
-import queue
+import pickle
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,33 +174,27 @@ def parser_processes(path: Path, workers: int | None) -> int:
 
 def chunks_in_subprocesses(path: Path, county_code: str, as_of: datetime.date, today: datetime.date, *,
                            processes: int = 2, copy_text: bool, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
-    """:func:`parse_chunks` of the file at ``path`` shared by ``processes`` child processes (spawned: the parent may
-    run threads), each parsing every n-th block; the chunks are yielded in file order, each process's arriving
-    through a queue of two, so memory stays flat.
+    """:func:`parse_chunks` of the file at ``path`` shared by ``processes`` child processes, each parsing every n-th
+    block; the chunks are yielded in file order.
+
+    Each child is ``python -m careflow.survey.parsing`` (a program of its own, so the caller's main module is never
+    imported again, as :mod:`multiprocessing` would) writing its chunks, pickled, to a pipe: a child waits while
+    the pipe is full, so memory stays flat.
 
     Raises:
         SurveyFileError: a child found the file unreadable part-way (the message as :func:`parse_chunks` gives it).
-        RuntimeError: a child failed otherwise or died (its exit code).
+        RuntimeError: a child failed otherwise or died (its exit code and the end of what it printed).
     """
-    context = multiprocessing.get_context("spawn")
-    queues = [context.Queue(maxsize=2) for _ in range(processes)]
-    children = [context.Process(target=_produce, name=f"survey-parser-{k}", daemon=True,
-                                args=(queues[k], str(path), county_code, as_of, today, copy_text, chunk_rows,
-                                      (k, processes)))
+    arguments = [str(path), county_code, as_of.isoformat(), today.isoformat(), "copy" if copy_text else "rows",
+                 str(chunk_rows)]
+    children = [subprocess.Popen([sys.executable, "-m", "careflow.survey.parsing", *arguments, str(k),
+                                  str(processes)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 for k in range(processes)]
-    for child in children:
-        child.start()
     try:
         block = 0
         while True:
-            k = block % processes
-            try:
-                item = queues[k].get(timeout=1.0)
-            except queue.Empty:
-                if not children[k].is_alive():
-                    raise RuntimeError(
-                        f"the survey parser process stopped (exit code {children[k].exitcode})") from None
-                continue
+            child = children[block % processes]
+            item = _receive(child)
             if item is None:  # block ``block`` does not exist: the file has ended
                 return
             if isinstance(item, _Failure):
@@ -208,11 +203,20 @@ def chunks_in_subprocesses(path: Path, county_code: str, as_of: datetime.date, t
             block += 1
     finally:
         for child in children:
-            if child.is_alive():
-                child.terminate()
-        for child, chunks in zip(children, queues):
-            child.join(5)
-            chunks.close()
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+            child.stdout.close()
+            child.stderr.close()
+
+
+def _receive(child: subprocess.Popen) -> "Chunk | _Failure | None":
+    size = child.stdout.read(8)
+    if len(size) < 8:
+        child.wait()
+        error = child.stderr.read().decode("utf-8", "replace")[-2000:]
+        raise RuntimeError(f"the survey parser process stopped (exit code {child.returncode}): {error}")
+    return pickle.loads(child.stdout.read(int.from_bytes(size, "big")))
 
 
 @dataclass
@@ -226,13 +230,32 @@ class _Failure:
         return RuntimeError(f"the survey parser failed: {self.kind}: {self.message}")
 
 
-def _produce(chunks, path: str, county_code: str, as_of: datetime.date, today: datetime.date, copy_text: bool,
-             chunk_rows: int, part: tuple[int, int]) -> None:
+def _send(out, item) -> None:
+    data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(len(data).to_bytes(8, "big"))
+    out.write(data)
+    out.flush()
+
+
+def _produce(argv: list[str]) -> int:
+    """The child's work: ``path county as_of today copy|rows chunk_rows part parts`` → chunks on stdout."""
+    path, county_code, as_of, today, mode, chunk_rows, mine, parts = argv
+    out = sys.stdout.buffer
     try:
         with open_survey(path) as sheet:
-            validator = RowValidator(sheet.header, get_county(county_code), as_of, today=today, copy_lines=copy_text)
-            for chunk in parse_chunks(sheet, validator, chunk_rows=chunk_rows, part=part):
-                chunks.put(chunk)
-        chunks.put(None)
+            validator = RowValidator(sheet.header, get_county(county_code), datetime.date.fromisoformat(as_of),
+                                     today=datetime.date.fromisoformat(today), copy_lines=mode == "copy")
+            for chunk in parse_chunks(sheet, validator, chunk_rows=int(chunk_rows), part=(int(mine), int(parts))):
+                _send(out, chunk)
+        _send(out, None)
+    except BrokenPipeError:  # the importing process stopped reading (it failed or was stopped)
+        return 1
     except BaseException as exc:  # noqa: BLE001 - reported to the importing process
-        chunks.put(_Failure(type(exc).__name__, str(exc)))
+        _send(out, _Failure(type(exc).__name__, str(exc)))
+    return 0
+
+
+if __name__ == "__main__":
+    from careflow.survey import parsing  # the module by its own name, so that what is pickled names it
+
+    sys.exit(parsing._produce(sys.argv[1:]))

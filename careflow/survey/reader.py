@@ -75,6 +75,19 @@ def _csv_encoding(path: Path) -> str:
         return "gb18030"
 
 
+def _first_undecodable_line(path: Path, encoding: str) -> int | None:
+    """The number of the first line of ``path`` that is not text in ``encoding`` (the text reader decodes ahead in
+    blocks, so where it stopped is not where the bad bytes are)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
 def _csv_dialect(first_line: str) -> str:
     counts = {d: first_line.count(d) for d in (",", "\t", ";")}
     return max(counts, key=counts.get) if max(counts.values()) else ","
@@ -149,8 +162,8 @@ def _open_csv(path: Path) -> SurveySheet:
                 yield last_line + 1, record
                 last_line = reader.line_num
         except UnicodeDecodeError as exc:
-            raise SurveyFileError(
-                f"{path.name}: line {last_line + 1}: not readable as {encoding} text ({exc.reason})") from None
+            line = _first_undecodable_line(path, encoding) or last_line + 1
+            raise SurveyFileError(f"{path.name}: line {line}: not readable as {encoding} text ({exc.reason})") from None
         except csv.Error as exc:
             raise SurveyFileError(f"{path.name}: line {last_line + 1}: {exc}") from None
 

@@ -379,3 +379,22 @@ def test_lookups_in_a_round_that_is_filling_up_stay_index_probes(database_url, t
                 assert "resident_id" in plan[i + 1], f"{name}:\n{text}"
             assert "Join Filter" not in text, f"{name}:\n{text}"
         conn.rollback()
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_file_unreadable_part_way_imports_nothing_and_names_the_line(database_url, tmp_path, workers):
+    """A line that is not text in the file's encoding stops the import with its line number, whether the file is
+    parsed here or in a parser process; nothing of the file is kept."""
+    ids: dict = {}
+    path = write_csv(tmp_path / "broken.csv", csv_rows(ids)[:4], encoding="utf-8")
+    padding = 80_000  # blank rows, so that the bad line lies past the part read to detect the encoding (1 MB)
+    with open(path, "ab") as handle:
+        handle.write(b",,,,,,,,,,,,,\r\n" * padding + "21,坏行,,".encode() + b"\xff\xfe\r\n")
+    bad_line = 4 + padding + 1
+    with pytest.raises(SurveyFileError, match=f"line {bad_line}"):
+        import_survey(path, county="350302", round_label="2026-10", today=TODAY, now=NOW, workers=workers)
+    with session_scope() as session:
+        assert session.exec(select(Child).where(Child.resident_id.in_([ids["lost_x"], ids["good"]]))).all() == []
+        failed = session.exec(select(SurveyImport).where(SurveyImport.file_name == "broken.csv")
+                              .order_by(SurveyImport.id.desc())).first()
+        assert failed.status == "failed" and f"line {bad_line}" in failed.detail["error"]
