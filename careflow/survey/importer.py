@@ -56,8 +56,8 @@ from careflow.survey.duties import UnitCache, close_file, ensure_duties, reopen_
 from careflow.survey.parsing import (
     CHUNK_ROWS,
     Chunk,
+    ParserProcesses,
     SeenIds,
-    chunks_in_subprocesses,
     mark_suspects,
     parse_chunks,
     parser_processes,
@@ -222,7 +222,7 @@ class _Merger:
     """
 
     def __init__(self, conn: sa.Connection, *, import_id: int, round_id: int, county: str, present: set[str],
-                 id_column: str, actor: str, now: datetime.datetime, collect_rows: bool,
+                 id_column: str, actor: str, now: datetime.datetime, collect_rows: bool, id_prefix: str,
                  files: "_NewFiles | None" = None) -> None:
         self.conn = conn
         self.files = files
@@ -230,11 +230,9 @@ class _Merger:
         self.pg = is_postgresql(conn)
         self.import_id, self.round_id, self.county, self.actor, self.now = import_id, round_id, county, actor, now
         self.id_column = id_column
-        salt = secrets.randbits(34)
-        self.id_prefix = (f"{int(time.time() * 1000) & (2**48 - 1):012x}7{salt >> 22:03x}"
-                          f"{8 | (salt >> 20) & 3:x}{salt & 0xFFFFF:05x}")
+        self.id_prefix = id_prefix
         self._fast_misses = 0
-        self._chunks = 0
+        self._chunks = self.merged_chunks = 0
         self.collect_rows = collect_rows
         self.counts = dict(duplicate=0, conflict=0, inserted=0, updated=0, unchanged=0, migrant=0, key_care=0)
         self.conflicts: list[RowIssue] = []
@@ -255,8 +253,9 @@ class _Merger:
         on_commit = " ON COMMIT DROP" if self.pg else ""
         for table in TEMP_TABLES:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-        conn.exec_driver_sql(_STAGE_DDL.format(table="survey_chunk", key="", extra="", on_commit=on_commit))
         uuid_type = "UUID" if self.pg else "CHAR(32)"
+        conn.exec_driver_sql(_STAGE_DDL.format(table="survey_chunk", key="", extra=f", child_id {uuid_type}",
+                                               on_commit=on_commit))
         conn.exec_driver_sql(_STAGE_DDL.format(
             table="survey_known", key="", on_commit=on_commit,
             extra=f", child_id {uuid_type} NOT NULL, is_new BOOLEAN NOT NULL, old_county VARCHAR(6), "
@@ -292,7 +291,7 @@ class _Merger:
         columns = ", ".join(STAGE_COLUMNS)
         self.sql_known = sa.text(f"""
             INSERT INTO survey_known ({columns}, child_id, is_new, old_county, old_area, child_changed, rec_hash)
-            SELECT {", ".join("s." + c for c in STAGE_COLUMNS)}, COALESCE(child.id, {self.new_id("s.line")}),
+            SELECT {", ".join("s." + c for c in STAGE_COLUMNS)}, COALESCE(child.id, {self.new_id("s")}),
                    child.id IS NULL, child.residence_county_code, child.residence_area_code,
                    CASE WHEN child.id IS NOT NULL AND ({differs}) THEN {'TRUE' if self.pg else '1'}
                         ELSE {'FALSE' if self.pg else '0'} END,
@@ -383,24 +382,19 @@ class _Merger:
         # the fast path: every row of the chunk is a child new to careflow and to the round (see _insert_all_new)
         self.sql_fast_children = sa.text(f"""
             INSERT INTO child (id, resident_id, {insert_cols}, created_at, created_by)
-            SELECT {self.new_id("k.line")}, k.resident_id, {insert_vals}, :now, :actor
+            SELECT {self.new_id("k")}, k.resident_id, {insert_vals}, :now, :actor
             FROM survey_chunk k""").bindparams(now_param)
         self.sql_fast_records = sa.text(f"""
             INSERT INTO survey_record (round_id, resident_id, child_id, import_id, {record_cols}, moved_from_county)
-            SELECT :round, k.resident_id, {self.new_id("k.line")}, :import, {", ".join("k." + x.strip() for x in stage_cols.split(","))}, ''
+            SELECT :round, k.resident_id, {self.new_id("k")}, :import, {", ".join("k." + x.strip() for x in stage_cols.split(","))}, ''
             FROM survey_chunk k""")
         self.sql_fast_counts = sa.text("""
             SELECT COUNT(*), SUM(CASE WHEN k.is_migrant THEN 1 ELSE 0 END), SUM(CASE WHEN k.is_key_care THEN 1 ELSE 0 END)
             FROM survey_chunk k""")
 
-    def new_id(self, line: str) -> str:
-        """SQL for the id a child new to careflow gets: the import's 22-hex-digit prefix and the line as 10 hex
-        digits — a UUID unique to (import, line) that grows with the line, so the ``child`` primary key index is
-        appended to rather than split at random (measured: random UUIDs made inserting a million children 2.5 × as
-        slow)."""
-        if self.pg:
-            return f"CAST(:id_prefix || LPAD(TO_HEX({line}), 10, '0') AS UUID)"
-        return f"(:id_prefix || printf('%010x', {line}))"
+    def new_id(self, table: str) -> str:
+        """SQL for the id of the child of a row of ``table`` (an alias of ``survey_chunk``) if new to careflow."""
+        return f"COALESCE({table}.child_id, {new_child_id_sql(self.conn, table + '.line')})"
 
     # -- running ------------------------------------------------------------------------------------------------
 
@@ -432,14 +426,18 @@ class _Merger:
         if self.error is not None:
             raise self.error
         if self.pg:
+            t = time.perf_counter()
             self.conn.exec_driver_sql("SET LOCAL enable_hashjoin = on")
             self.conn.exec_driver_sql("SET LOCAL enable_mergejoin = on")
             self.conn.exec_driver_sql("RESET jit")
             # the closing pass looks up files and duties one by one; a previous import may have added tens of
             # thousands that autovacuum has not analysed yet (then each lookup scanned them all: 22 s for the
-            # 1,000 files a second round of a million rows closes)
-            self.conn.exec_driver_sql("ANALYZE survey_seen, child, survey_record, key_care_file, key_care_duty, "
-                                      "agency_task")
+            # 1,000 files a second round of a million rows closes). An import of new children only has no closing
+            # pass to speak of (1 s a million rows saved); autovacuum analyses what it added.
+            if self.merged_chunks:
+                self.conn.exec_driver_sql("ANALYZE survey_seen, child, survey_record, key_care_file, key_care_duty, "
+                                          "agency_task")
+            self._timed("statistics", t)
 
     def abort(self) -> None:
         if self._thread is not None:
@@ -467,7 +465,8 @@ class _Merger:
         columns = ", ".join(STAGE_COLUMNS)
         rows = chunk.rows
         if self.pg:
-            with self.raw.cursor() as cursor, cursor.copy(f"COPY survey_chunk ({columns}) FROM STDIN") as copy:
+            with self.raw.cursor() as cursor, cursor.copy(
+                    f"COPY survey_chunk ({columns}{', child_id' if chunk.copy_text else ''}) FROM STDIN") as copy:
                 if chunk.copy_text:
                     copy.write(chunk.copy_text)
                 write = copy.write_row
@@ -560,13 +559,14 @@ class _Merger:
         self._grew("survey_record", records)
         t = self._timed("insert new", t)
         if self.files is not None and key_care:
-            self.files.open_for_chunk()
+            self.files.open_for_chunk(self.id_prefix)
             self._timed("files and duties", t)
         return True
 
     def _merge(self, params: dict) -> None:
         """The general path: annotate the chunk with what careflow holds, then insert and update set-based."""
         conn = self.conn
+        self.merged_chunks += 1
         t = time.perf_counter()
         self._refresh_statistics()
         conn.execute(self.sql_known, params)
@@ -677,11 +677,10 @@ class _NewFiles:
         self.sql_open = sa.text(f"""
             INSERT INTO key_care_file (child_id, county_code, area_code, criteria, status, opened_on, opened_round_id,
                                        close_reason, department_data, updated_at)
-            SELECT c.id, c.residence_county_code, c.residence_area_code, c.key_care_criteria, 'active',
+            SELECT COALESCE(k.child_id, {new_child_id_sql(conn, "k.line")}), k.residence, k.area,
+                   {json_sql(conn, "k.criteria_json")}, 'active',
                    :today, :round, '', {json_sql(conn, "'{}'")}, :now
-            FROM survey_chunk k CROSS JOIN child c
-            WHERE k.is_key_care AND c.resident_id = k.resident_id
-            ORDER BY k.line
+            FROM survey_chunk k WHERE k.is_key_care ORDER BY k.line
             RETURNING id""").bindparams(now_param, sa.bindparam("today", type_=sa.Date()))
         self.sql_audit = sa.text(f"""
             INSERT INTO audit_event (at, actor, action, entity_type, entity_id, reason, detail)
@@ -689,11 +688,12 @@ class _NewFiles:
             FROM key_care_file f WHERE f.id >= :first AND f.id <= :last AND f.opened_round_id = :round""").bindparams(
             now_param, sa.bindparam("detail", type_=sa.JSON()))
 
-    def open_for_chunk(self) -> None:
-        """Open files for the key care targets of ``survey_chunk`` (children this chunk created) and their duties."""
+    def open_for_chunk(self, id_prefix: str) -> None:
+        """Open files for the key care targets of ``survey_chunk`` (children this chunk created, their ids made by
+        :meth:`_Merger.new_id` with ``id_prefix``) and their duties."""
         conn = self.session.connection()
         ids = [row[0] for row in conn.execute(self.sql_open, {"today": self.today, "round": self.round.id,
-                                                               "now": self.now})]
+                                                               "now": self.now, "id_prefix": id_prefix})]
         if not ids:
             return
         conn.execute(self.sql_audit, {"now": self.now, "actor": self.actor[:64], "reason": f"survey {self.round.label}",
@@ -705,6 +705,25 @@ class _NewFiles:
         self.duties += plan.created_count
         for area, count in plan.unrouted.items():
             self.unrouted[area] = self.unrouted.get(area, 0) + count
+
+
+def new_child_id_prefix() -> str:
+    """22 hex digits for the ids of the children an import creates: the time in milliseconds (48 bits), the UUID
+    version 7, 12 random bits, the variant and 20 random bits; the line as 10 hex digits completes the UUID
+    (:func:`new_child_id_sql`, :meth:`careflow.survey.validate.RowValidator.validate`)."""
+    salt = secrets.randbits(34)
+    return (f"{int(time.time() * 1000) & (2**48 - 1):012x}7{salt >> 22:03x}"
+            f"{8 | (salt >> 20) & 3:x}{salt & 0xFFFFF:05x}")
+
+
+def new_child_id_sql(conn: sa.Connection, line: str) -> str:
+    """SQL for the id a child new to careflow gets from the line ``line`` of an import: the import's
+    22-hex-digit prefix (parameter ``id_prefix``, see :class:`_Merger`) and the line as 10 hex digits — a UUID
+    unique to (import, line) that grows with the line, so the ``child`` primary key index is appended to rather than
+    split at random (measured: random UUIDs made inserting a million children 2.5 × as slow)."""
+    if is_postgresql(conn):
+        return f"CAST(:id_prefix || LPAD(TO_HEX({line}), 10, '0') AS UUID)"
+    return f"(:id_prefix || printf('%010x', {line}))"
 
 
 def _is_unique_violation(exc: sa.exc.IntegrityError) -> bool:
@@ -770,6 +789,10 @@ def import_survey(
     sha = _sha256(path) if path.is_file() else ""
     sheet = open_survey(path)  # raises SurveyFileError / FileNotFoundError before anything is written
     engine = get_engine(database_url)
+    id_prefix = new_child_id_prefix()
+    processes = parser_processes(path, workers)
+    parsers = ParserProcesses(path, region.code, label.as_of, today, processes=processes, chunk_rows=chunk_rows,
+                              copy_text=engine.dialect.name == "postgresql", id_prefix=id_prefix) if processes else None
     switch = sys.getswitchinterval()
     sys.setswitchinterval(0.0005)  # the merging thread gets the GIL back soon after each database call
     try:
@@ -784,7 +807,7 @@ def import_survey(
                 session.add(record)
                 session.flush()
                 report = _run(conn, session, sheet, record, survey_round, region, today, now, actor, progress,
-                              collect_rows, chunk_rows, workers)
+                              collect_rows, chunk_rows, parsers, id_prefix)
                 session.flush()
             report.seconds = time.perf_counter() - started
             return report
@@ -799,6 +822,8 @@ def import_survey(
     finally:
         sys.setswitchinterval(switch)
         sheet.close()
+        if parsers is not None:
+            parsers.close()
 
 
 def _record_failure(engine, county_code, label, path, sha, fmt, actor, now, error, database_url) -> None:
@@ -819,24 +844,23 @@ def _record_failure(engine, county_code, label, path, sha, fmt, actor, now, erro
 
 
 def _run(conn, session, sheet, record, survey_round, region, today, now, actor, progress, collect_rows,
-         chunk_rows, workers) -> ImportReport:
+         chunk_rows, parsers, id_prefix) -> ImportReport:
     header = sheet.header
     merger = _Merger(conn, import_id=record.id, round_id=survey_round.id, county=region.code,
                      present=set(header.columns), id_column=header.labels.get(header.columns["resident_id"], "身份证号"),
-                     actor=actor, now=now, collect_rows=collect_rows,
+                     actor=actor, now=now, collect_rows=collect_rows, id_prefix=id_prefix,
                      files=_NewFiles(session, survey_round, record.id, today=today, now=now, actor=actor))
     counts = dict(read=0, blank=0, invalid=0, duplicate=0, inserted=0, updated=0, unchanged=0, migrant=0,
                   key_care=0)
     errors: list[RowIssue] = []
     notes: list[RowIssue] = []
     errors_total = 0
-    processes = parser_processes(sheet.path, workers)
-    if processes:
+    if parsers is not None:
         sheet.close()
-        chunks = chunks_in_subprocesses(sheet.path, region.code, survey_round.as_of, today, processes=processes,
-                                        copy_text=merger.pg, chunk_rows=chunk_rows)
+        chunks = parsers
     else:
-        validator = RowValidator(header, region, survey_round.as_of, today=today, copy_lines=merger.pg)
+        validator = RowValidator(header, region, survey_round.as_of, today=today, copy_lines=merger.pg,
+                                 id_prefix=id_prefix)
         chunks = parse_chunks(sheet, validator, chunk_rows=chunk_rows)
     started = time.perf_counter()
     try:
@@ -856,8 +880,6 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
         merger.finish()
     except BaseException:
         merger.abort()
-        if hasattr(chunks, "close"):
-            chunks.close()
         raise
     timings = {"load+merge": time.perf_counter() - started, **{f"db {k}": v for k, v in merger.timings.items()}}
     started = time.perf_counter()
@@ -875,6 +897,9 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
     from models.eligibility import aged_16_from
 
     session.expire_all()
+    # every row took the fast path: children new to careflow, whose files and duties came with their chunk — no
+    # case to close, no file to change (the queries below would only scan the round to find nothing)
+    all_new = merger.merged_chunks == 0
     relocations = []
     for child_id, old_county, old_area, _line in merger.moves:
         child = session.get(Child, child_id)
@@ -882,7 +907,7 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
                                           round_label=survey_round.label, actor=actor, now=now))
     timings["relocations"] = time.perf_counter() - started
     closed_cases: list[str] = []
-    aged = conn.execute(sa.text(f"""
+    aged = [] if all_new else conn.execute(sa.text(f"""
         SELECT DISTINCT c.id FROM "case" k CROSS JOIN child c CROSS JOIN survey_record r
         WHERE k.status = 'open' AND c.id = k.child_id AND r.round_id = :round AND r.resident_id = c.resident_id
           AND r.not_migrant_reasons LIKE '%aged_out%' AND {IN_FILE}""").columns(sa.column("child_id", sa.Uuid)),
@@ -896,7 +921,7 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
     mark = time.perf_counter()
     files = dict(opened=0, reopened=0, updated=0, closed=0)
     duties = dict(created=0, cancelled=0)
-    changed_files = conn.execute(sa.text(f"""
+    changed_files = [] if all_new else conn.execute(sa.text(f"""
         SELECT f.id, r.is_key_care, r.key_care_criteria, r.not_migrant_reasons
         FROM key_care_file f CROSS JOIN child c CROSS JOIN survey_record r
         WHERE f.county_code = :county AND c.id = f.child_id AND r.round_id = :round AND r.resident_id = c.resident_id
@@ -924,27 +949,30 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
             files["updated"] += 1
     session.flush()
     now_param = sa.bindparam("now", type_=UTCDateTime())
-    files_before = conn.execute(sa.text("SELECT COALESCE(MAX(id), 0) FROM key_care_file")).scalar_one()
-    opened = conn.execute(sa.text(f"""
-        INSERT INTO key_care_file (child_id, county_code, area_code, criteria, status, opened_on, opened_round_id,
-                                   close_reason, department_data, updated_at)
-        SELECT c.id, c.residence_county_code, c.residence_area_code, c.key_care_criteria, 'active',
-               :today, :round, '', {json_sql(conn, "'{}'")}, :now
-        FROM survey_record r CROSS JOIN child c
-        WHERE r.round_id = :round AND r.is_key_care AND {IN_FILE}
-          AND c.id = r.child_id AND NOT EXISTS (SELECT 1 FROM key_care_file f WHERE f.child_id = c.id)
-        ORDER BY r.line""").bindparams(now_param, sa.bindparam("today", type_=sa.Date())),
-        {"today": today, "round": survey_round.id, "now": now, "import": record.id})
-    files["opened"] = max(opened.rowcount or 0, 0) + merger.files.opened
-    if files["opened"]:
-        conn.execute(sa.text("""
-            INSERT INTO audit_event (at, actor, action, entity_type, entity_id, reason, detail)
-            SELECT :now, :actor, 'key_care_file.opened', 'key_care_file', CAST(f.id AS VARCHAR(64)), :reason, :detail
-            FROM key_care_file f WHERE f.id > :before AND f.opened_round_id = :round""")
-            .bindparams(now_param, sa.bindparam("detail", type_=sa.JSON())),
-            {"now": now, "actor": actor[:64], "reason": f"survey {survey_round.label}", "round": survey_round.id,
-             "before": files_before, "detail": {"import_id": record.id}})
-    active_ids = [row[0] for row in conn.execute(sa.text(f"""
+    opened_here = 0
+    if not all_new:
+        files_before = conn.execute(sa.text("SELECT COALESCE(MAX(id), 0) FROM key_care_file")).scalar_one()
+        opened = conn.execute(sa.text(f"""
+            INSERT INTO key_care_file (child_id, county_code, area_code, criteria, status, opened_on, opened_round_id,
+                                       close_reason, department_data, updated_at)
+            SELECT c.id, c.residence_county_code, c.residence_area_code, c.key_care_criteria, 'active',
+                   :today, :round, '', {json_sql(conn, "'{}'")}, :now
+            FROM survey_record r CROSS JOIN child c
+            WHERE r.round_id = :round AND r.is_key_care AND {IN_FILE}
+              AND c.id = r.child_id AND NOT EXISTS (SELECT 1 FROM key_care_file f WHERE f.child_id = c.id)
+            ORDER BY r.line""").bindparams(now_param, sa.bindparam("today", type_=sa.Date())),
+            {"today": today, "round": survey_round.id, "now": now, "import": record.id})
+        opened_here = max(opened.rowcount or 0, 0)
+        if opened_here:
+            conn.execute(sa.text("""
+                INSERT INTO audit_event (at, actor, action, entity_type, entity_id, reason, detail)
+                SELECT :now, :actor, 'key_care_file.opened', 'key_care_file', CAST(f.id AS VARCHAR(64)), :reason, :detail
+                FROM key_care_file f WHERE f.id > :before AND f.opened_round_id = :round""")
+                .bindparams(now_param, sa.bindparam("detail", type_=sa.JSON())),
+                {"now": now, "actor": actor[:64], "reason": f"survey {survey_round.label}", "round": survey_round.id,
+                 "before": files_before, "detail": {"import_id": record.id}})
+    files["opened"] = opened_here + merger.files.opened
+    active_ids = [] if all_new else [row[0] for row in conn.execute(sa.text(f"""
         SELECT f.id FROM key_care_file f CROSS JOIN child c CROSS JOIN survey_record r
         WHERE f.county_code = :county AND f.status = 'active' AND c.id = f.child_id AND r.round_id = :round
           AND r.resident_id = c.resident_id AND {IN_FILE} ORDER BY f.id"""),

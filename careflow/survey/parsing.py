@@ -25,6 +25,8 @@ from models.regions import get_county
 
 #: Good rows per chunk handed to the database.
 CHUNK_ROWS = 20_000
+#: Lines in the first block (the others have ``chunk_rows``).
+FIRST_BLOCK = 2_000
 #: In auto mode, files at least this big (bytes) are parsed in a child process; smaller ones are not worth its
 #: start (about a second).
 SUBPROCESS_BYTES = 4 << 20
@@ -87,7 +89,7 @@ class SeenIds:
 def parse_chunks(sheet: SurveySheet, validator: RowValidator, *, chunk_rows: int = CHUNK_ROWS,
                  part: tuple[int, int] = (0, 1)) -> Iterator[Chunk]:
     """The rows of an open ``sheet`` as :class:`Chunk` s, one per block of ``chunk_rows`` data lines (blank ones
-    included), in file order; with ``part=(k, n)`` only the blocks k, k + n, k + 2n… (the others are read, not
+    included; the first block :data:`FIRST_BLOCK` at most), in file order; with ``part=(k, n)`` only the blocks k, k + n, k + 2n… (the others are read, not
     parsed), so that n processes can share a file.
 
     Within a chunk the first line of an ID number wins and later ones become ``repeats``; every other good row is
@@ -103,8 +105,10 @@ def parse_chunks(sheet: SurveySheet, validator: RowValidator, *, chunk_rows: int
     rows: list = chunk.copy_lines if copy_lines else chunk.rows
     keys: list[str] = []
     firsts: dict[str, tuple[int, str]] = {}  # ID number → (line, row hash) of its first good row in the chunk
+    size = min(FIRST_BLOCK, chunk_rows)  # a small first block: the database starts work sooner
     for line, cells in sheet.rows:
-        if count == chunk_rows:
+        if count == size:
+            size = chunk_rows
             if block % parts == mine:
                 yield _finished(chunk, keys, sheet.progress())
                 chunk, keys = Chunk(), []
@@ -172,37 +176,41 @@ def parser_processes(path: Path, workers: int | None) -> int:
     return 1 if cores < 4 else 2
 
 
-def chunks_in_subprocesses(path: Path, county_code: str, as_of: datetime.date, today: datetime.date, *,
-                           processes: int = 2, copy_text: bool, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
-    """:func:`parse_chunks` of the file at ``path`` shared by ``processes`` child processes, each parsing every n-th
-    block; the chunks are yielded in file order.
+class ParserProcesses:
+    """:func:`parse_chunks` of the file at ``path`` shared by ``processes`` child processes, started at once (they
+    get ready while the importing process sets up the database), each parsing every n-th block. Iterate to get the
+    chunks in file order; :meth:`close` when done (or failed), which stops any child still running.
 
     Each child is ``python -m careflow.survey.parsing`` (a program of its own, so the caller's main module is never
     imported again, as :mod:`multiprocessing` would) writing its chunks, pickled, to a pipe: a child waits while
     the pipe is full, so memory stays flat.
 
-    Raises:
+    Iterating raises:
         SurveyFileError: a child found the file unreadable part-way (the message as :func:`parse_chunks` gives it).
         RuntimeError: a child failed otherwise or died (its exit code and the end of what it printed).
     """
-    arguments = [str(path), county_code, as_of.isoformat(), today.isoformat(), "copy" if copy_text else "rows",
-                 str(chunk_rows)]
-    children = [subprocess.Popen([sys.executable, "-m", "careflow.survey.parsing", *arguments, str(k),
-                                  str(processes)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                for k in range(processes)]
-    try:
+
+    def __init__(self, path: Path, county_code: str, as_of: datetime.date, today: datetime.date, *,
+                 processes: int = 2, copy_text: bool, chunk_rows: int = CHUNK_ROWS, id_prefix: str = "") -> None:
+        arguments = [str(path), county_code, as_of.isoformat(), today.isoformat(), "copy" if copy_text else "rows",
+                     str(chunk_rows), id_prefix or "-"]
+        self.children = [subprocess.Popen([sys.executable, "-m", "careflow.survey.parsing", *arguments, str(k),
+                                           str(processes)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         for k in range(processes)]
+
+    def __iter__(self) -> Iterator[Chunk]:
         block = 0
         while True:
-            child = children[block % processes]
-            item = _receive(child)
+            item = _receive(self.children[block % len(self.children)])
             if item is None:  # block ``block`` does not exist: the file has ended
                 return
             if isinstance(item, _Failure):
                 raise item.rebuild()
             yield item
             block += 1
-    finally:
-        for child in children:
+
+    def close(self) -> None:
+        for child in self.children:
             if child.poll() is None:
                 child.kill()
             child.wait()
@@ -238,13 +246,15 @@ def _send(out, item) -> None:
 
 
 def _produce(argv: list[str]) -> int:
-    """The child's work: ``path county as_of today copy|rows chunk_rows part parts`` → chunks on stdout."""
-    path, county_code, as_of, today, mode, chunk_rows, mine, parts = argv
+    """The child's work: ``path county as_of today copy|rows chunk_rows id_prefix|- part parts`` → chunks on
+    stdout."""
+    path, county_code, as_of, today, mode, chunk_rows, id_prefix, mine, parts = argv
     out = sys.stdout.buffer
     try:
         with open_survey(path) as sheet:
             validator = RowValidator(sheet.header, get_county(county_code), datetime.date.fromisoformat(as_of),
-                                     today=datetime.date.fromisoformat(today), copy_lines=mode == "copy")
+                                     today=datetime.date.fromisoformat(today), copy_lines=mode == "copy",
+                                     id_prefix="" if id_prefix == "-" else id_prefix)
             for chunk in parse_chunks(sheet, validator, chunk_rows=int(chunk_rows), part=(int(mine), int(parts))):
                 _send(out, chunk)
         _send(out, None)

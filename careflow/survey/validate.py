@@ -195,6 +195,10 @@ def parse_date(value: Any) -> datetime.date | DateProblem:
 
     Never raises. ``None``/blank → ``DateProblem("required", …)``.
     """
+    if value.__class__ is str:  # a CSV cell: most dates of a file repeat, and the cache is keyed on the raw text
+        found = _DATES.get(value)
+        if found is not None:
+            return found
     if value is None:
         return DateProblem("required", "必填")
     if isinstance(value, datetime.datetime):
@@ -213,8 +217,10 @@ def parse_date(value: Any) -> datetime.date | DateProblem:
     found = _DATES.get(text)
     if found is None:
         found = _parse_date_text(text)
-        if len(_DATES) < 200_000:
-            _DATES[text] = found
+    if len(_DATES) < 200_000:
+        _DATES[text] = found
+        if value.__class__ is str:
+            _DATES[value] = found
     return found
 
 
@@ -334,7 +340,9 @@ class RowValidator:
         county: the importing county; rows must live there (their 居住地 is this county or blank).
         as_of: the round's assessment date (:func:`models.survey.round_as_of`).
         today: the date ID birth dates must not be after (default: today in Asia/Shanghai).
-        copy_lines: also give each good row as a line of PostgreSQL COPY text (:attr:`RowResult.copy_line`).
+        copy_lines: also give each good row as a line of PostgreSQL COPY text (:attr:`RowResult.copy_line`),
+            followed by the id the child gets if new to careflow: ``id_prefix`` and the line as 10 hex digits
+            (``\\N`` without a prefix).
     """
 
     _FIELDS = ("resident_id", "full_name", "sex", "birth_date", "hukou_county", "residence_county",
@@ -342,9 +350,10 @@ class RowValidator:
                "guardian_relation", "guardian_phone")
 
     def __init__(self, header: Header, county: Region, as_of: datetime.date,
-                 today: datetime.date | None = None, copy_lines: bool = False) -> None:
+                 today: datetime.date | None = None, copy_lines: bool = False, id_prefix: str = "") -> None:
         self.header = header
         self.copy_lines = copy_lines
+        self.id_prefix = id_prefix
         self.county = county
         self.as_of = as_of
         self.today = today or datetime.datetime.now(_SHANGHAI).date()
@@ -534,11 +543,13 @@ class RowValidator:
                        reasons, result[2], digest)
         if not self.copy_lines:
             return RowResult(row, issues, notes)
+        # then the id the child gets if new to careflow (see careflow.survey.importer.new_child_id_sql)
+        child_id = f"\t{self.id_prefix}{line:010x}\n" if self.id_prefix else "\t\\N\n"
         if "\\" in stored or "\t" in stored or "\n" in stored or "\r" in stored or stored.count("\x1f") != 12:
-            return RowResult(row, issues, notes, row.copy_text())
+            return RowResult(row, issues, notes, row.copy_text()[:-1] + child_id)
         return RowResult(row, issues, notes, f"{line}\t{stored.replace(chr(31), chr(9))}\t{criteria_json}\t"
                                              f"{'t' if result[0] else 'f'}\t{reasons}\t{'t' if result[2] else 'f'}\t"
-                                             f"{digest}\n")
+                                             f"{digest}{child_id}")
 
     def _resident_id(self, raw: Any, issues: list[RowIssue], notes: list[RowIssue], line: int) -> str | None:
         problem = self._problem

@@ -337,7 +337,7 @@ def test_lookups_in_a_round_that_is_filling_up_stay_index_probes(database_url, t
     join, they became one scan of the whole round per line (a million-row second round took minutes)."""
     if not database_url.startswith("postgresql"):
         pytest.skip("a PostgreSQL planner trap")
-    from careflow.survey.importer import _Merger, get_or_create_round
+    from careflow.survey.importer import _Merger, get_or_create_round, new_child_id_prefix
     from careflow.survey.parsing import Chunk
     from careflow.survey.validate import RowValidator
     from careflow.survey.reader import open_survey
@@ -356,11 +356,13 @@ def test_lookups_in_a_round_that_is_filling_up_stay_index_probes(database_url, t
         session = Session(bind=conn)
         later = get_or_create_round(session, "350302", RoundLabel.parse("2025-10"))
         with open_survey(path) as sheet:
-            validator = RowValidator(sheet.header, get_county("350302"), later.as_of, today=TODAY, copy_lines=True)
+            prefix = new_child_id_prefix()
+            validator = RowValidator(sheet.header, get_county("350302"), later.as_of, today=TODAY, copy_lines=True,
+                                     id_prefix=prefix)
             lines = [validator.validate(line, cells).copy_line for line, cells in sheet.rows]
             merger = _Merger(conn, import_id=first.import_id + 1000, round_id=later.id, county="350302",
                              present=set(sheet.header.columns), id_column="身份证号码", actor="test", now=NOW,
-                             collect_rows=False)
+                             collect_rows=False, id_prefix=prefix)
         merger._load_chunk(Chunk(copy_text="".join(lines), loaded=len(lines)))
         conn.exec_driver_sql("ANALYZE survey_chunk")
         params = {"round": later.id, "import": merger.import_id, "now": NOW, "actor": "test",
