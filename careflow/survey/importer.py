@@ -63,7 +63,7 @@ from careflow.survey.parsing import (
     parser_processes,
 )
 from careflow.survey.reader import SurveyFileError, open_survey
-from careflow.survey.validate import RowIssue, RowValidator, ValidRow
+from careflow.survey.validate import RowIssue, RowValidator
 from models.base import UTCDateTime, utcnow
 from models.child import Child
 from models.eligibility import KeyCareCriterion
@@ -682,7 +682,7 @@ class _NewFiles:
                    :today, :round, '', {json_sql(conn, "'{}'")}, :now
             FROM survey_chunk k WHERE k.is_key_care ORDER BY k.line
             RETURNING id""").bindparams(now_param, sa.bindparam("today", type_=sa.Date()))
-        self.sql_audit = sa.text(f"""
+        self.sql_audit = sa.text("""
             INSERT INTO audit_event (at, actor, action, entity_type, entity_id, reason, detail)
             SELECT :now, :actor, 'key_care_file.opened', 'key_care_file', CAST(f.id AS VARCHAR(64)), :reason, :detail
             FROM key_care_file f WHERE f.id >= :first AND f.id <= :last AND f.opened_round_id = :round""").bindparams(
