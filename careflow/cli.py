@@ -11,6 +11,7 @@ configure_prefect_env()  # before anything imports prefect
 import asyncio  # noqa: E402
 import signal  # noqa: E402
 import threading  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from datetime import date  # noqa: E402
@@ -547,9 +548,33 @@ from careflow.survey.cli import survey_app  # noqa: E402  (the monitoring survey
 app.add_typer(survey_app, name="survey")
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def main() -> None:
+    """The ``careflow`` command. A database that was never set up gets one clear line instead of a traceback."""
+    import sqlalchemy as sa
+
+    try:
+        app()
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+        if not _not_set_up(exc):
+            raise
+        from careflow.settings import get_settings
+
+        url = sa.engine.make_url(get_settings().database_url).render_as_string(hide_password=True)
+        typer.secho(f"error: the database {url} is not set up (no table {_missing_table(exc)!r}): "
+                    "run `careflow init` (or `./run up`) first", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+
+
+def _not_set_up(exc: Exception) -> bool:
+    """A missing table: SQLite's ``no such table``, PostgreSQL's undefined_table (42P01)."""
+    return getattr(exc.orig, "sqlstate", None) == "42P01" or "no such table" in str(exc.orig)
+
+
+def _missing_table(exc: Exception) -> str:
+    text = str(exc.orig)
+    found = re.search(r'no such table: (\w+)|relation "([^"]+)" does not exist', text)
+    return (found.group(1) or found.group(2)) if found else "?"
 
 
 if __name__ == "__main__":
-    sys.exit(app())
+    main()

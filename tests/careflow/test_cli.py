@@ -86,3 +86,22 @@ def test_answer_without_a_flow_run_is_kept_for_the_sweeper(police_task):
     with session_scope() as session:
         run = session.get(PathwayRun, police_task.pathway_run_id)
         assert run.resume_pending and "flow run not created" in run.last_resume_error
+
+
+def test_a_database_never_set_up_gets_one_clear_line_not_a_traceback(tmp_path):
+    """``careflow`` on a fresh machine before ``careflow init``: the error names the database and the command
+    that sets it up (it used to print SQLAlchemy's traceback)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CAREFLOW_HOME": str(tmp_path / "home"),
+           "CAREFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
+    survey = tmp_path / "s.csv"
+    survey.write_text("姓名,身份证号,户籍地,来本地日期,重点关爱情形\n张三,350302201501010011,511321,2020-01-01,无\n",
+                      encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "careflow.cli", "survey", "import", str(survey), "--county", "350302",
+                           "--round", "2026-10"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (f"error: the database sqlite:///{tmp_path / 'empty.db'} is not set up "
+                                   "(no table 'survey_round'): run `careflow init` (or `./run up`) first")
