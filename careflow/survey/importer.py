@@ -688,6 +688,12 @@ class _NewFiles:
             FROM key_care_file f WHERE f.id >= :first AND f.id <= :last AND f.opened_round_id = :round""").bindparams(
             now_param, sa.bindparam("detail", type_=sa.JSON()))
 
+    def audit_opened(self, first: int, last: int) -> None:
+        """One ``key_care_file.opened`` audit event for each file this round opened with an id in first..last."""
+        self.session.connection().execute(self.sql_audit, {
+            "now": self.now, "actor": self.actor[:64], "reason": f"survey {self.round.label}", "first": first,
+            "last": last, "round": self.round.id, "detail": {"import_id": self.import_id}})
+
     def open_for_chunk(self, id_prefix: str) -> None:
         """Open files for the key care targets of ``survey_chunk`` (children this chunk created, their ids made by
         :meth:`_Merger.new_id` with ``id_prefix``) and their duties."""
@@ -696,9 +702,7 @@ class _NewFiles:
                                                                "now": self.now, "id_prefix": id_prefix})]
         if not ids:
             return
-        conn.execute(self.sql_audit, {"now": self.now, "actor": self.actor[:64], "reason": f"survey {self.round.label}",
-                                      "first": min(ids), "last": max(ids), "round": self.round.id,
-                                      "detail": {"import_id": self.import_id}})
+        self.audit_opened(min(ids), max(ids))
         self.opened += len(ids)
         self.file_ids.update(ids)
         plan = ensure_duties(self.session, ids, today=self.today, now=self.now, actor=self.actor, units=self.units)
@@ -964,13 +968,7 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
             {"today": today, "round": survey_round.id, "now": now, "import": record.id})
         opened_here = max(opened.rowcount or 0, 0)
         if opened_here:
-            conn.execute(sa.text("""
-                INSERT INTO audit_event (at, actor, action, entity_type, entity_id, reason, detail)
-                SELECT :now, :actor, 'key_care_file.opened', 'key_care_file', CAST(f.id AS VARCHAR(64)), :reason, :detail
-                FROM key_care_file f WHERE f.id > :before AND f.opened_round_id = :round""")
-                .bindparams(now_param, sa.bindparam("detail", type_=sa.JSON())),
-                {"now": now, "actor": actor[:64], "reason": f"survey {survey_round.label}", "round": survey_round.id,
-                 "before": files_before, "detail": {"import_id": record.id}})
+            merger.files.audit_opened(files_before + 1, 2**62)
     files["opened"] = opened_here + merger.files.opened
     active_ids = [] if all_new else [row[0] for row in conn.execute(sa.text(f"""
         SELECT f.id FROM key_care_file f CROSS JOIN child c CROSS JOIN survey_record r

@@ -400,3 +400,28 @@ def test_a_file_unreadable_part_way_imports_nothing_and_names_the_line(database_
         failed = session.exec(select(SurveyImport).where(SurveyImport.file_name == "broken.csv")
                               .order_by(SurveyImport.id.desc())).first()
         assert failed.status == "failed" and f"line {bad_line}" in failed.detail["error"]
+
+
+def test_every_opened_file_is_audited_once_by_the_import_that_opened_it(database_url, tmp_path):
+    """A file opened with its chunk (a child new to careflow) and one opened by the closing pass (a known child who
+    became a key care target) each get one ``key_care_file.opened`` event naming the import."""
+    from models.audit import AuditEvent
+
+    ids: dict = {}
+    rows = csv_rows(ids)[:4]                 # line 3: a key care target; line 4: not one
+    first = import_survey(write_csv(tmp_path / "v1.csv", rows), county="350302", round_label="2026-10", today=TODAY,
+                          now=NOW)
+    rows[3][9] = "家庭生活困难"                # line 4 becomes a key care target in the next round
+    later = import_survey(write_csv(tmp_path / "v2.csv", rows), county="350302", round_label="2027-04",
+                          today=TODAY, now=NOW)
+    assert (first.files["opened"], later.files["opened"]) == (1, 1)
+    with session_scope() as session:
+        files = {f.child_id: f.id for f in session.exec(select(KeyCareFile).join(Child).where(
+            Child.resident_id.in_([ids["lost_x"], ids["good"]])))}
+        children = {c.resident_id: c.id for c in session.exec(select(Child).where(
+            Child.resident_id.in_([ids["lost_x"], ids["good"]])))}
+        events = session.exec(select(AuditEvent).where(
+            AuditEvent.action == "key_care_file.opened",
+            AuditEvent.entity_id.in_([str(f) for f in files.values()]))).all()
+    assert sorted((e.entity_id, e.detail["import_id"]) for e in events) == sorted([
+        (str(files[children[ids["lost_x"]]]), first.import_id), (str(files[children[ids["good"]]]), later.import_id)])
