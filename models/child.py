@@ -26,7 +26,7 @@ class Child(SQLModel, table=True):
     sex: str = Field(default="", max_length=8)
     birth_date: date
     hukou_county_code: str = Field(max_length=6, description="户籍地 county, GB/T 2260")
-    residence_county_code: str = Field(max_length=6, index=True, description="居住地 county, GB/T 2260")
+    residence_county_code: str = Field(max_length=6, description="居住地 county, GB/T 2260")
     residence_area_code: str = Field(
         default="", max_length=12,
         description="居住地 township (9 digits) or village/community (12 digits) statistical code, when known",

@@ -198,7 +198,10 @@ class SurveyRowError(SQLModel, table=True):
 class SurveyRecord(SQLModel, table=True):
     """A child as found by one round of a county: what the county reported and how careflow classified it.
 
-    One row per (round, ID number). ``key_care_criteria`` is the comma-joined sorted criterion codes
+    One row per (round, child) — and so per (round, ID number), ``child.resident_id`` being unique; look a record up
+    by ID number through the child. Keyed by child, not by ID number: the ids of the children an import creates grow
+    with the line, so a county's first survey appends to the key's index where ID numbers, in no order, wrote all over
+    it (measured: 1.5 s instead of 4.3 s for a million records). ``key_care_criteria`` is the comma-joined sorted criterion codes
     (:class:`models.eligibility.KeyCareCriterion`); ``not_migrant_reasons`` the comma-joined failed reason codes of
     the migrant-child test (empty for a migrant child); ``row_hash`` a digest of the normalised row, which is how a
     re-import recognises an unchanged row.
@@ -211,7 +214,7 @@ class SurveyRecord(SQLModel, table=True):
     """
 
     __tablename__ = "survey_record"
-    __table_args__ = (sa.PrimaryKeyConstraint("round_id", "resident_id", name="pk_survey_record"),)
+    __table_args__ = (sa.PrimaryKeyConstraint("round_id", "child_id", name="pk_survey_record"),)
 
     round_id: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     resident_id: str = Field(sa_column=sa.Column(sa.String(18), nullable=False))

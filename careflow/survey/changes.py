@@ -95,29 +95,29 @@ def round_changes(session: Session, county: str, round_label: str, *, limit: int
         "new_arrivals": """
             FROM survey_record r JOIN child c ON c.id = r.child_id
             WHERE r.round_id = :r AND r.moved_from_county = ''
-              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :p AND q.resident_id = r.resident_id)""",
+              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :p AND q.child_id = r.child_id)""",
         "moved_in": """
             FROM survey_record r JOIN child c ON c.id = r.child_id
             WHERE r.round_id = :r AND r.moved_from_county <> ''
-              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :p AND q.resident_id = r.resident_id)""",
+              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :p AND q.child_id = r.child_id)""",
         "moved_out": """
             FROM survey_record r JOIN child c ON c.id = r.child_id
             WHERE r.round_id = :p AND c.residence_county_code <> :county
-              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :r AND q.resident_id = r.resident_id)""",
+              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :r AND q.child_id = r.child_id)""",
         "no_longer_found": """
             FROM survey_record r JOIN child c ON c.id = r.child_id
             WHERE r.round_id = :p AND c.residence_county_code = :county AND c.birth_date > :born_after
-              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :r AND q.resident_id = r.resident_id)""",
+              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :r AND q.child_id = r.child_id)""",
         "aged_out": """
             FROM survey_record r JOIN child c ON c.id = r.child_id
             WHERE r.round_id = :p AND c.birth_date <= :born_after AND c.birth_date > :born_after_previous""",
         "key_care_started": """
             FROM survey_record r JOIN child c ON c.id = r.child_id
-            JOIN survey_record q ON q.round_id = :p AND q.resident_id = r.resident_id
+            JOIN survey_record q ON q.round_id = :p AND q.child_id = r.child_id
             WHERE r.round_id = :r AND r.is_key_care AND NOT q.is_key_care""",
         "key_care_ended": """
             FROM survey_record r JOIN child c ON c.id = r.child_id
-            JOIN survey_record q ON q.round_id = :p AND q.resident_id = r.resident_id
+            JOIN survey_record q ON q.round_id = :p AND q.child_id = r.child_id
             WHERE r.round_id = :r AND NOT r.is_key_care AND q.is_key_care""",
     }
     # aged 16 by a date d  ⇔  aged_16_from(birth) <= d  ⇔  birth <= the latest birth date aged out by d

@@ -295,7 +295,7 @@ class _Merger:
                    child.id IS NULL, child.residence_county_code, child.residence_area_code,
                    CASE WHEN child.id IS NOT NULL AND ({differs}) THEN {'TRUE' if self.pg else '1'}
                         ELSE {'FALSE' if self.pg else '0'} END,
-                   (SELECT r.row_hash FROM survey_record r WHERE r.round_id = :round AND r.resident_id = s.resident_id)
+                   (SELECT r.row_hash FROM survey_record r WHERE r.round_id = :round AND r.child_id = child.id)
             FROM survey_chunk s
             LEFT JOIN child ON child.resident_id = s.resident_id""")
         # (the round's record by a subquery, not a join: while a new round fills up PostgreSQL's statistics know
@@ -350,7 +350,7 @@ class _Merger:
             UPDATE survey_record SET import_id = :import, {sets}
             FROM survey_known k
             WHERE k.rec_hash IS NOT NULL AND k.rec_hash <> k.row_hash
-              AND survey_record.round_id = :round AND survey_record.resident_id = k.resident_id""")
+              AND survey_record.round_id = :round AND survey_record.child_id = k.child_id""")
         self.sql_audit_updates = sa.text(f"""
             INSERT INTO audit_event (at, actor, action, entity_type, entity_id, reason, detail)
             SELECT :now, :actor, 'child.survey_updated', 'child', {uuid_text_sql(conn, "k.child_id")},
@@ -365,11 +365,13 @@ class _Merger:
         # join: a join (even LATERAL) on a round that is filling up was planned as a scan of the whole round
         # per ID number (8 s a chunk at a million rows)
         records = ("""SELECT u.rid, (SELECT CAST(r.line AS VARCHAR(12)) || ':' || r.row_hash FROM survey_record r
-                                     WHERE r.round_id = :round AND r.resident_id = u.rid AND r.import_id = :import)
+                                     WHERE r.round_id = :round AND r.import_id = :import
+                                       AND r.child_id = (SELECT c.id FROM child c WHERE c.resident_id = u.rid))
                       FROM unnest(CAST(:ids AS VARCHAR[])) AS u(rid)"""
                    if self.pg else
-                   """SELECT r.resident_id, CAST(r.line AS VARCHAR(12)) || ':' || r.row_hash FROM survey_record r
-                      WHERE r.round_id = :round AND r.import_id = :import AND r.resident_id IN :ids""")
+                   """SELECT c.resident_id, CAST(r.line AS VARCHAR(12)) || ':' || r.row_hash
+                      FROM child c JOIN survey_record r ON r.round_id = :round AND r.child_id = c.id
+                      WHERE c.resident_id IN :ids AND r.import_id = :import""")
         self.sql_earlier = sa.text(f"""{records}
             UNION ALL
             SELECT s.resident_id, CAST(s.line AS VARCHAR(12)) || ':' || s.row_hash FROM survey_seen s
@@ -913,7 +915,7 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
     closed_cases: list[str] = []
     aged = [] if all_new else conn.execute(sa.text(f"""
         SELECT DISTINCT c.id FROM "case" k CROSS JOIN child c CROSS JOIN survey_record r
-        WHERE k.status = 'open' AND c.id = k.child_id AND r.round_id = :round AND r.resident_id = c.resident_id
+        WHERE k.status = 'open' AND c.id = k.child_id AND r.round_id = :round AND r.child_id = c.id
           AND r.not_migrant_reasons LIKE '%aged_out%' AND {IN_FILE}""").columns(sa.column("child_id", sa.Uuid)),
         {"round": survey_round.id, "import": record.id}).all()
     for (child_id,) in aged:
@@ -928,7 +930,7 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
     changed_files = [] if all_new else conn.execute(sa.text(f"""
         SELECT f.id, r.is_key_care, r.key_care_criteria, r.not_migrant_reasons
         FROM key_care_file f CROSS JOIN child c CROSS JOIN survey_record r
-        WHERE f.county_code = :county AND c.id = f.child_id AND r.round_id = :round AND r.resident_id = c.resident_id
+        WHERE f.county_code = :county AND c.id = f.child_id AND r.round_id = :round AND r.child_id = c.id
           AND {IN_FILE}
           AND ((f.status = 'active' AND NOT r.is_key_care) OR (f.status <> 'active' AND r.is_key_care)
            OR (r.is_key_care AND CAST(f.criteria AS TEXT) <> CAST(c.key_care_criteria AS TEXT)))"""),
@@ -973,7 +975,7 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
     active_ids = [] if all_new else [row[0] for row in conn.execute(sa.text(f"""
         SELECT f.id FROM key_care_file f CROSS JOIN child c CROSS JOIN survey_record r
         WHERE f.county_code = :county AND f.status = 'active' AND c.id = f.child_id AND r.round_id = :round
-          AND r.resident_id = c.resident_id AND {IN_FILE} ORDER BY f.id"""),
+          AND r.child_id = c.id AND {IN_FILE} ORDER BY f.id"""),
         {"county": region.code, "round": survey_round.id, "import": record.id})]
     timings["files"] = time.perf_counter() - mark
     mark = time.perf_counter()

@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import datetime
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ from models.child import Child
 from models.eligibility import KeyCareCriterion
 from models.regions import get_county
 from models.resident_id import InvalidResidentID, mask_resident_id, normalize_resident_id
-from models.survey import FileStatus, KeyCareFile, SurveyRecord, file_reference, parse_file_reference
+from models.survey import FileStatus, KeyCareFile, SurveyRecord, SurveyRound, file_reference, parse_file_reference
 
 
 @dataclass(frozen=True)
@@ -157,23 +158,21 @@ def export_for_department(session: Session, department_code: str, county: str, p
         select(KeyCareFile, Child).join(Child, Child.id == KeyCareFile.child_id)
         .where(KeyCareFile.county_code == region.code, KeyCareFile.status == FileStatus.active.value)
         .order_by(KeyCareFile.id)).all()
+    guardians = _guardians(session, region.code) if {"guardian_name", "guardian_phone"} & set(dept.fields) else {}
     for file, child in files:
         if dept.scope == "school_age" and not 6 <= _age_on(child.birth_date, today) <= 15:
             continue
         if dept.scope == "disability" and KeyCareCriterion.disability.value not in (file.criteria or []):
             continue
-        guardian = None
-        if {"guardian_name", "guardian_phone"} & set(dept.fields):
-            guardian = session.exec(select(SurveyRecord).where(SurveyRecord.child_id == child.id)
-                                    .order_by(SurveyRecord.round_id.desc())).first()
+        guardian = guardians.get(child.id)
         values = {
             "file": file.reference, "full_name": child.full_name, "resident_id": child.resident_id,
             "sex": child.sex, "birth_date": child.birth_date.isoformat(), "hukou_county": child.hukou_county_code,
             "residence_county": child.residence_county_code, "residence_area": child.residence_area_code,
             "residence_address": child.residence_address, "arrival_date": child.arrival_date.isoformat(),
             "family_hardship": "是" if KeyCareCriterion.family_hardship.value in (file.criteria or []) else "否",
-            "guardian_name": guardian.guardian_name if guardian else "",
-            "guardian_phone": guardian.guardian_phone if guardian else "",
+            "guardian_name": guardian[0] if guardian else "",
+            "guardian_phone": guardian[1] if guardian else "",
         }
         rows.append([values[f] for f in dept.fields] + [""] * len(dept.answers))
     if fmt == "xlsx":
@@ -195,6 +194,18 @@ def export_for_department(session: Session, department_code: str, county: str, p
                  detail={"county": region.code, "rows": len(rows), "columns": list(dept.fields), "format": fmt,
                          "file": path.name})
     return Export(path=path, department=dept.code, county_code=region.code, rows=len(rows), columns=headers)
+
+
+def _guardians(session: Session, county_code: str) -> dict[uuid.UUID, tuple[str, str]]:
+    """child id → (guardian's name, phone) as the latest survey round that found the child reported them, for the
+    children with an active file in the county. One query for all (a record is found by its round and child)."""
+    rows = session.exec(
+        select(SurveyRecord.child_id, SurveyRecord.guardian_name, SurveyRecord.guardian_phone)
+        .join(KeyCareFile, KeyCareFile.child_id == SurveyRecord.child_id)
+        .join(SurveyRound, SurveyRound.id == SurveyRecord.round_id)
+        .where(KeyCareFile.county_code == county_code, KeyCareFile.status == FileStatus.active.value)
+        .order_by(SurveyRound.label, SurveyRecord.round_id)).all()
+    return {child_id: (name, phone) for child_id, name, phone in rows}  # the latest round's overwrites the others
 
 
 @dataclass

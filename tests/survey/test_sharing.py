@@ -132,3 +132,18 @@ def test_answers_come_back_onto_the_files(files, tmp_path):
             import_department_answers(session, "health", rehab, actor="x")
         with pytest.raises(ValueError, match="field 'department'"):
             import_department_answers(session, "tax", rehab, actor="x")
+
+
+def test_the_guardian_shared_is_the_one_the_latest_round_reported(database_url, tmp_path):
+    """A guardian who changed between two rounds: the disabled persons' federation gets the later one."""
+    county, child = "350305", rid("511321", D(2021, 7, 7))
+    for label, guardian, phone, on in (("2030-04", "旧监护人", "13900000011", D(2030, 5, 6)),
+                                       ("2030-10", "新监护人", "13900000022", D(2030, 11, 6))):
+        rows = [HEADER, ["残九岁", child, "511321", county, "", "2028-01-01", "自身残疾", guardian, phone]]
+        import_survey(write_csv(tmp_path / f"{label}.csv", rows), county=county, round_label=label, today=on,
+                      now=datetime.datetime.combine(on, datetime.time(9), tzinfo=SHANGHAI))
+    with session_scope() as session:
+        export_for_department(session, "disabled_federation", county, tmp_path / "dpf.csv", actor="ca.officer",
+                              today=D(2030, 11, 6))
+    rows = read_csv(tmp_path / "dpf.csv")
+    assert [(r[2], r[7], r[8]) for r in rows[1:]] == [(child, "新监护人", "13900000022")]
