@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 
 from careflow.db import session_scope
 from careflow.resume import resume_pathway
+from careflow.survey.duties import complete_duty
 from careflow.tasks import find_task, transition_task
+from models.survey import KeyCareDuty
 from models.task import AgencyTask, TaskState
 
 
@@ -25,19 +28,25 @@ def answer_task(
     reason: str = "",
     outcome: dict | None = None,
     resume_wait_seconds: float = 20.0,
+    now: datetime | None = None,
 ) -> AnswerResult:
     """Record ``action`` (acknowledged, in_progress, completed or rejected) on the task ``ref``.
 
     ``unit_code`` limits the lookup to that unit's tasks (an officer answers only their own). The
     answer is committed before the flow run is resumed; if resuming fails the answer stays stored
-    with ``resume_pending`` set, and the sweeper resumes it later.
+    with ``resume_pending`` set, and the sweeper resumes it later. A child director's contact or visit duty
+    completed is the contact or visit recorded, and the next duty scheduled
+    (:func:`careflow.survey.duties.complete_duty`). ``now``: the time of the answer (default: now).
 
     Raises:
         TaskNotFound, InvalidTransition, ValueError (naming the field) — nothing is stored then.
     """
     with session_scope() as session:
         task = find_task(session, ref, unit_code)
-        transition_task(session, task, action, actor=actor, reason=reason, outcome=outcome)
+        if action == TaskState.completed and session.get(KeyCareDuty, task.id) is not None:
+            complete_duty(session, task, actor=actor, outcome=outcome, now=now)  # the contact made: the next one due
+        else:
+            transition_task(session, task, action, actor=actor, reason=reason, outcome=outcome, now=now)
         pathway_run_id = task.pathway_run_id
     if not action.is_answer or pathway_run_id is None:  # a dated duty: no flow run waits for it
         return AnswerResult(task=task, resume="")

@@ -382,6 +382,15 @@ DUTY_KINDS: dict[str, DutyKind] = {
 }
 
 
+#: What a child director answers when completing a key care target's contact or visit duty as a task
+#: (:func:`careflow.survey.duties.complete_duty`): the day it happened (default today) and a note.
+KEY_CARE_DUTY_OUTCOME: tuple[OutcomeField, ...] = (
+    OutcomeField(name="contact_on", type="text", label_zh="联系/走访日期（YYYY-MM-DD，不填为今天）",
+                 label_en="Date of the contact or visit (YYYY-MM-DD; default today)"),
+    OutcomeField(name="note", type="text", label_zh="情况说明", label_en="Note"),
+)
+
+
 def duty_key(kind: str, city_code: str, published_on: date) -> str:
     """``"<kind>:<city code>:<publication date>"``, e.g. ``city_list_filing:350300:2025-03-01``: one duty each."""
     if kind not in DUTY_KINDS:
@@ -415,7 +424,8 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
     duty = DUTY_KINDS.get(kind)
     if duty is None or not published:
         return DutyDescription(subject=key, pathway_title="法定定期事项", step_title=title or key,
-                               instructions=title or key, outcome=())
+                               instructions=title or key, outcome=KEY_CARE_DUTY_OUTCOME if kind in (
+                                   "contact", "visit") else ())
     city = load_regions().cities.get(city_code, city_code)
     return DutyDescription(
         subject=f"{city}流动儿童关爱服务清单（{published}发布）", pathway_title="流动儿童关爱服务清单法定事项",

@@ -631,6 +631,42 @@ def record_contact(
                          unrouted=plan.unrouted)
 
 
+def complete_duty(session: Session, task: AgencyTask, *, actor: str, outcome: dict | None = None,
+                  now: datetime.datetime | None = None) -> ContactResult:
+    """A contact or visit duty completed as a task (the web inbox, ``careflow task complete``) is the contact or
+    visit it asks for: recorded as :func:`record_contact` records it, so the duties it settles are completed and the
+    next one is scheduled — never a completed duty with no next one.
+
+    ``outcome`` (:data:`models.service_list.KEY_CARE_DUTY_OUTCOME`): ``contact_on``, the day it happened as
+    ``YYYY-MM-DD`` (default today, Asia/Shanghai), and ``note``.
+
+    Raises:
+        LookupError: ``task`` is no contact or visit duty. InvalidTransition: the task is no longer open.
+        ValueError (naming the field): a date that is not one, in the future, before the file opened, or — for a
+        month's contact — before that month; a closed file. Nothing is written then.
+    """
+    duty = session.get(KeyCareDuty, task.id)
+    if duty is None:
+        raise LookupError(f"task {task.short_ref} is no contact or visit duty of a key care file")
+    check_transition(TaskState(task.state), TaskState.completed)
+    outcome = outcome or {}
+    on_text = str(outcome.get("contact_on") or "").strip()
+    on = None
+    if on_text:
+        try:
+            on = datetime.date.fromisoformat(on_text)
+        except ValueError:
+            raise ValueError(f"field 'contact_on': {on_text!r} is not a date (YYYY-MM-DD)") from None
+    day = on or today_local(now or utcnow())
+    if duty.kind == ContactKind.contact.value and month_period(day) < duty.period:
+        raise ValueError(f"field 'contact_on': a contact on {day} does not count for the month {duty.period}")
+    result = record_contact(session, file_reference(duty.file_id), duty.kind, actor=actor, on=on,
+                            note=str(outcome.get("note") or ""), now=now)
+    if task not in result.completed:  # record_contact's rule and this one disagree: write nothing
+        raise RuntimeError(f"recording the {duty.kind} on {day} did not complete duty {task.duty_key}")
+    return result
+
+
 def duties_due(session: Session, *, until: datetime.datetime,
                unit_code: str | None = None) -> list[tuple[AgencyTask, KeyCareDuty]]:
     """Open contact and visit duties due by ``until`` (overdue ones included), by unit then deadline."""

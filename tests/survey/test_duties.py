@@ -104,6 +104,49 @@ def test_contacts_and_visits_complete_duties_and_schedule_the_next(key_care_file
             record_contact(session, "KF-9999999", "contact", actor="director.lin", now=at(2029, 4, 2, 10))
 
 
+def duty_task(child_id, kind, period):
+    with session_scope() as session:
+        return session.exec(select(AgencyTask).where(AgencyTask.duty_key == f"{kind}:{child_id}:{period}")).one()
+
+
+def test_a_duty_completed_as_a_task_is_the_contact_made_and_the_next_one_is_scheduled(key_care_file):
+    """The child director completes the duty in the inbox or with ``careflow task complete`` (both go through
+    answer_task) instead of recording a contact: the contact is logged and next month's duty opens all the same."""
+    from careflow.answers import answer_task
+
+    number, file_id, reference, child_id = key_care_file
+    unit = "village_committee-350823100001"
+    january = duty_task(child_id, "contact", "2029-01")
+    answer_task(january.id.hex, TaskState.completed, actor="director.lin", unit_code=unit,
+                outcome={"note": "电话联系，情况稳定"}, now=at(2029, 1, 20, 18))
+    assert open_duties(file_id) == [("contact", "2029-02", unit, end(D(2029, 2, 28)), True),
+                                    ("visit", "2029-04-10", unit, end(D(2029, 4, 10)), True)]
+    with session_scope() as session:
+        task = session.get(AgencyTask, january.id)
+        assert (task.state, task.answered_by, task.outcome["late"]) == (TaskState.completed, "director.lin", False)
+        log = session.exec(select(CareContact).where(CareContact.file_id == file_id)).all()
+        assert [(c.kind, c.contact_on, c.note, c.task_id) for c in log] == [
+            ("contact", D(2029, 1, 20), "电话联系，情况稳定", january.id)]
+
+    visit = duty_task(child_id, "visit", "2029-04-10")  # a home visit made on 3 February: also February's contact
+    answer_task(visit.id.hex, TaskState.completed, actor="director.lin", unit_code=unit,
+                outcome={"contact_on": "2029-02-03"}, now=at(2029, 2, 5, 9))
+    assert open_duties(file_id) == [("contact", "2029-03", unit, end(D(2029, 3, 31)), True),
+                                    ("visit", "2029-05-03", unit, end(D(2029, 5, 3)), True)]
+
+    march = duty_task(child_id, "contact", "2029-03")
+    for outcome, message in (({"contact_on": "2029-02-28"}, "does not count for the month 2029-03"),
+                             ({"contact_on": "2029-03-32"}, "is not a date"),
+                             ({"contact_on": "2029-03-20"}, "field 'on': 2029-03-20 is in the future")):
+        with pytest.raises(ValueError, match=f"contact_on.*{message}|{message}"):
+            answer_task(march.id.hex, TaskState.completed, actor="director.lin", unit_code=unit, outcome=outcome,
+                        now=at(2029, 3, 10, 9))
+    assert open_duties(file_id)[0][:2] == ("contact", "2029-03")  # nothing written
+    with session_scope() as session:
+        assert session.get(AgencyTask, march.id).state == TaskState.requested
+        assert len(session.exec(select(CareContact).where(CareContact.file_id == file_id)).all()) == 2
+
+
 def test_the_sweeper_escalates_an_overdue_duty(key_care_file):
     _, file_id, _, child_id = key_care_file
     with session_scope() as session:
