@@ -25,6 +25,7 @@ from models.eligibility import assess_migrant_child
 from models.policy import OutcomeField, PathwayDefinition, PathwayStep, load_policy
 from models.regions import get_county
 from models.resident_id import mask_resident_id
+from models.service_list import describe_duty
 from models.task import AgencyTask, TaskState
 from web.i18n import Translator
 from web.schemas import (
@@ -212,18 +213,22 @@ def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime
     run = session.get(PathwayRun, task.pathway_run_id) if task.pathway_run_id else None
     pathway = run.pathway if run else ""
     step = step_definition(pathway, task.step_key) if run else None
+    # a dated duty outside any case (a child director's contact, a city list's filing): its own fields and text
+    duty = describe_duty(task.duty_key or "", task.title) if run is None else None
+    fields = list(step.outcome) if step else list(duty.outcome) if duty else []
     state = TaskState(task.state)
     return TaskOut(
         id=task.id, short_ref=task.short_ref, case_reference=case.reference if case else "", pathway=pathway,
-        step_key=task.step_key, step_title=t.pick(step, "title") if step else task.title, attempt=task.attempt,
+        step_key=task.step_key, step_title=t.pick(step, "title") if step else duty.step_title if duty else task.title,
+        attempt=task.attempt,
         state=state.value, unit_code=task.unit_code, requested_at=task.requested_at, ack_due_at=task.ack_due_at,
         due_at=task.due_at, due_local=local_time(task.due_at), due_provisional=task.due_provisional,
         deadline_text=deadline_text(task.deadline_text, t), deadline_for=step.deadline_for if step else "completion",
         overdue=state.is_open and task.due_at < now,
         ack_overdue=state == TaskState.requested and task.ack_due_at is not None and task.ack_due_at < now,
-        instructions=t.pick(step, "instructions") if step else "", note=step.note if step else "",
-        outcome_fields=[field_out(f, t) for f in step.outcome] if step else [], outcome=task.outcome,
-        outcome_labels=outcome_labels(step, t),
+        instructions=t.pick(step, "instructions") if step else duty.instructions if duty else "",
+        note=step.note if step else "", outcome_fields=[field_out(f, t) for f in fields], outcome=task.outcome,
+        outcome_labels={f.name: t.pick(f, "label") for f in fields},
         rejection_reason=task.rejection_reason, answered_at=task.answered_at, answered_by=task.answered_by,
     )
 

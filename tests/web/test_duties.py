@@ -1,0 +1,48 @@
+"""A child director's contact duty answered in the web inbox (方案 一（二）): the page asks for the day and a note,
+and completing it records the contact and opens next month's duty."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import select
+
+from careflow.cases import register_child
+from careflow.db import session_scope
+from careflow.survey.duties import ensure_duties, file_duties, month_period, next_period, today_local
+from models.survey import CareContact, FileStatus, KeyCareFile
+from models.task import AgencyTask, TaskState
+from tests.factories import make_resident_id
+from tests.web.conftest import WEB_ID_SPACE
+
+
+def test_an_officer_completes_a_contact_duty_and_the_next_one_is_due(web_app, world, clients):
+    officer = clients["off_vc_a1"]
+    today = today_local()
+    with session_scope() as session:
+        child = register_child(session, resident_id=make_resident_id(*WEB_ID_SPACE["duty"]), full_name="关爱对象",
+                               hukou_county="511321", residence_county="350302", residence_area_code="350302001001",
+                               arrival_date=date(2023, 8, 20), actor="fixture").child
+        session.flush()
+        file = KeyCareFile(child_id=child.id, county_code="350302", area_code="350302001001",
+                           criteria=["family_hardship"], status=FileStatus.active.value, opened_on=today)
+        session.add(file)
+        session.flush()
+        file_id = file.id
+        plan = ensure_duties(session, [file_id], today=today)
+        contact_id = next(task_id for task_id, key in plan.created if key.startswith("contact:"))
+
+    page = officer.get(f"/tasks/{contact_id}")
+    assert page.status_code == 200
+    assert 'name="o_contact_on"' in page.text and 'name="o_note"' in page.text
+    assert "关爱对象" not in page.text  # the officer's page never names the child
+    response = officer.post(f"/tasks/{contact_id}/complete",
+                            data={"csrf_token": officer.csrf, "o_contact_on": "", "o_note": "电话联系，情况稳定"})
+    assert response.status_code == 303, response.text
+
+    with session_scope() as session:
+        task = session.get(AgencyTask, contact_id)
+        assert (task.state, task.answered_by) == (TaskState.completed, world.person("off_vc_a1").username)
+        log = session.exec(select(CareContact).where(CareContact.file_id == file_id)).all()
+        assert [(c.kind, c.contact_on, c.note) for c in log] == [("contact", today, "电话联系，情况稳定")]
+        open_contacts = [duty.period for _, duty in file_duties(session, file_id) if duty.kind == "contact"]
+        assert open_contacts == [next_period(month_period(today))]
