@@ -52,7 +52,7 @@ from sqlmodel import Session, select
 from careflow.audit import record_audit
 from careflow.db import get_engine
 from careflow.survey.bulk import driver_connection, is_postgresql, json_sql, uuid_text_sql
-from careflow.survey.duties import UnitCache, close_file, ensure_duties, reopen_file, today_local
+from careflow.survey.duties import UnitCache, close_files, ensure_duties, reopen_file, today_local
 from careflow.survey.parsing import (
     CHUNK_ROWS,
     Chunk,
@@ -930,22 +930,22 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
     files = dict(opened=0, reopened=0, updated=0, closed=0)
     duties = dict(created=0, cancelled=0)
     changed_files = [] if all_new else conn.execute(sa.text(f"""
-        SELECT f.id, r.is_key_care, r.key_care_criteria, r.not_migrant_reasons
+        SELECT f.id, f.status, r.is_key_care, r.key_care_criteria, r.not_migrant_reasons
         FROM key_care_file f CROSS JOIN child c CROSS JOIN survey_record r
         WHERE f.county_code = :county AND c.id = f.child_id AND r.round_id = :round AND r.child_id = c.id
           AND {IN_FILE}
           AND ((f.status = 'active' AND NOT r.is_key_care) OR (f.status <> 'active' AND r.is_key_care)
            OR (r.is_key_care AND CAST(f.criteria AS TEXT) <> CAST(c.key_care_criteria AS TEXT)))"""),
         {"round": survey_round.id, "county": region.code, "import": record.id}).all()
-    for file_id, is_key_care, criteria_text, reasons in changed_files:
-        file = session.get(KeyCareFile, file_id)
+    closing: dict[int, str] = {}  # file id → why it closes (all closed at once below)
+    for file_id, status, is_key_care, criteria_text, reasons in changed_files:
         criteria = sorted(c for c in criteria_text.split(",") if c)
+        if status == FileStatus.active.value and not is_key_care:
+            closing[file_id] = _not_key_care_reason(criteria, reasons, survey_round.label)
+            continue
+        file = session.get(KeyCareFile, file_id)
         why = f"survey {survey_round.label}"
-        if file.status == FileStatus.active.value and not is_key_care:
-            reason = _not_key_care_reason(criteria, reasons, survey_round.label)
-            duties["cancelled"] += len(close_file(session, file, reason, today=today, actor=actor, now=now))
-            files["closed"] += 1
-        elif file.status != FileStatus.active.value and is_key_care:
+        if file.status != FileStatus.active.value and is_key_care:
             reopen_file(session, file, criteria, today=today, actor=actor, now=now, reason=why)
             file.opened_round_id = survey_round.id
             files["reopened"] += 1
@@ -955,7 +955,8 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
             record_audit(session, actor=actor, action="key_care_file.updated", entity_type="key_care_file",
                          entity_id=file.id, reason=why, detail={"criteria": criteria})
             files["updated"] += 1
-    session.flush()
+    duties["cancelled"] += close_files(session, closing, today=today, actor=actor, now=now)
+    files["closed"] += len(closing)
     now_param = sa.bindparam("now", type_=UTCDateTime())
     opened_here = 0
     if not all_new:

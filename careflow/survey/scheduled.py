@@ -136,8 +136,8 @@ def age_out_check(session: Session, *, today: datetime.date | None = None,
         file = session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child.id,
                                                       KeyCareFile.status == FileStatus.active.value)).first()
         if file is not None:
-            result.duties_cancelled += len(close_file(session, file, f"{AGED_OUT_REASON} ({turned})", today=today,
-                                                      actor="careflow-age-out", now=now))
+            result.duties_cancelled += close_file(session, file, f"{AGED_OUT_REASON} ({turned})", today=today,
+                                                  actor="careflow-age-out", now=now)
             result.files_closed.append(file.reference)
     return result
 

@@ -201,3 +201,49 @@ def test_a_visit_on_the_opening_day_and_a_reopening_in_the_same_month_still_get_
     survey(tmp_path, "o2", number, "无", "2034-10", D(2034, 10, 8))        # closed: duties cancelled
     survey(tmp_path, "o3", number, "流浪", "2034-10", D(2034, 10, 20))     # reopened the same month
     assert [(k, p) for k, p, *_ in open_duties(file_id)] == [("contact", "2034-10"), ("visit", "2035-01-20")]
+
+
+def test_a_round_closes_many_files_at_once_each_with_its_reason_and_audit(database_url, tmp_path):
+    """Files closing in one import, for different reasons: each file and each of its open duties carries its own
+    reason, and gets exactly one audit event; a file that stays a key care target keeps its duties."""
+    from models.audit import AuditEvent
+    from models.child import Child
+
+    numbers = {k: rid("511321", D(2024, 3, day)) for k, day in (("ends", 11), ("local", 12), ("stays", 13))}
+
+    def round_file(label, rows):
+        return write_csv(tmp_path / f"{label}.csv", [HEADER] + [
+            [name, numbers[key], hukou, "上杭县", "350823100001", "2030-01-01", key_care]
+            for key, name, hukou, key_care in rows])
+
+    first = import_survey(round_file("2035-04", [("ends", "甲", "511321", "家庭生活困难"),
+                                                 ("local", "乙", "511321", "自身残疾"),
+                                                 ("stays", "丙", "511321", "监护缺失")]),
+                          county="350823", round_label="2035-04", today=D(2035, 5, 6), now=at(2035, 5, 6, 9))
+    assert first.files["opened"] == 3
+    later = import_survey(round_file("2035-10", [("ends", "甲", "511321", "无"),
+                                                 ("local", "乙", "350823", "自身残疾"),  # hukou here: not migrant
+                                                 ("stays", "丙", "511321", "监护缺失")]),
+                          county="350823", round_label="2035-10", today=D(2035, 11, 5), now=at(2035, 11, 5, 9))
+    assert later.files["closed"] == 2 and later.duties["cancelled"] == 4
+    with session_scope() as session:
+        files = {k: session.exec(select(KeyCareFile).join(Child, Child.id == KeyCareFile.child_id)
+                                 .where(Child.resident_id == n)).one() for k, n in numbers.items()}
+        assert {k: f.status for k, f in files.items()} == {"ends": "closed", "local": "closed", "stays": "active"}
+        assert "no key care criterion" in files["ends"].close_reason
+        assert "same_county" in files["local"].close_reason
+        for key in ("ends", "local"):
+            file = files[key]
+            duties = [t for t, _ in file_duties(session, file.id, open_only=False)]
+            assert len(duties) == 2 and {t.state for t in duties} == {TaskState.cancelled}
+            assert {t.outcome["cancel_reason"] for t in duties} == {file.close_reason}
+            closed = session.exec(select(AuditEvent).where(AuditEvent.action == "key_care_file.closed",
+                                                           AuditEvent.entity_id == str(file.id))).all()
+            assert [(e.reason, e.detail) for e in closed] == [(file.close_reason, {"file": file.reference})]
+            for task in duties:
+                events = session.exec(select(AuditEvent).where(AuditEvent.action == "task.cancelled",
+                                                               AuditEvent.entity_id == str(task.id))).all()
+                assert [(e.reason, e.detail["from"], e.detail["duty_key"]) for e in events] == [
+                    (file.close_reason, "requested", task.duty_key)]
+        kept = file_duties(session, files["stays"].id, open_only=False)
+        assert kept and all(t.state == TaskState.requested for t, _ in kept)
