@@ -247,7 +247,11 @@ def task_list(unit: Annotated[str, typer.Option(help="agency unit code, e.g. pol
     from models.deadlines import format_local
     from models.service_list import describe_duty
 
+    from models.agency import AgencyUnit
+
     with session_scope() as session:
+        if session.get(AgencyUnit, unit) is None:
+            _fail(LookupError(f"field 'unit': no agency unit {unit!r} (the directory: policy/agency_units.yaml)"))
         tasks = list_open_tasks(session, unit)
         now = utcnow()
         for t in tasks:

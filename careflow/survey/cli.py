@@ -68,6 +68,10 @@ def import_cmd(
                        f"{len(moved.rerouted)} task(s) rerouted; notified {', '.join(moved.notified)}")
     typer.echo(f"key care files: {report.files}; duties: {report.duties}"
                + (f"; no unit covers {report.unrouted}" if report.unrouted else ""))
+    if report.counts["read"] and report.counts["invalid"] == report.counts["read"]:
+        typer.echo(f"error: no row of {file} is valid for {county} round {round_label}: nothing was imported "
+                   "(check the county and the file)")
+        raise typer.Exit(1)
 
 
 @survey_app.command("changes")

@@ -700,6 +700,9 @@ def complete_duty(session: Session, task: AgencyTask, *, actor: str, outcome: di
         raise LookupError(f"task {task.short_ref} is no contact or visit duty of a key care file")
     check_transition(TaskState(task.state), TaskState.completed)
     outcome = outcome or {}
+    for name in outcome:
+        if name not in ("contact_on", "note"):
+            raise ValueError(f"field {name!r}: not an answer field of a contact or visit duty (contact_on, note)")
     on_text = str(outcome.get("contact_on") or "").strip()
     on = None
     if on_text:
@@ -710,8 +713,12 @@ def complete_duty(session: Session, task: AgencyTask, *, actor: str, outcome: di
     day = on or today_local(now or utcnow())
     if duty.kind == ContactKind.contact.value and month_period(day) < duty.period:
         raise ValueError(f"field 'contact_on': a contact on {day} does not count for the month {duty.period}")
-    result = record_contact(session, file_reference(duty.file_id), duty.kind, actor=actor, on=on,
-                            note=str(outcome.get("note") or ""), now=now)
+    try:
+        result = record_contact(session, file_reference(duty.file_id), duty.kind, actor=actor, on=on,
+                                note=str(outcome.get("note") or ""), now=now)
+    except ValueError as exc:  # the day is this answer's contact_on
+        message = str(exc)
+        raise ValueError(message.replace("field 'on'", "field 'contact_on'", 1)) from None
     if task not in result.completed:  # record_contact's rule and this one disagree: write nothing
         raise RuntimeError(f"recording the {duty.kind} on {day} did not complete duty {task.duty_key}")
     return result

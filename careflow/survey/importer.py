@@ -781,7 +781,8 @@ def import_survey(
 
     Raises:
         SurveyFileError: the file as a whole is not a survey (no header, required columns missing, unreadable);
-            nothing is imported. ValueError: an unknown county or a bad round label (naming the field).
+            nothing is imported. ValueError: an unknown county, a bad round label or a round not open yet (a round
+            opens on the first day of the month before its own, when the reminder goes out), naming the field.
             FileNotFoundError: no such file. Database errors: the import is rolled back whole and recorded as
             ``failed``.
     """
@@ -794,6 +795,9 @@ def import_survey(
     except ValueError as exc:
         raise ValueError(f"field 'county': {exc}") from None
     label = RoundLabel.parse(round_label)
+    if (today.year, today.month) < (label.year, label.month - 1):  # a round is open from the month before its own
+        raise ValueError(f"field 'round': round {label} has not begun (today is {today}, Asia/Shanghai): a survey is "
+                         f"imported from {label.year}-{label.month - 1:02d}-01, when the round's reminder goes out")
     sha = _sha256(path) if path.is_file() else ""
     sheet = open_survey(path)  # raises SurveyFileError / FileNotFoundError before anything is written
     engine = get_engine(database_url)

@@ -103,7 +103,8 @@ def open_survey(path: str | os.PathLike) -> SurveySheet:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"field 'file': {str(path)!r} does not exist")
+        raise FileNotFoundError(f"field 'file': {str(path)!r} " + ("is a folder, not a file" if path.is_dir()
+                                                                   else "does not exist"))
     fmt = detect_format(path)
     sheet = _open_xlsx(path) if fmt == "xlsx" else _open_csv(path)
     missing = sheet.header.missing()
@@ -229,7 +230,8 @@ def iter_table(path: str | os.PathLike) -> tuple[str, Iterator[tuple[int, list[A
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"field 'file': {str(path)!r} does not exist")
+        raise FileNotFoundError(f"field 'file': {str(path)!r} " + ("is a folder, not a file" if path.is_dir()
+                                                                   else "does not exist"))
     fmt = detect_format(path)
     if fmt == "xlsx":
         import zipfile

@@ -105,3 +105,25 @@ def test_a_database_never_set_up_gets_one_clear_line_not_a_traceback(tmp_path):
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == (f"error: the database sqlite:///{tmp_path / 'empty.db'} is not set up "
                                    "(no table 'survey_round'): run `careflow init` (or `./run up`) first")
+
+
+def test_survey_import_mistakes_get_one_line_naming_the_field(database_url, tmp_path):
+    """What a new user got wrong (a folder for the file, a round still to come, the wrong county for the file, an
+    unknown unit): one line each, naming the field, and a failing exit code."""
+    folder = invoke("survey", "import", tmp_path, "--county", "350302", "--round", "2026-10")
+    assert folder.exit_code == 2 and f"field 'file': '{tmp_path}' is a folder, not a file" in folder.output
+
+    survey = tmp_path / "s.csv"
+    survey.write_text("姓名,身份证号,户籍地,居住地（县区）,来本地日期,重点关爱情形\n"
+                      f"张三,{make_resident_id()},511321,350302,2020-01-01,无\n", encoding="utf-8")
+    future = invoke("survey", "import", survey, "--county", "350302", "--round", "2099-04")
+    assert future.exit_code == 2 and "field 'round': round 2099-04 has not begun" in future.output
+
+    # a county no other test imports into: this one's round is only this test's
+    elsewhere = invoke("survey", "import", survey, "--county", "350322", "--round", "2026-10")
+    assert elsewhere.exit_code == 1, elsewhere.output
+    assert "居住地为 350302" in elsewhere.output
+    assert "error: no row of" in elsewhere.output and "nothing was imported" in elsewhere.output
+
+    unknown = invoke("task", "list", "--unit", "no-such-unit")
+    assert unknown.exit_code == 2 and "field 'unit': no agency unit 'no-such-unit'" in unknown.output

@@ -137,7 +137,8 @@ def test_a_duty_completed_as_a_task_is_the_contact_made_and_the_next_one_is_sche
     march = duty_task(child_id, "contact", "2029-03")
     for outcome, message in (({"contact_on": "2029-02-28"}, "does not count for the month 2029-03"),
                              ({"contact_on": "2029-03-32"}, "is not a date"),
-                             ({"contact_on": "2029-03-20"}, "field 'on': 2029-03-20 is in the future")):
+                             ({"contact_on": "2029-03-20"}, "field 'contact_on': 2029-03-20 is in the future"),
+                             ({"contact_on": "2029-03-05", "visited": "yes"}, "field 'visited': not an answer field")):
         with pytest.raises(ValueError, match=f"contact_on.*{message}|{message}"):
             answer_task(march.id.hex, TaskState.completed, actor="director.lin", unit_code=unit, outcome=outcome,
                         now=at(2029, 3, 10, 9))

@@ -33,10 +33,11 @@ def test_the_import_flow_reports_progress_and_the_rejected_rows(database_url, pr
         ["好", good, "511321", "2022-01-01", "无"],
         ["坏", bad[:17] + ("1" if bad[17] != "1" else "2"), "511321", "2022-01-01", "无"],
     ])
-    # in a process of its own, as a served deployment would run it (and clear of this test session's log capture)
+    # in a process of its own, as a served deployment would run it (and clear of this test session's log capture);
+    # a county no other test imports into, and a round that has begun
     script = ("import json, sys; from careflow.prefect_env import configure_prefect_env; configure_prefect_env(); "
               "from flows.survey import survey_import; "
-              "state = survey_import(sys.argv[1], '350823', '2033-04', return_state=True); "
+              "state = survey_import(sys.argv[1], '350303', '2026-04', return_state=True); "
               "print(json.dumps({'run': str(state.state_details.flow_run_id), 'result': state.result()}))")
     done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "CAREFLOW_DATABASE_URL": database_url})
@@ -54,6 +55,6 @@ def test_the_import_flow_reports_progress_and_the_rejected_rows(database_url, pr
 
     found = {a.type: a for a in asyncio.run(artifacts())}
     assert found["progress"].data == 100.0
-    assert found["table"].key == "survey-import-errors-350823-2033-04"
+    assert found["table"].key == "survey-import-errors-350303-2026-04"
     assert "checksum" in str(found["table"].data) and bad[:4] + "**********" in str(found["table"].data)
     assert bad not in str(found["table"].data)

@@ -427,7 +427,7 @@ def test_every_opened_file_is_audited_once_by_the_import_that_opened_it(database
     rows[3][9] = "家庭生活困难"                # line 4 becomes a key care target in the next round
     # (a round no other test of the session's database uses: rounds' changes are compared county-wide)
     later = import_survey(write_csv(tmp_path / "v2.csv", rows), county="350302", round_label="2031-10",
-                          today=TODAY, now=NOW)
+                          today=D(2031, 11, 2), now=NOW.replace(year=2031))
     assert (first.files["opened"], later.files["opened"]) == (1, 1)
     with session_scope() as session:
         files = {f.child_id: f.id for f in session.exec(select(KeyCareFile).join(Child).where(
@@ -439,3 +439,16 @@ def test_every_opened_file_is_audited_once_by_the_import_that_opened_it(database
             AuditEvent.entity_id.in_([str(f) for f in files.values()]))).all()
     assert sorted((e.entity_id, e.detail["import_id"]) for e in events) == sorted([
         (str(files[children[ids["lost_x"]]]), first.import_id), (str(files[children[ids["good"]]]), later.import_id)])
+
+
+def test_a_round_opens_on_the_first_day_of_the_month_before_it(database_url, tmp_path):
+    """Counties are reminded of a round the month before (2030-04: from 1 March 2030); a round still further off is
+    refused before anything is written."""
+    path = write_csv(tmp_path / "early.csv", [HEADER, ["1", "早", "", rid("511321", D(2016, 2, 2)), "", "511321",
+                                                       "350303", "", "2022-01-01", "", "", "", "", ""]])
+    with pytest.raises(ValueError, match=r"field 'round': round 2030-04 has not begun .* from 2030-03-01"):
+        import_survey(path, county="350303", round_label="2030-04", today=D(2030, 2, 28),
+                      now=datetime.datetime(2030, 2, 28, 9, tzinfo=SHANGHAI))
+    report = import_survey(path, county="350303", round_label="2030-04", today=D(2030, 3, 1),
+                           now=datetime.datetime(2030, 3, 1, 9, tzinfo=SHANGHAI))
+    assert report.counts["inserted"] == 1
