@@ -4,6 +4,7 @@ Each test suspends the flow run at every step, answers as the agency, and checks
 and the agencies would see: tasks, their units and order, messages delivered, the case closed.
 """
 import asyncio
+import time
 from collections import Counter
 
 import pytest
@@ -46,7 +47,11 @@ def test_serious_case_with_child_in_danger_runs_every_step_and_closes(served):
         "family_education_guidance": "womens_federation-350302",
         "guardianship_assessment": "civil_affairs-350302",
     }
-    flow_run = asyncio.run(read_flow_run(run.flow_run_id))
+    # the flow writes the run's status as its last step, then reports to the server: wait for that report
+    deadline = time.monotonic() + 60
+    while not (flow_run := asyncio.run(read_flow_run(run.flow_run_id))).state.is_final():
+        assert time.monotonic() < deadline, f"the flow run stayed {flow_run.state.name}"
+        time.sleep(0.5)
     assert flow_run.state.is_completed()
     assert {"pathway:guardianship", "county:350302", f"case:{reference}"} <= set(flow_run.tags)
     states = asyncio.run(read_states(run.flow_run_id))
