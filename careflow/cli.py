@@ -13,7 +13,6 @@ import signal  # noqa: E402
 import threading  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from datetime import date  # noqa: E402
 from typing import Annotated, Optional  # noqa: E402
 
@@ -330,7 +329,7 @@ def policy_check_city_list(file: Annotated[str, typer.Argument(help="the city's 
     Prints every difference (NARROWER or info). Exits 0 when the list is accepted (additions are fine),
     1 when an item is missing or narrower, 2 when the file is malformed.
     """
-    from models.service_list import check_city_list, is_accepted, read_city_list
+    from models.service_list import check_city_list, read_city_list
 
     try:
         city_list = read_city_list(file)

@@ -18,7 +18,7 @@ import pendulum
 import sqlalchemy as sa
 import yaml
 from pydantic import BaseModel, Field, field_validator
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from careflow.audit import record_audit
 from careflow.db import session_scope

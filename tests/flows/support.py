@@ -84,6 +84,16 @@ async def read_flow_run(flow_run_id):
         return await client.read_flow_run(flow_run_id)
 
 
+def final_flow_run(flow_run_id, timeout: float = 60.0):
+    """The flow run once Prefect has recorded its end (bounded wait): a flow writes its pathway run's status as its
+    last step, a moment before the server hears that the flow run ended."""
+    deadline = time.monotonic() + timeout
+    while not (flow_run := asyncio.run(read_flow_run(flow_run_id))).state.is_final():
+        assert time.monotonic() < deadline, f"flow run {flow_run_id} stayed {flow_run.state.name}"
+        time.sleep(0.5)
+    return flow_run
+
+
 async def read_states(flow_run_id):
     from prefect.client.orchestration import get_client
 

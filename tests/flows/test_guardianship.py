@@ -4,7 +4,6 @@ Each test suspends the flow run at every step, answers as the agency, and checks
 and the agencies would see: tasks, their units and order, messages delivered, the case closed.
 """
 import asyncio
-import time
 from collections import Counter
 
 import pytest
@@ -22,7 +21,8 @@ from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
 from models.task import TaskState
 from notifications.sink import read_mailbox
 from tests.flows.support import (
-    complete, new_case, notifications_of, read_flow_run, read_states, tasks_of, wait_for_end, wait_for_task,
+    complete, final_flow_run, new_case, notifications_of, read_flow_run, read_states, tasks_of, wait_for_end,
+    wait_for_task,
 )
 
 pytestmark = pytest.mark.e2e
@@ -47,11 +47,7 @@ def test_serious_case_with_child_in_danger_runs_every_step_and_closes(served):
         "family_education_guidance": "womens_federation-350302",
         "guardianship_assessment": "civil_affairs-350302",
     }
-    # the flow writes the run's status as its last step, then reports to the server: wait for that report
-    deadline = time.monotonic() + 60
-    while not (flow_run := asyncio.run(read_flow_run(run.flow_run_id))).state.is_final():
-        assert time.monotonic() < deadline, f"the flow run stayed {flow_run.state.name}"
-        time.sleep(0.5)
+    flow_run = final_flow_run(run.flow_run_id)
     assert flow_run.state.is_completed()
     assert {"pathway:guardianship", "county:350302", f"case:{reference}"} <= set(flow_run.tags)
     states = asyncio.run(read_states(run.flow_run_id))
@@ -89,7 +85,7 @@ def test_rejected_step_goes_back_to_the_caseworker_and_the_county_and_is_reissue
     assert [(t.step_key, t.attempt, t.state) for t in tasks] == [
         ("committee_admonition", 1, TaskState.rejected), ("committee_admonition", 2, TaskState.completed)]
     escalations = {(n.unit_code, n.recipient_role) for n in notifications_of(reference) if n.event == "task_escalated"}
-    assert escalations == {(f"caseworker.e2e.caseworker", "caseworker"), ("civil_affairs-350302", "manager")}
+    assert escalations == {("caseworker.e2e.caseworker", "caseworker"), ("civil_affairs-350302", "manager")}
     assert all("该户已搬离本社区" in n.body for n in notifications_of(reference) if n.event == "task_escalated")
 
 

@@ -21,7 +21,9 @@ from models.case import Case, PathwayRun, PathwayStatus
 from models.policy import load_policy
 from models.task import TaskState
 from notifications.outbox import enqueue_task_message
-from tests.flows.support import new_case, notifications_of, read_flow_run, read_states, tasks_of, wait_for_end
+from tests.flows.support import (
+    final_flow_run, new_case, notifications_of, read_states, tasks_of, wait_for_end,
+)
 
 # Monday 2 March 2026, 10:00 in Shanghai.
 REFERRED = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
@@ -44,7 +46,7 @@ def test_item_18_is_referred_to_seven_departments_and_closes_when_all_answered(s
     # requested together: the flow suspended once, and the seventh answer resumed it
     states = asyncio.run(read_states(run.flow_run_id))
     assert [s.name for s in states].count("Suspended") == 1
-    assert asyncio.run(read_flow_run(run.flow_run_id)).state.is_completed()
+    assert final_flow_run(run.flow_run_id).state.is_completed()
     closed = [n for n in notifications_of(reference) if n.event == "pathway_closed"]
     assert [(n.unit_code, n.recipient_role) for n in closed] == [(f"caseworker.{demo.CASEWORKER}", "caseworker")]
     assert "新华书店" in closed[0].body or "海峡出版发行集团" in closed[0].body
