@@ -93,6 +93,23 @@ TEMP_TABLES = ("survey_chunk", "survey_known", "survey_seen")
 IN_FILE = "(r.import_id = :import OR EXISTS (SELECT 1 FROM survey_seen s WHERE s.resident_id = r.resident_id))"
 ERROR_COLUMNS = ("import_id", "line", "field", "column", "value", "code", "message")
 
+
+def later_rounds(session: Session, label: str) -> list[int]:
+    """The ids of the rounds (of any county) later than ``label``: a county sending an earlier round's file late."""
+    return list(session.exec(select(SurveyRound.id).where(SurveyRound.label > label)).all())
+
+
+def found_later_sql(child_id: str, rounds: list[int]) -> str:
+    """SQL: one of the ``rounds`` (:func:`later_rounds`) has already found the child whose id is the SQL expression
+    ``child_id``. Such a child is as the latest round found it: an earlier round imported after it records its row
+    for that round and changes nothing else (no update of the child, no move, no file opened, closed or reopened, no
+    case closed). No later round — a county importing its newest round, the usual case — makes it false."""
+    if not rounds:
+        return "(1 = 0)"
+    ids = ", ".join(str(int(r)) for r in rounds)
+    return (f"EXISTS (SELECT 1 FROM survey_record later_r WHERE later_r.round_id IN ({ids}) "
+            f"AND later_r.child_id = {child_id})")
+
 _STAGE_DDL = """
 CREATE TEMPORARY TABLE {table} (
     line INTEGER NOT NULL, resident_id VARCHAR(18) NOT NULL, full_name VARCHAR(64) NOT NULL,
@@ -135,7 +152,8 @@ class ImportReport:
     Attributes:
         import_id, round_id, county_code, round_label, file_name, file_format, file_sha256: what was imported where.
         counts: ``read`` (data rows, blank ones excluded), ``blank``, ``invalid``, ``duplicate``, ``inserted``,
-            ``updated``, ``unchanged``; ``migrant`` and ``key_care`` among the good rows.
+            ``updated``, ``unchanged``; ``migrant`` and ``key_care`` among the good rows; ``found_later``: rows of
+            children a later round has already found (recorded for this round only: :func:`found_later_sql`).
         errors: the row problems (line, field, column, value, code, message), the first :data:`REPORT_ERRORS`
             of ``errors_total`` (all are in ``survey_row_error``).
         notes: corrections made (an ID's lost X recovered), same shape.
@@ -178,7 +196,9 @@ class ImportReport:
         return (f"{self.county_code} {self.round_label} ({self.file_name}): {c['read']} rows — "
                 f"{c['inserted']} inserted, {c['updated']} updated, {c['unchanged']} unchanged, "
                 f"{c['invalid']} invalid, {c['duplicate']} duplicate, {c['blank']} blank; "
-                f"{c['migrant']} migrant, {c['key_care']} key care")
+                f"{c['migrant']} migrant, {c['key_care']} key care"
+                + (f"; {c['found_later']} found by a later round (recorded for this round only)"
+                   if c.get("found_later") else ""))
 
 
 def get_or_create_round(session: Session, county_code: str, label: RoundLabel) -> SurveyRound:
@@ -223,8 +243,9 @@ class _Merger:
 
     def __init__(self, conn: sa.Connection, *, import_id: int, round_id: int, county: str, present: set[str],
                  id_column: str, actor: str, now: datetime.datetime, collect_rows: bool, id_prefix: str,
-                 files: "_NewFiles | None" = None) -> None:
+                 files: "_NewFiles | None" = None, later: list[int] = ()) -> None:
         self.conn = conn
+        self.later = list(later)
         self.files = files
         self.raw = driver_connection(conn)
         self.pg = is_postgresql(conn)
@@ -234,7 +255,8 @@ class _Merger:
         self._fast_misses = 0
         self._chunks = self.merged_chunks = 0
         self.collect_rows = collect_rows
-        self.counts = dict(duplicate=0, conflict=0, inserted=0, updated=0, unchanged=0, migrant=0, key_care=0)
+        self.counts = dict(duplicate=0, conflict=0, inserted=0, updated=0, unchanged=0, migrant=0, key_care=0,
+                           found_later=0)
         self.conflicts: list[RowIssue] = []
         self.outcomes: list[RowOutcome] = []
         self.moves: list[tuple[uuid.UUID, str, str, int]] = []
@@ -259,7 +281,7 @@ class _Merger:
         conn.exec_driver_sql(_STAGE_DDL.format(
             table="survey_known", key="", on_commit=on_commit,
             extra=f", child_id {uuid_type} NOT NULL, is_new BOOLEAN NOT NULL, old_county VARCHAR(6), "
-                  "old_area VARCHAR(12), child_changed BOOLEAN NOT NULL, rec_hash VARCHAR(16)"))
+                  "old_area VARCHAR(12), child_changed BOOLEAN NOT NULL, rec_hash VARCHAR(16), later BOOLEAN NOT NULL"))
         # the file's rows whose round record this import leaves as it was (a re-import): see in_file_sql()
         conn.exec_driver_sql("CREATE TEMPORARY TABLE survey_seen (resident_id VARCHAR(18) PRIMARY KEY, "
                              f"line INTEGER NOT NULL, row_hash VARCHAR(16) NOT NULL){on_commit}")
@@ -287,15 +309,18 @@ class _Merger:
             ("CAST(child.key_care_criteria AS TEXT) <> s.criteria_json" if c == "key_care_criteria"
              else f"child.{c} <> s.{st}") for c, st in child_cols)
         area_differs = "k.old_area <> k.area" if "residence_area_code" in present else "1 = 0"
-        moved = f"(NOT k.is_new AND (k.old_county <> k.residence OR {area_differs}))"
+        moved = f"(NOT k.is_new AND NOT k.later AND (k.old_county <> k.residence OR {area_differs}))"
+        later = found_later_sql("child.id", self.later)
+        true, false = ("TRUE", "FALSE") if self.pg else ("1", "0")
         columns = ", ".join(STAGE_COLUMNS)
         self.sql_known = sa.text(f"""
-            INSERT INTO survey_known ({columns}, child_id, is_new, old_county, old_area, child_changed, rec_hash)
+            INSERT INTO survey_known ({columns}, child_id, is_new, old_county, old_area, child_changed, rec_hash,
+                                      later)
             SELECT {", ".join("s." + c for c in STAGE_COLUMNS)}, COALESCE(child.id, {self.new_id("s")}),
                    child.id IS NULL, child.residence_county_code, child.residence_area_code,
-                   CASE WHEN child.id IS NOT NULL AND ({differs}) THEN {'TRUE' if self.pg else '1'}
-                        ELSE {'FALSE' if self.pg else '0'} END,
-                   (SELECT r.row_hash FROM survey_record r WHERE r.round_id = :round AND r.child_id = child.id)
+                   CASE WHEN child.id IS NOT NULL AND ({differs}) AND NOT {later} THEN {true} ELSE {false} END,
+                   (SELECT r.row_hash FROM survey_record r WHERE r.round_id = :round AND r.child_id = child.id),
+                   CASE WHEN child.id IS NOT NULL AND {later} THEN {true} ELSE {false} END
             FROM survey_chunk s
             LEFT JOIN child ON child.resident_id = s.resident_id""")
         # (the round's record by a subquery, not a join: while a new round fills up PostgreSQL's statistics know
@@ -312,9 +337,11 @@ class _Merger:
                    SUM(CASE WHEN k.rec_hash IS NOT NULL AND k.rec_hash <> k.row_hash THEN 1 ELSE 0 END),
                    SUM(CASE WHEN k.rec_hash IS NULL THEN 1 ELSE 0 END),
                    SUM(CASE WHEN k.is_new THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN {moved} THEN 1 ELSE 0 END)
+                   SUM(CASE WHEN {moved} THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN k.later THEN 1 ELSE 0 END)
             FROM survey_known k GROUP BY 1""")
-        self.sql_row_fates = sa.text(f"SELECT k.line, k.resident_id, {fate} FROM survey_known k ORDER BY k.line")
+        self.sql_row_fates = sa.text(
+            f"SELECT k.line, k.resident_id, {fate}, k.later FROM survey_known k ORDER BY k.line")
         self.sql_moves = sa.text(f"""
             SELECT k.child_id, k.old_county, k.old_area, k.line FROM survey_known k WHERE {moved} ORDER BY k.line
             """).columns(sa.column("child_id", sa.Uuid), sa.column("old_county", sa.String),
@@ -342,7 +369,8 @@ class _Merger:
         self.sql_insert_records = sa.text(f"""
             INSERT INTO survey_record (round_id, resident_id, child_id, import_id, {record_cols}, moved_from_county)
             SELECT :round, k.resident_id, k.child_id, :import, {", ".join("k." + x.strip() for x in stage_cols.split(","))},
-                   CASE WHEN NOT k.is_new AND k.old_county <> k.residence THEN k.old_county ELSE '' END
+                   CASE WHEN NOT k.is_new AND NOT k.later AND k.old_county <> k.residence THEN k.old_county
+                        ELSE '' END
             FROM survey_known k WHERE k.rec_hash IS NULL""")
         sets = ", ".join(f"{r.strip()} = k.{st.strip()}" for r, st in zip(record_cols.split(","),
                                                                            stage_cols.split(",")))
@@ -579,8 +607,9 @@ class _Merger:
             self._analyzed = True
         t = self._timed("lookup", t)
         child_changed = record_changed = record_new = child_new = moved = 0
-        for fate, count, migrant, key_care, c_changed, r_changed, r_new, c_new, c_moved in conn.execute(
+        for fate, count, migrant, key_care, c_changed, r_changed, r_new, c_new, c_moved, found_later in conn.execute(
                 self.sql_fates):
+            self.counts["found_later"] += int(found_later or 0)
             self.counts[fate] += count
             self.counts["migrant"] += int(migrant or 0)
             self.counts["key_care"] += int(key_care or 0)
@@ -595,8 +624,9 @@ class _Merger:
             moved_from = {m[3]: m[1] for m in moves if m[1] != self.county}
             self.outcomes.extend(
                 RowOutcome(line, fate, mask_resident_id(rid),
-                           note=f"moved from {moved_from[line]}" if line in moved_from else "")
-                for line, rid, fate in conn.execute(self.sql_row_fates))
+                           note=f"moved from {moved_from[line]}" if line in moved_from else
+                           "found by a later round: recorded for this round only" if later else "")
+                for line, rid, fate, later in conn.execute(self.sql_row_fates))
         t = self._timed("fates", t)
         if child_new:
             inserted = conn.execute(self.sql_insert_children, params).rowcount
@@ -858,12 +888,13 @@ def _record_failure(engine, county_code, label, path, sha, fmt, actor, now, erro
 def _run(conn, session, sheet, record, survey_round, region, today, now, actor, progress, collect_rows,
          chunk_rows, parsers, id_prefix) -> ImportReport:
     header = sheet.header
+    later = later_rounds(session, survey_round.label)
     merger = _Merger(conn, import_id=record.id, round_id=survey_round.id, county=region.code,
                      present=set(header.columns), id_column=header.labels.get(header.columns["resident_id"], "身份证号"),
                      actor=actor, now=now, collect_rows=collect_rows, id_prefix=id_prefix,
-                     files=_NewFiles(session, survey_round, record.id, today=today, now=now, actor=actor))
+                     files=_NewFiles(session, survey_round, record.id, today=today, now=now, actor=actor), later=later)
     counts = dict(read=0, blank=0, invalid=0, duplicate=0, inserted=0, updated=0, unchanged=0, migrant=0,
-                  key_care=0)
+                  key_care=0, found_later=0)
     errors: list[RowIssue] = []
     notes: list[RowIssue] = []
     errors_total = 0
@@ -895,7 +926,7 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
         raise
     timings = {"load+merge": time.perf_counter() - started, **{f"db {k}": v for k, v in merger.timings.items()}}
     started = time.perf_counter()
-    for name in ("duplicate", "inserted", "updated", "unchanged", "migrant", "key_care"):
+    for name in ("duplicate", "inserted", "updated", "unchanged", "migrant", "key_care", "found_later"):
         counts[name] += merger.counts[name]
     counts["invalid"] += merger.counts["conflict"]
     errors_total += merger.counts["conflict"]
@@ -922,7 +953,8 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
     aged = [] if all_new else conn.execute(sa.text(f"""
         SELECT DISTINCT c.id FROM "case" k CROSS JOIN child c CROSS JOIN survey_record r
         WHERE k.status = 'open' AND c.id = k.child_id AND r.round_id = :round AND r.child_id = c.id
-          AND r.not_migrant_reasons LIKE '%aged_out%' AND {IN_FILE}""").columns(sa.column("child_id", sa.Uuid)),
+          AND r.not_migrant_reasons LIKE '%aged_out%' AND {IN_FILE}
+          AND NOT {found_later_sql("c.id", later)}""").columns(sa.column("child_id", sa.Uuid)),
         {"round": survey_round.id, "import": record.id}).all()
     for (child_id,) in aged:
         child = session.get(Child, child_id)
@@ -937,7 +969,7 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
         SELECT f.id, f.status, r.is_key_care, r.key_care_criteria, r.not_migrant_reasons
         FROM key_care_file f CROSS JOIN child c CROSS JOIN survey_record r
         WHERE f.county_code = :county AND c.id = f.child_id AND r.round_id = :round AND r.child_id = c.id
-          AND {IN_FILE}
+          AND {IN_FILE} AND NOT {found_later_sql("c.id", later)}
           AND ((f.status = 'active' AND NOT r.is_key_care) OR (f.status <> 'active' AND r.is_key_care)
            OR (r.is_key_care AND CAST(f.criteria AS TEXT) <> CAST(c.key_care_criteria AS TEXT)))"""),
         {"round": survey_round.id, "county": region.code, "import": record.id}).all()
@@ -973,6 +1005,7 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
             FROM survey_record r CROSS JOIN child c
             WHERE r.round_id = :round AND r.is_key_care AND {IN_FILE}
               AND c.id = r.child_id AND NOT EXISTS (SELECT 1 FROM key_care_file f WHERE f.child_id = c.id)
+              AND NOT {found_later_sql("c.id", later)}
             ORDER BY r.line""").bindparams(now_param, sa.bindparam("today", type_=sa.Date())),
             {"today": today, "round": survey_round.id, "now": now, "import": record.id})
         opened_here = max(opened.rowcount or 0, 0)
@@ -1007,6 +1040,7 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
         "columns": {f: header.labels.get(j, "") for f, j in header.columns.items()},
         "ignored_columns": header.ignored, "duplicate_columns": header.duplicates,
         "encoding": sheet.encoding, "migrant": counts["migrant"], "key_care": counts["key_care"],
+        "found_later": counts["found_later"],
         "errors_total": errors_total, "notes": len(notes), "files": files, "duties": duties,
         "unrouted": plan.unrouted, "moves": len([r for r in relocations if r.county_changed]),
         "relocations": len(relocations), "cases_closed_aged_out": closed_cases,

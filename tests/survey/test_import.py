@@ -94,7 +94,7 @@ def test_csv_with_every_defect_gives_the_exact_report_and_stores_only_good_rows(
                            collect_rows=True, **PARSING[parsing])
 
     assert report.counts == dict(read=20, blank=2, invalid=12, duplicate=1, inserted=7, updated=0, unchanged=0,
-                                 migrant=3, key_care=2)
+                                 migrant=3, key_care=2, found_later=0)
     assert outcome_table(report) == [
         (3, "inserted", "", []),
         (4, "inserted", "", []),
@@ -196,7 +196,7 @@ def test_reimporting_the_same_file_changes_nothing(database_url, tmp_path):
     assert snapshot(database_url, list(ids.values())) == before
     assert first.counts["inserted"] == 7
     assert again.counts == dict(read=20, blank=2, invalid=12, duplicate=1, inserted=0, updated=0, unchanged=7,
-                                migrant=3, key_care=2)
+                                migrant=3, key_care=2, found_later=0)
     assert [o.fate for o in again.rows if o.fate not in ("invalid", "duplicate")] == ["unchanged"] * 7
     assert again.files == dict(opened=0, reopened=0, updated=0, closed=0) and again.duties["created"] == 0
 

@@ -120,3 +120,46 @@ def test_a_move_within_the_county_hands_the_duties_to_the_new_village(database_u
     [relocation] = report.relocations
     assert not relocation.county_changed and relocation.notified == []
     assert {new for _, _, new in relocation.rerouted} == {"village_committee-350302002001"}
+
+
+def test_an_earlier_round_imported_late_records_its_rows_and_changes_nothing_else(database_url, tmp_path):
+    """涵江区 imports its October round; then 仙游县 sends its April file late. April found a living in 仙游县 and
+    no longer a key care target, and b a key care target, which October says b is not. October stands: nobody moves,
+    no file closes or opens, and the April rows are kept as April's record. c, whom no later round found, is
+    imported as any new child is (counties 350303 and 350322 are this test's own)."""
+    from careflow.survey.duties import file_duties
+    from models.survey import SurveyRecord, SurveyRound
+
+    a, b, c = (rid("511321", D(2021, 1, 5)), rid("511321", D(2021, 1, 6)), rid("511321", D(2021, 1, 7)))
+    october = import_survey(write_csv(tmp_path / "hanjiang-2036-10.csv", [
+        HEADER, row("甲", a, "", "监护缺失", county="350303"), row("乙", b, "", "", county="350303")]),
+        county="350303", round_label="2036-10", today=D(2036, 11, 2), now=at(2036, 11, 2, 9))
+    assert october.files["opened"] == 1
+    april = import_survey(write_csv(tmp_path / "xianyou-2036-04.csv", [
+        HEADER, row("甲", a, "", "无", county="350322"), row("乙", b, "", "自身残疾", county="350322"),
+        row("丙", c, "", "流浪", county="350322")]),
+        county="350322", round_label="2036-04", today=D(2036, 11, 3), now=at(2036, 11, 3, 9), collect_rows=True)
+
+    assert (april.counts["found_later"], april.counts["inserted"]) == (2, 1)
+    assert "2 found by a later round (recorded for this round only)" in april.summary()
+    assert [r.note for r in april.rows] == ["found by a later round: recorded for this round only"] * 2 + [""]
+    assert [r for r in april.relocations if r.county_changed] == []
+    assert april.files == dict(opened=1, reopened=0, updated=0, closed=0)  # c's file, nothing else
+    with session_scope() as session:
+        children = {k: session.exec(select(Child).where(Child.resident_id == n)).one()
+                    for k, n in (("a", a), ("b", b), ("c", c))}
+        assert {k: ch.residence_county_code for k, ch in children.items()} == {"a": "350303", "b": "350303",
+                                                                               "c": "350322"}
+        assert children["a"].key_care_criteria == ["missing_guardianship"]
+        files = {k: session.exec(select(KeyCareFile).where(KeyCareFile.child_id == ch.id)).first()
+                 for k, ch in children.items()}
+        assert files["b"] is None
+        assert (files["a"].status, files["a"].county_code) == ("active", "350303")
+        assert len(file_duties(session, files["a"].id)) == 2
+        assert (files["c"].status, files["c"].county_code) == ("active", "350322")
+        round_id = session.exec(select(SurveyRound.id).where(SurveyRound.county_code == "350322",
+                                                             SurveyRound.label == "2036-04")).one()
+        records = {r.resident_id: r for r in session.exec(select(SurveyRecord).where(
+            SurveyRecord.round_id == round_id)).all()}
+        assert {n: (r.residence_county_code, r.is_key_care, r.moved_from_county) for n, r in records.items()} == {
+            a: ("350322", False, ""), b: ("350322", True, ""), c: ("350322", True, "")}
