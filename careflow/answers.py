@@ -13,6 +13,11 @@ from models.survey import KeyCareDuty
 from models.task import AgencyTask, TaskState
 
 
+#: What a resume result means, for a person reading what was done.
+RESUME_TEXT = {"resumed": "flow resumed", "not_needed": "stored; the flow was already moving on",
+               "pending": "stored; the sweeper will resume the flow", "": "stored"}
+
+
 @dataclass
 class AnswerResult:
     task: AgencyTask

@@ -13,7 +13,7 @@ from datetime import date
 import typer
 from sqlmodel import select
 
-from careflow.answers import answer_task
+from careflow.answers import RESUME_TEXT, answer_task
 from careflow.db import session_scope
 from careflow.resume import wait_until_suspended
 from models.case import PathwayRun, PathwayStatus
@@ -75,7 +75,7 @@ def answer_as_agency(pathway_run_id: uuid.UUID, step: str, agency_type: str | No
     if acknowledge_first:
         answer_task(task.short_ref, TaskState.acknowledged, actor=officer, unit_code=unit)
     result = answer_task(task.short_ref, TaskState.completed, actor=officer, unit_code=unit, outcome=outcome)
-    typer.echo(f"  {unit} answered {step} ({result.resume or 'stored'})")
+    typer.echo(f"  {unit} answered {step} ({RESUME_TEXT[result.resume]})")
     return result.resume
 
 

@@ -16,7 +16,7 @@ from datetime import date
 import typer
 from sqlmodel import select
 
-from careflow.answers import answer_task
+from careflow.answers import RESUME_TEXT, answer_task
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.db import session_scope
 from careflow.demos.driving import unused_resident_id, wait_for_end
@@ -88,7 +88,7 @@ def drive() -> str:
         answer_task(task.short_ref, TaskState.acknowledged, actor=officer, unit_code=unit)
         result = answer_task(task.short_ref, TaskState.completed, actor=officer, unit_code=unit,
                              outcome={"service_provided": "yes", "measures": measures})
-        typer.echo(f"  {unit} answered ({result.resume})")
+        typer.echo(f"  {unit} answered ({RESUME_TEXT[result.resume]})")
     wait_for_end(run.id)
     return case.reference
 
