@@ -69,8 +69,9 @@ def import_cmd(
     typer.echo(f"key care files: {report.files}; duties: {report.duties}"
                + (f"; no unit covers {report.unrouted}" if report.unrouted else ""))
     if report.counts["read"] and report.counts["invalid"] == report.counts["read"]:
-        typer.echo(f"error: no row of {file} is valid for {county} round {round_label}: nothing was imported "
-                   "(check the county and the file)")
+        typer.echo(f"error: no row of {file} is valid for {county} round {round_label}: no child was imported and "
+                   f"the round is not done (check the county and the file; the rejected rows are import "
+                   f"{report.import_id}'s)")
         raise typer.Exit(1)
 
 

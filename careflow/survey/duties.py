@@ -485,7 +485,12 @@ def close_file(session: Session, file: KeyCareFile, reason: str, *, today: datet
                actor: str = "careflow", now: datetime.datetime | None = None) -> int:
     """Close a key care file (the child is no longer a key care target) and cancel its open duties
     (:func:`close_files`); returns how many duties were cancelled. A closed file is left as it is."""
+    session.flush()  # a file just added gets its id
     return close_files(session, {file.id: reason}, today=today, actor=actor, now=now)
+
+
+#: Rows one UPDATE names at most (PostgreSQL's driver takes 65,535 parameters).
+_UPDATE_ROWS = 5_000
 
 
 def close_files(session: Session, reasons: dict[int, str], *, today: datetime.date, actor: str = "careflow",
@@ -496,7 +501,9 @@ def close_files(session: Session, reasons: dict[int, str], *, today: datetime.da
     The reason is the file's ``close_reason``, each cancelled duty's outcome ``{"cancel_reason": …}``, and the
     reason of the audit events (``key_care_file.closed`` per file, ``task.cancelled`` per duty). Set-based, per
     :data:`BATCH_FILES` files: a later survey round closes hundreds of files at once (one by one through the ORM
-    that took 5 ms a file). ORM objects already loaded in ``session`` are expired, so they are read afresh.
+    that took 5 ms a file). Each UPDATE names the state it expects (an active file, an open duty) and only the rows it
+    changed are audited, so a duty completed meanwhile by another transaction stays completed. ORM objects already
+    loaded in ``session`` are expired, so they are read afresh.
     """
     now = now or utcnow()
     session.flush()
@@ -504,22 +511,23 @@ def close_files(session: Session, reasons: dict[int, str], *, today: datetime.da
     ids = sorted(reasons)
     cancelled = 0
     for start in range(0, len(ids), BATCH_FILES):
-        active = conn.execute(sa.select(KeyCareFile.id).where(
-            KeyCareFile.id.in_(ids[start:start + BATCH_FILES]), KeyCareFile.status == FileStatus.active.value)
-        ).scalars().all()
-        if not active:
-            continue
         groups: dict[str, list[int]] = {}
-        for file_id in active:
+        for file_id in ids[start:start + BATCH_FILES]:
             groups.setdefault(reasons[file_id], []).append(file_id)
+        closed: list[int] = []
         for reason, file_ids in groups.items():
-            conn.execute(sa.update(KeyCareFile).where(KeyCareFile.id.in_(file_ids)).values(
-                status=FileStatus.closed.value, closed_on=today, close_reason=reason[:300], updated_at=now))
+            closed += conn.execute(
+                sa.update(KeyCareFile)
+                .where(KeyCareFile.id.in_(file_ids), KeyCareFile.status == FileStatus.active.value)
+                .values(status=FileStatus.closed.value, closed_on=today, close_reason=reason[:300], updated_at=now)
+                .returning(KeyCareFile.id)).scalars().all()
+        if not closed:
+            continue
         conn.execute(sa.insert(AuditEvent.__table__), [
             dict(at=utcnow(), actor=actor, action="key_care_file.closed", entity_type="key_care_file",
                  entity_id=str(file_id), case_id=None, reason=reasons[file_id],
-                 detail={"file": file_reference(file_id)}) for file_id in active])
-        cancelled += _cancel_open_duties(conn, {file_id: reasons[file_id] for file_id in active}, actor=actor)
+                 detail={"file": file_reference(file_id)}) for file_id in sorted(closed)])
+        cancelled += _cancel_open_duties(conn, {file_id: reasons[file_id] for file_id in closed}, actor=actor)
     session.expire_all()
     return cancelled
 
@@ -531,21 +539,26 @@ def _cancel_open_duties(conn: sa.Connection, reasons: dict[int, str], *, actor: 
         sa.select(AgencyTask.id, AgencyTask.state, AgencyTask.duty_key, AgencyTask.unit_code, KeyCareDuty.file_id)
         .join(KeyCareDuty, KeyCareDuty.task_id == AgencyTask.id)
         .where(KeyCareDuty.file_id.in_(list(reasons)), AgencyTask.state.in_(_OPEN))).all()
-    if not duties:
-        return 0
     groups: dict[str, list[uuid.UUID]] = {}
     for task_id, state, _key, _unit, file_id in duties:
         check_transition(TaskState(state), TaskState.cancelled)
         groups.setdefault(reasons[file_id], []).append(task_id)
+    changed: set[uuid.UUID] = set()
     for reason, task_ids in groups.items():
-        conn.execute(sa.update(AgencyTask).where(AgencyTask.id.in_(task_ids)).values(
-            state=TaskState.cancelled.value, outcome={"cancel_reason": reason}))
-    conn.execute(sa.insert(AuditEvent.__table__), [
-        dict(at=utcnow(), actor=actor, action="task.cancelled", entity_type="task", entity_id=str(task_id),
-             case_id=None, reason=reasons[file_id],
-             detail={"from": state, "outcome": {"cancel_reason": reasons[file_id]}, "duty_key": key, "unit": unit})
-        for task_id, state, key, unit, file_id in duties])
-    return len(duties)
+        for start in range(0, len(task_ids), _UPDATE_ROWS):
+            changed.update(conn.execute(
+                sa.update(AgencyTask)
+                .where(AgencyTask.id.in_(task_ids[start:start + _UPDATE_ROWS]), AgencyTask.state.in_(_OPEN))
+                .values(state=TaskState.cancelled.value, outcome={"cancel_reason": reason})
+                .returning(AgencyTask.id)).scalars().all())
+    events = [dict(at=utcnow(), actor=actor, action="task.cancelled", entity_type="task", entity_id=str(task_id),
+                   case_id=None, reason=reasons[file_id],
+                   detail={"from": state, "outcome": {"cancel_reason": reasons[file_id]}, "duty_key": key,
+                           "unit": unit})
+              for task_id, state, key, unit, file_id in duties if task_id in changed]
+    if events:
+        conn.execute(sa.insert(AuditEvent.__table__), events)
+    return len(events)
 
 
 def reopen_file(session: Session, file: KeyCareFile, criteria: list[str], *, today: datetime.date,

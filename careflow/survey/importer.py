@@ -94,21 +94,25 @@ IN_FILE = "(r.import_id = :import OR EXISTS (SELECT 1 FROM survey_seen s WHERE s
 ERROR_COLUMNS = ("import_id", "line", "field", "column", "value", "code", "message")
 
 
-def later_rounds(session: Session, label: str) -> list[int]:
-    """The ids of the rounds (of any county) later than ``label``: a county sending an earlier round's file late."""
-    return list(session.exec(select(SurveyRound.id).where(SurveyRound.label > label)).all())
+def any_later_round(session: Session, label: str) -> bool:
+    """Whether any county has a round later than ``label`` (a county sending an earlier round's file late)."""
+    return session.exec(select(SurveyRound.id).where(SurveyRound.label > label).limit(1)).first() is not None
 
 
-def found_later_sql(child_id: str, rounds: list[int]) -> str:
-    """SQL: one of the ``rounds`` (:func:`later_rounds`) has already found the child whose id is the SQL expression
-    ``child_id``. Such a child is as the latest round found it: an earlier round imported after it records its row
-    for that round and changes nothing else (no update of the child, no move, no file opened, closed or reopened, no
-    case closed). No later round — a county importing its newest round, the usual case — makes it false."""
-    if not rounds:
+def found_later_sql(child: str, later: bool) -> str:
+    """SQL: a round later than the one being imported (SQL parameter ``label``) has already found the child ``child``
+    (an alias of ``child``). Such a child is as the latest round found them: an earlier round imported after it
+    records its row for that round and changes nothing else (no update of the child, no move, no file opened, closed
+    or reopened, no case closed). With ``later`` false (no later round anywhere: a county importing its newest round,
+    the usual case) it is plain false.
+
+    Only the rounds of the child's county of residence are probed: every import but a late one moves the child to
+    the county whose round found them, so the latest round that found a child is one of that county's."""
+    if not later:
         return "(1 = 0)"
-    ids = ", ".join(str(int(r)) for r in rounds)
-    return (f"EXISTS (SELECT 1 FROM survey_record later_r WHERE later_r.round_id IN ({ids}) "
-            f"AND later_r.child_id = {child_id})")
+    return (f"EXISTS (SELECT 1 FROM survey_round later_sr CROSS JOIN survey_record later_r "
+            f"WHERE later_sr.county_code = {child}.residence_county_code AND later_sr.label > :label "
+            f"AND later_r.round_id = later_sr.id AND later_r.child_id = {child}.id)")
 
 _STAGE_DDL = """
 CREATE TEMPORARY TABLE {table} (
@@ -243,9 +247,9 @@ class _Merger:
 
     def __init__(self, conn: sa.Connection, *, import_id: int, round_id: int, county: str, present: set[str],
                  id_column: str, actor: str, now: datetime.datetime, collect_rows: bool, id_prefix: str,
-                 files: "_NewFiles | None" = None, later: list[int] = ()) -> None:
+                 files: "_NewFiles | None" = None, later: bool = False, label: str = "") -> None:
         self.conn = conn
-        self.later = list(later)
+        self.later, self.label = later, label
         self.files = files
         self.raw = driver_connection(conn)
         self.pg = is_postgresql(conn)
@@ -310,7 +314,7 @@ class _Merger:
              else f"child.{c} <> s.{st}") for c, st in child_cols)
         area_differs = "k.old_area <> k.area" if "residence_area_code" in present else "1 = 0"
         moved = f"(NOT k.is_new AND NOT k.later AND (k.old_county <> k.residence OR {area_differs}))"
-        later = found_later_sql("child.id", self.later)
+        later = found_later_sql("child", self.later)
         true, false = ("TRUE", "FALSE") if self.pg else ("1", "0")
         columns = ", ".join(STAGE_COLUMNS)
         self.sql_known = sa.text(f"""
@@ -318,7 +322,7 @@ class _Merger:
                                       later)
             SELECT {", ".join("s." + c for c in STAGE_COLUMNS)}, COALESCE(child.id, {self.new_id("s")}),
                    child.id IS NULL, child.residence_county_code, child.residence_area_code,
-                   CASE WHEN child.id IS NOT NULL AND ({differs}) AND NOT {later} THEN {true} ELSE {false} END,
+                   CASE WHEN child.id IS NOT NULL AND ({differs}) THEN {true} ELSE {false} END,
                    (SELECT r.row_hash FROM survey_record r WHERE r.round_id = :round AND r.child_id = child.id),
                    CASE WHEN child.id IS NOT NULL AND {later} THEN {true} ELSE {false} END
             FROM survey_chunk s
@@ -551,7 +555,7 @@ class _Merger:
         left = chunk.loaded - self._duplicates(chunk)
         t = self._timed("dedupe", t)
         params = {"round": self.round_id, "import": self.import_id, "now": self.now, "actor": self.actor[:64],
-                  "id_prefix": self.id_prefix}
+                  "id_prefix": self.id_prefix, "label": self.label}
         if left and not self._insert_all_new(params, left):
             self._merge(params)
         t = time.perf_counter()
@@ -602,6 +606,8 @@ class _Merger:
         t = time.perf_counter()
         self._refresh_statistics()
         conn.execute(self.sql_known, params)
+        if self.later:  # a child a later round has found is left as that round has them
+            conn.exec_driver_sql("UPDATE survey_known SET child_changed = FALSE WHERE later")
         if self.pg and not self._analyzed:
             conn.exec_driver_sql("ANALYZE survey_known")
             self._analyzed = True
@@ -840,8 +846,10 @@ def import_survey(
     try:
         with engine.connect() as conn:
             with conn.begin():
-                if is_postgresql(conn):  # one import per county at a time
-                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"survey:{region.code}"})
+                if is_postgresql(conn):
+                    # one survey import at a time, whatever the county: a later round committed while another
+                    # county's earlier round is imported would escape that import's check (found_later_sql)
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "survey-import"})
                 session = Session(bind=conn, expire_on_commit=False)
                 survey_round = get_or_create_round(session, region.code, label)
                 record = SurveyImport(round_id=survey_round.id, file_name=path.name[:255], file_sha256=sha,
@@ -888,11 +896,12 @@ def _record_failure(engine, county_code, label, path, sha, fmt, actor, now, erro
 def _run(conn, session, sheet, record, survey_round, region, today, now, actor, progress, collect_rows,
          chunk_rows, parsers, id_prefix) -> ImportReport:
     header = sheet.header
-    later = later_rounds(session, survey_round.label)
+    later = any_later_round(session, survey_round.label)
     merger = _Merger(conn, import_id=record.id, round_id=survey_round.id, county=region.code,
                      present=set(header.columns), id_column=header.labels.get(header.columns["resident_id"], "身份证号"),
                      actor=actor, now=now, collect_rows=collect_rows, id_prefix=id_prefix,
-                     files=_NewFiles(session, survey_round, record.id, today=today, now=now, actor=actor), later=later)
+                     files=_NewFiles(session, survey_round, record.id, today=today, now=now, actor=actor), later=later,
+                     label=survey_round.label)
     counts = dict(read=0, blank=0, invalid=0, duplicate=0, inserted=0, updated=0, unchanged=0, migrant=0,
                   key_care=0, found_later=0)
     errors: list[RowIssue] = []
@@ -954,8 +963,8 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
         SELECT DISTINCT c.id FROM "case" k CROSS JOIN child c CROSS JOIN survey_record r
         WHERE k.status = 'open' AND c.id = k.child_id AND r.round_id = :round AND r.child_id = c.id
           AND r.not_migrant_reasons LIKE '%aged_out%' AND {IN_FILE}
-          AND NOT {found_later_sql("c.id", later)}""").columns(sa.column("child_id", sa.Uuid)),
-        {"round": survey_round.id, "import": record.id}).all()
+          AND NOT {found_later_sql("c", later)}""").columns(sa.column("child_id", sa.Uuid)),
+        {"round": survey_round.id, "import": record.id, "label": survey_round.label}).all()
     for (child_id,) in aged:
         child = session.get(Child, child_id)
         closed_cases += close_cases_aged_out(session, child, turned_16_on=aged_16_from(child.birth_date), actor=actor,
@@ -969,10 +978,10 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
         SELECT f.id, f.status, r.is_key_care, r.key_care_criteria, r.not_migrant_reasons
         FROM key_care_file f CROSS JOIN child c CROSS JOIN survey_record r
         WHERE f.county_code = :county AND c.id = f.child_id AND r.round_id = :round AND r.child_id = c.id
-          AND {IN_FILE} AND NOT {found_later_sql("c.id", later)}
+          AND {IN_FILE} AND NOT {found_later_sql("c", later)}
           AND ((f.status = 'active' AND NOT r.is_key_care) OR (f.status <> 'active' AND r.is_key_care)
            OR (r.is_key_care AND CAST(f.criteria AS TEXT) <> CAST(c.key_care_criteria AS TEXT)))"""),
-        {"round": survey_round.id, "county": region.code, "import": record.id}).all()
+        {"round": survey_round.id, "county": region.code, "import": record.id, "label": survey_round.label}).all()
     closing: dict[int, str] = {}  # file id → why it closes (all closed at once below)
     for file_id, status, is_key_care, criteria_text, reasons in changed_files:
         criteria = sorted(c for c in criteria_text.split(",") if c)
@@ -1005,9 +1014,9 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
             FROM survey_record r CROSS JOIN child c
             WHERE r.round_id = :round AND r.is_key_care AND {IN_FILE}
               AND c.id = r.child_id AND NOT EXISTS (SELECT 1 FROM key_care_file f WHERE f.child_id = c.id)
-              AND NOT {found_later_sql("c.id", later)}
+              AND NOT {found_later_sql("c", later)}
             ORDER BY r.line""").bindparams(now_param, sa.bindparam("today", type_=sa.Date())),
-            {"today": today, "round": survey_round.id, "now": now, "import": record.id})
+            {"today": today, "round": survey_round.id, "now": now, "import": record.id, "label": survey_round.label})
         opened_here = max(opened.rowcount or 0, 0)
         if opened_here:
             merger.files.audit_opened(files_before + 1, 2**62)
@@ -1026,7 +1035,8 @@ def _run(conn, session, sheet, record, survey_round, region, today, now, actor, 
     duties["created"] = plan.created_count + merger.files.duties
     for area, count in merger.files.unrouted.items():
         plan.unrouted[area] = plan.unrouted.get(area, 0) + count
-    _complete_round_duty(session, region.code, survey_round.label, record.id, actor, now)
+    if counts["inserted"] + counts["updated"] + counts["unchanged"]:  # a file with no valid row does not do it
+        _complete_round_duty(session, region.code, survey_round.label, record.id, actor, now)
     if progress:
         progress(counts["read"], 0.98)
     timings["consequences"] = time.perf_counter() - started

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from careflow.audit import record_audit
@@ -49,7 +50,7 @@ from models.child import Child
 from models.eligibility import KeyCareCriterion
 from models.regions import get_county
 from models.resident_id import InvalidResidentID, mask_resident_id, normalize_resident_id
-from models.survey import FileStatus, KeyCareFile, SurveyRecord, SurveyRound, file_reference, parse_file_reference
+from models.survey import FileStatus, KeyCareFile, file_reference, parse_file_reference
 
 
 @dataclass(frozen=True)
@@ -197,14 +198,18 @@ def export_for_department(session: Session, department_code: str, county: str, p
 
 
 def _guardians(session: Session, county_code: str) -> dict[uuid.UUID, tuple[str, str]]:
-    """child id → (guardian's name, phone) as the latest survey round that found the child reported them, for the
-    children with an active file in the county. One query for all (a record is found by its round and child)."""
-    rows = session.exec(
-        select(SurveyRecord.child_id, SurveyRecord.guardian_name, SurveyRecord.guardian_phone)
-        .join(KeyCareFile, KeyCareFile.child_id == SurveyRecord.child_id)
-        .join(SurveyRound, SurveyRound.id == SurveyRecord.round_id)
-        .where(KeyCareFile.county_code == county_code, KeyCareFile.status == FileStatus.active.value)
-        .order_by(SurveyRound.label, SurveyRecord.round_id)).all()
+    """child id → (guardian's name, phone) as the county's latest survey round that found the child reported them,
+    for the children with an active file in the county (the latest round that found a child is one of the county
+    they live in: see :func:`careflow.survey.importer.found_later_sql`). One query: the files, the county's rounds
+    (a few), one probe of the round records' key per file and round."""
+    rows = session.connection().execute(sa.text("""
+        SELECT f.child_id, r.guardian_name, r.guardian_phone
+        FROM key_care_file f CROSS JOIN survey_round sr CROSS JOIN survey_record r
+        WHERE f.county_code = :county AND f.status = :active AND sr.county_code = :county
+          AND r.round_id = sr.id AND r.child_id = f.child_id
+        ORDER BY sr.label""").columns(sa.column("child_id", sa.Uuid), sa.column("guardian_name", sa.String),
+                                       sa.column("guardian_phone", sa.String)),
+        {"county": county_code, "active": FileStatus.active.value}).all()
     return {child_id: (name, phone) for child_id, name, phone in rows}  # the latest round's overwrites the others
 
 

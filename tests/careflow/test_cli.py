@@ -123,7 +123,7 @@ def test_survey_import_mistakes_get_one_line_naming_the_field(database_url, tmp_
     elsewhere = invoke("survey", "import", survey, "--county", "350322", "--round", "2026-10")
     assert elsewhere.exit_code == 1, elsewhere.output
     assert "居住地为 350302" in elsewhere.output
-    assert "error: no row of" in elsewhere.output and "nothing was imported" in elsewhere.output
+    assert "error: no row of" in elsewhere.output and "the round is not done" in elsewhere.output
 
     unknown = invoke("task", "list", "--unit", "no-such-unit")
     assert unknown.exit_code == 2 and "field 'unit': no agency unit 'no-such-unit'" in unknown.output

@@ -50,6 +50,14 @@ def test_every_county_is_reminded_once_and_the_import_closes_the_round_duty(data
             result.reminded)
         duty = session.exec(select(AgencyTask).where(AgencyTask.duty_key == "survey:350302:2031-04")).one()
         assert (duty.unit_code, duty.due_at) == ("civil_affairs-350302", at(2031, 4, 30, 23, 59, 59))
+    # a file with no valid row (another county's children) does not do the round
+    wrong = import_survey(write_csv(tmp_path / "w.csv", [HEADER, ["子", rid(), "511321", "350823", "", "2029-01-01",
+                                                                  ""]]),
+                          county="350302", round_label="2031-04", today=D(2031, 4, 19), now=at(2031, 4, 19, 9))
+    assert (wrong.counts["read"], wrong.counts["invalid"]) == (1, 1)
+    with session_scope() as session:
+        duty = session.exec(select(AgencyTask).where(AgencyTask.duty_key == "survey:350302:2031-04")).one()
+        assert duty.state == TaskState.requested
     import_survey(write_csv(tmp_path / "s.csv", [HEADER, ["子", rid(), "511321", "350302", "", "2029-01-01", ""]]),
                   county="350302", round_label="2031-04", today=D(2031, 4, 20), now=at(2031, 4, 20, 9))
     with session_scope() as session:
