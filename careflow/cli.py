@@ -72,7 +72,7 @@ def up() -> None:
     typer.echo(f"  Prefect UI:         http://127.0.0.1:{settings.prefect_port}")
     typer.echo(f"  delivered messages: {settings.mailbox_dir} (careflow mailbox)")
     _echo_accounts(accounts)
-    typer.echo("  try: careflow demo   (in another terminal, same CAREFLOW_HOME)")
+    typer.echo("  try: ./run demo   (in another terminal, same CAREFLOW_HOME)")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -38,6 +38,8 @@ def test_an_officer_completes_a_contact_duty_and_the_next_one_is_due(web_app, wo
     response = officer.post(f"/tasks/{contact_id}/complete",
                             data={"csrf_token": officer.csrf, "o_contact_on": "", "o_note": "电话联系，情况稳定"})
     assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/inbox?done=contact_recorded"
+    assert "下一次联系或走访任务已生成" in officer.get(response.headers["location"]).text
 
     with session_scope() as session:
         task = session.get(AgencyTask, contact_id)

@@ -50,7 +50,10 @@ def task_page(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID
 def _done(result) -> str:
     if result.resume == "pending":
         return "pending"
-    return TaskState(result.task.state).value
+    task = result.task
+    if task.state == TaskState.completed and task.pathway_run_id is None:  # a dated duty: no pathway moves on
+        return "contact_recorded" if (task.duty_key or "").startswith(("contact:", "visit:")) else "duty_completed"
+    return TaskState(task.state).value
 
 
 @router.post("/tasks/{task_id}/acknowledge")
