@@ -7,7 +7,9 @@ county civil affairs bureau, when no village committee is in the directory), wit
 like any other task (reminder, supervisor at the deadline, county manager past it):
 
 * **contact** — one per calendar month: ``contact:<child id>:2026-11``, due on the month's last day at 24:00
-  (Asia/Shanghai; stored as 23:59:59). 每个月联系一次 is read as "in every calendar month".
+  (Asia/Shanghai; stored as 23:59:59). 每个月联系一次 is read as "in every calendar month". A file opened (or
+  reopened) with fewer than :data:`FIRST_CONTACT_DAYS` days left in its month has its first contact due the next
+  month: counties import at the end of the round month, and a duty due the same evening would only raise alarms.
 * **visit** — rolling: due three months after the last home visit (after the file opened, for the first):
   ``visit:<child id>:2027-02-20``, due that day at 24:00.
 
@@ -22,6 +24,7 @@ closed and the open duties cancelled with the reason (:func:`close_file`).
 """
 from __future__ import annotations
 
+import calendar
 import datetime
 import json
 import os
@@ -63,6 +66,8 @@ STEP_KEYS = {ContactKind.contact: "key_care_contact", ContactKind.visit: "key_ca
 DEADLINE_TEXT = {ContactKind.contact: "monthly (每月联系)", ContactKind.visit: "every 3 months (每三个月入户走访)"}
 #: Months between home visits (每三个月入户走访一次).
 VISIT_EVERY_MONTHS = 3
+#: A file opened with fewer days than this left in the month has its first contact due the next month.
+FIRST_CONTACT_DAYS = 7
 
 _OPEN = [s.value for s in OPEN_STATES]
 
@@ -189,6 +194,8 @@ def ensure_duties(
                 last_period = month_period(_day(last_contact))
                 if last_period >= period:
                     period = next_period(last_period)
+            elif _opened_late(_day(opened), period):
+                period = next_period(period)
             area_code = residence_area or area or residence_county or county
             wanted.append((f"contact:{child}:{period}", file_id, contact, period, area_code))
             if has_duties:
@@ -220,6 +227,15 @@ def ensure_duties(
             writer.write(duties, plan)
     _restore_jit(conn, jit)
     return plan
+
+
+def _opened_late(opened: datetime.date, period: str) -> bool:
+    """Whether a file opened on ``opened``, in the month ``period``, had fewer than :data:`FIRST_CONTACT_DAYS` days
+    of that month left (the opening day counted)."""
+    if month_period(opened) != period:
+        return False
+    days_in_month = calendar.monthrange(opened.year, opened.month)[1]
+    return days_in_month - opened.day + 1 < FIRST_CONTACT_DAYS
 
 
 def _pause_jit(conn: sa.Connection) -> str | None:

@@ -93,7 +93,8 @@ def test_ensure_duties_writes_exactly_the_duties_due_and_nothing_the_second_time
         cancelled, cancelled_child = add_file(session, area="350302002001", opened=D(2030, 5, 2))
         earlier = ensure_duties(session, [open_visit], today=D(2029, 8, 31), now=NOW - datetime.timedelta(days=300),
                                 actor=ACTOR)
-        assert sorted(k.split(":")[2] for _, k in earlier.created) == ["2029-08", "2029-11-30"]
+        # opened on the month's last day: the first contact is September's
+        assert sorted(k.split(":")[2] for _, k in earlier.created) == ["2029-09", "2029-11-30"]
         ensure_duties(session, [cancelled], today=TODAY, now=NOW, actor=ACTOR)
         cancel_duties(session, session.get(KeyCareFile, cancelled), "closed, then reopened", now=NOW)
         session.flush()
@@ -183,3 +184,17 @@ def test_ensure_duties_with_no_file_or_only_closed_ones_writes_nothing(database_
         plan = ensure_duties(session, [closed], today=TODAY, now=NOW)
         assert (plan.created_count, plan.created, plan.unrouted) == (0, [], {})
         assert task_rows(session, [closed]) == {}
+
+
+def test_a_file_opened_in_the_last_days_of_a_month_has_its_first_contact_next_month(database_url):
+    """Counties import at the end of the round month: a file opened with fewer than seven days of its month left
+    gets September's contact, not a duty due the same evening; seven days left (the 25th of a 31-day month) still
+    gets this month's."""
+    with session_scope() as session:
+        late, _ = add_file(session, opened=D(2031, 8, 26))
+        in_time, _ = add_file(session, opened=D(2031, 8, 25))
+        created = {}
+        for file_id in (late, in_time):
+            plan = ensure_duties(session, [file_id], today=D(2031, 8, 31), now=NOW, actor=ACTOR)
+            created[file_id] = sorted(k.split(":", 2)[2] for _, k in plan.created)
+    assert created == {late: ["2031-09", "2031-11-26"], in_time: ["2031-08", "2031-11-25"]}

@@ -92,7 +92,7 @@ def test_each_unit_gets_its_weekly_list_once(database_url, tmp_path):
     number = rid("511321", D(2019, 9, 9))
     import_survey(write_csv(tmp_path / "s.csv", [HEADER, ["韦周全", number, "511321", "350823", "350823100001",
                                                           "2025-01-01", "流浪"]]),
-                  county="350823", round_label="2032-04", today=D(2032, 4, 26), now=at(2032, 4, 26, 9))
+                  county="350823", round_label="2032-04", today=D(2032, 4, 20), now=at(2032, 4, 20, 9))
     with session_scope() as session:
         child = session.exec(select(Child).where(Child.resident_id == number)).one()
         reference = session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child.id)).one().reference

@@ -23,8 +23,10 @@ def test_an_officer_completes_a_contact_duty_and_the_next_one_is_due(web_app, wo
                                hukou_county="511321", residence_county="350302", residence_area_code="350302001001",
                                arrival_date=date(2023, 8, 20), actor="fixture").child
         session.flush()
+        # opened on the 1st: this month's contact is due (a file opened in a month's last week starts next month)
         file = KeyCareFile(child_id=child.id, county_code="350302", area_code="350302001001",
-                           criteria=["family_hardship"], status=FileStatus.active.value, opened_on=today)
+                           criteria=["family_hardship"], status=FileStatus.active.value,
+                           opened_on=today.replace(day=1))
         session.add(file)
         session.flush()
         file_id = file.id
