@@ -25,7 +25,8 @@ from web.users import create_api_token, create_user
 
 PASSWORD = "test-password-123"
 #: Birthplace and birth date of the resident IDs the web tests make: a space no other test draws from (the demos
-#: and the survey tests use 511321 / 2015-03-15 and nearby), so that no ID is registered twice in a database.
+#: use 511321 / 2015-03-14, the survey tests 511321 / 2015-03-15 and nearby), so that no ID is registered twice in a
+#: database.
 WEB_ID_SPACE = {"world": ("350823", date(2013, 7, 21)), "walk": ("350823", date(2012, 10, 8)),
                 "browser": ("350823", date(2014, 9, 27)), "duty": ("350823", date(2011, 11, 11))}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
