@@ -244,9 +244,8 @@ def task_list(unit: Annotated[str, typer.Option(help="agency unit code, e.g. pol
     from models.base import utcnow
     from models.case import Case
     from models.deadlines import format_local
-    from models.service_list import describe_duty
-
     from models.agency import AgencyUnit
+    from models.service_list import describe_duty
 
     with session_scope() as session:
         if session.get(AgencyUnit, unit) is None:

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from models.policy import (
     OutcomeField, Policy, PolicyError, ServiceItem, _locate, _read_yaml, _validate, load_policy,
 )
+from models.survey import is_contact_duty_key
 
 __all__ = [
     "CityServiceList", "Difference", "DifferenceKind", "DutyDescription", "DutyKind", "DUTY_KINDS",
@@ -424,8 +425,8 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
     duty = DUTY_KINDS.get(kind)
     if duty is None or not published:
         return DutyDescription(subject=key, pathway_title="法定定期事项", step_title=title or key,
-                               instructions=title or key, outcome=KEY_CARE_DUTY_OUTCOME if kind in (
-                                   "contact", "visit") else ())
+                               instructions=title or key,
+                               outcome=KEY_CARE_DUTY_OUTCOME if is_contact_duty_key(key) else ())
     city = load_regions().cities.get(city_code, city_code)
     return DutyDescription(
         subject=f"{city}流动儿童关爱服务清单（{published}发布）", pathway_title="流动儿童关爱服务清单法定事项",

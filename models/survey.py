@@ -37,7 +37,7 @@ __all__ = [
     "CareContact", "Classification", "ContactKind", "FileStatus", "ImportStatus", "KeyCareDuty", "KeyCareFile",
     "RoundLabel",
     "SurveyImport", "SurveyRecord", "SurveyRound", "SurveyRowError", "classify", "file_reference",
-    "parse_file_reference", "round_as_of",
+    "is_contact_duty_key", "parse_file_reference", "round_as_of",
 ]
 
 #: First year of the April/October rhythm (一（一）: 2025 年起，于每年 4 月和 10 月更新).
@@ -304,6 +304,11 @@ class ContactKind(enum.StrEnum):
 
     contact = "contact"
     visit = "visit"
+
+
+def is_contact_duty_key(key: str) -> bool:
+    """Whether ``key`` is the duty key of a child director's contact or visit (``contact:<child id>:2026-11``)."""
+    return key.partition(":")[0] in ContactKind._value2member_map_
 
 
 class CareContact(SQLModel, table=True):

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from models.base import utcnow
+from models.survey import is_contact_duty_key
 from models.task import TaskState
 from web import actions, forms
 from web.deps import DbDep, FormDep, OfficerPage, csrf_protect
@@ -52,7 +53,7 @@ def _done(result) -> str:
         return "pending"
     task = result.task
     if task.state == TaskState.completed and task.pathway_run_id is None:  # a dated duty: no pathway moves on
-        return "contact_recorded" if (task.duty_key or "").startswith(("contact:", "visit:")) else "duty_completed"
+        return "contact_recorded" if is_contact_duty_key(task.duty_key or "") else "duty_completed"
     return TaskState(task.state).value
 
 
