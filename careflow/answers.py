@@ -7,7 +7,7 @@ from datetime import datetime
 
 from careflow.db import session_scope
 from careflow.resume import resume_pathway
-from careflow.survey.duties import complete_duty
+from careflow.survey.care_files import complete_duty
 from careflow.tasks import find_task, transition_task
 from models.survey import KeyCareDuty
 from models.task import AgencyTask, TaskState
@@ -41,7 +41,7 @@ def answer_task(
     answer is committed before the flow run is resumed; if resuming fails the answer stays stored
     with ``resume_pending`` set, and the sweeper resumes it later. A child director's contact or visit duty
     completed is the contact or visit recorded, and the next duty scheduled
-    (:func:`careflow.survey.duties.complete_duty`). ``now``: the time of the answer (default: now).
+    (:func:`careflow.survey.care_files.complete_duty`). ``now``: the time of the answer (default: now).
 
     Raises:
         TaskNotFound, InvalidTransition, ValueError (naming the field) — nothing is stored then.

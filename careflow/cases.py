@@ -5,21 +5,24 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pendulum
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from careflow.audit import record_audit
 from careflow.settings import get_settings
+from careflow.tasks import move_tasks
 from models.base import utcnow
-from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
+from models.case import Case, CaseStatus, PathwayRun, PathwayStatus, clip_text
 from models.child import Child, Guardian
-from models.eligibility import KeyCareCriterion, MigrantAssessment, assess_migrant_child
+from models.eligibility import KeyCareCriterion, MigrantAssessment, assess_migrant_child, check_arrival_date
 from models.policy import load_policy
 from models.regions import UnknownRegion, get_county
 from models.resident_id import birth_date_of, normalize_resident_id
+from models.task import OPEN_STATES, AgencyTask, TaskState
 
 
 @dataclass
@@ -54,7 +57,8 @@ def register_child(
 
     Raises:
         InvalidResidentID: bad ID (names the field and value). UnknownRegion: unknown county.
-        ValueError: an area code outside the residence county, an empty name, a duplicate ID.
+        ValueError: an area code outside the residence county, an empty name, a duplicate ID, an arrival date
+            before the birth date or after today (after ``on`` when that is later; :func:`check_arrival_date`).
     """
     rid = normalize_resident_id(resident_id)
     if not full_name.strip():
@@ -68,7 +72,11 @@ def register_child(
     if session.exec(select(Child).where(Child.resident_id == rid)).first():
         raise ValueError(f"field 'resident_id': a child with ID ending {rid[-4:]} is already registered")
     birth = birth_date_of(rid)
-    on = on or pendulum.now(get_settings().timezone).date()
+    today = pendulum.now(get_settings().timezone).date()
+    on = on or today
+    wrong_date = check_arrival_date(arrival_date, birth_date=birth, today=max(today, on))
+    if wrong_date is not None:
+        raise ValueError(f"字段 arrival_date（来本地日期）：{wrong_date.message}")
     assessment = assess_migrant_child(
         birth_date=birth, hukou_county=hukou.code, residence_county=residence.code,
         arrival_date=arrival_date, on=on,
@@ -110,6 +118,34 @@ def open_case(session: Session, *, child_id: uuid.UUID, caseworker: str, summary
     return case
 
 
+class PathwayAlreadyRunning(ValueError):
+    """The same pathway (for a service-list referral: the same item) is still open on the case (issue #16).
+
+    The message is Chinese and names the pathway and the open run (who started it, when, its short id), e.g.
+    ``该个案的监护干预路径正在进行中（由 lin.fang 于 2026-12-04 18:20（北京时间）发起，路径运行 1a2b3c4d），结束后方可再次发起``.
+    ``running`` is the open :class:`PathwayRun` (None if it ended in the meantime).
+    """
+
+    def __init__(self, message: str, running: PathwayRun | None = None):
+        super().__init__(message)
+        self.running = running
+
+
+def pathway_dedupe_key(pathway: str, parameters: Mapping[str, Any]) -> str:
+    """Which runs count as "the same pathway" on one case: the pathway key, or for a pathway that refers one
+    service-list item (``service_referral``, or any with ``item_steps``) the key and the item number,
+    e.g. ``service_referral:18`` — a case may hold referrals of several items at once, but not one item twice.
+
+    ``parameters`` are the validated start parameters (:func:`validate_start_parameters`).
+    """
+    definition = load_policy().pathway(pathway)
+    if definition.item_steps or pathway == "service_referral":
+        from models.service_list import referral_item
+
+        return f"{pathway}:{referral_item(parameters).number}"
+    return pathway
+
+
 def create_pathway_run(
     session: Session, *, case_id: uuid.UUID, pathway: str, actor: str, parameters: dict | None = None
 ) -> PathwayRun:
@@ -119,9 +155,17 @@ def create_pathway_run(
     temporary-assistance run needs ``emergency_area_code``; a psychological screening its
     ``screening_result``); nothing is stored when they are wrong.
 
+    One run of a pathway (per service-list item, see :func:`pathway_dedupe_key`) may be open
+    (``starting``/``running``) on a case at a time: the partial unique index ``uq_pathway_run_open_per_case``
+    refuses a second, however close two starts come (a database constraint, not a read-then-write check;
+    issue #16). The insert runs in a savepoint, so a refused start leaves the caller's session usable; once
+    the open run ended (completed, failed or cancelled) the pathway may be started again.
+
     Raises:
         KeyError: ``pathway`` is not one of the policy's pathways.
         ValueError: a missing, unknown or ill-typed start parameter (the message names the field).
+        PathwayAlreadyRunning (a ValueError): the pathway is already open on the case (Chinese message
+            naming the pathway and the open run).
     """
     if pathway not in load_policy().pathways:
         raise KeyError(f"field 'pathway': {pathway!r} is not a pathway; known: {sorted(load_policy().pathways)}")
@@ -129,17 +173,44 @@ def create_pathway_run(
     case = session.get(Case, case_id)
     if case is None:
         raise LookupError(f"field 'case_id': no case {case_id}")
+    key = pathway_dedupe_key(pathway, parameters)
+    run = PathwayRun(case_id=case.id, pathway=pathway, parameters=parameters or {}, dedupe_key=key,
+                     started_by=actor, started_at=utcnow())
+    try:
+        with session.begin_nested():
+            session.add(run)
+    except sa.exc.IntegrityError:
+        if run in session:
+            session.expunge(run)
+        raise _already_running(session, case, pathway, key) from None
     if case.status == CaseStatus.closed:
         case.status, case.closed_at, case.close_reason = CaseStatus.open, None, ""
         session.add(case)
         record_audit(session, actor=actor, action="case.reopened", entity_type="case", entity_id=case.id,
                      case_id=case.id, reason=f"pathway {pathway} started")
-    run = PathwayRun(case_id=case.id, pathway=pathway, parameters=parameters or {}, started_by=actor,
-                     started_at=utcnow())
-    session.add(run)
     record_audit(session, actor=actor, action="pathway.started", entity_type="pathway_run", entity_id=run.id,
                  case_id=case.id, detail={"pathway": pathway, "parameters": parameters or {}})
     return run
+
+
+def _already_running(session: Session, case: Case, pathway: str, key: str) -> PathwayAlreadyRunning:
+    from models.deadlines import format_local
+
+    running = session.exec(select(PathwayRun).where(
+        PathwayRun.case_id == case.id, PathwayRun.dedupe_key == key,
+        PathwayRun.status.in_([PathwayStatus.starting, PathwayStatus.running]))).first()
+    policy = load_policy()
+    title = policy.pathway(pathway).title_zh.split("（")[0]
+    if key != pathway:  # a service-list referral: name the item
+        number = int(key.rsplit(":", 1)[1])
+        title = f"清单第{number}项{policy.service_item(number).service}转介"
+    which = (f"由 {running.started_by} 于 {format_local(running.started_at)}（北京时间）发起，"
+             f"路径运行 {running.id.hex[:8]}" if running else "刚由他人发起")
+    return PathwayAlreadyRunning(f"该个案的{title}路径正在进行中（{which}），结束后方可再次发起", running)
+
+
+#: The longest text a start parameter may hold (a note, the conduct reported), in characters.
+START_TEXT_MAX_CHARS = 500
 
 
 def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,9 +218,10 @@ def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> di
 
     The pathway's declared ``start_parameters`` are checked by
     :meth:`models.policy.PathwayDefinition.validate_parameters` (required fields, choices, ``yes``/``no``
-    → bool). A pathway with a step routed by the place of the emergency (``jurisdiction_basis:
-    emergency_place``, 临时救助 in 急难发生地, 方案 六) also needs ``emergency_area_code``: the GB/T 2260
-    township (9 digits) or village/community (12 digits) code of that place, inside a known county.
+    → bool); a text value holds at most :data:`START_TEXT_MAX_CHARS` characters. A pathway with a step routed
+    by the place of the emergency (``jurisdiction_basis: emergency_place``, 临时救助 in 急难发生地, 方案 六) also
+    needs ``emergency_area_code``: the GB/T 2260 township (9 digits) or village/community (12 digits) code of
+    that place, inside a known county.
 
     Raises:
         ValueError: naming the pathway and the field.
@@ -173,6 +245,11 @@ def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> di
                              f"inside a known county ({exc})") from exc
         routing["emergency_area_code"] = code
     validated = {**definition.validate_parameters(values), **routing}
+    labels = {f.name: f.label_zh for f in definition.start_parameters}
+    for name, value in validated.items():
+        if isinstance(value, str) and len(value) > START_TEXT_MAX_CHARS:
+            raise ValueError(f"启动参数{labels.get(name, name)}（{name}）不能超过{START_TEXT_MAX_CHARS}个字"
+                             f"（现有{len(value)}个字）")
     if definition.item_steps or pathway == "service_referral":
         from models.service_list import referral_item
 
@@ -188,14 +265,47 @@ def close_case_if_done(session: Session, case_id: uuid.UUID, reason: str) -> boo
 
     A case closes with the outcome of its last pathway; starting a new pathway reopens it.
     """
-    case = session.get(Case, case_id)
     active = session.exec(select(PathwayRun).where(
         PathwayRun.case_id == case_id,
         PathwayRun.status.in_([PathwayStatus.starting, PathwayStatus.running]))).first()
-    if active or case.status == CaseStatus.closed:
+    if active:
         return False
-    case.status, case.closed_at, case.close_reason = CaseStatus.closed, utcnow(), reason[:500]
-    session.add(case)
-    record_audit(session, actor="careflow", action="case.closed", entity_type="case", entity_id=case.id,
-                 case_id=case.id, reason=reason)
+    return close_case(session, case_id, reason)
+
+
+def close_case(session: Session, case_id: uuid.UUID, reason: str, *, actor: str = "careflow",
+               now: datetime | None = None, cancel_open_work: bool = False) -> bool:
+    """Close an open case with ``reason``; returns whether it closed (False: closed already). The one writer of a
+    case's closure (issue #15; ``tests/test_one_writer.py`` fails on any other).
+
+    A conditional ``UPDATE case … WHERE id = :id AND status = 'open'`` (of two concurrent closures one is stored),
+    audited ``case.closed``; ``close_reason`` is cut to 500 characters (:func:`models.case.clip_text`).
+    ``cancel_open_work`` (a child who aged out, 方案 一): first cancel the case's open tasks with ``reason``
+    (:func:`careflow.tasks.move_tasks`; outcome ``{"cancel_reason": reason}``) and mark its running pathway runs
+    cancelled (audited ``pathway.cancelled``; their Prefect flow runs, if waiting, simply stay waiting: nothing
+    will resume them). ``now``: the closing time (default now, UTC).
+    """
+    now = now or utcnow()
+    if cancel_open_work:
+        move_tasks(session, select(AgencyTask.id).where(AgencyTask.case_id == case_id), TaskState.cancelled,
+                   actor=actor, reason=reason, from_states=OPEN_STATES, outcome={"cancel_reason": reason}, now=now)
+        for run in session.exec(select(PathwayRun).where(
+                PathwayRun.case_id == case_id,
+                PathwayRun.status.in_([PathwayStatus.starting, PathwayStatus.running]))).all():
+            run.status, run.ended_at, run.outcome = PathwayStatus.cancelled, now, clip_text(reason)
+            session.add(run)
+            record_audit(session, actor=actor, action="pathway.cancelled", entity_type="pathway_run",
+                         entity_id=run.id, case_id=case_id, reason=reason)
+    session.flush()
+    closed = session.execute(
+        sa.update(Case).where(Case.id == case_id, Case.status == CaseStatus.open)
+        .values(status=CaseStatus.closed, closed_at=now, close_reason=clip_text(reason))
+        .execution_options(synchronize_session=False)).rowcount
+    case = session.get(Case, case_id)
+    if case is not None:
+        session.refresh(case)
+    if closed != 1:
+        return False
+    record_audit(session, actor=actor, action="case.closed", entity_type="case", entity_id=case_id,
+                 case_id=case_id, reason=reason)
     return True

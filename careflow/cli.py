@@ -18,6 +18,7 @@ from typing import Annotated, Optional  # noqa: E402
 
 import typer  # noqa: E402
 
+from careflow.i18n import label  # noqa: E402
 from careflow.settings import get_settings  # noqa: E402
 
 app = typer.Typer(help="careflow: referral pathways for migrant children's care and protection (流动儿童关爱保护).",
@@ -41,13 +42,54 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
+def _refused(exc: Exception) -> None:
+    """Exit 1 with the message: the request was well formed but the state refused it (someone else answered
+    the task first, the pathway is already open on the case) — not a typing mistake (exit 2)."""
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
 @app.command()
 def init() -> None:
-    """Create the data directory, migrate the database, load the agency directory and default channels."""
+    """Create the data directory, migrate the database, load the agency directory and default channels.
+
+    On PostgreSQL with CAREFLOW_SETUP_DATABASE_URL (a superuser), first create the owner role migrations run as
+    and the application role the app runs as (CAREFLOW_DB_OWNER_ROLE / CAREFLOW_DB_APP_ROLE), then grant the
+    application role DML, and only INSERT and SELECT on the audit trail.
+    """
     from careflow.stack import ensure_home
 
+    settings = get_settings()
+    setup = settings.setup_database_url
+    if setup:
+        from careflow.db import grant_app_privileges, migrate, password_for, setup_roles
+
+        if not setup.startswith("postgresql"):
+            _fail(ValueError(f"CAREFLOW_SETUP_DATABASE_URL: roles exist only on PostgreSQL, not {setup.split(':')[0]}"))
+        if not settings.owner_database_url or not settings.database_url:
+            _fail(ValueError("CAREFLOW_OWNER_DATABASE_URL and CAREFLOW_DATABASE_URL: both are needed with "
+                             "CAREFLOW_SETUP_DATABASE_URL (migrations run as the owner, the app as the application role)"))
+        owner, app_role = settings.db_owner_role, settings.db_app_role
+        urls = (settings.owner_database_url, settings.database_url)
+        setup_roles(setup, owner_role=owner, app_role=app_role, owner_password=password_for(owner, *urls),
+                    app_password=password_for(app_role, *urls))
+        migrate()
+        grant_app_privileges(setup, owner_role=owner, app_role=app_role)
+        for name, url in (("owner", settings.owner_database_url), ("app", settings.database_url)):
+            expected = owner if name == "owner" else app_role
+            if sa_username(url) != expected:
+                typer.secho(f"warning: the {name} URL logs in as {sa_username(url)!r}, not {expected!r}",
+                            fg=typer.colors.YELLOW, err=True)
+        typer.echo(f"roles: {owner} owns the schema (migrations), {app_role} runs the app")
     home = ensure_home()
     typer.echo(f"careflow home: {home}")
+
+
+def sa_username(url: str) -> str | None:
+    """The user name a database URL logs in as."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).username
 
 
 @app.command()
@@ -87,6 +129,7 @@ def up() -> None:
 @app.command()
 def demo(
     pathway: Annotated[str, typer.Option(help="which pathway to drive (see careflow.demos.DEMOS)")] = "guardianship",
+    lang: Annotated[str, typer.Option("--lang", help="language of the printed timeline: zh (default) or en")] = "zh",
 ) -> None:
     """Drive a complete case on realistic data through every step, answering as each agency; print the timeline.
 
@@ -94,15 +137,19 @@ def demo(
     """
     from careflow.demos import run_demo
 
-    raise typer.Exit(run_demo(pathway))
+    raise typer.Exit(run_demo(pathway, lang))
 
 
 @app.command()
 def sweep() -> None:
-    """Run one sweep now (escalate, start unstarted pathways, resume stored answers, send due messages)."""
-    from flows.sweeper import escalate, reconcile_pathways, retry_notifications
+    """Run one sweep now (escalate, refresh stale dashboard figures, start unstarted pathways, resume stored
+    answers, send due messages)."""
+    from flows.sweeper import escalate, reconcile_pathways, refresh_dashboard, retry_notifications
 
-    typer.echo(f"escalations fired: {escalate.fn()}")
+    figures = escalate.fn()
+    typer.echo(f"escalations fired: {figures['fired']} (backlog {figures['backlog']}, {figures['duration_s']} s"
+               + (", another sweep was running" if figures["skipped"] else "") + ")")
+    typer.echo(f"dashboard figures: {refresh_dashboard.fn()}")
     typer.echo(f"pathways: {asyncio.run(reconcile_pathways.fn())}")
     typer.echo(f"notifications: {retry_notifications.fn()}")
 
@@ -180,14 +227,15 @@ def case_open(
 def case_timeline_cmd(
     reference: str,
     actor: Annotated[str, typer.Option("--as", help="who reads (audited)")] = "caseworker",
+    lang: Annotated[str, typer.Option("--lang", help="zh (default) or en")] = "zh",
 ) -> None:
-    """Print a case's timeline across all its pathways."""
+    """Print a case's timeline across all its pathways, in Chinese (``--lang en`` for English)."""
     from careflow.db import session_scope
     from careflow.timeline import case_timeline, format_timeline
 
     try:
         with session_scope() as session:
-            typer.echo(format_timeline(case_timeline(session, reference, actor=actor)))
+            typer.echo(format_timeline(case_timeline(session, reference, actor=actor), lang))
     except USER_ERRORS as exc:
         _fail(exc)
 
@@ -203,7 +251,7 @@ def pathway_start(
     """Start a pathway on a case: the first agency is notified at once."""
     from sqlmodel import select
 
-    from careflow.cases import create_pathway_run
+    from careflow.cases import PathwayAlreadyRunning, create_pathway_run
     from careflow.db import session_scope
     from careflow.resume import start_pathway_flow
     from models.case import Case
@@ -215,6 +263,8 @@ def pathway_start(
             if found is None:
                 raise LookupError(f"field 'case': no case {case!r}")
             run = create_pathway_run(session, case_id=found.id, pathway=pathway, actor=actor, parameters=parameters)
+    except PathwayAlreadyRunning as exc:
+        _refused(exc)
     except USER_ERRORS as exc:
         _fail(exc)
     try:
@@ -237,10 +287,12 @@ def _parse_pairs(pairs: list[str] | None, field: str) -> dict:
 
 
 @task_app.command("list")
-def task_list(unit: Annotated[str, typer.Option(help="agency unit code, e.g. police-350302")]) -> None:
-    """List a unit's open tasks, soonest deadline first (overdue ones marked)."""
+def task_list(unit: Annotated[str, typer.Option(help="agency unit code, e.g. police-350302")],
+              limit: Annotated[int, typer.Option(min=1, max=1000, help="tasks per page")] = 200,
+              after: Annotated[str, typer.Option(help="continue after this task (short reference)")] = "") -> None:
+    """List a unit's open tasks, soonest deadline first (overdue ones marked), a page at a time."""
     from careflow.db import session_scope
-    from careflow.tasks import list_open_tasks
+    from careflow.tasks import count_open_tasks, find_task, list_open_tasks
     from models.base import utcnow
     from models.case import Case
     from models.deadlines import format_local
@@ -250,30 +302,44 @@ def task_list(unit: Annotated[str, typer.Option(help="agency unit code, e.g. pol
     with session_scope() as session:
         if session.get(AgencyUnit, unit) is None:
             _fail(LookupError(f"field 'unit': no agency unit {unit!r} (the directory: policy/agency_units.yaml)"))
-        tasks = list_open_tasks(session, unit)
+        start = None
+        if after:
+            try:
+                start = find_task(session, after, unit_code=unit)
+            except LookupError as exc:
+                _fail(LookupError(f"field 'after': {exc}"))
+        total = count_open_tasks(session, unit)
+        tasks = list_open_tasks(session, unit, limit=limit + 1, after=start)
+        more, tasks = len(tasks) > limit, tasks[:limit]
         now = utcnow()
         for t in tasks:
             case = session.get(Case, t.case_id) if t.case_id else None
             subject = case.reference if case else describe_duty(t.duty_key or "", t.title).subject
             late = "  逾期 OVERDUE" if t.due_at < now else ""
             provisional = "（暂定）" if t.due_provisional else ""
-            typer.echo(f"{t.short_ref}  {format_local(t.due_at)}{provisional}  {t.state:<12} {subject}  "
+            typer.echo(f"{t.short_ref}  {format_local(t.due_at)}{provisional}  {label(t.state, 'state'):<5} {subject}  "
                        f"{t.title}{late}")
-    typer.echo(f"{len(tasks)} open task(s) for {unit}")
+    typer.echo(f"{len(tasks)} of {total} open task(s) for {unit} (共 {total} 条，本页 {len(tasks)} 条)")
+    if more:
+        typer.echo(f"more: careflow task list --unit {unit} --limit {limit} --after {tasks[-1].short_ref}")
 
 
 def _answer(ref: str, state, unit: str | None, actor: str, reason: str = "", outcome: dict | None = None) -> None:
     from careflow.answers import answer_task
+    from careflow.tasks import AnswerConflict
 
     try:
         result = answer_task(ref, state, actor=actor, unit_code=unit, reason=reason, outcome=outcome)
+    except AnswerConflict as exc:  # someone else answered first, differently
+        _refused(exc)
     except USER_ERRORS as exc:
         _fail(exc)
-    typer.echo(f"task {result.task.short_ref}: {result.task.state}")
+    typer.echo(f"任务 {result.task.short_ref}：{label(result.task.state, 'state')}")
     if result.resume == "pending":
-        typer.echo("answer stored; the pathway could not be resumed now and will be resumed by the sweeper")
+        typer.echo("答复已保存，路径暂未能继续，巡检时自动继续"
+                   "（answer stored; the pathway could not be resumed now and will be resumed by the sweeper）")
     elif result.resume == "resumed":
-        typer.echo("pathway resumed")
+        typer.echo("路径已继续")
 
 
 @task_app.command("ack")
@@ -304,10 +370,25 @@ def task_complete(ref: str,
     from models.task import TaskState
 
     try:
-        parsed = _parse_pairs(outcome, "outcome")
+        parsed = _choices_by_label(_parse_pairs(outcome, "outcome"))
     except ValueError as exc:
         _fail(exc)
     _answer(ref, TaskState.completed, unit, actor, outcome=parsed)
+
+
+def _choices_by_label(pairs: dict) -> dict:
+    """A choice typed by its label (``ruling=驳回申请``) as its value (``petition_dismissed``): for a field that is a
+    choice in the policy only, so that free text is never changed (:func:`careflow.i18n.value_of`)."""
+    from careflow.i18n import value_of
+    from models.policy import load_policy
+
+    options: dict[str, list[str]] = {}
+    for pathway in load_policy().pathways.values():
+        for step in pathway.steps:
+            for field in step.outcome:
+                if field.type == "choice":
+                    options.setdefault(field.name, []).extend(field.options)
+    return {k: value_of(v, k, options[k]) if k in options and isinstance(v, str) else v for k, v in pairs.items()}
 
 
 policy_app = typer.Typer(help="The policy as data: city service lists (市级关爱服务清单).", no_args_is_help=True)
@@ -548,6 +629,9 @@ def web_demo_accounts() -> None:
 from careflow.survey.cli import survey_app  # noqa: E402  (the monitoring survey, 方案 一)
 
 app.add_typer(survey_app, name="survey")
+from careflow.holidays_cli import calendar_app  # noqa: E402  (holiday arrangements, DOMAIN.md §6)
+
+app.add_typer(calendar_app, name="calendar")
 
 
 def main() -> None:

@@ -1,9 +1,19 @@
-"""The database engine, sessions and migrations of the system of record."""
+"""The database engine, sessions and migrations of the system of record, and (PostgreSQL) its two roles.
+
+Least privilege on PostgreSQL: migrations run as an *owner* role (``CAREFLOW_OWNER_DATABASE_URL``) that owns the
+schema; the app (web, CLI, flows, sweeper) connects as an *application* role (``CAREFLOW_DATABASE_URL``) with plain
+DML on careflow's tables and, on the audit trail, only INSERT and SELECT — it can neither change nor truncate audit
+rows, nor disable the triggers that guard them (only a table's owner may). ``careflow init`` with
+``CAREFLOW_SETUP_DATABASE_URL`` (a superuser) creates both roles: :func:`setup_roles` before the migrations,
+:func:`grant_app_privileges` after them.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+
+import re
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -24,6 +34,9 @@ def get_engine(url: str | None = None) -> sa.Engine:
 
 @lru_cache
 def _engine(url: str) -> sa.Engine:
+    from careflow.holidays import register_calendar_source
+
+    register_calendar_source()  # deadlines count with the holiday arrangements stored in the database
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30})
 
@@ -52,11 +65,12 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
 
 def migrate(url: str | None = None) -> None:
-    """Bring the schema to the latest Alembic revision (``migrations/versions``)."""
+    """Bring the schema to the latest Alembic revision (``migrations/versions``), connected with ``url`` (default:
+    the owner's URL, ``Settings.resolved_owner_database_url``)."""
     from alembic import command
     from alembic.config import Config
 
-    url = url or get_settings().resolved_database_url
+    url = url or get_settings().resolved_owner_database_url
     if url.startswith("sqlite:///"):
         from pathlib import Path
 
@@ -65,3 +79,118 @@ def migrate(url: str | None = None) -> None:
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(config, "heads")  # parallel branches of migrations are applied together
+
+
+# --------------------------------------------------------------------------------------------- PostgreSQL roles
+
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: The audit trail: the application role may only add and read its rows.
+AUDIT_TABLE = "audit_event"
+
+
+def _role(name: str) -> str:
+    if not _ROLE_NAME.fullmatch(name):
+        raise ValueError(f"role name {name!r}: lower-case letters, digits and _ (at most 63)")
+    return f'"{name}"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def password_for(role: str, *urls: str | None) -> str | None:
+    """The password of the first of ``urls`` that logs in as ``role`` (None: no such URL, or trust/peer auth)."""
+    for url in urls:
+        if url:
+            parsed = sa.engine.make_url(url)
+            if parsed.username == role and parsed.password:
+                return parsed.password
+    return None
+
+
+def setup_roles(setup_url: str, *, owner_role: str, app_role: str, owner_password: str | None = None,
+                app_password: str | None = None) -> None:
+    """Before the migrations: create (or update) the owner and application roles and hand the schema to the owner.
+
+    Connected as a superuser (``setup_url``, the careflow database): both roles get LOGIN and nothing more
+    (``NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS``), with the given password (None: none, for trust/peer
+    authentication). The owner owns the database, may create in schema ``public`` and becomes the owner of every
+    table, sequence, view, type and function already there (a database migrated before roles existed); nobody
+    else may create in ``public``. The application role may connect and create temporary tables (the survey
+    import's staging). Safe to run again; roles are cluster-wide, and a concurrent creation of the same role is
+    tolerated.
+
+    Raises:
+        ValueError: a role name that is not a plain lower-case identifier. sqlalchemy.exc.DBAPIError: the
+            setup URL's role may not create roles or change owners.
+    """
+    owner, app = _role(owner_role), _role(app_role)
+    engine = sa.create_engine(setup_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            database = '"' + conn.exec_driver_sql("SELECT current_database()").scalar().replace('"', '""') + '"'
+            for role, password in ((owner, owner_password), (app, app_password)):
+                conn.exec_driver_sql(f"DO $$ BEGIN CREATE ROLE {role}; "
+                                     f"EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$")
+                conn.exec_driver_sql(f"ALTER ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS "
+                                     + (f"PASSWORD {_literal(password)}" if password else "PASSWORD NULL"))
+            conn.exec_driver_sql(f"ALTER DATABASE {database} OWNER TO {owner}")
+            conn.exec_driver_sql(f"GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {app}")
+            conn.exec_driver_sql("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+            conn.exec_driver_sql(f"GRANT USAGE, CREATE ON SCHEMA public TO {owner}")
+            conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {app}")
+            _hand_over(conn, owner_role)
+    finally:
+        engine.dispose()
+
+
+def _hand_over(conn: sa.Connection, owner_role: str) -> None:
+    """Make ``owner_role`` the owner of every object in schema ``public`` (tables first: their own sequences
+    follow them)."""
+    owner = _role(owner_role)
+    relations = conn.execute(sa.text(
+        "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+        "AND pg_get_userbyid(c.relowner) <> :owner"), {"owner": owner_role}).all()
+    for name, kind in relations:
+        verb = {"v": "VIEW", "m": "MATERIALIZED VIEW", "f": "FOREIGN TABLE"}.get(kind, "TABLE")
+        conn.exec_driver_sql(f'ALTER {verb} public."{name}" OWNER TO {owner}')
+    for (name,) in conn.execute(sa.text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'S' AND pg_get_userbyid(c.relowner) <> :owner"),
+            {"owner": owner_role}).all():
+        conn.exec_driver_sql(f'ALTER SEQUENCE public."{name}" OWNER TO {owner}')
+    for (signature,) in conn.execute(sa.text(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> :owner"), {"owner": owner_role}).all():
+        conn.exec_driver_sql(f"ALTER ROUTINE {signature} OWNER TO {owner}")
+    for (name,) in conn.execute(sa.text(
+            "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+            "WHERE n.nspname = 'public' AND t.typtype IN ('e', 'd') AND pg_get_userbyid(t.typowner) <> :owner"),
+            {"owner": owner_role}).all():
+        conn.exec_driver_sql(f'ALTER TYPE public."{name}" OWNER TO {owner}')
+
+
+def grant_app_privileges(setup_url: str, *, owner_role: str, app_role: str) -> None:
+    """After the migrations: what the application role may do.
+
+    SELECT, INSERT, UPDATE and DELETE on every table, and the sequences, except the audit trail
+    (:data:`AUDIT_TABLE`: SELECT and INSERT only) and ``alembic_version`` (SELECT); never TRUNCATE, TRIGGER or
+    REFERENCES, and it owns nothing, so it cannot alter a table or disable a trigger. Tables the owner creates in
+    later migrations get the same DML grants by default. Safe to run again.
+    """
+    owner, app = _role(owner_role), _role(app_role)
+    engine = sa.create_engine(setup_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {app}")
+            conn.exec_driver_sql(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {app}")
+            conn.exec_driver_sql(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {app}")
+            conn.exec_driver_sql(f"REVOKE UPDATE, DELETE ON {AUDIT_TABLE} FROM {app}")
+            conn.exec_driver_sql(f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {app}")
+            conn.exec_driver_sql(f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
+                                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app}")
+            conn.exec_driver_sql(f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
+                                 f"GRANT USAGE, SELECT ON SEQUENCES TO {app}")
+    finally:
+        engine.dispose()

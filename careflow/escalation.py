@@ -1,16 +1,34 @@
 """The escalation ladder: deadlines that act by themselves (DOMAIN.md §6, ``policy/escalation.yaml``).
 
-:func:`due_rungs` says which rungs a task has reached at a time (pure); :func:`escalate_overdue_tasks`
-records each reached rung exactly once — the unique (task, rung) row is inserted in the same transaction
-as the rung's messages and audit event, so two overlapping sweeps, or a sweep that crashed halfway,
-never fire a rung twice and never lose one.
+Pure rules: :func:`due_rungs` says which rungs a task has reached at a time, :func:`next_rung_time` when
+the next one not yet fired is reached (both read the ladder from :func:`_windows`, the one statement of it).
+
+The sweep (:func:`sweep_deadlines`, every minute from ``flows/sweeper.py``) is set-based: every open task
+carries ``next_rung_at`` (never later than its next unfired rung; NULL until first computed), and a sweep
+selects open tasks with ``next_rung_at <= now`` -- or NULL -- through the partial index
+``ix_agency_task_next_rung_open``, in keyset batches of :data:`BATCH_SIZE`, each joined in the same query
+to its case and its fired escalations. A batch's reached rungs fire in one transaction: the unique
+(task, rung) rows inserted with ``ON CONFLICT DO NOTHING``, and only for rows actually inserted the raised
+``escalation_level``, the messages and the audit events, all bulk-inserted; then each task's new
+``next_rung_at`` (one ``UPDATE`` for the batch, of the rows whose values change: :mod:`careflow.bulk`). So two overlapping sweeps, or a sweep that crashed halfway, never fire a rung twice and
+never lose one, and a sweep with nothing due costs a few index probes whatever the number of open tasks.
+Only one sweep runs at a time (a PostgreSQL advisory lock; on SQLite a lock file beside the database); a
+sweep stops after :data:`TIME_BUDGET` seconds and leaves the rest, counted as its backlog, to the next.
+Each sweep's figures are a :class:`models.sweep.SweepRun` row (:func:`careflow.sweep_runs.last_sweep`, which also
+holds the lock). A batch's messages are all rendered before anything is written; a task that cannot be worked
+out, rendered or written (the database refusing the batch, which is then redone task by task) is set aside for
+an hour, audited and reported to the county manager (:mod:`careflow.sweep_guard`): one bad task never stops the
+sweep.
 """
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,16 +36,26 @@ import pendulum
 import sqlalchemy as sa
 import yaml
 from pydantic import BaseModel, Field, field_validator
-from sqlmodel import select
+from sqlmodel import Session, select
 
-from careflow.audit import record_audit
-from careflow.db import session_scope
+from careflow.audit import record_audits
+from careflow.bulk import new_ids, update_rows
+from careflow.db import get_engine
 from careflow.settings import get_settings
+from careflow.sweep_guard import Failure, set_aside
+from careflow.sweep_runs import (  # noqa: F401 (LastSweep, last_sweep, SWEEP_LOCK_KEY also imported from here)
+    SWEEP_LOCK_KEY, LastSweep, _no_lock, _one_sweep_at_a_time, last_sweep,
+)
 from models.base import utcnow
 from models.case import Case
 from models.deadlines import DeadlineRule, compute_deadline
-from models.task import OPEN_STATES, AgencyTask, Escalation, TaskState
-from notifications.outbox import caseworker_unit, enqueue_task_message
+from models.sweep import SweepRun
+from models.task import OPEN_STATES, OPEN_STATES_SQL, AgencyTask, Escalation, TaskState
+from notifications.outbox import caseworker_unit
+from notifications.outbox_batch import (
+    Rendered, TaskMessage, insert_ignoring_conflicts, render_task_messages, store_messages,
+)
+from notifications.routing import manager_channel
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +88,20 @@ def load_ladder(path: Path | None = None) -> Ladder:
         raise ValueError(f"{path}: {exc}") from None
 
 
+#: Tasks selected, and their rungs fired, per transaction.
+BATCH_SIZE = 2000
+#: Seconds after which a sweep starts no new batch; what is left is its backlog, taken by the next sweep.
+TIME_BUDGET = 45.0
+#: The sweeper's interval (seconds, ``CAREFLOW_SWEEP_CRON`` every minute): a longer sweep is logged as overrun.
+SWEEP_INTERVAL = 60.0
+#: How long sweep_run rows are kept.
+KEEP_SWEEP_RUNS = timedelta(days=30)
+#: ``next_rung_at`` of an open task whose every reachable rung has fired (or can no longer be reached).
+NO_MORE_RUNGS = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+SWEEPER = "careflow-sweeper"
+
+
 @dataclass(frozen=True)
 class Rung:
     """A reached rung: its name, level (1–3) and recipients as (channel key, role)."""
@@ -67,6 +109,33 @@ class Rung:
     name: str
     level: int
     recipients: tuple[tuple[str, str], ...]
+
+
+LEVELS = {"reminder": 1, "ack_overdue": 1, "deadline": 2, "overdue": 3}
+
+
+def _windows(task: AgencyTask, ladder: Ladder, county_code: str | None) -> list[tuple[str, datetime, datetime | None]]:
+    """The ladder's rule for one open task: ``(rung, reached from, reached until or None)`` in firing order.
+
+    ``reminder`` is reached from ``reminder_at_fraction`` of the time allowed until the deadline (not after it);
+    ``ack_overdue`` from ``ack_due_at`` while the task is still ``requested``; ``deadline`` from ``due_at``;
+    ``overdue`` from ``due_at`` + ``overdue_after`` (working days counted with the holiday calendar), only
+    for a task with a county (whose manager it goes to). All times UTC-aware.
+    """
+    windows: list[tuple[str, datetime, datetime | None]] = [
+        ("reminder", task.requested_at + (task.due_at - task.requested_at) * ladder.reminder_at_fraction, task.due_at)]
+    if task.ack_due_at and TaskState(task.state) == TaskState.requested:
+        windows.append(("ack_overdue", task.ack_due_at, None))
+    windows.append(("deadline", task.due_at, None))
+    if county_code:
+        windows.append(("overdue", _overdue_at(task.due_at, ladder.overdue_after), None))
+    return windows
+
+
+@lru_cache(maxsize=65_536)
+def _overdue_at(due_at: datetime, rule: DeadlineRule) -> datetime:
+    """``due_at`` + ``rule`` (the holiday calendar for day rules), UTC; cached: many tasks share a deadline."""
+    return compute_deadline(pendulum.instance(due_at), rule).due_at.astimezone(timezone.utc)
 
 
 def due_rungs(task: AgencyTask, *, now: datetime, county_code: str | None, caseworker: str | None,
@@ -78,79 +147,365 @@ def due_rungs(task: AgencyTask, *, now: datetime, county_code: str | None, casew
     """
     if TaskState(task.state) not in OPEN_STATES:
         return []
-    rungs = []
-    allowed = task.due_at - task.requested_at
-    if now >= task.requested_at + allowed * ladder.reminder_at_fraction and now < task.due_at:
-        rungs.append(Rung("reminder", 1, ((task.unit_code, "officer"),)))
-    if task.ack_due_at and now >= task.ack_due_at and TaskState(task.state) == TaskState.requested:
-        rungs.append(Rung("ack_overdue", 1, ((f"{task.unit_code}.supervisor", "supervisor"),)))
-    if now >= task.due_at:
-        recipients = [(f"{task.unit_code}.supervisor", "supervisor")]
-        if caseworker:
-            recipients.append((caseworker_unit(caseworker), "caseworker"))
-        rungs.append(Rung("deadline", 2, tuple(recipients)))
-        overdue_at = compute_deadline(pendulum.instance(task.due_at), ladder.overdue_after).due_at
-        if now >= overdue_at and county_code:
-            rungs.append(Rung("overdue", 3, ((f"civil_affairs-{county_code}.manager", "manager"),)))
-    return rungs
+    return [_rung(name, task, county_code, caseworker) for name, start, until in _windows(task, ladder, county_code)
+            if now >= start and (until is None or now < until)]
 
 
-def escalate_overdue_tasks(now: datetime | None = None, ladder: Ladder | None = None) -> list[tuple[uuid.UUID, str]]:
-    """Fire every reached, not yet fired rung of every open task; returns the (task id, rung) fired.
+def _rung(name: str, task: AgencyTask, county_code: str | None, caseworker: str | None) -> Rung:
+    supervisor = (f"{task.unit_code}.supervisor", "supervisor")
+    if name == "reminder":
+        recipients: tuple[tuple[str, str], ...] = ((task.unit_code, "officer"),)
+    elif name == "ack_overdue":
+        recipients = (supervisor,)
+    elif name == "deadline":
+        recipients = (supervisor, (caseworker_unit(caseworker), "caseworker")) if caseworker else (supervisor,)
+    else:
+        recipients = ((manager_channel(county_code), "manager"),)
+    return Rung(name, LEVELS[name], recipients)
 
-    Each rung is one transaction: the :class:`Escalation` row, the raised ``escalation_level``, the
-    messages (event ``task_reminder`` or ``task_escalated``) and an audit event. Messages are only
-    stored here; the sweeper sends them right after.
+
+def next_rung_time(task: AgencyTask, ladder: Ladder, fired, *, county_code: str | None,
+                   now: datetime | None = None) -> datetime:
+    """When ``task`` next reaches a rung not in ``fired`` (UTC-aware): what ``next_rung_at`` holds.
+
+    Args:
+        task: the task (its state, ``requested_at``, ``ack_due_at``, ``due_at``).
+        ladder: the ladder (:func:`load_ladder`).
+        fired: names of the rungs already fired (or being fired now).
+        county_code: the task's county (its case's, else its jurisdiction's), None if it has none: then the
+            ``overdue`` rung is never reached.
+        now: the time of computing (default ``task.requested_at``); a ``reminder`` whose window closed before
+            it (the deadline passed) is never reached.
+
+    Returns:
+        the earliest start of an unfired rung's window that can still be reached (it may be ``<= now`` when a
+        reached rung is not in ``fired``), or :data:`NO_MORE_RUNGS` for a closed task or one with none left.
+        Rung by rung it is the same rule as :func:`due_rungs`, so for any later time ``t`` a rung not in
+        ``fired`` is in ``due_rungs(task, now=t)`` only if ``t >= next_rung_time(...)``.
     """
-    now = now or utcnow()
-    ladder = ladder or load_ladder()
-    with session_scope() as session:
-        open_tasks = session.exec(select(AgencyTask).where(AgencyTask.state.in_(list(OPEN_STATES)))).all()
-        fired_before = {
-            (e.task_id, e.rung) for e in session.exec(
-                select(Escalation).where(Escalation.task_id.in_([t.id for t in open_tasks]))).all()
-        } if open_tasks else set()
-        candidates = []
-        for task in open_tasks:
-            case = session.get(Case, task.case_id) if task.case_id else None
-            for rung in due_rungs(task, now=now, county_code=case.county_code if case else _county_of(task),
-                                  caseworker=case.caseworker if case else None, ladder=ladder):
-                if (task.id, rung.name) not in fired_before:
-                    candidates.append((task.id, rung))
-    fired = []
-    for task_id, rung in candidates:
-        if _fire(task_id, rung, now):
-            fired.append((task_id, rung.name))
-    return fired
+    if TaskState(task.state) not in OPEN_STATES:
+        return NO_MORE_RUNGS
+    now = now or task.requested_at
+    starts = [start for name, start, until in _windows(task, ladder, county_code)
+              if name not in fired and (until is None or now < until)]
+    return min(starts, default=NO_MORE_RUNGS)
 
 
-def _county_of(task: AgencyTask) -> str | None:
+def task_county(task: AgencyTask, case_county: str | None) -> str | None:
+    """The county whose manager gets a task's ``overdue`` rung: its case's, else its own jurisdiction's
+    county (a dated duty without a case), else None (a city- or province-level duty)."""
+    if case_county:
+        return case_county
     code = task.jurisdiction_code
     return code[:6] if len(code) >= 6 and not code[:6].endswith("00") else None
 
 
-def _fire(task_id: uuid.UUID, rung: Rung, now: datetime) -> bool:
-    """Record one rung (exactly once across concurrent sweeps); False if another sweep fired it first."""
+def initial_next_rung_at(task: AgencyTask, county_code: str | None, now: datetime | None = None) -> datetime:
+    """``next_rung_at`` of a task just opened (no rung fired), with the configured ladder."""
+    return next_rung_time(task, load_ladder(), (), county_code=task_county(task, county_code), now=now)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the sweep
+# ---------------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class SweepReport:
+    """What one :func:`sweep_deadlines` did.
+
+    Attributes:
+        fired: the (task id, rung) pairs this sweep fired (each fires once across all sweeps).
+        computed: open tasks whose rungs were checked and ``next_rung_at`` recomputed (due or never computed).
+        backlog: open tasks still due (or never computed) when the sweep stopped: 0 unless it ran out of time.
+        duration_s: wall-clock seconds.
+        finished_at: real time it ended (UTC).
+        skipped: another sweep was running, so this one did nothing (and recorded nothing).
+        batches: batches selected.
+        failed: ids of the tasks set aside (:mod:`careflow.sweep_guard`): their rungs could not be worked out,
+            their messages not rendered or their writes were refused; retried an hour later.
+    """
+
+    fired: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+    computed: int = 0
+    backlog: int = 0
+    duration_s: float = 0.0
+    finished_at: datetime | None = None
+    skipped: bool = False
+    batches: int = 0
+    failed: list[uuid.UUID] = field(default_factory=list)
+
+
+def escalate_overdue_tasks(now: datetime | None = None, ladder: Ladder | None = None) -> list[tuple[uuid.UUID, str]]:
+    """Fire every reached, not yet fired rung of every due open task; returns the (task id, rung) fired.
+
+    One :func:`sweep_deadlines` (see there); ``[]`` if another sweep is running. Messages (event
+    ``task_reminder`` or ``task_escalated``) are only stored here; the sweeper sends them right after.
+    """
+    return sweep_deadlines(now, ladder).fired
+
+
+def sweep_deadlines(now: datetime | None = None, ladder: Ladder | None = None, *, database_url: str | None = None,
+                    batch_size: int = BATCH_SIZE, time_budget: float = TIME_BUDGET, lock: bool = True) -> SweepReport:
+    """One sweep of the escalation ladder over the open tasks that are due at ``now`` (UTC-aware, default now).
+
+    First the tasks never computed (``next_rung_at`` NULL, e.g. bulk-inserted survey duties), then those with
+    ``next_rung_at <= now``, each in keyset batches of ``batch_size``, one transaction per batch (see the
+    module docstring). After ``time_budget`` seconds no new batch starts; the rest is the sweep's backlog. The
+    sweep's figures are stored as a :class:`~models.sweep.SweepRun`; a sweep longer than
+    :data:`SWEEP_INTERVAL` is logged as a warning with its duration and backlog.
+
+    Args:
+        lock: take the one-sweep-at-a-time lock (tests of concurrent firing turn it off: exactly-once then
+            rests on the unique (task, rung) row alone).
+
+    Returns:
+        a :class:`SweepReport`; ``skipped`` (and nothing done) when another sweep holds the lock.
+    """
+    now = now or utcnow()
+    ladder = ladder or load_ladder()
+    started = time.perf_counter()
+    report = SweepReport()
+    # One connection for the whole sweep: it holds the PostgreSQL advisory lock, and each batch is a
+    # transaction on it (no pool check-out and ping per batch).
+    with get_engine(database_url).connect() as conn, \
+            (_one_sweep_at_a_time(conn) if lock else _no_lock()) as held:
+        if not held:
+            log.info("another deadline sweep is running; this one does nothing")
+            report.skipped = True
+            return report
+        out_of_time = False
+        for uncomputed in (True, False):
+            after: tuple | None = None
+            while not out_of_time:
+                if time.perf_counter() - started > time_budget:
+                    out_of_time = True
+                    break
+                selected, after = _sweep_batch(conn, now, ladder, uncomputed, after, batch_size, report)
+                report.batches += 1
+                if selected < batch_size:
+                    break
+        with _transaction(conn) as session:
+            report.backlog = _backlog(session, now) if out_of_time else 0
+            report.duration_s = time.perf_counter() - started
+            report.finished_at = utcnow()
+            run = SweepRun(at=now, finished_at=report.finished_at, duration_s=report.duration_s,
+                           fired=len(report.fired), backlog=report.backlog, computed=report.computed,
+                           failed=len(report.failed))
+            session.add(run)
+            session.flush()
+            if run.id % 100 == 0:  # now and then, not every minute
+                session.execute(sa.delete(SweepRun).where(SweepRun.finished_at < report.finished_at - KEEP_SWEEP_RUNS))
+    if report.duration_s > SWEEP_INTERVAL or out_of_time:
+        log.warning("deadline sweep overran: %.1f s (interval %.0f s), %d rungs fired, backlog %d open tasks "
+                    "left for the next sweep", report.duration_s, SWEEP_INTERVAL, len(report.fired), report.backlog)
+    return report
+
+
+@contextmanager
+def _transaction(conn: sa.Connection) -> Iterator[Session]:
+    """A session whose transaction is one transaction of ``conn``: committed on success, rolled back on error."""
+    session = Session(bind=conn, expire_on_commit=False)
     try:
-        with session_scope() as session:
-            task = session.get(AgencyTask, task_id)
-            session.add(Escalation(task_id=task_id, rung=rung.name, level=rung.level, fired_at=now,
-                                   recipients=[list(r) for r in rung.recipients]))
-            session.flush()  # the unique (task, rung) row: a concurrent sweep fails here and rolls back
-            task.escalation_level = max(task.escalation_level, rung.level)
-            session.add(task)
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def due_selection(now: datetime, *, dialect: str, uncomputed: bool = False, after: tuple | None = None,
+                  limit: int | None = BATCH_SIZE, lock_rows: bool = False) -> sa.TextualSelect:
+    """The ids (and keyset columns ``id``, ``next_rung_at``) of the next batch of due open tasks.
+
+    Open tasks never computed (``uncomputed``: ``next_rung_at IS NULL``, by id) or due at ``now``
+    (``next_rung_at <= now``, by (next_rung_at, id)), after the keyset ``after`` = the last (next_rung_at, id)
+    of the previous batch. An index range scan of ``ix_agency_task_next_rung_open`` (the plan test checks it):
+    the open-state predicate is the index's own, as literal SQL, so the planner matches the partial index;
+    on SQLite the index is named (``INDEXED BY``), since without statistics SQLite prefers the index on
+    ``state`` (every open task). ``lock_rows`` adds ``FOR UPDATE SKIP LOCKED`` (PostgreSQL only).
+    """
+    t = AgencyTask.__table__.c
+    at_type, id_type = t.next_rung_at.type, t.id.type
+    params = []
+    if uncomputed:
+        # ordered as the index is (all NULL, so by id): closed tasks' NULLs make PostgreSQL's statistics expect
+        # many matches, and ORDER BY id alone had it walk the primary key through every task to find none
+        where, order = "next_rung_at IS NULL", "next_rung_at, id"
+        if after is not None:
+            where += " AND id > :after_id"
+            params.append(sa.bindparam("after_id", after[1], type_=id_type))
+    else:
+        where, order = "next_rung_at <= :now", "next_rung_at, id"
+        params.append(sa.bindparam("now", now, type_=at_type))
+        if after is not None:
+            where += " AND next_rung_at >= :after_at AND (next_rung_at > :after_at OR id > :after_id)"
+            params += [sa.bindparam("after_at", after[0], type_=at_type),
+                       sa.bindparam("after_id", after[1], type_=id_type)]
+    hint = " INDEXED BY ix_agency_task_next_rung_open" if dialect == "sqlite" else ""
+    sql = f"SELECT id, next_rung_at FROM agency_task{hint} WHERE {OPEN_STATES_SQL} AND {where} ORDER BY {order}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    if lock_rows and dialect == "postgresql":
+        sql += " FOR UPDATE SKIP LOCKED"
+    return sa.text(sql).bindparams(*params).columns(sa.column("id", id_type), sa.column("next_rung_at", at_type))
+
+
+@dataclass
+class _Batch:
+    """One selected batch, worked out and rendered before anything is written.
+
+    ``tasks``: task id -> (task (detached), county of its overdue rung, fired rung names); ``plans``: task id ->
+    (new rungs, next ``next_rung_at``); ``rendered``: the messages of the new rungs; ``failures``: the tasks set
+    aside; ``last``: the keyset of the last task selected."""
+
+    tasks: dict[uuid.UUID, tuple[AgencyTask, str | None, set[str]]] = field(default_factory=dict)
+    plans: dict[uuid.UUID, tuple[list[Rung], datetime]] = field(default_factory=dict)
+    rendered: Rendered = field(default_factory=Rendered)
+    failures: dict[uuid.UUID, Failure] = field(default_factory=dict)
+    last: tuple | None = None
+
+
+def _sweep_batch(conn: sa.Connection, now: datetime, ladder: Ladder, uncomputed: bool, after: tuple | None,
+                 batch_size: int, report: SweepReport) -> tuple[int, tuple | None]:
+    """Select one batch, work out and render its reached rungs, fire them in one transaction (redone task by task
+    if the database refuses it); set aside the tasks that fail (:mod:`careflow.sweep_guard`). Returns (tasks
+    selected, keyset of the last one)."""
+    with _transaction(conn) as session:
+        batch = _prepare_batch(session, now, ladder, uncomputed, after, batch_size)
+        ready = [task_id for task_id in batch.tasks if task_id not in batch.failures]
+        try:
+            fired = _write_batch(session, batch, ready, now)
+        except sa.exc.DBAPIError as exc:
+            if not _refused(exc):
+                raise
+            log.warning("deadline sweep: the database refused a batch of %d tasks (%s); redoing it task by task",
+                        len(ready), str(exc).splitlines()[0][:200])
+            session.rollback()
+            fired = None
+    if not batch.tasks:
+        return 0, after
+    if fired is None:  # every task in its own transaction: only the refused ones are set aside
+        fired = []
+        for task_id in ready:
+            try:
+                with _transaction(conn) as session:
+                    mine = _write_batch(session, batch, [task_id], now)
+                fired += mine
+            except sa.exc.DBAPIError as exc:
+                if not _refused(exc):
+                    raise
+                task, county, _ = batch.tasks[task_id]
+                batch.failures[task_id] = Failure(task, county, tuple(r.name for r in batch.plans[task_id][0]),
+                                                  "write", exc)
+    report.fired += fired
+    if batch.failures:
+        with _transaction(conn) as session:
+            report.failed += set_aside(session, list(batch.failures.values()), now)
+    report.computed += len(batch.tasks)
+    return len(batch.tasks), batch.last
+
+
+def _refused(exc: sa.exc.DBAPIError) -> bool:
+    """The database refused these rows (a value too long, a constraint, a trigger): redo task by task, set aside
+    what it refuses again. Not a refusal: a lost connection, a lock timeout or deadlock, a locked SQLite file
+    (``OperationalError``): the sweep fails and the next one tries again, nothing set aside."""
+    return not exc.connection_invalidated and not isinstance(exc, sa.exc.OperationalError)
+
+
+def _prepare_batch(session, now: datetime, ladder: Ladder, uncomputed: bool, after: tuple | None,
+                   batch_size: int) -> _Batch:
+    """Select one batch (with its cases and fired rungs, one query, rows locked on PostgreSQL), work out each
+    task's new rungs and next ``next_rung_at``, and render the new rungs' messages; nothing written."""
+    selected = due_selection(now, dialect=session.get_bind().dialect.name, uncomputed=uncomputed, after=after,
+                             limit=batch_size, lock_rows=True).subquery("due")
+    rows = session.execute(
+        select(AgencyTask, Case.county_code, Case.caseworker, Escalation.rung)
+        .join(selected, selected.c.id == AgencyTask.id)
+        .outerjoin(Case, Case.id == AgencyTask.case_id)
+        .outerjoin(Escalation, Escalation.task_id == AgencyTask.id)
+        .order_by(selected.c.next_rung_at, selected.c.id)
+    ).all()
+    batch = _Batch()
+    caseworkers: dict[uuid.UUID, str | None] = {}
+    for task, county, caseworker, rung in rows:
+        if task.id not in batch.tasks:
+            batch.tasks[task.id] = (task, county, set())
+            caseworkers[task.id] = caseworker
+            batch.last = (task.next_rung_at, task.id)
+        if rung:
+            batch.tasks[task.id][2].add(rung)
+    session.expunge_all()  # plain values from here on: the batch is written by bulk statements
+    messages = []
+    for task_id, (task, county, fired) in batch.tasks.items():
+        try:
+            county = task_county(task, county)
+            batch.tasks[task_id] = (task, county, fired)
+            reached = due_rungs(task, now=now, county_code=county, caseworker=caseworkers[task_id], ladder=ladder)
+            new = [rung for rung in reached if rung.name not in fired]
+            next_at = next_rung_time(task, ladder, fired | {r.name for r in reached}, county_code=county, now=now)
+        except Exception as exc:  # a task whose rungs cannot be worked out is set aside
+            batch.failures[task_id] = Failure(task, county, (), "plan", exc)
+            continue
+        batch.plans[task_id] = (new, next_at)
+        # what the messages say: the level the task reaches with these rungs (the write raises it the same way)
+        task.escalation_level = max([task.escalation_level] + [rung.level for rung in new])
+        for rung in new:
             event = "task_reminder" if rung.name == "reminder" else "task_escalated"
-            for channel_key, role in rung.recipients:
-                enqueue_task_message(session, task=task, event=event, recipient_unit=channel_key, role=role,
+            messages += [TaskMessage(task=task, event=event, recipient_unit=channel_key, role=role,
                                      occasion=rung.name, outcome_summary=_summary(rung.name))
-            record_audit(session, actor="careflow-sweeper", action=f"task.escalated.{rung.name}",
-                         entity_type="task", entity_id=task.id, case_id=task.case_id,
-                         reason=_summary(rung.name),
-                         detail={"level": rung.level, "recipients": [list(r) for r in rung.recipients]})
-        return True
-    except sa.exc.IntegrityError:
-        log.info("rung %s of task %s already fired by another sweep", rung.name, task_id)
-        return False
+                         for channel_key, role in rung.recipients]
+    batch.rendered = render_task_messages(session, messages)
+    for task_id, exc in batch.rendered.failed.items():
+        task, county, _ = batch.tasks[task_id]
+        batch.failures[task_id] = Failure(task, county, tuple(r.name for r in batch.plans[task_id][0]), "render", exc)
+    return batch
+
+
+def _write_batch(session, batch: _Batch, task_ids: list[uuid.UUID], now: datetime) -> list[tuple[uuid.UUID, str]]:
+    """Fire the new rungs of ``task_ids`` (of ``batch``) and store their new ``next_rung_at``: the unique (task,
+    rung) rows, then only for rows actually inserted the messages and audit events, all in bulk; returns the
+    (task id, rung) fired. Raises what the database raises (the caller's transaction is then to be rolled back)."""
+    escalations = [{"task_id": task_id, "rung": rung.name, "level": rung.level, "fired_at": now,
+                    "recipients": [list(r) for r in rung.recipients]}
+                   for task_id in task_ids for rung in batch.plans[task_id][0]]
+    for row, new_id in zip(escalations, new_ids(len(escalations))):
+        row["id"] = new_id
+    inserted = {(row.task_id, row.rung) for row in insert_ignoring_conflicts(
+        session, Escalation.__table__, escalations, ["task_id", "rung"], ["task_id", "rung"])}
+    fired, messages, audits, updates = [], [], [], []
+    occasions = batch.rendered.occasions
+    for task_id in task_ids:
+        task, _, _ = batch.tasks[task_id]
+        new, next_at = batch.plans[task_id]
+        mine = [rung for rung in new if (task_id, rung.name) in inserted]
+        level = max([0] + [rung.level for rung in mine])
+        if mine or next_at != task.next_rung_at:
+            updates.append({"id": task_id, "next_rung_at": next_at, "escalation_level": level})
+        names = {rung.name for rung in mine}
+        messages += [row for row in batch.rendered.rows.get(task_id, ()) if occasions[row["id"]] in names]
+        for rung in mine:
+            fired.append((task_id, rung.name))
+            audits.append({"actor": SWEEPER, "action": f"task.escalated.{rung.name}", "entity_type": "task",
+                           "entity_id": task_id, "case_id": task.case_id, "reason": _summary(rung.name),
+                           "detail": {"level": rung.level, "recipients": [list(r) for r in rung.recipients]}})
+    # One statement for the batch, and only for rows whose values change: an UPDATE writes a new row version
+    # and, next_rung_at being indexed, an entry in every index of agency_task (no HOT update possible).
+    update_rows(session, AgencyTask.__table__, updates, key="id",
+                assignments={"next_rung_at": "v.next_rung_at",
+                             "escalation_level": "max(t.escalation_level, v.escalation_level)"},
+                where="t.next_rung_at IS DISTINCT FROM v.next_rung_at OR t.escalation_level < v.escalation_level")
+    store_messages(session, messages)
+    record_audits(session, audits)
+    return fired
+
+
+def _backlog(session, now: datetime) -> int:
+    """Open tasks due at ``now`` or never computed (two index range counts)."""
+    dialect = session.get_bind().dialect.name
+    return sum(session.execute(sa.select(sa.func.count()).select_from(
+        due_selection(now, dialect=dialect, uncomputed=u, limit=None).subquery())).scalar_one() for u in (True, False))
 
 
 def _summary(rung: str) -> str:

@@ -25,6 +25,8 @@ def prefect_environment() -> dict[str, str]:
         "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
         "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
+        # Flow runs report every heartbeat_seconds; ZOMBIE_AUTOMATION marks a run that stops reporting Crashed.
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(settings.heartbeat_seconds),
     }
 
 
@@ -34,3 +36,58 @@ def configure_prefect_env() -> None:
     get_settings().prefect_home.mkdir(parents=True, exist_ok=True)
     for key, value in prefect_environment().items():
         os.environ.setdefault(key, value)
+
+
+#: Name of the automation that marks flow runs Crashed when their heartbeats stop (one per Prefect server).
+ZOMBIE_AUTOMATION = "careflow: crash zombie flow runs"
+
+
+def zombie_automation():
+    """The automation of Prefect's "How to detect and respond to zombie flows", adapted to careflow.
+
+    After a flow run's heartbeat (``prefect.flow-run.heartbeat``), expect another heartbeat or an end
+    within ``heartbeat_seconds × zombie_after_heartbeats`` (default 90 s); otherwise change the flow run's
+    state to Crashed. Unlike the documented one, a suspended or paused run also counts as "heard from": a
+    pathway waiting for an agency has no process and sends no heartbeat, and must not be crashed.
+    """
+    from datetime import timedelta
+
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    settings = get_settings()
+    return Automation(
+        name=ZOMBIE_AUTOMATION,
+        description="careflow：流程运行停止发送心跳后标记为 Crashed，由清扫任务从数据库重建路径。",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed", "prefect.flow-run.Suspended",
+                    "prefect.flow-run.Paused"},
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=settings.heartbeat_seconds * settings.zombie_after_heartbeats),
+        ),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED,
+                                    message="flow run stopped sending heartbeats (careflow zombie automation)")],
+    )
+
+
+async def ensure_zombie_automation() -> bool:
+    """Create :data:`ZOMBIE_AUTOMATION` on the current Prefect server unless it exists; True if created.
+
+    Called by ``careflow up``/``careflow serve`` (:class:`careflow.stack.LocalStack`, :func:`flows.serve.serve_deployments`)
+    and by the test stack. Raises whatever the Prefect client raises when the server is unreachable.
+    """
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        if await client.read_automations_by_name(ZOMBIE_AUTOMATION):
+            return False
+    await zombie_automation().acreate()
+    return True

@@ -26,8 +26,26 @@ class Settings(BaseSettings):
         timezone: time zone of every deadline shown to a person (deadlines are stored in UTC).
         policy_dir: folder of the policy data (agencies, service list, pathways, calendars).
         channels_file: YAML file mapping agency units to apprise URLs; default ``home/channels.yaml``.
-        public_url: base URL used in message links (default: the local Prefect UI).
+        public_url: base URL of the web app, used in message links to a task's page (``CAREFLOW_PUBLIC_URL``;
+            default ``http://127.0.0.1:<web_port>``, i.e. http://127.0.0.1:8000).
+        prefect_ui_url: base URL of the Prefect UI, linked only on admins' pages (default the local server).
         web_port: port of the web app (``careflow web serve``, started by ``careflow up``) on 127.0.0.1.
+        owner_database_url: URL migrations run with, as the role owning the schema (PostgreSQL in production:
+            ``postgresql+psycopg://careflow_owner:…@host/careflow``); default ``database_url``. The app itself
+            connects with ``database_url``, as the application role.
+        setup_database_url: a PostgreSQL superuser's URL to the same database, used only by ``careflow init`` to
+            create the owner and application roles and their grants (:func:`careflow.db.setup_roles`); unset,
+            ``init`` leaves roles alone.
+        db_owner_role / db_app_role: names of those two roles (default ``careflow_owner`` / ``careflow_app``);
+            each gets the password of the URL that logs in as it (none: trust/peer authentication).
+        stall_after_seconds: a pathway whose flow run is Running, Pending or Scheduled with no new state for
+            this long (seconds; default 300 = 5 minutes), or that has had no live flow run for this long, is
+            stalled: the sweeper restarts it and the dashboard lists it.
+        max_restarts: a pathway run restarted this many times (default 3) whose flow run fails again ends
+            failed, and the caseworker and the county manager are told.
+        heartbeat_seconds: flow runs emit a heartbeat this often (``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``,
+            Prefect requires ≥ 30); the automation "careflow: crash zombie flow runs" marks a run Crashed after
+            ``zombie_after_heartbeats`` missed beats (default 3 → 90 s).
     """
 
     model_config = SettingsConfigDict(env_prefix="CAREFLOW_", extra="ignore")
@@ -41,7 +59,16 @@ class Settings(BaseSettings):
     policy_dir: Path = PROJECT_ROOT / "policy"
     channels_file: Path | None = None
     public_url: str | None = None
+    prefect_ui_url: str | None = None
     web_port: int = 8000
+    owner_database_url: str | None = None
+    setup_database_url: str | None = None
+    db_owner_role: str = Field(default="careflow_owner", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    db_app_role: str = Field(default="careflow_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    stall_after_seconds: float = Field(default=300.0, ge=0)
+    max_restarts: int = Field(default=3, ge=0)
+    heartbeat_seconds: int = Field(default=30, ge=30)
+    zombie_after_heartbeats: int = Field(default=3, ge=2)
 
     @property
     def resolved_database_url(self) -> str:
@@ -49,9 +76,23 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.home / 'careflow.db'}"
 
     @property
+    def resolved_owner_database_url(self) -> str:
+        """The URL migrations run with: ``owner_database_url``, defaulting to the app's database URL."""
+        return self.owner_database_url or self.resolved_database_url
+
+    @property
     def resolved_public_url(self) -> str:
-        """Base URL of links in messages; default the local Prefect UI."""
-        return self.public_url or f"http://127.0.0.1:{self.prefect_port}"
+        """Base URL of the web app in message links (no trailing slash); default the local web app."""
+        return (self.public_url or f"http://127.0.0.1:{self.web_port}").rstrip("/")
+
+    @property
+    def resolved_prefect_ui_url(self) -> str:
+        """Base URL of the Prefect UI (no trailing slash); default the local Prefect server."""
+        return (self.prefect_ui_url or f"http://127.0.0.1:{self.prefect_port}").rstrip("/")
+
+    def task_url(self, task_id) -> str:
+        """The web page of a task: ``<public url>/tasks/<id>`` (what a message's 详情 link opens)."""
+        return f"{self.resolved_public_url}/tasks/{task_id}"
 
     @property
     def resolved_channels_file(self) -> Path:

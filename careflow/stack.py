@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -75,6 +76,27 @@ def deployments_ready(names: list[str], polled_since: datetime | None = None) ->
 RUNNER_ALIVE_WITHIN = timedelta(seconds=5)
 
 
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    """Send ``sig`` to the process group of ``process`` (started with ``start_new_session``: its own group)."""
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def install_zombie_automation() -> None:
+    """Create the automation that crashes flow runs whose heartbeats stop (once per server); a failure is
+    logged, not raised: the sweeper's own stall check (``stall_after_seconds``) still finds such runs."""
+    import asyncio
+
+    from careflow.prefect_env import ensure_zombie_automation
+
+    try:
+        asyncio.run(ensure_zombie_automation())
+    except Exception as exc:  # the server is up (checked) but refused: recovery still works, only slower
+        log.warning("could not create the zombie flow-run automation: %s", exc)
+
+
 class LocalStack:
     """Start (if needed) and stop the local Prefect server, the deployment runner, the mail sink and the web app."""
 
@@ -127,6 +149,8 @@ class LocalStack:
             server = self._spawn("prefect-server", [sys.executable, "-m", "prefect", "server", "start",
                                                     "--host", "127.0.0.1", "--port", str(self.settings.prefect_port)])
             self._wait("the Prefect server", lambda: prefect_server_healthy(api), server, 120)
+        if self.with_server or self.serve != "never":
+            install_zombie_automation()
         names = [d.full_name for d in PATHWAY_DEPLOYMENTS.values()] + [SWEEPER.full_name]
         # A runner that stopped keeps its deployments READY for a while: count only one that polled lately.
         recently = datetime.now(timezone.utc) - RUNNER_ALIVE_WITHIN
@@ -163,11 +187,13 @@ class LocalStack:
             self._sink = None
         for name, process in reversed(self._processes):
             if process.poll() is None:
-                process.terminate()
+                _signal_group(process, signal.SIGTERM)
                 try:
                     process.wait(timeout=20)
                 except subprocess.TimeoutExpired:
-                    process.kill()
+                    _signal_group(process, signal.SIGKILL)
+            # A runner's flow-run processes share its process group: they would outlive it, orphaned.
+            _signal_group(process, signal.SIGTERM)
         self._processes.clear()
 
     def __enter__(self) -> "LocalStack":

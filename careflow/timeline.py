@@ -44,6 +44,7 @@ class CaseTimeline:
     status: str
     pathways: list[tuple[str, str, str]]  # (pathway, status, outcome)
     rows: list[TimelineRow]
+    unit_names: dict[str, str] = field(default_factory=dict)  # unit code -> name, for the messages' recipients
 
 
 def case_timeline(session: Session, reference: str, *, actor: str) -> CaseTimeline:
@@ -61,6 +62,11 @@ def case_timeline(session: Session, reference: str, *, actor: str) -> CaseTimeli
     tasks = session.exec(select(AgencyTask).where(AgencyTask.case_id == case.id).order_by(AgencyTask.requested_at)).all()
     messages = session.exec(select(Notification).where(Notification.case_id == case.id).order_by(Notification.created_at)).all()
     rows = []
+    unit_names: dict[str, str] = {}
+    for code in {t.unit_code for t in tasks} | {m.unit_code for m in messages}:
+        unit = session.get(AgencyUnit, code)
+        if unit is not None:
+            unit_names[code] = unit.name
     for t in tasks:
         unit = session.get(AgencyUnit, t.unit_code)
         rows.append(TimelineRow(
@@ -75,31 +81,73 @@ def case_timeline(session: Session, reference: str, *, actor: str) -> CaseTimeli
     return CaseTimeline(
         reference=case.reference, status=case.status,
         pathways=[(r.pathway, r.status, r.outcome) for r in sorted(runs.values(), key=lambda r: r.started_at)],
-        rows=rows,
+        rows=rows, unit_names=unit_names,
     )
 
 
-def format_timeline(timeline: CaseTimeline) -> str:
-    """The timeline as text for a terminal, times in the configured zone (Asia/Shanghai)."""
+def format_timeline(timeline: CaseTimeline, lang: str = "zh") -> str:
+    """The timeline as text for a terminal, in ``lang`` (Chinese by default, ``en`` on request), times in the
+    configured zone (Asia/Shanghai).
+
+    Everything a person reads is labelled (:func:`careflow.i18n.label`): pathway and step titles from the policy,
+    states, yes/no and choices; units by name; answers as ``label：value``. No step keys, unit codes or field names.
+    """
+    from careflow.i18n import deadline_text, gettext, label, normalise_language, outcome_text
+    from models.policy import load_policy
+
+    lang = normalise_language(lang)
+    zh = lang == "zh"
     tz = get_settings().timezone
-    lines = [f"个案 Case {timeline.reference}  ({timeline.status})"]
+    policy = load_policy()
+    sep, colon = ("；", "：") if zh else ("; ", ": ")
+
+    def pick(obj, name: str, fallback: str) -> str:
+        return (getattr(obj, f"{name}_{lang}", "") or getattr(obj, f"{name}_zh", "") or fallback) if obj else fallback
+
+    def step_of(pathway: str, key: str):
+        definition = policy.pathways.get(pathway)
+        try:
+            return definition.step(key) if definition else None
+        except KeyError:
+            return None
+
+    status = label(timeline.status, "case.status", lang)
+    lines = [gettext("cli.timeline_title", lang, reference=timeline.reference)
+             + (f"（{status}）" if zh else f" ({status})")]
+    if timeline.pathways:
+        lines.append(gettext("case.pathways", lang) + colon.rstrip())
     for pathway, status, outcome in timeline.pathways:
-        lines.append(f"  路径 pathway {pathway}: {status}{' — ' + outcome if outcome else ''}")
+        title = pick(policy.pathways.get(pathway), "title", pathway)
+        lines.append(f"  {title}{colon}{label(status, 'pathway.status', lang)}" + (f" — {outcome}" if outcome else ""))
+    lines.append(gettext("case.timeline", lang) + colon.rstrip())
+    if not timeline.rows:
+        lines.append("  " + gettext("cli.empty", lang))
     for n, row in enumerate(timeline.rows, 1):
-        due = format_local(row.due_at, tz) + ("（暂定 provisional）" if row.due_provisional else "")
-        attempt = f" (第{row.attempt}次 attempt {row.attempt})" if row.attempt > 1 else ""
-        lines.append(f"{n:>2}. {row.title}{attempt}  [{row.step_key}]")
-        lines.append(f"    承办 agency: {row.unit_name} ({row.unit_code})")
-        lines.append(f"    发起 requested: {format_local(row.requested_at, tz)}   时限 due: {due} ({row.deadline_text})")
-        answer = row.state
+        step = step_of(row.pathway, row.step_key)
+        title = pick(step, "title", row.title)
+        attempt = gettext("task.attempt", lang, n=row.attempt)
+        attempt = (f"（{attempt}）" if zh else f" ({attempt})") if row.attempt > 1 else ""
+        lines.append(f"{n:>2}. {title}{attempt}")
+        lines.append(f"    {gettext('task.unit', lang)}{colon}{row.unit_name}")
+        due = format_local(row.due_at, tz)
+        if row.due_provisional:
+            due += f"（{gettext('task.provisional', lang)}）" if zh else f" ({gettext('task.provisional', lang)})"
+        rule = deadline_text(row.deadline_text, lang)
+        lines.append(f"    {gettext('task.requested', lang)}{colon}{format_local(row.requested_at, tz)}{sep}"
+                     f"{gettext('task.due', lang)}{colon}{due}" + (f"（{rule}）" if zh else f" ({rule})"))
+        answer = label(row.state, "state", lang)
         if row.answered_at:
-            timing = "按时 on time" if row.on_time else "逾期 late"
-            answer += f" at {format_local(row.answered_at, tz)} by {row.answered_by} ({timing})"
+            timing = gettext("task.on_time" if row.on_time else "task.late", lang)
+            answer += f"{sep}{gettext('export.answered_at', lang)}{colon}{format_local(row.answered_at, tz)}{sep}" \
+                      f"{gettext('task.answered_by', lang)}{colon}" \
+                      f"{row.answered_by}{sep}{timing}"
+        lines.append(f"    {gettext('task.state', lang)}{colon}{answer}")
         if row.outcome:
-            answer += "  " + ", ".join(f"{k}={v}" for k, v in row.outcome.items())
+            labels = {f.name: pick(f, "label", f.name) for f in step.outcome} if step else {}
+            lines.append(f"    {gettext('task.outcome', lang)}{colon}{outcome_text(row.outcome, labels, lang)}")
         if row.rejection_reason:
-            answer += f"  reason: {row.rejection_reason}"
-        lines.append(f"    答复 answer: {answer}")
+            lines.append(f"    {gettext('task.reject_reason', lang)}{colon}{row.rejection_reason}")
         for event, unit, status in row.notifications:
-            lines.append(f"    通知 notification: {event} → {unit}: {status}")
+            lines.append(f"    {gettext('cli.messages', lang)}{colon}{label(event, 'event', lang)} → "
+                         f"{timeline.unit_names.get(unit, unit)}{colon}{label(status, 'delivery', lang)}")
     return "\n".join(lines)

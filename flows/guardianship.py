@@ -18,12 +18,14 @@ from __future__ import annotations
 from prefect import flow
 from prefect.runtime import flow_run
 
-from flows.steps import PathwayContext, begin_pathway, close_pathway, notify_caseworker
+from careflow.i18n import label
+from flows.steps import PathwayContext, begin_pathway, close_pathway, notify_caseworker, record_failure_hook
 from flows.waiting import PathwayBlocked, request_step, request_steps
 from models.case import PathwayStatus
 
 
-@flow(name="guardianship-intervention", persist_result=True, retries=2, retry_delay_seconds=10)
+@flow(name="guardianship-intervention", persist_result=True, retries=2, retry_delay_seconds=10,
+      on_failure=[record_failure_hook], on_crashed=[record_failure_hook])
 async def guardianship_intervention(pathway_run_id: str) -> str:
     """Run the guardianship pathway for one pathway run (``PathwayRun.id``); returns how it ended."""
     ctx = begin_pathway(pathway_run_id, flow_run.get_id())
@@ -69,7 +71,7 @@ async def _guardianship_steps(ctx: PathwayContext) -> str:
     last = assessment
     if assessment.outcome.get("long_term_guardianship_needed"):
         last = await request_step(ctx, "long_term_guardianship", "court")
-        done.append(f"长期监护经法院处理（{last.outcome.get('ruling')}）")
+        done.append(f"长期监护经法院处理（{label(last.outcome.get('ruling'), 'option.ruling')}）")
     summary = "；".join(done)
     notify_caseworker(ctx, last.task_id, "pathway_closed", summary)
     return summary

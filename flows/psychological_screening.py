@@ -22,17 +22,26 @@ from __future__ import annotations
 from prefect import flow
 from prefect.runtime import flow_run
 
-from flows.steps import PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker
+from careflow.i18n import label
+from flows.steps import (
+    PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker, record_failure_hook,
+)
 from flows.waiting import PathwayBlocked, request_step, request_steps
 from models.case import PathwayStatus
 from models.policy import load_policy
 
-SCREENING_ZH = {"normal": "正常", "at_risk": "有风险", "high_risk": "高风险"}
+
+def screening_zh(value: str) -> str:
+    """A risk level as every page shows it (``high_risk`` → ``高风险``, :func:`careflow.i18n.label`)."""
+    return label(value, "option.screening_result")
+
+
 #: What each agency's enrolment in the community-rehabilitation step means, in the policy's words.
 REHABILITATION_ZH = {"health": "健康管理", "civil_affairs": "精神障碍社区康复服务"}
 
 
-@flow(name="psychological-screening", persist_result=True, retries=2, retry_delay_seconds=10)
+@flow(name="psychological-screening", persist_result=True, retries=2, retry_delay_seconds=10,
+      on_failure=[record_failure_hook], on_crashed=[record_failure_hook])
 async def psychological_screening(pathway_run_id: str) -> str:
     """Run the psychological-screening pathway for one pathway run (``PathwayRun.id``); returns how it ended.
 
@@ -54,7 +63,7 @@ async def psychological_screening(pathway_run_id: str) -> str:
 async def _screening_steps(ctx: PathwayContext, screening: str) -> str:
     if screening == "normal":
         return "心理健康筛查结果正常，无需干预"
-    done = [f"心理健康筛查结果{SCREENING_ZH[screening]}"]
+    done = [f"心理健康筛查结果{screening_zh(screening)}"]
     high_risk = screening == "high_risk"
 
     first = [("counselling", "social_work"), ("guardian_involvement", "township_station")]
@@ -77,7 +86,7 @@ async def _screening_steps(ctx: PathwayContext, screening: str) -> str:
             return _finish(ctx, counselling, done)
         urgent = risk_after == "high_risk"
         referral = await request_step(ctx, "medical_referral", "medical_institution", urgent=urgent)
-        done.append(f"辅导后仍{SCREENING_ZH[risk_after]}，已转介就医" + ("（加急，24小时）" if urgent else ""))
+        done.append(f"辅导后仍{screening_zh(risk_after)}，已转介就医" + ("（加急，24小时）" if urgent else ""))
     else:
         done.append("已加急转介就医（24小时）")
     notify_caseworker(ctx, referral.task_id, "task_answered", "医疗机构已答复转介就医")

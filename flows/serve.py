@@ -31,6 +31,17 @@ def build_deployments(sweep_cron: str | None = None) -> list:
 
 
 def serve_deployments(sweep_cron: str | None = None) -> None:
-    """Serve every deployment from this process until interrupted (blocks)."""
+    """Serve every deployment from this process until interrupted (blocks).
+
+    The process is in the runner registry (:mod:`careflow.runners`) from just before it polls for flow runs until
+    it exits cleanly, so the sweeper can tell flow runs claimed by a runner that has since died.
+    """
     os.chdir(PROJECT_ROOT)  # flow entrypoints are relative to the project root
-    serve(*build_deployments(sweep_cron), limit=20)
+    from careflow.stack import install_zombie_automation
+
+    from careflow.runners import registered_runner
+
+    install_zombie_automation()  # flow runs that stop sending heartbeats are marked Crashed
+    deployments = build_deployments(sweep_cron)
+    with registered_runner():
+        serve(*deployments, limit=20)

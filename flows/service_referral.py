@@ -21,7 +21,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from careflow.db import session_scope
-from flows.steps import PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker
+from flows.steps import (
+    PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker, record_failure_hook,
+)
 from flows.waiting import PathwayBlocked, request_steps
 from models.case import PathwayStatus
 from models.policy import PathwayStep, ServiceItem, load_policy
@@ -34,7 +36,8 @@ PATHWAY = "service_referral"
 _OUTCOME_LIMIT = 500
 
 
-@flow(name="service-referral", persist_result=True, retries=2, retry_delay_seconds=10)
+@flow(name="service-referral", persist_result=True, retries=2, retry_delay_seconds=10,
+      on_failure=[record_failure_hook], on_crashed=[record_failure_hook])
 async def service_referral(pathway_run_id: str) -> str:
     """Refer one service-list item to its departments for one pathway run (``PathwayRun.id``).
 

@@ -7,6 +7,10 @@ Reads (``read_tasks``) are never cached: they must see answers stored since the 
 """
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import time
 import uuid
 from typing import Literal
 
@@ -17,10 +21,10 @@ from sqlmodel import select
 
 from careflow.db import session_scope
 from careflow.audit import record_audit
-from careflow.cases import close_case_if_done
+from careflow.recovery import close_pathway_run, record_flow_failure
+from careflow.settings import get_settings
 from models.audit import AuditEvent
-from models.base import utcnow
-from models.case import Case, PathwayRun, PathwayStatus
+from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus
 from models.task import AgencyTask, TaskState
 from notifications.outbox import caseworker_unit, dispatch_notification, enqueue_task_message
 
@@ -52,6 +56,47 @@ def _key(*parts) -> str:
     return ":".join(str(p) for p in parts)
 
 
+#: The points where a flow writes, at which ``CAREFLOW_FAULT_POINT`` can kill the runner (fault-injection tests).
+FAULT_POINTS = ("after_task_row", "after_message_row", "after_send", "during_resume", "during_close")
+
+
+def fault_point(name: str) -> None:
+    """Fault injection for tests and ``benchmarks.recovery``: nothing unless ``CAREFLOW_FAULT_POINT`` names ``name``.
+
+    ``CAREFLOW_FAULT_POINT=<name>[:<n>][=pause]``: the ``n``-th time (default 1st) any flow-run process reaches
+    point ``name`` (hits are counted in ``$CAREFLOW_HOME/faults/<name>.hits``, across processes), this process
+    sends SIGKILL to its runner's process group (``careflow serve`` and every flow run it started), then to
+    itself. With ``=pause`` it instead writes ``$CAREFLOW_HOME/faults/<name>.paused`` and sleeps
+    ``CAREFLOW_FAULT_PAUSE`` seconds (default 15), so that a test can kill the Prefect server meanwhile.
+    """
+    spec = os.environ.get("CAREFLOW_FAULT_POINT", "")
+    if not spec.startswith(name):
+        return
+    spec, _, action = spec.partition("=")
+    point, _, nth = spec.partition(":")
+    if point != name:
+        return
+    folder = get_settings().home / "faults"
+    folder.mkdir(parents=True, exist_ok=True)
+    hits = folder / f"{name}.hits"
+    fd = os.open(hits, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, b".")  # one byte per hit, appended atomically: the file's size is the count
+    finally:
+        os.close(fd)
+    if hits.stat().st_size != int(nth or 1):
+        return
+    if action == "pause":
+        (folder / f"{name}.paused").write_text(str(os.getpid()))
+        time.sleep(float(os.environ.get("CAREFLOW_FAULT_PAUSE", "15")))
+        return
+    (folder / f"{name}.killed").write_text(str(os.getpid()))
+    try:
+        os.killpg(os.getpgid(os.getppid()), signal.SIGKILL)
+    finally:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 @task(name="begin-pathway", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
 def begin_pathway(pathway_run_id: str, flow_run_id: str) -> PathwayContext:
     """Mark the pathway run as running under this flow run; return its context."""
@@ -61,6 +106,9 @@ def begin_pathway(pathway_run_id: str, flow_run_id: str) -> PathwayContext:
             raise LookupError(f"pathway run {pathway_run_id} does not exist")
         if run.status == PathwayStatus.starting:
             run.status = PathwayStatus.running
+        if run.status in OPEN_PATHWAY_STATUSES:
+            run.down_since = None  # a flow run lives again
+            run.flow_process = f"{socket.gethostname()[:80]}:{os.getpid()}:{time.time():.3f}"
         run.flow_run_id = uuid.UUID(flow_run_id)
         session.add(run)
         case = session.get(Case, run.case_id)
@@ -84,7 +132,9 @@ def open_agency_task(pathway_run_id: str, step_key: str, agency_type: str, attem
                                  agency_type=agency_type, attempt=attempt, urgent=urgent)
         get_run_logger().info("task %s: %s → %s, due %s", created.short_ref, step_key, created.unit_code,
                               created.due_at.isoformat())
-        return str(created.id)
+        task_id = str(created.id)
+    fault_point("after_task_row")
+    return task_id
 
 
 @task(
@@ -98,14 +148,18 @@ def queue_message(task_id: str, event: str, recipient: str | None = None, role: 
         agency_task = session.get(AgencyTask, uuid.UUID(task_id))
         notification = enqueue_task_message(session, task=agency_task, event=event, recipient_unit=recipient,
                                             role=role, outcome_summary=outcome_summary)
-        return str(notification.id)
+        notification_id = str(notification.id)
+    fault_point("after_message_row")
+    return notification_id
 
 
 @task(name="send-message", cache_policy=NO_CACHE)
 def send_message(notification_id: str) -> str:
     """Try to deliver a stored message now; failures stay in the outbox for the sweeper to retry."""
     with session_scope() as session:
-        return dispatch_notification(session, uuid.UUID(notification_id)).status.value
+        status = dispatch_notification(session, uuid.UUID(notification_id)).status.value
+    fault_point("after_send")
+    return status
 
 
 @task(name="read-task-answers", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
@@ -133,20 +187,44 @@ def next_suspend_number(pathway_run_id: str) -> int:
 
 @task(name="close-pathway", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
 def close_pathway(pathway_run_id: str, outcome: str, status: PathwayStatus = PathwayStatus.completed) -> str:
-    """Record how the pathway ended (idempotent: a closed run keeps its first outcome)."""
+    """Record how the pathway ended; returns the recorded outcome.
+
+    Idempotent: a closed run keeps its first outcome. The outcome is cut to 500 characters with "…" (a long
+    rejection reason quoted in it never makes the close fail). A ``failed`` end (a step rejected
+    :data:`flows.waiting.MAX_ATTEMPTS` times) tells the caseworker and the county manager
+    (:func:`careflow.recovery.close_pathway_run`).
+    """
+    run_id = uuid.UUID(pathway_run_id)
     with session_scope() as session:
-        run = session.get(PathwayRun, uuid.UUID(pathway_run_id))
-        if run.status in (PathwayStatus.starting, PathwayStatus.running):
-            run.status = status
-            run.outcome = outcome
-            run.ended_at = utcnow()
-            run.resume_pending = False
-            session.add(run)
-            record_audit(session, actor="careflow", action=f"pathway.{status.value}", entity_type="pathway_run",
-                         entity_id=run.id, case_id=run.case_id, reason=outcome)
-            session.flush()
-            close_case_if_done(session, run.case_id, outcome)
-        return run.outcome
+        _closed, messages = close_pathway_run(session, run_id, outcome, status)
+        fault_point("during_close")  # before the commit: the close must be redone by a restarted run
+    for notification_id in messages:  # best effort now; the sweeper sends what stays pending
+        try:
+            with session_scope() as session:
+                dispatch_notification(session, notification_id)
+        except Exception as exc:
+            get_run_logger().warning("message %s stays in the outbox: %s", notification_id, exc)
+    with session_scope() as session:
+        return session.get(PathwayRun, run_id).outcome
+
+
+def record_failure_hook(flow, flow_run, state) -> None:
+    """The ``on_failure`` and ``on_crashed`` hook of every pathway flow: record the failure on its pathway run.
+
+    Writes ``PathwayRun.last_failure`` (the state's message, cut to 500 characters) and ``down_since`` with a
+    conditional update (only an open run still linked to this flow run), so the dashboard shows it and the next
+    sweep restarts it (:func:`careflow.resume.recover_pathway_runs`). Never raises: a hook that raised would hide
+    the failure it reports.
+    """
+    try:
+        run_id = uuid.UUID(str(flow_run.parameters["pathway_run_id"]))
+        reason = f"流程运行{'崩溃' if state.is_crashed() else '失败'}（{state.name}）：{state.message or ''}"
+        with session_scope() as session:
+            record_flow_failure(session, run_id, flow_run.id, reason)
+    except Exception as exc:  # noqa: BLE001 -- the database may be the reason the flow failed
+        import logging
+
+        logging.getLogger(__name__).warning("could not record the failure of flow run %s: %s", flow_run.id, exc)
 
 
 def notify_caseworker(ctx: PathwayContext, task_id: str, event: str, summary: str) -> None:
@@ -221,7 +299,7 @@ def record_linked_pathway(referred_from: str, item: int, pathway: str, parameter
 
     reason = ""
     if pathway not in PATHWAY_DEPLOYMENTS or pathway not in load_policy().pathways:
-        reason = f"no flow runs pathway {pathway!r} yet"
+        reason = "暂无可启动的服务路径"
     with session_scope() as session:
         parent = session.get(PathwayRun, uuid.UUID(referred_from))
         run = None if reason else _linked_run(session, parent, item)
@@ -231,7 +309,7 @@ def record_linked_pathway(referred_from: str, item: int, pathway: str, parameter
                     run = create_pathway_run(session, case_id=parent.case_id, pathway=pathway, actor=started_by,
                                              parameters=parameters)
             except (KeyError, ValueError) as exc:
-                reason, run = f"pathway {pathway!r} refused the start: {exc}", None
+                reason, run = f"未能启动：{exc}", None
             else:
                 record_audit(session, actor=started_by, action="pathway.linked", entity_type="pathway_run",
                              entity_id=run.id, case_id=parent.case_id,
@@ -260,3 +338,11 @@ def _pending_recorded(session, parent: PathwayRun, item: int) -> bool:
     events = session.exec(select(AuditEvent).where(
         AuditEvent.entity_id == str(parent.id), AuditEvent.action == "pathway.referral_pending")).all()
     return any(event.detail.get("item") == item for event in events)
+
+
+#: The fault point reached while a flow run is still Pending ("Submitting"): a flow-run process imports its flow's
+#: module (and this one) before it reports Running. Only in a flow-run process (the runner starts it with
+#: ``PREFECT__FLOW_RUN_ID``), never in the runner or any other process that imports the flows.
+PENDING_FAULT_POINT = "while_pending"
+if os.environ.get("PREFECT__FLOW_RUN_ID") and os.environ.get("CAREFLOW_FAULT_POINT"):
+    fault_point(PENDING_FAULT_POINT)

@@ -27,11 +27,13 @@ from typing import NamedTuple
 from prefect import flow
 from prefect.runtime import flow_run
 
+from careflow.i18n import label
 from flows.steps import (
-    LinkedPathway, PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker, start_linked_pathway,
+    LinkedPathway, PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker, record_failure_hook,
+    start_linked_pathway,
 )
 from flows.waiting import PathwayBlocked, request_step
-from models.case import PathwayStatus
+from models.case import PathwayStatus, clip_text
 from models.policy import load_policy
 
 #: Default ceiling of a small amount (小额), in yuan. The plan fixes none (counties set their own, often
@@ -42,9 +44,12 @@ SMALL_AMOUNT_MAX_YUAN = 1000.0
 #: The pathway that refers any one service-list item to its departments (parameter ``item``, DOMAIN.md §4D).
 SERVICE_REFERRAL = "service_referral"
 
-HELP_ZH = {"cash": "临时救助金", "goods": "实物", "shelter": "临时住所", "several": "多种方式"}
-#: Longest outcome a pathway run stores (``PathwayRun.outcome``).
-OUTCOME_MAX_CHARS = 500
+
+
+def help_zh(value) -> str:
+    """救助方式 as the summary reads it: ``several`` → ``多种方式`` (the catalogue's label every page shows,
+    :func:`careflow.i18n.label`), ``救助`` when the answer names none."""
+    return label(value, "option.help_given") if value else "救助"
 
 
 class Referral(NamedTuple):
@@ -55,7 +60,8 @@ class Referral(NamedTuple):
     parameters: dict
 
 
-@flow(name="temporary-assistance", persist_result=True, retries=2, retry_delay_seconds=10)
+@flow(name="temporary-assistance", persist_result=True, retries=2, retry_delay_seconds=10,
+      on_failure=[record_failure_hook], on_crashed=[record_failure_hook])
 async def temporary_assistance(pathway_run_id: str, small_amount_max_yuan: float = SMALL_AMOUNT_MAX_YUAN) -> str:
     """Run the temporary-assistance pathway for one pathway run (``PathwayRun.id``); returns how it ended.
 
@@ -80,7 +86,7 @@ async def _assistance_steps(ctx: PathwayContext, small_amount_max: Decimal) -> s
         help_first = await request_step(ctx, "emergency_help", "civil_affairs")
         notify_caseworker(ctx, help_first.task_id, "task_answered", "已先行救助")
         amount = str(help_first.outcome.get("amount_yuan") or "").strip()
-        done.append(f"已先行救助（{HELP_ZH.get(help_first.outcome.get('help_given'), '救助')}"
+        done.append(f"已先行救助（{help_zh(help_first.outcome.get('help_given'))}"
                     + (f"，{amount}元" if parse_yuan(amount) is not None else "") + "）")
         if small_amount_yuan(help_first.outcome, small_amount_max) is not None:
             payment = await request_step(ctx, "small_amount_payment", "civil_affairs")
@@ -118,9 +124,7 @@ async def _refer_onward(ctx: PathwayContext, done: list[str]) -> TaskAnswer:
 
 
 def _finish(ctx: PathwayContext, last: TaskAnswer, done: list[str]) -> str:
-    summary = "；".join(done)
-    if len(summary) > OUTCOME_MAX_CHARS:
-        summary = summary[:OUTCOME_MAX_CHARS - 1] + "…"
+    summary = clip_text("；".join(done))  # the length PathwayRun.outcome stores
     notify_caseworker(ctx, last.task_id, "pathway_closed", summary)
     return summary
 
@@ -201,10 +205,11 @@ def referral_targets(services: str, *, referring_pathway: str) -> tuple[list[Ref
 
 
 def describe_link(link: LinkedPathway) -> str:
-    """One referral as the caseworker reads it, e.g. ``第16项监护支持干预服务：已启动监护干预路径``."""
+    """One referral as the caseworker reads it, e.g. ``第16项监护支持干预服务：已启动监护干预路径``, or, when it
+    could not start, why (``…：待转介（未能启动：该个案的监护干预路径正在进行中…，请个案社工跟进）``)."""
     policy = load_policy()
     service = f"第{link.item}项{policy.service_item(link.item).service}"
     if link.status == "started":
         title = policy.pathway(link.pathway).title_zh.split("（")[0]
         return f"{service}：已启动{title}路径"
-    return f"{service}：待转介（暂无可启动的服务路径，请个案社工跟进）"
+    return f"{service}：待转介（{link.reason or '暂无可启动的服务路径'}，请个案社工跟进）"

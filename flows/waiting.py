@@ -22,10 +22,12 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 
 from flows.steps import (
-    PathwayContext, TaskAnswer, next_suspend_number, open_agency_task, queue_message, read_tasks, send_message,
+    PathwayContext, TaskAnswer, fault_point, next_suspend_number, open_agency_task, queue_message, read_tasks,
+    send_message,
 )
 from models.task import TaskState
 from notifications.outbox import caseworker_unit
+from notifications.routing import manager_channel
 
 #: A rejected step is re-issued (with escalation) at most this many times in all.
 MAX_ATTEMPTS = 3
@@ -80,6 +82,7 @@ async def await_answers(ctx: PathwayContext, task_ids: list[str], rule: Literal[
     while True:
         answers = read_tasks(task_ids)
         if is_satisfied(rule, [a.state for a in answers]):
+            fault_point("during_resume")
             return answers
         answered = sum(a.state.is_answer for a in answers)
         key = pause_key(rule, task_ids, answered, next_suspend_number(ctx.pathway_run_id))
@@ -143,7 +146,7 @@ async def request_steps(
 
 def _report_rejection(ctx: PathwayContext, answer: TaskAnswer) -> None:
     summary = f"退回原因：{answer.rejection_reason}"
-    for recipient, role in ((caseworker_unit(ctx.caseworker), "caseworker"), (f"civil_affairs-{ctx.county_code}", "manager")):
+    for recipient, role in ((caseworker_unit(ctx.caseworker), "caseworker"), (manager_channel(ctx.county_code), "manager")):
         send_message(queue_message(answer.task_id, "task_escalated", recipient=recipient, role=role,
                                    outcome_summary=summary))
 

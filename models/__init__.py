@@ -11,7 +11,10 @@ from models.task import AgencyTask, Escalation, TaskState
 from models.survey import (  # noqa: F401  (monitoring survey and key care files, migration 0003)
     CareContact, KeyCareDuty, KeyCareFile, SurveyImport, SurveyRecord, SurveyRound, SurveyRowError,
 )
+from models.sweep import SweepRun  # noqa: F401  (the deadline sweeper's runs, migration 0006)
 from models.user import ApiToken, UserRole, WebUser  # noqa: F401  (web app sign-in, migration 0004)
+from models.dashboard import DashboardFigure  # noqa: F401  (dashboard figures and their indexes, migration 0008)
+from models.holidays import HolidayArrangement  # noqa: F401  (official holiday arrangements, migration 0011)
 
 __all__ = [
     "AgencyTask", "AgencyUnit", "Escalation", "AuditEvent", "Case", "CaseStatus", "Child", "DeliveryStatus",

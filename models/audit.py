@@ -22,7 +22,8 @@ class AuditEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False, index=True))
     actor: str = Field(max_length=64)
-    action: str = Field(max_length=64, index=True)
+    # not indexed: always read with entity_id or case_id (indexed); an index here only slowed every write
+    action: str = Field(max_length=64)
     entity_type: str = Field(max_length=32)
     entity_id: str = Field(max_length=64, index=True)
     case_id: uuid.UUID | None = Field(default=None, index=True)

@@ -19,6 +19,18 @@ class Child(SQLModel, table=True):
     """
 
     __tablename__ = "child"
+    __table_args__ = (
+        # the children list: a county's (or, by the county range, a city's) children newest first; migration 0007
+        sa.Index("ix_child_county_created", "residence_county_code", "created_at", "id"),
+        # a township's (or village's) children: area code range, then by time; migration 0007
+        sa.Index("ix_child_area_created", "residence_area_code", "created_at", "id"),
+        # search by a part of the name / the last digits of the ID: trigram (pg_trgm) GIN indexes on PostgreSQL,
+        # which serve ``LIKE '%…%'`` and ``LIKE '%…'``; plain indexes on SQLite (which has no trigrams); migration 0011
+        sa.Index("ix_child_full_name_trgm", "full_name", postgresql_using="gin",
+                 postgresql_ops={"full_name": "gin_trgm_ops"}),
+        sa.Index("ix_child_resident_id_trgm", "resident_id", postgresql_using="gin",
+                 postgresql_ops={"resident_id": "gin_trgm_ops"}),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     resident_id: str = Field(sa_column=sa.Column(sa.String(18), unique=True, nullable=False))

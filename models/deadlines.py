@@ -16,9 +16,10 @@ Legal basis for counting periods (中华人民共和国民法典, 总则编 第�
 * 第二百零三条: if the last day of a period is a statutory rest day (法定休假日), the period ends on the day after the
   rest days; the period ends at 24:00 of its last day.
 
-Working-day calendar files (``policy/calendar/<year>.yaml``) hold the State Council's official arrangement of public
-holidays for one year (国务院办公厅关于<year>年部分节假日安排的通知). Only add one when the notice is published; the
-shape is::
+The State Council's official arrangement of public holidays for one year (国务院办公厅关于<year>年部分节假日安排的通知)
+is normally loaded into the database with ``careflow calendar load FILE`` (:mod:`careflow.holidays`, table
+``holiday_arrangement``), which :func:`default_calendar` reads first. Working-day calendar files
+(``policy/calendar/<year>.yaml``) can hold one too. Only add one when the notice is published; the shape is::
 
     year: 2027
     source: "国务院办公厅关于2027年部分节假日安排的通知"
@@ -36,12 +37,16 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Literal, NamedTuple
+from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import pendulum
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from models.holidays import HOLIDAY_LAW, Arrangement, fixed_holiday_name
 
 _RULE = re.compile(r"^\s*(\d+)\s*(h|d|wd)\s*$")
 _UNITS = {"h": "hours", "d": "calendar_days", "wd": "working_days"}
@@ -91,6 +96,8 @@ _FIELDS = ("year", "holidays", "working_days", "source")
 _YEAR_FILE = re.compile(r"^\d{4}$")
 _SATURDAY = 5
 _SAFETY_DAYS = 400  # no official arrangement has anywhere near this many consecutive days off
+#: Source of a fallback answer on a fixed-date statutory holiday (still provisional: bridging days are unknown).
+FIXED_HOLIDAY_SOURCE = f"{HOLIDAY_LAW}固定日期节日（暂定）"
 
 
 class CalendarDay(NamedTuple):
@@ -98,10 +105,11 @@ class CalendarDay(NamedTuple):
 
     Attributes:
         working: True if the date is a working day (including an adjusted working weekend, 调休上班).
-        provisional: True if the answer is the Monday–Friday fallback because no official arrangement covers the
-            date's year; False if it comes from a ``policy/calendar`` file or from ``chinese_calendar``.
-        source: where the answer came from, for audit: the calendar file and its notice, ``chinese_calendar <ver>``,
-            or ``weekday fallback (provisional)``.
+        provisional: True if the answer is the fallback (Monday–Friday less the fixed-date statutory holidays)
+            because no official arrangement covers the date's year; False if it comes from the database, a
+            ``policy/calendar`` file or ``chinese_calendar``.
+        source: where the answer came from, for audit: ``数据库：<notice>``, the calendar file and its notice,
+            ``chinese_calendar <ver>``, :data:`FIXED_HOLIDAY_SOURCE` or ``weekday fallback (provisional)``.
     """
 
     working: bool
@@ -128,17 +136,24 @@ class WorkingDayCalendar:
 
     Order of truth for a local date ``d``:
 
-    1. an official arrangement loaded from ``<calendar_dir>/<year>.yaml`` (see the module docstring for the shape):
-       listed ``holidays`` are days off, listed ``working_days`` are adjusted working weekends (调休), any other day of a
-       year with a file is a working day Monday–Friday; dates a file lists just outside its year (e.g. a 元旦 holiday
-       starting 30 December of the previous year) are honoured too;
-    2. the ``chinese_calendar`` library for the years it covers (2004–2026 in version 1.11);
-    3. otherwise Monday–Friday, and the answer is **provisional** (:attr:`CalendarDay.provisional`).
+    1. an official arrangement stored in the database (``careflow calendar load``), passed as ``arrangements``
+       (:func:`default_calendar` reads them); a year stored there ignores its ``<year>.yaml`` file;
+    2. an official arrangement loaded from ``<calendar_dir>/<year>.yaml`` (see the module docstring for the shape).
+       For 1 and 2: listed ``holidays`` are days off, listed ``working_days`` are adjusted working weekends (调休),
+       any other day of a year with an arrangement is a working day Monday–Friday; dates listed just outside the
+       year (e.g. a 元旦 holiday starting 30 December of the previous year) are honoured too;
+    3. the ``chinese_calendar`` library for the years it covers (2004–2026 in version 1.11);
+    4. otherwise Monday–Friday without the fixed-date statutory holidays (1 January, 1–2 May, 1–3 October:
+       :data:`models.holidays.FIXED_HOLIDAYS`, 《全国年节及纪念日放假办法》第二条 as in force from 2025), and the
+       answer is **provisional** (:attr:`CalendarDay.provisional`): the Spring Festival, 清明, 端午 and 中秋 follow
+       the lunar calendar and every bridging day and 调休 weekend is set only by the State Council's arrangement.
 
     Use :meth:`day` to get both answers at once, or :meth:`is_working_day` / :meth:`is_provisional`. Lookups are cached
     per date; files are read once, in the constructor (construct a new calendar to pick up a new file).
 
     Args:
+        arrangements: official arrangements from the database (:class:`models.holidays.Arrangement`), first in
+            the order of truth.
         calendar_dir: folder holding ``<year>.yaml`` files. ``None`` means ``PROJECT_ROOT / "policy" / "calendar"``;
             if that default folder is missing the calendar simply has no official files. An explicit folder that
             does not exist raises :class:`FileNotFoundError`. Files not ending in ``.yaml``/``.yml`` (e.g.
@@ -149,7 +164,7 @@ class WorkingDayCalendar:
         FileNotFoundError: an explicit ``calendar_dir`` does not exist.
     """
 
-    def __init__(self, calendar_dir: Path | None = None) -> None:
+    def __init__(self, calendar_dir: Path | None = None, arrangements: Iterable[Arrangement] = ()) -> None:
         if calendar_dir is None:
             from careflow import PROJECT_ROOT
 
@@ -168,10 +183,22 @@ class WorkingDayCalendar:
         self._listed: dict[_dt.date, tuple[bool, str]] = {}
         self._cache: dict[_dt.date, CalendarDay] = {}
         self._count_cache: dict[tuple[_dt.date, str, int], tuple[_dt.date, tuple[int, ...]]] = {}
+        for arrangement in arrangements:
+            self._add(arrangement)
+        stored = set(self._sources)
         if calendar_dir.is_dir():
             for path in sorted(calendar_dir.iterdir()):
-                if path.is_file() and path.suffix in (".yaml", ".yml"):
+                if path.is_file() and path.suffix in (".yaml", ".yml") and not (
+                        path.stem.isdigit() and int(path.stem) in stored):
                     self._load(path)
+
+    def _add(self, arrangement: Arrangement) -> None:
+        """Take an arrangement stored in the database (already checked by :func:`models.holidays.parse_arrangement`)."""
+        label = f"数据库：{arrangement.source}"
+        for days, working in ((arrangement.holidays, False), (arrangement.working_days, True)):
+            for day in days:
+                self._listed[day] = (working, label)
+        self._sources[arrangement.year] = label
 
     # -- loading --------------------------------------------------------------------------------------------------
 
@@ -276,6 +303,8 @@ class WorkingDayCalendar:
             library = _library_is_workday(d)
             if library is not None:
                 answer = CalendarDay(library, False, _library_source())
+            elif fixed_holiday_name(d) is not None:
+                answer = CalendarDay(False, True, FIXED_HOLIDAY_SOURCE)
             else:
                 answer = CalendarDay(d.weekday() < _SATURDAY, True, "weekday fallback (provisional)")
         self._cache[d] = answer
@@ -371,10 +400,27 @@ def _show(value: object) -> str:
     return repr(value)
 
 
-@lru_cache(maxsize=1)
+#: Where :func:`default_calendar` gets the arrangements stored in the database: a callable returning them (the
+#: same tuple object while unchanged), registered by ``careflow.holidays`` (models cannot import careflow).
+_stored_arrangements: Callable[[], tuple[Arrangement, ...]] | None = None
+_default: tuple[tuple[Arrangement, ...], WorkingDayCalendar] | None = None
+
+
+def set_arrangement_source(source: Callable[[], tuple[Arrangement, ...]] | None) -> None:
+    """Register where :func:`default_calendar` reads stored arrangements (None: files and library only)."""
+    global _stored_arrangements, _default
+    _stored_arrangements, _default = source, None
+
+
 def default_calendar() -> WorkingDayCalendar:
-    """The shared calendar read from ``PROJECT_ROOT/policy/calendar`` (read once per process)."""
-    return WorkingDayCalendar()
+    """The shared calendar: arrangements stored in the database (through the registered source, which caches them
+    briefly), then ``PROJECT_ROOT/policy/calendar``, then the library. Rebuilt when the stored arrangements change."""
+    global _default
+    stored = _stored_arrangements() if _stored_arrangements is not None else ()
+    current = _default
+    if current is None or (current[0] is not stored and current[0] != stored):
+        current = _default = (stored, WorkingDayCalendar(arrangements=stored))
+    return current[1]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -430,7 +476,8 @@ def _provisional_note(years: tuple[int, ...]) -> str:
     files = ", ".join(f"policy/calendar/{y}.yaml" for y in years)
     return (f"Provisional: no official holiday arrangement is loaded for {listed}; days in "
             f"{'that year' if len(years) == 1 else 'those years'} were counted Monday–Friday. "
-            f"Add {files} from the State Council notice (国务院办公厅关于部分节假日安排的通知) to confirm.")
+            f"Load the State Council notice (国务院办公厅关于部分节假日安排的通知) with `careflow calendar load` "
+            f"(or add {files}) to confirm.")
 
 
 def compute_deadline(
@@ -510,4 +557,11 @@ def format_local(dt: Deadline | _dt.datetime, tz: str = DEFAULT_TZ) -> str:
         ValueError: ``dt`` is naive.
     """
     value = dt.due_at if isinstance(dt, Deadline) else dt
+    if isinstance(value, _dt.datetime) and value.utcoffset() is not None:  # the common case, without pendulum
+        return value.astimezone(_zone(tz)).strftime("%Y-%m-%d %H:%M")
     return _require_aware(value, "dt").in_timezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+@lru_cache(maxsize=None)
+def _zone(tz: str) -> ZoneInfo:
+    return ZoneInfo(tz)

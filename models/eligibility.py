@@ -29,7 +29,7 @@ from __future__ import annotations
 import calendar
 import datetime
 from enum import StrEnum
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,10 +40,12 @@ __all__ = [
     "MigrantAssessment",
     "Reason",
     "add_months",
+    "ArrivalDateProblem",
     "aged_16_from",
     "assess_key_care",
     "assess_migrant_child",
     "is_under_16",
+    "check_arrival_date",
     "sixteenth_birthday",
 ]
 
@@ -75,6 +77,36 @@ _CRITERION_ZH = {
     KeyCareCriterion.psychological_behavioural: "心理和行为异常",
     KeyCareCriterion.cross_township_help_request: "主动提出救助帮扶需求的跨乡镇（街道）流动儿童",
 }
+
+
+class ArrivalDateProblem(NamedTuple):
+    """Why an arrival date cannot be true: ``code`` (``before_birth`` | ``in_future`` | ``after_round``) and a
+    Chinese ``message`` that names the dates."""
+
+    code: str
+    message: str
+
+
+def check_arrival_date(arrival_date: datetime.date, *, birth_date: datetime.date, today: datetime.date,
+                       round_end: datetime.date | None = None) -> ArrivalDateProblem | None:
+    """The one rule for an arrival date typed by a person (web, API, CLI registration and the survey import).
+
+    A child cannot arrive before being born (a child born in the residence county arrived on the birth date), nor
+    after ``today`` (a calendar date in Asia/Shanghai), nor — for a survey row — after the end of the survey round
+    it is reported in (``round_end``: :func:`models.survey.round_as_of`, the last day of the round month).
+
+    Returns:
+        None when the date is possible, else the first :class:`ArrivalDateProblem` found.
+    """
+    if arrival_date < birth_date:
+        return ArrivalDateProblem("before_birth", f"{arrival_date.isoformat()} 早于出生日期 {birth_date.isoformat()}"
+                                                  "（在居住地出生的儿童，请填写出生日期）")
+    if arrival_date > today:
+        return ArrivalDateProblem("in_future", f"{arrival_date.isoformat()} 晚于今天 {today.isoformat()}")
+    if round_end is not None and arrival_date > round_end:
+        return ArrivalDateProblem("after_round", f"{arrival_date.isoformat()} 晚于本轮摸排的截止日期 "
+                                                 f"{round_end.isoformat()}")
+    return None
 
 
 class Reason(BaseModel):

@@ -19,6 +19,9 @@ class DeliveryStatus(enum.StrEnum):
     given_up = "given_up"    # retries exhausted; a manager was alerted
 
 
+_UNSENT_SQL = "status IN ('pending', 'failed', 'sending')"
+
+
 class Notification(SQLModel, table=True):
     """One message to one agency unit (or role) about one event.
 
@@ -27,6 +30,11 @@ class Notification(SQLModel, table=True):
     """
 
     __tablename__ = "notification"
+    __table_args__ = (
+        # The outbox's due-message scan (notifications.outbox.due_notifications): only unsent messages, by age.
+        sa.Index("ix_notification_unsent", "created_at", "id",
+                 postgresql_where=sa.text(_UNSENT_SQL), sqlite_where=sa.text(_UNSENT_SQL)),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     idempotency_key: str = Field(sa_column=sa.Column(sa.String(200), unique=True, nullable=False))

@@ -22,7 +22,7 @@ import functools
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -92,6 +92,12 @@ def _to_rule(value: Any) -> Any:
 
 
 Code = Annotated[str, AfterValidator(_check_code)]
+
+#: The facts a step may show its unit (``shows:`` in policy/pathways/*.yaml; computed by :mod:`careflow.facts`):
+#: the child's name, sex, age (with the date of birth), address of residence, household registration, key care
+#: grounds, guardians with their phones, and the report (the case's summary and the pathway's start parameters).
+FactKey = Literal["child_name", "sex", "age", "address", "hukou", "key_care", "guardians", "report"]
+FACT_KEYS: tuple[str, ...] = get_args(FactKey)
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Rule = Annotated[DeadlineRule, BeforeValidator(_to_rule)]
 OptionalRule = Annotated[DeadlineRule | None, BeforeValidator(_to_rule)]
@@ -246,6 +252,9 @@ class PathwayStep(_Frozen):
         instructions_zh / instructions_en: what the agency must do, in the policy's own words.
         note: anything else a reader needs (e.g. the procuratorate may support the suit).
         outcome: the fields of the agency's answer.
+        shows: the facts of the child and the case the acting unit sees on its task page and letter (need to
+            know, DOMAIN.md §8; one of :data:`FACT_KEYS`); the caseworker's name and phone are always shown.
+        shows_answers: keys of earlier steps whose answers the unit sees (checked against the pathway's steps).
     """
 
     key: Code
@@ -268,6 +277,8 @@ class PathwayStep(_Frozen):
     instructions_en: Text
     note: str = ""
     outcome: list[OutcomeField] = Field(default_factory=list)
+    shows: list[FactKey] = Field(default_factory=list)
+    shows_answers: list[Code] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -373,6 +384,15 @@ class PathwayDefinition(_Frozen):
                 raise _Located((index, "key"), f"duplicate step key {step.key!r} (also steps[{seen[step.key]}])")
             seen[step.key] = index
         return steps
+
+    @model_validator(mode="after")
+    def _answers_name_steps(self) -> "PathwayDefinition":
+        for index, step in enumerate(self.steps):
+            for key in step.shows_answers:
+                if key not in self.step_keys or key == step.key:
+                    raise _Located(("steps", index, "shows_answers"),
+                                   f"{key!r} is not another step of the pathway; steps: {self.step_keys}")
+        return self
 
     @property
     def step_keys(self) -> list[str]:

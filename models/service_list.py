@@ -384,7 +384,7 @@ DUTY_KINDS: dict[str, DutyKind] = {
 
 
 #: What a child director answers when completing a key care target's contact or visit duty as a task
-#: (:func:`careflow.survey.duties.complete_duty`): the day it happened (default today) and a note.
+#: (:func:`careflow.survey.care_files.complete_duty`): the day it happened (default today) and a note.
 KEY_CARE_DUTY_OUTCOME: tuple[OutcomeField, ...] = (
     OutcomeField(name="contact_on", type="text", label_zh="联系/走访日期（YYYY-MM-DD，不填为今天）",
                  label_en="Date of the contact or visit (YYYY-MM-DD; default today)"),

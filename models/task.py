@@ -36,6 +36,11 @@ class TaskState(enum.StrEnum):
 
 
 OPEN_STATES = frozenset({TaskState.requested, TaskState.acknowledged, TaskState.in_progress})
+#: The open states' values in a fixed order: the SQL of ``state IN (...)`` and of the partial indexes on open tasks.
+OPEN_STATE_VALUES = ("requested", "acknowledged", "in_progress")
+OPEN_STATES_SQL = "state IN ('requested', 'acknowledged', 'in_progress')"
+#: Open tasks whose deadline is provisional: the predicate of ``ix_agency_task_provisional_open`` (migration 0011).
+PROVISIONAL_OPEN_SQL = f"due_provisional AND {OPEN_STATES_SQL}"
 
 #: Allowed transitions. Completing a task that was never acknowledged acknowledges it implicitly.
 TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
@@ -81,11 +86,34 @@ class AgencyTask(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("pathway_run_id", "step_key", "agency_type", "attempt", name="uq_task_step_attempt"),
         sa.UniqueConstraint("duty_key", name="uq_agency_task_duty_key"),
+        # the officer inbox: a unit's open tasks by deadline (keyset on due_at, id); migration 0007
+        sa.Index("ix_agency_task_open_unit_due", "unit_code", "due_at", "id",
+                 postgresql_where=sa.text(OPEN_STATES_SQL), sqlite_where=sa.text(OPEN_STATES_SQL)),
+        # a unit's tasks newest first (answered tasks, the "requested" order); migration 0007
+        sa.Index("ix_agency_task_unit_requested", "unit_code", "requested_at", "id"),
+        # a manager's task lists and the overdue filter: open tasks by deadline (closed ones, most of the table,
+        # are not in it); migration 0011
+        sa.Index("ix_agency_task_open_due", "due_at", "id",
+                 postgresql_where=sa.text(OPEN_STATES_SQL), sqlite_where=sa.text(OPEN_STATES_SQL)),
+        # a manager's open dated duties (no case) by the beginning of their jurisdiction code; migration 0011
+        sa.Index("ix_agency_task_open_duty_area", "jurisdiction_code",
+                 postgresql_ops={"jurisdiction_code": "varchar_pattern_ops"},
+                 postgresql_where=sa.text(f"case_id IS NULL AND {OPEN_STATES_SQL}"),
+                 sqlite_where=sa.text(f"case_id IS NULL AND {OPEN_STATES_SQL}")),
+        # The sweeper's due-selection (careflow.escalation): open tasks by the time of their next rung, as
+        # an index range scan; closed tasks (most of the table) are not in it.
+        sa.Index("ix_agency_task_next_rung_open", "next_rung_at", "id",
+                 postgresql_where=sa.text(OPEN_STATES_SQL), sqlite_where=sa.text(OPEN_STATES_SQL)),
+        # open tasks with a provisional deadline, by due date: what loading a year's holiday arrangement
+        # recomputes (careflow.holidays); migration 0011
+        sa.Index("ix_agency_task_provisional_open", "due_at", "id",
+                 postgresql_where=sa.text(PROVISIONAL_OPEN_SQL), sqlite_where=sa.text(PROVISIONAL_OPEN_SQL)),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     case_id: uuid.UUID | None = Field(default=None, foreign_key="case.id", index=True)
-    pathway_run_id: uuid.UUID | None = Field(default=None, foreign_key="pathway_run.id", index=True)
+    # no index of its own: uq_task_step_attempt starts with it (an extra index only slows the sweep's writes)
+    pathway_run_id: uuid.UUID | None = Field(default=None, foreign_key="pathway_run.id")
     duty_key: str | None = Field(
         default=None, sa_column=sa.Column(sa.String(120)),
         description="set for a dated duty outside any case (e.g. a city list's 10-day filing); unique",
@@ -93,7 +121,8 @@ class AgencyTask(SQLModel, table=True):
     step_key: str = Field(max_length=48)
     attempt: int = 1
     agency_type: str = Field(max_length=40)
-    unit_code: str = Field(foreign_key="agency_unit.code", index=True, max_length=64)
+    # no index of its own: ix_agency_task_unit_requested (and, open tasks, ix_agency_task_open_unit_due) start with it
+    unit_code: str = Field(foreign_key="agency_unit.code", max_length=64)
     jurisdiction_code: str = Field(max_length=12)
     title: str = Field(max_length=120)
     state: TaskState = Field(default=TaskState.requested, sa_column=sa.Column(StrEnumColumn(TaskState), nullable=False, index=True))
@@ -108,6 +137,11 @@ class AgencyTask(SQLModel, table=True):
     answered_by: str = Field(default="", max_length=64)
     outcome: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     rejection_reason: str = Field(default="", max_length=1000)
+    next_rung_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime),
+        description="UTC; never later than the next unfired rung of the escalation ladder (earlier only costs "
+                    "the sweeper a recomputation); NULL: not computed yet (careflow.escalation.next_rung_time)",
+    )
 
     @property
     def short_ref(self) -> str:
@@ -128,7 +162,7 @@ class Escalation(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("task_id", "rung", name="uq_escalation_task_rung"),)
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    task_id: uuid.UUID = Field(foreign_key="agency_task.id", index=True)
+    task_id: uuid.UUID = Field(foreign_key="agency_task.id")  # indexed by uq_escalation_task_rung (task_id, rung)
     rung: str = Field(max_length=24)
     level: int
     fired_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))

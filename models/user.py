@@ -59,6 +59,8 @@ class WebUser(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     username: str = Field(max_length=64, description="login name, e.g. lin.fang; also the actor in the audit trail")
     display_name: str = Field(default="", max_length=64)
+    phone: str = Field(default="", sa_column=sa.Column(sa.String(32), nullable=False, server_default=""),
+                       description="work phone shown to the units a caseworker's cases are referred to (0011)")
     password_hash: str = Field(max_length=255)
     role: UserRole = Field(sa_column=sa.Column(StrEnumColumn(UserRole), nullable=False))
     jurisdiction_code: str = Field(default="", max_length=12, description="GB/T 2260 or township/village code")

@@ -20,15 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import select
 
 from careflow.db import session_scope
 from careflow.settings import get_settings
 from models.base import utcnow
-from models.notification import DeliveryStatus, Notification
+from models.notification import DeliveryStatus
 from notifications.channels import load_channels_cached, write_default_channels
 from notifications.digest import enqueue_daily_digests, form_burst_digests
-from notifications.outbox import claim_many, due_notifications, release_claims, try_dispatch
+from notifications.outbox import claim_many, due_messages, release_claims, try_dispatch
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +42,13 @@ CLAIM_BATCH = 20
 
 
 def due_by_channel(now: datetime | None = None, database_url: str | None = None) -> dict[str, list[uuid.UUID]]:
-    """The due messages (:func:`notifications.outbox.due_notifications`) grouped by channel key, oldest first."""
-    with session_scope(database_url) as session:
-        ids = due_notifications(session, now)
-        keys = dict(session.execute(select(Notification.id, Notification.unit_code)
-                                    .where(Notification.id.in_(ids))).all()) if ids else {}
+    """The due messages (:func:`notifications.outbox.due_messages`, page by page) grouped by channel key,
+    oldest first."""
     groups: dict[str, list[uuid.UUID]] = defaultdict(list)
-    for notification_id in ids:
-        groups[keys[notification_id]].append(notification_id)
+    with session_scope(database_url) as session:
+        for page in due_messages(session, now):
+            for row in page:
+                groups[row.unit_code].append(row.id)
     return dict(groups)
 
 

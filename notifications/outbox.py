@@ -2,15 +2,20 @@
 
 ``enqueue_task_message`` renders and stores a message once per (task, event, recipient);
 ``dispatch_notification`` sends one stored message through the unit's channels and records the result.
-A message that keeps failing is retried with backoff and, after ``MAX_ATTEMPTS``, marked ``given_up``
-with an alert to the county civil affairs bureau (民政, the coordinating department).
+A message that keeps failing is retried after :data:`RETRY_MINUTES` (2, 4, 8, 16 minutes) and, after
+``MAX_ATTEMPTS`` (5) failures, marked ``given_up`` with an alert to the county civil affairs bureau (民政, the
+coordinating department). A given-up message is not lost: it is sent again once a later message to the same
+channel gets through (:func:`requeue_channel`, the channel is back), or when an admin asks for it on the web
+(:func:`requeue_given_up`).
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -21,18 +26,22 @@ from models.base import utcnow
 from models.case import Case, PathwayRun
 from models.child import Child
 from models.deadlines import format_local
-from models.notification import DeliveryStatus, Notification
+from models.notification import _UNSENT_SQL, DeliveryStatus, Notification
 from models.policy import load_policy
 from models.task import AgencyTask
 from notifications.channels import load_channels_cached, write_default_channels
 from notifications.deliver import deliver
 from notifications.render import DIGEST_EVENT, MessageContext, assert_no_personal_data, render_message
+from notifications.routing import manager_channel
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
-#: Wait before retry n (1-based): 1, 2, 4, 8 minutes.
-BACKOFF = [timedelta(minutes=2**n) for n in range(MAX_ATTEMPTS)]
+#: Minutes to wait before retry 1, 2, 3, 4 (the README's schedule: this tuple is its only source).
+RETRY_MINUTES = (2, 4, 8, 16)
+#: Attempts before a message is given up: the first send and one per retry.
+MAX_ATTEMPTS = len(RETRY_MINUTES) + 1
+#: Wait after failed attempt n (1-based) before the next: ``BACKOFF[n - 1]``.
+BACKOFF = [timedelta(minutes=m) for m in RETRY_MINUTES]
 
 
 def caseworker_unit(login: str) -> str:
@@ -41,7 +50,7 @@ def caseworker_unit(login: str) -> str:
 
 
 def task_message_context(session: Session, task: AgencyTask, event: str, *, role: str = "officer",
-                         outcome_summary: str = "") -> MessageContext:
+                         outcome_summary: str = "", policy=None, rows: dict | None = None) -> MessageContext:
     """Everything a message about ``task`` may say: case reference, step, deadline, how to answer.
 
     Deliberately built without the child's name or ID number (DOMAIN.md §7).
@@ -51,8 +60,12 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
     departments after the step's instructions (:func:`models.service_list.referral_text`). A dated duty
     outside any case (no pathway run, ``duty_key`` set: e.g. a city list's 10-day filing) shows the duty's
     subject where the case reference would be, and its own title, instructions and answer fields
-    (:func:`models.service_list.describe_duty`).
+    (:func:`models.service_list.describe_duty`). ``policy``: the loaded policy (default :func:`load_policy`;
+    bulk callers pass it once). ``rows``: the task's pathway run, case and unit name already read, keyed by
+    ``PathwayRun``, ``Case`` and ``"unit_name"`` (bulk callers read them for many tasks at once; missing keys are
+    read here).
     """
+    rows = rows or {}
     unit = task.unit_code
     settings = get_settings()
     if task.pathway_run_id is None:
@@ -60,16 +73,15 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
 
         duty = describe_duty(task.duty_key or "", task.title)
         reference, pathway_title, step_title = duty.subject, duty.pathway_title, duty.step_title
-        instructions, outcome, link = duty.instructions, list(duty.outcome), settings.resolved_public_url
+        instructions, outcome, link = duty.instructions, list(duty.outcome), settings.task_url(task.id)
     else:
-        run = session.get(PathwayRun, task.pathway_run_id)
-        case = session.get(Case, task.case_id)
-        definition = load_policy().pathways[run.pathway]
+        run = rows.get(PathwayRun) or session.get(PathwayRun, task.pathway_run_id)
+        case = rows.get(Case) or session.get(Case, task.case_id)
+        definition = (policy or load_policy()).pathways[run.pathway]
         step = definition.step(task.step_key)
         reference, pathway_title, step_title = case.reference, definition.title_zh, step.title_zh
         instructions, outcome = step.instructions_zh, list(step.outcome)
-        link = (f"{settings.resolved_public_url}/runs/flow-run/{run.flow_run_id}" if run.flow_run_id
-                else settings.resolved_public_url)
+        link = settings.task_url(task.id)  # the task's web page, never the Prefect UI (issue 12)
         if any(p.name == "item" for p in definition.start_parameters):
             from models.service_list import referral_item, referral_text
 
@@ -85,7 +97,7 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
         case_reference=reference,
         pathway_title=pathway_title,
         step_title=step_title,
-        agency_unit_name=_unit_name(session, unit),
+        agency_unit_name=rows.get("unit_name") or _unit_name(session, unit),
         task_ref=task.short_ref,
         due_at_local=format_local(task.due_at, settings.timezone),
         # Shown only while acknowledging is still outstanding (a reminder after acknowledgement leaves it out).
@@ -94,7 +106,7 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
         deadline_text=_deadline_text(task),
         provisional=task.due_provisional,
         instructions=instructions,
-        outcome_fields=[{"name": f.name, "label": f.label_zh} for f in outcome],
+        outcome_fields=[{"name": f.name, "label": f.label_zh, "choices": _choices(f)} for f in outcome],
         answer_commands={
             "acknowledge": f"careflow task ack {task.short_ref} --unit {unit} --as <姓名>",
             "reject": f"careflow task reject {task.short_ref} --unit {unit} --as <姓名> --reason <原因>",
@@ -108,12 +120,22 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
     )
 
 
+def _choices(field) -> dict[str, str]:
+    """A choice's or yes/no field's values → their Chinese labels (:func:`careflow.i18n.label`); ``{}`` for text."""
+    from careflow.i18n import label
+
+    values = list(field.options) or (["yes", "no"] if field.type == "bool" else [])
+    return {v: label(v, f"option.{field.name}", "zh") for v in values}
+
+
 def describe_outcome(session: Session, task: AgencyTask) -> str:
-    """The task's outcome in the step's own words, e.g. ``情节严重：是；儿童处于危险之中：是``."""
+    """The task's outcome in the step's own words, e.g. ``情节严重：是；儿童处于危险之中：是``, choices by their
+    labels (:func:`careflow.i18n.outcome_text`)."""
     pathway = session.get(PathwayRun, task.pathway_run_id).pathway
+    from careflow.i18n import outcome_text
+
     labels = {f.name: f.label_zh for f in load_policy().pathways[pathway].step(task.step_key).outcome}
-    shown = {True: "是", False: "否"}
-    return "；".join(f"{labels.get(k, k)}：{shown.get(v, v)}" for k, v in task.outcome.items())
+    return outcome_text(task.outcome, labels, "zh")  # choices by their labels (救助方式：多种方式), never raw
 
 
 def _unit_name(session: Session, unit_code: str) -> str:
@@ -124,14 +146,27 @@ def _unit_name(session: Session, unit_code: str) -> str:
 
 
 def _deadline_text(task: AgencyTask) -> str:
+    return _describe_deadline(task.deadline_text)
+
+
+@lru_cache(maxsize=1024)
+def _describe_deadline(deadline_text: str) -> str:
+    """``"3 working days"`` -> ``"3个工作日"`` (unparsable text as it is); cached: the sweep renders thousands of
+    messages over a handful of distinct time limits."""
     from models.deadlines import DeadlineRule
 
     try:
-        amount, unit = task.deadline_text.split(" ", 1)
+        amount, unit = deadline_text.split(" ", 1)
         units = {"hours": "h", "days": "d", "working days": "wd"}
         return DeadlineRule.parse(f"{amount}{units[unit]}").describe_zh()
     except (ValueError, KeyError):
-        return task.deadline_text
+        return deadline_text
+
+
+def message_key(task: AgencyTask, event: str, recipient: str, occasion: str | None) -> str:
+    """The idempotency key of a message: ``"<task id>:<event>:<recipient>:<occasion>"``, the occasion defaulting
+    to the task's escalation level."""
+    return f"{task.id}:{event}:{recipient}:{occasion if occasion is not None else task.escalation_level}"
 
 
 def enqueue_task_message(
@@ -148,7 +183,7 @@ def enqueue_task_message(
         PersonalDataLeak: the rendered text holds the child's name or ID number (nothing is stored).
     """
     recipient = recipient_unit or task.unit_code
-    key = f"{task.id}:{event}:{recipient}:{occasion if occasion is not None else task.escalation_level}"
+    key = message_key(task, event, recipient, occasion)
     existing = session.exec(select(Notification).where(Notification.idempotency_key == key)).first()
     if existing:
         return existing
@@ -283,6 +318,8 @@ def try_dispatch(session: Session, notification_id: uuid.UUID, *, now: datetime 
         notification.sent_at = now
         notification.last_error = ""
         notification.next_attempt_at = None
+        if tried:  # this channel works again: what was given up on it goes out on the next pass
+            requeue_channel(session, notification.unit_code, now=now)
     elif deferred_for and not fresh_failures:
         # Waiting for a rate limit only: nothing tried failed now. A channel that failed before and is
         # deferred now keeps its failure (status failed), but no attempt is counted against it.
@@ -314,6 +351,58 @@ def try_dispatch(session: Session, notification_id: uuid.UUID, *, now: datetime 
     if notification.event == DIGEST_EVENT:
         digests.settle_members(session, notification, now)
     return notification, True
+
+
+def requeue_channel(session: Session, channel: str, *, now: datetime | None = None) -> int:
+    """Make every ``given_up`` message of the channel key ``channel`` (a unit code, ``caseworker.<login>``…)
+    ``pending`` again, due at once: called when a message to that channel has just been delivered.
+
+    One set-based UPDATE (index ``ix_notification_status``: given-up messages are few). A requeued message keeps
+    its attempt count, so if it fails again it is given up again at once (its alert is not repeated: alerts are
+    stored once per task, event and recipient); its delivered URLs are not sent to again. Audited once per call
+    (``notification.requeued``, with the count) when anything was requeued.
+
+    Returns:
+        the number of messages requeued.
+    """
+    now = now or utcnow()
+    requeued = session.execute(
+        sa.update(Notification)
+        .where(Notification.unit_code == channel, Notification.status == DeliveryStatus.given_up)
+        .values(status=DeliveryStatus.pending, next_attempt_at=now, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if requeued:
+        record_audit(session, actor="careflow", action="notification.requeued", entity_type="channel",
+                     entity_id=channel[:64], reason="a later message to this channel was delivered",
+                     detail={"unit": channel, "count": requeued})
+        log.info("channel %s delivers again: %s given-up message(s) requeued", channel, requeued)
+    return requeued
+
+
+def requeue_given_up(session: Session, notification_id: uuid.UUID, *, actor: str,
+                     now: datetime | None = None) -> bool:
+    """Send a ``given_up`` message again (an admin's 重新发送): it becomes ``pending``, due at once, and the next
+    dispatch pass sends it (to the URLs that do not have it yet). Conditional on the message still being given
+    up, so two clicks requeue it once. Audited (``notification.resend_requested`` by ``actor``).
+
+    Returns:
+        True when it was requeued; False when it was not (or no longer) given up.
+    """
+    now = now or utcnow()
+    changed = session.execute(
+        sa.update(Notification)
+        .where(Notification.id == notification_id, Notification.status == DeliveryStatus.given_up)
+        .values(status=DeliveryStatus.pending, next_attempt_at=now, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if changed:
+        notification = session.get(Notification, notification_id)
+        session.refresh(notification)
+        record_audit(session, actor=actor, action="notification.resend_requested", entity_type="notification",
+                     entity_id=notification_id, case_id=notification.case_id,
+                     detail={"unit": notification.unit_code, "attempts": notification.attempts})
+    return changed
 
 
 #: How long a dispatcher holds a message it is sending.
@@ -379,19 +468,20 @@ def release_claims(session: Session, notification_ids: list[uuid.UUID]) -> None:
 
 
 def _alert_given_up(session: Session, notification: Notification, attempts: int | None = None) -> None:
-    """Tell the county civil affairs bureau that a message could not be delivered.
+    """Tell the county civil affairs manager (:func:`~notifications.routing.manager_channel`) that a message
+    could not be delivered.
 
     ``attempts`` is the number of attempts to report (default the message's own; a message carried by a
     digest reports the digest's). Nothing is sent for a message that is itself such an alert's target
-    (the bureau), or that concerns no task.
+    (the manager channel), or that concerns no task.
     """
     if notification.task_id is None or notification.event == "delivery_failed":
         return
     task = session.get(AgencyTask, notification.task_id)
     case = session.get(Case, task.case_id) if task.case_id is not None else None
     county = case.county_code if case is not None else task.jurisdiction_code[:6]
-    manager = f"civil_affairs-{county}"
-    if manager == notification.unit_code:
+    manager = manager_channel(county)
+    if manager == notification.unit_code:  # the manager's own channel failed: an alert there would fail too
         return
     attempts = notification.attempts if attempts is None else attempts
     enqueue_task_message(session, task=task, event="task_escalated", recipient_unit=manager, role="manager",
@@ -401,16 +491,45 @@ def _alert_given_up(session: Session, notification: Notification, attempts: int 
 def due_notifications(session: Session, now: datetime | None = None) -> list[uuid.UUID]:
     """Ids of messages waiting to be sent, oldest first: pending (once their ``next_attempt_at``, if set,
     has come: a rate limit may have pushed it back), failed with their retry time reached, or claimed by a
-    dispatcher whose claim has expired. Messages parked in a digest (``sending``, no claim time) are not due."""
+    dispatcher whose claim has expired. Messages parked in a digest (``sending``, no claim time) are not due.
+
+    Read page by page with :func:`due_messages` (the partial index of unsent messages): the cost grows with the
+    messages not yet sent, not with the outbox."""
+    return [row.id for page in due_messages(session, now) for row in page]
+
+
+#: Due messages read per query by :func:`due_messages`.
+DUE_PAGE = 5000
+
+
+def due_messages(session: Session, now: datetime | None = None, page: int = DUE_PAGE) -> Iterator[list[sa.Row]]:
+    """The due messages (see :func:`due_notifications`) as pages of rows ``(id, unit_code, created_at)``,
+    oldest first, read by keyset (created_at, id) through ``ix_notification_unsent``: each query reads at
+    most ``page`` rows and none of the messages already sent."""
     now = now or utcnow()
-    rows = session.execute(
-        select(Notification.id, Notification.status, Notification.next_attempt_at, Notification.claimed_until)
-        .where(Notification.status.in_([DeliveryStatus.pending, DeliveryStatus.failed, DeliveryStatus.sending]))
-        .order_by(Notification.created_at)
-    ).all()
-    return [
-        n.id for n in rows
-        if n.status == DeliveryStatus.pending and (n.next_attempt_at is None or n.next_attempt_at <= now)
-        or n.status == DeliveryStatus.failed and n.next_attempt_at and n.next_attempt_at <= now
-        or n.status == DeliveryStatus.sending and n.claimed_until and n.claimed_until < now
-    ]
+    after = None
+    while True:
+        rows = session.execute(due_messages_query(now, after, page)).all()
+        if rows:
+            yield rows
+        if len(rows) < page:
+            return
+        after = (rows[-1].created_at, rows[-1].id)
+
+
+def due_messages_query(now: datetime, after: tuple | None = None, page: int = DUE_PAGE) -> sa.Select:
+    """One page of :func:`due_messages`: due messages after the keyset ``after`` = (created_at, id), oldest first."""
+    n = Notification.__table__.c
+    at = sa.bindparam("now", now, type_=n.created_at.type)
+    due = sa.or_(
+        sa.and_(n.status == DeliveryStatus.pending, sa.or_(n.next_attempt_at.is_(None), n.next_attempt_at <= at)),
+        sa.and_(n.status == DeliveryStatus.failed, n.next_attempt_at <= at),
+        sa.and_(n.status == DeliveryStatus.sending, n.claimed_until < at),
+    )
+    # the index's own predicate as literal SQL, so the planner matches the partial index
+    query = sa.select(n.id, n.unit_code, n.created_at).where(sa.text(_UNSENT_SQL), due)
+    if after is not None:
+        after_at = sa.bindparam("after_at", after[0], type_=n.created_at.type)
+        query = query.where(n.created_at >= after_at,
+                            sa.or_(n.created_at > after_at, n.id > sa.bindparam("after_id", after[1], type_=n.id.type)))
+    return query.order_by(n.created_at, n.id).limit(page)

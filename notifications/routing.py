@@ -29,6 +29,18 @@ def split_channel_key(key: str) -> tuple[str, str]:
     return key, "officer"
 
 
+def manager_channel(county_code: str) -> str:
+    """The channel key of a county's civil affairs manager: ``civil_affairs-<county>.manager``.
+
+    The one statement of that address (README "When the runner, a flow or the Prefect server dies" and the
+    channel file's roles): escalations past the deadline, rejections, given-up deliveries, failed pathways and
+    survey round reminders all go here, i.e. to the ``manager`` channels of the bureau ``civil_affairs-<county>``
+    (its ``officer`` channels when it lists none), never to the bureau's officers as such.
+    ``county_code``: 6-digit GB/T 2260 county code, e.g. ``"350302"``.
+    """
+    return channel_key(f"civil_affairs-{county_code}", "manager")
+
+
 def channel_key(unit: str, role: str) -> str:
     """The key of ``role`` in ``unit``: the unit code itself for ``officer``, else ``<unit>.<role>``."""
     return unit if role == "officer" else f"{unit}.{role}"

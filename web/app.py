@@ -10,23 +10,35 @@ from careflow.prefect_env import configure_prefect_env
 
 configure_prefect_env()  # before anything imports prefect (careflow.resume does)
 
+import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
+from urllib.parse import parse_qsl, unquote_to_bytes  # noqa: E402
 
 from fastapi import FastAPI, HTTPException, Request  # noqa: E402
-from fastapi.exception_handlers import http_exception_handler  # noqa: E402
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
 from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
+from starlette.concurrency import run_in_threadpool  # noqa: E402
 from starlette.responses import Response  # noqa: E402
+from starlette.types import ASGIApp, Message, Receive, Scope, Send  # noqa: E402
 
+from careflow.audit import record_audit  # noqa: E402
+from careflow.db import session_scope  # noqa: E402
 from web import api  # noqa: E402
 from web.actions import PathwayStarter, default_starter  # noqa: E402
 from web.deps import CsrfFailed, LoginRequired  # noqa: E402
+from web.form_errors import form_errors  # noqa: E402
 from web.i18n import LANGUAGES  # noqa: E402
 from web.routes import account, admin, auth, cases, children, dashboard, tasks  # noqa: E402
+from web.routes import calendar as holiday_calendar  # noqa: E402
 from web.scope import NotAllowed, NotVisible  # noqa: E402
-from web.security import LANG_COOKIE, CookieSigner, load_secret_key  # noqa: E402
+from web.schemas import control_character_problem  # noqa: E402
+from web.security import LANG_COOKIE, CookieSigner, cookies_secure, load_secret_key  # noqa: E402
 from web.templating import redirect, render  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 HEALTH = {"status": "ok", "app": "careflow-web"}
@@ -61,6 +73,131 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
+#: The API's answer to a body that is not UTF-8 text (pages show ``error.encoding``).
+NOT_UTF8_DETAIL = "请求内容不是 UTF-8 编码的文本，无法读取；请以 UTF-8 编码重新提交。"
+#: Content types whose body is text that must be UTF-8 (multipart bodies carry binary files and are not checked).
+TEXT_BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/")
+
+
+def _text_body_type(scope: Scope) -> str | None:
+    """The request's content type (lower case, without parameters) if its body is meant as text, else None. A body
+    without a content type is read as JSON (FastAPI does so)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            kind = value.decode("latin-1").split(";", 1)[0].strip().lower()
+            if kind.startswith(TEXT_BODY_TYPES) or kind.endswith("+json"):
+                return kind
+            return None
+    return "application/json" if scope.get("method") in ("POST", "PUT", "PATCH") else None
+
+
+def is_utf8_body(body: bytes, content_type: str) -> bool:
+    """Whether ``body`` is UTF-8 text; a form body also after percent-decoding (``%FF`` is no more text than a
+    raw 0xFF byte)."""
+    try:
+        body.decode("utf-8")
+        if content_type == "application/x-www-form-urlencoded":
+            unquote_to_bytes(body.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def form_control_problem(body: bytes) -> tuple[str, str] | None:
+    """``(field, Chinese message)`` for the first field of a UTF-8 form body holding a control character other
+    than tab and line breaks (PostgreSQL refuses NUL), or None."""
+    for name, value in parse_qsl(body.decode("utf-8"), keep_blank_values=True):
+        for text in (name, value):
+            problem = control_character_problem(text)
+            if problem:
+                return name, problem
+    return None
+
+
+class CheckTextBody:
+    """ASGI middleware: a request with a text body (JSON, form, text) that is not UTF-8 gets **400** with a Chinese
+    message (JSON ``{"detail": …}`` under ``/api``, the error page elsewhere), never a server error; so does a form
+    field holding a control character (the page names the field). JSON fields are checked by their schemas
+    (:func:`web.schemas.Text`).
+
+    The whole body is read before answering, so the connection stays usable for the next request; a valid body
+    is handed on to the app unchanged.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = _text_body_type(scope) if scope["type"] == "http" else None
+        if kind is None:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        refusal: Response | None = None
+        if not is_utf8_body(body, kind):
+            request = Request(scope)
+            if _is_api(request):
+                refusal = JSONResponse({"detail": NOT_UTF8_DETAIL}, status_code=400)
+            else:
+                refusal = render(request, "error.html", {"message_key": "error.encoding"}, status_code=400)
+        elif kind == "application/x-www-form-urlencoded":
+            found = form_control_problem(body)
+            if found is not None:
+                request = Request(scope)
+                detail = f"字段 {found[0]}：{found[1]}"
+                if _is_api(request):
+                    refusal = JSONResponse({"detail": detail}, status_code=400)
+                else:
+                    refusal = render(request, "error.html", {"message_key": "error.control",
+                                                             "message_values": {"detail": detail}}, status_code=400)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _record_denial(actor: str, role: str, unit: str | None, method: str, path: str, status: int,
+                   reason: str) -> None:
+    with session_scope() as session:
+        record_audit(session, actor=actor, action="access.denied", entity_type="request", entity_id=path[:64],
+                     reason=reason[:1000],
+                     detail={"method": method, "path": path[:500], "status": status, "role": role, "unit": unit})
+
+
+async def audit_denial(request: Request, status: int, reason: str) -> None:
+    """Record an ``access.denied`` audit event for a signed-in user refused a page or an object (403, or 404 for an
+    object outside their scope): who (actor, role, unit), what (method, path, why), when (the event's time).
+
+    Written in its own transaction (the request's own was rolled back). Anonymous requests are not recorded
+    (they are refused before anything is looked up). A failure to write is logged, never turned into a 500.
+    """
+    user = getattr(request.state, "user", None)
+    if user is None:
+        return
+    try:
+        await run_in_threadpool(_record_denial, user.username, user.role, user.unit_code, request.method,
+                                request.url.path, status, reason)
+    except Exception:  # noqa: BLE001 - the refusal still goes out
+        log.exception("could not audit a denied access to %s by %s", request.url.path, user.username)
+
+
 def create_app(*, pathway_starter: PathwayStarter | None = None) -> FastAPI:
     """Build the web app.
 
@@ -72,13 +209,15 @@ def create_app(*, pathway_starter: PathwayStarter | None = None) -> FastAPI:
     app.state.signer = CookieSigner(load_secret_key())
     app.state.pathway_starter = pathway_starter or default_starter
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth, children, cases, tasks, dashboard, admin, account):
+    for module in (auth, children, cases, tasks, dashboard, admin, account, holiday_calendar):
         app.include_router(module.router)
     app.include_router(api.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict:
         return HEALTH
+
+    app.add_middleware(CheckTextBody)  # added first: the header middleware below wraps its 400 too
 
     @app.middleware("http")
     async def headers(request: Request, call_next) -> Response:
@@ -89,7 +228,8 @@ def create_app(*, pathway_starter: PathwayStarter | None = None) -> FastAPI:
             response.headers.setdefault("Cache-Control", "no-store")
         lang = request.query_params.get("lang")
         if lang in LANGUAGES and request.cookies.get(LANG_COOKIE) != lang:
-            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
+            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True,
+                                secure=cookies_secure(request.url.scheme))
         return response
 
     @app.exception_handler(LoginRequired)
@@ -101,12 +241,14 @@ def create_app(*, pathway_starter: PathwayStarter | None = None) -> FastAPI:
 
     @app.exception_handler(NotVisible)
     async def not_visible(request: Request, exc: NotVisible) -> Response:
+        await audit_denial(request, 404, str(exc))
         if _is_api(request):
             return JSONResponse({"detail": "not found"}, status_code=404)
         return render(request, "error.html", {"message_key": "error.404"}, status_code=404)
 
     @app.exception_handler(NotAllowed)
     async def not_allowed(request: Request, exc: NotAllowed) -> Response:
+        await audit_denial(request, 403, str(exc))
         if _is_api(request):
             return JSONResponse({"detail": str(exc)}, status_code=403)
         return render(request, "error.html", {"message_key": "error.403"}, status_code=403)
@@ -115,8 +257,20 @@ def create_app(*, pathway_starter: PathwayStarter | None = None) -> FastAPI:
     async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:
         return render(request, "error.html", {"message_key": "error.csrf"}, status_code=403)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """A page's request the route's parameters refuse (a path id, a query flag, a form field's length): the
+        problems in the reader's language on the error page (:mod:`web.form_errors`); the API keeps FastAPI's
+        JSON."""
+        if _is_api(request):
+            return await request_validation_exception_handler(request, exc)
+        return render(request, "error.html", {"message_key": "error.invalid", "errors": form_errors(exc)},
+                      status_code=422)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 403:
+            await audit_denial(request, 403, str(exc.detail))
         if _is_api(request) or exc.status_code not in (403, 404):
             return await http_exception_handler(request, exc)
         return render(request, "error.html", {"message_key": f"error.{exc.status_code}"}, status_code=exc.status_code)

@@ -29,6 +29,7 @@ class DemoAccount:
     jurisdiction_code: str = ""
     unit_code: str | None = None
     password: str | None = None
+    phone: str = ""  # the caseworker's work phone, shown to the units their cases are referred to
 
     @property
     def scope(self) -> str:
@@ -36,8 +37,10 @@ class DemoAccount:
 
 
 DEMO_ACCOUNTS = [
-    DemoAccount("lin.fang", "林芳（龙桥街道儿童督导员）", UserRole.caseworker, "350302001"),
-    DemoAccount("zhou.min", "周敏（上杭县儿童督导员）", UserRole.caseworker, "350823"),
+    DemoAccount("lin.fang", "林芳（龙桥街道儿童督导员）", UserRole.caseworker, "350302001",
+                phone="0594-2288101"),
+    DemoAccount("zhou.min", "周敏（上杭县儿童督导员）", UserRole.caseworker, "350823",
+                phone="0597-3822102"),
     DemoAccount("wang.li", "王丽（凤山社区居委会）", UserRole.agency_officer,
                 unit_code="village_committee-350302001001"),
     DemoAccount("chen.qiang", "陈强（城厢分局）", UserRole.agency_officer, unit_code="police-350302"),
@@ -79,7 +82,8 @@ def ensure_demo_accounts(session: Session, passwords_file: Path) -> list[DemoAcc
             password = secrets.token_urlsafe(9)
             create_user(session, username=account.username, password=password, role=account.role,
                         actor="careflow-demo", display_name=account.display_name,
-                        jurisdiction_code=account.jurisdiction_code, unit_code=account.unit_code)
+                        jurisdiction_code=account.jurisdiction_code, unit_code=account.unit_code,
+                        phone=account.phone)
             passwords[account.username] = password
         result.append(DemoAccount(account.username, account.display_name, account.role, account.jurisdiction_code,
                                   account.unit_code, passwords.get(account.username)))

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from starlette.datastructures import FormData
 
 from careflow.db import session_scope
+from models.agency import AgencyUnit
 from models.user import UserRole, WebUser
 from web.scope import NotAllowed
 from web.security import CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, SessionData, tokens_match
@@ -48,10 +49,12 @@ class SignedIn:
     role: str
     jurisdiction_code: str
     unit_code: str | None
+    unit_name: str = ""  # the officer's unit by name (pages show names, not codes)
 
     @classmethod
-    def of(cls, user: WebUser) -> "SignedIn":
-        return cls(user.username, user.display_name, UserRole(user.role).value, user.jurisdiction_code, user.unit_code)
+    def of(cls, user: WebUser, unit_name: str = "") -> "SignedIn":
+        return cls(user.username, user.display_name, UserRole(user.role).value, user.jurisdiction_code, user.unit_code,
+                   unit_name)
 
 
 class LoginRequired(Exception):
@@ -79,7 +82,8 @@ def session_user(request: Request, db: Session) -> WebUser | None:
     if user is None or not user.active or user.session_version != data.ver:
         return None
     request.state.session = data
-    request.state.user = SignedIn.of(user)
+    unit = db.get(AgencyUnit, user.unit_code) if user.unit_code else None
+    request.state.user = SignedIn.of(user, unit.name if unit else "")
     return user
 
 

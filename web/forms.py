@@ -1,21 +1,16 @@
 """Turning submitted forms into the API's input shapes, and errors into lines a person can read."""
 from __future__ import annotations
 
-from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from web.form_errors import FormErrors, form_errors
 from web.schemas import ChildCreate, CompleteIn, PathwayStart, ReportCreate
 
 
-def error_lines(exc: Exception) -> list[str]:
-    """``field: message`` lines for a pydantic ValidationError, else the exception's own message."""
-    if isinstance(exc, ValidationError):
-        lines = []
-        for error in exc.errors():
-            field = ".".join(str(p) for p in error["loc"] if p not in ("body",))
-            lines.append(f"{field}: {error['msg']}")
-        return lines
-    return [str(exc)]
+def error_lines(exc: Exception) -> FormErrors:
+    """What went wrong with a submitted form (:func:`web.form_errors.form_errors`): worded in the reader's language
+    when the page renders (:func:`web.templating.render`), each field by its label, the field marked."""
+    return form_errors(exc)
 
 
 def _text(form: FormData, name: str) -> str:

@@ -17,18 +17,47 @@ from models.eligibility import KeyCareCriterion
 from models.user import UserRole
 
 
-def _printable(value: str) -> str:
-    for ch in value:
+#: Control characters a single-line text may not hold: C0 (tab, newline and carriage return included), DEL, C1.
+_CONTROL = frozenset(chr(c) for c in [*range(32), *range(127, 160)])
+#: What multi-line text (a report, a reason, a note) may hold besides: tab and line breaks.
+_LINE_BREAKS = frozenset("\t\n\r")
+
+
+def control_character_problem(value: str, *, multiline: bool = True) -> str | None:
+    """A Chinese message naming the first control character (or lone surrogate) of ``value``, or None.
+
+    PostgreSQL refuses NUL in text and neither database stores a lone surrogate; the other control characters
+    are refused so that what is stored is what a person sees. ``multiline`` allows tab, newline and carriage
+    return.
+    """
+    for position, ch in enumerate(value, start=1):
         code = ord(ch)
-        if (code < 32 and ch not in "\t\n\r") or code == 127 or 0xD800 <= code <= 0xDFFF:
-            raise ValueError("contains a control character")
+        if (ch in _CONTROL and not (multiline and ch in _LINE_BREAKS)) or 0xD800 <= code <= 0xDFFF:
+            kind = "代理字符" if 0xD800 <= code <= 0xDFFF else "控制字符"
+            return f"第 {position} 个字符是{kind} U+{code:04X}，不能提交；请删除后重新提交"
+    return None
+
+
+def _printable(value: str) -> str:
+    problem = control_character_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
-def Text(max_length: int, min_length: int = 0):  # noqa: N802 - a type factory
-    """A stripped string of ``min_length``..``max_length`` characters without control characters."""
+def _one_line(value: str) -> str:
+    problem = control_character_problem(value, multiline=False)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def Text(max_length: int, min_length: int = 0, *, multiline: bool = False):  # noqa: N802 - a type factory
+    """A stripped string of ``min_length``..``max_length`` characters without control characters (with
+    ``multiline``, tab and line breaks are allowed). The error names the character and its position; the
+    field is named by the error's location."""
     return Annotated[str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
-                     AfterValidator(_printable)]
+                     AfterValidator(_printable if multiline else _one_line)]
 
 
 CASE_REFERENCE = r"^[A-Za-z0-9-]{1,40}$"
@@ -38,7 +67,7 @@ FIELD_NAME = r"^[a-z][a-z0-9_]{0,47}$"
 EARLIEST = dt.date(1990, 1, 1)
 LATEST = dt.date(2100, 12, 31)
 PlausibleDate = Annotated[dt.date, Field(ge=EARLIEST, le=LATEST)]
-FieldValue = bool | Text(1000)
+FieldValue = bool | Text(1000, multiline=True)
 
 
 class _In(BaseModel):
@@ -64,7 +93,7 @@ class ChildCreate(_In):
     residence_county: Text(40, 1) = Field(description="residence county: code or name")
     residence_area_code: Annotated[str, Field(pattern=r"^(\d{9}|\d{12})?$")] = Field(
         "", description="township (9) or village/community (12 digit) code inside the residence county")
-    residence_address: Text(200) = ""
+    residence_address: Text(200, multiline=True) = ""
     arrival_date: PlausibleDate = Field(description="when the child came to live in the residence county")
     key_care_criteria: list[KeyCareCriterion] = Field(default_factory=list, max_length=6)
     guardians: list[GuardianIn] = Field(default_factory=list, max_length=4)
@@ -73,7 +102,7 @@ class ChildCreate(_In):
 class ReportCreate(_In):
     """A report about a child (报告): recorded by opening a case whose summary it becomes."""
 
-    summary: Text(400, 1) = Field(description="what was reported")
+    summary: Text(400, 1, multiline=True) = Field(description="what was reported")
     reported_by: Text(60) = ""
     mandatory_report: bool = Field(False, description="made by a mandatory reporter (强制报告)")
 
@@ -87,7 +116,7 @@ class PathwayStart(_In):
 
 
 class RejectIn(_In):
-    reason: Text(1000, 1)
+    reason: Text(1000, 1, multiline=True)
 
 
 class CompleteIn(_In):
@@ -96,9 +125,14 @@ class CompleteIn(_In):
     outcome: dict[Annotated[str, Field(pattern=FIELD_NAME)], FieldValue] = Field(default_factory=dict, max_length=20)
 
 
+#: A work phone: digits, spaces, +, - and parentheses (e.g. ``0594-2288123`` or ``138 0000 0000``).
+PHONE = r"^[0-9+()\- ]*$"
+
+
 class UserCreate(_In):
     username: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$")]
     display_name: Text(64) = ""
+    phone: Annotated[str, Field(max_length=32, pattern=PHONE)] = ""
     role: UserRole
     jurisdiction_code: Annotated[str, Field(pattern=r"^(\d{6}(\d{3}(\d{3})?)?)?$")] = ""
     unit_code: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_.-]{0,63})?$")] | None = None
@@ -107,6 +141,7 @@ class UserCreate(_In):
 
 class UserUpdate(_In):
     display_name: Text(64) | None = None
+    phone: Annotated[str, Field(max_length=32, pattern=PHONE)] | None = None
     role: UserRole | None = None
     jurisdiction_code: Annotated[str, Field(pattern=r"^(\d{6}(\d{3}(\d{3})?)?)?$")] | None = None
     unit_code: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_.-]{0,63})?$")] | None = None
@@ -265,8 +300,44 @@ class StartOut(BaseModel):
     started: bool = Field(description="false: recorded, and the sweeper will start its flow run")
 
 
+class FactRowOut(BaseModel):
+    """One labelled fact, in the reader's language (no raw codes): e.g. ``儿童姓名`` / ``林小明``."""
+
+    key: str = Field(description="child_name, sex, age, address, hukou, key_care, report, or a field name")
+    label: str
+    value: str
+
+
+class AnswerFactOut(BaseModel):
+    """An earlier step's answer shown to the acting unit (the step's ``shows_answers``)."""
+
+    step_key: str
+    step_title: str
+    unit_name: str
+    answered_at: dt.datetime | None
+    items: list[FactRowOut]
+
+
+class CaseworkerOut(BaseModel):
+    name: str
+    phone: str
+
+
+class TaskFactsOut(BaseModel):
+    """What the unit the task is routed to needs to act (the step's ``shows`` in policy/pathways/*.yaml),
+    plus the caseworker to call. Only on one task's detail, only for its unit, the managers of the child's area
+    and the case's caseworker; each read is audited ``task.child_facts_viewed``."""
+
+    items: list[FactRowOut]
+    guardians: list[GuardianOut]
+    shows_guardians: bool
+    answers: list[AnswerFactOut]
+    caseworker: CaseworkerOut
+
+
 class TaskOut(BaseModel):
-    """A task as its agency sees it: only what the step needs (no child's name or ID number)."""
+    """A task as its agency sees it: what the step needs. ``facts`` (the child and the case, need to know) only
+    on one task's detail for those who may see them, never in lists or messages."""
 
     id: uuid.UUID
     short_ref: str
@@ -294,6 +365,9 @@ class TaskOut(BaseModel):
     rejection_reason: str
     answered_at: dt.datetime | None
     answered_by: str
+    unit_name: str = Field("", description="the unit's name (on one task's detail and in managers' lists)")
+    answered_by_name: str = Field("", description="the answering person's name (one task's detail; '' unknown)")
+    facts: TaskFactsOut | None = None
 
 
 class AnswerOut(BaseModel):
@@ -306,6 +380,7 @@ class GroupOut(BaseModel):
     name: str
     open: int
     overdue: int
+    escalated: int = Field(default=0, description="open tasks with at least one escalation rung fired")
     median_ack_hours: float | None
     median_complete_hours: float | None
     completed: int
@@ -340,10 +415,20 @@ class PathwayRowOut(BaseModel):
 
 class DashboardOut(BaseModel):
     jurisdiction: str
-    as_of: dt.datetime
+    as_of: dt.datetime = Field(description="when the figures were computed (UTC)")
+    window_days: int = Field(default=90, description="response times and on-time share cover tasks answered "
+                                                     "(acknowledged) in this many days before as_of")
     totals: GroupOut
     by_county: list[GroupOut]
-    by_unit: list[GroupOut]
+    by_unit: list[GroupOut] = Field(description="one page of the units (units_page, units_page_size, units_sort)")
+    units_total: int = 0
+    units_page: int = 1
+    units_page_size: int = 50
+    units_sort: str = "code"
+    escalations_complete: bool = Field(default=True, description="false: the latest scan_limit escalations of the "
+                                                                 "province held fewer than asked inside this area")
+    pathways_complete: bool = Field(default=True, description="the same for the pathways")
+    scan_limit: int = 0
     escalations: list[EscalationOut]
     pathways: list[PathwayRowOut]
 

@@ -8,6 +8,8 @@
 * An agency officer sees only their unit's tasks (and nothing of a child but the case reference).
 * An admin sees users and agency units, no child.
 
+The lists themselves (paged, filtered, searched, with these rules in SQL) are :mod:`web.lists`.
+
 Lookups of a single object outside the user's scope raise :class:`NotVisible` (shown as 404, so that
 guessing a URL reveals nothing, not even that the object exists); a role that may never use a page gets
 :class:`NotAllowed` (403).
@@ -22,7 +24,7 @@ from sqlmodel import Session, select
 from careflow.routing import jurisdiction_prefix
 from models.case import Case
 from models.child import Child
-from models.task import OPEN_STATES, AgencyTask
+from models.task import AgencyTask
 from models.user import UserRole, WebUser
 
 
@@ -52,14 +54,25 @@ def inside(area: str, jurisdiction: str) -> bool:
 
 
 def child_in(jurisdiction: str):
-    """SQL condition on :class:`Child`: the child lives inside ``jurisdiction`` (see :func:`inside`)."""
+    """SQL condition on :class:`Child`: the child lives inside ``jurisdiction`` (see :func:`inside`).
+
+    Written as conditions an index serves (a ``LIKE`` prefix is not indexable under PostgreSQL's usual
+    collations): a county is one residence county code (``= '350302'``; ``ix_child_county_created``), a city or the
+    province the range of county codes its prefix covers (``3503`` → ``350300``..``350399``); a township or
+    village the range of area codes ``350302001``..``350302001999`` (``ix_child_area_created``), with the prefix
+    test kept beside it. An area code always lies inside the residence county (registration and the survey
+    refuse others) and codes are digits, so the county comparison alone decides for a county or wider.
+    """
     if not jurisdiction:
         return sa.false()
     prefix = jurisdiction_prefix(jurisdiction)
-    return sa.or_(
-        sa.and_(Child.residence_area_code != "", Child.residence_area_code.startswith(prefix, autoescape=True)),
-        sa.and_(Child.residence_area_code == "", Child.residence_county_code.startswith(prefix, autoescape=True)),
-    )
+    if len(prefix) >= 9:  # a township or village: only children whose area code is known can lie inside it
+        return sa.and_(Child.residence_area_code.between(prefix, prefix.ljust(12, "9")),
+                       Child.residence_area_code.startswith(prefix, autoescape=True))
+    county = prefix[:6]
+    if len(county) == 6:
+        return Child.residence_county_code == county
+    return Child.residence_county_code.between(county.ljust(6, "0"), county.ljust(6, "9"))
 
 
 def reads_children(user: WebUser) -> bool:
@@ -124,31 +137,3 @@ def visible_task(session: Session, user: WebUser, task_id: uuid.UUID) -> AgencyT
     elif not task_in(session, task, user.jurisdiction_code):
         raise NotVisible(f"no task {task_id}")
     return task
-
-
-def children_of(session: Session, user: WebUser, *, limit: int = 200) -> list[Child]:
-    """The children in the user's jurisdiction, newest first."""
-    require_role(user, UserRole.caseworker, UserRole.manager)
-    return list(session.exec(select(Child).where(child_in(user.jurisdiction_code))
-                             .order_by(Child.created_at.desc()).limit(limit)).all())
-
-
-def cases_of(session: Session, user: WebUser, *, status: str | None = None,
-             limit: int = 200) -> list[tuple[Case, Child]]:
-    """The cases on children in the user's jurisdiction, newest first (optionally of one status)."""
-    require_role(user, UserRole.caseworker, UserRole.manager)
-    query = select(Case, Child).join(Child, Child.id == Case.child_id).where(child_in(user.jurisdiction_code))
-    if status:
-        query = query.where(Case.status == status)
-    return list(session.exec(query.order_by(Case.opened_at.desc()).limit(limit)).all())
-
-
-def unit_tasks(session: Session, unit_code: str, *, open_only: bool = True, limit: int = 200) -> list[AgencyTask]:
-    """A unit's tasks, soonest deadline first: open ones, or (``open_only=False``) the answered ones, newest first."""
-    query = select(AgencyTask).where(AgencyTask.unit_code == unit_code)
-    if open_only:
-        query = query.where(AgencyTask.state.in_([s.value for s in OPEN_STATES])).order_by(AgencyTask.due_at)
-    else:
-        query = query.where(AgencyTask.state.not_in([s.value for s in OPEN_STATES])).order_by(
-            AgencyTask.answered_at.desc())
-    return list(session.exec(query.limit(limit)).all())

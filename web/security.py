@@ -5,7 +5,8 @@
 * API tokens are ``cf_`` + 43 URL-safe characters; only their SHA-256 digest is stored.
 * The session cookie is signed and timestamped (``itsdangerous``) and holds ``{uid, ver, csrf}``: the user id,
   the user's ``session_version`` (raising it signs the user out everywhere) and the session's CSRF token.
-  Cookies are HttpOnly and SameSite=Lax, and Secure when the request came over HTTPS.
+  Cookies are HttpOnly and SameSite=Lax, and Secure (:func:`cookies_secure`) when ``CAREFLOW_PUBLIC_URL`` is
+  ``https://…`` (the app behind a TLS-terminating proxy sees plain HTTP) or the request itself came over HTTPS.
 * CSRF: every form carries ``csrf_token``; signed in, it must equal the session's token (session-bound);
   before sign-in, it must equal the signed ``careflow_csrf`` cookie (double submit).
 
@@ -91,6 +92,13 @@ def tokens_match(given: str | None, expected: str | None) -> bool:
     if not given or not expected:
         return False
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
+def cookies_secure(request_scheme: str) -> bool:
+    """Whether cookies get the ``Secure`` flag: the public URL (``CAREFLOW_PUBLIC_URL``) is HTTPS, or the request
+    came over HTTPS (``request_scheme`` is ``"https"``)."""
+    public_url = get_settings().public_url or ""
+    return request_scheme == "https" or public_url.lower().startswith("https://")
 
 
 def load_secret_key() -> str:

@@ -4,13 +4,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from careflow import PROJECT_ROOT
 from web.deps import read_session
+from web.form_errors import FormErrors
 from web.i18n import Translator, pick_language
-from web.security import CSRF_COOKIE, new_csrf_token
+from web.security import CSRF_COOKIE, cookies_secure, new_csrf_token
 from web.views import county_label, local_time
 
 PAGES_DIR = PROJECT_ROOT / "templates" / "pages"
@@ -22,7 +24,8 @@ def translator(request: Request) -> Translator:
 
 
 def is_https(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Whether cookies set on this response are ``Secure`` (:func:`web.security.cookies_secure`)."""
+    return cookies_secure(request.url.scheme)
 
 
 def form_csrf_token(request: Request) -> tuple[str, bool]:
@@ -47,19 +50,56 @@ def duration(hours: float | None, t: Translator) -> str:
     return f"{hours / 24:.1f} {'天' if t.lang == 'zh' else 'days'}"
 
 
+def _word_errors(ctx: dict[str, Any], t: Translator) -> None:
+    """Word a page's :class:`web.form_errors.FormErrors` in its language: ``errors`` becomes lines and
+    ``field_errors`` maps each input name to its message (the field is marked ``aria-invalid``)."""
+    errors = ctx.get("errors")
+    if not isinstance(errors, FormErrors):
+        ctx.setdefault("field_errors", {})
+        return
+    labels: dict[str, str] = {}
+    task = ctx.get("task")
+    for f in getattr(task, "outcome_fields", None) or []:
+        labels[f"o_{f.name}"] = f.label
+    for p in ctx.get("pathways") or []:
+        for f in getattr(p, "start_parameters", None) or []:
+            labels.setdefault(f"p_{f.name}", f.label)
+    values = {**(ctx.get("report") or {}), **(ctx.get("values") or {})}
+    ctx["errors"], ctx["field_errors"] = errors.localise(t.lang, labels, values)
+
+
+def field_marks(field_errors: dict[str, str]) -> dict[str, Any]:
+    """``invalid(name)``: the attributes marking input ``name`` when it has an error (``aria-invalid="true"`` and
+    ``aria-describedby`` its message); ``note(name)``: the message itself, to put beside the input."""
+    def invalid(name: str) -> Markup:
+        if name not in field_errors:
+            return Markup("")
+        return Markup(' aria-invalid="true" aria-describedby="{}"').format(f"error-{name}")
+
+    def note(name: str) -> Markup:
+        if name not in field_errors:
+            return Markup("")
+        return Markup('<small class="field-error" id="{}">{}</small>').format(f"error-{name}", field_errors[name])
+
+    return {"invalid": invalid, "note": note}
+
+
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
-    """Render ``templates/pages/<name>``; every page gets ``t`` (translator), ``lang``, ``user``, ``csrf_token``,
+    """Render ``templates/pages/<name>``; every page gets ``t`` and ``_`` (translator), ``label`` (of an enumerated
+    value, :func:`careflow.i18n.label`), ``lang``, ``user``, ``csrf_token``,
     ``local_time`` and ``lang_url`` (this page in the other language)."""
     t = translator(request)
     token, new = form_csrf_token(request)
     other = "en" if t.lang == "zh" else "zh"
     ctx = {
-        "t": t, "lang": t.lang, "user": getattr(request.state, "user", None), "csrf_token": token,
+        "t": t, "_": t, "label": t.label, "lang": t.lang, "user": getattr(request.state, "user", None), "csrf_token": token,
         "local_time": local_time, "county_label": county_label, "duration": lambda hours: duration(hours, t),
         "lang_url": str(request.url.include_query_params(lang=other)),
         "done": request.query_params.get("done", ""),
     }
     ctx.update(context or {})
+    _word_errors(ctx, t)
+    ctx.update(field_marks(ctx["field_errors"]))
     response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
     if new:
         response.set_cookie(CSRF_COOKIE, request.app.state.signer.dump_csrf(token), httponly=True, samesite="lax",

@@ -42,7 +42,7 @@ def check_scope(session: Session, *, role: UserRole, jurisdiction_code: str, uni
 
 def create_user(
     session: Session, *, username: str, password: str, role: UserRole | str, actor: str,
-    display_name: str = "", jurisdiction_code: str = "", unit_code: str | None = None,
+    display_name: str = "", jurisdiction_code: str = "", unit_code: str | None = None, phone: str = "",
 ) -> WebUser:
     """Create a web user with an argon2-hashed password.
 
@@ -60,6 +60,7 @@ def create_user(
     unit_code = (unit_code or "").strip() or None if role.needs_unit else None
     check_scope(session, role=role, jurisdiction_code=jurisdiction_code, unit_code=unit_code)
     user = WebUser(username=username, display_name=(display_name or "").strip()[:64], role=role,
+                   phone=(phone or "").strip()[:32],
                    password_hash=hash_password(password), jurisdiction_code=jurisdiction_code,
                    unit_code=unit_code, created_by=actor)
     session.add(user)
@@ -73,7 +74,7 @@ def create_user(
 def update_user(
     session: Session, user: WebUser, *, actor: str, display_name: str | None = None, role: UserRole | str | None = None,
     jurisdiction_code: str | None = None, unit_code: str | None = None, active: bool | None = None,
-    password: str | None = None,
+    password: str | None = None, phone: str | None = None,
 ) -> WebUser:
     """Change a user's name, role, scope, active flag or password (``None`` leaves a field alone).
 
@@ -95,6 +96,8 @@ def update_user(
     changed = {}
     if display_name is not None and display_name.strip()[:64] != user.display_name:
         changed["display_name"] = user.display_name = display_name.strip()[:64]
+    if phone is not None and phone.strip()[:32] != user.phone:
+        changed["phone"] = user.phone = phone.strip()[:32]
     sign_out = False
     for field, value in (("role", new_role), ("jurisdiction_code", new_jurisdiction), ("unit_code", new_unit)):
         if getattr(user, field) != value:

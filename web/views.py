@@ -7,13 +7,14 @@ Reading a child's record or a case's timeline writes an audit event (DOMAIN.md �
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 
 import pendulum
 from sqlmodel import Session, select
 
 from careflow.audit import record_audit
+from careflow.i18n import deadline_text as i18n_deadline_text
+from careflow.facts import unit_names
 from careflow.settings import get_settings
 from careflow.timeline import case_timeline
 from flows.registry import PATHWAY_DEPLOYMENTS
@@ -45,10 +46,10 @@ def local_time(value: dt.datetime | None) -> str:
 
 
 def flow_run_url(flow_run_id: uuid.UUID | None) -> str | None:
-    """The flow run in the Prefect UI: ``<public url>/runs/flow-run/<id>``."""
+    """The flow run in the Prefect UI: ``<prefect ui url>/runs/flow-run/<id>`` (linked on admins' pages only)."""
     if flow_run_id is None:
         return None
-    return f"{get_settings().resolved_public_url.rstrip('/')}/runs/flow-run/{flow_run_id}"
+    return f"{get_settings().resolved_prefect_ui_url}/runs/flow-run/{flow_run_id}"
 
 
 def step_definition(pathway: str, step_key: str) -> PathwayStep | None:
@@ -61,16 +62,9 @@ def step_definition(pathway: str, step_key: str) -> PathwayStep | None:
         return None
 
 
-_RULE_TEXT = re.compile(r"^(\d+) (hours|days|working days)$")
-_RULE_ZH = {"hours": "小时", "days": "日", "working days": "个工作日"}
-
-
 def deadline_text(text: str, t: Translator) -> str:
-    """A stored rule (``"3 working days"``) in the reader's language (``3个工作日``)."""
-    match = _RULE_TEXT.match(text or "")
-    if t.lang != "zh" or not match:
-        return text
-    return f"{match.group(1)}{_RULE_ZH[match.group(2)]}"
+    """A stored rule (``"3 working days"``) in the reader's language (``3个工作日``, :func:`careflow.i18n.deadline_text`)."""
+    return i18n_deadline_text(text, t.lang)
 
 
 def outcome_labels(step: PathwayStep | None, t: Translator) -> dict[str, str]:
@@ -205,20 +199,33 @@ def case_detail(session: Session, case: Case, *, actor: str, t: Translator) -> C
 # --------------------------------------------------------------------------------------------- tasks
 
 
-def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime | None = None) -> TaskOut:
+def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime | None = None, *,
+             case_reference: str | None = None, pathway: str | None = None,
+             unit_name: str | None = None) -> TaskOut:
     """A task as its agency sees it: case reference, step, deadline, instructions, outcome fields — no
-    child's name or ID number (DOMAIN.md §8: each agency sees only what its step needs)."""
+    child's name or ID number (DOMAIN.md §8: each agency sees only what its step needs).
+
+    A list passes ``case_reference`` and ``pathway`` (``""`` for a dated duty) joined in its own query, so that
+    presenting a row costs no SQL (:mod:`web.lists`); otherwise they are looked up. ``unit_name``: the unit's
+    name when the caller has it ("" leaves it out; ``None`` looks it up).
+    """
     now = now or utcnow()
-    case = session.get(Case, task.case_id) if task.case_id else None
-    run = session.get(PathwayRun, task.pathway_run_id) if task.pathway_run_id else None
-    pathway = run.pathway if run else ""
-    step = step_definition(pathway, task.step_key) if run else None
+    if case_reference is None:
+        case = session.get(Case, task.case_id) if task.case_id else None
+        case_reference = case.reference if case else ""
+    if pathway is None:
+        run = session.get(PathwayRun, task.pathway_run_id) if task.pathway_run_id else None
+        pathway = run.pathway if run else ""
+    if unit_name is None:
+        unit_name = unit_names(session, [task.unit_code]).get(task.unit_code, task.unit_code)
+    has_run = task.pathway_run_id is not None and bool(pathway)
+    step = step_definition(pathway, task.step_key) if has_run else None
     # a dated duty outside any case (a child director's contact, a city list's filing): its own fields and text
-    duty = describe_duty(task.duty_key or "", task.title) if run is None else None
+    duty = describe_duty(task.duty_key or "", task.title) if not has_run else None
     fields = list(step.outcome) if step else list(duty.outcome) if duty else []
     state = TaskState(task.state)
     return TaskOut(
-        id=task.id, short_ref=task.short_ref, case_reference=case.reference if case else "", pathway=pathway,
+        id=task.id, short_ref=task.short_ref, case_reference=case_reference, pathway=pathway,
         step_key=task.step_key, step_title=t.pick(step, "title") if step else duty.step_title if duty else task.title,
         attempt=task.attempt,
         state=state.value, unit_code=task.unit_code, requested_at=task.requested_at, ack_due_at=task.ack_due_at,
@@ -227,10 +234,23 @@ def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime
         overdue=state.is_open and task.due_at < now,
         ack_overdue=state == TaskState.requested and task.ack_due_at is not None and task.ack_due_at < now,
         instructions=t.pick(step, "instructions") if step else duty.instructions if duty else "",
-        note=step.note if step else "", outcome_fields=[field_out(f, t) for f in fields], outcome=task.outcome,
+        note=step_note(pathway, step, t), outcome_fields=[field_out(f, t) for f in fields], outcome=task.outcome,
         outcome_labels={f.name: t.pick(f, "label") for f in fields},
         rejection_reason=task.rejection_reason, answered_at=task.answered_at, answered_by=task.answered_by,
+        unit_name=unit_name,
     )
+
+
+def step_note(pathway: str, step: PathwayStep | None, t: Translator) -> str:
+    """A step's note for the agency in the reader's language: the catalogue's ``note.<pathway>.<step>``; the
+    policy's own (English) note only to an English reader; none otherwise."""
+    if step is None:
+        return ""
+    key = f"note.{pathway}.{step.key}"
+    text = t(key)
+    if text != key:
+        return text
+    return step.note if t.lang == "en" else ""
 
 
 def audit_task_view(session: Session, task: AgencyTask, *, actor: str) -> None:

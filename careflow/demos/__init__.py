@@ -18,8 +18,10 @@ DEMOS = {
 }
 
 
-def run_demo(pathway: str = "guardianship") -> int:
-    """Run the demo of ``pathway`` on the local stack (started here if needed); returns the exit code."""
+def run_demo(pathway: str = "guardianship", lang: str = "zh") -> int:
+    """Run the demo of ``pathway`` on the local stack (started here if needed); returns the exit code.
+
+    The printed timeline and closing lines are in ``lang`` (Chinese by default, ``en`` on request)."""
     from careflow.db import session_scope
     from careflow.settings import get_settings
     from careflow.stack import LocalStack, ensure_home
@@ -32,15 +34,20 @@ def run_demo(pathway: str = "guardianship") -> int:
     ensure_home()
     with LocalStack() as stack:
         if stack.started:
-            typer.echo(f"started for the demo: {', '.join(stack.started)}")
+            typer.echo(f"started for the demo: {', '.join(stack.started)}" if lang == "en"
+                       else f"为演示启动：{'、'.join(stack.started)}")
         reference = demo.drive()
         with session_scope() as session:
             timeline = case_timeline(session, reference, actor=demo.CASEWORKER)
-        typer.echo("\n" + format_timeline(timeline))
+        typer.echo("\n" + format_timeline(timeline, lang))
         problems = demo.check(reference)
     if problems:
         typer.secho("the case did NOT end as the policy says:\n  " + "\n  ".join(problems), fg="red", err=True)
         return 1
-    typer.echo(f"\ncase {reference} closed as the policy says: {timeline.pathways[-1][2]}")
-    typer.echo(f"messages delivered to {get_settings().mailbox_dir}")
+    if lang == "en":
+        typer.echo(f"\ncase {reference} closed as the policy says: {timeline.pathways[-1][2]}")
+        typer.echo(f"messages delivered to {get_settings().mailbox_dir}")
+    else:
+        typer.echo(f"\n个案 {reference} 已按政策办结：{timeline.pathways[-1][2]}")
+        typer.echo(f"通知已投递到 {get_settings().mailbox_dir}")
     return 0

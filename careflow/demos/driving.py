@@ -75,8 +75,40 @@ def answer_as_agency(pathway_run_id: uuid.UUID, step: str, agency_type: str | No
     if acknowledge_first:
         answer_task(task.short_ref, TaskState.acknowledged, actor=officer, unit_code=unit)
     result = answer_task(task.short_ref, TaskState.completed, actor=officer, unit_code=unit, outcome=outcome)
-    typer.echo(f"  {unit} answered {step} ({RESUME_TEXT[result.resume]})")
+    say_answered(unit, task.title, result.resume)
     return result.resume
+
+
+#: What became of an answer, as the demo prints it (:data:`careflow.answers.RESUME_TEXT` in Chinese).
+RESUME_ZH = {"resumed": "路径已继续", "not_needed": "路径已在继续", "pending": "已保存，稍后自动继续", "": "已保存"}
+
+
+def say_answered(unit_code: str, step_title: str, resume: str) -> None:
+    """Print ``  <unit name> 已答复“<step>”（路径已继续）``: the unit by name, never its code."""
+    from models.agency import AgencyUnit
+
+    with session_scope() as session:
+        unit = session.get(AgencyUnit, unit_code)
+        name = unit.name if unit else unit_code
+    typer.echo(f"  {name} 已答复“{step_title}”（{RESUME_ZH.get(resume, RESUME_TEXT.get(resume, resume))}）")
+
+
+def say_opened(is_migrant: bool, reference: str, pathway: str) -> None:
+    """Print what the caseworker did: the child registered (and whether a migrant child), the case opened and the
+    pathway started, by the pathway's Chinese title."""
+    from models.policy import load_policy
+
+    definition = load_policy().pathways.get(pathway)
+    title = definition.title_zh if definition else pathway
+    typer.echo(f"已登记儿童（{'属于' if is_migrant else '不属于'}流动儿童）；已立案 {reference}，启动“{title}”")
+
+
+def say_flow_run(flow_run_id) -> None:
+    """Print where the pathway's flow run is watched: the Prefect UI (``CAREFLOW_PREFECT_UI_URL``; an admin's
+    tool, not the web app's public URL)."""
+    from careflow.settings import get_settings
+
+    typer.echo(f"流程运行（Prefect）：{get_settings().resolved_prefect_ui_url}/runs/flow-run/{flow_run_id}")
 
 
 def wait_for_end(pathway_run_id: uuid.UUID, timeout: float = 120) -> PathwayRun:

@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 from datetime import date, timedelta
 
-import typer
 
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.db import session_scope
-from careflow.demos.driving import answer_as_agency, unused_resident_id, wait_for_end
+from careflow.demos.driving import answer_as_agency, say_flow_run, say_opened, unused_resident_id, wait_for_end
 from careflow.resume import start_pathway_flow
-from careflow.settings import get_settings
 from careflow.timeline import case_timeline
 from models.case import CaseStatus, PathwayStatus
 from models.eligibility import KeyCareCriterion
@@ -55,14 +53,14 @@ def drive() -> str:
             key_care_criteria={KeyCareCriterion.psychological_behavioural}, actor=CASEWORKER,
             guardians=[{"full_name": "陈美华", "relation": "母亲"}],
         )
-        typer.echo(f"registered child {reg.child.id}: migrant child = {reg.assessment.is_migrant}")
+        migrant = reg.assessment.is_migrant
         case = open_case(session, child_id=reg.child.id, caseworker=CASEWORKER,
                          summary="学校心理健康筛查结果高风险")
         run = create_pathway_run(session, case_id=case.id, pathway="psychological_screening", actor=CASEWORKER,
                                  parameters=PARAMETERS)
-    typer.echo(f"case {case.reference}: psychological screening pathway {run.id}")
+    say_opened(migrant, case.reference, "psychological_screening")
     flow_run_id = asyncio.run(start_pathway_flow(run.id))
-    typer.echo(f"flow run {flow_run_id}: {get_settings().resolved_public_url}/runs/flow-run/{flow_run_id}")
+    say_flow_run(flow_run_id)
     for step, agency_type, unit, officer, acknowledge_first, outcome in SCREENING_ANSWERS:
         answer_as_agency(run.id, step, agency_type, unit, officer, acknowledge_first, outcome)
     wait_for_end(run.id)

@@ -13,15 +13,13 @@ import asyncio
 import time
 from datetime import date
 
-import typer
 from sqlmodel import select
 
-from careflow.answers import RESUME_TEXT, answer_task
+from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.db import session_scope
-from careflow.demos.driving import unused_resident_id, wait_for_end
+from careflow.demos.driving import say_answered, say_flow_run, say_opened, unused_resident_id, wait_for_end
 from careflow.resume import start_pathway_flow, wait_until_suspended
-from careflow.settings import get_settings
 from careflow.timeline import case_timeline
 from models.case import Case, CaseStatus, PathwayStatus
 from models.notification import Notification
@@ -72,14 +70,14 @@ def drive() -> str:
             residence_address="莆田市城厢区龙桥街道凤山社区", arrival_date=date(2022, 9, 1), actor=CASEWORKER,
             guardians=[{"full_name": "刘志明", "relation": "父亲"}, {"full_name": "钟美华", "relation": "母亲"}],
         )
-        typer.echo(f"registered child {reg.child.id}: migrant child = {reg.assessment.is_migrant}")
+        migrant = reg.assessment.is_migrant
         case = open_case(session, child_id=reg.child.id, caseworker=CASEWORKER,
                          summary="父母务工早出晚归，孩子课余独处，申请精神文化生活服务（清单第18项）")
         run = create_pathway_run(session, case_id=case.id, pathway="service_referral", actor=CASEWORKER,
                                  parameters={"item": ITEM})
-    typer.echo(f"case {case.reference}: service referral of item {ITEM}, pathway run {run.id}")
+    say_opened(migrant, case.reference, "service_referral")
     flow_run_id = asyncio.run(start_pathway_flow(run.id))
-    typer.echo(f"flow run {flow_run_id}: {get_settings().resolved_public_url}/runs/flow-run/{flow_run_id}")
+    say_flow_run(flow_run_id)
     tasks = {t.agency_type: t for t in wait_for_referral_tasks(run.id, flow_run_id, len(ITEM_18_ANSWERS))}
     for agency, unit, officer, measures in ITEM_18_ANSWERS:
         task = tasks[agency]
@@ -88,7 +86,7 @@ def drive() -> str:
         answer_task(task.short_ref, TaskState.acknowledged, actor=officer, unit_code=unit)
         result = answer_task(task.short_ref, TaskState.completed, actor=officer, unit_code=unit,
                              outcome={"service_provided": "yes", "measures": measures})
-        typer.echo(f"  {unit} answered ({RESUME_TEXT[result.resume]})")
+        say_answered(unit, task.title, result.resume)
     wait_for_end(run.id)
     return case.reference
 

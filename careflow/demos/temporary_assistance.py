@@ -18,13 +18,13 @@ from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.db import session_scope
-from careflow.demos.driving import answer_as_agency, unused_resident_id, wait_for_end
+from careflow.demos.driving import answer_as_agency, say_flow_run, say_opened, unused_resident_id, wait_for_end
 from careflow.resume import start_pathway_flow
-from careflow.settings import get_settings
 from careflow.timeline import case_timeline
 from models.audit import AuditEvent
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
 from models.eligibility import KeyCareCriterion
+from models.policy import load_policy
 from models.task import TaskState
 
 CASEWORKER = "zheng.hui"
@@ -72,21 +72,21 @@ def drive() -> str:
             key_care_criteria={KeyCareCriterion.missing_guardianship}, actor=CASEWORKER,
             guardians=[{"full_name": "王建军", "relation": "父亲"}, {"full_name": "刘芳", "relation": "母亲"}],
         )
-        typer.echo(f"registered child {reg.child.id}: migrant child = {reg.assessment.is_migrant}")
+        migrant = reg.assessment.is_migrant
         case = open_case(session, child_id=reg.child.id, caseworker=CASEWORKER,
                          summary="霞林街道发现儿童独自在外，申请临时救助")
         run = create_pathway_run(session, case_id=case.id, pathway="temporary_assistance", actor=CASEWORKER,
                                  parameters=PARAMETERS)
-    typer.echo(f"case {case.reference}: temporary assistance pathway {run.id}")
+    say_opened(migrant, case.reference, "temporary_assistance")
     flow_run_id = asyncio.run(start_pathway_flow(run.id))
-    typer.echo(f"flow run {flow_run_id}: {get_settings().resolved_public_url}/runs/flow-run/{flow_run_id}")
+    say_flow_run(flow_run_id)
     for step, unit, officer, acknowledge_first, outcome in ASSISTANCE_ANSWERS:
         answer_as_agency(run.id, step, None, unit, officer, acknowledge_first, outcome)
     wait_for_end(run.id)
     linked = linked_run(case.reference)
     if linked is None:
         raise RuntimeError("the onward referral started no guardianship pathway")
-    typer.echo(f"onward referral started the {LINKED_PATHWAY} pathway {linked.id} on the same case")
+    typer.echo(f"转介：已在同一个案上启动“{load_policy().pathways[LINKED_PATHWAY].title_zh}”")
     step, unit, officer, acknowledge_first, outcome = LINKED_ANSWER
     answer_as_agency(linked.id, step, None, unit, officer, acknowledge_first, outcome)
     wait_for_end(linked.id)

@@ -112,7 +112,7 @@ def record_contact_cmd(
 ) -> None:
     """Record a contact or home visit: the duty is completed and the next one scheduled."""
     from careflow.db import session_scope
-    from careflow.survey.duties import record_contact
+    from careflow.survey.care_files import record_contact
     from models.deadlines import format_local
 
     day = None
@@ -146,7 +146,8 @@ def duties_cmd(
 ) -> None:
     """List open contact and visit duties due soon, soonest first."""
     from careflow.db import session_scope
-    from careflow.survey.duties import duties_due, end_of_day, today_local
+    from careflow.survey.duties import duties_due
+    from careflow.survey.duty_calendar import end_of_day, today_local
     from models.base import utcnow
     from models.deadlines import format_local
     from models.survey import file_reference

@@ -10,6 +10,7 @@ import codecs
 import csv
 import io
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,13 +121,25 @@ def open_survey(path: str | os.PathLike) -> SurveySheet:
     return sheet
 
 
+#: Control characters in header text (shown as ``\xNN`` in reports: PostgreSQL stores no NUL).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _shown(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _header_or_fail(path: Path, head: list[list[Any]]) -> Header:
+    """The header of the first rows, its texts with control characters written as ``\\xNN``."""
     header = find_header(head)
     if header is None:
         raise SurveyFileError(
             f"{path.name}: no header row found in the first {HEADER_SCAN_ROWS} rows "
             "(expected columns such as 姓名, 身份证号, 户籍地, 来本地日期)"
         )
+    header.labels = {j: _shown(label) for j, label in header.labels.items()}
+    header.ignored = [_shown(label) for label in header.ignored]
+    header.duplicates = [_shown(label) for label in header.duplicates]
     return header
 
 

@@ -21,7 +21,9 @@ from sqlmodel import Session, select
 
 from careflow.audit import record_audit
 from careflow.routing import NoUnitForAgency, resolve_unit
-from careflow.survey.duties import duties_due, end_of_day, ensure_duties, close_file, today_local
+from careflow.survey.care_files import close_file
+from careflow.survey.duties import duties_due, ensure_duties
+from careflow.survey.duty_calendar import end_of_day, today_local
 from careflow.survey.messages import enqueue_message
 from careflow.survey.transfer import AGED_OUT_REASON, close_cases_aged_out
 from models.base import utcnow
@@ -32,6 +34,7 @@ from models.eligibility import aged_16_from
 from models.regions import load_regions
 from models.survey import FileStatus, KeyCareFile, RoundLabel, file_reference
 from models.task import AgencyTask
+from notifications.routing import manager_channel
 
 #: Cron lines (Asia/Shanghai) of the scheduled flows. *Default*: no text fixes these times.
 REMINDER_CRON = "0 9 20 3,9 *"   # 20 March and 20 September, 09:00: ten days before the round month
@@ -58,7 +61,8 @@ def send_round_reminders(session: Session, *, today: datetime.date | None = None
                          now: datetime.datetime | None = None) -> ReminderResult:
     """Remind every Fujian county of the coming round (the one in progress or next after ``today``).
 
-    The message goes to ``civil_affairs-<county>`` (the county civil affairs bureau leads the survey, 方案
+    The message goes to the county manager's channel ``civil_affairs-<county>.manager``
+    (:func:`~notifications.routing.manager_channel`; the county civil affairs bureau leads the survey, 方案
     一（一）) and states the round, its deadline (the end of the round month, *default*) and the import command.
     """
     now = now or utcnow()
@@ -67,10 +71,9 @@ def send_round_reminders(session: Session, *, today: datetime.date | None = None
     deadline = round_label.as_of
     result = ReminderResult(label=str(round_label), deadline=deadline)
     for county in load_regions().counties:
-        unit_code = f"civil_affairs-{county.code}"
         enqueue_message(
             session, key=f"survey:round_reminder:{county.code}:{round_label}", event="survey_round_reminder",
-            unit_code=unit_code, role="manager",
+            unit_code=manager_channel(county.code), role="manager",
             subject=f"【提醒】{round_label} 轮流动儿童监测摸排请于 {deadline} 前完成",
             body=(f"{county.full_name}民政局：\n"
                   f"按照《福建省加强流动儿童关爱保护行动实施方案》第一部分，2025 年起每年 4 月和 10 月更新流动儿童信息。\n"

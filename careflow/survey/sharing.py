@@ -41,10 +41,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from careflow.audit import record_audit
+from careflow.exports import safe_row
 from careflow.survey.columns import normalize_header
-from careflow.survey.duties import today_local
+from careflow.survey.duty_calendar import today_local
 from careflow.survey.reader import SurveyFileError, iter_table
-from careflow.survey.validate import cell_text
+from careflow.survey.cells import cell_text
 from models.base import utcnow
 from models.child import Child
 from models.eligibility import KeyCareCriterion
@@ -175,20 +176,20 @@ def export_for_department(session: Session, department_code: str, county: str, p
             "guardian_name": guardian[0] if guardian else "",
             "guardian_phone": guardian[1] if guardian else "",
         }
-        rows.append([values[f] for f in dept.fields] + [""] * len(dept.answers))
+        rows.append(safe_row([values[f] for f in dept.fields] + [""] * len(dept.answers)))
     if fmt == "xlsx":
         import openpyxl
 
         book = openpyxl.Workbook(write_only=True)
         sheet = book.create_sheet(dept.name_zh)
-        sheet.append(headers)
+        sheet.append(safe_row(headers))
         for row in rows:
             sheet.append(row)  # every value is text: ID numbers stay exact
         book.save(path)
     else:
         with open(path, "w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(headers)
+            writer.writerow(safe_row(headers))
             writer.writerows(rows)
     record_audit(session, actor=actor, action="survey.shared", entity_type="department", entity_id=dept.code,
                  reason=f"{dept.purpose}; {region.code}",
@@ -200,7 +201,7 @@ def export_for_department(session: Session, department_code: str, county: str, p
 def _guardians(session: Session, county_code: str) -> dict[uuid.UUID, tuple[str, str]]:
     """child id → (guardian's name, phone) as the county's latest survey round that found the child reported them,
     for the children with an active file in the county (the latest round that found a child is one of the county
-    they live in: see :func:`careflow.survey.importer.found_later_sql`). One query: the files, the county's rounds
+    they live in: see :func:`careflow.survey.merge_sql.found_later_sql`). One query: the files, the county's rounds
     (a few), one probe of the round records' key per file and round."""
     rows = session.connection().execute(sa.text("""
         SELECT f.child_id, r.guardian_name, r.guardian_phone

@@ -13,17 +13,18 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, select
 
 from careflow.audit import record_audit
+from careflow.cases import close_case
 from careflow.routing import NoUnitForAgency, jurisdiction_prefix, resolve_unit
 from careflow.survey.duties import file_duties
 from careflow.survey.messages import enqueue_message
 from models.agency import AgencyUnit
 from models.base import utcnow
-from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
+from models.case import Case, CaseStatus
 from models.child import Child
 from models.deadlines import format_local
 from models.regions import get_county
 from models.survey import FileStatus, KeyCareFile
-from models.task import OPEN_STATES, AgencyTask, TaskState, check_transition
+from models.task import OPEN_STATES, AgencyTask
 
 _LEVELS = {2: "province", 4: "city", 6: "county", 9: "township", 12: "village"}
 
@@ -202,27 +203,8 @@ def close_cases_aged_out(session: Session, child: Child, *, turned_16_on: dateti
     (their Prefect flow runs, if waiting, simply stay waiting: nothing will resume them).
     """
     now = now or utcnow()
-    closed = []
     reason = f"{AGED_OUT_REASON} ({turned_16_on})"
-    for case in session.exec(select(Case).where(Case.child_id == child.id, Case.status == CaseStatus.open)).all():
-        for task in session.exec(select(AgencyTask).where(
-                AgencyTask.case_id == case.id, AgencyTask.state.in_([s.value for s in OPEN_STATES]))).all():
-            check_transition(TaskState(task.state), TaskState.cancelled)
-            previous = task.state
-            task.state, task.outcome = TaskState.cancelled, {"cancel_reason": reason}
-            session.add(task)
-            record_audit(session, actor=actor, action="task.cancelled", entity_type="task", entity_id=task.id,
-                         case_id=case.id, reason=reason, detail={"from": str(previous)})
-        for run in session.exec(select(PathwayRun).where(
-                PathwayRun.case_id == case.id,
-                PathwayRun.status.in_([PathwayStatus.starting, PathwayStatus.running]))).all():
-            run.status, run.ended_at, run.outcome = PathwayStatus.cancelled, now, reason[:500]
-            session.add(run)
-            record_audit(session, actor=actor, action="pathway.cancelled", entity_type="pathway_run",
-                         entity_id=run.id, case_id=case.id, reason=reason)
-        case.status, case.closed_at, case.close_reason = CaseStatus.closed, now, reason[:500]
-        session.add(case)
-        record_audit(session, actor=actor, action="case.closed", entity_type="case", entity_id=case.id,
-                     case_id=case.id, reason=reason)
-        closed.append(case.reference)
-    return closed
+    return [case.reference
+            for case in session.exec(select(Case).where(Case.child_id == child.id,
+                                                        Case.status == CaseStatus.open)).all()
+            if close_case(session, case.id, reason, actor=actor, now=now, cancel_open_work=True)]

@@ -16,35 +16,42 @@ What it forgives (and how):
 * Sex: ``男``/``女``/``男性``/``M``/``1``…; blank means "as the ID number says"; a contradiction is an error.
 * Key care (重点关爱情形): the policy's words or common variants, several separated by ``、，,;；/`` or spaces;
   ``无``/blank for none; or one 是/否 column per criterion.
+
+What it refuses besides: a control character (NUL and the rest of C0 except tab and line breaks, DEL, C1) in any
+cell careflow reads (``control_character``; PostgreSQL cannot store NUL, and nobody typed one); an arrival date
+before the birth date, after today or after the round's end (:func:`models.eligibility.check_arrival_date`). A value
+shown in a report has its control characters written as ``\\xNN``.
 """
 from __future__ import annotations
 
 import datetime
 import hashlib
 import json
-import re
-import unicodedata
-from functools import lru_cache
 from typing import Any, NamedTuple
 
-from stdnum.cn import ric
-
-from careflow.survey.columns import FIELD_LABELS, Header
-from models.eligibility import KeyCareCriterion
-from models.regions import Region, UnknownRegion, get_county
-from models.resident_id import (
-    InvalidResidentID,
-    _known_birthplace_code,
-    normalize_resident_id,
-    recover_lost_x,
+from careflow.survey.cells import (
+    CONTROL_CHARS,
+    DateProblem,
+    FLOATISH,
+    NO_WORDS,
+    SEX_WORDS,
+    SHANGHAI,
+    YES_WORDS,
+    cell_text,
+    cell_texts,
+    control_character_problem,
+    county_of_text,
+    fast_resident_id,
+    id_birth_date,
+    parse_criteria,
+    parse_date,
+    shown_text,
 )
-from models.survey import CRITERION_WORDS, NO_CRITERION_WORDS, classify
-
-_SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK = "10X98765432"
-_EXCEL_EPOCH = datetime.date(1899, 12, 30)
-
+from careflow.survey.columns import FIELD_LABELS, Header
+from models.eligibility import KeyCareCriterion, check_arrival_date
+from models.regions import Region
+from models.resident_id import InvalidResidentID, normalize_resident_id, recover_lost_x
+from models.survey import classify
 
 class RowIssue(NamedTuple):
     """One problem (or, in ``notes``, one correction) on one row.
@@ -56,7 +63,8 @@ class RowIssue(NamedTuple):
         value: the cell's value as text (at most 200 characters).
         code: machine-readable reason, e.g. ``required``, ``checksum``, ``length``, ``number_lost_digits``,
             ``invalid_date``, ``incomplete_date``, ``unknown_region``, ``other_county``, ``mismatch``,
-            ``unknown_criterion``, ``too_long``, ``duplicate_conflict``; for notes ``lost_x_recovered``.
+            ``unknown_criterion``, ``too_long``, ``duplicate_conflict``, ``control_character``, ``before_birth``,
+            ``in_future``, ``after_round``; for notes ``lost_x_recovered``.
         message: the explanation in Chinese.
     """
 
@@ -118,207 +126,6 @@ def _criteria_text(criteria: tuple[str, ...]) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Cells
-# ---------------------------------------------------------------------------------------------------------------------
-
-def cell_text(value: Any) -> str:
-    """A cell as text: NFKC-normalised and stripped; ``None`` → ""; a whole float → its integer digits."""
-    if value.__class__ is str:
-        if value.isascii() or unicodedata.is_normalized("NFKC", value):
-            return value.strip()
-        return unicodedata.normalize("NFKC", value).strip()
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    if isinstance(value, (datetime.datetime, datetime.date)):
-        return value.isoformat()
-    return cell_text(str(value))
-
-
-def _texts(values: list[Any]) -> list[str]:
-    """:func:`cell_text` of each value; for a row of text cells (every CSV row) one normalisation check for the
-    whole row instead of one per cell."""
-    try:
-        joined = "\x1f".join(values)
-    except TypeError:  # empty cells, numbers, dates (XLSX)
-        return [cell_text(v) for v in values]
-    if joined.isascii() or unicodedata.is_normalized("NFKC", joined):
-        return [v.strip() for v in values]
-    return [cell_text(v) for v in values]
-
-
-class DateProblem(NamedTuple):
-    code: str
-    message: str
-
-
-_ISO = re.compile(r"(\d{4})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
-_ZH = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?")
-_MONTH_ONLY = re.compile(r"(\d{4})\s*(?:[-/.]|年)\s*(\d{1,2})\s*月?")
-_SERIAL = re.compile(r"\d{1,5}(?:\.\d+)?")
-_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
-
-
-def _ymd(year: int, month: int, day: int, raw: str) -> datetime.date | DateProblem:
-    try:
-        return datetime.date(year, month, day)
-    except ValueError:
-        return DateProblem("invalid_date", f"{raw} 不是有效日期")
-
-
-def _serial(number: float, raw: str) -> datetime.date | DateProblem:
-    if not 1 <= number < 2958466:
-        return DateProblem("invalid_date", f"{raw} 不是日期")
-    if number < 61:  # Excel's serials before 1900-03-01 count a 29 February 1900 that never was
-        return DateProblem("invalid_date", f"{raw} 是 1900 年前后的 Excel 序列号，不是有效日期")
-    return _EXCEL_EPOCH + datetime.timedelta(days=int(number))
-
-
-@lru_cache(maxsize=131072)
-def _parse_date_text(text: str) -> datetime.date | DateProblem:
-    match = _ISO.fullmatch(text) or _ZH.fullmatch(text)
-    if match:
-        return _ymd(int(match.group(1)), int(match.group(2)), int(match.group(3)), text)
-    match = _COMPACT.fullmatch(text)
-    if match:
-        return _ymd(int(match.group(1)), int(match.group(2)), int(match.group(3)), text)
-    if _SERIAL.fullmatch(text):
-        return _serial(float(text), text)
-    if _MONTH_ONLY.fullmatch(text):
-        return DateProblem("incomplete_date", f"{text} 缺少日，请填写完整日期（年月日）")
-    return DateProblem("invalid_date", f"{text} 不是可识别的日期（如 2015-03-15、2015/3/15、20150315、2015年3月15日）")
-
-
-def parse_date(value: Any) -> datetime.date | DateProblem:
-    """A survey date in any of the accepted forms (module docstring), or a :class:`DateProblem`.
-
-    Never raises. ``None``/blank → ``DateProblem("required", …)``.
-    """
-    if value.__class__ is str:  # a CSV cell: most dates of a file repeat, and the cache is keyed on the raw text
-        found = _DATES.get(value)
-        if found is not None:
-            return found
-    if value is None:
-        return DateProblem("required", "必填")
-    if isinstance(value, datetime.datetime):
-        return value.date()
-    if isinstance(value, datetime.date):
-        return value
-    if isinstance(value, bool):
-        return DateProblem("invalid_date", f"{value} 不是日期")
-    if isinstance(value, (int, float)):
-        if 19000101 <= value <= 29991231 and float(value).is_integer():
-            return _parse_date_text(str(int(value)))
-        return _serial(float(value), cell_text(value))
-    text = cell_text(value)
-    if not text:
-        return DateProblem("required", "必填")
-    found = _DATES.get(text)
-    if found is None:
-        found = _parse_date_text(text)
-    if len(_DATES) < 200_000:
-        _DATES[text] = found
-        if value.__class__ is str:
-            _DATES[value] = found
-    return found
-
-
-_DATES: dict[str, datetime.date | DateProblem] = {}
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Resident ID numbers
-# ---------------------------------------------------------------------------------------------------------------------
-
-@lru_cache(maxsize=65536)
-def _birth(text8: str) -> datetime.date | None:
-    try:
-        return datetime.date(int(text8[:4]), int(text8[4:6]), int(text8[6:8]))
-    except ValueError:
-        return None
-
-
-@lru_cache(maxsize=65536)
-def _birthplace_ok(code: str, year: int) -> bool:
-    """Whether :func:`normalize_resident_id` accepts birthplace ``code`` for a birth in ``year``."""
-    try:
-        info = ric.get_birth_place(f"{code}{year:04d}0101000" + "0")
-        return bool(info)
-    except Exception:  # noqa: BLE001 - stdnum raises InvalidComponent (or others) for an unknown code
-        return _known_birthplace_code(code)
-
-
-def fast_resident_id(text: str, today: datetime.date) -> str | None:
-    """``text`` if it is a canonical valid ID that :func:`models.resident_id.normalize_resident_id` accepts
-    unchanged, else None (then ask ``normalize_resident_id`` for the reason). Cheap: a million rows a second."""
-    if len(text) != 18 or not text.isascii():
-        return None
-    first17 = text[:17]
-    if not first17.isdigit():
-        return None
-    # the weights 7, 9, 10… are 2**17, 2**16… mod 11, and 13 ≡ 2 (mod 11): the weighted sum is 2 × (the digits
-    # read in base 13), mod 11
-    if _CHECK[2 * int(first17, 13) % 11] != text[17]:
-        return None
-    born = _birth(text[6:14])
-    if born is None or born > today:
-        return None
-    if not _birthplace_ok(text[:6], born.year):
-        return None
-    return text
-
-
-_FLOATISH = re.compile(r"\d(?:\.\d+)?[eE][+]?\d+|\d{15,18}\.\d+")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Other fields
-# ---------------------------------------------------------------------------------------------------------------------
-
-_SEX = {"男": "男", "男性": "男", "m": "男", "male": "男", "1": "男",
-        "女": "女", "女性": "女", "f": "女", "female": "女", "2": "女"}
-_YES = frozenset({"是", "√", "✓", "✔", "1", "y", "yes", "true", "有", "对"})
-_NO = frozenset({"", "否", "×", "✗", "0", "n", "no", "false", "无", "-", "/"})
-_SPLIT = re.compile(r"[、,;|/\s]+")
-
-
-@lru_cache(maxsize=4096)
-def _criterion_words() -> dict[str, str]:
-    from careflow.survey.columns import normalize_header
-
-    return {normalize_header(word): criterion.value for word, criterion in CRITERION_WORDS.items()}
-
-
-@lru_cache(maxsize=4096)
-def parse_criteria(text: str) -> tuple[tuple[str, ...], str | None]:
-    """(sorted criterion codes, unknown word or None) of a 重点关爱情形 cell."""
-    from careflow.survey.columns import normalize_header
-
-    words = _criterion_words()
-    found: set[str] = set()
-    for token in _SPLIT.split(text.replace("，", ",").replace("；", ";")):
-        token = token.strip()
-        if token.lower() in NO_CRITERION_WORDS:
-            continue
-        code = words.get(normalize_header(token))
-        if code is None:
-            return (), token
-        found.add(code)
-    return tuple(sorted(found)), None
-
-
-@lru_cache(maxsize=4096)
-def _region(text: str) -> Region | str:
-    """The county of ``text`` (a code, a 9/12-digit area code or a name), or the UnknownRegion message."""
-    value = text[:6] if text.isdigit() and len(text) in (9, 12) else text
-    try:
-        return get_county(value)
-    except UnknownRegion as exc:
-        return str(exc)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
 # Rows
 # ---------------------------------------------------------------------------------------------------------------------
 
@@ -356,7 +163,8 @@ class RowValidator:
         self.id_prefix = id_prefix
         self.county = county
         self.as_of = as_of
-        self.today = today or datetime.datetime.now(_SHANGHAI).date()
+        self.today = today or datetime.datetime.now(SHANGHAI).date()
+        self._latest_arrival = min(self.today, as_of)
         self._cols = header.columns
         self._criteria_columns = [(f.split(":", 1)[1], j) for f, j in header.columns.items() if f.startswith("kc:")]
         self._mapped = sorted(set(header.columns.values()))
@@ -383,12 +191,12 @@ class RowValidator:
     def _problem(self, issues: list[RowIssue], line: int, name: str, value: Any, code: str, message: str) -> None:
         column = self.header.labels.get(self._cols[name], FIELD_LABELS.get(name, name)) if name in self._cols else ""
         shown = value if isinstance(value, str) else cell_text(value) if value is not None else ""
-        issues.append(RowIssue(line, name, column, shown[:200], code, message))
+        issues.append(RowIssue(line, name, shown_text(column), shown_text(shown[:200]), code, message))
 
     def _county_of(self, text: str) -> Region | str:
         found = self._regions.get(text)
         if found is None:
-            found = self._regions[text] = _region(text)
+            found = self._regions[text] = county_of_text(text)
         return found
 
     def validate(self, line: int, cells: list[Any]) -> RowResult:
@@ -397,7 +205,7 @@ class RowValidator:
         notes: list[RowIssue] = []
         width = self._width
         # index ``width`` must be an empty cell: the fields the file has no column for read it ("", not None, so
-        # that a CSV row stays all text for _texts)
+        # that a CSV row stays all text for cell_texts)
         if len(cells) == width:
             cells = [*cells, ""]
         else:
@@ -406,8 +214,18 @@ class RowValidator:
         (raw_id, name_raw, sex_raw, birth_raw, hukou_raw, residence_raw, area_raw, address_raw, arrival_raw,
          kc_raw, g_name_raw, g_relation_raw, g_phone_raw) = raws
         (_, name_text, sex_text, _, hukou_text, residence_text, area_text, address_text, _, kc_text, g_name_text,
-         g_relation_text, g_phone_text) = _texts(raws)
+         g_relation_text, g_phone_text) = cell_texts(raws)
         problem = self._problem
+        try:  # a CSV row: all text, one search for the row
+            controls = CONTROL_CHARS.search("".join(raws)) is not None
+        except TypeError:  # XLSX cells: numbers, dates, None
+            controls = any(v.__class__ is str and CONTROL_CHARS.search(v) for v in raws)
+        if controls:
+            for name, raw in zip(self._FIELDS, raws):
+                found = control_character_problem(raw) if raw.__class__ is str else None
+                if found:
+                    problem(issues, line, name, raw, "control_character", found)
+            return RowResult(None, issues, notes)
 
         # ID number
         rid = None
@@ -416,7 +234,7 @@ class RowValidator:
             rid = fast_resident_id(text, self.today)
         if rid is None:
             rid = self._resident_id(raw_id, issues, notes, line)
-        birth = _birth(rid[6:14]) if rid else None
+        birth = id_birth_date(rid[6:14]) if rid else None
 
         # name
         full_name = name_text
@@ -432,7 +250,7 @@ class RowValidator:
         if sex_raw is not None:
             sex_text = sex_text.lower()
             if sex_text:
-                sex = _SEX.get(sex_text, "")
+                sex = SEX_WORDS.get(sex_text, "")
                 if not sex:
                     problem(issues, line, "sex", sex_raw, "invalid", "性别应为 男 或 女")
         if rid:
@@ -499,6 +317,11 @@ class RowValidator:
         if arrival.__class__ is DateProblem:
             problem(issues, line, "arrival_date", arrival_raw, arrival.code, arrival.message)
             arrival = None
+        elif birth is not None and (arrival < birth or arrival > self._latest_arrival):
+            wrong = check_arrival_date(arrival, birth_date=birth, today=self.today, round_end=self.as_of)
+            if wrong is not None:
+                problem(issues, line, "arrival_date", arrival_raw, wrong.code, wrong.message)
+                arrival = None
 
         # key care
         criteria: tuple[str, ...] = ()
@@ -513,9 +336,9 @@ class RowValidator:
             for code, j in self._criteria_columns:
                 value = cells[j]
                 text = cell_text(value).lower()
-                if text in _YES:
+                if text in YES_WORDS:
                     found_criteria.add(code)
-                elif text not in _NO:
+                elif text not in NO_WORDS:
                     problem(issues, line, f"kc:{code}", value, "invalid", "应为 是 或 否")
             criteria = tuple(sorted(found_criteria))
 
@@ -543,7 +366,7 @@ class RowValidator:
                        reasons, result[2], digest)
         if not self.copy_lines:
             return RowResult(row, issues, notes)
-        # then the id the child gets if new to careflow (see careflow.survey.importer.new_child_id_sql)
+        # then the id the child gets if new to careflow (see careflow.survey.merge_sql.new_child_id_sql)
         child_id = f"\t{self.id_prefix}{line:010x}\n" if self.id_prefix else "\t\\N\n"
         if "\\" in stored or "\t" in stored or "\n" in stored or "\r" in stored or stored.count("\x1f") != 12:
             return RowResult(row, issues, notes, row.copy_text()[:-1] + child_id)
@@ -566,7 +389,7 @@ class RowValidator:
         fast = fast_resident_id(text, self.today)
         if fast:
             return fast
-        if _FLOATISH.fullmatch(text):
+        if FLOATISH.fullmatch(text):
             problem(issues, line, "resident_id", raw, "number_lost_digits",
                     "身份证号被存成了数字（科学计数法），后几位已丢失；请把该列设为文本格式后重新导出")
             return None

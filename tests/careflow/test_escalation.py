@@ -114,3 +114,26 @@ def test_two_sweeps_at_once_fire_each_rung_once(police_task):
     assert sorted(rungs_of(police_task)) == ["ack_overdue", "deadline", "overdue"]
     keys = [k for k in messages_of(police_task)]
     assert len(keys) == 4  # supervisor (ack), supervisor + caseworker (deadline), manager (overdue)
+
+
+def test_next_rung_time_walks_the_ladder_across_national_day(police_task):
+    """The time the sweeper keeps for the task is each rung's own, working-day overdue rung included."""
+    from careflow.escalation import NO_MORE_RUNGS, load_ladder, next_rung_time
+
+    with session_scope() as session:
+        task = session.get(AgencyTask, police_task)
+    assert task.next_rung_at == at(2026, 9, 30, 12)  # set when the task was opened: the acknowledgement time
+    ladder, now = load_ladder(), task.requested_at
+    # fire rung by rung, in time order
+    expected = [("ack_overdue", at(2026, 9, 30, 12)), ("reminder", at(2026, 10, 8, 8, 29, 59, 250000)),
+                ("deadline", at(2026, 10, 10, 23, 59, 59)), ("overdue", at(2026, 10, 11, 23, 59, 59))]
+    fired = set()
+    for name, when in expected:
+        assert next_rung_time(task, ladder, fired, county_code="350302", now=now) == when, name
+        fired.add(name)
+    assert next_rung_time(task, ladder, fired, county_code="350302", now=now) == NO_MORE_RUNGS
+    # a reminder whose window closed (the deadline passed) is never due; without a county there is no overdue rung
+    assert next_rung_time(task, ladder, {"ack_overdue"}, county_code=None, now=at(2026, 10, 11)) == \
+        at(2026, 10, 10, 23, 59, 59)
+    assert next_rung_time(task, ladder, {"ack_overdue", "deadline"}, county_code=None, now=at(2026, 10, 11)) == \
+        NO_MORE_RUNGS

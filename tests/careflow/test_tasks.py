@@ -67,7 +67,7 @@ def test_closed_loop_records_who_when_why(session, pathway_run):
 
 def test_rejection_needs_a_reason(session, pathway_run):
     task = open_step_task(session, pathway_run_id=pathway_run.id, step_key="committee_admonition")
-    with pytest.raises(ValueError, match="field 'reason'"):
+    with pytest.raises(ValueError, match=r"退回原因（reason）必填"):
         transition_task(session, task, TaskState.rejected, actor="社区 王丽", reason="  ")
     assert task.state == TaskState.requested
     transition_task(session, task, TaskState.rejected, actor="社区 王丽", reason="非本社区居民")
@@ -84,7 +84,7 @@ def test_missing_outcome_field_is_named(session, pathway_run):
 def test_a_closed_task_cannot_be_answered_again(session, pathway_run):
     task = open_step_task(session, pathway_run_id=pathway_run.id, step_key="committee_admonition")
     transition_task(session, task, TaskState.completed, actor="x", outcome={"serious": "no", "child_in_danger": "no"})
-    with pytest.raises(InvalidTransition, match="'completed' cannot become 'rejected'"):
+    with pytest.raises(InvalidTransition, match="该任务已由 x 于 .*（北京时间）办结"):
         transition_task(session, task, TaskState.rejected, actor="x", reason="oops")
 
 
@@ -111,3 +111,60 @@ def test_audit_trail_refuses_updates_and_deletes(database_url, session, pathway_
     with pytest.raises(sa.exc.DBAPIError, match="append-only"):
         with get_engine(database_url).begin() as conn:
             conn.execute(sa.text("UPDATE audit_event SET actor = 'someone else'"))
+
+
+def test_moving_many_tasks_moves_only_those_still_open_and_audits_each(session, pathway_run):
+    """The bulk writer the survey uses (issue #15): one conditional UPDATE, one audit event per task it moved."""
+    from careflow.tasks import move_tasks
+
+    open_one = open_step_task(session, pathway_run_id=pathway_run.id, step_key="committee_admonition")
+    acked = open_step_task(session, pathway_run_id=pathway_run.id, step_key="police_reprimand")
+    transition_task(session, acked, TaskState.acknowledged, actor="民警陈强")
+    answered = open_step_task(session, pathway_run_id=pathway_run.id, step_key="family_education_guidance")
+    transition_task(session, answered, TaskState.rejected, actor="妇联 林芳", reason="不属本辖区")
+    moved = move_tasks(session, [open_one.id, acked.id, answered.id], TaskState.cancelled, actor="careflow",
+                       reason="儿童年满十六周岁", outcome={"cancel_reason": "儿童年满十六周岁"})
+    assert sorted(moved, key=str) == sorted([open_one.id, acked.id], key=str)
+    assert (open_one.state, acked.state, answered.state) == (TaskState.cancelled, TaskState.cancelled,
+                                                             TaskState.rejected)
+    assert open_one.outcome == {"cancel_reason": "儿童年满十六周岁"}
+    events = session.exec(select(AuditEvent).where(AuditEvent.action == "task.cancelled", AuditEvent.entity_id.in_(
+        [str(t.id) for t in (open_one, acked, answered)]))).all()
+    assert sorted((e.entity_id, e.detail["from"], e.reason) for e in events) == sorted([
+        (str(open_one.id), "requested", "儿童年满十六周岁"), (str(acked.id), "acknowledged", "儿童年满十六周岁")])
+    assert move_tasks(session, [open_one.id, acked.id], TaskState.cancelled, actor="careflow") == []  # replay
+
+
+def test_moving_tasks_refuses_a_move_the_policy_does_not_allow(session, pathway_run):
+    from careflow.tasks import move_tasks
+
+    task = open_step_task(session, pathway_run_id=pathway_run.id, step_key="committee_admonition")
+    with pytest.raises(InvalidTransition):
+        move_tasks(session, [task.id], TaskState.requested, actor="careflow", from_states=[TaskState.completed])
+    assert task.state == TaskState.requested
+
+
+def test_completing_many_tasks_records_who_and_when(session, pathway_run):
+    from careflow.tasks import move_tasks
+
+    task = open_step_task(session, pathway_run_id=pathway_run.id, step_key="committee_admonition")
+    assert move_tasks(session, sa.select(AgencyTask.id).where(AgencyTask.id == task.id), TaskState.completed,
+                      actor="survey-import", outcome={"import_id": 7}, now=EVE_OF_NATIONAL_DAY) == [task.id]
+    assert (task.answered_by, task.answered_at, task.acknowledged_at, task.outcome) == (
+        "survey-import", EVE_OF_NATIONAL_DAY, EVE_OF_NATIONAL_DAY, {"import_id": 7})
+
+
+def test_a_case_closed_with_a_long_reason_keeps_500_characters(session, pathway_run):
+    """``case.close_reason`` holds 500 characters: a longer reason is cut with "…", never refused (PostgreSQL)."""
+    from careflow.cases import close_case
+    from models.case import Case, CaseStatus
+
+    task = open_step_task(session, pathway_run_id=pathway_run.id, step_key="committee_admonition")
+    reason = "年满十六周岁" * 100
+    assert close_case(session, pathway_run.case_id, reason, now=EVE_OF_NATIONAL_DAY, cancel_open_work=True)
+    case = session.get(Case, pathway_run.case_id)
+    assert case.status == CaseStatus.closed and len(case.close_reason) == 500 and case.close_reason.endswith("…")
+    assert task.state == TaskState.cancelled and pathway_run.status == "cancelled"
+    assert not close_case(session, pathway_run.case_id, "again")  # closed once
+    assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "case.closed",
+                                                     AuditEvent.entity_id == str(case.id))).all()) == 1

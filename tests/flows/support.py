@@ -143,3 +143,83 @@ def pathway_runs_of(case_reference: str) -> list[PathwayRun]:
         case = session.exec(select(Case).where(Case.reference == case_reference)).one()
         return list(session.exec(select(PathwayRun).where(PathwayRun.case_id == case.id)
                                  .order_by(PathwayRun.started_at)).all())
+
+
+class RunnerControl:
+    """Start and stop ``careflow serve`` runners for fault-injection tests (see the ``runners`` fixture).
+
+    ``start(fault)`` starts a runner whose flow runs have ``CAREFLOW_FAULT_POINT=fault`` (``None``: unarmed) after
+    clearing the fault hit counters; ``wait_killed()`` waits until a fault point killed it with SIGKILL.
+    """
+
+    def __init__(self, served):
+        self.served = served
+        self.current = None
+        served.stop()  # the session's runner: this test replaces it
+
+    def start(self, fault: str | None = None, **env: str):
+        import os
+        import shutil
+
+        from careflow.settings import get_settings
+        from careflow.stack import LocalStack
+
+        shutil.rmtree(get_settings().home / "faults", ignore_errors=True)
+        saved = {key: os.environ.get(key) for key in ["CAREFLOW_FAULT_POINT", *env]}
+        os.environ.pop("CAREFLOW_FAULT_POINT", None)
+        if fault:
+            os.environ["CAREFLOW_FAULT_POINT"] = fault
+        os.environ.update(env)
+        try:
+            stack = LocalStack(with_sink=False, with_server=False, serve="always").start()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        self.current = stack
+        return stack
+
+    @property
+    def process(self):
+        return self.current._processes[0][1]
+
+    def wait_killed(self, what: str, timeout: float = 90) -> None:
+        """Wait until the current runner died of SIGKILL (a fault point fired); fail naming ``what`` otherwise."""
+        import signal
+        import subprocess
+
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the runner was not killed at {what} within {timeout:.0f} s") from None
+        assert code == -signal.SIGKILL, f"runner exited with {code} at {what}, not by SIGKILL"
+        self.current._processes.clear()
+
+    def restore(self) -> None:
+        """Stop the current runner and leave an unarmed one serving (as the session's ``served`` stack)."""
+        if self.current is not None:
+            self.current.stop()
+        stack = self.start(None)
+        self.served._processes.extend(stack._processes)
+        stack._processes.clear()
+
+
+def kill_process_group(process) -> None:
+    """SIGKILL a process started with ``start_new_session`` and everything in its group; wait for it."""
+    import os
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=30)
+
+
+def wait_for_file(path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear in {timeout:.0f} s"
+        time.sleep(0.2)

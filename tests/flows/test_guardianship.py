@@ -85,7 +85,7 @@ def test_rejected_step_goes_back_to_the_caseworker_and_the_county_and_is_reissue
     assert [(t.step_key, t.attempt, t.state) for t in tasks] == [
         ("committee_admonition", 1, TaskState.rejected), ("committee_admonition", 2, TaskState.completed)]
     escalations = {(n.unit_code, n.recipient_role) for n in notifications_of(reference) if n.event == "task_escalated"}
-    assert escalations == {("caseworker.e2e.caseworker", "caseworker"), ("civil_affairs-350302", "manager")}
+    assert escalations == {("caseworker.e2e.caseworker", "caseworker"), ("civil_affairs-350302.manager", "manager")}
     assert all("该户已搬离本社区" in n.body for n in notifications_of(reference) if n.event == "task_escalated")
 
 
@@ -102,11 +102,15 @@ def test_answer_stored_while_prefect_is_unreachable_is_resumed_by_the_sweeper(se
         assert session.get(type(task), task.id).state == TaskState.completed
     assert asyncio.run(read_flow_run(flow_run_id)).state.is_paused()
 
+    # The sweeper resumes this test's own run: earlier tests' open runs were cancelled (the autouse fixture
+    # no_leftover_pathways), so the sweep starts and resumes nothing else that would crowd the runner.
     counts = asyncio.run(reconcile())
-    assert counts["resumed"] >= 1
-    assert wait_for_end(run_id).status == PathwayStatus.completed
+    assert (counts["resumed"], counts["started"], counts["restarted"]) == (1, 0, 0), counts
     with session_scope() as session:
-        assert session.get(PathwayRun, run_id).resume_pending is False
+        run = session.get(PathwayRun, run_id)
+        assert run.resume_pending is False and run.last_resume_error == ""  # ours was the one resumed
+    assert not asyncio.run(read_flow_run(flow_run_id)).state.is_paused()
+    assert wait_for_end(run_id).status == PathwayStatus.completed
 
 
 def test_replaying_a_finished_flow_run_creates_no_task_or_message_twice(served):

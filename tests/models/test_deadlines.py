@@ -94,12 +94,33 @@ def test_2026_working_days_from_library(empty_calendar, day, working):
 
 @pytest.mark.parametrize(
     ("day", "working"),
-    [("2027-01-01", True), ("2027-01-04", True), ("2027-01-09", False), ("2030-02-01", True), ("2003-05-01", True)],
+    [("2027-01-04", True), ("2027-01-09", False), ("2030-02-01", True), ("2027-02-05", True), ("2003-05-06", True)],
 )
 def test_years_without_data_fall_back_to_weekdays_without_raising(empty_calendar, day, working):
+    # 2027-02-05 is the Spring Festival's eve (除夕): a lunar date, unknown without the arrangement
     d = dt.date.fromisoformat(day)
     assert empty_calendar.day(d) == CalendarDay(working=working, provisional=True,
                                                 source="weekday fallback (provisional)")
+
+
+@pytest.mark.parametrize("day", ["2027-01-01", "2027-05-03", "2028-05-01", "2028-05-02",
+                                 "2027-10-01", "2027-10-03", "2030-01-01", "2003-05-01"])
+def test_fallback_skips_fixed_date_statutory_holidays_and_stays_provisional(empty_calendar, day):
+    """《全国年节及纪念日放假办法》第二条 (2025 text): 1 Jan, 1–2 May, 1–3 Oct are days off whatever the arrangement."""
+    d = dt.date.fromisoformat(day)
+    answer = empty_calendar.day(d)
+    if day == "2027-05-03":  # a Monday after 1–2 May (Sat, Sun): not a fixed holiday, counted as a weekday
+        assert answer == CalendarDay(True, True, "weekday fallback (provisional)")
+        return
+    assert answer.working is False and answer.provisional is True
+    assert "全国年节及纪念日放假办法" in answer.source
+
+
+def test_provisional_deadline_in_2028_skips_fixed_holidays(empty_calendar):
+    # Fri 2028-04-28 + 3 working days: Mon 1 May and Tue 2 May are statutory holidays -> Wed 3, Thu 4, Fri 5
+    d = compute_deadline(at("2028-04-28 10:00"), wd(3), empty_calendar)
+    assert d.due_at == end_of("2028-05-05")
+    assert d.provisional is True and "2028" in d.note
 
 
 def test_pendulum_date_accepted_and_datetime_rejected(empty_calendar):
@@ -326,14 +347,14 @@ def test_2027_deadline_is_weekday_and_provisional(empty_calendar):
 
 def test_2026_to_2027_crossing_is_provisional(empty_calendar):
     d = compute_deadline(at("2026-12-30 14:00"), wd(5), empty_calendar)
-    assert d.due_at == end_of("2027-01-06")  # Thu 31 Dec, then Mon–Fri: Fri 1, Mon 4, Tue 5, Wed 6
+    assert d.due_at == end_of("2027-01-07")  # Thu 31 Dec, (Fri 1 Jan 新年 off), then Mon 4 .. Thu 7
     assert d.provisional is True
     assert "2027" in d.note
 
 
 def test_calendar_days_ending_in_2027_provisional(empty_calendar):
     d = compute_deadline(at("2026-12-29 14:00"), DeadlineRule.parse("3d"), empty_calendar)
-    assert d.due_at == end_of("2027-01-01")
+    assert d.due_at == end_of("2027-01-04")  # last day Fri 1 Jan is 新年: moved over the weekend to Mon 4
     assert d.provisional is True and "2027" in d.note
 
 

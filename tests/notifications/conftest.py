@@ -33,7 +33,7 @@ def context() -> MessageContext:
             "complete": "careflow task complete a1b2c3d4 --unit police-350304 --as <姓名> "
                         "--outcome finding=<核查结论>",
         },
-        link="http://127.0.0.1:4200/runs/flow-run/0b9c7a52-3f4e-4c55-9b1e-8d2a1c0e6f11",
+        link="http://127.0.0.1:8000/tasks/0b9c7a52-3f4e-4c55-9b1e-8d2a1c0e6f11",
         escalation_level=0,
         recipient_role="officer",
         outcome_summary="",
@@ -146,8 +146,8 @@ def _no_burst_left_behind(request):
 @pytest.fixture
 def quiet_outbox(session):
     """Retire messages other tests left due (the database is shared by the session), so that a test calling
-    ``dispatch_due`` sees only its own: they are marked ``given_up`` with a note, and every earlier message is
-    dated a day back so that no burst window counts it. Nothing is deleted."""
+    ``dispatch_due`` sees only its own: they (given-up ones too) are marked ``sent`` with a note, and every earlier
+    message is dated a day back so that no burst window counts it. Nothing is deleted."""
     from datetime import timedelta
 
     import sqlalchemy as sa
@@ -159,10 +159,12 @@ def quiet_outbox(session):
     session.execute(sa.update(Notification).where(Notification.created_at > a_day_ago)
                     .values(created_at=a_day_ago).execution_options(synchronize_session=False))
 
+    # Retired as "sent" (not "given_up"): a given-up message is requeued when a later message to its channel gets
+    # through (notifications.outbox.requeue_channel), and must not reappear in a later test's dispatch.
     session.execute(sa.update(Notification)
                     .where(Notification.status.in_([DeliveryStatus.pending, DeliveryStatus.failed,
-                                                    DeliveryStatus.sending]))
-                    .values(status=DeliveryStatus.given_up, last_error="retired by the test harness",
+                                                    DeliveryStatus.sending, DeliveryStatus.given_up]))
+                    .values(status=DeliveryStatus.sent, last_error="retired by the test harness",
                             claimed_until=None)
                     .execution_options(synchronize_session=False))
     session.commit()

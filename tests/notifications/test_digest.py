@@ -159,7 +159,7 @@ def test_a_digest_given_up_gives_up_its_tasks_and_alerts_civil_affairs_about_eac
     for member in members:
         stored = session.get(Notification, member.id)
         assert stored.status is DeliveryStatus.given_up and str(digest.id) in stored.last_error
-    alerts = session.exec(select(Notification).where(Notification.unit_code == "civil_affairs-350302",
+    alerts = session.exec(select(Notification).where(Notification.unit_code == "civil_affairs-350302.manager",
                                                      Notification.task_id.in_([t.id for t in tasks]))).all()
     assert len(alerts) == len(tasks)
     with MailSink(tmp_path / "mailbox", port=port):

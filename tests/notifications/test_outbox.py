@@ -34,6 +34,8 @@ from tests.notifications.support import free_port
 OPENED = datetime(2026, 9, 30, 2, 0, tzinfo=timezone.utc)
 POLICE = "police-350302"
 CIVIL_AFFAIRS = "civil_affairs-350302"
+#: The county manager's channel (README: alerts go to ``civil_affairs-<county>.manager``, not the bureau's officers).
+MANAGER = "civil_affairs-350302.manager"
 
 
 def sink_url(port: int) -> str:
@@ -247,14 +249,14 @@ def test_a_channel_that_keeps_failing_is_given_up_and_civil_affairs_is_alerted(s
 
     session.flush()
     [alert] = session.exec(select(Notification).where(Notification.task_id == police_task.id,
-                                                      Notification.unit_code == CIVIL_AFFAIRS)).all()
+                                                      Notification.unit_code == MANAGER)).all()
     assert alert.event == "task_escalated" and alert.recipient_role == "manager"
     assert alert.status is DeliveryStatus.pending
     assert alert.id in due_notifications(session, now)
     with MailSink(tmp_path / "mailbox", port=port):
         assert dispatch_notification(session, alert.id, now=now).status is DeliveryStatus.sent
     [message] = read_mailbox(tmp_path / "mailbox")
-    assert message.to == f"{CIVIL_AFFAIRS}@careflow.local"
+    assert message.to == f"{MANAGER}@careflow.local"  # the manager's channel, not the bureau's officers
     assert f"{POLICE} 投递失败 {MAX_ATTEMPTS} 次" in message.body
     assert police_task.short_ref in message.body
     session.expire_all()

@@ -108,7 +108,7 @@ def test_a_chat_channel_refusing_until_given_up_alerts_civil_affairs_by_email(se
 
     session.flush()
     [alert] = session.exec(select(Notification).where(Notification.task_id == police_task.id,
-                                                      Notification.unit_code == "civil_affairs-350302")).all()
+                                                      Notification.unit_code == "civil_affairs-350302.manager")).all()
     with MailSink(tmp_path / "mailbox", port=port):
         assert dispatch_notification(session, alert.id, now=now).status is DeliveryStatus.sent
     [mail] = read_mailbox(tmp_path / "mailbox")

@@ -9,7 +9,8 @@ from sqlmodel import select
 
 from careflow.db import session_scope
 from careflow.escalation import escalate_overdue_tasks
-from careflow.survey.duties import FileNotFound, file_duties, record_contact
+from careflow.survey.care_files import FileNotFound, record_contact
+from careflow.survey.duties import file_duties
 from careflow.survey.importer import import_survey
 from models.notification import Notification
 from models.survey import CareContact, KeyCareFile
@@ -31,8 +32,10 @@ def open_duties(file_id):
 
 
 def survey(tmp_path, name, number, key_care, label, today):
+    born = D(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    arrival = max(D(2022, 1, 1), born).isoformat()  # never before birth (models.eligibility.check_arrival_date)
     path = write_csv(tmp_path / f"{label}.csv", [HEADER, ["壬", number, "511321", "上杭县", "350823100001",
-                                                          "2022-01-01", key_care]])
+                                                          arrival, key_care]])
     return import_survey(path, county="350823", round_label=label, today=today, now=at(today.year, today.month,
                                                                                          today.day, 9))
 

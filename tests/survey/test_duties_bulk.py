@@ -13,7 +13,8 @@ from sqlmodel import select
 
 from careflow.db import session_scope
 from careflow.survey import duties as duties_module
-from careflow.survey.duties import cancel_duties, ensure_duties
+from careflow.survey.care_files import cancel_duties
+from careflow.survey.duties import ensure_duties
 from models.audit import AuditEvent
 from models.child import Child
 from models.survey import KeyCareDuty, KeyCareFile, file_reference

@@ -336,7 +336,9 @@ def test_lookups_in_a_round_that_is_filling_up_stay_index_probes(database_url, t
     last round). Lookups of this round's records by ID number must still be one index probe each: planned as a
     join, they became one scan of the whole round per line (a million-row second round took minutes). SQLite's
     planner made the same scan of a join written in the wrong order (15 s a million rows)."""
-    from careflow.survey.importer import _Merger, get_or_create_round, new_child_id_prefix
+    from careflow.survey.importer import get_or_create_round
+    from careflow.survey.merge import Merger
+    from careflow.survey.merge_sql import new_child_id_prefix
     from careflow.survey.parsing import Chunk
     from careflow.survey.validate import RowValidator
     from careflow.survey.reader import open_survey
@@ -359,16 +361,16 @@ def test_lookups_in_a_round_that_is_filling_up_stay_index_probes(database_url, t
             validator = RowValidator(sheet.header, get_county("350302"), later.as_of, today=TODAY, copy_lines=True,
                                      id_prefix=prefix)
             lines = [validator.validate(line, cells).copy_line for line, cells in sheet.rows]
-            merger = _Merger(conn, import_id=first.import_id + 1000, round_id=later.id, county="350302",
-                             present=set(sheet.header.columns), id_column="身份证号码", actor="test", now=NOW,
-                             collect_rows=False, id_prefix=prefix)
+            merger = Merger(conn, import_id=first.import_id + 1000, round_id=later.id, county="350302",
+                            present=set(sheet.header.columns), id_column="身份证号码", actor="test", now=NOW,
+                            collect_rows=False, id_prefix=prefix)
         params = {"round": later.id, "import": merger.import_id, "now": NOW, "actor": "test",
                   "id_prefix": merger.id_prefix}
         ids = [line.split("\t")[1] for line in lines]
         if not merger.pg:
             plans = {
-                "known": conn.execute(sa.text("EXPLAIN QUERY PLAN " + merger.sql_known.text), params).all(),
-                "earlier lines": conn.execute(sa.text("EXPLAIN QUERY PLAN " + merger.sql_earlier.text).bindparams(
+                "known": conn.execute(sa.text("EXPLAIN QUERY PLAN " + merger.sql.sql_known.text), params).all(),
+                "earlier lines": conn.execute(sa.text("EXPLAIN QUERY PLAN " + merger.sql.sql_earlier.text).bindparams(
                     sa.bindparam("ids", expanding=True), sa.bindparam("ids2", expanding=True)),
                     {**params, "ids": ids, "ids2": ["x"]}).all(),
             }
@@ -381,9 +383,9 @@ def test_lookups_in_a_round_that_is_filling_up_stay_index_probes(database_url, t
         merger._load_chunk(Chunk(copy_text="".join(lines), loaded=len(lines)))
         conn.exec_driver_sql("ANALYZE survey_chunk")
         plans = {
-            "known": conn.execute(sa.text("EXPLAIN " + merger.sql_known.text), params).scalars().all(),
+            "known": conn.execute(sa.text("EXPLAIN " + merger.sql.sql_known.text), params).scalars().all(),
             "earlier lines": conn.execute(
-                sa.text("EXPLAIN " + merger.sql_earlier.text).bindparams(sa.bindparam("ids2", expanding=True)),
+                sa.text("EXPLAIN " + merger.sql.sql_earlier.text).bindparams(sa.bindparam("ids2", expanding=True)),
                 {**params, "ids": ids, "ids2": ["x"]}).scalars().all(),
         }
         for name, plan in plans.items():

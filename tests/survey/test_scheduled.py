@@ -42,7 +42,7 @@ def test_every_county_is_reminded_once_and_the_import_closes_the_round_duty(data
     with session_scope() as session:
         message = session.exec(select(Notification).where(
             Notification.idempotency_key == "survey:round_reminder:350128:2031-04")).one()
-        assert message.unit_code == "civil_affairs-350128" and "2031-04-30" in message.subject
+        assert message.unit_code == "civil_affairs-350128.manager" and "2031-04-30" in message.subject
         assert "careflow survey import" in message.body
         again = send_round_reminders(session, today=D(2031, 3, 21), now=at(2031, 3, 21, 9))
         assert again.duties == [] and session.exec(select(Notification).where(

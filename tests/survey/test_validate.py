@@ -7,7 +7,8 @@ import random
 import pytest
 
 from careflow.survey.columns import find_header
-from careflow.survey.validate import DateProblem, RowValidator, fast_resident_id, parse_criteria, parse_date
+from careflow.survey.cells import DateProblem, fast_resident_id, parse_criteria, parse_date
+from careflow.survey.validate import RowValidator
 from models.eligibility import assess_key_care, assess_migrant_child
 from models.regions import get_county, load_regions
 from models.resident_id import InvalidResidentID, check_character, normalize_resident_id

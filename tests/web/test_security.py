@@ -68,3 +68,50 @@ def test_the_signing_key_is_created_once_and_private(tmp_path, monkeypatch):
             load_secret_key()
     finally:
         get_settings.cache_clear()
+
+
+def test_cookies_are_secure_when_the_public_url_is_https(web_app, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from careflow.settings import get_settings
+
+    def login_cookies() -> list[str]:
+        client = TestClient(web_app, follow_redirects=False)
+        return [v for k, v in client.get("/login?lang=zh").headers.multi_items() if k == "set-cookie"]
+
+    try:
+        monkeypatch.setenv("CAREFLOW_PUBLIC_URL", "http://127.0.0.1:8000")
+        get_settings.cache_clear()
+        plain = login_cookies()
+        assert plain and not any("secure" in c.lower() for c in plain)
+        monkeypatch.setenv("CAREFLOW_PUBLIC_URL", "https://careflow.example.gov.cn")
+        get_settings.cache_clear()
+        cookies = login_cookies()
+        assert {c.split("=", 1)[0] for c in cookies} == {"careflow_csrf", "careflow_lang"}
+        assert all("; secure" in c.lower() for c in cookies), cookies
+    finally:
+        monkeypatch.delenv("CAREFLOW_PUBLIC_URL")
+        get_settings.cache_clear()
+
+
+def test_the_session_cookie_is_secure_behind_https(web_app, world, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from careflow.settings import get_settings
+    from tests.web.conftest import CSRF, PASSWORD
+
+    monkeypatch.setenv("CAREFLOW_PUBLIC_URL", "https://careflow.example.gov.cn")
+    get_settings.cache_clear()
+    try:
+        client = TestClient(web_app, follow_redirects=False)  # plain http, as behind a TLS-terminating proxy
+        page = client.get("/login")
+        csrf_cookie = page.cookies.get("careflow_csrf") or page.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+        response = client.post("/login", headers={"Cookie": f"careflow_csrf={csrf_cookie}"},
+                               data={"username": world.person("cw_a").username, "password": PASSWORD,
+                                     "csrf_token": CSRF.search(page.text).group(1)})
+    finally:
+        monkeypatch.delenv("CAREFLOW_PUBLIC_URL")
+        get_settings.cache_clear()
+    assert response.status_code == 303, response.text
+    session = [v for k, v in response.headers.multi_items() if k == "set-cookie" and v.startswith("careflow_session=")]
+    assert session and "; secure" in session[0].lower() and "httponly" in session[0].lower()

@@ -4,27 +4,34 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Request
 from sqlmodel import select
 
 from models.agency import AgencyUnit
 from models.user import WebUser
 from web.admin_ops import create_unit, update_unit
+from web import lists
 from web.deps import ApiAdmin, DbDep
+from web.list_pages import api_params
+from web.paging import PageOut
 from web.schemas import UNIT_CODE, UnitCreate, UnitOut, UnitUpdate, UserCreate, UserOut, UserUpdate
 from web.scope import NotVisible
 from web.users import create_user, update_user
 
 router = APIRouter(prefix="/admin", tags=["admin"])
+USER_PARAMS = lists.USER_SPEC.openapi_parameters()
 
 
 def _user_out(user: WebUser) -> UserOut:
     return UserOut.model_validate(user, from_attributes=True)
 
 
-@router.get("/users", response_model=list[UserOut])
-def list_users(db: DbDep, admin: ApiAdmin) -> list[UserOut]:
-    return [_user_out(u) for u in db.exec(select(WebUser).order_by(WebUser.username)).all()]
+@router.get("/users", response_model=PageOut[UserOut], openapi_extra={"parameters": USER_PARAMS})
+def list_users(request: Request, db: DbDep, admin: ApiAdmin) -> PageOut[UserOut]:
+    """Users a page at a time, by user name (``sort=newest``: newest first). Filters: ``role``, ``active``
+    (yes/no); ``q``: a part of the user name or name, a jurisdiction or unit code. Follow ``next`` until null."""
+    page = lists.list_users(db, admin, api_params(request, lists.USER_SPEC)).with_links(request.url)
+    return PageOut.of(page.map(_user_out))
 
 
 @router.post("/users", response_model=UserOut, status_code=201)

@@ -1,26 +1,34 @@
 """Cases: list, the timeline across pathways (audited), start a pathway."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request
 
-from web import actions
+from careflow.cases import PathwayAlreadyRunning
+from web import actions, lists
 from web.deps import ApiCaseworker, ApiReader, DbDep
 from web.schemas import CASE_REFERENCE, CaseDetail, CaseSummary, PathwayStart, StartOut
-from web.scope import cases_of, visible_case
+from web.list_pages import api_params
+from web.paging import PageOut
+from web.scope import visible_case
 from web.templating import translator
 from web.views import case_detail, case_summary, pathway_run_out
 
 router = APIRouter(tags=["cases"])
+CASE_PARAMS = lists.CASE_SPEC.openapi_parameters()
 
 Reference = Annotated[str, Path(pattern=CASE_REFERENCE, description="e.g. CF-350302-20261129-7F3A")]
 
 
-@router.get("/cases", response_model=list[CaseSummary])
-def list_cases(db: DbDep, user: ApiReader, status: Literal["open", "closed", "all"] = "open") -> list[CaseSummary]:
-    """Cases on children in the caller's jurisdiction, newest first."""
-    return [case_summary(c) for c, _ in cases_of(db, user, status=None if status == "all" else status)]
+@router.get("/cases", response_model=PageOut[CaseSummary], openapi_extra={"parameters": CASE_PARAMS})
+def list_cases(request: Request, db: DbDep, user: ApiReader) -> PageOut[CaseSummary]:
+    """Cases on children in the caller's jurisdiction, a page at a time (newest first, or ``sort=reference``).
+    Filters: ``status`` (open, the default; closed; all), ``pathway`` (a pathway key), ``area``, ``from``/``to``
+    (day opened); ``q``: a case reference (``CF-…``), a part of the child's name or the last digits of the ID.
+    400 names a bad parameter and its value. Follow ``next`` until it is null."""
+    page = lists.list_cases(db, user, api_params(request, lists.CASE_SPEC)).with_links(request.url)
+    return PageOut.of(page.map(lambda row: case_summary(row[0])))
 
 
 @router.get("/cases/{reference}", response_model=CaseDetail)
@@ -30,17 +38,22 @@ def read_case(request: Request, db: DbDep, user: ApiReader, reference: Reference
     return case_detail(db, case, actor=user.username, t=translator(request))
 
 
-@router.post("/cases/{reference}/pathways", response_model=StartOut, status_code=201)
+@router.post("/cases/{reference}/pathways", response_model=StartOut, status_code=201,
+             responses={409: {"description": "The pathway (for a service-list referral: the item) is already open "
+                                             "on the case; the detail names the open run (Chinese)."}})
 def start_pathway(request: Request, db: DbDep, user: ApiCaseworker, reference: Reference,
                   data: PathwayStart) -> StartOut:
     """Start a pathway (a key of ``GET /api/pathways`` that is ``available``) with its start parameters.
 
     ``started`` is false when the run was recorded but its flow run could not be created now (the sweeper
-    starts it). 422: no such pathway or parameters that do not match the policy.
+    starts it). 422: no such pathway or parameters that do not match the policy. 409: the same pathway is
+    still open on the case (it may be started again once that run ended).
     """
     case, child = visible_case(db, user, reference)
     try:
         result = actions.start_pathway_as(db, user, case, child, data, request.app.state.pathway_starter)
+    except PathwayAlreadyRunning as exc:
+        raise HTTPException(409, str(exc)) from None
     except (ValueError, LookupError) as exc:
         raise HTTPException(422, str(exc)) from None
     return StartOut(run=pathway_run_out(result.run, translator(request)), started=result.started)

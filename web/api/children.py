@@ -4,24 +4,41 @@ caseworkers write."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from dataclasses import replace
+from fastapi import APIRouter, HTTPException, Request
 
-from fastapi import APIRouter, HTTPException, Query
-
-from web import actions
+from web import actions, lists
 from web.deps import ApiCaseworker, ApiReader, DbDep
+from web.list_pages import api_params
+from web.paging import PageOut
 from web.schemas import CaseSummary, ChildCreate, ChildDetail, ChildSummary, RegistrationOut, ReportCreate
-from web.scope import children_of, visible_child
-from web.views import case_summary, child_detail, list_children_audited
+from web.scope import visible_child
+from web.views import case_summary, child_detail, list_children_audited, today
 
 router = APIRouter(tags=["children"])
+CHILD_PARAMS = lists.CHILD_SPEC.openapi_parameters()
+FILE_PARAMS = lists.FILE_SPEC.openapi_parameters()
 
 
-@router.get("/children", response_model=list[ChildSummary])
-def list_children(db: DbDep, user: ApiReader,
-                  limit: Annotated[int, Query(ge=1, le=500)] = 200) -> list[ChildSummary]:
-    """Children living in the caller's jurisdiction, newest first; ID numbers masked (audited)."""
-    return list_children_audited(db, children_of(db, user, limit=limit), actor=user.username)
+@router.get("/children", response_model=PageOut[ChildSummary], openapi_extra={"parameters": CHILD_PARAMS})
+def list_children(request: Request, db: DbDep, user: ApiReader) -> PageOut[ChildSummary]:
+    """Children living in the caller's jurisdiction, a page at a time (newest first, or ``sort=name``); ID
+    numbers masked (audited ``child.list_read``). Filters: ``area`` (county/township/village code), ``key_care``
+    (yes/no), ``from``/``to`` (registration day); ``q``: a part of the name or the last 4+ digits of the ID.
+    400 names a bad parameter and its value. Follow ``next`` until it is null."""
+    page = lists.list_children(db, user, api_params(request, lists.CHILD_SPEC)).with_links(request.url)
+    return PageOut.of(replace(page, items=list_children_audited(db, page.items, actor=user.username)))
+
+
+@router.get("/files", response_model=PageOut[lists.FileSummary], openapi_extra={"parameters": FILE_PARAMS})
+def list_files(request: Request, db: DbDep, user: ApiReader) -> PageOut[lists.FileSummary]:
+    """Key care files (一人一档) of children living in the caller's jurisdiction, a page at a time; ID numbers
+    masked (audited). Filters: ``status`` (active/closed/all), ``area``, ``no_contact`` (yes: no contact this
+    month), ``from``/``to`` (day opened); ``q``: ``KF-…``, a part of the name or the last digits of the ID."""
+    params = api_params(request, lists.FILE_SPEC)
+    page = lists.list_files(db, user, params, today=today()).with_links(request.url)
+    lists.audit_names_shown(db, [f.child_id for f in page.items], actor=user.username, params=params)
+    return PageOut.of(page)
 
 
 @router.post("/children", response_model=RegistrationOut, status_code=201)

@@ -6,64 +6,93 @@ never the child's name or ID number (DOMAIN.md §8).
 from __future__ import annotations
 
 import uuid
-from typing import Literal
-
 from fastapi import APIRouter, HTTPException, Request
 
+from careflow.facts import unit_names
+from careflow.tasks import AnswerConflict
 from models.base import utcnow
 from models.task import AgencyTask, TaskState
 from models.user import UserRole
-from web import actions
+from web import actions, lists
 from web.deps import ApiCaller, ApiOfficer, DbDep
 from web.schemas import AnswerOut, CompleteIn, RejectIn, TaskOut
-from web.scope import NotAllowed, unit_tasks, visible_task
+from web.list_pages import api_params
+from web.paging import PageOut
+from web.scope import NotAllowed
 from web.templating import translator
-from web.views import audit_task_view, task_out
+from web.facts_view import task_with_facts
+from web.views import task_out
 
 router = APIRouter(tags=["tasks"])
+TASK_PARAMS = lists.task_spec().openapi_parameters()
 
 
-@router.get("/tasks", response_model=list[TaskOut])
-def list_tasks(request: Request, db: DbDep, user: ApiOfficer,
-               state: Literal["open", "answered"] = "open") -> list[TaskOut]:
-    """The officer's unit's open tasks, soonest deadline first (or the 50 latest answered ones)."""
+@router.get("/tasks", response_model=PageOut[TaskOut], openapi_extra={"parameters": TASK_PARAMS})
+def list_tasks(request: Request, db: DbDep, caller: ApiCaller) -> PageOut[TaskOut]:
+    """An officer's unit's tasks, or (manager) the tasks of the jurisdiction, a page at a time: open ones by
+    deadline unless asked otherwise (``sort=requested``: newest first).
+
+    Filters: ``state`` (open, the default; closed; all; or one state), ``flag`` (overdue, ack_overdue,
+    escalated), ``pathway`` (a pathway key or ``duty``), ``due_from``/``due_to`` (local days); managers also
+    ``unit`` and ``area`` (county/township of the child). ``q``: a case reference (``CF-…``) or a task's short
+    reference; managers also a part of the child's name or the last digits of the ID. 400 names a bad parameter
+    (or one the role may not use) and its value. Follow ``next`` until it is null.
+    """
+    user = caller.user
+    role = UserRole(user.role)
+    if role not in (UserRole.agency_officer, UserRole.manager):
+        raise NotAllowed("only agency officers and managers list tasks")
+    allowed = lists.OFFICER_TASK_FILTERS if role == UserRole.agency_officer else None
+    params = api_params(request, lists.task_spec(), allowed=allowed)
     t, now = translator(request), utcnow()
-    tasks = unit_tasks(db, user.unit_code, open_only=state == "open", limit=200 if state == "open" else 50)
-    return [task_out(db, task, t, now) for task in tasks]
+    page = lists.list_tasks(db, user, params, now=now).with_links(request.url)
+    names = unit_names(db, [row.task.unit_code for row in page.items])  # one statement for the page
+    return PageOut.of(page.map(lambda row: task_out(db, row.task, t, now, case_reference=row.case_reference,
+                                                    pathway=row.pathway,
+                                                    unit_name=names.get(row.task.unit_code, ""))))
 
 
 @router.get("/tasks/{task_id}", response_model=TaskOut)
 def read_task(request: Request, db: DbDep, caller: ApiCaller, task_id: uuid.UUID) -> TaskOut:
-    """One task: the officer's own unit's, or (manager) one inside the jurisdiction (audited ``task.viewed``)."""
+    """One task: the officer's own unit's, or (manager) one inside the jurisdiction (audited ``task.viewed``),
+    with ``facts``: what the unit needs to act — the child's facts the step shows (policy ``shows``), earlier
+    answers that matter and the caseworker to call, labelled in the reader's language (audited
+    ``task.child_facts_viewed``)."""
     if UserRole(caller.user.role) not in (UserRole.agency_officer, UserRole.manager):
         raise NotAllowed("only agency officers and managers read tasks")
-    task = visible_task(db, caller.user, task_id)
-    audit_task_view(db, task, actor=caller.user.username)
-    return task_out(db, task, translator(request))
+    return task_with_facts(db, caller.user, task_id, translator(request))
+
+
+#: The refusal of an answer because another one is stored (issue #16: exactly one answer per task).
+CONFLICT = {409: {"description": "Someone else answered the task first, differently; the detail says who and "
+                                 "when (Chinese, Beijing time). An identical answer again is a replay: 200."}}
 
 
 def _answer(request, db, user, task_id, action, **kwargs) -> AnswerOut:
     try:
         result = actions.answer_as(db, user, task_id, action, **kwargs)
+    except AnswerConflict as exc:
+        raise HTTPException(409, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     db.expire_all()  # the answer was written in a session of its own
     return AnswerOut(task=task_out(db, db.get(AgencyTask, task_id), translator(request)), resume=result.resume)
 
 
-@router.post("/tasks/{task_id}/acknowledge", response_model=AnswerOut)
+@router.post("/tasks/{task_id}/acknowledge", response_model=AnswerOut, responses=CONFLICT)
 def acknowledge(request: Request, db: DbDep, user: ApiOfficer, task_id: uuid.UUID) -> AnswerOut:
-    """Acknowledge (签收) the task. 422 when its state does not allow it."""
+    """Acknowledge (签收) the task. 409 when someone else already answered it (the detail says who and when);
+    acknowledging it again is a replay (200)."""
     return _answer(request, db, user, task_id, TaskState.acknowledged)
 
 
-@router.post("/tasks/{task_id}/reject", response_model=AnswerOut)
+@router.post("/tasks/{task_id}/reject", response_model=AnswerOut, responses=CONFLICT)
 def reject(request: Request, db: DbDep, user: ApiOfficer, task_id: uuid.UUID, data: RejectIn) -> AnswerOut:
     """Reject (退回) the task with a reason: it goes back to the caseworker and up to the county."""
     return _answer(request, db, user, task_id, TaskState.rejected, reason=data.reason)
 
 
-@router.post("/tasks/{task_id}/complete", response_model=AnswerOut)
+@router.post("/tasks/{task_id}/complete", response_model=AnswerOut, responses=CONFLICT)
 def complete(request: Request, db: DbDep, user: ApiOfficer, task_id: uuid.UUID, data: CompleteIn) -> AnswerOut:
     """Complete the task with the step's outcome (``outcome_fields`` of the task); the pathway resumes at once.
 

@@ -34,10 +34,11 @@ def account_page(request: Request, db: DbDep, user: PageUser) -> Response:
 def change_password(request: Request, db: DbDep, user: PageUser, form: FormDep) -> Response:
     current, new = form.get("current_password", ""), form.get("new_password", "")
     if not isinstance(current, str) or not verify_password(current, user.password_hash):
-        return _page(request, db, user, errors=["field 'current_password': wrong password"], status_code=400)
+        wrong = ValueError("field 'current_password': wrong password")
+        return _page(request, db, user, errors=error_lines(wrong), status_code=400)
     try:
         if not isinstance(new, str) or not new:
-            raise ValueError("field 'new_password': required")
+            raise ValueError("field 'new_password': is required")
         update_user(db, user, actor=user.username, password=new)
     except ValueError as exc:
         db.rollback()

@@ -1,10 +1,11 @@
-"""Administration: users (roles, jurisdictions, units, passwords) and agency units. Admin only; audited."""
+"""Administration: users (roles, jurisdictions, units, passwords), agency units, and messages given up after their
+last retry (re-sent on request). Admin only; audited."""
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ValidationError
 from sqlmodel import select
 from starlette.responses import Response
@@ -13,8 +14,10 @@ from models.agency import AgencyUnit
 from models.policy import load_policy
 from models.user import UserRole, WebUser
 from web import forms
-from web.admin_ops import create_unit, update_unit
+from web.admin_ops import create_unit, given_up_messages, resend_given_up, update_unit
 from web.deps import AdminPage, DbDep, FormDep, csrf_protect
+from web.list_pages import render_list
+from web.lists import USER_SPEC, list_users
 from web.schemas import UNIT_CODE, UnitCreate, UnitUpdate, UserCreate, UserUpdate
 from web.scope import NotVisible
 from web.templating import redirect, render
@@ -40,8 +43,12 @@ def _choices(db) -> dict:
 
 @router.get("/admin/users")
 def users_page(request: Request, db: DbDep, user: AdminPage) -> Response:
-    users = db.exec(select(WebUser).order_by(WebUser.role, WebUser.username)).all()
-    return render(request, "admin_users.html", {"users": users})
+    """Users a page at a time, by user name: filter by role and active; search by name, jurisdiction or unit."""
+    def run(params):
+        page = list_users(db, user, params)
+        return page, {"users": page.items}
+
+    return render_list(request, "admin_users.html", USER_SPEC, run)
 
 
 @router.get("/admin/users/new")
@@ -55,7 +62,7 @@ def create_user_form(request: Request, db: DbDep, user: AdminPage, form: FormDep
     try:
         data = UserCreate.model_validate({
             "username": _text(form, "username").strip().lower(), "display_name": _text(form, "display_name"),
-            "role": _text(form, "role"), "jurisdiction_code": _text(form, "jurisdiction_code").strip(),
+            "phone": _text(form, "phone").strip(), "role": _text(form, "role"), "jurisdiction_code": _text(form, "jurisdiction_code").strip(),
             "unit_code": _text(form, "unit_code").strip() or None, "password": _text(form, "password")})
         create_user(db, actor=user.username, **data.model_dump())
     except (ValidationError, ValueError) as exc:
@@ -86,7 +93,8 @@ def update_user_form(request: Request, db: DbDep, user: AdminPage, user_id: uuid
     target = _user(db, user_id)
     try:
         data = UserUpdate.model_validate({
-            "display_name": _text(form, "display_name"), "role": _text(form, "role"),
+            "display_name": _text(form, "display_name"), "phone": _text(form, "phone").strip(),
+            "role": _text(form, "role"),
             "jurisdiction_code": _text(form, "jurisdiction_code").strip(),
             "unit_code": _text(form, "unit_code").strip(), "active": _text(form, "active") == "yes",
             "password": _text(form, "password") or None})
@@ -157,3 +165,21 @@ def update_unit_form(request: Request, db: DbDep, user: AdminPage, code: UnitCod
                                                         "errors": forms.error_lines(exc), **_choices(db)}, 400)
     db.commit()
     return redirect("/admin/units?done=saved")
+
+
+# --------------------------------------------------------------------------------------------- given-up messages
+
+
+@router.get("/admin/notifications")
+def given_up_page(request: Request, db: DbDep, user: AdminPage,
+                  page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
+    """Messages given up after their last retry, newest first, a page at a time, each with a 重新发送 button."""
+    return render(request, "admin_notifications.html", {"listing": given_up_messages(db, page=page)})
+
+
+@router.post("/admin/notifications/{notification_id}/resend")
+def resend_form(request: Request, db: DbDep, user: AdminPage, notification_id: uuid.UUID) -> Response:
+    """Queue a given-up message again (audited); the next dispatch sends it."""
+    done = "resent" if resend_given_up(db, notification_id, actor=user.username) else "not_given_up"
+    db.commit()
+    return redirect(f"/admin/notifications?done={done}")

@@ -1,16 +1,19 @@
 """Cases (个案): the timeline across pathways (audited), and starting a pathway (caseworker)."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from careflow.cases import PathwayAlreadyRunning
 from web import actions, forms
 from web.deps import FormDep, CaseworkerPage, DbDep, ReaderPage, csrf_protect
 from web.schemas import CASE_REFERENCE
-from web.scope import cases_of, visible_case
+from web.list_pages import render_list
+from web.lists import CASE_SPEC, list_cases
+from web.scope import visible_case
 from web.templating import redirect, render, translator
 from web.views import case_detail, case_summary, pathway_infos
 
@@ -20,12 +23,15 @@ Reference = Annotated[str, Path(pattern=CASE_REFERENCE)]
 
 
 @router.get("/cases")
-def cases_page(request: Request, db: DbDep, user: ReaderPage,
-               status: Literal["open", "closed", "all"] = "open") -> Response:
-    rows = cases_of(db, user, status=None if status == "all" else status)
-    return render(request, "cases_list.html", {
-        "cases": [(case_summary(c), child.residence_area_code or child.residence_county_code) for c, child in rows],
-        "status": status})
+def cases_page(request: Request, db: DbDep, user: ReaderPage) -> Response:
+    """The cases on children living in the user's jurisdiction, a page at a time: filter by status, pathway, area
+    and date opened; search by case reference, child's name or last digits of the ID (see :mod:`web.lists`)."""
+    def run(params):
+        page = list_cases(db, user, params)
+        return page, {"cases": [(case_summary(c), child.residence_area_code or child.residence_county_code)
+                                for c, child in page.items]}
+
+    return render_list(request, "cases_list.html", CASE_SPEC, run)
 
 
 @router.get("/cases/{reference}")
@@ -53,7 +59,7 @@ def start_pathway(request: Request, db: DbDep, user: CaseworkerPage, reference: 
         return render(request, "pathway_start.html", {
             "case": case_summary(case), "pathways": pathway_infos(translator(request)),
             "errors": forms.error_lines(exc), "values": {k: v for k, v in form.items() if isinstance(v, str)}},
-            status_code=400)
+            status_code=409 if isinstance(exc, PathwayAlreadyRunning) else 400)
     done = "pathway_started" if result.started else "pathway_pending"
     return redirect(f"/cases/{case.reference}?done={done}")
 

@@ -15,21 +15,39 @@ from models.eligibility import KeyCareCriterion
 from models.user import UserRole
 from web import actions, forms
 from web.deps import FormDep, CaseworkerPage, DbDep, ReaderPage, csrf_protect
-from web.scope import NotAllowed, children_of, visible_child
+from web.list_pages import render_list
+from web.lists import CHILD_SPEC, FILE_SPEC, audit_names_shown, list_children, list_files
+from web.scope import NotAllowed, visible_child
 from web.templating import redirect, render, translator
-from web.views import child_detail, list_children_audited
+from web.views import child_detail, list_children_audited, today
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
 
 def _criteria(t) -> list[tuple[str, str]]:
-    return [(c.value, c.zh if t.lang == "zh" else c.value.replace("_", " ")) for c in KeyCareCriterion]
+    return [(c.value, t.label(c, "key_care")) for c in KeyCareCriterion]
 
 
 @router.get("/children")
 def children_page(request: Request, db: DbDep, user: ReaderPage) -> Response:
-    children = list_children_audited(db, children_of(db, user), actor=user.username)
-    return render(request, "children_list.html", {"children": children})
+    """The children living in the user's jurisdiction, a page at a time: filter by area, key care and registration
+    date; search by name or the last digits of the ID number (see :mod:`web.lists`)."""
+    def run(params):
+        page = list_children(db, user, params)
+        return page, {"children": list_children_audited(db, page.items, actor=user.username)}
+
+    return render_list(request, "children_list.html", CHILD_SPEC, run)
+
+
+@router.get("/files")
+def files_page(request: Request, db: DbDep, user: ReaderPage) -> Response:
+    """Key care files (一人一档) of children living in the user's jurisdiction, a page at a time."""
+    def run(params):
+        page = list_files(db, user, params, today=today())
+        audit_names_shown(db, [f.child_id for f in page.items], actor=user.username, params=params)
+        return page, {"criteria": dict(_criteria(translator(request)))}
+
+    return render_list(request, "files_list.html", FILE_SPEC, run)
 
 
 @router.get("/children/new")

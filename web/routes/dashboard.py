@@ -5,21 +5,25 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from careflow.audit import record_audit
+from careflow.escalation import last_sweep
 from models.base import utcnow
 from models.user import WebUser
 from web.charts import horizontal_bars
 from web.deps import DbDep, ManagerPage, csrf_protect
-from web.exports import dashboard_xlsx, task_rows, tasks_csv
-from web.metrics import build_dashboard
+from web.exports import task_rows, tasks_csv, workbook_chunks
+from web.metrics import UNIT_SORTS, build_dashboard
 from web.scope import NotVisible, inside
 from web.templating import render, translator
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
 Area = Annotated[str | None, Query(pattern=r"^\d{6}$")]
+UnitPage = Annotated[int, Query(ge=1, le=100_000, description="page of the per-unit table, from 1")]
+UnitSort = Annotated[str, Query(pattern="^(" + "|".join(UNIT_SORTS) + ")$",
+                                description="order of the per-unit table: code, overdue or open")]
 
 
 def dashboard_area(user: WebUser, area: str | None) -> str:
@@ -36,7 +40,7 @@ def dashboard_area(user: WebUser, area: str | None) -> str:
 
 
 def charts(dashboard, t):
-    units = horizontal_bars(
+    units = horizontal_bars(  # the units of the page shown
         t("dash.chart_units"),
         [(g.name, [(g.open, "bar-open", str(g.open)), (g.overdue, "bar-overdue", str(g.overdue))])
          for g in dashboard.by_unit if g.open or g.overdue],
@@ -50,31 +54,71 @@ def charts(dashboard, t):
 
 
 @router.get("/dashboard")
-def dashboard_page(request: Request, db: DbDep, user: ManagerPage, area: Area = None) -> Response:
+def dashboard_page(request: Request, db: DbDep, user: ManagerPage, area: Area = None, unit_page: UnitPage = 1,
+                   unit_sort: UnitSort = "code") -> Response:
     t = translator(request)
-    dashboard = build_dashboard(db, dashboard_area(user, area), t=t)
-    return render(request, "dashboard.html", {"d": dashboard, "charts": charts(dashboard, t)})
+    dashboard = build_dashboard(db, dashboard_area(user, area), t=t, unit_page=unit_page, unit_sort=unit_sort)
+    pages = max(1, -(-dashboard.units_total // dashboard.units_page_size))
+    return render(request, "dashboard.html", {"d": dashboard, "charts": charts(dashboard, t), "unit_pages": pages,
+                                              "unit_sorts": list(UNIT_SORTS), "sweep": last_sweep(db),
+                                              "stalled": stalled_rows(db, dashboard.jurisdiction, t),
+                                              "stalled_limit": STALLED_LIMIT})
+
+
+#: The stalled list shows the longest-stalled this many pathways, and says so when there may be more.
+STALLED_LIMIT = 200
+
+
+def stalled_rows(db, jurisdiction: str, t) -> list[dict]:
+    """Pathways of ``jurisdiction`` "running" without a live flow run for longer than ``stall_after_seconds``
+    (:func:`careflow.recovery.stalled_pathway_runs`): case reference, pathway, since when, restarts, last failure."""
+    from datetime import timedelta
+
+    from careflow.recovery import stalled_pathway_runs
+    from careflow.routing import jurisdiction_prefix
+    from careflow.settings import get_settings
+    from sqlmodel import select
+
+    from models.case import Case
+    from web.views import pathway_title
+
+    runs = stalled_pathway_runs(db, timedelta(seconds=get_settings().stall_after_seconds), limit=STALLED_LIMIT,
+                                county_prefix=jurisdiction_prefix(jurisdiction)[:6])
+    cases = {row.id: row for row in db.exec(select(Case.id, Case.reference, Case.county_code)
+                                            .where(Case.id.in_([run.case_id for run in runs])))} if runs else {}
+    rows = []  # the cases of the (at most 200) runs in one query, not one query per run
+    for run in runs:
+        case = cases.get(run.case_id)
+        if case is not None and inside(case.county_code, jurisdiction):
+            rows.append({"case_reference": case.reference, "title": pathway_title(run.pathway, t),
+                         "since": run.down_since or run.started_at, "restarts": run.restart_count,
+                         "last_failure": run.last_failure})
+    return rows
 
 
 def _export(db, user, area, kind: str):
     jurisdiction = dashboard_area(user, area)
-    now = utcnow()
     record_audit(db, actor=user.username, action="dashboard.exported", entity_type="jurisdiction",
                  entity_id=jurisdiction, detail={"format": kind})
-    return jurisdiction, now, task_rows(db, jurisdiction, now)
+    return jurisdiction, utcnow()
 
+
+# The request's session commits (the audit row) before the response starts; the streams read on their own
+# connections (server-side cursor), so nothing waits on the request's transaction.
 
 @router.get("/dashboard/export.csv")
-def export_csv(db: DbDep, user: ManagerPage, area: Area = None) -> Response:
-    jurisdiction, now, rows = _export(db, user, area, "csv")
-    return Response(tasks_csv(rows), media_type="text/csv; charset=utf-8", headers={
+def export_csv(request: Request, db: DbDep, user: ManagerPage, area: Area = None) -> Response:
+    jurisdiction, now = _export(db, user, area, "csv")
+    t = translator(request)
+    return StreamingResponse(tasks_csv(task_rows(db.get_bind(), jurisdiction, now, t), t),
+                             media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="careflow-{jurisdiction}-{now:%Y%m%d}.csv"'})
 
 
 @router.get("/dashboard/export.xlsx")
 def export_xlsx(request: Request, db: DbDep, user: ManagerPage, area: Area = None) -> Response:
-    jurisdiction, now, rows = _export(db, user, area, "xlsx")
+    jurisdiction, now = _export(db, user, area, "xlsx")
     t = translator(request)
-    content = dashboard_xlsx(build_dashboard(db, jurisdiction, t=t, now=now), rows, t)
-    return Response(content, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", headers={
+    return StreamingResponse(workbook_chunks(db.get_bind(), jurisdiction, now, t),
+                             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", headers={
         "Content-Disposition": f'attachment; filename="careflow-{jurisdiction}-{now:%Y%m%d}.xlsx"'})

@@ -1,8 +1,10 @@
 """The agency inbox (待办任务): a unit's tasks by deadline; acknowledge, reject with a reason, complete with
 the step's outcome — a final answer resumes the pathway at once (DOMAIN.md §5).
 
-An officer sees only their own unit's tasks, and of each only what the step needs: the case reference, the
-step, the deadline (Asia/Shanghai), the instructions and the outcome fields — never the child's name or ID.
+An officer sees only their own unit's tasks, and of each what the step needs to act: the case reference, the
+step, the deadline (Asia/Shanghai), the instructions and the outcome fields, and on the task's own page and its
+printable notice (``/tasks/<id>/letter``) the facts of the child and the case the step ``shows``
+(:mod:`careflow.facts`, audited ``task.child_facts_viewed``) with the caseworker to call. Lists never show them.
 """
 from __future__ import annotations
 
@@ -13,39 +15,84 @@ from fastapi import APIRouter, Depends, Form, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from careflow.facts import unit_names
+from careflow.tasks import AnswerConflict
 from models.base import utcnow
 from models.survey import is_contact_duty_key
 from models.task import TaskState
 from web import actions, forms
-from web.deps import DbDep, FormDep, OfficerPage, csrf_protect
+from web.deps import DbDep, FormDep, ManagerPage, OfficerPage, csrf_protect
+from web.list_pages import render_list
+from web.lists import OFFICER_TASK_FILTERS, list_tasks, task_spec
 from web.schemas import RejectIn
-from web.scope import unit_tasks, visible_task
+from web.facts_view import task_with_facts
 from web.templating import redirect, render, translator
-from web.views import audit_task_view, task_out
+from web.views import local_time, task_out
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
 
+def _task_rows(db, rows, t, now):
+    names = unit_names(db, [row.task.unit_code for row in rows])  # one statement for the page
+    return [task_out(db, row.task, t, now, case_reference=row.case_reference, pathway=row.pathway,
+                     unit_name=names.get(row.task.unit_code, "")) for row in rows]
+
+
 @router.get("/inbox")
 def inbox(request: Request, db: DbDep, user: OfficerPage) -> Response:
+    """The unit's tasks, a page at a time (open ones by deadline unless asked otherwise): filter by state,
+    overdue/escalated, pathway and deadline; search by case or task reference. A fixed handful of SQL statements
+    per page (see :mod:`web.lists`)."""
     t, now = translator(request), utcnow()
-    return render(request, "inbox.html", {
-        "open_tasks": [task_out(db, task, t, now) for task in unit_tasks(db, user.unit_code)],
-        "answered": [task_out(db, task, t, now) for task in unit_tasks(db, user.unit_code, open_only=False, limit=20)],
-    })
+
+    def run(params):
+        page = list_tasks(db, user, params, now=now)
+        return page, {"tasks": _task_rows(db, page.items, t, now)}
+
+    return render_list(request, "inbox.html", task_spec(), run, allowed=OFFICER_TASK_FILTERS)
+
+
+@router.get("/tasks")
+def tasks_page(request: Request, db: DbDep, user: ManagerPage) -> Response:
+    """The tasks of the manager's jurisdiction (on children living there, and its dated duties), a page at a
+    time: filter by state, overdue/escalated, pathway, unit, county/township and deadline; search by reference,
+    child's name or last digits of the ID."""
+    t, now = translator(request), utcnow()
+
+    def run(params):
+        page = list_tasks(db, user, params, now=now)
+        return page, {"tasks": _task_rows(db, page.items, t, now)}
+
+    return render_list(request, "inbox.html", task_spec(), run, hint_key="list.search_tasks_manager",
+                       context={"manager_view": True})
 
 
 def _task_page(request: Request, db, user, task_id: uuid.UUID, errors: list[str], status_code: int = 200,
                values: dict | None = None) -> Response:
-    task = visible_task(db, user, task_id)
-    audit_task_view(db, task, actor=user.username)
-    return render(request, "task_detail.html", {"task": task_out(db, task, translator(request)), "errors": errors,
-                                                "values": values or {}}, status_code=status_code)
+    task = task_with_facts(db, user, task_id, translator(request))
+    return render(request, "task_detail.html", {"task": task, "errors": errors, "values": values or {}},
+                  status_code=status_code)
 
 
 @router.get("/tasks/{task_id}")
 def task_page(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID) -> Response:
+    """The task with what the unit needs to act (the child's facts its step shows, the caseworker to call)."""
     return _task_page(request, db, user, task_id, [])
+
+
+@router.get("/tasks/{task_id}/letter")
+def task_letter(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID) -> Response:
+    """The task as a printable A4 notice for the unit (转介通知单, print stylesheet), in Chinese unless asked."""
+    task = task_with_facts(db, user, task_id, translator(request), purpose="letter")
+    return render(request, "task_letter.html", {"task": task, "issuer": issuer_name(db, task),
+                                                "printed_at": local_time(utcnow())})
+
+
+def issuer_name(db, task) -> str:
+    """Who sends the notice: the county civil affairs bureau of the case (its unit's name when known)."""
+    county = task.case_reference.split("-")[1] if task.case_reference.count("-") >= 2 else ""
+    code = f"civil_affairs-{county}"
+    return unit_names(db, [code]).get(code, "") if county else ""
 
 
 def _done(result) -> str:
@@ -57,10 +104,18 @@ def _done(result) -> str:
     return TaskState(task.state).value
 
 
+def _conflict(request: Request, db, user, task_id: uuid.UUID, exc: AnswerConflict) -> Response:
+    """Someone else answered first (issue #16): the page shows the stored answer, and who gave it when (409)."""
+    db.expire_all()  # the answer was read in a session of its own
+    return _task_page(request, db, user, task_id, [str(exc)], 409)
+
+
 @router.post("/tasks/{task_id}/acknowledge")
 def acknowledge(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID) -> Response:
     try:
         result = actions.answer_as(db, user, task_id, TaskState.acknowledged)
+    except AnswerConflict as exc:
+        return _conflict(request, db, user, task_id, exc)
     except ValueError as exc:
         return _task_page(request, db, user, task_id, forms.error_lines(exc), 400)
     return redirect(f"/tasks/{task_id}?done={_done(result)}")
@@ -72,6 +127,8 @@ def reject(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID,
     try:
         data = RejectIn(reason=reason)
         result = actions.answer_as(db, user, task_id, TaskState.rejected, reason=data.reason)
+    except AnswerConflict as exc:
+        return _conflict(request, db, user, task_id, exc)
     except (ValidationError, ValueError) as exc:
         return _task_page(request, db, user, task_id, forms.error_lines(exc), 400, {"reason": reason})
     return redirect(f"/inbox?done={_done(result)}")
@@ -82,6 +139,8 @@ def complete(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID,
     try:
         data = forms.complete_in(form)
         result = actions.answer_as(db, user, task_id, TaskState.completed, outcome=data.outcome)
+    except AnswerConflict as exc:
+        return _conflict(request, db, user, task_id, exc)
     except (ValidationError, ValueError) as exc:
         return _task_page(request, db, user, task_id, forms.error_lines(exc), 400,
                           forms.prefixed_values(form, "o_"))

@@ -1,0 +1,366 @@
+"""The State Council's yearly holiday arrangement in the database: load it, recompute provisional deadlines, and
+warn while next year's is missing (DOMAIN.md §6; 国务院办公厅关于<year>年部分节假日安排的通知).
+
+* :func:`load_arrangement_file` (``careflow calendar load FILE``) checks the file
+  (:func:`models.holidays.parse_arrangement`: Chinese errors naming the field and the value, nothing written on
+  error) and stores the year in ``holiday_arrangement`` with its source, audited (``calendar.arrangement_loaded``).
+  From then on :func:`models.deadlines.default_calendar` answers that year from the database (database >
+  ``policy/calendar`` file > ``chinese_calendar`` > weekday fallback): no code change for a new year.
+* :func:`recompute_provisional` then pages through the open tasks whose deadline is provisional
+  (``ix_agency_task_provisional_open``, keyset on (due_at, id), :data:`PAGE` tasks per transaction) and counts each
+  deadline again from its start with the official calendar: a conditional bulk UPDATE of ``due_at``,
+  ``due_provisional`` and the sweeper's ``next_rung_at`` (:func:`careflow.escalation.next_rung_time`), an audit
+  event ``task.deadline_recomputed`` (old and new), and, when the deadline moved, one ``deadline_changed`` message
+  to the unit and one to the case's caseworker, keyed ``<task>:deadline_changed:<recipient>:calendar<year>``.
+  Loading the same file again finds nothing provisional left and tells nobody; an interrupted recomputation is
+  finished by loading the file again (``holiday_arrangement.recomputed_at`` stays NULL until then).
+* :func:`careflow.holiday_warning.check_next_year_calendar` (called by the sweeper) warns the provincial
+  administrator, from 1 November, while next year's arrangement is missing: one keyed message per ISO week.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pendulum
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from careflow.audit import record_audit, record_audits
+from careflow.db import get_engine, session_scope
+from careflow.settings import get_settings
+from models.base import utcnow
+from models.deadlines import DeadlineRule, WorkingDayCalendar, compute_deadline, default_calendar, format_local
+from models.holidays import Arrangement, ArrangementError, HolidayArrangement, parse_arrangement
+from models.task import PROVISIONAL_OPEN_SQL, AgencyTask, Escalation
+
+log = logging.getLogger(__name__)
+
+#: Open provisional tasks recomputed per transaction.
+PAGE = 500
+#: Seconds a process keeps the stored arrangements before reading them again (another process may load one).
+REFRESH_SECONDS = 30.0
+#: The event of the message telling a unit or caseworker that a deadline moved.
+EVENT = "deadline_changed"
+ACTOR = "careflow"
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the stored arrangements, as the default calendar's first source
+# ---------------------------------------------------------------------------------------------------------------------
+
+_stored: dict[str, tuple[float, tuple[Arrangement, ...]]] = {}
+
+
+def stored_arrangements() -> tuple[Arrangement, ...]:
+    """The arrangements in the current database (settings' URL), read at most every :data:`REFRESH_SECONDS`.
+
+    Returns the same tuple object while unchanged (so the default calendar keeps its caches). A database that
+    cannot be read (not set up yet) counts as having none: deadlines are then provisional, as before the load.
+    """
+    url = get_settings().resolved_database_url
+    now = time.monotonic()
+    hit = _stored.get(url)
+    if hit is not None and now - hit[0] < REFRESH_SECONDS:
+        return hit[1]
+    try:
+        with get_engine(url).connect() as conn:
+            rows = conn.execute(sa.select(HolidayArrangement.__table__).order_by(HolidayArrangement.year)).all()
+        value = tuple(Arrangement.from_row(row) for row in rows)
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("holiday arrangements unreadable (%s); counting without them", type(exc).__name__)
+        value = hit[1] if hit is not None else ()
+    if hit is not None and hit[1] == value:
+        value = hit[1]
+    _stored[url] = (now, value)
+    return value
+
+
+def forget_stored_arrangements() -> None:
+    """Read the stored arrangements again on next use (this process), and drop deadlines cached with the old ones."""
+    import sys
+
+    _stored.clear()
+    escalation = sys.modules.get("careflow.escalation")
+    if escalation is not None:
+        escalation._overdue_at.cache_clear()
+
+
+def register_calendar_source() -> None:
+    """Make :func:`models.deadlines.default_calendar` consult the database first (called by :mod:`careflow.db`)."""
+    from models import deadlines
+
+    if deadlines._stored_arrangements is not stored_arrangements:
+        deadlines.set_arrangement_source(stored_arrangements)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# loading
+# ---------------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class CalendarLoad:
+    """What loading an arrangement did.
+
+    ``stored``: the year was new and is now stored (False: the same arrangement was already there).
+    ``examined``: open provisional tasks recounted; ``moved``: their deadline changed (each notified);
+    ``confirmed``: same date, now official; ``still_provisional``: they also reach a year still without an
+    arrangement; ``skipped``: dated duties of an unknown kind whose start is not known (left as they were);
+    ``messages``: ``deadline_changed`` messages stored by this load (sent by the sweeper).
+    """
+
+    arrangement: Arrangement
+    stored: bool = False
+    examined: int = 0
+    moved: int = 0
+    confirmed: int = 0
+    still_provisional: int = 0
+    skipped: int = 0
+    messages: int = 0
+
+
+def load_arrangement_file(path: str | Path, *, actor: str, now: datetime | None = None) -> CalendarLoad:
+    """Check the file, store its arrangement (one transaction), then recompute the provisional deadlines.
+
+    Raises:
+        ArrangementError: the file is malformed, or the year is stored with a different arrangement (Chinese,
+            naming the field and the value); nothing is written.
+        OSError: the file cannot be read.
+    """
+    path = Path(path)
+    return load_arrangement_text(path.read_text(encoding="utf-8"), where=f"节假日安排文件 {path}", actor=actor,
+                                 now=now)
+
+
+def load_arrangement_text(text: str, *, where: str, actor: str, now: datetime | None = None) -> CalendarLoad:
+    """:func:`load_arrangement_file` for a file's text (the admin page's form); ``where`` names it in errors.
+
+    Raises:
+        ArrangementError: as :func:`load_arrangement_file`; nothing is written.
+    """
+    arrangement = parse_arrangement(text, where=where)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    with session_scope() as session:
+        stored = store_arrangement(session, arrangement, actor=actor, sha256=digest, now=now)
+    result = CalendarLoad(arrangement=arrangement, stored=stored)
+    recompute_provisional(arrangement.year, result=result, now=now)
+    return result
+
+
+def store_arrangement(session: Session, arrangement: Arrangement, *, actor: str, sha256: str = "",
+                      now: datetime | None = None) -> bool:
+    """Store ``arrangement`` (audited ``calendar.arrangement_loaded``); False if the same one is already stored.
+
+    Raises:
+        ArrangementError: the year is stored with other dates or another source (a correction is not loaded over
+            it silently: the tasks counted with the stored one would not be recounted).
+    """
+    existing = session.get(HolidayArrangement, arrangement.year)
+    if existing is not None:
+        old = Arrangement.from_row(existing)
+        if (old.holidays, old.working_days, old.source) == (arrangement.holidays, arrangement.working_days,
+                                                              arrangement.source):
+            return False
+        raise ArrangementError(
+            f"字段 year（年份）的值 “{arrangement.year}”：该年度节假日安排已于 {format_local(existing.loaded_at)} "
+            f"由 {existing.loaded_by} 载入（来源：{existing.source}），与本文件内容不同；已载入的安排不能直接覆盖，"
+            "如需更正请联系系统管理员")
+    _check_neighbours(session, arrangement)
+    row = HolidayArrangement(**arrangement.as_row(), sha256=sha256, loaded_at=now or utcnow(), loaded_by=actor[:64])
+    session.add(row)
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:  # loaded meanwhile by another process
+        session.rollback()
+        return store_arrangement(session, arrangement, actor=actor, sha256=sha256, now=now)
+    record_audit(session, actor=actor, action="calendar.arrangement_loaded", entity_type="holiday_arrangement",
+                 entity_id=arrangement.year, reason=arrangement.source,
+                 detail={"year": arrangement.year, "source": arrangement.source, "note": arrangement.note,
+                         "holidays": len(arrangement.holidays), "working_days": len(arrangement.working_days),
+                         "sha256": sha256})
+    return True
+
+
+def _check_neighbours(session: Session, arrangement: Arrangement) -> None:
+    """Refuse an arrangement that lists a date the stored arrangement of the year before or after lists the other
+    way (a day off in one, an adjusted working day in the other: e.g. 31 December around New Year).
+
+    Raises:
+        ArrangementError: naming the field, the date and the other year's notice.
+    """
+    for other in session.exec(select(HolidayArrangement).where(
+            HolidayArrangement.year.in_([arrangement.year - 1, arrangement.year + 1]))).all():
+        theirs = Arrangement.from_row(other)
+        for field, mine, opposite in (("holidays", arrangement.holidays, theirs.working_days),
+                                      ("working_days", arrangement.working_days, theirs.holidays)):
+            clash = sorted(mine & opposite)
+            if clash:
+                label = "调休上班日" if field == "holidays" else "放假日"
+                raise ArrangementError(
+                    f"字段 {field} 的值 “{clash[0].isoformat()}” 与已载入的{other.year}年安排（{other.source}）矛盾："
+                    f"该日在{other.year}年安排中是{label}")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# recomputing provisional deadlines
+# ---------------------------------------------------------------------------------------------------------------------
+
+_UNITS = {"hours": "hours", "days": "calendar_days", "working days": "working_days"}
+
+
+def deadline_basis(task: AgencyTask, tz: str) -> tuple[pendulum.DateTime, DeadlineRule] | None:
+    """Where a task's deadline is counted from, and its rule; None when unknown.
+
+    A pathway step (``careflow.tasks``) counts ``deadline_text`` from ``requested_at``; a city list's dated duty
+    (``careflow.city_list``) counts it from 00:00 of the publication date in its ``duty_key``. Other dated
+    duties are not recounted (their start is their own module's business).
+    """
+    try:
+        amount, unit = task.deadline_text.split(" ", 1)
+        rule = DeadlineRule(amount=int(amount), unit=_UNITS[unit])
+    except (ValueError, KeyError):
+        return None
+    if task.duty_key is None:
+        return pendulum.instance(task.requested_at), rule
+    from models.service_list import DUTY_KINDS
+
+    kind, _, rest = task.duty_key.partition(":")
+    published = rest.rpartition(":")[2]
+    if kind not in DUTY_KINDS:
+        return None
+    try:
+        day = _dt.date.fromisoformat(published)
+    except ValueError:
+        return None
+    return pendulum.datetime(day.year, day.month, day.day, tz=tz), rule
+
+
+def provisional_page(lo: datetime, *, dialect: str, after: tuple | None = None, limit: int = PAGE,
+                     lock_rows: bool = False) -> sa.TextualSelect:
+    """The next page (``id``, ``due_at``) of open provisional tasks due from ``lo`` on, by (due_at, id) after the
+    keyset ``after``: an index range scan of ``ix_agency_task_provisional_open`` (its predicate as literal SQL, so the
+    planner matches the partial index; named on SQLite, whose planner has no statistics). ``lock_rows`` adds
+    ``FOR UPDATE`` (PostgreSQL only)."""
+    t = AgencyTask.__table__.c
+    params = [sa.bindparam("lo", lo, type_=t.due_at.type)]
+    where = "due_at >= :lo"
+    if after is not None:
+        where += " AND due_at >= :after_at AND (due_at > :after_at OR id > :after_id)"
+        params += [sa.bindparam("after_at", after[0], type_=t.due_at.type),
+                   sa.bindparam("after_id", after[1], type_=t.id.type)]
+    hint = " INDEXED BY ix_agency_task_provisional_open" if dialect == "sqlite" else ""
+    sql = (f"SELECT id, due_at FROM agency_task{hint} WHERE {PROVISIONAL_OPEN_SQL} AND {where} "
+           f"ORDER BY due_at, id LIMIT {int(limit)}" + (" FOR UPDATE" if lock_rows and dialect == "postgresql" else ""))
+    return sa.text(sql).bindparams(*params).columns(sa.column("id", t.id.type), sa.column("due_at", t.due_at.type))
+
+
+def recompute_provisional(year: int, *, result: CalendarLoad | None = None, calendar: WorkingDayCalendar | None = None,
+                          now: datetime | None = None, page: int = PAGE) -> CalendarLoad:
+    """Recount every open provisional deadline that may reach into ``year``'s arrangement (due on or after 1 December
+    of the year before: a notice may list days off from then),
+    one transaction per page; then mark the year recomputed. See the module docstring.
+
+    Args:
+        calendar: the calendar to count with (default: the default calendar, re-read from the database).
+        result: a :class:`CalendarLoad` to add the figures to.
+    """
+    forget_stored_arrangements()
+    calendar = calendar or default_calendar()
+    if year not in calendar.official_years:  # the stored arrangement could not be read: recount nothing
+        raise RuntimeError(f"the {year} holiday arrangement is not readable from the database; nothing recomputed "
+                           "(load the file again once the database answers)")
+    now = now or utcnow()
+    settings = get_settings()
+    tz = settings.timezone
+    if result is None:
+        stored = None
+        with session_scope() as session:
+            row = session.get(HolidayArrangement, year)
+            stored = Arrangement.from_row(row) if row is not None else None
+        if stored is None:
+            raise LookupError(f"字段 year（年份）的值 “{year}”：该年度节假日安排尚未载入")
+        result = CalendarLoad(arrangement=stored)
+    lo = pendulum.datetime(year - 1, 12, 1, tz=tz).in_timezone("UTC")  # a notice may list days from 1 December before
+    after = None
+    while True:
+        with session_scope() as session:
+            rows = session.execute(provisional_page(lo, dialect=session.get_bind().dialect.name, after=after,
+                                                    limit=page, lock_rows=True)).all()
+            if rows:
+                _recompute_page(session, [r.id for r in rows], result, calendar, now, tz)
+        if len(rows) < page:
+            break
+        after = (rows[-1].due_at, rows[-1].id)
+    with session_scope() as session:
+        session.execute(sa.update(HolidayArrangement).where(HolidayArrangement.year == year)
+                        .values(recomputed_at=now))
+    return result
+
+
+def _recompute_page(session: Session, ids: list[uuid.UUID], result: CalendarLoad, calendar: WorkingDayCalendar,
+                    now: datetime, tz: str) -> None:
+    from careflow.escalation import load_ladder, next_rung_time, task_county
+    from careflow.bulk import update_rows
+    from models.case import Case
+    from notifications.outbox import caseworker_unit
+    from notifications.outbox_batch import TaskMessage, enqueue_task_messages
+
+    rows = session.execute(select(AgencyTask, Case.county_code, Case.caseworker)
+                           .outerjoin(Case, Case.id == AgencyTask.case_id).where(AgencyTask.id.in_(ids))).all()
+    fired: dict[uuid.UUID, set[str]] = {}
+    for task_id, rung in session.execute(select(Escalation.task_id, Escalation.rung)
+                                         .where(Escalation.task_id.in_(ids))).all():
+        fired.setdefault(task_id, set()).add(rung)
+    ladder = load_ladder()
+    arrangement = result.arrangement
+    updates, audits, messages = [], [], []
+    for task, county, caseworker in rows:
+        result.examined += 1
+        basis = deadline_basis(task, tz)
+        if basis is None:
+            result.skipped += 1
+            continue
+        new = compute_deadline(basis[0], basis[1], calendar=calendar, tz=tz)
+        new_due = new.due_at.astimezone(timezone.utc)
+        old_due, moved = task.due_at, new_due != task.due_at
+        if not moved and new.provisional:
+            result.still_provisional += 1
+            continue
+        session.expunge(task)  # plain values from here on: written by the bulk UPDATE below
+        task.due_at, task.due_provisional = new_due, new.provisional
+        task.next_rung_at = next_rung_time(task, ladder, fired.get(task.id, set()),
+                                           county_code=task_county(task, county), now=now)
+        updates.append({"id": task.id, "due_at": new_due, "due_provisional": new.provisional,
+                        "next_rung_at": task.next_rung_at})
+        old_text, new_text = format_local(old_due, tz), format_local(new_due, tz)
+        audits.append({"actor": ACTOR, "action": "task.deadline_recomputed", "entity_type": "task",
+                       "entity_id": task.id, "case_id": task.case_id,
+                       "reason": f"载入{arrangement.year}年节假日安排：{arrangement.source}",
+                       "detail": {"old_due_at": old_due.isoformat(), "new_due_at": new_due.isoformat(),
+                                  "provisional": new.provisional, "rule": str(basis[1]), "year": arrangement.year}})
+        if new.provisional:
+            result.still_provisional += 1
+        if not moved:
+            result.confirmed += 1
+            continue
+        result.moved += 1
+        summary = (f"原截止时间 {old_text}（暂定）调整为 {new_text}"
+                   f"{'（仍为暂定）' if new.provisional else ''}；依据：{arrangement.source}")
+        occasion = f"calendar{arrangement.year}"
+        messages.append(TaskMessage(task=task, event=EVENT, role="officer", outcome_summary=summary,
+                                    occasion=occasion))
+        if caseworker:
+            messages.append(TaskMessage(task=task, event=EVENT, recipient_unit=caseworker_unit(caseworker),
+                                        role="caseworker", outcome_summary=summary, occasion=occasion))
+    # conditional: only tasks still open and provisional (the page's rows are locked on PostgreSQL)
+    update_rows(session, AgencyTask.__table__, updates, key="id",
+                assignments={"due_at": "v.due_at", "due_provisional": "v.due_provisional",
+                             "next_rung_at": "v.next_rung_at"},
+                where=f"t.{PROVISIONAL_OPEN_SQL.replace('state IN', 't.state IN')}")
+    record_audits(session, audits)
+    result.messages += len(enqueue_task_messages(session, messages))

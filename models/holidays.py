@@ -1,0 +1,227 @@
+"""Official holiday arrangements (国务院办公厅关于<year>年部分节假日安排的通知) and the fixed-date statutory holidays.
+
+* :data:`FIXED_HOLIDAYS` / :func:`fixed_holidays` — the statutory holidays that fall on a fixed Gregorian date every
+  year under 《全国年节及纪念日放假办法》 (as revised by 国务院令第795号, in force 1 January 2025), 第二条:
+  新年 1月1日; 劳动节 5月1日、2日; 国庆节 10月1日至3日. The other statutory holidays — 春节 (农历除夕、正月初一至初三),
+  清明节 (农历清明当日), 端午节, 中秋节 — follow the lunar calendar or a solar term, and every holiday's bridging days and
+  adjusted working weekends (调休) are fixed only by the State Council's yearly arrangement; so without that
+  arrangement only these fixed dates can be known, and a count that uses them is still provisional.
+* :class:`Arrangement` — one year's official arrangement (days off, adjusted working days, its source).
+* :func:`parse_arrangement` — read and check an arrangement file (YAML); errors are Chinese and name the field and
+  the value (:class:`ArrangementError`).
+* :class:`HolidayArrangement` — the table holding each loaded year (migration 0011), the first source of truth of
+  :class:`models.deadlines.WorkingDayCalendar`.
+
+File shape (``careflow calendar load FILE``)::
+
+    year: 2027
+    source: "国务院办公厅关于2027年部分节假日安排的通知（国办发明电〔2026〕N号）"
+    note: ""              # optional, e.g. where it was published
+    holidays:             # every day off, weekend days inside a holiday period included
+      - 2027-01-01
+    working_days:         # adjusted working weekends (调休上班): Saturdays/Sundays only; may be empty
+      - 2027-02-20
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+import yaml
+from sqlmodel import Field, SQLModel
+
+from models.base import UTCDateTime, utcnow
+
+#: (month, day, name) of the statutory holidays on fixed Gregorian dates (《全国年节及纪念日放假办法》第二条, 2025 text).
+FIXED_HOLIDAYS: tuple[tuple[int, int, str], ...] = (
+    (1, 1, "新年"), (5, 1, "劳动节"), (5, 2, "劳动节"), (10, 1, "国庆节"), (10, 2, "国庆节"), (10, 3, "国庆节"),
+)
+#: The law naming them, for sources and messages.
+HOLIDAY_LAW = "《全国年节及纪念日放假办法》"
+
+_FIELDS = ("year", "source", "note", "holidays", "working_days")
+_REQUIRED = ("year", "source", "holidays", "working_days")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FIELD_ZH = {"year": "year（年份）", "source": "source（通知名称）", "note": "note（备注）",
+             "holidays": "holidays（放假日期）", "working_days": "working_days（调休上班日期）"}
+_WEEKDAY_ZH = "一二三四五六日"
+
+
+def fixed_holidays(year: int) -> dict[_dt.date, str]:
+    """The fixed-date statutory holidays of ``year``: date → holiday name (see :data:`FIXED_HOLIDAYS`)."""
+    return {_dt.date(year, month, day): name for month, day, name in FIXED_HOLIDAYS}
+
+
+def fixed_holiday_name(day: _dt.date) -> str | None:
+    """The statutory holiday on fixed date ``day`` (``"新年"``, ``"劳动节"``, ``"国庆节"``), or None."""
+    for month, dom, name in FIXED_HOLIDAYS:
+        if day.month == month and day.day == dom:
+            return name
+    return None
+
+
+@dataclass(frozen=True)
+class Arrangement:
+    """One year's official holiday arrangement.
+
+    Attributes:
+        year: the year the notice is for (e.g. 2027).
+        source: the notice's title (and number), as published.
+        holidays: local dates off work, weekend days inside a holiday period included; may include dates just
+            outside ``year`` (a 元旦 period beginning 30 December).
+        working_days: adjusted working weekends (调休上班), Saturdays and Sundays only.
+        note: free text (where it was published; for a test file, that it is not the official one).
+    """
+
+    year: int
+    source: str
+    holidays: frozenset[_dt.date]
+    working_days: frozenset[_dt.date]
+    note: str = ""
+
+    def as_row(self) -> dict:
+        """The columns of :class:`HolidayArrangement` (dates as sorted ISO strings)."""
+        return {"year": self.year, "source": self.source, "note": self.note,
+                "holidays": sorted(d.isoformat() for d in self.holidays),
+                "working_days": sorted(d.isoformat() for d in self.working_days)}
+
+    @classmethod
+    def from_row(cls, row) -> "Arrangement":
+        """From a :class:`HolidayArrangement` (or a row with its columns)."""
+        return cls(year=row.year, source=row.source, note=row.note or "",
+                   holidays=frozenset(_dt.date.fromisoformat(d) for d in row.holidays),
+                   working_days=frozenset(_dt.date.fromisoformat(d) for d in row.working_days))
+
+
+class ArrangementError(ValueError):
+    """An arrangement file is malformed. The message is Chinese and names the file, the field and the value."""
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as strings, so a bad date is reported as written."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _show(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value[:5]) + (", …" if len(value) > 5 else "") + "]"
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if value is None:
+        return "（空）"
+    return f"“{value}”"
+
+
+def _date(value: object) -> _dt.date | None:
+    if isinstance(value, str) and _ISO_DATE.match(value.strip()):
+        try:
+            return _dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def parse_arrangement(text: str, where: str = "节假日安排文件") -> Arrangement:
+    """Parse and check an arrangement (the YAML shape in the module docstring).
+
+    Checks: a mapping with exactly the known fields; ``year`` a whole number 2000–2100; ``source`` non-empty;
+    ``holidays`` a non-empty list of ``YYYY-MM-DD`` dates between 1 December of the year before and 31 January
+    of the year after, including every fixed-date statutory holiday of ``year`` (:func:`fixed_holidays`: a
+    notice always gives them); ``working_days`` a list (possibly empty) of such dates, each a Saturday or
+    Sunday, none also a holiday.
+
+    Args:
+        text: the file's text.
+        where: how the file is named in errors (its path).
+
+    Raises:
+        ArrangementError: in Chinese, naming ``where``, the field and the offending value, e.g.
+            ``节假日安排文件 x.yaml：字段 working_days（调休上班日期）的值 “2027-02-10” 是星期三，调休上班日只能是星期六或星期日``.
+    """
+    def bad(field: str, value: object, why: str) -> ArrangementError:
+        return ArrangementError(f"{where}：字段 {_FIELD_ZH.get(field, field)} 的值 {_show(value)} {why}")
+
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ArrangementError(f"{where}：不是有效的 YAML（{exc}）") from None
+    if not isinstance(data, dict):
+        raise ArrangementError(f"{where}：应为包含字段 {'、'.join(_REQUIRED)} 的映射，实际是 {_show(data)}")
+    for field in data:
+        if field not in _FIELDS:
+            raise bad(str(field), data[field], f"无法识别：未知字段（可用字段：{'、'.join(_FIELDS)}）")
+    for field in _REQUIRED:
+        if field not in data:
+            raise ArrangementError(f"{where}：缺少字段 {_FIELD_ZH[field]}")
+
+    year = data["year"]
+    if not isinstance(year, int) or isinstance(year, bool) or not 2000 <= year <= 2100:
+        raise bad("year", year, "不是有效的年份（应为 2000–2100 之间的整数，例如 2027）")
+    source = data["source"]
+    if not isinstance(source, str) or not source.strip():
+        raise bad("source", source, "不能为空：请填写通知名称，例如“国务院办公厅关于2027年部分节假日安排的通知”")
+    note = data.get("note") or ""
+    if not isinstance(note, str):
+        raise bad("note", note, "应为文字")
+
+    first, last = _dt.date(year - 1, 12, 1), _dt.date(year + 1, 1, 31)
+    parsed: dict[str, set[_dt.date]] = {}
+    for field in ("holidays", "working_days"):
+        values = data[field]
+        if values is None and field == "working_days":
+            values = []
+        if not isinstance(values, list):
+            raise bad(field, values, "应为日期列表（每行一个 YYYY-MM-DD）")
+        dates: set[_dt.date] = set()
+        for value in values:
+            day = _date(value)
+            if day is None:
+                raise bad(field, value, "不是有效日期（请写成 YYYY-MM-DD，例如 2027-02-06）")
+            if not first <= day <= last:
+                raise bad(field, value, f"不在 {year} 年安排的范围内（{first} 至 {last}）")
+            if field == "working_days" and day.weekday() < 5:
+                raise bad(field, value, f"是星期{_WEEKDAY_ZH[day.weekday()]}，调休上班日只能是星期六或星期日")
+            if day in dates:
+                raise bad(field, value, "重复列出")
+            dates.add(day)
+        parsed[field] = dates
+    if not parsed["holidays"]:
+        raise bad("holidays", data["holidays"], "没有列出任何放假日期；正式安排都包含放假日期")
+    both = parsed["holidays"] & parsed["working_days"]
+    if both:
+        raise bad("working_days", min(both), "同时列在 holidays（放假日期）中")
+    for day, name in fixed_holidays(year).items():
+        if day not in parsed["holidays"]:
+            raise bad("holidays", data["holidays"],
+                      f"缺少法定节日 {day.isoformat()}（{name}，{HOLIDAY_LAW}第二条规定的固定日期）")
+    return Arrangement(year=year, source=source.strip(), note=note.strip(),
+                       holidays=frozenset(parsed["holidays"]), working_days=frozenset(parsed["working_days"]))
+
+
+class HolidayArrangement(SQLModel, table=True):
+    """A year's official holiday arrangement as loaded by ``careflow calendar load`` (migration 0011).
+
+    One row per year; dates are ISO strings (``YYYY-MM-DD``) in JSON lists. ``sha256`` is the loaded file's
+    digest; ``recomputed_at`` (UTC) is set when every open provisional task of the year has been recomputed
+    (NULL while a recomputation is unfinished: loading the file again finishes it).
+    """
+
+    __tablename__ = "holiday_arrangement"
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    source: str = Field(max_length=300)
+    note: str = Field(default="", max_length=300)
+    holidays: list = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    working_days: list = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    sha256: str = Field(default="", max_length=64)
+    loaded_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
+    loaded_by: str = Field(default="", max_length=64)
+    recomputed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))

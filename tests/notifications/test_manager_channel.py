@@ -1,0 +1,61 @@
+"""Alerts for the county manager reach the manager's channel (``civil_affairs-<county>.manager``), as the README
+promises, not the bureau's officers: a step's rejection, like the ladder's overdue rung and a given-up delivery."""
+from __future__ import annotations
+
+import yaml
+from sqlmodel import select
+
+from careflow.cases import create_pathway_run, open_case
+from careflow.db import session_scope
+from careflow.settings import get_settings
+from careflow.tasks import open_step_task
+from flows import waiting
+from flows.steps import TaskAnswer
+from models.notification import DeliveryStatus, Notification
+from models.task import TaskState
+from notifications.routing import manager_channel
+from notifications.sink import MailSink, read_mailbox
+from tests.notifications.support import free_port
+from tests.notifications.test_outbox import OPENED, sink_url
+
+
+def test_manager_channel_is_the_bureau_manager_role():
+    assert manager_channel("350302") == "civil_affairs-350302.manager"
+
+
+def test_a_rejection_reaches_the_county_manager_channel_not_the_bureau_officers(database_url, session, register,
+                                                                             tmp_path, port, monkeypatch):
+    channels = tmp_path / "channels.yaml"
+    channels.write_text(yaml.safe_dump({
+        "default": [sink_url(port)], "digest": "off",
+        "units": {"civil_affairs-350302": {"officer": [sink_url(free_port())],  # nobody listens
+                                           "manager": [sink_url(port)]}}}), encoding="utf-8")
+    monkeypatch.setenv("CAREFLOW_CHANNELS_FILE", str(channels))
+    get_settings.cache_clear()
+    case = open_case(session, child_id=register().child.id, caseworker="test.caseworker")
+    run = create_pathway_run(session, case_id=case.id, pathway="guardianship", actor="test.caseworker")
+    session.flush()
+    task = open_step_task(session, pathway_run_id=run.id, step_key="police_reprimand", now=OPENED)
+    ctx = waiting.PathwayContext(pathway_run_id=str(run.id), pathway="guardianship",
+                                 case_reference=case.reference, county_code=case.county_code,
+                                 caseworker=case.caseworker, parameters={})
+    task_id = str(task.id)
+    session.commit()
+    # the flow's tasks without Prefect: their plain functions
+    monkeypatch.setattr(waiting, "queue_message", waiting.queue_message.fn)
+    monkeypatch.setattr(waiting, "send_message", waiting.send_message.fn)
+    answer = TaskAnswer(task_id=task_id, step_key="police_reprimand", agency_type="police", attempt=1,
+                        state=TaskState.rejected, rejection_reason="不属于本所辖区")
+    with MailSink(tmp_path / "mailbox", port=port):
+        waiting._report_rejection(ctx, answer)
+    get_settings.cache_clear()
+    with session_scope() as session:
+        alerts = session.exec(select(Notification).where(Notification.task_id == task.id,
+                                                         Notification.event == "task_escalated")).all()
+        assert {(n.unit_code, n.recipient_role) for n in alerts} == {
+            ("civil_affairs-350302.manager", "manager"), ("caseworker.test.caseworker", "caseworker")}
+        assert all(n.status is DeliveryStatus.sent for n in alerts)
+    mails = read_mailbox(tmp_path / "mailbox")
+    assert sorted(m.to for m in mails) == ["caseworker.test.caseworker@careflow.local",
+                                           "civil_affairs-350302.manager@careflow.local"]
+    assert all("不属于本所辖区" in m.body for m in mails)

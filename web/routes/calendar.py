@@ -1,0 +1,48 @@
+"""Administration of holiday arrangements (节假日安排): the years stored, whether next year's is missing, and a form
+to load a year's arrangement (the same check and recomputation as ``careflow calendar load``). Admin only; audited
+by :mod:`careflow.holidays`."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from sqlmodel import select
+from starlette.responses import Response
+
+from models.holidays import HolidayArrangement
+from web.deps import AdminPage, DbDep, FormDep, csrf_protect
+from web.templating import render
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+
+def _page(request: Request, db, *, text: str = "", errors: list[str] | None = None, result=None,
+          status: int = 200) -> Response:
+    from careflow.holiday_warning import missing_next_year
+
+    rows = db.exec(select(HolidayArrangement).order_by(HolidayArrangement.year.desc())).all()
+    return render(request, "admin_calendar.html", {"rows": rows, "missing": missing_next_year(), "text": text,
+                                                   "errors": errors or [], "result": result}, status)
+
+
+@router.get("/admin/calendar")
+def calendar_page(request: Request, db: DbDep, user: AdminPage) -> Response:
+    """The stored arrangements, newest year first, and the form to load one."""
+    return _page(request, db)
+
+
+@router.post("/admin/calendar")
+def load_calendar_form(request: Request, db: DbDep, user: AdminPage, form: FormDep) -> Response:
+    """Load the pasted arrangement: errors (Chinese, naming field and value) shown on the page, nothing written;
+    on success the page shows what was recomputed."""
+    from careflow.holidays import load_arrangement_text
+    from models.holidays import ArrangementError
+
+    text = form.get("text", "")
+    text = text if isinstance(text, str) else ""
+    try:
+        result = load_arrangement_text(text, where="提交的节假日安排", actor=user.username)
+    except ArrangementError as exc:
+        return _page(request, db, text=text, errors=[str(exc)], status=400)
+    db.expire_all()
+    return _page(request, db, result=result)
+
+
