@@ -81,7 +81,7 @@ def check_next_year_calendar(now: datetime | None = None) -> str | None:
 
 def _store_missing_warning(session: Session, key: str, year: int, now: datetime) -> bool:
     from models.notification import DeliveryStatus, Notification
-    from notifications.outbox import insert_ignoring_conflicts
+    from notifications.outbox_batch import insert_ignoring_conflicts
 
     recipient = province_admin()
     subject = f"【提醒】{year}年节假日安排尚未载入，{year}年的截止时间均为暂定"
