@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from careflow.db import session_scope
+from careflow.reroute import check_rejection, parse_kind, record_rejection
 from careflow.resume import resume_pathway
 from careflow.survey.care_files import complete_duty
 from careflow.tasks import find_task, transition_task
@@ -34,6 +35,8 @@ def answer_task(
     outcome: dict | None = None,
     resume_wait_seconds: float = 20.0,
     now: datetime | None = None,
+    rejection_kind: str = "",
+    reroute_unit: str = "",
 ) -> AnswerResult:
     """Record ``action`` (acknowledged, in_progress, completed or rejected) on the task ``ref``.
 
@@ -42,6 +45,9 @@ def answer_task(
     with ``resume_pending`` set, and the sweeper resumes it later. A child director's contact or visit duty
     completed is the contact or visit recorded, and the next duty scheduled
     (:func:`careflow.survey.care_files.complete_duty`). ``now``: the time of the answer (default: now).
+    A rejection may say why (``rejection_kind``: a :class:`models.task.RejectionKind` value) and, when the step is
+    not its unit's or not its area's, name the unit it belongs to (``reroute_unit``: a unit code), where the next
+    attempt then goes (:mod:`careflow.reroute`, checked before anything is stored).
 
     Raises:
         TaskNotFound, InvalidTransition, ValueError (naming the field) — nothing is stored then.
@@ -50,6 +56,11 @@ def answer_task(
         task = find_task(session, ref, unit_code)
         if action == TaskState.completed and session.get(KeyCareDuty, task.id) is not None:
             complete_duty(session, task, actor=actor, outcome=outcome, now=now)  # the contact made: the next one due
+        elif action == TaskState.rejected:
+            kind = parse_kind(rejection_kind)
+            check_rejection(session, task, kind, reroute_unit)
+            transition_task(session, task, action, actor=actor, reason=reason, outcome=outcome, now=now)
+            record_rejection(session, task, kind, reroute_unit, actor=actor, now=now)
         else:
             transition_task(session, task, action, actor=actor, reason=reason, outcome=outcome, now=now)
         pathway_run_id = task.pathway_run_id

@@ -86,8 +86,11 @@ async def wait_until_suspended(flow_run_id: uuid.UUID, timeout: float = 120.0) -
 
 
 def _task_states(task_ids: list[str]) -> list[TaskState]:
+    from careflow.reroute import follow_redirects  # a redirected task is waited for as the task that replaced it
+
     with session_scope() as session:
-        rows = session.exec(select(AgencyTask).where(AgencyTask.id.in_([uuid.UUID(t) for t in task_ids]))).all()
+        ids = [uuid.UUID(t) for t in follow_redirects(session, task_ids)]
+        rows = session.exec(select(AgencyTask).where(AgencyTask.id.in_(ids))).all()
         return [TaskState(t.state) for t in rows]
 
 

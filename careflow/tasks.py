@@ -19,7 +19,9 @@ from sqlmodel import Session, select
 from careflow.answer_text import ACTOR_MAX_CHARS, REASON_MAX_CHARS, check_answer_text, validate_answer
 from careflow.audit import record_audit, record_audits
 from careflow.escalation import initial_next_rung_at
+from careflow.reroute import next_attempt_unit, previous_attempt
 from careflow.routing import resolve_unit
+from models.agency import AgencyUnit
 from models.base import utcnow
 from models.case import Case, PathwayRun
 from models.child import Child
@@ -50,7 +52,8 @@ def open_step_task(
 ) -> AgencyTask:
     """The task for one step of a pathway run, created on first call and found on every later one.
 
-    The unit is resolved from the child's residence area (:func:`careflow.routing.resolve_unit`);
+    The unit is resolved from the child's residence area (:func:`careflow.routing.resolve_unit`), unless the
+    previous attempt was rejected naming a unit, or asking for more information (:mod:`careflow.reroute`);
     the deadline comes from the policy step (``urgent`` uses its ``urgent_deadline``, e.g. the 24 h
     medical referral of a high-risk screening). ``now`` defaults to the current time (UTC-aware).
 
@@ -67,8 +70,12 @@ def open_step_task(
         return existing
 
     case = session.get(Case, run.case_id)
-    unit = resolve_unit(session, agency_type, routing_area(session, run, step),
-                        level=step.level or load_policy().agency(agency_type).level)
+    # after a rejection, the unit it named or the caseworker chose, or the same unit for more information
+    rerouted = next_attempt_unit(previous_attempt(session, run.id, step_key, agency_type, attempt)) \
+        if attempt > 1 else None
+    unit = session.get(AgencyUnit, rerouted) if rerouted else \
+        resolve_unit(session, agency_type, routing_area(session, run, step),
+                     level=step.level or load_policy().agency(agency_type).level)
     start = pendulum.instance(now or utcnow())
     rule = step.urgent_deadline if urgent and step.urgent_deadline else step.deadline
     deadline = compute_deadline(start, rule)

@@ -50,6 +50,8 @@ class TaskAnswer(BaseModel):
     state: TaskState
     outcome: dict = {}
     rejection_reason: str = ""
+    rejection_kind: str = ""  # a models.task.RejectionKind value, "" when not given (careflow.reroute)
+    reroute_unit_code: str | None = None
 
 
 def _key(*parts) -> str:
@@ -164,14 +166,18 @@ def send_message(notification_id: str) -> str:
 
 @task(name="read-task-answers", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
 def read_tasks(task_ids: list[str]) -> list[TaskAnswer]:
-    """The current state of the given tasks, read fresh from the database."""
+    """The current state of the given tasks, read fresh from the database; a task a manager redirected is read as
+    the task that replaced it (:func:`careflow.reroute.follow_redirects`)."""
+    from careflow.reroute import follow_redirects
+
     with session_scope() as session:
         answers = []
-        for task_id in task_ids:
+        for task_id in follow_redirects(session, task_ids):
             t = session.get(AgencyTask, uuid.UUID(task_id))
             answers.append(TaskAnswer(task_id=task_id, step_key=t.step_key, agency_type=t.agency_type,
                                       attempt=t.attempt, state=t.state, outcome=t.outcome,
-                                      rejection_reason=t.rejection_reason))
+                                      rejection_reason=t.rejection_reason, rejection_kind=t.rejection_kind,
+                                      reroute_unit_code=t.reroute_unit_code))
         return answers
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import uuid
 from typing import Literal, NamedTuple
 
-from prefect import get_run_logger, tags
+from prefect import get_run_logger, tags, task
+from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 
@@ -117,7 +118,8 @@ async def request_steps(
     ``urgent_deadline`` where it has one.
 
     A rejection goes back to the caseworker and up to the county civil affairs bureau, and the step is
-    re-issued to the agency as the next attempt (its escalation level shown in the message).
+    re-issued as the next attempt: to the unit the rejection named or the caseworker chose, or the same unit
+    with the information added (waiting for the caseworker where needed: :func:`await_reroute`), else routed.
 
     Returns:
         The completed answers, keyed by ``"<step>/<agency type>"``.
@@ -128,6 +130,7 @@ async def request_steps(
     pairs = [(r.step_key, r.agency_type) for r in wanted]
     is_urgent = {(r.step_key, r.agency_type): r.urgent or urgent for r in wanted}
     attempts = {pair: 1 for pair in pairs}
+    rejections = {pair: 0 for pair in pairs}
     while True:
         task_ids = {pair: _open_and_notify(ctx, *pair, attempts[pair], is_urgent[pair]) for pair in pairs}
         answers = await await_answers(ctx, list(task_ids.values()), rule)
@@ -139,13 +142,49 @@ async def request_steps(
         for pair in rejected:
             answer = by_pair[pair]
             _report_rejection(ctx, answer)
-            if attempts[pair] >= MAX_ATTEMPTS:
+            rejections[pair] += 1
+            if rejections[pair] >= MAX_ATTEMPTS:
                 raise PathwayBlocked(pair[0], answer.rejection_reason)
-            attempts[pair] += 1
+            await await_reroute(ctx, answer.task_id)
+            attempts[pair] = answer.attempt + 1  # a manager's redirect may have used numbers in between
+
+
+@task(name="reroute-pending", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
+def reroute_pending(task_id: str) -> bool:
+    """Whether the caseworker must still choose a unit or add information for this rejected task
+    (:func:`careflow.reroute.needs_followup`), read fresh from the database."""
+    from careflow.db import session_scope
+    from careflow.reroute import needs_followup
+    from models.task import AgencyTask
+
+    with session_scope() as session:
+        return needs_followup(session.get(AgencyTask, uuid.UUID(task_id)))
+
+
+async def await_reroute(ctx: PathwayContext, task_id: str) -> None:
+    """Wait until the rejected task's next unit is settled (:mod:`careflow.reroute`): at once when the officer
+    named a unit, the reason was "other" or none; else until the caseworker (or manager) chose a unit or added
+    the information (:func:`careflow.reroute.settle_reroute`, which marks the run ``resume_pending``).
+
+    The suspend key is an ``any`` wait on the rejected task with no answers recorded (``await-any-0-…``): the
+    resumer (:func:`careflow.resume.resume_pathway`) sees one answer more than recorded and resumes; the flow
+    re-reads the database and suspends again (a new key) if nothing was settled yet.
+    """
+    while reroute_pending(task_id):
+        key = pause_key("any", [task_id], 0, next_suspend_number(ctx.pathway_run_id))
+        get_run_logger().info("waiting for the caseworker to redirect rejected task %s", task_id[:8])
+        await suspend_flow_run(wait_for_input=AgencyAnswer, key=key)
 
 
 def _report_rejection(ctx: PathwayContext, answer: TaskAnswer) -> None:
-    summary = f"退回原因：{answer.rejection_reason}"
+    from careflow.i18n import label
+
+    kind = f"{label(answer.rejection_kind, 'rejection_kind')}——" if answer.rejection_kind else ""
+    summary = f"退回原因：{kind}{answer.rejection_reason}"
+    if answer.rejection_kind in ("not_ours", "wrong_area") and not answer.reroute_unit_code:
+        summary += "；请在个案页面选择承办单位"
+    elif answer.rejection_kind == "need_more_information":
+        summary += "；请在个案页面补充信息后重新交办"
     for recipient, role in ((caseworker_unit(ctx.caseworker), "caseworker"), (manager_channel(ctx.county_code), "manager")):
         send_message(queue_message(answer.task_id, "task_escalated", recipient=recipient, role=role,
                                    outcome_summary=summary))

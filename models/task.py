@@ -24,6 +24,7 @@ class TaskState(enum.StrEnum):
     rejected = "rejected"
     cancelled = "cancelled"
     expired = "expired"
+    redirected = "redirected"  # a manager sent the open task to another unit (已转办); the new task carries on
 
     @property
     def is_open(self) -> bool:
@@ -46,15 +47,26 @@ PROVISIONAL_OPEN_SQL = f"due_provisional AND {OPEN_STATES_SQL}"
 TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     TaskState.requested: frozenset(
         {TaskState.acknowledged, TaskState.in_progress, TaskState.completed, TaskState.rejected,
-         TaskState.cancelled, TaskState.expired}
+         TaskState.cancelled, TaskState.expired, TaskState.redirected}
     ),
     TaskState.acknowledged: frozenset(
-        {TaskState.in_progress, TaskState.completed, TaskState.rejected, TaskState.cancelled, TaskState.expired}
+        {TaskState.in_progress, TaskState.completed, TaskState.rejected, TaskState.cancelled, TaskState.expired,
+         TaskState.redirected}
     ),
     TaskState.in_progress: frozenset(
-        {TaskState.completed, TaskState.rejected, TaskState.cancelled, TaskState.expired}
+        {TaskState.completed, TaskState.rejected, TaskState.cancelled, TaskState.expired, TaskState.redirected}
     ),
 }
+
+
+class RejectionKind(enum.StrEnum):
+    """Why a unit rejected a task (退回原因类别; issue 12 item 5): what decides where the next attempt goes
+    (:mod:`careflow.reroute`)."""
+
+    not_ours = "not_ours"  # 非本单位职责
+    wrong_area = "wrong_area"  # 不属本辖区
+    need_more_information = "need_more_information"  # 需补充信息
+    other = "other"  # 其他
 
 
 class InvalidTransition(ValueError):
@@ -137,6 +149,16 @@ class AgencyTask(SQLModel, table=True):
     answered_by: str = Field(default="", max_length=64)
     outcome: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     rejection_reason: str = Field(default="", max_length=1000)
+    # Redirect instead of re-issue (careflow.reroute, migration 0012_reroute): why a rejection, where the next
+    # attempt goes (named by the rejecting officer or chosen by the caseworker/manager), the information added.
+    rejection_kind: str = Field(default="", max_length=24, description="a RejectionKind value, '' if not given")
+    reroute_unit_code: str | None = Field(default=None, max_length=64,
+                                          description="the unit the next attempt goes to, if named or chosen")
+    reroute_note: str = Field(default="", max_length=1000, description="the caseworker's added information")
+    rerouted_by: str = Field(default="", max_length=64)
+    rerouted_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime),
+                                         description="when where the next attempt goes was settled")
+    redirected_to_id: uuid.UUID | None = Field(default=None, description="the task a manager's redirect opened")
     next_rung_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UTCDateTime),
         description="UTC; never later than the next unfired rung of the escalation ladder (earlier only costs "

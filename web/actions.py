@@ -120,7 +120,7 @@ def start_pathway_as(session: Session, user: WebUser, case: Case, child: Child, 
 
 
 def answer_as(session: Session, user: WebUser, task_id: uuid.UUID, action: TaskState, *, reason: str = "",
-              outcome: dict | None = None) -> AnswerResult:
+              outcome: dict | None = None, rejection_kind: str = "", reroute_unit: str = "") -> AnswerResult:
     """An agency officer answers their unit's task: acknowledge, reject with a reason, or complete with the
     step's outcome; a final answer resumes the pathway at once (:func:`careflow.answers.answer_task`).
 
@@ -136,6 +136,7 @@ def answer_as(session: Session, user: WebUser, task_id: uuid.UUID, action: TaskS
     session.commit()
     try:
         return answer_task(task.id.hex, action, actor=user.username, unit_code=user.unit_code, reason=reason,
-                           outcome=outcome, resume_wait_seconds=15.0)
+                           outcome=outcome, resume_wait_seconds=15.0, rejection_kind=rejection_kind,
+                           reroute_unit=reroute_unit)
     except TaskNotFound:
         raise NotVisible(f"no task {task_id}") from None

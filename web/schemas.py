@@ -117,6 +117,9 @@ class PathwayStart(_In):
 
 class RejectIn(_In):
     reason: Text(1000, 1, multiline=True)
+    rejection_kind: str = Field("", max_length=40, description="not_ours | wrong_area | need_more_information | "
+                                                               "other ('' not given): careflow.reroute")
+    reroute_unit: str = Field("", max_length=64, description="not_ours/wrong_area: the unit code the step belongs to")
 
 
 class CompleteIn(_In):

@@ -89,7 +89,8 @@ def acknowledge(request: Request, db: DbDep, user: ApiOfficer, task_id: uuid.UUI
 @router.post("/tasks/{task_id}/reject", response_model=AnswerOut, responses=CONFLICT)
 def reject(request: Request, db: DbDep, user: ApiOfficer, task_id: uuid.UUID, data: RejectIn) -> AnswerOut:
     """Reject (退回) the task with a reason: it goes back to the caseworker and up to the county."""
-    return _answer(request, db, user, task_id, TaskState.rejected, reason=data.reason)
+    return _answer(request, db, user, task_id, TaskState.rejected, reason=data.reason,
+                   rejection_kind=data.rejection_kind, reroute_unit=data.reroute_unit)
 
 
 @router.post("/tasks/{task_id}/complete", response_model=AnswerOut, responses=CONFLICT)

@@ -13,6 +13,7 @@ from web.deps import FormDep, CaseworkerPage, DbDep, ReaderPage, csrf_protect
 from web.schemas import CASE_REFERENCE
 from web.list_pages import render_list
 from web.lists import CASE_SPEC, list_cases
+from web.routes.manage import pending_reroutes
 from web.scope import visible_case
 from web.templating import redirect, render, translator
 from web.views import case_detail, case_summary, pathway_infos
@@ -38,7 +39,8 @@ def cases_page(request: Request, db: DbDep, user: ReaderPage) -> Response:
 def case_page(request: Request, db: DbDep, user: ReaderPage, reference: Reference) -> Response:
     case, _child = visible_case(db, user, reference)
     t = translator(request)
-    return render(request, "case_detail.html", {"case": case_detail(db, case, actor=user.username, t=t)})
+    return render(request, "case_detail.html", {"case": case_detail(db, case, actor=user.username, t=t),
+                                                "reroutes": pending_reroutes(db, case)})
 
 
 @router.get("/cases/{reference}/pathways/new")

@@ -25,6 +25,8 @@ from web.deps import DbDep, FormDep, ManagerPage, OfficerPage, csrf_protect
 from web.list_pages import render_list
 from web.lists import OFFICER_TASK_FILTERS, list_tasks, task_spec
 from web.schemas import RejectIn
+from web.routes.manage import TaskReaderPage, reroute_view
+from models.task import AgencyTask
 from web.facts_view import task_with_facts
 from web.templating import redirect, render, translator
 from web.views import local_time, task_out
@@ -70,12 +72,13 @@ def tasks_page(request: Request, db: DbDep, user: ManagerPage) -> Response:
 def _task_page(request: Request, db, user, task_id: uuid.UUID, errors: list[str], status_code: int = 200,
                values: dict | None = None) -> Response:
     task = task_with_facts(db, user, task_id, translator(request))
-    return render(request, "task_detail.html", {"task": task, "errors": errors, "values": values or {}},
+    rr = reroute_view(db, user, db.get(AgencyTask, task_id))  # rejections, redirects (web.routes.manage)
+    return render(request, "task_detail.html", {"task": task, "errors": errors, "values": values or {}, "rr": rr},
                   status_code=status_code)
 
 
 @router.get("/tasks/{task_id}")
-def task_page(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID) -> Response:
+def task_page(request: Request, db: DbDep, user: TaskReaderPage, task_id: uuid.UUID) -> Response:
     """The task with what the unit needs to act (the child's facts its step shows, the caseworker to call)."""
     return _task_page(request, db, user, task_id, [])
 
@@ -123,14 +126,20 @@ def acknowledge(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UU
 
 @router.post("/tasks/{task_id}/reject")
 def reject(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID,
-           reason: Annotated[str, Form(max_length=1000)] = "") -> Response:
+           reason: Annotated[str, Form(max_length=1000)] = "",
+           rejection_kind: Annotated[str, Form(max_length=40)] = "",
+           reroute_unit: Annotated[str, Form(max_length=64)] = "") -> Response:
+    """Reject with a reason, why (``rejection_kind``) and, if not ours or not our area, the right unit."""
     try:
         data = RejectIn(reason=reason)
-        result = actions.answer_as(db, user, task_id, TaskState.rejected, reason=data.reason)
+        result = actions.answer_as(db, user, task_id, TaskState.rejected, reason=data.reason,
+                                   rejection_kind=rejection_kind, reroute_unit=reroute_unit)
     except AnswerConflict as exc:
         return _conflict(request, db, user, task_id, exc)
     except (ValidationError, ValueError) as exc:
-        return _task_page(request, db, user, task_id, forms.error_lines(exc), 400, {"reason": reason})
+        db.rollback()
+        return _task_page(request, db, user, task_id, forms.error_lines(exc), 400,
+                          {"reason": reason, "rejection_kind": rejection_kind, "reroute_unit": reroute_unit})
     return redirect(f"/inbox?done={_done(result)}")
 
 

@@ -1,0 +1,195 @@
+"""A county manager acts on an open task (issue 12, "Work surfaces"): redirect it to another unit, extend its
+deadline with a reason, or comment on it. Each is audited and notified through the outbox in the caller's
+transaction; permissions (role manager, the task's county) are checked by the web layer (``web.manage``).
+
+* :func:`redirect_task`: the task ends as ``redirected`` (已转办, through :func:`careflow.tasks.transition_task`, a
+  conditional ``UPDATE``) and a new task for the chosen unit takes its place: same step, agency type, deadline rule
+  (the urgent one if the task had it) counted from the redirect, next attempt number; ``redirected_to_id`` links
+  them, so the waiting flow waits for the new task (:func:`careflow.reroute.follow_redirects`). The new unit gets
+  ``task_requested``. The same redirect again returns the task it opened (a double submit).
+* :func:`extend_deadline`: a later ``due_at`` (conditional on the old one), ``next_rung_at`` recomputed with
+  :func:`careflow.escalation.next_rung_time` (rungs already fired stay fired), audit ``task.deadline_extended``,
+  ``deadline_changed`` to the unit and the caseworker, keyed by the new deadline.
+* :func:`comment_task`: audit ``task.commented``; the unit gets a ``task_escalated`` message (督办) quoting it.
+
+Texts are checked like answers (:func:`careflow.answer_text.check_answer_text`: no child's name or ID number).
+Errors are ``ValueError`` in Chinese naming the field (``reroute_unit``, ``redirect_reason``, ``due_at``,
+``extend_reason``, ``comment``).
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import pendulum
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from careflow.audit import record_audit
+from careflow.escalation import initial_next_rung_at, load_ladder, next_rung_time, task_county
+from careflow.reroute import check_reroute_unit
+from careflow.tasks import step_of, transition_task
+from models.audit import AuditEvent
+from models.base import utcnow
+from models.case import Case, PathwayRun
+from models.deadlines import compute_deadline, format_local
+from models.task import OPEN_STATES, AgencyTask, Escalation, TaskState
+from notifications.outbox import caseworker_unit, enqueue_task_message
+
+TEXT_MAX_CHARS = 500
+#: The audit actions shown as a task's history on its page and in the case timeline.
+HISTORY_ACTIONS = ("task.redirected", "task.deadline_extended", "task.commented", "task.reroute_named",
+                   "task.reroute_chosen")
+
+
+def _text(value: str, field: str, name: str) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise ValueError(f"字段 {field}（{name}）：必填，请写明{name}")
+    if len(text) > TEXT_MAX_CHARS:
+        raise ValueError(f"字段 {field}（{name}）：不能超过{TEXT_MAX_CHARS}个字（现有{len(text)}个字）")
+    return text
+
+
+def _check_open(task: AgencyTask, what: str) -> None:
+    if TaskState(task.state) not in OPEN_STATES:
+        raise ValueError(f"该任务已{_state_zh(task)}，不能再{what}")
+
+
+def _state_zh(task: AgencyTask) -> str:
+    from careflow.i18n import label
+
+    return label(task.state, "state")
+
+
+def _check_text(session: Session, task: AgencyTask, text: str, field: str, name: str) -> None:
+    from careflow.answer_text import check_answer_text
+
+    try:
+        check_answer_text(session, task, reason=text, outcome=None)
+    except ValueError as exc:
+        raise ValueError(f"字段 {field}（{name}）：{str(exc).replace('退回原因（reason）', name)}") from None
+
+
+def redirect_task(session: Session, task: AgencyTask, *, actor: str, unit_code: str, reason: str,
+                  now: datetime | None = None) -> AgencyTask:
+    """Send the open ``task`` to the unit ``unit_code`` instead; returns the new task (see the module).
+
+    Raises:
+        ValueError: a closed task, an invalid unit (:func:`careflow.reroute.check_reroute_unit`), no reason.
+        careflow.tasks.AnswerConflict: the unit answered meanwhile.
+    """
+    if TaskState(task.state) == TaskState.redirected and task.redirected_to_id is not None:
+        successor = session.get(AgencyTask, task.redirected_to_id)
+        if successor is not None and successor.unit_code == (unit_code or "").strip():
+            return successor  # the same redirect submitted twice
+    _check_open(task, "转办")
+    unit = check_reroute_unit(session, task, unit_code)
+    reason = _text(reason, "redirect_reason", "转办理由")
+    _check_text(session, task, reason, "redirect_reason", "转办理由")
+    now = now or utcnow()
+    start = pendulum.instance(now)
+    step = step_of(session.get(PathwayRun, task.pathway_run_id).pathway, task.step_key) \
+        if task.pathway_run_id is not None else None
+    rule = step.urgent_deadline if step and step.urgent_deadline and task.deadline_text == str(step.urgent_deadline) \
+        else (step.deadline if step else None)
+    deadline = compute_deadline(start, rule) if rule is not None else None
+    last = session.exec(select(sa.func.max(AgencyTask.attempt)).where(
+        AgencyTask.pathway_run_id == task.pathway_run_id, AgencyTask.step_key == task.step_key,
+        AgencyTask.agency_type == task.agency_type)).one() if task.pathway_run_id is not None else task.attempt
+    new = AgencyTask(
+        case_id=task.case_id, pathway_run_id=task.pathway_run_id, step_key=task.step_key,
+        attempt=(last or task.attempt) + 1, agency_type=task.agency_type, unit_code=unit.code,
+        jurisdiction_code=unit.jurisdiction_code, title=task.title, requested_at=start,
+        ack_due_at=(compute_deadline(start, step.ack_deadline).due_at if step and step.ack_deadline else None),
+        due_at=deadline.due_at if deadline else task.due_at,
+        due_provisional=deadline.provisional if deadline else task.due_provisional,
+        deadline_text=str(rule) if rule is not None else task.deadline_text,
+        duty_key=None,
+    )
+    case = session.get(Case, task.case_id) if task.case_id else None
+    new.next_rung_at = initial_next_rung_at(new, case.county_code if case else None, start)
+    # conditional; its audit event task.redirected holds the reason
+    transition_task(session, task, TaskState.redirected, actor=actor, reason=reason, now=now)
+    session.add(new)
+    session.flush()
+    changed = session.execute(
+        sa.update(AgencyTask).where(AgencyTask.id == task.id, AgencyTask.redirected_to_id.is_(None))
+        .values(redirected_to_id=new.id).execution_options(synchronize_session=False)).rowcount
+    if changed != 1:  # pragma: no cover - the conditional transition above lets one redirect through
+        raise ValueError("该任务已被转办，请刷新后查看")
+    session.refresh(task)
+    record_audit(session, actor=actor, action="task.requested", entity_type="task", entity_id=new.id,
+                 case_id=task.case_id, reason=f"转办：{reason}",
+                 detail={"unit": unit.code, "due_at": new.due_at.isoformat(), "provisional": new.due_provisional,
+                         "rule": new.deadline_text, "attempt": new.attempt, "redirected_from": str(task.id)})
+    enqueue_task_message(session, task=new, event="task_requested")
+    return new
+
+
+def extend_deadline(session: Session, task: AgencyTask, *, actor: str, due_at: datetime, reason: str,
+                    now: datetime | None = None) -> AgencyTask:
+    """Give the open ``task`` the later deadline ``due_at`` (UTC-aware) for ``reason`` (see the module).
+
+    Raises:
+        ValueError: a closed task, a deadline not later than the current one or than now, no reason; the deadline
+            changed meanwhile (refresh).
+    """
+    _check_open(task, "延期")
+    reason = _text(reason, "extend_reason", "延期理由")
+    _check_text(session, task, reason, "extend_reason", "延期理由")
+    now = now or utcnow()
+    if due_at <= now or due_at <= task.due_at:
+        raise ValueError(f"字段 due_at（新截止时间）：“{format_local(due_at)}”须晚于原截止时间 "
+                         f"{format_local(task.due_at)}（北京时间）")
+    old_due = task.due_at
+    fired = set(session.exec(select(Escalation.rung).where(Escalation.task_id == task.id)).all())
+    case = session.get(Case, task.case_id) if task.case_id else None
+    probe = AgencyTask(**{**task.model_dump(), "due_at": due_at})
+    next_at = next_rung_time(probe, load_ladder(), fired, county_code=task_county(task, case.county_code if case
+                                                                                   else None), now=now)
+    changed = session.execute(
+        sa.update(AgencyTask).where(AgencyTask.id == task.id, AgencyTask.due_at == old_due,
+                                    AgencyTask.state.in_([s.value for s in OPEN_STATES]))
+        .values(due_at=due_at, due_provisional=False, next_rung_at=next_at)
+        .execution_options(synchronize_session=False)).rowcount
+    session.refresh(task)
+    if changed != 1:
+        raise ValueError("该任务的截止时间或状态刚刚被他人修改，请刷新后查看")
+    record_audit(session, actor=actor, action="task.deadline_extended", entity_type="task", entity_id=task.id,
+                 case_id=task.case_id, reason=reason,
+                 detail={"old_due_at": old_due.isoformat(), "due_at": due_at.isoformat(),
+                         "next_rung_at": next_at.isoformat(), "unit": task.unit_code})
+    summary = f"县级民政部门已将截止时间由 {format_local(old_due)} 延长至 {format_local(due_at)}（北京时间）；理由：{reason}"
+    occasion = f"extend-{due_at.isoformat()}"
+    enqueue_task_message(session, task=task, event="deadline_changed", outcome_summary=summary, occasion=occasion)
+    if case is not None:
+        enqueue_task_message(session, task=task, event="deadline_changed", recipient_unit=caseworker_unit(case.caseworker),
+                             role="caseworker", outcome_summary=summary, occasion=occasion)
+    return task
+
+
+def comment_task(session: Session, task: AgencyTask, *, actor: str, text: str) -> AuditEvent:
+    """Record the manager's comment on ``task`` (audit ``task.commented``) and send it to the unit (督办).
+
+    Raises:
+        ValueError: an empty or too long comment, or one holding the child's name or ID number.
+    """
+    text = _text(text, "comment", "批注")
+    _check_text(session, task, text, "comment", "批注")
+    event = record_audit(session, actor=actor, action="task.commented", entity_type="task", entity_id=task.id,
+                         case_id=task.case_id, reason=text, detail={"unit": task.unit_code})
+    session.flush()
+    if TaskState(task.state) in OPEN_STATES:
+        enqueue_task_message(session, task=task, event="task_escalated", outcome_summary=f"县级民政部门批注：{text}",
+                             occasion=f"comment-{event.id}")
+    return event
+
+
+def task_history(session: Session, task_ids: list[uuid.UUID]) -> list[AuditEvent]:
+    """The managers' and caseworkers' actions on these tasks (:data:`HISTORY_ACTIONS`), oldest first."""
+    if not task_ids:
+        return []
+    return list(session.exec(select(AuditEvent).where(
+        AuditEvent.entity_type == "task", AuditEvent.entity_id.in_([str(t) for t in task_ids]),
+        AuditEvent.action.in_(HISTORY_ACTIONS)).order_by(AuditEvent.at, AuditEvent.id)).all())
