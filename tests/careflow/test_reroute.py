@@ -1,0 +1,159 @@
+"""Redirect instead of re-issue (issue 12 item 5), without Prefect: where the next attempt goes after a typed
+rejection, the caseworker's choice, the Chinese refusals, and a county manager's redirect, extension and comment."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from careflow.cases import create_pathway_run, open_case
+from careflow.db import session_scope
+from careflow.reroute import (check_rejection, follow_redirects, needs_followup, parse_kind, record_rejection,
+                              settle_reroute)
+from careflow.task_manage import comment_task, extend_deadline, redirect_task
+from careflow.tasks import open_step_task, transition_task
+from models.agency import AgencyUnit
+from models.audit import AuditEvent
+from models.case import PathwayRun
+from models.notification import Notification
+from models.task import AgencyTask, RejectionKind, TaskState
+
+STATION = "police-350302001"
+STATION_NAME = "莆田市公安局城厢分局龙桥派出所"
+
+
+def ensure_station(session) -> str:
+    """A township police station (派出所) in 龙桥街道: never routed to (police route at county level), only named."""
+    if session.get(AgencyUnit, STATION) is None:
+        session.add(AgencyUnit(code=STATION, agency_type="police", jurisdiction_code="350302001", name=STATION_NAME))
+        session.flush()
+    return STATION
+
+
+@pytest.fixture
+def police_task(session, register):
+    ensure_station(session)
+    child = register().child
+    case = open_case(session, child_id=child.id, caseworker="test.caseworker")
+    run = create_pathway_run(session, case_id=case.id, pathway="guardianship", actor="test.caseworker")
+    session.flush()
+    return open_step_task(session, pathway_run_id=run.id, step_key="police_reprimand")
+
+
+def reject(session, task, kind, unit="", reason="请转龙桥派出所办理"):
+    kind = parse_kind(kind)
+    check_rejection(session, task, kind, unit)
+    transition_task(session, task, TaskState.rejected, actor="民警 陈强", reason=reason)
+    record_rejection(session, task, kind, unit, actor="民警 陈强")
+
+
+def next_attempt(session, task):
+    return open_step_task(session, pathway_run_id=task.pathway_run_id, step_key=task.step_key,
+                          attempt=task.attempt + 1)
+
+
+def test_not_ours_naming_a_station_sends_the_next_attempt_there(session, police_task):
+    assert police_task.unit_code == "police-350302"
+    reject(session, police_task, "not_ours", STATION)
+    assert police_task.rejection_kind == RejectionKind.not_ours and police_task.reroute_unit_code == STATION
+    assert not needs_followup(police_task)  # the flow goes on at once
+    assert next_attempt(session, police_task).unit_code == STATION
+
+
+def test_need_more_information_waits_for_the_caseworker_then_goes_to_the_same_unit(session, police_task):
+    reject(session, police_task, "need_more_information", reason="请补充监护人联系方式")
+    assert needs_followup(police_task)
+    with pytest.raises(ValueError, match="补充信息"):
+        settle_reroute(session, police_task, actor="test.caseworker", note="")
+    settle_reroute(session, police_task, actor="test.caseworker", note="监护人电话 138 0000 0000")
+    assert not needs_followup(police_task)
+    assert session.get(PathwayRun, police_task.pathway_run_id).resume_pending  # the waiting flow is resumed
+    assert next_attempt(session, police_task).unit_code == "police-350302"
+
+
+def test_wrong_area_without_a_unit_lets_the_caseworker_choose_one(session, police_task):
+    reject(session, police_task, "wrong_area")
+    assert needs_followup(police_task)
+    with pytest.raises(ValueError, match="转办单位.*莆田市城厢区民政局.*民政单位.*公安"):
+        settle_reroute(session, police_task, actor="test.caseworker", unit_code="civil_affairs-350302")
+    settle_reroute(session, police_task, actor="test.caseworker", unit_code=STATION)
+    settle_reroute(session, police_task, actor="test.caseworker", unit_code=STATION)  # a double submit
+    assert next_attempt(session, police_task).unit_code == STATION
+    assert len(session.exec(select(AuditEvent).where(AuditEvent.entity_id == str(police_task.id),
+                                                     AuditEvent.action == "task.reroute_chosen")).all()) == 1
+
+
+def test_other_reason_is_reissued_to_the_routed_unit(session, police_task):
+    reject(session, police_task, "other", reason="系统故障")
+    assert not needs_followup(police_task)
+    assert next_attempt(session, police_task).unit_code == "police-350302"
+
+
+def test_an_invalid_named_unit_is_refused_in_chinese_and_nothing_is_stored(database_url):
+    from careflow.answers import answer_task
+
+    with session_scope() as session:
+        ensure_station(session)
+    with session_scope() as session:
+        from careflow.cases import register_child
+        from datetime import date
+        from tests.factories import make_resident_id
+
+        reg = register_child(session, resident_id=make_resident_id(), full_name="转办测试", hukou_county="511321",
+                             residence_county="350302", residence_area_code="350302001001",
+                             arrival_date=date(2023, 8, 20), actor="test.caseworker")
+        session.flush()
+        case = open_case(session, child_id=reg.child.id, caseworker="test.caseworker")
+        run = create_pathway_run(session, case_id=case.id, pathway="guardianship", actor="test.caseworker")
+        session.flush()
+        task = open_step_task(session, pathway_run_id=run.id, step_key="police_reprimand")
+        ref, unit = task.short_ref, task.unit_code
+    for wrong, words in (("civil_affairs-350302", "莆田市城厢区民政局"), ("no-such-unit", "no-such-unit"),
+                         ("police-350302", "就是本任务的承办单位")):
+        with pytest.raises(ValueError) as refused:
+            answer_task(ref, TaskState.rejected, actor="民警 陈强", unit_code=unit, reason="不归我们",
+                        rejection_kind="not_ours", reroute_unit=wrong)
+        assert "转办单位" in str(refused.value) and words in str(refused.value)
+    with pytest.raises(ValueError, match="退回原因类别"):
+        answer_task(ref, TaskState.rejected, actor="民警 陈强", unit_code=unit, reason="x", rejection_kind="nope")
+    with session_scope() as session:
+        assert session.get(AgencyTask, task.id).state == TaskState.requested
+
+
+def test_manager_extends_the_deadline_with_a_reason(session, police_task):
+    from careflow.escalation import initial_next_rung_at
+
+    transition_task(session, police_task, TaskState.acknowledged, actor="民警 陈强")  # next rung: the reminder
+    old_due, old_next = police_task.due_at, initial_next_rung_at(police_task, "350302")
+    with pytest.raises(ValueError, match="新截止时间"):
+        extend_deadline(session, police_task, actor="mgr", due_at=old_due - timedelta(hours=1), reason="x")
+    with pytest.raises(ValueError, match="延期理由"):
+        extend_deadline(session, police_task, actor="mgr", due_at=old_due + timedelta(days=3), reason=" ")
+    extend_deadline(session, police_task, actor="mgr", due_at=old_due + timedelta(days=3), reason="需调取监控")
+    assert police_task.due_at == old_due + timedelta(days=3)
+    assert police_task.next_rung_at > old_next  # the reminder moves with the deadline
+    audit = session.exec(select(AuditEvent).where(AuditEvent.entity_id == str(police_task.id),
+                                                  AuditEvent.action == "task.deadline_extended")).one()
+    assert audit.reason == "需调取监控" and audit.actor == "mgr"
+    messages = session.exec(select(Notification).where(Notification.task_id == police_task.id,
+                                                       Notification.event == "deadline_changed")).all()
+    assert {m.unit_code for m in messages} == {"police-350302", "caseworker.test.caseworker"}
+    assert all("需调取监控" in m.body for m in messages)
+
+
+def test_manager_redirects_an_open_task_and_comments(session, police_task):
+    comment_task(session, police_task, actor="mgr", text="请尽快联系监护人")
+    new = redirect_task(session, police_task, actor="mgr", unit_code=STATION, reason="属龙桥辖区")
+    assert police_task.state == TaskState.redirected and police_task.redirected_to_id == new.id
+    assert (new.unit_code, new.attempt, new.state) == (STATION, 2, TaskState.requested)
+    assert new.next_rung_at is not None
+    assert redirect_task(session, police_task, actor="mgr", unit_code=STATION, reason="属龙桥辖区").id == new.id
+    assert follow_redirects(session, [str(police_task.id)]) == [str(new.id)]
+    sent = session.exec(select(Notification).where(Notification.task_id == new.id)).all()
+    assert [(m.event, m.unit_code) for m in sent] == [("task_requested", STATION)]
+    actions = {e.action for e in session.exec(select(AuditEvent).where(
+        AuditEvent.entity_id == str(police_task.id))).all()}
+    assert {"task.commented", "task.redirected"} <= actions
+    with pytest.raises(ValueError, match="已转办"):
+        extend_deadline(session, police_task, actor="mgr", due_at=police_task.due_at + timedelta(days=1), reason="x")
