@@ -67,3 +67,23 @@ def answer_task(
     if not action.is_answer or pathway_run_id is None:  # a dated duty: no flow run waits for it
         return AnswerResult(task=task, resume="")
     return AnswerResult(task=task, resume=asyncio.run(resume_pathway(pathway_run_id, wait_seconds=resume_wait_seconds)))
+
+
+def settle_rejection(ref: str, *, actor: str, unit_code: str = "", note: str = "",
+                     resume_wait_seconds: float = 20.0) -> str:
+    """After a rejection, the caseworker (or county manager) chooses the unit or adds the information
+    (:func:`careflow.reroute.settle_reroute`), committed before the waiting flow is resumed; returns the resume's
+    result (``resumed``, ``not_needed``, ``pending``).
+
+    Raises:
+        TaskNotFound; ValueError (Chinese, naming the field) -- nothing is stored then.
+    """
+    from careflow.reroute import settle_reroute
+
+    with session_scope() as session:
+        task = find_task(session, ref)
+        settle_reroute(session, task, actor=actor, unit_code=unit_code, note=note)
+        pathway_run_id = task.pathway_run_id
+    if pathway_run_id is None:
+        return ""
+    return asyncio.run(resume_pathway(pathway_run_id, wait_seconds=resume_wait_seconds))
