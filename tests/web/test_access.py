@@ -101,7 +101,15 @@ ENDPOINTS = [
     Endpoint("POST", "/cases/{reference}/pathways", frozenset({CW}), "case", lambda w, t: START),
     # agency pages
     Endpoint("GET", "/inbox", frozenset({OFFICER})),
-    Endpoint("GET", "/tasks/{task_id}", frozenset({OFFICER}), "task"),
+    Endpoint("GET", "/tasks/{task_id}", frozenset({OFFICER, MGR}), "task"),
+    # after a rejection, and a county manager's actions (web.routes.manage); the bodies are refused (400) so that
+    # the world's tasks stay open for the other endpoints
+    Endpoint("POST", "/tasks/{task_id}/reroute", frozenset({CW, MGR}), "task", lambda w, t: {"reroute_unit": ""}),
+    Endpoint("POST", "/tasks/{task_id}/redirect", frozenset({MGR}), "task",
+             lambda w, t: {"reroute_unit": "no-such-unit", "redirect_reason": "x"}),
+    Endpoint("POST", "/tasks/{task_id}/extend", frozenset({MGR}), "task",
+             lambda w, t: {"due_at": "2000-01-01T00:00", "extend_reason": "x"}),
+    Endpoint("POST", "/tasks/{task_id}/comment", frozenset({MGR}), "task", lambda w, t: {"comment": ""}),
     Endpoint("GET", "/tasks/{task_id}/letter", frozenset({OFFICER}), "task"),
     Endpoint("POST", "/tasks/{task_id}/acknowledge", frozenset({OFFICER}), "task", lambda w, t: {}),
     Endpoint("POST", "/tasks/{task_id}/reject", frozenset({OFFICER}), "task", lambda w, t: {"reason": "不属本辖区"}),
