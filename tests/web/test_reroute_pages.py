@@ -120,3 +120,5 @@ def test_manager_extends_redirects_and_comments_and_no_one_else_may(clients, ses
                                                  Notification.event == "task_requested")).first() is not None
         actions = {e.action for e in s.exec(select(AuditEvent).where(AuditEvent.entity_id == str(task.id)))}
     assert {"task.deadline_extended", "task.commented", "task.redirected"} <= actions
+    timeline = clients["cw_a"].get(f"/cases/{reference}").text  # the caseworker reads them on the case page
+    assert "请当日联系监护人" in timeline and "需调取监控" in timeline and "属龙桥辖区" in timeline

@@ -13,7 +13,7 @@ from web.deps import FormDep, CaseworkerPage, DbDep, ReaderPage, csrf_protect
 from web.schemas import CASE_REFERENCE
 from web.list_pages import render_list
 from web.lists import CASE_SPEC, list_cases
-from web.routes.manage import pending_reroutes
+from web.routes.manage import case_history, pending_reroutes
 from web.scope import visible_case
 from web.templating import redirect, render, translator
 from web.views import case_detail, case_summary, pathway_infos
@@ -40,7 +40,8 @@ def case_page(request: Request, db: DbDep, user: ReaderPage, reference: Referenc
     case, _child = visible_case(db, user, reference)
     t = translator(request)
     return render(request, "case_detail.html", {"case": case_detail(db, case, actor=user.username, t=t),
-                                                "reroutes": pending_reroutes(db, case)})
+                                                "reroutes": pending_reroutes(db, case),
+                                                "history": case_history(db, case)})
 
 
 @router.get("/cases/{reference}/pathways/new")

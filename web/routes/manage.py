@@ -78,6 +78,21 @@ def pending_reroutes(db: Session, case: Case) -> list[dict]:
     return out
 
 
+def case_history(db: Session, case: Case) -> list[dict]:
+    """What caseworkers and managers did about the case's tasks (redirects, extensions, comments, units named or
+    chosen after a rejection), oldest first, for the case page's timeline: time, step, unit (by name), action,
+    who, why."""
+    tasks = {t.id: t for t in db.exec(select(AgencyTask).where(AgencyTask.case_id == case.id)).all()}
+    names = unit_names(db, [t.unit_code for t in tasks.values()])
+    rows = []
+    for event in task_history(db, list(tasks)):
+        task = tasks.get(uuid.UUID(event.entity_id))
+        if task is not None:
+            rows.append({"at": event.at, "title": task.title, "unit_name": names.get(task.unit_code, ""),
+                         "action": event.action, "actor": event.actor, "reason": event.reason})
+    return rows
+
+
 def _page(request: Request, db, user, task_id: uuid.UUID, exc: Exception, values: dict) -> Response:
     from web.routes.tasks import _task_page
 
@@ -123,7 +138,8 @@ def _case_page(request: Request, db, user, case: Case, exc: Exception, values: d
     db.rollback()
     return render(request, "case_detail.html", {
         "case": case_detail(db, case, actor=user.username, t=translator(request)),
-        "reroutes": pending_reroutes(db, case), "errors": forms.error_lines(exc), "values": values},
+        "reroutes": pending_reroutes(db, case), "history": case_history(db, case), "errors": forms.error_lines(exc),
+        "values": values},
         status_code=400)
 
 
