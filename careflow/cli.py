@@ -324,12 +324,13 @@ def task_list(unit: Annotated[str, typer.Option(help="agency unit code, e.g. pol
         typer.echo(f"more: careflow task list --unit {unit} --limit {limit} --after {tasks[-1].short_ref}")
 
 
-def _answer(ref: str, state, unit: str | None, actor: str, reason: str = "", outcome: dict | None = None) -> None:
+def _answer(ref: str, state, unit: str | None, actor: str, reason: str = "", outcome: dict | None = None,
+            **rejection) -> None:
     from careflow.answers import answer_task
     from careflow.tasks import AnswerConflict
 
     try:
-        result = answer_task(ref, state, actor=actor, unit_code=unit, reason=reason, outcome=outcome)
+        result = answer_task(ref, state, actor=actor, unit_code=unit, reason=reason, outcome=outcome, **rejection)
     except AnswerConflict as exc:  # someone else answered first, differently
         _refused(exc)
     except USER_ERRORS as exc:
@@ -354,11 +355,15 @@ def task_ack(ref: str, unit: Annotated[Optional[str], typer.Option()] = None,
 @task_app.command("reject")
 def task_reject(ref: str, reason: Annotated[str, typer.Option(help="why (required)")],
                 unit: Annotated[Optional[str], typer.Option()] = None,
-                actor: Annotated[str, typer.Option("--as", help="officer name")] = "") -> None:
-    """Reject a task with a reason; it goes back to the caseworker and up to the county."""
+                actor: Annotated[str, typer.Option("--as", help="officer name")] = "",
+                kind: Annotated[str, typer.Option(help="not_ours | wrong_area | need_more_information | other")] = "",
+                to: Annotated[str, typer.Option("--to", help="not_ours/wrong_area: the unit code it belongs to")] = "",
+                ) -> None:
+    """Reject a task with a reason; it goes back to the caseworker and up to the county. ``--kind`` says why and
+    ``--to`` names the right unit, where the next attempt then goes (careflow.reroute)."""
     from models.task import TaskState
 
-    _answer(ref, TaskState.rejected, unit, actor, reason=reason)
+    _answer(ref, TaskState.rejected, unit, actor, reason=reason, rejection_kind=kind, reroute_unit=to)
 
 
 @task_app.command("complete")
