@@ -84,28 +84,26 @@ def redirect_task(session: Session, task: AgencyTask, *, actor: str, unit_code: 
         if successor is not None and successor.unit_code == (unit_code or "").strip():
             return successor  # the same redirect submitted twice
     _check_open(task, "转办")
+    if task.pathway_run_id is None:
+        raise ValueError("周期性职责（不属于个案路径）不能转办，可延期或批注")
     unit = check_reroute_unit(session, task, unit_code)
     reason = _text(reason, "redirect_reason", "转办理由")
     _check_text(session, task, reason, "redirect_reason", "转办理由")
     now = now or utcnow()
     start = pendulum.instance(now)
-    step = step_of(session.get(PathwayRun, task.pathway_run_id).pathway, task.step_key) \
-        if task.pathway_run_id is not None else None
-    rule = step.urgent_deadline if step and step.urgent_deadline and task.deadline_text == str(step.urgent_deadline) \
-        else (step.deadline if step else None)
-    deadline = compute_deadline(start, rule) if rule is not None else None
+    step = step_of(session.get(PathwayRun, task.pathway_run_id).pathway, task.step_key)
+    rule = step.urgent_deadline if step.urgent_deadline and task.deadline_text == str(step.urgent_deadline) \
+        else step.deadline
+    deadline = compute_deadline(start, rule)
     last = session.exec(select(sa.func.max(AgencyTask.attempt)).where(
         AgencyTask.pathway_run_id == task.pathway_run_id, AgencyTask.step_key == task.step_key,
-        AgencyTask.agency_type == task.agency_type)).one() if task.pathway_run_id is not None else task.attempt
+        AgencyTask.agency_type == task.agency_type)).one()
     new = AgencyTask(
         case_id=task.case_id, pathway_run_id=task.pathway_run_id, step_key=task.step_key,
         attempt=(last or task.attempt) + 1, agency_type=task.agency_type, unit_code=unit.code,
         jurisdiction_code=unit.jurisdiction_code, title=task.title, requested_at=start,
-        ack_due_at=(compute_deadline(start, step.ack_deadline).due_at if step and step.ack_deadline else None),
-        due_at=deadline.due_at if deadline else task.due_at,
-        due_provisional=deadline.provisional if deadline else task.due_provisional,
-        deadline_text=str(rule) if rule is not None else task.deadline_text,
-        duty_key=None,
+        ack_due_at=compute_deadline(start, step.ack_deadline).due_at if step.ack_deadline else None,
+        due_at=deadline.due_at, due_provisional=deadline.provisional, deadline_text=str(rule),
     )
     case = session.get(Case, task.case_id) if task.case_id else None
     new.next_rung_at = initial_next_rung_at(new, case.county_code if case else None, start)

@@ -122,3 +122,23 @@ def test_manager_extends_redirects_and_comments_and_no_one_else_may(clients, ses
     assert {"task.deadline_extended", "task.commented", "task.redirected"} <= actions
     timeline = clients["cw_a"].get(f"/cases/{reference}").text  # the caseworker reads them on the case page
     assert "请当日联系监护人" in timeline and "需调取监控" in timeline and "属龙桥辖区" in timeline
+    assert f"→ {STATION_NAME}" in timeline
+
+
+def test_the_same_unit_reads_the_information_the_caseworker_added(clients, session, register):
+    task, reference = _police_task(session, register)
+    officer, caseworker = clients["off_police_a"], clients["cw_a"]
+    officer.post(f"/tasks/{task.id}/reject", data={"csrf_token": officer.csrf, "reason": "请补充监护人联系方式",
+                                                   "rejection_kind": "need_more_information"})
+    page = caseworker.get(f"/cases/{reference}").text
+    assert 'name="reroute_note"' in page and "需补充信息" in page
+    refused = caseworker.post(f"/tasks/{task.id}/reroute", data={"csrf_token": caseworker.csrf, "reroute_note": ""})
+    assert refused.status_code == 400 and "补充信息" in refused.text
+    assert caseworker.post(f"/tasks/{task.id}/reroute", data={
+        "csrf_token": caseworker.csrf, "reroute_note": "父亲电话 13800000001"}).status_code == 303
+    with session_scope() as s:  # what the flow does next (tests/flows/test_reroute_flow.py runs it for real)
+        again = open_step_task(s, pathway_run_id=task.pathway_run_id, step_key=task.step_key, attempt=2)
+        again_id, again_unit = again.id, again.unit_code
+    assert again_unit == task.unit_code
+    shown = officer.get(f"/tasks/{again_id}").text
+    assert 'id="previous-rejection"' in shown and "父亲电话 13800000001" in shown and "需补充信息" in shown
