@@ -59,8 +59,23 @@ def test_need_more_information_waits_for_the_caseworker_then_the_same_unit_gets_
     assert second.unit_code == first.unit_code
 
 
-def test_a_managers_redirect_is_followed_by_the_waiting_flow(served):
+def test_wrong_area_naming_no_unit_waits_for_the_caseworkers_choice(served):
     station = _station()
+    reference, run_id, flow_run_id = new_case()
+    first = _police(run_id, flow_run_id)
+    answer_task(first.short_ref, TaskState.rejected, actor="民警 陈强", unit_code=first.unit_code,
+                reason="不属本分局辖区", rejection_kind="wrong_area")
+    time.sleep(1.0)
+    assert asyncio.run(wait_until_suspended(flow_run_id, timeout=60))
+    assert [t.attempt for t in tasks_of(run_id) if t.step_key == "police_reprimand"] == [1]  # waits for the choice
+    assert settle_rejection(first.short_ref, actor="e2e.caseworker", unit_code=station) == "resumed"
+    second = wait_for_task(run_id, flow_run_id, "police_reprimand", attempt=2)
+    assert second.unit_code == station
+    assert ("task_requested", station) in {(n.event, n.unit_code) for n in notifications_of(reference)
+                                           if n.task_id == second.id}
+
+
+def test_a_managers_redirect_is_followed_by_the_waiting_flow(served):
     reference, run_id, flow_run_id = new_case()
     first = wait_for_task(run_id, flow_run_id, "committee_admonition")
     other = "village_committee-350302002001"
@@ -71,5 +86,5 @@ def test_a_managers_redirect_is_followed_by_the_waiting_flow(served):
     result = answer_task(new_ref, TaskState.completed, actor="社区 李芳", unit_code=other, outcome=SERIOUS)
     assert result.resume == "resumed"
     police = wait_for_task(run_id, flow_run_id, "police_reprimand")
-    assert police.unit_code == "police-350302" and station
+    assert police.unit_code == "police-350302"
     assert {t.id for t in tasks_of(run_id) if t.step_key == "committee_admonition"} == {first.id, new_id}
