@@ -271,12 +271,12 @@ def _fact(rule: Rule, child: ChildProfile) -> RuleResult:
     label = FACTS[rule.name].label_zh
     known = child.fact(rule.name)
     if known is None:
-        return RuleResult(rule, "unknown", f"儿童档案未记录是否为{label}，请核实后记录")
+        return RuleResult(rule, "unknown", f"儿童档案未记录“{label}”，请核实后记录")
     if known.value == "yes":
-        return RuleResult(rule, "met", f"已记录为{label}{known.where_zh}")
+        return RuleResult(rule, "met", f"已记录“{label}”：是{known.where_zh}")
     if known.value == "no":
-        return RuleResult(rule, "not_met", f"已记录不属于{label}{known.where_zh}")
-    return RuleResult(rule, "unknown", f"{label}待核实{known.where_zh}")
+        return RuleResult(rule, "not_met", f"已记录“{label}”：否{known.where_zh}")
+    return RuleResult(rule, "unknown", f"“{label}”记录为待核实{known.where_zh}")
 
 
 def evaluate_rule(rule: Rule, child: ChildProfile, on: dt.date) -> RuleResult:

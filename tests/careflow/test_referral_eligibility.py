@@ -65,11 +65,11 @@ def test_a_fifteen_year_old_is_refused_items_1_and_2_with_chinese_reasons(sessio
 
 def test_item_11_needs_a_recorded_disability(session, new_case):
     case = new_case()
-    with pytest.raises(EligibilityNeedsReason, match="残疾儿童：待核实。儿童档案未记录是否为残疾儿童"):
+    with pytest.raises(EligibilityNeedsReason, match="残疾儿童：待核实。儿童档案未记录“残疾儿童”"):
         _start(session, case, 11)
     record_child_fact(session, child_id=case.child_id, key="disability", value="no", source="department",
                       source_detail="城厢区残联", established_on=today() - timedelta(days=30), actor=CASEWORKER)
-    with pytest.raises(NotEligible, match=r"残疾儿童：不符合。已记录不属于残疾儿童（部门答复：城厢区残联，"):
+    with pytest.raises(NotEligible, match=r"残疾儿童：不符合。已记录“残疾儿童”：否（部门答复：城厢区残联，"):
         _start(session, case, 11, eligibility_override="试试")
     assert _runs(session, case) == []
     # a later record wins: the federation issued a disability certificate
