@@ -146,3 +146,12 @@ def test_a_child_who_is_no_migrant_child_is_outside_every_item():
     result = evaluate_item(11, load_policy().service_item(11).eligibility, local, on)
     assert result.status == "not_met"
     assert "流动儿童：不符合。户籍地与居住地同为" in result.reasons_zh("not_met")
+
+
+def test_the_readme_table_shows_each_items_target_group_rules_and_departments():
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    policy = load_policy()
+    for number, item in policy.service_items.items():
+        rules = "；".join(r.label_zh for r in item.eligibility)
+        departments = "、".join(policy.agency(c).name_zh for c in item.departments)
+        assert f"| {number} | {item.service} | {item.target_group} | {rules} | {departments} |" in readme, number
