@@ -96,9 +96,9 @@ def check_referral(session: Session, case: Case, pathway: str, parameters: Mappi
         raise NotEligible(f"{head}：该儿童不符合服务对象条件，不能转介。{result.reasons_zh('not_met')}", result)
     if result.status == "unknown":
         if not override:
-            raise EligibilityNeedsReason(
-                f"{head}：以下条件无法确认：{result.reasons_zh('unknown')}。请先在儿童档案中记录核实情况；"
-                "确需继续转介的，请在“资格未确认时继续转介的理由”（eligibility_override）中写明理由", result)
+            raise EligibilityNeedsReason(  # names the field, so the form marks the reason's input
+                f"字段 {OVERRIDE}（资格未确认时继续转介的理由）：{head}以下条件无法确认：{result.reasons_zh('unknown')}。"
+                "请先在儿童档案中记录核实情况；确需继续转介的，请在此写明理由", result)
         values[OVERRIDE] = _clip(override)
         values[UNKNOWN] = _clip(result.reasons_zh("unknown"))
     return values

@@ -50,6 +50,7 @@ def test_facts_are_recorded_on_the_child_page_and_the_start_form_shows_each_item
                                                            "p_item": "11"})
     assert refused.status_code == 400
     assert "资格未确认时继续转介的理由" in refused.text and "残疾儿童：待核实" in refused.text
+    assert 'name="p_eligibility_override" aria-invalid="true"' in refused.text  # the reason's input is marked
 
     bad = cw.post(f"/children/{child_id}/facts", data={"csrf_token": cw.csrf, "fact": "disability",
                                                       "value": "compulsory", "source": "caseworker"})
