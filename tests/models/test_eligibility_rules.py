@@ -155,3 +155,32 @@ def test_the_readme_table_shows_each_items_target_group_rules_and_departments():
         rules = "；".join(r.label_zh for r in item.eligibility)
         departments = "、".join(policy.agency(c).name_zh for c in item.departments)
         assert f"| {number} | {item.service} | {item.target_group} | {rules} | {departments} |" in readme, number
+
+
+FACT_ITEMS = {8: "severe_mental_disorder", 9: "housing_hardship", 11: "disability", 12: "disability",
+              13: "minimum_living_allowance", 14: "extreme_poverty", 15: "temporary_assistance"}
+OPEN_ITEMS = (6, 7, 16, 17, 18, 19, 20)
+
+
+@pytest.mark.parametrize("number", range(1, 21))
+def test_every_item_takes_its_group_and_refuses_others(number):
+    on = date(2026, 12, 5)
+    toddler, pupil, teen = date(2022, 3, 1), date(2015, 3, 15), date(2011, 3, 15)
+    everything = {key: "yes" for key in ("disability", "orphan", "hiv_affected", "de_facto_unsupported",
+                                         "minimum_living_allowance", "extreme_poverty", "severe_mental_disorder",
+                                         "housing_hardship", "temporary_assistance")}
+    nothing = {key: "no" for key in everything}
+    expected_in = {1: toddler, 2: toddler, 3: pupil, 4: teen, 5: teen}.get(number, pupil)
+    assert status(number, child(expected_in, **everything), on) == "met"
+    if number in (1, 2):
+        assert status(number, child(pupil, **everything), on) == "not_met"
+    elif number in (3, 4, 5):
+        assert status(number, child(toddler, **everything), on) == "not_met"
+    elif number in OPEN_ITEMS:
+        assert status(number, child(pupil, **nothing), on) == "met"
+    else:  # a fact: unknown until recorded, refused when recorded "no"
+        assert status(number, child(pupil), on) == "unknown"
+        assert status(number, child(pupil, **nothing), on) == "not_met"
+        if number in FACT_ITEMS:
+            only = child(pupil, **{FACT_ITEMS[number]: "yes"})
+            assert status(number, only, on) == "met"
