@@ -10,6 +10,7 @@ import datetime as dt
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
+from careflow.audit import record_audit
 from careflow.child_facts import fact_history, record_child_fact
 from careflow.referral_eligibility import items_eligibility
 from models.child import Child
@@ -19,7 +20,7 @@ from models.policy import load_policy
 from models.user import UserRole, WebUser
 from web.scope import NotVisible, can_read_child, require_role
 
-__all__ = ["FactIn", "FactRowOut", "ItemCheckOut", "eligibility_out", "fact_choices", "facts_out", "record_fact_as"]
+__all__ = ["FactIn", "FactRowOut", "ItemCheckOut", "audit_read", "eligibility_out", "fact_choices", "facts_out", "record_fact_as"]
 
 
 class FactIn(BaseModel):
@@ -92,6 +93,12 @@ def _check_out(result: ItemEligibility) -> ItemCheckOut:
 def eligibility_out(session: Session, child: Child, item: int | None = None) -> list[ItemCheckOut]:
     """Each item's check on ``child`` today (only ``item`` when given)."""
     return [_check_out(r) for r in items_eligibility(session, child) if item is None or r.item == item]
+
+
+def audit_read(session: Session, child: Child, actor: str, what: str) -> None:
+    """Audit a read of the child's facts or checks (DOMAIN.md §8): ``child.facts_read`` with ``what`` (page, API)."""
+    record_audit(session, actor=actor, action="child.facts_read", entity_type="child", entity_id=child.id,
+                 detail={"what": what})
 
 
 def fact_choices() -> dict:

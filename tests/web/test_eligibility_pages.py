@@ -14,6 +14,7 @@ from careflow.cases import open_case, register_child
 from careflow.child_facts import today
 from careflow.db import session_scope
 from careflow.tasks import open_step_task
+from models.audit import AuditEvent
 from models.case import PathwayRun
 from models.eligibility import add_months
 from models.user import UserRole
@@ -95,6 +96,10 @@ def test_api_refuses_a_referral_outside_the_target_group_and_carries_the_overrid
     assert "未能确认的服务对象条件" in page.text and "家庭住房困难" in page.text
     facts = api.get(f"/api/children/{child_id}/facts", headers=headers).json()
     assert {f["key"] for f in facts} >= {"disability", "minimum_living_allowance", "school_enrolment"}
+    with session_scope() as session:  # every read of the child's facts is audited (DOMAIN.md §8)
+        reads = session.exec(select(AuditEvent).where(AuditEvent.action == "child.facts_read",
+                                                      AuditEvent.entity_id == str(child_id))).all()
+    assert {"api.facts", "api.eligibility", "page.start_form"} <= {e.detail["what"] for e in reads}
     bad = api.post(f"/api/children/{child_id}/facts", headers=headers,
                    json={"fact": "dragon", "value": "yes", "source": "caseworker"})
     assert bad.status_code == 422 and "未知的条件" in bad.json()["detail"]

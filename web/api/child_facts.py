@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from web.deps import ApiCaseworker, ApiReader, DbDep
-from web.eligibility_view import FactIn, FactRowOut, ItemCheckOut, eligibility_out, facts_out, record_fact_as
+from web.eligibility_view import (
+    FactIn, FactRowOut, ItemCheckOut, audit_read, eligibility_out, facts_out, record_fact_as,
+)
 from web.schemas import CASE_REFERENCE
 from web.scope import visible_case, visible_child
 
@@ -17,8 +19,11 @@ router = APIRouter(tags=["eligibility"])
 
 @router.get("/children/{child_id}/facts", response_model=list[FactRowOut])
 def read_facts(db: DbDep, user: ApiReader, child_id: uuid.UUID) -> list[FactRowOut]:
-    """Every target-group fact of the child: the latest record (value, source, date, who) and the earlier ones."""
-    return facts_out(db, visible_child(db, user, child_id))
+    """Every target-group fact of the child: the latest record (value, source, date, who) and the earlier ones
+    (audited ``child.facts_read``)."""
+    child = visible_child(db, user, child_id)
+    audit_read(db, child, user.username, "api.facts")
+    return facts_out(db, child)
 
 
 @router.post("/children/{child_id}/facts", response_model=list[FactRowOut], status_code=201)
@@ -40,4 +45,5 @@ def check_eligibility(db: DbDep, user: ApiReader, reference: Annotated[str, Path
     """The target-group check of every service-list item (or ``item``) on the case's child today, as a referral's
     start applies it: ``met`` starts, ``not_met`` is refused, ``unknown`` needs ``eligibility_override``."""
     _case, child = visible_case(db, user, reference)
+    audit_read(db, child, user.username, "api.eligibility")
     return eligibility_out(db, child, item)

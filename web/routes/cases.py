@@ -47,7 +47,7 @@ def start_page(request: Request, db: DbDep, user: CaseworkerPage, reference: Ref
     case, child = visible_case(db, user, reference)
     return render(request, "pathway_start.html", {
         "case": case_summary(case), "pathways": pathway_infos(translator(request)), "errors": [], "values": {},
-        **checks_context(db, child)})
+        **checks_context(db, child, user.username)})
 
 
 @router.post("/cases/{reference}/pathways")
@@ -61,7 +61,7 @@ def start_pathway(request: Request, db: DbDep, user: CaseworkerPage, reference: 
         return render(request, "pathway_start.html", {
             "case": case_summary(case), "pathways": pathway_infos(translator(request)),
             "errors": forms.error_lines(exc), "values": {k: v for k, v in form.items() if isinstance(v, str)},
-            **checks_context(db, child)},
+            **checks_context(db, child, user.username)},
             status_code=409 if isinstance(exc, PathwayAlreadyRunning) else 400)
     done = "pathway_started" if result.started else "pathway_pending"
     return redirect(f"/cases/{case.reference}?done={done}")
