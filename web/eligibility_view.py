@@ -20,7 +20,8 @@ from models.policy import load_policy
 from models.user import UserRole, WebUser
 from web.scope import NotVisible, can_read_child, require_role
 
-__all__ = ["FactIn", "FactRowOut", "ItemCheckOut", "audit_read", "eligibility_out", "fact_choices", "facts_out", "record_fact_as"]
+__all__ = ["FactIn", "FactRowOut", "ItemCheckOut", "audit_read", "eligibility_out", "fact_choices", "facts_out",
+           "record_fact_as"]
 
 
 class FactIn(BaseModel):
@@ -73,13 +74,13 @@ def facts_out(session: Session, child: Child) -> list[FactRowOut]:
         entry = FactRowOut(key=key, label=fact.label_zh)
         if rows:
             last = rows[-1]
+            source = FACT_SOURCES.get(last.source, last.source)
             entry = FactRowOut(
                 key=key, label=fact.label_zh, value=last.value, value_label=fact.options.get(last.value, last.value),
-                source=last.source, source_label=FACT_SOURCES.get(last.source, last.source) +
-                (f"：{last.source_detail}" if last.source_detail else ""),
+                source=last.source, source_label=source + (f"：{last.source_detail}" if last.source_detail else ""),
                 established_on=last.established_on, recorded_by=last.recorded_by, note=last.note,
-                history=[f"{r.established_on} {fact.options.get(r.value, r.value)}（{FACT_SOURCES.get(r.source, r.source)}"
-                         f"，{r.recorded_by}）" for r in reversed(rows[:-1])])
+                history=[f"{r.established_on} {fact.options.get(r.value, r.value)}"
+                         f"（{FACT_SOURCES.get(r.source, r.source)}，{r.recorded_by}）" for r in reversed(rows[:-1])])
         out.append(entry)
     return out
 
