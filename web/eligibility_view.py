@@ -21,6 +21,7 @@ from models.user import UserRole, WebUser
 from web.scope import NotVisible, can_read_child, require_role
 
 __all__ = ["FactIn", "FactRowOut", "ItemCheckOut", "audit_read", "eligibility_out", "fact_choices", "facts_out",
+           "migrant_line",
            "record_fact_as"]
 
 
@@ -89,6 +90,11 @@ def _check_out(result: ItemEligibility) -> ItemCheckOut:
     item = load_policy().service_item(result.item)
     return ItemCheckOut(item=result.item, service=item.service, target_group=item.target_group, status=result.status,
                         status_label=STATUS_ZH[result.status], reasons=[r.text for r in result.results])
+
+
+def migrant_line(checks: list[ItemCheckOut]) -> str:
+    """The migrant-child rule's result (the same for every item), e.g. ``流动儿童：符合。…``."""
+    return next((r for c in checks for r in c.reasons if r.startswith("流动儿童：")), "")
 
 
 def eligibility_out(session: Session, child: Child, item: int | None = None) -> list[ItemCheckOut]:

@@ -107,7 +107,7 @@ def test_the_school_year_cut_off_is_1_september():
     assert status(3, august, on) == "met"
     result = evaluate_item(3, load_policy().service_item(3).eligibility, september, on)
     assert result.status == "not_met"
-    assert "出生日期 2019-09-01（9月1日后出生），按9月1日入学规定 2026年9月入小学" in result.reasons_zh()
+    assert "出生日期 2019-09-01（当年9月1日及以后出生），按9月1日入学规定 2026年9月入小学" in result.reasons_zh()
     assert status(3, september, date(2026, 9, 1)) == "met"
     # nine school years later: senior secondary by age (普通高中 or 中职), compulsory no more
     assert (status(3, august, date(2034, 9, 1)), status(4, august, date(2034, 9, 1))) == ("not_met", "met")

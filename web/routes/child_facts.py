@@ -12,7 +12,9 @@ from starlette.responses import Response
 from models.eligibility import KeyCareCriterion
 from web import forms
 from web.deps import CaseworkerPage, DbDep, FormDep, ReaderPage, csrf_protect
-from web.eligibility_view import FactIn, audit_read, eligibility_out, fact_choices, facts_out, record_fact_as
+from web.eligibility_view import (
+    FactIn, audit_read, eligibility_out, fact_choices, facts_out, migrant_line, record_fact_as,
+)
 from web.schemas import CASE_REFERENCE
 from web.scope import visible_case, visible_child
 from web.templating import redirect, render, translator
@@ -30,7 +32,8 @@ def checks_context(db, child, actor: str) -> dict:
     """What ``pathway_start.html`` needs to show each item's target-group check before the caseworker submits
     (audited ``child.facts_read``)."""
     audit_read(db, child, actor, "page.start_form")
-    return {"checks": eligibility_out(db, child), "child_id": child.id}
+    checks = eligibility_out(db, child)
+    return {"checks": checks, "child_id": child.id, "migrant": migrant_line(checks)}
 
 
 @router.post("/children/{child_id}/facts")
@@ -59,5 +62,6 @@ def eligibility_page(request: Request, db: DbDep, user: ReaderPage,
     """The target-group check of every item (or ``item``) on the case's child, as the start form shows it."""
     _case, child = visible_case(db, user, reference)
     audit_read(db, child, user.username, "page.eligibility")
-    return render(request, "eligibility.html", {"checks": eligibility_out(db, child, item), "reference": reference,
-                                                "child_id": child.id})
+    checks = eligibility_out(db, child, item)
+    return render(request, "eligibility.html", {"checks": checks, "reference": reference, "child_id": child.id,
+                                                "migrant": migrant_line(checks)})
