@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from careflow.audit import record_audit
+from careflow.referral_eligibility import check_referral, record_override
 from careflow.settings import get_settings
 from careflow.tasks import move_tasks
 from models.base import utcnow
@@ -166,6 +167,9 @@ def create_pathway_run(
         ValueError: a missing, unknown or ill-typed start parameter (the message names the field).
         PathwayAlreadyRunning (a ValueError): the pathway is already open on the case (Chinese message
             naming the pathway and the open run).
+        NotEligible / EligibilityNeedsReason (ValueErrors): a service-list referral whose child is not in the
+            item's target group, or whose conditions are unknown and no written reason was given
+            (:func:`careflow.referral_eligibility.check_referral`; audited ``referral.eligibility_override``).
     """
     if pathway not in load_policy().pathways:
         raise KeyError(f"field 'pathway': {pathway!r} is not a pathway; known: {sorted(load_policy().pathways)}")
@@ -173,6 +177,7 @@ def create_pathway_run(
     case = session.get(Case, case_id)
     if case is None:
         raise LookupError(f"field 'case_id': no case {case_id}")
+    parameters = check_referral(session, case, pathway, parameters)  # target group (服务对象); Chinese refusal
     key = pathway_dedupe_key(pathway, parameters)
     run = PathwayRun(case_id=case.id, pathway=pathway, parameters=parameters or {}, dedupe_key=key,
                      started_by=actor, started_at=utcnow())
@@ -190,6 +195,7 @@ def create_pathway_run(
                      case_id=case.id, reason=f"pathway {pathway} started")
     record_audit(session, actor=actor, action="pathway.started", entity_type="pathway_run", entity_id=run.id,
                  case_id=case.id, detail={"pathway": pathway, "parameters": parameters or {}})
+    record_override(session, run, actor)
     return run
 
 

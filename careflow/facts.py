@@ -213,6 +213,10 @@ def task_facts(session: Session, task: AgencyTask, viewer: WebUser, *, policy: P
     if "report" in shows:
         facts.report_summary = case.summary
         facts.parameters = _values(list(definition.start_parameters), run.parameters or {}, policy)
+        if (run.parameters or {}).get("eligibility_unknown"):  # stored by careflow.referral_eligibility
+            facts.parameters.append(ParameterFact(
+                name="eligibility_unknown", type="text", label_zh="未能确认的服务对象条件",
+                label_en="Target-group conditions not confirmed", value=run.parameters["eligibility_unknown"]))
     if step is not None and step.shows_answers:
         facts.answers = _answers(session, run.id, step.shows_answers, definition, policy)
     record_audit(session, actor=viewer.username, action="task.child_facts_viewed", entity_type="task",

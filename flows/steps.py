@@ -306,6 +306,8 @@ def record_linked_pathway(referred_from: str, item: int, pathway: str, parameter
     reason = ""
     if pathway not in PATHWAY_DEPLOYMENTS or pathway not in load_policy().pathways:
         reason = "暂无可启动的服务路径"
+    if pathway == "service_referral":  # the referring unit's answer is the written reason where a condition is unknown
+        parameters = {"eligibility_override": f"承办单位在上一路径的答复中转介清单第{item}项", **parameters}
     with session_scope() as session:
         parent = session.get(PathwayRun, uuid.UUID(referred_from))
         run = None if reason else _linked_run(session, parent, item)

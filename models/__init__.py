@@ -15,6 +15,7 @@ from models.sweep import SweepRun  # noqa: F401  (the deadline sweeper's runs, m
 from models.user import ApiToken, UserRole, WebUser  # noqa: F401  (web app sign-in, migration 0004)
 from models.dashboard import DashboardFigure  # noqa: F401  (dashboard figures and their indexes, migration 0008)
 from models.holidays import HolidayArrangement  # noqa: F401  (official holiday arrangements, migration 0011)
+from models.child_facts import ChildFact  # noqa: F401  (facts the target-group rules need, migration 0012_elig)
 
 __all__ = [
     "AgencyTask", "AgencyUnit", "Escalation", "AuditEvent", "Case", "CaseStatus", "Child", "DeliveryStatus",

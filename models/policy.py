@@ -39,6 +39,7 @@ from pydantic import (
 
 from careflow import PROJECT_ROOT
 from models.deadlines import DeadlineRule
+from models.eligibility_rules import Rule as EligibilityRule, parse_rules
 
 __all__ = [
     "AgencyType", "OutcomeField", "PathwayDefinition", "PathwayStep", "Policy", "PolicyError",
@@ -432,6 +433,8 @@ class ServiceItem(_Frozen):
         departments: the same as agency codes; a referral for the item goes to each of them.
         completion: ``all`` — every department must answer; ``any`` — one answer completes the referral.
         note: where the data departs from the extracted text, and why.
+        eligibility: the target group as rules careflow checks on the child (:mod:`models.eligibility_rules`);
+            refused in Chinese, naming the item and the field, when a rule name is unknown.
     """
 
     number: int = Field(ge=1)
@@ -443,6 +446,12 @@ class ServiceItem(_Frozen):
     departments: list[Code] = Field(min_length=1)
     completion: Literal["all", "any"] = "all"
     note: str = ""
+    eligibility: tuple[EligibilityRule, ...] = ()
+
+    @field_validator("eligibility", mode="before")
+    @classmethod
+    def _rules(cls, value: Any, info) -> tuple[EligibilityRule, ...]:
+        return parse_rules(value, item=info.data.get("number", "?"))
 
 
 class Policy(_Frozen):
@@ -615,6 +624,9 @@ def _load_service_list(policy_dir: Path, base: Path, agencies: dict[str, AgencyT
             continue
         index_of[item.number] = index
         items[item.number] = item
+        if not item.eligibility:
+            problems.append(_locate(rel, raw, where + ("eligibility",), f"清单第{item.number}项 字段 eligibility"
+                                    "（服务对象规则）：缺少规则（对所有流动儿童开放的项目写 [migrant_child]）"))
         unknown_codes = [code for code in item.departments if code not in agencies]
         for code in unknown_codes:
             problems.append(_locate(rel, raw, where + ("departments",),

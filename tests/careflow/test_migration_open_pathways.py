@@ -83,6 +83,7 @@ def test_existing_runs_get_keys_and_old_duplicates_are_kept(own_database):
     with session_scope(url) as session, pytest.raises(PathwayAlreadyRunning):
         create_pathway_run(session, case_id=case_id, pathway="guardianship", actor="t")
     with session_scope(url) as session, pytest.raises(PathwayAlreadyRunning):
-        create_pathway_run(session, case_id=case_id, pathway="service_referral", actor="t", parameters={"item": 13})
+        create_pathway_run(session, case_id=case_id, pathway="service_referral", actor="t",
+                           parameters={"item": 13, "eligibility_override": "低保条件待核实"})
     with session_scope(url) as session:
         create_pathway_run(session, case_id=case_id, pathway="service_referral", actor="t", parameters={"item": 17})

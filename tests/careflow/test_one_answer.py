@@ -233,7 +233,7 @@ def test_the_pathway_may_start_again_once_the_first_ended(case_id):
 
 def test_service_referrals_of_different_items_run_side_by_side_but_not_one_item_twice(case_id):
     _start(case_id, "service_referral", {"item": "18"})(threading.Barrier(1))
-    _start(case_id, "service_referral", {"item": 13})(threading.Barrier(1))
+    _start(case_id, "service_referral", {"item": 13, "eligibility_override": "低保条件待核实"})(threading.Barrier(1))
     with pytest.raises(PathwayAlreadyRunning, match="该个案的清单第18项.*转介路径正在进行中"), session_scope() as s:
         create_pathway_run(s, case_id=case_id, pathway="service_referral", actor="x", parameters={"item": "018"})
     assert sorted(r.dedupe_key for r in _open_runs(case_id)) == ["service_referral:13", "service_referral:18"]

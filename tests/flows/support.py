@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.child_facts import record_child_fact
 from careflow.db import session_scope
 from careflow.demos.driving import wait_for_end  # noqa: F401  (used by the tests)
 from careflow.resume import start_pathway_flow, wait_until_suspended
@@ -21,14 +22,19 @@ from tests.factories import make_resident_id
 CASEWORKER = "e2e.caseworker"
 
 
-def new_case(pathway: str = "guardianship", parameters: dict | None = None) -> tuple[str, uuid.UUID, uuid.UUID]:
-    """Register a child in 城厢区 凤山社区, open a case, start ``pathway``; returns (reference, run id, flow run id)."""
+def new_case(pathway: str = "guardianship", parameters: dict | None = None,
+             facts: dict[str, str] | None = None) -> tuple[str, uuid.UUID, uuid.UUID]:
+    """Register a child in 城厢区 凤山社区, record ``facts`` (key → value, by the caseworker; a service referral
+    checks the item's target group), open a case, start ``pathway``; returns (reference, run id, flow run id)."""
     with session_scope() as session:
         reg = register_child(
             session, resident_id=make_resident_id(), full_name="端到端" + uuid.uuid4().hex[:4],
             hukou_county="511321", residence_county="350302", residence_area_code="350302001001",
             arrival_date=date(2023, 8, 20), actor=CASEWORKER,
         )
+        for key, value in (facts or {}).items():
+            record_child_fact(session, child_id=reg.child.id, key=key, value=value, source="caseworker",
+                              actor=CASEWORKER)
         case = open_case(session, child_id=reg.child.id, caseworker=CASEWORKER)
         run = create_pathway_run(session, case_id=case.id, pathway=pathway, actor=CASEWORKER,
                                  parameters=parameters)

@@ -54,7 +54,8 @@ def test_item_18_is_referred_to_seven_departments_and_closes_when_all_answered(s
 
 @pytest.mark.e2e
 def test_a_department_that_rejects_is_reissued_and_the_referral_still_needs_every_department(served):
-    reference, run_id, flow_run_id = new_case("service_referral", {"item": 5})  # 省教育厅、省人社厅
+    reference, run_id, flow_run_id = new_case("service_referral", {"item": 5},  # 省教育厅、省人社厅
+                                               facts={"school_enrolment": "secondary_vocational"})
     first = {t.agency_type: t for t in demo.wait_for_referral_tasks(run_id, flow_run_id, 2)}
     assert {a: t.unit_code for a, t in first.items()} == {
         "education": "education-350302", "human_resources": "human_resources-350302"}
@@ -99,7 +100,7 @@ def referral(session, register):
     def _start(item: int) -> PathwayRun:
         case = open_case(session, child_id=register().child.id, caseworker="test.caseworker")
         run = create_pathway_run(session, case_id=case.id, pathway="service_referral", actor="test.caseworker",
-                                 parameters={"item": item})
+                                 parameters={"item": item, "eligibility_override": "服务对象条件待核实"})
         session.flush()
         return run
 

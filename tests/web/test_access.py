@@ -70,6 +70,7 @@ REPORT = {"summary": "邻居报告：孩子夜间独自在外", "reported_by": "
 START = {"pathway": "guardianship", "p_reported_by": "学校"}
 START_JSON = {"pathway": "guardianship", "parameters": {"reported_by": "学校"}}
 OUTCOME_FORM = {"o_serious": "no", "o_child_in_danger": "no"}
+FACT = {"fact": "housing_hardship", "value": "unknown", "source": "caseworker"}
 OUTCOME_JSON = {"outcome": {"serious": False, "child_in_danger": False}}
 UNIT_FORM = {"name": "改名的单位", "agency_type": "police", "jurisdiction_code": "350302", "active": "yes"}
 
@@ -94,6 +95,8 @@ ENDPOINTS = [
     Endpoint("POST", "/children", frozenset({CW}), "area", lambda w, t: _child_form(w, t)),
     Endpoint("GET", "/children/{child_id}", frozenset({CW, MGR}), "child"),
     Endpoint("POST", "/children/{child_id}/reports", frozenset({CW}), "child", lambda w, t: REPORT),
+    Endpoint("POST", "/children/{child_id}/facts", frozenset({CW}), "child", lambda w, t: FACT),
+    Endpoint("GET", "/cases/{reference}/eligibility", frozenset({CW, MGR}), "case"),
     Endpoint("GET", "/cases", frozenset({CW, MGR})),
     Endpoint("GET", "/files", frozenset({CW, MGR})),
     Endpoint("GET", "/cases/{reference}", frozenset({CW, MGR}), "case"),
@@ -149,6 +152,9 @@ ENDPOINTS = [
     Endpoint("POST", "/api/children", frozenset({CW}), "area", lambda w, t: _child_json(w, t)),
     Endpoint("GET", "/api/children/{child_id}", frozenset({CW, MGR}), "child"),
     Endpoint("POST", "/api/children/{child_id}/cases", frozenset({CW}), "child", lambda w, t: REPORT),
+    Endpoint("GET", "/api/children/{child_id}/facts", frozenset({CW, MGR}), "child"),
+    Endpoint("POST", "/api/children/{child_id}/facts", frozenset({CW}), "child", lambda w, t: FACT),
+    Endpoint("GET", "/api/cases/{reference}/eligibility", frozenset({CW, MGR}), "case"),
     Endpoint("GET", "/api/cases", frozenset({CW, MGR})),
     Endpoint("GET", "/api/cases/{reference}", frozenset({CW, MGR}), "case"),
     Endpoint("POST", "/api/cases/{reference}/pathways", frozenset({CW}), "case", lambda w, t: START_JSON),

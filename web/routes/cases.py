@@ -12,6 +12,7 @@ from web import actions, forms
 from web.deps import FormDep, CaseworkerPage, DbDep, ReaderPage, csrf_protect
 from web.schemas import CASE_REFERENCE
 from web.list_pages import render_list
+from web.routes.child_facts import checks_context
 from web.lists import CASE_SPEC, list_cases
 from web.routes.manage import case_history, pending_reroutes
 from web.scope import visible_case
@@ -46,9 +47,10 @@ def case_page(request: Request, db: DbDep, user: ReaderPage, reference: Referenc
 
 @router.get("/cases/{reference}/pathways/new")
 def start_page(request: Request, db: DbDep, user: CaseworkerPage, reference: Reference) -> Response:
-    case, _child = visible_case(db, user, reference)
+    case, child = visible_case(db, user, reference)
     return render(request, "pathway_start.html", {
-        "case": case_summary(case), "pathways": pathway_infos(translator(request)), "errors": [], "values": {}})
+        "case": case_summary(case), "pathways": pathway_infos(translator(request)), "errors": [], "values": {},
+        **checks_context(db, child, user.username)})
 
 
 @router.post("/cases/{reference}/pathways")
@@ -61,7 +63,8 @@ def start_pathway(request: Request, db: DbDep, user: CaseworkerPage, reference: 
         db.rollback()
         return render(request, "pathway_start.html", {
             "case": case_summary(case), "pathways": pathway_infos(translator(request)),
-            "errors": forms.error_lines(exc), "values": {k: v for k, v in form.items() if isinstance(v, str)}},
+            "errors": forms.error_lines(exc), "values": {k: v for k, v in form.items() if isinstance(v, str)},
+            **checks_context(db, child, user.username)},
             status_code=409 if isinstance(exc, PathwayAlreadyRunning) else 400)
     done = "pathway_started" if result.started else "pathway_pending"
     return redirect(f"/cases/{case.reference}?done={done}")

@@ -16,6 +16,7 @@ from models.user import UserRole
 from web import actions, forms
 from web.deps import FormDep, CaseworkerPage, DbDep, ReaderPage, csrf_protect
 from web.list_pages import render_list
+from web.routes.child_facts import facts_context
 from web.lists import CHILD_SPEC, FILE_SPEC, audit_names_shown, list_children, list_files
 from web.scope import NotAllowed, visible_child
 from web.templating import redirect, render, translator
@@ -81,7 +82,8 @@ def child_page(request: Request, db: DbDep, user: ReaderPage, child_id: uuid.UUI
         raise NotAllowed("only the caseworker may see the full ID number")
     detail = child_detail(db, child, actor=user.username, reveal_id=reveal)
     return render(request, "child_detail.html", {"child": detail, "errors": [], "report": {},
-                                                 "criteria": dict(_criteria(translator(request)))})
+                                                 "criteria": dict(_criteria(translator(request))),
+                                                 **facts_context(db, child)})
 
 
 @router.post("/children/{child_id}/reports")
@@ -94,6 +96,7 @@ def record_report(request: Request, db: DbDep, user: CaseworkerPage, child_id: u
         detail = child_detail(db, child, actor=user.username)
         return render(request, "child_detail.html", {
             "child": detail, "errors": forms.error_lines(exc), "criteria": dict(_criteria(translator(request))),
+            **facts_context(db, child),
             "report": {k: v for k, v in form.items() if isinstance(v, str)}}, status_code=400)
     db.commit()
     return redirect(f"/cases/{case.reference}/pathways/new?done=case_opened")

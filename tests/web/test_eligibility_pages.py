@@ -1,0 +1,105 @@
+"""The caseworker records target-group facts on the child's page (Chinese labels, source and date); the start form
+shows each item's check before submitting; a refused or unconfirmed referral says why in Chinese (form and API);
+the override reason reaches the department's task page."""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date
+
+import pytest
+from sqlmodel import select
+
+from careflow.cases import open_case, register_child
+from careflow.child_facts import today
+from careflow.db import session_scope
+from careflow.tasks import open_step_task
+from models.audit import AuditEvent
+from models.case import PathwayRun
+from models.eligibility import add_months
+from models.user import UserRole
+from tests.factories import make_resident_id
+from tests.web.conftest import PASSWORD, World, sign_in
+from web.users import create_user
+
+ID_SPACE = ("511321", date(2014, 7, 9))
+
+
+@pytest.fixture(scope="module")
+def elig_case(database_url, world: World) -> tuple[uuid.UUID, str]:
+    """An eleven-year-old migrant child in 凤山社区 (A1) with a case: (child id, case reference)."""
+    with session_scope() as session:
+        reg = register_child(session, resident_id=make_resident_id(ID_SPACE[0], add_months(today(), -11 * 12 - 1)),
+                             full_name="资格" + uuid.uuid4().hex[:4], hukou_county="511321", residence_county="350302",
+                             residence_area_code="350302001001", arrival_date=date(2023, 8, 20), actor="fixture")
+        session.flush()
+        case = open_case(session, child_id=reg.child.id, caseworker=world.person("cw_a1").username)
+        return reg.child.id, case.reference
+
+
+def test_facts_are_recorded_on_the_child_page_and_the_start_form_shows_each_items_check(clients, elig_case, world):
+    child_id, reference = elig_case
+    cw = clients["cw_a1"]
+    page = cw.get(f"/children/{child_id}")
+    assert page.status_code == 200 and "服务对象条件记录" in page.text and "未记录" in page.text
+    form = cw.get(f"/cases/{reference}/pathways/new")
+    assert re.search(r'data-item="11" data-status="unknown"', form.text)
+    assert re.search(r'data-item="1" data-status="not_met"', form.text)
+    assert "残疾儿童：待核实。儿童档案未记录“残疾儿童”" in form.text
+
+    refused = cw.post(f"/cases/{reference}/pathways", data={"csrf_token": cw.csrf, "pathway": "service_referral",
+                                                           "p_item": "11"})
+    assert refused.status_code == 400
+    assert "资格未确认时继续转介的理由" in refused.text and "残疾儿童：待核实" in refused.text
+    assert 'name="p_eligibility_override" aria-invalid="true"' in refused.text  # the reason's input is marked
+
+    bad = cw.post(f"/children/{child_id}/facts", data={"csrf_token": cw.csrf, "fact": "disability",
+                                                      "value": "compulsory", "source": "caseworker"})
+    assert bad.status_code == 400 and "不是可选值" in bad.text
+    done = cw.post(f"/children/{child_id}/facts", data={
+        "csrf_token": cw.csrf, "fact": "disability", "value": "yes", "source": "department",
+        "source_detail": "城厢区残联 残疾人证", "established_on": today().isoformat()})
+    assert done.status_code == 303
+    page = cw.get(f"/children/{child_id}")
+    row = re.search(r'<tr data-fact="disability">(.*?)</tr>', page.text, re.S).group(1)
+    assert "是" in row and "部门答复：城厢区残联 残疾人证" in row and today().isoformat() in row
+    form = cw.get(f"/cases/{reference}/pathways/new")
+    assert re.search(r'data-item="11" data-status="met"', form.text)
+    started = cw.post(f"/cases/{reference}/pathways", data={"csrf_token": cw.csrf, "pathway": "service_referral",
+                                                           "p_item": "11"})
+    assert started.status_code == 303, started.text
+
+
+def test_api_refuses_a_referral_outside_the_target_group_and_carries_the_override(clients, elig_case, world,
+                                                                                 web_app):
+    child_id, reference = elig_case
+    headers = {"Authorization": f"Bearer {world.person('cw_a1').token}"}
+    api = clients["cw_a1"]
+    checks = api.get(f"/api/cases/{reference}/eligibility", params={"item": 2}, headers=headers).json()
+    assert [(c["item"], c["status"], c["status_label"]) for c in checks] == [(2, "not_met", "不符合")]
+    refused = api.post(f"/api/cases/{reference}/pathways", json={"pathway": "service_referral",
+                                                                 "parameters": {"item": "2"}}, headers=headers)
+    assert refused.status_code == 422 and "清单第2项学前教育服务" in refused.json()["detail"]
+    started = api.post(f"/api/cases/{reference}/pathways", headers=headers, json={
+        "pathway": "service_referral", "parameters": {"item": "9", "eligibility_override": "租住棚屋，住房情况待住建核实"}})
+    assert started.status_code == 201, started.text
+    run_id = uuid.UUID(started.json()["run"]["id"])
+    with session_scope() as session:
+        run = session.get(PathwayRun, run_id)
+        task = open_step_task(session, pathway_run_id=run.id, step_key="service_referral", agency_type="housing")
+        officer = create_user(session, username=f"off.housing.{run_id.hex[:6]}", password=PASSWORD,
+                              role=UserRole.agency_officer, actor="fixture", unit_code=task.unit_code)
+        task_id = task.id
+    page = sign_in(web_app, officer.username).get(f"/tasks/{task_id}")
+    assert page.status_code == 200
+    assert "资格未确认时继续转介的理由" in page.text and "租住棚屋，住房情况待住建核实" in page.text
+    assert "未能确认的服务对象条件" in page.text and "家庭住房困难" in page.text
+    facts = api.get(f"/api/children/{child_id}/facts", headers=headers).json()
+    assert {f["key"] for f in facts} >= {"disability", "minimum_living_allowance", "school_enrolment"}
+    with session_scope() as session:  # every read of the child's facts is audited (DOMAIN.md §8)
+        reads = session.exec(select(AuditEvent).where(AuditEvent.action == "child.facts_read",
+                                                      AuditEvent.entity_id == str(child_id))).all()
+    assert {"api.facts", "api.eligibility", "page.start_form"} <= {e.detail["what"] for e in reads}
+    bad = api.post(f"/api/children/{child_id}/facts", headers=headers,
+                   json={"fact": "dragon", "value": "yes", "source": "caseworker"})
+    assert bad.status_code == 422 and "未知的条件" in bad.json()["detail"]

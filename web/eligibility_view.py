@@ -1,0 +1,128 @@
+"""The child's recorded facts and each service-list item's target-group check, as pages and the API show them.
+
+Chinese by default: fact, value and source by their labels (:mod:`models.child_facts`), an item's check as
+符合/不符合/待核实 with the reasons (:mod:`careflow.referral_eligibility`). Reads one child's facts (one statement).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from careflow.audit import record_audit
+from careflow.child_facts import fact_history, record_child_fact
+from careflow.referral_eligibility import items_eligibility
+from models.child import Child
+from models.child_facts import FACT_SOURCES, FACTS
+from models.eligibility_rules import STATUS_ZH, ItemEligibility
+from models.policy import load_policy
+from models.user import UserRole, WebUser
+from web.scope import NotVisible, can_read_child, require_role
+
+__all__ = ["FactIn", "FactRowOut", "ItemCheckOut", "audit_read", "eligibility_out", "fact_choices", "facts_out",
+           "migrant_line",
+           "record_fact_as"]
+
+
+class FactIn(BaseModel):
+    """A fact a caseworker records: which (``fact``), its value code, the source, the date it was established
+    (default today) and optional detail (which department or document) and note."""
+
+    fact: str = Field(max_length=40)
+    value: str = Field(max_length=40)
+    source: str = Field(default="caseworker", max_length=20)
+    established_on: dt.date | None = None
+    source_detail: str = Field(default="", max_length=200)
+    note: str = Field(default="", max_length=500)
+
+
+class FactRowOut(BaseModel):
+    """A fact of the child's file: its label, the latest value and where it came from (empty when never recorded);
+    ``history``: earlier records, newest first, as one line each."""
+
+    key: str
+    label: str
+    value: str = ""
+    value_label: str = ""
+    source: str = ""
+    source_label: str = ""
+    established_on: dt.date | None = None
+    recorded_by: str = ""
+    note: str = ""
+    history: list[str] = Field(default_factory=list)
+
+
+class ItemCheckOut(BaseModel):
+    """An item's target-group check on the child: ``status`` met | not_met | unknown, its label, the reasons."""
+
+    item: int
+    service: str
+    target_group: str
+    status: str
+    status_label: str
+    reasons: list[str]
+
+
+def facts_out(session: Session, child: Child) -> list[FactRowOut]:
+    """Every fact of :data:`models.child_facts.FACTS`, in order, with its latest record and the earlier ones."""
+    by_key: dict[str, list] = {}
+    for row in fact_history(session, child.id):
+        by_key.setdefault(row.fact_key, []).append(row)
+    out = []
+    for key, fact in FACTS.items():
+        rows = by_key.get(key, [])
+        entry = FactRowOut(key=key, label=fact.label_zh)
+        if rows:
+            last = rows[-1]
+            source = FACT_SOURCES.get(last.source, last.source)
+            entry = FactRowOut(
+                key=key, label=fact.label_zh, value=last.value, value_label=fact.options.get(last.value, last.value),
+                source=last.source, source_label=source + (f"：{last.source_detail}" if last.source_detail else ""),
+                established_on=last.established_on, recorded_by=last.recorded_by, note=last.note,
+                history=[f"{r.established_on} {fact.options.get(r.value, r.value)}"
+                         f"（{FACT_SOURCES.get(r.source, r.source)}，{r.recorded_by}）" for r in reversed(rows[:-1])])
+        out.append(entry)
+    return out
+
+
+def _check_out(result: ItemEligibility) -> ItemCheckOut:
+    item = load_policy().service_item(result.item)
+    return ItemCheckOut(item=result.item, service=item.service, target_group=item.target_group, status=result.status,
+                        status_label=STATUS_ZH[result.status], reasons=[r.text for r in result.results])
+
+
+def migrant_line(checks: list[ItemCheckOut]) -> str:
+    """The migrant-child rule's result (the same for every item), e.g. ``流动儿童：符合。…``."""
+    return next((r for c in checks for r in c.reasons if r.startswith("流动儿童：")), "")
+
+
+def eligibility_out(session: Session, child: Child, item: int | None = None) -> list[ItemCheckOut]:
+    """Each item's check on ``child`` today (only ``item`` when given)."""
+    return [_check_out(r) for r in items_eligibility(session, child) if item is None or r.item == item]
+
+
+def audit_read(session: Session, child: Child, actor: str, what: str) -> None:
+    """Audit a read of the child's facts or checks (DOMAIN.md §8): ``child.facts_read`` with ``what`` (page, API)."""
+    record_audit(session, actor=actor, action="child.facts_read", entity_type="child", entity_id=child.id,
+                 detail={"what": what})
+
+
+def fact_choices() -> dict:
+    """What the fact form offers: facts, each fact's values, the sources (code → Chinese label)."""
+    return {"facts": {k: f.label_zh for k, f in FACTS.items()},
+            "values": {k: f.options for k, f in FACTS.items()}, "sources": FACT_SOURCES}
+
+
+def record_fact_as(session: Session, user: WebUser, child: Child, data: FactIn):
+    """A caseworker records a fact on a child of their jurisdiction (audited ``child.fact_recorded``).
+
+    Raises:
+        NotAllowed: not a caseworker. NotVisible: outside the jurisdiction. ValueError: in Chinese, naming the field.
+    """
+    require_role(user, UserRole.caseworker)
+    if not can_read_child(user, child):
+        raise NotVisible(f"no child {child.id}")
+    return record_child_fact(session, child_id=child.id, key=data.fact, value=data.value, source=data.source,
+                             actor=user.username, established_on=data.established_on,
+                             source_detail=data.source_detail, note=data.note)

@@ -1,0 +1,67 @@
+"""The facts on a child's file (残疾、低保、在读学段 …) a caseworker records, and the referral check the start form
+shows: ``POST /children/{id}/facts`` (form) and ``GET /cases/{reference}/eligibility`` (the check as HTML)."""
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from models.eligibility import KeyCareCriterion
+from web import forms
+from web.deps import CaseworkerPage, DbDep, FormDep, ReaderPage, csrf_protect
+from web.eligibility_view import (
+    FactIn, audit_read, eligibility_out, fact_choices, facts_out, migrant_line, record_fact_as,
+)
+from web.schemas import CASE_REFERENCE
+from web.scope import visible_case, visible_child
+from web.templating import redirect, render, translator
+from web.views import child_detail
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+
+def facts_context(db, child) -> dict:
+    """What ``child_detail.html`` needs for its facts section."""
+    return {"child_facts": facts_out(db, child), "fact_choices": fact_choices(), "fact_values": {}}
+
+
+def checks_context(db, child, actor: str) -> dict:
+    """What ``pathway_start.html`` needs to show each item's target-group check before the caseworker submits
+    (audited ``child.facts_read``)."""
+    audit_read(db, child, actor, "page.start_form")
+    checks = eligibility_out(db, child)
+    return {"checks": checks, "child_id": child.id, "migrant": migrant_line(checks)}
+
+
+@router.post("/children/{child_id}/facts")
+def record_fact(request: Request, db: DbDep, user: CaseworkerPage, child_id: uuid.UUID, form: FormDep) -> Response:
+    child = visible_child(db, user, child_id)
+    values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
+    try:
+        data = FactIn.model_validate({**values, "established_on": values.get("established_on") or None})
+        record_fact_as(db, user, child, data)
+    except (ValidationError, ValueError, LookupError) as exc:
+        db.rollback()
+        detail = child_detail(db, child, actor=user.username)
+        t = translator(request)
+        criteria = {c.value: t.label(c, "key_care") for c in KeyCareCriterion}
+        return render(request, "child_detail.html", {
+            "child": detail, "errors": forms.error_lines(exc), "errors_in": "facts", "report": {},
+            "criteria": criteria, **facts_context(db, child), "fact_values": values}, status_code=400)
+    db.commit()
+    return redirect(f"/children/{child.id}?done=fact_recorded#facts")
+
+
+@router.get("/cases/{reference}/eligibility")
+def eligibility_page(request: Request, db: DbDep, user: ReaderPage,
+                     reference: Annotated[str, Path(pattern=CASE_REFERENCE)],
+                     item: Annotated[int | None, Query(ge=1, le=99)] = None) -> Response:
+    """The target-group check of every item (or ``item``) on the case's child, as the start form shows it."""
+    _case, child = visible_case(db, user, reference)
+    audit_read(db, child, user.username, "page.eligibility")
+    checks = eligibility_out(db, child, item)
+    return render(request, "eligibility.html", {"checks": checks, "reference": reference, "child_id": child.id,
+                                                "migrant": migrant_line(checks)})
