@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -67,7 +68,11 @@ FIELD_NAME = r"^[a-z][a-z0-9_]{0,47}$"
 EARLIEST = dt.date(1990, 1, 1)
 LATEST = dt.date(2100, 12, 31)
 PlausibleDate = Annotated[dt.date, Field(ge=EARLIEST, le=LATEST)]
-FieldValue = bool | Text(1000, multiline=True)
+#: A number in an answer (an amount in yuan): JSON numbers are accepted as well as digits in text.
+Number = Annotated[Decimal, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
+#: Service-list items as a list (an onward referral): numbers, or the services' names.
+ItemList = Annotated[list[Annotated[int, Field(ge=0, le=999)] | Text(60)], Field(max_length=40)]
+FieldValue = bool | Number | Text(1000, multiline=True) | ItemList
 
 
 class _In(BaseModel):
@@ -280,11 +285,16 @@ class CaseDetail(CaseSummary):
 
 
 class OutcomeFieldOut(BaseModel):
+    """A field of an answer or of a pathway's start: ``amount`` is yuan in digits (a JSON number or text);
+    ``service_item`` one item number of the service list; ``service_items`` a list of item numbers (or
+    ``["none"]``: no onward referral). ``option_labels`` are the options as people read them (same order)."""
+
     name: str
-    type: Literal["bool", "text", "choice"]
+    type: Literal["bool", "text", "choice", "amount", "service_item", "service_items"]
     label: str
     required: bool
     options: list[str]
+    option_labels: list[str] = Field(default_factory=list)
 
 
 class PathwayInfo(BaseModel):

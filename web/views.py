@@ -23,6 +23,7 @@ from models.case import Case, PathwayRun
 from models.child import Child, Guardian
 from models.deadlines import format_local
 from models.eligibility import assess_migrant_child
+from models.field_values import NO_REFERRAL
 from models.policy import OutcomeField, PathwayDefinition, PathwayStep, load_policy
 from models.regions import get_county
 from models.resident_id import mask_resident_id
@@ -84,9 +85,22 @@ def pathway_title(pathway: str, t: Translator) -> str:
     return t.pick(definition, "title") if definition else pathway
 
 
-def field_out(field: OutcomeField, t: Translator) -> OutcomeFieldOut:
+def field_out(field: OutcomeField, t: Translator, exclude_items: tuple[int, ...] = ()) -> OutcomeFieldOut:
+    """A policy field as a form shows it: a choice's options with their labels; a service-list field's options are
+    the items of the list by name (``第13项 最低生活保障服务``), without ``exclude_items`` (the referring pathway's
+    own); an onward referral also offers ``none`` (无需转介)."""
+    options = list(field.options)
+    if field.type in ("service_item", "service_items"):
+        items = load_policy().service_items
+        options = [str(n) for n in items if n not in exclude_items]
+        labels = [t("field.service_item_option", n=n, service=items[int(n)].service) for n in options]
+        if field.type == "service_items":
+            options.insert(0, NO_REFERRAL)
+            labels.insert(0, t.option(field.name, NO_REFERRAL))
+    else:
+        labels = [t.option(field.name, o) for o in options]
     return OutcomeFieldOut(name=field.name, type=field.type, label=t.pick(field, "label"), required=field.required,
-                           options=list(field.options))
+                           options=options, option_labels=labels)
 
 
 #: Asked when a pathway has a step routed by the place of the emergency (临时救助 in 急难发生地, 方案 六); see
@@ -96,6 +110,12 @@ EMERGENCY_AREA_FIELD = OutcomeField(
     label_en="Area code of the place of the emergency (township 9 or village 12 digits)")
 
 
+def own_items(pathway: str) -> tuple[int, ...]:
+    """The service-list items ``pathway`` itself delivers (not offered for its onward referral)."""
+    definition = load_policy().pathways.get(pathway)
+    return tuple(definition.service_items) if definition and pathway != "service_referral" else ()
+
+
 def start_fields(pathway: PathwayDefinition) -> list[OutcomeField]:
     """The fields a caseworker fills in to start ``pathway``: its policy start parameters, plus the place of the
     emergency when a step is routed by it."""
@@ -103,6 +123,12 @@ def start_fields(pathway: PathwayDefinition) -> list[OutcomeField]:
     if any(step.jurisdiction_basis == "emergency_place" for step in pathway.steps):
         fields.insert(0, EMERGENCY_AREA_FIELD)
     return fields
+
+
+def start_labels(pathway: str, t: Translator) -> dict[str, str]:
+    """The start fields of ``pathway`` by input name (``p_item`` → ``清单服务项目``); empty for an unknown one."""
+    definition = load_policy().pathways.get(pathway)
+    return {f"p_{f.name}": t.pick(f, "label") for f in start_fields(definition)} if definition else {}
 
 
 def pathway_infos(t: Translator) -> list[PathwayInfo]:
@@ -234,7 +260,8 @@ def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime
         overdue=state.is_open and task.due_at < now,
         ack_overdue=state == TaskState.requested and task.ack_due_at is not None and task.ack_due_at < now,
         instructions=t.pick(step, "instructions") if step else duty.instructions if duty else "",
-        note=step_note(pathway, step, t), outcome_fields=[field_out(f, t) for f in fields], outcome=task.outcome,
+        note=step_note(pathway, step, t), outcome=task.outcome,
+        outcome_fields=[field_out(f, t, own_items(pathway)) for f in fields],
         outcome_labels={f.name: t.pick(f, "label") for f in fields},
         rejection_reason=task.rejection_reason, answered_at=task.answered_at, answered_by=task.answered_by,
         unit_name=unit_name,
