@@ -141,7 +141,8 @@ class OutcomeField(_Frozen):
         name: snake_case name, used on the command line (``--outcome serious=yes``) and in stored outcomes.
         type: ``bool`` | ``text`` | ``choice`` (a choice needs ``options``) | ``amount`` (yuan, in digits) |
             ``service_item`` (one item of the service list) | ``service_items`` (items referred onward, or none);
-            the last three are read by :mod:`models.field_values`.
+            the last three are read by :mod:`models.field_values`; ``area`` (a township or village by name or
+            code) is the place of an emergency (careflow.cases.validate_start_parameters).
         label_zh / label_en: what the form shows.
         required: the answer is incomplete without it.
         required_when: required when another field of the same answer has one of these values, e.g.
@@ -150,7 +151,7 @@ class OutcomeField(_Frozen):
     """
 
     name: Code
-    type: Literal["bool", "text", "choice", "amount", "service_item", "service_items"]
+    type: Literal["bool", "text", "choice", "amount", "service_item", "service_items", "area"]
     label_zh: Text
     label_en: Text
     required: bool = False

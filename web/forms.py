@@ -32,7 +32,7 @@ def child_create(form: FormData) -> ChildCreate:
     return ChildCreate.model_validate({
         "resident_id": _text(form, "resident_id"), "full_name": _text(form, "full_name"), "sex": _text(form, "sex"),
         "hukou_county": _text(form, "hukou_county"), "residence_county": _text(form, "residence_county"),
-        "residence_area_code": _text(form, "residence_area_code").strip(),
+        "residence_area_code": _text(form, "residence_area_code"),
         "residence_address": _text(form, "residence_address"),
         "arrival_date": _text(form, "arrival_date") or None,
         "key_care_criteria": [v for v in form.getlist("key_care") if isinstance(v, str)],

@@ -12,8 +12,9 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from models.areas import find_area
 from models.eligibility import KeyCareCriterion
 from models.user import UserRole
 
@@ -75,6 +76,12 @@ ItemList = Annotated[list[Annotated[int, Field(ge=0, le=999)] | Text(60)], Field
 FieldValue = bool | Number | Text(1000, multiline=True) | ItemList
 
 
+def _area_code(value):
+    """A township/village typed by name (``城厢区龙桥街道凤山社区``) or code, as its code (:func:`models.areas.find_area`);
+    text naming no listed area is left as typed, for the pattern to refuse naming the field."""
+    return (find_area(value) or value.strip()) if isinstance(value, str) else value
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -96,8 +103,9 @@ class ChildCreate(_In):
     sex: Literal["", "男", "女"] = ""
     hukou_county: Text(40, 1) = Field(description="household-registration county: GB/T 2260 code or name")
     residence_county: Text(40, 1) = Field(description="residence county: code or name")
-    residence_area_code: Annotated[str, Field(pattern=r"^(\d{9}|\d{12})?$")] = Field(
-        "", description="township (9) or village/community (12 digit) code inside the residence county")
+    residence_area_code: Annotated[str, BeforeValidator(_area_code), Field(pattern=r"^(\d{9}|\d{12})?$")] = Field(
+        "", description="township (9) or village/community (12 digit) code inside the residence county, or its "
+                        "name (e.g. 城厢区龙桥街道凤山社区, policy/areas.yaml)")
     residence_address: Text(200, multiline=True) = ""
     arrival_date: PlausibleDate = Field(description="when the child came to live in the residence county")
     key_care_criteria: list[KeyCareCriterion] = Field(default_factory=list, max_length=6)
@@ -226,6 +234,7 @@ class CaseSummary(BaseModel):
     status: str
     county_code: str
     caseworker: str
+    caseworker_name: str = Field("", description="the caseworker's display name ('' when not looked up)")
     summary: str
     opened_at: dt.datetime
     closed_at: dt.datetime | None
@@ -251,6 +260,7 @@ class PathwayRunOut(BaseModel):
     pathway: str
     title: str
     status: str
+    status_label: str = Field("", description="the status as people read it (办理中 …), in the caller's language")
     started_at: dt.datetime
     ended_at: dt.datetime | None
     outcome: str
@@ -270,8 +280,10 @@ class TimelineRowOut(BaseModel):
     due_provisional: bool
     deadline_text: str
     state: str
+    state_label: str = Field("", description="the state as people read it (待签收 …), in the caller's language")
     answered_at: dt.datetime | None
     answered_by: str
+    answered_by_name: str = Field("", description="who answered, by display name")
     outcome: dict
     outcome_labels: dict[str, str] = Field(default_factory=dict, description="field name → label of the step's outcome")
     rejection_reason: str
@@ -287,10 +299,10 @@ class CaseDetail(CaseSummary):
 class OutcomeFieldOut(BaseModel):
     """A field of an answer or of a pathway's start: ``amount`` is yuan in digits (a JSON number or text);
     ``service_item`` one item number of the service list; ``service_items`` a list of item numbers (or
-    ``["none"]``: no onward referral). ``option_labels`` are the options as people read them (same order)."""
+    ``["none"]``: no onward referral); ``area`` a township or village by name or code. ``option_labels`` are the options as people read them (same order)."""
 
     name: str
-    type: Literal["bool", "text", "choice", "amount", "service_item", "service_items"]
+    type: Literal["bool", "text", "choice", "amount", "service_item", "service_items", "area"]
     label: str
     required: bool
     options: list[str]
@@ -357,6 +369,7 @@ class TaskOut(BaseModel):
     step_title: str
     attempt: int
     state: str
+    state_label: str = Field("", description="the state as people read it (待签收 …), in the caller's language")
     unit_code: str
     requested_at: dt.datetime
     ack_due_at: dt.datetime | None
@@ -403,6 +416,7 @@ class EscalationOut(BaseModel):
     task_short_ref: str
     case_reference: str
     unit_code: str
+    unit_name: str = Field("", description="the unit's name from the agency directory")
     step_title: str
     rung: str
     level: int
