@@ -72,6 +72,13 @@ def area_name(code: str | None, *, with_county: bool = True) -> str:
     return known or code
 
 
+def jurisdiction_choices() -> list[str]:
+    """Names a jurisdiction may be chosen by: the province, its cities, counties, townships and villages."""
+    regions = load_regions()
+    return [regions.province_name, *regions.cities.values(), *(r.full_name for r in regions.counties),
+            *(name for _code, name in area_choices())]
+
+
 def area_choices(prefix: str = "") -> list[tuple[str, str]]:
     """``(code, full name)`` of every listed township and village whose code starts with ``prefix``."""
     return [(code, area_name(code)) for code in sorted(load_areas()) if code.startswith(prefix)]
@@ -79,13 +86,20 @@ def area_choices(prefix: str = "") -> list[tuple[str, str]]:
 
 def resolve_area(text: str) -> str | None:
     """The code of any area ``text`` names or is: a code of 2-12 digits as given, a township or village
-    (:func:`find_area`), or a county by name (:func:`models.regions.get_county`); None when none."""
+    (:func:`find_area`), a Fujian city (``莆田市`` → ``350300``), the province (``福建省`` → ``350000``) or a county by
+    name (:func:`models.regions.get_county`); None when none."""
     value = unicodedata.normalize("NFKC", str(text or "")).strip().replace(" ", "")
     if value.isdigit():
         return value
     found = find_area(value)
     if found:
         return found
+    regions = load_regions()
+    cities = [code for code, name in regions.cities.items() if value in (name, regions.province_name + name)]
+    if len(cities) == 1:
+        return cities[0]
+    if value == regions.province_name:
+        return next(iter(regions.cities))[:2] + "0000"
     try:
         return get_county(value).code
     except (UnknownRegion, ValueError):

@@ -212,6 +212,8 @@ class OutcomeField(_Frozen):
                 return value
             if isinstance(value, (str, int)):
                 return self.coerce(str(value))
+            if isinstance(value, Decimal) and value in (0, 1):  # a JSON 0/1 read as a number
+                return bool(value)
         elif self.type == "choice":
             if isinstance(value, str):
                 return self.coerce(value)

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from models.areas import find_area
+from models.areas import find_area, resolve_area
 from models.eligibility import KeyCareCriterion
 from models.user import UserRole
 
@@ -74,6 +74,17 @@ Number = Annotated[Decimal, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
 #: Service-list items as a list (an onward referral): numbers, or the services' names.
 ItemList = Annotated[list[Annotated[int, Field(ge=0, le=999)] | Text(60)], Field(max_length=40)]
 FieldValue = bool | Number | Text(1000, multiline=True) | ItemList
+
+
+def _any_area(value):
+    """A jurisdiction typed by name (``莆田市``, ``城厢区``, ``城厢区龙桥街道``) or code, as its code
+    (:func:`models.areas.resolve_area`); anything else is left for the pattern to refuse."""
+    return (resolve_area(value) or value.strip()) if isinstance(value, str) and value.strip() else value
+
+
+#: A jurisdiction (province, city, county, township or village): a code or a name.
+Jurisdiction = Annotated[str, BeforeValidator(_any_area), Field(pattern=r"^(\d{6}(\d{3}(\d{3})?)?)?$")]
+AreaCode = Annotated[str, BeforeValidator(_any_area), Field(pattern=AREA_CODE)]
 
 
 def _area_code(value):
@@ -147,7 +158,7 @@ class UserCreate(_In):
     display_name: Text(64) = ""
     phone: Annotated[str, Field(max_length=32, pattern=PHONE)] = ""
     role: UserRole
-    jurisdiction_code: Annotated[str, Field(pattern=r"^(\d{6}(\d{3}(\d{3})?)?)?$")] = ""
+    jurisdiction_code: Jurisdiction = ""
     unit_code: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_.-]{0,63})?$")] | None = None
     password: Annotated[str, Field(min_length=10, max_length=200), AfterValidator(_printable)]
 
@@ -156,7 +167,7 @@ class UserUpdate(_In):
     display_name: Text(64) | None = None
     phone: Annotated[str, Field(max_length=32, pattern=PHONE)] | None = None
     role: UserRole | None = None
-    jurisdiction_code: Annotated[str, Field(pattern=r"^(\d{6}(\d{3}(\d{3})?)?)?$")] | None = None
+    jurisdiction_code: Jurisdiction | None = None
     unit_code: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_.-]{0,63})?$")] | None = None
     active: bool | None = None
     password: Annotated[str, Field(min_length=10, max_length=200), AfterValidator(_printable)] | None = None
@@ -169,14 +180,14 @@ class TokenCreate(_In):
 class UnitCreate(_In):
     code: Annotated[str, Field(pattern=UNIT_CODE)]
     agency_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-    jurisdiction_code: Annotated[str, Field(pattern=AREA_CODE)]
+    jurisdiction_code: AreaCode
     name: Text(120, 1)
     active: bool = True
 
 
 class UnitUpdate(_In):
     agency_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")] | None = None
-    jurisdiction_code: Annotated[str, Field(pattern=AREA_CODE)] | None = None
+    jurisdiction_code: AreaCode | None = None
     name: Text(120, 1) | None = None
     active: bool | None = None
 

@@ -13,6 +13,7 @@ from web.deps import read_session
 from web.form_errors import FormErrors
 from web.i18n import Translator, pick_language
 from web.security import CSRF_COOKIE, cookies_secure, new_csrf_token
+from models.areas import jurisdiction_choices
 from web.names import area_label, area_options, county_label, county_options
 from web.views import local_time
 
@@ -96,6 +97,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
         "t": t, "_": t, "label": t.label, "lang": t.lang, "user": getattr(request.state, "user", None), "csrf_token": token,
         "local_time": local_time, "county_label": county_label, "area_label": area_label,
         "county_options": county_options, "area_options": area_options,
+        "jurisdiction_options": jurisdiction_choices,
         "duration": lambda hours: duration(hours, t),
         "lang_url": str(request.url.include_query_params(lang=other)),
         "done": request.query_params.get("done", ""),

@@ -276,7 +276,7 @@ def test_admin_and_account_forms_word_their_errors(clients):
                                                 "password": "short-pw", "csrf_token": admin.csrf})
     assert response.status_code == 400
     text = visible_text(response.text)
-    assert "用户名：「x」用户名只能用小写字母" in text and "辖区代码：「12」不是有效的区划代码" in text
+    assert "用户名：「x」用户名只能用小写字母" in text and "辖区：「12」不是有效的区划代码" in text
     assert "密码（至少10位）：至少10个字" in text and "short-pw" not in response.text  # a password is never echoed
     for name in ("username", "jurisdiction_code", "password"):
         assert f'name="{name}" aria-invalid="true"' in response.text, name

@@ -143,3 +143,19 @@ def test_lists_filter_by_a_place_name_and_api_enums_carry_their_labels(clients, 
     task = clients["off_vc_a1"].get(f"/api/tasks/{world.places['A1'].tasks['village_committee-350302001001']}",
                                     headers=headers).json()
     assert task["state"] in ("requested", "acknowledged", "completed") and task["state_label"] in ("待签收", "已签收", "已办结")
+
+
+def test_an_admin_gives_a_jurisdiction_by_name(clients):
+    from tests.web.conftest import user_row
+
+    admin = clients["admin"]
+    form = admin.get("/admin/users/new")
+    assert form.status_code == 200 and '<option value="莆田市城厢区">' in form.text
+    username = f"mgr.name.{uuid.uuid4().hex[:6]}"
+    created = admin.post("/admin/users", data={"username": username, "role": "manager", "display_name": "陈明",
+                                               "jurisdiction_code": "莆田市", "password": "a-long-password-1",
+                                               "csrf_token": admin.csrf})
+    assert created.status_code == 303, visible_text(created.text)
+    assert user_row(username).jurisdiction_code == "350300"
+    listed = visible_text(admin.get(f"/admin/users?q={username}").text)
+    assert "莆田市" in listed
