@@ -16,6 +16,7 @@ from careflow.audit import record_audit
 from careflow.referral_eligibility import check_referral, record_override
 from careflow.settings import get_settings
 from careflow.tasks import move_tasks
+from models.areas import find_area
 from models.base import utcnow
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus, clip_text
 from models.child import Child, Guardian
@@ -237,6 +238,7 @@ def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> di
     routing: dict[str, str] = {}
     if any(step.jurisdiction_basis == "emergency_place" for step in definition.steps):
         code = str(values.pop("emergency_area_code", "") or "").strip()
+        code = find_area(code) or code  # a township or village typed by name (城厢区霞林街道霞林社区)
         if not code:
             raise ValueError(f"pathway {pathway!r} parameters: field 'emergency_area_code' (急难发生地区划代码) "
                              "is required: the township (9 digits) or village (12 digits) code of the place "

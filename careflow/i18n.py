@@ -71,6 +71,8 @@ def label(value, kind: str = "value", lang: str = DEFAULT_LANGUAGE) -> str:
     raw = str(getattr(value, "value", value))
     if kind == "agency":
         return _agency_name(raw, normalise_language(lang))
+    if kind in _ITEM_KINDS and re.fullmatch(r"\d+(,\d+)*", raw):
+        return _items_text(raw, normalise_language(lang))
     table = catalogue(normalise_language(lang))
     for key in (f"{kind}.{raw}", f"value.{raw}"):
         if key in table:
@@ -89,6 +91,19 @@ def value_of(text: str, field: str, options) -> str:
         if wanted in (label(option, f"option.{field}", lang) for lang in LANGUAGES):
             return option
     return text
+
+
+#: Fields whose stored value is service-list item numbers (``"13,16"``), read as the items' names.
+_ITEM_KINDS = ("option.item", "option.services")
+
+
+def _items_text(numbers: str, lang: str) -> str:
+    from models.policy import load_policy
+
+    items = load_policy().service_items
+    sep = "、" if lang == "zh" else "; "
+    return sep.join(gettext("field.service_item_option", lang, n=n, service=items[int(n)].service)
+                    if int(n) in items else n for n in numbers.split(","))
 
 
 def _agency_name(code: str, lang: str) -> str:

@@ -272,8 +272,8 @@ def assess_migrant_child(
     if hukou.code == residence.code:
         reasons.append(Reason(
             code="same_county", passed=False,
-            text_zh=f"户籍地与居住地同为 {r}（{residence.code}），未跨县域",
-            text_en=f"Household registration and residence are both {r} ({residence.code}): no county boundary crossed",
+            text_zh=f"户籍地与居住地同为 {r}，未跨县域",
+            text_en=f"Household registration and residence are both {r}: no county boundary crossed",
         ))
     elif hukou.central and residence.central and hukou.city_code == residence.city_code:
         reasons.append(Reason(
@@ -286,9 +286,8 @@ def assess_migrant_child(
     else:
         reasons.append(Reason(
             code="cross_county", passed=True,
-            text_zh=f"户籍地 {hukou.province_name}{h}（{hukou.code}），居住地 {r}（{residence.code}），跨县域居住",
-            text_en=(f"Household registration {hukou.province_name}{h} ({hukou.code}), residence {r} "
-                     f"({residence.code}): across a county boundary"),
+            text_zh=f"户籍地 {hukou.province_name}{h}，居住地 {r}，跨县域居住",
+            text_en=f"Household registration {hukou.province_name}{h}, residence {r}: across a county boundary",
         ))
 
     # 3. Residence: 6 个月以上.

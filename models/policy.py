@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -38,6 +39,7 @@ from pydantic import (
 )
 
 from careflow import PROJECT_ROOT
+from models import field_values
 from models.deadlines import DeadlineRule
 from models.eligibility_rules import Rule as EligibilityRule, parse_rules
 
@@ -56,6 +58,8 @@ Level = Literal["village", "township", "county", "city"]
 Area = Literal["幼有所育", "学有所教", "病有所医", "住有所居", "弱有所扶", "发展保障"]
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Field types read by :mod:`models.field_values` (never free text: they change what a pathway does).
+_TYPED = ("amount", "service_item", "service_items")
 _TRUE = {"yes", "y", "true", "1", "是"}
 _FALSE = {"no", "n", "false", "0", "否"}
 
@@ -136,17 +140,23 @@ class OutcomeField(_Frozen):
 
     Attributes:
         name: snake_case name, used on the command line (``--outcome serious=yes``) and in stored outcomes.
-        type: ``bool`` | ``text`` | ``choice`` (a choice needs ``options``).
+        type: ``bool`` | ``text`` | ``choice`` (a choice needs ``options``) | ``amount`` (yuan, in digits) |
+            ``service_item`` (one item of the service list) | ``service_items`` (items referred onward, or none);
+            the last three are read by :mod:`models.field_values`; ``area`` (a township or village by name or
+            code) is the place of an emergency (careflow.cases.validate_start_parameters).
         label_zh / label_en: what the form shows.
         required: the answer is incomplete without it.
+        required_when: required when another field of the same answer has one of these values, e.g.
+            ``{help_given: [cash, several]}`` (the amount of cash help decides the small-amount step).
         options: the allowed values of a ``choice`` (empty for other types).
     """
 
     name: Code
-    type: Literal["bool", "text", "choice"]
+    type: Literal["bool", "text", "choice", "amount", "service_item", "service_items", "area"]
     label_zh: Text
     label_en: Text
     required: bool = False
+    required_when: dict[Code, list[Code]] = Field(default_factory=dict)
     options: list[Code] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -180,7 +190,17 @@ class OutcomeField(_Frozen):
             if text not in self.options:
                 raise ValueError(f"outcome field {self.name!r}: {raw!r} is not one of {', '.join(self.options)}")
             return text
+        if self.type in _TYPED:
+            return self._typed(raw)
         return text
+
+    def _typed(self, value: Any) -> str:
+        if self.type == "amount":
+            return field_values.parse_amount(self.name, value)
+        items = {number: item.service for number, item in load_policy().service_items.items()}
+        if self.type == "service_item":
+            return field_values.parse_service_item(self.name, value, items)
+        return field_values.parse_service_items(self.name, value, items)
 
     def check(self, value: Any) -> bool | str:
         """A stored or submitted ``value`` checked against the type (text is coerced as by :meth:`coerce`).
@@ -193,12 +213,16 @@ class OutcomeField(_Frozen):
                 return value
             if isinstance(value, (str, int)):
                 return self.coerce(str(value))
+            if isinstance(value, Decimal) and value in (0, 1):  # a JSON 0/1 read as a number
+                return bool(value)
         elif self.type == "choice":
             if isinstance(value, str):
                 return self.coerce(value)
+        elif self.type in _TYPED:
+            return self._typed(value)
         elif isinstance(value, str):
             return value.strip()
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        elif isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
             return str(value)
         raise ValueError(f"outcome field {self.name!r}: {value!r} is not a {self.type} value")
 
@@ -213,9 +237,14 @@ def _validate_fields(fields: list[OutcomeField], values: Mapping[str, Any], what
     result: dict[str, Any] = {}
     for field in fields:
         value = values.get(field.name)
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if value is None or (isinstance(value, str) and not value.strip()) or value == []:
             if field.required:
                 raise ValueError(f"{what}: field {field.name!r} ({field.label_zh}) is required")
+            for other, when in field.required_when.items():
+                if str(values.get(other, "")).strip() in when:
+                    given = str(values.get(other)).strip()
+                    raise field_values.FieldValueError(field.name, "required_when", "", other=other, when=given,
+                                                       other_label=known[other].label_zh if other in known else other)
             continue
         result[field.name] = field.check(value)
     return result

@@ -22,6 +22,8 @@ from typing import Any, Iterable, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.county_names import find_county
+
 __all__ = [
     "DEFAULT_REGIONS_PATH",
     "Region",
@@ -252,7 +254,8 @@ class RegionIndex:
         Accepts a 6-digit GB/T 2260 code (``"350302"``; any county code python-stdnum knows, for counties
         outside Fujian), a bare name (``"城厢区"``), a city-qualified name (``"莆田市城厢区"``), optionally
         prefixed ``"福建省"``, an alias (``"平潭综合实验区"``) or a former Fujian code/name listed in the YAML's
-        ``former_codes`` (``"350182"``/``"长乐市"`` → 350112 长乐区). Names resolve within Fujian only.
+        ``former_codes`` (``"350182"``/``"长乐市"`` → 350112 长乐区). A name not of Fujian is looked up among
+        China's current county names (:func:`models.county_names.find_county`: ``南充市南部县``).
         Full-width characters and whitespace are tolerated.
 
         Returns:
@@ -300,17 +303,25 @@ class RegionIndex:
                 raise UnknownRegion(
                     value, f"{value!r} is a city, not a county; give one of: {'、'.join(options)}", options
                 )
-            raise UnknownRegion(
-                value,
-                f"unknown county {value!r} in {self.province_name} "
-                "(for a county outside Fujian give its 6-digit GB/T 2260 code)",
-            )
+            return self._outside(text, value)
         if len(codes) > 1:
             candidates = [self._describe(code) for code in sorted(codes)]
             raise UnknownRegion(
                 value, f"ambiguous county name {value!r}: candidates {', '.join(candidates)}", candidates
             )
         return self._by_code[next(iter(codes))]
+
+    def _outside(self, text: str, value: Any) -> Region:
+        """A county outside Fujian by its current name (:func:`models.county_names.find_county`)."""
+        code, candidates = find_county(text)
+        if code and not code.startswith(FUJIAN_PREFIX):
+            return _stdnum_region(code, value)
+        if candidates:
+            described = [f"{c} {_stdnum_region(c, c).full_name}" for c in candidates]
+            raise UnknownRegion(value, f"ambiguous county name {value!r}: candidates {', '.join(described)}",
+                                described)
+        raise UnknownRegion(value, f"unknown county {value!r} (give its name with the city, or its 6-digit "
+                                   "GB/T 2260 code)")
 
     def is_same_city_central_move(self, a: str | int, b: str | int) -> bool:
         """True when ``a`` and ``b`` are two *different* central districts (中心城区的市辖区) of one city.

@@ -15,7 +15,7 @@ from pathlib import Path  # noqa: E402
 from urllib.parse import parse_qsl, unquote_to_bytes  # noqa: E402
 
 from fastapi import FastAPI, HTTPException, Request  # noqa: E402
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler  # noqa: E402
+from fastapi.exception_handlers import http_exception_handler  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
@@ -27,6 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send  # noqa: E402
 from careflow.audit import record_audit  # noqa: E402
 from careflow.db import session_scope  # noqa: E402
 from web import api  # noqa: E402
+from web.api_errors import api_problems  # noqa: E402
+from web.i18n import pick_language  # noqa: E402
 from web.actions import PathwayStarter, default_starter  # noqa: E402
 from web.deps import CsrfFailed, LoginRequired  # noqa: E402
 from web.form_errors import form_errors  # noqa: E402
@@ -262,8 +264,8 @@ def create_app(*, pathway_starter: PathwayStarter | None = None) -> FastAPI:
         """A page's request the route's parameters refuse (a path id, a query flag, a form field's length): the
         problems in the reader's language on the error page (:mod:`web.form_errors`); the API keeps FastAPI's
         JSON."""
-        if _is_api(request):
-            return await request_validation_exception_handler(request, exc)
+        if _is_api(request):  # the same words as the pages, keeping FastAPI's list (web.api_errors)
+            return JSONResponse({"detail": api_problems(exc, pick_language(request))}, status_code=422)
         return render(request, "error.html", {"message_key": "error.invalid", "errors": form_errors(exc)},
                       status_code=422)
 

@@ -16,7 +16,7 @@ def value_text(fact: ParameterFact, t: Translator) -> str:
     """A recorded value as a reader sees it: 是/否 for a bool, a choice's label, text as typed."""
     if fact.type == "bool" or isinstance(fact.value, bool):
         return t.yes_no(bool(fact.value))
-    if fact.type == "choice":
+    if fact.type in ("choice", "service_item", "service_items"):  # service-list items by name, none as 无需转介
         return t.option(fact.name, str(fact.value))
     return str(fact.value)
 

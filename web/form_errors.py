@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from careflow.i18n import gettext, has_message
+from careflow.i18n import field_label, gettext, has_message, label as value_label
+from models.field_values import FieldValueError
 
 #: Known model fields (the last part of an error's location) → (input name, catalogue key of its label).
 FIELDS: dict[str, tuple[str, str]] = {
@@ -65,7 +66,7 @@ KNOWN_PROBLEMS = [
     (re.compile(r"3–64 characters"), "form.hint_username"),
 ]
 _FIELD_IN_TEXT = re.compile(r"field '([a-z_]+)'(?: \([^)]*\))?:?\s*(.*)", re.S)
-_FIELD_IN_CHINESE = re.compile(r"字段 ?([a-z_]+)(?:（[^）]*）)?[：:]\s*(.*)", re.S)
+_FIELD_IN_CHINESE = re.compile(r"字段 ?([a-z_]+)(?:（(?:[^（）]|（[^（）]*）)*）)?[：:]\s*(.*)", re.S)
 _QUOTED_VALUE = re.compile(r"^'(.{0,200}?)' is\b")
 #: pydantic's type tags inside a union's location (``outcome.serious.bool``) that name no field.
 _TYPE_TAGS = {"bool", "str", "constrained-str", "function-after[_printable(), constrained-str]",
@@ -119,7 +120,7 @@ class FormErrors(list):
             if e.text:
                 message = e.text
             else:
-                message = gettext(e.key, lang, **e.values)
+                message = gettext(e.key, lang, **_worded(e.values, lang, labels))
                 if e.value:
                     message = gettext("form.value_was", lang, value=e.value[:60]) + message
             line = f"{label}{colon}{message}" if label and not message.startswith(label) else message
@@ -127,6 +128,16 @@ class FormErrors(list):
             if e.input and e.input not in by_field:
                 by_field[e.input] = line
         return lines, by_field
+
+
+def _worded(values: dict, lang: str, labels: dict[str, str]) -> dict:
+    """A message's values in the reader's words: ``other`` (another field of the answer) by its label, ``when``
+    (that field's value) by the option's label."""
+    if "other" not in values:
+        return values
+    other = str(values["other"])
+    return {**values, "other_label": labels.get(f"o_{other}") or labels.get(f"p_{other}") or field_label(other, lang),
+            "when": value_label(values.get("when", ""), f"option.{other}", lang)}
 
 
 def _target(loc: tuple) -> tuple[str, str, str]:
@@ -186,6 +197,9 @@ def _domain(exc: Exception, form_values: dict[str, str]) -> FieldError:
     from models.regions import UnknownRegion
     from models.resident_id import InvalidResidentID
 
+    if isinstance(exc, FieldValueError):  # a typed policy field (amount, service items): its input is on the page
+        return FieldError(f"?{exc.field}", f"field.{exc.field}", exc.field, key=f"form.{exc.key}",
+                          values=dict(exc.values), value=exc.value)
     if isinstance(exc, InvalidResidentID):
         return FieldError("resident_id", "child.resident_id", key=ID_PROBLEMS.get(exc.code, "form.id_format"))
     if isinstance(exc, UnknownRegion):

@@ -32,7 +32,7 @@ def child_create(form: FormData) -> ChildCreate:
     return ChildCreate.model_validate({
         "resident_id": _text(form, "resident_id"), "full_name": _text(form, "full_name"), "sex": _text(form, "sex"),
         "hukou_county": _text(form, "hukou_county"), "residence_county": _text(form, "residence_county"),
-        "residence_area_code": _text(form, "residence_area_code").strip(),
+        "residence_area_code": _text(form, "residence_area_code"),
         "residence_address": _text(form, "residence_address"),
         "arrival_date": _text(form, "arrival_date") or None,
         "key_care_criteria": [v for v in form.getlist("key_care") if isinstance(v, str)],
@@ -46,9 +46,14 @@ def report_create(form: FormData) -> ReportCreate:
 
 
 def prefixed_values(form: FormData, prefix: str) -> dict[str, str]:
-    """Non-empty fields named ``<prefix><name>`` as ``{name: value}`` (outcome and start-parameter inputs)."""
-    return {key[len(prefix):]: value for key, value in form.multi_items()
-            if key.startswith(prefix) and isinstance(value, str) and value.strip()}
+    """Non-empty fields named ``<prefix><name>`` as ``{name: value}`` (outcome and start-parameter inputs); a name
+    given more than once (the checkboxes of an onward referral's items) joins its values with commas."""
+    values: dict[str, str] = {}
+    for key, value in form.multi_items():
+        if key.startswith(prefix) and isinstance(value, str) and value.strip():
+            name = key[len(prefix):]
+            values[name] = f"{values[name]},{value}" if name in values else value
+    return values
 
 
 def pathway_start(form: FormData) -> PathwayStart:

@@ -186,7 +186,9 @@ def latest_escalations(session: Session, jurisdiction: str, limit: int) -> tuple
              .where(task_in_jurisdiction(jurisdiction))
              .order_by(Escalation.fired_at.desc(), Escalation.id.desc()))
     rows, complete = _newest_inside(session, query, sa.tuple_(Escalation.fired_at, Escalation.id), limit)
+    names = unit_names(session, sorted({task.unit_code for _e, task, _r in rows}))  # at most `limit` units
     return [EscalationOut(task_short_ref=task.short_ref, case_reference=reference or "", unit_code=task.unit_code,
+                          unit_name=names.get(task.unit_code, task.unit_code),
                           step_title=task.title, rung=e.rung, level=e.level, fired_at=e.fired_at)
             for e, task, reference in rows], complete
 

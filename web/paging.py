@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 from starlette.datastructures import URL
 
+from models.areas import resolve_area
 from web.counts import COUNT_LIMIT, count_rows
 from web.i18n import Translator
 
@@ -394,10 +395,11 @@ def parse_list_params(params, spec: ListSpec, t: Translator, *, allowed: set[str
                 values[flt.name] = dt.date.fromisoformat(text)
             except ValueError:
                 raise invalid(t, flt.name, label, text, "YYYY-MM-DD") from None
-        elif flt.kind == "area":
-            if not _AREA.match(text):
+        elif flt.kind == "area":  # a code, or the name of a county, township or village (models.areas)
+            code = resolve_area(text) or ""
+            if not _AREA.match(code):
                 raise invalid(t, flt.name, label, text, t("list.area_hint"))
-            values[flt.name] = text
+            values[flt.name] = code
         elif flt.kind == "unit":
             if not _UNIT.match(text):
                 raise invalid(t, flt.name, label, text, t("list.unit_hint"))

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from models.areas import find_area, resolve_area
 from models.eligibility import KeyCareCriterion
 from models.user import UserRole
 
@@ -67,7 +69,28 @@ FIELD_NAME = r"^[a-z][a-z0-9_]{0,47}$"
 EARLIEST = dt.date(1990, 1, 1)
 LATEST = dt.date(2100, 12, 31)
 PlausibleDate = Annotated[dt.date, Field(ge=EARLIEST, le=LATEST)]
-FieldValue = bool | Text(1000, multiline=True)
+#: A number in an answer (an amount in yuan): JSON numbers are accepted as well as digits in text.
+Number = Annotated[Decimal, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
+#: Service-list items as a list (an onward referral): numbers, or the services' names.
+ItemList = Annotated[list[Annotated[int, Field(ge=0, le=999)] | Text(60)], Field(max_length=40)]
+FieldValue = bool | Number | Text(1000, multiline=True) | ItemList
+
+
+def _any_area(value):
+    """A jurisdiction typed by name (``莆田市``, ``城厢区``, ``城厢区龙桥街道``) or code, as its code
+    (:func:`models.areas.resolve_area`); anything else is left for the pattern to refuse."""
+    return (resolve_area(value) or value.strip()) if isinstance(value, str) and value.strip() else value
+
+
+#: A jurisdiction (province, city, county, township or village): a code or a name.
+Jurisdiction = Annotated[str, BeforeValidator(_any_area), Field(pattern=r"^(\d{6}(\d{3}(\d{3})?)?)?$")]
+AreaCode = Annotated[str, BeforeValidator(_any_area), Field(pattern=AREA_CODE)]
+
+
+def _area_code(value):
+    """A township/village typed by name (``城厢区龙桥街道凤山社区``) or code, as its code (:func:`models.areas.find_area`);
+    text naming no listed area is left as typed, for the pattern to refuse naming the field."""
+    return (find_area(value) or value.strip()) if isinstance(value, str) else value
 
 
 class _In(BaseModel):
@@ -91,8 +114,9 @@ class ChildCreate(_In):
     sex: Literal["", "男", "女"] = ""
     hukou_county: Text(40, 1) = Field(description="household-registration county: GB/T 2260 code or name")
     residence_county: Text(40, 1) = Field(description="residence county: code or name")
-    residence_area_code: Annotated[str, Field(pattern=r"^(\d{9}|\d{12})?$")] = Field(
-        "", description="township (9) or village/community (12 digit) code inside the residence county")
+    residence_area_code: Annotated[str, BeforeValidator(_area_code), Field(pattern=r"^(\d{9}|\d{12})?$")] = Field(
+        "", description="township (9) or village/community (12 digit) code inside the residence county, or its "
+                        "name (e.g. 城厢区龙桥街道凤山社区, policy/areas.yaml)")
     residence_address: Text(200, multiline=True) = ""
     arrival_date: PlausibleDate = Field(description="when the child came to live in the residence county")
     key_care_criteria: list[KeyCareCriterion] = Field(default_factory=list, max_length=6)
@@ -137,7 +161,7 @@ class UserCreate(_In):
     display_name: Text(64) = ""
     phone: Annotated[str, Field(max_length=32, pattern=PHONE)] = ""
     role: UserRole
-    jurisdiction_code: Annotated[str, Field(pattern=r"^(\d{6}(\d{3}(\d{3})?)?)?$")] = ""
+    jurisdiction_code: Jurisdiction = ""
     unit_code: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_.-]{0,63})?$")] | None = None
     password: Annotated[str, Field(min_length=10, max_length=200), AfterValidator(_printable)]
 
@@ -146,7 +170,7 @@ class UserUpdate(_In):
     display_name: Text(64) | None = None
     phone: Annotated[str, Field(max_length=32, pattern=PHONE)] | None = None
     role: UserRole | None = None
-    jurisdiction_code: Annotated[str, Field(pattern=r"^(\d{6}(\d{3}(\d{3})?)?)?$")] | None = None
+    jurisdiction_code: Jurisdiction | None = None
     unit_code: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_.-]{0,63})?$")] | None = None
     active: bool | None = None
     password: Annotated[str, Field(min_length=10, max_length=200), AfterValidator(_printable)] | None = None
@@ -159,14 +183,14 @@ class TokenCreate(_In):
 class UnitCreate(_In):
     code: Annotated[str, Field(pattern=UNIT_CODE)]
     agency_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-    jurisdiction_code: Annotated[str, Field(pattern=AREA_CODE)]
+    jurisdiction_code: AreaCode
     name: Text(120, 1)
     active: bool = True
 
 
 class UnitUpdate(_In):
     agency_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")] | None = None
-    jurisdiction_code: Annotated[str, Field(pattern=AREA_CODE)] | None = None
+    jurisdiction_code: AreaCode | None = None
     name: Text(120, 1) | None = None
     active: bool | None = None
 
@@ -224,6 +248,7 @@ class CaseSummary(BaseModel):
     status: str
     county_code: str
     caseworker: str
+    caseworker_name: str = Field("", description="the caseworker's display name ('' when not looked up)")
     summary: str
     opened_at: dt.datetime
     closed_at: dt.datetime | None
@@ -249,6 +274,7 @@ class PathwayRunOut(BaseModel):
     pathway: str
     title: str
     status: str
+    status_label: str = Field("", description="the status as people read it (办理中 …), in the caller's language")
     started_at: dt.datetime
     ended_at: dt.datetime | None
     outcome: str
@@ -268,8 +294,10 @@ class TimelineRowOut(BaseModel):
     due_provisional: bool
     deadline_text: str
     state: str
+    state_label: str = Field("", description="the state as people read it (待签收 …), in the caller's language")
     answered_at: dt.datetime | None
     answered_by: str
+    answered_by_name: str = Field("", description="who answered, by display name")
     outcome: dict
     outcome_labels: dict[str, str] = Field(default_factory=dict, description="field name → label of the step's outcome")
     rejection_reason: str
@@ -283,11 +311,16 @@ class CaseDetail(CaseSummary):
 
 
 class OutcomeFieldOut(BaseModel):
+    """A field of an answer or of a pathway's start: ``amount`` is yuan in digits (a JSON number or text);
+    ``service_item`` one item number of the service list; ``service_items`` a list of item numbers (or
+    ``["none"]``: no onward referral); ``area`` a township or village by name or code. ``option_labels`` are the options as people read them (same order)."""
+
     name: str
-    type: Literal["bool", "text", "choice"]
+    type: Literal["bool", "text", "choice", "amount", "service_item", "service_items", "area"]
     label: str
     required: bool
     options: list[str]
+    option_labels: list[str] = Field(default_factory=list)
 
 
 class PathwayInfo(BaseModel):
@@ -350,6 +383,7 @@ class TaskOut(BaseModel):
     step_title: str
     attempt: int
     state: str
+    state_label: str = Field("", description="the state as people read it (待签收 …), in the caller's language")
     unit_code: str
     requested_at: dt.datetime
     ack_due_at: dt.datetime | None
@@ -396,6 +430,7 @@ class EscalationOut(BaseModel):
     task_short_ref: str
     case_reference: str
     unit_code: str
+    unit_name: str = Field("", description="the unit's name from the agency directory")
     step_title: str
     rung: str
     level: int

@@ -13,7 +13,9 @@ from web.deps import read_session
 from web.form_errors import FormErrors
 from web.i18n import Translator, pick_language
 from web.security import CSRF_COOKIE, cookies_secure, new_csrf_token
-from web.views import county_label, local_time
+from models.areas import jurisdiction_choices
+from web.names import area_label, area_options, county_label, county_options
+from web.views import local_time
 
 PAGES_DIR = PROJECT_ROOT / "templates" / "pages"
 templates = Jinja2Templates(directory=str(PAGES_DIR))
@@ -93,7 +95,10 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
     other = "en" if t.lang == "zh" else "zh"
     ctx = {
         "t": t, "_": t, "label": t.label, "lang": t.lang, "user": getattr(request.state, "user", None), "csrf_token": token,
-        "local_time": local_time, "county_label": county_label, "duration": lambda hours: duration(hours, t),
+        "local_time": local_time, "county_label": county_label, "area_label": area_label,
+        "county_options": county_options, "area_options": area_options,
+        "jurisdiction_options": jurisdiction_choices,
+        "duration": lambda hours: duration(hours, t),
         "lang_url": str(request.url.include_query_params(lang=other)),
         "done": request.query_params.get("done", ""),
     }

@@ -23,12 +23,13 @@ from models.case import Case, PathwayRun
 from models.child import Child, Guardian
 from models.deadlines import format_local
 from models.eligibility import assess_migrant_child
+from models.field_values import NO_REFERRAL
 from models.policy import OutcomeField, PathwayDefinition, PathwayStep, load_policy
-from models.regions import get_county
 from models.resident_id import mask_resident_id
 from models.service_list import describe_duty
 from models.task import AgencyTask, TaskState
 from web.i18n import Translator
+from web.names import people_names
 from web.schemas import (
     AssessmentOut, CaseDetail, CaseSummary, ChildDetail, ChildSummary, GuardianOut, OutcomeFieldOut, PathwayInfo,
     PathwayRunOut, ReasonOut, TaskOut, TimelineRowOut,
@@ -71,12 +72,6 @@ def outcome_labels(step: PathwayStep | None, t: Translator) -> dict[str, str]:
     return {f.name: t.pick(f, "label") for f in step.outcome} if step else {}
 
 
-def county_label(code: str) -> str:
-    """``511321 南部县`` for a county code (the code alone when unknown)."""
-    try:
-        return f"{code} {get_county(code).name}"
-    except ValueError:
-        return code
 
 
 def pathway_title(pathway: str, t: Translator) -> str:
@@ -84,16 +79,35 @@ def pathway_title(pathway: str, t: Translator) -> str:
     return t.pick(definition, "title") if definition else pathway
 
 
-def field_out(field: OutcomeField, t: Translator) -> OutcomeFieldOut:
+def field_out(field: OutcomeField, t: Translator, exclude_items: tuple[int, ...] = ()) -> OutcomeFieldOut:
+    """A policy field as a form shows it: a choice's options with their labels; a service-list field's options are
+    the items of the list by name (``第13项 最低生活保障服务``), without ``exclude_items`` (the referring pathway's
+    own); an onward referral also offers ``none`` (无需转介)."""
+    options = list(field.options)
+    if field.type in ("service_item", "service_items"):
+        items = load_policy().service_items
+        options = [str(n) for n in items if n not in exclude_items]
+        labels = [t("field.service_item_option", n=n, service=items[int(n)].service) for n in options]
+        if field.type == "service_items":
+            options.insert(0, NO_REFERRAL)
+            labels.insert(0, t.option(field.name, NO_REFERRAL))
+    else:
+        labels = [t.option(field.name, o) for o in options]
     return OutcomeFieldOut(name=field.name, type=field.type, label=t.pick(field, "label"), required=field.required,
-                           options=list(field.options))
+                           options=options, option_labels=labels)
 
 
 #: Asked when a pathway has a step routed by the place of the emergency (临时救助 in 急难发生地, 方案 六); see
 #: :func:`careflow.cases.validate_start_parameters`.
 EMERGENCY_AREA_FIELD = OutcomeField(
-    name="emergency_area_code", type="text", required=True, label_zh="急难发生地区划代码（乡镇9位或村居12位）",
-    label_en="Area code of the place of the emergency (township 9 or village 12 digits)")
+    name="emergency_area_code", type="area", required=True, label_zh="急难发生地（乡镇、村居）",
+    label_en="Place of the emergency (township or village)")
+
+
+def own_items(pathway: str) -> tuple[int, ...]:
+    """The service-list items ``pathway`` itself delivers (not offered for its onward referral)."""
+    definition = load_policy().pathways.get(pathway)
+    return tuple(definition.service_items) if definition and pathway != "service_referral" else ()
 
 
 def start_fields(pathway: PathwayDefinition) -> list[OutcomeField]:
@@ -103,6 +117,12 @@ def start_fields(pathway: PathwayDefinition) -> list[OutcomeField]:
     if any(step.jurisdiction_basis == "emergency_place" for step in pathway.steps):
         fields.insert(0, EMERGENCY_AREA_FIELD)
     return fields
+
+
+def start_labels(pathway: str, t: Translator) -> dict[str, str]:
+    """The start fields of ``pathway`` by input name (``p_item`` → ``清单服务项目``); empty for an unknown one."""
+    definition = load_policy().pathways.get(pathway)
+    return {f"p_{f.name}": t.pick(f, "label") for f in start_fields(definition)} if definition else {}
 
 
 def pathway_infos(t: Translator) -> list[PathwayInfo]:
@@ -174,6 +194,7 @@ def child_detail(session: Session, child: Child, *, actor: str, reveal_id: bool 
 
 def pathway_run_out(run: PathwayRun, t: Translator) -> PathwayRunOut:
     return PathwayRunOut(id=run.id, pathway=run.pathway, title=pathway_title(run.pathway, t), status=str(run.status),
+                         status_label=t.pathway_status(run.status),
                          started_at=run.started_at, ended_at=run.ended_at, outcome=run.outcome,
                          flow_run_id=run.flow_run_id, flow_run_url=flow_run_url(run.flow_run_id))
 
@@ -183,16 +204,19 @@ def case_detail(session: Session, case: Case, *, actor: str, t: Translator) -> C
     timeline = case_timeline(session, case.reference, actor=actor)
     runs = session.exec(select(PathwayRun).where(PathwayRun.case_id == case.id).order_by(PathwayRun.started_at)).all()
     rows = []
+    names = people_names(session, [case.caseworker, *(row.answered_by for row in timeline.rows)])
     for row in timeline.rows:
         step = step_definition(row.pathway, row.step_key)
         rows.append(TimelineRowOut(
             pathway=row.pathway, step_key=row.step_key, title=t.pick(step, "title") if step else row.title,
             attempt=row.attempt, unit_code=row.unit_code, unit_name=row.unit_name, requested_at=row.requested_at,
             due_at=row.due_at, due_provisional=row.due_provisional, deadline_text=deadline_text(row.deadline_text, t),
-            state=str(row.state), answered_at=row.answered_at, answered_by=row.answered_by, outcome=row.outcome,
+            state=str(row.state), state_label=t.state(row.state), answered_at=row.answered_at, answered_by=row.answered_by, outcome=row.outcome,
+            answered_by_name=names.get(row.answered_by, row.answered_by),
             outcome_labels=outcome_labels(step, t), rejection_reason=row.rejection_reason, on_time=row.on_time,
         ))
-    return CaseDetail(**case_summary(case).model_dump(), child_id=case.child_id,
+    summary = case_summary(case).model_copy(update={"caseworker_name": names.get(case.caseworker, case.caseworker)})
+    return CaseDetail(**summary.model_dump(), child_id=case.child_id,
                       pathways=[pathway_run_out(r, t) for r in runs], timeline=rows)
 
 
@@ -228,13 +252,14 @@ def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime
         id=task.id, short_ref=task.short_ref, case_reference=case_reference, pathway=pathway,
         step_key=task.step_key, step_title=t.pick(step, "title") if step else duty.step_title if duty else task.title,
         attempt=task.attempt,
-        state=state.value, unit_code=task.unit_code, requested_at=task.requested_at, ack_due_at=task.ack_due_at,
+        state=state.value, state_label=t.state(state), unit_code=task.unit_code, requested_at=task.requested_at, ack_due_at=task.ack_due_at,
         due_at=task.due_at, due_local=local_time(task.due_at), due_provisional=task.due_provisional,
         deadline_text=deadline_text(task.deadline_text, t), deadline_for=step.deadline_for if step else "completion",
         overdue=state.is_open and task.due_at < now,
         ack_overdue=state == TaskState.requested and task.ack_due_at is not None and task.ack_due_at < now,
         instructions=t.pick(step, "instructions") if step else duty.instructions if duty else "",
-        note=step_note(pathway, step, t), outcome_fields=[field_out(f, t) for f in fields], outcome=task.outcome,
+        note=step_note(pathway, step, t), outcome=task.outcome,
+        outcome_fields=[field_out(f, t, own_items(pathway)) for f in fields],
         outcome_labels={f.name: t.pick(f, "label") for f in fields},
         rejection_reason=task.rejection_reason, answered_at=task.answered_at, answered_by=task.answered_by,
         unit_name=unit_name,

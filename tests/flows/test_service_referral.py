@@ -84,7 +84,7 @@ def test_a_department_that_rejects_is_reissued_and_the_referral_still_needs_ever
 @pytest.mark.e2e
 def test_an_item_outside_the_provincial_list_is_refused_before_anything_is_stored(session, register):
     case = open_case(session, child_id=register().child.id, caseworker="test.caseworker")
-    with pytest.raises(ValueError, match="field 'item': 21 is not an item of the provincial service list"):
+    with pytest.raises(ValueError, match="字段 item：请从关爱服务清单中选择服务项目"):  # models.field_values
         create_pathway_run(session, case_id=case.id, pathway="service_referral", actor="test.caseworker",
                            parameters={"item": 21})
     session.flush()

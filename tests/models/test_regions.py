@@ -193,9 +193,16 @@ def test_outside_fujian_uses_stdnum_names():
     assert jiangxi.province_name == "江西省" and not jiangxi.central
 
 
-def test_outside_fujian_names_are_not_searched():
+def test_a_county_outside_fujian_is_found_by_its_name_and_an_ambiguous_one_lists_the_candidates():
+    """Issue 12 item 7: a household registration is typed by name (``四川省南充市南部县``), not only by code."""
+    assert get_county("武侯区").code == "510107"
+    assert get_county("四川省南充市南部县").code == get_county("南充市南部县").code == "511321"
+    assert get_county("北京市朝阳区").code == "110105"
+    with pytest.raises(UnknownRegion) as ambiguous:
+        get_county("朝阳区")
+    assert ambiguous.value.candidates == ("110105 北京市朝阳区", "220104 长春市朝阳区")
     with pytest.raises(UnknownRegion, match="6-digit"):
-        get_county("武侯区")
+        get_county("不存在县")
 
 
 def test_same_city_central_move():

@@ -4,13 +4,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, Path, Request
 from sqlmodel import select
 
 from models.agency import AgencyUnit
 from models.user import WebUser
 from web.admin_ops import create_unit, update_unit
 from web import lists
+from web.api_errors import api_invalid
 from web.deps import ApiAdmin, DbDep
 from web.list_pages import api_params
 from web.paging import PageOut
@@ -35,18 +36,18 @@ def list_users(request: Request, db: DbDep, admin: ApiAdmin) -> PageOut[UserOut]
 
 
 @router.post("/users", response_model=UserOut, status_code=201)
-def add_user(db: DbDep, admin: ApiAdmin, data: UserCreate) -> UserOut:
+def add_user(request: Request, db: DbDep, admin: ApiAdmin, data: UserCreate) -> UserOut:
     """Create a user. 422: a taken user name, a missing jurisdiction (caseworker, manager) or unit (officer)."""
     try:
         user = create_user(db, actor=admin.username, **data.model_dump())
         db.flush()
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise api_invalid(request, exc) from None
     return _user_out(user)
 
 
 @router.patch("/users/{user_id}", response_model=UserOut)
-def change_user(db: DbDep, admin: ApiAdmin, user_id: uuid.UUID, data: UserUpdate) -> UserOut:
+def change_user(request: Request, db: DbDep, admin: ApiAdmin, user_id: uuid.UUID, data: UserUpdate) -> UserOut:
     """Change a user; a new role, scope, password or deactivation signs them out everywhere."""
     user = db.get(WebUser, user_id)
     if user is None:
@@ -55,7 +56,7 @@ def change_user(db: DbDep, admin: ApiAdmin, user_id: uuid.UUID, data: UserUpdate
         update_user(db, user, actor=admin.username, **data.model_dump())
         db.flush()
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise api_invalid(request, exc) from None
     return _user_out(user)
 
 
@@ -66,17 +67,17 @@ def list_units(db: DbDep, admin: ApiAdmin) -> list[UnitOut]:
 
 
 @router.post("/units", response_model=UnitOut, status_code=201)
-def add_unit(db: DbDep, admin: ApiAdmin, data: UnitCreate) -> UnitOut:
+def add_unit(request: Request, db: DbDep, admin: ApiAdmin, data: UnitCreate) -> UnitOut:
     try:
         unit = create_unit(db, data, actor=admin.username)
         db.flush()
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise api_invalid(request, exc) from None
     return UnitOut.model_validate(unit, from_attributes=True)
 
 
 @router.patch("/units/{code}", response_model=UnitOut)
-def change_unit(db: DbDep, admin: ApiAdmin, code: Annotated[str, Path(pattern=UNIT_CODE)],
+def change_unit(request: Request, db: DbDep, admin: ApiAdmin, code: Annotated[str, Path(pattern=UNIT_CODE)],
                 data: UnitUpdate) -> UnitOut:
     unit = db.get(AgencyUnit, code)
     if unit is None:
@@ -85,5 +86,5 @@ def change_unit(db: DbDep, admin: ApiAdmin, code: Annotated[str, Path(pattern=UN
         update_unit(db, unit, data, actor=admin.username)
         db.flush()
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise api_invalid(request, exc) from None
     return UnitOut.model_validate(unit, from_attributes=True)

@@ -8,12 +8,13 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from careflow.cases import PathwayAlreadyRunning
 from web import actions, lists
 from web.deps import ApiCaseworker, ApiReader, DbDep
+from web.api_errors import api_invalid
 from web.schemas import CASE_REFERENCE, CaseDetail, CaseSummary, PathwayStart, StartOut
 from web.list_pages import api_params
 from web.paging import PageOut
 from web.scope import visible_case
 from web.templating import translator
-from web.views import case_detail, case_summary, pathway_run_out
+from web.views import case_detail, case_summary, pathway_run_out, start_labels
 
 router = APIRouter(tags=["cases"])
 CASE_PARAMS = lists.CASE_SPEC.openapi_parameters()
@@ -55,5 +56,5 @@ def start_pathway(request: Request, db: DbDep, user: ApiCaseworker, reference: R
     except PathwayAlreadyRunning as exc:
         raise HTTPException(409, str(exc)) from None
     except (ValueError, LookupError) as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise api_invalid(request, exc, start_labels(data.pathway, translator(request))) from None
     return StartOut(run=pathway_run_out(result.run, translator(request)), started=result.started)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 
 from web import actions, lists
+from web.api_errors import api_invalid
 from web.deps import ApiCaseworker, ApiReader, DbDep
 from web.list_pages import api_params
 from web.paging import PageOut
@@ -42,7 +43,7 @@ def list_files(request: Request, db: DbDep, user: ApiReader) -> PageOut[lists.Fi
 
 
 @router.post("/children", response_model=RegistrationOut, status_code=201)
-def register_child(db: DbDep, user: ApiCaseworker, data: ChildCreate) -> RegistrationOut:
+def register_child(request: Request, db: DbDep, user: ApiCaseworker, data: ChildCreate) -> RegistrationOut:
     """Register a child living in the caseworker's jurisdiction; the answer holds the migrant-child test.
 
     422: a bad ID, an unknown county, an area outside the jurisdiction, a duplicate ID (naming the field).
@@ -51,7 +52,7 @@ def register_child(db: DbDep, user: ApiCaseworker, data: ChildCreate) -> Registr
         registration = actions.register_child_as(db, user, data)
         db.flush()
     except (ValueError, LookupError) as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise api_invalid(request, exc) from None
     return RegistrationOut(child=child_detail(db, registration.child, actor=user.username))
 
 

@@ -11,17 +11,19 @@ from fastapi import APIRouter, HTTPException, Request
 from careflow.facts import unit_names
 from careflow.tasks import AnswerConflict
 from models.base import utcnow
+from models.case import PathwayRun
 from models.task import AgencyTask, TaskState
 from models.user import UserRole
 from web import actions, lists
 from web.deps import ApiCaller, ApiOfficer, DbDep
+from web.api_errors import api_invalid
 from web.schemas import AnswerOut, CompleteIn, RejectIn, TaskOut
 from web.list_pages import api_params
 from web.paging import PageOut
 from web.scope import NotAllowed
 from web.templating import translator
 from web.facts_view import task_with_facts
-from web.views import task_out
+from web.views import outcome_labels, step_definition, task_out
 
 router = APIRouter(tags=["tasks"])
 TASK_PARAMS = lists.task_spec().openapi_parameters()
@@ -68,13 +70,21 @@ CONFLICT = {409: {"description": "Someone else answered the task first, differen
                                  "when (Chinese, Beijing time). An identical answer again is a replay: 200."}}
 
 
+def _outcome_labels(db, task_id: uuid.UUID, t) -> dict[str, str]:
+    """The task's outcome fields by input name (``o_amount_yuan`` → ``救助金额（元）``), to name them in errors."""
+    task = db.get(AgencyTask, task_id)
+    run = db.get(PathwayRun, task.pathway_run_id) if task and task.pathway_run_id else None
+    step = step_definition(run.pathway, task.step_key) if run else None
+    return {f"o_{name}": text for name, text in outcome_labels(step, t).items()}
+
+
 def _answer(request, db, user, task_id, action, **kwargs) -> AnswerOut:
     try:
         result = actions.answer_as(db, user, task_id, action, **kwargs)
     except AnswerConflict as exc:
         raise HTTPException(409, str(exc)) from None
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise api_invalid(request, exc, _outcome_labels(db, task_id, translator(request))) from None
     db.expire_all()  # the answer was written in a session of its own
     return AnswerOut(task=task_out(db, db.get(AgencyTask, task_id), translator(request)), resume=result.resume)
 

@@ -19,6 +19,7 @@ from web.list_pages import render_list
 from web.routes.child_facts import facts_context
 from web.lists import CHILD_SPEC, FILE_SPEC, audit_names_shown, list_children, list_files
 from web.scope import NotAllowed, visible_child
+from web.names import area_input, county_label
 from web.templating import redirect, render, translator
 from web.views import child_detail, list_children_audited, today
 
@@ -55,7 +56,8 @@ def files_page(request: Request, db: DbDep, user: ReaderPage) -> Response:
 def register_page(request: Request, user: CaseworkerPage) -> Response:
     default_area = user.jurisdiction_code if len(user.jurisdiction_code) > 6 else ""
     return render(request, "child_new.html", {
-        "errors": [], "values": {"residence_county": user.jurisdiction_code[:6], "residence_area_code": default_area},
+        "errors": [], "values": {"residence_county": county_label(user.jurisdiction_code[:6]),
+                                 "residence_area_code": area_input(default_area)},
         "criteria": _criteria(translator(request)),
     })
 

@@ -1,0 +1,135 @@
+"""Typed answers that change what a pathway does: amounts in yuan and service-list items (issue 12, item 3).
+
+A branching input is never free text. Three field types of ``policy/pathways/*.yaml`` (besides ``bool``, ``text``
+and ``choice``) read what a person gave and return the value stored, or refuse it with a
+:class:`FieldValueError` naming the field:
+
+- ``amount``: a sum of money in yuan, written in digits (``800``, ``800.50``, ``1,000``, ``800元``, full-width
+  digits); at most two decimals (分), not negative, below 100 000 000. Stored as text without trailing zeros
+  (``"800"``, ``"800.5"``). ``八百`` is refused: the amount decides whether the small-amount step (小额快救) runs.
+- ``service_item``: one item of the provincial service list (policy/service_list.yaml), by number (``13``,
+  ``"第13项"``), by its service's name or a part of it naming one item (``最低生活保障``), or by an everyday
+  short name (:data:`ALIASES`: ``低保`` → 13, ``特困`` → 14). Stored as the number's text (``"13"``).
+- ``service_items``: items referred onward, or ``none`` (无需转介): a list or text of numbers or names in any
+  separators (``"13,16"``, ``"第13项、第16项"``). Stored as ``"13,16"`` (order kept, duplicates dropped) or
+  ``"none"``.
+
+Nothing here reads the database: the caller passes the service list (number → service name).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
+from typing import Any, Mapping
+
+#: The stored value of an onward referral to nothing (无需转介).
+NO_REFERRAL = "none"
+_NO_REFERRAL_WORDS = {NO_REFERRAL, "无", "无需转介", "不转介", "no", "0"}
+#: The largest amount accepted, in yuan (a typo guard, not a policy limit).
+AMOUNT_LIMIT = Decimal("100000000")
+#: Everyday short names of items (a token may also be a part of exactly one item's service name).
+ALIASES = {"低保": 13, "特困": 14, "特困供养": 14, "临时救助": 15, "医疗救助": 7, "医保": 7}
+_SEPARATORS = re.compile(r"[,，、;；/\s]+")
+
+#: Chinese wording of each problem, for logs and the command line; pages and the API word them from the
+#: catalogue key ``form.<key>`` in the reader's language (:mod:`web.form_errors`).
+_ZH = {
+    "amount": "请用阿拉伯数字填写金额（元），如 800 或 800.50",
+    "amount_negative": "金额不能为负数",
+    "amount_cents": "金额最多保留两位小数（分）",
+    "amount_too_large": "金额过大，请核对",
+    "service_item": "请从关爱服务清单中选择服务项目",
+    "service_items_none": "选择了“无需转介”就不能再选其他服务项目",
+    "required_when": "{other_label}选择“{when}”时必须填写",
+}
+
+
+class FieldValueError(ValueError):
+    """A value a typed field refuses: ``field`` (its name), ``key`` (the problem; catalogue key ``form.<key>``),
+    ``value`` (as given) and the message's ``values``. ``str()`` is Chinese: ``字段 amount_yuan：请用阿拉伯数字…``."""
+
+    def __init__(self, field: str, key: str, value: Any = "", **values: Any) -> None:
+        self.field, self.key, self.value, self.values = field, key, "" if value is None else str(value), values
+        super().__init__(f"字段 {field}：" + _ZH.get(key, "填写有误").format(**values))
+
+
+def _normalised(value: Any) -> str:
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def parse_amount(field: str, value: Any) -> str:
+    """An amount in yuan as stored (``"800"``, ``"800.5"``).
+
+    Raises:
+        FieldValueError: not written in digits (``八百``), negative, more than two decimals, or too large.
+    """
+    if isinstance(value, bool):
+        raise FieldValueError(field, "amount", value)
+    text = _normalised(value).replace(",", "").removesuffix("元").strip().lstrip("¥￥").strip()
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise FieldValueError(field, "amount", value) from None
+    if not amount.is_finite():
+        raise FieldValueError(field, "amount", value)
+    if amount < 0:
+        raise FieldValueError(field, "amount_negative", value)
+    if amount != amount.quantize(Decimal("0.01")):
+        raise FieldValueError(field, "amount_cents", value)
+    if amount >= AMOUNT_LIMIT:
+        raise FieldValueError(field, "amount_too_large", value)
+    return f"{amount:.2f}".rstrip("0").rstrip(".")
+
+
+def _item_number(field: str, token: Any, items: Mapping[int, str], original: Any) -> int:
+    text = _normalised(token)
+    digits = re.fullmatch(r"第?(\d{1,3})项?", text)
+    if digits and int(digits.group(1)) in items:
+        return int(digits.group(1))
+    if text in ALIASES and ALIASES[text] in items:
+        return ALIASES[text]
+    named = [number for number, service in items.items() if len(text) >= 2 and text in _normalised(service)]
+    if len(named) == 1:
+        return named[0]
+    raise FieldValueError(field, "service_item", original)
+
+
+def parse_service_item(field: str, value: Any, items: Mapping[int, str]) -> str:
+    """One service-list item as stored (``"13"``); ``items`` maps each number to its service's name.
+
+    Raises:
+        FieldValueError: not a number or name of the list.
+    """
+    if isinstance(value, bool) or isinstance(value, (list, tuple)):
+        raise FieldValueError(field, "service_item", value)
+    return str(_item_number(field, value, items, value))
+
+
+def parse_service_items(field: str, value: Any, items: Mapping[int, str]) -> str:
+    """Service-list items referred onward as stored (``"13,16"``), or :data:`NO_REFERRAL`.
+
+    Raises:
+        FieldValueError: a number or name not on the list, or ``none`` together with items.
+    """
+    if isinstance(value, bool):
+        raise FieldValueError(field, "service_item", value)
+    tokens = [str(v) for v in value] if isinstance(value, (list, tuple)) else _SEPARATORS.split(_normalised(value))
+    tokens = [t.strip() for t in tokens if t and t.strip()]
+    none = [t for t in tokens if t.lower() in _NO_REFERRAL_WORDS]
+    chosen = [t for t in tokens if t.lower() not in _NO_REFERRAL_WORDS]
+    if none and chosen:
+        raise FieldValueError(field, "service_items_none")
+    if not chosen:
+        return NO_REFERRAL
+    numbers: list[int] = []
+    for token in chosen:
+        number = _item_number(field, token, items, token)
+        if number not in numbers:
+            numbers.append(number)
+    return ",".join(str(n) for n in numbers)
+
+
+def item_numbers(stored: Any) -> list[int]:
+    """The item numbers of a stored ``service_items`` value (``"13,16"`` → ``[13, 16]``; ``none`` → ``[]``)."""
+    return [int(d) for d in re.findall(r"\d+", _normalised(stored or ""))]
