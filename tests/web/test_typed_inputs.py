@@ -184,6 +184,7 @@ def test_the_service_item_is_chosen_by_name_from_the_list(clients, world, starte
                                                            "csrf_token": client.csrf})
     assert bad.status_code == 400 and "清单服务项目：「25」请从关爱服务清单中选择服务项目" in visible_text(bad.text)
     started = client.post(f"/cases/{reference}/pathways", data={"pathway": "service_referral", "p_item": "13",
+                                                               "p_eligibility_override": "低保待民政核实",
                                                                "csrf_token": client.csrf})
     assert started.status_code == 303, visible_text(started.text)
     with session_scope() as session:
@@ -192,7 +193,8 @@ def test_the_service_item_is_chosen_by_name_from_the_list(clients, world, starte
         run.status, run.ended_at = PathwayStatus.cancelled, utcnow()
     headers = {"Authorization": f"Bearer {world.person('cw_a1').token}"}
     by_name = client.post(f"/api/cases/{reference}/pathways", headers=headers,
-                          json={"pathway": "service_referral", "parameters": {"item": "特困人员救助供养服务"}})
+                          json={"pathway": "service_referral", "parameters": {"item": "特困人员救助供养服务",
+                                                                           "eligibility_override": "特困待民政核实"}})
     assert by_name.status_code == 201, by_name.text
     with session_scope() as session:
         run = session.get(PathwayRun, started_runs[-1])
