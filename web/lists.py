@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from pydantic import BaseModel
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from careflow.audit import record_audit
@@ -31,7 +32,7 @@ from models.child import Child
 from models.policy import load_policy
 from models.resident_id import mask_resident_id
 from models.survey import FileStatus, KeyCareFile, file_reference, parse_file_reference
-from models.task import OPEN_STATE_VALUES, AgencyTask, TaskState
+from models.task import OPEN_STATE_VALUES, AgencyTask, Escalation, TaskState
 from models.user import UserRole, WebUser
 from web.paging import (
     Choice, Filter, ListParams, ListSpec, Order, Page, date_range, fetch_page, parse_list_params,
@@ -279,8 +280,9 @@ def audit_names_shown(session: Session, child_ids: list, *, actor: str, params: 
 
 CASE_SPEC = ListSpec(filters=(
     Filter("status", "common.status", choices=(Choice("open", "case.open_cases"), Choice("closed", "common.closed"),
+                                               Choice("close_requested", "case.close_requested"),
                                                Choice("all", "case.all")), default="open",
-           description="open (default), closed or all"),
+           description="open (default), closed, close_requested (a closure awaiting the manager's review) or all"),
     Filter("pathway", "case.pathways", choices=_pathway_choices()[:-1], description="has a run of this pathway"),
     Filter("area", "list.area", kind="area", description="county, township or village code of the child's residence"),
     Filter("from", "list.opened_from", kind="date", description="opened on or after (local day)"),
@@ -291,13 +293,24 @@ CASE_SPEC = ListSpec(filters=(
 ), search_hint_key="list.search_cases")
 
 
-def list_cases(session: Session, user: WebUser, params: ListParams) -> Page[tuple[Case, Child]]:
-    """A page of the cases on children living in the user's jurisdiction, each with its child."""
+def list_cases(session: Session, user: WebUser, params: ListParams, *, progress: bool = False,
+               now: dt.datetime | None = None) -> Page[tuple]:
+    """A page of the cases on children living in the user's jurisdiction, each with its child.
+
+    ``progress`` (the cases page, issue 12): each row also carries where the case stands — ``(case, child, next task,
+    its pathway, overdue open tasks, escalation level, latest pathway run)`` — in the same one statement: the open
+    task with the soonest deadline and the latest pathway run joined by correlated subqueries (primary key
+    look-ups), the count of overdue open tasks and the highest escalation level above the assignee
+    (reminders left out, open tasks only) as scalar subqueries on ``agency_task.case_id``'s
+    index: evaluated for the page's rows only, never a per-row round trip."""
     require_role(user, UserRole.caseworker, UserRole.manager)
     f = params.filters
     conditions = [child_in(user.jurisdiction_code)]
-    if f.get("status", "open") != "all":
-        conditions.append(Case.status == CaseStatus(f.get("status", "open")).value)
+    status = f.get("status", "open")
+    if status == "close_requested":
+        conditions += [Case.status == CaseStatus.open.value, Case.close_requested_at.is_not(None)]
+    elif status != "all":
+        conditions.append(Case.status == CaseStatus(status).value)
     if "pathway" in f:
         conditions.append(sa.exists().where(PathwayRun.case_id == Case.id, PathwayRun.pathway == f["pathway"]))
     if "area" in f:
@@ -307,8 +320,33 @@ def list_cases(session: Session, user: WebUser, params: ListParams) -> Page[tupl
         search = Search.of(params.q)
         conditions.append(_case_ref(search) if search.kind == "case_ref" else _child_search(search))
     query = sa.select(Case, Child).join(Child, Child.id == Case.child_id).where(*conditions)
+    if progress:
+        query = _with_progress(query, now or utcnow())
     count = sa.select(sa.func.count()).select_from(Case).join(Child, Child.id == Case.child_id).where(*conditions)
     return fetch_page(session, query, count, params.page).map(tuple)
+
+
+def _with_progress(query, now: dt.datetime):
+    """``query`` (cases with their child) with each case's next open task, its pathway, the number of overdue open
+    tasks, the highest escalation level of its open tasks and its latest pathway run (see :func:`list_cases`)."""
+    open_task = aliased(AgencyTask, name="next_task")
+    next_run = aliased(PathwayRun, name="next_run")
+    latest_run = aliased(PathwayRun, name="latest_run")
+    inner = aliased(AgencyTask, name="open_task")
+    next_id = (sa.select(inner.id).where(inner.case_id == Case.id, inner.state.in_(OPEN_STATE_VALUES))
+               .order_by(inner.due_at, inner.id).limit(1).scalar_subquery())
+    latest_id = (sa.select(PathwayRun.id).where(PathwayRun.case_id == Case.id)
+                 .order_by(PathwayRun.started_at.desc(), PathwayRun.id.desc()).limit(1).scalar_subquery())
+    overdue = (sa.select(sa.func.count()).select_from(inner)
+               .where(inner.case_id == Case.id, inner.state.in_(OPEN_STATE_VALUES), inner.due_at < now)
+               .scalar_subquery())
+    level = (sa.select(sa.func.max(Escalation.level)).select_from(inner).join(Escalation, Escalation.task_id == inner.id)
+             .where(inner.case_id == Case.id, inner.state.in_(OPEN_STATE_VALUES), Escalation.rung != "reminder")
+             .scalar_subquery())
+    return (query.add_columns(open_task, next_run.pathway, overdue.label("overdue"), level.label("level"), latest_run)
+            .outerjoin(open_task, open_task.id == next_id)
+            .outerjoin(next_run, next_run.id == open_task.pathway_run_id)
+            .outerjoin(latest_run, latest_run.id == latest_id))
 
 
 # --------------------------------------------------------------------------------------------- key care files

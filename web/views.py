@@ -191,6 +191,7 @@ def case_detail(session: Session, case: Case, *, actor: str, t: Translator) -> C
             due_at=row.due_at, due_provisional=row.due_provisional, deadline_text=deadline_text(row.deadline_text, t),
             state=str(row.state), answered_at=row.answered_at, answered_by=row.answered_by, outcome=row.outcome,
             outcome_labels=outcome_labels(step, t), rejection_reason=row.rejection_reason, on_time=row.on_time,
+            task_id=row.task_id,
         ))
     return CaseDetail(**case_summary(case).model_dump(), child_id=case.child_id,
                       pathways=[pathway_run_out(r, t) for r in runs], timeline=rows)
