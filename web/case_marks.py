@@ -5,6 +5,8 @@
 * :func:`escalation_levels` — for a case page, the highest level fired above the assignee per open task of the
   case (one statement; reminders are not escalations).
 * :func:`mark_timeline` — sets ``late`` and ``escalated`` on a :class:`web.schemas.CaseDetail`'s open tasks.
+* :func:`with_progress` / :func:`case_progress` — the cases list's columns: current step, next deadline, marks,
+  what waits (added to the list's one page query, presented without SQL).
 * :func:`closing_view` — the case page's closing section: awaiting decision, review needed and why, the pending
   request (:mod:`careflow.closing`).
 """
@@ -15,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from careflow.closing import has_open_pathway, review_reasons
@@ -112,8 +115,28 @@ def closing_view(session: Session, case: Case) -> ClosingView:
                        requested_by=case.close_requested_by, request_reason=case.close_request_reason)
 
 
-__all__ = ["ClosingView", "awaiting_decision_sql", "closing_view", "escalated_text", "escalation_level_sql",
-           "escalation_levels", "late_text", "mark_timeline"]
+def with_progress(query, now: dt.datetime):
+    """``query`` (cases with their child) with each case's next open task, its pathway, the number of overdue open
+    tasks, the highest escalation level of its open tasks and its latest pathway run
+    (see :func:`web.lists.list_cases`)."""
+    open_task = aliased(AgencyTask, name="next_task")
+    next_run = aliased(PathwayRun, name="next_run")
+    latest_run = aliased(PathwayRun, name="latest_run")
+    inner = aliased(AgencyTask, name="open_task")
+    next_id = (sa.select(inner.id).where(inner.case_id == Case.id, inner.state.in_(OPEN_STATE_VALUES))
+               .order_by(inner.due_at, inner.id).limit(1).scalar_subquery())
+    latest_id = (sa.select(PathwayRun.id).where(PathwayRun.case_id == Case.id)
+                 .order_by(PathwayRun.started_at.desc(), PathwayRun.id.desc()).limit(1).scalar_subquery())
+    overdue = (sa.select(sa.func.count()).select_from(inner)
+               .where(inner.case_id == Case.id, inner.state.in_(OPEN_STATE_VALUES), inner.due_at < now)
+               .scalar_subquery())
+    level = (sa.select(sa.func.max(Escalation.level)).select_from(inner).join(Escalation, Escalation.task_id == inner.id)
+             .where(inner.case_id == Case.id, inner.state.in_(OPEN_STATE_VALUES), Escalation.rung != "reminder")
+             .scalar_subquery())
+    return (query.add_columns(open_task, next_run.pathway, overdue.label("overdue"), level.label("level"), latest_run)
+            .outerjoin(open_task, open_task.id == next_id)
+            .outerjoin(next_run, next_run.id == open_task.pathway_run_id)
+            .outerjoin(latest_run, latest_run.id == latest_id))
 
 
 @dataclass
@@ -148,3 +171,7 @@ def case_progress(case: Case, next_task: AgencyTask | None, pathway: str | None,
           and latest_run.ended_at >= (case.reopened_at or case.opened_at)):
         progress.waiting = t("closing.awaiting")
     return progress
+
+
+__all__ = ["CaseProgress", "ClosingView", "awaiting_decision_sql", "case_progress", "closing_view", "escalated_text",
+           "escalation_level_sql", "escalation_levels", "late_text", "mark_timeline", "with_progress"]

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from pydantic import BaseModel
-from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from careflow.audit import record_audit
@@ -32,11 +31,12 @@ from models.child import Child
 from models.policy import load_policy
 from models.resident_id import mask_resident_id
 from models.survey import FileStatus, KeyCareFile, file_reference, parse_file_reference
-from models.task import OPEN_STATE_VALUES, AgencyTask, Escalation, TaskState
+from models.task import OPEN_STATE_VALUES, AgencyTask, TaskState
 from models.user import UserRole, WebUser
 from web.paging import (
     Choice, Filter, ListParams, ListSpec, Order, Page, date_range, fetch_page, parse_list_params,
 )
+from web.case_marks import with_progress
 from web.scope import child_in, require_role
 
 # --------------------------------------------------------------------------------------------- search
@@ -321,32 +321,9 @@ def list_cases(session: Session, user: WebUser, params: ListParams, *, progress:
         conditions.append(_case_ref(search) if search.kind == "case_ref" else _child_search(search))
     query = sa.select(Case, Child).join(Child, Child.id == Case.child_id).where(*conditions)
     if progress:
-        query = _with_progress(query, now or utcnow())
+        query = with_progress(query, now or utcnow())
     count = sa.select(sa.func.count()).select_from(Case).join(Child, Child.id == Case.child_id).where(*conditions)
     return fetch_page(session, query, count, params.page).map(tuple)
-
-
-def _with_progress(query, now: dt.datetime):
-    """``query`` (cases with their child) with each case's next open task, its pathway, the number of overdue open
-    tasks, the highest escalation level of its open tasks and its latest pathway run (see :func:`list_cases`)."""
-    open_task = aliased(AgencyTask, name="next_task")
-    next_run = aliased(PathwayRun, name="next_run")
-    latest_run = aliased(PathwayRun, name="latest_run")
-    inner = aliased(AgencyTask, name="open_task")
-    next_id = (sa.select(inner.id).where(inner.case_id == Case.id, inner.state.in_(OPEN_STATE_VALUES))
-               .order_by(inner.due_at, inner.id).limit(1).scalar_subquery())
-    latest_id = (sa.select(PathwayRun.id).where(PathwayRun.case_id == Case.id)
-                 .order_by(PathwayRun.started_at.desc(), PathwayRun.id.desc()).limit(1).scalar_subquery())
-    overdue = (sa.select(sa.func.count()).select_from(inner)
-               .where(inner.case_id == Case.id, inner.state.in_(OPEN_STATE_VALUES), inner.due_at < now)
-               .scalar_subquery())
-    level = (sa.select(sa.func.max(Escalation.level)).select_from(inner).join(Escalation, Escalation.task_id == inner.id)
-             .where(inner.case_id == Case.id, inner.state.in_(OPEN_STATE_VALUES), Escalation.rung != "reminder")
-             .scalar_subquery())
-    return (query.add_columns(open_task, next_run.pathway, overdue.label("overdue"), level.label("level"), latest_run)
-            .outerjoin(open_task, open_task.id == next_id)
-            .outerjoin(next_run, next_run.id == open_task.pathway_run_id)
-            .outerjoin(latest_run, latest_run.id == latest_id))
 
 
 # --------------------------------------------------------------------------------------------- key care files

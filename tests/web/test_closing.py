@@ -95,7 +95,7 @@ def test_a_pathway_end_leaves_the_case_open_in_the_inbox_and_the_caseworker_clos
     assert "个案已结案" in cw.get(f"/cases/{reference}?done=case_closed").text
 
 
-def test_a_closed_case_refuses_a_new_pathway_until_reopened_with_a_reason(clients):
+def test_a_closed_case_refuses_a_new_pathway_until_reopened_with_a_reason(clients, world):
     reference, _run, _tasks = make_case()
     cw = clients["cw_a1"]
     assert post(cw, f"/cases/{reference}/close", reason="服务完成").status_code == 303
@@ -104,6 +104,9 @@ def test_a_closed_case_refuses_a_new_pathway_until_reopened_with_a_reason(client
     assert started.status_code == 409 and CASE_CLOSED_MESSAGE in started.text
     with session_scope() as session, pytest.raises(CaseClosed, match="请先重新开案"):
         create_pathway_run(session, case_id=case_row(reference).id, pathway="guardianship", actor="x")
+    api = cw.post(f"/api/cases/{reference}/pathways", json={"pathway": "guardianship", "parameters": {}},
+                  headers={"Authorization": f"Bearer {world.person('cw_a1').token}"})
+    assert api.status_code == 409 and CASE_CLOSED_MESSAGE in api.json()["detail"]
     assert case_row(reference).status == CaseStatus.closed  # nothing reopened it silently
 
     refused = post(cw, f"/cases/{reference}/reopen", reason="")

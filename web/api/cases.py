@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request
 
-from careflow.cases import PathwayAlreadyRunning
+from careflow.cases import CaseClosed, PathwayAlreadyRunning
 from web import actions, lists
 from web.deps import ApiCaseworker, ApiReader, DbDep
 from web.schemas import CASE_REFERENCE, CaseDetail, CaseSummary, PathwayStart, StartOut
@@ -40,19 +40,21 @@ def read_case(request: Request, db: DbDep, user: ApiReader, reference: Reference
 
 @router.post("/cases/{reference}/pathways", response_model=StartOut, status_code=201,
              responses={409: {"description": "The pathway (for a service-list referral: the item) is already open "
-                                             "on the case; the detail names the open run (Chinese)."}})
+                                             "on the case (the detail names the open run), or the case is closed "
+                                             "(reopen it with a reason first); in Chinese."}})
 def start_pathway(request: Request, db: DbDep, user: ApiCaseworker, reference: Reference,
                   data: PathwayStart) -> StartOut:
     """Start a pathway (a key of ``GET /api/pathways`` that is ``available``) with its start parameters.
 
     ``started`` is false when the run was recorded but its flow run could not be created now (the sweeper
     starts it). 422: no such pathway or parameters that do not match the policy. 409: the same pathway is
-    still open on the case (it may be started again once that run ended).
+    still open on the case (it may be started again once that run ended), or the case is closed (案件已结案，请先重新开案
+    并说明理由: a closed case is reopened only explicitly, on its page).
     """
     case, child = visible_case(db, user, reference)
     try:
         result = actions.start_pathway_as(db, user, case, child, data, request.app.state.pathway_starter)
-    except PathwayAlreadyRunning as exc:
+    except (PathwayAlreadyRunning, CaseClosed) as exc:
         raise HTTPException(409, str(exc)) from None
     except (ValueError, LookupError) as exc:
         raise HTTPException(422, str(exc)) from None
