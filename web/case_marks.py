@@ -104,6 +104,18 @@ def awaiting_decision_sql():
                           PathwayRun.ended_at >= since))
 
 
+def case_flag(flag: str, now: dt.datetime):
+    """SQL condition on ``Case`` for the cases list's ``flag`` filter: ``overdue`` (an open task past its deadline),
+    ``escalated`` (an open task escalated above its assignee) or ``awaiting`` (:func:`awaiting_decision_sql`)."""
+    if flag == "awaiting":
+        return awaiting_decision_sql()
+    task = aliased(AgencyTask, name="flagged_task")
+    if flag == "overdue":
+        return sa.exists().where(task.case_id == Case.id, task.state.in_(OPEN_STATE_VALUES), task.due_at < now)
+    return sa.exists().where(task.case_id == Case.id, task.state.in_(OPEN_STATE_VALUES),
+                             Escalation.task_id == task.id, Escalation.rung != "reminder")
+
+
 def closing_view(session: Session, case: Case) -> ClosingView:
     """What the case page says about closing ``case`` (a few statements, for one case)."""
     if case.status != CaseStatus.open:
@@ -173,5 +185,5 @@ def case_progress(case: Case, next_task: AgencyTask | None, pathway: str | None,
     return progress
 
 
-__all__ = ["CaseProgress", "ClosingView", "awaiting_decision_sql", "case_progress", "closing_view", "escalated_text",
+__all__ = ["CaseProgress", "ClosingView", "awaiting_decision_sql", "case_flag", "case_progress", "closing_view", "escalated_text",
            "escalation_level_sql", "escalation_levels", "late_text", "mark_timeline", "with_progress"]

@@ -36,7 +36,7 @@ from models.user import UserRole, WebUser
 from web.paging import (
     Choice, Filter, ListParams, ListSpec, Order, Page, date_range, fetch_page, parse_list_params,
 )
-from web.case_marks import with_progress
+from web.case_marks import case_flag, with_progress
 from web.scope import child_in, require_role
 
 # --------------------------------------------------------------------------------------------- search
@@ -284,6 +284,10 @@ CASE_SPEC = ListSpec(filters=(
                                                Choice("all", "case.all")), default="open",
            description="open (default), closed, close_requested (a closure awaiting the manager's review) or all"),
     Filter("pathway", "case.pathways", choices=_pathway_choices()[:-1], description="has a run of this pathway"),
+    Filter("flag", "list.flag", choices=(Choice("overdue", "task.overdue"), Choice("escalated", "list.escalated"),
+                                         Choice("awaiting", "closing.awaiting")),
+           description="overdue (an open task past its deadline), escalated (an open task escalated above its "
+                       "assignee) or awaiting (pathways ended, awaiting the closing decision)"),
     Filter("area", "list.area", kind="area", description="county, township or village code of the child's residence"),
     Filter("from", "list.opened_from", kind="date", description="opened on or after (local day)"),
     Filter("to", "list.opened_to", kind="date", description="opened on or before (local day)"),
@@ -313,6 +317,8 @@ def list_cases(session: Session, user: WebUser, params: ListParams, *, progress:
         conditions.append(Case.status == CaseStatus(status).value)
     if "pathway" in f:
         conditions.append(sa.exists().where(PathwayRun.case_id == Case.id, PathwayRun.pathway == f["pathway"]))
+    if "flag" in f:
+        conditions.append(case_flag(f["flag"], now or utcnow()))
     if "area" in f:
         conditions.append(child_in(f["area"]))
     conditions += date_range(Case.opened_at, params, "from", "to", _timezone())

@@ -77,6 +77,7 @@ def test_a_pathway_end_leaves_the_case_open_in_the_inbox_and_the_caseworker_clos
     cw = clients["cw_a1"]
     inbox = cw.get("/todo?show=ended")
     assert inbox.status_code == 200 and reference in inbox.text and "路径已结束，待决定是否结案" in inbox.text
+    assert f'data-case="{reference}"' in cw.get(f"/cases?flag=awaiting&q={reference}").text
     assert 'href="/todo"' in cw.get("/cases").text  # the nav links the inbox
     page = cw.get(f"/cases/{reference}")
     assert "路径已结束，待决定是否结案" in page.text and 'id="close-case"' in page.text
@@ -185,6 +186,10 @@ def test_an_overdue_escalated_task_is_marked_on_the_case_list_the_case_page_and_
     listed = cw.get(f"/cases?q={reference}")
     row = listed.text[listed.text.index(f'data-case="{reference}"'):].split("</tr>")[0]
     assert marks.search(row) and escalated in row and "训诫" in row, row
+
+    for flag in ("overdue", "escalated"):
+        assert f'data-case="{reference}"' in cw.get(f"/cases?flag={flag}&q={reference}").text, flag
+    assert f'data-case="{reference}"' not in cw.get(f"/cases?flag=awaiting&q={reference}").text
 
     page = cw.get(f"/cases/{reference}").text
     item = page[page.index(f'id="task-{tasks["police_reprimand"]}"'):].split("</li>")[0]

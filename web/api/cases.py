@@ -24,7 +24,8 @@ Reference = Annotated[str, Path(pattern=CASE_REFERENCE, description="e.g. CF-350
 @router.get("/cases", response_model=PageOut[CaseSummary], openapi_extra={"parameters": CASE_PARAMS})
 def list_cases(request: Request, db: DbDep, user: ApiReader) -> PageOut[CaseSummary]:
     """Cases on children in the caller's jurisdiction, a page at a time (newest first, or ``sort=reference``).
-    Filters: ``status`` (open, the default; closed; all), ``pathway`` (a pathway key), ``area``, ``from``/``to``
+    Filters: ``status`` (open, the default; closed; close_requested; all), ``pathway`` (a pathway key), ``flag``
+    (overdue, escalated, awaiting: pathways ended awaiting the closing decision), ``area``, ``from``/``to``
     (day opened); ``q``: a case reference (``CF-…``), a part of the child's name or the last digits of the ID.
     400 names a bad parameter and its value. Follow ``next`` until it is null."""
     page = lists.list_cases(db, user, api_params(request, lists.CASE_SPEC)).with_links(request.url)
