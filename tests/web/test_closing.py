@@ -94,6 +94,13 @@ def test_a_pathway_end_leaves_the_case_open_in_the_inbox_and_the_caseworker_clos
     assert event.actor == world.person("cw_a1").username and event.reason == "监护人已改正，儿童安全"
     assert reference not in cw.get("/todo?show=ended").text
     assert "个案已结案" in cw.get(f"/cases/{reference}?done=case_closed").text
+    try:  # English on request, no catalogue key left raw
+        for url in ("/todo?lang=en", f"/cases/{reference}?lang=en&done=case_closed", "/cases?lang=en"):
+            text = cw.get(url).text
+            assert not re.search(r"\b(todo|closing|late|escalated)\.[a-z_.]+", text), (url, text)
+        assert "Closed on" in cw.get(f"/cases/{reference}?lang=en").text
+    finally:
+        cw.get("/todo?lang=zh")
 
 
 def test_a_closed_case_refuses_a_new_pathway_until_reopened_with_a_reason(clients, world):
