@@ -120,6 +120,14 @@ def open_case(session: Session, *, child_id: uuid.UUID, caseworker: str, summary
     return case
 
 
+#: What a caseworker reads when starting a pathway on a closed case (issue 12: no silent reopening).
+CASE_CLOSED_MESSAGE = "案件已结案，请先重新开案并说明理由"
+
+
+class CaseClosed(ValueError):
+    """The case is closed: nothing starts on it until it is reopened with a reason (:func:`reopen_case`)."""
+
+
 class PathwayAlreadyRunning(ValueError):
     """The same pathway (for a service-list referral: the same item) is still open on the case (issue #16).
 
@@ -171,6 +179,8 @@ def create_pathway_run(
         NotEligible / EligibilityNeedsReason (ValueErrors): a service-list referral whose child is not in the
             item's target group, or whose conditions are unknown and no written reason was given
             (:func:`careflow.referral_eligibility.check_referral`; audited ``referral.eligibility_override``).
+        CaseClosed (a ValueError): the case is closed; it is reopened only explicitly, with a reason
+            (:func:`reopen_case`; issue 12).
     """
     if pathway not in load_policy().pathways:
         raise KeyError(f"field 'pathway': {pathway!r} is not a pathway; known: {sorted(load_policy().pathways)}")
@@ -178,6 +188,8 @@ def create_pathway_run(
     case = session.get(Case, case_id)
     if case is None:
         raise LookupError(f"field 'case_id': no case {case_id}")
+    if case.status == CaseStatus.closed:
+        raise CaseClosed(CASE_CLOSED_MESSAGE)
     parameters = check_referral(session, case, pathway, parameters)  # target group (服务对象); Chinese refusal
     key = pathway_dedupe_key(pathway, parameters)
     run = PathwayRun(case_id=case.id, pathway=pathway, parameters=parameters or {}, dedupe_key=key,
@@ -189,11 +201,6 @@ def create_pathway_run(
         if run in session:
             session.expunge(run)
         raise _already_running(session, case, pathway, key) from None
-    if case.status == CaseStatus.closed:
-        case.status, case.closed_at, case.close_reason = CaseStatus.open, None, ""
-        session.add(case)
-        record_audit(session, actor=actor, action="case.reopened", entity_type="case", entity_id=case.id,
-                     case_id=case.id, reason=f"pathway {pathway} started")
     record_audit(session, actor=actor, action="pathway.started", entity_type="pathway_run", entity_id=run.id,
                  case_id=case.id, detail={"pathway": pathway, "parameters": parameters or {}})
     record_override(session, run, actor)
@@ -268,23 +275,12 @@ def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> di
     return validated
 
 
-def close_case_if_done(session: Session, case_id: uuid.UUID, reason: str) -> bool:
-    """Close the case when none of its pathways is still running; returns whether it closed.
-
-    A case closes with the outcome of its last pathway; starting a new pathway reopens it.
-    """
-    active = session.exec(select(PathwayRun).where(
-        PathwayRun.case_id == case_id,
-        PathwayRun.status.in_([PathwayStatus.starting, PathwayStatus.running]))).first()
-    if active:
-        return False
-    return close_case(session, case_id, reason)
-
-
 def close_case(session: Session, case_id: uuid.UUID, reason: str, *, actor: str = "careflow",
                now: datetime | None = None, cancel_open_work: bool = False) -> bool:
     """Close an open case with ``reason``; returns whether it closed (False: closed already). The one writer of a
-    case's closure (issue #15; ``tests/test_one_writer.py`` fails on any other).
+    case's closure (issue #15; ``tests/test_one_writer.py`` fails on any other). A pathway's end never calls it:
+    closing is the caseworker's decision (:mod:`careflow.closing`, issue 12); the survey's transfer and age-out
+    close with ``cancel_open_work``. A pending close request is cleared with the closure.
 
     A conditional ``UPDATE case … WHERE id = :id AND status = 'open'`` (of two concurrent closures one is stored),
     audited ``case.closed``; ``close_reason`` is cut to 500 characters (:func:`models.case.clip_text`).
@@ -307,7 +303,8 @@ def close_case(session: Session, case_id: uuid.UUID, reason: str, *, actor: str 
     session.flush()
     closed = session.execute(
         sa.update(Case).where(Case.id == case_id, Case.status == CaseStatus.open)
-        .values(status=CaseStatus.closed, closed_at=now, close_reason=clip_text(reason))
+        .values(status=CaseStatus.closed, closed_at=now, close_reason=clip_text(reason), close_requested_at=None,
+                close_requested_by="", close_request_reason="")
         .execution_options(synchronize_session=False)).rowcount
     case = session.get(Case, case_id)
     if case is not None:
@@ -315,5 +312,45 @@ def close_case(session: Session, case_id: uuid.UUID, reason: str, *, actor: str 
     if closed != 1:
         return False
     record_audit(session, actor=actor, action="case.closed", entity_type="case", entity_id=case_id,
+                 case_id=case_id, reason=reason)
+    return True
+
+
+#: What a reopening (or closing) reason may hold, in characters (stored in the audit trail and ``close_reason``).
+REASON_MAX_CHARS = 500
+
+
+def checked_reason(reason: str, label: str) -> str:
+    """``reason`` stripped; raises ValueError in Chinese naming the field ``label`` when it is empty or longer than
+    :data:`REASON_MAX_CHARS`."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError(f"{label}：必须填写")
+    if len(reason) > REASON_MAX_CHARS:
+        raise ValueError(f"{label}：不能超过{REASON_MAX_CHARS}个字（现有{len(reason)}个字）")
+    return reason
+
+
+def reopen_case(session: Session, case_id: uuid.UUID, *, actor: str, reason: str, now: datetime | None = None) -> bool:
+    """Reopen a closed case, explicitly and with a written ``reason`` (issue 12): a conditional
+    ``UPDATE case … WHERE status = 'closed'`` (of two concurrent reopenings one is stored), ``reopened_at`` set,
+    audited ``case.reopened`` with the reason. Returns whether it reopened (False: it was open already).
+
+    Raises:
+        ValueError: an empty reason (Chinese, naming the field 重新开案理由).
+    """
+    reason = checked_reason(reason, "重新开案理由")
+    now = now or utcnow()
+    session.flush()
+    reopened = session.execute(
+        sa.update(Case).where(Case.id == case_id, Case.status == CaseStatus.closed)
+        .values(status=CaseStatus.open, closed_at=None, close_reason="", reopened_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    case = session.get(Case, case_id)
+    if case is not None:
+        session.refresh(case)
+    if reopened != 1:
+        return False
+    record_audit(session, actor=actor, action="case.reopened", entity_type="case", entity_id=case_id,
                  case_id=case_id, reason=reason)
     return True

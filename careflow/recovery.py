@@ -52,15 +52,13 @@ def close_pathway_run(session: Session, pathway_run_id: uuid.UUID, outcome: str,
 
     A run that is no longer open (or, with ``expect_flow_run``, no longer linked to that flow run) is left as it
     is. A ``failed`` end tells the case's caseworker and the county manager (``civil_affairs-<county>.manager``),
-    in Chinese, with the reason. Closes the case when it has no open pathway left
-    (:func:`careflow.cases.close_case_if_done`). Does not commit.
+    in Chinese, with the reason. The case stays open: closing it is the caseworker's decision, and the ended
+    pathway waits in their inbox (待我处理, :mod:`careflow.closing`; issue 12). Does not commit.
 
     Returns:
         ``(closed, notification ids)``: whether this call ended the run, and the messages it stored (to send
         now; the sweeper sends any that stay pending).
     """
-    from careflow.cases import close_case_if_done
-
     now = now or utcnow()
     outcome = clip_text(outcome)
     conditions = [PathwayRun.id == pathway_run_id, PathwayRun.status.in_(OPEN_PATHWAY_STATUSES)]
@@ -78,7 +76,6 @@ def close_pathway_run(session: Session, pathway_run_id: uuid.UUID, outcome: str,
                  entity_id=run.id, case_id=run.case_id, reason=outcome)
     notifications = notify_pathway_failed(session, run, outcome) if status == PathwayStatus.failed else []
     session.flush()
-    close_case_if_done(session, run.case_id, outcome)
     return True, [n.id for n in notifications]
 
 

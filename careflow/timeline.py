@@ -36,6 +36,7 @@ class TimelineRow:
     rejection_reason: str
     on_time: bool | None
     notifications: list[tuple[str, str, str]] = field(default_factory=list)  # (event, unit, status)
+    task_id: object = None  # the task's id (uuid.UUID): the case page marks and anchors each task by it
 
 
 @dataclass
@@ -76,7 +77,7 @@ def case_timeline(session: Session, reference: str, *, actor: str) -> CaseTimeli
             answered_at=t.answered_at, answered_by=t.answered_by, outcome=t.outcome,
             rejection_reason=t.rejection_reason,
             on_time=(t.answered_at <= t.due_at) if t.answered_at else None,
-            notifications=[(m.event, m.unit_code, m.status) for m in messages if m.task_id == t.id],
+            notifications=[(m.event, m.unit_code, m.status) for m in messages if m.task_id == t.id], task_id=t.id,
         ))
     return CaseTimeline(
         reference=case.reference, status=case.status,

@@ -75,6 +75,13 @@ class Case(SQLModel, table=True):
     opened_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     closed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
     close_reason: str = Field(default="", max_length=500)
+    # closing is the caseworker's decision (issue 12; careflow/closing.py): when it needs the county manager's
+    # review, the request waits here until approved or refused; ``reopened_at`` is the last explicit reopening
+    reopened_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    close_requested_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    close_requested_by: str = Field(default="", sa_column=sa.Column(sa.String(64), nullable=False, server_default=""))
+    close_request_reason: str = Field(default="", sa_column=sa.Column(sa.String(500), nullable=False,
+                                                                        server_default=""))
 
 
 class PathwayRun(SQLModel, table=True):

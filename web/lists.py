@@ -36,6 +36,7 @@ from models.user import UserRole, WebUser
 from web.paging import (
     Choice, Filter, ListParams, ListSpec, Order, Page, date_range, fetch_page, parse_list_params,
 )
+from web.case_marks import case_flag, with_progress
 from web.scope import child_in, require_role
 
 # --------------------------------------------------------------------------------------------- search
@@ -279,9 +280,14 @@ def audit_names_shown(session: Session, child_ids: list, *, actor: str, params: 
 
 CASE_SPEC = ListSpec(filters=(
     Filter("status", "common.status", choices=(Choice("open", "case.open_cases"), Choice("closed", "common.closed"),
+                                               Choice("close_requested", "case.close_requested"),
                                                Choice("all", "case.all")), default="open",
-           description="open (default), closed or all"),
+           description="open (default), closed, close_requested (a closure awaiting the manager's review) or all"),
     Filter("pathway", "case.pathways", choices=_pathway_choices()[:-1], description="has a run of this pathway"),
+    Filter("flag", "list.flag", choices=(Choice("overdue", "task.overdue"), Choice("escalated", "list.escalated"),
+                                         Choice("awaiting", "closing.awaiting")),
+           description="overdue (an open task past its deadline), escalated (an open task escalated above its "
+                       "assignee) or awaiting (pathways ended, awaiting the closing decision)"),
     Filter("area", "list.area", kind="area", description="county, township or village code of the child's residence"),
     Filter("from", "list.opened_from", kind="date", description="opened on or after (local day)"),
     Filter("to", "list.opened_to", kind="date", description="opened on or before (local day)"),
@@ -291,15 +297,28 @@ CASE_SPEC = ListSpec(filters=(
 ), search_hint_key="list.search_cases")
 
 
-def list_cases(session: Session, user: WebUser, params: ListParams) -> Page[tuple[Case, Child]]:
-    """A page of the cases on children living in the user's jurisdiction, each with its child."""
+def list_cases(session: Session, user: WebUser, params: ListParams, *, progress: bool = False,
+               now: dt.datetime | None = None) -> Page[tuple]:
+    """A page of the cases on children living in the user's jurisdiction, each with its child.
+
+    ``progress`` (the cases page, issue 12): each row also carries where the case stands — ``(case, child, next task,
+    its pathway, overdue open tasks, escalation level, latest pathway run)`` — in the same one statement: the open
+    task with the soonest deadline and the latest pathway run joined by correlated subqueries (primary key
+    look-ups), the count of overdue open tasks and the highest escalation level above the assignee
+    (reminders left out, open tasks only) as scalar subqueries on ``agency_task.case_id``'s
+    index: evaluated for the page's rows only, never a per-row round trip."""
     require_role(user, UserRole.caseworker, UserRole.manager)
     f = params.filters
     conditions = [child_in(user.jurisdiction_code)]
-    if f.get("status", "open") != "all":
-        conditions.append(Case.status == CaseStatus(f.get("status", "open")).value)
+    status = f.get("status", "open")
+    if status == "close_requested":
+        conditions += [Case.status == CaseStatus.open.value, Case.close_requested_at.is_not(None)]
+    elif status != "all":
+        conditions.append(Case.status == CaseStatus(status).value)
     if "pathway" in f:
         conditions.append(sa.exists().where(PathwayRun.case_id == Case.id, PathwayRun.pathway == f["pathway"]))
+    if "flag" in f:
+        conditions.append(case_flag(f["flag"], now or utcnow()))
     if "area" in f:
         conditions.append(child_in(f["area"]))
     conditions += date_range(Case.opened_at, params, "from", "to", _timezone())
@@ -307,6 +326,8 @@ def list_cases(session: Session, user: WebUser, params: ListParams) -> Page[tupl
         search = Search.of(params.q)
         conditions.append(_case_ref(search) if search.kind == "case_ref" else _child_search(search))
     query = sa.select(Case, Child).join(Child, Child.id == Case.child_id).where(*conditions)
+    if progress:
+        query = with_progress(query, now or utcnow())
     count = sa.select(sa.func.count()).select_from(Case).join(Child, Child.id == Case.child_id).where(*conditions)
     return fetch_page(session, query, count, params.page).map(tuple)
 

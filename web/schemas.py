@@ -302,6 +302,9 @@ class TimelineRowOut(BaseModel):
     outcome_labels: dict[str, str] = Field(default_factory=dict, description="field name → label of the step's outcome")
     rejection_reason: str
     on_time: bool | None
+    task_id: uuid.UUID | None = None
+    late: str = Field(default="", description="how late an open task is, e.g. 已逾期 2 个工作日 (issue 12)")
+    escalated: str = Field(default="", description="whom an open task was escalated to, e.g. 已升级至县级民政部门（逾期督办）")
 
 
 class CaseDetail(CaseSummary):

@@ -214,6 +214,7 @@ def case_detail(session: Session, case: Case, *, actor: str, t: Translator) -> C
             state=str(row.state), state_label=t.state(row.state), answered_at=row.answered_at, answered_by=row.answered_by, outcome=row.outcome,
             answered_by_name=names.get(row.answered_by, row.answered_by),
             outcome_labels=outcome_labels(step, t), rejection_reason=row.rejection_reason, on_time=row.on_time,
+            task_id=row.task_id,
         ))
     summary = case_summary(case).model_copy(update={"caseworker_name": names.get(case.caseworker, case.caseworker)})
     return CaseDetail(**summary.model_dump(), child_id=case.child_id,

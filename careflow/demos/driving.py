@@ -16,7 +16,7 @@ from sqlmodel import select
 from careflow.answers import RESUME_TEXT, answer_task
 from careflow.db import session_scope
 from careflow.resume import wait_until_suspended
-from models.case import PathwayRun, PathwayStatus
+from models.case import Case, PathwayRun, PathwayStatus
 from models.child import Child
 from models.resident_id import check_character
 from models.task import AgencyTask, TaskState
@@ -121,3 +121,27 @@ def wait_for_end(pathway_run_id: uuid.UUID, timeout: float = 120) -> PathwayRun:
             return run
         time.sleep(0.3)
     raise TimeoutError(f"pathway run {pathway_run_id} not finished after {timeout:.0f} s")
+
+
+#: The county manager who reviews a demo closure (``web/demo_accounts.py``: 城厢区民政局).
+COUNTY_MANAGER = "manager.chengxiang"
+
+
+def close_as_caseworker(reference: str, caseworker: str, reason: str, *, manager: str = COUNTY_MANAGER) -> str:
+    """The caseworker decides to close the finished case with ``reason`` (a pathway's end closes nothing; issue 12,
+    :mod:`careflow.closing`). When the county manager must review the closure (the child in temporary
+    guardianship, or at high risk) the caseworker's close is a request and ``manager`` approves it. Prints what
+    happened; returns ``"closed"`` or ``"approved"``."""
+    from careflow.closing import approve_close, decide_close, review_reasons
+
+    with session_scope() as session:
+        case = session.exec(select(Case).where(Case.reference == reference)).one()
+        review = review_reasons(session, case.id)
+        done = decide_close(session, case, actor=caseworker, reason=reason)
+        if done == "requested":
+            approve_close(session, case, actor=manager, note="同意结案")
+    typer.echo(f"个案工作者决定结案，理由：{reason}")
+    if done == "requested":
+        typer.echo(f"  结案需经县级民政部门审核（{'；'.join(review)}）：城厢区民政局已同意结案")
+        return "approved"
+    return "closed"

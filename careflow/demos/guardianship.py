@@ -13,7 +13,9 @@ from datetime import date
 
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.db import session_scope
-from careflow.demos.driving import answer_as_agency, say_flow_run, say_opened, unused_resident_id, wait_for_end
+from careflow.demos.driving import (
+    answer_as_agency, close_as_caseworker, say_flow_run, say_opened, unused_resident_id, wait_for_end,
+)
 from careflow.resume import start_pathway_flow
 from careflow.timeline import case_timeline
 from models.case import CaseStatus, PathwayStatus
@@ -61,6 +63,7 @@ def drive() -> str:
     for step, unit, officer, acknowledge_first, outcome in GUARDIANSHIP_ANSWERS:
         answer_as_agency(run.id, step, None, unit, officer, acknowledge_first, outcome)
     wait_for_end(run.id)
+    close_as_caseworker(case.reference, CASEWORKER, "监护干预已办结：父亲已受训诫，家庭教育指导已开始，母亲可履行监护职责")
     return case.reference
 
 

@@ -14,7 +14,9 @@ from datetime import date, timedelta
 
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.db import session_scope
-from careflow.demos.driving import answer_as_agency, say_flow_run, say_opened, unused_resident_id, wait_for_end
+from careflow.demos.driving import (
+    answer_as_agency, close_as_caseworker, say_flow_run, say_opened, unused_resident_id, wait_for_end,
+)
 from careflow.resume import start_pathway_flow
 from careflow.timeline import case_timeline
 from models.case import CaseStatus, PathwayStatus
@@ -64,6 +66,7 @@ def drive() -> str:
     for step, agency_type, unit, officer, acknowledge_first, outcome in SCREENING_ANSWERS:
         answer_as_agency(run.id, step, agency_type, unit, officer, acknowledge_first, outcome)
     wait_for_end(run.id)
+    close_as_caseworker(case.reference, CASEWORKER, "已转介就医并纳入社区康复服务，由康复机构和社区持续跟进")
     return case.reference
 
 

@@ -18,7 +18,9 @@ from sqlmodel import select
 from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.db import session_scope
-from careflow.demos.driving import say_answered, say_flow_run, say_opened, unused_resident_id, wait_for_end
+from careflow.demos.driving import (
+    close_as_caseworker, say_answered, say_flow_run, say_opened, unused_resident_id, wait_for_end,
+)
 from careflow.resume import start_pathway_flow, wait_until_suspended
 from careflow.timeline import case_timeline
 from models.case import Case, CaseStatus, PathwayStatus
@@ -88,6 +90,7 @@ def drive() -> str:
                              outcome={"service_provided": "yes", "measures": measures})
         say_answered(unit, task.title, result.resume)
     wait_for_end(run.id)
+    close_as_caseworker(case.reference, CASEWORKER, "清单第18项服务已由各责任部门提供")
     return case.reference
 
 

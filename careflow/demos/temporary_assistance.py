@@ -18,7 +18,9 @@ from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.db import session_scope
-from careflow.demos.driving import answer_as_agency, say_flow_run, say_opened, unused_resident_id, wait_for_end
+from careflow.demos.driving import (
+    answer_as_agency, close_as_caseworker, say_flow_run, say_opened, unused_resident_id, wait_for_end,
+)
 from careflow.resume import start_pathway_flow
 from careflow.timeline import case_timeline
 from models.audit import AuditEvent
@@ -90,6 +92,7 @@ def drive() -> str:
     step, unit, officer, acknowledge_first, outcome = LINKED_ANSWER
     answer_as_agency(linked.id, step, None, unit, officer, acknowledge_first, outcome)
     wait_for_end(linked.id)
+    close_as_caseworker(case.reference, CASEWORKER, "临时救助已发放并补齐手续，监护干预已核实办结")
     return case.reference
 
 

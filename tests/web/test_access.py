@@ -102,6 +102,13 @@ ENDPOINTS = [
     Endpoint("GET", "/cases/{reference}", frozenset({CW, MGR}), "case"),
     Endpoint("GET", "/cases/{reference}/pathways/new", frozenset({CW}), "case"),
     Endpoint("POST", "/cases/{reference}/pathways", frozenset({CW}), "case", lambda w, t: START),
+    # closing is a decision (issue 12): empty reasons, so that an allowed call is refused (400/409) and the world's
+    # cases stay open for the other tests
+    Endpoint("GET", "/todo", frozenset({CW})),
+    Endpoint("POST", "/cases/{reference}/close", frozenset({CW}), "case", lambda w, t: {"reason": ""}),
+    Endpoint("POST", "/cases/{reference}/reopen", frozenset({CW}), "case", lambda w, t: {"reason": ""}),
+    Endpoint("POST", "/cases/{reference}/close/approve", frozenset({MGR}), "case", lambda w, t: {}),
+    Endpoint("POST", "/cases/{reference}/close/refuse", frozenset({MGR}), "case", lambda w, t: {"reason": ""}),
     # agency pages
     Endpoint("GET", "/inbox", frozenset({OFFICER})),
     Endpoint("GET", "/tasks/{task_id}", frozenset({OFFICER, MGR}), "task"),

@@ -1,6 +1,7 @@
 """In headless Chromium (Debian's, driven by Playwright): a caseworker registers a child and starts a
 guardianship pathway; the village committee, the police and civil affairs answer from their phones in a
-second browser context; the manager's dashboard shows the case move from step to step and close.
+second browser context; the manager's dashboard shows the case move from step to step; the caseworker closes it
+with a reason from the inbox (待我处理).
 
 Runs against a live uvicorn server and the real Prefect server with served deployments (``served``).
 Screenshots of every page go to ``$CAREFLOW_HOME/screenshots/<backend>/`` (the path is printed).
@@ -185,14 +186,24 @@ def test_guardianship_case_from_registration_to_close(served, live_web, chromium
                     {"guardianship_missing_or_unsafe": "no", "long_term_guardianship_needed": "no"}, shots)
         shots(officer, "inbox-after")
 
-        # 7. The manager sees the pathway completed and the case closed; the Prefect UI is for admins only (issue 12).
-        reload_until(mgr, f"{base}/dashboard", f"{row}[data-status=completed][data-case-status=closed]")
+        # 7. The manager sees the pathway completed and the case still open: closing is the caseworker's decision;
+        # the Prefect UI is for admins only (issue 12).
+        reload_until(mgr, f"{base}/dashboard", f"{row}[data-status=completed][data-case-status=open]")
         assert mgr.locator(f"{row} a[href*='/runs/flow-run/']").count() == 0
-        shots(mgr, "dashboard-closed")
+        shots(mgr, "dashboard-completed")
 
-        # 8. The caseworker follows the whole timeline, closed.
-        cw.goto(f"{base}/cases/{reference}")
+        # 8. The caseworker finds the ended pathway in the inbox (待我处理), closes the case with a reason and follows
+        # the whole timeline, closed.
+        cw.goto(f"{base}/todo?show=ended")
+        cw.click(f"a[data-case='{reference}']")
+        assert "路径已结束，待决定是否结案" in cw.inner_text("#closing")
+        cw.fill("#close-case textarea[name=reason]", "父亲已受训诫，监护评估无需干预")
+        cw.click("#close-case button[type=submit]")
+        cw.wait_for_selector("#closing-closed")
         assert cw.inner_text("#case-status").strip() == "已结案"
+        reload_until(mgr, f"{base}/dashboard", f"{row}[data-status=completed][data-case-status=closed]")
+        shots(mgr, "dashboard-closed")
+        cw.goto(f"{base}/cases/{reference}")
         assert cw.locator("ol.timeline li").count() == 3
         shots(cw, "case-closed")
         cw.goto(f"{base}/cases/{reference}?lang=en")

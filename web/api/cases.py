@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request
 
-from careflow.cases import PathwayAlreadyRunning
+from careflow.cases import CaseClosed, PathwayAlreadyRunning
 from web import actions, lists
 from web.deps import ApiCaseworker, ApiReader, DbDep
 from web.api_errors import api_invalid
@@ -25,7 +25,8 @@ Reference = Annotated[str, Path(pattern=CASE_REFERENCE, description="e.g. CF-350
 @router.get("/cases", response_model=PageOut[CaseSummary], openapi_extra={"parameters": CASE_PARAMS})
 def list_cases(request: Request, db: DbDep, user: ApiReader) -> PageOut[CaseSummary]:
     """Cases on children in the caller's jurisdiction, a page at a time (newest first, or ``sort=reference``).
-    Filters: ``status`` (open, the default; closed; all), ``pathway`` (a pathway key), ``area``, ``from``/``to``
+    Filters: ``status`` (open, the default; closed; close_requested; all), ``pathway`` (a pathway key), ``flag``
+    (overdue, escalated, awaiting: pathways ended awaiting the closing decision), ``area``, ``from``/``to``
     (day opened); ``q``: a case reference (``CF-…``), a part of the child's name or the last digits of the ID.
     400 names a bad parameter and its value. Follow ``next`` until it is null."""
     page = lists.list_cases(db, user, api_params(request, lists.CASE_SPEC)).with_links(request.url)
@@ -41,19 +42,21 @@ def read_case(request: Request, db: DbDep, user: ApiReader, reference: Reference
 
 @router.post("/cases/{reference}/pathways", response_model=StartOut, status_code=201,
              responses={409: {"description": "The pathway (for a service-list referral: the item) is already open "
-                                             "on the case; the detail names the open run (Chinese)."}})
+                                             "on the case (the detail names the open run), or the case is closed "
+                                             "(reopen it with a reason first); in Chinese."}})
 def start_pathway(request: Request, db: DbDep, user: ApiCaseworker, reference: Reference,
                   data: PathwayStart) -> StartOut:
     """Start a pathway (a key of ``GET /api/pathways`` that is ``available``) with its start parameters.
 
     ``started`` is false when the run was recorded but its flow run could not be created now (the sweeper
     starts it). 422: no such pathway or parameters that do not match the policy. 409: the same pathway is
-    still open on the case (it may be started again once that run ended).
+    still open on the case (it may be started again once that run ended), or the case is closed (案件已结案，请先重新开案
+    并说明理由: a closed case is reopened only explicitly, on its page).
     """
     case, child = visible_case(db, user, reference)
     try:
         result = actions.start_pathway_as(db, user, case, child, data, request.app.state.pathway_starter)
-    except PathwayAlreadyRunning as exc:
+    except (PathwayAlreadyRunning, CaseClosed) as exc:
         raise HTTPException(409, str(exc)) from None
     except (ValueError, LookupError) as exc:
         raise api_invalid(request, exc, start_labels(data.pathway, translator(request))) from None

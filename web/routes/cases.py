@@ -7,10 +7,12 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from careflow.cases import PathwayAlreadyRunning
+from careflow.cases import CaseClosed, PathwayAlreadyRunning
 from web import actions, forms
 from web.deps import FormDep, CaseworkerPage, DbDep, ReaderPage, csrf_protect
 from web.schemas import CASE_REFERENCE
+from models.base import utcnow
+from web.case_marks import case_progress, closing_view, mark_timeline
 from web.list_pages import render_list
 from web.routes.child_facts import checks_context
 from web.lists import CASE_SPEC, list_cases
@@ -28,10 +30,13 @@ Reference = Annotated[str, Path(pattern=CASE_REFERENCE)]
 def cases_page(request: Request, db: DbDep, user: ReaderPage) -> Response:
     """The cases on children living in the user's jurisdiction, a page at a time: filter by status, pathway, area
     and date opened; search by case reference, child's name or last digits of the ID (see :mod:`web.lists`)."""
+    t, now = translator(request), utcnow()
+
     def run(params):
-        page = list_cases(db, user, params)
-        return page, {"cases": [(case_summary(c), child.residence_area_code or child.residence_county_code)
-                                for c, child in page.items]}
+        page = list_cases(db, user, params, progress=True, now=now)
+        return page, {"cases": [(case_summary(c), child.residence_area_code or child.residence_county_code,
+                                 case_progress(c, task, pathway, overdue, level, latest, now, t))
+                                for c, child, task, pathway, overdue, level, latest in page.items]}
 
     return render_list(request, "cases_list.html", CASE_SPEC, run)
 
@@ -39,10 +44,20 @@ def cases_page(request: Request, db: DbDep, user: ReaderPage) -> Response:
 @router.get("/cases/{reference}")
 def case_page(request: Request, db: DbDep, user: ReaderPage, reference: Reference) -> Response:
     case, _child = visible_case(db, user, reference)
+    return render_case(request, db, user, case)
+
+
+def render_case(request: Request, db, user, case, *, errors: list[str] | None = None, form: str = "",
+                values: dict | None = None, status_code: int = 200) -> Response:
+    """The case page: the timeline with each open task's overdue and escalation marks, and the closing section
+    (:mod:`web.case_marks`); ``errors`` shown at the form ``form`` (close, reopen, approve, refuse) with the values
+    typed."""
     t = translator(request)
-    return render(request, "case_detail.html", {"case": case_detail(db, case, actor=user.username, t=t),
-                                                "reroutes": pending_reroutes(db, case),
-                                                "history": case_history(db, case)})
+    detail = mark_timeline(db, case_detail(db, case, actor=user.username, t=t), case.id, utcnow(), t)
+    return render(request, "case_detail.html", {
+        "case": detail, "closing": closing_view(db, case), "reroutes": pending_reroutes(db, case),
+        "history": case_history(db, case), "errors": errors or [], "error_form": form,
+        "values": values or {}}, status_code=status_code)
 
 
 @router.get("/cases/{reference}/pathways/new")
@@ -65,7 +80,7 @@ def start_pathway(request: Request, db: DbDep, user: CaseworkerPage, reference: 
             "case": case_summary(case), "pathways": pathway_infos(translator(request)),
             "errors": forms.error_lines(exc), "values": {k: v for k, v in form.items() if isinstance(v, str)},
             **checks_context(db, child, user.username)},
-            status_code=409 if isinstance(exc, PathwayAlreadyRunning) else 400)
+            status_code=409 if isinstance(exc, (PathwayAlreadyRunning, CaseClosed)) else 400)
     done = "pathway_started" if result.started else "pathway_pending"
     return redirect(f"/cases/{case.reference}?done={done}")
 

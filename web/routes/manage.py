@@ -155,15 +155,11 @@ def reroute(request: Request, db: DbDep, user: SettlerPage, task_id: uuid.UUID,
 
 
 def _case_page(request: Request, db, user, case: Case, exc: Exception, values: dict) -> Response:
-    from web.templating import render, translator
-    from web.views import case_detail
+    from web.routes.cases import render_case  # the case page's one renderer (it lists this module's reroutes)
 
     db.rollback()
-    return render(request, "case_detail.html", {
-        "case": case_detail(db, case, actor=user.username, t=translator(request)),
-        "reroutes": pending_reroutes(db, case), "history": case_history(db, case), "errors": forms.error_lines(exc),
-        "values": values},
-        status_code=400)
+    return render_case(request, db, user, case, errors=forms.error_lines(exc), form="reroute", values=values,
+                       status_code=400)
 
 
 def _settleable(db, user: WebUser, task_id: uuid.UUID) -> AgencyTask:

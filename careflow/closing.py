@@ -1,0 +1,167 @@
+"""Closing a case is a decision (issue 12): a pathway's end proposes it, the caseworker decides, with a reason.
+
+A pathway that ends (completed, failed, blocked) leaves its case open; the case then waits in the caseworker's
+inbox (待我处理, :mod:`web.caseworker_inbox`) as "路径已结束，待决定是否结案". The caseworker closes it with a
+written reason (:func:`decide_close`), through the one writer :func:`careflow.cases.close_case` (audited
+``case.closed``). While the case is open with a pathway still running, closing is refused: the running work would
+be left behind (the survey's transfer and age-out close with ``cancel_open_work`` instead).
+
+**The county manager reviews a closure** while the child is in temporary guardianship or at high risk
+(:func:`review_reasons`). The rule, from the data careflow holds:
+
+* *in temporary guardianship*: the case's latest ``temporary_guardianship`` task (guardianship pathway, 方案 七) is
+  open, or completed with ``placed`` true. careflow records no return home (no step answers it), so a placement
+  counts until the case is closed; the manager's review is where the return is confirmed.
+* *high risk*: the latest risk recorded on the case is ``high_risk`` — the later of the latest psychological
+  screening run's ``screening_result`` (at its start) and the latest completed ``counselling`` task's
+  ``risk_after`` (at its answer; 方案 八).
+
+Then the caseworker's close becomes a request (``case.close_requested``, stored on the case: who, when, why); a
+manager whose jurisdiction holds the case approves it (the case closes with the caseworker's reason, audited
+``case.close_approved`` and ``case.closed``) or refuses it with a reason (``case.close_refused``; the case stays
+open and back in the caseworker's inbox). Every state change is a conditional ``UPDATE`` (the expected state in
+its ``WHERE``), so of two clicks one wins.
+
+Errors: :class:`ClosingRefused` (a ``ValueError``) with a Chinese message naming what to do or the field.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from careflow.audit import record_audit
+from careflow.cases import checked_reason, close_case
+from models.base import utcnow
+from models.case import OPEN_PATHWAY_STATUSES, Case, CaseStatus, PathwayRun
+from models.task import OPEN_STATE_VALUES, AgencyTask, TaskState
+
+#: Why the county manager must review, in Chinese (shown on the case page and stored in the request's audit).
+IN_TEMPORARY_GUARDIANSHIP = "儿童处于临时监护中"
+HIGH_RISK = "最近一次心理风险评估为高风险"
+
+
+class ClosingRefused(ValueError):
+    """A closing, reopening or review that cannot be done now; the message says why, in Chinese."""
+
+
+def in_temporary_guardianship(session: Session, case_id: uuid.UUID) -> bool:
+    """Whether the case's latest temporary guardianship task is open or placed the child (see the module)."""
+    task = session.exec(select(AgencyTask).where(
+        AgencyTask.case_id == case_id, AgencyTask.step_key == "temporary_guardianship",
+        AgencyTask.state.in_(OPEN_STATE_VALUES + (TaskState.completed.value,)))
+        .order_by(AgencyTask.requested_at.desc(), AgencyTask.attempt.desc()).limit(1)).first()
+    if task is None:
+        return False
+    return task.state != TaskState.completed or task.outcome.get("placed") in (True, "yes", "true")
+
+
+def latest_risk(session: Session, case_id: uuid.UUID) -> str | None:
+    """The latest psychological risk recorded on the case (``normal``/``at_risk``/``high_risk``/``resolved``), or
+    None: the later of the latest screening run's result and the latest counselling answer's ``risk_after``."""
+    run = session.exec(select(PathwayRun).where(
+        PathwayRun.case_id == case_id, PathwayRun.pathway == "psychological_screening")
+        .order_by(PathwayRun.started_at.desc()).limit(1)).first()
+    counselling = session.exec(select(AgencyTask).where(
+        AgencyTask.case_id == case_id, AgencyTask.step_key == "counselling",
+        AgencyTask.state == TaskState.completed.value, AgencyTask.answered_at.is_not(None))
+        .order_by(AgencyTask.answered_at.desc()).limit(1)).first()
+    found = []
+    if run is not None and run.parameters.get("screening_result"):
+        found.append((run.started_at, str(run.parameters["screening_result"])))
+    if counselling is not None and counselling.outcome.get("risk_after"):
+        found.append((counselling.answered_at, str(counselling.outcome["risk_after"])))
+    return max(found)[1] if found else None
+
+
+def review_reasons(session: Session, case_id: uuid.UUID) -> list[str]:
+    """Why closing this case needs the county manager's review (Chinese; empty: the caseworker closes it)."""
+    reasons = []
+    if in_temporary_guardianship(session, case_id):
+        reasons.append(IN_TEMPORARY_GUARDIANSHIP)
+    if latest_risk(session, case_id) == "high_risk":
+        reasons.append(HIGH_RISK)
+    return reasons
+
+
+def has_open_pathway(session: Session, case_id: uuid.UUID) -> bool:
+    return session.exec(select(PathwayRun.id).where(
+        PathwayRun.case_id == case_id, PathwayRun.status.in_(OPEN_PATHWAY_STATUSES)).limit(1)).first() is not None
+
+
+def decide_close(session: Session, case: Case, *, actor: str, reason: str, now: datetime | None = None) -> str:
+    """The caseworker closes ``case`` with ``reason``: ``"closed"``, or ``"requested"`` when the county manager must
+    review it first (:func:`review_reasons`; audited ``case.close_requested`` with the reasons). Does not commit.
+
+    Raises:
+        ValueError: an empty or too long reason (names the field 结案理由).
+        ClosingRefused: the case is closed, a request already waits, or a pathway is still running.
+    """
+    reason = checked_reason(reason, "结案理由")
+    now = now or utcnow()
+    if case.status != CaseStatus.open:
+        raise ClosingRefused("案件已结案")
+    if case.close_requested_at is not None:
+        raise ClosingRefused("已提交结案申请，正在等待县级民政部门审核")
+    if has_open_pathway(session, case.id):
+        raise ClosingRefused("仍有进行中的路径，请待路径结束后再决定是否结案")
+    reasons = review_reasons(session, case.id)
+    if not reasons:
+        if not close_case(session, case.id, reason, actor=actor, now=now):
+            raise ClosingRefused("案件已结案")
+        return "closed"
+    requested = session.execute(
+        sa.update(Case).where(Case.id == case.id, Case.status == CaseStatus.open, Case.close_requested_at.is_(None))
+        .values(close_requested_at=now, close_requested_by=actor, close_request_reason=reason)
+        .execution_options(synchronize_session=False)).rowcount
+    session.refresh(case)
+    if requested != 1:
+        raise ClosingRefused("已提交结案申请，正在等待县级民政部门审核")
+    record_audit(session, actor=actor, action="case.close_requested", entity_type="case", entity_id=case.id,
+                 case_id=case.id, reason=reason, detail={"review": reasons})
+    return "requested"
+
+
+def approve_close(session: Session, case: Case, *, actor: str, note: str = "", now: datetime | None = None) -> None:
+    """A manager approves the pending close request: the case closes with the caseworker's reason (audited
+    ``case.close_approved`` with the manager's ``note``, then ``case.closed`` by the manager). Does not commit.
+
+    Raises:
+        ClosingRefused: no request waits (already decided, or withdrawn by a reopening).
+    """
+    if case.status != CaseStatus.open or case.close_requested_at is None:
+        raise ClosingRefused("没有待审核的结案申请")
+    reason = case.close_request_reason
+    record_audit(session, actor=actor, action="case.close_approved", entity_type="case", entity_id=case.id,
+                 case_id=case.id, reason=(note or "").strip()[:500],
+                 detail={"requested_by": case.close_requested_by, "request_reason": reason})
+    if not close_case(session, case.id, reason, actor=actor, now=now):
+        raise ClosingRefused("没有待审核的结案申请")
+
+
+def refuse_close(session: Session, case: Case, *, actor: str, reason: str) -> None:
+    """A manager refuses the pending close request with ``reason``: the request is cleared (a conditional
+    ``UPDATE``), audited ``case.close_refused``; the case stays open. Does not commit.
+
+    Raises:
+        ValueError: an empty reason (names the field 不同意结案的理由). ClosingRefused: no request waits.
+    """
+    reason = checked_reason(reason, "不同意结案的理由")
+    cleared = session.execute(
+        sa.update(Case).where(Case.id == case.id, Case.status == CaseStatus.open,
+                              Case.close_requested_at.is_not(None))
+        .values(close_requested_at=None, close_requested_by="", close_request_reason="")
+        .execution_options(synchronize_session=False)).rowcount
+    if cleared != 1:
+        session.refresh(case)
+        raise ClosingRefused("没有待审核的结案申请")
+    record_audit(session, actor=actor, action="case.close_refused", entity_type="case", entity_id=case.id,
+                 case_id=case.id, reason=reason,
+                 detail={"requested_by": case.close_requested_by, "request_reason": case.close_request_reason})
+    session.refresh(case)
+
+
+__all__ = ["ClosingRefused", "HIGH_RISK", "IN_TEMPORARY_GUARDIANSHIP", "approve_close", "decide_close",
+           "has_open_pathway", "in_temporary_guardianship", "latest_risk", "refuse_close", "review_reasons"]

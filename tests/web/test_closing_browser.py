@@ -1,0 +1,72 @@
+"""In headless Chromium at phone width (390 px), in Chinese: a township child supervisor opens 待我处理, finds the
+case whose pathway ended, tries to close it without a reason (refused, in Chinese), then closes it with one.
+
+Needs no Prefect: the web app alone on a live uvicorn server (:func:`tests.web.test_lists_browser.plain_web`).
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from careflow.db import session_scope
+from careflow.settings import get_settings
+from models.case import CaseStatus
+from models.user import UserRole
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD
+from tests.web.test_closing import case_row, make_case
+from tests.web.test_lists_browser import BROWSER_BACKEND, PHONE, plain_web  # noqa: F401  (the live app fixture)
+from web.users import create_user
+
+
+@pytest.mark.parametrize("database_url", [BROWSER_BACKEND], indirect=True)
+def test_a_supervisor_closes_an_ended_case_from_the_inbox_on_a_phone(database_url, plain_web):  # noqa: F811
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")
+    from playwright.sync_api import sync_playwright
+
+    reference, _run, _tasks = make_case()
+    username = f"closing.browser.{uuid.uuid4().hex[:6]}"
+    with session_scope() as session:
+        create_user(session, username=username, password=PASSWORD, role=UserRole.caseworker, actor="fixture",
+                    jurisdiction_code="350302001")
+    shots = get_settings().home / "screenshots" / "closing"
+    shots.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True).new_page()
+            page.set_default_timeout(30_000)
+            page.goto(f"{plain_web}/login")
+            page.fill("input[name=username]", username)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+
+            page.click("#nav-todo")
+            page.click("#tab-ended")
+            page.wait_for_load_state()
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "wider than the phone"
+            page.screenshot(path=str(shots / "01-inbox-ended.png"), full_page=True)
+            page.click(f"a[data-case='{reference}']")
+            page.wait_for_selector("#close-case")
+            assert "路径已结束，待决定是否结案" in page.inner_text("#closing")
+
+            page.eval_on_selector("#close-case textarea", "e => e.removeAttribute('required')")  # the server's check
+            page.click("#close-case button[type=submit]")
+            page.wait_for_selector("#closing .errors")
+            assert "结案理由：必须填写" in page.inner_text("#closing")
+            page.screenshot(path=str(shots / "02-reason-required.png"), full_page=True)
+
+            page.fill("#close-case textarea[name=reason]", "家庭监护已恢复，儿童安全")
+            page.click("#close-case button[type=submit]")
+            page.wait_for_selector("#closing-closed")
+            assert page.inner_text("#case-status").strip() == "已结案"
+            assert "家庭监护已恢复，儿童安全" in page.inner_text("#closing-closed")
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "wider than the phone"
+            page.screenshot(path=str(shots / "03-closed.png"), full_page=True)
+        finally:
+            browser.close()
+    assert case_row(reference).status == CaseStatus.closed

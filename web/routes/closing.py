@@ -1,0 +1,80 @@
+"""Closing and reopening a case on its page (issue 12; the rules are :mod:`careflow.closing`).
+
+* ``POST /cases/<ref>/close`` (caseworker, ``reason`` required): closes the case, or — while the child is in
+  temporary guardianship or at high risk — asks the county manager to review the closure.
+* ``POST /cases/<ref>/close/approve`` (manager, optional ``note``) and ``POST /cases/<ref>/close/refuse`` (manager,
+  ``reason`` required): decide a pending request.
+* ``POST /cases/<ref>/reopen`` (caseworker, ``reason`` required): reopens a closed case.
+
+A refusal (empty reason, nothing to decide, a pathway still running) shows the case page again with the message in
+Chinese beside the form and the text typed (400 for what was typed, 409 for the case's state).
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from starlette.responses import Response
+
+from careflow.cases import reopen_case
+from careflow.closing import ClosingRefused, approve_close, decide_close, refuse_close
+from web.deps import CaseworkerPage, DbDep, ManagerPage, csrf_protect
+from web.routes.cases import Reference, render_case
+from web.scope import visible_case
+from web.templating import redirect
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+Text = Annotated[str, Form(max_length=2000)]
+
+
+def _refused(request: Request, db, user, reference: str, exc: ValueError, form: str, values: dict) -> Response:
+    db.rollback()
+    case, _child = visible_case(db, user, reference)
+    return render_case(request, db, user, case, errors=[str(exc)], form=form, values=values,
+                       status_code=409 if isinstance(exc, ClosingRefused) else 400)
+
+
+@router.post("/cases/{reference}/close")
+def close(request: Request, db: DbDep, user: CaseworkerPage, reference: Reference, reason: Text = "") -> Response:
+    case, _child = visible_case(db, user, reference)
+    try:
+        done = decide_close(db, case, actor=user.username, reason=reason)
+    except ValueError as exc:
+        return _refused(request, db, user, reference, exc, "close", {"reason": reason})
+    db.commit()
+    return redirect(f"/cases/{reference}?done=case_{done}")
+
+
+@router.post("/cases/{reference}/close/approve")
+def approve(request: Request, db: DbDep, user: ManagerPage, reference: Reference, note: Text = "") -> Response:
+    case, _child = visible_case(db, user, reference)
+    try:
+        approve_close(db, case, actor=user.username, note=note)
+    except ValueError as exc:
+        return _refused(request, db, user, reference, exc, "approve", {"note": note})
+    db.commit()
+    return redirect(f"/cases/{reference}?done=case_close_approved")
+
+
+@router.post("/cases/{reference}/close/refuse")
+def refuse(request: Request, db: DbDep, user: ManagerPage, reference: Reference, reason: Text = "") -> Response:
+    case, _child = visible_case(db, user, reference)
+    try:
+        refuse_close(db, case, actor=user.username, reason=reason)
+    except ValueError as exc:
+        return _refused(request, db, user, reference, exc, "refuse", {"refuse_reason": reason})
+    db.commit()
+    return redirect(f"/cases/{reference}?done=case_close_refused")
+
+
+@router.post("/cases/{reference}/reopen")
+def reopen(request: Request, db: DbDep, user: CaseworkerPage, reference: Reference, reason: Text = "") -> Response:
+    case, _child = visible_case(db, user, reference)
+    try:
+        if not reopen_case(db, case.id, actor=user.username, reason=reason):
+            raise ClosingRefused("案件未结案，无需重新开案")
+    except ValueError as exc:
+        return _refused(request, db, user, reference, exc, "reopen", {"reopen_reason": reason})
+    db.commit()
+    return redirect(f"/cases/{reference}?done=case_reopened")
