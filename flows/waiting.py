@@ -43,10 +43,12 @@ class AgencyAnswer(RunInput):
 
 
 class PathwayBlocked(Exception):
-    """A step was rejected :data:`MAX_ATTEMPTS` times; the county manager has been told."""
+    """A step was rejected :data:`MAX_ATTEMPTS` times; the county manager has been told. Its text is the
+    pathway's recorded outcome after "受阻：", read by caseworkers and managers: Chinese, naming the step by its
+    title (``step_title``; the key when the policy has none)."""
 
-    def __init__(self, step_key: str, reason: str):
-        super().__init__(f"step {step_key!r} rejected {MAX_ATTEMPTS} times: {reason}")
+    def __init__(self, step_key: str, reason: str, step_title: str = ""):
+        super().__init__(f"“{step_title or step_key}”已被退回 {MAX_ATTEMPTS} 次：{reason}")
         self.step_key = step_key
         self.reason = reason
 
@@ -144,9 +146,19 @@ async def request_steps(
             _report_rejection(ctx, answer)
             rejections[pair] += 1
             if rejections[pair] >= MAX_ATTEMPTS:
-                raise PathwayBlocked(pair[0], answer.rejection_reason)
+                raise PathwayBlocked(pair[0], answer.rejection_reason, _step_title(ctx.pathway, pair[0]))
             await await_reroute(ctx, answer.task_id)
             attempts[pair] = answer.attempt + 1  # a manager's redirect may have used numbers in between
+
+
+def _step_title(pathway: str, step_key: str) -> str:
+    """The Chinese title of ``step_key`` in ``pathway``'s policy ("" when the policy does not name it)."""
+    from models.policy import load_policy
+
+    try:
+        return str(load_policy().pathways[pathway].step(step_key).title_zh)
+    except (KeyError, AttributeError):
+        return ""
 
 
 @task(name="reroute-pending", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)

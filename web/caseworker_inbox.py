@@ -24,6 +24,7 @@ from models.task import OPEN_STATE_VALUES, AgencyTask, TaskState
 from models.user import UserRole, WebUser
 from web.case_marks import awaiting_decision_sql, escalation_level_sql
 from web.counts import count_rows
+from web.lists import case_search
 from web.paging import Choice, Filter, ListParams, ListSpec, Order, Page, fetch_page
 from web.scope import child_in, require_role
 
@@ -42,7 +43,7 @@ def spec(kind: str) -> ListSpec:
         orders = (Order("newest", "list.sort_newest", ((AgencyTask.answered_at, True), (AgencyTask.id, True))),)
     else:
         orders = (Order("due", "list.sort_due", ((AgencyTask.due_at, False), (AgencyTask.id, False))),)
-    return ListSpec(filters=(_SHOW,), orders=orders)
+    return ListSpec(filters=(_SHOW,), orders=orders, search_hint_key="list.search_cases")
 
 
 def _task_conditions(kind: str, now: dt.datetime) -> list:
@@ -57,13 +58,18 @@ def _task_conditions(kind: str, now: dt.datetime) -> list:
                                later.step_key == AgencyTask.step_key, later.attempt > AgencyTask.attempt)]
 
 
-def _scope(user: WebUser) -> list:
+def _scope(user: WebUser, q: str = "") -> list:
+    """The caseworker's open cases, narrowed by the search box ``q`` as the case list is (case reference, child's
+    name or the last digits of the ID number)."""
     require_role(user, UserRole.caseworker)
-    return [child_in(user.jurisdiction_code), Case.status == CaseStatus.open.value]
+    conditions = [child_in(user.jurisdiction_code), Case.status == CaseStatus.open.value]
+    if q:
+        conditions.append(case_search(q))
+    return conditions
 
 
-def _task_query(user: WebUser, kind: str, now: dt.datetime):
-    conditions = _scope(user) + _task_conditions(kind, now)
+def _task_query(user: WebUser, kind: str, now: dt.datetime, q: str = ""):
+    conditions = _scope(user, q) + _task_conditions(kind, now)
     query = (sa.select(AgencyTask, Case.reference, PathwayRun.pathway, escalation_level_sql(AgencyTask.id))
              .join(Case, Case.id == AgencyTask.case_id).join(Child, Child.id == Case.child_id)
              .outerjoin(PathwayRun, PathwayRun.id == AgencyTask.pathway_run_id).where(*conditions))
@@ -72,8 +78,8 @@ def _task_query(user: WebUser, kind: str, now: dt.datetime):
     return query, count
 
 
-def _ended_query(user: WebUser):
-    conditions = _scope(user) + [awaiting_decision_sql()]
+def _ended_query(user: WebUser, q: str = ""):
+    conditions = _scope(user, q) + [awaiting_decision_sql()]
     latest_id = (sa.select(PathwayRun.id).where(PathwayRun.case_id == Case.id)
                  .order_by(PathwayRun.ended_at.desc(), PathwayRun.id.desc()).limit(1).scalar_subquery())
     latest = aliased(PathwayRun, name="latest_run")
@@ -87,7 +93,7 @@ def list_inbox(session: Session, user: WebUser, params: ListParams, *, now: dt.d
     """One page of the tab ``params.filters['show']``: tasks as ``(task, case reference, pathway, escalation
     level)``, ended cases as ``(case, its pathway run that ended last)``."""
     kind = params.filters.get("show", "late")
-    query, count = _ended_query(user) if kind == "ended" else _task_query(user, kind, now)
+    query, count = _ended_query(user, params.q) if kind == "ended" else _task_query(user, kind, now, params.q)
     return fetch_page(session, query, count, params.page).map(tuple)
 
 

@@ -74,6 +74,13 @@ def _child_search(search: Search):
     return Child.full_name.contains(search.text, autoescape=True)
 
 
+def case_search(q: str):
+    """The condition of the case list's search box ``q``: a case reference prefix (CF-…), else the child's name or
+    the last digits of the ID number (caseworkers and managers only: they see the child)."""
+    search = Search.of(q)
+    return _case_ref(search) if search.kind == "case_ref" else _child_search(search)
+
+
 def _case_ref(search: Search):
     """The case reference begins with the text (the whole reference included): ``ix_case_reference_prefix``."""
     return Case.reference.startswith(search.text, autoescape=True)
@@ -323,8 +330,7 @@ def list_cases(session: Session, user: WebUser, params: ListParams, *, progress:
         conditions.append(child_in(f["area"]))
     conditions += date_range(Case.opened_at, params, "from", "to", _timezone())
     if params.q:
-        search = Search.of(params.q)
-        conditions.append(_case_ref(search) if search.kind == "case_ref" else _child_search(search))
+        conditions.append(case_search(params.q))
     query = sa.select(Case, Child).join(Child, Child.id == Case.child_id).where(*conditions)
     if progress:
         query = with_progress(query, now or utcnow())

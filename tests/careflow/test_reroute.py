@@ -26,7 +26,7 @@ STATION_NAME = "莆田市公安局城厢分局龙桥派出所"
 def ensure_station(session) -> str:
     """A township police station (派出所) in 龙桥街道: never routed to (police route at county level), only named."""
     if session.get(AgencyUnit, STATION) is None:
-        session.add(AgencyUnit(code=STATION, agency_type="police", jurisdiction_code="350302001", name=STATION_NAME))
+        session.add(AgencyUnit(code=STATION, agency_type="police", jurisdiction_code="350302002", name=STATION_NAME))
         session.flush()
     return STATION
 

@@ -153,7 +153,7 @@ def test_a_step_rejected_three_times_with_a_long_reason_ends_failed_and_the_mana
     while any(n.status != DeliveryStatus.sent for n in notifications_of(reference) if n.event == "pathway_closed"):
         assert time.monotonic() < deadline, "the failure messages were not sent"
         time.sleep(0.3)
-    assert len(run.outcome) == 500 and run.outcome.startswith("受阻") and run.outcome.endswith("…")
+    assert len(run.outcome) == 500 and run.outcome.startswith("受阻：“劝诫、制止”已被退回 3 次：") and run.outcome.endswith("…")
     failed = [n for n in notifications_of(reference) if n.event == "pathway_closed"]
     assert {(n.unit_code, n.recipient_role) for n in failed} == {
         ("civil_affairs-350302.manager", "manager"), ("caseworker.e2e.caseworker", "caseworker")}

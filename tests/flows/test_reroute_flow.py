@@ -21,7 +21,7 @@ STATION = "police-350302001"
 def _station() -> str:
     with session_scope() as session:
         if session.get(AgencyUnit, STATION) is None:
-            session.add(AgencyUnit(code=STATION, agency_type="police", jurisdiction_code="350302001",
+            session.add(AgencyUnit(code=STATION, agency_type="police", jurisdiction_code="350302002",
                                    name="莆田市公安局城厢分局龙桥派出所"))
     return STATION
 

@@ -202,7 +202,7 @@ def test_an_overdue_escalated_task_is_marked_on_the_case_list_the_case_page_and_
     item = page[page.index(f'id="task-{tasks["police_reprimand"]}"'):].split("</li>")[0]
     assert marks.search(item) and escalated in item and "待签收" in item
 
-    inbox = cw.get("/todo")  # the late tab first
+    inbox = cw.get(f"/todo?q={reference}")  # the late tab first, searched like the case list
     assert reference in inbox.text and escalated in inbox.text
     assert f'/cases/{reference}#task-{tasks["police_reprimand"]}' in inbox.text
 
@@ -213,8 +213,8 @@ def test_a_rejected_task_waits_in_the_inbox_until_a_later_attempt_follows(client
         transition_task(session, session.get(AgencyTask, tasks["police_reprimand"]), TaskState.rejected,
                         actor="officer", reason="请转龙桥派出所办理")
     cw = clients["cw_a1"]
-    inbox = cw.get("/todo?show=rejected")
-    assert reference in inbox.text and "请转龙桥派出所办理" in inbox.text
+    inbox = cw.get(f"/todo?show=rejected&q={reference}")
+    assert f'/cases/{reference}#task-' in inbox.text and "请转龙桥派出所办理" in inbox.text
     with session_scope() as session:
         open_step_task(session, pathway_run_id=run_id, step_key="police_reprimand", attempt=2)
-    assert reference not in cw.get("/todo?show=rejected").text
+    assert f'/cases/{reference}#task-' not in cw.get(f"/todo?show=rejected&q={reference}").text

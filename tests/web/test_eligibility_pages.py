@@ -96,6 +96,7 @@ def test_api_refuses_a_referral_outside_the_target_group_and_carries_the_overrid
     assert "未能确认的服务对象条件" in page.text and "家庭住房困难" in page.text
     facts = api.get(f"/api/children/{child_id}/facts", headers=headers).json()
     assert {f["key"] for f in facts} >= {"disability", "minimum_living_allowance", "school_enrolment"}
+    assert api.get(f"/cases/{reference}/pathways/new").status_code == 200  # the start form reads them too
     with session_scope() as session:  # every read of the child's facts is audited (DOMAIN.md §8)
         reads = session.exec(select(AuditEvent).where(AuditEvent.action == "child.facts_read",
                                                       AuditEvent.entity_id == str(child_id))).all()

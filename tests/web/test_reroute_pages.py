@@ -25,7 +25,7 @@ STATION_NAME = "莆田市公安局城厢分局龙桥派出所"
 def _police_task(session, register) -> tuple[AgencyTask, str]:
     """A fresh police task of a child in 凤山社区 (police-350302), and the 龙桥 station it may be sent to."""
     if session.get(AgencyUnit, STATION) is None:
-        session.add(AgencyUnit(code=STATION, agency_type="police", jurisdiction_code="350302001", name=STATION_NAME))
+        session.add(AgencyUnit(code=STATION, agency_type="police", jurisdiction_code="350302002", name=STATION_NAME))
     child = register().child
     case = open_case(session, child_id=child.id, caseworker="fixture")
     run = create_pathway_run(session, case_id=case.id, pathway="guardianship", actor="fixture")
