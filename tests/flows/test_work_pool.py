@@ -4,10 +4,10 @@ process work pool, two ``careflow worker`` processes each in its own temporary w
 steps resume on either worker, one worker killed with SIGKILL (its process group and its flow-run processes) while a
 flow run of it is in the middle of a step, and every pathway completing on the other worker, each task and message once.
 
-Which worker picks a flow run up is Prefect's choice; to make the story deterministic the test freezes one worker
-(SIGSTOP) while the other must take the next flow runs, and thaws it after (SIGCONT): A starts the three pathways, B
-resumes two of them, A resumes the third and is killed inside that resume (fault point ``during_resume=pause``: the
-flow has read the answer, not yet acted on it). The restart comes from careflow's sweeper, run as the pool's sweeper
+Which worker picks a flow run up is Prefect's choice; to make the story deterministic the test freezes worker B
+(SIGSTOP) while A must take the first flow runs, and thaws it after (SIGCONT): A starts the three pathways and resumes
+the third, and is killed inside that resume (fault point ``during_resume=pause``: the flow has read the answer, not yet
+acted on it); B then resumes the other two and runs the rest. The restart comes from careflow's sweeper, run as the pool's sweeper
 deployment (on B): the flow run is Running and the process recorded for it on this host is gone
 (:func:`careflow.resume.judge_flow_run`), well before the default stall time (300 s).
 
@@ -258,34 +258,27 @@ def test_two_workers_one_killed_mid_step_every_pathway_completes_once_on_the_oth
             a, b = workers["a"], workers["b"]
             print(f"\nserver, deployments and two workers up: {time.monotonic() - began:.1f} s")
 
-            # A alone: it starts the three pathways (their first step, the committee's task)
+            # A alone: it starts the three pathways (their first step, the committee's task) ...
             _signal([b.pid], signal.SIGSTOP)
             cases = [new_case() for _ in range(3)]
             first = [wait_for_task(run_id, flow_run_id, STEPS[0]) for _, run_id, flow_run_id in cases]
-            # B alone: it resumes the first two with the committee's answer and asks the police
-            _signal([b.pid], signal.SIGCONT)
-            _signal([a.pid], signal.SIGSTOP)
-            for (_, run_id, flow_run_id), task in zip(cases[:2], first[:2]):
-                result = answer_task(task.short_ref, TaskState.completed, actor="社区 王丽", unit_code=task.unit_code,
-                                     outcome=SERIOUS)
-                assert result.resume == "resumed"
-            for _, run_id, flow_run_id in cases[:2]:
-                wait_for_task(run_id, flow_run_id, STEPS[1])
-            # A alone: it resumes the third and is killed inside that resume
-            _signal([a.pid], signal.SIGCONT)
-            _signal([b.pid], signal.SIGSTOP)
+            # ... resumes the third with the committee's answer, and is killed inside that resume
             reference, run_id, flow_run_id = cases[2]
             result = answer_task(first[2].short_ref, TaskState.completed, actor="社区 王丽",
                                  unit_code=first[2].unit_code, outcome=SERIOUS)
             assert result.resume == "resumed"
             wait_for_file(folder / "worker-a" / "home" / "faults" / "during_resume.paused", timeout=120)
             killed = _kill_worker(a)
-            print(f"worker A killed mid-step: {time.monotonic() - began:.1f} s")
             assert killed, "worker A had no flow-run process to kill"
-            _signal([b.pid], signal.SIGCONT)
+            print(f"worker A killed mid-step: {time.monotonic() - began:.1f} s")
             assert asyncio.run(read_flow_run(flow_run_id)).state.is_running()  # as the dead worker left it
-
-            # careflow's sweeper (the pool's deployment, run by B) restarts it; B does everything from here on
+            # B alone from here on: it resumes the other two with the committee's answer (they ask the police) ...
+            _signal([b.pid], signal.SIGCONT)
+            for task in first[:2]:
+                result = answer_task(task.short_ref, TaskState.completed, actor="社区 王丽", unit_code=task.unit_code,
+                                     outcome=SERIOUS)
+                assert result.resume == "resumed"
+            # ... and runs careflow's sweeper (the pool's deployment), which restarts the third
             _sweep_until_restarted(run_id)
             with session_scope() as session:
                 restarted = session.get(PathwayRun, run_id).flow_run_id
