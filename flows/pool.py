@@ -83,7 +83,8 @@ def pool_deployments(*, pool: str, result_storage: Path, pathway_concurrency: in
         if served.name == SWEEPER.deployment:
             limit = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
         elif any(tag.startswith("pathway:") for tag in served.tags):
-            limit = ConcurrencyLimitConfig(limit=pathway_concurrency, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+            limit = ConcurrencyLimitConfig(limit=pathway_concurrency,
+                                           collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
         else:  # the survey's: scheduled or on demand, one at a time is enough
             limit = None
         flow = Flow.from_source(source=str(source), entrypoint=served.entrypoint)

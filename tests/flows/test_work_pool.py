@@ -7,8 +7,8 @@ flow run of it is in the middle of a step, and every pathway completing on the o
 Which worker picks a flow run up is Prefect's choice; to make the story deterministic the test freezes worker B
 (SIGSTOP) while A must take the first flow runs, and thaws it after (SIGCONT): A starts the three pathways and resumes
 the third, and is killed inside that resume (fault point ``during_resume=pause``: the flow has read the answer, not yet
-acted on it); B then resumes the other two and runs the rest. The restart comes from careflow's sweeper, run as the pool's sweeper
-deployment (on B): the flow run is Running and the process recorded for it on this host is gone
+acted on it); B then runs the rest. The restart comes from careflow's sweeper, run as the pool's sweeper deployment
+(on B): the flow run is Running and the process recorded for it on this host is gone
 (:func:`careflow.resume.judge_flow_run`), well before the default stall time (300 s).
 
 PostgreSQL only (careflow's database and Prefect's); about 90-120 s on 2 cores.
@@ -37,7 +37,7 @@ from models.case import PathwayRun, PathwayStatus
 from models.notification import DeliveryStatus
 from models.task import TaskState
 from tests.flows.support import (
-    complete, new_case, notifications_of, read_flow_run, tasks_of, wait_for_end, wait_for_file, wait_for_task,
+    new_case, notifications_of, read_flow_run, tasks_of, wait_for_end, wait_for_file, wait_for_task,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
@@ -135,7 +135,8 @@ def _wait(what: str, ready, timeout: float, process: subprocess.Popen | None = N
     while not (value := ready()):
         if process is not None and process.poll() is not None:
             raise AssertionError(f"{what}: exited {process.returncode}\n{log.read_text()[-3000:] if log else ''}")
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s\n{log.read_text()[-3000:] if log else ''}"
+        tail = log.read_text()[-3000:] if log else ""
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s\n{tail}"
         time.sleep(0.5)
     return value
 
@@ -173,6 +174,32 @@ def _sweep_until_restarted(run_id: uuid.UUID, timeout: float = 120) -> None:
             if run.restart_count == 1 and run.flow_run_id is not None:
                 return
         assert time.monotonic() < deadline, f"not restarted by the sweeper: {run.status} {run.last_failure!r}"
+
+
+def _answer_as_tasks_come(runs, answers: list[tuple[str, dict]], timeout: float = 240) -> None:
+    """Answer, as an agency would, each open task of ``runs`` ((pathway run id, flow run id)) whose flow run is
+    suspended waiting for it, with the outcome ``answers`` gives for its step, until every answer is used."""
+    from sqlmodel import select
+
+    from models.task import AgencyTask
+
+    left = Counter(step for step, _ in answers)
+    outcomes = dict(answers)
+    deadline = time.monotonic() + timeout
+    while +left:
+        assert time.monotonic() < deadline, f"tasks never came: {dict(+left)}"
+        for run_id, flow_run_id in runs:
+            with session_scope() as session:
+                task = session.exec(select(AgencyTask).where(
+                    AgencyTask.pathway_run_id == run_id, AgencyTask.state == TaskState.requested,
+                    AgencyTask.step_key.in_(list(+left)))).first()
+            if task is None or not asyncio.run(read_flow_run(flow_run_id)).state.is_paused():
+                continue
+            result = answer_task(task.short_ref, TaskState.completed, actor="承办人", unit_code=task.unit_code,
+                                 outcome=outcomes[task.step_key])
+            assert result.resume == "resumed", (task.step_key, result.resume)
+            left[task.step_key] -= 1
+        time.sleep(0.5)
 
 
 @pytest.fixture
@@ -272,25 +299,17 @@ def test_two_workers_one_killed_mid_step_every_pathway_completes_once_on_the_oth
             assert killed, "worker A had no flow-run process to kill"
             print(f"worker A killed mid-step: {time.monotonic() - began:.1f} s")
             assert asyncio.run(read_flow_run(flow_run_id)).state.is_running()  # as the dead worker left it
-            # B alone from here on: it resumes the other two with the committee's answer (they ask the police) ...
+            # B alone from here on: careflow's sweeper (the pool's deployment) restarts the third ...
             _signal([b.pid], signal.SIGCONT)
-            for task in first[:2]:
-                result = answer_task(task.short_ref, TaskState.completed, actor="社区 王丽", unit_code=task.unit_code,
-                                     outcome=SERIOUS)
-                assert result.resume == "resumed"
-            # ... and runs careflow's sweeper (the pool's deployment), which restarts the third
             _sweep_until_restarted(run_id)
             with session_scope() as session:
                 restarted = session.get(PathwayRun, run_id).flow_run_id
             assert restarted != flow_run_id and asyncio.run(read_flow_run(flow_run_id)).state.is_final()
-            runs = [(c[1], c[2]) for c in cases[:2]] + [(run_id, restarted)]
             print(f"restarted by the sweeper: {time.monotonic() - began:.1f} s")
-            for step, outcome in ((STEPS[1], POLICE), (STEPS[2], ASSESSMENT)):
-                tasks = [wait_for_task(r, f, step) for r, f in runs]
-                for task in tasks:
-                    result = answer_task(task.short_ref, TaskState.completed, actor="承办人", unit_code=task.unit_code,
-                                         outcome=outcome)
-                    assert result.resume == "resumed", (step, result.resume)
+            # ... and every pathway goes on there: each agency answers as soon as its task is there
+            runs = [(c[1], c[2]) for c in cases[:2]] + [(run_id, restarted)]
+            _answer_as_tasks_come(runs, [(STEPS[0], SERIOUS)] * 2 + [(STEPS[1], POLICE)] * 3
+                                  + [(STEPS[2], ASSESSMENT)] * 3)
             ended = [wait_for_end(r) for r, _ in runs]
         finally:
             for process in workers.values():
