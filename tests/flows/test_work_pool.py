@@ -228,7 +228,8 @@ def pool_server(database_url):
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-        shutil.rmtree(folder, ignore_errors=True)
+        if not os.environ.get("CAREFLOW_KEEP_POOL_TEST"):  # set it to keep the workers' logs for a look
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -311,6 +312,7 @@ def test_two_workers_one_killed_mid_step_every_pathway_completes_once_on_the_oth
             _answer_as_tasks_come(runs, [(STEPS[0], SERIOUS)] * 2 + [(STEPS[1], POLICE)] * 3
                                   + [(STEPS[2], ASSESSMENT)] * 3)
             ended = [wait_for_end(r) for r, _ in runs]
+            print(f"every pathway ended: {time.monotonic() - began:.1f} s")
         finally:
             for process in workers.values():
                 _stop(process)
