@@ -11,7 +11,8 @@ acted on it); B then runs the rest. The restart comes from careflow's sweeper, r
 (on B): the flow run is Running and the process recorded for it on this host is gone
 (:func:`careflow.resume.judge_flow_run`), well before the default stall time (300 s).
 
-PostgreSQL only (careflow's database and Prefect's); about 90-120 s on 2 cores.
+PostgreSQL only (careflow's database and Prefect's). Measured on the shared 2-core machine: 111-145 s for the test body
+(load average 5-7 from other jobs), 125-165 s with the session's fixtures.
 """
 from __future__ import annotations
 
