@@ -101,6 +101,44 @@ def serve() -> None:
 
 
 @app.command()
+def deploy(
+    pool: Annotated[Optional[str], typer.Option(help="work pool (default CAREFLOW_WORK_POOL, careflow)")] = None,
+    result_storage: Annotated[Optional[str], typer.Option(
+        help="folder every worker reaches (default CAREFLOW_RESULT_STORAGE)")] = None,
+    pathway_limit: Annotated[Optional[int], typer.Option(
+        help="flow runs of one pathway at once (default CAREFLOW_PATHWAY_CONCURRENCY, 20)", min=1)] = None,
+) -> None:
+    """Create the pathway, sweeper and survey deployments on a Prefect process work pool (created when missing)."""
+    from pathlib import Path
+
+    from flows.pool import deploy_to_pool
+
+    try:
+        names = deploy_to_pool(pool=pool, result_storage=Path(result_storage) if result_storage else None,
+                               pathway_concurrency=pathway_limit)
+    except ValueError as exc:
+        _fail(exc)
+    typer.echo(f"work pool {pool or get_settings().work_pool}: {len(names)} deployments")
+    for name in names:
+        typer.echo(f"  {name}")
+    typer.echo("start workers with: careflow worker")
+
+
+@app.command()
+def worker(
+    pool: Annotated[Optional[str], typer.Option(help="work pool (default CAREFLOW_WORK_POOL, careflow)")] = None,
+    name: Annotated[Optional[str], typer.Option(help="worker name (default: a new one each start)")] = None,
+    limit: Annotated[int, typer.Option(help="flow runs at once on this worker", min=1)] = 20,
+) -> None:
+    """Run a Prefect process worker on the work pool with careflow's settings (blocks until SIGTERM/Ctrl-C)."""
+    from flows.pool import run_worker, worker_environment_summary
+
+    for key, value in worker_environment_summary().items():
+        typer.echo(f"  {key}={value}")
+    run_worker(pool=pool, name=name, limit=limit)
+
+
+@app.command()
 def up() -> None:
     """Start everything a user needs on embedded defaults and wait (Ctrl-C stops what was started)."""
     from careflow.stack import LocalStack, ensure_home

@@ -21,8 +21,10 @@ def prefect_environment() -> dict[str, str]:
         "PREFECT_SERVER_API_PORT": str(settings.prefect_port),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",  # `careflow worker`: a started pathway is picked up within a second
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
-        "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
+        # a shared volume in production (CAREFLOW_RESULT_STORAGE): a resumed flow run may continue on another host
+        "PREFECT_LOCAL_STORAGE_PATH": str(settings.result_storage or home / "storage"),
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
         "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
         # Flow runs report every heartbeat_seconds; ZOMBIE_AUTOMATION marks a run that stops reporting Crashed.

@@ -235,8 +235,8 @@ def judge_flow_run(flow_run, *, now: datetime, stall_after: timedelta, flow_proc
         return Verdict("restart", f"运行流程的进程（{flow_process.rsplit(':', 1)[0]}）已不存在（被杀或崩溃）")
     if (state.type == StateType.PENDING and runners_since is not None and since is not None
             and since < runners_since):
-        return Verdict("restart", f"流程运行已被一个随后停止的运行器（careflow serve）领取（{state.name}），"
-                                  "现有运行器均在其后启动，视为已中断")
+        return Verdict("restart", "流程运行已被一个随后停止的运行器（careflow serve 或 careflow worker）领取"
+                                  f"（{state.name}），现有运行器均在其后启动，视为已中断")
     if state.type in (StateType.RUNNING, StateType.PENDING, StateType.CANCELLING):
         if since is not None and now - since > stall_after:
             return Verdict("restart", f"流程运行停留在 {state.name} 超过 {stall_after.total_seconds():.0f} 秒，"
@@ -245,7 +245,8 @@ def judge_flow_run(flow_run, *, now: datetime, stall_after: timedelta, flow_proc
     if state.type == StateType.SCHEDULED:
         scheduled = state.state_details.scheduled_time or since
         if scheduled is not None and now - scheduled > stall_after:
-            return Verdict("wait", f"流程运行等待执行超过 {stall_after.total_seconds():.0f} 秒：没有运行中的 careflow serve")
+            return Verdict("wait", f"流程运行等待执行超过 {stall_after.total_seconds():.0f} 秒："
+                                   "没有运行中的 careflow serve 或 careflow worker")
     return None  # PAUSED (suspended, waiting for an answer) or too recent to judge
 
 

@@ -1,4 +1,5 @@
-"""The registry of live runners (``careflow serve`` processes) on this host, kept under ``CAREFLOW_HOME/runners``.
+"""The registry of live runners (``careflow serve`` and ``careflow worker`` processes) on this host, kept under
+``CAREFLOW_HOME/runners``.
 
 A runner writes ``<host>-<pid>`` (JSON: host, pid, start time in UTC) just before it starts polling for flow runs
 and removes it when it exits cleanly. A runner killed with SIGKILL leaves its file behind; :func:`live_runners`
@@ -7,8 +8,10 @@ ignores (and removes) the files of processes that no longer exist on this host.
 What it is for (:func:`careflow.resume.judge_flow_run`): a flow run is claimed by a runner (Pending, "Submitting")
 only after that runner registered, so a Pending flow run older than the start of every live runner on this host was
 claimed by a runner that has died, and is restarted at once instead of after ``stall_after_seconds``.
-Assumes the runners of one ``CAREFLOW_HOME`` run on one host (the local stack); a runner on another host is not
-seen here. A pid reused by another process counts as live (the safe direction: fewer restarts, never more).
+A Prefect worker (``careflow worker``, :func:`flows.pool.run_worker`) claims flow runs the same way (Pending before
+it starts their process), so it registers too and the rule covers its flow runs. Assumes the runners and workers of
+one host share its ``CAREFLOW_HOME``; a runner or worker on another host is not seen here (the zombie automation and
+the stall time cover those). A pid reused by another process counts as live (the safe direction: fewer restarts, never more).
 """
 from __future__ import annotations
 

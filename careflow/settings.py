@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         heartbeat_seconds: flow runs emit a heartbeat this often (``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``,
             Prefect requires ≥ 30); the automation "careflow: crash zombie flow runs" marks a run Crashed after
             ``zombie_after_heartbeats`` missed beats (default 3 → 90 s).
+        result_storage: a folder every host reaches (a shared volume mounted at the same path), where flow and task
+            results are persisted (``PREFECT_LOCAL_STORAGE_PATH``); default ``home/prefect/storage`` (one host).
+            ``careflow deploy`` writes it into the deployments, so every worker's flow runs use it.
+        work_pool: the Prefect process work pool of ``careflow deploy`` / ``careflow worker`` (default ``careflow``).
+        pathway_concurrency: at most this many flow runs of one pathway deployment run at once on the pool
+            (default 20; more wait, enqueued; a suspended pathway holds no slot). The sweeper's limit is always 1.
     """
 
     model_config = SettingsConfigDict(env_prefix="CAREFLOW_", extra="ignore")
@@ -69,6 +75,9 @@ class Settings(BaseSettings):
     max_restarts: int = Field(default=3, ge=0)
     heartbeat_seconds: int = Field(default=30, ge=30)
     zombie_after_heartbeats: int = Field(default=3, ge=2)
+    result_storage: Path | None = None
+    work_pool: str = Field(default="careflow", min_length=1)
+    pathway_concurrency: int = Field(default=20, ge=1)
 
     @property
     def resolved_database_url(self) -> str:
