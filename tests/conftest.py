@@ -77,6 +77,9 @@ def pytest_collection_modifyitems(config, items):
         callspec = getattr(item, "callspec", None)
         if callspec and "database_url" in callspec.params:
             item.add_marker(pytest.mark.xdist_group(callspec.params["database_url"]))
+            only = item.get_closest_marker("only_backend")
+            if only and callspec.params["database_url"] != only.args[0]:
+                item.add_marker(pytest.mark.skip(reason=f"runs once, on {only.args[0]}: {only.kwargs['why']}"))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
