@@ -38,7 +38,7 @@ def main() -> None:
     try:
         run(url, args.provisional, args.other)
     finally:
-        from careflow.db import get_engine
+        from core.db import get_engine
 
         get_engine(url).dispose()
         with admin.connect() as conn:
@@ -49,10 +49,10 @@ def run(url: str, provisional: int, other: int) -> None:
     import sqlalchemy as sa
     from sqlalchemy import event
 
-    from careflow.db import get_engine, migrate, session_scope
+    from core.db import get_engine, migrate, session_scope
     from careflow.holidays import load_arrangement_file
     from careflow.routing import load_agency_units
-    from careflow.settings import get_settings
+    from core.settings import get_settings
     from models.case import Case, PathwayRun
     from models.child import Child
 

@@ -86,7 +86,7 @@ class SurveyGenerator:
     def _areas(self) -> list[str]:
         import yaml
 
-        from careflow.settings import get_settings
+        from core.settings import get_settings
 
         data = yaml.safe_load((get_settings().policy_dir / "agency_units.yaml").read_text(encoding="utf-8"))
         known = sorted({str(u["jurisdiction_code"]) for u in data.get("units", [])

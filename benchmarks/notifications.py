@@ -51,7 +51,7 @@ def _environment(home: Path, database_url: str | None) -> str:
     os.environ["CAREFLOW_CHANNELS_FILE"] = str(home / "channels.yaml")
     url = database_url or f"sqlite:///{home / 'template.db'}"
     os.environ["CAREFLOW_DATABASE_URL"] = url
-    from careflow.settings import get_settings
+    from core.settings import get_settings
 
     get_settings.cache_clear()
     return url
@@ -67,7 +67,7 @@ def _resident_id(n: int) -> str:
 def populate(url: str, tasks: int, units: int) -> dict[str, float]:
     """Bulk-insert ``units`` units and ``tasks`` tasks (5 steps on each of tasks/5 pathway runs), then store one
     ``task_requested`` message per task through the real outbox. Returns timings in seconds."""
-    from careflow.db import migrate, session_scope
+    from core.db import migrate, session_scope
     from models.agency import AgencyUnit
     from models.case import Case, PathwayRun, PathwayStatus
     from models.child import Child
@@ -184,7 +184,7 @@ def drop_database(url: str) -> None:
         return
     import sqlalchemy as sa
 
-    from careflow.db import get_engine
+    from core.db import get_engine
 
     get_engine(url).dispose()
     base, name = url.rsplit("/", 1)
@@ -197,8 +197,8 @@ def drop_database(url: str) -> None:
 def run_scenario(template_url: str, home: Path, label: str, *, digest: bool, limits: bool, units: int,
                  workers: int, max_wait: float) -> dict:
     """One run: copy the database, start fresh receivers, dispatch once, count what arrived where."""
-    from careflow.db import session_scope
-    from careflow.settings import get_settings
+    from core.db import session_scope
+    from core.settings import get_settings
     from models.notification import Notification
     from notifications.dispatcher import dispatch_due
     from notifications.limits import LIMITER
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({', '.join(f'{n} on {schema}' for schema, n in mix.items())}), database {url.split(':', 1)[0]}, "
               f"{args.workers} dispatcher threads, {os.cpu_count()} CPUs; receivers on 127.0.0.1 only")
         timings = populate(url, args.tasks, args.units)
-        from careflow.db import get_engine
+        from core.db import get_engine
 
         # Close every connection: SQLite then checkpoints its write-ahead log into the file that is copied,
         # and a PostgreSQL template database must have no connections.

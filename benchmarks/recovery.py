@@ -70,8 +70,8 @@ def _environment(home: Path, database_url: str | None) -> tuple[str, str | None]
     else:
         url = f"sqlite:///{home / 'careflow.db'}"
     os.environ["CAREFLOW_DATABASE_URL"] = url
-    from careflow.prefect_env import configure_prefect_env
-    from careflow.settings import get_settings
+    from core.prefect_env import configure_prefect_env
+    from core.settings import get_settings
 
     get_settings.cache_clear()
     configure_prefect_env()
@@ -88,7 +88,7 @@ class Runner:
         self.stack = None
 
     def start(self, fault: str | None) -> float:
-        from careflow.settings import get_settings
+        from core.settings import get_settings
         from careflow.stack import LocalStack
 
         shutil.rmtree(get_settings().home / "faults", ignore_errors=True)
@@ -122,7 +122,7 @@ class Agencies(threading.Thread):
         from sqlmodel import select
 
         from careflow.answers import answer_task
-        from careflow.db import session_scope
+        from core.db import session_scope
         from models.task import AgencyTask, TaskState
 
         while not self.stop.is_set():
@@ -167,7 +167,7 @@ def _running_victims(run_ids) -> dict[uuid.UUID, int]:
     from prefect.client.orchestration import get_client
     from sqlmodel import select
 
-    from careflow.db import session_scope
+    from core.db import session_scope
     from models.case import OPEN_PATHWAY_STATUSES, PathwayRun
 
     with session_scope() as session:
@@ -192,7 +192,7 @@ def _running_victims(run_ids) -> dict[uuid.UUID, int]:
 def _moving_again(victims: dict[uuid.UUID, int], timeout: float) -> tuple[dict, dict]:
     """Wait until each victim is restarted (restart count up: the sweeper created its new flow run) and its new flow
     run has begun (``down_since`` cleared by ``begin_pathway``); returns (restarted at, begun at) by run id."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from models.case import PathwayRun
 
     restarted: dict[uuid.UUID, float] = {}
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         if admin:
             import sqlalchemy as sa
 
-            from careflow.db import get_engine
+            from core.db import get_engine
 
             get_engine(url).dispose()
             engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _start_pathways(n: int) -> list[uuid.UUID]:
     from careflow.cases import create_pathway_run, open_case, register_child
-    from careflow.db import session_scope
+    from core.db import session_scope
     from careflow.resume import start_pathway_flow
     from tests.factories import make_resident_id
 
@@ -288,7 +288,7 @@ def _start_pathways(n: int) -> list[uuid.UUID]:
 
 
 def _run(args, runner: Runner, points) -> int:
-    from careflow.settings import get_settings
+    from core.settings import get_settings
 
     from flows.steps import PENDING_FAULT_POINT
 
@@ -352,7 +352,7 @@ def _run(args, runner: Runner, points) -> int:
 
 
 def _wait_all(run_ids, timeout: float) -> list[uuid.UUID]:
-    from careflow.db import session_scope
+    from core.db import session_scope
     from models.case import PathwayRun
 
     deadline = time.monotonic() + timeout
@@ -368,12 +368,12 @@ def _audit(run_ids, agencies: Agencies, lost_runs) -> tuple[int, int]:
     """Lost: pathways not completed, plus answers the pathway did not act on. Duplicated: tasks, messages, mails."""
     from sqlmodel import select
 
-    from careflow.db import session_scope
+    from core.db import session_scope
     from models.case import PathwayRun, PathwayStatus
     from models.notification import Notification
     from models.task import AgencyTask, TaskState
     from notifications.sink import read_mailbox
-    from careflow.settings import get_settings
+    from core.settings import get_settings
 
     ids = set(run_ids)
     with session_scope() as session:

@@ -47,7 +47,7 @@ def phase_bare(url: str, path: Path) -> dict:
     """Stream the CSV and bulk-insert its rows as text, no checks, one transaction."""
     import sqlalchemy as sa
 
-    from careflow.db import get_engine
+    from core.db import get_engine
 
     engine = get_engine(url)
     started = time.perf_counter()
@@ -88,7 +88,7 @@ def phase_import(url: str, path: Path, use_tracemalloc: bool, second_round: bool
     """The real import of the file; with ``second_round`` the same file again into the next round (every child
     now known to careflow: the merge path, as every round after a county's first)."""
     os.environ["CAREFLOW_DATABASE_URL"] = url
-    from careflow.settings import get_settings
+    from core.settings import get_settings
 
     get_settings.cache_clear()
     from careflow.survey.importer import import_survey
@@ -140,16 +140,16 @@ def _create_database(backend: str, workdir: Path) -> tuple[str, callable]:
         url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
         def drop() -> None:
-            from careflow.db import get_engine
+            from core.db import get_engine
 
             get_engine(url).dispose()
             admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
-    from careflow.db import migrate, session_scope
+    from core.db import migrate, session_scope
     from careflow.routing import load_agency_units
-    from careflow.settings import get_settings
+    from core.settings import get_settings
 
     migrate(url)
     with session_scope(url) as session:
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.phase:
-        from careflow.prefect_env import configure_prefect_env
+        from core.prefect_env import configure_prefect_env
 
         configure_prefect_env()
         result = phase_bare(args.url, args.file) if args.phase == "bare" else phase_import(

@@ -57,7 +57,7 @@ def _peak_rss_mb() -> float:
 
 def _cases(url: str) -> None:
     """2,000 children, cases and guardianship runs (the ORM: few rows)."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from models.case import Case, PathwayRun
     from models.child import Child
 
@@ -117,7 +117,7 @@ def _task_sql(pg: bool) -> str:
 def phase_build(url: str, n: int) -> dict:
     import sqlalchemy as sa
 
-    from careflow.db import get_engine
+    from core.db import get_engine
 
     started = time.perf_counter()
     _cases(url)
@@ -173,12 +173,12 @@ def phase_measure(url: str, n: int) -> dict:
     from sqlalchemy import event
 
     os.environ["CAREFLOW_DATABASE_URL"] = url
-    from careflow.settings import get_settings
+    from core.settings import get_settings
 
     get_settings.cache_clear()
-    from careflow.db import get_engine
+    from core.db import get_engine
     from careflow.escalation import load_ladder, next_rung_time, sweep_deadlines, task_county
-    from careflow.db import session_scope
+    from core.db import session_scope
     from models.task import AgencyTask
 
     engine = get_engine(url)
@@ -271,9 +271,9 @@ def _create_database(backend: str, workdir: Path) -> tuple[str, callable]:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
-    from careflow.db import migrate, session_scope
+    from core.db import migrate, session_scope
     from careflow.routing import load_agency_units
-    from careflow.settings import get_settings
+    from core.settings import get_settings
 
     migrate(url)
     with session_scope(url) as session:
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "").replace(",", "")) for s in args.sizes.split(",")] if args.sizes else None
     if args.phase:
-        from careflow.prefect_env import configure_prefect_env
+        from core.prefect_env import configure_prefect_env
 
         configure_prefect_env()
         result = phase_build(args.url, sizes[0]) if args.phase == "build" else phase_measure(args.url, sizes[0])

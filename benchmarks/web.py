@@ -81,7 +81,7 @@ def _create_database() -> tuple[str, callable]:
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
     def drop() -> None:
-        from careflow.db import get_engine
+        from core.db import get_engine
 
         get_engine(url).dispose()
         admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -89,9 +89,9 @@ def _create_database() -> tuple[str, callable]:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
-    from careflow.db import migrate, session_scope
+    from core.db import migrate, session_scope
     from careflow.routing import load_agency_units
-    from careflow.settings import get_settings
+    from core.settings import get_settings
 
     migrate(url)
     with session_scope(url) as session:
@@ -154,7 +154,7 @@ def load(url: str, open_tasks: int, inbox: int, batch: int = 500_000) -> None:
     """Units, children, cases, pathway runs and ``4 × open_tasks`` tasks, by bulk SQL; then ANALYZE."""
     import sqlalchemy as sa
 
-    from careflow.db import get_engine
+    from core.db import get_engine
     from models.regions import load_regions
 
     counties = [r.code for r in load_regions().counties if r.code != BIG_COUNTY]
@@ -196,7 +196,7 @@ def load(url: str, open_tasks: int, inbox: int, batch: int = 500_000) -> None:
 def make_people(url: str) -> dict[str, tuple[str, str]]:
     """An officer of the inbox unit, a county and a province manager, a township caseworker:
     {who: (username, API token)}."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from models.user import UserRole
     from web.users import create_api_token, create_user
 
@@ -269,7 +269,7 @@ def measure(client, how: str, path: str, token: str) -> tuple[float, int]:
 def run(url: str, requests: int, paths: dict[str, str], xlsx: bool) -> None:
     import sqlalchemy as sa
 
-    from careflow.db import get_engine
+    from core.db import get_engine
     from careflow.figures import refresh_figures
     from sqlmodel import Session
 

@@ -5,7 +5,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.reroute import check_rejection, parse_kind, record_rejection
 from careflow.resume import resume_pathway
 from careflow.survey.care_files import complete_duty

@@ -12,9 +12,9 @@ import pendulum
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from careflow.referral_eligibility import check_referral, record_override
-from careflow.settings import get_settings
+from core.settings import get_settings
 from careflow.tasks import move_tasks
 from models.areas import find_area
 from models.base import utcnow

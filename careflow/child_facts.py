@@ -13,8 +13,8 @@ import uuid
 import pendulum
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
-from careflow.settings import get_settings
+from core.audit import record_audit
+from core.settings import get_settings
 from models.child import Child
 from models.child_facts import ChildFact, check_fact_value
 from models.eligibility_rules import ChildProfile, KnownFact

@@ -27,8 +27,8 @@ import pendulum
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
-from careflow.settings import get_settings
+from core.audit import record_audit
+from core.settings import get_settings
 from models.agency import AgencyUnit
 from models.base import utcnow
 from models.deadlines import DeadlineRule, compute_deadline
@@ -170,7 +170,7 @@ def load_city_list_file(path: str | Path, *, actor: str, force: bool = False) ->
     Raises:
         PolicyError: the file is malformed. NarrowerCityList, LookupError: see :func:`load_city_list`.
     """
-    from careflow.db import session_scope
+    from core.db import session_scope
 
     city_list = read_city_list(path)
     with session_scope() as session:
@@ -182,7 +182,7 @@ def load_city_list_file(path: str | Path, *, actor: str, force: bool = False) ->
 
 def send_duty_messages(notification_ids: list[uuid.UUID]) -> list[str]:
     """Try to deliver stored duty messages now (each in its own transaction); returns their statuses."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from notifications.outbox import dispatch_notification
 
     statuses = []

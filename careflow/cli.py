@@ -4,7 +4,7 @@ Errors in what a user typed exit with code 2 and a message naming the field and 
 """
 from __future__ import annotations
 
-from careflow.prefect_env import configure_prefect_env
+from core.prefect_env import configure_prefect_env
 
 configure_prefect_env()  # before anything imports prefect
 
@@ -19,7 +19,7 @@ from typing import Annotated, Optional  # noqa: E402
 import typer  # noqa: E402
 
 from careflow.i18n import label  # noqa: E402
-from careflow.settings import get_settings  # noqa: E402
+from core.settings import get_settings  # noqa: E402
 
 app = typer.Typer(help="careflow: referral pathways for migrant children's care and protection (流动儿童关爱保护).",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -62,7 +62,7 @@ def init() -> None:
     settings = get_settings()
     setup = settings.setup_database_url
     if setup:
-        from careflow.db import grant_app_privileges, migrate, password_for, setup_roles
+        from core.db import grant_app_privileges, migrate, password_for, setup_roles
 
         if not setup.startswith("postgresql"):
             _fail(ValueError(f"CAREFLOW_SETUP_DATABASE_URL: roles exist only on PostgreSQL, not {setup.split(':')[0]}"))
@@ -216,7 +216,7 @@ def child_register(
 ) -> None:
     """Register a child and show the migrant-child test with its reasons."""
     from careflow.cases import register_child
-    from careflow.db import session_scope
+    from core.db import session_scope
     from models.eligibility import KeyCareCriterion
     from models.resident_id import mask_resident_id
 
@@ -251,7 +251,7 @@ def case_open(
     import uuid
 
     from careflow.cases import open_case
-    from careflow.db import session_scope
+    from core.db import session_scope
 
     try:
         with session_scope() as session:
@@ -268,7 +268,7 @@ def case_timeline_cmd(
     lang: Annotated[str, typer.Option("--lang", help="zh (default) or en")] = "zh",
 ) -> None:
     """Print a case's timeline across all its pathways, in Chinese (``--lang en`` for English)."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from careflow.timeline import case_timeline, format_timeline
 
     try:
@@ -290,7 +290,7 @@ def pathway_start(
     from sqlmodel import select
 
     from careflow.cases import PathwayAlreadyRunning, create_pathway_run
-    from careflow.db import session_scope
+    from core.db import session_scope
     from careflow.resume import start_pathway_flow
     from models.case import Case
 
@@ -329,7 +329,7 @@ def task_list(unit: Annotated[str, typer.Option(help="agency unit code, e.g. pol
               limit: Annotated[int, typer.Option(min=1, max=1000, help="tasks per page")] = 200,
               after: Annotated[str, typer.Option(help="continue after this task (short reference)")] = "") -> None:
     """List a unit's open tasks, soonest deadline first (overdue ones marked), a page at a time."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from careflow.tasks import count_open_tasks, find_task, list_open_tasks
     from models.base import utcnow
     from models.case import Case
@@ -578,7 +578,7 @@ def notify_letter(
     """Write the printable referral letter (转介单) of a task as an HTML file; prints its path."""
     from pathlib import Path
 
-    from careflow.db import session_scope
+    from core.db import session_scope
     from careflow.tasks import find_task
     from notifications.letters import referral_letter
 
@@ -608,7 +608,7 @@ def notify_dispatch() -> None:
 
 
 def _demo_accounts():
-    from careflow.db import session_scope
+    from core.db import session_scope
     from web.demo_accounts import ensure_demo_accounts
 
     with session_scope() as session:
@@ -645,7 +645,7 @@ def web_create_user(
     token: Annotated[bool, typer.Option(help="also create an API token and print it (shown once)")] = False,
 ) -> None:
     """Create a web user (the first admin, for example); passwords are stored as argon2 hashes."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from web.users import create_api_token, create_user
 
     try:
@@ -686,7 +686,7 @@ def main() -> None:
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
         if not _not_set_up(exc):
             raise
-        from careflow.settings import get_settings
+        from core.settings import get_settings
 
         url = sa.engine.make_url(get_settings().database_url).render_as_string(hide_password=True)
         typer.secho(f"error: the database {url} is not set up (no table {_missing_table(exc)!r}): "

@@ -32,7 +32,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from careflow.cases import checked_reason, close_case
 from models.base import utcnow
 from models.case import OPEN_PATHWAY_STATUSES, Case, CaseStatus, PathwayRun

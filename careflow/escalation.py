@@ -10,7 +10,7 @@ selects open tasks with ``next_rung_at <= now`` -- or NULL -- through the partia
 to its case and its fired escalations. A batch's reached rungs fire in one transaction: the unique
 (task, rung) rows inserted with ``ON CONFLICT DO NOTHING``, and only for rows actually inserted the raised
 ``escalation_level``, the messages and the audit events, all bulk-inserted; then each task's new
-``next_rung_at`` (one ``UPDATE`` for the batch, of the rows whose values change: :mod:`careflow.bulk`). So two overlapping sweeps, or a sweep that crashed halfway, never fire a rung twice and
+``next_rung_at`` (one ``UPDATE`` for the batch, of the rows whose values change: :mod:`core.bulk`). So two overlapping sweeps, or a sweep that crashed halfway, never fire a rung twice and
 never lose one, and a sweep with nothing due costs a few index probes whatever the number of open tasks.
 Only one sweep runs at a time (a PostgreSQL advisory lock; on SQLite a lock file beside the database); a
 sweep stops after :data:`TIME_BUDGET` seconds and leaves the rest, counted as its backlog, to the next.
@@ -38,17 +38,17 @@ import yaml
 from pydantic import BaseModel, Field, field_validator
 from sqlmodel import Session, select
 
-from careflow.audit import record_audits
-from careflow.bulk import new_ids, update_rows
-from careflow.db import get_engine
-from careflow.settings import get_settings
+from core.audit import record_audits
+from core.bulk import new_ids, update_rows
+from core.db import get_engine
+from core.settings import get_settings
 from careflow.sweep_guard import Failure, set_aside
 from careflow.sweep_runs import (  # noqa: F401 (LastSweep, last_sweep, SWEEP_LOCK_KEY also imported from here)
     SWEEP_LOCK_KEY, LastSweep, _no_lock, _one_sweep_at_a_time, last_sweep,
 )
 from models.base import utcnow
 from models.case import Case
-from models.deadlines import DeadlineRule, compute_deadline
+from models.deadlines import DeadlineRule, WorkingDayCalendar, compute_deadline, default_calendar
 from models.sweep import SweepRun
 from models.task import OPEN_STATES, OPEN_STATES_SQL, AgencyTask, Escalation, TaskState
 from notifications.outbox import caseworker_unit
@@ -128,14 +128,15 @@ def _windows(task: AgencyTask, ladder: Ladder, county_code: str | None) -> list[
         windows.append(("ack_overdue", task.ack_due_at, None))
     windows.append(("deadline", task.due_at, None))
     if county_code:
-        windows.append(("overdue", _overdue_at(task.due_at, ladder.overdue_after), None))
+        windows.append(("overdue", _overdue_at(task.due_at, ladder.overdue_after, default_calendar()), None))
     return windows
 
 
 @lru_cache(maxsize=65_536)
-def _overdue_at(due_at: datetime, rule: DeadlineRule) -> datetime:
-    """``due_at`` + ``rule`` (the holiday calendar for day rules), UTC; cached: many tasks share a deadline."""
-    return compute_deadline(pendulum.instance(due_at), rule).due_at.astimezone(timezone.utc)
+def _overdue_at(due_at: datetime, rule: DeadlineRule, calendar: WorkingDayCalendar) -> datetime:
+    """``due_at`` + ``rule`` (``calendar`` for day rules), UTC; cached: many tasks share a deadline. The calendar is
+    part of the key: a newly loaded holiday arrangement makes a new default calendar, so nothing stale is reused."""
+    return compute_deadline(pendulum.instance(due_at), rule, calendar).due_at.astimezone(timezone.utc)
 
 
 def due_rungs(task: AgencyTask, *, now: datetime, county_code: str | None, caseworker: str | None,

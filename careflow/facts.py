@@ -21,9 +21,9 @@ import pendulum
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from careflow.routing import jurisdiction_prefix
-from careflow.settings import get_settings
+from core.settings import get_settings
 from models.agency import AgencyUnit
 from models.case import Case, PathwayRun
 from models.child import Child, Guardian

@@ -13,9 +13,9 @@ import pendulum
 import yaml
 from sqlmodel import Session
 
-from careflow.audit import record_audit
-from careflow.db import session_scope
-from careflow.settings import get_settings
+from core.audit import record_audit
+from core.db import session_scope
+from core.settings import get_settings
 from models.base import utcnow
 from models.deadlines import WorkingDayCalendar, default_calendar
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -32,9 +31,9 @@ import pendulum
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit, record_audits
-from careflow.db import get_engine, session_scope
-from careflow.settings import get_settings
+from core.audit import record_audit, record_audits
+from core.db import forget_stored_calendar, session_scope
+from core.settings import get_settings
 from models.base import utcnow
 from models.deadlines import DeadlineRule, WorkingDayCalendar, compute_deadline, default_calendar, format_local
 from models.holidays import Arrangement, ArrangementError, HolidayArrangement, parse_arrangement
@@ -44,8 +43,6 @@ log = logging.getLogger(__name__)
 
 #: Open provisional tasks recomputed per transaction.
 PAGE = 500
-#: Seconds a process keeps the stored arrangements before reading them again (another process may load one).
-REFRESH_SECONDS = 30.0
 #: The event of the message telling a unit or caseworker that a deadline moved.
 EVENT = "deadline_changed"
 ACTOR = "careflow"
@@ -53,51 +50,6 @@ ACTOR = "careflow"
 # ---------------------------------------------------------------------------------------------------------------------
 # the stored arrangements, as the default calendar's first source
 # ---------------------------------------------------------------------------------------------------------------------
-
-_stored: dict[str, tuple[float, tuple[Arrangement, ...]]] = {}
-
-
-def stored_arrangements() -> tuple[Arrangement, ...]:
-    """The arrangements in the current database (settings' URL), read at most every :data:`REFRESH_SECONDS`.
-
-    Returns the same tuple object while unchanged (so the default calendar keeps its caches). A database that
-    cannot be read (not set up yet) counts as having none: deadlines are then provisional, as before the load.
-    """
-    url = get_settings().resolved_database_url
-    now = time.monotonic()
-    hit = _stored.get(url)
-    if hit is not None and now - hit[0] < REFRESH_SECONDS:
-        return hit[1]
-    try:
-        with get_engine(url).connect() as conn:
-            rows = conn.execute(sa.select(HolidayArrangement.__table__).order_by(HolidayArrangement.year)).all()
-        value = tuple(Arrangement.from_row(row) for row in rows)
-    except sa.exc.SQLAlchemyError as exc:
-        log.warning("holiday arrangements unreadable (%s); counting without them", type(exc).__name__)
-        value = hit[1] if hit is not None else ()
-    if hit is not None and hit[1] == value:
-        value = hit[1]
-    _stored[url] = (now, value)
-    return value
-
-
-def forget_stored_arrangements() -> None:
-    """Read the stored arrangements again on next use (this process), and drop deadlines cached with the old ones."""
-    import sys
-
-    _stored.clear()
-    escalation = sys.modules.get("careflow.escalation")
-    if escalation is not None:
-        escalation._overdue_at.cache_clear()
-
-
-def register_calendar_source() -> None:
-    """Make :func:`models.deadlines.default_calendar` consult the database first (called by :mod:`careflow.db`)."""
-    from models import deadlines
-
-    if deadlines._stored_arrangements is not stored_arrangements:
-        deadlines.set_arrangement_source(stored_arrangements)
-
 
 # ---------------------------------------------------------------------------------------------------------------------
 # loading
@@ -269,7 +221,7 @@ def recompute_provisional(year: int, *, result: CalendarLoad | None = None, cale
         calendar: the calendar to count with (default: the default calendar, re-read from the database).
         result: a :class:`CalendarLoad` to add the figures to.
     """
-    forget_stored_arrangements()
+    forget_stored_calendar()
     calendar = calendar or default_calendar()
     if year not in calendar.official_years:  # the stored arrangement could not be read: recount nothing
         raise RuntimeError(f"the {year} holiday arrangement is not readable from the database; nothing recomputed "
@@ -305,7 +257,7 @@ def recompute_provisional(year: int, *, result: CalendarLoad | None = None, cale
 def _recompute_page(session: Session, ids: list[uuid.UUID], result: CalendarLoad, calendar: WorkingDayCalendar,
                     now: datetime, tz: str) -> None:
     from careflow.escalation import load_ladder, next_rung_time, task_county
-    from careflow.bulk import update_rows
+    from core.bulk import update_rows
     from models.case import Case
     from notifications.outbox import caseworker_unit
     from notifications.outbox_batch import TaskMessage, enqueue_task_messages

@@ -46,7 +46,7 @@ def load_cmd(
 @calendar_app.command("status")
 def status_cmd() -> None:
     """The years whose arrangement is stored, and whether next year's is still missing."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from careflow.holiday_warning import missing_next_year
     from models.deadlines import format_local
     from models.holidays import HolidayArrangement

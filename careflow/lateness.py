@@ -16,7 +16,7 @@ import datetime as dt
 
 import pendulum
 
-from careflow.settings import get_settings
+from core.settings import get_settings
 from models.deadlines import default_calendar
 
 #: The rung above the assignee reached at each escalation level (reminders excluded).

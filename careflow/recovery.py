@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from models.base import utcnow
 from models.child import Child
 from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus, clip_text

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from careflow.child_facts import child_profile, today
 from models.case import Case, PathwayRun
 from models.child import Child

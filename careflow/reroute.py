@@ -28,7 +28,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from careflow.i18n import label
 from models.agency import AgencyUnit
 from models.base import utcnow

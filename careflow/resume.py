@@ -29,11 +29,11 @@ from prefect.flow_runs import resume_flow_run
 import sqlalchemy as sa
 from sqlmodel import select
 
-from careflow.audit import record_audit
-from careflow.db import session_scope
+from core.audit import record_audit
+from core.db import session_scope
 from careflow.recovery import close_pathway_run, record_flow_failure
 from careflow.runners import earliest_runner_start
-from careflow.settings import get_settings
+from core.settings import get_settings
 from flows.registry import deployment_for
 from flows.waiting import is_satisfied, parse_pause_key
 from models.base import utcnow

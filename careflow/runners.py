@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from careflow.settings import get_settings
+from core.settings import get_settings
 
 
 @dataclass(frozen=True)

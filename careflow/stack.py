@@ -18,8 +18,8 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from careflow import PROJECT_ROOT
-from careflow.settings import get_settings
+from core.paths import PROJECT_ROOT
+from core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def deployments_ready(names: list[str], polled_since: datetime | None = None) ->
     return asyncio.run(check())
 
 
-#: careflow's runners poll every second (PREFECT_RUNNER_POLL_FREQUENCY=1, set by careflow.prefect_env).
+#: careflow's runners poll every second (PREFECT_RUNNER_POLL_FREQUENCY=1, set by core.prefect_env).
 RUNNER_ALIVE_WITHIN = timedelta(seconds=5)
 
 
@@ -89,7 +89,7 @@ def install_zombie_automation() -> None:
     logged, not raised: the sweeper's own stall check (``stall_after_seconds``) still finds such runs."""
     import asyncio
 
-    from careflow.prefect_env import ensure_zombie_automation
+    from core.prefect_env import ensure_zombie_automation
 
     try:
         asyncio.run(ensure_zombie_automation())
@@ -205,7 +205,7 @@ class LocalStack:
 
 def ensure_home() -> Path:
     """Create ``CAREFLOW_HOME``, migrate the database, load the agency directory, write default channels."""
-    from careflow.db import migrate, session_scope
+    from core.db import migrate, session_scope
     from careflow.routing import load_agency_units
     from notifications.channels import write_default_channels
 

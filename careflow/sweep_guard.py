@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from careflow.audit import record_audits
-from careflow.settings import get_settings
+from core.audit import record_audits
+from core.settings import get_settings
 from careflow.survey.messages import enqueue_message
 from models.deadlines import format_local
 from models.task import OPEN_STATES_SQL, AgencyTask

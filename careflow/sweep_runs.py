@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import select
 
-from careflow.settings import get_settings
+from core.settings import get_settings
 from careflow.sweep_guard import RETRY_AFTER
 from models.base import utcnow
 from models.sweep import SweepRun

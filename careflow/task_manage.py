@@ -25,7 +25,7 @@ import pendulum
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from careflow.escalation import initial_next_rung_at, load_ladder, next_rung_time, task_county
 from careflow.reroute import check_reroute_unit
 from careflow.tasks import step_of, transition_task

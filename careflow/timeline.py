@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
-from careflow.settings import get_settings
+from core.audit import record_audit
+from core.settings import get_settings
 from models.agency import AgencyUnit
 from models.case import Case, PathwayRun
 from models.deadlines import format_local

@@ -32,11 +32,11 @@ import signal
 import sys
 from pathlib import Path
 
-from careflow import PROJECT_ROOT
-from careflow.settings import get_settings
+from core.paths import PROJECT_ROOT
+from core.settings import get_settings
 from flows.registry import SWEEPER
 
-#: Where the worker's poll interval comes from: careflow.prefect_env sets PREFECT_WORKER_QUERY_SECONDS=1.
+#: Where the worker's poll interval comes from: core.prefect_env sets PREFECT_WORKER_QUERY_SECONDS=1.
 WORK_POOL_TYPE = "process"
 
 

@@ -10,8 +10,8 @@ import os
 from prefect import serve
 from prefect.schedules import Cron
 
-from careflow import PROJECT_ROOT
-from careflow.settings import get_settings
+from core.paths import PROJECT_ROOT
+from core.settings import get_settings
 from flows.registry import PATHWAY_DEPLOYMENTS, SWEEPER
 
 

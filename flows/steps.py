@@ -19,10 +19,10 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 from sqlmodel import select
 
-from careflow.db import session_scope
-from careflow.audit import record_audit
+from core.db import session_scope
+from core.audit import record_audit
 from careflow.recovery import close_pathway_run, record_flow_failure
-from careflow.settings import get_settings
+from core.settings import get_settings
 from models.audit import AuditEvent
 from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus
 from models.task import AgencyTask, TaskState

@@ -19,7 +19,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 
-from careflow.db import session_scope
+from core.db import session_scope
 from models.resident_id import mask_resident_id
 
 #: Rejected rows shown in the flow run's table artifact.

@@ -15,7 +15,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.holiday_warning import check_next_year_calendar
 from careflow.resume import reconcile
 from notifications.outbox import dispatch_notification, due_notifications  # noqa: F401 (kept for importers)
@@ -59,7 +59,7 @@ def refresh_dashboard() -> dict:
     """Recompute the manager dashboard's figures when stale (:func:`careflow.figures.refresh_if_stale`: older than
     max(15 s, 10 × the last refresh's duration)), so that pages only read them. Returns ``refreshed`` (False:
     fresh enough, or another refresh was running), ``rows`` and ``duration_s``."""
-    from careflow.db import get_engine
+    from core.db import get_engine
     from careflow.figures import refresh_if_stale
 
     result = refresh_if_stale(get_engine())

@@ -165,7 +165,7 @@ def _step_title(pathway: str, step_key: str) -> str:
 def reroute_pending(task_id: str) -> bool:
     """Whether the caseworker must still choose a unit or add information for this rejected task
     (:func:`careflow.reroute.needs_followup`), read fresh from the database."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from careflow.reroute import needs_followup
     from models.task import AgencyTask
 

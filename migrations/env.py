@@ -3,7 +3,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers the tables)
-from careflow.db import get_engine
+from core.db import get_engine
 
 config = context.config
 target_metadata = SQLModel.metadata

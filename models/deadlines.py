@@ -47,6 +47,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.holidays import HOLIDAY_LAW, Arrangement, fixed_holiday_name
+from policy import POLICY_DIR
 
 _RULE = re.compile(r"^\s*(\d+)\s*(h|d|wd)\s*$")
 _UNITS = {"h": "hours", "d": "calendar_days", "wd": "working_days"}
@@ -154,7 +155,7 @@ class WorkingDayCalendar:
     Args:
         arrangements: official arrangements from the database (:class:`models.holidays.Arrangement`), first in
             the order of truth.
-        calendar_dir: folder holding ``<year>.yaml`` files. ``None`` means ``PROJECT_ROOT / "policy" / "calendar"``;
+        calendar_dir: folder holding ``<year>.yaml`` files. ``None`` means ``policy/calendar``;
             if that default folder is missing the calendar simply has no official files. An explicit folder that
             does not exist raises :class:`FileNotFoundError`. Files not ending in ``.yaml``/``.yml`` (e.g.
             ``.gitkeep``) are ignored.
@@ -166,9 +167,7 @@ class WorkingDayCalendar:
 
     def __init__(self, calendar_dir: Path | None = None, arrangements: Iterable[Arrangement] = ()) -> None:
         if calendar_dir is None:
-            from careflow import PROJECT_ROOT
-
-            calendar_dir = PROJECT_ROOT / "policy" / "calendar"
+            calendar_dir = POLICY_DIR / "calendar"
             must_exist = False
         else:
             calendar_dir = Path(calendar_dir)
@@ -401,7 +400,7 @@ def _show(value: object) -> str:
 
 
 #: Where :func:`default_calendar` gets the arrangements stored in the database: a callable returning them (the
-#: same tuple object while unchanged), registered by ``careflow.holidays`` (models cannot import careflow).
+#: same tuple object while unchanged), registered by :mod:`core.db` (models cannot import the layers above).
 _stored_arrangements: Callable[[], tuple[Arrangement, ...]] | None = None
 _default: tuple[tuple[Arrangement, ...], WorkingDayCalendar] | None = None
 
@@ -414,7 +413,7 @@ def set_arrangement_source(source: Callable[[], tuple[Arrangement, ...]] | None)
 
 def default_calendar() -> WorkingDayCalendar:
     """The shared calendar: arrangements stored in the database (through the registered source, which caches them
-    briefly), then ``PROJECT_ROOT/policy/calendar``, then the library. Rebuilt when the stored arrangements change."""
+    briefly), then ``policy/calendar``, then the library. Rebuilt when the stored arrangements change."""
     global _default
     stored = _stored_arrangements() if _stored_arrangements is not None else ()
     current = _default

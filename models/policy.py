@@ -38,7 +38,7 @@ from pydantic import (
     model_validator,
 )
 
-from careflow import PROJECT_ROOT
+from policy import POLICY_DIR
 from models import field_values
 from models.deadlines import DeadlineRule
 from models.eligibility_rules import Rule as EligibilityRule, parse_rules
@@ -737,7 +737,7 @@ def _load_policy_cached(policy_dir: Path) -> Policy:
 
 
 def load_policy(policy_dir: Path | None = None) -> Policy:
-    """Load and validate the policy folder (default ``PROJECT_ROOT / "policy"``); cached per folder.
+    """Load and validate the policy folder (default :data:`policy.POLICY_DIR`); cached per folder.
 
     Reads ``agencies.yaml``, ``service_list.yaml`` and every ``pathways/*.yaml``, and cross-checks them:
     every agency code a step or an item uses exists; step keys are unique in a pathway and a pathway's
@@ -751,7 +751,7 @@ def load_policy(policy_dir: Path | None = None) -> Policy:
             e.g. ``policy/pathways/guardianship.yaml``), the entry (``steps[1] (police_reprimand)``,
             ``item 18``), the field and the bad value.
     """
-    folder = Path(policy_dir) if policy_dir is not None else PROJECT_ROOT / "policy"
+    folder = Path(policy_dir) if policy_dir is not None else POLICY_DIR
     return _load_policy_cached(folder.resolve())
 
 

@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
-from careflow.settings import get_settings
+from core.audit import record_audit
+from core.settings import get_settings
 from models.case import Case
 from models.child import Child
 from models.notification import DeliveryStatus, Notification

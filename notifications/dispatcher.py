@@ -21,8 +21,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from careflow.db import session_scope
-from careflow.settings import get_settings
+from core.db import session_scope
+from core.settings import get_settings
 from models.base import utcnow
 from models.notification import DeliveryStatus
 from notifications.channels import load_channels_cached, write_default_channels

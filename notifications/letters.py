@@ -17,8 +17,8 @@ import jinja2
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session
 
-from careflow import PROJECT_ROOT
-from careflow.settings import get_settings
+from core.paths import PROJECT_ROOT
+from core.settings import get_settings
 from models.base import utcnow
 from models.case import Case
 from models.child import Child

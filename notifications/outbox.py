@@ -20,8 +20,8 @@ from functools import lru_cache
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
-from careflow.settings import get_settings
+from core.audit import record_audit
+from core.settings import get_settings
 from models.base import utcnow
 from models.case import Case, PathwayRun
 from models.child import Child

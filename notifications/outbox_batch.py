@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.audit import record_audits
-from careflow.bulk import insert_rows, new_ids
+from core.audit import record_audits
+from core.bulk import insert_rows, new_ids
 from models.agency import AgencyUnit
 from models.base import utcnow
 from models.case import Case, PathwayRun
@@ -60,7 +60,7 @@ class Rendered:
 
 def insert_ignoring_conflicts(session: Session, table: sa.Table, rows: list[dict], conflict: list[str],
                               returning: list[str]) -> list[sa.Row]:
-    """Insert ``rows`` into ``table`` in bulk (:func:`careflow.bulk.insert_rows`: one statement on PostgreSQL),
+    """Insert ``rows`` into ``table`` in bulk (:func:`core.bulk.insert_rows`: one statement on PostgreSQL),
     skipping those that clash with a unique index on ``conflict`` (``ON CONFLICT DO NOTHING``, PostgreSQL and
     SQLite); returns ``returning`` of the rows actually inserted. Concurrent writers of the same key: exactly one
     inserts it, the others get nothing back."""

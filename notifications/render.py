@@ -15,7 +15,7 @@ from typing import NamedTuple
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field
 
-from careflow import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 
 #: Folder of the message templates.
 TEMPLATE_DIR: Path = PROJECT_ROOT / "templates" / "messages"
@@ -197,7 +197,7 @@ _env = jinja2.Environment(
 
 def _tz_label(lang: str) -> str:
     try:
-        from careflow.settings import get_settings
+        from core.settings import get_settings
 
         tz = get_settings().timezone
     except Exception:  # settings unreadable: messages still name the default zone

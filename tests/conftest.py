@@ -29,7 +29,7 @@ os.environ["CAREFLOW_SMTP_PORT"] = str(_free_port())
 os.environ["CAREFLOW_SWEEP_CRON"] = ""
 for _key in [k for k in os.environ if k.startswith("PREFECT_")]:
     del os.environ[_key]
-from careflow.prefect_env import configure_prefect_env  # noqa: E402
+from core.prefect_env import configure_prefect_env  # noqa: E402
 
 configure_prefect_env()
 
@@ -45,8 +45,8 @@ from notifications.channels import DEFAULT_MAILTO  # noqa: E402
 import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from careflow.db import get_engine, migrate, session_scope  # noqa: E402
-from careflow.settings import get_settings  # noqa: E402
+from core.db import get_engine, migrate, session_scope  # noqa: E402
+from core.settings import get_settings  # noqa: E402
 from tests.factories import make_resident_id  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("CAREFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -4,7 +4,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import models  # noqa: F401
-from careflow.db import get_engine
+from core.db import get_engine
 
 
 def test_migrated_schema_matches_the_models(database_url):

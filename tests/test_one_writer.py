@@ -53,7 +53,7 @@ def _update_of(call: ast.Call) -> str | None:
 
 def _bulk_update_of(call: ast.Call) -> str | None:
     """``AgencyTask`` / ``Case`` when ``call`` is ``update_rows(session, <that>.__table__, …)``
-    (:func:`careflow.bulk.update_rows`)."""
+    (:func:`core.bulk.update_rows`)."""
     func = call.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
     if name != "update_rows" or len(call.args) < 2:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from models.agency import AgencyUnit
 from models.notification import DeliveryStatus, Notification
 from models.policy import load_policy

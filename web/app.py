@@ -6,7 +6,7 @@ loads nothing from outside.
 """
 from __future__ import annotations
 
-from careflow.prefect_env import configure_prefect_env
+from core.prefect_env import configure_prefect_env
 
 configure_prefect_env()  # before anything imports prefect (careflow.resume does)
 
@@ -24,8 +24,8 @@ from starlette.concurrency import run_in_threadpool  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 from starlette.types import ASGIApp, Message, Receive, Scope, Send  # noqa: E402
 
-from careflow.audit import record_audit  # noqa: E402
-from careflow.db import session_scope  # noqa: E402
+from core.audit import record_audit  # noqa: E402
+from core.db import session_scope  # noqa: E402
 from web import api  # noqa: E402
 from web.api_errors import api_problems  # noqa: E402
 from web.i18n import pick_language  # noqa: E402

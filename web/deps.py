@@ -17,7 +17,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlmodel import Session
 from starlette.datastructures import FormData
 
-from careflow.db import session_scope
+from core.db import session_scope
 from models.agency import AgencyUnit
 from models.user import UserRole, WebUser
 from web.scope import NotAllowed

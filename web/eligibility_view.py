@@ -10,7 +10,7 @@ import datetime as dt
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from careflow.child_facts import fact_history, record_child_fact
 from careflow.referral_eligibility import items_eligibility
 from models.child import Child

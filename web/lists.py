@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from careflow.routing import jurisdiction_prefix
-from careflow.settings import get_settings
+from core.settings import get_settings
 from models.base import utcnow
 from models.case import Case, CaseStatus, PathwayRun
 from models.child import Child

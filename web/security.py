@@ -26,7 +26,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-from careflow.settings import get_settings
+from core.settings import get_settings
 
 SESSION_COOKIE = "careflow_session"
 CSRF_COOKIE = "careflow_csrf"

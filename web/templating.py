@@ -8,7 +8,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from careflow import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 from web.deps import read_session
 from web.form_errors import FormErrors
 from web.i18n import Translator, pick_language

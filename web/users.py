@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from models.agency import AgencyUnit
 from models.base import utcnow
 from models.user import ApiToken, UserRole, WebUser

@@ -12,10 +12,10 @@ import uuid
 import pendulum
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from careflow.i18n import deadline_text as i18n_deadline_text
 from careflow.facts import unit_names
-from careflow.settings import get_settings
+from core.settings import get_settings
 from careflow.timeline import case_timeline
 from flows.registry import PATHWAY_DEPLOYMENTS
 from models.base import utcnow

@@ -22,8 +22,8 @@ def run_demo(pathway: str = "guardianship", lang: str = "zh") -> int:
     """Run the demo of ``pathway`` on the local stack (started here if needed); returns the exit code.
 
     The printed timeline and closing lines are in ``lang`` (Chinese by default, ``en`` on request)."""
-    from careflow.db import session_scope
-    from careflow.settings import get_settings
+    from core.db import session_scope
+    from core.settings import get_settings
     from careflow.stack import LocalStack, ensure_home
     from careflow.timeline import case_timeline, format_timeline
 

@@ -14,7 +14,7 @@ import typer
 from sqlmodel import select
 
 from careflow.answers import RESUME_TEXT, answer_task
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.resume import wait_until_suspended
 from models.case import Case, PathwayRun, PathwayStatus
 from models.child import Child
@@ -106,7 +106,7 @@ def say_opened(is_migrant: bool, reference: str, pathway: str) -> None:
 def say_flow_run(flow_run_id) -> None:
     """Print where the pathway's flow run is watched: the Prefect UI (``CAREFLOW_PREFECT_UI_URL``; an admin's
     tool, not the web app's public URL)."""
-    from careflow.settings import get_settings
+    from core.settings import get_settings
 
     typer.echo(f"流程运行（Prefect）：{get_settings().resolved_prefect_ui_url}/runs/flow-run/{flow_run_id}")
 

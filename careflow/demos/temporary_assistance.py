@@ -17,7 +17,7 @@ import typer
 from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case, register_child
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.demos.driving import (
     answer_as_agency, close_as_caseworker, say_flow_run, say_opened, unused_resident_id, wait_for_end,
 )

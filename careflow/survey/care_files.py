@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from careflow.survey.duties import BATCH_FILES, ensure_duties, file_duties
 from careflow.survey.duty_calendar import month_period, today_local
 from careflow.tasks import conflict_for, move_tasks

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from models.eligibility import aged_16_from
 from models.regions import get_county
 from models.resident_id import mask_resident_id

@@ -33,7 +33,7 @@ def import_cmd(
 ) -> None:
     """Import a survey file into a round: every rejected row is listed with its line, field and value."""
     if submit:
-        from careflow.prefect_env import configure_prefect_env
+        from core.prefect_env import configure_prefect_env
 
         configure_prefect_env()
         from prefect.deployments import run_deployment
@@ -83,7 +83,7 @@ def changes_cmd(
     actor: Annotated[str, typer.Option("--as", help="who reads (audited)")] = "caseworker",
 ) -> None:
     """What changed since the county's previous round: arrivals, moves, age-outs, children no longer found."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from careflow.survey.changes import RoundChanges, round_changes
 
     titles = {"new_arrivals": "新增 new arrivals", "moved_in": "迁入 moved in", "moved_out": "迁出 moved out",
@@ -111,7 +111,7 @@ def record_contact_cmd(
     note: Annotated[str, typer.Option(help="what was found (kept in the file, never sent)")] = "",
 ) -> None:
     """Record a contact or home visit: the duty is completed and the next one scheduled."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from careflow.survey.care_files import record_contact
     from models.deadlines import format_local
 
@@ -145,7 +145,7 @@ def duties_cmd(
     days: Annotated[int, typer.Option(help="due within this many days (overdue ones always shown)")] = 7,
 ) -> None:
     """List open contact and visit duties due soon, soonest first."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from careflow.survey.duties import duties_due
     from careflow.survey.duty_calendar import end_of_day, today_local
     from models.base import utcnow
@@ -172,7 +172,7 @@ def export_cmd(
     actor: Annotated[str, typer.Option("--as", help="who exports (audited)")] = "civil_affairs",
 ) -> None:
     """Export the key care list a department needs, with only the fields it needs (方案 一（三）)."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from careflow.survey.sharing import export_for_department
 
     try:
@@ -190,7 +190,7 @@ def import_answers_cmd(
     actor: Annotated[str, typer.Option("--as", help="who imports (audited)")] = "civil_affairs",
 ) -> None:
     """Put a department's answers (school, insurance, rehabilitation…) onto the children's files."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from careflow.survey.sharing import import_department_answers
 
     try:
@@ -207,7 +207,7 @@ def import_answers_cmd(
 def remind_cmd(round_label: Annotated[Optional[str], typer.Option("--round", help="default: the coming round")] = None
                ) -> None:
     """Send every county the reminder of a round now (what the scheduled flow does)."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from careflow.survey.scheduled import send_round_reminders
 
     try:
@@ -222,7 +222,7 @@ def remind_cmd(round_label: Annotated[Optional[str], typer.Option("--round", hel
 @survey_app.command("age-out-check")
 def age_out_cmd() -> None:
     """Close the cases and files of children who are 16 today (what the daily flow does)."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from careflow.survey.scheduled import age_out_check
 
     with session_scope() as session:
@@ -234,7 +234,7 @@ def age_out_cmd() -> None:
 @survey_app.command("weekly")
 def weekly_cmd() -> None:
     """Send each unit its contacts and visits due this week (what the weekly flow does)."""
-    from careflow.db import session_scope
+    from core.db import session_scope
     from careflow.survey.scheduled import weekly_duty_lists
 
     with session_scope() as session:

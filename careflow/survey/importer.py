@@ -46,8 +46,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
-from careflow.db import get_engine
+from core.audit import record_audit
+from core.db import get_engine
 from careflow.survey.bulk import is_postgresql
 from careflow.survey.duty_calendar import today_local
 from careflow.survey.import_report import REPORT_ERRORS, ImportReport, RowOutcome

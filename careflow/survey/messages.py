@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from models.child import Child
 from models.notification import Notification
 from notifications.render import assert_no_personal_data

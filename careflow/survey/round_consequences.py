@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from careflow.survey.bulk import json_sql
 from careflow.survey.care_files import close_files, reopen_file
 from careflow.survey.duties import UnitCache, ensure_duties

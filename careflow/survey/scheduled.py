@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from careflow.routing import NoUnitForAgency, resolve_unit
 from careflow.survey.care_files import close_file
 from careflow.survey.duties import duties_due, ensure_duties

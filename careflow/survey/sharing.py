@@ -40,7 +40,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from careflow.exports import safe_row
 from careflow.survey.columns import normalize_header
 from careflow.survey.duty_calendar import today_local

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from careflow.cases import close_case
 from careflow.routing import NoUnitForAgency, jurisdiction_prefix, resolve_unit
 from careflow.survey.duties import file_duties

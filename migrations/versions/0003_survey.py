@@ -1,6 +1,6 @@
 """survey rounds, imports, row errors, records; key care files (一人一档), their duties and contact log
 
-The monitoring survey of 方案 一 (models/survey.py). A parallel branch from 0002 (``careflow.db.migrate``
+The monitoring survey of 方案 一 (models/survey.py). A parallel branch from 0002 (``core.db.migrate``
 upgrades all heads). Generated with alembic autogenerate against a database at 0002 and checked by hand:
 every primary key, foreign key, unique constraint and index is named explicitly.
 

@@ -1,6 +1,6 @@
 """web users: sign-in accounts (web_user) and API tokens (api_token) of the web app
 
-A parallel branch from 0002 (``careflow.db.migrate`` upgrades all heads). Every constraint and index is
+A parallel branch from 0002 (``core.db.migrate`` upgrades all heads). Every constraint and index is
 named explicitly. Roles and scopes: ``models/user.py``.
 
 Revision ID: 0004

@@ -14,10 +14,11 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from careflow.cases import create_pathway_run, open_case, register_child
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.escalation import escalate_overdue_tasks
 from careflow.holiday_warning import check_next_year_calendar
-from careflow.holidays import forget_stored_arrangements, load_arrangement_file
+from careflow.holidays import load_arrangement_file
+from core.db import forget_stored_calendar
 from careflow.tasks import open_step_task
 from models.audit import AuditEvent
 from models.deadlines import format_local
@@ -41,7 +42,7 @@ def no_2027(database_url):
     def clear():
         with session_scope() as session:
             session.execute(sa.delete(HolidayArrangement).where(HolidayArrangement.year == 2027))
-        forget_stored_arrangements()
+        forget_stored_calendar()
 
     clear()
     yield
@@ -186,7 +187,7 @@ def test_a_city_lists_republication_duty_counted_from_its_publication_moves_off_
     arrangement a Spring Festival holiday, so the last day moves to Fri 12 Feb (民法典 第二百零三条)."""
     import yaml
 
-    from careflow import PROJECT_ROOT
+    from core.paths import PROJECT_ROOT
     from careflow.city_list import load_city_list
     from models.service_list import CityServiceList
 
@@ -213,7 +214,7 @@ def test_the_provisional_page_is_an_index_range_scan(database_url):
     other tests' plans; SQLite: a SEARCH by that index, in index order)."""
     import uuid
 
-    from careflow.db import get_engine, migrate
+    from core.db import get_engine, migrate
     from careflow.holidays import provisional_page
     from tests.conftest import _create_pg_database, _drop_pg_database
 

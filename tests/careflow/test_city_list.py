@@ -10,10 +10,10 @@ import yaml
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from careflow import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 from careflow.city_list import NarrowerCityList, duty_deadline, load_city_list
 from careflow.cli import app
-from careflow.db import session_scope
+from core.db import session_scope
 from models.audit import AuditEvent
 from models.notification import Notification
 from models.service_list import DUTY_KINDS, CityServiceList, read_city_list

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from careflow.cases import create_pathway_run
 from careflow.cli import app
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.tasks import open_step_task
 from models.case import Case, PathwayRun
 from models.task import AgencyTask, TaskState

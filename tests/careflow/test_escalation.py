@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case, register_child
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.escalation import escalate_overdue_tasks
 from careflow.tasks import open_step_task, transition_task
 from models.notification import Notification

@@ -12,9 +12,9 @@ from alembic import command
 from alembic.config import Config
 from sqlmodel import select
 
-from careflow import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 from careflow.cases import PathwayAlreadyRunning, create_pathway_run, open_case, register_child
-from careflow.db import get_engine, session_scope
+from core.db import get_engine, session_scope
 from models.base import UTCDateTime
 from models.case import PathwayRun
 from tests.factories import make_resident_id
@@ -30,7 +30,7 @@ def _alembic(url: str) -> Config:
 @pytest.fixture
 def own_database(database_url):
     """A migrated database of this test's own (it downgrades and upgrades the schema)."""
-    from careflow.db import migrate
+    from core.db import migrate
     from tests.conftest import _HOME, _create_pg_database, _drop_pg_database
 
     if database_url.startswith("sqlite"):

@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import select
 
 from careflow.cases import PathwayAlreadyRunning, create_pathway_run, open_case
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.tasks import AnswerConflict, open_step_task, transition_task
 from models.audit import AuditEvent
 from models.case import PathwayRun, PathwayStatus

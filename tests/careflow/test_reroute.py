@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.reroute import (check_rejection, follow_redirects, needs_followup, parse_kind, record_rejection,
                               settle_reroute)
 from careflow.task_manage import comment_task, extend_deadline, redirect_task

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from careflow.db import get_engine
-from careflow.settings import get_settings
+from core.db import get_engine
+from core.settings import get_settings
 from tests.conftest import BACKENDS, PG_ADMIN_URL, _create_pg_database, _drop_pg_database
 
 pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS, reason="roles exist only on PostgreSQL")

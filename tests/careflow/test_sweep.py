@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case, register_child
-from careflow.db import get_engine, session_scope
+from core.db import get_engine, session_scope
 from careflow.escalation import (
     _one_sweep_at_a_time, due_rungs, due_selection, initial_next_rung_at, last_sweep, load_ladder, sweep_deadlines,
     task_county,
@@ -293,10 +293,10 @@ def test_a_sweep_killed_midway_loses_no_rung_and_fires_none_twice(database_url):
 
 
 def test_the_sweeps_bulk_writes_store_what_the_orm_reads_back_and_skip_unchanged_rows(database_url):
-    """careflow.bulk (one statement per batch on PostgreSQL): times, JSON, NULLs and Chinese text come back as
+    """core.bulk (one statement per batch on PostgreSQL): times, JSON, NULLs and Chinese text come back as
     written; the escalation (task, rung) conflict skips the row; an update leaves rows whose values are unchanged
     untouched (on PostgreSQL: the same row version)."""
-    from careflow.bulk import insert_rows, update_rows
+    from core.bulk import insert_rows, update_rows
     from models.audit import AuditEvent
 
     ids = due_tasks(3)

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from careflow.db import get_engine, session_scope
+from core.db import get_engine, session_scope
 from careflow.escalation import last_sweep, sweep_deadlines
 from careflow.sweep_guard import ALERT_EVENT, FAILED_ACTION, RETRY_AFTER
 from models.agency import AgencyUnit

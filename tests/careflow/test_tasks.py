@@ -103,7 +103,7 @@ def test_unit_sees_its_open_tasks_soonest_first_and_only_its_own(session, pathwa
 
 def test_audit_trail_refuses_updates_and_deletes(database_url, session, pathway_run):
     session.commit()
-    from careflow.db import get_engine
+    from core.db import get_engine
 
     with pytest.raises(sa.exc.DBAPIError, match="append-only"):
         with get_engine(database_url).begin() as conn:

@@ -48,7 +48,7 @@ def cancel_open_pathway_runs(*, with_prefect: bool) -> int:
 
     import sqlalchemy as sa
 
-    from careflow.db import session_scope
+    from core.db import session_scope
     from models.base import utcnow
     from models.case import OPEN_PATHWAY_STATUSES, PathwayRun, PathwayStatus
 

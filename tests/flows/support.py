@@ -11,7 +11,7 @@ from sqlmodel import select
 from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.child_facts import record_child_fact
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.demos.driving import wait_for_end  # noqa: F401  (used by the tests)
 from careflow.resume import start_pathway_flow, wait_until_suspended
 from models.case import PathwayRun
@@ -167,7 +167,7 @@ class RunnerControl:
         import os
         import shutil
 
-        from careflow.settings import get_settings
+        from core.settings import get_settings
         from careflow.stack import LocalStack
 
         shutil.rmtree(get_settings().home / "faults", ignore_errors=True)

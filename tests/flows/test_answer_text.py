@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import select
 
 from careflow.answers import answer_task
-from careflow.db import session_scope
+from core.db import session_scope
 from models.case import Case, PathwayRun, PathwayStatus
 from models.child import Child
 from models.task import AgencyTask, TaskState

@@ -14,10 +14,10 @@ from prefect.states import Scheduled
 from sqlmodel import select
 
 from careflow.answers import answer_task
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.demos import guardianship as demo
 from careflow.resume import reconcile
-from careflow.settings import get_settings
+from core.settings import get_settings
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
 from models.task import TaskState
 from notifications.sink import read_mailbox

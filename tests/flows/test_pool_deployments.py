@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from careflow import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 from flows.pool import deploy_to_pool, pool_deployments
 from flows.registry import PATHWAY_DEPLOYMENTS
 
@@ -30,7 +30,7 @@ def test_each_deployment_runs_from_the_checkout_with_its_limit_the_sweepers_sche
 
 
 def test_deploy_refuses_without_a_result_storage_every_worker_reaches(monkeypatch):
-    from careflow.settings import get_settings
+    from core.settings import get_settings
 
     monkeypatch.delenv("CAREFLOW_RESULT_STORAGE", raising=False)
     get_settings.cache_clear()

@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.demos import psychological_screening as demo
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
 from models.task import TaskState

@@ -15,10 +15,10 @@ import pytest
 from sqlmodel import select
 
 from careflow.answers import answer_task
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.recovery import stalled_pathway_runs
 from careflow.resume import reconcile
-from careflow.settings import get_settings
+from core.settings import get_settings
 from careflow.stack import LocalStack
 from flows.steps import FAULT_POINTS, PENDING_FAULT_POINT
 from models.case import PathwayRun, PathwayStatus

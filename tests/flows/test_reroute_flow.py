@@ -9,7 +9,7 @@ import time
 import pytest
 
 from careflow.answers import answer_task, settle_rejection
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.resume import wait_until_suspended
 from careflow.task_manage import redirect_task
 from models.agency import AgencyUnit

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.demos import service_referral as demo
 from careflow.tasks import open_step_task, transition_task
 from flows.service_referral import referral_requests, summarise

@@ -14,7 +14,7 @@ def test_the_escalate_task_publishes_the_sweeps_figures(database_url, prefect_se
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     # in a process of its own, as the served sweeper runs it
-    script = ("import json; from careflow.prefect_env import configure_prefect_env; configure_prefect_env(); "
+    script = ("import json; from core.prefect_env import configure_prefect_env; configure_prefect_env(); "
               "from prefect import flow; from flows.sweeper import escalate\n"
               "@flow(name='sweep-artifact-test')\n"
               "def only_escalate():\n    return escalate()\n"

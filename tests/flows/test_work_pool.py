@@ -32,8 +32,8 @@ import pytest
 import sqlalchemy as sa
 
 from careflow.answers import answer_task
-from careflow.db import session_scope
-from careflow.settings import get_settings
+from core.db import session_scope
+from core.settings import get_settings
 from models.case import PathwayRun, PathwayStatus
 from models.notification import DeliveryStatus
 from models.task import TaskState

@@ -130,7 +130,7 @@ def test_pendulum_date_accepted_and_datetime_rejected(empty_calendar):
 
 
 def test_default_calendar_folder_is_policy_calendar_and_loads():
-    from careflow import PROJECT_ROOT
+    from core.paths import PROJECT_ROOT
 
     cal = WorkingDayCalendar()
     assert cal.calendar_dir == PROJECT_ROOT / "policy" / "calendar"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from careflow import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 from models.eligibility_rules import ChildProfile, KnownFact, evaluate_item, parse_rules, school_year
 from models.policy import PolicyError, load_policy
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from careflow import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 from models.deadlines import DeadlineRule
 from models.policy import OutcomeField, PathwayStep, Policy, PolicyError, load_policy
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from careflow import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 from models.policy import PolicyError, ServiceItem, load_policy
 from models.service_list import (
     DUTY_KINDS, check_city_list, content_clauses, describe_duty, duty_key, is_accepted, normalise_text,

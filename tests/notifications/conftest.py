@@ -48,7 +48,7 @@ from pathlib import Path  # noqa: E402
 
 import yaml  # noqa: E402
 
-from careflow.settings import get_settings  # noqa: E402
+from core.settings import get_settings  # noqa: E402
 from notifications.limits import LIMITER  # noqa: E402
 from notifications.receiver import HttpReceiver  # noqa: E402
 
@@ -137,7 +137,7 @@ def _no_burst_left_behind(request):
     folders' tests too), and messages created here must not make a later test's unit look like a burst."""
     yield
     if "database_url" in request.fixturenames:
-        from careflow.db import session_scope
+        from core.db import session_scope
 
         with session_scope(request.getfixturevalue("database_url")) as session:
             backdate_messages(session)

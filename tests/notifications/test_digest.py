@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
-from careflow.db import session_scope
+from core.db import session_scope
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.notification import DeliveryStatus, Notification
@@ -216,7 +216,7 @@ def test_daily_digest_once_a_day_per_unit_to_the_routed_roles(database_url, quie
                   "digest": {"daily_at": "08:30"}})
     early = datetime(2026, 11, 30, 0, 15, tzinfo=timezone.utc)  # 08:15 in Shanghai
     from notifications.channels import load_channels
-    from careflow.settings import get_settings
+    from core.settings import get_settings
 
     settings = load_channels(get_settings().resolved_channels_file).digest
     assert enqueue_daily_digests(session, settings, early) == []

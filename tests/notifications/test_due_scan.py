@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from careflow.db import get_engine
+from core.db import get_engine
 from notifications.outbox import due_messages_query
 
 

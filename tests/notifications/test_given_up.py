@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from careflow import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 from models.audit import AuditEvent
 from models.notification import DeliveryStatus, Notification
 from notifications.channels import DEFAULT_MAILTO

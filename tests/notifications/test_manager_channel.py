@@ -6,8 +6,8 @@ import yaml
 from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case
-from careflow.db import session_scope
-from careflow.settings import get_settings
+from core.db import session_scope
+from core.settings import get_settings
 from careflow.tasks import open_step_task
 from flows import waiting
 from flows.steps import TaskAnswer

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from careflow.db import session_scope
+from core.db import session_scope
 from models.notification import DeliveryStatus, Notification
 from notifications.channels import DEFAULT_MAILTO
 from notifications.outbox import BACKOFF, MAX_ATTEMPTS, dispatch_notification, due_notifications, enqueue_task_message

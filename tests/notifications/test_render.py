@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from careflow.settings import get_settings
+from core.settings import get_settings
 from notifications.render import (
     ALL_EVENTS, EVENTS, LANGUAGES, TEMPLATE_DIR, MessageContext, PersonalDataLeak, RenderedMessage,
     assert_no_personal_data, render_message,

@@ -7,7 +7,7 @@ import datetime
 import pytest
 from sqlmodel import select
 
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.escalation import escalate_overdue_tasks
 from careflow.survey.care_files import FileNotFound, record_contact
 from careflow.survey.duties import file_duties

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.survey import duties as duties_module
 from careflow.survey.care_files import cancel_duties
 from careflow.survey.duties import ensure_duties

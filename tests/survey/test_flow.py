@@ -35,7 +35,7 @@ def test_the_import_flow_reports_progress_and_the_rejected_rows(database_url, pr
     ])
     # in a process of its own, as a served deployment would run it (and clear of this test session's log capture);
     # a county no other test imports into, and a round that has begun
-    script = ("import json, sys; from careflow.prefect_env import configure_prefect_env; configure_prefect_env(); "
+    script = ("import json, sys; from core.prefect_env import configure_prefect_env; configure_prefect_env(); "
               "from flows.survey import survey_import; "
               "state = survey_import(sys.argv[1], '350303', '2026-04', return_state=True); "
               "print(json.dumps({'run': str(state.state_details.flow_run_id), 'result': state.result()}))")

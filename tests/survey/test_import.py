@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.db import get_engine, session_scope
+from core.db import get_engine, session_scope
 from careflow.survey.importer import import_survey
 from careflow.survey.reader import SurveyFileError
 from models.child import Child

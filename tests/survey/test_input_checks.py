@@ -7,7 +7,7 @@ import datetime
 
 from sqlmodel import select
 
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.survey.importer import import_survey
 from models.survey import SurveyRecord, SurveyRowError
 from tests.survey.files import SHANGHAI, rid, write_csv

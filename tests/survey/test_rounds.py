@@ -7,7 +7,7 @@ import datetime
 from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.survey.changes import round_changes
 from careflow.survey.importer import import_survey
 from careflow.tasks import open_step_task

@@ -6,7 +6,7 @@ import datetime
 from sqlmodel import select
 
 from careflow.cases import open_case
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.survey.importer import import_survey
 from careflow.survey.scheduled import age_out_check, round_duty_key, send_round_reminders, weekly_duty_lists
 from models.case import Case, CaseStatus

@@ -8,7 +8,7 @@ import openpyxl
 import pytest
 from sqlmodel import select
 
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.survey.importer import import_survey
 from careflow.survey.sharing import DEPARTMENTS, export_for_department, import_department_answers
 from models.audit import AuditEvent

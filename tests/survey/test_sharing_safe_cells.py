@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 from sqlmodel import select
 
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.survey.importer import import_survey
 from careflow.survey.sharing import export_for_department
 from models.child import Child

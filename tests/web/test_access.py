@@ -19,7 +19,7 @@ from typing import Callable
 import pytest
 from sqlmodel import select
 
-from careflow.db import session_scope
+from core.db import session_scope
 from models.agency import AgencyUnit
 from models.audit import AuditEvent
 from models.case import Case, PathwayRun

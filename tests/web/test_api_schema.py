@@ -16,7 +16,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from sqlmodel import select
 
-from careflow.db import session_scope
+from core.db import session_scope
 from tests.conftest import BACKENDS
 from models.agency import AgencyUnit
 from tests.web.conftest import PASSWORD

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from careflow.db import session_scope
-from careflow.settings import get_settings
+from core.db import session_scope
+from core.settings import get_settings
 from tests.conftest import BACKENDS
 from tests.factories import make_resident_id
 from tests.web.conftest import PASSWORD, WEB_ID_SPACE

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.holiday_warning import missing_next_year
-from careflow.holidays import forget_stored_arrangements
+from core.db import forget_stored_calendar
 from models.holidays import HolidayArrangement
 
 TEST_2027 = Path(__file__).parents[1] / "careflow" / "fixtures" / "TEST_holidays_2027_not_official.yaml"
@@ -18,7 +18,7 @@ TEST_2027 = Path(__file__).parents[1] / "careflow" / "fixtures" / "TEST_holidays
 def _clear_2027():
     with session_scope() as session:
         session.execute(sa.delete(HolidayArrangement).where(HolidayArrangement.year == 2027))
-    forget_stored_arrangements()
+    forget_stored_calendar()
 
 
 def test_admin_loads_an_arrangement_on_the_page(web_app, world, clients):

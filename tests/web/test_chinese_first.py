@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.cli import app as cli_app
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.i18n import catalogue, label
 from careflow.tasks import open_step_task
 from careflow.timeline import CaseTimeline, TimelineRow, format_timeline

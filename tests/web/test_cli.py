@@ -9,8 +9,8 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from careflow.cli import app
-from careflow.db import session_scope
-from careflow.settings import get_settings
+from core.db import session_scope
+from core.settings import get_settings
 from models.user import WebUser
 from tests.web.conftest import free_port
 from web.demo_accounts import DEMO_ACCOUNTS, ensure_demo_accounts

@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from careflow.cases import CASE_CLOSED_MESSAGE, CaseClosed, create_pathway_run, open_case, register_child
 from careflow.closing import HIGH_RISK, IN_TEMPORARY_GUARDIANSHIP, review_reasons
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.recovery import close_pathway_run
 from careflow.tasks import open_step_task, transition_task
 from models.audit import AuditEvent

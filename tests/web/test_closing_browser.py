@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from careflow.db import session_scope
-from careflow.settings import get_settings
+from core.db import session_scope
+from core.settings import get_settings
 from models.case import CaseStatus
 from models.user import UserRole
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD

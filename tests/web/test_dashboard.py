@@ -12,7 +12,7 @@ import pytest
 from openpyxl import load_workbook
 
 from careflow.cases import open_case, register_child
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.figures import compute_figures, scopes_of
 from models.agency import AgencyUnit
 from models.task import AgencyTask, TaskState
@@ -249,7 +249,7 @@ def test_language_comes_from_the_query_then_the_cookie(web_app, clients):
 
 
 def test_the_export_reads_in_keyset_batches_oldest_first(xiapu):
-    from careflow.db import get_engine
+    from core.db import get_engine
     from web.exports import task_rows
 
     batches = list(task_rows(get_engine(), COUNTY, NOW, Translator("zh"), batch=2))

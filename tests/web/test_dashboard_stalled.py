@@ -4,7 +4,7 @@ import uuid
 from datetime import date, timedelta
 
 from careflow.cases import create_pathway_run, open_case, register_child
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.recovery import stalled_pathway_runs
 from models.base import utcnow
 from models.case import PathwayStatus
@@ -53,7 +53,7 @@ def test_the_stalled_list_costs_two_statements_however_many_pathways_stalled(web
     """The dashboard read each stalled run's case one query at a time (200 queries, ~60 ms at provincial scale)."""
     import sqlalchemy as sa
 
-    from careflow.db import get_engine
+    from core.db import get_engine
     from web.i18n import Translator
     from web.routes.dashboard import stalled_rows
 

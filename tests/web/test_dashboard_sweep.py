@@ -16,7 +16,7 @@ def test_the_dashboard_shows_the_last_sweep(web_app, clients):
 
 
 def test_the_dashboard_says_how_many_tasks_could_not_be_escalated(web_app, clients):
-    from careflow.db import session_scope
+    from core.db import session_scope
     from models.base import utcnow
     from models.sweep import SweepRun
 

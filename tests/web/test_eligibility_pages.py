@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from careflow.cases import open_case, register_child
 from careflow.child_facts import today
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.tasks import open_step_task
 from models.audit import AuditEvent
 from models.case import PathwayRun

@@ -8,11 +8,11 @@ import uuid
 import sqlalchemy as sa
 from sqlmodel import select
 
-from careflow.db import session_scope
+from core.db import session_scope
 from models.audit import AuditEvent
 from models.notification import DeliveryStatus, Notification
 from models.task import AgencyTask
-from careflow.settings import get_settings
+from core.settings import get_settings
 from notifications.channels import DEFAULT_MAILTO
 from notifications.outbox import dispatch_notification, enqueue_task_message
 from notifications.sink import MailSink, read_mailbox

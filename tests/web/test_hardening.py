@@ -10,7 +10,7 @@ import uuid
 import pytest
 from sqlmodel import select
 
-from careflow.db import session_scope
+from core.db import session_scope
 from models.audit import AuditEvent
 from tests.factories import make_resident_id
 from tests.web.conftest import WEB_ID_SPACE, free_port

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from careflow.db import get_engine, session_scope
+from core.db import get_engine, session_scope
 from models.child import Child
 from models.resident_id import check_character
 from models.user import UserRole

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from careflow.db import get_engine, session_scope
+from core.db import get_engine, session_scope
 from models.agency import AgencyUnit
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
 from models.child import Child

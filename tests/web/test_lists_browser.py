@@ -13,8 +13,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from careflow.db import session_scope
-from careflow.settings import get_settings
+from core.db import session_scope
+from core.settings import get_settings
 from models.user import UserRole
 from tests.conftest import BACKENDS
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, free_port

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from careflow.db import session_scope
+from core.db import session_scope
 from models.base import utcnow
 from models.case import Case, PathwayRun, PathwayStatus
 from models.child import Child

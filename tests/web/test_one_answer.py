@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.tasks import open_step_task
 from models.audit import AuditEvent
 from models.case import PathwayRun, PathwayStatus

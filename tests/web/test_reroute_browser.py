@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from careflow.db import session_scope
-from careflow.settings import get_settings
+from core.db import session_scope
+from core.settings import get_settings
 from models.task import AgencyTask, TaskState
 from tests.conftest import BACKENDS
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD

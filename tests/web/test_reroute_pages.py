@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.tasks import open_step_task
 from models.agency import AgencyUnit
 from models.audit import AuditEvent

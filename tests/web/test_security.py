@@ -54,7 +54,7 @@ def test_token_comparison():
 
 
 def test_the_signing_key_is_created_once_and_private(tmp_path, monkeypatch):
-    from careflow.settings import get_settings
+    from core.settings import get_settings
 
     monkeypatch.setenv("CAREFLOW_HOME", str(tmp_path))
     monkeypatch.delenv("CAREFLOW_WEB_SECRET", raising=False)
@@ -73,7 +73,7 @@ def test_the_signing_key_is_created_once_and_private(tmp_path, monkeypatch):
 def test_cookies_are_secure_when_the_public_url_is_https(web_app, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from careflow.settings import get_settings
+    from core.settings import get_settings
 
     def login_cookies() -> list[str]:
         client = TestClient(web_app, follow_redirects=False)
@@ -97,7 +97,7 @@ def test_cookies_are_secure_when_the_public_url_is_https(web_app, monkeypatch):
 def test_the_session_cookie_is_secure_behind_https(web_app, world, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from careflow.settings import get_settings
+    from core.settings import get_settings
     from tests.web.conftest import CSRF, PASSWORD
 
     monkeypatch.setenv("CAREFLOW_PUBLIC_URL", "https://careflow.example.gov.cn")

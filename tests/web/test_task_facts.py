@@ -14,8 +14,8 @@ import pytest
 from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case, register_child
-from careflow.db import session_scope
-from careflow.settings import Settings, get_settings
+from core.db import session_scope
+from core.settings import Settings, get_settings
 from careflow.tasks import open_step_task
 from models.audit import AuditEvent
 from models.case import PathwayStatus

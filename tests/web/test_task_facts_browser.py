@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from careflow.settings import get_settings
+from core.settings import get_settings
 from tests.conftest import BACKENDS
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD
 from tests.web.test_lists_browser import plain_web  # noqa: F401  (the web app on a live server, no Prefect)

@@ -13,7 +13,7 @@ from datetime import date
 import pytest
 
 from careflow.cases import create_pathway_run, open_case, register_child
-from careflow.db import session_scope
+from core.db import session_scope
 from careflow.tasks import open_step_task
 from flows.temporary_assistance import small_amount_yuan
 from models.base import utcnow

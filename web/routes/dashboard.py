@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from careflow.audit import record_audit
+from core.audit import record_audit
 from careflow.escalation import last_sweep
 from models.base import utcnow
 from models.user import WebUser
@@ -76,7 +76,7 @@ def stalled_rows(db, jurisdiction: str, t) -> list[dict]:
 
     from careflow.recovery import stalled_pathway_runs
     from careflow.routing import jurisdiction_prefix
-    from careflow.settings import get_settings
+    from core.settings import get_settings
     from sqlmodel import select
 
     from models.case import Case

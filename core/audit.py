@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import uuid
 
-import sqlalchemy as sa
 from sqlmodel import Session
 
-from careflow.bulk import insert_rows
+from core.bulk import insert_rows
 from models.audit import AuditEvent
 from models.base import utcnow
 
@@ -35,7 +34,7 @@ def record_audit(
 
 
 def record_audits(session: Session, events: list[dict]) -> int:
-    """Bulk variant of :func:`record_audit`: insert many events in one statement (:func:`careflow.bulk.insert_rows`:
+    """Bulk variant of :func:`record_audit`: insert many events in one statement (:func:`core.bulk.insert_rows`:
     an ``unnest`` of arrays on PostgreSQL, executemany on SQLite); returns how many.
 
     Each item holds :func:`record_audit`'s keyword arguments (``actor``, ``action``, ``entity_type``,

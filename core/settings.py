@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from careflow import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 
 
 class Settings(BaseSettings):
@@ -34,7 +34,7 @@ class Settings(BaseSettings):
             ``postgresql+psycopg://careflow_owner:…@host/careflow``); default ``database_url``. The app itself
             connects with ``database_url``, as the application role.
         setup_database_url: a PostgreSQL superuser's URL to the same database, used only by ``careflow init`` to
-            create the owner and application roles and their grants (:func:`careflow.db.setup_roles`); unset,
+            create the owner and application roles and their grants (:func:`core.db.setup_roles`); unset,
             ``init`` leaves roles alone.
         db_owner_role / db_app_role: names of those two roles (default ``careflow_owner`` / ``careflow_app``);
             each gets the password of the URL that logs in as it (none: trust/peer authentication).

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from careflow.settings import get_settings
+from core.settings import get_settings
 
 
 def prefect_environment() -> dict[str, str]:

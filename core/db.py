@@ -13,14 +13,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
+import logging
 import re
+import time
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlmodel import Session
 
-from careflow import PROJECT_ROOT
-from careflow.settings import get_settings
+from core.paths import MIGRATIONS_DIR
+from core.settings import get_settings
+from models import deadlines
+from models.holidays import Arrangement, HolidayArrangement
+
+log = logging.getLogger(__name__)
+
+#: Seconds a process keeps the stored holiday arrangements before reading them again (another process may load one).
+REFRESH_SECONDS = 30.0
 
 
 def get_engine(url: str | None = None) -> sa.Engine:
@@ -34,9 +43,8 @@ def get_engine(url: str | None = None) -> sa.Engine:
 
 @lru_cache
 def _engine(url: str) -> sa.Engine:
-    from careflow.holidays import register_calendar_source
-
-    register_calendar_source()  # deadlines count with the holiday arrangements stored in the database
+    if deadlines._stored_arrangements is not stored_arrangements:  # deadlines count with the stored arrangements
+        deadlines.set_arrangement_source(stored_arrangements)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30})
 
@@ -76,7 +84,7 @@ def migrate(url: str | None = None) -> None:
 
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     config = Config()
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(config, "heads")  # parallel branches of migrations are applied together
 
@@ -194,3 +202,40 @@ def grant_app_privileges(setup_url: str, *, owner_role: str, app_role: str) -> N
                                  f"GRANT USAGE, SELECT ON SEQUENCES TO {app}")
     finally:
         engine.dispose()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the holiday arrangements stored in the database: the default calendar's first source (DOMAIN.md §6)
+# ---------------------------------------------------------------------------------------------------------------------
+
+_stored: dict[str, tuple[float, tuple[Arrangement, ...]]] = {}
+
+
+def stored_arrangements() -> tuple[Arrangement, ...]:
+    """The arrangements in the current database (settings' URL), read at most every :data:`REFRESH_SECONDS`.
+
+    Registered with :func:`models.deadlines.set_arrangement_source` when an engine is first made. Returns the same
+    tuple object while unchanged (so the default calendar keeps its caches). A database that cannot be read (not
+    set up yet) counts as having none: deadlines are then provisional, as before the load.
+    """
+    url = get_settings().resolved_database_url
+    now = time.monotonic()
+    hit = _stored.get(url)
+    if hit is not None and now - hit[0] < REFRESH_SECONDS:
+        return hit[1]
+    try:
+        with get_engine(url).connect() as conn:
+            rows = conn.execute(sa.select(HolidayArrangement.__table__).order_by(HolidayArrangement.year)).all()
+        value = tuple(Arrangement.from_row(row) for row in rows)
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("holiday arrangements unreadable (%s); counting without them", type(exc).__name__)
+        value = hit[1] if hit is not None else ()
+    if hit is not None and hit[1] == value:
+        value = hit[1]
+    _stored[url] = (now, value)
+    return value
+
+
+def forget_stored_calendar() -> None:
+    """Read the stored arrangements again on next use (this process)."""
+    _stored.clear()
