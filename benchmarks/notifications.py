@@ -7,7 +7,7 @@ DingTalk/WeCom/Feishu look-alike (:class:`notifications.receiver.HttpReceiver`, 
 WeCom-bot limit of 20 messages a minute per bot, as the platforms do).
 
 Set-up (timed, once): units, children, cases, pathway runs and tasks are bulk-inserted; then the real
-outbox stores one ``task_requested`` message per task (:func:`notifications.outbox.enqueue_task_message`:
+outbox stores one ``task_requested`` message per task (:func:`notifications.messages.enqueue_task_message`:
 render, personal-data check, insert, audit). Each scenario starts from a copy of that database:
 
 - ``no digest, no rate limit``: every message on its own, chat bots unlimited: raw throughput (the
@@ -73,7 +73,7 @@ def populate(url: str, tasks: int, units: int) -> dict[str, float]:
     from models.child import Child
     from models.policy import load_policy
     from models.task import AgencyTask
-    from notifications.outbox import enqueue_task_message
+    from notifications.messages import enqueue_task_message
 
     timings = {}
     started = time.perf_counter()

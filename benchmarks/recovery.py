@@ -89,7 +89,7 @@ class Runner:
 
     def start(self, fault: str | None) -> float:
         from core.settings import get_settings
-        from careflow.stack import LocalStack
+        from entry.stack import LocalStack
 
         shutil.rmtree(get_settings().home / "faults", ignore_errors=True)
         os.environ.pop("CAREFLOW_FAULT_POINT", None)
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
 
     home = Path(tempfile.mkdtemp(prefix="careflow-bench-recovery-"))
     url, admin = _environment(home, args.database_url)
-    from careflow.stack import LocalStack, ensure_home
+    from entry.stack import LocalStack, ensure_home
     from flows.steps import FAULT_POINTS, PENDING_FAULT_POINT
 
     ensure_home()

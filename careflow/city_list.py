@@ -12,7 +12,7 @@ Loading creates two duty tasks for the city's civil affairs bureau (unit ``civil
 
 Each duty is an :class:`models.task.AgencyTask` with no case and no pathway run, unique by its
 ``duty_key`` (``city_list_filing:350300:2025-03-01``): loading the same list twice creates nothing new.
-A ``task_requested`` message is stored for each duty (:func:`notifications.outbox.enqueue_task_message`);
+A ``task_requested`` message is stored for each duty (:func:`notifications.messages.enqueue_task_message`);
 the caller sends it after committing (:func:`send_duty_messages`).
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ from models.service_list import (
     DUTY_KINDS, CityServiceList, Difference, DutyKind, check_city_list, duty_key, is_accepted, read_city_list,
 )
 from models.task import AgencyTask
-from notifications.outbox import enqueue_task_message
+from notifications.messages import enqueue_task_message
 
 __all__ = ["CityListLoad", "NarrowerCityList", "duty_deadline", "load_city_list", "load_city_list_file",
            "send_duty_messages"]

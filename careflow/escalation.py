@@ -51,7 +51,7 @@ from models.case import Case
 from models.deadlines import DeadlineRule, WorkingDayCalendar, compute_deadline, default_calendar
 from models.sweep import SweepRun
 from models.task import OPEN_STATES, OPEN_STATES_SQL, AgencyTask, Escalation, TaskState
-from notifications.outbox import caseworker_unit
+from notifications.messages import caseworker_unit
 from notifications.outbox_batch import (
     Rendered, TaskMessage, insert_ignoring_conflicts, render_task_messages, store_messages,
 )

@@ -259,7 +259,7 @@ def _recompute_page(session: Session, ids: list[uuid.UUID], result: CalendarLoad
     from careflow.escalation import load_ladder, next_rung_time, task_county
     from core.bulk import update_rows
     from models.case import Case
-    from notifications.outbox import caseworker_unit
+    from notifications.messages import caseworker_unit
     from notifications.outbox_batch import TaskMessage, enqueue_task_messages
 
     rows = session.execute(select(AgencyTask, Case.county_code, Case.caseworker)

@@ -86,7 +86,7 @@ def notify_pathway_failed(session: Session, run: PathwayRun, reason: str) -> lis
     else as a plain message naming the case reference and the pathway. Never the child's name or ID number.
     """
     from models.policy import load_policy
-    from notifications.outbox import caseworker_unit, enqueue_task_message
+    from notifications.messages import caseworker_unit, enqueue_task_message
     from notifications.render import PersonalDataLeak, assert_no_personal_data
 
     case = session.get(Case, run.case_id)

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.audit import record_audit
-from careflow.i18n import label
+from core.i18n import label
 from models.agency import AgencyUnit
 from models.base import utcnow
 from models.case import PathwayRun

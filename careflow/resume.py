@@ -34,8 +34,8 @@ from core.db import session_scope
 from careflow.recovery import close_pathway_run, record_flow_failure
 from careflow.runners import earliest_runner_start
 from core.settings import get_settings
-from flows.registry import deployment_for
-from flows.waiting import is_satisfied, parse_pause_key
+from careflow.deployments import deployment_for
+from careflow.waits import is_satisfied, parse_pause_key
 from models.base import utcnow
 from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus, clip_text
 from models.task import AgencyTask, TaskState

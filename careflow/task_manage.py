@@ -34,7 +34,7 @@ from models.base import utcnow
 from models.case import Case, PathwayRun
 from models.deadlines import compute_deadline, format_local
 from models.task import OPEN_STATES, AgencyTask, Escalation, TaskState
-from notifications.outbox import caseworker_unit, enqueue_task_message
+from notifications.messages import caseworker_unit, enqueue_task_message
 
 TEXT_MAX_CHARS = 500
 #: The audit actions shown as a task's history on its page and in the case timeline.
@@ -57,7 +57,7 @@ def _check_open(task: AgencyTask, what: str) -> None:
 
 
 def _state_zh(task: AgencyTask) -> str:
-    from careflow.i18n import label
+    from core.i18n import label
 
     return label(task.state, "state")
 

@@ -90,10 +90,10 @@ def format_timeline(timeline: CaseTimeline, lang: str = "zh") -> str:
     """The timeline as text for a terminal, in ``lang`` (Chinese by default, ``en`` on request), times in the
     configured zone (Asia/Shanghai).
 
-    Everything a person reads is labelled (:func:`careflow.i18n.label`): pathway and step titles from the policy,
+    Everything a person reads is labelled (:func:`core.i18n.label`): pathway and step titles from the policy,
     states, yes/no and choices; units by name; answers as ``label：value``. No step keys, unit codes or field names.
     """
-    from careflow.i18n import deadline_text, gettext, label, normalise_language, outcome_text
+    from core.i18n import deadline_text, gettext, label, normalise_language, outcome_text
     from models.policy import load_policy
 
     lang = normalise_language(lang)

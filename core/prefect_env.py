@@ -5,9 +5,13 @@ loads. Variables already set (e.g. ``PREFECT_API_URL`` of a production server) a
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 
 from core.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 
 def prefect_environment() -> dict[str, str]:
@@ -83,7 +87,7 @@ def zombie_automation():
 async def ensure_zombie_automation() -> bool:
     """Create :data:`ZOMBIE_AUTOMATION` on the current Prefect server unless it exists; True if created.
 
-    Called by ``careflow up``/``careflow serve`` (:class:`careflow.stack.LocalStack`, :func:`flows.serve.serve_deployments`)
+    Called by ``careflow up``/``careflow serve`` (:class:`entry.stack.LocalStack`, :func:`flows.serve.serve_deployments`)
     and by the test stack. Raises whatever the Prefect client raises when the server is unreachable.
     """
     from prefect.client.orchestration import get_client
@@ -93,3 +97,12 @@ async def ensure_zombie_automation() -> bool:
             return False
     await zombie_automation().acreate()
     return True
+
+
+def install_zombie_automation() -> None:
+    """Create the automation that crashes flow runs whose heartbeats stop (once per server); a failure is
+    logged, not raised: the sweeper's own stall check (``stall_after_seconds``) still finds such runs."""
+    try:
+        asyncio.run(ensure_zombie_automation())
+    except Exception as exc:  # the server is up (checked) but refused: recovery still works, only slower
+        log.warning("could not create the zombie flow-run automation: %s", exc)

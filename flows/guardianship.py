@@ -18,7 +18,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.runtime import flow_run
 
-from careflow.i18n import label
+from core.i18n import label
 from flows.steps import PathwayContext, begin_pathway, close_pathway, notify_caseworker, record_failure_hook
 from flows.waiting import PathwayBlocked, request_step, request_steps
 from models.case import PathwayStatus

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from core.paths import PROJECT_ROOT
 from core.settings import get_settings
-from flows.registry import SWEEPER
+from careflow.deployments import SWEEPER
 
 #: Where the worker's poll interval comes from: core.prefect_env sets PREFECT_WORKER_QUERY_SECONDS=1.
 WORK_POOL_TYPE = "process"
@@ -137,10 +137,10 @@ def run_worker(*, pool: str | None = None, name: str | None = None, limit: int |
     Ctrl-C; ``limit``: at most this many flow runs at once on this worker (default 20, as ``careflow serve``).
 
     The worker is registered as a runner of this host (:func:`careflow.runners.registered_runner`) while it polls,
-    and the zombie automation is installed on the server first (:func:`careflow.stack.install_zombie_automation`).
+    and the zombie automation is installed on the server first (:func:`core.prefect_env.install_zombie_automation`).
     """
     from careflow.runners import registered_runner
-    from careflow.stack import install_zombie_automation
+    from core.prefect_env import install_zombie_automation
 
     pool = pool or get_settings().work_pool
     install_zombie_automation()

@@ -22,7 +22,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.runtime import flow_run
 
-from careflow.i18n import label
+from core.i18n import label
 from flows.steps import (
     PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker, record_failure_hook,
 )
@@ -32,7 +32,7 @@ from models.policy import load_policy
 
 
 def screening_zh(value: str) -> str:
-    """A risk level as every page shows it (``high_risk`` → ``高风险``, :func:`careflow.i18n.label`)."""
+    """A risk level as every page shows it (``high_risk`` → ``高风险``, :func:`core.i18n.label`)."""
     return label(value, "option.screening_result")
 
 

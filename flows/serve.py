@@ -12,7 +12,7 @@ from prefect.schedules import Cron
 
 from core.paths import PROJECT_ROOT
 from core.settings import get_settings
-from flows.registry import PATHWAY_DEPLOYMENTS, SWEEPER
+from careflow.deployments import PATHWAY_DEPLOYMENTS, SWEEPER
 
 
 def build_deployments(sweep_cron: str | None = None) -> list:
@@ -37,7 +37,7 @@ def serve_deployments(sweep_cron: str | None = None) -> None:
     it exits cleanly, so the sweeper can tell flow runs claimed by a runner that has since died.
     """
     os.chdir(PROJECT_ROOT)  # flow entrypoints are relative to the project root
-    from careflow.stack import install_zombie_automation
+    from core.prefect_env import install_zombie_automation
 
     from careflow.runners import registered_runner
 

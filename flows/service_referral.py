@@ -7,7 +7,7 @@ county-level unit for the child's residence, all requested together, and waits u
 ``completion`` rule holds: ``all`` — every department answered — or ``any`` — one completed (the others are
 then cancelled). A rejection goes back to the caseworker and the county civil affairs bureau and the
 department's task is re-issued (:func:`flows.waiting.request_steps`). Each message carries the item's
-service, target group and content (:func:`notifications.outbox.task_message_context`).
+service, target group and content (:func:`notifications.messages.task_message_context`).
 
 The deadline is the one of the item's step in ``policy/pathways/service_referral.yaml`` (``item_steps``):
 a 10-working-day default, or a legal limit (item 10: 3 + 15 + 15 working days; item 13: 30 working days).

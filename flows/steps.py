@@ -26,7 +26,8 @@ from core.settings import get_settings
 from models.audit import AuditEvent
 from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus
 from models.task import AgencyTask, TaskState
-from notifications.outbox import caseworker_unit, dispatch_notification, enqueue_task_message
+from notifications.outbox import dispatch_notification
+from notifications.messages import caseworker_unit, enqueue_task_message
 
 
 class PathwayContext(BaseModel):
@@ -295,12 +296,12 @@ def record_linked_pathway(referred_from: str, item: int, pathway: str, parameter
     Creates the pathway run on the same case with :func:`careflow.cases.create_pathway_run` (start
     ``parameters`` validated there) and an audit event ``pathway.linked`` (detail: ``from_pathway_run``,
     ``item``, ``pathway``) by which a later call finds it instead of creating another. When no deployment
-    runs ``pathway`` (:data:`flows.registry.PATHWAY_DEPLOYMENTS`) or the policy refuses the start, nothing is
+    runs ``pathway`` (:data:`careflow.deployments.PATHWAY_DEPLOYMENTS`) or the policy refuses the start, nothing is
     created: the referral is recorded as pending (audit ``pathway.referral_pending`` on ``referred_from``,
     once per item) and the result's ``reason`` says why. Creates no flow run.
     """
     from careflow.cases import create_pathway_run
-    from flows.registry import PATHWAY_DEPLOYMENTS
+    from careflow.deployments import PATHWAY_DEPLOYMENTS
     from models.policy import load_policy
 
     reason = ""

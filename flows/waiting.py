@@ -26,8 +26,9 @@ from flows.steps import (
     PathwayContext, TaskAnswer, fault_point, next_suspend_number, open_agency_task, queue_message, read_tasks,
     send_message,
 )
+from careflow.waits import is_satisfied, pause_key
 from models.task import TaskState
-from notifications.outbox import caseworker_unit
+from notifications.messages import caseworker_unit
 from notifications.routing import manager_channel
 
 #: A rejected step is re-issued (with escalation) at most this many times in all.
@@ -51,33 +52,6 @@ class PathwayBlocked(Exception):
         super().__init__(f"“{step_title or step_key}”已被退回 {MAX_ATTEMPTS} 次：{reason}")
         self.step_key = step_key
         self.reason = reason
-
-
-def pause_key(rule: str, task_ids: list[str], answered: int, suspend_number: int) -> str:
-    hex_ids = "-".join(uuid.UUID(t).hex for t in task_ids)
-    return f"await-{rule}-{answered}-{suspend_number}-{hex_ids}"
-
-
-def parse_pause_key(key: str) -> tuple[str, list[str], int] | None:
-    """``(rule, task ids, answers recorded)`` of a key made by :func:`pause_key`, else None."""
-    parts = key.split("-")
-    if len(parts) < 5 or parts[0] != "await" or parts[1] not in ("all", "any"):
-        return None
-    return parts[1], [str(uuid.UUID(h)) for h in parts[4:]], int(parts[2])
-
-
-def is_satisfied(rule: str, states: list[TaskState]) -> bool:
-    """Whether a wait on tasks in ``states`` is over: ``all`` answered, ``any`` completed, or any rejected.
-
-    A rejection ends the wait at once so that the step goes back and is re-issued without waiting for
-    the other agencies. The resumer (:mod:`careflow.resume`) uses this same rule, so a flow run is only
-    resumed when it will move on.
-    """
-    if any(s == TaskState.rejected for s in states):
-        return True
-    if rule == "all":
-        return all(s.is_answer for s in states)
-    return any(s == TaskState.completed for s in states)
 
 
 async def await_answers(ctx: PathwayContext, task_ids: list[str], rule: Literal["all", "any"] = "all") -> list[TaskAnswer]:
@@ -189,7 +163,7 @@ async def await_reroute(ctx: PathwayContext, task_id: str) -> None:
 
 
 def _report_rejection(ctx: PathwayContext, answer: TaskAnswer) -> None:
-    from careflow.i18n import label
+    from core.i18n import label
 
     kind = f"{label(answer.rejection_kind, 'rejection_kind')}——" if answer.rejection_kind else ""
     summary = f"退回原因：{kind}{answer.rejection_reason}"

@@ -39,6 +39,7 @@ from notifications.render import (
     DIGEST_EVENT, DigestContext, DigestItem, PersonalDataLeak, RenderedMessage, assert_no_personal_data,
     render_digest,
 )
+from notifications.messages import _unit_name, alert_given_up, task_message_context
 from notifications.routing import split_channel_key
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,6 @@ def _preload(session: Session, tasks: list[AgencyTask]) -> list:
 
 
 def _items_and_children(session: Session, tasks: list[AgencyTask], event: str) -> tuple[list[DigestItem], list[Child]]:
-    from notifications.outbox import task_message_context
 
     keep = _preload(session, tasks)  # noqa: F841 (referenced until the contexts are built)
     items, children = [], []
@@ -140,12 +140,6 @@ def _check(message: RenderedMessage, children: list[Child]) -> None:
     for child in children:
         for text in message:
             assert_no_personal_data(text, child_name=child.full_name, resident_id=child.resident_id)
-
-
-def _unit_name(session: Session, unit: str) -> str:
-    from notifications.outbox import _unit_name as name_of
-
-    return name_of(session, unit)
 
 
 def _store_burst(session: Session, channel_key: str, event: str, member_ids: list[uuid.UUID],
@@ -238,7 +232,6 @@ def settle_members(session: Session, digest: Notification, now: datetime) -> int
     member ``given_up`` with the digest's error, and the county civil affairs bureau alerted about its task.
     Any other status: nothing yet (the digest is retried).
     """
-    from notifications.outbox import _alert_given_up
 
     if digest.status not in (DeliveryStatus.sent, DeliveryStatus.given_up):
         return 0
@@ -258,7 +251,7 @@ def settle_members(session: Session, digest: Notification, now: datetime) -> int
                      entity_type="notification", entity_id=member.id, case_id=member.case_id,
                      detail={"via_digest": str(digest.id), "attempt": digest.attempts, "unit": member.unit_code})
         if not sent:
-            _alert_given_up(session, member, attempts=digest.attempts)
+            alert_given_up(session, member, attempts=digest.attempts)
     return len(members)
 
 

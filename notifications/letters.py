@@ -86,7 +86,7 @@ def referral_letter(session: Session, task: AgencyTask, *, lang: str = "zh", now
         PersonalDataLeak: the page holds the child's name or ID number (nothing is returned).
         ValueError: unknown ``lang``.
     """
-    from notifications.outbox import _unit_name, task_message_context
+    from notifications.messages import _unit_name, task_message_context
 
     settings = get_settings()
     message = task_message_context(session, task, "task_requested")

@@ -15,24 +15,19 @@ import logging
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from core.audit import record_audit
 from core.settings import get_settings
 from models.base import utcnow
-from models.case import Case, PathwayRun
-from models.child import Child
-from models.deadlines import format_local
 from models.notification import _UNSENT_SQL, DeliveryStatus, Notification
-from models.policy import load_policy
-from models.task import AgencyTask
 from notifications.channels import load_channels_cached, write_default_channels
+from notifications import digest as digests
 from notifications.deliver import deliver
-from notifications.render import DIGEST_EVENT, MessageContext, assert_no_personal_data, render_message
-from notifications.routing import manager_channel
+from notifications.render import DIGEST_EVENT
+from notifications.messages import alert_given_up
 
 log = logging.getLogger(__name__)
 
@@ -42,167 +37,6 @@ RETRY_MINUTES = (2, 4, 8, 16)
 MAX_ATTEMPTS = len(RETRY_MINUTES) + 1
 #: Wait after failed attempt n (1-based) before the next: ``BACKOFF[n - 1]``.
 BACKOFF = [timedelta(minutes=m) for m in RETRY_MINUTES]
-
-
-def caseworker_unit(login: str) -> str:
-    """The channel key of a caseworker: caseworkers are addressed like units (``caseworker.<login>``)."""
-    return f"caseworker.{login}"
-
-
-def task_message_context(session: Session, task: AgencyTask, event: str, *, role: str = "officer",
-                         outcome_summary: str = "", policy=None, rows: dict | None = None) -> MessageContext:
-    """Everything a message about ``task`` may say: case reference, step, deadline, how to answer.
-
-    Deliberately built without the child's name or ID number (DOMAIN.md §7).
-
-    A referral of a service-list item (a pathway whose start parameters include ``item``, e.g.
-    ``service_referral``) names the item in the step title and puts its service, target group, content and
-    departments after the step's instructions (:func:`models.service_list.referral_text`). A dated duty
-    outside any case (no pathway run, ``duty_key`` set: e.g. a city list's 10-day filing) shows the duty's
-    subject where the case reference would be, and its own title, instructions and answer fields
-    (:func:`models.service_list.describe_duty`). ``policy``: the loaded policy (default :func:`load_policy`;
-    bulk callers pass it once). ``rows``: the task's pathway run, case and unit name already read, keyed by
-    ``PathwayRun``, ``Case`` and ``"unit_name"`` (bulk callers read them for many tasks at once; missing keys are
-    read here).
-    """
-    rows = rows or {}
-    unit = task.unit_code
-    settings = get_settings()
-    if task.pathway_run_id is None:
-        from models.service_list import describe_duty
-
-        duty = describe_duty(task.duty_key or "", task.title)
-        reference, pathway_title, step_title = duty.subject, duty.pathway_title, duty.step_title
-        instructions, outcome, link = duty.instructions, list(duty.outcome), settings.task_url(task.id)
-    else:
-        run = rows.get(PathwayRun) or session.get(PathwayRun, task.pathway_run_id)
-        case = rows.get(Case) or session.get(Case, task.case_id)
-        definition = (policy or load_policy()).pathways[run.pathway]
-        step = definition.step(task.step_key)
-        reference, pathway_title, step_title = case.reference, definition.title_zh, step.title_zh
-        instructions, outcome = step.instructions_zh, list(step.outcome)
-        link = settings.task_url(task.id)  # the task's web page, never the Prefect UI (issue 12)
-        if any(p.name == "item" for p in definition.start_parameters):
-            from models.service_list import referral_item, referral_text
-
-            try:
-                item = referral_item(run.parameters)
-            except ValueError:
-                item = None
-            if item is not None:
-                step_title = f"{step.title_zh}：清单第{item.number}项 {item.service}"
-                instructions = f"{step.instructions_zh}\n\n{referral_text(item)}"
-    return MessageContext(
-        event=event,
-        case_reference=reference,
-        pathway_title=pathway_title,
-        step_title=step_title,
-        agency_unit_name=rows.get("unit_name") or _unit_name(session, unit),
-        task_ref=task.short_ref,
-        due_at_local=format_local(task.due_at, settings.timezone),
-        # Shown only while acknowledging is still outstanding (a reminder after acknowledgement leaves it out).
-        ack_due_at_local=(format_local(task.ack_due_at, settings.timezone)
-                          if task.ack_due_at is not None and task.acknowledged_at is None else ""),
-        deadline_text=_deadline_text(task),
-        provisional=task.due_provisional,
-        instructions=instructions,
-        outcome_fields=[{"name": f.name, "label": f.label_zh, "choices": _choices(f)} for f in outcome],
-        answer_commands={
-            "acknowledge": f"careflow task ack {task.short_ref} --unit {unit} --as <姓名>",
-            "reject": f"careflow task reject {task.short_ref} --unit {unit} --as <姓名> --reason <原因>",
-            "complete": f"careflow task complete {task.short_ref} --unit {unit} --as <姓名> "
-            + " ".join(f"--outcome {f.name}=<{f.label_zh}>" for f in outcome if f.required),
-        },
-        link=link,
-        escalation_level=task.escalation_level,
-        recipient_role=role,
-        outcome_summary=outcome_summary,
-    )
-
-
-def _choices(field) -> dict[str, str]:
-    """A choice's or yes/no field's values → their Chinese labels (:func:`careflow.i18n.label`); ``{}`` for text."""
-    from careflow.i18n import label
-
-    values = list(field.options) or (["yes", "no"] if field.type == "bool" else [])
-    return {v: label(v, f"option.{field.name}", "zh") for v in values}
-
-
-def describe_outcome(session: Session, task: AgencyTask) -> str:
-    """The task's outcome in the step's own words, e.g. ``情节严重：是；儿童处于危险之中：是``, choices by their
-    labels (:func:`careflow.i18n.outcome_text`)."""
-    pathway = session.get(PathwayRun, task.pathway_run_id).pathway
-    from careflow.i18n import outcome_text
-
-    labels = {f.name: f.label_zh for f in load_policy().pathways[pathway].step(task.step_key).outcome}
-    return outcome_text(task.outcome, labels, "zh")  # choices by their labels (救助方式：多种方式), never raw
-
-
-def _unit_name(session: Session, unit_code: str) -> str:
-    from models.agency import AgencyUnit
-
-    unit = session.get(AgencyUnit, unit_code)
-    return unit.name if unit else unit_code
-
-
-def _deadline_text(task: AgencyTask) -> str:
-    return _describe_deadline(task.deadline_text)
-
-
-@lru_cache(maxsize=1024)
-def _describe_deadline(deadline_text: str) -> str:
-    """``"3 working days"`` -> ``"3个工作日"`` (unparsable text as it is); cached: the sweep renders thousands of
-    messages over a handful of distinct time limits."""
-    from models.deadlines import DeadlineRule
-
-    try:
-        amount, unit = deadline_text.split(" ", 1)
-        units = {"hours": "h", "days": "d", "working days": "wd"}
-        return DeadlineRule.parse(f"{amount}{units[unit]}").describe_zh()
-    except (ValueError, KeyError):
-        return deadline_text
-
-
-def message_key(task: AgencyTask, event: str, recipient: str, occasion: str | None) -> str:
-    """The idempotency key of a message: ``"<task id>:<event>:<recipient>:<occasion>"``, the occasion defaulting
-    to the task's escalation level."""
-    return f"{task.id}:{event}:{recipient}:{occasion if occasion is not None else task.escalation_level}"
-
-
-def enqueue_task_message(
-    session: Session, *, task: AgencyTask, event: str, recipient_unit: str | None = None,
-    role: str = "officer", outcome_summary: str = "", occasion: str | None = None,
-) -> Notification:
-    """Render and store the message for ``event`` on ``task`` once; later calls return the stored one.
-
-    ``recipient_unit`` defaults to the task's unit. The idempotency key is
-    ``"<task id>:<event>:<recipient>:<occasion>"``; ``occasion`` defaults to the task's escalation level
-    (the sweeper passes the escalation rung).
-
-    Raises:
-        PersonalDataLeak: the rendered text holds the child's name or ID number (nothing is stored).
-    """
-    recipient = recipient_unit or task.unit_code
-    key = message_key(task, event, recipient, occasion)
-    existing = session.exec(select(Notification).where(Notification.idempotency_key == key)).first()
-    if existing:
-        return existing
-    if event == "task_answered" and task.outcome and task.pathway_run_id is not None:
-        outcome_summary = "；".join(filter(None, [outcome_summary, describe_outcome(session, task)]))
-    ctx = task_message_context(session, task, event, role=role, outcome_summary=outcome_summary)
-    message = render_message(ctx)
-    if task.case_id is not None:  # a dated duty outside any case concerns no child
-        child = session.get(Child, session.get(Case, task.case_id).child_id)
-        for text in (message.subject, message.body):
-            assert_no_personal_data(text, child_name=child.full_name, resident_id=child.resident_id)
-    notification = Notification(
-        idempotency_key=key, event=event, case_id=task.case_id, task_id=task.id, unit_code=recipient,
-        recipient_role=role, subject=message.subject, body=message.body,
-    )
-    session.add(notification)
-    record_audit(session, actor="careflow", action="notification.queued", entity_type="notification",
-                 entity_id=notification.id, case_id=task.case_id, detail={"event": event, "unit": recipient})
-    return notification
 
 
 def url_identity(notification_id: uuid.UUID, url: str) -> str:
@@ -260,7 +94,6 @@ def try_dispatch(session: Session, notification_id: uuid.UUID, *, now: datetime 
         ``(notification, acted)``: ``acted`` is False when this call sent nothing because the message was
         already final, held for a burst digest, parked in a digest or claimed by another dispatcher.
     """
-    from notifications import digest as digests
 
     now = now or utcnow()
     settings = get_settings()
@@ -331,7 +164,7 @@ def try_dispatch(session: Session, notification_id: uuid.UUID, *, now: datetime 
         if notification.attempts >= MAX_ATTEMPTS:
             notification.status = DeliveryStatus.given_up
             notification.next_attempt_at = None
-            _alert_given_up(session, notification)
+            alert_given_up(session, notification)
         else:
             notification.status = DeliveryStatus.failed
             notification.next_attempt_at = now + max(BACKOFF[notification.attempts - 1],
@@ -465,27 +298,6 @@ def release_claims(session: Session, notification_ids: list[uuid.UUID]) -> None:
             .execution_options(synchronize_session=False)
         )
         session.commit()
-
-
-def _alert_given_up(session: Session, notification: Notification, attempts: int | None = None) -> None:
-    """Tell the county civil affairs manager (:func:`~notifications.routing.manager_channel`) that a message
-    could not be delivered.
-
-    ``attempts`` is the number of attempts to report (default the message's own; a message carried by a
-    digest reports the digest's). Nothing is sent for a message that is itself such an alert's target
-    (the manager channel), or that concerns no task.
-    """
-    if notification.task_id is None or notification.event == "delivery_failed":
-        return
-    task = session.get(AgencyTask, notification.task_id)
-    case = session.get(Case, task.case_id) if task.case_id is not None else None
-    county = case.county_code if case is not None else task.jurisdiction_code[:6]
-    manager = manager_channel(county)
-    if manager == notification.unit_code:  # the manager's own channel failed: an alert there would fail too
-        return
-    attempts = notification.attempts if attempts is None else attempts
-    enqueue_task_message(session, task=task, event="task_escalated", recipient_unit=manager, role="manager",
-                         outcome_summary=f"通知 {notification.unit_code} 投递失败 {attempts} 次，已停止重试")
 
 
 def due_notifications(session: Session, now: datetime | None = None) -> list[uuid.UUID]:

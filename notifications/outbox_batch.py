@@ -5,7 +5,7 @@ and set aside a task whose message cannot be rendered (a template error, a polic
 the privacy check) before anything is written: :func:`render_task_messages` never raises for one message,
 it reports the failing tasks; :func:`store_messages` inserts the rendered rows and their audit events.
 :func:`enqueue_task_messages` is both at once, raising on the first failure (the bulk variant of
-:func:`notifications.outbox.enqueue_task_message`).
+:func:`notifications.messages.enqueue_task_message`).
 """
 from __future__ import annotations
 
@@ -24,14 +24,14 @@ from models.child import Child
 from models.notification import DeliveryStatus, Notification
 from models.policy import load_policy
 from models.task import AgencyTask
-from notifications.outbox import describe_outcome, message_key, task_message_context
+from notifications.messages import describe_outcome, message_key, task_message_context
 from notifications.render import assert_no_personal_data, render_message
 
 
 @dataclass(frozen=True)
 class TaskMessage:
     """One message :func:`enqueue_task_messages` is asked to store (the arguments of
-    :func:`notifications.outbox.enqueue_task_message`)."""
+    :func:`notifications.messages.enqueue_task_message`)."""
 
     task: AgencyTask
     event: str
@@ -68,7 +68,7 @@ def insert_ignoring_conflicts(session: Session, table: sa.Table, rows: list[dict
 
 
 def render_task_messages(session: Session, messages: list[TaskMessage]) -> Rendered:
-    """Render every message (same keys, texts and privacy check as :func:`notifications.outbox.enqueue_task_message`)
+    """Render every message (same keys, texts and privacy check as :func:`notifications.messages.enqueue_task_message`)
     without writing anything; a task one of whose messages fails to render is reported in ``failed``, not raised.
 
     The tasks' pathway runs, cases, children and units are read with one query each for the whole list (the
@@ -143,7 +143,7 @@ def store_messages(session: Session, rows: list[dict]) -> list[uuid.UUID]:
 
 
 def enqueue_task_messages(session: Session, messages: list[TaskMessage]) -> list[uuid.UUID]:
-    """Bulk variant of :func:`notifications.outbox.enqueue_task_message` (same keys, texts, privacy check and
+    """Bulk variant of :func:`notifications.messages.enqueue_task_message` (same keys, texts, privacy check and
     audit event): store each message once; returns the ids of the messages stored by this call (not those
     stored before). Nothing is committed here.
 

@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.requests import Request
 
-from careflow.i18n import gettext, has_message
+from core.i18n import gettext, has_message
 from web.form_errors import FormErrors, form_errors
 from web.i18n import pick_language
 

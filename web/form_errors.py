@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from careflow.i18n import field_label, gettext, has_message, label as value_label
+from core.i18n import field_label, gettext, has_message, label as value_label
 from models.field_values import FieldValueError
 
 #: Known model fields (the last part of an error's location) → (input name, catalogue key of its label).

@@ -1,14 +1,14 @@
 """Which language a request reads, and the page's translator ``t`` (exposed to templates as ``t`` and ``_``).
 
-The words themselves live in the gettext catalogues ``careflow/locale/{zh,en}/LC_MESSAGES/careflow.po``
-(:mod:`careflow.i18n`). Chinese by default; English on request: ``?lang=en`` (remembered in the
+The words themselves live in the gettext catalogues ``core/locale/{zh,en}/LC_MESSAGES/careflow.po``
+(:mod:`core.i18n`). Chinese by default; English on request: ``?lang=en`` (remembered in the
 ``careflow_lang`` cookie), the cookie, or a browser whose ``Accept-Language`` asks for English and not Chinese at all.
 """
 from __future__ import annotations
 
 from starlette.requests import Request
 
-from careflow.i18n import DEFAULT_LANGUAGE, LANGUAGES, gettext, label, outcome_text
+from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, gettext, label, outcome_text
 from web.security import LANG_COOKIE
 
 
@@ -42,7 +42,7 @@ class Translator:
         return gettext(key, self.lang, **values)
 
     def label(self, value, kind: str = "value") -> str:
-        """The label of an enumerated value (:func:`careflow.i18n.label`), e.g. ``t.label(v, "option.help_given")``."""
+        """The label of an enumerated value (:func:`core.i18n.label`), e.g. ``t.label(v, "option.help_given")``."""
         return label(value, kind, self.lang)
 
     def option(self, field: str, value) -> str:
@@ -51,11 +51,11 @@ class Translator:
 
     def answer(self, value, field: str | None = None) -> str:
         """A stored answer's value for people: 是/否 for a boolean, a choice's label (of outcome field ``field``
-        when given, else the value's generic label), free text unchanged (:func:`careflow.i18n.label`)."""
+        when given, else the value's generic label), free text unchanged (:func:`core.i18n.label`)."""
         return label(value, f"option.{field}" if field else "value", self.lang)
 
     def outcome(self, outcome: dict | None, labels: dict[str, str] | None = None) -> str:
-        """A whole answer on one line (:func:`careflow.i18n.outcome_text`)."""
+        """A whole answer on one line (:func:`core.i18n.outcome_text`)."""
         return outcome_text(outcome, labels, self.lang)
 
     def pick(self, obj, field: str) -> str:

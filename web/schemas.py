@@ -132,7 +132,7 @@ class ReportCreate(_In):
 
 
 class PathwayStart(_In):
-    """Start a pathway (a key of ``flows.registry.PATHWAY_DEPLOYMENTS``) with its policy start parameters."""
+    """Start a pathway (a key of ``careflow.deployments.PATHWAY_DEPLOYMENTS``) with its policy start parameters."""
 
     pathway: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
     parameters: dict[Annotated[str, Field(pattern=FIELD_NAME)], FieldValue] = Field(default_factory=dict,
@@ -330,7 +330,7 @@ class PathwayInfo(BaseModel):
     key: str
     title: str
     source: str
-    available: bool = Field(description="a flow serves it (flows.registry.PATHWAY_DEPLOYMENTS)")
+    available: bool = Field(description="a flow serves it (careflow.deployments.PATHWAY_DEPLOYMENTS)")
     start_parameters: list[OutcomeFieldOut]
 
 

@@ -88,7 +88,7 @@ def field_marks(field_errors: dict[str, str]) -> dict[str, Any]:
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     """Render ``templates/pages/<name>``; every page gets ``t`` and ``_`` (translator), ``label`` (of an enumerated
-    value, :func:`careflow.i18n.label`), ``lang``, ``user``, ``csrf_token``,
+    value, :func:`core.i18n.label`), ``lang``, ``user``, ``csrf_token``,
     ``local_time`` and ``lang_url`` (this page in the other language)."""
     t = translator(request)
     token, new = form_csrf_token(request)

@@ -13,11 +13,11 @@ import pendulum
 from sqlmodel import Session, select
 
 from core.audit import record_audit
-from careflow.i18n import deadline_text as i18n_deadline_text
+from core.i18n import deadline_text as i18n_deadline_text
 from careflow.facts import unit_names
 from core.settings import get_settings
 from careflow.timeline import case_timeline
-from flows.registry import PATHWAY_DEPLOYMENTS
+from careflow.deployments import PATHWAY_DEPLOYMENTS
 from models.base import utcnow
 from models.case import Case, PathwayRun
 from models.child import Child, Guardian
@@ -64,7 +64,7 @@ def step_definition(pathway: str, step_key: str) -> PathwayStep | None:
 
 
 def deadline_text(text: str, t: Translator) -> str:
-    """A stored rule (``"3 working days"``) in the reader's language (``3个工作日``, :func:`careflow.i18n.deadline_text`)."""
+    """A stored rule (``"3 working days"``) in the reader's language (``3个工作日``, :func:`core.i18n.deadline_text`)."""
     return i18n_deadline_text(text, t.lang)
 
 

@@ -106,7 +106,7 @@ def relocate_child(
 
     Idempotent per round: messages are keyed by child, round and new county.
     """
-    from notifications.outbox import enqueue_task_message
+    from notifications.messages import enqueue_task_message
 
     now = now or utcnow()
     to_county, to_area = child.residence_county_code, child.residence_area_code

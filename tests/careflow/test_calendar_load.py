@@ -128,7 +128,7 @@ def test_new_tasks_after_the_load_count_the_loaded_holidays(no_2027):
 ])
 def test_bad_file_names_field_and_value_in_chinese_and_writes_nothing(spring_festival_task, tmp_path, change, field,
                                                                       value):
-    from careflow.cli import app
+    from entry.cli import app
 
     bad = tmp_path / "2027.yaml"
     bad.write_text(TEST_2027.read_text(encoding="utf-8").replace(*change), encoding="utf-8")
@@ -143,7 +143,7 @@ def test_bad_file_names_field_and_value_in_chinese_and_writes_nothing(spring_fes
 
 
 def test_cli_load_reports_in_chinese(no_2027):
-    from careflow.cli import app
+    from entry.cli import app
 
     result = CliRunner().invoke(app, ["calendar", "load", str(TEST_2027), "--as", "province.admin"])
     assert result.exit_code == 0, result.output

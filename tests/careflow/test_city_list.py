@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from core.paths import PROJECT_ROOT
 from careflow.city_list import NarrowerCityList, duty_deadline, load_city_list
-from careflow.cli import app
+from entry.cli import app
 from core.db import session_scope
 from models.audit import AuditEvent
 from models.notification import Notification

@@ -6,7 +6,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from careflow.cases import create_pathway_run
-from careflow.cli import app
+from entry.cli import app
 from core.db import session_scope
 from careflow.tasks import open_step_task
 from models.case import Case, PathwayRun
@@ -101,7 +101,7 @@ def test_a_database_never_set_up_gets_one_clear_line_not_a_traceback(tmp_path):
     survey = tmp_path / "s.csv"
     survey.write_text("姓名,身份证号,户籍地,来本地日期,重点关爱情形\n张三,350302201501010011,511321,2020-01-01,无\n",
                       encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "careflow.cli", "survey", "import", str(survey), "--county", "350302",
+    done = subprocess.run([sys.executable, "-m", "entry.cli", "survey", "import", str(survey), "--county", "350302",
                            "--round", "2026-10"], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == (f"error: the database sqlite:///{tmp_path / 'empty.db'} is not set up "

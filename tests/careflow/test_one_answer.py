@@ -265,7 +265,7 @@ def test_an_onward_referral_to_a_pathway_already_running_is_recorded_pending(cas
 def test_cli_a_different_second_answer_exits_1_naming_who_and_when(committee_task):
     from typer.testing import CliRunner
 
-    from careflow.cli import app
+    from entry.cli import app
 
     task_id, _, _ = committee_task
     ref = task_id.hex[:8]
@@ -286,7 +286,7 @@ def test_cli_a_different_second_answer_exits_1_naming_who_and_when(committee_tas
 def test_cli_starting_an_open_pathway_again_exits_1_and_creates_nothing(session, case_id):
     from typer.testing import CliRunner
 
-    from careflow.cli import app
+    from entry.cli import app
     from models.case import Case
 
     first = _start(case_id)(threading.Barrier(1))

@@ -24,7 +24,7 @@ def as_user(url: str, user: str, password: str | None = None) -> str:
 @pytest.fixture(scope="module")
 def roles_database(tmp_path_factory):
     """A fresh database, the URLs of its setup (postgres), owner and app roles, with ``careflow init`` run."""
-    from careflow.cli import app
+    from entry.cli import app
 
     tmp_path = tmp_path_factory.mktemp("roles")
     monkeypatch = pytest.MonkeyPatch()

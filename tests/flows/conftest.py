@@ -1,13 +1,13 @@
 """A real local Prefect server (SQLite) for the session, and the deployments served per database backend."""
 import pytest
 
-from careflow.stack import LocalStack
+from entry.stack import LocalStack
 
 
 @pytest.fixture(scope="session")
 def prefect_server():
     """The Prefect server and the local mail sink, started once for the whole session."""
-    from careflow.stack import ensure_home
+    from entry.stack import ensure_home
 
     ensure_home()
     stack = LocalStack(serve="never").start()

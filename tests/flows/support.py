@@ -12,7 +12,7 @@ from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case, register_child
 from careflow.child_facts import record_child_fact
 from core.db import session_scope
-from careflow.demos.driving import wait_for_end  # noqa: F401  (used by the tests)
+from entry.demos.driving import wait_for_end  # noqa: F401  (used by the tests)
 from careflow.resume import start_pathway_flow, wait_until_suspended
 from models.case import PathwayRun
 from models.notification import Notification
@@ -168,7 +168,7 @@ class RunnerControl:
         import shutil
 
         from core.settings import get_settings
-        from careflow.stack import LocalStack
+        from entry.stack import LocalStack
 
         shutil.rmtree(get_settings().home / "faults", ignore_errors=True)
         saved = {key: os.environ.get(key) for key in ["CAREFLOW_FAULT_POINT", *env]}

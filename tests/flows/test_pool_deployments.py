@@ -6,7 +6,7 @@ import pytest
 
 from core.paths import PROJECT_ROOT
 from flows.pool import deploy_to_pool, pool_deployments
-from flows.registry import PATHWAY_DEPLOYMENTS
+from careflow.deployments import PATHWAY_DEPLOYMENTS
 
 
 def test_each_deployment_runs_from_the_checkout_with_its_limit_the_sweepers_schedule_and_the_shared_storage(tmp_path):

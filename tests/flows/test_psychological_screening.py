@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case
 from core.db import session_scope
-from careflow.demos import psychological_screening as demo
+from entry.demos import psychological_screening as demo
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
 from models.task import TaskState
 from tests.flows.support import (

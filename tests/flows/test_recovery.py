@@ -19,7 +19,7 @@ from core.db import session_scope
 from careflow.recovery import stalled_pathway_runs
 from careflow.resume import reconcile
 from core.settings import get_settings
-from careflow.stack import LocalStack
+from entry.stack import LocalStack
 from flows.steps import FAULT_POINTS, PENDING_FAULT_POINT
 from models.case import PathwayRun, PathwayStatus
 from models.notification import DeliveryStatus

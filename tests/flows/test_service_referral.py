@@ -13,14 +13,14 @@ from sqlmodel import select
 from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case
 from core.db import session_scope
-from careflow.demos import service_referral as demo
+from entry.demos import service_referral as demo
 from careflow.tasks import open_step_task, transition_task
 from flows.service_referral import referral_requests, summarise
 from flows.steps import TaskAnswer
 from models.case import Case, PathwayRun, PathwayStatus
 from models.policy import load_policy
 from models.task import TaskState
-from notifications.outbox import enqueue_task_message
+from notifications.messages import enqueue_task_message
 from tests.flows.support import (
     final_flow_run, new_case, notifications_of, read_states, tasks_of, wait_for_end,
 )

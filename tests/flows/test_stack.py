@@ -1,7 +1,7 @@
 """The local stack starts what is missing, and a runner that just stopped does not count as running."""
 import time
 
-from careflow.stack import LocalStack
+from entry.stack import LocalStack
 
 
 def test_a_stopped_runner_is_replaced_not_trusted(served):

@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case, register_child
 from core.db import session_scope
-from careflow.demos import temporary_assistance as demo
+from entry.demos import temporary_assistance as demo
 from flows.steps import record_linked_pathway
 from flows.temporary_assistance import parse_yuan, referral_targets, small_amount_yuan
 from models.audit import AuditEvent

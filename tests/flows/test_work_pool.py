@@ -236,7 +236,7 @@ def pool_server(database_url):
 @pytest.fixture
 def mailbox():
     """The session's mail sink when one runs, else one for this test; yields its folder."""
-    from careflow.stack import _port_open
+    from entry.stack import _port_open
     from notifications.sink import MailSink
 
     settings = get_settings()
@@ -270,7 +270,7 @@ def test_two_workers_one_killed_mid_step_every_pathway_completes_once_on_the_oth
             ensure_work_pool(POOL)
             deploy_log = folder / "deploy.log"
             (folder / "deploy").mkdir()
-            deploying = _spawn([sys.executable, "-m", "careflow.cli", "deploy"], cwd=folder / "deploy", log=deploy_log,
+            deploying = _spawn([sys.executable, "-m", "entry.cli", "deploy"], cwd=folder / "deploy", log=deploy_log,
                                env=_base_env(CAREFLOW_HOME=str(folder / "deploy" / "home"), CAREFLOW_SWEEP_CRON="",
                                              **common))
             for name, fault in (("a", {"CAREFLOW_FAULT_POINT": "during_resume=pause", "CAREFLOW_FAULT_PAUSE": "600"}),
@@ -279,7 +279,7 @@ def test_two_workers_one_killed_mid_step_every_pathway_completes_once_on_the_oth
                 (workdir / "home").mkdir(parents=True)
                 shutil.copy(get_settings().resolved_channels_file, workdir / "home" / "channels.yaml")
                 logs[name] = folder / f"worker-{name}.log"
-                workers[name] = _spawn([sys.executable, "-m", "careflow.cli", "worker", "--name", f"pool-{name}"],
+                workers[name] = _spawn([sys.executable, "-m", "entry.cli", "worker", "--name", f"pool-{name}"],
                                        cwd=workdir, log=logs[name],
                                        env=_base_env(CAREFLOW_HOME=str(workdir / "home"), **common, **fault))
             assert deploying.wait(timeout=180) == 0, deploy_log.read_text()[-3000:]

@@ -16,7 +16,8 @@ from models.notification import DeliveryStatus, Notification
 from notifications.channels import DEFAULT_MAILTO, DigestSettings
 from notifications.digest import enqueue_daily_digests, form_burst_digests, in_burst, settle_members
 from notifications.dispatcher import dispatch_due
-from notifications.outbox import CLAIM_FOR, MAX_ATTEMPTS, dispatch_notification, due_notifications, enqueue_task_message
+from notifications.outbox import CLAIM_FOR, MAX_ATTEMPTS, dispatch_notification, due_notifications
+from notifications.messages import enqueue_task_message
 from notifications.sink import MailSink, read_mailbox
 from tests.notifications.conftest import token
 

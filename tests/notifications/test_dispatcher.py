@@ -10,7 +10,7 @@ from sqlmodel import select
 from models.notification import DeliveryStatus, Notification
 from notifications.channels import DEFAULT_MAILTO
 from notifications.dispatcher import dispatch_due, due_by_channel
-from notifications.outbox import enqueue_task_message
+from notifications.messages import enqueue_task_message
 from notifications.receiver import HttpReceiver
 from notifications.sink import MailSink, read_mailbox
 from tests.notifications.conftest import token

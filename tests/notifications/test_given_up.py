@@ -11,10 +11,8 @@ from core.paths import PROJECT_ROOT
 from models.audit import AuditEvent
 from models.notification import DeliveryStatus, Notification
 from notifications.channels import DEFAULT_MAILTO
-from notifications.outbox import (
-    BACKOFF, MAX_ATTEMPTS, RETRY_MINUTES, dispatch_notification, due_notifications, enqueue_task_message,
-    requeue_given_up,
-)
+from notifications.outbox import BACKOFF, MAX_ATTEMPTS, RETRY_MINUTES, dispatch_notification, due_notifications, requeue_given_up
+from notifications.messages import enqueue_task_message
 from tests.notifications.conftest import OPENED_AT, token
 
 POLICE = "police-350302"

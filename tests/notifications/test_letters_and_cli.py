@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from careflow.cli import app
+from entry.cli import app
 from notifications.channels import DEFAULT_MAILTO
 from notifications.letters import LetterContext, page_text, render_referral_letter
 from notifications.sink import MailSink, read_mailbox
@@ -94,7 +94,7 @@ def test_notify_test_reports_each_channel_and_fails_on_a_refusal(channel_file, r
 
 def test_notify_dispatch_sends_what_is_due(database_url, quiet_outbox, session, police_task, channel_file, tmp_path,
                                            port):
-    from notifications.outbox import enqueue_task_message
+    from notifications.messages import enqueue_task_message
 
     channel_file({"default": [DEFAULT_MAILTO.format(port=port)]})
     enqueue_task_message(session, task=police_task, event="task_requested")

@@ -8,7 +8,8 @@ import pytest
 from models.notification import DeliveryStatus
 from notifications.deliver import deliver
 from notifications.limits import RateLimiter, TokenBucket, parse_rate
-from notifications.outbox import dispatch_notification, due_notifications, enqueue_task_message
+from notifications.outbox import dispatch_notification, due_notifications
+from notifications.messages import enqueue_task_message
 from notifications.receiver import HttpReceiver
 from tests.notifications.conftest import OPENED_AT, token
 

@@ -23,9 +23,8 @@ from models.child import Child
 from models.notification import DeliveryStatus, Notification
 from models.task import TaskState
 from notifications.channels import DEFAULT_MAILTO
-from notifications.outbox import (
-    BACKOFF, MAX_ATTEMPTS, dispatch_notification, due_notifications, enqueue_task_message,
-)
+from notifications.outbox import BACKOFF, MAX_ATTEMPTS, dispatch_notification, due_notifications
+from notifications.messages import enqueue_task_message
 from notifications.render import assert_no_personal_data
 from notifications.sink import MailSink, read_mailbox
 from tests.notifications.support import free_port

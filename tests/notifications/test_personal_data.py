@@ -12,7 +12,7 @@ from models.policy import load_policy
 from models.task import TaskState
 from notifications.digest import _items_and_children
 from notifications.letters import page_text, referral_letter
-from notifications.outbox import describe_outcome, enqueue_task_message, task_message_context
+from notifications.messages import describe_outcome, enqueue_task_message, task_message_context
 from notifications.render import (
     EVENTS, LANGUAGES, DigestContext, assert_no_personal_data, render_digest, render_message,
 )
@@ -103,7 +103,7 @@ def test_the_referral_letter_of_every_step_is_clean(session, real_case, lang):
 
 def test_a_leak_is_caught_before_anything_is_stored(session, real_case, monkeypatch):
     """If a step's text ever carried the name (a policy typo), the outbox refuses to store the message."""
-    from notifications import outbox
+    from notifications import messages as outbox
     from notifications.render import PersonalDataLeak
 
     child, _case, tasks = real_case

@@ -16,7 +16,7 @@ from tests.survey.files import rid, write_csv
 
 @pytest.fixture(scope="module")
 def prefect_server():
-    from careflow.stack import LocalStack, ensure_home
+    from entry.stack import LocalStack, ensure_home
 
     ensure_home()
     stack = LocalStack(serve="never", with_sink=False).start()

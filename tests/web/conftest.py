@@ -188,8 +188,8 @@ def served(database_url, prefect_server):  # noqa: F811
     for the two cores; otherwise a runner of our own."""
     from datetime import datetime, timezone
 
-    from careflow.stack import LocalStack, deployments_ready
-    from flows.registry import PATHWAY_DEPLOYMENTS, SWEEPER
+    from entry.stack import LocalStack, deployments_ready
+    from careflow.deployments import PATHWAY_DEPLOYMENTS, SWEEPER
 
     names = [d.full_name for d in PATHWAY_DEPLOYMENTS.values()] + [SWEEPER.full_name]
     since, deadline, polling = datetime.now(timezone.utc), time.monotonic() + 4, False

@@ -16,9 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from careflow.cases import create_pathway_run, open_case, register_child
-from careflow.cli import app as cli_app
+from entry.cli import app as cli_app
 from core.db import session_scope
-from careflow.i18n import catalogue, label
+from core.i18n import catalogue, label
 from careflow.tasks import open_step_task
 from careflow.timeline import CaseTimeline, TimelineRow, format_timeline
 from models.case import CaseStatus, PathwayStatus
@@ -321,7 +321,7 @@ def test_a_courts_task_page_reads_chinese_with_its_note(web_app, answered):
 
 def test_messages_and_the_letter_offer_choices_by_their_labels(answered):
     from notifications.letters import page_text, referral_letter
-    from notifications.outbox import task_message_context
+    from notifications.messages import task_message_context
     from notifications.render import render_message
 
     with session_scope() as session:
@@ -337,7 +337,7 @@ def test_messages_and_the_letter_offer_choices_by_their_labels(answered):
 
 
 def test_an_officer_may_type_a_choice_by_its_chinese_label_on_the_command_line():
-    from careflow.cli import _choices_by_label
+    from entry.cli import _choices_by_label
 
     typed = {"ruling": "驳回申请", "help_given": "多种方式", "risk_after": "high_risk", "note": "其他",
              "screened_by": "不存在的选项"}

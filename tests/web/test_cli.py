@@ -8,7 +8,7 @@ import uuid
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from careflow.cli import app
+from entry.cli import app
 from core.db import session_scope
 from core.settings import get_settings
 from models.user import WebUser
@@ -47,7 +47,7 @@ def test_demo_accounts_are_created_once_with_private_passwords(database_url, tmp
 
 
 def test_the_local_stack_starts_the_web_app(monkeypatch):
-    from careflow.stack import LocalStack
+    from entry.stack import LocalStack
 
     port = free_port()
     monkeypatch.setenv("CAREFLOW_WEB_PORT", str(port))

@@ -423,7 +423,7 @@ def test_the_inbox_query_plan_reads_no_agency_task_sequentially(province, people
 def test_the_command_line_task_list_pages_and_says_when_more_exist(province):
     from typer.testing import CliRunner
 
-    from careflow.cli import app
+    from entry.cli import app
 
     seen, args = [], ["task", "list", "--unit", province.unit, "--limit", "20"]
     while args:

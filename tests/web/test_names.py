@@ -143,7 +143,7 @@ def test_lists_filter_by_a_place_name_and_api_enums_carry_their_labels(clients, 
     headers = {"Authorization": f"Bearer {world.person('off_vc_a1').token}"}
     task = clients["off_vc_a1"].get(f"/api/tasks/{world.places['A1'].tasks['village_committee-350302001001']}",
                                     headers=headers).json()
-    from careflow.i18n import label
+    from core.i18n import label
 
     assert task["state_label"] == label(task["state"], "state") and not task["state_label"].isascii()
 

@@ -174,7 +174,7 @@ def test_the_printable_notice_is_a4_in_chinese_with_the_facts(web_app, world, cl
 
 
 def test_the_push_message_has_no_name_but_links_the_task_page(web_app, facts_case):
-    from notifications.outbox import enqueue_task_message
+    from notifications.messages import enqueue_task_message
 
     with session_scope() as session:
         task = session.get(AgencyTask, facts_case.committee_task)

@@ -16,7 +16,7 @@ from web.case_marks import case_progress, closing_view, mark_timeline
 from web.list_pages import render_list
 from web.routes.child_facts import checks_context
 from web.lists import CASE_SPEC, list_cases
-from web.routes.manage import case_history, pending_reroutes
+from web.reroute_views import case_history, pending_reroutes
 from web.scope import visible_case
 from web.templating import redirect, render, translator
 from web.views import case_detail, case_summary, pathway_infos

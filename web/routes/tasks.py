@@ -25,7 +25,7 @@ from web.deps import DbDep, FormDep, ManagerPage, OfficerPage, csrf_protect
 from web.list_pages import render_list
 from web.lists import OFFICER_TASK_FILTERS, list_tasks, task_spec
 from web.schemas import RejectIn
-from web.routes.manage import TaskReaderPage, reroute_view
+from web.reroute_views import TaskReaderPage, reroute_view
 from models.task import AgencyTask
 from web.facts_view import task_with_facts
 from web.templating import redirect, render, translator

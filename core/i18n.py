@@ -1,6 +1,6 @@
 """Words people read, in Chinese by default and English on request, from gettext catalogues.
 
-The catalogues are ``careflow/locale/<lang>/LC_MESSAGES/careflow.po`` (``zh`` and ``en``), read once per process
+The catalogues are ``core/locale/<lang>/LC_MESSAGES/careflow.po`` (``zh`` and ``en``), read once per process
 with Babel (:func:`babel.messages.pofile.read_po`), so translators edit plain ``.po`` files and nothing is compiled.
 A message id is a dotted key (``nav.cases``, ``state.requested``); its ``msgstr`` is the text, which may hold
 ``str.format`` fields (``{n}``).
@@ -27,7 +27,7 @@ DOMAIN = "careflow"
 
 
 def po_path(lang: str) -> Path:
-    """``careflow/locale/<lang>/LC_MESSAGES/careflow.po``."""
+    """``core/locale/<lang>/LC_MESSAGES/careflow.po``."""
     return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 

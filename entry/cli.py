@@ -18,7 +18,7 @@ from typing import Annotated, Optional  # noqa: E402
 
 import typer  # noqa: E402
 
-from careflow.i18n import label  # noqa: E402
+from core.i18n import label  # noqa: E402
 from core.settings import get_settings  # noqa: E402
 
 app = typer.Typer(help="careflow: referral pathways for migrant children's care and protection (流动儿童关爱保护).",
@@ -57,7 +57,7 @@ def init() -> None:
     and the application role the app runs as (CAREFLOW_DB_OWNER_ROLE / CAREFLOW_DB_APP_ROLE), then grant the
     application role DML, and only INSERT and SELECT on the audit trail.
     """
-    from careflow.stack import ensure_home
+    from entry.stack import ensure_home
 
     settings = get_settings()
     setup = settings.setup_database_url
@@ -141,7 +141,7 @@ def worker(
 @app.command()
 def up() -> None:
     """Start everything a user needs on embedded defaults and wait (Ctrl-C stops what was started)."""
-    from careflow.stack import LocalStack, ensure_home
+    from entry.stack import LocalStack, ensure_home
 
     ensure_home()
     settings = get_settings()
@@ -166,14 +166,14 @@ def up() -> None:
 
 @app.command()
 def demo(
-    pathway: Annotated[str, typer.Option(help="which pathway to drive (see careflow.demos.DEMOS)")] = "guardianship",
+    pathway: Annotated[str, typer.Option(help="which pathway to drive (see entry.demos.DEMOS)")] = "guardianship",
     lang: Annotated[str, typer.Option("--lang", help="language of the printed timeline: zh (default) or en")] = "zh",
 ) -> None:
     """Drive a complete case on realistic data through every step, answering as each agency; print the timeline.
 
     Exits 0 only when the case ended as the policy says.
     """
-    from careflow.demos import run_demo
+    from entry.demos import run_demo
 
     raise typer.Exit(run_demo(pathway, lang))
 
@@ -421,8 +421,8 @@ def task_complete(ref: str,
 
 def _choices_by_label(pairs: dict) -> dict:
     """A choice typed by its label (``ruling=驳回申请``) as its value (``petition_dismissed``): for a field that is a
-    choice in the policy only, so that free text is never changed (:func:`careflow.i18n.value_of`)."""
-    from careflow.i18n import value_of
+    choice in the policy only, so that free text is never changed (:func:`core.i18n.value_of`)."""
+    from core.i18n import value_of
     from models.policy import load_policy
 
     options: dict[str, list[str]] = {}
@@ -663,7 +663,7 @@ def web_create_user(
 @web_app.command("demo-accounts")
 def web_demo_accounts() -> None:
     """Create the demo accounts of a local installation (if missing) and print them with their passwords."""
-    from careflow.stack import ensure_home
+    from entry.stack import ensure_home
 
     ensure_home()
     _echo_accounts(_demo_accounts())
@@ -672,7 +672,7 @@ def web_demo_accounts() -> None:
 from careflow.survey.cli import survey_app  # noqa: E402  (the monitoring survey, 方案 一)
 
 app.add_typer(survey_app, name="survey")
-from careflow.holidays_cli import calendar_app  # noqa: E402  (holiday arrangements, DOMAIN.md §6)
+from entry.holidays_cli import calendar_app  # noqa: E402  (holiday arrangements, DOMAIN.md §6)
 
 app.add_typer(calendar_app, name="calendar")
 

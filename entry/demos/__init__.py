@@ -9,12 +9,12 @@ import importlib
 
 import typer
 
-#: pathway key → module under careflow.demos
+#: pathway key → module under entry.demos
 DEMOS = {
-    "guardianship": "careflow.demos.guardianship",
-    "psychological_screening": "careflow.demos.psychological_screening",
-    "temporary_assistance": "careflow.demos.temporary_assistance",
-    "service_referral": "careflow.demos.service_referral",
+    "guardianship": "entry.demos.guardianship",
+    "psychological_screening": "entry.demos.psychological_screening",
+    "temporary_assistance": "entry.demos.temporary_assistance",
+    "service_referral": "entry.demos.service_referral",
 }
 
 
@@ -24,7 +24,7 @@ def run_demo(pathway: str = "guardianship", lang: str = "zh") -> int:
     The printed timeline and closing lines are in ``lang`` (Chinese by default, ``en`` on request)."""
     from core.db import session_scope
     from core.settings import get_settings
-    from careflow.stack import LocalStack, ensure_home
+    from entry.stack import LocalStack, ensure_home
     from careflow.timeline import case_timeline, format_timeline
 
     if pathway not in DEMOS:

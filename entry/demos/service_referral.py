@@ -18,7 +18,7 @@ from sqlmodel import select
 from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case, register_child
 from core.db import session_scope
-from careflow.demos.driving import (
+from entry.demos.driving import (
     close_as_caseworker, say_answered, say_flow_run, say_opened, unused_resident_id, wait_for_end,
 )
 from careflow.resume import start_pathway_flow, wait_until_suspended

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 from careflow.cases import create_pathway_run, open_case, register_child
 from core.db import session_scope
-from careflow.demos.driving import (
+from entry.demos.driving import (
     answer_as_agency, close_as_caseworker, say_flow_run, say_opened, unused_resident_id, wait_for_end,
 )
 from careflow.resume import start_pathway_flow

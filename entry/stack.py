@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from core.paths import PROJECT_ROOT
+from core.prefect_env import install_zombie_automation
 from core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -84,19 +85,6 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def install_zombie_automation() -> None:
-    """Create the automation that crashes flow runs whose heartbeats stop (once per server); a failure is
-    logged, not raised: the sweeper's own stall check (``stall_after_seconds``) still finds such runs."""
-    import asyncio
-
-    from core.prefect_env import ensure_zombie_automation
-
-    try:
-        asyncio.run(ensure_zombie_automation())
-    except Exception as exc:  # the server is up (checked) but refused: recovery still works, only slower
-        log.warning("could not create the zombie flow-run automation: %s", exc)
-
-
 class LocalStack:
     """Start (if needed) and stop the local Prefect server, the deployment runner, the mail sink and the web app."""
 
@@ -139,7 +127,7 @@ class LocalStack:
             raise
 
     def _start(self) -> "LocalStack":
-        from flows.registry import PATHWAY_DEPLOYMENTS, SWEEPER
+        from careflow.deployments import PATHWAY_DEPLOYMENTS, SWEEPER
 
         api = self.settings.prefect_api_url
         if self.with_server and not prefect_server_healthy(api):
@@ -156,7 +144,7 @@ class LocalStack:
         recently = datetime.now(timezone.utc) - RUNNER_ALIVE_WITHIN
         if self.serve == "always" or self.serve == "auto" and not deployments_ready(names, recently):
             since = datetime.now(timezone.utc)
-            runner = self._spawn("serve", [sys.executable, "-m", "careflow.cli", "serve"])
+            runner = self._spawn("serve", [sys.executable, "-m", "entry.cli", "serve"])
             self._wait("the served deployments", lambda: deployments_ready(names, since), runner, 120)
         if self.with_sink and not _port_open(self.settings.smtp_port):
             from notifications.sink import MailSink
@@ -168,7 +156,7 @@ class LocalStack:
             if _port_open(port):
                 raise RuntimeError(f"port {port} is taken by something that is not careflow's web app: "
                                    "set CAREFLOW_WEB_PORT")
-            web = self._spawn("web", [sys.executable, "-m", "careflow.cli", "web", "serve", "--port", str(port)])
+            web = self._spawn("web", [sys.executable, "-m", "entry.cli", "web", "serve", "--port", str(port)])
             self._wait("the web app", lambda: web_app_healthy(port), web, 60)
         return self
 

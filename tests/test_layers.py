@@ -1,0 +1,84 @@
+"""The layers import only downwards, and no import cycle runs between careflow's modules (issue #15).
+
+Lowest first: ``policy`` → ``models`` → ``core`` → ``notifications`` → ``careflow`` → ``flows`` → ``web`` →
+``entry``. Imports inside functions count too (they are still dependencies); imports for type checking only
+(``if TYPE_CHECKING:``) do not.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from core.paths import PROJECT_ROOT
+
+LAYERS = ["policy", "models", "core", "notifications", "careflow", "flows", "web", "entry"]
+RANK = {name: rank for rank, name in enumerate(LAYERS)}
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node of ``tree`` except those under ``if TYPE_CHECKING:``."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING":
+            continue
+        yield node
+        yield from _runtime_nodes(node)
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    found = []
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
+    return found
+
+
+def _modules() -> dict[str, Path]:
+    modules = {}
+    for layer in LAYERS:
+        for path in (PROJECT_ROOT / layer).rglob("*.py"):
+            name = ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts)
+            modules[name.removesuffix(".__init__")] = path
+    return modules
+
+
+def test_no_module_imports_from_a_layer_above_it():
+    upward = []
+    for name, path in _modules().items():
+        for line, imported in _imports(path):
+            top = imported.split(".")[0]
+            if top in RANK and RANK[top] > RANK[name.split(".")[0]]:
+                upward.append(f"{path.relative_to(PROJECT_ROOT)}:{line} imports {imported}")
+    assert upward == []
+
+
+def test_there_is_no_import_cycle():
+    modules = _modules()
+    graph = {name: {imported for _, imported in _imports(path) if imported in modules and imported != name}
+             for name, path in modules.items()}
+    cycles, state = [], {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append(" → ".join(stack[stack.index(nxt):] + [nxt]))
+            elif nxt not in state:
+                visit(nxt, stack)
+        stack.pop()
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [])
+    assert cycles == []
+
+
+def test_the_walk_sees_every_layer():
+    """Guards the two tests above against passing on an empty tree (a moved folder, a wrong root)."""
+    modules = _modules()
+    assert {name.split(".")[0] for name in modules} == set(LAYERS)
+    assert "core.db" in modules and "flows.guardianship" in modules and "entry.cli" in modules
