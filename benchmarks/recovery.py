@@ -9,8 +9,10 @@ thread answers every task as its agency would, and a sweeper thread calls the sw
 ``--sweep-interval`` seconds with the default stall time (5 minutes): a killed flow run is found dead because its
 process, recorded on this host, is gone, or (a flow run still Pending) because every live runner started after it
 was claimed (:mod:`careflow.runners`). ``--kills`` times, the runner is armed with a random fault point
-(``CAREFLOW_FAULT_POINT``, one of :data:`flows.steps.FAULT_POINTS` or :data:`flows.steps.PENDING_FAULT_POINT`, at a
-random hit), its flow run kills the runner's process group with SIGKILL, and the runner is started again.
+(``CAREFLOW_FAULT_POINT=file`` and ``$CAREFLOW_HOME/faults/armed``: one of :data:`flows.steps.FAULT_POINTS` or
+:data:`flows.steps.PENDING_FAULT_POINT`, at a random hit), its flow run kills the runner's process group with
+SIGKILL, and the runner is started again, unarmed until every pathway it killed moves again (or 180 s passed), so
+that no kill falls inside the measurement of the last.
 
 Printed: per kill, the point, the pathways whose flow run died, and for them the time from the kill to the pathway
 restarted by the sweeper and to moving again (its new flow run begun), also counted from the runner being back; then median and max over all, and the
@@ -87,19 +89,27 @@ class Runner:
     def __init__(self):
         self.stack = None
 
-    def start(self, fault: str | None) -> float:
+    def start(self) -> float:
+        """Start the runner, unarmed (its flow runs read ``faults/armed``: :meth:`arm`); returns when it serves."""
         from core.settings import get_settings
         from entry.stack import LocalStack
 
         shutil.rmtree(get_settings().home / "faults", ignore_errors=True)
-        os.environ.pop("CAREFLOW_FAULT_POINT", None)
-        if fault:
-            os.environ["CAREFLOW_FAULT_POINT"] = fault
+        os.environ["CAREFLOW_FAULT_POINT"] = "file"
         try:
             self.stack = LocalStack(with_sink=False, with_server=False, serve="always").start()
         finally:
             os.environ.pop("CAREFLOW_FAULT_POINT", None)
         return time.monotonic()
+
+    @staticmethod
+    def arm(fault: str) -> None:
+        """From now on, the runner's flow runs kill it at ``fault`` (``<point>:<n>``)."""
+        from core.settings import get_settings
+
+        folder = get_settings().home / "faults"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "armed").write_text(fault)
 
     @property
     def process(self):
@@ -290,16 +300,14 @@ def _start_pathways(n: int) -> list[uuid.UUID]:
 def _run(args, runner: Runner, points) -> int:
     from core.settings import get_settings
 
-    from flows.steps import PENDING_FAULT_POINT
+    def arm() -> str:
+        """A random point at a random hit (counted from now: the hit counts went with the last runner)."""
+        fault = f"{random.choice(points)}:{random.randint(1, 3)}"
+        runner.arm(fault)
+        return fault
 
-    def arm(restarting: int = 0) -> str:
-        """A random point at a random hit; the Pending point (reached by every flow-run process as it loads) only
-        after the ``restarting`` flow runs being restarted now have loaded, or they would never move again."""
-        point = random.choice(points)
-        return f"{point}:{random.randint(1, 3) + (restarting if point == PENDING_FAULT_POINT else 0)}"
-
+    runner.start()
     fault = arm()
-    runner.start(fault)
     started = time.monotonic()
     run_ids = _start_pathways(args.pathways)
     agencies, sweeper = Agencies(run_ids), Sweeper(args.sweep_interval)
@@ -318,8 +326,7 @@ def _run(args, runner: Runner, points) -> int:
         t_kill = time.monotonic() - (time.time() - killed_file.stat().st_mtime) if killed_file.exists() else time.monotonic()
         kills += 1
         victims = _running_victims(set(run_ids))
-        fault = arm(len(victims)) if kills < args.kills else None
-        t_back = runner.start(fault)
+        t_back = runner.start()
         restarted, moved = _moving_again(victims, timeout=180)
         lag_kill = [moved[v] - t_kill for v in moved]
         lag_back = [max(0.0, moved[v] - t_back) for v in moved]
@@ -334,6 +341,8 @@ def _run(args, runner: Runner, points) -> int:
                                            "runner was back (max)" if moved else "—"))
         if len(moved) < len(victims):
             print(f"  {len(victims) - len(moved)} pathway(s) did not move again within 180 s")
+        if kills < args.kills:
+            fault = arm()
     lost_runs = _wait_all(run_ids, timeout=600)
     agencies.stop.set()
     sweeper.stop.set()
@@ -347,7 +356,10 @@ def _run(args, runner: Runner, points) -> int:
         print(f"runner back → restarted by the sweeper: median {statistics.median(restarted_back):.1f} s, "
               f"max {max(restarted_back):.1f} s (target ≤ 2 sweep intervals = {2 * args.sweep_interval:.0f} s)")
     print(f"lost: {lost} (target 0); duplicated: {duplicated} (target 0)")
-    ok = lost == 0 and duplicated == 0 and (not restarted_back or max(restarted_back) <= 2 * args.sweep_interval)
+    if after_back:
+        print(f"target: runner back → moving again ≤ 2 sweep intervals = {2 * args.sweep_interval:.0f} s: "
+              + ("met" if max(after_back) <= 2 * args.sweep_interval else "missed"))
+    ok = lost == 0 and duplicated == 0 and (not after_back or max(after_back) <= 2 * args.sweep_interval)
     return 0 if ok else 1
 
 

@@ -26,7 +26,6 @@ import sqlalchemy as sa
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.flow_runs import resume_flow_run
-import sqlalchemy as sa
 from sqlmodel import select
 
 from core.audit import record_audit
@@ -152,13 +151,52 @@ async def resume_pathway(pathway_run_id: uuid.UUID, *, wait_seconds: float = 20.
             if sum(s.is_answer for s in states) <= answered_in_key or not is_satisfied(rule, states):
                 _clear_pending(pathway_run_id, seq)  # the flow would only suspend again
                 return "not_needed"
-            await resume_flow_run(flow_run_id, run_input={"pathway_run_id": str(pathway_run_id), "answer_seq": seq})
+            try:
+                await resume_flow_run(flow_run_id,
+                                      run_input={"pathway_run_id": str(pathway_run_id), "answer_seq": seq})
+            except RuntimeError:  # refused by the server ("Cannot resume this run: …")
+                if not await _input_schema_lost(client, flow_run):
+                    raise
+                reason = ("流程运行已暂停，但暂停时未保存答复输入的格式（进程在暂停与保存之间中断），无法恢复；"
+                          "已将其标记为崩溃，由清扫程序重启")
+                await _crash_flow_run(client, flow_run, reason)
+                _record_failure(pathway_run_id, reason)
+                return "pending"
     except Exception as exc:  # the server may be down: keep the answer pending, never lose it
         log.warning("resume of pathway run %s failed: %s", pathway_run_id, exc)
         _record_failure(pathway_run_id, f"{type(exc).__name__}: {exc}")
         return "pending"
     _clear_pending(pathway_run_id, seq)
     return "resumed"
+
+
+#: A suspended flow run's input schema is saved just after its Suspended state; missing for longer, it is lost.
+INPUT_SCHEMA_GRACE = timedelta(seconds=30)
+
+
+async def _input_schema_lost(client, flow_run) -> bool:
+    """Whether ``flow_run`` is suspended waiting for input whose schema was never saved, for longer than
+    :data:`INPUT_SCHEMA_GRACE`.
+
+    Prefect's ``suspend_flow_run(wait_for_input=…)`` proposes the Suspended state first and saves the input's
+    schema after it: a process killed in between (or a save refused by a busy server) leaves a run that the
+    server refuses to resume, ever ("Run input schema not found"). Such a run is dead and is restarted.
+    """
+    from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+
+    state = flow_run.state
+    keyset = state.state_details.run_input_keyset if state is not None else None
+    if not state.is_paused() or not keyset or utcnow() - state.timestamp < INPUT_SCHEMA_GRACE:
+        return False
+    try:
+        await client.read_flow_run_input(flow_run.id, keyset["schema"])
+    except ObjectNotFound:
+        return True
+    except PrefectHTTPStatusError as exc:  # this call answers a missing input with a bare 404
+        if exc.response.status_code == 404:
+            return True
+        raise
+    return False
 
 
 async def reconcile(*, wait_seconds: float = 0.0, stall_after: float | None = None,

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 def prefect_environment() -> dict[str, str]:
-    """The ``PREFECT_*`` variables for careflow's embedded defaults."""
+    """The ``PREFECT_*`` variables (and ``DO_NOT_TRACK``) for careflow's embedded defaults."""
     settings = get_settings()
     home = settings.prefect_home
     return {
@@ -24,6 +24,7 @@ def prefect_environment() -> dict[str, str]:
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
         "PREFECT_SERVER_API_PORT": str(settings.prefect_port),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",  # no usage telemetry from the SDK either: nothing about this system leaves it
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",
         "PREFECT_WORKER_QUERY_SECONDS": "1",  # `careflow worker`: a started pathway is picked up within a second
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
@@ -42,6 +43,40 @@ def configure_prefect_env() -> None:
     get_settings().prefect_home.mkdir(parents=True, exist_ok=True)
     for key, value in prefect_environment().items():
         os.environ.setdefault(key, value)
+
+
+class _SharedTLSContexts:
+    """The ``ssl`` module as Prefect's client module sees it, except that ``create_default_context`` builds each
+    context once per process and returns it again (an ``SSLContext`` is safe to share between clients)."""
+
+    def __init__(self, module):
+        self._ssl = module
+        self._made: dict[tuple, object] = {}
+
+    def __getattr__(self, name: str):
+        return getattr(self._ssl, name)
+
+    def create_default_context(self, purpose=None, *, cafile=None, capath=None, cadata=None):
+        key = (purpose, cafile, capath, cadata)
+        if key not in self._made:
+            purpose = self._ssl.Purpose.SERVER_AUTH if purpose is None else purpose
+            self._made[key] = self._ssl.create_default_context(purpose, cafile=cafile, capath=capath, cadata=cadata)
+        return self._made[key]
+
+
+def share_prefect_tls_context() -> None:
+    """Make every Prefect client of this process share one TLS context.
+
+    Prefect builds a client per task run, and each builds a new TLS context from the CA bundle (about 35 ms of CPU,
+    even for an ``http://`` server): a flow-run process paid that 15 times a pathway step. Called by every flow-run
+    process (``flows.steps``). Does nothing if Prefect's client module no longer has the ``ssl`` it patches.
+    """
+    import types
+
+    import prefect.client.orchestration as orchestration
+
+    if isinstance(getattr(orchestration, "ssl", None), types.ModuleType):
+        orchestration.ssl = _SharedTLSContexts(orchestration.ssl)
 
 
 #: Name of the automation that marks flow runs Crashed when their heartbeats stop (one per Prefect server).

@@ -18,7 +18,6 @@ from __future__ import annotations
 from prefect import flow
 from prefect.runtime import flow_run
 
-from core.i18n import label
 from flows.steps import PathwayContext, begin_pathway, close_pathway, notify_caseworker, record_failure_hook
 from flows.waiting import PathwayBlocked, request_step, request_steps
 from models.case import PathwayStatus
@@ -70,6 +69,8 @@ async def _guardianship_steps(ctx: PathwayContext) -> str:
         done.append("已临时监护" if placement.outcome.get("placed") else "救助保护机构未安置")
     last = assessment
     if assessment.outcome.get("long_term_guardianship_needed"):
+        from core.i18n import label  # Babel's catalogue reader: only on this branch
+
         last = await request_step(ctx, "long_term_guardianship", "court")
         done.append(f"长期监护经法院处理（{label(last.outcome.get('ruling'), 'option.ruling')}）")
     summary = "；".join(done)

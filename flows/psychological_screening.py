@@ -22,7 +22,6 @@ from __future__ import annotations
 from prefect import flow
 from prefect.runtime import flow_run
 
-from core.i18n import label
 from flows.steps import (
     PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker, record_failure_hook,
 )
@@ -33,6 +32,8 @@ from models.policy import load_policy
 
 def screening_zh(value: str) -> str:
     """A risk level as every page shows it (``high_risk`` → ``高风险``, :func:`core.i18n.label`)."""
+    from core.i18n import label  # Babel's catalogue reader: only when a summary is written
+
     return label(value, "option.screening_result")
 
 

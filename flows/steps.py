@@ -1,9 +1,16 @@
 """Prefect tasks that carry a pathway's side effects.
 
+A flow-run process imports this module before it reports Running, and every restart or resume is a new process,
+so only what orchestration needs is imported here: what writes and sends messages (templates, channels) is
+imported inside the tasks that use them, and a ``send-message`` whose message already went loads none of it.
+
 Each task that writes is idempotent twice over: the database finds what an earlier run already
 created (unique keys), and the task's result is persisted under a key made of the pathway run,
 step and attempt, so a resumed or retried flow run gets the cached result without running it again.
-Reads (``read_tasks``) are never cached: they must see answers stored since the last run.
+Reads (``read_tasks``, ``next_suspend_number``) are plain functions, not task runs: they must see answers stored
+since the last run, and a task run costs several calls to the Prefect server on every pass of a resumed flow.
+Task runs carry no tags (each tag would cost a concurrency-slot request per task run); the agency and step are in
+the task run's name.
 """
 from __future__ import annotations
 
@@ -20,14 +27,13 @@ from pydantic import BaseModel
 from sqlmodel import select
 
 from core.db import session_scope
+from core.prefect_env import share_prefect_tls_context
 from core.audit import record_audit
 from careflow.recovery import close_pathway_run, record_flow_failure
 from core.settings import get_settings
 from models.audit import AuditEvent
 from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus
 from models.task import AgencyTask, TaskState
-from notifications.outbox import dispatch_notification
-from notifications.messages import caseworker_unit, enqueue_task_message
 
 
 class PathwayContext(BaseModel):
@@ -55,6 +61,9 @@ class TaskAnswer(BaseModel):
     reroute_unit_code: str | None = None
 
 
+share_prefect_tls_context()  # a client per task run, but one TLS context per flow-run process
+
+
 def _key(*parts) -> str:
     return ":".join(str(p) for p in parts)
 
@@ -71,8 +80,14 @@ def fault_point(name: str) -> None:
     sends SIGKILL to its runner's process group (``careflow serve`` and every flow run it started), then to
     itself. With ``=pause`` it instead writes ``$CAREFLOW_HOME/faults/<name>.paused`` and sleeps
     ``CAREFLOW_FAULT_PAUSE`` seconds (default 15), so that a test can kill the Prefect server meanwhile.
+
+    ``CAREFLOW_FAULT_POINT=file`` reads the spec from ``$CAREFLOW_HOME/faults/armed`` at each point instead (no
+    file: nothing), so that ``benchmarks.recovery`` arms the next kill only once it has measured the last recovery.
     """
     spec = os.environ.get("CAREFLOW_FAULT_POINT", "")
+    if spec == "file":
+        armed = get_settings().home / "faults" / "armed"
+        spec = armed.read_text().strip() if armed.exists() else ""
     if not spec.startswith(name):
         return
     spec, _, action = spec.partition("=")
@@ -122,7 +137,8 @@ def begin_pathway(pathway_run_id: str, flow_run_id: str) -> PathwayContext:
 
 
 @task(
-    name="open-agency-task", persist_result=True, retries=3, retry_delay_seconds=2,
+    name="open-agency-task", task_run_name="open-task-{step_key}-{agency_type}-{attempt}", persist_result=True,
+    retries=3, retry_delay_seconds=2,
     cache_key_fn=lambda _ctx, p: _key("open-task", p["pathway_run_id"], p["step_key"], p["agency_type"], p["attempt"]),
 )
 def open_agency_task(pathway_run_id: str, step_key: str, agency_type: str, attempt: int = 1,
@@ -147,6 +163,8 @@ def open_agency_task(pathway_run_id: str, step_key: str, agency_type: str, attem
 def queue_message(task_id: str, event: str, recipient: str | None = None, role: str = "officer",
                   outcome_summary: str = "") -> str:
     """Store the message for an event on a task (once); return the notification id."""
+    from notifications.messages import enqueue_task_message
+
     with session_scope() as session:
         agency_task = session.get(AgencyTask, uuid.UUID(task_id))
         notification = enqueue_task_message(session, task=agency_task, event=event, recipient_unit=recipient,
@@ -158,17 +176,28 @@ def queue_message(task_id: str, event: str, recipient: str | None = None, role: 
 
 @task(name="send-message", cache_policy=NO_CACHE)
 def send_message(notification_id: str) -> str:
-    """Try to deliver a stored message now; failures stay in the outbox for the sweeper to retry."""
+    """Try to deliver a stored message now; failures stay in the outbox for the sweeper to retry.
+
+    Returns the message's delivery status. A message already sent (a resumed or restarted run passing this step
+    again) is only read.
+    """
+    from models.notification import DeliveryStatus, Notification
+
     with session_scope() as session:
-        status = dispatch_notification(session, uuid.UUID(notification_id)).status.value
+        status = session.exec(select(Notification.status).where(Notification.id == uuid.UUID(notification_id))).one()
+    if status != DeliveryStatus.sent:
+        from notifications.outbox import dispatch_notification
+
+        with session_scope() as session:
+            status = dispatch_notification(session, uuid.UUID(notification_id)).status
     fault_point("after_send")
-    return status
+    return DeliveryStatus(status).value
 
 
-@task(name="read-task-answers", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
 def read_tasks(task_ids: list[str]) -> list[TaskAnswer]:
     """The current state of the given tasks, read fresh from the database; a task a manager redirected is read as
-    the task that replaced it (:func:`careflow.reroute.follow_redirects`)."""
+    the task that replaced it (:func:`careflow.reroute.follow_redirects`). A plain read (no task run): a failure
+    fails the flow run, which the sweeper restarts."""
     from careflow.reroute import follow_redirects
 
     with session_scope() as session:
@@ -182,9 +211,9 @@ def read_tasks(task_ids: list[str]) -> list[TaskAnswer]:
         return answers
 
 
-@task(name="next-suspend-number", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
 def next_suspend_number(pathway_run_id: str) -> int:
-    """A number never used before by this pathway run's suspends (a suspend key must be new)."""
+    """A number never used before by this pathway run's suspends (a suspend key must be new). A plain write (no task
+    run): a number skipped by a failed run is harmless."""
     with session_scope() as session:
         run = session.get(PathwayRun, uuid.UUID(pathway_run_id))
         run.suspend_seq += 1
@@ -205,6 +234,8 @@ def close_pathway(pathway_run_id: str, outcome: str, status: PathwayStatus = Pat
     with session_scope() as session:
         _closed, messages = close_pathway_run(session, run_id, outcome, status)
         fault_point("during_close")  # before the commit: the close must be redone by a restarted run
+    if messages:
+        from notifications.outbox import dispatch_notification
     for notification_id in messages:  # best effort now; the sweeper sends what stays pending
         try:
             with session_scope() as session:
@@ -236,6 +267,8 @@ def record_failure_hook(flow, flow_run, state) -> None:
 
 def notify_caseworker(ctx: PathwayContext, task_id: str, event: str, summary: str) -> None:
     """Tell the case's caseworker about an answer or the end of the pathway (once)."""
+    from notifications.messages import caseworker_unit
+
     notification_id = queue_message(task_id, event, recipient=caseworker_unit(ctx.caseworker), role="caseworker",
                                     outcome_summary=summary)
     send_message(notification_id)

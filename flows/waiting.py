@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal, NamedTuple
 
-from prefect import get_run_logger, tags, task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
@@ -28,7 +28,6 @@ from flows.steps import (
 )
 from careflow.waits import is_satisfied, pause_key
 from models.task import TaskState
-from notifications.messages import caseworker_unit
 from notifications.routing import manager_channel
 
 #: A rejected step is re-issued (with escalation) at most this many times in all.
@@ -68,9 +67,8 @@ async def await_answers(ctx: PathwayContext, task_ids: list[str], rule: Literal[
 
 
 def _open_and_notify(ctx: PathwayContext, step_key: str, agency_type: str, attempt: int, urgent: bool) -> str:
-    with tags(f"agency:{agency_type}", f"step:{step_key}"):
-        task_id = open_agency_task(ctx.pathway_run_id, step_key, agency_type, attempt, urgent)
-        send_message(queue_message(task_id, "task_requested"))
+    task_id = open_agency_task(ctx.pathway_run_id, step_key, agency_type, attempt, urgent)
+    send_message(queue_message(task_id, "task_requested"))
     return task_id
 
 
@@ -164,6 +162,7 @@ async def await_reroute(ctx: PathwayContext, task_id: str) -> None:
 
 def _report_rejection(ctx: PathwayContext, answer: TaskAnswer) -> None:
     from core.i18n import label
+    from notifications.messages import caseworker_unit
 
     kind = f"{label(answer.rejection_kind, 'rejection_kind')}——" if answer.rejection_kind else ""
     summary = f"退回原因：{kind}{answer.rejection_reason}"

@@ -2,7 +2,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import models  # noqa: F401  (registers the tables)
+import models.tables  # noqa: F401  (registers every table)
 from core.db import get_engine
 
 config = context.config

@@ -1,23 +1,5 @@
 """The system of record (SQLModel tables) and the pure rules that need no database.
 
-Importing this package registers every table on ``SQLModel.metadata`` for Alembic.
+Importing the package loads no table: each module defines its own, and :mod:`models.tables` imports them all
+(for Alembic and the schema test).
 """
-from models.agency import AgencyUnit
-from models.audit import AuditEvent
-from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
-from models.child import Child, Guardian
-from models.notification import DeliveryStatus, Notification
-from models.task import AgencyTask, Escalation, TaskState
-from models.survey import (  # noqa: F401  (monitoring survey and key care files, migration 0003)
-    CareContact, KeyCareDuty, KeyCareFile, SurveyImport, SurveyRecord, SurveyRound, SurveyRowError,
-)
-from models.sweep import SweepRun  # noqa: F401  (the deadline sweeper's runs, migration 0006)
-from models.user import ApiToken, UserRole, WebUser  # noqa: F401  (web app sign-in, migration 0004)
-from models.dashboard import DashboardFigure  # noqa: F401  (dashboard figures and their indexes, migration 0008)
-from models.holidays import HolidayArrangement  # noqa: F401  (official holiday arrangements, migration 0011)
-from models.child_facts import ChildFact  # noqa: F401  (facts the target-group rules need, migration 0012_elig)
-
-__all__ = [
-    "AgencyTask", "AgencyUnit", "Escalation", "AuditEvent", "Case", "CaseStatus", "Child", "DeliveryStatus",
-    "Guardian", "Notification", "PathwayRun", "PathwayStatus", "TaskState",
-]

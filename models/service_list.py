@@ -33,7 +33,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from models.policy import (
     OutcomeField, Policy, PolicyError, ServiceItem, _locate, _read_yaml, _validate, load_policy,
 )
-from models.survey import is_contact_duty_key
 
 __all__ = [
     "CityServiceList", "Difference", "DifferenceKind", "DutyDescription", "DutyKind", "DUTY_KINDS",
@@ -419,6 +418,7 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
     An unknown kind (a duty some other part of careflow created) is described by its key and ``title``.
     """
     from models.regions import load_regions
+    from models.survey import is_contact_duty_key  # the survey's tables: not for a flow-run process
 
     kind, _, rest = key.partition(":")
     city_code, _, published = rest.partition(":")

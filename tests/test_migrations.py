@@ -3,7 +3,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import models  # noqa: F401
+import models.tables  # noqa: F401
 from core.db import get_engine
 
 

@@ -1,0 +1,46 @@
+"""What a flow-run process pays before its pathway moves: every restart and every resume is a new process.
+
+Checked in a fresh interpreter, as the runner starts one: loading a pathway's flow module loads no sending stack
+(Apprise, the message templates, Babel) and no table it does not use, and Prefect's per-task-run clients share one
+TLS context.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from core.paths import PROJECT_ROOT
+
+FLOW_MODULES = ["flows.guardianship", "flows.psychological_screening", "flows.temporary_assistance",
+                "flows.service_referral"]
+#: Loaded only by the tasks that send or word a message, or by other layers.
+NOT_AT_LOAD = ["apprise", "jinja2", "babel", "markdown", "requests", "notifications.outbox", "notifications.channels",
+               "notifications.messages", "models.survey", "models.user", "web"]
+
+
+def _in_fresh_process(code: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("module", FLOW_MODULES)
+def test_a_flow_module_loads_no_sending_stack(module):
+    loaded = _in_fresh_process(
+        f"import json, sys, importlib; importlib.import_module({module!r}); "
+        f"print(json.dumps([m for m in {NOT_AT_LOAD!r} if m in sys.modules]))")
+    assert loaded == [], f"{module} loads {loaded} before any task runs"
+
+
+def test_prefect_clients_of_a_flow_process_share_one_tls_context():
+    shared = _in_fresh_process(
+        "import json, flows.steps\n"
+        "from prefect.client.orchestration import PrefectClient, SyncPrefectClient\n"
+        "clients = [PrefectClient('http://127.0.0.1:9/api') for _ in range(3)]"
+        " + [SyncPrefectClient('http://127.0.0.1:9/api') for _ in range(2)]\n"
+        "contexts = {id(c._client._transport._pool._ssl_context) for c in clients}\n"
+        "print(json.dumps(len(contexts)))")
+    assert shared == 1

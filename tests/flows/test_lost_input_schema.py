@@ -1,0 +1,93 @@
+"""A flow run suspended without its input schema can never be resumed; the sweeper restarts it instead (#16).
+
+Prefect's ``suspend_flow_run(wait_for_input=…)`` sets the Suspended state first and saves the input's schema just
+after. ``benchmarks.recovery`` found a guardianship pathway whose schema was never saved (the Prefect server on
+SQLite was "database is locked"): every resume was refused with "Run input schema not found", the agency's answer
+waited for ever and the pathway never moved. Here such a run is made by hand on a real Prefect server.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.input.run_input import keyset_from_paused_state
+from prefect.states import Suspended
+
+from careflow import resume
+from careflow.cases import create_pathway_run, open_case
+from careflow.tasks import open_step_task, transition_task
+from careflow.waits import pause_key
+from core.db import session_scope
+from models.base import utcnow
+from models.case import PathwayRun
+from models.task import TaskState
+
+pytestmark = pytest.mark.only_backend("sqlite", why="the rule is Prefect's; the database only stores the answer")
+
+
+@flow(name="schema-lost-placeholder")
+def placeholder() -> None:
+    """Stands for a pathway flow: the test only needs a flow run to suspend."""
+
+
+async def _suspend_without_schema(task_id: str):
+    key = pause_key("all", [task_id], 0, 1)
+    async with get_client() as client:
+        flow_run = await client.create_flow_run(placeholder)
+        state = Suspended(pause_key=key)
+        state.state_details.run_input_keyset = keyset_from_paused_state(state)
+        await client.set_flow_run_state(flow_run.id, state, force=True)
+        return flow_run.id
+
+
+async def _state_of(flow_run_id):
+    async with get_client() as client:
+        return (await client.read_flow_run(flow_run_id)).state
+
+
+def _answered_run(session, register):
+    child = register().child
+    case = open_case(session, child_id=child.id, caseworker="test.caseworker")
+    run = create_pathway_run(session, case_id=case.id, pathway="guardianship", actor="test.caseworker")
+    session.flush()
+    task = open_step_task(session, pathway_run_id=run.id, step_key="committee_admonition")
+    session.commit()
+    transition_task(session, task, TaskState.completed, actor="村委会 办理人",
+                    outcome={"serious": "no", "child_in_danger": "no"})
+    session.commit()
+    return run.id, str(task.id)
+
+
+@pytest.mark.parametrize("lost", [True, False], ids=["suspended-longer-than-the-grace", "just-suspended"])
+def test_a_run_suspended_without_its_input_schema_is_crashed_and_then_restarted(
+        prefect_server, session, register, monkeypatch, lost):
+    # the server stamps the state itself: the grace, not the state's age, is what the test moves
+    monkeypatch.setattr(resume, "INPUT_SCHEMA_GRACE", timedelta(0) if lost else timedelta(hours=1))
+    run_id, task_id = _answered_run(session, register)
+    flow_run_id = asyncio.run(_suspend_without_schema(task_id))
+    with session_scope() as s:
+        run = s.get(PathwayRun, run_id)
+        run.flow_run_id, run.resume_pending = flow_run_id, True
+        s.add(run)
+
+    assert asyncio.run(resume.resume_pathway(run_id)) == "pending"  # the answer stays pending: never lost
+    state = asyncio.run(_state_of(flow_run_id))
+    with session_scope() as s:
+        error = s.get(PathwayRun, run_id).last_resume_error
+    if lost:  # lost for longer than the grace: dead, and the next recovery pass restarts it
+        assert state.is_crashed()
+        assert "未保存答复输入的格式" in error
+        verdict = resume.judge_flow_run(asyncio.run(_read(flow_run_id)), now=utcnow(),
+                                        stall_after=timedelta(minutes=5))
+        assert verdict.action == "restart"
+    else:  # just suspended: its schema may be being saved now, so it is only retried
+        assert state.is_paused()
+        assert "Run input schema not found" in error
+
+
+async def _read(flow_run_id):
+    async with get_client() as client:
+        return await client.read_flow_run(flow_run_id)
