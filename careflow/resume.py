@@ -245,7 +245,7 @@ class Verdict:
 
 
 def judge_flow_run(flow_run, *, now: datetime, stall_after: timedelta, flow_process: str = "",
-                   runners_since: datetime | None = None) -> Verdict | None:
+                   runners_since: datetime | None = None, claimed_at: datetime | None = None) -> Verdict | None:
     """The :class:`Verdict` on one flow run (``None``: alive or suspended, nothing to do).
 
     ``flow_run`` is a Prefect ``FlowRun`` or ``None`` when the server does not know it (its database was reset).
@@ -255,7 +255,10 @@ def judge_flow_run(flow_run, *, now: datetime, stall_after: timedelta, flow_proc
     (:func:`careflow.runners.earliest_runner_start`; ``None``: none is live, the rule is off): a Pending flow run
     (claimed, "Submitting") since before that was claimed by a runner that has died, and is dead at once.
     A Running flow run is never judged by the runners: its own process may outlive its runner (an orphan that
-    still sends its messages), so only its recorded process or ``stall_after`` tells.
+    still sends its messages), so only its recorded process or ``stall_after`` tells. ``claimed_at`` (when the
+    Running flow run last became Pending, read by :func:`recover_pathway_runs` only when it matters) extends "this
+    Running state" back to the claim: a flow-run process records itself as it loads, before it reports Running
+    (:func:`flows.steps.record_loading_process`), so a record since the claim is this run's own process.
     """
     from prefect.client.schemas.objects import StateType
 
@@ -269,7 +272,7 @@ def judge_flow_run(flow_run, *, now: datetime, stall_after: timedelta, flow_proc
         return Verdict("restart", f"流程运行已{ended}（{state.name}）" + (f"：{message}" if message else ""))
     if state.type == StateType.COMPLETED:  # ended without closing its pathway (closing is its last step)
         return Verdict("restart", f"流程运行已结束（{state.name}），但路径未结束")
-    if state.type == StateType.RUNNING and _process_gone(flow_process, since):
+    if state.type == StateType.RUNNING and _process_gone(flow_process, min(since, claimed_at or since)):
         return Verdict("restart", f"运行流程的进程（{flow_process.rsplit(':', 1)[0]}）已不存在（被杀或崩溃）")
     if (state.type == StateType.PENDING and runners_since is not None and since is not None
             and since < runners_since):
@@ -286,6 +289,28 @@ def judge_flow_run(flow_run, *, now: datetime, stall_after: timedelta, flow_proc
             return Verdict("wait", f"流程运行等待执行超过 {stall_after.total_seconds():.0f} 秒："
                                    "没有运行中的 careflow serve 或 careflow worker")
     return None  # PAUSED (suspended, waiting for an answer) or too recent to judge
+
+
+def _recorded_before_running(flow_run, flow_process: str) -> bool:
+    """Whether ``flow_run`` is Running and its recorded process, on this host and gone, was recorded before that
+    Running state began (by the process as it loaded, or by an earlier run): only then is the claim time needed."""
+    state = flow_run.state if flow_run is not None else None
+    if state is None or not state.is_running() or state.timestamp is None:
+        return False
+    return (_process_gone(flow_process, datetime.fromtimestamp(0, state.timestamp.tzinfo))
+            and not _process_gone(flow_process, state.timestamp))
+
+
+async def _claimed_at(client, flow_run) -> datetime | None:
+    """When ``flow_run`` last became Pending (claimed by a runner or worker) before its current Running state."""
+    try:
+        states = await client.read_flow_run_states(flow_run.id)
+    except Exception as exc:  # the server may be busy: judge without it
+        log.warning("recovery: could not read the states of flow run %s: %s", flow_run.id, exc)
+        return None
+    running_since = flow_run.state.timestamp
+    claims = [s.timestamp for s in states if s.is_pending() and s.timestamp is not None and s.timestamp <= running_since]
+    return max(claims, default=None)
 
 
 def _process_gone(flow_process: str, since: datetime | None) -> bool:
@@ -366,8 +391,13 @@ async def recover_pathway_runs(*, stall_after: float | None = None, max_restarts
             moment = now or utcnow()
             runners_since = earliest_runner_start()
             for row in rows:
-                verdict = judge_flow_run(flow_runs.get(row.flow_run_id), now=moment, stall_after=stall,
-                                         flow_process=row.flow_process, runners_since=runners_since)
+                flow_run = flow_runs.get(row.flow_run_id)
+                verdict = judge_flow_run(flow_run, now=moment, stall_after=stall, flow_process=row.flow_process,
+                                         runners_since=runners_since)
+                if verdict is None and _recorded_before_running(flow_run, row.flow_process):
+                    verdict = judge_flow_run(flow_run, now=moment, stall_after=stall, flow_process=row.flow_process,
+                                             runners_since=runners_since,
+                                             claimed_at=await _claimed_at(client, flow_run))
                 if verdict is None:
                     continue
                 if verdict.action == "wait":

@@ -43,6 +43,13 @@ def this_host() -> str:
     return socket.gethostname()[:80]
 
 
+def process_record(pid: int | None = None, at: float | None = None) -> str:
+    """``PathwayRun.flow_process`` for a flow-run process: ``<host>:<pid>:<unix time>`` (this process, now)."""
+    import time
+
+    return f"{this_host()}:{os.getpid() if pid is None else pid}:{time.time() if at is None else at:.3f}"
+
+
 def runners_dir(home: Path | None = None) -> Path:
     """``<home>/runners`` (``home`` defaults to ``CAREFLOW_HOME``)."""
     return (home or get_settings().home) / "runners"

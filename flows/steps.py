@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 import uuid
 from typing import Literal
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import select
 
@@ -30,6 +30,7 @@ from core.db import session_scope
 from core.prefect_env import share_prefect_tls_context
 from core.audit import record_audit
 from careflow.recovery import close_pathway_run, record_flow_failure
+from careflow.runners import process_record
 from core.settings import get_settings
 from models.audit import AuditEvent
 from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus
@@ -126,7 +127,7 @@ def begin_pathway(pathway_run_id: str, flow_run_id: str) -> PathwayContext:
             run.status = PathwayStatus.running
         if run.status in OPEN_PATHWAY_STATUSES:
             run.down_since = None  # a flow run lives again
-            run.flow_process = f"{socket.gethostname()[:80]}:{os.getpid()}:{time.time():.3f}"
+            run.flow_process = process_record()
         run.flow_run_id = uuid.UUID(flow_run_id)
         session.add(run)
         case = session.get(Case, run.case_id)
@@ -386,5 +387,29 @@ def _pending_recorded(session, parent: PathwayRun, item: int) -> bool:
 #: module (and this one) before it reports Running. Only in a flow-run process (the runner starts it with
 #: ``PREFECT__FLOW_RUN_ID``), never in the runner or any other process that imports the flows.
 PENDING_FAULT_POINT = "while_pending"
-if os.environ.get("PREFECT__FLOW_RUN_ID") and os.environ.get("CAREFLOW_FAULT_POINT"):
-    fault_point(PENDING_FAULT_POINT)
+
+
+def record_loading_process(flow_run_id: str) -> None:
+    """Record this process on the open pathway run of ``flow_run_id`` as it loads, before it reports Running.
+
+    A flow run may run for many seconds before its first task (``begin_pathway``) records its process; a runner
+    killed meanwhile kills it too, and without this record the sweeper could only wait for the heartbeats to stop
+    (:func:`careflow.resume.judge_flow_run`). Best effort: a failure is logged, and ``begin_pathway`` records it.
+    """
+    try:
+        with session_scope() as session:
+            session.execute(sa.update(PathwayRun)
+                            .where(PathwayRun.flow_run_id == uuid.UUID(flow_run_id),
+                                   PathwayRun.status.in_(OPEN_PATHWAY_STATUSES))
+                            .values(flow_process=process_record())
+                            .execution_options(synchronize_session=False))
+    except Exception as exc:  # noqa: BLE001 -- never stop a flow run from loading
+        import logging
+
+        logging.getLogger(__name__).warning("could not record the process of flow run %s: %s", flow_run_id, exc)
+
+
+if os.environ.get("PREFECT__FLOW_RUN_ID"):
+    record_loading_process(os.environ["PREFECT__FLOW_RUN_ID"])
+    if os.environ.get("CAREFLOW_FAULT_POINT"):
+        fault_point(PENDING_FAULT_POINT)

@@ -44,3 +44,30 @@ def test_prefect_clients_of_a_flow_process_share_one_tls_context():
         "contexts = {id(c._client._transport._pool._ssl_context) for c in clients}\n"
         "print(json.dumps(len(contexts)))")
     assert shared == 1
+
+
+def test_a_flow_run_process_records_itself_as_it_loads(session, register, database_url):
+    """So that a runner killed before the flow's first task is told apart from a live run (careflow.resume)."""
+    import os
+    import uuid
+
+    from careflow.cases import create_pathway_run, open_case
+    from careflow.runners import this_host
+    from core.db import session_scope
+    from models.case import PathwayRun
+
+    case = open_case(session, child_id=register().child.id, caseworker="test.caseworker")
+    run = create_pathway_run(session, case_id=case.id, pathway="guardianship", actor="test.caseworker")
+    flow_run_id = uuid.uuid4()
+    run.flow_run_id = flow_run_id
+    session.add(run)
+    session.commit()
+    env = {**os.environ, "PREFECT__FLOW_RUN_ID": str(flow_run_id), "CAREFLOW_DATABASE_URL": database_url}
+    env.pop("CAREFLOW_FAULT_POINT", None)
+    out = subprocess.run([sys.executable, "-c", "import os, flows.guardianship; print(os.getpid())"], env=env,
+                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    with session_scope() as s:
+        recorded = s.get(PathwayRun, run.id).flow_process
+    host, pid, _at = recorded.rsplit(":", 2)
+    assert (host, pid) == (this_host(), out.stdout.strip().splitlines()[-1])

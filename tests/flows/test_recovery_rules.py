@@ -81,6 +81,24 @@ def test_a_pending_flow_run_claimed_before_every_live_runner_started_is_restarte
     assert judge_flow_run(SimpleNamespace(state=state), now=utcnow(), stall_after=STALL, runners_since=None) is None
 
 
+def test_a_process_recorded_as_it_loaded_counts_from_the_claim_not_from_running():
+    # benchmarks.recovery: runs killed between reporting Running and their first task waited ~90 s for the
+    # heartbeat automation, because the only record was their previous process's. A flow-run process now records
+    # itself as it loads (after the claim, before Running): that record judges it once the claim time is known.
+    host, dead = socket.gethostname()[:80], _dead_pid()
+    state = Running()
+    state.timestamp = utcnow() - timedelta(seconds=5)
+    loaded = f"{host}:{dead}:{time.time() - 8:.3f}"  # 8 s ago: after the claim (10 s ago), before Running
+    assert judge(state, age=timedelta(seconds=5), flow_process=loaded) is None  # claim time unknown: cannot tell
+    claimed = utcnow() - timedelta(seconds=10)
+    verdict = judge_flow_run(SimpleNamespace(state=state), now=utcnow(), stall_after=STALL, flow_process=loaded,
+                             claimed_at=claimed)
+    assert verdict.action == "restart"
+    earlier = f"{host}:{dead}:{time.time() - 60:.3f}"  # an earlier run's process (before this claim): not its own
+    assert judge_flow_run(SimpleNamespace(state=state), now=utcnow(), stall_after=STALL, flow_process=earlier,
+                          claimed_at=claimed) is None
+
+
 def test_a_running_flow_run_is_judged_by_its_own_process_never_by_the_runners():
     # its runner died (every live runner started after it began), but its own process lives on: an orphan that
     # still sends its messages; restarting it would send them twice
