@@ -297,8 +297,8 @@ def _recorded_before_running(flow_run, flow_process: str) -> bool:
     state = flow_run.state if flow_run is not None else None
     if state is None or not state.is_running() or state.timestamp is None:
         return False
-    return (_process_gone(flow_process, datetime.fromtimestamp(0, state.timestamp.tzinfo))
-            and not _process_gone(flow_process, state.timestamp))
+    recorded_at = _dead_process_recorded_at(flow_process)
+    return recorded_at is not None and recorded_at < state.timestamp.timestamp()
 
 
 async def _claimed_at(client, flow_run) -> datetime | None:
@@ -316,20 +316,27 @@ async def _claimed_at(client, flow_run) -> datetime | None:
 def _process_gone(flow_process: str, since: datetime | None) -> bool:
     """Whether ``flow_process`` (``<host>:<pid>:<unix time>``) was recorded on this host at or after ``since``
     and that process no longer exists. Unknown (another host, recorded earlier, unreadable): False."""
+    recorded_at = _dead_process_recorded_at(flow_process)
+    return recorded_at is not None and since is not None and recorded_at >= since.timestamp()
+
+
+def _dead_process_recorded_at(flow_process: str) -> float | None:
+    """When ``flow_process`` was recorded (unix time), if it names a process of this host that no longer exists;
+    ``None`` otherwise (alive, another host, unreadable)."""
     try:
         host, pid, at = flow_process.rsplit(":", 2)
         pid, at = int(pid), float(at)
     except ValueError:
-        return False
-    if host != socket.gethostname()[:80] or since is None or at < since.timestamp():
-        return False
+        return None
+    if host != socket.gethostname()[:80]:
+        return None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
+        return at
     except PermissionError:  # exists, owned by someone else
-        return False
-    return False
+        return None
+    return None
 
 
 async def _read_flow_runs(client, ids: list[uuid.UUID]) -> dict[uuid.UUID, object]:

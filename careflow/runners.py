@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -45,8 +46,6 @@ def this_host() -> str:
 
 def process_record(pid: int | None = None, at: float | None = None) -> str:
     """``PathwayRun.flow_process`` for a flow-run process: ``<host>:<pid>:<unix time>`` (this process, now)."""
-    import time
-
     return f"{this_host()}:{os.getpid() if pid is None else pid}:{time.time() if at is None else at:.3f}"
 
 

@@ -20,9 +20,9 @@ import time
 import uuid
 from typing import Literal
 
+import sqlalchemy as sa
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import select
 

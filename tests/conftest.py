@@ -127,3 +127,18 @@ def register(session):
         return registration
 
     return _register
+
+
+@pytest.fixture
+def committee_task(session, register):
+    """A committed committee task of a guardianship run: (task id, run id, child)."""
+    from careflow.cases import create_pathway_run, open_case
+    from careflow.tasks import open_step_task
+
+    child = register().child
+    case = open_case(session, child_id=child.id, caseworker="test.caseworker")
+    run = create_pathway_run(session, case_id=case.id, pathway="guardianship", actor="test.caseworker")
+    session.flush()
+    task = open_step_task(session, pathway_run_id=run.id, step_key="committee_admonition")
+    session.commit()
+    return task.id, run.id, child

@@ -23,18 +23,6 @@ NOT_SERIOUS = {"serious": "no", "child_in_danger": "no"}
 SERIOUS = {"serious": "yes", "child_in_danger": "no"}
 
 
-@pytest.fixture
-def committee_task(session, register):
-    """A committed committee task of a guardianship run: (task id, run id, child)."""
-    child = register().child
-    case = open_case(session, child_id=child.id, caseworker="test.caseworker")
-    run = create_pathway_run(session, case_id=case.id, pathway="guardianship", actor="test.caseworker")
-    session.flush()
-    task = open_step_task(session, pathway_run_id=run.id, step_key="committee_admonition")
-    session.commit()
-    return task.id, run.id, child
-
-
 def _in_threads(*calls):
     """Run each call in its own thread after a common barrier; returns each one's result or exception."""
     barrier = threading.Barrier(len(calls))

@@ -17,13 +17,12 @@ from prefect.input.run_input import keyset_from_paused_state
 from prefect.states import Suspended
 
 from careflow import resume
-from careflow.cases import create_pathway_run, open_case
-from careflow.tasks import open_step_task, transition_task
+from careflow.tasks import transition_task
 from careflow.waits import pause_key
 from core.db import session_scope
 from models.base import utcnow
 from models.case import PathwayRun
-from models.task import TaskState
+from models.task import AgencyTask, TaskState
 
 pytestmark = pytest.mark.only_backend("sqlite", why="the rule is Prefect's; the database only stores the answer")
 
@@ -48,26 +47,20 @@ async def _state_of(flow_run_id):
         return (await client.read_flow_run(flow_run_id)).state
 
 
-def _answered_run(session, register):
-    child = register().child
-    case = open_case(session, child_id=child.id, caseworker="test.caseworker")
-    run = create_pathway_run(session, case_id=case.id, pathway="guardianship", actor="test.caseworker")
-    session.flush()
-    task = open_step_task(session, pathway_run_id=run.id, step_key="committee_admonition")
-    session.commit()
-    transition_task(session, task, TaskState.completed, actor="村委会 办理人",
+def _answer(session, task_id) -> None:
+    transition_task(session, session.get(AgencyTask, task_id), TaskState.completed, actor="村委会 办理人",
                     outcome={"serious": "no", "child_in_danger": "no"})
     session.commit()
-    return run.id, str(task.id)
 
 
 @pytest.mark.parametrize("lost", [True, False], ids=["suspended-longer-than-the-grace", "just-suspended"])
 def test_a_run_suspended_without_its_input_schema_is_crashed_and_then_restarted(
-        prefect_server, session, register, monkeypatch, lost):
+        prefect_server, session, committee_task, monkeypatch, lost):
     # the server stamps the state itself: the grace, not the state's age, is what the test moves
     monkeypatch.setattr(resume, "INPUT_SCHEMA_GRACE", timedelta(0) if lost else timedelta(hours=1))
-    run_id, task_id = _answered_run(session, register)
-    flow_run_id = asyncio.run(_suspend_without_schema(task_id))
+    task_id, run_id, _child = committee_task
+    _answer(session, task_id)
+    flow_run_id = asyncio.run(_suspend_without_schema(str(task_id)))
     with session_scope() as s:
         run = s.get(PathwayRun, run_id)
         run.flow_run_id, run.resume_pending = flow_run_id, True
