@@ -85,5 +85,6 @@ def load_agency_units(session: Session, path: Path) -> int:
         unit.jurisdiction_code = code
         unit.name = entry["name"]
         unit.active = bool(entry.get("active", True))
+        unit.answers_by_command = bool(entry.get("answers_by_command", False))
         session.add(unit)
     return len(entries)

@@ -11,6 +11,10 @@ class AgencyUnit(SQLModel, table=True):
     or a statistical area code (township 9 digits, village/community 12 digits). A task for an agency
     type goes to the unit whose jurisdiction is the closest one containing the child's area
     (see :func:`careflow.routing.resolve_unit`). Notification channels are configured per ``code``.
+
+    ``answers_by_command``: the unit has no web account and answers on the command line (``careflow task …``): its
+    messages carry the commands to type. Otherwise (the default) a message only links to the web task page
+    (issue 12: command-line instructions only for units configured to use it).
     """
 
     __tablename__ = "agency_unit"
@@ -20,3 +24,4 @@ class AgencyUnit(SQLModel, table=True):
     jurisdiction_code: str = Field(index=True, max_length=12)
     name: str = Field(max_length=120)
     active: bool = True
+    answers_by_command: bool = False

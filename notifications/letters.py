@@ -75,7 +75,9 @@ def render_referral_letter(ctx: LetterContext, lang: str = "zh") -> str:
 
 
 def page_text(page: str) -> str:
-    """The visible text of an HTML page (tags removed, entities decoded): what a reader of the print sees."""
+    """The visible text of an HTML page (styles, scripts and tags removed, entities decoded): what a reader of the
+    print sees."""
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S | re.I)
     return html.unescape(re.sub(r"<[^>]+>", " ", page))
 
 

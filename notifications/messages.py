@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from core.audit import record_audit
 from core.settings import get_settings
+from models.agency import AgencyUnit
 from models.case import Case, PathwayRun
 from models.child import Child
 from models.deadlines import format_local
@@ -43,11 +44,13 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
     subject where the case reference would be, and its own title, instructions and answer fields
     (:func:`models.service_list.describe_duty`). ``policy``: the loaded policy (default :func:`load_policy`;
     bulk callers pass it once). ``rows``: the task's pathway run, case and unit name already read, keyed by
-    ``PathwayRun``, ``Case`` and ``"unit_name"`` (bulk callers read them for many tasks at once; missing keys are
-    read here).
+    ``PathwayRun``, ``Case`` and ``AgencyUnit`` (bulk callers read them for many tasks at once; missing keys are
+    read here). The command lines to answer (``careflow task …``) are given only when the unit
+    ``answers_by_command`` (issue 12); otherwise the link to the task page is how to answer.
     """
     rows = rows or {}
     unit = task.unit_code
+    unit_row = rows[AgencyUnit] if AgencyUnit in rows else session.get(AgencyUnit, unit)
     settings = get_settings()
     if task.pathway_run_id is None:
         from models.service_list import describe_duty
@@ -78,7 +81,7 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
         case_reference=reference,
         pathway_title=pathway_title,
         step_title=step_title,
-        agency_unit_name=rows.get("unit_name") or _unit_name(session, unit),
+        agency_unit_name=unit_row.name if unit_row is not None else unit,
         task_ref=task.short_ref,
         due_at_local=format_local(task.due_at, settings.timezone),
         # Shown only while acknowledging is still outstanding (a reminder after acknowledgement leaves it out).
@@ -88,7 +91,7 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
         provisional=task.due_provisional,
         instructions=instructions,
         outcome_fields=[{"name": f.name, "label": f.label_zh, "choices": _choices(f)} for f in outcome],
-        answer_commands={
+        answer_commands={} if unit_row is None or not unit_row.answers_by_command else {
             "acknowledge": f"careflow task ack {task.short_ref} --unit {unit} --as <姓名>",
             "reject": f"careflow task reject {task.short_ref} --unit {unit} --as <姓名> --reason <原因>",
             "complete": f"careflow task complete {task.short_ref} --unit {unit} --as <姓名> "
@@ -120,8 +123,6 @@ def describe_outcome(session: Session, task: AgencyTask) -> str:
 
 
 def _unit_name(session: Session, unit_code: str) -> str:
-    from models.agency import AgencyUnit
-
     unit = session.get(AgencyUnit, unit_code)
     return unit.name if unit else unit_code
 

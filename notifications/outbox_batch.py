@@ -101,8 +101,7 @@ def render_task_messages(session: Session, messages: list[TaskMessage]) -> Rende
             if m.event == "task_answered" and task.outcome and task.pathway_run_id is not None:
                 summary = "；".join(filter(None, [summary, describe_outcome(session, task)]))
             unit = units.get(task.unit_code)
-            preloaded = {PathwayRun: runs.get(task.pathway_run_id), Case: cases.get(task.case_id),
-                         "unit_name": unit.name if unit is not None else None}
+            preloaded = {PathwayRun: runs.get(task.pathway_run_id), Case: cases.get(task.case_id), AgencyUnit: unit}
             message = render_message(task_message_context(session, task, m.event, role=m.role,
                                                           outcome_summary=summary, policy=policy, rows=preloaded))
             child = children_by_case.get(task.case_id)

@@ -186,6 +186,7 @@ class UnitCreate(_In):
     jurisdiction_code: AreaCode
     name: Text(120, 1)
     active: bool = True
+    answers_by_command: bool = False
 
 
 class UnitUpdate(_In):
@@ -193,6 +194,7 @@ class UnitUpdate(_In):
     jurisdiction_code: AreaCode | None = None
     name: Text(120, 1) | None = None
     active: bool | None = None
+    answers_by_command: bool | None = None
 
 
 # --------------------------------------------------------------------------------------------- outputs
@@ -492,3 +494,4 @@ class UnitOut(BaseModel):
     jurisdiction_code: str
     name: str
     active: bool
+    answers_by_command: bool = False

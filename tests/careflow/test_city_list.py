@@ -101,9 +101,9 @@ def test_each_duty_gets_a_task_requested_message_without_a_case(session):
         assert message.unit_code == "civil_affairs-350300"
         assert "莆田市流动儿童关爱服务清单（2025-05-06发布）" in message.subject
         assert "莆田市民政局" in message.body
-        assert f"careflow task complete {task.short_ref} --unit civil_affairs-350300" in message.body
+        assert f"/tasks/{task.id}" in message.body and "careflow task" not in message.body  # a web unit
     assert "关爱服务清单报送省民政厅备案" in filing_message.subject and "截止 2025-05-16 23:59" in filing_message.subject
-    assert "10日内报送省民政厅备案" in filing_message.body and "--outcome filed=" in filing_message.body
+    assert "10日内报送省民政厅备案" in filing_message.body
     assert "每两年更新发布一次" in republication_message.body and "（暂定）" in republication_message.subject
 
 

@@ -17,6 +17,7 @@ from entry.demos import service_referral as demo
 from careflow.tasks import open_step_task, transition_task
 from flows.service_referral import referral_requests, summarise
 from flows.steps import TaskAnswer
+from models.agency import AgencyUnit
 from models.case import Case, PathwayRun, PathwayStatus
 from models.policy import load_policy
 from models.task import TaskState
@@ -140,8 +141,21 @@ def test_the_message_carries_the_items_service_and_content(session, referral):
     assert "服务对象：符合最低生活保障条件的流动儿童" in message.body
     assert "服务内容：协助符合条件的流动儿童家庭向户籍地办理最低生活保障" in message.body
     assert "责任部门：民政（各部门均须答复）" in message.body
-    assert "--outcome forwarded=<已转递户籍地> --outcome decision=<审核确认结果>" in message.body
     assert session.get(Case, run.case_id).reference in message.subject
+    # a unit with a web account is sent to its task page, never told to type commands (issue 12)
+    assert "careflow task" not in message.body and "（forwarded）" not in message.body
+    assert f"/tasks/{task.id}" in message.body and "已转递户籍地" in message.body
+
+
+def test_a_unit_that_answers_on_the_command_line_is_told_the_commands(session, referral):
+    run = referral(13)
+    task = open_step_task(session, pathway_run_id=run.id, step_key="minimum_living_referral",
+                          agency_type="civil_affairs", now=REFERRED)
+    session.get(AgencyUnit, task.unit_code).answers_by_command = True
+    session.flush()
+    message = enqueue_task_message(session, task=task, event="task_requested")
+    assert "--outcome forwarded=<已转递户籍地> --outcome decision=<审核确认结果>" in message.body
+    assert f"careflow task ack {task.short_ref} --unit {task.unit_code}" in message.body
 
 
 def test_the_summary_names_each_department_and_fits_the_outcome_column():

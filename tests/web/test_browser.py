@@ -8,66 +8,18 @@ Screenshots of every page go to ``$CAREFLOW_HOME/screenshots/<backend>/`` (the p
 """
 from __future__ import annotations
 
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from core.db import session_scope
 from core.settings import get_settings
-from tests.conftest import BACKENDS
 from tests.factories import make_resident_id
+from tests.web.browser import BROWSER_BACKEND, DESKTOP, PHONE, Shots, reload_until, sign_in, sign_out
 from tests.web.conftest import PASSWORD, WEB_ID_SPACE
 from web.users import create_user
 
 pytestmark = pytest.mark.e2e
-
-BROWSER_BACKEND = "sqlite" if "sqlite" in BACKENDS else BACKENDS[0]
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
-
-
-class Shots:
-    """Numbered full-page screenshots in one folder."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        self.count = 0
-
-    def __call__(self, page, name: str) -> None:
-        self.count += 1
-        page.screenshot(path=str(self.folder / f"{self.count:02d}-{name}.png"), full_page=True)
-
-
-def sign_in(context, base: str, username: str):
-    page = context.new_page()
-    page.set_default_timeout(120_000)  # an answer waits for the flow run to suspend; two cores, busy
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-    assert "/login" not in page.url, page.url
-    return page
-
-
-def sign_out(page) -> None:
-    page.click("header form[action='/logout'] button")
-    page.wait_for_url("**/login")
-
-
-def reload_until(page, url: str, selector: str, timeout: float = 180) -> None:
-    """Load ``url`` again and again until ``selector`` is on the page (the flow moves on its own)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        page.goto(url)
-        if page.locator(selector).count():
-            return
-        assert time.monotonic() < deadline, f"{selector!r} never appeared on {url}"
-        time.sleep(1)
-
 
 def answer_task(page, base: str, reference: str, step: str, outcome: dict[str, str], shots: Shots, *,
                 acknowledge: bool = False) -> None:
@@ -92,8 +44,6 @@ def answer_task(page, base: str, reference: str, step: str, outcome: dict[str, s
     return body
 
 
-# One backend is enough here: the pathway itself runs on both in tests/flows, and the web layer is walked on both
-# by test_access and test_api_schema. A browser costs the two cores more than anything else in the suite.
 @pytest.mark.parametrize("database_url", [BROWSER_BACKEND], indirect=True)
 def test_guardianship_case_from_registration_to_close(served, live_web, chromium, database_url, capsys):
     base = live_web

@@ -14,9 +14,9 @@ from core.db import session_scope
 from core.settings import get_settings
 from models.case import CaseStatus
 from models.user import UserRole
+from tests.web.browser import BROWSER_BACKEND, PHONE, Shots
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD
 from tests.web.test_closing import case_row, make_case
-from tests.web.test_lists_browser import BROWSER_BACKEND, PHONE, plain_web  # noqa: F401  (the live app fixture)
 from web.users import create_user
 
 
@@ -31,8 +31,7 @@ def test_a_supervisor_closes_an_ended_case_from_the_inbox_on_a_phone(database_ur
     with session_scope() as session:
         create_user(session, username=username, password=PASSWORD, role=UserRole.caseworker, actor="fixture",
                     jurisdiction_code="350302001")
-    shots = get_settings().home / "screenshots" / "closing"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = Shots(get_settings().home / "screenshots" / "closing")
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -49,7 +48,7 @@ def test_a_supervisor_closes_an_ended_case_from_the_inbox_on_a_phone(database_ur
             page.click("#tab-ended")
             page.wait_for_load_state()
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "wider than the phone"
-            page.screenshot(path=str(shots / "01-inbox-ended.png"), full_page=True)
+            shots(page, "inbox-ended")
             page.click(f"a[data-case='{reference}']")
             page.wait_for_selector("#close-case")
             assert "路径已结束，待决定是否结案" in page.inner_text("#closing")
@@ -58,7 +57,7 @@ def test_a_supervisor_closes_an_ended_case_from_the_inbox_on_a_phone(database_ur
             page.click("#close-case button[type=submit]")
             page.wait_for_selector("#closing .errors")
             assert "结案理由：必须填写" in page.inner_text("#closing")
-            page.screenshot(path=str(shots / "02-reason-required.png"), full_page=True)
+            shots(page, "reason-required")
 
             page.fill("#close-case textarea[name=reason]", "家庭监护已恢复，儿童安全")
             page.click("#close-case button[type=submit]")
@@ -66,7 +65,7 @@ def test_a_supervisor_closes_an_ended_case_from_the_inbox_on_a_phone(database_ur
             assert page.inner_text("#case-status").strip() == "已结案"
             assert "家庭监护已恢复，儿童安全" in page.inner_text("#closing-closed")
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "wider than the phone"
-            page.screenshot(path=str(shots / "03-closed.png"), full_page=True)
+            shots(page, "closed")
         finally:
             browser.close()
     assert case_row(reference).status == CaseStatus.closed

@@ -6,8 +6,6 @@ Needs no Prefect: the web app alone on a live uvicorn server (a few seconds; chr
 from __future__ import annotations
 
 import os
-import threading
-import time
 import uuid
 from datetime import date, timedelta
 
@@ -16,35 +14,12 @@ import pytest
 from core.db import session_scope
 from core.settings import get_settings
 from models.user import UserRole
-from tests.conftest import BACKENDS
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, free_port
+from tests.web.browser import BROWSER_BACKEND, PHONE, Shots
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD
 from tests.web.test_lists import insert_children
 from web.users import create_user
 
-BROWSER_BACKEND = "sqlite" if "sqlite" in BACKENDS else BACKENDS[0]
 TOWNSHIP = "350102003"
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def plain_web(database_url):
-    """The web app (no flow starts) on a live uvicorn server in a thread."""
-    import uvicorn
-
-    from web.app import create_app
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(pathway_starter=lambda run_id: None), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="careflow-web-lists", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the web app did not start"
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
 
 
 @pytest.mark.parametrize("database_url", [BROWSER_BACKEND], indirect=True)
@@ -61,8 +36,7 @@ def test_a_supervisor_pages_through_the_townships_children_and_finds_one_by_id(d
         username = f"lists.browser.{suffix}"
         create_user(session, username=username, password=PASSWORD, role=UserRole.caseworker, actor="fixture",
                     jurisdiction_code=TOWNSHIP)
-    shots = get_settings().home / "screenshots" / "lists"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = Shots(get_settings().home / "screenshots" / "lists")
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -80,7 +54,7 @@ def test_a_supervisor_pages_through_the_townships_children_and_finds_one_by_id(d
             first_page = page.locator("#children tbody tr").all_inner_texts()
             assert len(first_page) == 50
             fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-            page.screenshot(path=str(shots / "01-children-page-1.png"), full_page=False)
+            shots(page, "children-page-1", full_page=False)
             assert fits, "the list is wider than the phone"
 
             page.locator("#page-next").first.click()
@@ -89,7 +63,7 @@ def test_a_supervisor_pages_through_the_townships_children_and_finds_one_by_id(d
             second_page = page.locator("#children tbody tr").all_inner_texts()
             assert len(second_page) == 10 and not set(second_page) & set(first_page)
             assert page.locator("#page-next").count() == 0
-            page.screenshot(path=str(shots / "02-children-page-2.png"), full_page=False)
+            shots(page, "children-page-2", full_page=False)
 
             page.locator("#page-prev").first.click()
             page.wait_for_load_state()
@@ -101,10 +75,10 @@ def test_a_supervisor_pages_through_the_townships_children_and_finds_one_by_id(d
             assert page.locator("#list-count").first.inner_text() == "共 1 条，第 1–1 条"
             rows = page.locator("#children tbody tr")
             assert rows.count() == 1 and wanted[0] in rows.inner_text() and wanted[1] not in page.content()
-            page.screenshot(path=str(shots / "03-found-by-id.png"), full_page=True)
+            shots(page, "found-by-id")
             page.click(f"text={wanted[0]}")
             page.wait_for_load_state()
             assert wanted[0] in page.locator("main").inner_text() and "/children/" in page.url
         finally:
             browser.close()
-    print(f"screenshots: {shots}")
+    print(f"screenshots: {shots.folder}")

@@ -12,12 +12,10 @@ import pytest
 from core.db import session_scope
 from core.settings import get_settings
 from models.task import AgencyTask, TaskState
-from tests.conftest import BACKENDS
+from tests.web.browser import BROWSER_BACKEND, Shots
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD
-from tests.web.test_lists_browser import plain_web  # noqa: F401  (the web app on a live server, no Prefect)
 from tests.web.test_reroute_pages import STATION, STATION_NAME, _police_task
 
-BROWSER_BACKEND = "sqlite" if "sqlite" in BACKENDS else BACKENDS[0]
 
 
 @pytest.mark.parametrize("database_url", [BROWSER_BACKEND], indirect=True)
@@ -27,8 +25,7 @@ def test_police_officer_rejects_naming_another_station(database_url, world, sess
     from playwright.sync_api import sync_playwright
 
     task, _reference = _police_task(session, register)
-    shots = get_settings().home / "screenshots" / "reroute"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = Shots(get_settings().home / "screenshots" / "reroute")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -43,7 +40,7 @@ def test_police_officer_rejects_naming_another_station(database_url, world, sess
             page.select_option("#rejection_kind", label="非本单位职责")
             page.select_option("#reroute_unit", label=STATION_NAME)
             page.fill("#reject-form textarea[name=reason]", "请转龙桥派出所办理")
-            page.screenshot(path=str(shots / "01-reject-naming-a-station.png"), full_page=True)
+            shots(page, "reject-naming-a-station")
             page.click("#reject")
             page.wait_for_url("**/inbox**")
             page.goto(f"{plain_web}/tasks/{task.id}")
@@ -51,7 +48,7 @@ def test_police_officer_rejects_naming_another_station(database_url, world, sess
             assert page.locator("#rejection-kind").inner_text().endswith("非本单位职责")
             assert page.locator("#named-unit").inner_text().endswith(STATION_NAME)
             assert "not_ours" not in page.locator("main").inner_text() and STATION not in page.content()
-            page.screenshot(path=str(shots / "02-rejected.png"), full_page=True)
+            shots(page, "rejected")
         finally:
             browser.close()
     with session_scope() as s:

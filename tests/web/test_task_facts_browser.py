@@ -12,13 +12,10 @@ import os
 import pytest
 
 from core.settings import get_settings
-from tests.conftest import BACKENDS
+from tests.web.browser import BROWSER_BACKEND, PHONE, Shots
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD
-from tests.web.test_lists_browser import plain_web  # noqa: F401  (the web app on a live server, no Prefect)
 from tests.web.test_task_facts import COMMITTEE_NAME, facts_case  # noqa: F401
 
-BROWSER_BACKEND = "sqlite" if "sqlite" in BACKENDS else BACKENDS[0]
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.mark.parametrize("database_url", [BROWSER_BACKEND], indirect=True)
@@ -27,8 +24,7 @@ def test_the_committee_reads_the_childs_facts_on_a_phone(database_url, world, fa
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")
     from playwright.sync_api import sync_playwright
 
-    shots = get_settings().home / "screenshots" / "facts"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = Shots(get_settings().home / "screenshots" / "facts")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -59,15 +55,15 @@ def test_the_committee_reads_the_childs_facts_on_a_phone(database_url, world, fa
             assert COMMITTEE_NAME in page.locator("header").inner_text()  # the unit by name, not its code
             assert "village_committee" not in page.locator("header").inner_text()
             fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-            page.screenshot(path=str(shots / "01-task-facts-phone.png"), full_page=True)
+            shots(page, "task-facts-phone")
             assert fits, "the task page is wider than the phone"
 
             page.goto(f"{plain_web}/tasks/{facts_case.committee_task}/letter")
             assert facts_case.child_name in page.locator("#facts").inner_text()
             page.emulate_media(media="print")
             assert not page.locator("#print").is_visible()  # the print button is not printed
-            page.pdf(path=str(shots / "02-letter.pdf"), format="A4")  # prints on A4
-            page.screenshot(path=str(shots / "02-letter.png"), full_page=True)
+            page.pdf(path=str(shots.folder / "letter.pdf"), format="A4")  # prints on A4
+            shots(page, "letter")
         finally:
             browser.close()
-    print(f"screenshots: {shots}")
+    print(f"screenshots: {shots.folder}")

@@ -126,12 +126,14 @@ def create_unit_form(request: Request, db: DbDep, user: AdminPage, form: FormDep
         data = UnitCreate.model_validate({
             "code": _text(form, "code").strip(), "agency_type": _text(form, "agency_type"),
             "jurisdiction_code": _text(form, "jurisdiction_code").strip(), "name": _text(form, "name"),
-            "active": _text(form, "active") == "yes"})
+            "active": _text(form, "active") == "yes",
+            "answers_by_command": _text(form, "answers_by_command") == "yes"})
         create_unit(db, data, actor=user.username)
     except (ValidationError, ValueError) as exc:
         db.rollback()
         values = {k: v for k, v in form.items() if isinstance(v, str)}
         values["active"] = values.get("active") == "yes"
+        values["answers_by_command"] = values.get("answers_by_command") == "yes"
         return render(request, "admin_unit_form.html", {"edit": None, "values": values,
                                                         "errors": forms.error_lines(exc), **_choices(db)}, 400)
     db.commit()
@@ -155,12 +157,14 @@ def update_unit_form(request: Request, db: DbDep, user: AdminPage, code: UnitCod
     try:
         data = UnitUpdate.model_validate({
             "agency_type": _text(form, "agency_type"), "jurisdiction_code": _text(form, "jurisdiction_code").strip(),
-            "name": _text(form, "name"), "active": _text(form, "active") == "yes"})
+            "name": _text(form, "name"), "active": _text(form, "active") == "yes",
+            "answers_by_command": _text(form, "answers_by_command") == "yes"})
         update_unit(db, unit, data, actor=user.username)
     except (ValidationError, ValueError) as exc:
         db.rollback()
         values = {k: v for k, v in form.items() if isinstance(v, str)}
         values["active"] = values.get("active") == "yes"
+        values["answers_by_command"] = values.get("answers_by_command") == "yes"
         return render(request, "admin_unit_form.html", {"edit": db.get(AgencyUnit, code), "values": values,
                                                         "errors": forms.error_lines(exc), **_choices(db)}, 400)
     db.commit()

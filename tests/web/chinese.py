@@ -1,0 +1,55 @@
+"""What a Chinese page must never show (issue 12): raw enumerated values, catalogue keys, English validation
+messages and English prose. Used by the page tests (``test_chinese_first``) and by every browser test's screenshots
+(:class:`tests.web.browser.Shots`)."""
+from __future__ import annotations
+
+import functools
+import html
+import re
+
+from core.i18n import catalogue
+from models.case import CaseStatus, PathwayStatus
+from models.eligibility import KeyCareCriterion
+from models.policy import load_policy
+from models.task import TaskState
+from models.user import UserRole
+from notifications.render import ALL_EVENTS
+
+#: Every stored value a person must never read raw on a Chinese page.
+RAW_VALUES = sorted(
+    {s.value for s in TaskState} | {s.value for s in PathwayStatus} | {s.value for s in CaseStatus}
+    | {r.value for r in UserRole} | {c.value for c in KeyCareCriterion}
+    | {o for p in load_policy().pathways.values() for s in p.steps for f in s.outcome for o in f.options}
+    | {o for p in load_policy().pathways.values() for f in p.start_parameters for o in f.options}
+    | {"True", "False", "None", "yes", "no", "reminder", "ack_overdue", "deadline", "overdue"}
+    | set(ALL_EVENTS) | set(load_policy().pathways)  # message events; pathways (step keys are their data-step)
+    | {s.key for p in load_policy().pathways.values() for s in p.steps}
+)
+#: pydantic's and careflow's English error wording, and internal field paths.
+ENGLISH_ERRORS = ["Field required", "String should", "Input should", "Value error", "value is not",
+                  "must not be empty", "field '", "is not a valid", "guardians.0", "outcome.", "parameters."]
+WORD = r"(?<![\w.\-/]){}(?![\w.\-/])"
+#: Five or more English words in a row: a sentence a Chinese reader was not meant to get (a developer's note).
+ENGLISH_PROSE = re.compile(r"[A-Za-z]{2,}(?:[ ,;:'’()\-]+[A-Za-z]{2,}){4,}")
+
+
+def visible_text(page: str) -> str:
+    """What a person reads: the page without scripts, styles, tags and attributes, entities decoded."""
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S | re.I)
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+@functools.lru_cache(maxsize=4)
+def _any_word(words: tuple[str, ...]) -> re.Pattern:
+    """One pattern for whole occurrences of any of ``words`` (longest first): one scan of a page, not one a word."""
+    return re.compile(WORD.format("(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + ")"))
+
+
+def leaks(page: str) -> list[str]:
+    """Raw enumerated values, catalogue keys and English error text found in a page's visible text."""
+    text = visible_text(page)
+    found = sorted(set(_any_word(tuple(RAW_VALUES)).findall(text)))
+    found += sorted(set(_any_word(tuple(catalogue("zh"))).findall(text)))
+    found += [e for e in ENGLISH_ERRORS if e in text]
+    found += ENGLISH_PROSE.findall(text)
+    return found
