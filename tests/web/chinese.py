@@ -28,7 +28,8 @@ RAW_VALUES = sorted(
 #: pydantic's and careflow's English error wording, and internal field paths.
 ENGLISH_ERRORS = ["Field required", "String should", "Input should", "Value error", "value is not",
                   "must not be empty", "field '", "is not a valid", "guardians.0", "outcome.", "parameters."]
-WORD = r"(?<![\w.\-/]){}(?![\w.\-/])"
+#: A whole word: not inside a longer ASCII word, code or path (a Chinese character next to it does not hide it).
+WORD = r"(?<![A-Za-z0-9_.\-/]){}(?![A-Za-z0-9_.\-/])"
 #: Five or more English words in a row: a sentence a Chinese reader was not meant to get (a developer's note).
 ENGLISH_PROSE = re.compile(r"[A-Za-z]{2,}(?:[ ,;:'’()\-]+[A-Za-z]{2,}){4,}")
 
