@@ -25,6 +25,7 @@ from web.deps import DbDep, FormDep, ManagerPage, OfficerPage, csrf_protect
 from web.list_pages import render_list
 from web.lists import OFFICER_TASK_FILTERS, list_tasks, task_spec
 from web.schemas import RejectIn
+from web.scope import NotVisible
 from web.reroute_views import TaskReaderPage, reroute_view
 from models.task import AgencyTask
 from web.facts_view import task_with_facts
@@ -122,6 +123,33 @@ def acknowledge(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UU
     except ValueError as exc:
         return _task_page(request, db, user, task_id, forms.error_lines(exc), 400)
     return redirect(f"/tasks/{task_id}?done={_done(result)}")
+
+
+#: At most this many tasks are acknowledged by one bulk request (one page of the inbox at most).
+BULK_LIMIT = 200
+
+
+@router.post("/inbox/acknowledge")
+def acknowledge_many(request: Request, db: DbDep, user: OfficerPage, form: FormDep) -> Response:
+    """Bulk acknowledge (批量签收): every ticked task of the unit's inbox, each as its own conditional answer
+    (:func:`web.actions.answer_as`); one already acknowledged by a colleague is a replay, one answered otherwise
+    or no longer the unit's is skipped and counted. Back to the inbox with the counts (``done=bulk``, ``n``,
+    ``skipped``)."""
+    ids, skipped = [], 0
+    for raw in form.getlist("task")[:BULK_LIMIT]:
+        try:
+            ids.append(uuid.UUID(str(raw)))
+        except ValueError:
+            skipped += 1
+    done = 0
+    for task_id in dict.fromkeys(ids):
+        try:
+            actions.answer_as(db, user, task_id, TaskState.acknowledged)
+            done += 1
+        except (AnswerConflict, NotVisible, ValueError):
+            db.rollback()
+            skipped += 1
+    return redirect(f"/inbox?done=bulk&n={done}&skipped={skipped}")
 
 
 @router.post("/tasks/{task_id}/reject")
