@@ -616,9 +616,20 @@ def _demo_accounts():
 
 
 def _echo_accounts(accounts) -> None:
-    typer.echo("  demo accounts (user / password, role, scope):")
+    """The named demo accounts, one a line; the units' own officer accounts (``unit.<代码>``) as one count."""
+    from core.i18n import label
+    from web.demo_accounts import DEMO_ACCOUNTS
+
+    named = {a.username for a in DEMO_ACCOUNTS}
+    typer.echo("  演示账号（用户名 / 密码，角色，范围）：")
     for a in accounts:
-        typer.echo(f"    {a.username:<20} {a.password or '(unchanged)':<14} {a.role.value:<15} {a.scope}  {a.display_name}")
+        if a.username in named:
+            typer.echo(f"    {a.username:<20} {a.password or '（未改动）':<14} {label(a.role.value, 'role', 'zh'):<8} "
+                       f"{a.scope}  {a.display_name}")
+    others = len([a for a in accounts if a.username not in named])
+    if others:
+        typer.echo(f"    另有 {others} 个单位经办人账号（unit.<单位代码>），密码见 "
+                   f"{get_settings().home / 'demo-accounts.json'}")
 
 
 @web_app.command("serve")

@@ -67,14 +67,27 @@ def _write(path: Path, passwords: dict[str, str]) -> None:
         json.dump(passwords, f, ensure_ascii=False, indent=1)
 
 
+def unit_officer_username(unit_code: str) -> str:
+    """The demo officer account of a unit without a named one: ``unit.<unit code>`` (e.g. ``unit.health-350302``)."""
+    return f"unit.{unit_code}".lower()[:64]
+
+
 def ensure_demo_accounts(session: Session, passwords_file: Path) -> list[DemoAccount]:
     """Create the demo accounts that do not exist yet; return every demo account with its password when known.
 
-    Accounts whose agency unit is missing from the directory are skipped.
+    The named accounts of :data:`DEMO_ACCOUNTS` first (those whose agency unit is missing from the directory are
+    skipped), then an officer account for every other active unit of the directory (``unit.<code>``,
+    :func:`unit_officer_username`), so that every unit a demo case is referred to can answer on the web
+    (issue 12).
     """
     passwords = _read(passwords_file)
+    named = {a.unit_code for a in DEMO_ACCOUNTS if a.unit_code}
+    units = session.exec(select(AgencyUnit).where(AgencyUnit.active.is_(True)).order_by(AgencyUnit.code)).all()
+    wanted = list(DEMO_ACCOUNTS) + [
+        DemoAccount(unit_officer_username(u.code), f"{u.name}经办人", UserRole.agency_officer, unit_code=u.code)
+        for u in units if u.code not in named]
     result = []
-    for account in DEMO_ACCOUNTS:
+    for account in wanted:
         existing = session.exec(select(WebUser).where(WebUser.username == account.username)).first()
         if existing is None:
             if account.unit_code and session.get(AgencyUnit, account.unit_code) is None:

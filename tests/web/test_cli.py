@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from entry.cli import app
 from core.db import session_scope
 from core.settings import get_settings
+from models.agency import AgencyUnit
 from models.user import WebUser
 from tests.web.conftest import free_port
 from web.demo_accounts import DEMO_ACCOUNTS, ensure_demo_accounts
@@ -39,7 +40,11 @@ def test_demo_accounts_are_created_once_with_private_passwords(database_url, tmp
         first = ensure_demo_accounts(session, path)
     with session_scope() as session:
         second = ensure_demo_accounts(session, path)
-    assert [a.username for a in first] == [a.username for a in DEMO_ACCOUNTS]
+    assert [a.username for a in first][:len(DEMO_ACCOUNTS)] == [a.username for a in DEMO_ACCOUNTS]
+    with session_scope() as session:  # every active unit of the directory has an officer who can sign in
+        units = session.exec(select(AgencyUnit.code).where(AgencyUnit.active.is_(True))).all()
+    officers = {a.unit_code for a in first if a.role == "agency_officer"}
+    assert units and set(units) <= officers and len(officers) == len([a for a in first if a.role == "agency_officer"])
     assert {a.role for a in first} == {"caseworker", "agency_officer", "manager", "admin"}
     assert [a.password for a in first] == [a.password for a in second] and all(a.password for a in first)
     assert json.loads(path.read_text())["lin.fang"] == first[0].password
