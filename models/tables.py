@@ -12,7 +12,7 @@ from models.survey import (  # noqa: F401  (monitoring survey and key care files
     CareContact, KeyCareDuty, KeyCareFile, SurveyImport, SurveyRecord, SurveyRound, SurveyRowError,
 )
 from models.sweep import SweepRun  # noqa: F401  (the deadline sweeper's runs, migration 0006)
-from models.user import ApiToken, UserRole, WebUser  # noqa: F401  (web app sign-in, migration 0004)
+from models.user import ApiToken, UserInvite, UserRole, WebUser  # noqa: F401  (sign-in 0004, invites 0014)
 from models.dashboard import DashboardFigure  # noqa: F401  (dashboard figures and their indexes, migration 0008)
 from models.holidays import HolidayArrangement  # noqa: F401  (official holiday arrangements, migration 0011)
 from models.child_facts import ChildFact  # noqa: F401  (facts the target-group rules need, migration 0012_elig)

@@ -98,3 +98,30 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     last_used_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
     revoked_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+
+
+class UserInvite(SQLModel, table=True):
+    """A one-time invitation (邀请链接) for an agency unit's officer to make their own account (issue 12).
+
+    An admin creates it for a unit; the link carries a random token of which only the SHA-256 digest is stored.
+    It is good once (``used_at``), for :data:`web.invites.INVITE_DAYS` days (``expires_at``, UTC); the account
+    it makes is an ``agency_officer`` of ``unit_code``.
+    """
+
+    __tablename__ = "user_invite"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("id", name="pk_user_invite"),
+        sa.UniqueConstraint("token_hash", name="uq_user_invite_token_hash"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    token_hash: str = Field(max_length=64)
+    unit_code: str = Field(
+        sa_column=sa.Column(sa.String(64), sa.ForeignKey("agency_unit.code", name="fk_user_invite_unit_code"),
+                            nullable=False))
+    display_name: str = Field(default="", max_length=64, description="who the admin meant it for (a hint)")
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    used_by: str = Field(default="", max_length=64)

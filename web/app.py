@@ -34,7 +34,7 @@ from web.deps import CsrfFailed, LoginRequired  # noqa: E402
 from web.form_errors import form_errors  # noqa: E402
 from web.i18n import LANGUAGES  # noqa: E402
 from web.routes import (  # noqa: E402
-    account, admin, auth, cases, child_facts, children, closing, dashboard, manage, tasks, todo)
+    account, admin, auth, cases, child_facts, children, closing, dashboard, invite, manage, tasks, todo)
 from web.routes import calendar as holiday_calendar  # noqa: E402
 from web.scope import NotAllowed, NotVisible  # noqa: E402
 from web.schemas import control_character_problem  # noqa: E402
@@ -212,8 +212,8 @@ def create_app(*, pathway_starter: PathwayStarter | None = None) -> FastAPI:
     app.state.signer = CookieSigner(load_secret_key())
     app.state.pathway_starter = pathway_starter or default_starter
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth, children, child_facts, cases, closing, todo, tasks, manage, dashboard, admin, account,
-                   holiday_calendar):
+    for module in (auth, invite, children, child_facts, cases, closing, todo, tasks, manage, dashboard, admin,
+                   account, holiday_calendar):
         app.include_router(module.router)
     app.include_router(api.router)
 

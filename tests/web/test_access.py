@@ -88,6 +88,9 @@ def _new_unit_form(world, _):
 ENDPOINTS = [
     # public
     Endpoint("GET", "/", ANY), Endpoint("GET", "/login", ANY), Endpoint("GET", "/healthz", ANY),
+    # an invitation's own page: no sign-in; a link that is not an invitation is refused the same for everyone (410)
+    Endpoint("GET", "/invite/{token}", ANY),
+    Endpoint("POST", "/invite/{token}", ANY, None, lambda w, t: {"username": "not.invited", "password": "x" * 12}),
     Endpoint("GET", "/api/openapi.json", ANY),
     # caseworker and manager pages
     Endpoint("GET", "/children", frozenset({CW, MGR})),
@@ -122,6 +125,7 @@ ENDPOINTS = [
     Endpoint("POST", "/tasks/{task_id}/comment", frozenset({MGR}), "task", lambda w, t: {"comment": ""}),
     Endpoint("GET", "/tasks/{task_id}/letter", frozenset({OFFICER}), "task"),
     Endpoint("POST", "/tasks/{task_id}/acknowledge", frozenset({OFFICER}), "task", lambda w, t: {}),
+    Endpoint("POST", "/inbox/acknowledge", frozenset({OFFICER}), None, lambda w, t: {"task": []}),
     Endpoint("POST", "/tasks/{task_id}/reject", frozenset({OFFICER}), "task", lambda w, t: {"reason": "不属本辖区"}),
     Endpoint("POST", "/tasks/{task_id}/complete", frozenset({OFFICER}), "task", lambda w, t: OUTCOME_FORM),
     # manager pages
@@ -142,6 +146,7 @@ ENDPOINTS = [
     Endpoint("POST", "/admin/units", frozenset({ADMIN}), None, _new_unit_form),
     Endpoint("GET", "/admin/units/{code}", frozenset({ADMIN}), "unit"),
     Endpoint("POST", "/admin/units/{code}", frozenset({ADMIN}), "unit", lambda w, t: UNIT_FORM),
+    Endpoint("POST", "/admin/units/{code}/invite", frozenset({ADMIN}), "unit", lambda w, t: {"invite_name": ""}),
     Endpoint("GET", "/admin/notifications", frozenset({ADMIN})),
     Endpoint("POST", "/admin/notifications/{notification_id}/resend", frozenset({ADMIN})),
     Endpoint("GET", "/admin/calendar", frozenset({ADMIN})),
@@ -183,7 +188,7 @@ ENDPOINTS = [
     Endpoint("PATCH", "/api/admin/units/{code}", frozenset({ADMIN}), "unit", lambda w, t: {"name": "改名的单位"}),
 ]
 
-PUBLIC = {"/", "/login", "/healthz", "/api/openapi.json"}
+PUBLIC = {"/", "/login", "/healthz", "/api/openapi.json", "/invite/{token}"}
 
 
 def app_routes(app) -> set[tuple[str, str]]:

@@ -73,7 +73,7 @@ def _pages(world, answered, key: str) -> list[str]:
                "user": f"/admin/users/{world.person('cw_a1').id}", "unit": "/admin/units/police-350302"}
     pages = []
     for e in ENDPOINTS:
-        if e.method != "GET" or e.api or "export" in e.path or e.path in ("/healthz", "/login") \
+        if e.method != "GET" or e.api or "export" in e.path or e.path in ("/healthz", "/login", "/invite/{token}") \
                 or person.role not in e.roles:
             continue
         path = e.path

@@ -16,6 +16,7 @@ from models.user import UserRole, WebUser
 from web import forms
 from web.admin_ops import create_unit, given_up_messages, resend_given_up, update_unit
 from web.deps import AdminPage, DbDep, FormDep, csrf_protect
+from web.invites import INVITE_DAYS, create_invite
 from web.list_pages import render_list
 from web.lists import USER_SPEC, list_users
 from web.schemas import UNIT_CODE, UnitCreate, UnitUpdate, UserCreate, UserUpdate
@@ -38,6 +39,7 @@ def _choices(db) -> dict:
         "roles": [r.value for r in UserRole],
         "units": db.exec(select(AgencyUnit).order_by(AgencyUnit.code)).all(),
         "agency_types": sorted(load_policy().agencies.values(), key=lambda a: a.code),
+        "invite_days": INVITE_DAYS,
     }
 
 
@@ -169,6 +171,24 @@ def update_unit_form(request: Request, db: DbDep, user: AdminPage, code: UnitCod
                                                         "errors": forms.error_lines(exc), **_choices(db)}, 400)
     db.commit()
     return redirect("/admin/units?done=saved")
+
+
+@router.post("/admin/units/{code}/invite")
+def invite_officer(request: Request, db: DbDep, user: AdminPage, code: UnitCode, form: FormDep) -> Response:
+    """A one-time link for an officer of the unit to make their own account (:mod:`web.invites`), shown once."""
+    unit = db.get(AgencyUnit, code)
+    if unit is None:
+        raise NotVisible(f"no unit {code}")
+    try:
+        issued = create_invite(db, unit_code=code, actor=user.username, display_name=_text(form, "invite_name"))
+    except ValueError as exc:
+        db.rollback()
+        return render(request, "admin_unit_form.html", {"edit": unit, "values": unit.model_dump(),
+                                                        "errors": forms.error_lines(exc), **_choices(db)}, 400)
+    db.commit()
+    return render(request, "admin_unit_form.html", {"edit": unit, "values": unit.model_dump(), "errors": [],
+                                                    "invite_url": issued.url, "invite": issued.record,
+                                                    **_choices(db)})
 
 
 # --------------------------------------------------------------------------------------------- given-up messages
