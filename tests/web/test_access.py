@@ -124,6 +124,7 @@ ENDPOINTS = [
              lambda w, t: {"due_at": "2000-01-01T00:00", "extend_reason": "x"}),
     Endpoint("POST", "/tasks/{task_id}/comment", frozenset({MGR}), "task", lambda w, t: {"comment": ""}),
     Endpoint("GET", "/tasks/{task_id}/letter", frozenset({OFFICER}), "task"),
+    Endpoint("GET", "/tasks/{task_id}/letter.pdf", frozenset({OFFICER}), "task"),
     Endpoint("POST", "/tasks/{task_id}/acknowledge", frozenset({OFFICER}), "task", lambda w, t: {}),
     Endpoint("POST", "/inbox/acknowledge", frozenset({OFFICER}), None, lambda w, t: {"task": []}),
     Endpoint("POST", "/tasks/{task_id}/reject", frozenset({OFFICER}), "task", lambda w, t: {"reason": "不属本辖区"}),

@@ -22,6 +22,7 @@ from models.case import PathwayStatus
 from models.task import AgencyTask, TaskState
 from models.user import UserRole
 from tests.factories import make_resident_id
+from tests.web.chinese import leaks
 from tests.web.conftest import PASSWORD, World, sign_in
 from web.users import create_user
 
@@ -171,6 +172,27 @@ def test_the_printable_notice_is_a4_in_chinese_with_the_facts(web_app, world, cl
     assert facts_case.resident_id not in text and COMMITTEE not in text
     audits = _facts_audits(facts_case.committee_task)
     assert len(audits) == before + 1 and audits[-1].detail["purpose"] == "letter"
+
+
+def test_the_notice_is_also_an_a4_pdf_with_the_same_facts(web_app, world, clients, facts_case):
+    import io
+
+    from pypdf import PdfReader
+
+    before = len(_facts_audits(facts_case.committee_task))
+    response = clients["off_vc_a1"].get(f"/tasks/{facts_case.committee_task}/letter.pdf")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF")
+    pdf = PdfReader(io.BytesIO(response.content))
+    width, height = (float(v) for v in pdf.pages[0].mediabox.upper_right)
+    assert (round(width / 72 * 25.4), round(height / 72 * 25.4)) == (210, 297)  # A4, in mm
+    text = "".join(page.extract_text() for page in pdf.pages).replace(" ", "").replace("\n", "")
+    for shown in ("流动儿童关爱保护转介通知单", facts_case.reference, COMMITTEE_NAME, facts_case.child_name,
+                  "凤山街12号3单元401", "13800000001", "林芳0594-2288101", "签收人", "情节严重"):
+        assert shown in text, shown
+    assert facts_case.resident_id not in text and leaks(text) == []
+    assert len(_facts_audits(facts_case.committee_task)) == before + 1
+    assert clients["off_police_a"].get(f"/tasks/{facts_case.committee_task}/letter.pdf").status_code == 404
 
 
 def test_the_push_message_has_no_name_but_links_the_task_page(web_app, facts_case):

@@ -92,6 +92,19 @@ def task_letter(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UU
                                                 "printed_at": local_time(utcnow())})
 
 
+@router.get("/tasks/{task_id}/letter.pdf")
+def task_letter_pdf(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID) -> Response:
+    """The same notice as an A4 PDF (:mod:`web.letter_pdf`), to file or forward as a document."""
+    from web.letter_pdf import letter_pdf
+
+    t = translator(request)
+    task = task_with_facts(db, user, task_id, t, purpose="letter")
+    body = letter_pdf(task, issuer=issuer_name(db, task), printed_at=local_time(utcnow()), t=t, local_time=local_time)
+    name = f"{task.case_reference}-{task.short_ref}.pdf"
+    return Response(body, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "no-store"})
+
+
 def issuer_name(db, task) -> str:
     """Who sends the notice: the county civil affairs bureau of the case (its unit's name when known)."""
     county = task.case_reference.split("-")[1] if task.case_reference.count("-") >= 2 else ""
