@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from pydantic import BaseModel, Field
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from core.audit import record_audit
 from careflow.child_facts import fact_history, record_child_fact
@@ -20,7 +20,7 @@ from models.policy import load_policy
 from models.user import UserRole, WebUser
 from web.scope import NotVisible, can_read_child, require_role
 
-__all__ = ["FactIn", "FactRowOut", "ItemCheckOut", "audit_read", "eligibility_out", "fact_choices", "facts_out",
+__all__ = ["FactIn", "FactRowOut", "ItemCheckOut", "ReferralOut", "child_referrals", "audit_read", "eligibility_out", "fact_choices", "facts_out",
            "migrant_line",
            "record_fact_as"]
 
@@ -53,8 +53,18 @@ class FactRowOut(BaseModel):
     history: list[str] = Field(default_factory=list)
 
 
+class ReferralOut(BaseModel):
+    """One referral of the item for the child (a ``service_referral`` pathway run): its case, status and start."""
+
+    case_reference: str
+    status: str
+    started_at: dt.datetime
+
+
 class ItemCheckOut(BaseModel):
-    """An item's target-group check on the child: ``status`` met | not_met | unknown, its label, the reasons."""
+    """An item's target-group check on the child: ``status`` met | not_met | unknown, its label, the reasons;
+    the item's referrals of this child, newest first; ``unoffered``: met (or unknown) and never referred — the
+    needs view's 符合条件但尚未转介 (issue 13, item 2)."""
 
     item: int
     service: str
@@ -62,6 +72,8 @@ class ItemCheckOut(BaseModel):
     status: str
     status_label: str
     reasons: list[str]
+    referrals: list[ReferralOut] = Field(default_factory=list)
+    unoffered: bool = False
 
 
 def facts_out(session: Session, child: Child) -> list[FactRowOut]:
@@ -86,10 +98,27 @@ def facts_out(session: Session, child: Child) -> list[FactRowOut]:
     return out
 
 
-def _check_out(result: ItemEligibility) -> ItemCheckOut:
+def _check_out(result: ItemEligibility, referrals: list[ReferralOut]) -> ItemCheckOut:
     item = load_policy().service_item(result.item)
     return ItemCheckOut(item=result.item, service=item.service, target_group=item.target_group, status=result.status,
-                        status_label=STATUS_ZH[result.status], reasons=[r.text for r in result.results])
+                        status_label=STATUS_ZH[result.status], reasons=[r.text for r in result.results],
+                        referrals=referrals, unoffered=result.status == "met" and not referrals)
+
+
+def child_referrals(session: Session, child: Child) -> dict[int, list[ReferralOut]]:
+    """The child's service-list referrals by item number, newest first (one statement over the child's cases)."""
+    from careflow.referral_eligibility import PATHWAY
+    from models.case import Case, PathwayRun
+
+    rows = session.exec(select(PathwayRun, Case.reference).join(Case, Case.id == PathwayRun.case_id).where(
+        Case.child_id == child.id, PathwayRun.pathway == PATHWAY).order_by(PathwayRun.started_at.desc())).all()
+    by_item: dict[int, list[ReferralOut]] = {}
+    for run, reference in rows:
+        number = str((run.parameters or {}).get("item", ""))
+        if number.isdigit():
+            by_item.setdefault(int(number), []).append(ReferralOut(
+                case_reference=reference, status=str(run.status), started_at=run.started_at))
+    return by_item
 
 
 def migrant_line(checks: list[ItemCheckOut]) -> str:
@@ -98,8 +127,10 @@ def migrant_line(checks: list[ItemCheckOut]) -> str:
 
 
 def eligibility_out(session: Session, child: Child, item: int | None = None) -> list[ItemCheckOut]:
-    """Each item's check on ``child`` today (only ``item`` when given)."""
-    return [_check_out(r) for r in items_eligibility(session, child) if item is None or r.item == item]
+    """Each item's check on ``child`` today (only ``item`` when given), with the child's referrals of it."""
+    referrals = child_referrals(session, child)
+    return [_check_out(r, referrals.get(r.item, [])) for r in items_eligibility(session, child)
+            if item is None or r.item == item]
 
 
 def audit_read(session: Session, child: Child, actor: str, what: str) -> None:

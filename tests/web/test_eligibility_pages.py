@@ -110,3 +110,37 @@ def _messages(response) -> str:
     """The Chinese messages of a 422: the API answers a list of {field, message} (or, for a plain refusal, text)."""
     detail = response.json()["detail"]
     return detail if isinstance(detail, str) else " ".join(d.get("message", "") for d in detail)
+
+
+def test_the_needs_view_shows_each_items_referrals_and_what_was_never_offered(clients, world):
+    """Issue 13 item 2: for a child, the items referred with their state, and those the child qualifies for but
+    was never offered."""
+    from careflow.cases import create_pathway_run
+    from models.case import PathwayStatus
+    from tests.web.chinese import leaks
+
+    with session_scope() as session:
+        reg = register_child(session, resident_id=make_resident_id(ID_SPACE[0], add_months(today(), -9 * 12)),
+                             full_name="需求" + uuid.uuid4().hex[:4], hukou_county="511321", residence_county="350302",
+                             residence_area_code="350302001001", arrival_date=date(2023, 8, 20), actor="fixture")
+        session.flush()
+        case = open_case(session, child_id=reg.child.id, caseworker=world.person("cw_a1").username)
+        session.flush()
+        run = create_pathway_run(session, case_id=case.id, pathway="service_referral", actor="fixture",
+                                 parameters={"item": 17})
+        run.status = PathwayStatus.completed  # no flow: a served stack's sweeper leaves it alone
+        reference = case.reference
+    page = clients["cw_a1"].get(f"/cases/{reference}/eligibility")
+    assert page.status_code == 200 and leaks(page.text) == []
+    rows = dict(re.findall(r'<tr class="elig-\w+" data-item="(\d+)".*?<td[^>]*class="referrals">(.*?)</td>',
+                           page.text, re.S))
+    assert reference in rows["17"] and "已完成" in rows["17"]
+    assert "未转介" in rows["6"] and "未转介" in rows["1"]
+    unoffered = re.search(r'id="unoffered">(.*?)</p>', page.text).group(1)
+    numbers = re.search(r"清单第 ([\d、]+) 项", unoffered).group(1).split("、")
+    assert "6" in numbers and "17" not in numbers and "1" not in numbers  # met, referred, not met (age 0-6)
+    api = clients["cw_a1"].get(f"/api/cases/{reference}/eligibility",
+                               headers={"Authorization": f"Bearer {world.person('cw_a1').token}"})
+    assert api.status_code == 200
+    by_item = {c["item"]: c for c in api.json()}
+    assert by_item[17]["referrals"][0]["case_reference"] == reference and by_item[6]["unoffered"] is True
