@@ -227,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pathways", type=int, default=20)
     parser.add_argument("--kills", type=int, default=6)
-    parser.add_argument("--sweep-interval", type=float, default=10.0, help="seconds between sweeps (default 10)")
+    parser.add_argument("--sweep-interval", type=float, default=60.0,
+                        help="seconds between sweeps (default 60: careflow's own schedule, every minute)")
     parser.add_argument("--database-url", help="postgresql+psycopg://…/postgres: run careflow's database there")
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--points", help="comma-separated fault points to arm (default: every point)")

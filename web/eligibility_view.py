@@ -12,7 +12,8 @@ from sqlmodel import Session, select
 
 from core.audit import record_audit
 from careflow.child_facts import fact_history, record_child_fact
-from careflow.referral_eligibility import items_eligibility
+from careflow.referral_eligibility import PATHWAY, items_eligibility
+from models.case import Case, PathwayRun
 from models.child import Child
 from models.child_facts import FACT_SOURCES, FACTS
 from models.eligibility_rules import STATUS_ZH, ItemEligibility
@@ -107,9 +108,6 @@ def _check_out(result: ItemEligibility, referrals: list[ReferralOut]) -> ItemChe
 
 def child_referrals(session: Session, child: Child) -> dict[int, list[ReferralOut]]:
     """The child's service-list referrals by item number, newest first (one statement over the child's cases)."""
-    from careflow.referral_eligibility import PATHWAY
-    from models.case import Case, PathwayRun
-
     rows = session.exec(select(PathwayRun, Case.reference).join(Case, Case.id == PathwayRun.case_id).where(
         Case.child_id == child.id, PathwayRun.pathway == PATHWAY).order_by(PathwayRun.started_at.desc())).all()
     by_item: dict[int, list[ReferralOut]] = {}

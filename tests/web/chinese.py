@@ -41,7 +41,7 @@ def visible_text(page: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _any_word(words: tuple[str, ...]) -> re.Pattern:
+def any_word(words: tuple[str, ...]) -> re.Pattern:
     """One pattern for whole occurrences of any of ``words`` (longest first): one scan of a page, not one a word."""
     return re.compile(WORD.format("(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + ")"))
 
@@ -49,8 +49,8 @@ def _any_word(words: tuple[str, ...]) -> re.Pattern:
 def leaks(page: str) -> list[str]:
     """Raw enumerated values, catalogue keys and English error text found in a page's visible text."""
     text = visible_text(page)
-    found = sorted(set(_any_word(tuple(RAW_VALUES)).findall(text)))
-    found += sorted(set(_any_word(tuple(catalogue("zh"))).findall(text)))
+    found = sorted(set(any_word(tuple(RAW_VALUES)).findall(text)))
+    found += sorted(set(any_word(tuple(catalogue("zh"))).findall(text)))
     found += [e for e in ENGLISH_ERRORS if e in text]
     found += ENGLISH_PROSE.findall(text)
     return found

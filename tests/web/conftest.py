@@ -2,6 +2,7 @@
 clients, and (for browser tests) the app on a live uvicorn server beside the served Prefect deployments."""
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -201,24 +202,33 @@ def served(database_url, prefect_server):  # noqa: F811
     stack.stop()
 
 
-@pytest.fixture(scope="session")
-def live_web(served):
-    """The web app on a live uvicorn server (free port, in a thread) against the served deployments."""
+@contextlib.contextmanager
+def serving(app, name: str):
+    """``app`` on a live uvicorn server (a free loopback port, in a thread) while the block runs; yields its port."""
     import uvicorn
 
-    from web.app import create_app
-
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="careflow-web", daemon=True)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         assert time.monotonic() < deadline, "the web app did not start"
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+@pytest.fixture(scope="session")
+def live_web(served):
+    """The web app on a live uvicorn server (free port, in a thread) against the served deployments."""
+    from web.app import create_app
+
+    with serving(create_app(), "careflow-web") as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -240,19 +250,7 @@ def chromium(live_web):
 @pytest.fixture
 def plain_web(database_url):
     """The web app (no flow starts: no Prefect needed) on a live uvicorn server in a thread, for browser tests."""
-    import uvicorn
-
     from web.app import create_app
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(pathway_starter=lambda run_id: None), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="careflow-web-lists", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the web app did not start"
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
+    with serving(create_app(pathway_starter=lambda run_id: None), "careflow-web-plain") as port:
+        yield f"http://127.0.0.1:{port}"

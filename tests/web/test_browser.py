@@ -62,7 +62,7 @@ def test_guardianship_case_from_registration_to_close(served, live_web, chromium
         for key, (role, jurisdiction, unit) in people.items():
             names[key] = f"b{key}.{suffix}"
             create_user(session, username=names[key], password=PASSWORD, role=role, actor="test",
-                        jurisdiction_code=jurisdiction, unit_code=unit, display_name=f"浏览器{key}")
+                        jurisdiction_code=jurisdiction, unit_code=unit, display_name=f"测试{len(names)}号")
     child_name = f"林小{suffix[:2]}"
     resident_id = make_resident_id(*WEB_ID_SPACE["browser"])
 

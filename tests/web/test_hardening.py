@@ -3,8 +3,6 @@ and impossible dates in what users type, refused accesses in the audit trail."""
 from __future__ import annotations
 
 import http.client
-import threading
-import time
 import uuid
 
 import pytest
@@ -13,7 +11,7 @@ from sqlmodel import select
 from core.db import session_scope
 from models.audit import AuditEvent
 from tests.factories import make_resident_id
-from tests.web.conftest import WEB_ID_SPACE, free_port
+from tests.web.conftest import WEB_ID_SPACE, serving
 
 NOT_UTF8 = b'{"full_name": "\xff\xfe\xc3\x28"}'
 
@@ -21,19 +19,8 @@ NOT_UTF8 = b'{"full_name": "\xff\xfe\xc3\x28"}'
 @pytest.fixture(scope="module")
 def live_app(web_app):
     """The test app on a real uvicorn server (no Prefect), to see what happens on one keep-alive connection."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(web_app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="careflow-web-hardening", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the web app did not start"
-        time.sleep(0.05)
-    yield port
-    server.should_exit = True
-    thread.join(10)
+    with serving(web_app, "careflow-web-hardening") as port:
+        yield port
 
 
 def test_a_body_that_is_not_utf8_is_a_400_and_the_connection_stays_usable(live_app, world):
