@@ -24,6 +24,9 @@ class Child(SQLModel, table=True):
         sa.Index("ix_child_county_created", "residence_county_code", "created_at", "id"),
         # a township's (or village's) children: area code range, then by time; migration 0007
         sa.Index("ix_child_area_created", "residence_area_code", "created_at", "id"),
+        # a township's children newest first, in index order (the area range above must sort every child of a
+        # large township: 62,500 in 40 ms); ``substr(…, 1, 9)`` is what web.scope.child_in compares; migration 0015
+        sa.Index("ix_child_township_created", sa.text("substr(residence_area_code, 1, 9)"), "created_at", "id"),
         # search by a part of the name / the last digits of the ID: trigram (pg_trgm) GIN indexes on PostgreSQL,
         # which serve ``LIKE '%…%'`` and ``LIKE '%…'``; plain indexes on SQLite (which has no trigrams); migration 0011
         sa.Index("ix_child_full_name_trgm", "full_name", postgresql_using="gin",

@@ -751,8 +751,14 @@ def load_policy(policy_dir: Path | None = None) -> Policy:
             e.g. ``policy/pathways/guardianship.yaml``), the entry (``steps[1] (police_reprimand)``,
             ``item 18``), the field and the bad value.
     """
-    folder = Path(policy_dir) if policy_dir is not None else POLICY_DIR
-    return _load_policy_cached(folder.resolve())
+    if policy_dir is None:  # the common call: the default folder, resolved once (pages call this per row)
+        return _load_policy_cached(_default_folder())
+    return _load_policy_cached(Path(policy_dir).resolve())
+
+
+@functools.lru_cache(maxsize=1)
+def _default_folder() -> Path:
+    return POLICY_DIR.resolve()
 
 
 load_policy.cache_clear = _load_policy_cached.cache_clear  # type: ignore[attr-defined]

@@ -25,6 +25,7 @@ from careflow.lateness import escalation_rung, lateness
 from models.case import OPEN_PATHWAY_STATUSES, Case, CaseStatus, PathwayRun
 from models.task import OPEN_STATE_VALUES, AgencyTask, Escalation
 from web.i18n import Translator
+from web.names import people_names
 from web.schemas import CaseDetail
 
 
@@ -124,7 +125,9 @@ def closing_view(session: Session, case: Case) -> ClosingView:
                                .where(Case.id == case.id, awaiting_decision_sql())).first() is not None
     return ClosingView(awaiting_decision=awaiting, open_pathway=has_open_pathway(session, case.id),
                        review=review_reasons(session, case.id), requested_at=case.close_requested_at,
-                       requested_by=case.close_requested_by, request_reason=case.close_request_reason)
+                       requested_by=people_names(session, [case.close_requested_by]).get(
+                           case.close_requested_by, case.close_requested_by) if case.close_requested_by else "",
+                       request_reason=case.close_request_reason)
 
 
 def with_progress(query, now: dt.datetime):

@@ -1,12 +1,15 @@
 """The referral letter (转介通知单) as an A4 PDF: the same content as the printable page
 (``templates/pages/task_letter.html``), for a unit that files or forwards it as a document (issue 12).
 
-Drawn with ReportLab's platypus; Chinese is set in the CID font STSong-Light (Adobe's Song typeface that every PDF
-reader carries), so no font file ships with careflow. Text is escaped for ReportLab's paragraph markup.
+Drawn with ReportLab's platypus. Chinese is set in a TrueType font embedded in the file (a subset), so that every
+viewer shows it: ``CAREFLOW_PDF_FONT`` (a .ttf or .ttc path) or the first of :data:`FONT_FILES` found (Debian's
+fonts-wqy-microhei); without one, the CID font STSong-Light, which Adobe's readers carry but some phone viewers do
+not. Text is escaped for ReportLab's paragraph markup.
 """
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from xml.sax.saxutils import escape
 
@@ -16,10 +19,28 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-FONT = "STSong-Light"
-pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+#: TrueType fonts with Chinese, looked for in this order when ``CAREFLOW_PDF_FONT`` is not set.
+FONT_FILES = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+              "/usr/share/fonts/truetype/arphic/uming.ttc")
+
+
+def _register_font() -> str:
+    """The name of the font registered for letters: an embedded TrueType font when one is found, else STSong-Light."""
+    for path in filter(None, (os.environ.get("CAREFLOW_PDF_FONT"), *FONT_FILES)):
+        if os.path.isfile(path):
+            try:
+                pdfmetrics.registerFont(TTFont("careflow-cjk", path, subfontIndex=0))
+                return "careflow-cjk"
+            except Exception:  # noqa: BLE001 (a font ReportLab cannot read: try the next, then the CID font)
+                continue
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    return "STSong-Light"
+
+
+FONT = _register_font()
 _BODY = ParagraphStyle("body", fontName=FONT, fontSize=10.5, leading=15, wordWrap="CJK")
 _HEAD = ParagraphStyle("head", parent=_BODY, fontSize=18, leading=24, alignment=1, spaceAfter=4 * mm)
 _H2 = ParagraphStyle("h2", parent=_BODY, fontSize=12.5, leading=18, spaceBefore=5 * mm, spaceAfter=2 * mm)
@@ -32,7 +53,7 @@ def _p(text: object, style: ParagraphStyle = _BODY) -> Paragraph:
 
 def _table(rows: list[tuple[str, object]], *, tall: bool = False) -> Table:
     table = Table([[_p(k), _p(v)] for k, v in rows], colWidths=[38 * mm, 132 * mm],
-                  rowHeights=[14 * mm] * len(rows) if tall else None)
+                  rowHeights=[11 * mm] * len(rows) if tall else None)
     table.setStyle(TableStyle([
         ("GRID", (0, 0), (-1, -1), 0.5, colors.black), ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f2f2f2")),
@@ -52,8 +73,8 @@ def letter_pdf(task, *, issuer: str, printed_at: str, t: Callable, local_time: C
     due += f"，{t('task.deadline_for_start')}）" if task.deadline_for == "start" else "）"
     rows.append((t("task.due"), due + (f"（{t('task.provisional')}）" if task.due_provisional else "")))
     story = [_p(t("task.letter_title"), _HEAD),
-             _p(f"{t('case.reference')}：{task.case_reference}-{task.short_ref}　{t('task.letter_issued')}："
-                f"{printed_at}", _SMALL), Spacer(1, 3 * mm), _table(rows)]
+             _p(f"{t('case.reference')}：{task.case_reference}　{t('field.task_id')}：{task.short_ref}　"
+                f"{t('task.letter_issued')}：{printed_at}", _SMALL), Spacer(1, 3 * mm), _table(rows)]
     facts = task.facts
     if facts:
         fact_rows = [(row.label, row.value) for row in facts.items]

@@ -110,12 +110,18 @@ def unit_names(session: Session, codes: list[str]) -> dict[str, str]:
     return dict(session.exec(select(AgencyUnit.code, AgencyUnit.name).where(AgencyUnit.code.in_(codes))).all())
 
 
+#: ``dashboard_figure`` read as plain rows (same attribute names as :class:`DashboardFigure`): a province's page reads
+#: a few hundred, and ORM objects cost more to build than the query takes.
+_FIGURE_ROW = sa.select(DashboardFigure.__table__)
+
+
 def unit_figures(session: Session, jurisdiction: str, *, sort: str = "code", offset: int = 0,
-                 limit: int | None = None) -> list[DashboardFigure]:
-    """The per-unit figures of ``jurisdiction`` in the order ``sort`` (one of :data:`UNIT_SORTS`), paged."""
-    query = (select(DashboardFigure).where(DashboardFigure.scope_code == jurisdiction, DashboardFigure.kind == "unit")
+                 limit: int | None = None) -> list:
+    """The per-unit figures of ``jurisdiction`` (rows with :class:`DashboardFigure`'s columns) in the order ``sort``
+    (one of :data:`UNIT_SORTS`), paged."""
+    query = (_FIGURE_ROW.where(DashboardFigure.scope_code == jurisdiction, DashboardFigure.kind == "unit")
              .order_by(*UNIT_SORTS.get(sort, UNIT_SORTS["code"])).offset(offset))
-    return list(session.exec(query.limit(limit) if limit else query).all())
+    return list(session.execute(query.limit(limit) if limit else query).all())
 
 
 def build_dashboard(session: Session, jurisdiction: str, *, t: Translator, now: dt.datetime | None = None,
@@ -132,8 +138,8 @@ def build_dashboard(session: Session, jurisdiction: str, *, t: Translator, now: 
     unit_page = max(unit_page, 1)
     with Session(bind) as figures:  # its own session: it sees a refresh just committed (SQLite keeps snapshots)
         meta = figures.get(DashboardFigure, META)
-        rows = figures.exec(select(DashboardFigure).where(DashboardFigure.scope_code == jurisdiction,
-                                                          DashboardFigure.kind.in_(("total", "county")))).all()
+        rows = figures.execute(_FIGURE_ROW.where(DashboardFigure.scope_code == jurisdiction,
+                                                 DashboardFigure.kind.in_(("total", "county")))).all()
         units_total = figures.exec(select(sa.func.count()).select_from(DashboardFigure).where(
             DashboardFigure.scope_code == jurisdiction, DashboardFigure.kind == "unit")).one()
         units = unit_figures(figures, jurisdiction, sort=unit_sort, offset=(unit_page - 1) * unit_page_size,
@@ -180,43 +186,48 @@ def _newest_inside(session: Session, query, key, limit: int) -> tuple[list, bool
 
 def latest_escalations(session: Session, jurisdiction: str, limit: int) -> tuple[list[EscalationOut], bool]:
     """The latest ``limit`` escalations of tasks inside ``jurisdiction``, newest first (one query through
-    ``ix_escalation_fired_at``, see :func:`_newest_inside`), and whether the list is complete."""
-    query = (select(Escalation, AgencyTask, Case.reference).join(AgencyTask, AgencyTask.id == Escalation.task_id)
+    ``ix_escalation_fired_at``, see :func:`_newest_inside`; the columns shown, not whole rows), and whether the
+    list is complete."""
+    query = (select(Escalation.rung, Escalation.level, Escalation.fired_at, AgencyTask.id, AgencyTask.unit_code,
+                    AgencyTask.title, Case.reference)
+             .join(AgencyTask, AgencyTask.id == Escalation.task_id)
              .outerjoin(Case, Case.id == AgencyTask.case_id).outerjoin(Child, Child.id == Case.child_id)
              .where(task_in_jurisdiction(jurisdiction))
              .order_by(Escalation.fired_at.desc(), Escalation.id.desc()))
     rows, complete = _newest_inside(session, query, sa.tuple_(Escalation.fired_at, Escalation.id), limit)
-    names = unit_names(session, sorted({task.unit_code for _e, task, _r in rows}))  # at most `limit` units
-    return [EscalationOut(task_short_ref=task.short_ref, case_reference=reference or "", unit_code=task.unit_code,
-                          unit_name=names.get(task.unit_code, task.unit_code),
-                          step_title=task.title, rung=e.rung, level=e.level, fired_at=e.fired_at)
-            for e, task, reference in rows], complete
+    names = unit_names(session, sorted({row[4] for row in rows}))  # at most `limit` units
+    return [EscalationOut(task_short_ref=task_id.hex[:8], case_reference=reference or "", unit_code=unit_code,
+                          unit_name=names.get(unit_code, unit_code), step_title=title, rung=rung, level=level,
+                          fired_at=fired_at)
+            for rung, level, fired_at, task_id, unit_code, title, reference in rows], complete
 
 
 def latest_pathways(session: Session, jurisdiction: str, t: Translator,
                     limit: int) -> tuple[list[PathwayRowOut], bool]:
     """The latest ``limit`` pathway runs inside ``jurisdiction``, newest first (one query through
     ``ix_pathway_run_started_at``, see :func:`_newest_inside`), with their open steps (one query for the steps
-    of at most ``limit`` runs), and whether the list is complete."""
-    query = (select(PathwayRun, Case).join(Case, Case.id == PathwayRun.case_id).join(Child, Child.id == Case.child_id)
+    of at most ``limit`` runs; the columns shown, not whole rows), and whether the list is complete."""
+    query = (select(PathwayRun.id, PathwayRun.pathway, PathwayRun.status, PathwayRun.started_at, PathwayRun.ended_at,
+                    PathwayRun.outcome, PathwayRun.flow_run_id, Case.reference, Case.status, Case.county_code)
+             .join(Case, Case.id == PathwayRun.case_id).join(Child, Child.id == Case.child_id)
              .where(child_in(jurisdiction)).order_by(PathwayRun.started_at.desc(), PathwayRun.id.desc()))
     runs, complete = _newest_inside(session, query, sa.tuple_(PathwayRun.started_at, PathwayRun.id), limit)
     open_by_run: dict = defaultdict(list)
     if runs:
-        for task in session.exec(select(AgencyTask).where(
-                AgencyTask.pathway_run_id.in_([run.id for run, _ in runs]),
-                AgencyTask.state.in_([s.value for s in OPEN_STATES])).order_by(AgencyTask.requested_at)).all():
-            open_by_run[task.pathway_run_id].append(task)
+        for run_id, step_key, title in session.exec(
+                select(AgencyTask.pathway_run_id, AgencyTask.step_key, AgencyTask.title).where(
+                    AgencyTask.pathway_run_id.in_([run[0] for run in runs]),
+                    AgencyTask.state.in_([s.value for s in OPEN_STATES])).order_by(AgencyTask.requested_at)).all():
+            open_by_run[run_id].append((step_key, title))
     pathways = []
-    for run, case in runs:
+    for run_id, pathway, status, started_at, ended_at, outcome, flow_run_id, reference, case_status, county in runs:
         current = []
-        for task in open_by_run.get(run.id, []):
-            step = step_definition(run.pathway, task.step_key)
-            current.append(t.pick(step, "title") if step else task.title)
+        for step_key, title in open_by_run.get(run_id, []):
+            step = step_definition(pathway, step_key)
+            current.append(t.pick(step, "title") if step else title)
         pathways.append(PathwayRowOut(
-            case_reference=case.reference, case_status=str(case.status), county_code=case.county_code,
-            pathway=run.pathway, title=pathway_title(run.pathway, t), status=str(run.status), current_steps=current,
-            started_at=run.started_at, ended_at=run.ended_at, outcome=run.outcome,
-            flow_run_url=flow_run_url(run.flow_run_id),
+            case_reference=reference, case_status=str(case_status), county_code=county, pathway=pathway,
+            title=pathway_title(pathway, t), status=str(status), current_steps=current, started_at=started_at,
+            ended_at=ended_at, outcome=outcome, flow_run_url=flow_run_url(flow_run_id),
         ))
     return pathways, complete

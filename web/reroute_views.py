@@ -16,6 +16,7 @@ from models.case import Case
 from models.task import OPEN_STATES, AgencyTask, TaskState
 from models.user import UserRole, WebUser
 from web.deps import page_role
+from web.names import people_names
 
 
 #: The task page's readers: the unit's officers and the area's managers.
@@ -89,12 +90,13 @@ def history_rows(db: Session, events, tasks: dict) -> list[dict]:
         elif event.action in ("task.reroute_named", "task.reroute_chosen"):
             targets[event.id] = (event.detail or {}).get("unit", "")
     names = unit_names(db, [c for c in targets.values() if c] + [t.unit_code for t in tasks.values()])
+    people = people_names(db, sorted({event.actor for event in events}))
     rows = []
     for event in events:
         task = tasks.get(uuid.UUID(event.entity_id))
         if task is not None:
             rows.append({"at": event.at, "title": task.title, "unit_name": names.get(task.unit_code, ""),
-                         "action": event.action, "actor": event.actor, "reason": event.reason,
+                         "action": event.action, "actor": people.get(event.actor, event.actor), "reason": event.reason,
                          "target": names.get(targets.get(event.id, ""), "")})
     return rows
 

@@ -311,6 +311,7 @@ class TimelineRowOut(BaseModel):
 
 class CaseDetail(CaseSummary):
     child_id: uuid.UUID
+    child_name: str = ""  # read by caseworkers and managers of the child's area (who may see the child's record)
     pathways: list[PathwayRunOut]
     timeline: list[TimelineRowOut]
 

@@ -59,14 +59,17 @@ def child_in(jurisdiction: str):
     Written as conditions an index serves (a ``LIKE`` prefix is not indexable under PostgreSQL's usual
     collations): a county is one residence county code (``= '350302'``; ``ix_child_county_created``), a city or the
     province the range of county codes its prefix covers (``3503`` → ``350300``..``350399``); a township or
-    village the range of area codes ``350302001``..``350302001999`` (``ix_child_area_created``), with the prefix
-    test kept beside it. An area code always lies inside the residence county (registration and the survey
+    township its first nine digits (``substr(residence_area_code, 1, 9) = '350302001'``,
+    ``ix_child_township_created``: a page in time order without sorting the township); a village the range of its
+    area codes (``ix_child_area_created``), with the prefix test kept beside it. An area code always lies inside the residence county (registration and the survey
     refuse others) and codes are digits, so the county comparison alone decides for a county or wider.
     """
     if not jurisdiction:
         return sa.false()
     prefix = jurisdiction_prefix(jurisdiction)
-    if len(prefix) >= 9:  # a township or village: only children whose area code is known can lie inside it
+    if len(prefix) == 9:  # a township: its first nine digits (ix_child_township_created, in time order)
+        return sa.func.substr(Child.residence_area_code, 1, 9) == prefix
+    if len(prefix) > 9:  # a village: only children whose area code is known can lie inside it
         return sa.and_(Child.residence_area_code.between(prefix, prefix.ljust(12, "9")),
                        Child.residence_area_code.startswith(prefix, autoescape=True))
     county = prefix[:6]

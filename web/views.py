@@ -217,7 +217,8 @@ def case_detail(session: Session, case: Case, *, actor: str, t: Translator) -> C
             task_id=row.task_id,
         ))
     summary = case_summary(case).model_copy(update={"caseworker_name": names.get(case.caseworker, case.caseworker)})
-    return CaseDetail(**summary.model_dump(), child_id=case.child_id,
+    child = session.get(Child, case.child_id)
+    return CaseDetail(**summary.model_dump(), child_id=case.child_id, child_name=child.full_name if child else "",
                       pathways=[pathway_run_out(r, t) for r in runs], timeline=rows)
 
 

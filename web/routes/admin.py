@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlmodel import select
 from starlette.responses import Response
 
+from careflow.facts import unit_names
 from models.agency import AgencyUnit
 from models.policy import load_policy
 from models.user import UserRole, WebUser
@@ -48,7 +49,8 @@ def users_page(request: Request, db: DbDep, user: AdminPage) -> Response:
     """Users a page at a time, by user name: filter by role and active; search by name, jurisdiction or unit."""
     def run(params):
         page = list_users(db, user, params)
-        return page, {"users": page.items}
+        return page, {"users": page.items,
+                      "unit_names": unit_names(db, sorted({u.unit_code for u in page.items if u.unit_code}))}
 
     return render_list(request, "admin_users.html", USER_SPEC, run)
 

@@ -13,7 +13,7 @@ from web.case_marks import escalated_text, late_text
 from web.caseworker_inbox import KINDS, inbox_counts, list_inbox, spec
 from web.deps import CaseworkerPage, DbDep, csrf_protect
 from web.list_pages import render_list
-from web.templating import translator
+from web.templating import redirect, translator
 from web.views import pathway_title, task_out
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -23,6 +23,11 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)]
 def todo(request: Request, db: DbDep, user: CaseworkerPage) -> Response:
     """One tab of the inbox (``show``: late, rejected, ended), with the three tabs' counts."""
     t, now = translator(request), utcnow()
+    counts = inbox_counts(db, user, now=now)
+    if "show" not in request.query_params:  # open on the first tab that holds something (never an empty list
+        first = next((k for k in KINDS if counts[k][0]), "late")  # under a tab that counts 1)
+        if first != "late":
+            return redirect(f"/todo?show={first}")
     kind = request.query_params.get("show", "") or "late"
     kind = kind if kind in KINDS else "late"  # an unknown value is refused by the list's own check
 
@@ -42,6 +47,5 @@ def todo(request: Request, db: DbDep, user: CaseworkerPage) -> Response:
             rows.append({"task": out, "late": late, "escalated": escalated_text(level, t)})
         return page, {"tasks": rows}
 
-    counts = inbox_counts(db, user, now=now)
     return render_list(request, "todo.html", spec(kind), run,
                        context={"kind": kind, "kinds": KINDS, "counts": counts})
