@@ -144,3 +144,21 @@ def test_the_needs_view_shows_each_items_referrals_and_what_was_never_offered(cl
     assert api.status_code == 200
     by_item = {c["item"]: c for c in api.json()}
     assert by_item[17]["referrals"][0]["case_reference"] == reference and by_item[6]["unoffered"] is True
+
+
+def test_the_start_form_takes_the_reporter_from_the_report_just_recorded(clients, world):
+    """What the report said (报告人, 强制报告) is filled in on the guardianship form, not asked again (a new user's
+    trial of the README found it asked twice)."""
+    with session_scope() as session:
+        reg = register_child(session, resident_id=make_resident_id(ID_SPACE[0], add_months(today(), -10 * 12)),
+                             full_name="报告" + uuid.uuid4().hex[:4], hukou_county="511321", residence_county="350302",
+                             residence_area_code="350302001001", arrival_date=date(2023, 8, 20), actor="fixture")
+        child_id = reg.child.id
+    cw = clients["cw_a1"]
+    response = cw.post(f"/children/{child_id}/reports", data={
+        "csrf_token": cw.csrf, "summary": "学校反映孩子多日未到校", "reported_by": "班主任", "mandatory_report": "yes"})
+    assert response.status_code == 303
+    form = cw.get(response.headers["location"]).text
+    guardianship = form[form.index('id="pathway-guardianship"'):form.index('id="pathway-psychological_screening"')]
+    assert re.search(r'<textarea name="p_reported_by"[^>]*>班主任</textarea>', guardianship)
+    assert re.search(r'name="p_mandatory_report"[^>]*value="yes"\s+checked', guardianship)

@@ -63,8 +63,11 @@ def render_case(request: Request, db, user, case, *, errors: list[str] | None = 
 @router.get("/cases/{reference}/pathways/new")
 def start_page(request: Request, db: DbDep, user: CaseworkerPage, reference: Reference) -> Response:
     case, child = visible_case(db, user, reference)
+    # from the report just recorded (web.routes.children.record_report): the guardianship form's 报告人 and 强制报告
+    values = {k: str(request.query_params[k])[:200] for k in ("reported_by", "mandatory_report")
+              if k in request.query_params}
     return render(request, "pathway_start.html", {
-        "case": case_summary(case), "pathways": pathway_infos(translator(request)), "errors": [], "values": {},
+        "case": case_summary(case), "pathways": pathway_infos(translator(request)), "errors": [], "values": values,
         **checks_context(db, child, user.username)})
 
 

@@ -6,6 +6,7 @@ ID numbers are masked in lists and on the record unless the caseworker asks to s
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
@@ -92,7 +93,8 @@ def child_page(request: Request, db: DbDep, user: ReaderPage, child_id: uuid.UUI
 def record_report(request: Request, db: DbDep, user: CaseworkerPage, child_id: uuid.UUID, form: FormDep) -> Response:
     child = visible_child(db, user, child_id)
     try:
-        case = actions.record_report_as(db, user, child, forms.report_create(form))
+        report = forms.report_create(form)
+        case = actions.record_report_as(db, user, child, report)
     except (ValidationError, ValueError) as exc:
         db.rollback()
         detail = child_detail(db, child, actor=user.username)
@@ -101,4 +103,7 @@ def record_report(request: Request, db: DbDep, user: CaseworkerPage, child_id: u
             **facts_context(db, child),
             "report": {k: v for k, v in form.items() if isinstance(v, str)}}, status_code=400)
     db.commit()
-    return redirect(f"/cases/{case.reference}/pathways/new?done=case_opened")
+    # the start form is filled in with what the report already said (its 报告人 and 强制报告), not asked again
+    query = urlencode({"done": "case_opened", "reported_by": report.reported_by or "",
+                       "mandatory_report": "yes" if report.mandatory_report else "no"})
+    return redirect(f"/cases/{case.reference}/pathways/new?{query}")
