@@ -69,6 +69,7 @@ def test_a_manager_drills_from_the_overdue_count_to_the_task_and_extends_it(data
             page.click("#extend")
             page.wait_for_url("**done=extended**")
             assert page.locator("#done").count() == 1
+            assert page.locator("#extended").inner_text().startswith("已延期（原时限")  # not the step's limit alone
             shots(page, "task-extended")
 
             page.goto(f"{plain_web}/tasks?flag=overdue&q={reference}")
