@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from core.audit import record_audit
 from careflow.referral_eligibility import check_referral, record_override
 from core.settings import get_settings
+from careflow.survey.care_files import open_file_for
 from careflow.tasks import move_tasks
 from models.areas import find_area
 from models.base import utcnow
@@ -55,7 +56,9 @@ def register_child(
 
     ``hukou_county`` / ``residence_county``: GB/T 2260 code or name. ``residence_area_code``: the
     township (9 digits) or village/community (12 digits) code under the residence county, used to
-    route village-committee and township tasks. The birth date is read from the resident ID.
+    route village-committee and township tasks. The birth date is read from the resident ID. A child registered
+    with ``key_care_criteria`` gets their key care file and its contact and visit duties at once
+    (:func:`careflow.survey.care_files.open_file_for`).
 
     Raises:
         InvalidResidentID: bad ID (names the field and value). UnknownRegion: unknown county.
@@ -97,6 +100,9 @@ def register_child(
         session, actor=actor, action="child.registered", entity_type="child", entity_id=child.id,
         detail={"is_migrant": assessment.is_migrant, "reasons": [r.code for r in assessment.reasons if not r.passed]},
     )
+    if child.key_care_criteria:  # key care from any door: the file and its duties now, not at the next survey
+        session.flush()
+        open_file_for(session, child, child.key_care_criteria, actor=actor, reason="登记时列为重点关爱服务对象")
     return Registration(child=child, assessment=assessment)
 
 

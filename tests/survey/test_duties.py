@@ -251,3 +251,39 @@ def test_a_round_closes_many_files_at_once_each_with_its_reason_and_audit(databa
                     (file.close_reason, "requested", task.duty_key)]
         kept = file_duties(session, files["stays"].id, open_only=False)
         assert kept and all(t.state == TaskState.requested for t, _ in kept)
+
+
+def test_a_child_registered_with_key_care_grounds_gets_the_file_and_duties_at_once(database_url, tmp_path):
+    """Key care from any door (issue 13 item 3): registering a child with a key care ground opens the file and its
+    contact and visit duties for the village committee, as a survey would (the survey opens files only for
+    children without one); the grounds given again open nothing twice; a child registered without grounds gets
+    none."""
+    from careflow.cases import register_child
+    from models.eligibility import KeyCareCriterion
+
+    number, plain = rid("511321", D(2016, 5, 1)), rid("511321", D(2016, 6, 1))
+    with session_scope() as session:
+        child = register_child(session, resident_id=number, full_name="登记重点", hukou_county="511321",
+                               residence_county="350823", residence_area_code="350823100001",
+                               arrival_date=D(2023, 8, 20), actor="cw.test",
+                               key_care_criteria={KeyCareCriterion.family_hardship}).child
+        other = register_child(session, resident_id=plain, full_name="登记普通", hukou_county="511321",
+                               residence_county="350823", residence_area_code="350823100001",
+                               arrival_date=D(2023, 8, 20), actor="cw.test").child
+        child_id, other_id = child.id, other.id
+    with session_scope() as session:
+        file = session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child_id)).one()
+        assert (file.status, file.criteria, file.area_code) == ("active", ["family_hardship"], "350823100001")
+        assert session.exec(select(KeyCareFile).where(KeyCareFile.child_id == other_id)).first() is None
+        file_id = file.id
+    duties = open_duties(file_id)
+    assert sorted(kind for kind, *_ in duties) == ["contact", "visit"]
+    assert {unit for _k, _p, unit, *_ in duties} == {"village_committee-350823100001"}
+
+    with session_scope() as session:  # registering the grounds again (another door) opens nothing twice
+        from careflow.survey.care_files import open_file_for
+        from models.child import Child
+
+        open_file_for(session, session.get(Child, child_id), ["family_hardship"], actor="cw.test")
+        assert len(session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child_id)).all()) == 1
+    assert sorted(kind for kind, *_ in open_duties(file_id)) == ["contact", "visit"]
