@@ -201,7 +201,8 @@ def _domain(exc: Exception, form_values: dict[str, str]) -> FieldError:
         return FieldError(f"?{exc.field}", f"field.{exc.field}", exc.field, key=f"form.{exc.key}",
                           values=dict(exc.values), value=exc.value)
     if isinstance(exc, InvalidResidentID):
-        return FieldError("resident_id", "child.resident_id", key=ID_PROBLEMS.get(exc.code, "form.id_format"))
+        return FieldError("resident_id", "child.resident_id", key=ID_PROBLEMS.get(exc.code, "form.id_format"),
+                          from_form=True)  # quoted as typed, like every other field
     if isinstance(exc, UnknownRegion):
         typed = str(exc.value)
         if exc.candidates:

@@ -382,3 +382,13 @@ def test_a_units_task_facts_and_printable_notice_read_chinese_labels(web_app, an
     english = visible_text(client.get(f"/tasks/{review_id}?lang=en").text)
     assert "family hardship" in english and "discovery" in english and "Emergency (help first)：no" in english
     assert "family_hardship" not in english and "家庭生活困难" not in english
+
+
+def test_a_bad_id_number_is_quoted_as_typed(clients):
+    """A new user's trial found 「身份证号应为18位」 without the number typed: every other field quotes its value."""
+    client = clients["cw_a1"]
+    response = client.post("/children", data=_register_form(client, resident_id="51132120160501123"))
+    assert response.status_code == 400
+    text = visible_text(response.text)
+    assert "「51132120160501123」" in text and "18位" in text, text[text.find("身份证"):][:200]
+    assert 'name="resident_id" aria-invalid="true"' in response.text and leaks(response.text) == []
