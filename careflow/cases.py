@@ -28,6 +28,15 @@ from models.resident_id import birth_date_of, normalize_resident_id
 from models.task import OPEN_STATES, AgencyTask, TaskState
 
 
+class RegistrationProblems(ValueError):
+    """More than one field of a registration is wrong: ``problems`` holds each one's error (the form marks them all
+    at once); the message joins theirs."""
+
+    def __init__(self, problems: list[ValueError]):
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
 @dataclass
 class Registration:
     """A stored child and the migrant-child test (方案 一) as of the registration date."""
@@ -64,24 +73,37 @@ def register_child(
         InvalidResidentID: bad ID (names the field and value). UnknownRegion: unknown county.
         ValueError: an area code outside the residence county, an empty name, a duplicate ID, an arrival date
             before the birth date or after today (after ``on`` when that is later; :func:`check_arrival_date`).
+        RegistrationProblems: more than one of these at once (each in ``problems``).
     """
-    rid = normalize_resident_id(resident_id)
+    problems: list[ValueError] = []  # every field's problem at once, not one per submission
+
+    def checked(check):
+        try:
+            return check()
+        except ValueError as exc:  # InvalidResidentID and UnknownRegion are ValueErrors too
+            problems.append(exc)
+            return None
+
+    rid = checked(lambda: normalize_resident_id(resident_id))
     if not full_name.strip():
-        raise ValueError("field 'full_name': must not be empty")
-    hukou = get_county(hukou_county)
-    residence = get_county(residence_county)
-    if residence_area_code and not residence_area_code.startswith(residence.code):
-        raise ValueError(
-            f"field 'residence_area_code': {residence_area_code!r} is not inside county {residence.code}"
-        )
-    if session.exec(select(Child).where(Child.resident_id == rid)).first():
-        raise ValueError(f"field 'resident_id': a child with ID ending {rid[-4:]} is already registered")
-    birth = birth_date_of(rid)
+        problems.append(ValueError("field 'full_name': must not be empty"))
+    hukou = checked(lambda: get_county(hukou_county))
+    residence = checked(lambda: get_county(residence_county))
+    if residence and residence_area_code and not residence_area_code.startswith(residence.code):
+        problems.append(ValueError(
+            f"field 'residence_area_code': {residence_area_code!r} is not inside county {residence.code}"))
+    if rid and session.exec(select(Child).where(Child.resident_id == rid)).first():
+        problems.append(ValueError(f"field 'resident_id': a child with ID ending {rid[-4:]} is already registered"))
     today = pendulum.now(get_settings().timezone).date()
     on = on or today
-    wrong_date = check_arrival_date(arrival_date, birth_date=birth, today=max(today, on))
+    birth = birth_date_of(rid) if rid else None
+    wrong_date = check_arrival_date(arrival_date, birth_date=birth, today=max(today, on)) if birth else None
     if wrong_date is not None:
-        raise ValueError(f"字段 arrival_date（来本地日期）：{wrong_date.message}")
+        problems.append(ValueError(f"字段 arrival_date（来本地日期）：{wrong_date.message}"))
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise RegistrationProblems(problems)
     assessment = assess_migrant_child(
         birth_date=birth, hukou_county=hukou.code, residence_county=residence.code,
         arrival_date=arrival_date, on=on,

@@ -392,3 +392,23 @@ def test_a_bad_id_number_is_quoted_as_typed(clients):
     text = visible_text(response.text)
     assert "「51132120160501123」" in text and "18位" in text, text[text.find("身份证"):][:200]
     assert 'name="resident_id" aria-invalid="true"' in response.text and leaks(response.text) == []
+
+
+def test_every_wrong_field_of_a_registration_is_reported_at_once(clients):
+    """A new user's trial needed three submissions for three mistakes; now one submission names them all."""
+    client = clients["cw_a1"]
+    future = (date.today() + timedelta(days=40)).isoformat()
+    response = client.post("/children", data=_register_form(client, resident_id="51132120160501123",
+                                                               hukou_county="火星县", arrival_date=future))
+    assert response.status_code == 400
+    text = visible_text(response.text)
+    assert "「51132120160501123」" in text and "「火星县」不是已知的县（市、区）" in text, text[:1500]
+    for name in ("resident_id", "hukou_county"):
+        assert f'name="{name}" aria-invalid="true"' in response.text, name
+    assert leaks(response.text) == []
+    # with a valid ID, the arrival date after today is reported beside the unknown county
+    response = client.post("/children", data=_register_form(client, hukou_county="火星县", arrival_date=future))
+    text = visible_text(response.text)
+    assert "「火星县」" in text and "来到居住地日期：" in text and "晚于今天" in text
+    assert 'name="arrival_date" aria-invalid="true"' in response.text and 'name="hukou_county" aria-invalid="true"' \
+        in response.text
