@@ -28,6 +28,7 @@ from models.agency import AgencyUnit
 from models.case import Case, PathwayRun
 from models.child import Child, Guardian
 from models.policy import OutcomeField, Policy, load_policy
+from models.areas import load_areas
 from models.regions import get_county
 from models.task import AgencyTask, TaskState
 from models.user import UserRole, WebUser
@@ -137,6 +138,24 @@ def _county_name(code: str) -> str:
         return code
 
 
+def full_address(child: Child) -> str:
+    """Where a unit goes to find the child: the residence county's full name, the township and village of the
+    residence area by name (policy/areas.yaml), then the address as recorded — without repeating a township or
+    village the recorded address already begins with: ``莆田市城厢区`` + ``龙桥街道凤山社区`` + ``凤山街12号``.
+    An area whose names are unknown is left out (the address as recorded stands)."""
+    county = _county_name(child.residence_county_code)
+    address = (child.residence_address or "").strip()
+    code = child.residence_area_code or ""
+    areas = load_areas()
+    names = [n for n in (areas.get(code[:9], "") if len(code) >= 9 else "",
+                         areas.get(code, "") if len(code) == 12 else "") if n]
+    for index, name in enumerate(names):  # the typed address may begin with the township or the village
+        if address.startswith(name):
+            names = names[:index]
+            break
+    return "".join(p for p in (county, *names, address) if p)
+
+
 def _age(birth: dt.date, today: dt.date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
@@ -202,7 +221,7 @@ def task_facts(session: Session, task: AgencyTask, viewer: WebUser, *, policy: P
     if "age" in shows:
         facts.age, facts.birth_date = _age(child.birth_date, today), child.birth_date
     if "address" in shows:
-        facts.address = "".join(p for p in (_county_name(child.residence_county_code), child.residence_address) if p)
+        facts.address = full_address(child)
     if "hukou" in shows:
         facts.hukou = _county_name(child.hukou_county_code)
     if "key_care" in shows:

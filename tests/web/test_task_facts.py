@@ -147,7 +147,7 @@ def test_the_api_detail_carries_the_labelled_facts_and_lists_do_not(web_app, wor
     detail = clients["off_vc_a1"].get(f"/api/tasks/{facts_case.committee_task}", headers=headers).json()
     items = {row["key"]: row for row in detail["facts"]["items"]}
     assert items["child_name"] == {"key": "child_name", "label": "儿童姓名", "value": facts_case.child_name}
-    assert items["address"]["value"] == "莆田市城厢区凤山街12号3单元401"
+    assert items["address"]["value"] == "莆田市城厢区龙桥街道凤山社区凤山街12号3单元401"
     assert items["mandatory_report"]["value"] == "否"
     assert detail["facts"]["caseworker"] == {"name": "林芳", "phone": "0594-2288101"}
     assert sorted(g["phone"] for g in detail["facts"]["guardians"]) == ["13800000001", "13800000002"]
@@ -248,3 +248,21 @@ def test_in_english_on_request_the_facts_keep_their_labels(web_app, world, facts
                   "Serious：yes", facts_case.child_name):
         assert shown in text, shown
     assert client.get(f"/tasks/{facts_case.police_task}/letter").status_code == 200
+
+
+def test_the_address_names_the_township_and_village_once():
+    """A new user's trial read 「莆田市城厢区凤山社区东园路…」: the township was missing. The address is the county, the
+    township and village by name, then what was typed, never repeating a name the typed address begins with."""
+    from careflow.facts import full_address
+    from models.child import Child
+
+    def child(address: str, area: str = "350302001001") -> Child:
+        return Child(resident_id="x", full_name="x", birth_date=date(2015, 1, 1), hukou_county_code="511321",
+                     residence_county_code="350302", residence_area_code=area, residence_address=address,
+                     arrival_date=date(2023, 1, 1), created_by="t")
+
+    assert full_address(child("东园路5号")) == "莆田市城厢区龙桥街道凤山社区东园路5号"
+    assert full_address(child("凤山社区东园路5号")) == "莆田市城厢区龙桥街道凤山社区东园路5号"
+    assert full_address(child("龙桥街道凤山社区东园路5号")) == "莆田市城厢区龙桥街道凤山社区东园路5号"
+    assert full_address(child("东园路5号", area="350302001")) == "莆田市城厢区龙桥街道东园路5号"
+    assert full_address(child("东园路5号", area="")) == "莆田市城厢区东园路5号"

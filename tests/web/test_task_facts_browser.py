@@ -43,7 +43,7 @@ def test_the_committee_reads_the_childs_facts_on_a_phone(database_url, world, fa
             facts = page.locator("#facts")
             assert facts.locator("[data-fact=child_name]").inner_text() == facts_case.child_name
             assert "岁" in facts.locator("[data-fact=age]").inner_text()
-            assert facts.locator("[data-fact=address]").inner_text() == "莆田市城厢区凤山街12号3单元401"
+            assert facts.locator("[data-fact=address]").inner_text() == "莆田市城厢区龙桥街道凤山社区凤山街12号3单元401"
             guardians = facts.locator("[data-fact=guardians]").inner_text()
             assert "林大海（父亲）" in guardians and "13800000001" in guardians
             assert "孩子常被独自锁在家中" in facts.locator("[data-fact=report]").inner_text()
