@@ -21,9 +21,8 @@ from models.policy import load_policy
 from models.user import UserRole, WebUser
 from web.scope import NotVisible, can_read_child, require_role
 
-__all__ = ["FactIn", "FactRowOut", "ItemCheckOut", "ReferralOut", "child_referrals", "audit_read", "eligibility_out", "fact_choices", "facts_out",
-           "migrant_line",
-           "record_fact_as"]
+__all__ = ["FactIn", "FactRowOut", "ItemCheckOut", "ReferralOut", "audit_read", "child_referrals", "eligibility_out",
+           "fact_choices", "facts_out", "migrant_line", "record_fact_as"]
 
 
 class FactIn(BaseModel):
@@ -64,8 +63,8 @@ class ReferralOut(BaseModel):
 
 class ItemCheckOut(BaseModel):
     """An item's target-group check on the child: ``status`` met | not_met | unknown, its label, the reasons;
-    the item's referrals of this child, newest first; ``unoffered``: met (or unknown) and never referred — the
-    needs view's 符合条件但尚未转介 (issue 13, item 2)."""
+    the item's referrals of this child, newest first; ``unoffered``: met and never referred — the needs view's
+    符合服务对象条件但尚未转介 (issue 13, item 2)."""
 
     item: int
     service: str
