@@ -213,7 +213,7 @@ def phase_measure(url: str, n: int) -> dict:
     load_before = os.getloadavg()[0]
     sweep(T0)  # warm-up: connections, imports, caches
     steady = [sweep(T0) for _ in range(5)]
-    assert all(not r.fired and not r.backlog for _, _, r in steady), "something was due in the steady state"
+    assert all(not r.fired_count and not r.backlog for _, _, r in steady), "something was due in the steady state"
     bare_sql = BARE_DEADLINES[engine.dialect.name]
     bares = [bare(T0, bare_sql) for _ in range(5)]
     bares_index = [bare(T0, BARE_INDEX[engine.dialect.name]) for _ in range(5)]
@@ -235,9 +235,9 @@ def phase_measure(url: str, n: int) -> dict:
         "steady_s": statistics.median(s for s, _, _ in steady), "steady_statements": steady[-1][1],
         "bare_s": statistics.median(s for s, _ in bares),
         "bare_index_s": statistics.median(s for s, _ in bares_index), "bare_due_s": bare_due, "bare_due_rows": due_rows,
-        "fire_s": fire_s, "fire_cpu_s": first.cpu_s, "fired": len(first.fired),
+        "fire_s": fire_s, "fire_cpu_s": first.cpu_s, "fired": first.fired_count,
         "load": (load_before, os.getloadavg()[0]), "fire_statements": fire_statements, "fire_batches": first.batches,
-        "fire2_s_tracemalloc": fire2_s, "fired2": len(second.fired),
+        "fire2_s_tracemalloc": fire2_s, "fired2": second.fired_count,
         "steady_after_s": statistics.median(s for s, _, _ in after),
         "steady_peak_mb": steady_peak / 2**20, "fire_peak_mb": fire_peak / 2**20,
         "rss_before_fire_mb": rss_before, "rss_after_fire_mb": rss_after, "peak_rss_mb": _peak_rss_mb(),

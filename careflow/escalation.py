@@ -88,8 +88,10 @@ def load_ladder(path: Path | None = None) -> Ladder:
         raise ValueError(f"{path}: {exc}") from None
 
 
-#: Tasks selected, and their rungs fired, per transaction.
-BATCH_SIZE = 2000
+#: Tasks selected, and their rungs fired, per transaction. It bounds the sweep's memory (about 13 KB of Python
+#: objects per due task while its messages are rendered and written: some 7 MB a batch), whatever the number of
+#: open or due tasks; larger batches save little time (the work is per rung, not per statement).
+BATCH_SIZE = 500
 #: Seconds after which a sweep starts no new batch; what is left is its backlog, taken by the next sweep.
 TIME_BUDGET = 45.0
 #: The sweeper's interval (seconds, ``CAREFLOW_SWEEP_CRON`` every minute): a longer sweep is logged as overrun.
@@ -215,7 +217,9 @@ class SweepReport:
     """What one :func:`sweep_deadlines` did.
 
     Attributes:
-        fired: the (task id, rung) pairs this sweep fired (each fires once across all sweeps).
+        fired_count: rungs this sweep fired (each rung fires once across all sweeps).
+        fired: the (task id, rung) pairs fired, kept only when asked (``keep_fired``): a sweep after a long
+            outage may fire hundreds of thousands, and its memory must not grow with them.
         computed: open tasks whose rungs were checked and ``next_rung_at`` recomputed (due or never computed).
         backlog: open tasks still due (or never computed) when the sweep stopped: 0 unless it ran out of time.
         duration_s: wall-clock seconds.
@@ -226,6 +230,7 @@ class SweepReport:
             their messages not rendered or their writes were refused; retried an hour later.
     """
 
+    fired_count: int = 0
     fired: list[tuple[uuid.UUID, str]] = field(default_factory=list)
     computed: int = 0
     backlog: int = 0
@@ -242,11 +247,12 @@ def escalate_overdue_tasks(now: datetime | None = None, ladder: Ladder | None = 
     One :func:`sweep_deadlines` (see there); ``[]`` if another sweep is running. Messages (event
     ``task_reminder`` or ``task_escalated``) are only stored here; the sweeper sends them right after.
     """
-    return sweep_deadlines(now, ladder).fired
+    return sweep_deadlines(now, ladder, keep_fired=True).fired
 
 
 def sweep_deadlines(now: datetime | None = None, ladder: Ladder | None = None, *, database_url: str | None = None,
-                    batch_size: int = BATCH_SIZE, time_budget: float = TIME_BUDGET, lock: bool = True) -> SweepReport:
+                    batch_size: int = BATCH_SIZE, time_budget: float = TIME_BUDGET, lock: bool = True,
+                    keep_fired: bool = False) -> SweepReport:
     """One sweep of the escalation ladder over the open tasks that are due at ``now`` (UTC-aware, default now).
 
     First the tasks never computed (``next_rung_at`` NULL, e.g. bulk-inserted survey duties), then those with
@@ -258,6 +264,8 @@ def sweep_deadlines(now: datetime | None = None, ladder: Ladder | None = None, *
     Args:
         lock: take the one-sweep-at-a-time lock (tests of concurrent firing turn it off: exactly-once then
             rests on the unique (task, rung) row alone).
+        keep_fired: list the (task id, rung) pairs fired in ``report.fired``; otherwise only counted
+            (``fired_count``), so that the sweep's memory is bounded by one batch however many rungs it fires.
 
     Returns:
         a :class:`SweepReport`; ``skipped`` (and nothing done) when another sweep holds the lock.
@@ -281,7 +289,7 @@ def sweep_deadlines(now: datetime | None = None, ladder: Ladder | None = None, *
                 if time.perf_counter() - started > time_budget:
                     out_of_time = True
                     break
-                selected, after = _sweep_batch(conn, now, ladder, uncomputed, after, batch_size, report)
+                selected, after = _sweep_batch(conn, now, ladder, uncomputed, after, batch_size, report, keep_fired)
                 report.batches += 1
                 if selected < batch_size:
                     break
@@ -290,7 +298,7 @@ def sweep_deadlines(now: datetime | None = None, ladder: Ladder | None = None, *
             report.duration_s = time.perf_counter() - started
             report.finished_at = utcnow()
             run = SweepRun(at=now, finished_at=report.finished_at, duration_s=report.duration_s,
-                           fired=len(report.fired), backlog=report.backlog, computed=report.computed,
+                           fired=report.fired_count, backlog=report.backlog, computed=report.computed,
                            failed=len(report.failed))
             session.add(run)
             session.flush()
@@ -298,7 +306,7 @@ def sweep_deadlines(now: datetime | None = None, ladder: Ladder | None = None, *
                 session.execute(sa.delete(SweepRun).where(SweepRun.finished_at < report.finished_at - KEEP_SWEEP_RUNS))
     if report.duration_s > SWEEP_INTERVAL or out_of_time:
         log.warning("deadline sweep overran: %.1f s (interval %.0f s), %d rungs fired, backlog %d open tasks "
-                    "left for the next sweep", report.duration_s, SWEEP_INTERVAL, len(report.fired), report.backlog)
+                    "left for the next sweep", report.duration_s, SWEEP_INTERVAL, report.fired_count, report.backlog)
     return report
 
 
@@ -369,7 +377,7 @@ class _Batch:
 
 
 def _sweep_batch(conn: sa.Connection, now: datetime, ladder: Ladder, uncomputed: bool, after: tuple | None,
-                 batch_size: int, report: SweepReport) -> tuple[int, tuple | None]:
+                 batch_size: int, report: SweepReport, keep_fired: bool) -> tuple[int, tuple | None]:
     """Select one batch, work out and render its reached rungs, fire them in one transaction (redone task by task
     if the database refuses it); set aside the tasks that fail (:mod:`careflow.sweep_guard`). Returns (tasks
     selected, keyset of the last one)."""
@@ -400,7 +408,9 @@ def _sweep_batch(conn: sa.Connection, now: datetime, ladder: Ladder, uncomputed:
                 task, county, _ = batch.tasks[task_id]
                 batch.failures[task_id] = Failure(task, county, tuple(r.name for r in batch.plans[task_id][0]),
                                                   "write", exc)
-    report.fired += fired
+    report.fired_count += len(fired)
+    if keep_fired:
+        report.fired += fired
     if batch.failures:
         with _transaction(conn) as session:
             report.failed += set_aside(session, list(batch.failures.values()), now)

@@ -40,7 +40,7 @@ def escalate() -> dict:
     from models.deadlines import format_local
 
     report = sweep_deadlines()
-    figures = {"fired": len(report.fired), "backlog": report.backlog, "duration_s": round(report.duration_s, 3),
+    figures = {"fired": report.fired_count, "backlog": report.backlog, "duration_s": round(report.duration_s, 3),
                "computed": report.computed, "failed": len(report.failed), "skipped": report.skipped}
     if not report.skipped and TaskRunContext.get() is not None:  # `careflow sweep` calls it outside a run
         create_table_artifact(

@@ -57,7 +57,7 @@ def _assert_set_aside_and_others_fired(report, bad, good, at, stage):
     assert "Error" not in alert.body and "Traceback" not in alert.body  # the error text stays in the audit log
     with session_scope() as session:
         run = session.exec(select(SweepRun).order_by(SweepRun.id.desc()).limit(1)).one()
-        assert run.failed == 1 and run.fired == len(report.fired)
+        assert run.failed == 1 and run.fired == report.fired_count == len(report.fired)
         shown = last_sweep(session)
     assert shown.failed >= 1
     assert re.fullmatch(r"\d+ 项任务升级失败（已暂缓，1 小时后自动重试；详见审计日志）", shown.describe_failed())
@@ -75,7 +75,7 @@ def test_a_task_whose_message_cannot_be_rendered_is_set_aside_while_50_others_fi
         return real(ctx, *args, **kwargs)
 
     monkeypatch.setattr(outbox_batch, "render_message", render)
-    report = sweep_deadlines(NOW, batch_size=20)
+    report = sweep_deadlines(NOW, batch_size=20, keep_fired=True)
     _assert_set_aside_and_others_fired(report, bad, good, NOW, "render")
     assert "KeyError" in _audits(bad)[0].detail["error"]
 
@@ -87,7 +87,7 @@ def test_a_task_whose_message_cannot_be_rendered_is_set_aside_while_50_others_fi
     assert _next_rung_at(bad) == later + RETRY_AFTER
     # fixed: its rungs fire at the next try
     monkeypatch.setattr(outbox_batch, "render_message", real)
-    fixed = sweep_deadlines(later + RETRY_AFTER)
+    fixed = sweep_deadlines(later + RETRY_AFTER, keep_fired=True)
     assert fixed.failed == [] and sorted(rung for i, rung in fixed.fired if i == bad) == ["deadline", "overdue"]
 
 
@@ -115,7 +115,7 @@ def test_a_task_whose_write_the_database_refuses_is_set_aside_while_50_others_fi
     sweep_deadlines(NOW)
     ids = due_tasks(50)
     [bad] = due_tasks(1, county_unit=(long_unit, "350302"))
-    report = sweep_deadlines(NOW)  # one batch: refused, then redone task by task
+    report = sweep_deadlines(NOW, keep_fired=True)  # one batch: refused, then redone task by task
     _assert_set_aside_and_others_fired(report, bad, ids, NOW, "write")
     assert "too long" in _audits(bad)[0].detail["error"]
     with session_scope() as session:  # the 50 others' messages are all stored, once each
