@@ -177,7 +177,8 @@ def phase_measure(url: str, n: int) -> dict:
 
     get_settings.cache_clear()
     from core.db import get_engine
-    from careflow.escalation import load_ladder, next_rung_time, sweep_deadlines, task_county
+    from careflow.escalation import sweep_deadlines
+    from careflow.ladder import load_ladder, next_rung_time, task_county
     from core.db import session_scope
     from models.task import AgencyTask
 

@@ -9,7 +9,7 @@ warn while next year's is missing (DOMAIN.md §6; 国务院办公厅关于<year>
 * :func:`recompute_provisional` then pages through the open tasks whose deadline is provisional
   (``ix_agency_task_provisional_open``, keyset on (due_at, id), :data:`PAGE` tasks per transaction) and counts each
   deadline again from its start with the official calendar: a conditional bulk UPDATE of ``due_at``,
-  ``due_provisional`` and the sweeper's ``next_rung_at`` (:func:`careflow.escalation.next_rung_time`), an audit
+  ``due_provisional`` and the sweeper's ``next_rung_at`` (:func:`careflow.ladder.next_rung_time`), an audit
   event ``task.deadline_recomputed`` (old and new), and, when the deadline moved, one ``deadline_changed`` message
   to the unit and one to the case's caseworker, keyed ``<task>:deadline_changed:<recipient>:calendar<year>``.
   Loading the same file again finds nothing provisional left and tells nobody; an interrupted recomputation is
@@ -256,7 +256,7 @@ def recompute_provisional(year: int, *, result: CalendarLoad | None = None, cale
 
 def _recompute_page(session: Session, ids: list[uuid.UUID], result: CalendarLoad, calendar: WorkingDayCalendar,
                     now: datetime, tz: str) -> None:
-    from careflow.escalation import load_ladder, next_rung_time, task_county
+    from careflow.ladder import load_ladder, next_rung_time, task_county
     from core.bulk import update_rows
     from models.case import Case
     from notifications.messages import caseworker_unit

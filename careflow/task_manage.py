@@ -8,7 +8,7 @@ transaction; permissions (role manager, the task's county) are checked by the we
   them, so the waiting flow waits for the new task (:func:`careflow.reroute.follow_redirects`). The new unit gets
   ``task_requested``. The same redirect again returns the task it opened (a double submit).
 * :func:`extend_deadline`: a later ``due_at`` (conditional on the old one), ``next_rung_at`` recomputed with
-  :func:`careflow.escalation.next_rung_time` (rungs already fired stay fired), audit ``task.deadline_extended``,
+  :func:`careflow.ladder.next_rung_time` (rungs already fired stay fired), audit ``task.deadline_extended``,
   ``deadline_changed`` to the unit and the caseworker, keyed by the new deadline.
 * :func:`comment_task`: audit ``task.commented``; the unit gets a ``task_escalated`` message (督办) quoting it.
 
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.audit import record_audit
-from careflow.escalation import initial_next_rung_at, load_ladder, next_rung_time, task_county
+from careflow.ladder import initial_next_rung_at, load_ladder, next_rung_time, task_county
 from careflow.reroute import check_reroute_unit
 from careflow.tasks import step_of, transition_task
 from models.audit import AuditEvent

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from careflow.answer_text import ACTOR_MAX_CHARS, REASON_MAX_CHARS, check_answer_text, validate_answer
 from core.audit import record_audit, record_audits
-from careflow.escalation import initial_next_rung_at
+from careflow.ladder import initial_next_rung_at
 from careflow.reroute import next_attempt_unit, previous_attempt
 from careflow.routing import resolve_unit
 from models.agency import AgencyUnit

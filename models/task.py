@@ -162,7 +162,7 @@ class AgencyTask(SQLModel, table=True):
     next_rung_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UTCDateTime),
         description="UTC; never later than the next unfired rung of the escalation ladder (earlier only costs "
-                    "the sweeper a recomputation); NULL: not computed yet (careflow.escalation.next_rung_time)",
+                    "the sweeper a recomputation); NULL: not computed yet (careflow.ladder.next_rung_time)",
     )
 
     @property

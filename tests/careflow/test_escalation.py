@@ -118,7 +118,7 @@ def test_two_sweeps_at_once_fire_each_rung_once(police_task):
 
 def test_next_rung_time_walks_the_ladder_across_national_day(police_task):
     """The time the sweeper keeps for the task is each rung's own, working-day overdue rung included."""
-    from careflow.escalation import NO_MORE_RUNGS, load_ladder, next_rung_time
+    from careflow.ladder import NO_MORE_RUNGS, load_ladder, next_rung_time
 
     with session_scope() as session:
         task = session.get(AgencyTask, police_task)

@@ -122,7 +122,7 @@ def test_an_invalid_named_unit_is_refused_in_chinese_and_nothing_is_stored(datab
 
 
 def test_manager_extends_the_deadline_with_a_reason(session, police_task):
-    from careflow.escalation import initial_next_rung_at
+    from careflow.ladder import initial_next_rung_at
 
     transition_task(session, police_task, TaskState.acknowledged, actor="民警 陈强")  # next rung: the reminder
     old_due, old_next = police_task.due_at, initial_next_rung_at(police_task, "350302")

@@ -3,7 +3,7 @@
 The property test drives random tasks (every state, with and without acknowledgement times, working-day deadlines
 across the 2026 Spring Festival and National Day and the provisional 2027 ones, with and without a case) through
 sweeps at increasing random times, with random answers in between, and compares each sweep's rungs with
-:func:`careflow.escalation.due_rungs`. The other tests: concurrent sweeps, the one-sweep lock, a sweep that runs
+:func:`careflow.ladder.due_rungs`. The other tests: concurrent sweeps, the one-sweep lock, a sweep that runs
 out of time and the next that picks up, and the query plan of the due-selection on PostgreSQL.
 """
 from __future__ import annotations
@@ -22,10 +22,9 @@ from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case, register_child
 from core.db import get_engine, session_scope
-from careflow.escalation import (
-    _one_sweep_at_a_time, due_rungs, due_selection, initial_next_rung_at, last_sweep, load_ladder, sweep_deadlines,
-    task_county,
-)
+from careflow.escalation import due_selection, sweep_deadlines
+from careflow.ladder import due_rungs, initial_next_rung_at, load_ladder, task_county
+from careflow.sweep_runs import _one_sweep_at_a_time, last_sweep
 from models.deadlines import DeadlineRule, compute_deadline
 from models.notification import Notification
 from models.task import TRANSITIONS, AgencyTask, Escalation, TaskState

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from core.db import get_engine, session_scope
-from careflow.escalation import last_sweep, sweep_deadlines
+from careflow.escalation import sweep_deadlines
+from careflow.sweep_runs import last_sweep
 from careflow.sweep_guard import ALERT_EVENT, FAILED_ACTION, RETRY_AFTER
 from models.agency import AgencyUnit
 from models.audit import AuditEvent

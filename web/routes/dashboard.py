@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from core.audit import record_audit
-from careflow.escalation import last_sweep
+from careflow.sweep_runs import last_sweep
 from models.base import utcnow
 from models.user import WebUser
 from web.charts import horizontal_bars
