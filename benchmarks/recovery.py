@@ -160,7 +160,7 @@ class Sweeper(threading.Thread):
         self.restarted = 0
 
     def run(self) -> None:
-        from careflow.resume import reconcile
+        from careflow.reconcile import reconcile
         from notifications.dispatcher import dispatch_due
 
         while not self.stop.wait(self.interval):
@@ -185,7 +185,7 @@ def _running_victims(run_ids) -> dict[uuid.UUID, int]:
             select(PathwayRun).where(PathwayRun.status.in_(OPEN_PATHWAY_STATUSES))).all() if r.id in run_ids]
 
     async def states():
-        from careflow.resume import _read_flow_runs
+        from careflow.reconcile import _read_flow_runs
 
         async with get_client() as client:
             return await _read_flow_runs(client, [f for _, f, _ in runs if f])

@@ -5,7 +5,7 @@ A runner writes ``<host>-<pid>`` (JSON: host, pid, start time in UTC) just befor
 and removes it when it exits cleanly. A runner killed with SIGKILL leaves its file behind; :func:`live_runners`
 ignores (and removes) the files of processes that no longer exist on this host.
 
-What it is for (:func:`careflow.resume.judge_flow_run`): a flow run is claimed by a runner (Pending, "Submitting")
+What it is for (:func:`careflow.reconcile.judge_flow_run`): a flow run is claimed by a runner (Pending, "Submitting")
 only after that runner registered, so a Pending flow run older than the start of every live runner on this host was
 claimed by a runner that has died, and is restarted at once instead of after ``stall_after_seconds``.
 A Prefect worker (``careflow worker``, :func:`flows.pool.run_worker`) claims flow runs the same way (Pending before

@@ -21,7 +21,7 @@ same path runs them). Stated on each deployment:
 careflow's settings in its environment (which its flow-run processes inherit: ``CAREFLOW_DATABASE_URL``,
 ``CAREFLOW_HOME``, ``PREFECT_API_URL``, ``CAREFLOW_RESULT_STORAGE`` …). For recovery it does what ``careflow serve``
 does: installs the zombie automation and registers in ``$CAREFLOW_HOME/runners`` (:mod:`careflow.runners`) while it
-polls, so the sweeper's rules of :func:`careflow.resume.judge_flow_run` apply to its flow runs unchanged.
+polls, so the sweeper's rules of :func:`careflow.reconcile.judge_flow_run` apply to its flow runs unchanged.
 """
 from __future__ import annotations
 

@@ -252,7 +252,7 @@ def record_failure_hook(flow, flow_run, state) -> None:
 
     Writes ``PathwayRun.last_failure`` (the state's message, cut to 500 characters) and ``down_since`` with a
     conditional update (only an open run still linked to this flow run), so the dashboard shows it and the next
-    sweep restarts it (:func:`careflow.resume.recover_pathway_runs`). Never raises: a hook that raised would hide
+    sweep restarts it (:func:`careflow.reconcile.recover_pathway_runs`). Never raises: a hook that raised would hide
     the failure it reports.
     """
     try:
@@ -394,7 +394,7 @@ def record_loading_process(flow_run_id: str) -> None:
 
     A flow run may run for many seconds before its first task (``begin_pathway``) records its process; a runner
     killed meanwhile kills it too, and without this record the sweeper could only wait for the heartbeats to stop
-    (:func:`careflow.resume.judge_flow_run`). Best effort: a failure is logged, and ``begin_pathway`` records it.
+    (:func:`careflow.reconcile.judge_flow_run`). Best effort: a failure is logged, and ``begin_pathway`` records it.
     """
     try:
         with session_scope() as session:

@@ -15,16 +15,17 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
-from core.db import session_scope
+from core.db import get_engine
+from careflow.figures import refresh_if_stale
 from careflow.holiday_warning import check_next_year_calendar
-from careflow.resume import reconcile
-from notifications.outbox import dispatch_notification, due_notifications  # noqa: F401 (kept for importers)
+from careflow.reconcile import reconcile
+from models.deadlines import format_local
 
 
 @task(name="reconcile-pathways", cache_policy=NO_CACHE)
 async def reconcile_pathways() -> dict[str, int]:
     """Restart pathway runs whose flow run died, start unstarted ones, resume runs with stored answers
-    (:func:`careflow.resume.reconcile`)."""
+    (:func:`careflow.reconcile.reconcile`)."""
     return await reconcile()
 
 
@@ -36,8 +37,8 @@ def escalate() -> dict:
     ``duration_s``, ``computed``, ``failed`` (tasks set aside for an hour: :mod:`careflow.sweep_guard`) and
     ``skipped`` (another sweep was running: nothing done, no artifact).
     """
+    # start-up: the sweep renders messages (Jinja2 templates); `careflow serve` imports this module but never sweeps
     from careflow.escalation import sweep_deadlines
-    from models.deadlines import format_local
 
     report = sweep_deadlines()
     figures = {"fired": report.fired_count, "backlog": report.backlog, "duration_s": round(report.duration_s, 3),
@@ -59,9 +60,6 @@ def refresh_dashboard() -> dict:
     """Recompute the manager dashboard's figures when stale (:func:`careflow.figures.refresh_if_stale`: older than
     max(15 s, 10 × the last refresh's duration)), so that pages only read them. Returns ``refreshed`` (False:
     fresh enough, or another refresh was running), ``rows`` and ``duration_s``."""
-    from core.db import get_engine
-    from careflow.figures import refresh_if_stale
-
     result = refresh_if_stale(get_engine())
     if result is None:
         return {"refreshed": False, "rows": 0, "duration_s": 0.0}
@@ -76,7 +74,7 @@ def retry_notifications() -> dict[str, int]:
     then the due messages in parallel across recipients within each platform's rate limits. Returns
     ``{status: count}`` ("skipped": another dispatcher had it; "pending": deferred by a rate limit).
     """
-    from notifications.dispatcher import dispatch_due
+    from notifications.dispatcher import dispatch_due  # start-up: Apprise's plugins, about 0.9 s
 
     return dispatch_due()
 

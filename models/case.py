@@ -94,7 +94,7 @@ class PathwayRun(SQLModel, table=True):
     item for a pathway that refers one item (``service_referral:18``; several items may run side by side on a
     case). At most one run per (case, dedupe_key) is open (``starting``/``running``): a partial unique index,
     so two concurrent starts cannot both win (:func:`careflow.cases.create_pathway_run`, issue #16).
-    Recovery (:func:`careflow.resume.recover_pathway_runs`): ``restart_count`` counts the new flow runs the
+    Recovery (:func:`careflow.reconcile.recover_pathway_runs`): ``restart_count`` counts the new flow runs the
     sweeper created after one crashed, failed or stopped reporting; ``last_failure`` says why the last one
     ended (Chinese or the engine's words, at most 500 characters); ``down_since`` is when the pathway was
     last found without a live flow run (UTC; cleared when a new flow run begins).

@@ -82,3 +82,37 @@ def test_the_walk_sees_every_layer():
     modules = _modules()
     assert {name.split(".")[0] for name in modules} == set(LAYERS)
     assert "core.db" in modules and "flows.guardianship" in modules and "entry.cli" in modules
+
+
+def _function_level_imports(path: Path) -> list[int]:
+    """Line numbers of the imports inside functions (``if TYPE_CHECKING:`` blocks excepted)."""
+    lines = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in _runtime_children(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)) and in_function:
+                lines.append(child.lineno)
+            visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), False)
+    return lines
+
+
+def _runtime_children(node: ast.AST):
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and getattr(child.test, "id", getattr(child.test, "attr", "")) == "TYPE_CHECKING":
+            continue
+        yield child
+
+
+def test_an_import_inside_a_function_says_it_is_there_for_start_up_cost():
+    """Issue #15: an import inside a function hides a dependency; the only reason left for one is what importing
+    it at load would cost a process that never uses it, said in a comment on its line or the line above."""
+    unexplained = []
+    for name, path in _modules().items():
+        text = path.read_text(encoding="utf-8").splitlines()
+        for line in _function_level_imports(path):
+            here = text[line - 1] + (text[line - 2] if line > 1 else "")
+            if "start-up" not in here:
+                unexplained.append(f"{path.relative_to(PROJECT_ROOT)}:{line}: {text[line - 1].strip()}")
+    assert unexplained == []

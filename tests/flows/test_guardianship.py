@@ -16,7 +16,7 @@ from sqlmodel import select
 from careflow.answers import answer_task
 from core.db import session_scope
 from entry.demos import guardianship as demo
-from careflow.resume import reconcile
+from careflow.reconcile import reconcile
 from core.settings import get_settings
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
 from models.task import TaskState

@@ -16,7 +16,7 @@ from prefect.client.orchestration import get_client
 from prefect.input.run_input import keyset_from_paused_state
 from prefect.states import Suspended
 
-from careflow import resume
+from careflow import reconcile, resume
 from careflow.tasks import transition_task
 from careflow.waits import pause_key
 from core.db import session_scope
@@ -73,7 +73,7 @@ def test_a_run_suspended_without_its_input_schema_is_crashed_and_then_restarted(
     if lost:  # lost for longer than the grace: dead, and the next recovery pass restarts it
         assert state.is_crashed()
         assert "未保存答复输入的格式" in error
-        verdict = resume.judge_flow_run(asyncio.run(_read(flow_run_id)), now=utcnow(),
+        verdict = reconcile.judge_flow_run(asyncio.run(_read(flow_run_id)), now=utcnow(),
                                         stall_after=timedelta(minutes=5))
         assert verdict.action == "restart"
     else:  # just suspended: its schema may be being saved now, so it is only retried

@@ -17,7 +17,7 @@ from sqlmodel import select
 from careflow.answers import answer_task
 from core.db import session_scope
 from careflow.recovery import stalled_pathway_runs
-from careflow.resume import reconcile
+from careflow.reconcile import reconcile
 from core.settings import get_settings
 from entry.stack import LocalStack
 from flows.steps import FAULT_POINTS, PENDING_FAULT_POINT

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from prefect.states import Cancelled, Completed, Crashed, Failed, Paused, Pending, Running, Scheduled
 
-from careflow.resume import judge_flow_run
+from careflow.reconcile import judge_flow_run
 from models.base import utcnow
 from models.case import clip_text
 

@@ -9,7 +9,7 @@ Which worker picks a flow run up is Prefect's choice; to make the story determin
 the third, and is killed inside that resume (fault point ``during_resume=pause``: the flow has read the answer, not yet
 acted on it); B then runs the rest. The restart comes from careflow's sweeper, run as the pool's sweeper deployment
 (on B): the flow run is Running and the process recorded for it on this host is gone
-(:func:`careflow.resume.judge_flow_run`), well before the default stall time (300 s).
+(:func:`careflow.reconcile.judge_flow_run`), well before the default stall time (300 s).
 
 PostgreSQL only (careflow's database and Prefect's). Measured on the shared 2-core machine: 111-145 s for the test body
 (load average 5-7 from other jobs), 125-165 s with the session's fixtures.
