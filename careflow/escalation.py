@@ -48,9 +48,10 @@ from careflow.sweep_runs import (  # noqa: F401 (LastSweep, last_sweep, SWEEP_LO
 )
 from models.base import utcnow
 from models.case import Case
-from models.deadlines import DeadlineRule, WorkingDayCalendar, compute_deadline, default_calendar
+from models.deadlines import DeadlineRule, compute_deadline
 from models.sweep import SweepRun
 from models.task import OPEN_STATES, OPEN_STATES_SQL, AgencyTask, Escalation, TaskState
+from models.working_days import WorkingDayCalendar, default_calendar
 from notifications.messages import caseworker_unit
 from notifications.outbox_batch import (
     Rendered, TaskMessage, insert_ignoring_conflicts, render_task_messages, store_messages,
