@@ -180,7 +180,7 @@ def deadline_basis(task: AgencyTask, tz: str) -> tuple[pendulum.DateTime, Deadli
         return None
     if task.duty_key is None:
         return pendulum.instance(task.requested_at), rule
-    from models.service_list import DUTY_KINDS
+    from models.dated_duties import DUTY_KINDS
 
     kind, _, rest = task.duty_key.partition(":")
     published = rest.rpartition(":")[2]
