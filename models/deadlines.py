@@ -17,7 +17,6 @@ Legal basis for counting periods (中华人民共和国民法典, 总则编 第�
 * 第二百零三条: if the last day of a period is a statutory rest day (法定休假日), the period ends on the day after the
   rest days; the period ends at 24:00 of its last day.
 """
-
 from __future__ import annotations
 
 import datetime as _dt
