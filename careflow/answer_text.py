@@ -33,13 +33,13 @@ def validate_answer(session: Session, task: AgencyTask, outcome: dict) -> dict:
     if task.pathway_run_id is not None:
         run = session.get(PathwayRun, task.pathway_run_id)
         return _step_of(run.pathway, task.step_key).validate_outcome(outcome)
-    from models.policy import _validate_fields
-    from models.service_list import describe_duty
+    from models.dated_duties import describe_duty
+    from models.outcome_fields import validate_fields
 
     fields = describe_duty(task.duty_key or "", task.title).outcome
     if not fields:  # a duty with free-form notes (e.g. a child director's contact)
         return {k: str(v) for k, v in outcome.items()}
-    return _validate_fields(fields, outcome, f"duty {task.step_key!r} outcome")
+    return validate_fields(fields, outcome, f"duty {task.step_key!r} outcome")
 
 
 def _field_labels(session: Session, task: AgencyTask) -> dict[str, str]:
@@ -50,7 +50,7 @@ def _field_labels(session: Session, task: AgencyTask) -> dict[str, str]:
             run = session.get(PathwayRun, task.pathway_run_id)
             fields = _step_of(run.pathway, task.step_key).outcome
         else:
-            from models.service_list import describe_duty
+            from models.dated_duties import describe_duty
 
             fields = describe_duty(task.duty_key or "", task.title).outcome
     except (KeyError, ValueError):

@@ -10,7 +10,7 @@ from careflow.reroute import check_rejection, parse_kind, record_rejection
 from careflow.resume import resume_pathway
 from careflow.survey.care_files import complete_duty
 from careflow.tasks import find_task, transition_task
-from models.survey import KeyCareDuty
+from models.key_care_files import KeyCareDuty
 from models.task import AgencyTask, TaskState
 
 

@@ -259,7 +259,7 @@ def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> di
     """The start parameters of ``pathway`` checked against the policy and normalised.
 
     The pathway's declared ``start_parameters`` are checked by
-    :meth:`models.policy.PathwayDefinition.validate_parameters` (required fields, choices, ``yes``/``no``
+    :meth:`models.pathways.PathwayDefinition.validate_parameters` (required fields, choices, ``yes``/``no``
     → bool); a text value holds at most :data:`START_TEXT_MAX_CHARS` characters. A pathway with a step routed
     by the place of the emergency (``jurisdiction_basis: emergency_place``, 临时救助 in 急难发生地, 方案 六) also
     needs ``emergency_area_code``: the GB/T 2260 township (9 digits) or village/community (12 digits) code of

@@ -1,6 +1,6 @@
 """Loading a city's service list (市级关爱服务清单) and creating its dated duties (闽民童〔2025〕5号 四).
 
-A city list is checked against the provincial list (:func:`models.service_list.check_city_list`); a
+A city list is checked against the provincial list (:func:`models.city_list.check_city_list`); a
 narrower one is refused unless forced, and a forced load records the differences in the audit trail.
 Loading creates two duty tasks for the city's civil affairs bureau (unit ``civil_affairs-<city code>``):
 
@@ -31,11 +31,10 @@ from core.audit import record_audit
 from core.settings import get_settings
 from models.agency import AgencyUnit
 from models.base import utcnow
+from models.city_list import CityServiceList, Difference, check_city_list, is_accepted, read_city_list
+from models.dated_duties import DUTY_KINDS, DutyKind, duty_key
 from models.deadlines import DeadlineRule, compute_deadline
 from models.notification import Notification
-from models.service_list import (
-    DUTY_KINDS, CityServiceList, Difference, DutyKind, check_city_list, duty_key, is_accepted, read_city_list,
-)
 from models.task import AgencyTask
 from notifications.messages import enqueue_task_message
 
@@ -164,7 +163,7 @@ def _duty_task(session: Session, kind: DutyKind, city_list: CityServiceList, uni
 
 
 def load_city_list_file(path: str | Path, *, actor: str, force: bool = False) -> CityListLoad:
-    """Read the file (:func:`models.service_list.read_city_list`), load it in one transaction, then send
+    """Read the file (:func:`models.city_list.read_city_list`), load it in one transaction, then send
     the duties' messages (a failed send stays in the outbox for the sweeper).
 
     Raises:

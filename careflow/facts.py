@@ -2,7 +2,7 @@
 
 A push message carries only the case reference, the step, the deadline and a link (DOMAIN.md §7). The task
 page of the unit that must go to the child's home needs more: each step of ``policy/pathways/*.yaml`` lists
-in ``shows:`` which facts of the child and the case its unit sees (:data:`models.policy.FACT_KEYS`: name, sex,
+in ``shows:`` which facts of the child and the case its unit sees (:data:`models.pathways.FACT_KEYS`: name, sex,
 age, address, household registration, key care grounds, guardians and their phones, the report) and in
 ``shows_answers:`` which earlier steps' answers. The caseworker's name and phone are always shown.
 
@@ -25,10 +25,11 @@ from core.audit import record_audit
 from careflow.routing import jurisdiction_prefix
 from core.settings import get_settings
 from models.agency import AgencyUnit
+from models.areas import load_areas
 from models.case import Case, PathwayRun
 from models.child import Child, Guardian
-from models.policy import OutcomeField, Policy, load_policy
-from models.areas import load_areas
+from models.outcome_fields import OutcomeField
+from models.policy import Policy, load_policy
 from models.regions import get_county
 from models.task import AgencyTask, TaskState
 from models.user import UserRole, WebUser

@@ -17,7 +17,7 @@ from core.audit import record_audit
 from core.db import session_scope
 from core.settings import get_settings
 from models.base import utcnow
-from models.deadlines import WorkingDayCalendar, default_calendar
+from models.working_days import WorkingDayCalendar, default_calendar
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ warn while next year's is missing (DOMAIN.md §6; 国务院办公厅关于<year>
 * :func:`load_arrangement_file` (``careflow calendar load FILE``) checks the file
   (:func:`models.holidays.parse_arrangement`: Chinese errors naming the field and the value, nothing written on
   error) and stores the year in ``holiday_arrangement`` with its source, audited (``calendar.arrangement_loaded``).
-  From then on :func:`models.deadlines.default_calendar` answers that year from the database (database >
+  From then on :func:`models.working_days.default_calendar` answers that year from the database (database >
   ``policy/calendar`` file > ``chinese_calendar`` > weekday fallback): no code change for a new year.
 * :func:`recompute_provisional` then pages through the open tasks whose deadline is provisional
   (``ix_agency_task_provisional_open``, keyset on (due_at, id), :data:`PAGE` tasks per transaction) and counts each
@@ -35,9 +35,10 @@ from core.audit import record_audit, record_audits
 from core.db import forget_stored_calendar, session_scope
 from core.settings import get_settings
 from models.base import utcnow
-from models.deadlines import DeadlineRule, WorkingDayCalendar, compute_deadline, default_calendar, format_local
+from models.deadlines import DeadlineRule, compute_deadline, format_local
 from models.holidays import Arrangement, ArrangementError, HolidayArrangement, parse_arrangement
 from models.task import PROVISIONAL_OPEN_SQL, AgencyTask, Escalation
+from models.working_days import WorkingDayCalendar, default_calendar
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def deadline_basis(task: AgencyTask, tz: str) -> tuple[pendulum.DateTime, Deadli
         return None
     if task.duty_key is None:
         return pendulum.instance(task.requested_at), rule
-    from models.service_list import DUTY_KINDS
+    from models.dated_duties import DUTY_KINDS
 
     kind, _, rest = task.duty_key.partition(":")
     published = rest.rpartition(":")[2]

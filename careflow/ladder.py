@@ -19,8 +19,9 @@ import yaml
 from pydantic import BaseModel, Field, field_validator
 
 from core.settings import get_settings
-from models.deadlines import DeadlineRule, WorkingDayCalendar, compute_deadline, default_calendar
+from models.deadlines import DeadlineRule, compute_deadline
 from models.task import OPEN_STATES, AgencyTask, TaskState
+from models.working_days import WorkingDayCalendar, default_calendar
 from notifications.messages import caseworker_unit
 from notifications.routing import manager_channel
 

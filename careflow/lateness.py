@@ -2,7 +2,7 @@
 escalated to.
 
 * :func:`lateness` — ``(n, unit)``: a task due in working or calendar days is late by the working days after its
-  deadline's last day up to today (Asia/Shanghai, the holiday calendar of :mod:`models.deadlines`; the deadline's
+  deadline's last day up to today (Asia/Shanghai, the holiday calendar of :mod:`models.working_days`; the deadline's
   own day is not counted); one due in hours, or late by less than a working day, by whole clock hours (at least 1).
   ``unit`` is ``working_days`` or ``hours``.
 * :func:`escalation_rung` — the highest rung of the escalation ladder (``policy/escalation.yaml``) that went
@@ -17,7 +17,7 @@ import datetime as dt
 import pendulum
 
 from core.settings import get_settings
-from models.deadlines import default_calendar
+from models.working_days import default_calendar
 
 #: The rung above the assignee reached at each escalation level (reminders excluded).
 RUNG_OF_LEVEL = {1: "ack_overdue", 2: "deadline", 3: "overdue"}

@@ -27,7 +27,8 @@ from models.case import Case, PathwayRun
 from models.child import Child
 from models.audit import AuditEvent
 from models.deadlines import compute_deadline, format_local
-from models.policy import PathwayStep, load_policy
+from models.pathways import PathwayStep
+from models.policy import load_policy
 from models.task import OPEN_STATE_VALUES, TRANSITIONS, AgencyTask, InvalidTransition, TaskState, check_transition
 
 

@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from core.paths import MIGRATIONS_DIR
 from core.settings import get_settings
-from models import deadlines
+from models import working_days
 from models.holidays import Arrangement, HolidayArrangement
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,8 @@ def get_engine(url: str | None = None) -> sa.Engine:
 
 @lru_cache
 def _engine(url: str) -> sa.Engine:
-    if deadlines._stored_arrangements is not stored_arrangements:  # deadlines count with the stored arrangements
-        deadlines.set_arrangement_source(stored_arrangements)
+    if working_days._stored_arrangements is not stored_arrangements:  # deadlines count with the stored arrangements
+        working_days.set_arrangement_source(stored_arrangements)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30})
 
@@ -214,7 +214,7 @@ _stored: dict[str, tuple[float, tuple[Arrangement, ...]]] = {}
 def stored_arrangements() -> tuple[Arrangement, ...]:
     """The arrangements in the current database (settings' URL), read at most every :data:`REFRESH_SECONDS`.
 
-    Registered with :func:`models.deadlines.set_arrangement_source` when an engine is first made. Returns the same
+    Registered with :func:`models.working_days.set_arrangement_source` when an engine is first made. Returns the same
     tuple object while unchanged (so the default calendar keeps its caches). A database that cannot be read (not
     set up yet) counts as having none: deadlines are then provisional, as before the load.
     """

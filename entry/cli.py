@@ -335,7 +335,7 @@ def task_list(unit: Annotated[str, typer.Option(help="agency unit code, e.g. pol
     from models.case import Case
     from models.deadlines import format_local
     from models.agency import AgencyUnit
-    from models.service_list import describe_duty
+    from models.dated_duties import describe_duty
 
     with session_scope() as session:
         if session.get(AgencyUnit, unit) is None:
@@ -452,7 +452,7 @@ def policy_check_city_list(file: Annotated[str, typer.Argument(help="the city's 
     Prints every difference (NARROWER or info). Exits 0 when the list is accepted (additions are fine),
     1 when an item is missing or narrower, 2 when the file is malformed.
     """
-    from models.service_list import check_city_list, read_city_list
+    from models.city_list import check_city_list, read_city_list
 
     try:
         city_list = read_city_list(file)

@@ -26,7 +26,9 @@ from flows.steps import (
 )
 from flows.waiting import PathwayBlocked, request_steps
 from models.case import PathwayStatus
-from models.policy import PathwayStep, ServiceItem, load_policy
+from models.pathways import PathwayStep
+from models.policy import load_policy
+from models.policy_lists import ServiceItem
 from models.service_list import referral_item
 from models.task import AgencyTask, TaskState
 

@@ -229,9 +229,10 @@ def assess_migrant_child(
         arrival_date: date the child started living in the residence county.
         on: the assessment date (e.g. the survey date).
 
-    The three tests — under 16; registration and residence in different counties that are not two central
-    districts of one city; six months of residence by ``on`` — are all evaluated and all reported, passing or
-    failing, so a caseworker sees why. See the module docstring for the date rules.
+    The three tests — under 16 (:func:`_age_test`); registration and residence in different counties that are not
+    two central districts of one city (:func:`_place_test`); six months of residence by ``on``
+    (:func:`_residence_tests`) — are all evaluated and all reported, passing or failing, so a caseworker sees why.
+    See the module docstring for the date rules.
 
     Returns:
         :class:`MigrantAssessment`.
@@ -244,53 +245,73 @@ def assess_migrant_child(
     arrival_date = _as_date(arrival_date, "arrival_date")
     on = _as_date(on, "on")
     hukou, residence = _resolve(hukou_county), _resolve(residence_county)
-    reasons: list[Reason] = []
-
-    # 1. Age: 不满十六周岁.
     turns_16_on = aged_16_from(birth_date)
+    age, place = _age_test(birth_date, turns_16_on, on), _place_test(hukou, residence)
+    six_months_on, residence_reasons = _residence_tests(birth_date, arrival_date, on)
+    reasons = [age, place, *residence_reasons]
+    return MigrantAssessment(
+        is_migrant=all(reason.passed for reason in reasons),
+        reasons=reasons,
+        turns_16_on=turns_16_on,
+        six_months_on=six_months_on,
+        hukou_county=hukou,
+        residence_county=residence,
+    )
+
+
+def _age_test(birth_date: datetime.date, turns_16_on: datetime.date, on: datetime.date) -> Reason:
+    """方案 一: 不满十六周岁 — ``under_16`` until the 16th birthday included, then ``aged_out``
+    (``birth_date_in_future`` for a birth date after ``on``)."""
     if birth_date > on:
-        reasons.append(Reason(
+        return Reason(
             code="birth_date_in_future", passed=False,
             text_zh=f"出生日期 {birth_date} 晚于评估日期 {on}，请核对出生日期",
             text_en=f"Birth date {birth_date} is after the assessment date {on}; check the birth date",
-        ))
-    elif on < turns_16_on:
-        reasons.append(Reason(
+        )
+    if on < turns_16_on:
+        return Reason(
             code="under_16", passed=True,
             text_zh=f"{on} 时未满十六周岁（{turns_16_on} 起年满十六周岁）",
             text_en=f"Under 16 on {on} (aged 16 from {turns_16_on})",
-        ))
-    else:
-        reasons.append(Reason(
-            code="aged_out", passed=False,
-            text_zh=f"{turns_16_on} 起已满十六周岁，不再属于流动儿童",
-            text_en=f"Aged 16 since {turns_16_on}; no longer within the migrant-child definition",
-        ))
+        )
+    return Reason(
+        code="aged_out", passed=False,
+        text_zh=f"{turns_16_on} 起已满十六周岁，不再属于流动儿童",
+        text_en=f"Aged 16 since {turns_16_on}; no longer within the migrant-child definition",
+    )
 
-    # 2. Place: 跨县域, except between central districts of one city.
+
+def _place_test(hukou: Region, residence: Region) -> Reason:
+    """方案 一: 离开户籍地，跨县域异地居住或生活 — ``cross_county``; ``same_county`` when both are one county, and
+    ``central_districts_same_city`` for 城市中心城区的市辖区之间异地居住或生活的除外."""
     h, r = hukou.full_name, residence.full_name
     if hukou.code == residence.code:
-        reasons.append(Reason(
+        return Reason(
             code="same_county", passed=False,
             text_zh=f"户籍地与居住地同为 {r}，未跨县域",
             text_en=f"Household registration and residence are both {r}: no county boundary crossed",
-        ))
-    elif hukou.central and residence.central and hukou.city_code == residence.city_code:
-        reasons.append(Reason(
+        )
+    if hukou.central and residence.central and hukou.city_code == residence.city_code:
+        return Reason(
             code="central_districts_same_city", passed=False,
             text_zh=(f"户籍地 {h} 与居住地 {r} 同为{residence.city_name}中心城区的市辖区，"
                      "市辖区之间异地居住或生活的除外（实施方案第一部分）"),
             text_en=(f"Household registration {h} and residence {r} are both central districts of "
                      f"{residence.city_name}; moves between them do not count (policy section 1)"),
-        ))
-    else:
-        reasons.append(Reason(
-            code="cross_county", passed=True,
-            text_zh=f"户籍地 {hukou.province_name}{h}，居住地 {r}，跨县域居住",
-            text_en=f"Household registration {hukou.province_name}{h}, residence {r}: across a county boundary",
-        ))
+        )
+    return Reason(
+        code="cross_county", passed=True,
+        text_zh=f"户籍地 {hukou.province_name}{h}，居住地 {r}，跨县域居住",
+        text_en=f"Household registration {hukou.province_name}{h}, residence {r}: across a county boundary",
+    )
 
-    # 3. Residence: 6 个月以上.
+
+def _residence_tests(birth_date: datetime.date, arrival_date: datetime.date,
+                     on: datetime.date) -> tuple[datetime.date, list[Reason]]:
+    """方案 一: 居住或生活 6 个月以上 — the day six months are reached, and the reasons: ``residence_from_birth``
+    (informational) when the child was born after arriving, then ``resided_6_months`` | ``resided_under_6_months``
+    | ``arrival_in_future``."""
+    reasons: list[Reason] = []
     start = arrival_date
     if birth_date > arrival_date and birth_date <= on:
         start = birth_date
@@ -318,15 +339,7 @@ def assess_migrant_child(
             text_zh=f"自 {start} 起在居住地生活，至 {six_months_on} 才满 6 个月",
             text_en=f"Living in the residence county since {start}; six months only on {six_months_on}",
         ))
-
-    return MigrantAssessment(
-        is_migrant=all(reason.passed for reason in reasons),
-        reasons=reasons,
-        turns_16_on=turns_16_on,
-        six_months_on=six_months_on,
-        hukou_county=hukou,
-        residence_county=residence,
-    )
+    return six_months_on, reasons
 
 
 def assess_key_care(criteria: Iterable[KeyCareCriterion | str], is_migrant: bool) -> bool:

@@ -8,9 +8,10 @@
   arrangement only these fixed dates can be known, and a count that uses them is still provisional.
 * :class:`Arrangement` — one year's official arrangement (days off, adjusted working days, its source).
 * :func:`parse_arrangement` — read and check an arrangement file (YAML); errors are Chinese and name the field and
-  the value (:class:`ArrangementError`).
+  the value (:class:`ArrangementError`). The one reader of the shape below: ``careflow calendar load``, the admin
+  page and the ``policy/calendar/<year>.yaml`` files of :class:`models.working_days.WorkingDayCalendar` all use it.
 * :class:`HolidayArrangement` — the table holding each loaded year (migration 0011), the first source of truth of
-  :class:`models.deadlines.WorkingDayCalendar`.
+  :class:`models.working_days.WorkingDayCalendar`.
 
 File shape (``careflow calendar load FILE``)::
 
@@ -48,6 +49,7 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _FIELD_ZH = {"year": "year（年份）", "source": "source（通知名称）", "note": "note（备注）",
              "holidays": "holidays（放假日期）", "working_days": "working_days（调休上班日期）"}
 _WEEKDAY_ZH = "一二三四五六日"
+_SATURDAY = 5
 
 
 def fixed_holidays(year: int) -> dict[_dt.date, str]:
@@ -97,7 +99,12 @@ class Arrangement:
 
 
 class ArrangementError(ValueError):
-    """An arrangement file is malformed. The message is Chinese and names the file, the field and the value."""
+    """An arrangement is malformed. The message is Chinese and names the file, the field and the value."""
+
+    @classmethod
+    def at(cls, where: str, field: str, value: object, why: str) -> "ArrangementError":
+        """``<where>：字段 <field（中文）> 的值 <value> <why>``: the one shape of a message about a field."""
+        return cls(f"{where}：字段 {_FIELD_ZH.get(field, field)} 的值 {_show(value)} {why}")
 
 
 class _Loader(yaml.SafeLoader):
@@ -129,81 +136,114 @@ def _date(value: object) -> _dt.date | None:
     return None
 
 
-def parse_arrangement(text: str, where: str = "节假日安排文件") -> Arrangement:
-    """Parse and check an arrangement (the YAML shape in the module docstring).
+def parse_arrangement(text: str, where: str = "节假日安排文件", year: int | None = None) -> Arrangement:
+    """Parse and check an arrangement (the YAML shape in the module docstring): the one reader of an arrangement,
+    whether loaded with ``careflow calendar load``, pasted on ``/admin/calendar`` or kept in ``policy/calendar``.
 
     Checks: a mapping with exactly the known fields; ``year`` a whole number 2000–2100; ``source`` non-empty;
     ``holidays`` a non-empty list of ``YYYY-MM-DD`` dates between 1 December of the year before and 31 January
     of the year after, including every fixed-date statutory holiday of ``year`` (:func:`fixed_holidays`: a
     notice always gives them); ``working_days`` a list (possibly empty) of such dates, each a Saturday or
-    Sunday, none also a holiday.
+    Sunday, none also a holiday; no date listed twice.
 
     Args:
         text: the file's text.
         where: how the file is named in errors (its path).
+        year: the year the arrangement must be for, when the file's name says it (``policy/calendar/2027.yaml``);
+            another ``year`` is refused naming the file.
 
     Raises:
         ArrangementError: in Chinese, naming ``where``, the field and the offending value, e.g.
             ``节假日安排文件 x.yaml：字段 working_days（调休上班日期）的值 “2027-02-10” 是星期三，调休上班日只能是星期六或星期日``.
     """
-    def bad(field: str, value: object, why: str) -> ArrangementError:
-        return ArrangementError(f"{where}：字段 {_FIELD_ZH.get(field, field)} 的值 {_show(value)} {why}")
+    data = _read_mapping(text, where)
+    year, source, note = _year(data, where, year), _source(data, where), _note(data, where)
+    holidays = _dates(data, "holidays", year, where)
+    working_days = _dates(data, "working_days", year, where)
+    _check_holidays(data["holidays"], holidays, working_days, year, where)
+    return Arrangement(year=year, source=source, note=note,
+                       holidays=frozenset(holidays), working_days=frozenset(working_days))
 
+
+def _read_mapping(text: str, where: str) -> dict:
+    """The YAML text as a mapping with only known fields and every required one."""
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a malformed number such as 0b_
         raise ArrangementError(f"{where}：不是有效的 YAML（{exc}）") from None
     if not isinstance(data, dict):
         raise ArrangementError(f"{where}：应为包含字段 {'、'.join(_REQUIRED)} 的映射，实际是 {_show(data)}")
     for field in data:
         if field not in _FIELDS:
-            raise bad(str(field), data[field], f"无法识别：未知字段（可用字段：{'、'.join(_FIELDS)}）")
+            raise ArrangementError.at(where, str(field), data[field],
+                                      f"无法识别：未知字段（可用字段：{'、'.join(_FIELDS)}）")
     for field in _REQUIRED:
         if field not in data:
             raise ArrangementError(f"{where}：缺少字段 {_FIELD_ZH[field]}")
+    return data
 
+
+def _year(data: dict, where: str, expected: int | None) -> int:
     year = data["year"]
     if not isinstance(year, int) or isinstance(year, bool) or not 2000 <= year <= 2100:
-        raise bad("year", year, "不是有效的年份（应为 2000–2100 之间的整数，例如 2027）")
+        raise ArrangementError.at(where, "year", year, "不是有效的年份（应为 2000–2100 之间的整数，例如 2027）")
+    if expected is not None and year != expected:
+        raise ArrangementError.at(where, "year", year, f"与文件名所写的年份 {expected} 不符")
+    return year
+
+
+def _source(data: dict, where: str) -> str:
     source = data["source"]
     if not isinstance(source, str) or not source.strip():
-        raise bad("source", source, "不能为空：请填写通知名称，例如“国务院办公厅关于2027年部分节假日安排的通知”")
+        raise ArrangementError.at(where, "source", source,
+                                  "不能为空：请填写通知名称，例如“国务院办公厅关于2027年部分节假日安排的通知”")
+    return source.strip()
+
+
+def _note(data: dict, where: str) -> str:
     note = data.get("note") or ""
     if not isinstance(note, str):
-        raise bad("note", note, "应为文字")
+        raise ArrangementError.at(where, "note", note, "应为文字")
+    return note.strip()
 
+
+def _dates(data: dict, field: str, year: int, where: str) -> set[_dt.date]:
+    """The dates of ``holidays`` or ``working_days``: each a date a notice for ``year`` may list (its own year, and a
+    holiday period straddling New Year: 1 December before to 31 January after); 调休 days on weekends only."""
+    values = data[field]
+    if values is None and field == "working_days":
+        values = []
+    if not isinstance(values, list):
+        raise ArrangementError.at(where, field, values, "应为日期列表（每行一个 YYYY-MM-DD）")
     first, last = _dt.date(year - 1, 12, 1), _dt.date(year + 1, 1, 31)
-    parsed: dict[str, set[_dt.date]] = {}
-    for field in ("holidays", "working_days"):
-        values = data[field]
-        if values is None and field == "working_days":
-            values = []
-        if not isinstance(values, list):
-            raise bad(field, values, "应为日期列表（每行一个 YYYY-MM-DD）")
-        dates: set[_dt.date] = set()
-        for value in values:
-            day = _date(value)
-            if day is None:
-                raise bad(field, value, "不是有效日期（请写成 YYYY-MM-DD，例如 2027-02-06）")
-            if not first <= day <= last:
-                raise bad(field, value, f"不在 {year} 年安排的范围内（{first} 至 {last}）")
-            if field == "working_days" and day.weekday() < 5:
-                raise bad(field, value, f"是星期{_WEEKDAY_ZH[day.weekday()]}，调休上班日只能是星期六或星期日")
-            if day in dates:
-                raise bad(field, value, "重复列出")
-            dates.add(day)
-        parsed[field] = dates
-    if not parsed["holidays"]:
-        raise bad("holidays", data["holidays"], "没有列出任何放假日期；正式安排都包含放假日期")
-    both = parsed["holidays"] & parsed["working_days"]
+    dates: set[_dt.date] = set()
+    for value in values:
+        day = _date(value)
+        if day is None:
+            raise ArrangementError.at(where, field, value, "不是有效日期（请写成 YYYY-MM-DD，例如 2027-02-06）")
+        if not first <= day <= last:
+            raise ArrangementError.at(where, field, value, f"不在 {year} 年安排的范围内（{first} 至 {last}）")
+        if field == "working_days" and day.weekday() < _SATURDAY:
+            raise ArrangementError.at(where, field, value,
+                                      f"是星期{_WEEKDAY_ZH[day.weekday()]}，调休上班日只能是星期六或星期日")
+        if day in dates:
+            raise ArrangementError.at(where, field, value, "重复列出")
+        dates.add(day)
+    return dates
+
+
+def _check_holidays(listed: object, holidays: set[_dt.date], working_days: set[_dt.date], year: int,
+                    where: str) -> None:
+    """Some days off, none also a working day, and every fixed-date statutory holiday of ``year`` among them."""
+    if not holidays:
+        raise ArrangementError.at(where, "holidays", listed, "没有列出任何放假日期；正式安排都包含放假日期")
+    both = holidays & working_days
     if both:
-        raise bad("working_days", min(both), "同时列在 holidays（放假日期）中")
+        raise ArrangementError.at(where, "working_days", min(both), "同时列在 holidays（放假日期）中")
     for day, name in fixed_holidays(year).items():
-        if day not in parsed["holidays"]:
-            raise bad("holidays", data["holidays"],
-                      f"缺少法定节日 {day.isoformat()}（{name}，{HOLIDAY_LAW}第二条规定的固定日期）")
-    return Arrangement(year=year, source=source.strip(), note=note.strip(),
-                       holidays=frozenset(parsed["holidays"]), working_days=frozenset(parsed["working_days"]))
+        if day not in holidays:
+            raise ArrangementError.at(where, "holidays", listed,
+                                      f"缺少法定节日 {day.isoformat()}（{name}，{HOLIDAY_LAW}第二条规定的固定日期）")
 
 
 class HolidayArrangement(SQLModel, table=True):

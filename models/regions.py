@@ -127,7 +127,7 @@ def _current_name(entry: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def _stdnum_lookup(code: str) -> tuple[str, str] | None:
     """(province name, county entry) for a 6-digit code in stdnum's cn/loc table, or None."""
-    from stdnum import numdb
+    from stdnum import numdb  # start-up: python-stdnum costs ~50 ms to import; only a code outside Fujian needs it
 
     results = numdb.get("cn/loc").info(code)
     if len(results) != 2 or results[0][0] != code[:2] or results[1][0] != code[2:]:

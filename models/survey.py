@@ -1,20 +1,14 @@
-"""The monitoring survey (监测摸排), key care files (一人一档) and their contact log: tables and pure rules.
+"""The monitoring survey (监测摸排): its rounds, each import of a county's file, the rejected rows and the records.
 
-Policy: 福建省加强流动儿童关爱保护行动实施方案 (闽民童〔2025〕5号), section 一:
+Policy: 福建省加强流动儿童关爱保护行动实施方案 (闽民童〔2025〕5号), section 一（一）: counties (县（市、区）) survey
+their migrant children; from 2025 the data is refreshed every April and October. A :class:`SurveyRound` is one
+county's April or October round (label ``"2026-10"``, :class:`RoundLabel`); every import (:class:`SurveyImport`)
+belongs to one round, and each child found in it gets one :class:`SurveyRecord`; a rejected row is a
+:class:`SurveyRowError`.
 
-* 一（一）: counties (县（市、区）) survey their migrant children; from 2025 the data is refreshed every April and
-  October. A :class:`SurveyRound` is one county's April or October round (label ``"2026-10"``); every import
-  (:class:`SurveyImport`) belongs to one round, and each child found in it gets one :class:`SurveyRecord`.
-* 一（二）: a key care target (重点关爱服务对象) gets a file at the township of residence (:class:`KeyCareFile`,
-  一人一档); the child director (儿童主任) contacts them at least monthly and visits the home at least every three
-  months (:class:`CareContact` is the log; the duties themselves are :class:`models.task.AgencyTask` rows with a
-  ``duty_key``, see :mod:`careflow.survey.duties`).
-* 一（三）: departments share data back (school enrolment, medical insurance, rehabilitation…), stored on the file
-  (:attr:`KeyCareFile.department_data`, see :mod:`careflow.survey.sharing`).
-
-The pure rule here, :func:`classify`, is :func:`models.eligibility.assess_migrant_child` without the explanatory
-texts: the same tests in the same order giving the same reason codes, cheap enough for a million-row survey
-(tests check the two agree). Dates are calendar dates in Asia/Shanghai.
+Elsewhere: the key care files a round opens (一（二）, 一（三）) are :mod:`models.key_care_files`; the migrant-child
+test of a row and the words of the 重点关爱情形 column are :mod:`models.survey_rules`. Dates are calendar dates in
+Asia/Shanghai.
 """
 from __future__ import annotations
 
@@ -23,21 +17,15 @@ import datetime
 import enum
 import re
 import uuid
-from functools import lru_cache
 from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, utcnow
-from models.eligibility import KeyCareCriterion, add_months, aged_16_from
-from models.regions import Region
 
 __all__ = [
-    "CareContact", "Classification", "ContactKind", "FileStatus", "ImportStatus", "KeyCareDuty", "KeyCareFile",
-    "RoundLabel",
-    "SurveyImport", "SurveyRecord", "SurveyRound", "SurveyRowError", "classify", "file_reference",
-    "is_contact_duty_key", "parse_file_reference", "round_as_of",
+    "ImportStatus", "RoundLabel", "SurveyImport", "SurveyRecord", "SurveyRound", "SurveyRowError", "round_as_of",
 ]
 
 #: First year of the April/October rhythm (一（一）: 2025 年起，于每年 4 月和 10 月更新).
@@ -45,10 +33,6 @@ FIRST_ROUND_YEAR = 2025
 #: Months of a round.
 ROUND_MONTHS = (4, 10)
 
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Rounds
-# ---------------------------------------------------------------------------------------------------------------------
 
 class RoundLabel(NamedTuple):
     """A survey round's label: ``year`` and ``month`` (4 or 10); ``str()`` gives ``"2026-10"``."""
@@ -240,203 +224,3 @@ class SurveyRecord(SQLModel, table=True):
         default="", max_length=6,
         description="the county careflow had the child in when this round found them elsewhere (a move in)")
     row_hash: str = Field(max_length=16)
-
-
-class FileStatus(enum.StrEnum):
-    active = "active"
-    closed = "closed"
-
-
-class KeyCareFile(SQLModel, table=True):
-    """The file (一人一档) of a key care target (重点关爱服务对象), kept at the township of residence (方案 一（二）).
-
-    One per child (a child who stops being a key care target has the file closed with the reason; becoming one
-    again reopens it). :func:`file_reference` (``KF-0000123``) is what messages and lists show instead of the
-    child's name. ``department_data`` holds the departments' answers (方案 一（三）), keyed by department::
-
-        {"education": {"school": "城厢区第一实验小学", "stage": "小学", "status": "在读",
-                       "received_at": "2026-11-02T09:00:00+00:00", "source": "education-answers.xlsx", "line": 3}}
-    """
-
-    __tablename__ = "key_care_file"
-    __table_args__ = (
-        sa.PrimaryKeyConstraint("id", name="pk_key_care_file"),
-        sa.UniqueConstraint("child_id", name="uq_key_care_file_child_id"),
-        sa.Index("ix_key_care_file_county_code_status", "county_code", "status"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    child_id: uuid.UUID = Field(sa_column=sa.Column(
-        sa.Uuid, sa.ForeignKey("child.id", name="fk_key_care_file_child_id"), nullable=False))
-    county_code: str = Field(max_length=6)
-    area_code: str = Field(default="", max_length=12, description="township or village/community of residence")
-    criteria: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
-    status: str = Field(default=FileStatus.active.value, max_length=16)
-    opened_on: datetime.date
-    opened_round_id: int | None = Field(default=None, sa_column=sa.Column(
-        sa.Integer, sa.ForeignKey("survey_round.id", name="fk_key_care_file_opened_round_id"), nullable=True))
-    closed_on: datetime.date | None = None
-    close_reason: str = Field(default="", max_length=300)
-    last_contact_on: datetime.date | None = None
-    last_visit_on: datetime.date | None = None
-    department_data: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
-    updated_at: datetime.datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
-
-    @property
-    def reference(self) -> str:
-        """``KF-0000123``: the file's reference, carrying no personal data."""
-        return file_reference(self.id)
-
-
-def file_reference(file_id: int | None) -> str:
-    """``KF-`` and the file id on 7 digits (``file_reference(123)`` → ``"KF-0000123"``)."""
-    return f"KF-{int(file_id or 0):07d}"
-
-
-def parse_file_reference(text: str) -> int | None:
-    """The file id of ``"KF-0000123"`` (case and spaces tolerated), or None when ``text`` is not one."""
-    match = re.fullmatch(r"\s*KF-?(\d{1,12})\s*", str(text), flags=re.IGNORECASE)
-    return int(match.group(1)) if match else None
-
-
-class ContactKind(enum.StrEnum):
-    """``contact``: the monthly contact (每个月联系一次); ``visit``: the home visit (每三个月入户走访一次)."""
-
-    contact = "contact"
-    visit = "visit"
-
-
-def is_contact_duty_key(key: str) -> bool:
-    """Whether ``key`` is the duty key of a child director's contact or visit (``contact:<child id>:2026-11``)."""
-    return key.partition(":")[0] in ContactKind._value2member_map_
-
-
-class CareContact(SQLModel, table=True):
-    """One contact or home visit a child director made with a key care target (the log of 方案 一（二）'s duties).
-
-    ``task_id`` is the duty it completed, when one was open.
-    """
-
-    __tablename__ = "key_care_contact"
-    __table_args__ = (
-        sa.PrimaryKeyConstraint("id", name="pk_key_care_contact"),
-        sa.Index("ix_key_care_contact_file_id", "file_id"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    file_id: int = Field(sa_column=sa.Column(
-        sa.Integer, sa.ForeignKey("key_care_file.id", name="fk_key_care_contact_file_id"), nullable=False))
-    kind: str = Field(max_length=8)
-    contact_on: datetime.date
-    recorded_by: str = Field(max_length=64)
-    note: str = Field(default="", max_length=500)
-    recorded_at: datetime.datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
-    task_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column(
-        sa.Uuid, sa.ForeignKey("agency_task.id", name="fk_key_care_contact_task_id"), nullable=True))
-
-
-class KeyCareDuty(SQLModel, table=True):
-    """Links a child director's duty (an :class:`models.task.AgencyTask` with a ``duty_key``) to its file.
-
-    ``kind`` is a :class:`ContactKind`; ``period`` the month of a contact (``2026-11``) or the due date of a
-    visit (``2027-02-20``), as in the task's ``duty_key`` (``contact:<child id>:2026-11``).
-    """
-
-    __tablename__ = "key_care_duty"
-    __table_args__ = (
-        sa.PrimaryKeyConstraint("task_id", name="pk_key_care_duty"),
-        sa.Index("ix_key_care_duty_file_id", "file_id"),
-    )
-
-    task_id: uuid.UUID = Field(sa_column=sa.Column(
-        sa.Uuid, sa.ForeignKey("agency_task.id", name="fk_key_care_duty_task_id"), nullable=False))
-    file_id: int = Field(sa_column=sa.Column(
-        sa.Integer, sa.ForeignKey("key_care_file.id", name="fk_key_care_duty_file_id"), nullable=False))
-    kind: str = Field(max_length=8)
-    period: str = Field(max_length=10)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Classification (pure)
-# ---------------------------------------------------------------------------------------------------------------------
-
-class Classification(NamedTuple):
-    """The migrant-child test of one row: ``is_migrant`` and the failed reason codes, in the order
-    age, place, residence (codes of :class:`models.eligibility.Reason`); ``is_key_care`` per 一（二）."""
-
-    is_migrant: bool
-    failed: tuple[str, ...]
-    is_key_care: bool
-
-
-@lru_cache(maxsize=65536)
-def _aged_16_from(birth: datetime.date) -> datetime.date:
-    return aged_16_from(birth)
-
-
-@lru_cache(maxsize=65536)
-def _six_months_on(start: datetime.date) -> datetime.date:
-    return add_months(start, 6)
-
-
-def classify(
-    *,
-    birth_date: datetime.date,
-    hukou: Region,
-    residence: Region,
-    arrival_date: datetime.date,
-    on: datetime.date,
-    criteria: tuple[str, ...] | frozenset[str] = (),
-) -> Classification:
-    """The migrant-child test of 方案 一 on ``on``, as :func:`models.eligibility.assess_migrant_child` makes it,
-    and the key care test of 一（二）.
-
-    Same three tests and reason codes: age (``birth_date_in_future`` | ``aged_out``), place (``same_county`` |
-    ``central_districts_same_city``), residence (``arrival_in_future`` | ``resided_under_6_months``); only the
-    failed ones are returned. Key care: a migrant child meeting at least one criterion
-    (:func:`models.eligibility.assess_key_care`). Never raises for valid dates and regions.
-    """
-    failed: list[str] = []
-    if birth_date > on:
-        failed.append("birth_date_in_future")
-    elif on >= _aged_16_from(birth_date):
-        failed.append("aged_out")
-    if hukou.code == residence.code:
-        failed.append("same_county")
-    elif hukou.central and residence.central and hukou.city_code == residence.city_code:
-        failed.append("central_districts_same_city")
-    start = birth_date if arrival_date < birth_date <= on else arrival_date
-    if arrival_date > on:
-        failed.append("arrival_in_future")
-    elif _six_months_on(start) > on:
-        failed.append("resided_under_6_months")
-    is_migrant = not failed
-    return Classification(is_migrant, tuple(failed), is_migrant and bool(criteria))
-
-
-#: Criterion codes accepted in a survey's 重点关爱情形 column, by their Chinese wording and common variants.
-CRITERION_WORDS: dict[str, KeyCareCriterion] = {
-    **{c.value: c for c in KeyCareCriterion},
-    **{c.zh: c for c in KeyCareCriterion},
-    "家庭困难": KeyCareCriterion.family_hardship,
-    "生活困难": KeyCareCriterion.family_hardship,
-    "家庭经济困难": KeyCareCriterion.family_hardship,
-    "困难家庭": KeyCareCriterion.family_hardship,
-    "残疾": KeyCareCriterion.disability,
-    "残疾儿童": KeyCareCriterion.disability,
-    "缺乏监护": KeyCareCriterion.missing_guardianship,
-    "监护人缺失": KeyCareCriterion.missing_guardianship,
-    "无人监护": KeyCareCriterion.missing_guardianship,
-    "流浪儿童": KeyCareCriterion.vagrancy,
-    "心理行为异常": KeyCareCriterion.psychological_behavioural,
-    "心理异常": KeyCareCriterion.psychological_behavioural,
-    "行为异常": KeyCareCriterion.psychological_behavioural,
-    "心理或行为异常": KeyCareCriterion.psychological_behavioural,
-    "主动求助": KeyCareCriterion.cross_township_help_request,
-    "主动提出救助帮扶需求": KeyCareCriterion.cross_township_help_request,
-    "救助帮扶需求": KeyCareCriterion.cross_township_help_request,
-    "跨乡镇求助": KeyCareCriterion.cross_township_help_request,
-}
-
-#: Values of the 重点关爱情形 column meaning "none".
-NO_CRITERION_WORDS = frozenset({"", "无", "否", "没有", "无此情形", "不属于", "/", "-", "--", "—", "——", "n/a", "none"})

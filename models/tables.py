@@ -8,9 +8,10 @@ from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
 from models.child import Child, Guardian
 from models.notification import DeliveryStatus, Notification
 from models.task import AgencyTask, Escalation, TaskState
-from models.survey import (  # noqa: F401  (monitoring survey and key care files, migration 0003)
-    CareContact, KeyCareDuty, KeyCareFile, SurveyImport, SurveyRecord, SurveyRound, SurveyRowError,
+from models.survey import (  # noqa: F401  (monitoring survey, migration 0003)
+    SurveyImport, SurveyRecord, SurveyRound, SurveyRowError,
 )
+from models.key_care_files import CareContact, KeyCareDuty, KeyCareFile  # noqa: F401  (key care files, migration 0003)
 from models.sweep import SweepRun  # noqa: F401  (the deadline sweeper's runs, migration 0006)
 from models.user import ApiToken, UserInvite, UserRole, WebUser  # noqa: F401  (sign-in 0004, invites 0014)
 from models.dashboard import DashboardFigure  # noqa: F401  (dashboard figures and their indexes, migration 0008)

@@ -42,7 +42,7 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
     departments after the step's instructions (:func:`models.service_list.referral_text`). A dated duty
     outside any case (no pathway run, ``duty_key`` set: e.g. a city list's 10-day filing) shows the duty's
     subject where the case reference would be, and its own title, instructions and answer fields
-    (:func:`models.service_list.describe_duty`). ``policy``: the loaded policy (default :func:`load_policy`;
+    (:func:`models.dated_duties.describe_duty`). ``policy``: the loaded policy (default :func:`load_policy`;
     bulk callers pass it once). ``rows``: the task's pathway run, case and unit name already read, keyed by
     ``PathwayRun``, ``Case`` and ``AgencyUnit`` (bulk callers read them for many tasks at once; missing keys are
     read here). The command lines to answer (``careflow task …``) are given only when the unit
@@ -53,7 +53,7 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
     unit_row = rows[AgencyUnit] if AgencyUnit in rows else session.get(AgencyUnit, unit)
     settings = get_settings()
     if task.pathway_run_id is None:
-        from models.service_list import describe_duty
+        from models.dated_duties import describe_duty
 
         duty = describe_duty(task.duty_key or "", task.title)
         reference, pathway_title, step_title = duty.subject, duty.pathway_title, duty.step_title

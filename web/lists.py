@@ -28,9 +28,9 @@ from core.settings import get_settings
 from models.base import utcnow
 from models.case import Case, CaseStatus, PathwayRun
 from models.child import Child
+from models.key_care_files import FileStatus, KeyCareFile, file_reference, parse_file_reference
 from models.policy import load_policy
 from models.resident_id import mask_resident_id
-from models.survey import FileStatus, KeyCareFile, file_reference, parse_file_reference
 from models.task import OPEN_STATE_VALUES, AgencyTask, TaskState
 from models.user import UserRole, WebUser
 from web.paging import (

@@ -21,12 +21,14 @@ from careflow.deployments import PATHWAY_DEPLOYMENTS
 from models.base import utcnow
 from models.case import Case, PathwayRun
 from models.child import Child, Guardian
+from models.dated_duties import describe_duty
 from models.deadlines import format_local
 from models.eligibility import assess_migrant_child
 from models.field_values import NO_REFERRAL
-from models.policy import OutcomeField, PathwayDefinition, PathwayStep, load_policy
+from models.outcome_fields import OutcomeField
+from models.pathways import PathwayDefinition, PathwayStep
+from models.policy import load_policy
 from models.resident_id import mask_resident_id
-from models.service_list import describe_duty
 from models.task import AgencyTask, TaskState
 from web.i18n import Translator
 from web.names import people_names

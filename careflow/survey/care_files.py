@@ -21,16 +21,11 @@ from careflow.tasks import conflict_for, move_tasks
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.child import Child
-from models.resident_id import InvalidResidentID, mask_resident_id, normalize_resident_id
-from models.survey import (
-    CareContact,
-    ContactKind,
-    FileStatus,
-    KeyCareDuty,
-    KeyCareFile,
-    file_reference,
-    parse_file_reference,
+from models.dated_duties import ContactKind
+from models.key_care_files import (
+    CareContact, FileStatus, KeyCareDuty, KeyCareFile, file_reference, parse_file_reference,
 )
+from models.resident_id import InvalidResidentID, mask_resident_id, normalize_resident_id
 from models.task import OPEN_STATES, AgencyTask, InvalidTransition, TaskState
 
 
@@ -286,7 +281,7 @@ def complete_duty(session: Session, task: AgencyTask, *, actor: str, outcome: di
     visit it asks for: recorded as :func:`record_contact` records it, so the duties it settles are completed and the
     next one is scheduled — never a completed duty with no next one.
 
-    ``outcome`` (:data:`models.service_list.KEY_CARE_DUTY_OUTCOME`): ``contact_on``, the day it happened as
+    ``outcome`` (:data:`models.dated_duties.KEY_CARE_DUTY_OUTCOME`): ``contact_on``, the day it happened as
     ``YYYY-MM-DD`` (default today, Asia/Shanghai), and ``note``.
 
     Raises:

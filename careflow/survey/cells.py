@@ -14,7 +14,7 @@ from stdnum.cn import ric
 
 from models.regions import Region, UnknownRegion, get_county
 from models.resident_id import _known_birthplace_code
-from models.survey import CRITERION_WORDS, NO_CRITERION_WORDS
+from models.survey_rules import CRITERION_WORDS, NO_CRITERION_WORDS
 
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
 #: Control characters a survey cell may not hold: C0 except tab, line feed and carriage return; DEL; C1.

@@ -150,7 +150,7 @@ def duties_cmd(
     from careflow.survey.duty_calendar import end_of_day, today_local
     from models.base import utcnow
     from models.deadlines import format_local
-    from models.survey import file_reference
+    from models.key_care_files import file_reference
 
     with session_scope() as session:
         now = utcnow()

@@ -47,8 +47,9 @@ from careflow.survey.duty_calendar import (
 from careflow.survey.duty_rows import DutyPlan, DutyWriter
 from models.agency import AgencyUnit
 from models.base import utcnow
+from models.dated_duties import ContactKind
 from models.eligibility import add_months
-from models.survey import ContactKind, FileStatus, KeyCareDuty, KeyCareFile
+from models.key_care_files import FileStatus, KeyCareDuty, KeyCareFile
 from models.task import OPEN_STATES, AgencyTask, TaskState
 
 _OPEN = [s.value for s in OPEN_STATES]

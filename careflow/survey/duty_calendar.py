@@ -9,7 +9,7 @@ import datetime
 import uuid
 
 from models.base import utcnow
-from models.survey import ContactKind
+from models.dated_duties import ContactKind
 
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
 

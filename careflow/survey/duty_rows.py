@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from careflow.survey.bulk import driver_connection, is_postgresql
 from careflow.survey.duty_calendar import DEADLINE_TEXT, STEP_KEYS, TITLES, contact_due, end_of_day
 from models.agency import AgencyUnit
-from models.survey import ContactKind, file_reference
+from models.dated_duties import ContactKind
+from models.key_care_files import file_reference
 from models.task import TaskState
 
 

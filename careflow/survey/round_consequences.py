@@ -25,7 +25,8 @@ from careflow.tasks import move_tasks
 from models.base import UTCDateTime
 from models.child import Child
 from models.eligibility import aged_16_from
-from models.survey import FileStatus, KeyCareFile, SurveyRound
+from models.key_care_files import FileStatus, KeyCareFile
+from models.survey import SurveyRound
 from models.task import AgencyTask, TaskState
 
 

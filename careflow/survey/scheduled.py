@@ -31,8 +31,9 @@ from models.case import Case, CaseStatus
 from models.child import Child
 from models.deadlines import format_local
 from models.eligibility import aged_16_from
+from models.key_care_files import FileStatus, KeyCareFile, file_reference
 from models.regions import load_regions
-from models.survey import FileStatus, KeyCareFile, RoundLabel, file_reference
+from models.survey import RoundLabel
 from models.task import AgencyTask
 from notifications.routing import manager_channel
 

@@ -49,9 +49,9 @@ from careflow.survey.cells import cell_text
 from models.base import utcnow
 from models.child import Child
 from models.eligibility import KeyCareCriterion
+from models.key_care_files import FileStatus, KeyCareFile, file_reference, parse_file_reference
 from models.regions import get_county
 from models.resident_id import InvalidResidentID, mask_resident_id, normalize_resident_id
-from models.survey import FileStatus, KeyCareFile, file_reference, parse_file_reference
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from models.base import utcnow
 from models.case import Case, CaseStatus
 from models.child import Child
 from models.deadlines import format_local
+from models.key_care_files import FileStatus, KeyCareFile
 from models.regions import get_county
-from models.survey import FileStatus, KeyCareFile
 from models.task import OPEN_STATES, AgencyTask
 
 _LEVELS = {2: "province", 4: "city", 6: "county", 9: "township", 12: "village"}

@@ -51,7 +51,7 @@ from careflow.survey.columns import FIELD_LABELS, Header
 from models.eligibility import KeyCareCriterion, check_arrival_date
 from models.regions import Region
 from models.resident_id import InvalidResidentID, normalize_resident_id, recover_lost_x
-from models.survey import classify
+from models.survey_rules import classify
 
 class RowIssue(NamedTuple):
     """One problem (or, in ``notes``, one correction) on one row.

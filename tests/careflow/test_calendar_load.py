@@ -189,7 +189,7 @@ def test_a_city_lists_republication_duty_counted_from_its_publication_moves_off_
 
     from core.paths import PROJECT_ROOT
     from careflow.city_list import load_city_list
-    from models.service_list import CityServiceList
+    from models.city_list import CityServiceList
 
     data = yaml.safe_load((PROJECT_ROOT / "policy" / "service_list.yaml").read_text(encoding="utf-8"))
     data.update({"city_code": "350300", "published_on": date(2025, 2, 5), "source": "测试清单",

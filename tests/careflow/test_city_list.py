@@ -15,8 +15,9 @@ from careflow.city_list import NarrowerCityList, duty_deadline, load_city_list
 from entry.cli import app
 from core.db import session_scope
 from models.audit import AuditEvent
+from models.city_list import CityServiceList, read_city_list
+from models.dated_duties import DUTY_KINDS
 from models.notification import Notification
-from models.service_list import DUTY_KINDS, CityServiceList, read_city_list
 from models.task import AgencyTask, TaskState
 
 runner = CliRunner()

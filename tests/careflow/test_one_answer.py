@@ -312,7 +312,7 @@ def test_two_concurrent_completions_of_a_contact_duty_record_one_contact(session
     """A child director's contact duty (a task without a pathway) completed twice at once: one contact."""
     from careflow.survey.care_files import complete_duty
     from careflow.survey.duties import ensure_duties, today_local
-    from models.survey import CareContact, FileStatus, KeyCareFile
+    from models.key_care_files import CareContact, FileStatus, KeyCareFile
 
     child = register().child
     today = today_local()
@@ -369,7 +369,7 @@ def test_a_contact_duty_completed_just_before_is_a_conflict_saying_who(session, 
     UPDATE — not an internal error (the concurrent test above failed so, now and then, on a loaded machine)."""
     from careflow.survey.care_files import complete_duty
     from careflow.survey.duties import ensure_duties, today_local
-    from models.survey import CareContact, FileStatus, KeyCareFile
+    from models.key_care_files import CareContact, FileStatus, KeyCareFile
 
     child = register().child
     today = today_local()

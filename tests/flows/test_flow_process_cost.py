@@ -18,7 +18,7 @@ FLOW_MODULES = ["flows.guardianship", "flows.psychological_screening", "flows.te
                 "flows.service_referral"]
 #: Loaded only by the tasks that send or word a message, or by other layers.
 NOT_AT_LOAD = ["apprise", "jinja2", "babel", "markdown", "requests", "notifications.outbox", "notifications.channels",
-               "notifications.messages", "models.survey", "models.user", "web"]
+               "notifications.messages", "models.survey", "models.key_care_files", "models.user", "web"]
 
 
 def _in_fresh_process(code: str) -> dict:

@@ -14,28 +14,31 @@ from zoneinfo import ZoneInfo
 import pendulum
 import pytest
 
-from models.deadlines import (
-    CalendarDay,
-    Deadline,
-    DeadlineRule,
-    WorkingDayCalendar,
-    compute_deadline,
-    format_local,
-    is_overdue,
-)
+from models.deadlines import Deadline, DeadlineRule, compute_deadline, format_local, is_overdue
+from models.holidays import ArrangementError
+from models.working_days import CalendarDay, WorkingDayCalendar
 
 SH = "Asia/Shanghai"
 
-#: A made-up 2027 arrangement for tests only (NOT the official one): Fri 1 Jan and Tue 5 Jan off, Sat 9 Jan worked.
+#: A made-up 2027 arrangement for tests only (NOT the official one): Fri 1 Jan and Tue 5 Jan off, Sat 9 Jan worked,
+#: and the fixed-date statutory holidays every arrangement lists (1–2 May, 1–3 October).
 FAKE_2027 = """\
 year: 2027
 source: "TEST FIXTURE — not the official 国务院办公厅 notice"
 holidays:
   - 2027-01-01
   - 2027-01-05
+  - 2027-05-01
+  - 2027-05-02
+  - 2027-10-01
+  - 2027-10-02
+  - 2027-10-03
 working_days:
   - 2027-01-09
 """
+#: The fixed-date statutory holidays of 2026 and 2027 after 1 January, as a calendar file lists them.
+FIXED_2026 = "2026-05-01, 2026-05-02, 2026-10-01, 2026-10-02, 2026-10-03"
+FIXED_2027 = "2027-05-01, 2027-05-02, 2027-10-01, 2027-10-02, 2027-10-03"
 
 
 def at(text: str) -> pendulum.DateTime:
@@ -156,17 +159,18 @@ def test_official_file_overrides_fallback(calendar_2027):
 
 def test_file_overrides_library_for_covered_year(tmp_path):
     (tmp_path / "2026.yaml").write_text(
-        'year: 2026\nsource: "TEST FIXTURE"\nholidays: [2026-10-01, 2026-10-08]\nworking_days: []\n',
+        f'year: 2026\nsource: "TEST FIXTURE"\nholidays: [2026-01-01, {FIXED_2026}, 2026-10-08]\nworking_days: []\n',
         encoding="utf-8")
     cal = WorkingDayCalendar(tmp_path)
     assert cal.is_working_day(dt.date(2026, 10, 8)) is False
     assert cal.is_working_day(dt.date(2026, 10, 10)) is False  # file has no 调休: ordinary Saturday
-    assert cal.is_working_day(dt.date(2026, 10, 2)) is True     # file's word, not the library's
+    assert cal.is_working_day(dt.date(2026, 10, 6)) is True     # file's word, not the library's (国庆节 to 7 Oct)
 
 
 def test_dates_may_be_quoted_strings_and_new_year_may_straddle(tmp_path):
     (tmp_path / "2027.yaml").write_text(
-        'year: 2027\nsource: "TEST FIXTURE"\nholidays: ["2026-12-31", "2027-01-01"]\nworking_days: ["2027-01-02"]\n',
+        f'year: 2027\nsource: "TEST FIXTURE"\nholidays: ["2026-12-31", "2027-01-01", {FIXED_2027}]\n'
+        'working_days: ["2027-01-02"]\n',
         encoding="utf-8")
     cal = WorkingDayCalendar(tmp_path)
     assert cal.day(dt.date(2026, 12, 31)) == CalendarDay(False, False, "2027.yaml: TEST FIXTURE")
@@ -175,31 +179,36 @@ def test_dates_may_be_quoted_strings_and_new_year_may_straddle(tmp_path):
 
 # --- malformed calendar files ---------------------------------------------------------------------------------------
 
-GOOD = {"year": "2027", "source": '"TEST FIXTURE"', "holidays": "[2027-01-01]", "working_days": "[2027-01-09]"}
-# Each case replaces one field of GOOD; the error must name the file, the field and the offending value.
+GOOD = {"year": "2027", "source": '"TEST FIXTURE"', "holidays": f"[2027-01-01, {FIXED_2027}]",
+        "working_days": "[2027-01-09]"}
+# Each case replaces one field of GOOD; the error (Chinese, models.holidays.parse_arrangement's: the one reader of an
+# arrangement) must name the file, the field and the offending value.
 
 
 @pytest.mark.parametrize(
     ("field", "value", "expected"),
     [
-        ("year", "2028", ["'year'", "2028", "2027.yaml"]),
-        ("year", '"twenty"', ["'year'", "twenty"]),
-        ("holidays", "[2027-13-01]", ["'holidays'", "2027-13-01"]),
-        ("holidays", '["1 Jan"]', ["'holidays'", "1 Jan"]),
-        ("holidays", "2027-01-01", ["'holidays'", "2027-01-01", "list"]),
-        ("holidays", "[2029-01-01]", ["'holidays'", "2029-01-01", "outside"]),
-        ("holidays", "[2027-01-01 09:00:00]", ["'holidays'", "2027-01-01 09:00"]),
-        ("holidays", "[]", ["'holidays'", "no holidays"]),
-        ("working_days", "[2027-01-06]", ["'working_days'", "2027-01-06", "Wednesday"]),
-        ("holidays", "[2027-01-01, 2027-01-09]", ["'working_days'", "2027-01-09", "also listed"]),
-        ("source", '""', ["'source'"]),
+        ("year", "2028", ["year（年份）", "2028", "不符"]),
+        ("year", '"twenty"', ["year（年份）", "twenty"]),
+        ("holidays", "[2027-13-01]", ["holidays（放假日期）", "2027-13-01", "不是有效日期"]),
+        ("holidays", '["1 Jan"]', ["holidays（放假日期）", "1 Jan"]),
+        ("holidays", "2027-01-01", ["holidays（放假日期）", "2027-01-01", "日期列表"]),
+        ("holidays", "[2029-01-01]", ["holidays（放假日期）", "2029-01-01", "不在 2027 年安排的范围内"]),
+        ("holidays", "[2027-01-01 09:00:00]", ["holidays（放假日期）", "2027-01-01 09:00"]),
+        ("holidays", "[]", ["holidays（放假日期）", "没有列出任何放假日期"]),
+        ("working_days", "[2027-01-06]", ["working_days（调休上班日期）", "2027-01-06", "星期三"]),
+        ("holidays", "[2027-01-01, 2027-01-09]", ["working_days（调休上班日期）", "2027-01-09", "同时列在"]),
+        ("source", '""', ["source（通知名称）"]),
+        # as the database's arrangements: every fixed-date statutory holiday listed, no date twice
+        ("holidays", "[2027-01-01]", ["holidays（放假日期）", "缺少法定节日 2027-05-01（劳动节"]),
+        ("holidays", f"[2027-01-01, 2027-01-01, {FIXED_2027}]", ["holidays（放假日期）", "2027-01-01", "重复列出"]),
     ],
 )
 def test_malformed_file_names_file_field_and_value(tmp_path, field, value, expected):
     fields = dict(GOOD, **{field: value})
     path = tmp_path / "2027.yaml"
     path.write_text("".join(f"{k}: {v}\n" for k, v in fields.items()), encoding="utf-8")
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ArrangementError) as err:
         WorkingDayCalendar(tmp_path)
     message = str(err.value)
     assert str(path) in message
@@ -207,33 +216,55 @@ def test_malformed_file_names_file_field_and_value(tmp_path, field, value, expec
         assert part in message
 
 
+def test_a_calendar_file_is_read_as_careflow_calendar_load_reads_it(tmp_path):
+    """One reader: a file the calendar accepts is the arrangement ``careflow calendar load`` would store (note too)."""
+    from models.holidays import parse_arrangement
+
+    text = FAKE_2027 + 'note: "测试用"\n'
+    (tmp_path / "2027.yaml").write_text(text, encoding="utf-8")
+    calendar = WorkingDayCalendar(tmp_path)
+    arrangement = parse_arrangement(text)
+    assert calendar.official_years == (2027,)
+    for day in arrangement.holidays:
+        assert calendar.day(day) == CalendarDay(False, False, f"2027.yaml: {arrangement.source}")
+    for day in arrangement.working_days:
+        assert calendar.day(day) == CalendarDay(True, False, f"2027.yaml: {arrangement.source}")
+
+
 def test_missing_and_unknown_fields(tmp_path):
     path = tmp_path / "2027.yaml"
     path.write_text('year: 2027\nsource: "x"\nholidays: [2027-01-01]\n', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"2027\.yaml.*'working_days' is missing"):
+    with pytest.raises(ArrangementError, match=r"2027\.yaml：缺少字段 working_days（调休上班日期）"):
         WorkingDayCalendar(tmp_path)
     path.write_text('year: 2027\nsource: "x"\nholiday: [2027-01-01]\nholidays: [2027-01-01]\nworking_days: []\n',
                     encoding="utf-8")
-    with pytest.raises(ValueError, match=r"2027\.yaml.*'holiday'.*unknown field"):
+    with pytest.raises(ArrangementError, match=r"2027\.yaml：字段 holiday .*未知字段"):
         WorkingDayCalendar(tmp_path)
 
 
 def test_badly_named_or_unparseable_file(tmp_path):
     (tmp_path / "next-year.yaml").write_text(FAKE_2027, encoding="utf-8")
-    with pytest.raises(ValueError, match=r"next-year\.yaml.*<year>\.yaml"):
+    with pytest.raises(ArrangementError, match=r"next-year\.yaml.*<年份>\.yaml"):
         WorkingDayCalendar(tmp_path)
     (tmp_path / "next-year.yaml").unlink()
     (tmp_path / "2027.yaml").write_text("year: [2027\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"2027\.yaml.*not valid YAML"):
+    with pytest.raises(ArrangementError, match=r"2027\.yaml：不是有效的 YAML"):
+        WorkingDayCalendar(tmp_path)
+
+
+def test_a_year_in_two_files(tmp_path):
+    (tmp_path / "2027.yaml").write_text(FAKE_2027, encoding="utf-8")
+    (tmp_path / "2027.yml").write_text(FAKE_2027, encoding="utf-8")
+    with pytest.raises(ArrangementError, match=r"2027\.yml：字段 year（年份） 的值 “2027” 已从 2027\.yaml: TEST"):
         WorkingDayCalendar(tmp_path)
 
 
 def test_contradicting_files(tmp_path):
-    (tmp_path / "2027.yaml").write_text('year: 2027\nsource: "B"\nholidays: [2027-01-01]\n'
+    (tmp_path / "2027.yaml").write_text(f'year: 2027\nsource: "B"\nholidays: [2027-01-01, {FIXED_2027}]\n'
                                         'working_days: [2026-12-27]\n', encoding="utf-8")
-    (tmp_path / "2026.yaml").write_text('year: 2026\nsource: "A"\nholidays: [2026-12-27]\nworking_days: []\n',
-                                        encoding="utf-8")
-    with pytest.raises(ValueError, match=r"2027\.yaml.*'working_days'.*2026-12-27.*contradicts 2026\.yaml"):
+    (tmp_path / "2026.yaml").write_text(f'year: 2026\nsource: "A"\nholidays: [2026-01-01, {FIXED_2026}, 2026-12-27]\n'
+                                        'working_days: []\n', encoding="utf-8")
+    with pytest.raises(ArrangementError, match=r"2027\.yaml：字段 working_days（调休上班日期） 的值 2026-12-27 与 2026\.yaml"):
         WorkingDayCalendar(tmp_path)
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from core.paths import PROJECT_ROOT
 from models.eligibility_rules import ChildProfile, KnownFact, evaluate_item, parse_rules, school_year
-from models.policy import PolicyError, load_policy
+from models.policy import load_policy
+from models.policy_files import PolicyError
 
 HUKOU, RESIDENCE = "511321", "350302"  # 四川 → 城厢区: across a county boundary
 

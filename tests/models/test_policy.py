@@ -13,7 +13,10 @@ import yaml
 
 from core.paths import PROJECT_ROOT
 from models.deadlines import DeadlineRule
-from models.policy import OutcomeField, PathwayStep, Policy, PolicyError, load_policy
+from models.outcome_fields import OutcomeField
+from models.pathways import PathwayStep
+from models.policy import Policy, load_policy
+from models.policy_files import PolicyError
 
 SEED = Path("/work/shared/seeds/000_39e0e337f8ac37f2.txt")
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from tests.models.test_policy import _edit, _error, policy_copy  # noqa: F401  (a writable copy of the policy)
 
-from models.policy import FACT_KEYS, load_policy
+from models.pathways import FACT_KEYS
+from models.policy import load_policy
 
 
 def test_every_step_shows_its_unit_the_child_and_the_hospital_the_screening():

@@ -9,11 +9,12 @@ import pytest
 import yaml
 
 from core.paths import PROJECT_ROOT
-from models.policy import PolicyError, ServiceItem, load_policy
-from models.service_list import (
-    DUTY_KINDS, check_city_list, content_clauses, describe_duty, duty_key, is_accepted, normalise_text,
-    read_city_list, referral_item, referral_text,
-)
+from models.city_list import check_city_list, content_clauses, is_accepted, normalise_text, read_city_list
+from models.dated_duties import DUTY_KINDS, describe_duty, duty_key
+from models.policy import load_policy
+from models.policy_files import PolicyError
+from models.policy_lists import ServiceItem
+from models.service_list import referral_item, referral_text
 
 PROVINCIAL_YAML = PROJECT_ROOT / "policy" / "service_list.yaml"
 

@@ -12,8 +12,8 @@ from careflow.escalation import escalate_overdue_tasks
 from careflow.survey.care_files import FileNotFound, record_contact
 from careflow.survey.duties import file_duties
 from careflow.survey.importer import import_survey
+from models.key_care_files import CareContact, KeyCareFile
 from models.notification import Notification
-from models.survey import CareContact, KeyCareFile
 from models.task import AgencyTask, TaskState
 from tests.survey.files import SHANGHAI, rid, write_csv
 

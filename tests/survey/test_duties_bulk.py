@@ -17,7 +17,7 @@ from careflow.survey.care_files import cancel_duties
 from careflow.survey.duties import ensure_duties
 from models.audit import AuditEvent
 from models.child import Child
-from models.survey import KeyCareDuty, KeyCareFile, file_reference
+from models.key_care_files import KeyCareDuty, KeyCareFile, file_reference
 from models.task import AgencyTask
 from tests.survey.files import SHANGHAI, rid
 

@@ -13,8 +13,9 @@ from core.db import get_engine, session_scope
 from careflow.survey.importer import import_survey
 from careflow.survey.reader import SurveyFileError
 from models.child import Child
+from models.key_care_files import KeyCareDuty, KeyCareFile
 from models.resident_id import mask_resident_id
-from models.survey import KeyCareDuty, KeyCareFile, SurveyImport, SurveyRecord, SurveyRowError
+from models.survey import SurveyImport, SurveyRecord, SurveyRowError
 from models.task import AgencyTask
 from tests.survey.files import SHANGHAI, rid, serial, with_wrong_check, write_csv, write_xlsx
 

@@ -13,8 +13,8 @@ from careflow.survey.importer import import_survey
 from careflow.tasks import open_step_task
 from models.case import Case, CaseStatus
 from models.child import Child
+from models.key_care_files import KeyCareDuty, KeyCareFile
 from models.notification import Notification
-from models.survey import KeyCareDuty, KeyCareFile
 from models.task import AgencyTask, TaskState
 from tests.survey.files import SHANGHAI, rid, write_csv
 

@@ -11,9 +11,10 @@ from careflow.survey.importer import import_survey
 from careflow.survey.scheduled import age_out_check, round_duty_key, send_round_reminders, weekly_duty_lists
 from models.case import Case, CaseStatus
 from models.child import Child
+from models.key_care_files import KeyCareFile
 from models.notification import Notification
 from models.regions import load_regions
-from models.survey import KeyCareFile, RoundLabel
+from models.survey import RoundLabel
 from models.task import AgencyTask, TaskState
 from tests.survey.files import SHANGHAI, rid, write_csv
 

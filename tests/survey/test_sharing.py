@@ -13,7 +13,7 @@ from careflow.survey.importer import import_survey
 from careflow.survey.sharing import DEPARTMENTS, export_for_department, import_department_answers
 from models.audit import AuditEvent
 from models.child import Child
-from models.survey import KeyCareFile
+from models.key_care_files import KeyCareFile
 from tests.survey.files import SHANGHAI, rid, write_csv, write_xlsx
 
 D = datetime.date

@@ -12,7 +12,7 @@ from careflow.survey.validate import RowValidator
 from models.eligibility import assess_key_care, assess_migrant_child
 from models.regions import get_county, load_regions
 from models.resident_id import InvalidResidentID, check_character, normalize_resident_id
-from models.survey import classify
+from models.survey_rules import classify
 
 D = datetime.date
 

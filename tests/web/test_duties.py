@@ -9,7 +9,7 @@ from sqlmodel import select
 from careflow.cases import register_child
 from core.db import session_scope
 from careflow.survey.duties import ensure_duties, file_duties, month_period, next_period, today_local
-from models.survey import CareContact, FileStatus, KeyCareFile
+from models.key_care_files import CareContact, FileStatus, KeyCareFile
 from models.task import AgencyTask, TaskState
 from tests.factories import make_resident_id
 from tests.web.conftest import WEB_ID_SPACE

@@ -20,8 +20,8 @@ from core.db import get_engine, session_scope
 from models.agency import AgencyUnit
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
 from models.child import Child
+from models.key_care_files import KeyCareFile, file_reference
 from models.resident_id import check_character
-from models.survey import KeyCareFile, file_reference
 from models.task import AgencyTask, TaskState
 from models.user import UserRole
 from tests.conftest import BACKENDS

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from careflow.facts import unit_names
 from careflow.tasks import AnswerConflict
 from models.base import utcnow
-from models.survey import is_contact_duty_key
+from models.dated_duties import is_contact_duty_key
 from models.task import TaskState
 from web import actions, forms
 from web.deps import DbDep, FormDep, ManagerPage, OfficerPage, csrf_protect

@@ -1,0 +1,139 @@
+"""Dated duties (法定定期事项): tasks a date sets rather than a pathway step — their kinds, keys and what a message
+about one says.
+
+* A published city list creates two (闽民童〔2025〕5号 四、工作要求, :data:`DUTY_KINDS`): filing with the provincial
+  civil affairs department within 10 days (制定下发后10日内报送省民政厅备案) and republication every two years
+  (每两年更新发布一次); ``careflow.city_list`` stores them.
+* A key care target's file gives the child director two (方案 一（二）, :class:`ContactKind`): a contact every month
+  (每个月联系一次) and a home visit every three months (每三个月入户走访一次); ``careflow.survey.duties`` plans them.
+
+A duty is an :class:`models.task.AgencyTask` with a ``duty_key`` (``city_list_filing:350300:2025-03-01``,
+``contact:<child id>:2026-11``); :func:`describe_duty` gives what a message or a page says in place of a case and a
+step. Pure: no tables here (a flow-run process describes duties without loading the survey's).
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date
+
+from models.outcome_fields import OutcomeField
+from models.regions import load_regions
+
+__all__ = [
+    "ContactKind", "DUTY_KINDS", "DutyDescription", "DutyKind", "KEY_CARE_DUTY_OUTCOME", "describe_duty", "duty_key",
+    "is_contact_duty_key",
+]
+
+
+@dataclass(frozen=True)
+class DutyKind:
+    """A dated duty of a city list, as data.
+
+    Attributes:
+        kind: the duty key's prefix (``city_list_filing``), also the task's ``step_key``.
+        title_zh: the task title.
+        period_days / period_years: when it is due, counted from the publication date in calendar days
+            (民法典 第二百零一条-第二百零三条: the day of publication is not counted; a last day that is a rest
+            day moves to the next working day); exactly one is set.
+        source: the policy's words.
+        instructions_zh: what the city's civil affairs bureau must do (``{city}``, ``{published}`` filled in).
+        outcome: the fields of the answer.
+    """
+
+    kind: str
+    title_zh: str
+    period_days: int | None
+    period_years: int | None
+    source: str
+    instructions_zh: str
+    outcome: tuple[OutcomeField, ...]
+
+
+#: The two duties a published city list creates (闽民童〔2025〕5号 四、工作要求).
+DUTY_KINDS: dict[str, DutyKind] = {
+    "city_list_filing": DutyKind(
+        kind="city_list_filing", title_zh="关爱服务清单报送省民政厅备案", period_days=10, period_years=None,
+        source="闽民童〔2025〕5号 四：各地市关爱服务清单……于制定下发后10日内报送省民政厅备案",
+        instructions_zh="{city}流动儿童关爱服务清单已于{published}制定下发。请于制定下发后10日内报送省民政厅备案"
+                        "（闽民童〔2025〕5号 四、工作要求）。",
+        outcome=(
+            OutcomeField(name="filed", type="bool", label_zh="已报送省民政厅备案", label_en="Filed with the "
+                         "provincial civil affairs department", required=True),
+            OutcomeField(name="note", type="text", label_zh="情况说明", label_en="Note"),
+        ),
+    ),
+    "city_list_republication": DutyKind(
+        kind="city_list_republication", title_zh="关爱服务清单两年更新发布", period_days=None, period_years=2,
+        source="闽民童〔2025〕5号 四：各地市关爱服务清单应每两年更新发布一次",
+        instructions_zh="{city}流动儿童关爱服务清单于{published}发布，应每两年更新发布一次：请在截止日期前会同相关部门"
+                        "更新发布，覆盖范围和实现程度不得低于省级关爱服务清单，并于制定下发后10日内报送省民政厅备案。",
+        outcome=(
+            OutcomeField(name="republished_on", type="text", label_zh="更新发布日期", label_en="Date republished",
+                         required=True),
+            OutcomeField(name="note", type="text", label_zh="情况说明", label_en="Note"),
+        ),
+    ),
+}
+
+
+def duty_key(kind: str, city_code: str, published_on: date) -> str:
+    """``"<kind>:<city code>:<publication date>"``, e.g. ``city_list_filing:350300:2025-03-01``: one duty each."""
+    if kind not in DUTY_KINDS:
+        raise KeyError(f"unknown duty kind {kind!r}; known: {sorted(DUTY_KINDS)}")
+    return f"{kind}:{city_code}:{published_on.isoformat()}"
+
+
+class ContactKind(enum.StrEnum):
+    """``contact``: the monthly contact (每个月联系一次); ``visit``: the home visit (每三个月入户走访一次)."""
+
+    contact = "contact"
+    visit = "visit"
+
+
+def is_contact_duty_key(key: str) -> bool:
+    """Whether ``key`` is the duty key of a child director's contact or visit (``contact:<child id>:2026-11``)."""
+    return key.partition(":")[0] in ContactKind._value2member_map_
+
+
+#: What a child director answers when completing a key care target's contact or visit duty as a task
+#: (:func:`careflow.survey.care_files.complete_duty`): the day it happened (default today) and a note.
+KEY_CARE_DUTY_OUTCOME: tuple[OutcomeField, ...] = (
+    OutcomeField(name="contact_on", type="text", label_zh="联系/走访日期（YYYY-MM-DD，不填为今天）",
+                 label_en="Date of the contact or visit (YYYY-MM-DD; default today)"),
+    OutcomeField(name="note", type="text", label_zh="情况说明", label_en="Note"),
+)
+
+
+@dataclass(frozen=True)
+class DutyDescription:
+    """What a message about a dated duty says in place of a case and a pathway step.
+
+    ``subject`` stands where a case reference would (e.g. ``莆田市流动儿童关爱服务清单（2025-03-01发布）``).
+    """
+
+    subject: str
+    pathway_title: str
+    step_title: str
+    instructions: str
+    outcome: tuple[OutcomeField, ...]
+
+
+def describe_duty(key: str, title: str = "") -> DutyDescription:
+    """The subject, titles, instructions and answer fields of the duty with ``duty_key`` ``key``.
+
+    An unknown kind (a duty some other part of careflow created) is described by its key and ``title``.
+    """
+    kind, _, rest = key.partition(":")
+    city_code, _, published = rest.partition(":")
+    duty = DUTY_KINDS.get(kind)
+    if duty is None or not published:
+        return DutyDescription(subject=key, pathway_title="法定定期事项", step_title=title or key,
+                               instructions=title or key,
+                               outcome=KEY_CARE_DUTY_OUTCOME if is_contact_duty_key(key) else ())
+    city = load_regions().cities.get(city_code, city_code)
+    return DutyDescription(
+        subject=f"{city}流动儿童关爱服务清单（{published}发布）", pathway_title="流动儿童关爱服务清单法定事项",
+        step_title=duty.title_zh, instructions=duty.instructions_zh.format(city=city, published=published),
+        outcome=duty.outcome,
+    )
