@@ -53,7 +53,7 @@ def main() -> None:
             raise
         from sqlalchemy.engine import make_url  # start-up: sqlalchemy (0.7 s), already loaded by the failed command
 
-        url = make_url(get_settings().database_url).render_as_string(hide_password=True)
+        url = make_url(get_settings().resolved_database_url).render_as_string(hide_password=True)
         typer.secho(f"error: the database {url} is not set up (no table {table!r}): "
                     "run `careflow init` (or `./run up`) first", fg=typer.colors.RED, err=True)
         sys.exit(2)
