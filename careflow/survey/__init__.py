@@ -18,6 +18,7 @@ Modules:
 * :mod:`careflow.survey.changes` — what changed since the county's previous round;
 * :mod:`careflow.survey.scheduled` — round reminders, the daily age-out check, the weekly list of visits due;
 * :mod:`careflow.survey.sharing` — exports for departments and their answers (方案 一（三）);
-* :mod:`careflow.survey.messages` — messages to units that are about no single task;
-* :mod:`careflow.survey.cli` — ``careflow survey …``.
+* :mod:`careflow.survey.messages` — messages to units that are about no single task.
+
+``careflow survey …`` is an entry point, in the top layer: ``entry/survey_cli.py``.
 """

@@ -14,10 +14,14 @@ import typer
 from sqlmodel import select
 
 from careflow.answers import RESUME_TEXT, answer_task
+from careflow.closing import approve_close, decide_close, review_reasons
 from core.db import session_scope
+from core.settings import get_settings
 from careflow.resume import wait_until_suspended
+from models.agency import AgencyUnit
 from models.case import Case, PathwayRun, PathwayStatus
 from models.child import Child
+from models.policy import load_policy
 from models.resident_id import check_character
 from models.task import AgencyTask, TaskState
 
@@ -85,8 +89,6 @@ RESUME_ZH = {"resumed": "路径已继续", "not_needed": "路径已在继续", "
 
 def say_answered(unit_code: str, step_title: str, resume: str) -> None:
     """Print ``  <unit name> 已答复“<step>”（路径已继续）``: the unit by name, never its code."""
-    from models.agency import AgencyUnit
-
     with session_scope() as session:
         unit = session.get(AgencyUnit, unit_code)
         name = unit.name if unit else unit_code
@@ -96,8 +98,6 @@ def say_answered(unit_code: str, step_title: str, resume: str) -> None:
 def say_opened(is_migrant: bool, reference: str, pathway: str) -> None:
     """Print what the caseworker did: the child registered (and whether a migrant child), the case opened and the
     pathway started, by the pathway's Chinese title."""
-    from models.policy import load_policy
-
     definition = load_policy().pathways.get(pathway)
     title = definition.title_zh if definition else pathway
     typer.echo(f"已登记儿童（{'属于' if is_migrant else '不属于'}流动儿童）；已立案 {reference}，启动“{title}”")
@@ -106,8 +106,6 @@ def say_opened(is_migrant: bool, reference: str, pathway: str) -> None:
 def say_flow_run(flow_run_id) -> None:
     """Print where the pathway's flow run is watched: the Prefect UI (``CAREFLOW_PREFECT_UI_URL``; an admin's
     tool, not the web app's public URL)."""
-    from core.settings import get_settings
-
     typer.echo(f"流程运行（Prefect）：{get_settings().resolved_prefect_ui_url}/runs/flow-run/{flow_run_id}")
 
 
@@ -132,8 +130,6 @@ def close_as_caseworker(reference: str, caseworker: str, reason: str, *, manager
     :mod:`careflow.closing`). When the county manager must review the closure (the child in temporary
     guardianship, or at high risk) the caseworker's close is a request and ``manager`` approves it. Prints what
     happened; returns ``"closed"`` or ``"approved"``."""
-    from careflow.closing import approve_close, decide_close, review_reasons
-
     with session_scope() as session:
         case = session.exec(select(Case).where(Case.reference == reference)).one()
         review = review_reasons(session, case.id)

@@ -108,6 +108,22 @@ def test_a_database_never_set_up_gets_one_clear_line_not_a_traceback(tmp_path):
                                    "(no table 'survey_round'): run `careflow init` (or `./run up`) first")
 
 
+def test_the_default_database_never_set_up_gets_the_same_line(tmp_path):
+    """Without CAREFLOW_DATABASE_URL (the default SQLite file in CAREFLOW_HOME, a newcomer's case) the line names
+    that file (it used to fail on the missing URL with SQLAlchemy's ArgumentError and a traceback)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key != "CAREFLOW_DATABASE_URL"}
+    env["CAREFLOW_HOME"] = str(tmp_path / "home")
+    done = subprocess.run([sys.executable, "-m", "entry.cli", "task", "list", "--unit", "police-350302"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (f"error: the database sqlite:///{tmp_path / 'home' / 'careflow.db'} is not set "
+                                   "up (no table 'agency_unit'): run `careflow init` (or `./run up`) first")
+
+
 def test_survey_import_mistakes_get_one_line_naming_the_field(database_url, tmp_path):
     """What a new user got wrong (a folder for the file, a round still to come, the wrong county for the file, an
     unknown unit): one line each, naming the field, and a failing exit code."""

@@ -308,7 +308,7 @@ def test_messages_and_the_letter_offer_choices_by_their_labels(answered):
 
 
 def test_an_officer_may_type_a_choice_by_its_chinese_label_on_the_command_line():
-    from entry.cli import _choices_by_label
+    from entry.task_cli import _choices_by_label
 
     typed = {"ruling": "驳回申请", "help_given": "多种方式", "risk_after": "high_risk", "note": "其他",
              "screened_by": "不存在的选项"}

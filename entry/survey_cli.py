@@ -1,6 +1,9 @@
-"""``careflow survey …``: the monitoring survey from the command line (方案 一).
+"""``careflow survey …``: the monitoring survey from the command line (方案 一): import a county's survey file, see
+what changed since the previous round, record contacts and home visits, list duties, share lists with departments.
 
 Errors in what a user typed exit with code 2 and a message naming the field and the value (ID numbers masked).
+Imports inside a command are marked ``# start-up``: they load the database layer (sqlmodel, about 1 s) or Prefect
+(3 to 6 s), which ``careflow --help`` does not need.
 """
 from __future__ import annotations
 
@@ -10,15 +13,15 @@ from typing import Annotated, Optional
 
 import typer
 
+from core.prefect_env import configure_prefect_env
+from entry.user_input import USER_ERRORS as _TYPING_ERRORS, fail
+from models.resident_id import mask_resident_id
+
 survey_app = typer.Typer(help="Monitoring survey, key care files and duties (监测摸排、一人一档、联系走访).",
                          no_args_is_help=True)
 
-USER_ERRORS = (ValueError, LookupError, FileNotFoundError)
-
-
-def _fail(exc: Exception) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+#: A survey command also names a file: one that is missing is the user's mistake too (exit 2).
+USER_ERRORS = (*_TYPING_ERRORS, FileNotFoundError)
 
 
 @survey_app.command("import")
@@ -33,10 +36,8 @@ def import_cmd(
 ) -> None:
     """Import a survey file into a round: every rejected row is listed with its line, field and value."""
     if submit:
-        from core.prefect_env import configure_prefect_env
-
-        configure_prefect_env()
-        from prefect.deployments import run_deployment
+        configure_prefect_env()  # before Prefect is imported (a no-op under `careflow`, which did it first)
+        from prefect.deployments import run_deployment  # start-up: Prefect
 
         try:
             run = run_deployment("survey-import/survey-import", timeout=0, parameters={
@@ -46,18 +47,16 @@ def import_cmd(
             raise typer.Exit(1)
         typer.echo(f"submitted as flow run {run.id}; follow its progress artifact in the Prefect UI")
         return
-    from careflow.survey.importer import import_survey
+    from careflow.survey.importer import import_survey  # start-up: sqlmodel
 
     try:
         report = import_survey(file, county=county, round_label=round_label, actor=actor)
     except USER_ERRORS as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(report.summary())
     for note in report.notes[:show]:
         typer.echo(f"  note  line {note.line}: {note.column or note.field}: {note.message}")
     for error in report.errors[:show]:
-        from models.resident_id import mask_resident_id
-
         value = mask_resident_id(error.value) if error.field == "resident_id" else error.value
         typer.echo(f"  error line {error.line}: {error.column or error.field} = {value!r}: {error.message}")
     if report.errors_total > show:
@@ -83,8 +82,8 @@ def changes_cmd(
     actor: Annotated[str, typer.Option("--as", help="who reads (audited)")] = "caseworker",
 ) -> None:
     """What changed since the county's previous round: arrivals, moves, age-outs, children no longer found."""
-    from core.db import session_scope
-    from careflow.survey.changes import RoundChanges, round_changes
+    from core.db import session_scope  # start-up: sqlmodel
+    from careflow.survey.changes import RoundChanges, round_changes  # start-up: sqlmodel
 
     titles = {"new_arrivals": "新增 new arrivals", "moved_in": "迁入 moved in", "moved_out": "迁出 moved out",
               "aged_out": "年满十六周岁 aged out", "no_longer_found": "未再找到 no longer found",
@@ -93,7 +92,7 @@ def changes_cmd(
         with session_scope() as session:
             changes = round_changes(session, county, round_label, limit=limit, actor=actor)
     except USER_ERRORS as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"{changes.county_code} {changes.round_label} since "
                f"{changes.previous_label or '(no earlier round)'}")
     for kind in RoundChanges.KINDS:
@@ -111,27 +110,26 @@ def record_contact_cmd(
     note: Annotated[str, typer.Option(help="what was found (kept in the file, never sent)")] = "",
 ) -> None:
     """Record a contact or home visit: the duty is completed and the next one scheduled."""
-    from core.db import session_scope
-    from careflow.survey.care_files import record_contact
-    from models.deadlines import format_local
+    from core.db import session_scope  # start-up: sqlmodel
+    from careflow.survey.care_files import record_contact  # start-up: sqlmodel
+    from models.deadlines import format_local  # start-up: sqlmodel
+    from models.task import AgencyTask  # start-up: sqlmodel
 
     day = None
     if on:
         try:
             day = datetime.date.fromisoformat(on)
         except ValueError:
-            _fail(ValueError(f"field 'on': {on!r} is not a date (YYYY-MM-DD)"))
+            fail(ValueError(f"field 'on': {on!r} is not a date (YYYY-MM-DD)"))
     try:
         with session_scope() as session:
             result = record_contact(session, child, kind, actor=actor, on=day, note=note)
             completed = [(t.short_ref, t.title, t.outcome.get("late")) for t in result.completed]
-            from models.task import AgencyTask
-
             opened = [(session.get(AgencyTask, task_id)) for task_id, _ in result.opened]
             opened = [(t.short_ref, t.title, format_local(t.due_at)) for t in opened]
             reference = result.file.reference
     except USER_ERRORS as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"{reference}: {kind} recorded")
     for ref, title, late in completed:
         typer.echo(f"  completed {ref} {title}{' (late)' if late else ''}")
@@ -145,12 +143,12 @@ def duties_cmd(
     days: Annotated[int, typer.Option(help="due within this many days (overdue ones always shown)")] = 7,
 ) -> None:
     """List open contact and visit duties due soon, soonest first."""
-    from core.db import session_scope
-    from careflow.survey.duties import duties_due
-    from careflow.survey.duty_calendar import end_of_day, today_local
-    from models.base import utcnow
-    from models.deadlines import format_local
-    from models.key_care_files import file_reference
+    from core.db import session_scope  # start-up: sqlmodel
+    from careflow.survey.duties import duties_due  # start-up: sqlmodel
+    from careflow.survey.duty_calendar import end_of_day, today_local  # start-up: sqlmodel
+    from models.base import utcnow  # start-up: sqlalchemy
+    from models.deadlines import format_local  # start-up: sqlmodel
+    from models.key_care_files import file_reference  # start-up: sqlmodel
 
     with session_scope() as session:
         now = utcnow()
@@ -172,14 +170,14 @@ def export_cmd(
     actor: Annotated[str, typer.Option("--as", help="who exports (audited)")] = "civil_affairs",
 ) -> None:
     """Export the key care list a department needs, with only the fields it needs (方案 一（三）)."""
-    from core.db import session_scope
-    from careflow.survey.sharing import export_for_department
+    from core.db import session_scope  # start-up: sqlmodel
+    from careflow.survey.sharing import export_for_department  # start-up: sqlmodel
 
     try:
         with session_scope() as session:
             result = export_for_department(session, department, county, out, actor=actor)
     except USER_ERRORS as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"{result.rows} children written to {result.path} ({'、'.join(result.columns)})")
 
 
@@ -190,14 +188,14 @@ def import_answers_cmd(
     actor: Annotated[str, typer.Option("--as", help="who imports (audited)")] = "civil_affairs",
 ) -> None:
     """Put a department's answers (school, insurance, rehabilitation…) onto the children's files."""
-    from core.db import session_scope
-    from careflow.survey.sharing import import_department_answers
+    from core.db import session_scope  # start-up: sqlmodel
+    from careflow.survey.sharing import import_department_answers  # start-up: sqlmodel
 
     try:
         with session_scope() as session:
             report = import_department_answers(session, department, file, actor=actor)
     except USER_ERRORS as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"{report.updated} file(s) updated, {report.unchanged} unchanged, {len(report.errors)} problem(s)")
     for line, field, value, message in report.errors:
         typer.echo(f"  line {line}: {field} = {value!r}: {message}")
@@ -207,14 +205,14 @@ def import_answers_cmd(
 def remind_cmd(round_label: Annotated[Optional[str], typer.Option("--round", help="default: the coming round")] = None
                ) -> None:
     """Send every county the reminder of a round now (what the scheduled flow does)."""
-    from core.db import session_scope
-    from careflow.survey.scheduled import send_round_reminders
+    from core.db import session_scope  # start-up: sqlmodel
+    from careflow.survey.scheduled import send_round_reminders  # start-up: sqlmodel
 
     try:
         with session_scope() as session:
             result = send_round_reminders(session, label=round_label)
     except USER_ERRORS as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"round {result.label} (deadline {result.deadline}): {len(result.reminded)} counties reminded, "
                f"{len(result.duties)} round duties opened")
 
@@ -222,8 +220,8 @@ def remind_cmd(round_label: Annotated[Optional[str], typer.Option("--round", hel
 @survey_app.command("age-out-check")
 def age_out_cmd() -> None:
     """Close the cases and files of children who are 16 today (what the daily flow does)."""
-    from core.db import session_scope
-    from careflow.survey.scheduled import age_out_check
+    from core.db import session_scope  # start-up: sqlmodel
+    from careflow.survey.scheduled import age_out_check  # start-up: sqlmodel
 
     with session_scope() as session:
         result = age_out_check(session)
@@ -234,8 +232,8 @@ def age_out_cmd() -> None:
 @survey_app.command("weekly")
 def weekly_cmd() -> None:
     """Send each unit its contacts and visits due this week (what the weekly flow does)."""
-    from core.db import session_scope
-    from careflow.survey.scheduled import weekly_duty_lists
+    from core.db import session_scope  # start-up: sqlmodel
+    from careflow.survey.scheduled import weekly_duty_lists  # start-up: sqlmodel
 
     with session_scope() as session:
         result = weekly_duty_lists(session)

@@ -1,6 +1,8 @@
 """``careflow calendar …``: load the State Council's yearly holiday arrangement (节假日安排) and see what is loaded.
 
 Errors in the file exit with code 2 and a Chinese message naming the field and the value; nothing is written.
+Imports inside a command are marked ``# start-up``: they load the database layer (sqlmodel, about 1 s), which
+``careflow --help`` does not need.
 """
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ def load_cmd(
     """Record a year's official arrangement, recompute every open provisional deadline it settles, and tell the
     units and caseworkers whose deadline moved (messages go out with the next sweep). Loading the same file again
     changes nothing and tells nobody."""
-    from careflow.holidays import load_arrangement_file
-    from models.holidays import ArrangementError
+    from careflow.holidays import load_arrangement_file  # start-up: sqlmodel
+    from models.holidays import ArrangementError  # start-up: sqlmodel
 
     try:
         result = load_arrangement_file(file, actor=actor)
@@ -46,11 +48,11 @@ def load_cmd(
 @calendar_app.command("status")
 def status_cmd() -> None:
     """The years whose arrangement is stored, and whether next year's is still missing."""
-    from core.db import session_scope
-    from careflow.holiday_warning import missing_next_year
-    from models.deadlines import format_local
-    from models.holidays import HolidayArrangement
-    from sqlmodel import select
+    from core.db import session_scope  # start-up: sqlmodel
+    from careflow.holiday_warning import missing_next_year  # start-up: sqlmodel
+    from models.deadlines import format_local  # start-up: sqlmodel
+    from models.holidays import HolidayArrangement  # start-up: sqlmodel
+    from sqlmodel import select  # start-up: sqlmodel
 
     with session_scope() as session:
         rows = session.exec(select(HolidayArrangement).order_by(HolidayArrangement.year)).all()

@@ -1,0 +1,129 @@
+"""``careflow task …``: an agency unit lists its open tasks and answers them — acknowledge, reject with a reason,
+complete with the step's structured outcome.
+
+A task is named by its short reference (at least 4 hex characters of its id). An outcome is typed ``name=value``;
+a choice may be typed by its label (``ruling=驳回申请``), the policy's ``pathways/*.yaml`` being the source of the
+choices. Someone else having answered first, differently, is refused (exit 1). Imports inside a command are marked
+``# start-up``: they load the database layer (sqlmodel, about 1 s) or Prefect (3 to 6 s), which ``careflow --help``
+does not need.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from core.i18n import label, value_of
+from entry.user_input import USER_ERRORS, fail, parse_pairs, refused
+
+task_app = typer.Typer(help="Answer tasks as an agency (承办单位答复).", no_args_is_help=True)
+
+
+@task_app.command("list")
+def task_list(unit: Annotated[str, typer.Option(help="agency unit code, e.g. police-350302")],
+              limit: Annotated[int, typer.Option(min=1, max=1000, help="tasks per page")] = 200,
+              after: Annotated[str, typer.Option(help="continue after this task (short reference)")] = "") -> None:
+    """List a unit's open tasks, soonest deadline first (overdue ones marked), a page at a time."""
+    from careflow.tasks import count_open_tasks, find_task, list_open_tasks  # start-up: sqlmodel
+    from core.db import session_scope  # start-up: sqlmodel
+    from models.agency import AgencyUnit  # start-up: sqlmodel
+    from models.base import utcnow  # start-up: sqlalchemy
+    from models.case import Case  # start-up: sqlmodel
+    from models.deadlines import format_local  # start-up: sqlmodel
+    from models.dated_duties import describe_duty  # start-up: sqlmodel
+
+    with session_scope() as session:
+        if session.get(AgencyUnit, unit) is None:
+            fail(LookupError(f"field 'unit': no agency unit {unit!r} (the directory: policy/agency_units.yaml)"))
+        start = None
+        if after:
+            try:
+                start = find_task(session, after, unit_code=unit)
+            except LookupError as exc:
+                fail(LookupError(f"field 'after': {exc}"))
+        total = count_open_tasks(session, unit)
+        tasks = list_open_tasks(session, unit, limit=limit + 1, after=start)
+        more, tasks = len(tasks) > limit, tasks[:limit]
+        now = utcnow()
+        for t in tasks:
+            case = session.get(Case, t.case_id) if t.case_id else None
+            subject = case.reference if case else describe_duty(t.duty_key or "", t.title).subject
+            late = "  逾期 OVERDUE" if t.due_at < now else ""
+            provisional = "（暂定）" if t.due_provisional else ""
+            typer.echo(f"{t.short_ref}  {format_local(t.due_at)}{provisional}  {label(t.state, 'state'):<5} {subject}  "
+                       f"{t.title}{late}")
+    typer.echo(f"{len(tasks)} of {total} open task(s) for {unit} (共 {total} 条，本页 {len(tasks)} 条)")
+    if more:
+        typer.echo(f"more: careflow task list --unit {unit} --limit {limit} --after {tasks[-1].short_ref}")
+
+
+def _answer(ref: str, state, unit: str | None, actor: str, reason: str = "", outcome: dict | None = None,
+            **rejection) -> None:
+    """Answer task ``ref`` as ``unit``'s ``actor`` and say whether the pathway moved on."""
+    from careflow.answers import answer_task  # start-up: Prefect
+    from careflow.tasks import AnswerConflict  # start-up: sqlmodel
+
+    try:
+        result = answer_task(ref, state, actor=actor, unit_code=unit, reason=reason, outcome=outcome, **rejection)
+    except AnswerConflict as exc:  # someone else answered first, differently
+        refused(exc)
+    except USER_ERRORS as exc:
+        fail(exc)
+    typer.echo(f"任务 {result.task.short_ref}：{label(result.task.state, 'state')}")
+    if result.resume == "pending":
+        typer.echo("答复已保存，路径暂未能继续，巡检时自动继续"
+                   "（answer stored; the pathway could not be resumed now and will be resumed by the sweeper）")
+    elif result.resume == "resumed":
+        typer.echo("路径已继续")
+
+
+@task_app.command("ack")
+def task_ack(ref: str, unit: Annotated[Optional[str], typer.Option()] = None,
+             actor: Annotated[str, typer.Option("--as", help="officer name")] = "") -> None:
+    """Acknowledge (accept) a task."""
+    from models.task import TaskState  # start-up: sqlmodel
+
+    _answer(ref, TaskState.acknowledged, unit, actor)
+
+
+@task_app.command("reject")
+def task_reject(ref: str, reason: Annotated[str, typer.Option(help="why (required)")],
+                unit: Annotated[Optional[str], typer.Option()] = None,
+                actor: Annotated[str, typer.Option("--as", help="officer name")] = "",
+                kind: Annotated[str, typer.Option(help="not_ours | wrong_area | need_more_information | other")] = "",
+                to: Annotated[str, typer.Option("--to", help="not_ours/wrong_area: the unit code it belongs to")] = "",
+                ) -> None:
+    """Reject a task with a reason; it goes back to the caseworker and up to the county. ``--kind`` says why and
+    ``--to`` names the right unit, where the next attempt then goes (careflow.reroute)."""
+    from models.task import TaskState  # start-up: sqlmodel
+
+    _answer(ref, TaskState.rejected, unit, actor, reason=reason, rejection_kind=kind, reroute_unit=to)
+
+
+@task_app.command("complete")
+def task_complete(ref: str,
+                  outcome: Annotated[Optional[list[str]], typer.Option(help="name=value (repeatable)")] = None,
+                  unit: Annotated[Optional[str], typer.Option()] = None,
+                  actor: Annotated[str, typer.Option("--as", help="officer name")] = "") -> None:
+    """Complete a task with its structured outcome; the pathway moves on."""
+    from models.task import TaskState  # start-up: sqlmodel
+
+    try:
+        parsed = _choices_by_label(parse_pairs(outcome, "outcome"))
+    except ValueError as exc:
+        fail(exc)
+    _answer(ref, TaskState.completed, unit, actor, outcome=parsed)
+
+
+def _choices_by_label(pairs: dict) -> dict:
+    """A choice typed by its label (``ruling=驳回申请``) as its value (``petition_dismissed``): for a field that is a
+    choice in the policy only, so that free text is never changed (:func:`core.i18n.value_of`)."""
+    from models.policy import load_policy  # start-up: sqlmodel and the policy's YAML
+
+    options: dict[str, list[str]] = {}
+    for pathway in load_policy().pathways.values():
+        for step in pathway.steps:
+            for field in step.outcome:
+                if field.type == "choice":
+                    options.setdefault(field.name, []).extend(field.options)
+    return {k: value_of(v, k, options[k]) if k in options and isinstance(v, str) else v for k, v in pairs.items()}
