@@ -232,7 +232,7 @@ def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime
     child's name or ID number (DOMAIN.md §8: each agency sees only what its step needs).
 
     A list passes ``case_reference`` and ``pathway`` (``""`` for a dated duty) joined in its own query, so that
-    presenting a row costs no SQL (:mod:`web.lists`); otherwise they are looked up. ``unit_name``: the unit's
+    presenting a row costs no SQL (:mod:`web.task_list`); otherwise they are looked up. ``unit_name``: the unit's
     name when the caller has it ("" leaves it out; ``None`` looks it up).
     """
     now = now or utcnow()

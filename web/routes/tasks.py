@@ -23,7 +23,7 @@ from models.task import TaskState
 from web import actions, forms
 from web.deps import DbDep, FormDep, ManagerPage, OfficerPage, csrf_protect
 from web.list_pages import render_list
-from web.lists import OFFICER_TASK_FILTERS, list_tasks, task_spec
+from web.task_list import OFFICER_TASK_FILTERS, list_tasks, task_spec
 from web.schemas import RejectIn
 from web.scope import NotVisible
 from web.reroute_views import TaskReaderPage, reroute_view
@@ -45,7 +45,7 @@ def _task_rows(db, rows, t, now):
 def inbox(request: Request, db: DbDep, user: OfficerPage) -> Response:
     """The unit's tasks, a page at a time (open ones by deadline unless asked otherwise): filter by state,
     overdue/escalated, pathway and deadline; search by case or task reference. A fixed handful of SQL statements
-    per page (see :mod:`web.lists`)."""
+    per page (see :mod:`web.task_list`)."""
     t, now = translator(request), utcnow()
 
     def run(params):
