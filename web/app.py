@@ -37,7 +37,7 @@ from web.routes import (  # noqa: E402
     account, admin, auth, cases, child_facts, children, closing, dashboard, invite, manage, tasks, todo)
 from web.routes import calendar as holiday_calendar  # noqa: E402
 from web.scope import NotAllowed, NotVisible  # noqa: E402
-from web.schemas import control_character_problem  # noqa: E402
+from web.inputs import control_character_problem  # noqa: E402
 from web.security import LANG_COOKIE, CookieSigner, cookies_secure, load_secret_key  # noqa: E402
 from web.templating import redirect, render  # noqa: E402
 
@@ -121,7 +121,7 @@ class CheckTextBody:
     """ASGI middleware: a request with a text body (JSON, form, text) that is not UTF-8 gets **400** with a Chinese
     message (JSON ``{"detail": …}`` under ``/api``, the error page elsewhere), never a server error; so does a form
     field holding a control character (the page names the field). JSON fields are checked by their schemas
-    (:func:`web.schemas.Text`).
+    (:func:`web.inputs.Text`).
 
     The whole body is read before answering, so the connection stays usable for the next request; a valid body
     is handed on to the app unchanged.

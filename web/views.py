@@ -30,7 +30,7 @@ from models.service_list import describe_duty
 from models.task import AgencyTask, TaskState
 from web.i18n import Translator
 from web.names import people_names
-from web.schemas import (
+from web.outputs import (
     AssessmentOut, CaseDetail, CaseSummary, ChildDetail, ChildSummary, GuardianOut, OutcomeFieldOut, PathwayInfo,
     PathwayRunOut, ReasonOut, TaskOut, TimelineRowOut,
 )

@@ -17,7 +17,8 @@ from models.user import UserRole
 from web import actions, task_list
 from web.deps import ApiCaller, ApiOfficer, DbDep
 from web.api_errors import api_invalid
-from web.schemas import AnswerOut, CompleteIn, RejectIn, TaskOut
+from web.inputs import CompleteIn, RejectIn
+from web.outputs import AnswerOut, TaskOut
 from web.list_pages import api_params
 from web.paging import PageOut
 from web.scope import NotAllowed

@@ -24,7 +24,7 @@ from web import actions, forms
 from web.deps import DbDep, FormDep, ManagerPage, OfficerPage, csrf_protect
 from web.list_pages import render_list
 from web.task_list import OFFICER_TASK_FILTERS, list_tasks, task_spec
-from web.schemas import RejectIn
+from web.inputs import RejectIn
 from web.scope import NotVisible
 from web.reroute_views import TaskReaderPage, reroute_view
 from models.task import AgencyTask
