@@ -27,6 +27,7 @@ from models.task import OPEN_STATE_VALUES, AgencyTask, Escalation
 from web.i18n import Translator
 from web.names import people_names
 from web.outputs import CaseDetail
+from web.views import step_definition
 
 
 def late_text(due_at: dt.datetime | None, deadline_text: str, now: dt.datetime, t: Translator) -> str:
@@ -169,8 +170,6 @@ class CaseProgress:
 def case_progress(case: Case, next_task: AgencyTask | None, pathway: str | None, overdue: int | None,
                   level: int | None, latest_run: PathwayRun | None, now: dt.datetime, t: Translator) -> CaseProgress:
     """A row of :func:`web.lists.list_cases` with ``progress`` as the cases page shows it (no SQL)."""
-    from web.views import step_definition
-
     progress = CaseProgress(overdue_tasks=overdue or 0, escalated=escalated_text(level, t))
     if next_task is not None:
         step = step_definition(pathway or "", next_task.step_key) if pathway else None

@@ -95,6 +95,7 @@ def task_letter(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UU
 @router.get("/tasks/{task_id}/letter.pdf")
 def task_letter_pdf(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID) -> Response:
     """The same notice as an A4 PDF (:mod:`web.letter_pdf`), to file or forward as a document."""
+    # start-up: ReportLab and the embedded Chinese font take about 1.5 s to load; only the PDF letter needs them
     from web.letter_pdf import letter_pdf
 
     t = translator(request)
