@@ -54,7 +54,7 @@ PAGES = [
     ("api_province_dashboard", "province", "api", "/api/dashboard"),
     ("province_units_page_3", "province", "page", "/dashboard?unit_page=3&unit_sort=overdue"),
     ("search", "county", "page", "/cases?status=open"),
-    ("county_tasks", "county", "page", "/tasks"),  # a county manager's open tasks by deadline (web/lists.py)
+    ("county_tasks", "county", "page", "/tasks"),  # a county manager's open tasks by deadline (web/task_list.py)
     ("county_tasks_overdue", "county", "page", "/tasks?flag=overdue"),  # a manager's filtered task list
     ("county_tasks_case_ref", "county", "page", "/tasks?q=CF-BENCH-800"),  # search by case reference prefix
     ("county_children", "county", "page", "/children"),  # a county's children, newest first

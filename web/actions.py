@@ -28,7 +28,7 @@ from models.policy import load_policy
 from models.regions import get_county
 from models.task import TaskState
 from models.user import UserRole, WebUser
-from web.schemas import ChildCreate, PathwayStart, ReportCreate
+from web.inputs import ChildCreate, PathwayStart, ReportCreate
 from web.scope import NotVisible, can_read_child, inside, require_role, visible_task
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from models.agency import AgencyUnit
 from models.notification import DeliveryStatus, Notification
 from models.policy import load_policy
 from notifications.outbox import requeue_given_up
-from web.schemas import UnitCreate, UnitUpdate
+from web.inputs import UnitCreate, UnitUpdate
 
 #: Given-up messages per page of the admin's list.
 GIVEN_UP_PER_PAGE = 50

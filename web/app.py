@@ -12,7 +12,7 @@ configure_prefect_env()  # before anything imports prefect (careflow.resume does
 
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
-from urllib.parse import parse_qsl, unquote_to_bytes  # noqa: E402
+from urllib.parse import parse_qsl, quote, unquote_to_bytes  # noqa: E402
 
 from fastapi import FastAPI, HTTPException, Request  # noqa: E402
 from fastapi.exception_handlers import http_exception_handler  # noqa: E402
@@ -37,7 +37,7 @@ from web.routes import (  # noqa: E402
     account, admin, auth, cases, child_facts, children, closing, dashboard, invite, manage, tasks, todo)
 from web.routes import calendar as holiday_calendar  # noqa: E402
 from web.scope import NotAllowed, NotVisible  # noqa: E402
-from web.schemas import control_character_problem  # noqa: E402
+from web.inputs import control_character_problem  # noqa: E402
 from web.security import LANG_COOKIE, CookieSigner, cookies_secure, load_secret_key  # noqa: E402
 from web.templating import redirect, render  # noqa: E402
 
@@ -121,7 +121,7 @@ class CheckTextBody:
     """ASGI middleware: a request with a text body (JSON, form, text) that is not UTF-8 gets **400** with a Chinese
     message (JSON ``{"detail": …}`` under ``/api``, the error page elsewhere), never a server error; so does a form
     field holding a control character (the page names the field). JSON fields are checked by their schemas
-    (:func:`web.schemas.Text`).
+    (:func:`web.inputs.Text`).
 
     The whole body is read before answering, so the connection stays usable for the next request; a valid body
     is handed on to the app unchanged.
@@ -201,6 +201,11 @@ async def audit_denial(request: Request, status: int, reason: str) -> None:
         log.exception("could not audit a denied access to %s by %s", request.url.path, user.username)
 
 
+#: The page routers, in the order they are included (the JSON API's router follows them).
+PAGE_ROUTERS = (auth, invite, children, child_facts, cases, closing, todo, tasks, manage, dashboard, admin, account,
+                holiday_calendar)
+
+
 def create_app(*, pathway_starter: PathwayStarter | None = None) -> FastAPI:
     """Build the web app.
 
@@ -211,72 +216,93 @@ def create_app(*, pathway_starter: PathwayStarter | None = None) -> FastAPI:
                   openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
     app.state.signer = CookieSigner(load_secret_key())
     app.state.pathway_starter = pathway_starter or default_starter
+    _add_routes(app)
+    _add_middleware(app)
+    _add_error_handlers(app)
+    return app
+
+
+def _add_routes(app: FastAPI) -> None:
+    """Static files, the pages, the JSON API and ``/healthz``."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth, invite, children, child_facts, cases, closing, todo, tasks, manage, dashboard, admin,
-                   account, holiday_calendar):
+    for module in PAGE_ROUTERS:
         app.include_router(module.router)
     app.include_router(api.router)
+    app.get("/healthz", include_in_schema=False)(healthz)
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict:
-        return HEALTH
 
+def healthz() -> dict:
+    return HEALTH
+
+
+def _add_middleware(app: FastAPI) -> None:
     app.add_middleware(CheckTextBody)  # added first: the header middleware below wraps its 400 too
+    app.middleware("http")(security_headers)
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        lang = request.query_params.get("lang")
-        if lang in LANGUAGES and request.cookies.get(LANG_COOKIE) != lang:
-            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True,
-                                secure=cookies_secure(request.url.scheme))
-        return response
 
-    @app.exception_handler(LoginRequired)
-    async def login_required(request: Request, exc: LoginRequired) -> Response:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        from urllib.parse import quote
+async def security_headers(request: Request, call_next) -> Response:
+    """:data:`SECURITY_HEADERS` on every answer, ``Cache-Control: no-store`` on all but static files, and the
+    language cookie when ``?lang=`` chose another language."""
+    response = await call_next(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if not request.url.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    lang = request.query_params.get("lang")
+    if lang in LANGUAGES and request.cookies.get(LANG_COOKIE) != lang:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True,
+                            secure=cookies_secure(request.url.scheme))
+    return response
 
-        return redirect(f"/login?next={quote(target, safe='/')}")
 
-    @app.exception_handler(NotVisible)
-    async def not_visible(request: Request, exc: NotVisible) -> Response:
-        await audit_denial(request, 404, str(exc))
-        if _is_api(request):
-            return JSONResponse({"detail": "not found"}, status_code=404)
-        return render(request, "error.html", {"message_key": "error.404"}, status_code=404)
+# --------------------------------------------------------------------------------------------- error answers
 
-    @app.exception_handler(NotAllowed)
-    async def not_allowed(request: Request, exc: NotAllowed) -> Response:
-        await audit_denial(request, 403, str(exc))
-        if _is_api(request):
-            return JSONResponse({"detail": str(exc)}, status_code=403)
-        return render(request, "error.html", {"message_key": "error.403"}, status_code=403)
 
-    @app.exception_handler(CsrfFailed)
-    async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:
-        return render(request, "error.html", {"message_key": "error.csrf"}, status_code=403)
+def _add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(LoginRequired, login_required)
+    app.add_exception_handler(NotVisible, not_visible)
+    app.add_exception_handler(NotAllowed, not_allowed)
+    app.add_exception_handler(CsrfFailed, csrf_failed)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        """A page's request the route's parameters refuse (a path id, a query flag, a form field's length): the
-        problems in the reader's language on the error page (:mod:`web.form_errors`); the API keeps FastAPI's
-        JSON."""
-        if _is_api(request):  # the same words as the pages, keeping FastAPI's list (web.api_errors)
-            return JSONResponse({"detail": api_problems(exc, pick_language(request))}, status_code=422)
-        return render(request, "error.html", {"message_key": "error.invalid", "errors": form_errors(exc)},
-                      status_code=422)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        if exc.status_code == 403:
-            await audit_denial(request, 403, str(exc.detail))
-        if _is_api(request) or exc.status_code not in (403, 404):
-            return await http_exception_handler(request, exc)
-        return render(request, "error.html", {"message_key": f"error.{exc.status_code}"}, status_code=exc.status_code)
+async def login_required(request: Request, exc: LoginRequired) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return redirect(f"/login?next={quote(target, safe='/')}")
 
-    return app
+
+async def not_visible(request: Request, exc: NotVisible) -> Response:
+    await audit_denial(request, 404, str(exc))
+    if _is_api(request):
+        return JSONResponse({"detail": "not found"}, status_code=404)
+    return render(request, "error.html", {"message_key": "error.404"}, status_code=404)
+
+
+async def not_allowed(request: Request, exc: NotAllowed) -> Response:
+    await audit_denial(request, 403, str(exc))
+    if _is_api(request):
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+    return render(request, "error.html", {"message_key": "error.403"}, status_code=403)
+
+
+async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:
+    return render(request, "error.html", {"message_key": "error.csrf"}, status_code=403)
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+    """A page's request the route's parameters refuse (a path id, a query flag, a form field's length): the
+    problems in the reader's language on the error page (:mod:`web.form_errors`); the API keeps FastAPI's
+    JSON."""
+    if _is_api(request):  # the same words as the pages, keeping FastAPI's list (web.api_errors)
+        return JSONResponse({"detail": api_problems(exc, pick_language(request))}, status_code=422)
+    return render(request, "error.html", {"message_key": "error.invalid", "errors": form_errors(exc)},
+                  status_code=422)
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 403:
+        await audit_denial(request, 403, str(exc.detail))
+    if _is_api(request) or exc.status_code not in (403, 404):
+        return await http_exception_handler(request, exc)
+    return render(request, "error.html", {"message_key": f"error.{exc.status_code}"}, status_code=exc.status_code)

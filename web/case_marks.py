@@ -4,7 +4,7 @@
   (:func:`careflow.lateness.lateness`) and 已升级至…（rung's label） (:func:`careflow.lateness.escalation_rung`).
 * :func:`escalation_levels` — for a case page, the highest level fired above the assignee per open task of the
   case (one statement; reminders are not escalations).
-* :func:`mark_timeline` — sets ``late`` and ``escalated`` on a :class:`web.schemas.CaseDetail`'s open tasks.
+* :func:`mark_timeline` — sets ``late`` and ``escalated`` on a :class:`web.outputs.CaseDetail`'s open tasks.
 * :func:`with_progress` / :func:`case_progress` — the cases list's columns: current step, next deadline, marks,
   what waits (added to the list's one page query, presented without SQL).
 * :func:`closing_view` — the case page's closing section: awaiting decision, review needed and why, the pending
@@ -26,7 +26,8 @@ from models.case import OPEN_PATHWAY_STATUSES, Case, CaseStatus, PathwayRun
 from models.task import OPEN_STATE_VALUES, AgencyTask, Escalation
 from web.i18n import Translator
 from web.names import people_names
-from web.schemas import CaseDetail
+from web.outputs import CaseDetail
+from web.views import step_definition
 
 
 def late_text(due_at: dt.datetime | None, deadline_text: str, now: dt.datetime, t: Translator) -> str:
@@ -169,8 +170,6 @@ class CaseProgress:
 def case_progress(case: Case, next_task: AgencyTask | None, pathway: str | None, overdue: int | None,
                   level: int | None, latest_run: PathwayRun | None, now: dt.datetime, t: Translator) -> CaseProgress:
     """A row of :func:`web.lists.list_cases` with ``progress`` as the cases page shows it (no SQL)."""
-    from web.views import step_definition
-
     progress = CaseProgress(overdue_tasks=overdue or 0, escalated=escalated_text(level, t))
     if next_task is not None:
         step = step_definition(pathway or "", next_task.step_key) if pathway else None

@@ -24,8 +24,9 @@ from models.task import OPEN_STATE_VALUES, AgencyTask, TaskState
 from models.user import UserRole, WebUser
 from web.case_marks import awaiting_decision_sql, escalation_level_sql
 from web.counts import count_rows
-from web.lists import case_search
-from web.paging import Choice, Filter, ListParams, ListSpec, Order, Page, fetch_page
+from web.list_params import Choice, Filter, ListParams, ListSpec
+from web.list_search import case_search
+from web.paging import Order, Page, fetch_page
 from web.scope import child_in, require_role
 
 #: The inbox's lists, in the order of the tabs.

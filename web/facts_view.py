@@ -7,7 +7,7 @@ import uuid
 
 from careflow.facts import FactsNotVisible, ParameterFact, TaskFacts, person_fact, task_facts
 from web.i18n import Translator
-from web.schemas import AnswerFactOut, CaseworkerOut, FactRowOut, GuardianOut, TaskFactsOut, TaskOut
+from web.outputs import AnswerFactOut, CaseworkerOut, FactRowOut, GuardianOut, TaskFactsOut, TaskOut
 from web.scope import NotVisible, visible_task
 from web.views import audit_task_view, task_out
 

@@ -15,10 +15,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from core.i18n import field_label, gettext, has_message, label as value_label
 from models.field_values import FieldValueError
+from models.regions import UnknownRegion
+from models.resident_id import InvalidResidentID
 
 #: Known model fields (the last part of an error's location) → (input name, catalogue key of its label).
 FIELDS: dict[str, tuple[str, str]] = {
@@ -194,9 +197,6 @@ def _pydantic(error: dict) -> FieldError:
 
 
 def _domain(exc: Exception, form_values: dict[str, str]) -> FieldError:
-    from models.regions import UnknownRegion
-    from models.resident_id import InvalidResidentID
-
     if isinstance(exc, FieldValueError):  # a typed policy field (amount, service items): its input is on the page
         return FieldError(f"?{exc.field}", f"field.{exc.field}", exc.field, key=f"form.{exc.key}",
                           values=dict(exc.values), value=exc.value)
@@ -239,8 +239,6 @@ def form_errors(exc: Exception, form_values: dict[str, str] | None = None) -> Fo
 
     ``form_values`` (input name → typed text) lets an unknown county be pinned on the input it was typed in.
     """
-    from fastapi.exceptions import RequestValidationError
-
     form_values = form_values or {}
     if isinstance(exc, (ValidationError, RequestValidationError)):
         return FormErrors(_pydantic(e) for e in exc.errors())

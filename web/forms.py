@@ -4,7 +4,7 @@ from __future__ import annotations
 from starlette.datastructures import FormData
 
 from web.form_errors import FormErrors, form_errors
-from web.schemas import ChildCreate, CompleteIn, PathwayStart, ReportCreate
+from web.inputs import ChildCreate, CompleteIn, PathwayStart, ReportCreate
 
 
 def error_lines(exc: Exception) -> FormErrors:

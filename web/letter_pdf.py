@@ -62,7 +62,7 @@ def _table(rows: list[tuple[str, object]], *, tall: bool = False) -> Table:
 
 
 def letter_pdf(task, *, issuer: str, printed_at: str, t: Callable, local_time: Callable) -> bytes:
-    """The letter of ``task`` (a :class:`web.schemas.TaskOut` with its ``facts``, as the letter page gets it) as
+    """The letter of ``task`` (a :class:`web.outputs.TaskOut` with its ``facts``, as the letter page gets it) as
     PDF bytes, A4 portrait, in the language of ``t`` (the page's translator)."""
     rows = [(t("task.letter_from"), issuer)] if issuer else []
     rows += [(t("task.unit"), task.unit_name), (t("task.step"), task.step_title),

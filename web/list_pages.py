@@ -1,6 +1,7 @@
-"""Glue between the lists (:mod:`web.lists`) and their pages and API endpoints: parse the query, run the list,
-render the filter form, the summary 「共 N 条，第 x–y 条」 and the page links; a bad parameter answers 400 with a
-message naming the field and the value (the page with its form, or the API's ``{"detail": …}``)."""
+"""Glue between the lists (:mod:`web.lists`, :mod:`web.task_list`) and their pages and API endpoints: parse the
+query, run the list, render the filter form, the summary 「共 N 条，第 x–y 条」 and the page links; a bad parameter
+answers 400 with a message naming the field and the value (the page with its form, or the API's
+``{"detail": …}``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from starlette.responses import Response
 
 from web.counts import COUNT_LIMIT
 from web.i18n import Translator
-from web.paging import InvalidParam, ListParams, ListSpec, Page, parse_list_params
+from web.list_params import InvalidParam, ListParams, ListSpec, parse_list_params
+from web.paging import Page
 from web.templating import render, translator
 
 

@@ -32,7 +32,7 @@ from models.dashboard import DashboardFigure
 from models.regions import get_county
 from models.task import OPEN_STATES, AgencyTask, Escalation
 from web.i18n import Translator
-from web.schemas import DashboardOut, EscalationOut, GroupOut, PathwayRowOut
+from web.outputs import DashboardOut, EscalationOut, GroupOut, PathwayRowOut
 from web.scope import child_in
 from web.views import flow_run_url, pathway_title, step_definition
 

@@ -1,4 +1,4 @@
-"""Keyset pagination, sorting and filter parsing shared by every list page and every JSON API list endpoint.
+"""Keyset pagination shared by every list page and every JSON API list endpoint: sort orders, cursors, pages.
 
 A list is one SQL query for the page and one bounded ``COUNT`` for the total, whatever the size of the table:
 
@@ -14,53 +14,30 @@ A list is one SQL query for the page and one bounded ``COUNT`` for the total, wh
 A cursor (:class:`Cursor`) is opaque to callers: URL-safe base64 of the boundary row's sort values, the direction,
 and the row's position in the list (for 「第 x–y 条」; approximate when rows were added or removed meanwhile).
 It is not signed: the scope conditions of the user are applied to every query, so a forged cursor only moves the
-window inside what the user may see.
-
-Bad input (an unknown filter value, a malformed date, a forged cursor, a page size out of range) raises
-:class:`InvalidParam`, whose message is in the reader's language and names the field and the value; pages answer
-400 with the message, the API 400 ``{"detail": message}`` — never a 500.
+window inside what the user may see. :meth:`Cursor.decode` raises ``ValueError`` on one; the list's parameters
+(:mod:`web.list_params`) turn that into a 400 naming the field.
 """
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Generic, Sequence, TypeVar
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 from starlette.datastructures import URL
 
-from models.areas import resolve_area
 from web.counts import COUNT_LIMIT, count_rows
-from web.i18n import Translator
 
 #: Rows per page unless asked (``size``); at most :data:`MAX_PAGE_SIZE`.
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 T = TypeVar("T")
-
-
-class InvalidParam(ValueError):
-    """A list parameter that does not validate; ``str()`` is the message for people (naming field and value)."""
-
-    def __init__(self, message: str, *, field_name: str, value: str):
-        super().__init__(message)
-        self.field_name = field_name
-        self.value = value
-
-
-def invalid(t: Translator, field_name: str, label: str, value: str, allowed: str = "") -> InvalidParam:
-    """An :class:`InvalidParam` for ``field_name`` (shown as ``label``) and ``value``; ``allowed`` says what is."""
-    return InvalidParam(t("list.invalid", label=label, field=field_name, value=str(value)[:80],
-                          allowed=(t("list.allowed", allowed=allowed) if allowed else "")),
-                        field_name=field_name, value=str(value))
 
 
 # --------------------------------------------------------------------------------------------- sort orders
@@ -277,172 +254,3 @@ def fetch_page(session: Session, query, count_query, request: PageRequest) -> Pa
     if rows and has_before:
         page.previous_cursor = Cursor(order.key, keys[0], True, start).encode()
     return page
-
-
-# --------------------------------------------------------------------------------------------- filters
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A filter value and its label: a catalogue key of :mod:`web.i18n`, or ``labels`` (Chinese, English) for
-    labels that live in the policy (pathway titles)."""
-
-    value: str
-    label_key: str = ""
-    labels: tuple[str, str] | None = None
-
-    def label(self, t: Translator) -> str:
-        if self.labels:
-            return self.labels[0] if t.lang == "zh" else self.labels[1]
-        return t(self.label_key)
-
-
-@dataclass(frozen=True)
-class Filter:
-    """One filter parameter of a list: ``kind`` is ``choice`` (one of ``choices``), ``date`` (YYYY-MM-DD),
-    ``area`` (a GB/T 2260 code of 2, 4, 6, 9 or 12 digits), ``unit`` (an agency unit code) or ``text``."""
-
-    name: str
-    label_key: str
-    kind: str = "choice"
-    choices: tuple[Choice, ...] = ()
-    default: str = ""
-    description: str = ""
-
-    def openapi(self) -> dict:
-        schema: dict = {"type": "string"}
-        if self.kind == "choice":
-            schema["enum"] = [c.value for c in self.choices]
-        elif self.kind == "date":
-            schema["format"] = "date"
-        return {"name": self.name, "in": "query", "required": False, "schema": schema,
-                "description": self.description or self.label_key}
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_AREA = re.compile(r"^(\d{2}|\d{4}|\d{6}|\d{9}|\d{12})$")
-_UNIT = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class ListSpec:
-    """A list's parameters: its filters, its orders (the first is the default) and the search box (``q``)."""
-
-    filters: tuple[Filter, ...]
-    orders: tuple[Order, ...]
-    search_hint_key: str = ""
-
-    def openapi_parameters(self) -> list[dict]:
-        params = [f.openapi() for f in self.filters]
-        if self.search_hint_key:
-            params.append({"name": "q", "in": "query", "required": False, "schema": {"type": "string",
-                                                                                   "maxLength": 64},
-                           "description": "search (see the list's description)"})
-        params += [
-            {"name": "sort", "in": "query", "required": False,
-             "schema": {"type": "string", "enum": [o.key for o in self.orders]}, "description": "order"},
-            {"name": "size", "in": "query", "required": False,
-             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
-             "description": f"page size (default {DEFAULT_PAGE_SIZE})"},
-            {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
-             "description": "from the previous answer's next/previous URL"},
-        ]
-        return params
-
-
-@dataclass
-class ListParams:
-    """Validated list parameters: ``filters`` by name (absent when not given), the search text, the page."""
-
-    filters: dict[str, Any]
-    q: str
-    page: PageRequest
-    raw: dict[str, str]
-
-
-def parse_list_params(params, spec: ListSpec, t: Translator, *, allowed: set[str] | None = None) -> ListParams:
-    """Validate the query parameters ``params`` (a mapping) of a list described by ``spec``.
-
-    ``allowed`` limits which filters this user may use (others are refused, as unknown values would be).
-
-    Raises:
-        InvalidParam: naming the field and the value, in the reader's language.
-    """
-    values: dict[str, Any] = {}
-    raw: dict[str, str] = {}
-    labels = {f.name: t(f.label_key) for f in spec.filters} | {
-        "q": t("list.search"), "sort": t("list.sort"), "size": t("list.size"), "cursor": t("list.cursor")}
-    for name, label in labels.items():
-        text = str(params.get(name, "") or "")
-        if _CONTROL.search(text):  # PostgreSQL refuses NUL in text; no filter value holds a control character
-            raise invalid(t, name, label, text.encode("unicode_escape").decode(), t("list.no_control"))
-    for flt in spec.filters:
-        text = str(params.get(flt.name, "") or "").strip()
-        label = t(flt.label_key)
-        if not text:
-            if flt.default:
-                values[flt.name] = flt.default
-            continue
-        if allowed is not None and flt.name not in allowed:
-            raise invalid(t, flt.name, label, text, t("list.not_for_you"))
-        raw[flt.name] = text
-        if flt.kind == "choice":
-            if text not in {c.value for c in flt.choices}:
-                raise invalid(t, flt.name, label, text, "、".join(f"{c.value}（{c.label(t)}）" for c in flt.choices))
-            values[flt.name] = text
-        elif flt.kind == "date":
-            try:
-                values[flt.name] = dt.date.fromisoformat(text)
-            except ValueError:
-                raise invalid(t, flt.name, label, text, "YYYY-MM-DD") from None
-        elif flt.kind == "area":  # a code, or the name of a county, township or village (models.areas)
-            code = resolve_area(text) or ""
-            if not _AREA.match(code):
-                raise invalid(t, flt.name, label, text, t("list.area_hint"))
-            values[flt.name] = code
-        elif flt.kind == "unit":
-            if not _UNIT.match(text):
-                raise invalid(t, flt.name, label, text, t("list.unit_hint"))
-            values[flt.name] = text
-        else:
-            values[flt.name] = text[:64]
-    q = str(params.get("q", "") or "").strip()
-    if len(q) > 64:
-        raise invalid(t, "q", t("list.search"), q, t("list.search_long"))
-    sort = str(params.get("sort", "") or "").strip() or spec.orders[0].key
-    orders = {o.key: o for o in spec.orders}
-    if sort not in orders:
-        raise invalid(t, "sort", t("list.sort"), sort, "、".join(f"{o.key}（{t(o.label_key)}）" for o in spec.orders))
-    size_text = str(params.get("size", "") or "").strip()
-    size = DEFAULT_PAGE_SIZE
-    if size_text:
-        if not size_text.isdigit() or not 1 <= int(size_text) <= MAX_PAGE_SIZE:
-            raise invalid(t, "size", t("list.size"), size_text, f"1–{MAX_PAGE_SIZE}")
-        size = int(size_text)
-    cursor = None
-    cursor_text = str(params.get("cursor", "") or "").strip()
-    if cursor_text:
-        try:
-            cursor = Cursor.decode(cursor_text, orders[sort])
-        except (ValueError, TypeError, KeyError, IndexError, json.JSONDecodeError, UnicodeDecodeError):
-            raise invalid(t, "cursor", t("list.cursor"), cursor_text, t("list.cursor_hint")) from None
-    if sort != spec.orders[0].key:
-        raw["sort"] = sort
-    if q:
-        raw["q"] = q
-    return ListParams(values, q, PageRequest(orders[sort], size, cursor), raw)
-
-
-def day_start(day: dt.date, tz: str) -> dt.datetime:
-    """00:00 of ``day`` in time zone ``tz`` (Asia/Shanghai), as an aware UTC datetime: date filters are local days."""
-    return dt.datetime.combine(day, dt.time(), ZoneInfo(tz)).astimezone(dt.timezone.utc)
-
-
-def date_range(column, params: ListParams, start: str, end: str, tz: str) -> list:
-    """Conditions for a ``start``..``end`` filter pair of local days (both inclusive) on a UTC time ``column``."""
-    conditions = []
-    if start in params.filters:
-        conditions.append(column >= day_start(params.filters[start], tz))
-    if end in params.filters:
-        conditions.append(column < day_start(params.filters[end] + dt.timedelta(days=1), tz))
-    return conditions

@@ -8,7 +8,8 @@
 * An agency officer sees only their unit's tasks (and nothing of a child but the case reference).
 * An admin sees users and agency units, no child.
 
-The lists themselves (paged, filtered, searched, with these rules in SQL) are :mod:`web.lists`.
+The lists themselves (paged, filtered, searched, with these rules in SQL) are :mod:`web.lists` and
+:mod:`web.task_list`.
 
 Lookups of a single object outside the user's scope raise :class:`NotVisible` (shown as 404, so that
 guessing a URL reveals nothing, not even that the object exists); a role that may never use a page gets

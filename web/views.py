@@ -32,7 +32,7 @@ from models.resident_id import mask_resident_id
 from models.task import AgencyTask, TaskState
 from web.i18n import Translator
 from web.names import people_names
-from web.schemas import (
+from web.outputs import (
     AssessmentOut, CaseDetail, CaseSummary, ChildDetail, ChildSummary, GuardianOut, OutcomeFieldOut, PathwayInfo,
     PathwayRunOut, ReasonOut, TaskOut, TimelineRowOut,
 )
@@ -234,7 +234,7 @@ def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime
     child's name or ID number (DOMAIN.md §8: each agency sees only what its step needs).
 
     A list passes ``case_reference`` and ``pathway`` (``""`` for a dated duty) joined in its own query, so that
-    presenting a row costs no SQL (:mod:`web.lists`); otherwise they are looked up. ``unit_name``: the unit's
+    presenting a row costs no SQL (:mod:`web.task_list`); otherwise they are looked up. ``unit_name``: the unit's
     name when the caller has it ("" leaves it out; ``None`` looks it up).
     """
     now = now or utcnow()

@@ -137,7 +137,7 @@ def test_a_control_character_in_a_json_field_is_named_in_chinese_on_the_form():
     from pydantic import ValidationError
 
     from web.forms import error_lines
-    from web.schemas import ReportCreate
+    from web.inputs import ReportCreate
 
     with pytest.raises(ValidationError) as caught:
         ReportCreate.model_validate({"summary": "情况\x00说明"})

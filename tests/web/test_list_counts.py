@@ -23,7 +23,7 @@ from models.user import UserRole
 from tests.conftest import BACKENDS
 from tests.web.conftest import PASSWORD, sign_in
 from web.counts import COUNT_LIMIT, _round_estimate, count_rows
-from web.lists import Search, _child_search
+from web.list_search import Search, child_search
 from web.users import create_api_token, create_user
 
 TOWNSHIP = "350104009"
@@ -152,7 +152,7 @@ def test_name_id_and_county_searches_are_served_by_indexes_on_postgresql(crowd, 
     for q, index in ((row["full_name"][1:], "ix_child_full_name_trgm"),
                      (row["resident_id"][-10:], "ix_child_resident_id_trgm")):
         # the condition the lists search with, alone (in a small county the planner rightly starts from the county)
-        condition = sa.select(sa.literal(1)).select_from(Child).where(_child_search(Search.of(q)))
+        condition = sa.select(sa.literal(1)).select_from(Child).where(child_search(Search.of(q)))
         compiled = condition.compile(get_engine())
         plan = plans([(str(compiled), compiled.params)], without_unique_id=True)[0]
         assert index in plan and "Index Cond: ((" in plan, plan

@@ -15,7 +15,8 @@ from web.api_errors import api_invalid
 from web.deps import ApiAdmin, DbDep
 from web.list_pages import api_params
 from web.paging import PageOut
-from web.schemas import UNIT_CODE, UnitCreate, UnitOut, UnitUpdate, UserCreate, UserOut, UserUpdate
+from web.inputs import UNIT_CODE, UnitCreate, UnitUpdate, UserCreate, UserUpdate
+from web.outputs import UnitOut, UserOut
 from web.scope import NotVisible
 from web.users import create_user, update_user
 

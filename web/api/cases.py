@@ -9,7 +9,8 @@ from careflow.cases import CaseClosed, PathwayAlreadyRunning
 from web import actions, lists
 from web.deps import ApiCaseworker, ApiReader, DbDep
 from web.api_errors import api_invalid
-from web.schemas import CASE_REFERENCE, CaseDetail, CaseSummary, PathwayStart, StartOut
+from web.inputs import CASE_REFERENCE, PathwayStart
+from web.outputs import CaseDetail, CaseSummary, StartOut
 from web.list_pages import api_params
 from web.paging import PageOut
 from web.scope import visible_case

@@ -11,7 +11,7 @@ from web.deps import ApiCaseworker, ApiReader, DbDep
 from web.eligibility_view import (
     FactIn, FactRowOut, ItemCheckOut, audit_read, eligibility_out, facts_out, record_fact_as,
 )
-from web.schemas import CASE_REFERENCE
+from web.inputs import CASE_REFERENCE
 from web.scope import visible_case, visible_child
 
 router = APIRouter(tags=["eligibility"])

@@ -12,7 +12,8 @@ from web.api_errors import api_invalid
 from web.deps import ApiCaseworker, ApiReader, DbDep
 from web.list_pages import api_params
 from web.paging import PageOut
-from web.schemas import CaseSummary, ChildCreate, ChildDetail, ChildSummary, RegistrationOut, ReportCreate
+from web.inputs import ChildCreate, ReportCreate
+from web.outputs import CaseSummary, ChildDetail, ChildSummary, RegistrationOut
 from web.scope import visible_child
 from web.views import case_summary, child_detail, list_children_audited, today
 

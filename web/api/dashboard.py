@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from web.deps import ApiManager, DbDep
 from web.metrics import build_dashboard
 from web.routes.dashboard import Area, UnitPage, UnitSort, dashboard_area
-from web.schemas import DashboardOut
+from web.outputs import DashboardOut
 from web.templating import translator
 
 router = APIRouter(tags=["dashboard"])

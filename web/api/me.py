@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from web.deps import ApiCaller
-from web.schemas import MeOut, PathwayInfo
+from web.outputs import MeOut, PathwayInfo
 from web.templating import translator
 from web.views import pathway_infos
 

@@ -14,10 +14,11 @@ from models.base import utcnow
 from models.case import PathwayRun
 from models.task import AgencyTask, TaskState
 from models.user import UserRole
-from web import actions, lists
+from web import actions, task_list
 from web.deps import ApiCaller, ApiOfficer, DbDep
 from web.api_errors import api_invalid
-from web.schemas import AnswerOut, CompleteIn, RejectIn, TaskOut
+from web.inputs import CompleteIn, RejectIn
+from web.outputs import AnswerOut, TaskOut
 from web.list_pages import api_params
 from web.paging import PageOut
 from web.scope import NotAllowed
@@ -26,7 +27,7 @@ from web.facts_view import task_with_facts
 from web.views import outcome_labels, step_definition, task_out
 
 router = APIRouter(tags=["tasks"])
-TASK_PARAMS = lists.task_spec().openapi_parameters()
+TASK_PARAMS = task_list.task_spec().openapi_parameters()
 
 
 @router.get("/tasks", response_model=PageOut[TaskOut], openapi_extra={"parameters": TASK_PARAMS})
@@ -44,10 +45,10 @@ def list_tasks(request: Request, db: DbDep, caller: ApiCaller) -> PageOut[TaskOu
     role = UserRole(user.role)
     if role not in (UserRole.agency_officer, UserRole.manager):
         raise NotAllowed("only agency officers and managers list tasks")
-    allowed = lists.OFFICER_TASK_FILTERS if role == UserRole.agency_officer else None
-    params = api_params(request, lists.task_spec(), allowed=allowed)
+    allowed = task_list.OFFICER_TASK_FILTERS if role == UserRole.agency_officer else None
+    params = api_params(request, task_list.task_spec(), allowed=allowed)
     t, now = translator(request), utcnow()
-    page = lists.list_tasks(db, user, params, now=now).with_links(request.url)
+    page = task_list.list_tasks(db, user, params, now=now).with_links(request.url)
     names = unit_names(db, [row.task.unit_code for row in page.items])  # one statement for the page
     return PageOut.of(page.map(lambda row: task_out(db, row.task, t, now, case_reference=row.case_reference,
                                                     pathway=row.pathway,

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from models.user import ApiToken
 from web.deps import DbDep, FormDep, PageUser, csrf_protect
 from web.forms import error_lines
-from web.schemas import TokenCreate
+from web.inputs import TokenCreate
 from web.security import SESSION_COOKIE, verify_password
 from web.templating import redirect, render
 from web.users import create_api_token, revoke_api_token, update_user

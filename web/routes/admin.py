@@ -20,7 +20,7 @@ from web.deps import AdminPage, DbDep, FormDep, csrf_protect
 from web.invites import INVITE_DAYS, create_invite
 from web.list_pages import render_list
 from web.lists import USER_SPEC, list_users
-from web.schemas import UNIT_CODE, UnitCreate, UnitUpdate, UserCreate, UserUpdate
+from web.inputs import UNIT_CODE, UnitCreate, UnitUpdate, UserCreate, UserUpdate
 from web.scope import NotVisible
 from web.templating import redirect, render
 from web.users import create_user, update_user

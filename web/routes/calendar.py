@@ -7,7 +7,9 @@ from fastapi import APIRouter, Depends, Request
 from sqlmodel import select
 from starlette.responses import Response
 
-from models.holidays import HolidayArrangement
+from careflow.holiday_warning import missing_next_year
+from careflow.holidays import load_arrangement_text
+from models.holidays import ArrangementError, HolidayArrangement
 from web.deps import AdminPage, DbDep, FormDep, csrf_protect
 from web.templating import render
 
@@ -16,8 +18,6 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)]
 
 def _page(request: Request, db, *, text: str = "", errors: list[str] | None = None, result=None,
           status: int = 200) -> Response:
-    from careflow.holiday_warning import missing_next_year
-
     rows = db.exec(select(HolidayArrangement).order_by(HolidayArrangement.year.desc())).all()
     return render(request, "admin_calendar.html", {"rows": rows, "missing": missing_next_year(), "text": text,
                                                    "errors": errors or [], "result": result}, status)
@@ -33,9 +33,6 @@ def calendar_page(request: Request, db: DbDep, user: AdminPage) -> Response:
 def load_calendar_form(request: Request, db: DbDep, user: AdminPage, form: FormDep) -> Response:
     """Load the pasted arrangement: errors (Chinese, naming field and value) shown on the page, nothing written;
     on success the page shows what was recomputed."""
-    from careflow.holidays import load_arrangement_text
-    from models.holidays import ArrangementError
-
     text = form.get("text", "")
     text = text if isinstance(text, str) else ""
     try:

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from careflow.cases import CaseClosed, PathwayAlreadyRunning
 from web import actions, forms
 from web.deps import FormDep, CaseworkerPage, DbDep, ReaderPage, csrf_protect
-from web.schemas import CASE_REFERENCE
+from web.inputs import CASE_REFERENCE
 from models.base import utcnow
 from web.case_marks import case_progress, closing_view, mark_timeline
 from web.list_pages import render_list

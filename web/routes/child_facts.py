@@ -15,7 +15,7 @@ from web.deps import CaseworkerPage, DbDep, FormDep, ReaderPage, csrf_protect
 from web.eligibility_view import (
     FactIn, audit_read, eligibility_out, fact_choices, facts_out, migrant_line, record_fact_as,
 )
-from web.schemas import CASE_REFERENCE
+from web.inputs import CASE_REFERENCE
 from web.scope import visible_case, visible_child
 from web.templating import redirect, render, translator
 from web.views import child_detail

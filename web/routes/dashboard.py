@@ -2,14 +2,20 @@
 escalations and pathways of the manager's jurisdiction (or an area inside it), with CSV and Excel export."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlmodel import select
 from starlette.responses import Response, StreamingResponse
 
 from core.audit import record_audit
+from core.settings import get_settings
 from careflow.sweep_runs import last_sweep
+from careflow.recovery import stalled_pathway_runs
+from careflow.routing import jurisdiction_prefix
 from models.base import utcnow
+from models.case import Case
 from models.user import WebUser
 from web.charts import horizontal_bars
 from web.deps import DbDep, ManagerPage, csrf_protect
@@ -17,6 +23,7 @@ from web.exports import task_rows, tasks_csv, workbook_chunks
 from web.metrics import UNIT_SORTS, build_dashboard
 from web.scope import NotVisible, inside
 from web.templating import render, translator
+from web.views import pathway_title
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -72,16 +79,6 @@ STALLED_LIMIT = 200
 def stalled_rows(db, jurisdiction: str, t) -> list[dict]:
     """Pathways of ``jurisdiction`` "running" without a live flow run for longer than ``stall_after_seconds``
     (:func:`careflow.recovery.stalled_pathway_runs`): case reference, pathway, since when, restarts, last failure."""
-    from datetime import timedelta
-
-    from careflow.recovery import stalled_pathway_runs
-    from careflow.routing import jurisdiction_prefix
-    from core.settings import get_settings
-    from sqlmodel import select
-
-    from models.case import Case
-    from web.views import pathway_title
-
     runs = stalled_pathway_runs(db, timedelta(seconds=get_settings().stall_after_seconds), limit=STALLED_LIMIT,
                                 county_prefix=jurisdiction_prefix(jurisdiction)[:6])
     cases = {row.id: row for row in db.exec(select(Case.id, Case.reference, Case.county_code)

@@ -23,8 +23,8 @@ from models.task import TaskState
 from web import actions, forms
 from web.deps import DbDep, FormDep, ManagerPage, OfficerPage, csrf_protect
 from web.list_pages import render_list
-from web.lists import OFFICER_TASK_FILTERS, list_tasks, task_spec
-from web.schemas import RejectIn
+from web.task_list import OFFICER_TASK_FILTERS, list_tasks, task_spec
+from web.inputs import RejectIn
 from web.scope import NotVisible
 from web.reroute_views import TaskReaderPage, reroute_view
 from models.task import AgencyTask
@@ -45,7 +45,7 @@ def _task_rows(db, rows, t, now):
 def inbox(request: Request, db: DbDep, user: OfficerPage) -> Response:
     """The unit's tasks, a page at a time (open ones by deadline unless asked otherwise): filter by state,
     overdue/escalated, pathway and deadline; search by case or task reference. A fixed handful of SQL statements
-    per page (see :mod:`web.lists`)."""
+    per page (see :mod:`web.task_list`)."""
     t, now = translator(request), utcnow()
 
     def run(params):
@@ -95,6 +95,7 @@ def task_letter(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UU
 @router.get("/tasks/{task_id}/letter.pdf")
 def task_letter_pdf(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID) -> Response:
     """The same notice as an A4 PDF (:mod:`web.letter_pdf`), to file or forward as a document."""
+    # start-up: ReportLab and the embedded Chinese font take about 1.5 s to load; only the PDF letter needs them
     from web.letter_pdf import letter_pdf
 
     t = translator(request)

@@ -1,0 +1,71 @@
+"""The search box of the lists (``q``): what a text asks for, and the SQL condition of each kind.
+
+``CF-…`` a case reference (or its beginning), ``KF-…`` a key care file, 8 hex characters a task (its short
+reference), 4–18 digits (or ending in X) the end of a resident ID, anything else a part of the child's name.
+Which kinds a list honours, and for whom, is the list's own business (:mod:`web.lists`,
+:mod:`web.task_list`): an agency officer never searches by a child's name or ID (DOMAIN.md §8).
+
+Each condition is served by an index (migration 0011): the beginning of a case reference by
+``ix_case_reference_prefix``, a part of the name and the end of the ID by pg_trgm GIN indexes, a task's short
+reference by the primary key (a range of ids).
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from models.case import Case
+from models.child import Child
+from models.key_care_files import parse_file_reference
+from models.task import AgencyTask
+
+_TASK_REF = re.compile(r"^[0-9a-f]{8}$")
+_ID_TAIL = re.compile(r"^\d{3,17}[\dX]$")
+
+
+@dataclass(frozen=True)
+class Search:
+    """What a search text ``q`` asks for (see the module docstring); ``text`` normalised."""
+
+    kind: str  # case_ref | file_ref | task_ref | id_tail | name
+    text: str
+
+    @classmethod
+    def of(cls, q: str) -> "Search":
+        text = q.strip()
+        upper = text.upper()
+        if upper.startswith("CF-"):
+            return cls("case_ref", upper)
+        if parse_file_reference(text) is not None and upper.startswith("KF"):
+            return cls("file_ref", str(parse_file_reference(text)))
+        if _TASK_REF.match(text.lower()) and not text.isdigit():
+            return cls("task_ref", text.lower())
+        if _ID_TAIL.match(upper):
+            return cls("id_tail", upper)
+        return cls("name", text)
+
+
+def child_search(search: Search):
+    """The child's resident ID ends with the text (``id_tail``), else the child's name contains it."""
+    if search.kind == "id_tail":
+        return Child.resident_id.endswith(search.text, autoescape=True)
+    return Child.full_name.contains(search.text, autoescape=True)
+
+
+def case_ref_search(search: Search):
+    """The case reference begins with the text (the whole reference included): ``ix_case_reference_prefix``."""
+    return Case.reference.startswith(search.text, autoescape=True)
+
+
+def case_search(q: str):
+    """The condition of the case list's search box ``q``: a case reference prefix (CF-…), else the child's name or
+    the last digits of the ID number (caseworkers and managers only: they see the child)."""
+    search = Search.of(q)
+    return case_ref_search(search) if search.kind == "case_ref" else child_search(search)
+
+
+def task_ref_search(short: str):
+    """The task's id begins with the 8 hex characters ``short`` (its short reference): a range of ids, which the
+    primary key serves (casting every id to text to compare its beginning read the whole table)."""
+    return AgencyTask.id.between(uuid.UUID(short + "0" * 24), uuid.UUID(short + "f" * 24))
