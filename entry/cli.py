@@ -510,7 +510,8 @@ app.add_typer(notify_app, name="notify")
 
 
 def _channel_config():
-    from notifications.channels import load_channels, write_default_channels
+    from notifications.channels import load_channels
+    from notifications.default_channels import write_default_channels
 
     settings = get_settings()
     write_default_channels(settings.resolved_channels_file, settings.smtp_port)
@@ -523,7 +524,8 @@ def notify_channels(
     event: Annotated[Optional[str], typer.Option(help="event type, to include its event routing")] = None,
 ) -> None:
     """Show where a message to KEY goes (URLs redacted) and each URL's rate limit."""
-    from notifications.channels import ChannelConfigError, redact_url
+    from notifications.channels import ChannelConfigError
+    from notifications.redaction import redact_url
     from notifications.deliver import limit_for
 
     try:

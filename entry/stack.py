@@ -195,7 +195,7 @@ def ensure_home() -> Path:
     """Create ``CAREFLOW_HOME``, migrate the database, load the agency directory, write default channels."""
     from core.db import migrate, session_scope
     from careflow.routing import load_agency_units
-    from notifications.channels import write_default_channels
+    from notifications.default_channels import write_default_channels
 
     settings = get_settings()
     settings.home.mkdir(parents=True, exist_ok=True)

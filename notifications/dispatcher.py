@@ -22,10 +22,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from core.db import session_scope
-from core.settings import get_settings
 from models.base import utcnow
 from models.notification import DeliveryStatus
-from notifications.channels import load_channels_cached, write_default_channels
+from notifications.channels import channels_in_use
 from notifications.digest import enqueue_daily_digests, form_burst_digests
 from notifications.outbox import claim_many, due_messages, release_claims, try_dispatch
 
@@ -72,9 +71,7 @@ def dispatch_due(*, now: datetime | None = None, max_workers: int = MAX_WORKERS,
     Raises:
         notifications.channels.ChannelConfigError: the channel file is broken (nothing is sent).
     """
-    settings = get_settings()
-    write_default_channels(settings.resolved_channels_file, settings.smtp_port)
-    digest_settings = load_channels_cached(settings.resolved_channels_file).digest
+    digest_settings = channels_in_use().digest
     counts: Counter[str] = Counter()
     moment = now or utcnow()
     try:

@@ -20,10 +20,9 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from core.audit import record_audit
-from core.settings import get_settings
 from models.base import utcnow
 from models.notification import _UNSENT_SQL, DeliveryStatus, Notification
-from notifications.channels import load_channels_cached, write_default_channels
+from notifications.channels import channels_in_use
 from notifications import digest as digests
 from notifications.deliver import deliver
 from notifications.render import DIGEST_EVENT
@@ -96,9 +95,7 @@ def try_dispatch(session: Session, notification_id: uuid.UUID, *, now: datetime 
     """
 
     now = now or utcnow()
-    settings = get_settings()
-    write_default_channels(settings.resolved_channels_file, settings.smtp_port)
-    config = load_channels_cached(settings.resolved_channels_file)
+    config = channels_in_use()
     if hold_bursts and not claimed:
         waiting = session.get(Notification, notification_id)
         if waiting is not None and digests.in_burst(session, waiting, config.digest, now):
