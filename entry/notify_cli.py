@@ -21,7 +21,8 @@ notify_app = typer.Typer(help="Notification channels, test messages, referral le
 
 def _channel_config():
     """The channel configuration, the default file written first when it is missing."""
-    from notifications.channels import load_channels, write_default_channels  # start-up: Apprise
+    from notifications.channels import load_channels  # start-up: Apprise
+    from notifications.default_channels import write_default_channels  # start-up: jinja2
 
     settings = get_settings()
     write_default_channels(settings.resolved_channels_file, settings.smtp_port)
@@ -34,7 +35,8 @@ def notify_channels(
     event: Annotated[Optional[str], typer.Option(help="event type, to include its event routing")] = None,
 ) -> None:
     """Show where a message to KEY goes (URLs redacted) and each URL's rate limit."""
-    from notifications.channels import ChannelConfigError, redact_url  # start-up: Apprise
+    from notifications.channels import ChannelConfigError  # start-up: Apprise
+    from notifications.redaction import redact_url  # start-up: beside the Apprise imports of this command
     from notifications.deliver import limit_for  # start-up: Apprise
 
     try:

@@ -193,7 +193,7 @@ def ensure_home() -> Path:
     """Create ``CAREFLOW_HOME``, migrate the database, load the agency directory, write default channels."""
     from careflow.routing import load_agency_units  # start-up: sqlmodel (about 1 s)
     from core.db import migrate, session_scope  # start-up: sqlmodel
-    from notifications.channels import write_default_channels  # start-up: Apprise's plugins (about 0.4 s)
+    from notifications.default_channels import write_default_channels  # start-up: jinja2 and the channel file
 
     settings = get_settings()
     settings.home.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Which apprise URLs reach which recipient: the channel file, URL checking and secret redaction.
+"""Which apprise URLs reach which recipient: reading and checking the channel file (cached per file).
 
 The channel file (``Settings.resolved_channels_file``, default ``CAREFLOW_HOME/channels.yaml``) is YAML::
 
@@ -23,91 +23,44 @@ The channel file (``Settings.resolved_channels_file``, default ``CAREFLOW_HOME/c
       within_minutes: 10
 
 ``{unit}`` in a URL is replaced by the (URL-quoted) channel key reached: the unit code for its officers,
-``<unit>.<role>`` for another role. Routing rules: :mod:`notifications.routing`. Channel URLs carry tokens
-and passwords: everything this module reports -- errors, and every record of the ``apprise`` and
-``urllib3`` loggers once it is imported -- goes through :func:`redact_url` first; while a URL is checked or
-sent, its secret pieces are also hidden wherever a plugin logs them (:mod:`notifications.redaction`, whose
-functions are re-exported here).
+``<unit>.<role>`` for another role. Routing rules: :mod:`notifications.routing`; checking one URL:
+:mod:`notifications.channel_urls`; the file written when there is none: :mod:`notifications.default_channels`.
+Channel URLs carry tokens and passwords: everything this module reports -- errors, and every record of the
+``apprise`` and ``urllib3`` loggers once it is imported -- goes through
+:func:`notifications.redaction.redact_url` first; while a URL is checked or sent, its secret pieces are also
+hidden wherever a plugin logs them (:mod:`notifications.redaction`).
 """
 from __future__ import annotations
 
-import os
 import re
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-import apprise
 import yaml
 
+from core.settings import get_settings
+from notifications.channel_urls import url_problem
+from notifications.default_channels import write_default_channels
 from notifications.limits import RateLimit, parse_rate
-from notifications.redaction import (  # noqa: F401 (re-exported: the redaction API was first published here)
-    REDACTED_LOGGERS, TOKEN_SCHEMAS, _SCHEMA, install_log_redaction, redact_text, redact_url, secrets_hidden_in_logs,
-    url_secrets,
-)
-from notifications.routing import ROLES, resolve_urls
-from notifications.routing import substitute_unit as _substitute
+from notifications.redaction import redact_url
+from notifications.render import ALL_EVENTS
+from notifications.routing import ROLES, resolve_urls, substitute_unit
 from notifications.verify import endpoint_problem
-
-#: The embedded default channel: the local mail sink (notifications/sink.py) on ``{port}``, no TLS, no login.
-#: ``mode=insecure`` and ``smtp=127.0.0.1`` are explicit so that neither TLS nor an IPv6 ``localhost`` is tried;
-#: verified against a real aiosmtpd server with apprise 2.0.1.
-DEFAULT_MAILTO = (
-    "mailto://careflow.local:{port}?smtp=127.0.0.1&mode=insecure"
-    "&from=careflow@careflow.local&to={{unit}}@careflow.local"
-)
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 #: Unit code used to check a ``default`` URL that contains ``{unit}``.
 _SAMPLE_UNIT = "sample-000000"
 
-#: Hints for schemas that look right but are not what people mean (DOMAIN.md §7).
-_SCHEMA_HINTS = {
-    "wecom": "wecom:// is not WeCom (企业微信): use wecombot:// for a group bot or wechat:// for an app",
-}
-
 
 class ChannelConfigError(ValueError):
     """The channel file is malformed or holds a URL apprise cannot use.
 
     The message names the file, the unit (or ``default``) and the position (line, column) where known;
-    URLs in it are redacted with :func:`redact_url`.
+    URLs in it are redacted with :func:`notifications.redaction.redact_url`.
     """
-
-
-
-def url_schema(url: str) -> str:
-    """The lower-cased schema of ``url`` (``"mailto"``), or "" if it is not ``schema://...``."""
-    match = _SCHEMA.match(url.strip())
-    return match.group(1).lower() if match else ""
-
-
-def url_problem(url: str) -> str | None:
-    """Why apprise cannot use ``url`` (a short reason with no secrets), or None if it can.
-
-    ``{unit}`` should already be substituted. Never raises.
-    """
-    match = _SCHEMA.match(url.strip())
-    if not match:
-        return "not a URL (expected schema://...)"
-    hint = _SCHEMA_HINTS.get(match.group(1).lower())
-    if hint:
-        return hint
-    try:
-        with secrets_hidden_in_logs(url):
-            plugin = apprise.Apprise.instantiate(url.strip(), suppress_exceptions=True)
-    except Exception as exc:  # instantiate should not raise with suppress_exceptions; be safe anyway
-        return f"apprise cannot load it ({type(exc).__name__})"
-    if plugin is None:
-        return "apprise cannot parse it (unknown schema or missing/invalid parts; see the apprise docs for the schema)"
-    return None
-
-
-def substitute_unit(url: str, unit_code: str) -> str:
-    """``url`` with every ``{unit}`` replaced by ``unit_code`` (URL-quoted)."""
-    return _substitute(url, unit_code)
 
 
 @dataclass(frozen=True)
@@ -243,8 +196,6 @@ def _mapping(path: Path, key: str, node: yaml.Node, what: str) -> list[tuple[yam
 
 
 def _events(path: Path, node: yaml.Node) -> dict[str, tuple[str, ...]]:
-    from notifications.render import ALL_EVENTS
-
     events: dict[str, tuple[str, ...]] = {}
     for event_node, targets_node in _mapping(path, "events", node, "event types to lists of roles or channel keys"):
         event = str(event_node.value).strip()
@@ -295,8 +246,6 @@ def _limits(path: Path, node: yaml.Node) -> dict[str, RateLimit | None]:
 
 
 def _digest(path: Path, node: yaml.Node) -> DigestSettings:
-    from notifications.render import ALL_EVENTS
-
     if isinstance(node, yaml.ScalarNode) and (node.tag.endswith(":bool") or str(node.value).lower() in ("off", "on")):
         return DigestSettings(enabled=str(node.value).lower() in ("true", "on", "yes"))
     values: dict = {}
@@ -348,44 +297,20 @@ def load_channels(path: Path | str) -> ChannelConfig:
             the file, the unit (and role) and the line/column; URLs in it are redacted.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ChannelConfigError(f"{path}: cannot read the channel file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ChannelConfigError(f"{path}: the channel file is not UTF-8 text") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ChannelConfigError(f"{where}: not valid YAML: {problem}") from None
+    root = _compose(path)
     if root is None:
         return ChannelConfig(path=path)
     if not isinstance(root, yaml.MappingNode):
         raise ChannelConfigError(f"{_where(path, root)}: expected a mapping with 'default' and/or 'units'")
     sections: dict = {}
-    units: dict[str, dict[str, tuple[str, ...]]] = {}
     for key_node, value_node in root.value:
         key = str(key_node.value)
-        if key in sections or (key == "units" and units):
+        if key in sections:
             raise ChannelConfigError(f"{_where(path, key_node)}: {key!r} appears twice")
         if key == "default":
             sections[key] = _role_lists(path, "default", value_node)
         elif key == "units":
-            sections[key] = units
-            if isinstance(value_node, yaml.ScalarNode) and value_node.tag.endswith(":null"):
-                continue
-            if not isinstance(value_node, yaml.MappingNode):
-                raise ChannelConfigError(f"{_where(path, value_node)}: 'units' must map unit codes to lists of URLs")
-            for unit_node, urls_node in value_node.value:
-                if not isinstance(unit_node, yaml.ScalarNode) or not str(unit_node.value).strip():
-                    raise ChannelConfigError(f"{_where(path, unit_node)}: a unit code must be a non-empty string")
-                unit = str(unit_node.value).strip()
-                if unit in units:
-                    raise ChannelConfigError(f"{_where(path, unit_node)}: unit {unit!r} appears twice")
-                units[unit] = _role_lists(path, unit, urls_node)
+            sections[key] = _units(path, value_node)
         elif key in _SECTIONS:
             sections[key] = _SECTIONS[key](path, value_node)
         else:
@@ -393,8 +318,41 @@ def load_channels(path: Path | str) -> ChannelConfig:
                 f"{_where(path, key_node)}: unknown key {key!r} (expected 'default' and/or 'units', "
                 f"and optionally {', '.join(repr(k) for k in _SECTIONS)})"
             )
-    sections["units"] = units
     return ChannelConfig(path=path, **sections)
+
+
+def _compose(path: Path) -> yaml.Node | None:
+    """The channel file's YAML node tree (None for an empty file); its errors as :class:`ChannelConfigError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ChannelConfigError(f"{path}: cannot read the channel file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ChannelConfigError(f"{path}: the channel file is not UTF-8 text") from None
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ChannelConfigError(f"{where}: not valid YAML: {problem}") from None
+
+
+def _units(path: Path, node: yaml.Node) -> dict[str, dict[str, tuple[str, ...]]]:
+    """The ``units`` section: unit code -> role -> URLs (empty when the section is empty)."""
+    units: dict[str, dict[str, tuple[str, ...]]] = {}
+    if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+        return units
+    if not isinstance(node, yaml.MappingNode):
+        raise ChannelConfigError(f"{_where(path, node)}: 'units' must map unit codes to lists of URLs")
+    for unit_node, urls_node in node.value:
+        if not isinstance(unit_node, yaml.ScalarNode) or not str(unit_node.value).strip():
+            raise ChannelConfigError(f"{_where(path, unit_node)}: a unit code must be a non-empty string")
+        unit = str(unit_node.value).strip()
+        if unit in units:
+            raise ChannelConfigError(f"{_where(path, unit_node)}: unit {unit!r} appears twice")
+        units[unit] = _role_lists(path, unit, urls_node)
+    return units
 
 
 _SECTIONS = {"events": _events, "endpoints": _endpoints, "limits": _limits, "digest": _digest}
@@ -425,73 +383,10 @@ def load_channels_cached(path: Path | str) -> ChannelConfig:
     return config
 
 
-_DEFAULT_FILE = """\
-# careflow notification channels: agency unit code -> apprise URLs (https://github.com/caronc/apprise/wiki).
-# {{unit}} in a URL is replaced by the channel key (unit code, or <unit>.<role>). Units without an entry
-# under 'units' use 'default'. A unit lists a plain list (its officers) or roles: officer, supervisor, manager.
-# Channels used by public bodies: dingtalk:// wecombot:// (WeCom group bot) wechat:// (WeCom app)
-# feishu:// mailto:// mailtos:// json://  -- note: wecom:// is NOT WeCom.
-# Messages carry a case reference, step, deadline and link; never a child's name or ID number.
-#
-# The default is careflow's local mail sink: every message lands as an .eml file under CAREFLOW_HOME/mailbox.
-default:
-  - {default_url}
-units: {{}}
-#  police-350302:
-#    officer:
-#      - dingtalk://<access token>/
-#    supervisor:
-#      - mailtos://user:password@smtp.example.gov.cn?to=duty@example.gov.cn
-#
-# Who else receives each event (roles of the addressed unit, or channel keys):
-# events:
-#   task_requested: [supervisor]
-#   daily_digest: [supervisor]
-#
-# Rate limits per schema (defaults: dingtalk/wecombot 20/min, feishu/lark 100/min, wechat 300/min):
-# limits:
-#   mailtos: 60/min
-#
-# A burst of new tasks for one unit becomes one digest (defaults shown); daily_at adds a daily digest:
-# digest:
-#   events: [task_requested]
-#   more_than: 20
-#   within_minutes: 10
-#   max_items: 50
-#   daily_at: "08:30"
-"""
-
-
-def write_default_channels(path: Path | str, smtp_port: int) -> bool:
-    """Write the embedded default channel file to ``path`` unless a file is already there.
-
-    The default sends everything to the local mail sink on ``127.0.0.1:<smtp_port>`` (:data:`DEFAULT_MAILTO`).
-    Creates parent folders. Safe against a concurrent writer (exclusive create).
-
-    Returns:
-        True if the file was written, False if it already existed.
-    Raises:
-        OSError: the file cannot be created.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = _DEFAULT_FILE.format(default_url=DEFAULT_MAILTO.format(port=int(smtp_port)))
-    if path.exists():
-        return False
-    # Write a temporary file, then hard-link it into place: readers never see a half-written file and
-    # a concurrent writer's file is never replaced (link fails if the name exists).
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        return False
-    except OSError:  # file system without hard links: exclusive create instead
-        try:
-            with path.open("x", encoding="utf-8") as handle:
-                handle.write(text)
-        except FileExistsError:
-            return False
-    finally:
-        tmp.unlink(missing_ok=True)
-    return True
+def channels_in_use() -> ChannelConfig:
+    """The channel file of this installation (``Settings.resolved_channels_file``), read as by
+    :func:`load_channels_cached`; the embedded default (:mod:`notifications.default_channels`) is written there
+    first when there is no file. Raises like :func:`load_channels`."""
+    settings = get_settings()
+    write_default_channels(settings.resolved_channels_file, settings.smtp_port)
+    return load_channels_cached(settings.resolved_channels_file)

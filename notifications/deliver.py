@@ -18,8 +18,9 @@ from typing import Any
 
 import apprise
 
-from notifications.channels import redact_text, redact_url, secrets_hidden_in_logs, url_problem, url_schema
+from notifications.channel_urls import url_problem, url_schema
 from notifications.limits import LIMITER, PLATFORM_LIMITS, RateLimit, RateLimiter
+from notifications.redaction import redact_text, redact_url, secrets_hidden_in_logs
 from notifications.verify import VERIFIERS, Verifier, capturing, transport_error
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class UrlResult:
     """The outcome for one URL.
 
     Attributes:
-        url_redacted: the URL with secrets hidden (:func:`notifications.channels.redact_url`).
+        url_redacted: the URL with secrets hidden (:func:`notifications.redaction.redact_url`).
         ok: apprise reported the message sent (and the response verifier, if any, found no error).
         error: why it failed ("" when ``ok``): apprise's warnings/errors for this call, redacted.
         verified: False when success rests only on apprise's word because the platform's answer could
@@ -123,7 +124,7 @@ def _send(url: str, subject: str, body: str, endpoints: Mapping[str, str] | None
 
 @functools.lru_cache(maxsize=4096)
 def _problem(url: str) -> str | None:
-    """:func:`notifications.channels.url_problem`, remembered: parsing a URL with apprise costs ~1 ms and a
+    """:func:`notifications.channel_urls.url_problem`, remembered: parsing a URL with apprise costs ~1 ms and a
     dispatcher checks the same few hundred URLs thousands of times."""
     return url_problem(url)
 

@@ -30,7 +30,8 @@ from sqlmodel import Session, select
 
 from core.audit import record_audit
 from core.settings import get_settings
-from models.case import Case
+from models.agency import AgencyUnit
+from models.case import Case, PathwayRun
 from models.child import Child
 from models.notification import DeliveryStatus, Notification
 from models.task import OPEN_STATES, AgencyTask
@@ -39,7 +40,7 @@ from notifications.render import (
     DIGEST_EVENT, DigestContext, DigestItem, PersonalDataLeak, RenderedMessage, assert_no_personal_data,
     render_digest,
 )
-from notifications.messages import _unit_name, alert_given_up, task_message_context
+from notifications.messages import alert_given_up, task_message_context, unit_name
 from notifications.routing import split_channel_key
 
 log = logging.getLogger(__name__)
@@ -106,9 +107,6 @@ def _preload(session: Session, tasks: list[AgencyTask]) -> list:
     """Load the tasks' pathway runs, cases, children and units in four queries, so that the per-task lookups
     (``session.get``) of building their message contexts are answered from the session. Returns the loaded
     objects: the caller keeps them referenced (the session's identity map holds objects weakly)."""
-    from models.agency import AgencyUnit
-    from models.case import PathwayRun
-
     run_ids = {t.pathway_run_id for t in tasks if t.pathway_run_id is not None}
     case_ids = {t.case_id for t in tasks if t.case_id is not None}
     loaded: list = list(session.exec(select(AgencyUnit).where(AgencyUnit.code.in_({t.unit_code for t in tasks}))))
@@ -150,7 +148,7 @@ def _store_burst(session: Session, channel_key: str, event: str, member_ids: lis
     tasks = [by_id[m.task_id] for m in members]
     unit, role = split_channel_key(channel_key)
     items, children = _items_and_children(session, tasks, event)
-    ctx = DigestContext(kind="burst", agency_unit_name=_unit_name(session, unit), unit_code=unit, items=items,
+    ctx = DigestContext(kind="burst", agency_unit_name=unit_name(session, unit), unit_code=unit, items=items,
                         window_minutes=int(settings.within.total_seconds() // 60),
                         link=get_settings().resolved_public_url, recipient_role=role)
     message = render_digest(ctx)
@@ -286,7 +284,7 @@ def enqueue_daily_digests(session: Session, settings: DigestSettings, now: datet
     for unit, unit_tasks in by_unit.items():
         key = f"{_DAILY_PREFIX}{unit}:{day}"
         items, children = _items_and_children(session, unit_tasks, DIGEST_EVENT)
-        ctx = DigestContext(kind="daily", agency_unit_name=_unit_name(session, unit), unit_code=unit, items=items,
+        ctx = DigestContext(kind="daily", agency_unit_name=unit_name(session, unit), unit_code=unit, items=items,
                             date_local=day, link=get_settings().resolved_public_url)
         message = render_digest(ctx)
         _check(message, children)

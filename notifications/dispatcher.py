@@ -12,6 +12,7 @@ still never send one message twice, and a crash costs at most the claim's expiry
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -22,10 +23,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from core.db import session_scope
-from core.settings import get_settings
 from models.base import utcnow
 from models.notification import DeliveryStatus
-from notifications.channels import load_channels_cached, write_default_channels
+from notifications.channels import DigestSettings, channels_in_use
 from notifications.digest import enqueue_daily_digests, form_burst_digests
 from notifications.outbox import claim_many, due_messages, release_claims, try_dispatch
 
@@ -72,11 +72,22 @@ def dispatch_due(*, now: datetime | None = None, max_workers: int = MAX_WORKERS,
     Raises:
         notifications.channels.ChannelConfigError: the channel file is broken (nothing is sent).
     """
-    settings = get_settings()
-    write_default_channels(settings.resolved_channels_file, settings.smtp_port)
-    digest_settings = load_channels_cached(settings.resolved_channels_file).digest
+    counts = _store_digests(channels_in_use().digest, now or utcnow(), database_url)
+    groups = due_by_channel(now or utcnow(), database_url)
+    serve = functools.partial(_serve_recipient, now=now, max_wait=max_wait, database_url=database_url,
+                              send_until=time.monotonic() + time_budget)
+    if groups:
+        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(groups))),
+                                thread_name_prefix="careflow-dispatch") as pool:
+            for served in pool.map(serve, groups.values()):
+                counts.update(served)
+    return {status: count for status, count in counts.items() if count}
+
+
+def _store_digests(digest_settings: DigestSettings, moment: datetime, database_url: str | None) -> Counter[str]:
+    """Store the daily digests that are due and merge bursts into digests; counts ``daily_digests`` and
+    ``digests``. Daily digests another dispatcher stored first are not stored twice."""
     counts: Counter[str] = Counter()
-    moment = now or utcnow()
     try:
         with session_scope(database_url) as session:
             counts["daily_digests"] += len(enqueue_daily_digests(session, digest_settings, moment))
@@ -84,46 +95,49 @@ def dispatch_due(*, now: datetime | None = None, max_workers: int = MAX_WORKERS,
         log.info("daily digests already stored by another dispatcher")
     with session_scope(database_url) as session:
         counts["digests"] += len(form_burst_digests(session, digest_settings, moment))
-    groups = due_by_channel(now or utcnow(), database_url)
-    started = time.monotonic()
+    return counts
 
-    def serve(ids: list[uuid.UUID]) -> Counter[str]:
-        """Send one recipient's messages in order; stop at the first one its rate limit defers."""
-        served: Counter[str] = Counter()
-        for first in range(0, len(ids), CLAIM_BATCH):
-            batch = ids[first:first + CLAIM_BATCH]
-            try:
+
+def _serve_recipient(ids: list[uuid.UUID], *, now: datetime | None, max_wait: float, send_until: float,
+                     database_url: str | None) -> Counter[str]:
+    """Send one recipient's messages in order, :data:`CLAIM_BATCH` claimed at a time; stop at the first one its
+    rate limit defers and give back the claims on the rest. Sends wait for a token only until ``send_until``
+    (``time.monotonic()``)."""
+    served: Counter[str] = Counter()
+    for first in range(0, len(ids), CLAIM_BATCH):
+        batch = ids[first:first + CLAIM_BATCH]
+        try:
+            with session_scope(database_url) as session:
+                claimed = claim_many(session, batch, now)
+        except Exception:  # e.g. the database is gone for a moment: the next sweep retries
+            log.exception("claiming %d notifications failed", len(batch))
+            served["error"] += len(batch)
+            continue
+        served["skipped"] += len(batch) - len(claimed)
+        mine = [i for i in batch if i in claimed]
+        for position, notification_id in enumerate(mine):
+            wait = max_wait if time.monotonic() < send_until else 0.0
+            status, rate_limited = _send_claimed(notification_id, now=now, max_wait=wait, database_url=database_url)
+            served[status] += 1
+            if rate_limited:  # the recipient's channel has no token now: leave the rest for the next pass
+                rest = mine[position + 1:]
                 with session_scope(database_url) as session:
-                    claimed = claim_many(session, batch, now)
-            except Exception:  # e.g. the database is gone for a moment: the next sweep retries
-                log.exception("claiming %d notifications failed", len(batch))
-                served["error"] += len(batch)
-                continue
-            served["skipped"] += len(batch) - len(claimed)
-            mine = [i for i in batch if i in claimed]
-            for position, notification_id in enumerate(mine):
-                wait = max_wait if time.monotonic() - started < time_budget else 0.0
-                try:
-                    with session_scope(database_url) as session:
-                        notification, _acted = try_dispatch(session, notification_id, now=now, max_wait=wait,
-                                                            hold_bursts=False, claimed=True)
-                        status = notification.status.value
-                        rate_limited = notification.status == DeliveryStatus.pending and notification.next_attempt_at
-                except Exception:  # one broken message must not stop the others; its claim expires, it is retried
-                    log.exception("dispatching notification %s failed", notification_id)
-                    status, rate_limited = "error", False
-                served[status] += 1
-                if rate_limited:  # the recipient's channel has no token now: leave the rest for the next pass
-                    rest = mine[position + 1:]
-                    with session_scope(database_url) as session:
-                        release_claims(session, rest)
-                    served["deferred"] += len(rest) + len(ids) - (first + len(batch))
-                    return served
-        return served
+                    release_claims(session, rest)
+                served["deferred"] += len(rest) + len(ids) - (first + len(batch))
+                return served
+    return served
 
-    if groups:
-        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(groups))),
-                                thread_name_prefix="careflow-dispatch") as pool:
-            for served in pool.map(serve, groups.values()):
-                counts.update(served)
-    return {status: count for status, count in counts.items() if count}
+
+def _send_claimed(notification_id: uuid.UUID, *, now: datetime | None, max_wait: float,
+                  database_url: str | None) -> tuple[str, bool]:
+    """Send one claimed message in its own transaction: ``(status it ended in, deferred by a rate limit)``;
+    ``("error", False)`` when it raised (logged; its claim expires and it is retried)."""
+    try:
+        with session_scope(database_url) as session:
+            notification, _acted = try_dispatch(session, notification_id, now=now, max_wait=max_wait,
+                                                hold_bursts=False, claimed=True)
+            rate_limited = notification.status == DeliveryStatus.pending and notification.next_attempt_at
+            return notification.status.value, bool(rate_limited)
+    except Exception:  # one broken message must not stop the others; its claim expires, it is retried
+        log.exception("dispatching notification %s failed", notification_id)
+        return "error", False

@@ -24,6 +24,7 @@ from models.case import Case
 from models.child import Child
 from models.deadlines import format_local
 from models.task import AgencyTask
+from notifications.messages import task_message_context, unit_name
 from notifications.render import LANGUAGES, MessageContext, assert_no_personal_data
 
 #: Folder of the letter templates.
@@ -88,14 +89,12 @@ def referral_letter(session: Session, task: AgencyTask, *, lang: str = "zh", now
         PersonalDataLeak: the page holds the child's name or ID number (nothing is returned).
         ValueError: unknown ``lang``.
     """
-    from notifications.messages import _unit_name, task_message_context
-
     settings = get_settings()
     message = task_message_context(session, task, "task_requested")
     case = session.get(Case, task.case_id) if task.case_id is not None else None
     county = case.county_code if case is not None else task.jurisdiction_code[:6]
     issuer_code = f"civil_affairs-{county}"
-    issuer = _unit_name(session, issuer_code)
+    issuer = unit_name(session, issuer_code)
     if issuer == issuer_code:
         issuer = f"{county} 县（市、区）民政局" if lang == "zh" else f"Civil affairs bureau of county {county}"
     ctx = LetterContext(m=message, letter_no=f"{message.case_reference}-{message.task_ref}",

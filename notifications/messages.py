@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from typing import NamedTuple
 
 from sqlmodel import Session, select
 
 from core.audit import record_audit
+from core.i18n import label, outcome_text
 from core.settings import get_settings
 from models.agency import AgencyUnit
 from models.case import Case, PathwayRun
 from models.child import Child
-from models.deadlines import format_local
+from models.deadlines import DeadlineRule, format_local
 from models.notification import Notification
 from models.policy import load_policy
+from models.dated_duties import describe_duty
+from models.service_list import referral_item, referral_text
 from models.task import AgencyTask
 from notifications.render import MessageContext, assert_no_personal_data, render_message
 from notifications.routing import manager_channel
@@ -49,39 +53,16 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
     ``answers_by_command`` (issue 12); otherwise the link to the task page is how to answer.
     """
     rows = rows or {}
-    unit = task.unit_code
-    unit_row = rows[AgencyUnit] if AgencyUnit in rows else session.get(AgencyUnit, unit)
+    unit_row = rows[AgencyUnit] if AgencyUnit in rows else session.get(AgencyUnit, task.unit_code)
     settings = get_settings()
-    if task.pathway_run_id is None:
-        from models.dated_duties import describe_duty
-
-        duty = describe_duty(task.duty_key or "", task.title)
-        reference, pathway_title, step_title = duty.subject, duty.pathway_title, duty.step_title
-        instructions, outcome, link = duty.instructions, list(duty.outcome), settings.task_url(task.id)
-    else:
-        run = rows.get(PathwayRun) or session.get(PathwayRun, task.pathway_run_id)
-        case = rows.get(Case) or session.get(Case, task.case_id)
-        definition = (policy or load_policy()).pathways[run.pathway]
-        step = definition.step(task.step_key)
-        reference, pathway_title, step_title = case.reference, definition.title_zh, step.title_zh
-        instructions, outcome = step.instructions_zh, list(step.outcome)
-        link = settings.task_url(task.id)  # the task's web page, never the Prefect UI (issue 12)
-        if any(p.name == "item" for p in definition.start_parameters):
-            from models.service_list import referral_item, referral_text
-
-            try:
-                item = referral_item(run.parameters)
-            except ValueError:
-                item = None
-            if item is not None:
-                step_title = f"{step.title_zh}：清单第{item.number}项 {item.service}"
-                instructions = f"{step.instructions_zh}\n\n{referral_text(item)}"
+    wording = (_duty_wording(task) if task.pathway_run_id is None
+               else _step_wording(session, task, policy or load_policy(), rows))
     return MessageContext(
         event=event,
-        case_reference=reference,
-        pathway_title=pathway_title,
-        step_title=step_title,
-        agency_unit_name=unit_row.name if unit_row is not None else unit,
+        case_reference=wording.reference,
+        pathway_title=wording.pathway_title,
+        step_title=wording.step_title,
+        agency_unit_name=unit_row.name if unit_row is not None else task.unit_code,
         task_ref=task.short_ref,
         due_at_local=format_local(task.due_at, settings.timezone),
         # Shown only while acknowledging is still outstanding (a reminder after acknowledgement leaves it out).
@@ -89,25 +70,68 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
                           if task.ack_due_at is not None and task.acknowledged_at is None else ""),
         deadline_text=_deadline_text(task),
         provisional=task.due_provisional,
-        instructions=instructions,
-        outcome_fields=[{"name": f.name, "label": f.label_zh, "choices": _choices(f)} for f in outcome],
-        answer_commands={} if unit_row is None or not unit_row.answers_by_command else {
-            "acknowledge": f"careflow task ack {task.short_ref} --unit {unit} --as <姓名>",
-            "reject": f"careflow task reject {task.short_ref} --unit {unit} --as <姓名> --reason <原因>",
-            "complete": f"careflow task complete {task.short_ref} --unit {unit} --as <姓名> "
-            + " ".join(f"--outcome {f.name}=<{f.label_zh}>" for f in outcome if f.required),
-        },
-        link=link,
+        instructions=wording.instructions,
+        outcome_fields=[{"name": f.name, "label": f.label_zh, "choices": _choices(f)} for f in wording.outcome],
+        answer_commands=_answer_commands(task, unit_row, wording.outcome),
+        link=settings.task_url(task.id),  # the task's web page, never the Prefect UI (issue 12)
         escalation_level=task.escalation_level,
         recipient_role=role,
         outcome_summary=outcome_summary,
     )
 
 
+class _Wording(NamedTuple):
+    """What a task asks, in the policy's words: the case reference (a duty's subject), the pathway and step
+    titles, the instructions and the outcome fields to answer."""
+
+    reference: str
+    pathway_title: str
+    step_title: str
+    instructions: str
+    outcome: list
+
+
+def _duty_wording(task: AgencyTask) -> _Wording:
+    """A dated duty outside any case (:func:`models.service_list.describe_duty`)."""
+    duty = describe_duty(task.duty_key or "", task.title)
+    return _Wording(duty.subject, duty.pathway_title, duty.step_title, duty.instructions, list(duty.outcome))
+
+
+def _step_wording(session: Session, task: AgencyTask, policy, rows: dict) -> _Wording:
+    """A step of a pathway run; a referral of a service-list item names the item in the step title and adds
+    :func:`models.service_list.referral_text` to the instructions."""
+    run = rows.get(PathwayRun) or session.get(PathwayRun, task.pathway_run_id)
+    case = rows.get(Case) or session.get(Case, task.case_id)
+    definition = policy.pathways[run.pathway]
+    step = definition.step(task.step_key)
+    step_title, instructions = step.title_zh, step.instructions_zh
+    if any(p.name == "item" for p in definition.start_parameters):
+        try:
+            item = referral_item(run.parameters)
+        except ValueError:
+            item = None
+        if item is not None:
+            step_title = f"{step.title_zh}：清单第{item.number}项 {item.service}"
+            instructions = f"{step.instructions_zh}\n\n{referral_text(item)}"
+    return _Wording(case.reference, definition.title_zh, step_title, instructions, list(step.outcome))
+
+
+def _answer_commands(task: AgencyTask, unit_row: AgencyUnit | None, outcome: list) -> dict[str, str]:
+    """The command lines to answer ``task`` by (``careflow task …``), for a unit that ``answers_by_command``;
+    ``{}`` otherwise (the link to the task page is how to answer, issue 12)."""
+    if unit_row is None or not unit_row.answers_by_command:
+        return {}
+    unit = task.unit_code
+    return {
+        "acknowledge": f"careflow task ack {task.short_ref} --unit {unit} --as <姓名>",
+        "reject": f"careflow task reject {task.short_ref} --unit {unit} --as <姓名> --reason <原因>",
+        "complete": f"careflow task complete {task.short_ref} --unit {unit} --as <姓名> "
+        + " ".join(f"--outcome {f.name}=<{f.label_zh}>" for f in outcome if f.required),
+    }
+
+
 def _choices(field) -> dict[str, str]:
     """A choice's or yes/no field's values → their Chinese labels (:func:`core.i18n.label`); ``{}`` for text."""
-    from core.i18n import label
-
     values = list(field.options) or (["yes", "no"] if field.type == "bool" else [])
     return {v: label(v, f"option.{field.name}", "zh") for v in values}
 
@@ -116,13 +140,12 @@ def describe_outcome(session: Session, task: AgencyTask) -> str:
     """The task's outcome in the step's own words, e.g. ``情节严重：是；儿童处于危险之中：是``, choices by their
     labels (:func:`core.i18n.outcome_text`)."""
     pathway = session.get(PathwayRun, task.pathway_run_id).pathway
-    from core.i18n import outcome_text
-
     labels = {f.name: f.label_zh for f in load_policy().pathways[pathway].step(task.step_key).outcome}
     return outcome_text(task.outcome, labels, "zh")  # choices by their labels (救助方式：多种方式), never raw
 
 
-def _unit_name(session: Session, unit_code: str) -> str:
+def unit_name(session: Session, unit_code: str) -> str:
+    """The name of the agency unit ``unit_code``, or the code itself when the directory has no such unit."""
     unit = session.get(AgencyUnit, unit_code)
     return unit.name if unit else unit_code
 
@@ -135,8 +158,6 @@ def _deadline_text(task: AgencyTask) -> str:
 def _describe_deadline(deadline_text: str) -> str:
     """``"3 working days"`` -> ``"3个工作日"`` (unparsable text as it is); cached: the sweep renders thousands of
     messages over a handful of distinct time limits."""
-    from models.deadlines import DeadlineRule
-
     try:
         amount, unit = deadline_text.split(" ", 1)
         units = {"hours": "h", "days": "d", "working days": "wd"}

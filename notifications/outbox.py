@@ -1,6 +1,6 @@
 """The notification outbox: store every message first, then send it, retry, and give up loudly.
 
-``enqueue_task_message`` renders and stores a message once per (task, event, recipient);
+:func:`notifications.messages.enqueue_task_message` renders and stores a message once per (task, event, recipient);
 ``dispatch_notification`` sends one stored message through the unit's channels and records the result.
 A message that keeps failing is retried after :data:`RETRY_MINUTES` (2, 4, 8, 16 minutes) and, after
 ``MAX_ATTEMPTS`` (5) failures, marked ``given_up`` with an alert to the county civil affairs bureau (民政, the
@@ -14,16 +14,16 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from core.audit import record_audit
-from core.settings import get_settings
 from models.base import utcnow
 from models.notification import _UNSENT_SQL, DeliveryStatus, Notification
-from notifications.channels import load_channels_cached, write_default_channels
+from notifications.channels import ChannelConfig, channels_in_use
 from notifications import digest as digests
 from notifications.deliver import deliver
 from notifications.render import DIGEST_EVENT
@@ -96,9 +96,7 @@ def try_dispatch(session: Session, notification_id: uuid.UUID, *, now: datetime 
     """
 
     now = now or utcnow()
-    settings = get_settings()
-    write_default_channels(settings.resolved_channels_file, settings.smtp_port)
-    config = load_channels_cached(settings.resolved_channels_file)
+    config = channels_in_use()
     if hold_bursts and not claimed:
         waiting = session.get(Notification, notification_id)
         if waiting is not None and digests.in_burst(session, waiting, config.digest, now):
@@ -106,84 +104,138 @@ def try_dispatch(session: Session, notification_id: uuid.UUID, *, now: datetime 
     if not claimed and not _claim(session, notification_id, now):  # sent, given up, in a digest, or claimed
         return session.get(Notification, notification_id), False
     notification = session.get(Notification, notification_id)
-    urls = config.urls_for(notification.unit_code, digests.route_event(notification))
+    attempt = _send_where_missing(notification, config, max_wait)
+    notification.delivery = attempt.delivery_record()
+    _settle(session, notification, attempt, now)
+    _audit_attempt(session, notification, attempt)
+    if notification.event == DIGEST_EVENT:
+        digests.settle_members(session, notification, now)
+    return notification, True
 
+
+@dataclass
+class _Attempt:
+    """What one dispatch did to a message's URLs: ``identities`` (:func:`url_identity`) of the URLs configured
+    now, in order; their delivery ``entries`` (earlier or new); the entries of URLs ``delivered`` earlier; the
+    single entry of ``deliver()`` when ``no_channel`` is configured; how many URLs were ``tried``, and the
+    longest wait for a rate-limit token (``deferred_for``, seconds; URLs deferred are not tried)."""
+
+    identities: list[str]
+    entries: dict[str, dict]
+    delivered: dict[str, dict]
+    no_channel: list[dict] = field(default_factory=list)
+    tried: int = 0
+    deferred_for: float = 0.0
+
+    def delivery_record(self) -> list[dict]:
+        """The new ``Notification.delivery``: the configured URLs in order, then URLs that got the message
+        earlier but are no longer configured. A new list (JSON columns do not track in-place changes)."""
+        return ([self.entries[ident] for ident in self.identities if ident in self.entries] + self.no_channel
+                + [entry for ident, entry in self.delivered.items() if ident not in self.entries])
+
+
+def _send_where_missing(notification: Notification, config: ChannelConfig, max_wait: float) -> _Attempt:
+    """Send the message to the recipient's URLs that do not have it yet; count an attempt if any was tried.
+
+    When every configured URL already has it (a failing one was removed from the channel file), nothing is
+    sent. When no URL is configured, :func:`notifications.deliver.deliver` still runs and explains that.
+    """
+    urls = config.urls_for(notification.unit_code, digests.route_event(notification))
     unique_urls = list(dict.fromkeys(urls))  # a URL listed twice is sent to once
     identities = [url_identity(notification.id, url) for url in unique_urls]
     earlier = {entry["id"]: entry for entry in (notification.delivery or [])
                if isinstance(entry, dict) and entry.get("id")}
     delivered = {ident: entry for ident, entry in earlier.items() if entry.get("ok")}
     pending = [(ident, url) for ident, url in zip(identities, unique_urls) if ident not in delivered]
+    attempt = _Attempt(identities, {ident: earlier[ident] for ident in identities if ident in earlier}, delivered)
+    if not pending and unique_urls:
+        return attempt
+    result = deliver([url for _, url in pending], notification.subject, notification.body,
+                     endpoints=config.endpoints, limits=config.limits, max_wait=max_wait)
+    attempt.tried = sum(1 for outcome in result.per_url if not outcome.deferred_for)
+    attempt.deferred_for = max((outcome.deferred_for for outcome in result.per_url), default=0.0)
+    if attempt.tried:
+        notification.attempts += 1
+    if not pending:  # no channel configured: deliver() explains it in a single failed entry
+        attempt.no_channel = [{"id": "", "url": r.url_redacted, "ok": r.ok, "error": r.error,
+                               "attempt": notification.attempts} for r in result.per_url]
+    for (ident, _url), outcome in zip(pending, result.per_url):
+        if outcome.deferred_for:
+            continue  # not tried: keeps its earlier entry, if any
+        entry = {"id": ident, "url": outcome.url_redacted, "ok": outcome.ok,
+                 "error": outcome.error, "attempt": notification.attempts}
+        if outcome.uncertain:
+            entry["uncertain"] = True
+        attempt.entries[ident] = entry
+    return attempt
 
-    current = {ident: earlier[ident] for ident in identities if ident in earlier}
-    no_channel: list[dict] = []
-    deferred_for = 0.0
-    tried = 0
-    if pending or not unique_urls:  # else every configured URL already has it (a failing one was removed)
-        result = deliver([url for _, url in pending], notification.subject, notification.body,
-                         endpoints=config.endpoints, limits=config.limits, max_wait=max_wait)
-        tried = sum(1 for outcome in result.per_url if not outcome.deferred_for)
-        deferred_for = max((outcome.deferred_for for outcome in result.per_url), default=0.0)
-        if tried:
-            notification.attempts += 1
-        if pending:
-            for (ident, _url), outcome in zip(pending, result.per_url):
-                if outcome.deferred_for:
-                    continue  # not tried: keeps its earlier entry, if any
-                entry = {"id": ident, "url": outcome.url_redacted, "ok": outcome.ok,
-                         "error": outcome.error, "attempt": notification.attempts}
-                if outcome.uncertain:
-                    entry["uncertain"] = True
-                current[ident] = entry
-        else:  # no channel configured: deliver() explains it in a single failed entry
-            no_channel = [{"id": "", "url": r.url_redacted, "ok": r.ok, "error": r.error,
-                           "attempt": notification.attempts} for r in result.per_url]
-    # A new list (JSON columns do not track in-place changes): the configured URLs in order, then URLs
-    # that got the message earlier but are no longer configured.
-    notification.delivery = (
-        [current[ident] for ident in identities if ident in current] + no_channel
-        + [entry for ident, entry in delivered.items() if ident not in current]
-    )
+
+def _settle(session: Session, notification: Notification, attempt: _Attempt, now: datetime) -> None:
+    """The message's status after the attempt: sent, waiting for a rate limit, to be retried, or given up.
+
+    Releases the claim. Only failures of this attempt count against the message; a URL that was merely
+    deferred by its rate limit costs no attempt.
+    """
     failures = [entry for entry in notification.delivery if not entry["ok"]]
-    fresh_failures = no_channel + [entry for entry in failures if tried and entry["attempt"] == notification.attempts]
-    if not failures and not deferred_for:
-        notification.status = DeliveryStatus.sent
-        notification.sent_at = now
-        notification.last_error = ""
-        notification.next_attempt_at = None
-        if tried:  # this channel works again: what was given up on it goes out on the next pass
-            requeue_channel(session, notification.unit_code, now=now)
-    elif deferred_for and not fresh_failures:
+    fresh_failures = attempt.no_channel + [entry for entry in failures
+                                           if attempt.tried and entry["attempt"] == notification.attempts]
+    if not failures and not attempt.deferred_for:
+        _mark_sent(session, notification, retried_channel=bool(attempt.tried), now=now)
+    elif attempt.deferred_for and not fresh_failures:
         # Waiting for a rate limit only: nothing tried failed now. A channel that failed before and is
         # deferred now keeps its failure (status failed), but no attempt is counted against it.
         notification.status = DeliveryStatus.failed if failures else DeliveryStatus.pending
-        notification.last_error = "; ".join(f"{f['url']}: {f['error']}" for f in failures)[:1000]
-        notification.next_attempt_at = now + timedelta(seconds=deferred_for)
+        notification.last_error = _failure_text(failures)
+        notification.next_attempt_at = now + timedelta(seconds=attempt.deferred_for)
     else:
-        notification.last_error = "; ".join(f"{f['url']}: {f['error']}" for f in failures)[:1000]
-        if notification.attempts >= MAX_ATTEMPTS:
-            notification.status = DeliveryStatus.given_up
-            notification.next_attempt_at = None
-            alert_given_up(session, notification)
-        else:
-            notification.status = DeliveryStatus.failed
-            notification.next_attempt_at = now + max(BACKOFF[notification.attempts - 1],
-                                                     timedelta(seconds=deferred_for))
-        log.warning("notification %s to %s failed (attempt %s): %s", notification.id, notification.unit_code,
-                    notification.attempts, notification.last_error)
+        _retry_or_give_up(session, notification, failures, attempt.deferred_for, now)
     notification.claimed_until = None
     session.add(notification)
-    action = "deferred" if not tried and not no_channel else notification.status.value
+
+
+def _mark_sent(session: Session, notification: Notification, *, retried_channel: bool, now: datetime) -> None:
+    """Every configured URL has the message. If a URL was sent to now, the channel works again: what was given
+    up on it goes out on the next pass (:func:`requeue_channel`)."""
+    notification.status = DeliveryStatus.sent
+    notification.sent_at = now
+    notification.last_error = ""
+    notification.next_attempt_at = None
+    if retried_channel:
+        requeue_channel(session, notification.unit_code, now=now)
+
+
+def _retry_or_give_up(session: Session, notification: Notification, failures: list[dict], deferred_for: float,
+                      now: datetime) -> None:
+    """A URL failed: ``failed`` with the next try after :data:`BACKOFF` (or the rate limit's wait, if longer),
+    or at :data:`MAX_ATTEMPTS` ``given_up`` with an alert to the county civil affairs manager."""
+    notification.last_error = _failure_text(failures)
+    if notification.attempts >= MAX_ATTEMPTS:
+        notification.status = DeliveryStatus.given_up
+        notification.next_attempt_at = None
+        alert_given_up(session, notification)
+    else:
+        notification.status = DeliveryStatus.failed
+        notification.next_attempt_at = now + max(BACKOFF[notification.attempts - 1],
+                                                 timedelta(seconds=deferred_for))
+    log.warning("notification %s to %s failed (attempt %s): %s", notification.id, notification.unit_code,
+                notification.attempts, notification.last_error)
+
+
+def _failure_text(failures: list[dict]) -> str:
+    """``Notification.last_error``: each failed URL (redacted) and its error, at most 1,000 characters."""
+    return "; ".join(f"{f['url']}: {f['error']}" for f in failures)[:1000]
+
+
+def _audit_attempt(session: Session, notification: Notification, attempt: _Attempt) -> None:
+    """Audit the attempt as ``notification.<status>``, or ``notification.deferred`` when no URL was tried."""
+    action = "deferred" if not attempt.tried and not attempt.no_channel else notification.status.value
     record_audit(session, actor="careflow", action=f"notification.{action}",
                  entity_type="notification", entity_id=notification.id, case_id=notification.case_id,
                  detail={"attempt": notification.attempts, "unit": notification.unit_code,
-                         "urls_tried": tried,
+                         "urls_tried": attempt.tried,
                          "urls_delivered": sum(1 for entry in notification.delivery if entry["ok"]),
-                         "urls_failed": len(failures),
-                         **({"rate_limited_for_s": round(deferred_for, 1)} if deferred_for else {})})
-    if notification.event == DIGEST_EVENT:
-        digests.settle_members(session, notification, now)
-    return notification, True
+                         "urls_failed": sum(1 for entry in notification.delivery if not entry["ok"]),
+                         **({"rate_limited_for_s": round(attempt.deferred_for, 1)} if attempt.deferred_for else {})})
 
 
 def requeue_channel(session: Session, channel: str, *, now: datetime | None = None) -> int:

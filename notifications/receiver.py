@@ -165,83 +165,9 @@ class HttpReceiver:
         """Start listening on 127.0.0.1 (idempotent). Raises OSError if the port cannot be bound."""
         if self._server is not None:
             return self
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            """Answers one request the way the platform named by its path would."""
-
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:  # quiet: tokens are in the request lines
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                parts = urlsplit(self.path)
-                query = parse_qs(parts.query)
-                if parts.path.rstrip("/") == "/cgi-bin/gettoken":
-                    corp = (query.get("corpid") or [""])[0]
-                    mode = receiver._mode_for(corp + ":token") if (corp + ":token") in receiver._scripts else "ok"
-                    receiver._record(ReceivedMessage("wechat-token", corp, {}, mode, time.monotonic()))
-                    if mode == "refuse":
-                        return self._json({"errcode": 40013, "errmsg": "invalid corpid"})
-                    return self._json({"errcode": 0, "errmsg": "ok", "access_token": f"tok-{corp}",
-                                       "expires_in": 7200})
-                self._json({"errcode": 404, "errmsg": "unknown path"}, status=404)
-
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    payload = json.loads(raw.decode("utf-8")) if raw else {}
-                except ValueError:
-                    payload = {"_raw": raw.decode("utf-8", "replace")}
-                parts = urlsplit(self.path)
-                query = parse_qs(parts.query)
-                path = parts.path.rstrip("/")
-                if path == "/robot/send":
-                    platform, token = "dingtalk", (query.get("access_token") or [""])[0]
-                elif path == "/cgi-bin/webhook/send":
-                    platform, token = "wecombot", (query.get("key") or [""])[0]
-                elif path == "/cgi-bin/message/send":
-                    platform, token = "wechat", (query.get("access_token") or [""])[0].removeprefix("tok-")
-                elif path.startswith("/open-apis/bot/v2/hook/"):
-                    platform, token = "feishu", path.rsplit("/", 1)[-1]
-                else:
-                    return self._json({"errcode": 404, "errmsg": "unknown path"}, status=404)
-                now = time.monotonic()
-                mode = receiver._mode_for(token)
-                if mode in ("ok", "slow") and receiver._over_limit(platform, token, now):
-                    mode = "too_fast"
-                receiver._record(ReceivedMessage(platform, token, payload, mode, now))
-                if mode == "slow":
-                    time.sleep(receiver.slow_seconds)
-                    return self._json(_OK[platform])
-                if mode == "ok":
-                    return self._json(_OK[platform])
-                if mode == "too_fast":
-                    return self._json(_TOO_FAST[platform])
-                if mode == "refuse":
-                    return self._json(_REFUSE[platform])
-                if mode == "html":
-                    return self._send(200, b"<html><body>portal login</body></html>", "text/html")
-                return self._json({"errcode": -1, "errmsg": "system busy"}, status=500)
-
-            def _json(self, body: dict, status: int = 200) -> None:
-                self._send(status, json.dumps(body, ensure_ascii=False).encode("utf-8"),
-                           "application/json; charset=utf-8")
-
-            def _send(self, status: int, data: bytes, content_type: str) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", content_type)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
-                    pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        server = _ReceiverServer(("127.0.0.1", self._port), _Handler)
         server.daemon_threads = True
+        server.receiver = self
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="careflow-http-receiver", daemon=True)
@@ -264,3 +190,95 @@ class HttpReceiver:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class _ReceiverServer(ThreadingHTTPServer):
+    """The HTTP server of one :class:`HttpReceiver` (its handlers reach the receiver as ``server.receiver``)."""
+
+    receiver: HttpReceiver
+
+
+def _platform_and_token(path: str, query: dict[str, list[str]]) -> tuple[str, str] | None:
+    """Which platform a POST to ``path`` is for, and the token it names; None for an unknown path."""
+    if path == "/robot/send":
+        return "dingtalk", (query.get("access_token") or [""])[0]
+    if path == "/cgi-bin/webhook/send":
+        return "wecombot", (query.get("key") or [""])[0]
+    if path == "/cgi-bin/message/send":
+        return "wechat", (query.get("access_token") or [""])[0].removeprefix("tok-")
+    if path.startswith("/open-apis/bot/v2/hook/"):
+        return "feishu", path.rsplit("/", 1)[-1]
+    return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Answers one request the way the platform named by its path would."""
+
+    protocol_version = "HTTP/1.1"
+    server: _ReceiverServer
+
+    def log_message(self, *args) -> None:  # quiet: tokens are in the request lines
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        receiver = self.server.receiver
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query)
+        if parts.path.rstrip("/") == "/cgi-bin/gettoken":
+            corp = (query.get("corpid") or [""])[0]
+            mode = receiver._mode_for(corp + ":token") if (corp + ":token") in receiver._scripts else "ok"
+            receiver._record(ReceivedMessage("wechat-token", corp, {}, mode, time.monotonic()))
+            if mode == "refuse":
+                return self._json({"errcode": 40013, "errmsg": "invalid corpid"})
+            return self._json({"errcode": 0, "errmsg": "ok", "access_token": f"tok-{corp}",
+                               "expires_in": 7200})
+        self._json({"errcode": 404, "errmsg": "unknown path"}, status=404)
+
+    def do_POST(self) -> None:  # noqa: N802
+        receiver = self.server.receiver
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            payload = json.loads(raw.decode("utf-8")) if raw else {}
+        except ValueError:
+            payload = {"_raw": raw.decode("utf-8", "replace")}
+        parts = urlsplit(self.path)
+        addressed = _platform_and_token(parts.path.rstrip("/"), parse_qs(parts.query))
+        if addressed is None:
+            return self._json({"errcode": 404, "errmsg": "unknown path"}, status=404)
+        platform, token = addressed
+        now = time.monotonic()
+        mode = receiver._mode_for(token)
+        if mode in ("ok", "slow") and receiver._over_limit(platform, token, now):
+            mode = "too_fast"
+        receiver._record(ReceivedMessage(platform, token, payload, mode, now))
+        self._answer(platform, mode, receiver.slow_seconds)
+
+    def _answer(self, platform: str, mode: str, slow_seconds: float) -> None:
+        """Answer a message to ``platform`` as ``mode`` says (:data:`MODES`, or ``too_fast``)."""
+        if mode == "slow":
+            time.sleep(slow_seconds)
+            return self._json(_OK[platform])
+        if mode == "ok":
+            return self._json(_OK[platform])
+        if mode == "too_fast":
+            return self._json(_TOO_FAST[platform])
+        if mode == "refuse":
+            return self._json(_REFUSE[platform])
+        if mode == "html":
+            return self._send(200, b"<html><body>portal login</body></html>", "text/html")
+        return self._json({"errcode": -1, "errmsg": "system busy"}, status=500)
+
+    def _json(self, body: dict, status: int = 200) -> None:
+        self._send(status, json.dumps(body, ensure_ascii=False).encode("utf-8"),
+                   "application/json; charset=utf-8")
+
+    def _send(self, status: int, data: bytes, content_type: str) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+            pass

@@ -24,7 +24,8 @@ TOKEN_SCHEMAS = frozenset({"dingtalk", "wecombot", "wechat", "feishu", "lark", "
 _SECRET_KEY = re.compile(r"token|secret|key|pass|pwd|auth|sig|credential", re.IGNORECASE)
 #: A path segment or user name that looks like a token: 16+ URL-safe characters with letters and digits.
 _TOKENISH = re.compile(r"^(?=.*[A-Za-z])(?=.*\d)[A-Za-z0-9_\-]{16,}$")
-_SCHEMA = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://(.*)$", re.DOTALL)
+#: ``schema://rest``: group 1 the schema (any case), group 2 the rest.
+URL_SCHEMA = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://(.*)$", re.DOTALL)
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
 _MASK = "***"
 
@@ -45,7 +46,7 @@ def redact_url(url: str) -> str:
 
     Never raises.
     """
-    match = _SCHEMA.match(url.strip())
+    match = URL_SCHEMA.match(url.strip())
     if not match:
         return "<not a URL>"
     schema, rest = match.groups()

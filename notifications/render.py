@@ -16,6 +16,7 @@ import jinja2
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.paths import PROJECT_ROOT
+from core.settings import get_settings
 
 #: Folder of the message templates.
 TEMPLATE_DIR: Path = PROJECT_ROOT / "templates" / "messages"
@@ -197,8 +198,6 @@ _env = jinja2.Environment(
 
 def _tz_label(lang: str) -> str:
     try:
-        from core.settings import get_settings
-
         tz = get_settings().timezone
     except Exception:  # settings unreadable: messages still name the default zone
         tz = "Asia/Shanghai"

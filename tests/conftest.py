@@ -36,7 +36,7 @@ configure_prefect_env()
 # The session's channel file: everything to the local mail sink, one message per task. Burst digests are
 # off here because the end-to-end tests send many tasks to the same few units within minutes and assert
 # each task's own message; tests/notifications covers digests with their own channel files.
-from notifications.channels import DEFAULT_MAILTO  # noqa: E402
+from notifications.default_channels import DEFAULT_MAILTO  # noqa: E402
 
 (_HOME / "channels.yaml").write_text(
     f"default:\n  - {DEFAULT_MAILTO.format(port=int(os.environ['CAREFLOW_SMTP_PORT']))}\ndigest: off\n",

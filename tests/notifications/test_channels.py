@@ -6,9 +6,10 @@ import textwrap
 
 import pytest
 
-from notifications.channels import (
-    DEFAULT_MAILTO, ChannelConfigError, load_channels, redact_url, url_problem, write_default_channels,
-)
+from notifications.channel_urls import url_problem
+from notifications.channels import ChannelConfigError, load_channels
+from notifications.default_channels import DEFAULT_MAILTO, write_default_channels
+from notifications.redaction import redact_url, secrets_hidden_in_logs
 
 SINK = "mailto://careflow.local:8025?smtp=127.0.0.1&mode=insecure&from=careflow@careflow.local&to={unit}@careflow.local"
 
@@ -146,8 +147,6 @@ def test_url_problem():
 
 
 def test_secrets_a_plugin_logs_outside_a_url_are_hidden(caplog):
-    from notifications.channels import secrets_hidden_in_logs
-
     url = "dingtalk://SignSecret42@0123456789abcdef0123456789abcdef/13800138000"
     with caplog.at_level(logging.WARNING, logger="apprise"), secrets_hidden_in_logs(url):
         logging.getLogger("apprise").warning("An invalid DingTalk API Token (%s) was specified.",

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from notifications.channels import DEFAULT_MAILTO, load_channels, write_default_channels
+from notifications.channels import load_channels
+from notifications.default_channels import DEFAULT_MAILTO, write_default_channels
 from notifications.deliver import RESPONSE_VERIFIERS, DeliveryResult, deliver
 from notifications.render import assert_no_personal_data, render_message
 from notifications.sink import MailSink, read_mailbox

@@ -13,7 +13,8 @@ from core.db import session_scope
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.notification import DeliveryStatus, Notification
-from notifications.channels import DEFAULT_MAILTO, DigestSettings
+from notifications.channels import DigestSettings
+from notifications.default_channels import DEFAULT_MAILTO
 from notifications.digest import enqueue_daily_digests, form_burst_digests, in_burst, settle_members
 from notifications.dispatcher import dispatch_due
 from notifications.outbox import CLAIM_FOR, MAX_ATTEMPTS, dispatch_notification, due_notifications

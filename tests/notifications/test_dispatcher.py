@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import select
 
 from models.notification import DeliveryStatus, Notification
-from notifications.channels import DEFAULT_MAILTO
+from notifications.default_channels import DEFAULT_MAILTO
 from notifications.dispatcher import dispatch_due, due_by_channel
 from notifications.messages import enqueue_task_message
 from notifications.receiver import HttpReceiver

@@ -10,7 +10,7 @@ from sqlmodel import select
 from core.paths import PROJECT_ROOT
 from models.audit import AuditEvent
 from models.notification import DeliveryStatus, Notification
-from notifications.channels import DEFAULT_MAILTO
+from notifications.default_channels import DEFAULT_MAILTO
 from notifications.outbox import BACKOFF, MAX_ATTEMPTS, RETRY_MINUTES, dispatch_notification, due_notifications, requeue_given_up
 from notifications.messages import enqueue_task_message
 from tests.notifications.conftest import OPENED_AT, token

@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from entry.cli import app
-from notifications.channels import DEFAULT_MAILTO
+from notifications.default_channels import DEFAULT_MAILTO
 from notifications.letters import LetterContext, page_text, render_referral_letter
 from notifications.sink import MailSink, read_mailbox
 from tests.notifications.conftest import token

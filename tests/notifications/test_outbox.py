@@ -22,7 +22,7 @@ from models.audit import AuditEvent
 from models.child import Child
 from models.notification import DeliveryStatus, Notification
 from models.task import TaskState
-from notifications.channels import DEFAULT_MAILTO
+from notifications.default_channels import DEFAULT_MAILTO
 from notifications.outbox import BACKOFF, MAX_ATTEMPTS, dispatch_notification, due_notifications
 from notifications.messages import enqueue_task_message
 from notifications.render import assert_no_personal_data

@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from core.db import session_scope
 from models.notification import DeliveryStatus, Notification
-from notifications.channels import DEFAULT_MAILTO
+from notifications.default_channels import DEFAULT_MAILTO
 from notifications.outbox import BACKOFF, MAX_ATTEMPTS, dispatch_notification, due_notifications
 from notifications.messages import enqueue_task_message
 from notifications.sink import MailSink, read_mailbox

@@ -13,7 +13,7 @@ from models.audit import AuditEvent
 from models.notification import DeliveryStatus, Notification
 from models.task import AgencyTask
 from core.settings import get_settings
-from notifications.channels import DEFAULT_MAILTO
+from notifications.default_channels import DEFAULT_MAILTO
 from notifications.outbox import dispatch_notification
 from notifications.messages import enqueue_task_message
 from notifications.sink import MailSink, read_mailbox
