@@ -6,6 +6,7 @@ Modules:
   header row under title rows and merged (two-row) headers;
 * :mod:`careflow.survey.reader` — streaming rows out of CSV (UTF-8 or GB18030) and XLSX files;
 * :mod:`careflow.survey.validate` — one row: its fields checked together, and classification;
+* :mod:`careflow.survey.field_checks` — one field's rules (what is required, forgiven and refused), one check each;
 * :mod:`careflow.survey.cells` — one cell: ID number and check digit, dates in their many forms, counties, key care
   criteria;
 * :mod:`careflow.survey.importer` — :func:`~careflow.survey.importer.import_survey`, the import service; the merge

@@ -237,6 +237,22 @@ def record_contact(
         raise ValueError(f"field 'on': {on} is before the file was opened ({file.opened_on})")
     contact = CareContact(file_id=file.id, kind=kind.value, contact_on=on, recorded_by=actor[:64], note=note[:500],
                           recorded_at=now)
+    completed = _settle_duties(session, file, contact, kind, on, actor=actor, now=now)
+    _log_contact(session, file, contact, kind, on, completed, actor=actor, now=now)
+    plan = ensure_duties(session, [file.id], today=max(on, today), now=now, actor=actor)
+    return ContactResult(file=file, contact=contact, completed=completed, opened=plan.created,
+                         unrouted=plan.unrouted)
+
+
+def _settle_duties(session: Session, file: KeyCareFile, contact: CareContact, kind: ContactKind,
+                   on: datetime.date, *, actor: str, now: datetime.datetime) -> list[AgencyTask]:
+    """Complete the open duties a contact or visit on ``on`` settles (every contact due up to ``on``'s month — a
+    visit is also that month's contact — and, for a visit, the open visit duty), each marked ``late`` or not;
+    ``contact`` is linked to the duty of its own kind (else the first settled). Returns the duties completed.
+
+    Raises:
+        AnswerConflict: a duty was completed meanwhile by another transaction (issue #16).
+    """
     completed: list[AgencyTask] = []
     month = month_period(on)
     settled: dict[bool, list[AgencyTask]] = {}  # late or not → the duties this contact completes
@@ -259,6 +275,13 @@ def record_contact(
             session.refresh(task)
             if task.id not in moved:
                 raise conflict_for(session, task)
+    return completed
+
+
+def _log_contact(session: Session, file: KeyCareFile, contact: CareContact, kind: ContactKind, on: datetime.date,
+                 completed: list[AgencyTask], *, actor: str, now: datetime.datetime) -> None:
+    """The file's last contact (and, for a visit, last visit) moved to ``on`` if later, the contact kept in the log,
+    audited ``key_care_file.contact`` / ``.visit`` naming the duties it completed."""
     if file.last_contact_on is None or on > file.last_contact_on:
         file.last_contact_on = on  # a home visit is also that month's contact
     if kind == ContactKind.visit and (file.last_visit_on is None or on > file.last_visit_on):
@@ -270,9 +293,6 @@ def record_contact(
                  entity_id=file.id, reason=f"{kind.value} on {on}",
                  detail={"file": file.reference, "completed": [t.duty_key for t in completed]})
     session.flush()
-    plan = ensure_duties(session, [file.id], today=max(on, today), now=now, actor=actor)
-    return ContactResult(file=file, contact=contact, completed=completed, opened=plan.created,
-                         unrouted=plan.unrouted)
 
 
 def complete_duty(session: Session, task: AgencyTask, *, actor: str, outcome: dict | None = None,

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from stdnum.cn import ric
 
+from careflow.survey.columns import normalize_header
 from models.regions import Region, UnknownRegion, get_county
 from models.resident_id import _known_birthplace_code
 from models.survey_rules import CRITERION_WORDS, NO_CRITERION_WORDS
@@ -202,16 +203,12 @@ _SPLIT = re.compile(r"[、,;|/\s]+")
 
 @lru_cache(maxsize=4096)
 def _criterion_words() -> dict[str, str]:
-    from careflow.survey.columns import normalize_header
-
     return {normalize_header(word): criterion.value for word, criterion in CRITERION_WORDS.items()}
 
 
 @lru_cache(maxsize=4096)
 def parse_criteria(text: str) -> tuple[tuple[str, ...], str | None]:
     """(sorted criterion codes, unknown word or None) of a 重点关爱情形 cell."""
-    from careflow.survey.columns import normalize_header
-
     words = _criterion_words()
     found: set[str] = set()
     for token in _SPLIT.split(text.replace("，", ",").replace("；", ";")):

@@ -64,6 +64,40 @@ def _name(code: str) -> str:
         return code
 
 
+#: The rows of each change list (module docstring): FROM and WHERE over the records ``r`` of the round ``:r`` or of
+#: the previous round ``:p`` and their children ``c``; ``:county`` the county, ``:born_after`` the latest birth date of
+#: a child aged 16 by the round's date, ``:born_after_previous`` the same by the previous round's date.
+_CHANGE_SQL = {
+    "new_arrivals": """
+            FROM survey_record r JOIN child c ON c.id = r.child_id
+            WHERE r.round_id = :r AND r.moved_from_county = ''
+              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :p AND q.child_id = r.child_id)""",
+    "moved_in": """
+            FROM survey_record r JOIN child c ON c.id = r.child_id
+            WHERE r.round_id = :r AND r.moved_from_county <> ''
+              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :p AND q.child_id = r.child_id)""",
+    "moved_out": """
+            FROM survey_record r JOIN child c ON c.id = r.child_id
+            WHERE r.round_id = :p AND c.residence_county_code <> :county
+              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :r AND q.child_id = r.child_id)""",
+    "no_longer_found": """
+            FROM survey_record r JOIN child c ON c.id = r.child_id
+            WHERE r.round_id = :p AND c.residence_county_code = :county AND c.birth_date > :born_after
+              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :r AND q.child_id = r.child_id)""",
+    "aged_out": """
+            FROM survey_record r JOIN child c ON c.id = r.child_id
+            WHERE r.round_id = :p AND c.birth_date <= :born_after AND c.birth_date > :born_after_previous""",
+    "key_care_started": """
+            FROM survey_record r JOIN child c ON c.id = r.child_id
+            JOIN survey_record q ON q.round_id = :p AND q.child_id = r.child_id
+            WHERE r.round_id = :r AND r.is_key_care AND NOT q.is_key_care""",
+    "key_care_ended": """
+            FROM survey_record r JOIN child c ON c.id = r.child_id
+            JOIN survey_record q ON q.round_id = :p AND q.child_id = r.child_id
+            WHERE r.round_id = :r AND NOT r.is_key_care AND q.is_key_care""",
+}
+
+
 def round_changes(session: Session, county: str, round_label: str, *, limit: int | None = None,
                   actor: str = "careflow") -> RoundChanges:
     """The changes of ``county``'s round ``round_label`` since its previous round (module docstring).
@@ -81,75 +115,60 @@ def round_changes(session: Session, county: str, round_label: str, *, limit: int
     except ValueError as exc:
         raise ValueError(f"field 'county': {exc}") from None
     label = str(RoundLabel.parse(round_label))
-    current = session.exec(select(SurveyRound).where(SurveyRound.county_code == region.code,
-                                                     SurveyRound.label == label)).first()
-    if current is None:
-        raise LookupError(f"field 'round': county {region.code} has no survey round {label} yet (import it first)")
-    previous = session.exec(
-        select(SurveyRound).where(SurveyRound.county_code == region.code, SurveyRound.label < label)
-        .order_by(SurveyRound.label.desc())).first()
+    current, previous = _round_and_previous(session, region.code, label)
     result = RoundChanges(county_code=region.code, round_label=label,
                           previous_label=previous.label if previous else None, counts={})
-    params = {"r": current.id, "p": previous.id if previous else -1, "county": region.code}
-    sql = {
-        "new_arrivals": """
-            FROM survey_record r JOIN child c ON c.id = r.child_id
-            WHERE r.round_id = :r AND r.moved_from_county = ''
-              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :p AND q.child_id = r.child_id)""",
-        "moved_in": """
-            FROM survey_record r JOIN child c ON c.id = r.child_id
-            WHERE r.round_id = :r AND r.moved_from_county <> ''
-              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :p AND q.child_id = r.child_id)""",
-        "moved_out": """
-            FROM survey_record r JOIN child c ON c.id = r.child_id
-            WHERE r.round_id = :p AND c.residence_county_code <> :county
-              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :r AND q.child_id = r.child_id)""",
-        "no_longer_found": """
-            FROM survey_record r JOIN child c ON c.id = r.child_id
-            WHERE r.round_id = :p AND c.residence_county_code = :county AND c.birth_date > :born_after
-              AND NOT EXISTS (SELECT 1 FROM survey_record q WHERE q.round_id = :r AND q.child_id = r.child_id)""",
-        "aged_out": """
-            FROM survey_record r JOIN child c ON c.id = r.child_id
-            WHERE r.round_id = :p AND c.birth_date <= :born_after AND c.birth_date > :born_after_previous""",
-        "key_care_started": """
-            FROM survey_record r JOIN child c ON c.id = r.child_id
-            JOIN survey_record q ON q.round_id = :p AND q.child_id = r.child_id
-            WHERE r.round_id = :r AND r.is_key_care AND NOT q.is_key_care""",
-        "key_care_ended": """
-            FROM survey_record r JOIN child c ON c.id = r.child_id
-            JOIN survey_record q ON q.round_id = :p AND q.child_id = r.child_id
-            WHERE r.round_id = :r AND NOT r.is_key_care AND q.is_key_care""",
-    }
-    # aged 16 by a date d  ⇔  aged_16_from(birth) <= d  ⇔  birth <= the latest birth date aged out by d
-    params["born_after"] = _latest_birth_aged_out(current.as_of)
-    params["born_after_previous"] = _latest_birth_aged_out(previous.as_of) if previous else datetime.date(1, 1, 1)
-    date_params = [sa.bindparam("born_after", type_=sa.Date()), sa.bindparam("born_after_previous", type_=sa.Date())]
+    params = {"r": current.id, "p": previous.id if previous else -1, "county": region.code,
+              # aged 16 by a date d  ⇔  aged_16_from(birth) <= d  ⇔  birth <= the latest birth date aged out by d
+              "born_after": _latest_birth_aged_out(current.as_of),
+              "born_after_previous": _latest_birth_aged_out(previous.as_of) if previous else datetime.date(1, 1, 1)}
     for kind in RoundChanges.KINDS:
-        body = sql[kind]
-        count = session.connection().execute(sa.text(f"SELECT COUNT(*) {body}").bindparams(*[
-            p for p in date_params if f":{p.key}" in body]), params).scalar_one()
-        result.counts[kind] = count
-        query = sa.text(
-            f"SELECT c.id, c.resident_id, c.full_name, r.moved_from_county, c.residence_county_code, c.birth_date "
-            f"{body} ORDER BY r.line" + (f" LIMIT {int(limit)}" if limit is not None else "")
-        ).bindparams(*[p for p in date_params if f":{p.key}" in body]).columns(
-            sa.column("id", sa.Uuid), sa.column("resident_id", sa.String), sa.column("full_name", sa.String),
-            sa.column("moved_from_county", sa.String), sa.column("residence_county_code", sa.String),
-            sa.column("birth_date", sa.Date))
-        items = []
-        for child_id, rid, name, moved_from, residence, birth in session.connection().execute(query, params):
-            detail = ""
-            if kind == "moved_in":
-                detail = f"← {_name(moved_from)}"
-            elif kind == "moved_out":
-                detail = f"→ {_name(residence)}"
-            elif kind == "aged_out":
-                detail = f"年满十六周岁 / aged 16 from {aged_16_from(birth)}"
-            items.append(ChangeItem(child_id, mask_resident_id(rid), name, detail))
-        result.lists[kind] = items
+        result.counts[kind], result.lists[kind] = _change_list(session, kind, params, limit)
     record_audit(session, actor=actor, action="survey.changes_read", entity_type="survey_round",
                  entity_id=current.id, reason=f"{region.code} {label}", detail=dict(result.counts))
     return result
+
+
+def _round_and_previous(session: Session, county_code: str, label: str) -> tuple[SurveyRound, SurveyRound | None]:
+    """The county's round ``label`` and its latest round before it (None for its first).
+
+    Raises:
+        LookupError: the county has no round ``label`` yet (field ``round``).
+    """
+    current = session.exec(select(SurveyRound).where(SurveyRound.county_code == county_code,
+                                                     SurveyRound.label == label)).first()
+    if current is None:
+        raise LookupError(f"field 'round': county {county_code} has no survey round {label} yet (import it first)")
+    previous = session.exec(
+        select(SurveyRound).where(SurveyRound.county_code == county_code, SurveyRound.label < label)
+        .order_by(SurveyRound.label.desc())).first()
+    return current, previous
+
+
+def _change_list(session: Session, kind: str, params: dict, limit: int | None) -> tuple[int, list[ChangeItem]]:
+    """How many children the change list ``kind`` has, and its first ``limit`` (all for None) in line order."""
+    body = _CHANGE_SQL[kind]
+    dates = [sa.bindparam(name, type_=sa.Date()) for name in ("born_after", "born_after_previous")
+             if f":{name}" in body]
+    count = session.connection().execute(sa.text(f"SELECT COUNT(*) {body}").bindparams(*dates), params).scalar_one()
+    query = sa.text(
+        f"SELECT c.id, c.resident_id, c.full_name, r.moved_from_county, c.residence_county_code, c.birth_date "
+        f"{body} ORDER BY r.line" + (f" LIMIT {int(limit)}" if limit is not None else "")
+    ).bindparams(*dates).columns(
+        sa.column("id", sa.Uuid), sa.column("resident_id", sa.String), sa.column("full_name", sa.String),
+        sa.column("moved_from_county", sa.String), sa.column("residence_county_code", sa.String),
+        sa.column("birth_date", sa.Date))
+    items = []
+    for child_id, rid, name, moved_from, residence, birth in session.connection().execute(query, params):
+        detail = ""
+        if kind == "moved_in":
+            detail = f"← {_name(moved_from)}"
+        elif kind == "moved_out":
+            detail = f"→ {_name(residence)}"
+        elif kind == "aged_out":
+            detail = f"年满十六周岁 / aged 16 from {aged_16_from(birth)}"
+        items.append(ChangeItem(child_id, mask_resident_id(rid), name, detail))
+    return count, items
 
 
 def _latest_birth_aged_out(day: datetime.date) -> datetime.date:

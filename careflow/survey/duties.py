@@ -115,50 +115,78 @@ def ensure_duties(
     jit = _pause_jit(conn)
     this_month = month_period(today)
     visit_due: dict[datetime.date, datetime.date] = {}
-    contact, visit = ContactKind.contact, ContactKind.visit
     for start in range(0, len(ids), BATCH_FILES):
-        wanted: list[tuple[str, int, ContactKind, str, str]] = []  # key, file id, kind, period, area code
-        maybe_taken: set[int] = set()  # files with duties: only their wanted keys can be taken
-        for (file_id, child, last_contact, last_visit, opened, area, county, residence_area, residence_county,
-             open_visit, has_duties) in _active_files(conn, ids[start:start + BATCH_FILES]):
-            period = this_month
-            if last_contact:
-                last_period = month_period(_day(last_contact))
-                if last_period >= period:
-                    period = next_period(last_period)
-            elif _opened_late(_day(opened), period):
-                period = next_period(period)
-            area_code = residence_area or area or residence_county or county
-            wanted.append((f"contact:{child}:{period}", file_id, contact, period, area_code))
-            if has_duties:
-                maybe_taken.add(file_id)
-            if not open_visit:
-                base = _day(last_visit or opened)
-                due_day = visit_due.get(base)
-                if due_day is None:
-                    due_day = visit_due[base] = add_months(base, VISIT_EVERY_MONTHS)
-                vperiod = due_day.isoformat()
-                wanted.append((f"visit:{child}:{vperiod}", file_id, visit, vperiod, area_code))
+        wanted, maybe_taken = _wanted_duties(_active_files(conn, ids[start:start + BATCH_FILES]), this_month,
+                                             visit_due)
         if not wanted:
             continue
         # a contact/visit key is only ever written here, with its file's key_care_duty row (never deleted): a file
         # without any duty has no key taken
         existing = _taken_keys(conn, [w[0] for w in wanted if w[1] in maybe_taken]) if maybe_taken else {}
-        duties: list[tuple[str, int, ContactKind, str, str, AgencyUnit]] = []
-        for key, file_id, kind, period, area_code in wanted:
-            if key in existing:
-                key = _free_key(session, key, kind, TaskState(existing[key]))
-                if key is None:
-                    continue
-            unit = units.unit_for(area_code)
-            if unit is None:
-                plan.unrouted[area_code] = plan.unrouted.get(area_code, 0) + 1
-                continue
-            duties.append((key, file_id, kind, period, area_code, unit))
+        duties = _routed_duties(session, wanted, existing, units, plan)
         if duties:
             writer.write(duties, plan)
     _restore_jit(conn, jit)
     return plan
+
+
+#: A duty a file wants: (key, file id, kind, period, area code of the unit it goes to).
+_Wanted = tuple[str, int, ContactKind, str, str]
+
+
+def _wanted_duties(files: list[tuple], this_month: str,
+                   visit_due: dict[datetime.date, datetime.date]) -> tuple[list[_Wanted], set[int]]:
+    """The duties the active ``files`` (rows of :func:`_active_files`) want now, and the ids of those files that
+    have duties (only their wanted keys can be taken already).
+
+    Each file: the contact of the first month from ``this_month`` without a recorded contact (the next month for a
+    file opened too late in this one, :func:`_opened_late`), and a visit due :data:`VISIT_EVERY_MONTHS` after the
+    last visit (or the opening) unless one is open; routed by the child's residence area, else the file's area,
+    else the county (the child's, else the file's). ``visit_due``: last visit day → due day, kept across batches.
+    """
+    wanted: list[_Wanted] = []
+    maybe_taken: set[int] = set()
+    contact, visit = ContactKind.contact, ContactKind.visit
+    for (file_id, child, last_contact, last_visit, opened, area, county, residence_area, residence_county,
+         open_visit, has_duties) in files:
+        period = this_month
+        if last_contact:
+            last_period = month_period(_day(last_contact))
+            if last_period >= period:
+                period = next_period(last_period)
+        elif _opened_late(_day(opened), period):
+            period = next_period(period)
+        area_code = residence_area or area or residence_county or county
+        wanted.append((f"contact:{child}:{period}", file_id, contact, period, area_code))
+        if has_duties:
+            maybe_taken.add(file_id)
+        if not open_visit:
+            base = _day(last_visit or opened)
+            due_day = visit_due.get(base)
+            if due_day is None:
+                due_day = visit_due[base] = add_months(base, VISIT_EVERY_MONTHS)
+            vperiod = due_day.isoformat()
+            wanted.append((f"visit:{child}:{vperiod}", file_id, visit, vperiod, area_code))
+    return wanted, maybe_taken
+
+
+def _routed_duties(session: Session, wanted: list[_Wanted], existing: dict[str, str], units: UnitCache,
+                   plan: DutyPlan) -> list[tuple[str, int, ContactKind, str, str, AgencyUnit]]:
+    """The ``wanted`` duties to create, each with the unit it goes to: a key already taken (``existing``: key →
+    state) gets a free one (:func:`_free_key`) or is left out when the taken duty does the job; a duty no unit
+    covers is counted in ``plan.unrouted`` (per area code) and left out."""
+    duties: list[tuple[str, int, ContactKind, str, str, AgencyUnit]] = []
+    for key, file_id, kind, period, area_code in wanted:
+        if key in existing:
+            key = _free_key(session, key, kind, TaskState(existing[key]))
+            if key is None:
+                continue
+        unit = units.unit_for(area_code)
+        if unit is None:
+            plan.unrouted[area_code] = plan.unrouted.get(area_code, 0) + 1
+            continue
+        duties.append((key, file_id, kind, period, area_code, unit))
+    return duties
 
 
 def _opened_late(opened: datetime.date, period: str) -> bool:

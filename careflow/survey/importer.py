@@ -94,20 +94,10 @@ def _sha256(path: Path) -> str:
 Progress = Callable[[int, float], None]
 
 
-def import_survey(
-    path: str | Path,
-    *,
-    county: str,
-    round_label: str,
-    actor: str = "survey-import",
-    database_url: str | None = None,
-    today: datetime.date | None = None,
-    now: datetime.datetime | None = None,
-    progress: Progress | None = None,
-    collect_rows: bool = False,
-    chunk_rows: int = CHUNK_ROWS,
-    workers: int | None = None,
-) -> ImportReport:
+def import_survey(path: str | Path, *, county: str, round_label: str, actor: str = "survey-import",
+                  database_url: str | None = None, today: datetime.date | None = None,
+                  now: datetime.datetime | None = None, progress: Progress | None = None, collect_rows: bool = False,
+                  chunk_rows: int = CHUNK_ROWS, workers: int | None = None) -> ImportReport:
     """Import one survey file (CSV or XLSX) of ``county`` into round ``round_label`` (module docstring).
 
     Args:
@@ -138,14 +128,7 @@ def import_survey(
     path = Path(path)
     now = now or utcnow()
     today = today or today_local(now)
-    try:
-        region = get_county(county)
-    except ValueError as exc:
-        raise ValueError(f"field 'county': {exc}") from None
-    label = RoundLabel.parse(round_label)
-    if (today.year, today.month) < (label.year, label.month - 1):  # a round is open from the month before its own
-        raise ValueError(f"field 'round': round {label} has not begun (today is {today}, Asia/Shanghai): a survey is "
-                         f"imported from {label.year}-{label.month - 1:02d}-01, when the round's reminder goes out")
+    region, label = _county_and_open_round(county, round_label, today)
     sha = _sha256(path) if path.is_file() else ""
     sheet = open_survey(path)  # raises SurveyFileError / FileNotFoundError before anything is written
     engine = get_engine(database_url)
@@ -158,34 +141,56 @@ def import_survey(
     try:
         with engine.connect() as conn:
             with conn.begin():
-                if is_postgresql(conn):
-                    # one survey import at a time, whatever the county: a later round committed while another
-                    # county's earlier round is imported would escape that import's check (found_later_sql)
-                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "survey-import"})
-                session = Session(bind=conn, expire_on_commit=False)
-                survey_round = get_or_create_round(session, region.code, label)
-                record = SurveyImport(round_id=survey_round.id, file_name=path.name[:255], file_sha256=sha,
-                                      file_format=sheet.format, actor=actor[:64], started_at=now)
-                session.add(record)
-                session.flush()
+                session, survey_round, record = _begin(conn, region, label, path, sha, sheet.format, actor, now)
                 report = _run(_Import(conn, session, sheet, record, survey_round, region, today, now, actor,
                                       progress, collect_rows, chunk_rows, parsers, id_prefix))
                 session.flush()
             report.seconds = time.perf_counter() - started
             return report
-    except SurveyFileError as exc:
-        _record_failure(engine, region.code, label, path, sha, sheet.format, actor, now, str(exc)[:500],
-                        database_url)
-        raise
     except BaseException as exc:
-        _record_failure(engine, region.code, label, path, sha, sheet.format, actor, now, repr(exc)[:500],
-                        database_url)
+        error = str(exc) if isinstance(exc, SurveyFileError) else repr(exc)
+        _record_failure(engine, region.code, label, path, sha, sheet.format, actor, now, error[:500], database_url)
         raise
     finally:
         sys.setswitchinterval(switch)
         sheet.close()
         if parsers is not None:
             parsers.close()
+
+
+def _county_and_open_round(county: str, round_label: str, today: datetime.date) -> tuple[Region, RoundLabel]:
+    """The importing county and the round, which must have begun by ``today`` (a round is open from the month
+    before its own, when the round's reminder goes out).
+
+    Raises:
+        ValueError: an unknown county (field ``county``), a bad label or a round not open yet (field ``round``).
+    """
+    try:
+        region = get_county(county)
+    except ValueError as exc:
+        raise ValueError(f"field 'county': {exc}") from None
+    label = RoundLabel.parse(round_label)
+    if (today.year, today.month) < (label.year, label.month - 1):  # a round is open from the month before its own
+        raise ValueError(f"field 'round': round {label} has not begun (today is {today}, Asia/Shanghai): a survey is "
+                         f"imported from {label.year}-{label.month - 1:02d}-01, when the round's reminder goes out")
+    return region, label
+
+
+def _begin(conn: sa.Connection, region: Region, label: RoundLabel, path: Path, sha: str, fmt: str, actor: str,
+           now: datetime.datetime) -> tuple[Session, SurveyRound, SurveyImport]:
+    """In the import's transaction: the lock that lets one survey import run at a time (PostgreSQL), the
+    transaction's session, the round (created on first use) and the import's own record (``running``)."""
+    if is_postgresql(conn):
+        # one survey import at a time, whatever the county: a later round committed while another
+        # county's earlier round is imported would escape that import's check (found_later_sql)
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "survey-import"})
+    session = Session(bind=conn, expire_on_commit=False)
+    survey_round = get_or_create_round(session, region.code, label)
+    record = SurveyImport(round_id=survey_round.id, file_name=path.name[:255], file_sha256=sha, file_format=fmt,
+                          actor=actor[:64], started_at=now)
+    session.add(record)
+    session.flush()
+    return session, survey_round, record
 
 
 def _record_failure(engine, county_code, label, path, sha, fmt, actor, now, error, database_url) -> None:

@@ -102,21 +102,45 @@ def create_stage_tables(conn: sa.Connection) -> None:
         conn.exec_driver_sql("SET LOCAL jit = off")
 
 
+#: The round record's columns an import writes, and the chunk's columns they come from (same order).
+_RECORD_COLUMNS = ("line, full_name, sex, birth_date, hukou_county_code, residence_county_code, "
+                   "residence_area_code, residence_address, arrival_date, key_care_criteria, guardian_name, "
+                   "guardian_relation, guardian_phone, is_migrant, not_migrant_reasons, is_key_care, row_hash")
+_RECORD_SOURCES = ("line, full_name, sex, birth_date, hukou, residence, area, address, arrival, criteria, g_name, "
+                   "g_relation, g_phone, is_migrant, reasons, is_key_care, row_hash")
+#: SQL: the fate of a row of ``survey_known k`` (see :class:`careflow.survey.merge.Merger`).
+_FATE = """
+            CASE WHEN k.is_new THEN 'inserted'
+                 WHEN k.child_changed OR (k.rec_hash IS NOT NULL AND k.rec_hash <> k.row_hash) THEN 'updated'
+                 ELSE 'unchanged' END"""
+
+
 class MergeStatements:
     """The merge's statements for one import: which child columns the file has (``present``, careflow field names)
     decides what a known child's update writes; ``later``: whether a later round exists (:func:`found_later_sql`).
     Attributes ``sql_*`` are :func:`sqlalchemy.text` statements with the parameters ``round``, ``import``, ``now``,
-    ``actor``, ``id_prefix``, ``label``.
+    ``actor``, ``id_prefix``, ``label``; they are made in the order a chunk meets them (:meth:`_annotate`,
+    :meth:`_count_fates`, :meth:`_write_children`, :meth:`_write_records`, :meth:`_settle_duplicates`), and the
+    fast path's apart (:meth:`_fast_path`).
     """
 
     def __init__(self, conn: sa.Connection, present: set[str], *, later: bool) -> None:
         self.conn, self.pg, self.later = conn, is_postgresql(conn), later
         child_cols = [(c, st) for c, st, needs in _CHILD_FIELDS if needs is None or needs in present]
+        self._annotate(child_cols)
+        self._count_fates(present)
+        self._write_children(present, child_cols)
+        self._write_records()
+        self._settle_duplicates()
+        self._fast_path(present)
+
+    def _annotate(self, child_cols: list[tuple[str, str]]) -> None:
+        """``sql_known``: each row of the chunk with what careflow holds — the child's id (a new one for a child new
+        to careflow), old residence, whether the child's stored data changes (``child_cols``: child column, chunk
+        column), the hash of the child's record in this round, and whether a later round found the child."""
         differs = " OR ".join(
             ("CAST(child.key_care_criteria AS TEXT) <> s.criteria_json" if c == "key_care_criteria"
              else f"child.{c} <> s.{st}") for c, st in child_cols)
-        area_differs = "k.old_area <> k.area" if "residence_area_code" in present else "1 = 0"
-        moved = f"(NOT k.is_new AND NOT k.later AND (k.old_county <> k.residence OR {area_differs}))"
         later = found_later_sql("child", self.later)
         true, false = ("TRUE", "FALSE") if self.pg else ("1", "0")
         columns = ", ".join(STAGE_COLUMNS)
@@ -133,12 +157,15 @@ class MergeStatements:
         # (the round's record by a subquery, not a join: while a new round fills up PostgreSQL's statistics know
         # none of its rows, and a join was planned as one scan of the whole round per line of the chunk — measured:
         # 100,000 rows of a second round took 250 s)
-        fate = """
-            CASE WHEN k.is_new THEN 'inserted'
-                 WHEN k.child_changed OR (k.rec_hash IS NOT NULL AND k.rec_hash <> k.row_hash) THEN 'updated'
-                 ELSE 'unchanged' END"""
+
+    def _count_fates(self, present: set[str]) -> None:
+        """``sql_fates``: the chunk's rows counted by fate (and migrant, key care, changed, moved, found later…);
+        ``sql_row_fates``: each line's fate; ``sql_moves``: the known children whose residence (county, or area
+        when the file has the area column) changed, found by no later round."""
+        area_differs = "k.old_area <> k.area" if "residence_area_code" in present else "1 = 0"
+        moved = f"(NOT k.is_new AND NOT k.later AND (k.old_county <> k.residence OR {area_differs}))"
         self.sql_fates = sa.text(f"""
-            SELECT {fate} AS fate, COUNT(*), SUM(CASE WHEN k.is_migrant THEN 1 ELSE 0 END),
+            SELECT {_FATE} AS fate, COUNT(*), SUM(CASE WHEN k.is_migrant THEN 1 ELSE 0 END),
                    SUM(CASE WHEN k.is_key_care THEN 1 ELSE 0 END),
                    SUM(CASE WHEN k.child_changed THEN 1 ELSE 0 END),
                    SUM(CASE WHEN k.rec_hash IS NOT NULL AND k.rec_hash <> k.row_hash THEN 1 ELSE 0 END),
@@ -148,54 +175,67 @@ class MergeStatements:
                    SUM(CASE WHEN k.later THEN 1 ELSE 0 END)
             FROM survey_known k GROUP BY 1""")
         self.sql_row_fates = sa.text(
-            f"SELECT k.line, k.resident_id, {fate}, k.later FROM survey_known k ORDER BY k.line")
+            f"SELECT k.line, k.resident_id, {_FATE}, k.later FROM survey_known k ORDER BY k.line")
         self.sql_moves = sa.text(f"""
             SELECT k.child_id, k.old_county, k.old_area, k.line FROM survey_known k WHERE {moved} ORDER BY k.line
             """).columns(sa.column("child_id", sa.Uuid), sa.column("old_county", sa.String),
                          sa.column("old_area", sa.String), sa.column("line", sa.Integer))
-        insert_cols = ", ".join(c for c, _, _ in _CHILD_FIELDS)
-        insert_vals = ", ".join(
-            json_sql(conn, "k.criteria_json") if c == "key_care_criteria"
+
+    def _child_values(self, present: set[str]) -> str:
+        """SQL: the values of :data:`_CHILD_FIELDS` for a new child from the chunk row ``k`` ('' for a field the file
+        has no column for)."""
+        return ", ".join(
+            json_sql(self.conn, "k.criteria_json") if c == "key_care_criteria"
             else f"k.{st}" if needs is None or needs in present else "''"
             for c, st, needs in _CHILD_FIELDS)
-        now_param = sa.bindparam("now", type_=UTCDateTime())
+
+    def _write_children(self, present: set[str], child_cols: list[tuple[str, str]]) -> None:
+        """``sql_insert_children``: the children new to careflow (one a concurrent writer inserted first is left to
+        it, and ``sql_fix_new_ids`` takes its id); ``sql_update_children``: the known children whose data changed
+        (only ``child_cols``), each audited ``child.survey_updated`` by ``sql_audit_updates``."""
+        insert_cols = ", ".join(c for c, _, _ in _CHILD_FIELDS)
         self.sql_insert_children = sa.text(f"""
             INSERT INTO child (id, resident_id, {insert_cols}, created_at, created_by)
-            SELECT k.child_id, k.resident_id, {insert_vals}, :now, :actor
+            SELECT k.child_id, k.resident_id, {self._child_values(present)}, :now, :actor
             FROM survey_known k WHERE k.is_new
-            ON CONFLICT (resident_id) DO NOTHING""").bindparams(now_param)
+            ON CONFLICT (resident_id) DO NOTHING""").bindparams(_now_param())
         self.sql_fix_new_ids = sa.text("""
             UPDATE survey_known SET child_id = child.id FROM child
             WHERE survey_known.is_new AND child.resident_id = survey_known.resident_id
               AND child.id <> survey_known.child_id""")
-        record_cols = ("line, full_name, sex, birth_date, hukou_county_code, residence_county_code, "
-                       "residence_area_code, residence_address, arrival_date, key_care_criteria, guardian_name, "
-                       "guardian_relation, guardian_phone, is_migrant, not_migrant_reasons, is_key_care, row_hash")
-        stage_cols = ("line, full_name, sex, birth_date, hukou, residence, area, address, arrival, criteria, g_name, "
-                      "g_relation, g_phone, is_migrant, reasons, is_key_care, row_hash")
+        self.sql_audit_updates = sa.text(f"""
+            INSERT INTO audit_event (at, actor, action, entity_type, entity_id, reason, detail)
+            SELECT :now, :actor, 'child.survey_updated', 'child', {uuid_text_sql(self.conn, "k.child_id")},
+                   :reason || CAST(k.line AS VARCHAR(12)), :detail
+            FROM survey_known k WHERE k.child_changed""").bindparams(_now_param(),
+                                                                     sa.bindparam("detail", type_=sa.JSON()))
+        child_sets = ", ".join((f"{c} = {json_sql(self.conn, 'k.criteria_json')}" if c == "key_care_criteria"
+                                else f"{c} = k.{st}") for c, st in child_cols)
+        self.sql_update_children = sa.text(f"""
+            UPDATE child SET {child_sets} FROM survey_known k
+            WHERE k.child_changed AND child.id = k.child_id""")
+
+    def _write_records(self) -> None:
+        """``sql_insert_records``: this round's record of each row that has none (naming the county the child
+        moved from); ``sql_update_records``: the records whose row changed."""
         self.sql_insert_records = sa.text(f"""
-            INSERT INTO survey_record (round_id, resident_id, child_id, import_id, {record_cols}, moved_from_county)
-            SELECT :round, k.resident_id, k.child_id, :import, {", ".join("k." + x.strip() for x in stage_cols.split(","))},
+            INSERT INTO survey_record (round_id, resident_id, child_id, import_id, {_RECORD_COLUMNS}, moved_from_county)
+            SELECT :round, k.resident_id, k.child_id, :import, {_record_values()},
                    CASE WHEN NOT k.is_new AND NOT k.later AND k.old_county <> k.residence THEN k.old_county
                         ELSE '' END
             FROM survey_known k WHERE k.rec_hash IS NULL""")
-        sets = ", ".join(f"{r.strip()} = k.{st.strip()}" for r, st in zip(record_cols.split(","),
-                                                                           stage_cols.split(",")))
+        sets = ", ".join(f"{r.strip()} = k.{st.strip()}" for r, st in zip(_RECORD_COLUMNS.split(","),
+                                                                           _RECORD_SOURCES.split(",")))
         self.sql_update_records = sa.text(f"""
             UPDATE survey_record SET import_id = :import, {sets}
             FROM survey_known k
             WHERE k.rec_hash IS NOT NULL AND k.rec_hash <> k.row_hash
               AND survey_record.round_id = :round AND survey_record.child_id = k.child_id""")
-        self.sql_audit_updates = sa.text(f"""
-            INSERT INTO audit_event (at, actor, action, entity_type, entity_id, reason, detail)
-            SELECT :now, :actor, 'child.survey_updated', 'child', {uuid_text_sql(conn, "k.child_id")},
-                   :reason || CAST(k.line AS VARCHAR(12)), :detail
-            FROM survey_known k WHERE k.child_changed""").bindparams(now_param, sa.bindparam("detail", type_=sa.JSON()))
-        child_sets = ", ".join((f"{c} = {json_sql(conn, 'k.criteria_json')}" if c == "key_care_criteria"
-                                else f"{c} = k.{st}") for c, st in child_cols)
-        self.sql_update_children = sa.text(f"""
-            UPDATE child SET {child_sets} FROM survey_known k
-            WHERE k.child_changed AND child.id = k.child_id""")
+
+    def _settle_duplicates(self) -> None:
+        """``sql_earlier``: line and row hash of the earlier line of the file of each ID number of ``ids`` (a
+        record this import wrote, or a row of ``survey_seen``); ``sql_seen``: the chunk's rows whose record this
+        import leaves as it was, into ``survey_seen``."""
         # PostgreSQL: one index probe per ID number, whatever the statistics think of the round — a subquery, not a
         # join: a join (even LATERAL) on a round that is filling up was planned as a scan of the whole round
         # per ID number (8 s a chunk at a million rows). SQLite: CROSS JOIN keeps the order written (the child by its
@@ -218,14 +258,19 @@ class MergeStatements:
         self.sql_seen = sa.text("""
             INSERT INTO survey_seen (resident_id, line, row_hash)
             SELECT k.resident_id, k.line, k.row_hash FROM survey_known k WHERE k.rec_hash = k.row_hash""")
-        # the fast path: every row of the chunk is a child new to careflow and to the round (see _insert_all_new)
+
+    def _fast_path(self, present: set[str]) -> None:
+        """The fast path (every row of the chunk a child new to careflow and to the round, see
+        :meth:`careflow.survey.merge.Merger._insert_all_new`): ``sql_fast_children`` and ``sql_fast_records``
+        insert them straight from ``survey_chunk``, ``sql_fast_counts`` counts them (rows, migrant, key care)."""
+        insert_cols = ", ".join(c for c, _, _ in _CHILD_FIELDS)
         self.sql_fast_children = sa.text(f"""
             INSERT INTO child (id, resident_id, {insert_cols}, created_at, created_by)
-            SELECT {self.new_id("k")}, k.resident_id, {insert_vals}, :now, :actor
-            FROM survey_chunk k""").bindparams(now_param)
+            SELECT {self.new_id("k")}, k.resident_id, {self._child_values(present)}, :now, :actor
+            FROM survey_chunk k""").bindparams(_now_param())
         self.sql_fast_records = sa.text(f"""
-            INSERT INTO survey_record (round_id, resident_id, child_id, import_id, {record_cols}, moved_from_county)
-            SELECT :round, k.resident_id, {self.new_id("k")}, :import, {", ".join("k." + x.strip() for x in stage_cols.split(","))}, ''
+            INSERT INTO survey_record (round_id, resident_id, child_id, import_id, {_RECORD_COLUMNS}, moved_from_county)
+            SELECT :round, k.resident_id, {self.new_id("k")}, :import, {_record_values()}, ''
             FROM survey_chunk k""")
         self.sql_fast_counts = sa.text("""
             SELECT COUNT(*), SUM(CASE WHEN k.is_migrant THEN 1 ELSE 0 END), SUM(CASE WHEN k.is_key_care THEN 1 ELSE 0 END)
@@ -234,6 +279,16 @@ class MergeStatements:
     def new_id(self, table: str) -> str:
         """SQL for the id of the child of a row of ``table`` (an alias of ``survey_chunk``) if new to careflow."""
         return f"COALESCE({table}.child_id, {new_child_id_sql(self.conn, table + '.line')})"
+
+
+def _now_param() -> sa.BindParameter:
+    """The ``now`` parameter of a statement: a UTC timestamp as careflow stores it."""
+    return sa.bindparam("now", type_=UTCDateTime())
+
+
+def _record_values() -> str:
+    """SQL: the chunk row ``k``'s values of :data:`_RECORD_COLUMNS`."""
+    return ", ".join("k." + x.strip() for x in _RECORD_SOURCES.split(","))
 
 
 def new_child_id_prefix() -> str:

@@ -11,12 +11,13 @@ import csv
 import io
 import os
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from careflow.survey.columns import Header, find_header
+from careflow.survey.columns import FIELD_LABELS, Header, find_header
 
 #: Rows looked at for the header.
 HEADER_SCAN_ROWS = 30
@@ -111,8 +112,6 @@ def open_survey(path: str | os.PathLike) -> SurveySheet:
     missing = sheet.header.missing()
     if missing:
         sheet.close()
-        from careflow.survey.columns import FIELD_LABELS
-
         found = "、".join(sheet.header.labels.values())
         raise SurveyFileError(
             f"{path.name}: required column(s) missing: {'、'.join(FIELD_LABELS[f] for f in missing)} "
@@ -192,9 +191,7 @@ def _open_csv(path: Path) -> SurveySheet:
 
 
 def _open_xlsx(path: Path) -> SurveySheet:
-    import zipfile
-
-    import openpyxl
+    import openpyxl  # start-up: openpyxl takes about a second to load, and reading a CSV never needs it
 
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -247,9 +244,7 @@ def iter_table(path: str | os.PathLike) -> tuple[str, Iterator[tuple[int, list[A
                                                                    else "does not exist"))
     fmt = detect_format(path)
     if fmt == "xlsx":
-        import zipfile
-
-        import openpyxl
+        import openpyxl  # start-up: openpyxl takes about a second to load, and reading a CSV never needs it
 
         try:
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)

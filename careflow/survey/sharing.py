@@ -177,25 +177,31 @@ def export_for_department(session: Session, department_code: str, county: str, p
             "guardian_phone": guardian[1] if guardian else "",
         }
         rows.append(safe_row([values[f] for f in dept.fields] + [""] * len(dept.answers)))
+    _write_table(path, fmt, dept.name_zh, safe_row(headers), rows)
+    record_audit(session, actor=actor, action="survey.shared", entity_type="department", entity_id=dept.code,
+                 reason=f"{dept.purpose}; {region.code}",
+                 detail={"county": region.code, "rows": len(rows), "columns": list(dept.fields), "format": fmt,
+                         "file": path.name})
+    return Export(path=path, department=dept.code, county_code=region.code, rows=len(rows), columns=headers)
+
+
+def _write_table(path: Path, fmt: str, sheet_name: str, headers: list[str], rows: list[list[Any]]) -> None:
+    """``headers`` and ``rows`` written to ``path``: an XLSX workbook of one sheet ``sheet_name`` (``fmt`` xlsx), or
+    CSV in UTF-8 with a BOM (which Excel opens as UTF-8). Every value is text: ID numbers stay exact."""
     if fmt == "xlsx":
-        import openpyxl
+        import openpyxl  # start-up: openpyxl takes about a second to load, and only an XLSX export needs it
 
         book = openpyxl.Workbook(write_only=True)
-        sheet = book.create_sheet(dept.name_zh)
-        sheet.append(safe_row(headers))
+        sheet = book.create_sheet(sheet_name)
+        sheet.append(headers)
         for row in rows:
             sheet.append(row)  # every value is text: ID numbers stay exact
         book.save(path)
     else:
         with open(path, "w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(safe_row(headers))
+            writer.writerow(headers)
             writer.writerows(rows)
-    record_audit(session, actor=actor, action="survey.shared", entity_type="department", entity_id=dept.code,
-                 reason=f"{dept.purpose}; {region.code}",
-                 detail={"county": region.code, "rows": len(rows), "columns": list(dept.fields), "format": fmt,
-                         "file": path.name})
-    return Export(path=path, department=dept.code, county_code=region.code, rows=len(rows), columns=headers)
 
 
 def _guardians(session: Session, county_code: str) -> dict[uuid.UUID, tuple[str, str]]:
@@ -241,10 +247,7 @@ def import_department_answers(session: Session, department_code: str, path: str 
     now = now or utcnow()
     path = Path(path)
     report = AnswerReport(department=dept.code)
-    aliases = {normalize_header(a): f for f, names in dept.answers.items() for a in names}
-    aliases.update({normalize_header("档案编号"): "file", normalize_header("档案号"): "file",
-                    normalize_header("身份证号"): "resident_id", normalize_header("公民身份号码"): "resident_id",
-                    normalize_header("身份证号码"): "resident_id"})
+    aliases = _answer_headers(dept)
     try:
         _, rows = iter_table(path)
     except SurveyFileError as exc:
@@ -259,58 +262,83 @@ def import_department_answers(session: Session, department_code: str, path: str 
         if not any(cell_text(c) for c in cells):
             continue
         values = {f: cell_text(cells[j]) if j < len(cells) else "" for f, j in columns.items()}
-        file = None
-        ref = values.get("file", "")
-        if ref:
-            file_id = parse_file_reference(ref)
-            file = session.get(KeyCareFile, file_id) if file_id else None
-            if file is None:
-                report.errors.append((line, "file", ref, "无此档案编号"))
-                continue
-        rid_text = values.get("resident_id", "")
-        if rid_text:
-            try:
-                rid = normalize_resident_id(rid_text)
-            except InvalidResidentID as exc:
-                report.errors.append((line, "resident_id", mask_resident_id(rid_text), f"身份证号无效：{exc.reason}"))
-                continue
-            child = session.exec(select(Child).where(Child.resident_id == rid)).first()
-            if child is None:
-                report.errors.append((line, "resident_id", mask_resident_id(rid), "careflow 中无此儿童"))
-                continue
-            if file is not None and file.child_id != child.id:
-                report.errors.append((line, "resident_id", mask_resident_id(rid), f"与档案 {file.reference} 的儿童不符"))
-                continue
-            if file is None:
-                file = session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child.id)).first()
-                if file is None:
-                    report.errors.append((line, "resident_id", mask_resident_id(rid), "该儿童没有重点关爱档案"))
-                    continue
-        if file is None:
-            report.errors.append((line, "file", "", "缺少档案编号和身份证号"))
-            continue
-        answer = {f: values[f] for f in dept.answers if f in values}
-        too_long = [f for f, v in answer.items() if len(v) > 200]
-        if too_long:
-            report.errors.append((line, too_long[0], answer[too_long[0]][:50], "超过 200 个字符"))
-            continue
-        stored = dict((file.department_data or {}).get(dept.code, {}))
-        if {f: stored.get(f, "") for f in answer} == answer:
-            report.unchanged += 1
-            continue
-        data = dict(file.department_data or {})
-        data[dept.code] = {**answer, "received_at": now.isoformat(), "source": path.name[:100], "line": line}
-        file.department_data, file.updated_at = data, now
-        session.add(file)
-        record_audit(session, actor=actor, action="key_care_file.department_answer", entity_type="key_care_file",
-                     entity_id=file.id, reason=f"{dept.code}: {path.name} line {line}",
-                     detail={"department": dept.code, "fields": sorted(answer)})
-        report.updated += 1
+        file = _answered_file(session, values, line, report)
+        if file is not None:
+            _store_answer(session, dept, file, values, line, report, source=path.name, actor=actor, now=now)
     if columns is None:
         expected = "、".join(names[0] for names in dept.answers.values())
         raise ValueError(f"field 'file': {path.name}: no header with 档案编号 (or 身份证号) and an answer column "
                          f"({expected})")
     return report
+
+
+def _answer_headers(dept: Department) -> dict[str, str]:
+    """Normalised header → field of an answer file: the department's answer columns, ``file`` (档案编号, 档案号) and
+    ``resident_id`` (身份证号, 公民身份号码, 身份证号码)."""
+    aliases = {normalize_header(a): f for f, names in dept.answers.items() for a in names}
+    aliases.update({normalize_header("档案编号"): "file", normalize_header("档案号"): "file",
+                    normalize_header("身份证号"): "resident_id", normalize_header("公民身份号码"): "resident_id",
+                    normalize_header("身份证号码"): "resident_id"})
+    return aliases
+
+
+def _answered_file(session: Session, values: dict[str, str], line: int, report: AnswerReport) -> KeyCareFile | None:
+    """The file a row answers for: by its file number, or by the child's ID number (which must then be the file's
+    child's); None, with the problem in ``report.errors`` (the ID number masked), when there is none."""
+    file = None
+    ref = values.get("file", "")
+    if ref:
+        file_id = parse_file_reference(ref)
+        file = session.get(KeyCareFile, file_id) if file_id else None
+        if file is None:
+            report.errors.append((line, "file", ref, "无此档案编号"))
+            return None
+    rid_text = values.get("resident_id", "")
+    if rid_text:
+        try:
+            rid = normalize_resident_id(rid_text)
+        except InvalidResidentID as exc:
+            report.errors.append((line, "resident_id", mask_resident_id(rid_text), f"身份证号无效：{exc.reason}"))
+            return None
+        child = session.exec(select(Child).where(Child.resident_id == rid)).first()
+        if child is None:
+            report.errors.append((line, "resident_id", mask_resident_id(rid), "careflow 中无此儿童"))
+            return None
+        if file is not None and file.child_id != child.id:
+            report.errors.append((line, "resident_id", mask_resident_id(rid), f"与档案 {file.reference} 的儿童不符"))
+            return None
+        if file is None:
+            file = session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child.id)).first()
+            if file is None:
+                report.errors.append((line, "resident_id", mask_resident_id(rid), "该儿童没有重点关爱档案"))
+                return None
+    if file is None:
+        report.errors.append((line, "file", "", "缺少档案编号和身份证号"))
+    return file
+
+
+def _store_answer(session: Session, dept: Department, file: KeyCareFile, values: dict[str, str], line: int,
+                  report: AnswerReport, *, source: str, actor: str, now: datetime.datetime) -> None:
+    """The department's answers of a row stored on ``file`` (with when, the file name ``source`` and the line;
+    audited ``key_care_file.department_answer``) and counted ``updated`` — or ``unchanged`` when equal to what is
+    stored, or reported when an answer is over 200 characters."""
+    answer = {f: values[f] for f in dept.answers if f in values}
+    too_long = [f for f, v in answer.items() if len(v) > 200]
+    if too_long:
+        report.errors.append((line, too_long[0], answer[too_long[0]][:50], "超过 200 个字符"))
+        return
+    stored = dict((file.department_data or {}).get(dept.code, {}))
+    if {f: stored.get(f, "") for f in answer} == answer:
+        report.unchanged += 1
+        return
+    data = dict(file.department_data or {})
+    data[dept.code] = {**answer, "received_at": now.isoformat(), "source": source[:100], "line": line}
+    file.department_data, file.updated_at = data, now
+    session.add(file)
+    record_audit(session, actor=actor, action="key_care_file.department_answer", entity_type="key_care_file",
+                 entity_id=file.id, reason=f"{dept.code}: {source} line {line}",
+                 detail={"department": dept.code, "fields": sorted(answer)})
+    report.updated += 1
 
 
 __all__ = ["DEPARTMENTS", "AnswerReport", "Department", "Export", "department", "export_for_department",

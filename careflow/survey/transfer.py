@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from core.audit import record_audit
 from careflow.cases import close_case
 from careflow.routing import NoUnitForAgency, jurisdiction_prefix, resolve_unit
-from careflow.survey.duties import file_duties
+from careflow.survey.duties import UnitCache, file_duties
 from careflow.survey.messages import enqueue_message
 from models.agency import AgencyUnit
 from models.base import utcnow
@@ -25,6 +25,7 @@ from models.deadlines import format_local
 from models.key_care_files import FileStatus, KeyCareFile
 from models.regions import get_county
 from models.task import OPEN_STATES, AgencyTask
+from notifications.messages import enqueue_task_message
 
 _LEVELS = {2: "province", 4: "city", 6: "county", 9: "township", 12: "village"}
 
@@ -71,8 +72,6 @@ def _reroute(session: Session, task: AgencyTask, old_place: str, new_place: str)
         new_unit = resolve_unit(session, task.agency_type, new_place, level=level)
     except NoUnitForAgency as exc:
         if task.duty_key:
-            from careflow.survey.duties import UnitCache
-
             new_unit = UnitCache(session).unit_for(new_place)
             if new_unit is None:
                 return None, str(exc)
@@ -106,23 +105,11 @@ def relocate_child(
 
     Idempotent per round: messages are keyed by child, round and new county.
     """
-    from notifications.messages import enqueue_task_message
-
     now = now or utcnow()
-    to_county, to_area = child.residence_county_code, child.residence_area_code
-    result = Relocation(child_id=child.id, from_county=from_county, to_county=to_county, from_area=from_area,
-                        to_area=to_area)
-    old_place, new_place = from_area or from_county, to_area or to_county
+    result = Relocation(child_id=child.id, from_county=from_county, to_county=child.residence_county_code,
+                        from_area=from_area, to_area=child.residence_area_code)
     cases = session.exec(select(Case).where(Case.child_id == child.id, Case.status == CaseStatus.open)).all()
-    for case in cases:
-        if result.county_changed and case.county_code != to_county:
-            old = case.county_code
-            case.county_code = to_county
-            session.add(case)
-            record_audit(session, actor=actor, action="case.transferred", entity_type="case", entity_id=case.id,
-                         case_id=case.id, reason=f"survey {round_label}: child now lives in {to_county}",
-                         detail={"from_county": old, "to_county": to_county})
-            result.cases.append(case.reference)
+    _transfer_cases(session, cases, result, round_label=round_label, actor=actor)
     tasks: list[AgencyTask] = []
     if cases:
         tasks.extend(session.exec(select(AgencyTask).where(
@@ -130,66 +117,100 @@ def relocate_child(
     file = session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child.id)).first()
     if file is not None:
         tasks.extend(task for task, _ in file_duties(session, file.id))
-        file.county_code, file.area_code, file.updated_at = to_county, to_area, now
+        file.county_code, file.area_code, file.updated_at = result.to_county, result.to_area, now
         session.add(file)
     for task in tasks:
-        new_unit, why = _reroute(session, task, old_place, new_place)
-        if new_unit is None:
-            if why != "same unit":
-                result.kept.append((task.short_ref, task.unit_code, why))
-            continue
-        old_unit = task.unit_code
-        task.unit_code = new_unit.code
-        task.jurisdiction_code = new_place if task.duty_key else new_unit.jurisdiction_code
-        session.add(task)
-        record_audit(session, actor=actor, action="task.rerouted", entity_type="task", entity_id=task.id,
-                     case_id=task.case_id, reason=f"survey {round_label}: child moved",
-                     detail={"from_unit": old_unit, "to_unit": new_unit.code})
-        result.rerouted.append((task.short_ref, old_unit, new_unit.code))
-        session.flush()
-        if task.case_id is not None:
-            enqueue_task_message(session, task=task, event="task_requested", recipient_unit=new_unit.code,
-                                 occasion=f"transfer:{round_label}",
-                                 outcome_summary=f"儿童居住地变更，本任务由 {old_unit} 转交")
-        else:
-            enqueue_message(
-                session, key=f"survey:duty_transfer:{task.id}:{new_unit.code}", event="survey_duty_transfer",
-                unit_code=new_unit.code, task_id=task.id, children=[child],
-                subject=f"【转交】{task.title}",
-                body=(f"{new_unit.name}：\n儿童居住地变更（{round_label} 轮监测摸排），以下关爱任务转由你单位办理：\n"
-                      f"  {task.title}，任务 {task.short_ref}，截止 {format_local(task.due_at)}（北京时间）\n"
-                      f"完成后登记：careflow survey record-contact {file.reference if file else ''} "
-                      f"--kind {'visit' if task.step_key.endswith('visit') else 'contact'} --as <儿童主任>\n"))
+        _hand_over(session, task, child, file, result, round_label=round_label, actor=actor)
     if result.county_changed:
-        try:
-            county = get_county(to_county)
-            frm = get_county(from_county)
-            to_name, from_name = county.full_name, frm.full_name
-        except ValueError:
-            to_name, from_name = to_county, from_county
-        unit = f"civil_affairs-{to_county}"
-        lines = [f"{to_name}民政局：", f"{round_label} 轮监测摸排发现一名儿童由 {from_name}（{from_county}）迁入本县（区）"
-                 f"（{to_area or to_county}）。"]
-        if result.cases:
-            lines.append("转入的个案：" + "、".join(result.cases))
-        if file is not None:
-            lines.append(f"重点关爱服务对象档案：{file.reference}（{'在册' if file.status == FileStatus.active.value else '已关闭'}）")
-        if result.rerouted:
-            lines.append("已转交的任务：" + "；".join(f"{ref}（{old} → {new}）" for ref, old, new in result.rerouted))
-        if result.kept:
-            lines.append("未转交的任务：" + "；".join(f"{ref}（{unit_}：{why}）" for ref, unit_, why in result.kept))
-        lines.append("请指定儿童主任跟进，并核实个案与档案信息。查看：careflow survey changes "
-                     f"--county {to_county} --round {round_label}")
-        enqueue_message(session, key=f"survey:transfer:{child.id}:{round_label}:{to_county}", event="survey_transfer",
-                        unit_code=unit, role="caseworker", children=[child],
-                        subject=f"【流动儿童迁入】{round_label} 轮摸排：个案/档案转入 {to_name}",
-                        body="\n".join(lines) + "\n")
-        result.notified.append(unit)
+        _tell_new_county(session, child, file, result, round_label=round_label)
         record_audit(session, actor=actor, action="child.moved", entity_type="child", entity_id=child.id,
                      reason=f"survey {round_label}",
-                     detail={"from_county": from_county, "to_county": to_county, "cases": result.cases,
+                     detail={"from_county": from_county, "to_county": result.to_county, "cases": result.cases,
                              "rerouted": len(result.rerouted)})
     return result
+
+
+def _transfer_cases(session: Session, cases: list[Case], result: Relocation, *, round_label: str,
+                    actor: str) -> None:
+    """On a county move, the open ``cases`` go to the new county (audited ``case.transferred``; their references
+    in ``result.cases``)."""
+    if not result.county_changed:
+        return
+    to_county = result.to_county
+    for case in cases:
+        if case.county_code != to_county:
+            old = case.county_code
+            case.county_code = to_county
+            session.add(case)
+            record_audit(session, actor=actor, action="case.transferred", entity_type="case", entity_id=case.id,
+                         case_id=case.id, reason=f"survey {round_label}: child now lives in {to_county}",
+                         detail={"from_county": old, "to_county": to_county})
+            result.cases.append(case.reference)
+
+
+def _hand_over(session: Session, task: AgencyTask, child: Child, file: KeyCareFile | None, result: Relocation, *,
+               round_label: str, actor: str) -> None:
+    """An open case task or duty goes to the unit covering the child's new area (:func:`_reroute`; audited
+    ``task.rerouted``, in ``result.rerouted``), which is told; or stays where it is (in ``result.kept``, why)."""
+    old_place, new_place = result.from_area or result.from_county, result.to_area or result.to_county
+    new_unit, why = _reroute(session, task, old_place, new_place)
+    if new_unit is None:
+        if why != "same unit":
+            result.kept.append((task.short_ref, task.unit_code, why))
+        return
+    old_unit = task.unit_code
+    task.unit_code = new_unit.code
+    task.jurisdiction_code = new_place if task.duty_key else new_unit.jurisdiction_code
+    session.add(task)
+    record_audit(session, actor=actor, action="task.rerouted", entity_type="task", entity_id=task.id,
+                 case_id=task.case_id, reason=f"survey {round_label}: child moved",
+                 detail={"from_unit": old_unit, "to_unit": new_unit.code})
+    result.rerouted.append((task.short_ref, old_unit, new_unit.code))
+    session.flush()
+    if task.case_id is not None:
+        enqueue_task_message(session, task=task, event="task_requested", recipient_unit=new_unit.code,
+                             occasion=f"transfer:{round_label}",
+                             outcome_summary=f"儿童居住地变更，本任务由 {old_unit} 转交")
+        return
+    enqueue_message(
+        session, key=f"survey:duty_transfer:{task.id}:{new_unit.code}", event="survey_duty_transfer",
+        unit_code=new_unit.code, task_id=task.id, children=[child],
+        subject=f"【转交】{task.title}",
+        body=(f"{new_unit.name}：\n儿童居住地变更（{round_label} 轮监测摸排），以下关爱任务转由你单位办理：\n"
+              f"  {task.title}，任务 {task.short_ref}，截止 {format_local(task.due_at)}（北京时间）\n"
+              f"完成后登记：careflow survey record-contact {file.reference if file else ''} "
+              f"--kind {'visit' if task.step_key.endswith('visit') else 'contact'} --as <儿童主任>\n"))
+
+
+def _tell_new_county(session: Session, child: Child, file: KeyCareFile | None, result: Relocation, *,
+                     round_label: str) -> None:
+    """One message to the new county's civil affairs bureau (its caseworkers) naming the cases, the file and the
+    tasks transferred and kept — references only (in ``result.notified``)."""
+    from_county, to_county, to_area = result.from_county, result.to_county, result.to_area
+    try:
+        county = get_county(to_county)
+        frm = get_county(from_county)
+        to_name, from_name = county.full_name, frm.full_name
+    except ValueError:
+        to_name, from_name = to_county, from_county
+    unit = f"civil_affairs-{to_county}"
+    lines = [f"{to_name}民政局：", f"{round_label} 轮监测摸排发现一名儿童由 {from_name}（{from_county}）迁入本县（区）"
+             f"（{to_area or to_county}）。"]
+    if result.cases:
+        lines.append("转入的个案：" + "、".join(result.cases))
+    if file is not None:
+        lines.append(f"重点关爱服务对象档案：{file.reference}（{'在册' if file.status == FileStatus.active.value else '已关闭'}）")
+    if result.rerouted:
+        lines.append("已转交的任务：" + "；".join(f"{ref}（{old} → {new}）" for ref, old, new in result.rerouted))
+    if result.kept:
+        lines.append("未转交的任务：" + "；".join(f"{ref}（{unit_}：{why}）" for ref, unit_, why in result.kept))
+    lines.append("请指定儿童主任跟进，并核实个案与档案信息。查看：careflow survey changes "
+                 f"--county {to_county} --round {round_label}")
+    enqueue_message(session, key=f"survey:transfer:{child.id}:{round_label}:{to_county}", event="survey_transfer",
+                    unit_code=unit, role="caseworker", children=[child],
+                    subject=f"【流动儿童迁入】{round_label} 轮摸排：个案/档案转入 {to_name}",
+                    body="\n".join(lines) + "\n")
+    result.notified.append(unit)
 
 
 AGED_OUT_REASON = "年满十六周岁，不再属于流动儿童（实施方案 一） / aged out at 16"

@@ -21,36 +21,36 @@ What it refuses besides: a control character (NUL and the rest of C0 except tab 
 cell careflow reads (``control_character``; PostgreSQL cannot store NUL, and nobody typed one); an arrival date
 before the birth date, after today or after the round's end (:func:`models.eligibility.check_arrival_date`). A value
 shown in a report has its control characters written as ``\\xNN``.
+
+Each field's rules, with their errors and where they come from, are in :mod:`careflow.survey.field_checks`; this
+module puts them together, classifies a row that passed and writes it for the database.
 """
 from __future__ import annotations
 
 import datetime
 import hashlib
 import json
+from functools import partial
 from typing import Any, NamedTuple
 
-from careflow.survey.cells import (
-    CONTROL_CHARS,
-    DateProblem,
-    FLOATISH,
-    NO_WORDS,
-    SEX_WORDS,
-    SHANGHAI,
-    YES_WORDS,
-    cell_text,
-    cell_texts,
-    control_character_problem,
-    county_of_text,
-    fast_resident_id,
-    id_birth_date,
-    parse_criteria,
-    parse_date,
-    shown_text,
-)
+from careflow.survey.cells import SHANGHAI, cell_text, cell_texts, county_of_text, id_birth_date, shown_text
 from careflow.survey.columns import FIELD_LABELS, Header
-from models.eligibility import KeyCareCriterion, check_arrival_date
+from careflow.survey.field_checks import (
+    check_address,
+    check_area_code,
+    check_arrival_date,
+    check_birth_date,
+    check_control_characters,
+    check_criterion_columns,
+    check_full_name,
+    check_guardian,
+    check_hukou_county,
+    check_key_care,
+    check_resident_id,
+    check_residence_county,
+    check_sex,
+)
 from models.regions import Region
-from models.resident_id import InvalidResidentID, normalize_resident_id, recover_lost_x
 from models.survey_rules import classify
 
 class RowIssue(NamedTuple):
@@ -164,7 +164,6 @@ class RowValidator:
         self.county = county
         self.as_of = as_of
         self.today = today or datetime.datetime.now(SHANGHAI).date()
-        self._latest_arrival = min(self.today, as_of)
         self._cols = header.columns
         self._criteria_columns = [(f.split(":", 1)[1], j) for f, j in header.columns.items() if f.startswith("kc:")]
         self._mapped = sorted(set(header.columns.values()))
@@ -189,9 +188,16 @@ class RowValidator:
         return True
 
     def _problem(self, issues: list[RowIssue], line: int, name: str, value: Any, code: str, message: str) -> None:
+        """A :class:`RowIssue` of field ``name`` on ``line``: the column as written, the value as text (at most 200
+        characters), control characters shown as ``\\xNN``."""
         column = self.header.labels.get(self._cols[name], FIELD_LABELS.get(name, name)) if name in self._cols else ""
         shown = value if isinstance(value, str) else cell_text(value) if value is not None else ""
         issues.append(RowIssue(line, name, shown_text(column), shown_text(shown[:200]), code, message))
+
+    def _note(self, notes: list[RowIssue], line: int, name: str, text: str, code: str, message: str) -> None:
+        """A correction made to field ``name`` on ``line`` (e.g. ``lost_x_recovered``), the value as given."""
+        column = self.header.labels.get(self._cols[name], FIELD_LABELS.get(name, name))
+        notes.append(RowIssue(line, name, column, text, code, message))
 
     def _county_of(self, text: str) -> Region | str:
         found = self._regions.get(text)
@@ -199,160 +205,57 @@ class RowValidator:
             found = self._regions[text] = county_of_text(text)
         return found
 
-    def validate(self, line: int, cells: list[Any]) -> RowResult:
-        """Validate one row (see the module docstring for what is accepted). Never raises for bad data."""
-        issues: list[RowIssue] = []
-        notes: list[RowIssue] = []
+    def _field_cells(self, cells: list[Any]) -> tuple[list[Any], list[Any]]:
+        """(the row padded to the mapped width plus one empty cell, the cells of :attr:`_FIELDS` in order); a field
+        the file has no column for reads the empty cell ("", not None, so that a CSV row stays all text for
+        :func:`~careflow.survey.cells.cell_texts`)."""
         width = self._width
-        # index ``width`` must be an empty cell: the fields the file has no column for read it ("", not None, so
-        # that a CSV row stays all text for cell_texts)
         if len(cells) == width:
             cells = [*cells, ""]
         else:
             cells = [*cells[:width], *([""] * (width - len(cells))), ""]
-        raws = [cells[j] for j in self._index]
-        (raw_id, name_raw, sex_raw, birth_raw, hukou_raw, residence_raw, area_raw, address_raw, arrival_raw,
-         kc_raw, g_name_raw, g_relation_raw, g_phone_raw) = raws
-        (_, name_text, sex_text, _, hukou_text, residence_text, area_text, address_text, _, kc_text, g_name_text,
-         g_relation_text, g_phone_text) = cell_texts(raws)
-        problem = self._problem
-        try:  # a CSV row: all text, one search for the row
-            controls = CONTROL_CHARS.search("".join(raws)) is not None
-        except TypeError:  # XLSX cells: numbers, dates, None
-            controls = any(v.__class__ is str and CONTROL_CHARS.search(v) for v in raws)
-        if controls:
-            for name, raw in zip(self._FIELDS, raws):
-                found = control_character_problem(raw) if raw.__class__ is str else None
-                if found:
-                    problem(issues, line, name, raw, "control_character", found)
+        return cells, [cells[j] for j in self._index]
+
+    def validate(self, line: int, cells: list[Any]) -> RowResult:
+        """Validate one row (the module docstring says what is accepted; each field's rules are in
+        :mod:`careflow.survey.field_checks`). Never raises for bad data."""
+        issues: list[RowIssue] = []
+        notes: list[RowIssue] = []
+        report = partial(self._problem, issues, line)
+        cells, raws = self._field_cells(cells)
+        if check_control_characters(self._FIELDS, raws, report):
             return RowResult(None, issues, notes)
+        raw_id, name_raw, sex_raw, birth_raw, hukou_raw, residence_raw, area_raw, _, arrival_raw, kc_raw = raws[:10]
+        (_, name_text, sex_text, _, hukou_text, residence_text, area_text, address_text, _, kc_text, guardian_name,
+         guardian_relation, guardian_phone) = cell_texts(raws)
 
-        # ID number
-        rid = None
-        if raw_id.__class__ is str:
-            text = raw_id.strip()
-            rid = fast_resident_id(text, self.today)
-        if rid is None:
-            rid = self._resident_id(raw_id, issues, notes, line)
+        rid = check_resident_id(raw_id, self.today, report, partial(self._note, notes, line))
         birth = id_birth_date(rid[6:14]) if rid else None
-
-        # name
-        full_name = name_text
-        if "  " in full_name or "\t" in full_name or "\u3000" in full_name:
-            full_name = " ".join(full_name.split())
-        if not full_name:
-            problem(issues, line, "full_name", name_raw, "required", "必填")
-        elif len(full_name) > 64:
-            problem(issues, line, "full_name", full_name, "too_long", "姓名超过 64 个字符")
-
-        # sex: the ID number decides; a contradicting cell is an error
-        sex = ""
-        if sex_raw is not None:
-            sex_text = sex_text.lower()
-            if sex_text:
-                sex = SEX_WORDS.get(sex_text, "")
-                if not sex:
-                    problem(issues, line, "sex", sex_raw, "invalid", "性别应为 男 或 女")
-        if rid:
-            from_id = "男" if (ord(rid[16]) - 48) % 2 else "女"
-            if sex and sex != from_id:
-                problem(issues, line, "sex", sex_raw, "mismatch", f"与身份证号不符（身份证号为{from_id}性）")
-            sex = from_id
-
-        # birth date (optional: the ID says it)
-        if birth_raw is not None:
-            parsed = parse_date(birth_raw)
-            if isinstance(parsed, DateProblem):
-                if parsed.code != "required":
-                    problem(issues, line, "birth_date", birth_raw, parsed.code, parsed.message)
-            elif birth and parsed != birth:
-                problem(issues, line, "birth_date", birth_raw, "mismatch",
-                        f"与身份证号中的出生日期 {birth.isoformat()} 不符")
-
-        # counties
-        hukou = None
-        text = hukou_text
-        if not text:
-            problem(issues, line, "hukou_county", hukou_raw, "required", "必填")
-        else:
-            found = self._county_of(text)
-            if found.__class__ is str:
-                problem(issues, line, "hukou_county", hukou_raw, "unknown_region", f"无法识别的县（市、区）：{found}")
-            else:
-                hukou = found
-        residence = self.county
-        text = residence_text
-        if text:
-            found = self._county_of(text)
-            if found.__class__ is str:
-                problem(issues, line, "residence_county", residence_raw, "unknown_region",
-                        f"无法识别的县（市、区）：{found}")
-                residence = None
-            elif found.code != self.county.code:
-                problem(issues, line, "residence_county", residence_raw, "other_county",
-                        f"居住地为 {found.code} {found.full_name}，不属于本次摸排的 {self.county.code} "
-                        f"{self.county.full_name}")
-                residence = None
-
-        # area code
-        area = area_text
-        if area:
-            if not area.isdigit() or len(area) not in (9, 12):
-                problem(issues, line, "residence_area_code", area_raw, "invalid",
-                        "乡镇代码应为 9 位、村（居）代码应为 12 位数字")
-                area = ""
-            elif not area.startswith(self.county.code):
-                problem(issues, line, "residence_area_code", area_raw, "other_county",
-                        f"不在本县（区）{self.county.code} {self.county.name} 范围内")
-                area = ""
-
-        address = address_text
-        if address:
-            address = " ".join(address.split())
-            if len(address) > 200:
-                problem(issues, line, "residence_address", address, "too_long", "居住地址超过 200 个字符")
-
-        # arrival date
-        arrival = parse_date(arrival_raw)
-        if arrival.__class__ is DateProblem:
-            problem(issues, line, "arrival_date", arrival_raw, arrival.code, arrival.message)
-            arrival = None
-        elif birth is not None and (arrival < birth or arrival > self._latest_arrival):
-            wrong = check_arrival_date(arrival, birth_date=birth, today=self.today, round_end=self.as_of)
-            if wrong is not None:
-                problem(issues, line, "arrival_date", arrival_raw, wrong.code, wrong.message)
-                arrival = None
-
-        # key care
-        criteria: tuple[str, ...] = ()
-        if kc_raw is not None:
-            criteria, unknown = parse_criteria(kc_text)
-            if unknown is not None:
-                allowed = "、".join(c.zh for c in KeyCareCriterion)
-                problem(issues, line, "key_care", kc_raw, "unknown_criterion",
-                        f"无法识别“{unknown}”（应为：{allowed}，或 无）")
+        full_name = check_full_name(name_text, name_raw, report)
+        sex = check_sex(sex_text, sex_raw, rid, report)
+        check_birth_date(birth_raw, birth, report)
+        hukou = check_hukou_county(hukou_text, hukou_raw, self._county_of, report)
+        residence = check_residence_county(residence_text, residence_raw, self.county, self._county_of, report)
+        area = check_area_code(area_text, area_raw, self.county, report)
+        address = check_address(address_text, report)
+        arrival = check_arrival_date(arrival_raw, birth, self.today, self.as_of, report)
+        criteria = check_key_care(kc_text, kc_raw, report)
         if self._criteria_columns:
-            found_criteria = set(criteria)
-            for code, j in self._criteria_columns:
-                value = cells[j]
-                text = cell_text(value).lower()
-                if text in YES_WORDS:
-                    found_criteria.add(code)
-                elif text not in NO_WORDS:
-                    problem(issues, line, f"kc:{code}", value, "invalid", "应为 是 或 否")
-            criteria = tuple(sorted(found_criteria))
-
-        guardian_name, guardian_relation, guardian_phone = g_name_text, g_relation_text, g_phone_text
-        if len(guardian_name) > 64:
-            problem(issues, line, "guardian_name", guardian_name, "too_long", "超过 64 个字符")
-        if len(guardian_relation) > 32:
-            problem(issues, line, "guardian_relation", guardian_relation, "too_long", "超过 32 个字符")
-        if len(guardian_phone) > 32:
-            problem(issues, line, "guardian_phone", guardian_phone, "too_long", "超过 32 个字符")
+            criteria = check_criterion_columns(criteria, self._criteria_columns, cells, report)
+        check_guardian(guardian_name, guardian_relation, guardian_phone, report)
 
         if issues or rid is None or hukou is None or residence is None or arrival is None or birth is None:
             return RowResult(None, issues, notes)
+        return self._accepted(line, notes, (rid, full_name, sex, birth, hukou, residence, area, address, arrival,
+                                            criteria, guardian_name, guardian_relation, guardian_phone))
 
+    def _accepted(self, line: int, notes: list[RowIssue], fields: tuple) -> RowResult:
+        """The :class:`RowResult` of a row whose fields all passed: classified (:func:`models.survey.classify`),
+        hashed, and for ``copy_lines`` written as a COPY line. ``fields``: the stored fields 1-13 in
+        :class:`ValidRow` order, the counties as :class:`~models.regions.Region` s and the criteria a sorted tuple
+        of codes."""
+        (rid, full_name, sex, birth, hukou, residence, area, address, arrival, criteria, guardian_name,
+         guardian_relation, guardian_phone) = fields
         result = classify(birth_date=birth, hukou=hukou, residence=residence, arrival_date=arrival,
                           on=self.as_of, criteria=criteria)
         criteria_text, criteria_json = _criteria_text(criteria)
@@ -365,50 +268,11 @@ class RowValidator:
                        criteria_text, guardian_name, guardian_relation, guardian_phone, criteria_json, result[0],
                        reasons, result[2], digest)
         if not self.copy_lines:
-            return RowResult(row, issues, notes)
+            return RowResult(row, [], notes)
         # then the id the child gets if new to careflow (see careflow.survey.merge_sql.new_child_id_sql)
         child_id = f"\t{self.id_prefix}{line:010x}\n" if self.id_prefix else "\t\\N\n"
         if "\\" in stored or "\t" in stored or "\n" in stored or "\r" in stored or stored.count("\x1f") != 12:
-            return RowResult(row, issues, notes, row.copy_text()[:-1] + child_id)
-        return RowResult(row, issues, notes, f"{line}\t{stored.replace(chr(31), chr(9))}\t{criteria_json}\t"
-                                             f"{'t' if result[0] else 'f'}\t{reasons}\t{'t' if result[2] else 'f'}\t"
-                                             f"{digest}{child_id}")
-
-    def _resident_id(self, raw: Any, issues: list[RowIssue], notes: list[RowIssue], line: int) -> str | None:
-        problem = self._problem
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            problem(issues, line, "resident_id", raw, "required", "必填")
-            return None
-        if isinstance(raw, float):
-            problem(issues, line, "resident_id", raw, "number_lost_digits",
-                    "身份证号被存成了数字，后几位已丢失；请把该列设为文本格式后重新导出")
-            return None
-        if isinstance(raw, bool) or not isinstance(raw, (str, int)):
-            raw = cell_text(raw)
-        text = "".join(cell_text(raw).split()).upper()
-        fast = fast_resident_id(text, self.today)
-        if fast:
-            return fast
-        if FLOATISH.fullmatch(text):
-            problem(issues, line, "resident_id", raw, "number_lost_digits",
-                    "身份证号被存成了数字（科学计数法），后几位已丢失；请把该列设为文本格式后重新导出")
-            return None
-        recovered = recover_lost_x(raw)
-        if recovered:
-            column = self.header.labels.get(self._cols["resident_id"], "身份证号")
-            notes.append(RowIssue(line, "resident_id", column, cell_text(raw), "lost_x_recovered",
-                                  "身份证号末位 X 缺失（被存成数字），已按校验码补回"))
-            return recovered
-        try:
-            return normalize_resident_id(raw)
-        except InvalidResidentID as exc:
-            messages = {
-                "length": f"长度为 {len(exc.value)} 位，应为 18 位",
-                "format": "应为 17 位数字加 1 位数字或 X",
-                "checksum": f"校验码错误，应为 {exc.reason.rsplit(' ', 1)[-1]}",
-                "birth_date": "出生日期部分无效",
-                "birthplace": f"地址码 {exc.value[:6]} 不是有效的行政区划代码",
-                "type": "不是文本或整数",
-            }
-            problem(issues, line, "resident_id", raw, exc.code, messages.get(exc.code, exc.reason))
-            return None
+            return RowResult(row, [], notes, row.copy_text()[:-1] + child_id)
+        return RowResult(row, [], notes, f"{line}\t{stored.replace(chr(31), chr(9))}\t{criteria_json}\t"
+                                         f"{'t' if result[0] else 'f'}\t{reasons}\t{'t' if result[2] else 'f'}\t"
+                                         f"{digest}{child_id}")
