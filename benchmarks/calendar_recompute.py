@@ -14,7 +14,7 @@ import resource
 import tempfile
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 PG_ADMIN_URL = os.environ.get("CAREFLOW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -45,12 +45,9 @@ def main() -> None:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def run(url: str, provisional: int, other: int) -> None:
-    import sqlalchemy as sa
-    from sqlalchemy import event
-
-    from core.db import get_engine, migrate, session_scope
-    from careflow.holidays import load_arrangement_file
+def _seed_cases(url: str) -> None:
+    """200 children, each with a case and a guardianship pathway run."""
+    from core.db import migrate, session_scope
     from careflow.routing import load_agency_units
     from core.settings import get_settings
     from models.case import Case, PathwayRun
@@ -70,8 +67,15 @@ def run(url: str, provisional: int, other: int) -> None:
         session.add_all(cases)
         session.flush()
         session.add_all([PathwayRun(case_id=c.id, pathway="guardianship", started_by="benchmark") for c in cases])
+
+
+def _insert_tasks(url: str, provisional: int, other: int) -> None:
+    """``provisional`` open tasks due in 2027 on provisional dates, ``other`` on 2026 dates, by bulk SQL."""
+    import sqlalchemy as sa
+
+    from core.db import get_engine
+
     engine = get_engine(url)
-    started = time.perf_counter()
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TEMPORARY TABLE bench_run AS SELECT row_number() OVER (ORDER BY id) - 1 AS k, "
                              "id, case_id FROM pathway_run")
@@ -93,6 +97,19 @@ def run(url: str, provisional: int, other: int) -> None:
                 {"base": base, "prov": prov, "n": count, "offset": 0 if prov else provisional // 200 + 2})
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE agency_task")
+
+
+def run(url: str, provisional: int, other: int) -> None:
+    """Build the tasks, load the arrangement file twice, print the figures."""
+    from sqlalchemy import event
+
+    from core.db import get_engine
+    from careflow.holidays import load_arrangement_file
+
+    _seed_cases(url)
+    started = time.perf_counter()
+    _insert_tasks(url, provisional, other)
+    engine = get_engine(url)
     build = time.perf_counter() - started
 
     statements = 0

@@ -260,6 +260,44 @@ def _print_run(title: str, results: list[dict], tasks: int, units: int) -> None:
     print(f"   dispatcher counts: {first['counts']}; refused by the platforms: {first['refused']}")
 
 
+def _create_database(database_url: str) -> str:
+    """A new, empty PostgreSQL database beside ``database_url``'s; returns its URL."""
+    import sqlalchemy as sa
+
+    base = database_url.rsplit("/", 1)[0]
+    name = f"careflow_notify_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"{base}/{name}"
+
+
+def _run_scenarios(url: str, home: Path, args, started: float) -> tuple[list[dict], list[dict], list[dict]]:
+    """The plain, rate-limited and digest scenarios, the most telling first; repeats only while
+    :data:`TIME_LIMIT` allows. Returns (plain, limited, digested) runs."""
+    def left() -> float:
+        return TIME_LIMIT - (time.perf_counter() - started)
+
+    def scenario(label: str, *, digest: bool, limits: bool) -> dict:
+        return run_scenario(url, home, label, digest=digest, limits=limits, units=args.units,
+                            workers=args.workers, max_wait=0.0)
+
+    # The most telling runs first; repeats only while the time bound allows.
+    plain = [scenario("plain", digest=False, limits=False)]
+    digested = [scenario("digest0", digest=True, limits=True)]
+    limited = [scenario("limited", digest=False, limits=True)] if left() > 1.2 * plain[0]["wall"] else []
+    for n in range(1, max(1, args.runs)):
+        if left() < 2 * max(r["wall"] for r in digested):
+            break
+        digested.append(scenario(f"digest{n}", digest=True, limits=True))
+    for n in range(1, min(3, args.runs)):
+        if left() < 1.5 * max(r["wall"] for r in plain):
+            break
+        plain.append(scenario(f"plain{n}", digest=False, limits=False))
+    return plain, limited, digested
+
+
 def main(argv: list[str] | None = None) -> int:
     """Set up, run the three scenarios, print the figures; returns the exit code (0)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.notifications", description=__doc__.split("\n")[0])
@@ -273,17 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--units must be at least 10 and --tasks at least --units")
 
     home = Path(tempfile.mkdtemp(prefix="careflow-bench-"))
-    template_url = None
-    if args.database_url:
-        import sqlalchemy as sa
-
-        base = args.database_url.rsplit("/", 1)[0]
-        name = f"careflow_notify_bench_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        template_url = f"{base}/{name}"
+    template_url = _create_database(args.database_url) if args.database_url else None
     started = time.perf_counter()
     try:
         url = _environment(home, template_url)
@@ -304,26 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             extra = f" ({args.tasks / seconds:.0f} messages/s)" if what.startswith("enqueue") else ""
             print(f"set-up: {what}: {seconds:.2f} s{extra}")
 
-        def left() -> float:
-            return TIME_LIMIT - (time.perf_counter() - started)
-
-        def scenario(label: str, *, digest: bool, limits: bool) -> dict:
-            return run_scenario(url, home, label, digest=digest, limits=limits, units=args.units,
-                                workers=args.workers, max_wait=0.0)
-
-        # The most telling runs first; repeats only while the time bound allows.
-        plain = [scenario("plain", digest=False, limits=False)]
-        digested = [scenario("digest0", digest=True, limits=True)]
-        limited = [scenario("limited", digest=False, limits=True)] if left() > 1.2 * plain[0]["wall"] else []
-        for n in range(1, max(1, args.runs)):
-            if left() < 2 * max(r["wall"] for r in digested):
-                break
-            digested.append(scenario(f"digest{n}", digest=True, limits=True))
-        for n in range(1, min(3, args.runs)):
-            if left() < 1.5 * max(r["wall"] for r in plain):
-                break
-            plain.append(scenario(f"plain{n}", digest=False, limits=False))
-
+        plain, limited, digested = _run_scenarios(url, home, args, started)
         _print_run("no digest, no rate limit (every message on its own)", plain, args.tasks, args.units)
         if limited:
             _print_run("no digest, platform limits (one pass; the rest waits for tokens)", limited, args.tasks,

@@ -166,10 +166,48 @@ BARE_INDEX = {
 }
 
 
-def phase_measure(url: str, n: int) -> dict:
+def _check_built_rungs(url: str) -> None:
+    """The bulk SQL's ``next_rung_at`` agrees with :func:`careflow.ladder.next_rung_time` for a sample of tasks."""
+    import sqlalchemy as sa
+
+    from core.db import session_scope
+    from careflow.ladder import load_ladder, next_rung_time, task_county
+    from models.task import AgencyTask
+
+    ladder = load_ladder()
+    with session_scope(url) as session:
+        for task in session.exec(sa.select(AgencyTask).where(AgencyTask.next_rung_at.is_not(None)).limit(50)).scalars():
+            expected = next_rung_time(task, ladder, (), county_code=task_county(task, "350302"), now=T0)
+            assert abs((expected - task.next_rung_at).total_seconds()) < 1, (task.id, expected, task.next_rung_at)
+
+
+def _bare(engine, now: datetime, sql: str) -> tuple[float, int]:
+    """Seconds and rows of one bare query with ``:now``."""
+    import sqlalchemy as sa
+
+    value = now.astimezone(timezone.utc)
+    pg = engine.dialect.name == "postgresql"
+    with engine.connect() as conn:
+        started = time.perf_counter()
+        rows = conn.execute(sa.text(sql), {"now": value if pg else value.replace(tzinfo=None).isoformat(
+            sep=" ", timespec="microseconds")}).all()
+        return time.perf_counter() - started, len(rows)
+
+
+def _traced(run):
+    """``run()`` under tracemalloc: (its result, peak bytes of Python allocations)."""
     import tracemalloc
 
-    import sqlalchemy as sa
+    tracemalloc.start()
+    try:
+        result = run()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def phase_measure(url: str, n: int) -> dict:
+    """Steady sweeps, bare queries, then two firing sweeps (the second under tracemalloc): the figures as a dict."""
     from sqlalchemy import event
 
     os.environ["CAREFLOW_DATABASE_URL"] = url
@@ -178,31 +216,18 @@ def phase_measure(url: str, n: int) -> dict:
     get_settings.cache_clear()
     from core.db import get_engine
     from careflow.escalation import sweep_deadlines
-    from careflow.ladder import load_ladder, next_rung_time, task_county
-    from core.db import session_scope
-    from models.task import AgencyTask
 
     engine = get_engine(url)
-    pg = engine.dialect.name == "postgresql"
     statements = [0]
 
     @event.listens_for(engine, "before_cursor_execute")
     def _count(*_args, **_kw):
         statements[0] += 1
 
-    ladder = load_ladder()
-    with session_scope(url) as session:  # the bulk SQL agrees with the rule for a sample of open tasks
-        for task in session.exec(sa.select(AgencyTask).where(AgencyTask.next_rung_at.is_not(None)).limit(50)).scalars():
-            expected = next_rung_time(task, ladder, (), county_code=task_county(task, "350302"), now=T0)
-            assert abs((expected - task.next_rung_at).total_seconds()) < 1, (task.id, expected, task.next_rung_at)
+    _check_built_rungs(url)
 
     def bare(now: datetime, sql: str) -> tuple[float, int]:
-        value = now.astimezone(timezone.utc)
-        with engine.connect() as conn:
-            started = time.perf_counter()
-            rows = conn.execute(sa.text(sql), {"now": value if pg else value.replace(tzinfo=None).isoformat(
-                sep=" ", timespec="microseconds")}).all()
-            return time.perf_counter() - started, len(rows)
+        return _bare(engine, now, sql)
 
     def sweep(now: datetime):
         before = statements[0]
@@ -218,18 +243,12 @@ def phase_measure(url: str, n: int) -> dict:
     bare_sql = BARE_DEADLINES[engine.dialect.name]
     bares = [bare(T0, bare_sql) for _ in range(5)]
     bares_index = [bare(T0, BARE_INDEX[engine.dialect.name]) for _ in range(5)]
-    tracemalloc.start()
-    sweep(T0)
-    steady_peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    _, steady_peak = _traced(lambda: sweep(T0))
     bare_due, due_rows = bare(T1, BARE_INDEX[engine.dialect.name])
     rss_before = _peak_rss_mb()
     fire_s, fire_statements, first = sweep(T1)
     rss_after = _peak_rss_mb()
-    tracemalloc.start()
-    fire2_s, _, second = sweep(T2)
-    fire_peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    (fire2_s, _, second), fire_peak = _traced(lambda: sweep(T2))
     after = [sweep(T2 + timedelta(minutes=1)) for _ in range(3)]
     return {
         "n": n, "backend": engine.dialect.name,

@@ -116,3 +116,30 @@ def test_an_import_inside_a_function_says_it_is_there_for_start_up_cost():
             if "start-up" not in here:
                 unexplained.append(f"{path.relative_to(PROJECT_ROOT)}:{line}: {text[line - 1].strip()}")
     assert unexplained == []
+
+
+#: "About 400 lines a module, about 60 a function" (issue #15), with the "about" spelled out.
+MODULE_LINES, FUNCTION_LINES = 420, 65
+
+
+def _sized_modules() -> dict[str, Path]:
+    modules = _modules()
+    modules.update({".".join(p.relative_to(PROJECT_ROOT).with_suffix("").parts): p
+                    for p in (PROJECT_ROOT / "benchmarks").rglob("*.py")})
+    return modules
+
+
+def test_no_module_is_too_big_to_hold_in_your_head():
+    big = [f"{path.relative_to(PROJECT_ROOT)}: {lines} lines" for path in _sized_modules().values()
+           if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MODULE_LINES]
+    assert big == []
+
+
+def test_no_function_is_too_long_to_read_at_once():
+    long = []
+    for path in _sized_modules().values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if (lines := node.end_lineno - node.lineno + 1) > FUNCTION_LINES:
+                    long.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno} {node.name}: {lines} lines")
+    assert long == []
