@@ -21,10 +21,12 @@ from models.areas import find_area
 from models.base import utcnow
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus, clip_text
 from models.child import Child, Guardian
+from models.deadlines import format_local
 from models.eligibility import KeyCareCriterion, MigrantAssessment, assess_migrant_child, check_arrival_date
 from models.policy import load_policy
 from models.regions import UnknownRegion, get_county
 from models.resident_id import birth_date_of, normalize_resident_id
+from models.service_list import referral_item
 from models.task import OPEN_STATES, AgencyTask, TaskState
 
 
@@ -178,8 +180,6 @@ def pathway_dedupe_key(pathway: str, parameters: Mapping[str, Any]) -> str:
     """
     definition = load_policy().pathway(pathway)
     if definition.item_steps or pathway == "service_referral":
-        from models.service_list import referral_item
-
         return f"{pathway}:{referral_item(parameters).number}"
     return pathway
 
@@ -236,8 +236,6 @@ def create_pathway_run(
 
 
 def _already_running(session: Session, case: Case, pathway: str, key: str) -> PathwayAlreadyRunning:
-    from models.deadlines import format_local
-
     running = session.exec(select(PathwayRun).where(
         PathwayRun.case_id == case.id, PathwayRun.dedupe_key == key,
         PathwayRun.status.in_([PathwayStatus.starting, PathwayStatus.running]))).first()
@@ -294,8 +292,6 @@ def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> di
             raise ValueError(f"启动参数{labels.get(name, name)}（{name}）不能超过{START_TEXT_MAX_CHARS}个字"
                              f"（现有{len(value)}个字）")
     if definition.item_steps or pathway == "service_referral":
-        from models.service_list import referral_item
-
         try:
             referral_item(validated)  # refuse an item outside the provincial list before anything is stored
         except (KeyError, ValueError) as exc:

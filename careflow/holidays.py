@@ -31,13 +31,19 @@ import pendulum
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from careflow.ladder import load_ladder, next_rung_time, task_county
 from core.audit import record_audit, record_audits
+from core.bulk import update_rows
 from core.db import forget_stored_calendar, session_scope
 from core.settings import get_settings
 from models.base import utcnow
+from models.case import Case
 from models.deadlines import DeadlineRule, WorkingDayCalendar, compute_deadline, default_calendar, format_local
 from models.holidays import Arrangement, ArrangementError, HolidayArrangement, parse_arrangement
+from models.service_list import DUTY_KINDS
 from models.task import PROVISIONAL_OPEN_SQL, AgencyTask, Escalation
+from notifications.messages import caseworker_unit
+from notifications.outbox_batch import TaskMessage, enqueue_task_messages
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +185,6 @@ def deadline_basis(task: AgencyTask, tz: str) -> tuple[pendulum.DateTime, Deadli
         return None
     if task.duty_key is None:
         return pendulum.instance(task.requested_at), rule
-    from models.service_list import DUTY_KINDS
-
     kind, _, rest = task.duty_key.partition(":")
     published = rest.rpartition(":")[2]
     if kind not in DUTY_KINDS:
@@ -256,12 +260,6 @@ def recompute_provisional(year: int, *, result: CalendarLoad | None = None, cale
 
 def _recompute_page(session: Session, ids: list[uuid.UUID], result: CalendarLoad, calendar: WorkingDayCalendar,
                     now: datetime, tz: str) -> None:
-    from careflow.ladder import load_ladder, next_rung_time, task_county
-    from core.bulk import update_rows
-    from models.case import Case
-    from notifications.messages import caseworker_unit
-    from notifications.outbox_batch import TaskMessage, enqueue_task_messages
-
     rows = session.execute(select(AgencyTask, Case.county_code, Case.caseworker)
                            .outerjoin(Case, Case.id == AgencyTask.case_id).where(AgencyTask.id.in_(ids))).all()
     fired: dict[uuid.UUID, set[str]] = {}

@@ -7,11 +7,13 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from core.audit import record_audit
+from core.i18n import deadline_text, gettext, label, normalise_language, outcome_text
 from core.settings import get_settings
 from models.agency import AgencyUnit
 from models.case import Case, PathwayRun
 from models.deadlines import format_local
 from models.notification import Notification
+from models.policy import load_policy
 from models.task import AgencyTask
 
 
@@ -93,9 +95,6 @@ def format_timeline(timeline: CaseTimeline, lang: str = "zh") -> str:
     Everything a person reads is labelled (:func:`core.i18n.label`): pathway and step titles from the policy,
     states, yes/no and choices; units by name; answers as ``label：value``. No step keys, unit codes or field names.
     """
-    from core.i18n import deadline_text, gettext, label, normalise_language, outcome_text
-    from models.policy import load_policy
-
     lang = normalise_language(lang)
     zh = lang == "zh"
     tz = get_settings().timezone

@@ -14,6 +14,7 @@ the task run's name.
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -29,11 +30,13 @@ from sqlmodel import select
 from core.db import session_scope
 from core.prefect_env import share_prefect_tls_context
 from core.audit import record_audit
+from careflow.deployments import PATHWAY_DEPLOYMENTS
 from careflow.recovery import close_pathway_run, record_flow_failure
 from careflow.runners import process_record
 from core.settings import get_settings
 from models.audit import AuditEvent
 from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus
+from models.notification import DeliveryStatus, Notification
 from models.task import AgencyTask, TaskState
 
 
@@ -145,6 +148,8 @@ def begin_pathway(pathway_run_id: str, flow_run_id: str) -> PathwayContext:
 def open_agency_task(pathway_run_id: str, step_key: str, agency_type: str, attempt: int = 1,
                      urgent: bool = False) -> str:
     """Create the step's task for one agency (once); return its id."""
+    # Routing and deadlines (Babel, the policy's models, ~1 s), only when a task is opened: a resumed run that finds
+    # this task's result cached never loads them (start-up).
     from careflow.tasks import open_step_task
 
     with session_scope() as session:
@@ -164,7 +169,7 @@ def open_agency_task(pathway_run_id: str, step_key: str, agency_type: str, attem
 def queue_message(task_id: str, event: str, recipient: str | None = None, role: str = "officer",
                   outcome_summary: str = "") -> str:
     """Store the message for an event on a task (once); return the notification id."""
-    from notifications.messages import enqueue_task_message
+    from notifications.messages import enqueue_task_message  # start-up: the templates (Jinja2), only to write one
 
     with session_scope() as session:
         agency_task = session.get(AgencyTask, uuid.UUID(task_id))
@@ -182,12 +187,10 @@ def send_message(notification_id: str) -> str:
     Returns the message's delivery status. A message already sent (a resumed or restarted run passing this step
     again) is only read.
     """
-    from models.notification import DeliveryStatus, Notification
-
     with session_scope() as session:
         status = session.exec(select(Notification.status).where(Notification.id == uuid.UUID(notification_id))).one()
     if status != DeliveryStatus.sent:
-        from notifications.outbox import dispatch_notification
+        from notifications.outbox import dispatch_notification  # start-up: Apprise, ~0.9 s; only for a message to send
 
         with session_scope() as session:
             status = dispatch_notification(session, uuid.UUID(notification_id)).status
@@ -199,6 +202,8 @@ def read_tasks(task_ids: list[str]) -> list[TaskAnswer]:
     """The current state of the given tasks, read fresh from the database; a task a manager redirected is read as
     the task that replaced it (:func:`careflow.reroute.follow_redirects`). A plain read (no task run): a failure
     fails the flow run, which the sweeper restarts."""
+    # careflow.reroute loads Babel and the policy's models (~0.7 s): loaded when the flow reads answers, after it
+    # reports Running, not in a flow-run process's start-up.
     from careflow.reroute import follow_redirects
 
     with session_scope() as session:
@@ -236,7 +241,7 @@ def close_pathway(pathway_run_id: str, outcome: str, status: PathwayStatus = Pat
         _closed, messages = close_pathway_run(session, run_id, outcome, status)
         fault_point("during_close")  # before the commit: the close must be redone by a restarted run
     if messages:
-        from notifications.outbox import dispatch_notification
+        from notifications.outbox import dispatch_notification  # start-up: Apprise, ~0.9 s; only to send
     for notification_id in messages:  # best effort now; the sweeper sends what stays pending
         try:
             with session_scope() as session:
@@ -261,14 +266,12 @@ def record_failure_hook(flow, flow_run, state) -> None:
         with session_scope() as session:
             record_flow_failure(session, run_id, flow_run.id, reason)
     except Exception as exc:  # noqa: BLE001 -- the database may be the reason the flow failed
-        import logging
-
         logging.getLogger(__name__).warning("could not record the failure of flow run %s: %s", flow_run.id, exc)
 
 
 def notify_caseworker(ctx: PathwayContext, task_id: str, event: str, summary: str) -> None:
     """Tell the case's caseworker about an answer or the end of the pathway (once)."""
-    from notifications.messages import caseworker_unit
+    from notifications.messages import caseworker_unit  # start-up: the templates (Jinja2), only once answered
 
     notification_id = queue_message(task_id, event, recipient=caseworker_unit(ctx.caseworker), role="caseworker",
                                     outcome_summary=summary)
@@ -304,7 +307,7 @@ async def start_linked_pathway(referred_from: str, item: int, pathway: str, para
     an earlier attempt's run is found in the database. If creating the flow run fails, the run stays
     ``starting`` and the sweeper starts it; a ``pending`` referral creates nothing.
     """
-    from careflow.resume import start_pathway_flow
+    from careflow.resume import start_pathway_flow  # start-up: ~1 s (Babel, the policy); only an onward referral
 
     log = get_run_logger()
     linked = record_linked_pathway(referred_from, item, pathway, parameters, started_by)
@@ -334,9 +337,9 @@ def record_linked_pathway(referred_from: str, item: int, pathway: str, parameter
     created: the referral is recorded as pending (audit ``pathway.referral_pending`` on ``referred_from``,
     once per item) and the result's ``reason`` says why. Creates no flow run.
     """
+    # start-up: registering a run and the policy (over 1 s with the eligibility rules), only for an onward referral
     from careflow.cases import create_pathway_run
-    from careflow.deployments import PATHWAY_DEPLOYMENTS
-    from models.policy import load_policy
+    from models.policy import load_policy  # start-up: as above
 
     reason = ""
     if pathway not in PATHWAY_DEPLOYMENTS or pathway not in load_policy().pathways:
@@ -404,8 +407,6 @@ def record_loading_process(flow_run_id: str) -> None:
                             .values(flow_process=process_record())
                             .execution_options(synchronize_session=False))
     except Exception as exc:  # noqa: BLE001 -- never stop a flow run from loading
-        import logging
-
         logging.getLogger(__name__).warning("could not record the process of flow run %s: %s", flow_run_id, exc)
 
 
