@@ -9,7 +9,8 @@ from core.db import session_scope
 from careflow.reroute import check_rejection, parse_kind, record_rejection, settle_reroute
 from careflow.resume import resume_pathway
 from careflow.survey.care_files import complete_duty
-from careflow.tasks import find_task, transition_task
+from careflow.task_lookup import find_task
+from careflow.tasks import transition_task
 from models.survey import KeyCareDuty
 from models.task import AgencyTask, TaskState
 

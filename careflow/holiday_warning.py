@@ -82,7 +82,7 @@ def check_next_year_calendar(now: datetime | None = None) -> str | None:
 
 def _store_missing_warning(session: Session, key: str, year: int, now: datetime) -> bool:
     # `careflow serve` imports the sweeper's module (and this one) but never sweeps: the outbox's batch writer
-    # (Jinja2, ~0.4 s) would be start-up cost for it.
+    # (Jinja2) would be start-up cost for it.
     from notifications.outbox_batch import insert_ignoring_conflicts
 
     recipient = province_admin()

@@ -174,7 +174,7 @@ _UNITS = {"hours": "hours", "days": "calendar_days", "working days": "working_da
 def deadline_basis(task: AgencyTask, tz: str) -> tuple[pendulum.DateTime, DeadlineRule] | None:
     """Where a task's deadline is counted from, and its rule; None when unknown.
 
-    A pathway step (``careflow.tasks``) counts ``deadline_text`` from ``requested_at``; a city list's dated duty
+    A pathway step (``careflow.step_tasks``) counts ``deadline_text`` from ``requested_at``; a city list's dated duty
     (``careflow.city_list``) counts it from 00:00 of the publication date in its ``duty_key``. Other dated
     duties are not recounted (their start is their own module's business).
     """

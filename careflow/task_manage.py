@@ -30,7 +30,8 @@ from core.audit import record_audit
 from core.i18n import label
 from careflow.ladder import initial_next_rung_at, load_ladder, next_rung_time, task_county
 from careflow.reroute import check_reroute_unit
-from careflow.tasks import step_of, transition_task
+from careflow.step_tasks import step_of
+from careflow.tasks import transition_task
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.case import Case, PathwayRun

@@ -98,7 +98,7 @@ _ITEM_KINDS = ("option.item", "option.services")
 
 
 def _items_text(numbers: str, lang: str) -> str:
-    # The CLI imports this module for its labels; the policy's models (~0.35 s) would be start-up cost for every
+    # The CLI imports this module for its labels; the policy's models (~0.5 s) would be start-up cost for every
     # command: loaded only when a label names a service-list item or an agency (start-up).
     from models.policy import load_policy
 

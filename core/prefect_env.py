@@ -74,7 +74,7 @@ def share_prefect_tls_context() -> None:
     process (``flows.steps``). Does nothing if Prefect's client module no longer has the ``ssl`` it patches.
     """
     # Prefect reads its settings as it loads (after configure_prefect_env()), and the CLI imports this module for
-    # commands that never use Prefect: loading it here (~5 s) would be start-up cost for all of them.
+    # commands that never use Prefect: loading it here (~2 s) would be start-up cost for all of them.
     import prefect.client.orchestration as orchestration
 
     if isinstance(getattr(orchestration, "ssl", None), types.ModuleType):

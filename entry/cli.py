@@ -330,7 +330,7 @@ def task_list(unit: Annotated[str, typer.Option(help="agency unit code, e.g. pol
               after: Annotated[str, typer.Option(help="continue after this task (short reference)")] = "") -> None:
     """List a unit's open tasks, soonest deadline first (overdue ones marked), a page at a time."""
     from core.db import session_scope
-    from careflow.tasks import count_open_tasks, find_task, list_open_tasks
+    from careflow.task_lookup import count_open_tasks, find_task, list_open_tasks
     from models.base import utcnow
     from models.case import Case
     from models.deadlines import format_local
@@ -579,7 +579,7 @@ def notify_letter(
     from pathlib import Path
 
     from core.db import session_scope
-    from careflow.tasks import find_task
+    from careflow.task_lookup import find_task
     from notifications.letters import referral_letter
 
     try:

@@ -71,7 +71,7 @@ def ensure_work_pool(name: str) -> bool:
 
 def _served_deployments(sweep_cron: str | None) -> list:
     """The served deployments (names, tags, schedules, entrypoints relative to the project root)."""
-    # start-up: loads every flow's module (~1 s); `careflow worker` never builds deployments
+    # start-up: loads every flow's module; `careflow worker` never builds deployments
     from flows.serve import build_deployments
 
     with contextlib.chdir(PROJECT_ROOT):  # entrypoints are computed relative to the working directory

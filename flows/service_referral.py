@@ -103,7 +103,7 @@ def cancel_unanswered(pathway_run_id: str, step_key: str, reason: str) -> int:
 
     Idempotent: a replay finds them cancelled already. Each cancellation is audited with ``reason``.
     """
-    # start-up: the task writer's module loads Babel and the templates (~0.25 s here), only for an `any` item
+    # start-up: the task writer checks answers with the message renderer (Jinja2), only for an `any` item
     from careflow.tasks import transition_task
 
     with session_scope() as session:

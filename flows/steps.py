@@ -148,9 +148,9 @@ def begin_pathway(pathway_run_id: str, flow_run_id: str) -> PathwayContext:
 def open_agency_task(pathway_run_id: str, step_key: str, agency_type: str, attempt: int = 1,
                      urgent: bool = False) -> str:
     """Create the step's task for one agency (once); return its id."""
-    # Routing and deadlines (Babel, the policy's models, ~1 s), only when a task is opened: a resumed run that finds
-    # this task's result cached never loads them (start-up).
-    from careflow.tasks import open_step_task
+    # Routing, deadlines and the answer checks (the policy's models, Babel, Jinja2), only when a task is opened: a
+    # resumed run that finds this task's result cached never loads them (start-up).
+    from careflow.step_tasks import open_step_task
 
     with session_scope() as session:
         created = open_step_task(session, pathway_run_id=uuid.UUID(pathway_run_id), step_key=step_key,
@@ -190,7 +190,7 @@ def send_message(notification_id: str) -> str:
     with session_scope() as session:
         status = session.exec(select(Notification.status).where(Notification.id == uuid.UUID(notification_id))).one()
     if status != DeliveryStatus.sent:
-        from notifications.outbox import dispatch_notification  # start-up: Apprise, ~0.9 s; only for a message to send
+        from notifications.outbox import dispatch_notification  # start-up: Apprise, only for a message to send
 
         with session_scope() as session:
             status = dispatch_notification(session, uuid.UUID(notification_id)).status
@@ -202,8 +202,8 @@ def read_tasks(task_ids: list[str]) -> list[TaskAnswer]:
     """The current state of the given tasks, read fresh from the database; a task a manager redirected is read as
     the task that replaced it (:func:`careflow.reroute.follow_redirects`). A plain read (no task run): a failure
     fails the flow run, which the sweeper restarts."""
-    # careflow.reroute loads Babel and the policy's models (~0.7 s): loaded when the flow reads answers, after it
-    # reports Running, not in a flow-run process's start-up.
+    # careflow.reroute loads Babel and the policy's models: loaded when the flow reads answers, after it reports
+    # Running, not in a flow-run process's start-up.
     from careflow.reroute import follow_redirects
 
     with session_scope() as session:
@@ -241,7 +241,7 @@ def close_pathway(pathway_run_id: str, outcome: str, status: PathwayStatus = Pat
         _closed, messages = close_pathway_run(session, run_id, outcome, status)
         fault_point("during_close")  # before the commit: the close must be redone by a restarted run
     if messages:
-        from notifications.outbox import dispatch_notification  # start-up: Apprise, ~0.9 s; only to send
+        from notifications.outbox import dispatch_notification  # start-up: Apprise, only to send
     for notification_id in messages:  # best effort now; the sweeper sends what stays pending
         try:
             with session_scope() as session:
@@ -307,7 +307,7 @@ async def start_linked_pathway(referred_from: str, item: int, pathway: str, para
     an earlier attempt's run is found in the database. If creating the flow run fails, the run stays
     ``starting`` and the sweeper starts it; a ``pending`` referral creates nothing.
     """
-    from careflow.resume import start_pathway_flow  # start-up: ~1 s (Babel, the policy); only an onward referral
+    from careflow.resume import start_pathway_flow  # start-up: Babel, the policy; onward referral only
 
     log = get_run_logger()
     linked = record_linked_pathway(referred_from, item, pathway, parameters, started_by)
@@ -337,7 +337,7 @@ def record_linked_pathway(referred_from: str, item: int, pathway: str, parameter
     created: the referral is recorded as pending (audit ``pathway.referral_pending`` on ``referred_from``,
     once per item) and the result's ``reason`` says why. Creates no flow run.
     """
-    # start-up: registering a run and the policy (over 1 s with the eligibility rules), only for an onward referral
+    # start-up: registering a run (eligibility rules, templates) and the policy, only for an onward referral
     from careflow.cases import create_pathway_run
     from models.policy import load_policy  # start-up: as above
 

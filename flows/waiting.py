@@ -126,7 +126,7 @@ async def request_steps(
 
 def _step_title(pathway: str, step_key: str) -> str:
     """The Chinese title of ``step_key`` in ``pathway``'s policy ("" when the policy does not name it)."""
-    from models.policy import load_policy  # start-up: the policy's models (~0.35 s), only for a blocked step
+    from models.policy import load_policy  # start-up: the policy's models, only for a blocked step
 
     try:
         return str(load_policy().pathways[pathway].step(step_key).title_zh)
@@ -138,7 +138,7 @@ def _step_title(pathway: str, step_key: str) -> str:
 def reroute_pending(task_id: str) -> bool:
     """Whether the caseworker must still choose a unit or add information for this rejected task
     (:func:`careflow.reroute.needs_followup`), read fresh from the database."""
-    from careflow.reroute import needs_followup  # start-up: Babel and the policy (~0.7 s), only after a rejection
+    from careflow.reroute import needs_followup  # start-up: Babel and the policy, only after a rejection
 
     with session_scope() as session:
         return needs_followup(session.get(AgencyTask, uuid.UUID(task_id)))

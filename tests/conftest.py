@@ -133,7 +133,7 @@ def register(session):
 def committee_task(session, register):
     """A committed committee task of a guardianship run: (task id, run id, child)."""
     from careflow.cases import create_pathway_run, open_case
-    from careflow.tasks import open_step_task
+    from careflow.step_tasks import open_step_task
 
     child = register().child
     case = open_case(session, child_id=child.id, caseworker="test.caseworker")

@@ -19,7 +19,7 @@ from careflow.escalation import escalate_overdue_tasks
 from careflow.holiday_warning import check_next_year_calendar
 from careflow.holidays import load_arrangement_file
 from core.db import forget_stored_calendar
-from careflow.tasks import open_step_task
+from careflow.step_tasks import open_step_task
 from models.audit import AuditEvent
 from models.deadlines import format_local
 from models.holidays import HolidayArrangement

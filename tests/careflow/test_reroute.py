@@ -12,7 +12,8 @@ from core.db import session_scope
 from careflow.reroute import (check_rejection, follow_redirects, needs_followup, parse_kind, record_rejection,
                               settle_reroute)
 from careflow.task_manage import comment_task, extend_deadline, redirect_task
-from careflow.tasks import open_step_task, transition_task
+from careflow.step_tasks import open_step_task
+from careflow.tasks import transition_task
 from models.agency import AgencyUnit
 from models.audit import AuditEvent
 from models.case import PathwayRun
