@@ -260,12 +260,11 @@ def recompute_provisional(year: int, *, result: CalendarLoad | None = None, cale
 
 def _recompute_page(session: Session, ids: list[uuid.UUID], result: CalendarLoad, calendar: WorkingDayCalendar,
                     now: datetime, tz: str) -> None:
+    """Recount the deadlines of one page of open provisional tasks (``ids``) and write what changed: the conditional
+    bulk UPDATE, the audit events and the ``deadline_changed`` messages; the figures are added to ``result``."""
     rows = session.execute(select(AgencyTask, Case.county_code, Case.caseworker)
                            .outerjoin(Case, Case.id == AgencyTask.case_id).where(AgencyTask.id.in_(ids))).all()
-    fired: dict[uuid.UUID, set[str]] = {}
-    for task_id, rung in session.execute(select(Escalation.task_id, Escalation.rung)
-                                         .where(Escalation.task_id.in_(ids))).all():
-        fired.setdefault(task_id, set()).add(rung)
+    fired = _fired_rungs(session, ids)
     ladder = load_ladder()
     arrangement = result.arrangement
     updates, audits, messages = [], [], []
@@ -276,8 +275,8 @@ def _recompute_page(session: Session, ids: list[uuid.UUID], result: CalendarLoad
             result.skipped += 1
             continue
         new = compute_deadline(basis[0], basis[1], calendar=calendar, tz=tz)
-        new_due = new.due_at.astimezone(timezone.utc)
-        old_due, moved = task.due_at, new_due != task.due_at
+        old_due, new_due = task.due_at, new.due_at.astimezone(timezone.utc)
+        moved = new_due != old_due
         if not moved and new.provisional:
             result.still_provisional += 1
             continue
@@ -287,30 +286,54 @@ def _recompute_page(session: Session, ids: list[uuid.UUID], result: CalendarLoad
                                            county_code=task_county(task, county), now=now)
         updates.append({"id": task.id, "due_at": new_due, "due_provisional": new.provisional,
                         "next_rung_at": task.next_rung_at})
-        old_text, new_text = format_local(old_due, tz), format_local(new_due, tz)
-        audits.append({"actor": ACTOR, "action": "task.deadline_recomputed", "entity_type": "task",
-                       "entity_id": task.id, "case_id": task.case_id,
-                       "reason": f"载入{arrangement.year}年节假日安排：{arrangement.source}",
-                       "detail": {"old_due_at": old_due.isoformat(), "new_due_at": new_due.isoformat(),
-                                  "provisional": new.provisional, "rule": str(basis[1]), "year": arrangement.year}})
+        audits.append(_recount_audit(task, old_due, str(basis[1]), arrangement))
         if new.provisional:
             result.still_provisional += 1
         if not moved:
             result.confirmed += 1
             continue
         result.moved += 1
-        summary = (f"原截止时间 {old_text}（暂定）调整为 {new_text}"
-                   f"{'（仍为暂定）' if new.provisional else ''}；依据：{arrangement.source}")
-        occasion = f"calendar{arrangement.year}"
-        messages.append(TaskMessage(task=task, event=EVENT, role="officer", outcome_summary=summary,
-                                    occasion=occasion))
-        if caseworker:
-            messages.append(TaskMessage(task=task, event=EVENT, recipient_unit=caseworker_unit(caseworker),
-                                        role="caseworker", outcome_summary=summary, occasion=occasion))
-    # conditional: only tasks still open and provisional (the page's rows are locked on PostgreSQL)
+        messages += _deadline_changed_messages(task, caseworker, old_due, arrangement, tz)
+    _write_recounted(session, updates, audits)
+    result.messages += len(enqueue_task_messages(session, messages))
+
+
+def _fired_rungs(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
+    """The escalation rungs already fired for each of the tasks ``ids`` (their next rung is counted after them)."""
+    fired: dict[uuid.UUID, set[str]] = {}
+    for task_id, rung in session.execute(select(Escalation.task_id, Escalation.rung)
+                                         .where(Escalation.task_id.in_(ids))).all():
+        fired.setdefault(task_id, set()).add(rung)
+    return fired
+
+
+def _recount_audit(task: AgencyTask, old_due: datetime, rule: str, arrangement: Arrangement) -> dict:
+    """The ``task.deadline_recomputed`` audit event of ``task`` (already holding its new deadline)."""
+    return {"actor": ACTOR, "action": "task.deadline_recomputed", "entity_type": "task", "entity_id": task.id,
+            "case_id": task.case_id, "reason": f"载入{arrangement.year}年节假日安排：{arrangement.source}",
+            "detail": {"old_due_at": old_due.isoformat(), "new_due_at": task.due_at.isoformat(),
+                       "provisional": task.due_provisional, "rule": rule, "year": arrangement.year}}
+
+
+def _deadline_changed_messages(task: AgencyTask, caseworker: str | None, old_due: datetime,
+                               arrangement: Arrangement, tz: str) -> list[TaskMessage]:
+    """The ``deadline_changed`` messages of a task whose deadline moved: to its unit and to the case's caseworker
+    (when it has one), keyed by the arrangement's year (``calendar<year>``): a reload tells nobody twice."""
+    summary = (f"原截止时间 {format_local(old_due, tz)}（暂定）调整为 {format_local(task.due_at, tz)}"
+               f"{'（仍为暂定）' if task.due_provisional else ''}；依据：{arrangement.source}")
+    occasion = f"calendar{arrangement.year}"
+    messages = [TaskMessage(task=task, event=EVENT, role="officer", outcome_summary=summary, occasion=occasion)]
+    if caseworker:
+        messages.append(TaskMessage(task=task, event=EVENT, recipient_unit=caseworker_unit(caseworker),
+                                    role="caseworker", outcome_summary=summary, occasion=occasion))
+    return messages
+
+
+def _write_recounted(session: Session, updates: list[dict], audits: list[dict]) -> None:
+    """The new deadlines in one conditional bulk UPDATE (only tasks still open and provisional: the page's rows are
+    locked on PostgreSQL), and their audit events."""
     update_rows(session, AgencyTask.__table__, updates, key="id",
                 assignments={"due_at": "v.due_at", "due_provisional": "v.due_provisional",
                              "next_rung_at": "v.next_rung_at"},
                 where=f"t.{PROVISIONAL_OPEN_SQL.replace('state IN', 't.state IN')}")
     record_audits(session, audits)
-    result.messages += len(enqueue_task_messages(session, messages))
