@@ -276,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _start_pathways(n: int) -> list[uuid.UUID]:
-    from careflow.cases import create_pathway_run, open_case, register_child
+    from careflow.cases import create_pathway_run, open_case
+    from careflow.registration import register_child
     from core.db import session_scope
     from careflow.resume import start_pathway_flow
     from tests.factories import make_resident_id

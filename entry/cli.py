@@ -215,7 +215,7 @@ def child_register(
     actor: Annotated[str, typer.Option("--as", help="who registers")] = "caseworker",
 ) -> None:
     """Register a child and show the migrant-child test with its reasons."""
-    from careflow.cases import register_child
+    from careflow.registration import register_child
     from core.db import session_scope
     from models.eligibility import KeyCareCriterion
     from models.resident_id import mask_resident_id

@@ -113,7 +113,7 @@ def session(database_url):
 @pytest.fixture
 def register(session):
     """Register a migrant child living in 城厢区 凤山社区 (returns the Registration)."""
-    from careflow.cases import register_child
+    from careflow.registration import register_child
 
     def _register(**overrides):
         fields = dict(

@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.cases import create_pathway_run, open_case
+
+from careflow.registration import register_child
 from core.db import session_scope
 from careflow.escalation import escalate_overdue_tasks
 from careflow.holiday_warning import check_next_year_calendar

@@ -97,7 +97,7 @@ def test_an_invalid_named_unit_is_refused_in_chinese_and_nothing_is_stored(datab
     with session_scope() as session:
         ensure_station(session)
     with session_scope() as session:
-        from careflow.cases import register_child
+        from careflow.registration import register_child
         from datetime import date
         from tests.factories import make_resident_id
 

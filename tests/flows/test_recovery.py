@@ -181,7 +181,8 @@ async def _crashed_flow_run():
 
 
 def test_a_pathway_restarted_too_often_ends_failed_and_the_caseworker_and_manager_are_told(prefect_server, session):
-    from careflow.cases import create_pathway_run, open_case, register_child
+    from careflow.cases import create_pathway_run, open_case
+    from careflow.registration import register_child
     from datetime import date
     from tests.factories import make_resident_id
 

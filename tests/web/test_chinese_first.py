@@ -14,7 +14,9 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from typer.testing import CliRunner
 
-from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.cases import create_pathway_run, open_case
+
+from careflow.registration import register_child
 from entry.cli import app as cli_app
 from core.db import session_scope
 from core.i18n import catalogue, label

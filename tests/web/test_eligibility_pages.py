@@ -10,7 +10,9 @@ from datetime import date
 import pytest
 from sqlmodel import select
 
-from careflow.cases import open_case, register_child
+from careflow.cases import open_case
+
+from careflow.registration import register_child
 from careflow.child_facts import today
 from core.db import session_scope
 from careflow.step_tasks import open_step_task

@@ -12,7 +12,9 @@ from datetime import date
 
 import pytest
 
-from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.cases import create_pathway_run, open_case
+
+from careflow.registration import register_child
 from core.db import session_scope
 from careflow.step_tasks import open_step_task
 from flows.temporary_assistance import small_amount_yuan
