@@ -9,8 +9,8 @@ thread answers every task as its agency would, and a sweeper thread calls the sw
 ``--sweep-interval`` seconds with the default stall time (5 minutes): a killed flow run is found dead because its
 process, recorded on this host, is gone, or (a flow run still Pending) because every live runner started after it
 was claimed (:mod:`careflow.runners`). ``--kills`` times, the runner is armed with a random fault point
-(``CAREFLOW_FAULT_POINT=file`` and ``$CAREFLOW_HOME/faults/armed``: one of :data:`flows.steps.FAULT_POINTS` or
-:data:`flows.steps.PENDING_FAULT_POINT`, at a random hit), its flow run kills the runner's process group with
+(``CAREFLOW_FAULT_POINT=file`` and ``$CAREFLOW_HOME/faults/armed``: one of :data:`flows.faults.FAULT_POINTS` or
+:data:`flows.faults.PENDING_FAULT_POINT`, at a random hit), its flow run kills the runner's process group with
 SIGKILL, and the runner is started again, unarmed until every pathway it killed moves again (or 180 s passed), so
 that no kill falls inside the measurement of the last.
 
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(tempfile.mkdtemp(prefix="careflow-bench-recovery-"))
     url, admin = _environment(home, args.database_url)
     from entry.stack import LocalStack, ensure_home
-    from flows.steps import FAULT_POINTS, PENDING_FAULT_POINT
+    from flows.faults import FAULT_POINTS, PENDING_FAULT_POINT
 
     ensure_home()
     server = LocalStack(serve="never").start()

@@ -27,9 +27,9 @@ from typing import NamedTuple
 from prefect import flow
 from prefect.runtime import flow_run
 
+from flows.onward_referral import LinkedPathway, start_linked_pathway
 from flows.steps import (
-    LinkedPathway, PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker, record_failure_hook,
-    start_linked_pathway,
+    PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker, record_failure_hook,
 )
 from flows.waiting import PathwayBlocked, request_step
 from models.case import PathwayStatus, clip_text

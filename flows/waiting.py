@@ -23,9 +23,9 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 
 from core.db import session_scope
+from flows.faults import fault_point
 from flows.steps import (
-    PathwayContext, TaskAnswer, fault_point, next_suspend_number, open_agency_task, queue_message, read_tasks,
-    send_message,
+    PathwayContext, TaskAnswer, next_suspend_number, open_agency_task, queue_message, read_tasks, send_message,
 )
 from careflow.waits import is_satisfied, pause_key
 from models.task import AgencyTask, TaskState

@@ -240,7 +240,7 @@ def test_a_refused_start_leaves_the_session_usable(session, case_id):
 def test_an_onward_referral_to_a_pathway_already_running_is_recorded_pending(case_id):
     """Temporary assistance referring item 16 (guardianship) while a guardianship runs on the case: no crash,
     no second run; the referral is recorded as pending with the reason."""
-    from flows.steps import record_linked_pathway
+    from flows.onward_referral import record_linked_pathway
 
     guardianship = _start(case_id)(threading.Barrier(1))
     assistance = _start(case_id, "temporary_assistance", {"emergency_area_code": "350302001"})(threading.Barrier(1))
