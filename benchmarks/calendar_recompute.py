@@ -17,8 +17,19 @@ import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from careflow.holidays import CalendarLoad, load_arrangement_file
+from careflow.routing import load_agency_units
+from core.db import get_engine, migrate, session_scope
+from core.settings import get_settings
+from models.case import Case, PathwayRun
+from models.child import Child
+
 PG_ADMIN_URL = os.environ.get("CAREFLOW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "careflow" / "fixtures" / "TEST_holidays_2027_not_official.yaml"
+CASES = 200
 
 
 def main() -> None:
@@ -26,8 +37,6 @@ def main() -> None:
     parser.add_argument("--provisional", type=int, default=10_000)
     parser.add_argument("--other", type=int, default=100_000)
     args = parser.parse_args()
-    import sqlalchemy as sa
-
     name = f"careflow_bench_cal_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -35,31 +44,47 @@ def main() -> None:
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     os.environ["CAREFLOW_HOME"] = tempfile.mkdtemp(prefix="careflow-bench-")
     os.environ["CAREFLOW_DATABASE_URL"] = url
+    get_settings.cache_clear()  # the settings are read from here on, with this home and database
     try:
         run(url, args.provisional, args.other)
     finally:
-        from core.db import get_engine
-
         get_engine(url).dispose()
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _seed_cases(url: str) -> None:
-    """200 children, each with a case and a guardianship pathway run."""
-    from core.db import migrate, session_scope
-    from careflow.routing import load_agency_units
-    from core.settings import get_settings
-    from models.case import Case, PathwayRun
-    from models.child import Child
-
+def run(url: str, provisional: int, other: int) -> None:
+    """Build the database, then time loading the fixture twice (the second finds nothing left to recount)."""
     migrate(url)
+    _cases(url)
+    engine = get_engine(url)
+    started = time.perf_counter()
+    _tasks(engine, provisional, other)
+    build = time.perf_counter() - started
+    statements = 0
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(*_):
+        nonlocal statements
+        statements += 1
+
+    result, took = _timed_load()
+    again, again_took = _timed_load()
+    print(f"build {build:.1f} s; provisional open {provisional}, other open {other}")
+    print(f"load: {took:.1f} s, examined {result.examined}, moved {result.moved}, confirmed {result.confirmed}, "
+          f"still provisional {result.still_provisional}, messages {result.messages}, SQL statements {statements}, "
+          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"second load of the same file: {again_took:.2f} s, examined {again.examined}, messages {again.messages}")
+
+
+def _cases(url: str) -> None:
+    """The agency directory, and :data:`CASES` children with a case and a guardianship pathway run each (the ORM)."""
     with session_scope(url) as session:
         load_agency_units(session, get_settings().policy_dir / "agency_units.yaml")
         children = [Child(resident_id=f"35030220150101{k:04d}", full_name=f"基准儿童{k}", birth_date=date(2015, 1, 1),
                           hukou_county_code="511321", residence_county_code="350302",
                           residence_area_code="350302001001", arrival_date=date(2023, 1, 1), created_by="benchmark")
-                    for k in range(200)]
+                    for k in range(CASES)]
         session.add_all(children)
         session.flush()
         cases = [Case(reference=f"BENCH-{k:05d}", child_id=c.id, county_code="350302", caseworker=f"bench.cw{k % 50}")
@@ -69,13 +94,9 @@ def _seed_cases(url: str) -> None:
         session.add_all([PathwayRun(case_id=c.id, pathway="guardianship", started_by="benchmark") for c in cases])
 
 
-def _insert_tasks(url: str, provisional: int, other: int) -> None:
-    """``provisional`` open tasks due in 2027 on provisional dates, ``other`` on 2026 dates, by bulk SQL."""
-    import sqlalchemy as sa
-
-    from core.db import get_engine
-
-    engine = get_engine(url)
+def _tasks(engine: sa.Engine, provisional: int, other: int) -> None:
+    """``provisional`` open police steps requested across February 2027 (provisional: 2027 has no arrangement) and
+    ``other`` due in 2026 (not provisional), by bulk SQL over the cases' runs; then ``VACUUM ANALYZE``."""
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TEMPORARY TABLE bench_run AS SELECT row_number() OVER (ORDER BY id) - 1 AS k, "
                              "id, case_id FROM pathway_run")
@@ -99,37 +120,11 @@ def _insert_tasks(url: str, provisional: int, other: int) -> None:
         conn.exec_driver_sql("VACUUM ANALYZE agency_task")
 
 
-def run(url: str, provisional: int, other: int) -> None:
-    """Build the tasks, load the arrangement file twice, print the figures."""
-    from sqlalchemy import event
-
-    from core.db import get_engine
-    from careflow.holidays import load_arrangement_file
-
-    _seed_cases(url)
-    started = time.perf_counter()
-    _insert_tasks(url, provisional, other)
-    engine = get_engine(url)
-    build = time.perf_counter() - started
-
-    statements = 0
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _count(*_):
-        nonlocal statements
-        statements += 1
-
+def _timed_load() -> tuple[CalendarLoad, float]:
+    """Load the 2027 fixture (:func:`careflow.holidays.load_arrangement_file`); its result and seconds taken."""
     started = time.perf_counter()
     result = load_arrangement_file(FIXTURE, actor="benchmark")
-    took = time.perf_counter() - started
-    again_started = time.perf_counter()
-    again = load_arrangement_file(FIXTURE, actor="benchmark")
-    again_took = time.perf_counter() - again_started
-    print(f"build {build:.1f} s; provisional open {provisional}, other open {other}")
-    print(f"load: {took:.1f} s, examined {result.examined}, moved {result.moved}, confirmed {result.confirmed}, "
-          f"still provisional {result.still_provisional}, messages {result.messages}, SQL statements {statements}, "
-          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    print(f"second load of the same file: {again_took:.2f} s, examined {again.examined}, messages {again.messages}")
+    return result, time.perf_counter() - started
 
 
 if __name__ == "__main__":

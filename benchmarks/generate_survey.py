@@ -31,6 +31,9 @@ import random
 import sys
 from pathlib import Path
 
+import yaml
+
+from core.settings import get_settings
 from models.eligibility import KeyCareCriterion, add_months
 from models.regions import get_county, load_regions
 from models.resident_id import check_character
@@ -84,10 +87,6 @@ class SurveyGenerator:
         self.relations, self.relations_w = zip(*RELATIONS)
 
     def _areas(self) -> list[str]:
-        import yaml
-
-        from core.settings import get_settings
-
         data = yaml.safe_load((get_settings().policy_dir / "agency_units.yaml").read_text(encoding="utf-8"))
         known = sorted({str(u["jurisdiction_code"]) for u in data.get("units", [])
                         if u.get("agency_type") == "village_committee"
@@ -175,7 +174,7 @@ def write_survey(path: str | Path, rows: int, *, county: str = "350302", round_l
     title = f"{generator.county.city_name}{generator.county.name}{round_label} 流动儿童监测摸排表"
     blank_every = 2003
     if fmt == "xlsx":
-        import openpyxl
+        import openpyxl  # start-up: the XLSX writer (~0.3 s), only for an XLSX survey
 
         book = openpyxl.Workbook(write_only=True)
         sheet = book.create_sheet("摸排表")

@@ -22,6 +22,7 @@ second, plus the outbox's own counts. Medians over ``--runs`` runs for the cheap
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import socket
@@ -33,6 +34,25 @@ import uuid
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+
+import sqlalchemy as sa
+import yaml
+from sqlmodel import Session, select
+
+from core.db import get_engine, migrate, session_scope
+from core.settings import get_settings
+from models.agency import AgencyUnit
+from models.case import Case, PathwayRun, PathwayStatus
+from models.child import Child
+from models.notification import Notification
+from models.policy import load_policy
+from models.resident_id import check_character
+from models.task import AgencyTask
+from notifications.dispatcher import dispatch_due
+from notifications.limits import LIMITER
+from notifications.messages import enqueue_task_message
+from notifications.receiver import HttpReceiver
+from notifications.sink import MailSink
 
 SCHEMAS = ("dingtalk", "wecombot", "feishu", "mailto")
 TIME_LIMIT = 105.0  # seconds: the whole benchmark stays under two minutes
@@ -51,15 +71,11 @@ def _environment(home: Path, database_url: str | None) -> str:
     os.environ["CAREFLOW_CHANNELS_FILE"] = str(home / "channels.yaml")
     url = database_url or f"sqlite:///{home / 'template.db'}"
     os.environ["CAREFLOW_DATABASE_URL"] = url
-    from core.settings import get_settings
-
     get_settings.cache_clear()
     return url
 
 
 def _resident_id(n: int) -> str:
-    from models.resident_id import check_character
-
     first17 = f"350302{date(2014, 1, 1) + timedelta(days=n // 999):%Y%m%d}{n % 999 + 1:03d}"  # unique per n
     return first17 + check_character(first17)
 
@@ -67,48 +83,19 @@ def _resident_id(n: int) -> str:
 def populate(url: str, tasks: int, units: int) -> dict[str, float]:
     """Bulk-insert ``units`` units and ``tasks`` tasks (5 steps on each of tasks/5 pathway runs), then store one
     ``task_requested`` message per task through the real outbox. Returns timings in seconds."""
-    from core.db import migrate, session_scope
-    from models.agency import AgencyUnit
-    from models.case import Case, PathwayRun, PathwayStatus
-    from models.child import Child
-    from models.policy import load_policy
-    from models.task import AgencyTask
-    from notifications.messages import enqueue_task_message
-
     timings = {}
     started = time.perf_counter()
     migrate(url)
     timings["migrate"] = time.perf_counter() - started
     steps = [step.key for step in load_policy().pathways["guardianship"].steps][:5]
-    runs = -(-tasks // len(steps))
-    surnames, given = "林陈黄张吴王李郑刘蔡", "小雨晨曦子涵梓萱浩然一诺欣怡宇轩"
     opened = datetime.now(timezone.utc)
     started = time.perf_counter()
     with session_scope(url) as session:
-        unit_codes = [f"bench_unit-{i:03d}" for i in range(units)]
-        session.add_all([AgencyUnit(code=code, agency_type="police", jurisdiction_code="350302",
-                                    name=f"基准测试承办单位{i:03d}") for i, code in enumerate(unit_codes)])
-        session.flush()
-        children, cases, pathway_runs = [], [], []
-        for i in range(runs):
-            name = surnames[i % 10] + given[(i * 7) % 16:(i * 7) % 16 + 2]
-            child = Child(resident_id=_resident_id(i), full_name=name,
-                          birth_date=date(2015, 3, 15), hukou_county_code="511321", residence_county_code="350302",
-                          residence_area_code="350302001001", arrival_date=date(2023, 8, 20), created_by="bench")
-            case = Case(reference=f"CF-350302-BENCH-{i:05d}", child_id=child.id, county_code="350302",
-                        caseworker="bench.caseworker")
-            run = PathwayRun(case_id=case.id, pathway="guardianship", status=PathwayStatus.running,
-                             started_by="bench.caseworker", flow_run_id=uuid.uuid4())
-            children.append(child), cases.append(case), pathway_runs.append(run)
-        session.add_all(children)
-        session.flush()
-        session.add_all(cases)
-        session.flush()
-        session.add_all(pathway_runs)
-        session.flush()
+        unit_codes = _units(session, units)
+        runs = _pathway_runs(session, -(-tasks // len(steps)))
         made = []
         for n in range(tasks):
-            run, case = pathway_runs[n // len(steps)], cases[n // len(steps)]
+            case, run = runs[n // len(steps)]
             made.append(AgencyTask(case_id=case.id, pathway_run_id=run.id, step_key=steps[n % len(steps)],
                                    agency_type="police", unit_code=unit_codes[n % units], jurisdiction_code="350302",
                                    title="基准测试任务", requested_at=opened, ack_due_at=opened + timedelta(hours=2),
@@ -116,15 +103,48 @@ def populate(url: str, tasks: int, units: int) -> dict[str, float]:
         session.add_all(made)
     timings["bulk insert"] = time.perf_counter() - started
     started = time.perf_counter()
-    batch = 500
-    for first in range(0, tasks, batch):
-        with session_scope(url) as session:
-            from sqlmodel import select
-
-            for task in session.exec(select(AgencyTask).order_by(AgencyTask.id).offset(first).limit(batch)).all():
-                enqueue_task_message(session, task=task, event="task_requested")
+    _enqueue_requests(url, tasks)
     timings["enqueue (render, check, store)"] = time.perf_counter() - started
     return timings
+
+
+def _units(session: Session, units: int) -> list[str]:
+    """``units`` police units of county 350302 (``bench_unit-000`` …); returns their codes."""
+    unit_codes = [f"bench_unit-{i:03d}" for i in range(units)]
+    session.add_all([AgencyUnit(code=code, agency_type="police", jurisdiction_code="350302",
+                                name=f"基准测试承办单位{i:03d}") for i, code in enumerate(unit_codes)])
+    session.flush()
+    return unit_codes
+
+
+def _pathway_runs(session: Session, runs: int) -> list[tuple[Case, PathwayRun]]:
+    """``runs`` children (Chinese names: the messages' personal-data check has something to look for), each with a
+    case and a running guardianship pathway run."""
+    surnames, given = "林陈黄张吴王李郑刘蔡", "小雨晨曦子涵梓萱浩然一诺欣怡宇轩"
+    children, cases, pathway_runs = [], [], []
+    for i in range(runs):
+        name = surnames[i % 10] + given[(i * 7) % 16:(i * 7) % 16 + 2]
+        child = Child(resident_id=_resident_id(i), full_name=name,
+                      birth_date=date(2015, 3, 15), hukou_county_code="511321", residence_county_code="350302",
+                      residence_area_code="350302001001", arrival_date=date(2023, 8, 20), created_by="bench")
+        case = Case(reference=f"CF-350302-BENCH-{i:05d}", child_id=child.id, county_code="350302",
+                    caseworker="bench.caseworker")
+        run = PathwayRun(case_id=case.id, pathway="guardianship", status=PathwayStatus.running,
+                         started_by="bench.caseworker", flow_run_id=uuid.uuid4())
+        children.append(child), cases.append(case), pathway_runs.append(run)
+    for rows in (children, cases, pathway_runs):
+        session.add_all(rows)
+        session.flush()
+    return list(zip(cases, pathway_runs))
+
+
+def _enqueue_requests(url: str, tasks: int, batch: int = 500) -> None:
+    """One ``task_requested`` message per task through the real outbox (render, personal-data check, insert,
+    audit), ``batch`` tasks per transaction."""
+    for first in range(0, tasks, batch):
+        with session_scope(url) as session:
+            for task in session.exec(select(AgencyTask).order_by(AgencyTask.id).offset(first).limit(batch)).all():
+                enqueue_task_message(session, task=task, event="task_requested")
 
 
 def schema_of(i: int) -> str:
@@ -151,8 +171,6 @@ def channel_map(units: int, sink_port: int) -> dict[str, list[str]]:
 def write_channels(path: Path, units: dict, endpoints: dict, *, digest: bool, limits: bool) -> None:
     """Write the channel file of a scenario: ``digest`` on (more than 20 in 10 min) or off; ``limits`` False
     lifts every schema's rate limit."""
-    import yaml
-
     data = {"units": units, "endpoints": endpoints,
             "digest": {"more_than": 20, "within_minutes": 10, "max_items": 50} if digest else "off"}
     if not limits:
@@ -166,8 +184,6 @@ def fresh_database(template_url: str, home: Path, label: str) -> str:
         target = home / f"{label}.db"
         shutil.copyfile(template_url.removeprefix("sqlite:///"), target)
         return f"sqlite:///{target}"
-    import sqlalchemy as sa
-
     base, template = template_url.rsplit("/", 1)
     name = f"{template}_{label}"[:60]
     admin = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
@@ -182,10 +198,6 @@ def drop_database(url: str) -> None:
     """Drop a scenario's PostgreSQL database (SQLite copies go with the temporary folder)."""
     if url.startswith("sqlite"):
         return
-    import sqlalchemy as sa
-
-    from core.db import get_engine
-
     get_engine(url).dispose()
     base, name = url.rsplit("/", 1)
     admin = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
@@ -197,15 +209,6 @@ def drop_database(url: str) -> None:
 def run_scenario(template_url: str, home: Path, label: str, *, digest: bool, limits: bool, units: int,
                  workers: int, max_wait: float) -> dict:
     """One run: copy the database, start fresh receivers, dispatch once, count what arrived where."""
-    from core.db import session_scope
-    from core.settings import get_settings
-    from models.notification import Notification
-    from notifications.dispatcher import dispatch_due
-    from notifications.limits import LIMITER
-    from notifications.receiver import HttpReceiver
-    from notifications.sink import MailSink
-    from sqlmodel import select
-
     url = fresh_database(template_url, home, label)
     settings = get_settings()
     mailbox = home / f"mailbox-{label}"
@@ -260,10 +263,41 @@ def _print_run(title: str, results: list[dict], tasks: int, units: int) -> None:
     print(f"   dispatcher counts: {first['counts']}; refused by the platforms: {first['refused']}")
 
 
-def _create_database(database_url: str) -> str:
-    """A new, empty PostgreSQL database beside ``database_url``'s; returns its URL."""
-    import sqlalchemy as sa
+def main(argv: list[str] | None = None) -> int:
+    """Set up, run the three scenarios, print the figures; returns the exit code (0)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.notifications", description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", type=int, default=5000)
+    parser.add_argument("--units", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3, help="runs of the cheap scenarios (median shown)")
+    parser.add_argument("--workers", type=int, default=8, help="dispatcher threads")
+    parser.add_argument("--database-url", help="postgresql+psycopg://user@127.0.0.1:5432/postgres to use PostgreSQL")
+    args = parser.parse_args(argv)
+    if args.tasks < args.units or args.units < 10:
+        parser.error("--units must be at least 10 and --tasks at least --units")
 
+    home = Path(tempfile.mkdtemp(prefix="careflow-bench-"))
+    template_url = _create_template_database(args.database_url) if args.database_url else None
+    started = time.perf_counter()
+    try:
+        url = _environment(home, template_url)
+        logging.basicConfig(level=logging.ERROR)
+        mix = Counter(schema_of(i) for i in range(args.units))
+        print(f"careflow notification benchmark: {args.tasks} tasks, {args.units} units "
+              f"({', '.join(f'{n} on {schema}' for schema, n in mix.items())}), database {url.split(':', 1)[0]}, "
+              f"{args.workers} dispatcher threads, {os.cpu_count()} CPUs; receivers on 127.0.0.1 only")
+        _set_up(url, args.tasks, args.units)
+        plain, limited, digested = _scenarios(url, home, args, started)
+        _print_figures(plain, limited, digested, args.tasks, args.units)
+        print(f"\ntotal benchmark time {time.perf_counter() - started:.1f} s")
+    finally:
+        if template_url:
+            drop_database(template_url)
+        shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+def _create_template_database(database_url: str) -> str:
+    """A new PostgreSQL database beside ``database_url``'s, the template each scenario copies; returns its URL."""
     base = database_url.rsplit("/", 1)[0]
     name = f"careflow_notify_bench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
@@ -273,9 +307,20 @@ def _create_database(database_url: str) -> str:
     return f"{base}/{name}"
 
 
-def _run_scenarios(url: str, home: Path, args, started: float) -> tuple[list[dict], list[dict], list[dict]]:
-    """The plain, rate-limited and digest scenarios, the most telling first; repeats only while
-    :data:`TIME_LIMIT` allows. Returns (plain, limited, digested) runs."""
+def _set_up(url: str, tasks: int, units: int) -> None:
+    """Populate the template database (:func:`populate`) and print the set-up timings."""
+    timings = populate(url, tasks, units)
+    # Close every connection: SQLite then checkpoints its write-ahead log into the file that is copied,
+    # and a PostgreSQL template database must have no connections.
+    get_engine(url).dispose()
+    for what, seconds in timings.items():
+        extra = f" ({tasks / seconds:.0f} messages/s)" if what.startswith("enqueue") else ""
+        print(f"set-up: {what}: {seconds:.2f} s{extra}")
+
+
+def _scenarios(url: str, home: Path, args, started: float) -> tuple[list[dict], list[dict], list[dict]]:
+    """Run the scenarios: the most telling runs first, repeats only while :data:`TIME_LIMIT` (counted from
+    ``started``) allows; returns the runs without digest or limits, with limits, and with digest and limits."""
     def left() -> float:
         return TIME_LIMIT - (time.perf_counter() - started)
 
@@ -283,7 +328,6 @@ def _run_scenarios(url: str, home: Path, args, started: float) -> tuple[list[dic
         return run_scenario(url, home, label, digest=digest, limits=limits, units=args.units,
                             workers=args.workers, max_wait=0.0)
 
-    # The most telling runs first; repeats only while the time bound allows.
     plain = [scenario("plain", digest=False, limits=False)]
     digested = [scenario("digest0", digest=True, limits=True)]
     limited = [scenario("limited", digest=False, limits=True)] if left() > 1.2 * plain[0]["wall"] else []
@@ -298,57 +342,16 @@ def _run_scenarios(url: str, home: Path, args, started: float) -> tuple[list[dic
     return plain, limited, digested
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Set up, run the three scenarios, print the figures; returns the exit code (0)."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.notifications", description=__doc__.split("\n")[0])
-    parser.add_argument("--tasks", type=int, default=5000)
-    parser.add_argument("--units", type=int, default=200)
-    parser.add_argument("--runs", type=int, default=3, help="runs of the cheap scenarios (median shown)")
-    parser.add_argument("--workers", type=int, default=8, help="dispatcher threads")
-    parser.add_argument("--database-url", help="postgresql+psycopg://user@127.0.0.1:5432/postgres to use PostgreSQL")
-    args = parser.parse_args(argv)
-    if args.tasks < args.units or args.units < 10:
-        parser.error("--units must be at least 10 and --tasks at least --units")
-
-    home = Path(tempfile.mkdtemp(prefix="careflow-bench-"))
-    template_url = _create_database(args.database_url) if args.database_url else None
-    started = time.perf_counter()
-    try:
-        url = _environment(home, template_url)
-        import logging
-
-        logging.basicConfig(level=logging.ERROR)
-        mix = Counter(schema_of(i) for i in range(args.units))
-        print(f"careflow notification benchmark: {args.tasks} tasks, {args.units} units "
-              f"({', '.join(f'{n} on {schema}' for schema, n in mix.items())}), database {url.split(':', 1)[0]}, "
-              f"{args.workers} dispatcher threads, {os.cpu_count()} CPUs; receivers on 127.0.0.1 only")
-        timings = populate(url, args.tasks, args.units)
-        from core.db import get_engine
-
-        # Close every connection: SQLite then checkpoints its write-ahead log into the file that is copied,
-        # and a PostgreSQL template database must have no connections.
-        get_engine(url).dispose()
-        for what, seconds in timings.items():
-            extra = f" ({args.tasks / seconds:.0f} messages/s)" if what.startswith("enqueue") else ""
-            print(f"set-up: {what}: {seconds:.2f} s{extra}")
-
-        plain, limited, digested = _run_scenarios(url, home, args, started)
-        _print_run("no digest, no rate limit (every message on its own)", plain, args.tasks, args.units)
-        if limited:
-            _print_run("no digest, platform limits (one pass; the rest waits for tokens)", limited, args.tasks,
-                       args.units)
-            per_unit = args.tasks / args.units
-            print(f"   each dingtalk/wecombot bot then needs {(per_unit - 5) / 15 * 60:.0f} s more for its other "
-                  f"{per_unit - 5:.0f} messages at 20/min (burst 5); feishu {max(0, per_unit - 5) / 95 * 60:.0f} s")
-        else:
-            print("\n== no digest, platform limits: skipped to stay within the time bound")
-        _print_run("digest, platform limits (one digest per unit)", digested, args.tasks, args.units)
-        print(f"\ntotal benchmark time {time.perf_counter() - started:.1f} s")
-    finally:
-        if template_url:
-            drop_database(template_url)
-        shutil.rmtree(home, ignore_errors=True)
-    return 0
+def _print_figures(plain: list[dict], limited: list[dict], digested: list[dict], tasks: int, units: int) -> None:
+    _print_run("no digest, no rate limit (every message on its own)", plain, tasks, units)
+    if limited:
+        _print_run("no digest, platform limits (one pass; the rest waits for tokens)", limited, tasks, units)
+        per_unit = tasks / units
+        print(f"   each dingtalk/wecombot bot then needs {(per_unit - 5) / 15 * 60:.0f} s more for its other "
+              f"{per_unit - 5:.0f} messages at 20/min (burst 5); feishu {max(0, per_unit - 5) / 95 * 60:.0f} s")
+    else:
+        print("\n== no digest, platform limits: skipped to stay within the time bound")
+    _print_run("digest, platform limits (one digest per unit)", digested, tasks, units)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import sqlalchemy as sa
+
+from core.db import get_engine, migrate, session_scope
+from core.prefect_env import configure_prefect_env
+from core.settings import get_settings
 
 PG_ADMIN_URL = os.environ.get("CAREFLOW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 COUNTY, ROUND, NEXT_ROUND = "350302", "2026-10", "2027-04"
@@ -45,10 +53,6 @@ def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
 
 def phase_bare(url: str, path: Path) -> dict:
     """Stream the CSV and bulk-insert its rows as text, no checks, one transaction."""
-    import sqlalchemy as sa
-
-    from core.db import get_engine
-
     engine = get_engine(url)
     started = time.perf_counter()
     rows = 0
@@ -88,14 +92,11 @@ def phase_import(url: str, path: Path, use_tracemalloc: bool, second_round: bool
     """The real import of the file; with ``second_round`` the same file again into the next round (every child
     now known to careflow: the merge path, as every round after a county's first)."""
     os.environ["CAREFLOW_DATABASE_URL"] = url
-    from core.settings import get_settings
-
     get_settings.cache_clear()
+    # start-up: the bare phase's process reports its peak RSS, so this module loads only what a bare insert needs
     from careflow.survey.importer import import_survey
 
     if use_tracemalloc:
-        import tracemalloc
-
         tracemalloc.start()
     rss_before = _peak_rss_mb()
     report = import_survey(path, county=COUNTY, round_label=ROUND, actor="benchmark")
@@ -104,15 +105,11 @@ def phase_import(url: str, path: Path, use_tracemalloc: bool, second_round: bool
               "peak_rss_mb": _peak_rss_mb(), "rss_before_mb": rss_before,
               "parser_peak_rss_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN)}
     if second_round:
-        import datetime
-
-        now = datetime.datetime(2027, 4, 15, 10, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
+        now = datetime(2027, 4, 15, 10, 0, tzinfo=timezone(timedelta(hours=8)))
         again = import_survey(path, county=COUNTY, round_label=NEXT_ROUND, actor="benchmark", now=now)
         result["second"] = {"rows": again.counts["read"], "seconds": again.seconds, "counts": again.counts,
                             "files": again.files, "duties": again.duties, "timings": again.timings}
     if use_tracemalloc:
-        import tracemalloc
-
         result["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
     return result
 
@@ -122,8 +119,6 @@ def phase_import(url: str, path: Path, use_tracemalloc: bool, second_round: bool
 # ---------------------------------------------------------------------------------------------------------------------
 
 def _create_database(backend: str, workdir: Path) -> tuple[str, callable]:
-    import sqlalchemy as sa
-
     if backend == "sqlite":
         db = workdir / f"bench-{uuid.uuid4().hex[:8]}.db"
         url = f"sqlite:///{db}"
@@ -140,16 +135,12 @@ def _create_database(backend: str, workdir: Path) -> tuple[str, callable]:
         url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
         def drop() -> None:
-            from core.db import get_engine
-
             get_engine(url).dispose()
             admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
-    from core.db import migrate, session_scope
-    from careflow.routing import load_agency_units
-    from core.settings import get_settings
+    from careflow.routing import load_agency_units  # start-up: as phase_import says (the driver only)
 
     migrate(url)
     with session_scope(url) as session:
@@ -171,7 +162,7 @@ def _child(phase: str, url: str, path: Path, use_tracemalloc: bool, second_round
 
 def run(rows: int, backends: list[str], fmt: str, workdir: Path, use_tracemalloc: bool, keep: bool,
         repeat: int = 1, second_round: bool = False) -> None:
-    from benchmarks.generate_survey import write_survey
+    from benchmarks.generate_survey import write_survey  # start-up: the regions and ID rules, as phase_import says
 
     path = workdir / f"survey-{COUNTY}-{rows}.{fmt}"
     if not path.exists():
@@ -240,8 +231,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.phase:
-        from core.prefect_env import configure_prefect_env
-
         configure_prefect_env()
         result = phase_bare(args.url, args.file) if args.phase == "bare" else phase_import(
             args.url, args.file, args.tracemalloc, args.second_round)

@@ -34,9 +34,23 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from careflow.escalation import BATCH_SIZE, sweep_deadlines
+from careflow.ladder import load_ladder, next_rung_time, task_county
+from careflow.routing import load_agency_units
+from core.db import get_engine, migrate, session_scope
+from core.prefect_env import configure_prefect_env
+from core.settings import get_settings
+from models.case import Case, PathwayRun
+from models.child import Child
+from models.task import AgencyTask
 
 PG_ADMIN_URL = os.environ.get("CAREFLOW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SHANGHAI = timezone(timedelta(hours=8))
@@ -57,10 +71,6 @@ def _peak_rss_mb() -> float:
 
 def _cases(url: str) -> None:
     """2,000 children, cases and guardianship runs (the ORM: few rows)."""
-    from core.db import session_scope
-    from models.case import Case, PathwayRun
-    from models.child import Child
-
     with session_scope(url) as session:
         children = [Child(resident_id=f"35030220150101{k:04d}", full_name=f"基准儿童{k}", birth_date=T0.date().replace(year=2015), hukou_county_code="511321",
                           residence_county_code="350302", residence_area_code="350302001001",
@@ -115,10 +125,6 @@ def _task_sql(pg: bool) -> str:
 
 
 def phase_build(url: str, n: int) -> dict:
-    import sqlalchemy as sa
-
-    from core.db import get_engine
-
     started = time.perf_counter()
     _cases(url)
     engine = get_engine(url)
@@ -166,92 +172,28 @@ BARE_INDEX = {
 }
 
 
-def _check_built_rungs(url: str) -> None:
-    """The bulk SQL's ``next_rung_at`` agrees with :func:`careflow.ladder.next_rung_time` for a sample of tasks."""
-    import sqlalchemy as sa
-
-    from core.db import session_scope
-    from careflow.ladder import load_ladder, next_rung_time, task_county
-    from models.task import AgencyTask
-
-    ladder = load_ladder()
-    with session_scope(url) as session:
-        for task in session.exec(sa.select(AgencyTask).where(AgencyTask.next_rung_at.is_not(None)).limit(50)).scalars():
-            expected = next_rung_time(task, ladder, (), county_code=task_county(task, "350302"), now=T0)
-            assert abs((expected - task.next_rung_at).total_seconds()) < 1, (task.id, expected, task.next_rung_at)
-
-
-def _bare(engine, now: datetime, sql: str) -> tuple[float, int]:
-    """Seconds and rows of one bare query with ``:now``."""
-    import sqlalchemy as sa
-
-    value = now.astimezone(timezone.utc)
-    pg = engine.dialect.name == "postgresql"
-    with engine.connect() as conn:
-        started = time.perf_counter()
-        rows = conn.execute(sa.text(sql), {"now": value if pg else value.replace(tzinfo=None).isoformat(
-            sep=" ", timespec="microseconds")}).all()
-        return time.perf_counter() - started, len(rows)
-
-
-def _traced(run):
-    """``run()`` under tracemalloc: (its result, peak bytes of Python allocations)."""
-    import tracemalloc
-
-    tracemalloc.start()
-    try:
-        result = run()
-        return result, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def phase_measure(url: str, n: int) -> dict:
-    """Steady sweeps, bare queries, then two firing sweeps (the second under tracemalloc): the figures as a dict."""
-    from sqlalchemy import event
-
+    """Steady state, bare queries, first firing and memory on the built database (a fresh process: see the module)."""
     os.environ["CAREFLOW_DATABASE_URL"] = url
-    from core.settings import get_settings
-
     get_settings.cache_clear()
-    from core.db import get_engine
-    from careflow.escalation import sweep_deadlines
-
-    engine = get_engine(url)
-    statements = [0]
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _count(*_args, **_kw):
-        statements[0] += 1
-
-    _check_built_rungs(url)
-
-    def bare(now: datetime, sql: str) -> tuple[float, int]:
-        return _bare(engine, now, sql)
-
-    def sweep(now: datetime):
-        before = statements[0]
-        started, cpu = time.perf_counter(), time.process_time()
-        report = sweep_deadlines(now, time_budget=3600)
-        report.cpu_s = time.process_time() - cpu
-        return time.perf_counter() - started, statements[0] - before, report
-
+    meter = _Meter(url)
+    _check_next_rung_sample(url)
+    dialect = meter.engine.dialect.name
     load_before = os.getloadavg()[0]
-    sweep(T0)  # warm-up: connections, imports, caches
-    steady = [sweep(T0) for _ in range(5)]
+    meter.sweep(T0)  # warm-up: connections, imports, caches
+    steady = [meter.sweep(T0) for _ in range(5)]
     assert all(not r.fired_count and not r.backlog for _, _, r in steady), "something was due in the steady state"
-    bare_sql = BARE_DEADLINES[engine.dialect.name]
-    bares = [bare(T0, bare_sql) for _ in range(5)]
-    bares_index = [bare(T0, BARE_INDEX[engine.dialect.name]) for _ in range(5)]
-    _, steady_peak = _traced(lambda: sweep(T0))
-    bare_due, due_rows = bare(T1, BARE_INDEX[engine.dialect.name])
+    bares = [meter.bare(T0, BARE_DEADLINES[dialect]) for _ in range(5)]
+    bares_index = [meter.bare(T0, BARE_INDEX[dialect]) for _ in range(5)]
+    _, steady_peak = _traced_peak(lambda: meter.sweep(T0))
+    bare_due, due_rows = meter.bare(T1, BARE_INDEX[dialect])
     rss_before = _peak_rss_mb()
-    fire_s, fire_statements, first = sweep(T1)
+    fire_s, fire_statements, first = meter.sweep(T1)
     rss_after = _peak_rss_mb()
-    (fire2_s, _, second), fire_peak = _traced(lambda: sweep(T2))
-    after = [sweep(T2 + timedelta(minutes=1)) for _ in range(3)]
+    (fire2_s, _, second), fire_peak = _traced_peak(lambda: meter.sweep(T2))
+    after = [meter.sweep(T2 + timedelta(minutes=1)) for _ in range(3)]
     return {
-        "n": n, "backend": engine.dialect.name,
+        "n": n, "backend": dialect,
         "steady_s": statistics.median(s for s, _, _ in steady), "steady_statements": steady[-1][1],
         "bare_s": statistics.median(s for s, _ in bares),
         "bare_index_s": statistics.median(s for s, _ in bares_index), "bare_due_s": bare_due, "bare_due_rows": due_rows,
@@ -264,13 +206,59 @@ def phase_measure(url: str, n: int) -> dict:
     }
 
 
+class _Meter:
+    """The measure phase's instruments on one database: the SQL statements run (a ``before_cursor_execute``
+    counter), a bare query timed (seconds, rows), a sweep timed (seconds, statements, its report with ``cpu_s``)."""
+
+    def __init__(self, url: str):
+        self.engine = get_engine(url)
+        self.pg = self.engine.dialect.name == "postgresql"
+        self.statements = 0
+        event.listen(self.engine, "before_cursor_execute", self._count)
+
+    def _count(self, *_args, **_kw) -> None:
+        self.statements += 1
+
+    def bare(self, now: datetime, sql: str) -> tuple[float, int]:
+        value = now.astimezone(timezone.utc)
+        with self.engine.connect() as conn:
+            started = time.perf_counter()
+            rows = conn.execute(sa.text(sql), {"now": value if self.pg else value.replace(tzinfo=None).isoformat(
+                sep=" ", timespec="microseconds")}).all()
+            return time.perf_counter() - started, len(rows)
+
+    def sweep(self, now: datetime):
+        before = self.statements
+        started, cpu = time.perf_counter(), time.process_time()
+        report = sweep_deadlines(now, time_budget=3600)
+        report.cpu_s = time.process_time() - cpu
+        return time.perf_counter() - started, self.statements - before, report
+
+
+def _check_next_rung_sample(url: str) -> None:
+    """The bulk SQL's ``next_rung_at`` agrees with the rule (:func:`careflow.ladder.next_rung_time`) for a sample of
+    50 open tasks (AssertionError naming the task otherwise)."""
+    ladder = load_ladder()
+    with session_scope(url) as session:
+        for task in session.exec(sa.select(AgencyTask).where(AgencyTask.next_rung_at.is_not(None)).limit(50)).scalars():
+            expected = next_rung_time(task, ladder, (), county_code=task_county(task, "350302"), now=T0)
+            assert abs((expected - task.next_rung_at).total_seconds()) < 1, (task.id, expected, task.next_rung_at)
+
+
+def _traced_peak(measure):
+    """``measure()``'s result and the peak of Python allocations while it ran (tracemalloc, bytes)."""
+    tracemalloc.start()
+    result = measure()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return result, peak
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------------------------------------------------
 
 def _create_database(backend: str, workdir: Path) -> tuple[str, callable]:
-    import sqlalchemy as sa
-
     if backend == "sqlite":
         db = workdir / f"sweep-{uuid.uuid4().hex[:8]}.db"
         url = f"sqlite:///{db}"
@@ -291,10 +279,6 @@ def _create_database(backend: str, workdir: Path) -> tuple[str, callable]:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
-    from core.db import migrate, session_scope
-    from careflow.routing import load_agency_units
-    from core.settings import get_settings
-
     migrate(url)
     with session_scope(url) as session:
         load_agency_units(session, get_settings().policy_dir / "agency_units.yaml")
@@ -315,7 +299,7 @@ def _ms(seconds: float) -> str:
 
 def run(plan: dict[str, list[int]], workdir: Path, keep: bool) -> None:
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; N open tasks + 3×N closed, "
-          f"half key care duties without a case; batch {__import__('careflow.escalation').escalation.BATCH_SIZE}")
+          f"half key care duties without a case; batch {BATCH_SIZE}")
     results = []
     for backend, sizes in plan.items():
         for n in sizes:
@@ -363,8 +347,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "").replace(",", "")) for s in args.sizes.split(",")] if args.sizes else None
     if args.phase:
-        from core.prefect_env import configure_prefect_env
-
         configure_prefect_env()
         result = phase_build(args.url, sizes[0]) if args.phase == "build" else phase_measure(args.url, sizes[0])
         print(json.dumps(result))

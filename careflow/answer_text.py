@@ -12,8 +12,11 @@ from sqlmodel import Session
 
 from models.case import Case, PathwayRun
 from models.child import Child
+from models.outcome_fields import validate_fields
 from models.policy import load_policy
+from models.dated_duties import describe_duty
 from models.task import AgencyTask
+from notifications.render import PersonalDataLeak, assert_no_personal_data
 
 #: Longest text a person may give: a rejection reason (``agency_task.rejection_reason``, ``audit_event.reason``)
 #: and one text value of an outcome (a pathway's whole outcome is at most 500 characters, ``PathwayRun.outcome``).
@@ -33,9 +36,6 @@ def validate_answer(session: Session, task: AgencyTask, outcome: dict) -> dict:
     if task.pathway_run_id is not None:
         run = session.get(PathwayRun, task.pathway_run_id)
         return _step_of(run.pathway, task.step_key).validate_outcome(outcome)
-    from models.dated_duties import describe_duty
-    from models.outcome_fields import validate_fields
-
     fields = describe_duty(task.duty_key or "", task.title).outcome
     if not fields:  # a duty with free-form notes (e.g. a child director's contact)
         return {k: str(v) for k, v in outcome.items()}
@@ -50,8 +50,6 @@ def _field_labels(session: Session, task: AgencyTask) -> dict[str, str]:
             run = session.get(PathwayRun, task.pathway_run_id)
             fields = _step_of(run.pathway, task.step_key).outcome
         else:
-            from models.dated_duties import describe_duty
-
             fields = describe_duty(task.duty_key or "", task.title).outcome
     except (KeyError, ValueError):
         return labels
@@ -76,8 +74,6 @@ def check_answer_text(session: Session, task: AgencyTask, *, reason: str = "", o
     Raises:
         ValueError: Chinese, naming the field, e.g. ``情况说明（note）中不能出现儿童姓名或身份证号…``.
     """
-    from notifications.render import PersonalDataLeak, assert_no_personal_data
-
     labels = _field_labels(session, task)
     texts: list[tuple[str, str]] = []
     if reason:

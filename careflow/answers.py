@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.db import session_scope
-from careflow.reroute import check_rejection, parse_kind, record_rejection
+from careflow.reroute import check_rejection, parse_kind, record_rejection, settle_reroute
 from careflow.resume import resume_pathway
 from careflow.survey.care_files import complete_duty
-from careflow.tasks import find_task, transition_task
+from careflow.task_lookup import find_task
+from careflow.tasks import transition_task
 from models.key_care_files import KeyCareDuty
 from models.task import AgencyTask, TaskState
 
@@ -78,8 +79,6 @@ def settle_rejection(ref: str, *, actor: str, unit_code: str = "", note: str = "
     Raises:
         TaskNotFound; ValueError (Chinese, naming the field) -- nothing is stored then.
     """
-    from careflow.reroute import settle_reroute
-
     with session_scope() as session:
         task = find_task(session, ref)
         settle_reroute(session, task, actor=actor, unit_code=unit_code, note=note)

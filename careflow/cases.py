@@ -1,11 +1,17 @@
-"""Registering children, opening cases and starting pathways (caseworker actions)."""
+"""A child's case (caseworker actions): opening it, starting pathway runs on it, closing and reopening it.
+
+A case is opened on a registered child (:mod:`careflow.registration`) in the child's residence county. A pathway run
+starts only on an open case, once per pathway (per service-list item for a referral: :func:`pathway_dedupe_key`),
+with its start parameters checked against the policy (:func:`validate_start_parameters`). This module is the one
+writer of a case's closure (issue #15, ``tests/test_one_writer.py``): :func:`close_case` and :func:`reopen_case`,
+each with a written reason, audited.
+"""
 from __future__ import annotations
 
 import secrets
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import pendulum
@@ -15,117 +21,16 @@ from sqlmodel import Session, select
 from core.audit import record_audit
 from careflow.referral_eligibility import check_referral, record_override
 from core.settings import get_settings
-from careflow.survey.care_files import open_file_for
 from careflow.tasks import move_tasks
 from models.areas import find_area
 from models.base import utcnow
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus, clip_text
-from models.child import Child, Guardian
-from models.eligibility import KeyCareCriterion, MigrantAssessment, assess_migrant_child, check_arrival_date
+from models.child import Child
+from models.deadlines import format_local
 from models.policy import load_policy
 from models.regions import UnknownRegion, get_county
-from models.resident_id import birth_date_of, normalize_resident_id
+from models.service_list import referral_item
 from models.task import OPEN_STATES, AgencyTask, TaskState
-
-
-class RegistrationProblems(ValueError):
-    """More than one field of a registration is wrong: ``problems`` holds each one's error (the form marks them all
-    at once); the message joins theirs."""
-
-    def __init__(self, problems: list[ValueError]):
-        super().__init__("; ".join(str(p) for p in problems))
-        self.problems = problems
-
-
-@dataclass
-class Registration:
-    """A stored child and the migrant-child test (方案 一) as of the registration date."""
-
-    child: Child
-    assessment: MigrantAssessment
-
-
-def register_child(
-    session: Session,
-    *,
-    resident_id: str,
-    full_name: str,
-    hukou_county: str,
-    residence_county: str,
-    arrival_date: date,
-    actor: str,
-    residence_area_code: str = "",
-    residence_address: str = "",
-    sex: str = "",
-    key_care_criteria: set[KeyCareCriterion] | None = None,
-    guardians: list[dict] | None = None,
-    on: date | None = None,
-) -> Registration:
-    """Validate and store a child (and guardians); return it with its migrant-child assessment.
-
-    ``hukou_county`` / ``residence_county``: GB/T 2260 code or name. ``residence_area_code``: the
-    township (9 digits) or village/community (12 digits) code under the residence county, used to
-    route village-committee and township tasks. The birth date is read from the resident ID. A child registered
-    with ``key_care_criteria`` gets their key care file and its contact and visit duties at once
-    (:func:`careflow.survey.care_files.open_file_for`).
-
-    Raises:
-        InvalidResidentID: bad ID (names the field and value). UnknownRegion: unknown county.
-        ValueError: an area code outside the residence county, an empty name, a duplicate ID, an arrival date
-            before the birth date or after today (after ``on`` when that is later; :func:`check_arrival_date`).
-        RegistrationProblems: more than one of these at once (each in ``problems``).
-    """
-    problems: list[ValueError] = []  # every field's problem at once, not one per submission
-
-    def checked(check):
-        try:
-            return check()
-        except ValueError as exc:  # InvalidResidentID and UnknownRegion are ValueErrors too
-            problems.append(exc)
-            return None
-
-    rid = checked(lambda: normalize_resident_id(resident_id))
-    if not full_name.strip():
-        problems.append(ValueError("field 'full_name': must not be empty"))
-    hukou = checked(lambda: get_county(hukou_county))
-    residence = checked(lambda: get_county(residence_county))
-    if residence and residence_area_code and not residence_area_code.startswith(residence.code):
-        problems.append(ValueError(
-            f"field 'residence_area_code': {residence_area_code!r} is not inside county {residence.code}"))
-    if rid and session.exec(select(Child).where(Child.resident_id == rid)).first():
-        problems.append(ValueError(f"field 'resident_id': a child with ID ending {rid[-4:]} is already registered"))
-    today = pendulum.now(get_settings().timezone).date()
-    on = on or today
-    birth = birth_date_of(rid) if rid else None
-    wrong_date = check_arrival_date(arrival_date, birth_date=birth, today=max(today, on)) if birth else None
-    if wrong_date is not None:
-        problems.append(ValueError(f"字段 arrival_date（来本地日期）：{wrong_date.message}"))
-    if len(problems) == 1:
-        raise problems[0]
-    if problems:
-        raise RegistrationProblems(problems)
-    assessment = assess_migrant_child(
-        birth_date=birth, hukou_county=hukou.code, residence_county=residence.code,
-        arrival_date=arrival_date, on=on,
-    )
-    child = Child(
-        resident_id=rid, full_name=full_name.strip(), sex=sex, birth_date=birth,
-        hukou_county_code=hukou.code, residence_county_code=residence.code,
-        residence_area_code=residence_area_code, residence_address=residence_address,
-        arrival_date=arrival_date, key_care_criteria=sorted(c.value for c in (key_care_criteria or set())),
-        created_by=actor,
-    )
-    session.add(child)
-    for g in guardians or []:
-        session.add(Guardian(child_id=child.id, **g))
-    record_audit(
-        session, actor=actor, action="child.registered", entity_type="child", entity_id=child.id,
-        detail={"is_migrant": assessment.is_migrant, "reasons": [r.code for r in assessment.reasons if not r.passed]},
-    )
-    if child.key_care_criteria:  # key care from any door: the file and its duties now, not at the next survey
-        session.flush()
-        open_file_for(session, child, child.key_care_criteria, actor=actor, reason="登记时列为重点关爱服务对象")
-    return Registration(child=child, assessment=assessment)
 
 
 def open_case(session: Session, *, child_id: uuid.UUID, caseworker: str, summary: str = "") -> Case:
@@ -178,8 +83,6 @@ def pathway_dedupe_key(pathway: str, parameters: Mapping[str, Any]) -> str:
     """
     definition = load_policy().pathway(pathway)
     if definition.item_steps or pathway == "service_referral":
-        from models.service_list import referral_item
-
         return f"{pathway}:{referral_item(parameters).number}"
     return pathway
 
@@ -236,8 +139,6 @@ def create_pathway_run(
 
 
 def _already_running(session: Session, case: Case, pathway: str, key: str) -> PathwayAlreadyRunning:
-    from models.deadlines import format_local
-
     running = session.exec(select(PathwayRun).where(
         PathwayRun.case_id == case.id, PathwayRun.dedupe_key == key,
         PathwayRun.status.in_([PathwayStatus.starting, PathwayStatus.running]))).first()
@@ -294,8 +195,6 @@ def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> di
             raise ValueError(f"启动参数{labels.get(name, name)}（{name}）不能超过{START_TEXT_MAX_CHARS}个字"
                              f"（现有{len(value)}个字）")
     if definition.item_steps or pathway == "service_referral":
-        from models.service_list import referral_item
-
         try:
             referral_item(validated)  # refuse an item outside the provincial list before anything is stored
         except (KeyError, ValueError) as exc:

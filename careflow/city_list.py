@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.audit import record_audit
+from core.db import session_scope
 from core.settings import get_settings
 from models.agency import AgencyUnit
 from models.base import utcnow
@@ -37,6 +38,7 @@ from models.deadlines import DeadlineRule, compute_deadline
 from models.notification import Notification
 from models.task import AgencyTask
 from notifications.messages import enqueue_task_message
+from notifications.outbox import dispatch_notification
 
 __all__ = ["CityListLoad", "NarrowerCityList", "duty_deadline", "load_city_list", "load_city_list_file",
            "send_duty_messages"]
@@ -169,8 +171,6 @@ def load_city_list_file(path: str | Path, *, actor: str, force: bool = False) ->
     Raises:
         PolicyError: the file is malformed. NarrowerCityList, LookupError: see :func:`load_city_list`.
     """
-    from core.db import session_scope
-
     city_list = read_city_list(path)
     with session_scope() as session:
         result = load_city_list(session, city_list, actor=actor, force=force, digest=file_digest(path))
@@ -181,9 +181,6 @@ def load_city_list_file(path: str | Path, *, actor: str, force: bool = False) ->
 
 def send_duty_messages(notification_ids: list[uuid.UUID]) -> list[str]:
     """Try to deliver stored duty messages now (each in its own transaction); returns their statuses."""
-    from core.db import session_scope
-    from notifications.outbox import dispatch_notification
-
     statuses = []
     for notification_id in notification_ids:
         with session_scope() as session:

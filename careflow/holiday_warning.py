@@ -18,6 +18,7 @@ from core.db import session_scope
 from core.settings import get_settings
 from models.base import utcnow
 from models.working_days import WorkingDayCalendar, default_calendar
+from models.notification import DeliveryStatus, Notification
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,8 @@ def check_next_year_calendar(now: datetime | None = None) -> str | None:
 
 
 def _store_missing_warning(session: Session, key: str, year: int, now: datetime) -> bool:
-    from models.notification import DeliveryStatus, Notification
+    # `careflow serve` imports the sweeper's module (and this one) but never sweeps: the outbox's batch writer
+    # (Jinja2) would be start-up cost for it.
     from notifications.outbox_batch import insert_ignoring_conflicts
 
     recipient = province_admin()

@@ -31,14 +31,19 @@ import pendulum
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from careflow.ladder import load_ladder, next_rung_time, task_county
 from core.audit import record_audit, record_audits
+from core.bulk import update_rows
 from core.db import forget_stored_calendar, session_scope
 from core.settings import get_settings
 from models.base import utcnow
+from models.case import Case
 from models.deadlines import DeadlineRule, compute_deadline, format_local
 from models.holidays import Arrangement, ArrangementError, HolidayArrangement, parse_arrangement
+from models.dated_duties import DUTY_KINDS
 from models.task import PROVISIONAL_OPEN_SQL, AgencyTask, Escalation
-from models.working_days import WorkingDayCalendar, default_calendar
+from notifications.messages import caseworker_unit
+from notifications.outbox_batch import TaskMessage, enqueue_task_messages
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +174,7 @@ _UNITS = {"hours": "hours", "days": "calendar_days", "working days": "working_da
 def deadline_basis(task: AgencyTask, tz: str) -> tuple[pendulum.DateTime, DeadlineRule] | None:
     """Where a task's deadline is counted from, and its rule; None when unknown.
 
-    A pathway step (``careflow.tasks``) counts ``deadline_text`` from ``requested_at``; a city list's dated duty
+    A pathway step (``careflow.step_tasks``) counts ``deadline_text`` from ``requested_at``; a city list's dated duty
     (``careflow.city_list``) counts it from 00:00 of the publication date in its ``duty_key``. Other dated
     duties are not recounted (their start is their own module's business).
     """
@@ -180,8 +185,6 @@ def deadline_basis(task: AgencyTask, tz: str) -> tuple[pendulum.DateTime, Deadli
         return None
     if task.duty_key is None:
         return pendulum.instance(task.requested_at), rule
-    from models.dated_duties import DUTY_KINDS
-
     kind, _, rest = task.duty_key.partition(":")
     published = rest.rpartition(":")[2]
     if kind not in DUTY_KINDS:
@@ -257,18 +260,11 @@ def recompute_provisional(year: int, *, result: CalendarLoad | None = None, cale
 
 def _recompute_page(session: Session, ids: list[uuid.UUID], result: CalendarLoad, calendar: WorkingDayCalendar,
                     now: datetime, tz: str) -> None:
-    from careflow.ladder import load_ladder, next_rung_time, task_county
-    from core.bulk import update_rows
-    from models.case import Case
-    from notifications.messages import caseworker_unit
-    from notifications.outbox_batch import TaskMessage, enqueue_task_messages
-
+    """Recount the deadlines of one page of open provisional tasks (``ids``) and write what changed: the conditional
+    bulk UPDATE, the audit events and the ``deadline_changed`` messages; the figures are added to ``result``."""
     rows = session.execute(select(AgencyTask, Case.county_code, Case.caseworker)
                            .outerjoin(Case, Case.id == AgencyTask.case_id).where(AgencyTask.id.in_(ids))).all()
-    fired: dict[uuid.UUID, set[str]] = {}
-    for task_id, rung in session.execute(select(Escalation.task_id, Escalation.rung)
-                                         .where(Escalation.task_id.in_(ids))).all():
-        fired.setdefault(task_id, set()).add(rung)
+    fired = _fired_rungs(session, ids)
     ladder = load_ladder()
     arrangement = result.arrangement
     updates, audits, messages = [], [], []
@@ -279,8 +275,8 @@ def _recompute_page(session: Session, ids: list[uuid.UUID], result: CalendarLoad
             result.skipped += 1
             continue
         new = compute_deadline(basis[0], basis[1], calendar=calendar, tz=tz)
-        new_due = new.due_at.astimezone(timezone.utc)
-        old_due, moved = task.due_at, new_due != task.due_at
+        old_due, new_due = task.due_at, new.due_at.astimezone(timezone.utc)
+        moved = new_due != old_due
         if not moved and new.provisional:
             result.still_provisional += 1
             continue
@@ -290,30 +286,54 @@ def _recompute_page(session: Session, ids: list[uuid.UUID], result: CalendarLoad
                                            county_code=task_county(task, county), now=now)
         updates.append({"id": task.id, "due_at": new_due, "due_provisional": new.provisional,
                         "next_rung_at": task.next_rung_at})
-        old_text, new_text = format_local(old_due, tz), format_local(new_due, tz)
-        audits.append({"actor": ACTOR, "action": "task.deadline_recomputed", "entity_type": "task",
-                       "entity_id": task.id, "case_id": task.case_id,
-                       "reason": f"载入{arrangement.year}年节假日安排：{arrangement.source}",
-                       "detail": {"old_due_at": old_due.isoformat(), "new_due_at": new_due.isoformat(),
-                                  "provisional": new.provisional, "rule": str(basis[1]), "year": arrangement.year}})
+        audits.append(_recount_audit(task, old_due, str(basis[1]), arrangement))
         if new.provisional:
             result.still_provisional += 1
         if not moved:
             result.confirmed += 1
             continue
         result.moved += 1
-        summary = (f"原截止时间 {old_text}（暂定）调整为 {new_text}"
-                   f"{'（仍为暂定）' if new.provisional else ''}；依据：{arrangement.source}")
-        occasion = f"calendar{arrangement.year}"
-        messages.append(TaskMessage(task=task, event=EVENT, role="officer", outcome_summary=summary,
-                                    occasion=occasion))
-        if caseworker:
-            messages.append(TaskMessage(task=task, event=EVENT, recipient_unit=caseworker_unit(caseworker),
-                                        role="caseworker", outcome_summary=summary, occasion=occasion))
-    # conditional: only tasks still open and provisional (the page's rows are locked on PostgreSQL)
+        messages += _deadline_changed_messages(task, caseworker, old_due, arrangement, tz)
+    _write_recounted(session, updates, audits)
+    result.messages += len(enqueue_task_messages(session, messages))
+
+
+def _fired_rungs(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
+    """The escalation rungs already fired for each of the tasks ``ids`` (their next rung is counted after them)."""
+    fired: dict[uuid.UUID, set[str]] = {}
+    for task_id, rung in session.execute(select(Escalation.task_id, Escalation.rung)
+                                         .where(Escalation.task_id.in_(ids))).all():
+        fired.setdefault(task_id, set()).add(rung)
+    return fired
+
+
+def _recount_audit(task: AgencyTask, old_due: datetime, rule: str, arrangement: Arrangement) -> dict:
+    """The ``task.deadline_recomputed`` audit event of ``task`` (already holding its new deadline)."""
+    return {"actor": ACTOR, "action": "task.deadline_recomputed", "entity_type": "task", "entity_id": task.id,
+            "case_id": task.case_id, "reason": f"载入{arrangement.year}年节假日安排：{arrangement.source}",
+            "detail": {"old_due_at": old_due.isoformat(), "new_due_at": task.due_at.isoformat(),
+                       "provisional": task.due_provisional, "rule": rule, "year": arrangement.year}}
+
+
+def _deadline_changed_messages(task: AgencyTask, caseworker: str | None, old_due: datetime,
+                               arrangement: Arrangement, tz: str) -> list[TaskMessage]:
+    """The ``deadline_changed`` messages of a task whose deadline moved: to its unit and to the case's caseworker
+    (when it has one), keyed by the arrangement's year (``calendar<year>``): a reload tells nobody twice."""
+    summary = (f"原截止时间 {format_local(old_due, tz)}（暂定）调整为 {format_local(task.due_at, tz)}"
+               f"{'（仍为暂定）' if task.due_provisional else ''}；依据：{arrangement.source}")
+    occasion = f"calendar{arrangement.year}"
+    messages = [TaskMessage(task=task, event=EVENT, role="officer", outcome_summary=summary, occasion=occasion)]
+    if caseworker:
+        messages.append(TaskMessage(task=task, event=EVENT, recipient_unit=caseworker_unit(caseworker),
+                                    role="caseworker", outcome_summary=summary, occasion=occasion))
+    return messages
+
+
+def _write_recounted(session: Session, updates: list[dict], audits: list[dict]) -> None:
+    """The new deadlines in one conditional bulk UPDATE (only tasks still open and provisional: the page's rows are
+    locked on PostgreSQL), and their audit events."""
     update_rows(session, AgencyTask.__table__, updates, key="id",
                 assignments={"due_at": "v.due_at", "due_provisional": "v.due_provisional",
                              "next_rung_at": "v.next_rung_at"},
                 where=f"t.{PROVISIONAL_OPEN_SQL.replace('state IN', 't.state IN')}")
     record_audits(session, audits)
-    result.messages += len(enqueue_task_messages(session, messages))

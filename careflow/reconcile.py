@@ -205,20 +205,8 @@ async def recover_pathway_runs(*, stall_after: float | None = None, max_restarts
     stall = timedelta(seconds=settings.stall_after_seconds if stall_after is None else stall_after)
     limit = settings.max_restarts if max_restarts is None else max_restarts
     counts = {"restarted": 0, "given_up": 0, "waiting_for_runner": 0, "unreadable": 0}
-    after: uuid.UUID | None = None
     async with get_client() as client:
-        while True:
-            with session_scope() as session:
-                query = (sa.select(PathwayRun.id, PathwayRun.flow_run_id, PathwayRun.restart_count,
-                                   PathwayRun.flow_process)
-                         .where(PathwayRun.status.in_(OPEN_PATHWAY_STATUSES), PathwayRun.flow_run_id.is_not(None))
-                         .order_by(PathwayRun.id).limit(batch))
-                if after is not None:
-                    query = query.where(PathwayRun.id > after)
-                rows = session.execute(query).all()
-            if not rows:
-                break
-            after = rows[-1].id
+        for rows in _open_runs_with_a_flow_run(batch):
             try:
                 flow_runs = await _read_flow_runs(client, [row.flow_run_id for row in rows])
             except Exception as exc:  # server down: judge nothing rather than restart everything
@@ -229,25 +217,58 @@ async def recover_pathway_runs(*, stall_after: float | None = None, max_restarts
             runners_since = earliest_runner_start()
             for row in rows:
                 flow_run = flow_runs.get(row.flow_run_id)
-                verdict = judge_flow_run(flow_run, now=moment, stall_after=stall, flow_process=row.flow_process,
-                                         runners_since=runners_since)
-                if verdict is None and _recorded_before_running(flow_run, row.flow_process):
-                    verdict = judge_flow_run(flow_run, now=moment, stall_after=stall, flow_process=row.flow_process,
-                                             runners_since=runners_since,
-                                             claimed_at=await _claimed_at(client, flow_run))
+                verdict = await _verdict_on(client, row, flow_run, now=moment, stall_after=stall,
+                                            runners_since=runners_since)
                 if verdict is None:
                     continue
                 if verdict.action == "wait":
-                    with session_scope() as session:
-                        record_flow_failure(session, row.id, row.flow_run_id, verdict.reason, now=moment)
+                    _mark_waiting_for_runner(row, verdict.reason, moment)
                     counts["waiting_for_runner"] += 1
                     continue
-                outcome = await _restart_or_give_up(client, row, verdict.reason, limit, flow_runs.get(row.flow_run_id))
+                outcome = await _restart_or_give_up(client, row, verdict.reason, limit, flow_run)
                 if outcome:
                     counts[outcome] += 1
-            if len(rows) < batch:
-                break
     return counts
+
+
+def _open_runs_with_a_flow_run(batch: int):
+    """The open pathway runs that have a flow run (``id``, ``flow_run_id``, ``restart_count``, ``flow_process``), in
+    pages of ``batch`` by keyset on id (the partial index ``ix_pathway_run_open``), each page read in its own
+    session."""
+    after: uuid.UUID | None = None
+    while True:
+        with session_scope() as session:
+            query = (sa.select(PathwayRun.id, PathwayRun.flow_run_id, PathwayRun.restart_count,
+                               PathwayRun.flow_process)
+                     .where(PathwayRun.status.in_(OPEN_PATHWAY_STATUSES), PathwayRun.flow_run_id.is_not(None))
+                     .order_by(PathwayRun.id).limit(batch))
+            if after is not None:
+                query = query.where(PathwayRun.id > after)
+            rows = session.execute(query).all()
+        if not rows:
+            return
+        yield rows
+        if len(rows) < batch:
+            return
+        after = rows[-1].id
+
+
+async def _verdict_on(client, row, flow_run, *, now: datetime, stall_after: timedelta,
+                      runners_since: datetime | None) -> Verdict | None:
+    """:func:`judge_flow_run` on one pathway run's flow run; for a run whose process recorded itself before it
+    reported Running, judged again knowing when a runner claimed it (one more call to the server, only then)."""
+    verdict = judge_flow_run(flow_run, now=now, stall_after=stall_after, flow_process=row.flow_process,
+                             runners_since=runners_since)
+    if verdict is None and _recorded_before_running(flow_run, row.flow_process):
+        verdict = judge_flow_run(flow_run, now=now, stall_after=stall_after, flow_process=row.flow_process,
+                                 runners_since=runners_since, claimed_at=await _claimed_at(client, flow_run))
+    return verdict
+
+
+def _mark_waiting_for_runner(row, reason: str, now: datetime) -> None:
+    """Record on the pathway run that its flow run waits for a runner (``down_since``, ``last_failure``)."""
+    with session_scope() as session:
+        record_flow_failure(session, row.id, row.flow_run_id, reason, now=now)
 
 
 async def _restart_or_give_up(client, row, reason: str, max_restarts: int, flow_run) -> str | None:

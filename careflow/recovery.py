@@ -85,9 +85,11 @@ def notify_pathway_failed(session: Session, run: PathwayRun, reason: str) -> lis
     Sent as a ``pathway_closed`` message on the run's latest task (the step it stopped at) when it has one,
     else as a plain message naming the case reference and the pathway. Never the child's name or ID number.
     """
+    # Every flow-run process imports this module (flows.steps) before it reports Running: the policy's models and
+    # the message templates (Jinja2) would be start-up cost for it; loaded only when a pathway fails.
     from models.policy import load_policy
-    from notifications.messages import caseworker_unit, enqueue_task_message
-    from notifications.render import PersonalDataLeak, assert_no_personal_data
+    from notifications.messages import caseworker_unit, enqueue_task_message  # start-up: as above
+    from notifications.render import PersonalDataLeak, assert_no_personal_data  # start-up: as above
 
     case = session.get(Case, run.case_id)
     child = session.get(Child, case.child_id)

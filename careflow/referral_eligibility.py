@@ -27,6 +27,7 @@ from models.case import Case, PathwayRun
 from models.child import Child
 from models.eligibility_rules import ItemEligibility, evaluate_item
 from models.policy import load_policy
+from models.service_list import referral_item
 
 __all__ = ["EligibilityNeedsReason", "NotEligible", "OVERRIDE", "UNKNOWN", "check_referral", "items_eligibility",
            "item_eligibility", "record_override"]
@@ -85,8 +86,6 @@ def check_referral(session: Session, case: Case, pathway: str, parameters: Mappi
     values = {k: v for k, v in parameters.items() if k != UNKNOWN}
     if pathway != PATHWAY:
         return values
-    from models.service_list import referral_item
-
     item = referral_item(values)
     child = session.get(Child, case.child_id)
     result = item_eligibility(session, child, item.number, on)

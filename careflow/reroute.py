@@ -12,7 +12,7 @@ A rejection carries a kind (:class:`models.task.RejectionKind`) besides its free
   child's area routes to, as before.
 
 The next attempt's unit is decided by :func:`next_attempt_unit` from the previous attempt's task, inside
-:func:`careflow.tasks.open_step_task`, so a resumed or restarted flow finds the same answer in the database.
+:func:`careflow.step_tasks.open_step_task`, so a resumed or restarted flow finds the same answer in the database.
 
 A named or chosen unit must be an active unit of the task's agency type, or of one of the step's
 ``alternative_agencies`` (policy), and not the rejecting unit itself (:func:`check_reroute_unit`); otherwise a

@@ -25,10 +25,13 @@ import pendulum
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from careflow.answer_text import check_answer_text
 from core.audit import record_audit
+from core.i18n import label
 from careflow.ladder import initial_next_rung_at, load_ladder, next_rung_time, task_county
 from careflow.reroute import check_reroute_unit
-from careflow.tasks import step_of, transition_task
+from careflow.step_tasks import step_of
+from careflow.tasks import transition_task
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.case import Case, PathwayRun
@@ -57,14 +60,10 @@ def _check_open(task: AgencyTask, what: str) -> None:
 
 
 def _state_zh(task: AgencyTask) -> str:
-    from core.i18n import label
-
     return label(task.state, "state")
 
 
 def _check_text(session: Session, task: AgencyTask, text: str, field: str, name: str) -> None:
-    from careflow.answer_text import check_answer_text
-
     try:
         check_answer_text(session, task, reason=text, outcome=None)
     except ValueError as exc:

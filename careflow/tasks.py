@@ -1,7 +1,10 @@
-"""Agency tasks: opening a pathway step's task, and an agency's answers to it (DOMAIN.md §5).
+"""Agency tasks' states: an agency's answer to one task, and many tasks moved at once (DOMAIN.md §5).
 
 This module is the one writer of ``agency_task.state`` (issue #15; ``tests/test_one_writer.py`` fails on any
-other): one task at a time through :func:`transition_task`, many at once through :func:`move_tasks`.
+other): one task at a time through :func:`transition_task`, many at once through :func:`move_tasks`. Every change is
+conditional on the state read (the expected state is in the ``UPDATE``'s ``WHERE``), so of two concurrent answers
+exactly one is stored (issue #16), and each is audited as ``task.<state>``. Opening a step's task is
+:mod:`careflow.step_tasks`'s; finding tasks, :mod:`careflow.task_lookup`'s.
 
 Every function here takes the caller's session and leaves committing to it (``session_scope``),
 so a change and its audit event are written together or not at all.
@@ -12,171 +15,16 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-import pendulum
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from careflow.answer_text import ACTOR_MAX_CHARS, REASON_MAX_CHARS, check_answer_text, validate_answer
 from core.audit import record_audit, record_audits
-from careflow.ladder import initial_next_rung_at
-from careflow.reroute import next_attempt_unit, previous_attempt
-from careflow.routing import resolve_unit
-from models.agency import AgencyUnit
-from models.base import utcnow
-from models.case import Case, PathwayRun
-from models.child import Child
 from models.audit import AuditEvent
-from models.deadlines import compute_deadline, format_local
-from models.pathways import PathwayStep
-from models.policy import load_policy
-from models.task import OPEN_STATE_VALUES, TRANSITIONS, AgencyTask, InvalidTransition, TaskState, check_transition
-
-
-class TaskNotFound(LookupError):
-    """No task matches the reference (or, for a unit, none of that unit's tasks)."""
-
-
-def step_of(pathway: str, step_key: str) -> PathwayStep:
-    """The policy's definition of a pathway step (raises KeyError naming both)."""
-    return load_policy().pathways[pathway].step(step_key)
-
-
-def open_step_task(
-    session: Session,
-    *,
-    pathway_run_id: uuid.UUID,
-    step_key: str,
-    agency_type: str | None = None,
-    attempt: int = 1,
-    urgent: bool = False,
-    now: datetime | None = None,
-) -> AgencyTask:
-    """The task for one step of a pathway run, created on first call and found on every later one.
-
-    The unit is resolved from the child's residence area (:func:`careflow.routing.resolve_unit`), unless the
-    previous attempt was rejected naming a unit, or asking for more information (:mod:`careflow.reroute`);
-    the deadline comes from the policy step (``urgent`` uses its ``urgent_deadline``, e.g. the 24 h
-    medical referral of a high-risk screening). ``now`` defaults to the current time (UTC-aware).
-
-    Raises:
-        KeyError: unknown pathway or step. NoUnitForAgency: no unit covers the child's area.
-    """
-    run = session.get(PathwayRun, pathway_run_id)
-    if run is None:
-        raise LookupError(f"pathway run {pathway_run_id} does not exist")
-    step = step_of(run.pathway, step_key)
-    agency_type = agency_type or step.agencies[0]
-    existing = _find_step_task(session, pathway_run_id, step_key, agency_type, attempt)
-    if existing:
-        return existing
-
-    case = session.get(Case, run.case_id)
-    # after a rejection, the unit it named or the caseworker chose, or the same unit for more information
-    rerouted = next_attempt_unit(previous_attempt(session, run.id, step_key, agency_type, attempt)) \
-        if attempt > 1 else None
-    unit = session.get(AgencyUnit, rerouted) if rerouted else \
-        resolve_unit(session, agency_type, routing_area(session, run, step),
-                     level=step.level or load_policy().agency(agency_type).level)
-    start = pendulum.instance(now or utcnow())
-    rule = step.urgent_deadline if urgent and step.urgent_deadline else step.deadline
-    deadline = compute_deadline(start, rule)
-    ack_due = compute_deadline(start, step.ack_deadline).due_at if step.ack_deadline else None
-    task = AgencyTask(
-        case_id=case.id, pathway_run_id=run.id, step_key=step_key, attempt=attempt,
-        agency_type=agency_type, unit_code=unit.code, jurisdiction_code=unit.jurisdiction_code,
-        title=step.title_zh, requested_at=start, ack_due_at=ack_due, due_at=deadline.due_at,
-        due_provisional=deadline.provisional, deadline_text=str(rule),
-    )
-    task.next_rung_at = initial_next_rung_at(task, case.county_code, start)  # the sweeper's index (escalation.py)
-    try:
-        with session.begin_nested():
-            session.add(task)
-    except sa.exc.IntegrityError:  # created meanwhile by a concurrent run of the same step
-        return _find_step_task(session, pathway_run_id, step_key, agency_type, attempt)
-    record_audit(
-        session, actor="careflow", action="task.requested", entity_type="task", entity_id=task.id,
-        case_id=case.id, reason=f"{run.pathway}: {step.title_zh}",
-        detail={"unit": unit.code, "due_at": deadline.due_at.isoformat(), "provisional": deadline.provisional,
-                "rule": str(rule), "attempt": attempt},
-    )
-    return task
-
-
-def routing_area(session: Session, run: PathwayRun, step: PathwayStep) -> str:
-    """The area code a step is routed by: the child's residence (village, township or county code), or
-    for ``jurisdiction_basis: emergency_place`` the ``emergency_area_code`` the pathway was started with
-    (临时救助 is given where the emergency happens, 方案 六).
-
-    Raises:
-        ValueError: an emergency-place step on a run started without ``emergency_area_code``.
-    """
-    if step.jurisdiction_basis == "emergency_place":
-        code = str(run.parameters.get("emergency_area_code", "")).strip()
-        if not code:
-            raise ValueError("field 'emergency_area_code': the place of the emergency is needed to route "
-                             f"step {step.key!r}")
-        return code
-    child = session.get(Child, session.get(Case, run.case_id).child_id)
-    if step.jurisdiction_basis == "registration_place":
-        return child.hukou_county_code
-    return child.residence_area_code or child.residence_county_code
-
-
-def _find_step_task(session, pathway_run_id, step_key, agency_type, attempt) -> AgencyTask | None:
-    return session.exec(
-        select(AgencyTask).where(
-            AgencyTask.pathway_run_id == pathway_run_id, AgencyTask.step_key == step_key,
-            AgencyTask.agency_type == agency_type, AgencyTask.attempt == attempt,
-        )
-    ).first()
-
-
-def find_task(session: Session, ref: str, unit_code: str | None = None) -> AgencyTask:
-    """The task whose id starts with ``ref`` (at least 4 hex characters), optionally within a unit.
-
-    Raises:
-        TaskNotFound: no match, or several (the message lists them).
-    """
-    ref = ref.strip().lower().replace("-", "")
-    if len(ref) < 4 or any(c not in "0123456789abcdef" for c in ref):
-        raise TaskNotFound(f"task reference {ref!r}: give at least 4 hex characters of the task id")
-    query = select(AgencyTask)
-    if unit_code:
-        query = query.where(AgencyTask.unit_code == unit_code)
-    if len(ref) == 32:
-        query = query.where(AgencyTask.id == uuid.UUID(ref))
-    matches = [t for t in session.exec(query).all() if t.id.hex.startswith(ref)]
-    if not matches:
-        scope = f" for unit {unit_code!r}" if unit_code else ""
-        raise TaskNotFound(f"no task {ref!r}{scope}")
-    if len(matches) > 1:
-        raise TaskNotFound(f"task reference {ref!r} is ambiguous: {', '.join(t.short_ref for t in matches)}")
-    return matches[0]
-
-
-def _open_of(unit_code: str):
-    return (AgencyTask.unit_code == unit_code, AgencyTask.state.in_(OPEN_STATE_VALUES))
-
-
-def list_open_tasks(session: Session, unit_code: str, *, limit: int | None = None,
-                    after: AgencyTask | None = None) -> list[AgencyTask]:
-    """A unit's open tasks (requested, acknowledged, in progress), soonest deadline first (ties by id).
-
-    ``limit`` rows at most; ``after``: only the tasks that come after this one in that order (the next page,
-    by keyset on ``(due_at, id)`` through the partial index ``ix_agency_task_open_unit_due``).
-    """
-    query = select(AgencyTask).where(*_open_of(unit_code))
-    if after is not None:
-        query = query.where(sa.tuple_(AgencyTask.due_at, AgencyTask.id)
-                            > sa.tuple_(sa.literal(after.due_at, AgencyTask.due_at.type),
-                                        sa.literal(after.id, AgencyTask.id.type)))
-    query = query.order_by(AgencyTask.due_at, AgencyTask.id)
-    return list(session.exec(query.limit(limit) if limit else query).all())
-
-
-def count_open_tasks(session: Session, unit_code: str) -> int:
-    """How many open tasks the unit holds (one ``COUNT`` on the partial index)."""
-    return session.exec(select(sa.func.count()).select_from(AgencyTask).where(*_open_of(unit_code))).one()
+from models.base import utcnow
+from models.case import PathwayRun
+from models.deadlines import format_local
+from models.task import TRANSITIONS, AgencyTask, InvalidTransition, TaskState, check_transition
 
 
 #: What an answer did, as the "already … by X at T" message says it (DOMAIN.md §5).
@@ -184,7 +32,6 @@ STATE_VERB_ZH = {
     TaskState.acknowledged: "签收", TaskState.in_progress: "开始办理", TaskState.completed: "办结",
     TaskState.rejected: "退回", TaskState.cancelled: "撤销", TaskState.expired: "标记为逾期失效",
 }
-
 
 
 class AnswerConflict(InvalidTransition):
@@ -270,8 +117,31 @@ def transition_task(
             the step's outcome fields, a text refused by :func:`check_answer_text` (the message names the field).
     """
     now = now or utcnow()
-    actor = actor.strip()
-    reason = reason.strip()
+    actor, reason = _checked_answerer(target, actor, reason)
+    outcome = _checked_answer(session, task, target, reason, outcome)
+    if task not in session:
+        session.add(task)
+    moved_from = _move_from_stored_state(session, task, target, actor=actor, reason=reason, outcome=outcome, now=now)
+    if moved_from is None:  # this very answer was stored already: a replay writes nothing
+        return task
+    if target.is_answer and task.pathway_run_id is not None:  # a dated duty has no flow run waiting for it
+        _mark_resume_pending(session, task.pathway_run_id)
+    record_audit(
+        session, actor=actor, action=f"task.{target.value}", entity_type="task", entity_id=task.id,
+        case_id=task.case_id, reason=reason,
+        detail={"from": moved_from.value, "outcome": outcome or {}, "step": task.step_key, "unit": task.unit_code},
+    )
+    return task
+
+
+def _checked_answerer(target: TaskState, actor: str, reason: str) -> tuple[str, str]:
+    """``actor`` and ``reason`` stripped: who answers is named (1-64 characters), a rejection says why, a reason is at
+    most :data:`REASON_MAX_CHARS` characters.
+
+    Raises:
+        ValueError: Chinese, naming the field.
+    """
+    actor, reason = actor.strip(), reason.strip()
     if not actor:
         raise ValueError("答复人（actor）必填：请写明由谁答复")
     if len(actor) > ACTOR_MAX_CHARS:
@@ -280,55 +150,88 @@ def transition_task(
         raise ValueError("退回原因（reason）必填：退回任务须说明原因")
     if len(reason) > REASON_MAX_CHARS:
         raise ValueError(f"原因（reason）不能超过{REASON_MAX_CHARS}个字（现有{len(reason)}个字）")
+    return actor, reason
+
+
+def _checked_answer(session: Session, task: AgencyTask, target: TaskState, reason: str,
+                    outcome: dict | None) -> dict | None:
+    """The outcome as stored: a completion's checked against its step's fields (:func:`validate_answer`); an answer's
+    texts checked (:func:`check_answer_text`: the rejection's reason, the completion's outcome).
+
+    Raises:
+        ValueError: naming the field.
+    """
     if target == TaskState.completed:
         outcome = validate_answer(session, task, outcome or {})
     if target.is_answer:
         check_answer_text(session, task, reason=reason if target == TaskState.rejected else "",
                           outcome=outcome if target == TaskState.completed else None)
-    if task not in session:
-        session.add(task)
+    return outcome
+
+
+def _move_from_stored_state(session: Session, task: AgencyTask, target: TaskState, *, actor: str, reason: str,
+                            outcome: dict | None, now: datetime) -> TaskState | None:
+    """Move ``task`` to ``target`` from the state stored now, by a conditional ``UPDATE`` (the state read in its
+    ``WHERE``); ``task`` is refreshed to what is stored afterwards. Returns the state it moved from, or None when
+    the stored answer is this very one (a replay).
+
+    A round lost to a concurrent writer is tried again from the new state while the move is still allowed from it.
+
+    Raises:
+        AnswerConflict: someone else's different answer is stored. InvalidTransition: not allowed from the state.
+    """
     for _ in range(len(TaskState) + 1):  # each lost round means the state moved on; it cannot move forever
         current = TaskState(task.state)
         if target not in TRANSITIONS.get(current, frozenset()):
             if _is_replay(task, target, reason, outcome):
-                return task
+                return None
             if current != TaskState.requested:  # someone else's answer is stored
                 raise conflict_for(session, task)
             check_transition(current, target)  # raises InvalidTransition naming both states
-        values: dict = {"state": target}
-        if target in (TaskState.acknowledged, TaskState.in_progress, TaskState.completed) \
-                and task.acknowledged_at is None:
-            values["acknowledged_at"] = now
-        if target == TaskState.completed:
-            values["outcome"] = outcome
-        if target.is_answer:
-            values.update(answered_at=now, answered_by=actor,
-                          rejection_reason=reason if target == TaskState.rejected else "")
+        values = _answer_values(task, target, actor=actor, reason=reason, outcome=outcome, now=now)
         changed = session.execute(
             sa.update(AgencyTask).where(AgencyTask.id == task.id, AgencyTask.state == current).values(**values)
             .execution_options(synchronize_session=False)).rowcount
         session.refresh(task)  # what is stored now: this answer, or the one that got there first
         if changed == 1:
-            break
-    else:  # pragma: no cover - the state only moves forward through a finite graph
-        raise RuntimeError(f"task {task.short_ref}: its state kept changing while answering")
-    if target.is_answer and task.pathway_run_id is not None:  # a dated duty has no flow run waiting for it
-        session.execute(
-            sa.update(PathwayRun).where(PathwayRun.id == task.pathway_run_id)
-            .values(resume_pending=True, answer_seq=PathwayRun.answer_seq + 1)
-            .execution_options(synchronize_session=False))
-        run = session.get(PathwayRun, task.pathway_run_id)
-        session.expire(run, ["resume_pending", "answer_seq"])
-    record_audit(
-        session, actor=actor, action=f"task.{target.value}", entity_type="task", entity_id=task.id,
-        case_id=task.case_id, reason=reason,
-        detail={"from": current.value, "outcome": outcome or {}, "step": task.step_key, "unit": task.unit_code},
-    )
-    return task
+            return current
+    raise RuntimeError(  # pragma: no cover - the state only moves forward through a finite graph
+        f"task {task.short_ref}: its state kept changing while answering")
+
+
+def _answer_values(task: AgencyTask, target: TaskState, *, actor: str, reason: str, outcome: dict | None,
+                   now: datetime) -> dict:
+    """The columns a move to ``target`` sets: the state; ``acknowledged_at`` the first time the agency takes the
+    task up (acknowledging, starting or completing it); a completion's outcome; an answer's who, when and
+    rejection reason."""
+    values: dict = {"state": target}
+    if target in (TaskState.acknowledged, TaskState.in_progress, TaskState.completed) \
+            and task.acknowledged_at is None:
+        values["acknowledged_at"] = now
+    if target == TaskState.completed:
+        values["outcome"] = outcome
+    if target.is_answer:
+        values.update(answered_at=now, answered_by=actor,
+                      rejection_reason=reason if target == TaskState.rejected else "")
+    return values
+
+
+def _mark_resume_pending(session: Session, pathway_run_id: uuid.UUID) -> None:
+    """The pathway run waits to be resumed with one answer more (``answer_seq + 1`` in SQL: safe under concurrency);
+    the sweeper resumes it should resuming now fail (:mod:`careflow.resume`)."""
+    session.execute(
+        sa.update(PathwayRun).where(PathwayRun.id == pathway_run_id)
+        .values(resume_pending=True, answer_seq=PathwayRun.answer_seq + 1)
+        .execution_options(synchronize_session=False))
+    session.expire(session.get(PathwayRun, pathway_run_id), ["resume_pending", "answer_seq"])
 
 
 #: Task ids one UPDATE of :func:`move_tasks` names at most (PostgreSQL's driver takes 65,535 parameters).
 MOVE_BATCH = 5_000
+
+#: What :func:`move_tasks` reads of each task before moving it: its id, state, case, step, duty and unit.
+_MOVE_COLUMNS = (AgencyTask.id, AgencyTask.state, AgencyTask.case_id, AgencyTask.step_key, AgencyTask.duty_key,
+                 AgencyTask.unit_code)
 
 
 def move_tasks(
@@ -365,44 +268,77 @@ def move_tasks(
     """
     to_state = TaskState(to_state)
     now = now or utcnow()
-    sources = [TaskState(s) for s in from_states] if from_states is not None else \
-        [s for s, targets in TRANSITIONS.items() if to_state in targets]
-    for source in sources:
-        check_transition(source, to_state)
-    states = sorted(s.value for s in sources)
-    sets: dict = {"state": to_state.value, **({"outcome": outcome} if outcome is not None else {})}
-    if to_state == TaskState.completed:
-        sets["acknowledged_at"] = sa.func.coalesce(AgencyTask.acknowledged_at, now)
-    if to_state.is_answer:
-        sets.update(answered_at=now, answered_by=actor.strip()[:ACTOR_MAX_CHARS])
-    sets.update(values or {})
+    states = _states_that_move(to_state, from_states)
+    sets = _move_values(to_state, actor=actor, outcome=outcome, values=values, now=now)
     session.flush()
-    columns = (AgencyTask.id, AgencyTask.state, AgencyTask.case_id, AgencyTask.step_key, AgencyTask.duty_key,
-               AgencyTask.unit_code)
-    if isinstance(tasks, sa.Select):
-        found = session.execute(sa.select(*columns).where(AgencyTask.id.in_(tasks), AgencyTask.state.in_(states)))
-        rows = [tuple(row) for row in found]
-    else:
-        ids = list(dict.fromkeys(tasks))
-        rows = [tuple(row) for i in range(0, len(ids), MOVE_BATCH) for row in session.execute(
-            sa.select(*columns).where(AgencyTask.id.in_(ids[i:i + MOVE_BATCH]), AgencyTask.state.in_(states)))]
+    rows = _tasks_still_in(session, tasks, states)
     moved: list[uuid.UUID] = []
     for i in range(0, len(rows), MOVE_BATCH):
         before = {row[0]: row[1:] for row in rows[i:i + MOVE_BATCH]}
         changed = session.execute(
             sa.update(AgencyTask).where(AgencyTask.id.in_(list(before)), AgencyTask.state.in_(states))
             .values(**sets).returning(AgencyTask.id).execution_options(synchronize_session=False)).scalars().all()
-        record_audits(session, [
-            dict(actor=actor, action=f"task.{to_state.value}", entity_type="task", entity_id=task_id,
-                 case_id=before[task_id][1], reason=reason,
-                 detail={"from": str(before[task_id][0]), "outcome": outcome or {}, "step": before[task_id][2],
-                         **({"duty_key": before[task_id][3]} if before[task_id][3] else {}),
-                         "unit": before[task_id][4], **(detail or {})})
-            for task_id in sorted(changed, key=str)])
+        record_audits(session, [_move_audit(task_id, before[task_id], to_state, actor=actor, reason=reason,
+                                            outcome=outcome, detail=detail)
+                                for task_id in sorted(changed, key=str)])
         moved += changed
-    if moved:
-        moved_set = set(moved)
-        for obj in list(session.identity_map.values()):
-            if isinstance(obj, AgencyTask) and obj.id in moved_set:
-                session.expire(obj)
+    _expire_moved(session, moved)
     return moved
+
+
+def _states_that_move(to_state: TaskState, from_states: Iterable[TaskState] | None) -> list[str]:
+    """The state values a task may be in to be moved to ``to_state``: ``from_states``, each checked, or every state
+    the policy lets move there.
+
+    Raises:
+        InvalidTransition: a given state cannot move to ``to_state``.
+    """
+    sources = [TaskState(s) for s in from_states] if from_states is not None else \
+        [s for s, targets in TRANSITIONS.items() if to_state in targets]
+    for source in sources:
+        check_transition(source, to_state)
+    return sorted(s.value for s in sources)
+
+
+def _move_values(to_state: TaskState, *, actor: str, outcome: dict | None, values: dict | None,
+                 now: datetime) -> dict:
+    """The columns :func:`move_tasks` sets: the state, the outcome given, a completion's ``acknowledged_at`` where
+    empty, an answer's who and when, then the caller's ``values``."""
+    sets: dict = {"state": to_state.value, **({"outcome": outcome} if outcome is not None else {})}
+    if to_state == TaskState.completed:
+        sets["acknowledged_at"] = sa.func.coalesce(AgencyTask.acknowledged_at, now)
+    if to_state.is_answer:
+        sets.update(answered_at=now, answered_by=actor.strip()[:ACTOR_MAX_CHARS])
+    sets.update(values or {})
+    return sets
+
+
+def _tasks_still_in(session: Session, tasks: Iterable[uuid.UUID] | sa.Select, states: list[str]) -> list[tuple]:
+    """The :data:`_MOVE_COLUMNS` of the ``tasks`` (ids, or a ``SELECT`` of ids) now in one of ``states``."""
+    if isinstance(tasks, sa.Select):
+        found = session.execute(sa.select(*_MOVE_COLUMNS).where(AgencyTask.id.in_(tasks),
+                                                                AgencyTask.state.in_(states)))
+        return [tuple(row) for row in found]
+    ids = list(dict.fromkeys(tasks))
+    return [tuple(row) for i in range(0, len(ids), MOVE_BATCH) for row in session.execute(
+        sa.select(*_MOVE_COLUMNS).where(AgencyTask.id.in_(ids[i:i + MOVE_BATCH]), AgencyTask.state.in_(states)))]
+
+
+def _move_audit(task_id: uuid.UUID, before: tuple, to_state: TaskState, *, actor: str, reason: str,
+                outcome: dict | None, detail: dict | None) -> dict:
+    """The ``task.<to_state>`` audit event of one moved task; ``before``: its state, case, step, duty and unit."""
+    state, case_id, step_key, duty_key, unit_code = before
+    return dict(actor=actor, action=f"task.{to_state.value}", entity_type="task", entity_id=task_id,
+                case_id=case_id, reason=reason,
+                detail={"from": str(state), "outcome": outcome or {}, "step": step_key,
+                        **({"duty_key": duty_key} if duty_key else {}), "unit": unit_code, **(detail or {})})
+
+
+def _expire_moved(session: Session, moved: list[uuid.UUID]) -> None:
+    """Expire the moved tasks' ORM objects loaded in ``session`` (their rows changed under them)."""
+    if not moved:
+        return
+    moved_set = set(moved)
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, AgencyTask) and obj.id in moved_set:
+            session.expire(obj)

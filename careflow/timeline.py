@@ -7,11 +7,13 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from core.audit import record_audit
+from core.i18n import deadline_text, gettext, label, normalise_language, outcome_text
 from core.settings import get_settings
 from models.agency import AgencyUnit
 from models.case import Case, PathwayRun
 from models.deadlines import format_local
 from models.notification import Notification
+from models.policy import Policy, load_policy
 from models.task import AgencyTask
 
 
@@ -93,62 +95,89 @@ def format_timeline(timeline: CaseTimeline, lang: str = "zh") -> str:
     Everything a person reads is labelled (:func:`core.i18n.label`): pathway and step titles from the policy,
     states, yes/no and choices; units by name; answers as ``label：value``. No step keys, unit codes or field names.
     """
-    from core.i18n import deadline_text, gettext, label, normalise_language, outcome_text
-    from models.policy import load_policy
+    words = _Words.for_reader(lang)
+    lines = _case_lines(timeline, words)
+    lines.append(gettext("case.timeline", words.lang) + words.colon.rstrip())
+    if not timeline.rows:
+        lines.append("  " + gettext("cli.empty", words.lang))
+    for n, row in enumerate(timeline.rows, 1):
+        lines += _task_lines(n, row, timeline.unit_names, words)
+    return "\n".join(lines)
 
-    lang = normalise_language(lang)
-    zh = lang == "zh"
-    tz = get_settings().timezone
-    policy = load_policy()
-    sep, colon = ("；", "：") if zh else ("; ", ": ")
 
-    def pick(obj, name: str, fallback: str) -> str:
-        return (getattr(obj, f"{name}_{lang}", "") or getattr(obj, f"{name}_zh", "") or fallback) if obj else fallback
+@dataclass(frozen=True)
+class _Words:
+    """How a printed timeline is worded for one reader: the language, its separators and brackets, the time zone, and
+    the policy's titles and labels in that language (Chinese where the policy has none)."""
 
-    def step_of(pathway: str, key: str):
-        definition = policy.pathways.get(pathway)
+    lang: str
+    tz: str
+    policy: Policy
+    sep: str
+    colon: str
+
+    @classmethod
+    def for_reader(cls, lang: str) -> _Words:
+        lang = normalise_language(lang)
+        sep, colon = ("；", "：") if lang == "zh" else ("; ", ": ")
+        return cls(lang=lang, tz=get_settings().timezone, policy=load_policy(), sep=sep, colon=colon)
+
+    def bracket(self, text: str) -> str:
+        return f"（{text}）" if self.lang == "zh" else f" ({text})"
+
+    def pick(self, obj, name: str, fallback: str) -> str:
+        """``obj``'s ``<name>_<lang>`` (e.g. ``title_en``), else its ``<name>_zh``, else ``fallback``."""
+        if not obj:
+            return fallback
+        return getattr(obj, f"{name}_{self.lang}", "") or getattr(obj, f"{name}_zh", "") or fallback
+
+    def step(self, pathway: str, key: str):
+        """The policy's step ``key`` of ``pathway``, or None when the policy no longer has it."""
+        definition = self.policy.pathways.get(pathway)
         try:
             return definition.step(key) if definition else None
         except KeyError:
             return None
 
-    status = label(timeline.status, "case.status", lang)
+
+def _case_lines(timeline: CaseTimeline, words: _Words) -> list[str]:
+    """The case's reference and status, then each pathway on it with its status and outcome."""
+    lang, colon = words.lang, words.colon
     lines = [gettext("cli.timeline_title", lang, reference=timeline.reference)
-             + (f"（{status}）" if zh else f" ({status})")]
+             + words.bracket(label(timeline.status, "case.status", lang))]
     if timeline.pathways:
         lines.append(gettext("case.pathways", lang) + colon.rstrip())
     for pathway, status, outcome in timeline.pathways:
-        title = pick(policy.pathways.get(pathway), "title", pathway)
+        title = words.pick(words.policy.pathways.get(pathway), "title", pathway)
         lines.append(f"  {title}{colon}{label(status, 'pathway.status', lang)}" + (f" — {outcome}" if outcome else ""))
-    lines.append(gettext("case.timeline", lang) + colon.rstrip())
-    if not timeline.rows:
-        lines.append("  " + gettext("cli.empty", lang))
-    for n, row in enumerate(timeline.rows, 1):
-        step = step_of(row.pathway, row.step_key)
-        title = pick(step, "title", row.title)
-        attempt = gettext("task.attempt", lang, n=row.attempt)
-        attempt = (f"（{attempt}）" if zh else f" ({attempt})") if row.attempt > 1 else ""
-        lines.append(f"{n:>2}. {title}{attempt}")
-        lines.append(f"    {gettext('task.unit', lang)}{colon}{row.unit_name}")
-        due = format_local(row.due_at, tz)
-        if row.due_provisional:
-            due += f"（{gettext('task.provisional', lang)}）" if zh else f" ({gettext('task.provisional', lang)})"
-        rule = deadline_text(row.deadline_text, lang)
-        lines.append(f"    {gettext('task.requested', lang)}{colon}{format_local(row.requested_at, tz)}{sep}"
-                     f"{gettext('task.due', lang)}{colon}{due}" + (f"（{rule}）" if zh else f" ({rule})"))
-        answer = label(row.state, "state", lang)
-        if row.answered_at:
-            timing = gettext("task.on_time" if row.on_time else "task.late", lang)
-            answer += f"{sep}{gettext('export.answered_at', lang)}{colon}{format_local(row.answered_at, tz)}{sep}" \
-                      f"{gettext('task.answered_by', lang)}{colon}" \
-                      f"{row.answered_by}{sep}{timing}"
-        lines.append(f"    {gettext('task.state', lang)}{colon}{answer}")
-        if row.outcome:
-            labels = {f.name: pick(f, "label", f.name) for f in step.outcome} if step else {}
-            lines.append(f"    {gettext('task.outcome', lang)}{colon}{outcome_text(row.outcome, labels, lang)}")
-        if row.rejection_reason:
-            lines.append(f"    {gettext('task.reject_reason', lang)}{colon}{row.rejection_reason}")
-        for event, unit, status in row.notifications:
-            lines.append(f"    {gettext('cli.messages', lang)}{colon}{label(event, 'event', lang)} → "
-                         f"{timeline.unit_names.get(unit, unit)}{colon}{label(status, 'delivery', lang)}")
-    return "\n".join(lines)
+    return lines
+
+
+def _task_lines(n: int, row: TimelineRow, unit_names: dict[str, str], words: _Words) -> list[str]:
+    """Task ``n``: its step (and attempt), unit, request and deadline, state and answer, outcome, rejection reason
+    and messages."""
+    lang, sep, colon, tz = words.lang, words.sep, words.colon, words.tz
+    step = words.step(row.pathway, row.step_key)
+    attempt = words.bracket(gettext("task.attempt", lang, n=row.attempt)) if row.attempt > 1 else ""
+    due = format_local(row.due_at, tz)
+    if row.due_provisional:
+        due += words.bracket(gettext("task.provisional", lang))
+    lines = [f"{n:>2}. {words.pick(step, 'title', row.title)}{attempt}",
+             f"    {gettext('task.unit', lang)}{colon}{row.unit_name}",
+             f"    {gettext('task.requested', lang)}{colon}{format_local(row.requested_at, tz)}{sep}"
+             f"{gettext('task.due', lang)}{colon}{due}" + words.bracket(deadline_text(row.deadline_text, lang))]
+    answer = label(row.state, "state", lang)
+    if row.answered_at:
+        timing = gettext("task.on_time" if row.on_time else "task.late", lang)
+        answer += f"{sep}{gettext('export.answered_at', lang)}{colon}{format_local(row.answered_at, tz)}{sep}" \
+                  f"{gettext('task.answered_by', lang)}{colon}{row.answered_by}{sep}{timing}"
+    lines.append(f"    {gettext('task.state', lang)}{colon}{answer}")
+    if row.outcome:
+        labels = {f.name: words.pick(f, "label", f.name) for f in step.outcome} if step else {}
+        lines.append(f"    {gettext('task.outcome', lang)}{colon}{outcome_text(row.outcome, labels, lang)}")
+    if row.rejection_reason:
+        lines.append(f"    {gettext('task.reject_reason', lang)}{colon}{row.rejection_reason}")
+    for event, unit, status in row.notifications:
+        lines.append(f"    {gettext('cli.messages', lang)}{colon}{label(event, 'event', lang)} → "
+                     f"{unit_names.get(unit, unit)}{colon}{label(status, 'delivery', lang)}")
+    return lines

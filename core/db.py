@@ -16,6 +16,7 @@ from functools import lru_cache
 import logging
 import re
 import time
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -75,13 +76,12 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 def migrate(url: str | None = None) -> None:
     """Bring the schema to the latest Alembic revision (``migrations/versions``), connected with ``url`` (default:
     the owner's URL, ``Settings.resolved_owner_database_url``)."""
+    # start-up: Alembic only for migrating (`careflow init`, `careflow up`); the app's processes never migrate
     from alembic import command
-    from alembic.config import Config
+    from alembic.config import Config  # start-up: as above
 
     url = url or get_settings().resolved_owner_database_url
     if url.startswith("sqlite:///"):
-        from pathlib import Path
-
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

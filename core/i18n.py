@@ -98,6 +98,8 @@ _ITEM_KINDS = ("option.item", "option.services")
 
 
 def _items_text(numbers: str, lang: str) -> str:
+    # The CLI imports this module for its labels; the policy's models (~0.5 s) would be start-up cost for every
+    # command: loaded only when a label names a service-list item or an agency (start-up).
     from models.policy import load_policy
 
     items = load_policy().service_items
@@ -107,7 +109,7 @@ def _items_text(numbers: str, lang: str) -> str:
 
 
 def _agency_name(code: str, lang: str) -> str:
-    from models.policy import load_policy
+    from models.policy import load_policy  # start-up: as in _items_text
 
     agency = load_policy().agencies.get(code)
     if agency is None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import types
+from datetime import timedelta
 
 from core.settings import get_settings
 
@@ -71,8 +73,8 @@ def share_prefect_tls_context() -> None:
     even for an ``http://`` server): a flow-run process paid that 15 times a pathway step. Called by every flow-run
     process (``flows.steps``). Does nothing if Prefect's client module no longer has the ``ssl`` it patches.
     """
-    import types
-
+    # Prefect reads its settings as it loads (after configure_prefect_env()), and the CLI imports this module for
+    # commands that never use Prefect: loading it here (~2 s) would be start-up cost for all of them.
     import prefect.client.orchestration as orchestration
 
     if isinstance(getattr(orchestration, "ssl", None), types.ModuleType):
@@ -91,13 +93,12 @@ def zombie_automation():
     state to Crashed. Unlike the documented one, a suspended or paused run also counts as "heard from": a
     pathway waiting for an agency has no process and sends no heartbeat, and must not be crashed.
     """
-    from datetime import timedelta
-
+    # start-up: Prefect only where it is used, as in share_prefect_tls_context
     from prefect.automations import Automation
-    from prefect.client.schemas.objects import StateType
-    from prefect.events.actions import ChangeFlowRunState
-    from prefect.events.schemas.automations import EventTrigger, Posture
-    from prefect.events.schemas.events import ResourceSpecification
+    from prefect.client.schemas.objects import StateType  # start-up: as above
+    from prefect.events.actions import ChangeFlowRunState  # start-up: as above
+    from prefect.events.schemas.automations import EventTrigger, Posture  # start-up: as above
+    from prefect.events.schemas.events import ResourceSpecification  # start-up: as above
 
     settings = get_settings()
     return Automation(
@@ -125,7 +126,7 @@ async def ensure_zombie_automation() -> bool:
     Called by ``careflow up``/``careflow serve`` (:class:`entry.stack.LocalStack`, :func:`flows.serve.serve_deployments`)
     and by the test stack. Raises whatever the Prefect client raises when the server is unreachable.
     """
-    from prefect.client.orchestration import get_client
+    from prefect.client.orchestration import get_client  # start-up: as in share_prefect_tls_context
 
     async with get_client() as client:
         if await client.read_automations_by_name(ZOMBIE_AUTOMATION):

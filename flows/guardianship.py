@@ -69,7 +69,7 @@ async def _guardianship_steps(ctx: PathwayContext) -> str:
         done.append("已临时监护" if placement.outcome.get("placed") else "救助保护机构未安置")
     last = assessment
     if assessment.outcome.get("long_term_guardianship_needed"):
-        from core.i18n import label  # Babel's catalogue reader: only on this branch
+        from core.i18n import label  # start-up: Babel's catalogues, only on this branch
 
         last = await request_step(ctx, "long_term_guardianship", "court")
         done.append(f"长期监护经法院处理（{label(last.outcome.get('ruling'), 'option.ruling')}）")

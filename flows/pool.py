@@ -32,9 +32,18 @@ import signal
 import sys
 from pathlib import Path
 
-from core.paths import PROJECT_ROOT
-from core.settings import get_settings
+from prefect import Flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from sqlalchemy.engine import make_url
+
 from careflow.deployments import SWEEPER
+from careflow.runners import registered_runner
+from core.paths import PROJECT_ROOT
+from core.prefect_env import install_zombie_automation
+from core.settings import get_settings
 
 #: Where the worker's poll interval comes from: core.prefect_env sets PREFECT_WORKER_QUERY_SECONDS=1.
 WORK_POOL_TYPE = "process"
@@ -42,10 +51,6 @@ WORK_POOL_TYPE = "process"
 
 def ensure_work_pool(name: str) -> bool:
     """Create the process work pool ``name`` on the current Prefect server unless it exists; True if created."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-
     async def ensure() -> bool:
         async with get_client() as client:
             try:
@@ -66,6 +71,7 @@ def ensure_work_pool(name: str) -> bool:
 
 def _served_deployments(sweep_cron: str | None) -> list:
     """The served deployments (names, tags, schedules, entrypoints relative to the project root)."""
+    # start-up: loads every flow's module; `careflow worker` never builds deployments
     from flows.serve import build_deployments
 
     with contextlib.chdir(PROJECT_ROOT):  # entrypoints are computed relative to the working directory
@@ -76,9 +82,6 @@ def pool_deployments(*, pool: str, result_storage: Path, pathway_concurrency: in
                      sweep_cron: str | None = None, source: Path = PROJECT_ROOT) -> list:
     """The work-pool deployments (``RunnerDeployment``), not yet created: one per served deployment, loaded from
     ``source`` by file entrypoint, with the concurrency limits, schedules and result storage of the module doc."""
-    from prefect import Flow
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-
     env = {"PREFECT_LOCAL_STORAGE_PATH": str(result_storage), "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
            "CAREFLOW_RESULT_STORAGE": str(result_storage)}
     # The engine straight away, not Prefect's workspace supervisor in front of it: one Python process per flow run
@@ -113,7 +116,7 @@ def deploy_to_pool(*, pool: str | None = None, result_storage: Path | None = Non
     Raises:
         ValueError: no result storage (``CAREFLOW_RESULT_STORAGE``) is set, or the pool exists with another type.
     """
-    from prefect.deployments.runner import deploy
+    from prefect.deployments.runner import deploy  # start-up: Prefect's deployer (and docker's client), deploy only
 
     settings = get_settings()
     pool = pool or settings.work_pool
@@ -139,9 +142,6 @@ def run_worker(*, pool: str | None = None, name: str | None = None, limit: int |
     The worker is registered as a runner of this host (:func:`careflow.runners.registered_runner`) while it polls,
     and the zombie automation is installed on the server first (:func:`core.prefect_env.install_zombie_automation`).
     """
-    from careflow.runners import registered_runner
-    from core.prefect_env import install_zombie_automation
-
     pool = pool or get_settings().work_pool
     install_zombie_automation()
     signal.signal(signal.SIGTERM, _stop)
@@ -157,7 +157,7 @@ def _stop(*_) -> None:
 
 
 async def _work(pool: str, name: str | None, limit: int | None) -> None:
-    from prefect.workers.process import ProcessWorker
+    from prefect.workers.process import ProcessWorker  # start-up: the worker's machinery, `careflow worker` only
 
     async with ProcessWorker(work_pool_name=pool, name=name, limit=limit) as worker:
         await worker.start()
@@ -165,8 +165,6 @@ async def _work(pool: str, name: str | None, limit: int | None) -> None:
 
 def worker_environment_summary() -> dict[str, str]:
     """What a worker passes to its flow runs, for ``careflow worker`` to print (secrets in URLs masked)."""
-    from sqlalchemy.engine import make_url
-
     settings = get_settings()
     return {
         "PREFECT_API_URL": os.environ.get("PREFECT_API_URL", ""),

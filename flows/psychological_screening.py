@@ -32,7 +32,7 @@ from models.policy import load_policy
 
 def screening_zh(value: str) -> str:
     """A risk level as every page shows it (``high_risk`` → ``高风险``, :func:`core.i18n.label`)."""
-    from core.i18n import label  # Babel's catalogue reader: only when a summary is written
+    from core.i18n import label  # start-up: Babel's catalogues, only when a summary is written
 
     return label(value, "option.screening_result")
 

@@ -10,9 +10,12 @@ import os
 from prefect import serve
 from prefect.schedules import Cron
 
-from core.paths import PROJECT_ROOT
-from core.settings import get_settings
 from careflow.deployments import PATHWAY_DEPLOYMENTS, SWEEPER
+from careflow.runners import registered_runner
+from core.paths import PROJECT_ROOT
+from core.prefect_env import install_zombie_automation
+from core.settings import get_settings
+from flows.survey import survey_deployments
 
 
 def build_deployments(sweep_cron: str | None = None) -> list:
@@ -26,7 +29,7 @@ def build_deployments(sweep_cron: str | None = None) -> list:
     deployments.append(SWEEPER.load_flow().to_deployment(name=SWEEPER.deployment,
                                                       schedule=Cron(sweep_cron, timezone=timezone) if sweep_cron else None,
                                              tags=["sweeper"]))
-    deployments.extend(__import__("flows.survey", fromlist=["survey_deployments"]).survey_deployments(timezone))
+    deployments.extend(survey_deployments(timezone))
     return deployments
 
 
@@ -37,10 +40,6 @@ def serve_deployments(sweep_cron: str | None = None) -> None:
     it exits cleanly, so the sweeper can tell flow runs claimed by a runner that has since died.
     """
     os.chdir(PROJECT_ROOT)  # flow entrypoints are relative to the project root
-    from core.prefect_env import install_zombie_automation
-
-    from careflow.runners import registered_runner
-
     install_zombie_automation()  # flow runs that stop sending heartbeats are marked Crashed
     deployments = build_deployments(sweep_cron)
     with registered_runner():

@@ -19,6 +19,7 @@ import uuid
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from sqlmodel import select
 
 from core.db import session_scope
 from flows.steps import (
@@ -104,8 +105,7 @@ def cancel_unanswered(pathway_run_id: str, step_key: str, reason: str) -> int:
 
     Idempotent: a replay finds them cancelled already. Each cancellation is audited with ``reason``.
     """
-    from sqlmodel import select
-
+    # start-up: the task writer checks answers with the message renderer (Jinja2), only for an `any` item
     from careflow.tasks import transition_task
 
     with session_scope() as session:

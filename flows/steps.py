@@ -10,15 +10,14 @@ step and attempt, so a resumed or retried flow run gets the cached result withou
 Reads (``read_tasks``, ``next_suspend_number``) are plain functions, not task runs: they must see answers stored
 since the last run, and a task run costs several calls to the Prefect server on every pass of a resumed flow.
 Task runs carry no tags (each tag would cost a concurrency-slot request per task run); the agency and step are in
-the task run's name.
+the task run's name. Starting another pathway on the same case is :mod:`flows.onward_referral`'s; the fault points
+the recovery tests kill a runner at, :mod:`flows.faults`'s.
 """
 from __future__ import annotations
 
+import logging
 import os
-import signal
-import time
 import uuid
-from typing import Literal
 
 import sqlalchemy as sa
 from prefect import get_run_logger, task
@@ -28,12 +27,11 @@ from sqlmodel import select
 
 from core.db import session_scope
 from core.prefect_env import share_prefect_tls_context
-from core.audit import record_audit
 from careflow.recovery import close_pathway_run, record_flow_failure
 from careflow.runners import process_record
-from core.settings import get_settings
-from models.audit import AuditEvent
+from flows.faults import PENDING_FAULT_POINT, fault_point
 from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus
+from models.notification import DeliveryStatus, Notification
 from models.task import AgencyTask, TaskState
 
 
@@ -65,55 +63,9 @@ class TaskAnswer(BaseModel):
 share_prefect_tls_context()  # a client per task run, but one TLS context per flow-run process
 
 
-def _key(*parts) -> str:
+def cache_key(*parts) -> str:
+    """A task result's cache key: the parts joined by ``:`` (e.g. ``open-task:<run>:<step>:<agency>:<attempt>``)."""
     return ":".join(str(p) for p in parts)
-
-
-#: The points where a flow writes, at which ``CAREFLOW_FAULT_POINT`` can kill the runner (fault-injection tests).
-FAULT_POINTS = ("after_task_row", "after_message_row", "after_send", "during_resume", "during_close")
-
-
-def fault_point(name: str) -> None:
-    """Fault injection for tests and ``benchmarks.recovery``: nothing unless ``CAREFLOW_FAULT_POINT`` names ``name``.
-
-    ``CAREFLOW_FAULT_POINT=<name>[:<n>][=pause]``: the ``n``-th time (default 1st) any flow-run process reaches
-    point ``name`` (hits are counted in ``$CAREFLOW_HOME/faults/<name>.hits``, across processes), this process
-    sends SIGKILL to its runner's process group (``careflow serve`` and every flow run it started), then to
-    itself. With ``=pause`` it instead writes ``$CAREFLOW_HOME/faults/<name>.paused`` and sleeps
-    ``CAREFLOW_FAULT_PAUSE`` seconds (default 15), so that a test can kill the Prefect server meanwhile.
-
-    ``CAREFLOW_FAULT_POINT=file`` reads the spec from ``$CAREFLOW_HOME/faults/armed`` at each point instead (no
-    file: nothing), so that ``benchmarks.recovery`` arms the next kill only once it has measured the last recovery.
-    """
-    spec = os.environ.get("CAREFLOW_FAULT_POINT", "")
-    if spec == "file":
-        armed = get_settings().home / "faults" / "armed"
-        spec = armed.read_text().strip() if armed.exists() else ""
-    if not spec.startswith(name):
-        return
-    spec, _, action = spec.partition("=")
-    point, _, nth = spec.partition(":")
-    if point != name:
-        return
-    folder = get_settings().home / "faults"
-    folder.mkdir(parents=True, exist_ok=True)
-    hits = folder / f"{name}.hits"
-    fd = os.open(hits, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, b".")  # one byte per hit, appended atomically: the file's size is the count
-    finally:
-        os.close(fd)
-    if hits.stat().st_size != int(nth or 1):
-        return
-    if action == "pause":
-        (folder / f"{name}.paused").write_text(str(os.getpid()))
-        time.sleep(float(os.environ.get("CAREFLOW_FAULT_PAUSE", "15")))
-        return
-    (folder / f"{name}.killed").write_text(str(os.getpid()))
-    try:
-        os.killpg(os.getpgid(os.getppid()), signal.SIGKILL)
-    finally:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @task(name="begin-pathway", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
@@ -140,12 +92,14 @@ def begin_pathway(pathway_run_id: str, flow_run_id: str) -> PathwayContext:
 @task(
     name="open-agency-task", task_run_name="open-task-{step_key}-{agency_type}-{attempt}", persist_result=True,
     retries=3, retry_delay_seconds=2,
-    cache_key_fn=lambda _ctx, p: _key("open-task", p["pathway_run_id"], p["step_key"], p["agency_type"], p["attempt"]),
+    cache_key_fn=lambda _ctx, p: cache_key("open-task", p["pathway_run_id"], p["step_key"], p["agency_type"], p["attempt"]),
 )
 def open_agency_task(pathway_run_id: str, step_key: str, agency_type: str, attempt: int = 1,
                      urgent: bool = False) -> str:
     """Create the step's task for one agency (once); return its id."""
-    from careflow.tasks import open_step_task
+    # Routing, deadlines and the answer checks (the policy's models, Babel, Jinja2), only when a task is opened: a
+    # resumed run that finds this task's result cached never loads them (start-up).
+    from careflow.step_tasks import open_step_task
 
     with session_scope() as session:
         created = open_step_task(session, pathway_run_id=uuid.UUID(pathway_run_id), step_key=step_key,
@@ -159,12 +113,12 @@ def open_agency_task(pathway_run_id: str, step_key: str, agency_type: str, attem
 
 @task(
     name="notify-agency", persist_result=True, retries=3, retry_delay_seconds=2,
-    cache_key_fn=lambda _ctx, p: _key("notify", p["task_id"], p["event"], p.get("recipient") or "assignee"),
+    cache_key_fn=lambda _ctx, p: cache_key("notify", p["task_id"], p["event"], p.get("recipient") or "assignee"),
 )
 def queue_message(task_id: str, event: str, recipient: str | None = None, role: str = "officer",
                   outcome_summary: str = "") -> str:
     """Store the message for an event on a task (once); return the notification id."""
-    from notifications.messages import enqueue_task_message
+    from notifications.messages import enqueue_task_message  # start-up: the templates (Jinja2), only to write one
 
     with session_scope() as session:
         agency_task = session.get(AgencyTask, uuid.UUID(task_id))
@@ -182,12 +136,10 @@ def send_message(notification_id: str) -> str:
     Returns the message's delivery status. A message already sent (a resumed or restarted run passing this step
     again) is only read.
     """
-    from models.notification import DeliveryStatus, Notification
-
     with session_scope() as session:
         status = session.exec(select(Notification.status).where(Notification.id == uuid.UUID(notification_id))).one()
     if status != DeliveryStatus.sent:
-        from notifications.outbox import dispatch_notification
+        from notifications.outbox import dispatch_notification  # start-up: Apprise, only for a message to send
 
         with session_scope() as session:
             status = dispatch_notification(session, uuid.UUID(notification_id)).status
@@ -199,6 +151,8 @@ def read_tasks(task_ids: list[str]) -> list[TaskAnswer]:
     """The current state of the given tasks, read fresh from the database; a task a manager redirected is read as
     the task that replaced it (:func:`careflow.reroute.follow_redirects`). A plain read (no task run): a failure
     fails the flow run, which the sweeper restarts."""
+    # careflow.reroute loads Babel and the policy's models: loaded when the flow reads answers, after it reports
+    # Running, not in a flow-run process's start-up.
     from careflow.reroute import follow_redirects
 
     with session_scope() as session:
@@ -236,7 +190,7 @@ def close_pathway(pathway_run_id: str, outcome: str, status: PathwayStatus = Pat
         _closed, messages = close_pathway_run(session, run_id, outcome, status)
         fault_point("during_close")  # before the commit: the close must be redone by a restarted run
     if messages:
-        from notifications.outbox import dispatch_notification
+        from notifications.outbox import dispatch_notification  # start-up: Apprise, only to send
     for notification_id in messages:  # best effort now; the sweeper sends what stays pending
         try:
             with session_scope() as session:
@@ -261,132 +215,16 @@ def record_failure_hook(flow, flow_run, state) -> None:
         with session_scope() as session:
             record_flow_failure(session, run_id, flow_run.id, reason)
     except Exception as exc:  # noqa: BLE001 -- the database may be the reason the flow failed
-        import logging
-
         logging.getLogger(__name__).warning("could not record the failure of flow run %s: %s", flow_run.id, exc)
 
 
 def notify_caseworker(ctx: PathwayContext, task_id: str, event: str, summary: str) -> None:
     """Tell the case's caseworker about an answer or the end of the pathway (once)."""
-    from notifications.messages import caseworker_unit
+    from notifications.messages import caseworker_unit  # start-up: the templates (Jinja2), only once answered
 
     notification_id = queue_message(task_id, event, recipient=caseworker_unit(ctx.caseworker), role="caseworker",
                                     outcome_summary=summary)
     send_message(notification_id)
-
-
-class LinkedPathway(BaseModel):
-    """A pathway started (or left pending) for the same case by another pathway's onward referral.
-
-    ``status``: ``started`` (the pathway run exists; its flow run is created here or, if that failed,
-    by the sweeper) or ``pending`` (no flow runs that pathway yet, or the policy refused the start:
-    recorded as an audit event, ``reason`` says why).
-    """
-
-    item: int
-    pathway: str
-    status: Literal["started", "pending"]
-    pathway_run_id: str | None = None
-    reason: str = ""
-
-
-@task(
-    name="start-linked-pathway", persist_result=True, retries=3, retry_delay_seconds=2,
-    cache_key_fn=lambda _ctx, p: _key("link", p["referred_from"], p["item"]),
-)
-async def start_linked_pathway(referred_from: str, item: int, pathway: str, parameters: dict,
-                               started_by: str) -> LinkedPathway:
-    """Start ``pathway`` on the case of the pathway run ``referred_from`` for service-list ``item`` (once).
-
-    The pathway run is recorded by :func:`record_linked_pathway` and its flow run created by
-    :func:`careflow.resume.start_pathway_flow` (``run_deployment(..., as_subflow=False)``: a subflow could
-    not suspend). Idempotent per (``referred_from``, ``item``): the result is cached under that key, and
-    an earlier attempt's run is found in the database. If creating the flow run fails, the run stays
-    ``starting`` and the sweeper starts it; a ``pending`` referral creates nothing.
-    """
-    from careflow.resume import start_pathway_flow
-
-    log = get_run_logger()
-    linked = record_linked_pathway(referred_from, item, pathway, parameters, started_by)
-    if linked.status == "pending":
-        log.warning("referral of item %s to %s is pending: %s", item, pathway, linked.reason)
-        return linked
-    run_id = uuid.UUID(linked.pathway_run_id)
-    with session_scope() as session:
-        flow_run_id = session.get(PathwayRun, run_id).flow_run_id
-    if flow_run_id is None:
-        try:
-            flow_run_id = await start_pathway_flow(run_id)
-        except Exception as exc:  # the run is stored as ``starting``: the sweeper starts it
-            log.warning("pathway run %s (%s) recorded; starting its flow run failed: %s", run_id, pathway, exc)
-    log.info("item %s: pathway %s runs as pathway run %s (flow run %s)", item, pathway, run_id, flow_run_id)
-    return linked
-
-
-def record_linked_pathway(referred_from: str, item: int, pathway: str, parameters: dict,
-                          started_by: str) -> LinkedPathway:
-    """Record, once, that the pathway run ``referred_from`` refers service-list ``item`` to ``pathway``.
-
-    Creates the pathway run on the same case with :func:`careflow.cases.create_pathway_run` (start
-    ``parameters`` validated there) and an audit event ``pathway.linked`` (detail: ``from_pathway_run``,
-    ``item``, ``pathway``) by which a later call finds it instead of creating another. When no deployment
-    runs ``pathway`` (:data:`careflow.deployments.PATHWAY_DEPLOYMENTS`) or the policy refuses the start, nothing is
-    created: the referral is recorded as pending (audit ``pathway.referral_pending`` on ``referred_from``,
-    once per item) and the result's ``reason`` says why. Creates no flow run.
-    """
-    from careflow.cases import create_pathway_run
-    from careflow.deployments import PATHWAY_DEPLOYMENTS
-    from models.policy import load_policy
-
-    reason = ""
-    if pathway not in PATHWAY_DEPLOYMENTS or pathway not in load_policy().pathways:
-        reason = "暂无可启动的服务路径"
-    if pathway == "service_referral":  # the referring unit's answer is the written reason where a condition is unknown
-        parameters = {"eligibility_override": f"承办单位在上一路径的答复中转介清单第{item}项", **parameters}
-    with session_scope() as session:
-        parent = session.get(PathwayRun, uuid.UUID(referred_from))
-        run = None if reason else _linked_run(session, parent, item)
-        if run is None and not reason:
-            try:
-                with session.begin_nested():
-                    run = create_pathway_run(session, case_id=parent.case_id, pathway=pathway, actor=started_by,
-                                             parameters=parameters)
-            except (KeyError, ValueError) as exc:
-                reason, run = f"未能启动：{exc}", None
-            else:
-                record_audit(session, actor=started_by, action="pathway.linked", entity_type="pathway_run",
-                             entity_id=run.id, case_id=parent.case_id,
-                             reason=f"清单第{item}项：由 {parent.pathway} 转介",
-                             detail={"from_pathway_run": referred_from, "item": item, "pathway": pathway})
-        if run is None:
-            if not _pending_recorded(session, parent, item):
-                record_audit(session, actor=started_by, action="pathway.referral_pending", entity_type="pathway_run",
-                             entity_id=parent.id, case_id=parent.case_id, reason=reason[:1000],
-                             detail={"item": item, "pathway": pathway, "parameters": parameters})
-            return LinkedPathway(item=item, pathway=pathway, status="pending", reason=reason)
-        return LinkedPathway(item=item, pathway=pathway, status="started", pathway_run_id=str(run.id))
-
-
-def _linked_run(session, parent: PathwayRun, item: int) -> PathwayRun | None:
-    """The pathway run an earlier attempt linked from ``parent`` for ``item`` (its audit event), if any."""
-    events = session.exec(select(AuditEvent).where(
-        AuditEvent.case_id == parent.case_id, AuditEvent.action == "pathway.linked")).all()
-    for event in events:
-        if event.detail.get("from_pathway_run") == str(parent.id) and event.detail.get("item") == item:
-            return session.get(PathwayRun, uuid.UUID(event.entity_id))
-    return None
-
-
-def _pending_recorded(session, parent: PathwayRun, item: int) -> bool:
-    events = session.exec(select(AuditEvent).where(
-        AuditEvent.entity_id == str(parent.id), AuditEvent.action == "pathway.referral_pending")).all()
-    return any(event.detail.get("item") == item for event in events)
-
-
-#: The fault point reached while a flow run is still Pending ("Submitting"): a flow-run process imports its flow's
-#: module (and this one) before it reports Running. Only in a flow-run process (the runner starts it with
-#: ``PREFECT__FLOW_RUN_ID``), never in the runner or any other process that imports the flows.
-PENDING_FAULT_POINT = "while_pending"
 
 
 def record_loading_process(flow_run_id: str) -> None:
@@ -404,8 +242,6 @@ def record_loading_process(flow_run_id: str) -> None:
                             .values(flow_process=process_record())
                             .execution_options(synchronize_session=False))
     except Exception as exc:  # noqa: BLE001 -- never stop a flow run from loading
-        import logging
-
         logging.getLogger(__name__).warning("could not record the process of flow run %s: %s", flow_run_id, exc)
 
 

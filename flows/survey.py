@@ -18,7 +18,11 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.schedules import Cron
 
+from careflow.survey.scheduled import (
+    AGE_OUT_CRON, REMINDER_CRON, WEEKLY_CRON, age_out_check, send_round_reminders, weekly_duty_lists,
+)
 from core.db import session_scope
 from models.resident_id import mask_resident_id
 
@@ -38,6 +42,8 @@ def survey_import(path: str, county: str, round_label: str, actor: str = "survey
 
     Raises what :func:`careflow.survey.importer.import_survey` raises (the run fails; nothing was imported).
     """
+    # The survey file's reader and importer would be start-up cost for `careflow serve` and the scheduled survey
+    # flows, which never read a file (start-up).
     from careflow.survey.importer import import_survey
 
     logger = get_run_logger()
@@ -71,8 +77,6 @@ def survey_import(path: str, county: str, round_label: str, actor: str = "survey
 @flow(name="survey-round-reminder", log_prints=True)
 def survey_round_reminder(label: str | None = None) -> dict:
     """Remind every county of the coming round (``label`` defaults to the round in progress or next)."""
-    from careflow.survey.scheduled import send_round_reminders
-
     with session_scope() as session:
         result = send_round_reminders(session, label=label)
     get_run_logger().info("round %s: %d counties reminded, %d round duties opened (deadline %s)", result.label,
@@ -84,8 +88,6 @@ def survey_round_reminder(label: str | None = None) -> dict:
 @flow(name="survey-age-out-check", log_prints=True)
 def survey_age_out_check() -> dict:
     """Close the cases and files of children who are 16 today."""
-    from careflow.survey.scheduled import age_out_check
-
     with session_scope() as session:
         result = age_out_check(session)
     get_run_logger().info("%d children aged out: %d cases and %d files closed", result.children,
@@ -97,8 +99,6 @@ def survey_age_out_check() -> dict:
 @flow(name="survey-weekly-duties", log_prints=True)
 def survey_weekly_duties() -> dict:
     """Make sure this month's duties exist and send each unit its contacts and visits due this week."""
-    from careflow.survey.scheduled import weekly_duty_lists
-
     with session_scope() as session:
         result = weekly_duty_lists(session)
     get_run_logger().info("%d duties created; lists sent to %d units", result.duties_created, len(result.units))
@@ -108,10 +108,6 @@ def survey_weekly_duties() -> dict:
 def survey_deployments(timezone: str) -> list:
     """The survey's deployments for ``flows/serve.py``: the import (run on demand) and the three schedules
     (cron in ``timezone``, Asia/Shanghai by default; the times are in :mod:`careflow.survey.scheduled`)."""
-    from prefect.schedules import Cron
-
-    from careflow.survey.scheduled import AGE_OUT_CRON, REMINDER_CRON, WEEKLY_CRON
-
     return [
         survey_import.to_deployment(name="survey-import", tags=["survey"]),
         survey_round_reminder.to_deployment(name="survey-round-reminder", tags=["survey"],

@@ -27,9 +27,9 @@ from typing import NamedTuple
 from prefect import flow
 from prefect.runtime import flow_run
 
+from flows.onward_referral import LinkedPathway, start_linked_pathway
 from flows.steps import (
-    LinkedPathway, PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker, record_failure_hook,
-    start_linked_pathway,
+    PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker, record_failure_hook,
 )
 from flows.waiting import PathwayBlocked, request_step
 from models.case import PathwayStatus, clip_text
@@ -48,7 +48,7 @@ SERVICE_REFERRAL = "service_referral"
 def help_zh(value) -> str:
     """救助方式 as the summary reads it: ``several`` → ``多种方式`` (the catalogue's label every page shows,
     :func:`core.i18n.label`), ``救助`` when the answer names none."""
-    from core.i18n import label  # Babel's catalogue reader: only when a summary is written
+    from core.i18n import label  # start-up: Babel's catalogues, only when a summary is written
 
     return label(value, "option.help_given") if value else "救助"
 

@@ -22,12 +22,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 
+from core.db import session_scope
+from flows.faults import fault_point
 from flows.steps import (
-    PathwayContext, TaskAnswer, fault_point, next_suspend_number, open_agency_task, queue_message, read_tasks,
-    send_message,
+    PathwayContext, TaskAnswer, next_suspend_number, open_agency_task, queue_message, read_tasks, send_message,
 )
 from careflow.waits import is_satisfied, pause_key
-from models.task import TaskState
+from models.task import AgencyTask, TaskState
 from notifications.routing import manager_channel
 
 #: A rejected step is re-issued (with escalation) at most this many times in all.
@@ -125,7 +126,7 @@ async def request_steps(
 
 def _step_title(pathway: str, step_key: str) -> str:
     """The Chinese title of ``step_key`` in ``pathway``'s policy ("" when the policy does not name it)."""
-    from models.policy import load_policy
+    from models.policy import load_policy  # start-up: the policy's models, only for a blocked step
 
     try:
         return str(load_policy().pathways[pathway].step(step_key).title_zh)
@@ -137,9 +138,7 @@ def _step_title(pathway: str, step_key: str) -> str:
 def reroute_pending(task_id: str) -> bool:
     """Whether the caseworker must still choose a unit or add information for this rejected task
     (:func:`careflow.reroute.needs_followup`), read fresh from the database."""
-    from core.db import session_scope
-    from careflow.reroute import needs_followup
-    from models.task import AgencyTask
+    from careflow.reroute import needs_followup  # start-up: Babel and the policy, only after a rejection
 
     with session_scope() as session:
         return needs_followup(session.get(AgencyTask, uuid.UUID(task_id)))
@@ -161,8 +160,9 @@ async def await_reroute(ctx: PathwayContext, task_id: str) -> None:
 
 
 def _report_rejection(ctx: PathwayContext, answer: TaskAnswer) -> None:
+    # start-up: Babel's catalogues and the message templates (Jinja2), only after a rejection
     from core.i18n import label
-    from notifications.messages import caseworker_unit
+    from notifications.messages import caseworker_unit  # start-up: as above
 
     kind = f"{label(answer.rejection_kind, 'rejection_kind')}——" if answer.rejection_kind else ""
     summary = f"退回原因：{kind}{answer.rejection_reason}"

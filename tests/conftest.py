@@ -113,7 +113,7 @@ def session(database_url):
 @pytest.fixture
 def register(session):
     """Register a migrant child living in 城厢区 凤山社区 (returns the Registration)."""
-    from careflow.cases import register_child
+    from careflow.registration import register_child
 
     def _register(**overrides):
         fields = dict(
@@ -133,7 +133,7 @@ def register(session):
 def committee_task(session, register):
     """A committed committee task of a guardianship run: (task id, run id, child)."""
     from careflow.cases import create_pathway_run, open_case
-    from careflow.tasks import open_step_task
+    from careflow.step_tasks import open_step_task
 
     child = register().child
     case = open_case(session, child_id=child.id, caseworker="test.caseworker")

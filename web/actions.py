@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from careflow.answers import AnswerResult, answer_task
-from careflow.cases import Registration, create_pathway_run, open_case, register_child
+from careflow.cases import create_pathway_run, open_case
+from careflow.registration import Registration, register_child
 from careflow.resume import start_pathway_flow
-from careflow.tasks import TaskNotFound
+from careflow.task_lookup import TaskNotFound
 from careflow.deployments import PATHWAY_DEPLOYMENTS
 from models.case import Case, PathwayRun
 from models.child import Child

@@ -242,6 +242,6 @@ def form_errors(exc: Exception, form_values: dict[str, str] | None = None) -> Fo
     form_values = form_values or {}
     if isinstance(exc, (ValidationError, RequestValidationError)):
         return FormErrors(_pydantic(e) for e in exc.errors())
-    if isinstance(getattr(exc, "problems", None), list):  # several fields at once (careflow.cases.RegistrationProblems)
+    if isinstance(getattr(exc, "problems", None), list):  # several fields at once (careflow.registration.RegistrationProblems)
         return FormErrors(_domain(problem, form_values) for problem in exc.problems)
     return FormErrors([_domain(exc, form_values)])

@@ -16,7 +16,9 @@ from datetime import date
 import typer
 from sqlmodel import select
 
-from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.cases import create_pathway_run, open_case
+
+from careflow.registration import register_child
 from core.db import session_scope
 from entry.demos.driving import (
     answer_as_agency, close_as_caseworker, say_flow_run, say_opened, unused_resident_id, wait_for_end,

@@ -13,13 +13,15 @@ import sqlalchemy as sa
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.cases import create_pathway_run, open_case
+
+from careflow.registration import register_child
 from core.db import session_scope
 from careflow.escalation import escalate_overdue_tasks
 from careflow.holiday_warning import check_next_year_calendar
 from careflow.holidays import load_arrangement_file
 from core.db import forget_stored_calendar
-from careflow.tasks import open_step_task
+from careflow.step_tasks import open_step_task
 from models.audit import AuditEvent
 from models.deadlines import format_local
 from models.holidays import HolidayArrangement

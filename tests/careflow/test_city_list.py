@@ -182,7 +182,8 @@ def test_load_city_list_command_refuses_then_forces_then_finds_the_duties(tmp_pa
 
 
 def test_the_city_bureau_answers_its_duties_and_nothing_waits_on_a_flow(session):
-    from careflow.tasks import list_open_tasks, transition_task
+    from careflow.task_lookup import list_open_tasks
+    from careflow.tasks import transition_task
     from models.task import TaskState
 
     published = date(2026, 4, 1)

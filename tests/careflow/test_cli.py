@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from careflow.cases import create_pathway_run
 from entry.cli import app
 from core.db import session_scope
-from careflow.tasks import open_step_task
+from careflow.step_tasks import open_step_task
 from models.case import Case, PathwayRun
 from models.task import AgencyTask, TaskState
 from tests.factories import make_resident_id

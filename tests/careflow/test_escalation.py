@@ -5,10 +5,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
-from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.cases import create_pathway_run, open_case
+
+from careflow.registration import register_child
 from core.db import session_scope
 from careflow.escalation import escalate_overdue_tasks
-from careflow.tasks import open_step_task, transition_task
+from careflow.step_tasks import open_step_task
+from careflow.tasks import transition_task
 from models.notification import Notification
 from models.task import AgencyTask, Escalation, TaskState
 from tests.factories import make_resident_id

@@ -13,7 +13,8 @@ from alembic.config import Config
 from sqlmodel import select
 
 from core.paths import PROJECT_ROOT
-from careflow.cases import PathwayAlreadyRunning, create_pathway_run, open_case, register_child
+from careflow.cases import PathwayAlreadyRunning, create_pathway_run, open_case
+from careflow.registration import register_child
 from core.db import get_engine, session_scope
 from models.base import UTCDateTime
 from models.case import PathwayRun

@@ -14,7 +14,8 @@ from sqlmodel import select
 
 from careflow.cases import PathwayAlreadyRunning, create_pathway_run, open_case
 from core.db import session_scope
-from careflow.tasks import AnswerConflict, open_step_task, transition_task
+from careflow.step_tasks import open_step_task
+from careflow.tasks import AnswerConflict, transition_task
 from models.audit import AuditEvent
 from models.case import PathwayRun, PathwayStatus
 from models.task import AgencyTask, TaskState
@@ -239,7 +240,7 @@ def test_a_refused_start_leaves_the_session_usable(session, case_id):
 def test_an_onward_referral_to_a_pathway_already_running_is_recorded_pending(case_id):
     """Temporary assistance referring item 16 (guardianship) while a guardianship runs on the case: no crash,
     no second run; the referral is recorded as pending with the reason."""
-    from flows.steps import record_linked_pathway
+    from flows.onward_referral import record_linked_pathway
 
     guardianship = _start(case_id)(threading.Barrier(1))
     assistance = _start(case_id, "temporary_assistance", {"emergency_area_code": "350302001"})(threading.Barrier(1))

@@ -13,7 +13,7 @@ from careflow.cases import create_pathway_run, open_case
 from careflow.child_facts import latest_facts, record_child_fact, today
 from careflow.facts import task_facts
 from careflow.referral_eligibility import EligibilityNeedsReason, NotEligible, items_eligibility
-from careflow.tasks import open_step_task
+from careflow.step_tasks import open_step_task
 from models.audit import AuditEvent
 from models.case import PathwayRun, PathwayStatus
 from models.eligibility import add_months

@@ -12,7 +12,8 @@ from core.db import session_scope
 from careflow.reroute import (check_rejection, follow_redirects, needs_followup, parse_kind, record_rejection,
                               settle_reroute)
 from careflow.task_manage import comment_task, extend_deadline, redirect_task
-from careflow.tasks import open_step_task, transition_task
+from careflow.step_tasks import open_step_task
+from careflow.tasks import transition_task
 from models.agency import AgencyUnit
 from models.audit import AuditEvent
 from models.case import PathwayRun
@@ -96,7 +97,7 @@ def test_an_invalid_named_unit_is_refused_in_chinese_and_nothing_is_stored(datab
     with session_scope() as session:
         ensure_station(session)
     with session_scope() as session:
-        from careflow.cases import register_child
+        from careflow.registration import register_child
         from datetime import date
         from tests.factories import make_resident_id
 

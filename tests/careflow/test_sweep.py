@@ -20,7 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.cases import create_pathway_run, open_case
+
+from careflow.registration import register_child
 from core.db import get_engine, session_scope
 from careflow.escalation import due_selection, sweep_deadlines
 from careflow.ladder import due_rungs, initial_next_rung_at, load_ladder, task_county

@@ -6,7 +6,9 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case
-from careflow.tasks import find_task, list_open_tasks, open_step_task, transition_task
+from careflow.step_tasks import open_step_task
+from careflow.task_lookup import find_task, list_open_tasks
+from careflow.tasks import transition_task
 from models.audit import AuditEvent
 from models.task import AgencyTask, InvalidTransition, TaskState
 

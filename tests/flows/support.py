@@ -9,7 +9,8 @@ from datetime import date
 from sqlmodel import select
 
 from careflow.answers import answer_task
-from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.cases import create_pathway_run, open_case
+from careflow.registration import register_child
 from careflow.child_facts import record_child_fact
 from core.db import session_scope
 from entry.demos.driving import wait_for_end  # noqa: F401  (used by the tests)

@@ -1,5 +1,5 @@
 """How an onward referral reads to the caseworker: started, or pending with the reason it could not start."""
-from flows.steps import LinkedPathway
+from flows.onward_referral import LinkedPathway
 from flows.temporary_assistance import describe_link
 
 

@@ -1,7 +1,7 @@
 """Recovery from careflow's database: the runner or the Prefect server is killed with SIGKILL where a flow writes,
 and the sweeper's reconcile restarts the pathway, which ends once, with each task and message once.
 
-Real processes, real SIGKILL: a fault point (``CAREFLOW_FAULT_POINT``, :func:`flows.steps.fault_point`) makes the
+Real processes, real SIGKILL: a fault point (``CAREFLOW_FAULT_POINT``, :func:`flows.faults.fault_point`) makes the
 flow-run process kill its runner's process group. One guardianship pathway goes through all five points in a row
 (each restart of the runner is armed with the next point), then a second pathway has the Prefect server killed while
 its resumed flow run is between reading the answer and moving on. Cost: about 60-90 s per backend on 2 cores.
@@ -20,7 +20,7 @@ from careflow.recovery import stalled_pathway_runs
 from careflow.reconcile import reconcile
 from core.settings import get_settings
 from entry.stack import LocalStack
-from flows.steps import FAULT_POINTS, PENDING_FAULT_POINT
+from flows.faults import FAULT_POINTS, PENDING_FAULT_POINT
 from models.case import PathwayRun, PathwayStatus
 from models.notification import DeliveryStatus
 from models.task import TaskState
@@ -181,7 +181,8 @@ async def _crashed_flow_run():
 
 
 def test_a_pathway_restarted_too_often_ends_failed_and_the_caseworker_and_manager_are_told(prefect_server, session):
-    from careflow.cases import create_pathway_run, open_case, register_child
+    from careflow.cases import create_pathway_run, open_case
+    from careflow.registration import register_child
     from datetime import date
     from tests.factories import make_resident_id
 

@@ -14,7 +14,8 @@ from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case
 from core.db import session_scope
 from entry.demos import service_referral as demo
-from careflow.tasks import open_step_task, transition_task
+from careflow.step_tasks import open_step_task
+from careflow.tasks import transition_task
 from flows.service_referral import referral_requests, summarise
 from flows.steps import TaskAnswer
 from models.agency import AgencyUnit

@@ -13,10 +13,12 @@ from decimal import Decimal
 import pytest
 from sqlmodel import select
 
-from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.cases import create_pathway_run, open_case
+
+from careflow.registration import register_child
 from core.db import session_scope
 from entry.demos import temporary_assistance as demo
-from flows.steps import record_linked_pathway
+from flows.onward_referral import record_linked_pathway
 from flows.temporary_assistance import parse_yuan, referral_targets, small_amount_yuan
 from models.audit import AuditEvent
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus

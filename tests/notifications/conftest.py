@@ -101,7 +101,7 @@ def open_tasks(session, register):
     bits per county and day, so hundreds of cases in one test session would collide).
     """
     from careflow.cases import create_pathway_run, open_case
-    from careflow.tasks import open_step_task
+    from careflow.step_tasks import open_step_task
 
     def make(n: int, step_key: str = "police_reprimand", now: datetime = OPENED_AT):
         child = register().child

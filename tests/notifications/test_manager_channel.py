@@ -8,7 +8,7 @@ from sqlmodel import select
 from careflow.cases import create_pathway_run, open_case
 from core.db import session_scope
 from core.settings import get_settings
-from careflow.tasks import open_step_task
+from careflow.step_tasks import open_step_task
 from flows import waiting
 from flows.steps import TaskAnswer
 from models.notification import DeliveryStatus, Notification

@@ -17,7 +17,8 @@ from sqlmodel import select
 from careflow.cases import create_pathway_run, open_case
 from core.db import session_scope
 from core.settings import get_settings
-from careflow.tasks import open_step_task, transition_task
+from careflow.step_tasks import open_step_task
+from careflow.tasks import transition_task
 from models.audit import AuditEvent
 from models.child import Child
 from models.notification import DeliveryStatus, Notification

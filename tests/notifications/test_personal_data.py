@@ -7,7 +7,8 @@ import re
 import pytest
 
 from careflow.cases import create_pathway_run, open_case
-from careflow.tasks import open_step_task, transition_task
+from careflow.step_tasks import open_step_task
+from careflow.tasks import transition_task
 from models.policy import load_policy
 from models.task import TaskState
 from notifications.digest import _items_and_children

@@ -258,7 +258,7 @@ def test_a_child_registered_with_key_care_grounds_gets_the_file_and_duties_at_on
     contact and visit duties for the village committee, as a survey would (the survey opens files only for
     children without one); the grounds given again open nothing twice; a child registered without grounds gets
     none."""
-    from careflow.cases import register_child
+    from careflow.registration import register_child
     from models.eligibility import KeyCareCriterion
 
     number, plain = rid("511321", D(2016, 5, 1)), rid("511321", D(2016, 6, 1))

@@ -10,7 +10,7 @@ from careflow.cases import create_pathway_run, open_case
 from core.db import session_scope
 from careflow.survey.changes import round_changes
 from careflow.survey.importer import import_survey
-from careflow.tasks import open_step_task
+from careflow.step_tasks import open_step_task
 from models.case import Case, CaseStatus
 from models.child import Child
 from models.key_care_files import KeyCareDuty, KeyCareFile

@@ -15,9 +15,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.cases import create_pathway_run, open_case
+
+from careflow.registration import register_child
 from core.db import session_scope
-from careflow.tasks import open_step_task
+from careflow.step_tasks import open_step_task
 from tests.flows.conftest import prefect_server  # noqa: F401  (the real Prefect harness, for browser tests)
 from models.case import PathwayRun, PathwayStatus
 from models.user import UserRole, WebUser

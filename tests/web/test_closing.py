@@ -14,11 +14,14 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
-from careflow.cases import CASE_CLOSED_MESSAGE, CaseClosed, create_pathway_run, open_case, register_child
+from careflow.cases import CASE_CLOSED_MESSAGE, CaseClosed, create_pathway_run, open_case
+
+from careflow.registration import register_child
 from careflow.closing import HIGH_RISK, IN_TEMPORARY_GUARDIANSHIP, review_reasons
 from core.db import session_scope
 from careflow.recovery import close_pathway_run
-from careflow.tasks import open_step_task, transition_task
+from careflow.step_tasks import open_step_task
+from careflow.tasks import transition_task
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.case import Case, CaseStatus, PathwayStatus

@@ -11,7 +11,9 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from openpyxl import load_workbook
 
-from careflow.cases import open_case, register_child
+from careflow.cases import open_case
+
+from careflow.registration import register_child
 from core.db import session_scope
 from careflow.figures import compute_figures, scopes_of
 from models.agency import AgencyUnit

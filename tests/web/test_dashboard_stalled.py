@@ -3,7 +3,9 @@ import re
 import uuid
 from datetime import date, timedelta
 
-from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.cases import create_pathway_run, open_case
+
+from careflow.registration import register_child
 from core.db import session_scope
 from careflow.recovery import stalled_pathway_runs
 from models.base import utcnow

@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlmodel import select
 
-from careflow.cases import register_child
+from careflow.registration import register_child
 from core.db import session_scope
 from careflow.survey.duties import ensure_duties, file_duties, month_period, next_period, today_local
 from models.key_care_files import CareContact, FileStatus, KeyCareFile

@@ -10,10 +10,12 @@ from datetime import date
 import pytest
 from sqlmodel import select
 
-from careflow.cases import open_case, register_child
+from careflow.cases import open_case
+
+from careflow.registration import register_child
 from careflow.child_facts import today
 from core.db import session_scope
-from careflow.tasks import open_step_task
+from careflow.step_tasks import open_step_task
 from models.audit import AuditEvent
 from models.case import PathwayRun
 from models.eligibility import add_months

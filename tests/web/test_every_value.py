@@ -15,8 +15,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from careflow.cases import create_pathway_run, open_case, register_child
-from careflow.tasks import open_step_task
+from careflow.cases import create_pathway_run, open_case
+
+from careflow.registration import register_child
+from careflow.step_tasks import open_step_task
 from careflow.timeline import case_timeline, format_timeline
 from core.db import session_scope
 from models.case import PathwayStatus

@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case
 from core.db import session_scope
-from careflow.tasks import open_step_task
+from careflow.step_tasks import open_step_task
 from models.audit import AuditEvent
 from models.case import PathwayRun, PathwayStatus
 from models.task import AgencyTask, TaskState

@@ -13,10 +13,12 @@ from datetime import date
 import pytest
 from sqlmodel import select
 
-from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.cases import create_pathway_run, open_case
+
+from careflow.registration import register_child
 from core.db import session_scope
 from core.settings import Settings, get_settings
-from careflow.tasks import open_step_task
+from careflow.step_tasks import open_step_task
 from models.audit import AuditEvent
 from models.case import PathwayStatus
 from models.task import AgencyTask, TaskState

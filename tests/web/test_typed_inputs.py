@@ -12,9 +12,11 @@ from datetime import date
 
 import pytest
 
-from careflow.cases import create_pathway_run, open_case, register_child
+from careflow.cases import create_pathway_run, open_case
+
+from careflow.registration import register_child
 from core.db import session_scope
-from careflow.tasks import open_step_task
+from careflow.step_tasks import open_step_task
 from flows.temporary_assistance import small_amount_yuan
 from models.base import utcnow
 from models.case import PathwayRun, PathwayStatus

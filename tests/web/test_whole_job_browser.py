@@ -9,7 +9,7 @@ and the township's civil affairs office (emergency help, several kinds, 800 yuan
 read for leaks (:class:`tests.web.browser.Shots`).
 
 Needs no Prefect: the web app alone on a live uvicorn server; the pathways' first tasks are opened as the flows
-would (:func:`careflow.tasks.open_step_task`), so that each agency's page is what the flow would have made.
+would (:func:`careflow.step_tasks.open_step_task`), so that each agency's page is what the flow would have made.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import uuid
 import pytest
 from sqlmodel import select
 
-from careflow.tasks import open_step_task
+from careflow.step_tasks import open_step_task
 from core.db import session_scope
 from core.i18n import label
 from core.settings import get_settings

@@ -1,0 +1,159 @@
+"""Registering a child (登记): identity, counties, residence area and arrival date checked, the child and guardians
+stored, and the migrant-child test of the policy's section 一 made as of the registration date.
+
+:func:`register_child` reports every field's problem at once (:class:`RegistrationProblems` when there are
+several; each a ``ValueError`` naming its field), so a form marks them all; nothing is stored then. The resident ID
+is normalised and gives the birth date (:mod:`models.resident_id`); counties are GB/T 2260 codes or names
+(:func:`models.regions.get_county`); the arrival date is checked against the birth date and today
+(:func:`models.eligibility.check_arrival_date`). A child registered with key care criteria gets the key care file
+and its duties at once (:func:`careflow.survey.care_files.open_file_for`). Opening a case for the child is
+:mod:`careflow.cases`'s.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pendulum
+from sqlmodel import Session, select
+
+from careflow.survey.care_files import open_file_for
+from core.audit import record_audit
+from core.settings import get_settings
+from models.child import Child, Guardian
+from models.eligibility import KeyCareCriterion, MigrantAssessment, assess_migrant_child, check_arrival_date
+from models.regions import Region, get_county
+from models.resident_id import birth_date_of, normalize_resident_id
+
+
+class RegistrationProblems(ValueError):
+    """More than one field of a registration is wrong: ``problems`` holds each one's error (the form marks them all
+    at once); the message joins theirs."""
+
+    def __init__(self, problems: list[ValueError]):
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass
+class Registration:
+    """A stored child and the migrant-child test (方案 一) as of the registration date."""
+
+    child: Child
+    assessment: MigrantAssessment
+
+
+def register_child(
+    session: Session,
+    *,
+    resident_id: str,
+    full_name: str,
+    hukou_county: str,
+    residence_county: str,
+    arrival_date: date,
+    actor: str,
+    residence_area_code: str = "",
+    residence_address: str = "",
+    sex: str = "",
+    key_care_criteria: set[KeyCareCriterion] | None = None,
+    guardians: list[dict] | None = None,
+    on: date | None = None,
+) -> Registration:
+    """Validate and store a child (and guardians); return it with its migrant-child assessment.
+
+    ``hukou_county`` / ``residence_county``: GB/T 2260 code or name. ``residence_area_code``: the
+    township (9 digits) or village/community (12 digits) code under the residence county, used to
+    route village-committee and township tasks. The birth date is read from the resident ID. A child registered
+    with ``key_care_criteria`` gets their key care file and its contact and visit duties at once
+    (:func:`careflow.survey.care_files.open_file_for`).
+
+    Raises:
+        InvalidResidentID: bad ID (names the field and value). UnknownRegion: unknown county.
+        ValueError: an area code outside the residence county, an empty name, a duplicate ID, an arrival date
+            before the birth date or after today (after ``on`` when that is later; :func:`check_arrival_date`).
+        RegistrationProblems: more than one of these at once (each in ``problems``).
+    """
+    checked = _checked_registration(session, resident_id=resident_id, full_name=full_name,
+                                    hukou_county=hukou_county, residence_county=residence_county,
+                                    residence_area_code=residence_area_code, arrival_date=arrival_date, on=on)
+    assessment = assess_migrant_child(
+        birth_date=checked.birth_date, hukou_county=checked.hukou.code, residence_county=checked.residence.code,
+        arrival_date=arrival_date, on=checked.on,
+    )
+    child = Child(
+        resident_id=checked.resident_id, full_name=full_name.strip(), sex=sex, birth_date=checked.birth_date,
+        hukou_county_code=checked.hukou.code, residence_county_code=checked.residence.code,
+        residence_area_code=residence_area_code, residence_address=residence_address,
+        arrival_date=arrival_date, key_care_criteria=sorted(c.value for c in (key_care_criteria or set())),
+        created_by=actor,
+    )
+    _store_child(session, child, guardians or [], assessment, actor=actor)
+    return Registration(child=child, assessment=assessment)
+
+
+@dataclass(frozen=True)
+class _CheckedRegistration:
+    """A registration's checked fields: the normalised resident ID, the birth date it gives, the counties, and the
+    date the migrant-child test is made on."""
+
+    resident_id: str
+    birth_date: date
+    hukou: Region
+    residence: Region
+    on: date
+
+
+def _checked_registration(session: Session, *, resident_id: str, full_name: str, hukou_county: str,
+                          residence_county: str, residence_area_code: str, arrival_date: date,
+                          on: date | None) -> _CheckedRegistration:
+    """Check every field of a registration at once (see :func:`register_child`), not one problem per submission.
+
+    Raises:
+        ValueError (InvalidResidentID, UnknownRegion): the one problem. RegistrationProblems: several.
+    """
+    problems: list[ValueError] = []
+
+    def checked(check):
+        try:
+            return check()
+        except ValueError as exc:  # InvalidResidentID and UnknownRegion are ValueErrors too
+            problems.append(exc)
+            return None
+
+    rid = checked(lambda: normalize_resident_id(resident_id))
+    if not full_name.strip():
+        problems.append(ValueError("field 'full_name': must not be empty"))
+    hukou = checked(lambda: get_county(hukou_county))
+    residence = checked(lambda: get_county(residence_county))
+    if residence and residence_area_code and not residence_area_code.startswith(residence.code):
+        problems.append(ValueError(
+            f"field 'residence_area_code': {residence_area_code!r} is not inside county {residence.code}"))
+    if rid and session.exec(select(Child).where(Child.resident_id == rid)).first():
+        problems.append(ValueError(f"field 'resident_id': a child with ID ending {rid[-4:]} is already registered"))
+    today = pendulum.now(get_settings().timezone).date()
+    on = on or today
+    birth = birth_date_of(rid) if rid else None
+    wrong_date = check_arrival_date(arrival_date, birth_date=birth, today=max(today, on)) if birth else None
+    if wrong_date is not None:
+        problems.append(ValueError(f"字段 arrival_date（来本地日期）：{wrong_date.message}"))
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise RegistrationProblems(problems)
+    return _CheckedRegistration(resident_id=rid, birth_date=birth, hukou=hukou, residence=residence, on=on)
+
+
+def _store_child(session: Session, child: Child, guardians: list[dict], assessment: MigrantAssessment, *,
+                 actor: str) -> None:
+    """Store the child and its guardians, audited ``child.registered`` with the test's result; a child registered
+    with key care criteria gets the key care file and its duties now, not at the next survey."""
+    session.add(child)
+    for g in guardians:
+        session.add(Guardian(child_id=child.id, **g))
+    record_audit(
+        session, actor=actor, action="child.registered", entity_type="child", entity_id=child.id,
+        detail={"is_migrant": assessment.is_migrant, "reasons": [r.code for r in assessment.reasons if not r.passed]},
+    )
+    if child.key_care_criteria:  # key care from any door
+        session.flush()
+        open_file_for(session, child, child.key_care_criteria, actor=actor, reason="登记时列为重点关爱服务对象")

@@ -1,0 +1,65 @@
+"""Finding agency tasks: one by the short reference people type, and a unit's open tasks (its inbox), paged.
+
+A reference is the start of the task's id in hex (at least 4 characters, dashes ignored: what ``AgencyTask.short_ref``
+shows); a unit's open tasks are those requested, acknowledged or in progress, soonest deadline first.
+"""
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from models.task import OPEN_STATE_VALUES, AgencyTask
+
+
+class TaskNotFound(LookupError):
+    """No task matches the reference (or, for a unit, none of that unit's tasks)."""
+
+
+def find_task(session: Session, ref: str, unit_code: str | None = None) -> AgencyTask:
+    """The task whose id starts with ``ref`` (at least 4 hex characters), optionally within a unit.
+
+    Raises:
+        TaskNotFound: no match, or several (the message lists them).
+    """
+    ref = ref.strip().lower().replace("-", "")
+    if len(ref) < 4 or any(c not in "0123456789abcdef" for c in ref):
+        raise TaskNotFound(f"task reference {ref!r}: give at least 4 hex characters of the task id")
+    query = select(AgencyTask)
+    if unit_code:
+        query = query.where(AgencyTask.unit_code == unit_code)
+    if len(ref) == 32:
+        query = query.where(AgencyTask.id == uuid.UUID(ref))
+    matches = [t for t in session.exec(query).all() if t.id.hex.startswith(ref)]
+    if not matches:
+        scope = f" for unit {unit_code!r}" if unit_code else ""
+        raise TaskNotFound(f"no task {ref!r}{scope}")
+    if len(matches) > 1:
+        raise TaskNotFound(f"task reference {ref!r} is ambiguous: {', '.join(t.short_ref for t in matches)}")
+    return matches[0]
+
+
+def _open_of(unit_code: str):
+    return (AgencyTask.unit_code == unit_code, AgencyTask.state.in_(OPEN_STATE_VALUES))
+
+
+def list_open_tasks(session: Session, unit_code: str, *, limit: int | None = None,
+                    after: AgencyTask | None = None) -> list[AgencyTask]:
+    """A unit's open tasks (requested, acknowledged, in progress), soonest deadline first (ties by id).
+
+    ``limit`` rows at most; ``after``: only the tasks that come after this one in that order (the next page,
+    by keyset on ``(due_at, id)`` through the partial index ``ix_agency_task_open_unit_due``).
+    """
+    query = select(AgencyTask).where(*_open_of(unit_code))
+    if after is not None:
+        query = query.where(sa.tuple_(AgencyTask.due_at, AgencyTask.id)
+                            > sa.tuple_(sa.literal(after.due_at, AgencyTask.due_at.type),
+                                        sa.literal(after.id, AgencyTask.id.type)))
+    query = query.order_by(AgencyTask.due_at, AgencyTask.id)
+    return list(session.exec(query.limit(limit) if limit else query).all())
+
+
+def count_open_tasks(session: Session, unit_code: str) -> int:
+    """How many open tasks the unit holds (one ``COUNT`` on the partial index)."""
+    return session.exec(select(sa.func.count()).select_from(AgencyTask).where(*_open_of(unit_code))).one()
