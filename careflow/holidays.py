@@ -39,6 +39,7 @@ from core.settings import get_settings
 from models.base import utcnow
 from models.case import Case
 from models.deadlines import DeadlineRule, compute_deadline, format_local
+from models.working_days import WorkingDayCalendar, default_calendar
 from models.holidays import Arrangement, ArrangementError, HolidayArrangement, parse_arrangement
 from models.dated_duties import DUTY_KINDS
 from models.task import PROVISIONAL_OPEN_SQL, AgencyTask, Escalation

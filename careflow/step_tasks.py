@@ -28,7 +28,8 @@ from models.base import utcnow
 from models.case import Case, PathwayRun
 from models.child import Child
 from models.deadlines import compute_deadline
-from models.policy import PathwayStep, load_policy
+from models.pathways import PathwayStep
+from models.policy import load_policy
 from models.task import AgencyTask
 
 
