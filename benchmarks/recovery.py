@@ -42,8 +42,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from core.db import get_engine
 from core.prefect_env import configure_prefect_env
 from core.settings import get_settings
+from entry.stack import LocalStack, ensure_home
+from flows.faults import FAULT_POINTS, PENDING_FAULT_POINT
 
 
 def _free_port() -> int:
@@ -82,8 +85,6 @@ def _environment(home: Path, database_url: str | None) -> tuple[str, str | None]
 
 def _drop_database(url: str, admin: str) -> None:
     """Drop the benchmark's PostgreSQL database (created by :func:`_environment`)."""
-    from core.db import get_engine  # start-up: after _environment(), as every careflow module here
-
     get_engine(url).dispose()
     engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
@@ -109,8 +110,6 @@ def main(argv: list[str] | None = None) -> int:
     url, admin = _environment(home, args.database_url)
     # start-up: Prefect reads its settings as it loads, so what imports it comes after _environment()
     from benchmarks.recovery_actors import Runner
-    from entry.stack import LocalStack, ensure_home  # start-up: as above
-    from flows.faults import FAULT_POINTS, PENDING_FAULT_POINT  # start-up: as above
 
     ensure_home()
     server = LocalStack(serve="never").start()
@@ -143,7 +142,7 @@ class _Lags:
 
 def _run(args, runner, points) -> int:
     """Start the pathways, kill the runner ``args.kills`` times measuring each recovery, then check the end."""
-    # start-up: after _environment() (see main)
+    # start-up: these load Prefect, after _environment() (see main)
     from benchmarks.recovery_actors import Agencies, Sweeper, start_pathways
     from benchmarks.recovery_checks import audit, wait_all  # start-up: as above
 
@@ -184,7 +183,7 @@ def _run(args, runner, points) -> int:
 def _measure_kill(kills: int, fault: str, runner, run_ids: set[uuid.UUID], lags: _Lags) -> None:
     """After the runner died at ``fault``: find the pathways that died with it, start the runner again, wait until
     they move again (180 s at most); add their lags to ``lags`` and print them."""
-    from benchmarks.recovery_checks import moving_again, running_victims  # start-up: after _environment()
+    from benchmarks.recovery_checks import moving_again, running_victims  # start-up: Prefect, as in _run
 
     killed_file = get_settings().home / "faults" / f"{fault.split(':')[0]}.killed"
     t_kill = time.monotonic() - (time.time() - killed_file.stat().st_mtime) if killed_file.exists() else time.monotonic()

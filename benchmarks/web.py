@@ -32,6 +32,18 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from careflow.figures import refresh_figures
+from careflow.routing import load_agency_units
+from core.db import get_engine, migrate, session_scope
+from core.settings import get_settings
+from models.regions import load_regions
+from models.user import UserRole
+from web.users import create_api_token, create_user
+
 PG_ADMIN_URL = os.environ.get("CAREFLOW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BIG_COUNTY = "350302"
 INBOX_UNIT = "police-350302"
@@ -71,8 +83,6 @@ PAGES = [
 # ---------------------------------------------------------------------------------------------------------------------
 
 def _create_database() -> tuple[str, callable]:
-    import sqlalchemy as sa
-
     name = f"careflow_bench_web_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -81,17 +91,11 @@ def _create_database() -> tuple[str, callable]:
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
     def drop() -> None:
-        from core.db import get_engine
-
         get_engine(url).dispose()
         admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-    from core.db import migrate, session_scope
-    from careflow.routing import load_agency_units
-    from core.settings import get_settings
 
     migrate(url)
     with session_scope(url) as session:
@@ -152,11 +156,6 @@ FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS c;
 
 def load(url: str, open_tasks: int, inbox: int, batch: int = 500_000) -> None:
     """Units, children, cases, pathway runs and ``4 × open_tasks`` tasks, by bulk SQL; then ANALYZE."""
-    import sqlalchemy as sa
-
-    from core.db import get_engine
-    from models.regions import load_regions
-
     counties = [r.code for r in load_regions().counties if r.code != BIG_COUNTY]
     engine = get_engine(url)
     total = 4 * open_tasks
@@ -196,10 +195,6 @@ def load(url: str, open_tasks: int, inbox: int, batch: int = 500_000) -> None:
 def make_people(url: str) -> dict[str, tuple[str, str]]:
     """An officer of the inbox unit, a county and a province manager, a township caseworker:
     {who: (username, API token)}."""
-    from core.db import session_scope
-    from models.user import UserRole
-    from web.users import create_api_token, create_user
-
     people = {}
     suffix = uuid.uuid4().hex[:6]
     with session_scope(url) as session:
@@ -229,8 +224,6 @@ def start_server(url: str, home: Path) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen([sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory", "--host",
                                 "127.0.0.1", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
-    import httpx
-
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -243,8 +236,6 @@ def start_server(url: str, home: Path) -> tuple[subprocess.Popen, str]:
 
 
 def sign_in(base: str, username: str):
-    import httpx
-
     client = httpx.Client(base_url=base, timeout=600)
     page = client.get("/login")
     response = client.post("/login", data={"username": username, "password": PASSWORD,
@@ -267,12 +258,6 @@ def measure(client, how: str, path: str, token: str) -> tuple[float, int]:
 
 
 def run(url: str, requests: int, paths: dict[str, str], xlsx: bool) -> None:
-    import sqlalchemy as sa
-
-    from core.db import get_engine
-    from careflow.figures import refresh_figures
-    from sqlmodel import Session
-
     engine = get_engine(url)
     with engine.connect() as conn:
         counts = dict(conn.execute(sa.text(
