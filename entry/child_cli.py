@@ -30,7 +30,7 @@ def child_register(
     actor: Annotated[str, typer.Option("--as", help="who registers")] = "caseworker",
 ) -> None:
     """Register a child and show the migrant-child test with its reasons."""
-    from careflow.cases import register_child  # start-up: sqlmodel
+    from careflow.registration import register_child  # start-up: sqlmodel
     from core.db import session_scope  # start-up: sqlmodel
     from models.eligibility import KeyCareCriterion  # start-up: the policy's YAML reader
 

@@ -89,7 +89,7 @@ def notify_letter(
     lang: Annotated[str, typer.Option(help="zh or en")] = "zh",
 ) -> None:
     """Write the printable referral letter (转介单) of a task as an HTML file; prints its path."""
-    from careflow.tasks import find_task  # start-up: sqlmodel
+    from careflow.task_lookup import find_task  # start-up: sqlmodel
     from core.db import session_scope  # start-up: sqlmodel
     from notifications.letters import referral_letter  # start-up: sqlmodel and Jinja2
 

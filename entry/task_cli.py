@@ -24,7 +24,7 @@ def task_list(unit: Annotated[str, typer.Option(help="agency unit code, e.g. pol
               limit: Annotated[int, typer.Option(min=1, max=1000, help="tasks per page")] = 200,
               after: Annotated[str, typer.Option(help="continue after this task (short reference)")] = "") -> None:
     """List a unit's open tasks, soonest deadline first (overdue ones marked), a page at a time."""
-    from careflow.tasks import count_open_tasks, find_task, list_open_tasks  # start-up: sqlmodel
+    from careflow.task_lookup import count_open_tasks, find_task, list_open_tasks  # start-up: sqlmodel
     from core.db import session_scope  # start-up: sqlmodel
     from models.agency import AgencyUnit  # start-up: sqlmodel
     from models.base import utcnow  # start-up: sqlalchemy
