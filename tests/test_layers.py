@@ -143,3 +143,28 @@ def test_no_function_is_too_long_to_read_at_once():
                 if (lines := node.end_lineno - node.lineno + 1) > FUNCTION_LINES:
                     long.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno} {node.name}: {lines} lines")
     assert long == []
+
+
+def test_every_import_inside_a_function_names_something_that_exists():
+    """An import inside a function runs only when its command or page does: a name moved to another module breaks
+    it silently until a user hits it (a CLI command imported ``register_child`` from its old module). Every
+    ``from careflow... import name`` of careflow's own modules, wherever it stands, must resolve now."""
+    import importlib
+
+    missing = []
+    for name, path in _modules().items():
+        inside = set(_function_level_imports(path))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or node.lineno not in inside:
+                continue
+            if node.level or not node.module or node.module.split(".")[0] not in RANK:
+                continue
+            line = node.lineno
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                if not hasattr(module, alias.name):
+                    try:
+                        importlib.import_module(f"{node.module}.{alias.name}")
+                    except ImportError:
+                        missing.append(f"{path.relative_to(PROJECT_ROOT)}:{line} from {node.module} import {alias.name}")
+    assert missing == []
