@@ -11,7 +11,6 @@ is persisted, so it finds what the dead run created and never creates it twice. 
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import uuid
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from core.db import session_scope
 from core.settings import get_settings
 from careflow.recovery import close_pathway_run, record_flow_failure
 from careflow.resume import crash_flow_run, resume_pathway, start_pathway_flow
-from careflow.runners import earliest_runner_start
+from careflow.runners import earliest_runner_start, process_exists
 from models.base import utcnow
 from models.case import OPEN_PATHWAY_STATUSES, PathwayRun, PathwayStatus, clip_text
 
@@ -164,13 +163,7 @@ def _dead_process_recorded_at(flow_process: str) -> float | None:
         return None
     if host != socket.gethostname()[:80]:
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return at
-    except PermissionError:  # exists, owned by someone else
-        return None
-    return None
+    return None if process_exists(pid) else at
 
 
 async def _read_flow_runs(client, ids: list[uuid.UUID]) -> dict[uuid.UUID, object]:

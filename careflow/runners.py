@@ -88,7 +88,8 @@ def registered_runner(home: Path | None = None) -> Iterator[Path]:
         unregister_runner(path)
 
 
-def _exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether a process with this id is alive on this host (one owned by another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -119,7 +120,7 @@ def live_runners(home: Path | None = None) -> list[Runner]:
             continue
         if runner.host != host:
             continue
-        if _exists(runner.pid):
+        if process_exists(runner.pid):
             found.append(runner)
         else:
             unregister_runner(path)
