@@ -27,12 +27,10 @@ class Child(SQLModel, table=True):
         # a township's children newest first, in index order (the area range above must sort every child of a
         # large township: 62,500 in 40 ms); ``substr(…, 1, 9)`` is what web.scope.child_in compares; migration 0015
         sa.Index("ix_child_township_created", sa.text("substr(residence_area_code, 1, 9)"), "created_at", "id"),
-        # search by a part of the name / the last digits of the ID: trigram (pg_trgm) GIN indexes on PostgreSQL,
-        # which serve ``LIKE '%…%'`` and ``LIKE '%…'``; plain indexes on SQLite (which has no trigrams); migration 0011
+        # search by a part of the name: a trigram (pg_trgm) GIN index on PostgreSQL, which serves ``LIKE '%…%'``;
+        # a plain index on SQLite (which has no trigrams); migration 0011. The last digits of the ID: below.
         sa.Index("ix_child_full_name_trgm", "full_name", postgresql_using="gin",
                  postgresql_ops={"full_name": "gin_trgm_ops"}),
-        sa.Index("ix_child_resident_id_trgm", "resident_id", postgresql_using="gin",
-                 postgresql_ops={"resident_id": "gin_trgm_ops"}),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -51,6 +49,12 @@ class Child(SQLModel, table=True):
     key_care_criteria: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     created_by: str = Field(max_length=64)
+
+
+# search by the last digits of the ID: a prefix of the reversed ID (web.list_search.id_ends_with), PostgreSQL only
+# (SQLite has no reverse()); migration 0016
+sa.Index("ix_child_resident_id_reversed", sa.func.reverse(Child.__table__.c.resident_id).label("reversed_id"),
+         postgresql_ops={"reversed_id": "text_pattern_ops"}).ddl_if(dialect="postgresql")
 
 
 class Guardian(SQLModel, table=True):

@@ -5,15 +5,18 @@ reference), 4–18 digits (or ending in X) the end of a resident ID, anything el
 Which kinds a list honours, and for whom, is the list's own business (:mod:`web.lists`,
 :mod:`web.task_list`): an agency officer never searches by a child's name or ID (DOMAIN.md §8).
 
-Each condition is served by an index (migration 0011): the beginning of a case reference by
-``ix_case_reference_prefix``, a part of the name and the end of the ID by pg_trgm GIN indexes, a task's short
-reference by the primary key (a range of ids).
+Each condition is served by an index on PostgreSQL: the beginning of a case reference by
+``ix_case_reference_prefix`` and a part of the name by a pg_trgm GIN index (migration 0011), the end of the ID by a
+btree on the reversed ID (migration 0016), a task's short reference by the primary key (a range of ids).
 """
 from __future__ import annotations
 
 import re
 import uuid
 from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 
 from models.case import Case
 from models.child import Child
@@ -46,10 +49,33 @@ class Search:
         return cls("name", text)
 
 
+class id_ends_with(sa.sql.expression.ColumnElement):
+    """SQL: the child's resident ID ends with ``digits`` (4–18 digits, the last may be X, as ``id_tail``). On
+    PostgreSQL ``reverse(resident_id) LIKE '<digits reversed>%'``, a prefix that ``ix_child_resident_id_reversed``
+    serves; elsewhere ``resident_id LIKE '%<digits>'``."""
+
+    _traverse_internals = [("digits", sa.sql.visitors.InternalTraversal.dp_string)]
+
+    def __init__(self, digits: str) -> None:
+        if not _ID_TAIL.match(digits):
+            raise ValueError(f"field 'q': {digits!r} is not the end of an ID number (4–18 digits, the last may be X)")
+        self.digits = digits
+
+
+@compiles(id_ends_with)
+def _id_ends_with(element: id_ends_with, compiler, **kw) -> str:
+    return compiler.process(Child.resident_id.like(sa.literal("%" + element.digits)), **kw)
+
+
+@compiles(id_ends_with, "postgresql")
+def _id_ends_with_postgresql(element: id_ends_with, compiler, **kw) -> str:
+    return compiler.process(sa.func.reverse(Child.resident_id).like(sa.literal(element.digits[::-1] + "%")), **kw)
+
+
 def child_search(search: Search):
     """The child's resident ID ends with the text (``id_tail``), else the child's name contains it."""
     if search.kind == "id_tail":
-        return Child.resident_id.endswith(search.text, autoescape=True)
+        return id_ends_with(search.text)
     return Child.full_name.contains(search.text, autoescape=True)
 
 
