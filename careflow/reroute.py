@@ -28,11 +28,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from careflow.routing import jurisdiction_prefix
 from core.audit import record_audit
 from core.i18n import label
 from models.agency import AgencyUnit
 from models.base import utcnow
-from models.case import PathwayRun
+from models.case import Case, PathwayRun
 from models.policy import load_policy
 from models.task import AgencyTask, RejectionKind, TaskState
 
@@ -73,13 +74,22 @@ def allowed_agency_types(session: Session, task: AgencyTask) -> list[str]:
 
 
 def candidate_units(session: Session, task: AgencyTask) -> list[AgencyUnit]:
-    """The active units ``task`` may be sent to instead of its own, of the allowed agency types (by type, area,
-    name): what the reject, reroute and redirect forms offer, by name."""
+    """The active units ``task`` may be sent to instead of its own, of the allowed agency types: what the reject,
+    reroute and redirect forms offer, by name. First the units whose jurisdiction covers the child's county or lies
+    inside it (the usual answer), then those of other places (a child who lives elsewhere: 不属本辖区); each part by
+    agency type, area and name."""
     types = allowed_agency_types(session, task)
     units = session.exec(select(AgencyUnit).where(
         AgencyUnit.agency_type.in_(types), AgencyUnit.active == True,  # noqa: E712
         AgencyUnit.code != task.unit_code)).all()
-    return sorted(units, key=lambda u: (types.index(u.agency_type), u.jurisdiction_code, u.name))
+    case = session.get(Case, task.case_id) if task.case_id is not None else None
+    county = case.county_code if case is not None else task.jurisdiction_code[:6]
+
+    def elsewhere(unit: AgencyUnit) -> bool:
+        prefix = jurisdiction_prefix(unit.jurisdiction_code)
+        return not (county.startswith(prefix) or prefix.startswith(county))
+
+    return sorted(units, key=lambda u: (elsewhere(u), types.index(u.agency_type), u.jurisdiction_code, u.name))
 
 
 def check_reroute_unit(session: Session, task: AgencyTask, unit_code: str, *, field: str = UNIT_FIELD) -> AgencyUnit:

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case
 from core.db import session_scope
-from careflow.reroute import (check_rejection, follow_redirects, needs_followup, parse_kind, record_rejection,
+from careflow.reroute import (candidate_units, check_rejection, follow_redirects, needs_followup, parse_kind, record_rejection,
                               settle_reroute)
 from careflow.task_manage import comment_task, extend_deadline, redirect_task
 from careflow.step_tasks import open_step_task
@@ -158,3 +158,20 @@ def test_manager_redirects_an_open_task_and_comments(session, police_task):
     assert {"task.commented", "task.redirected"} <= actions
     with pytest.raises(ValueError, match="已转办"):
         extend_deadline(session, police_task, actor="mgr", due_at=police_task.due_at + timedelta(days=1), reason="x")
+
+
+def test_the_units_offered_put_the_childs_county_first_and_other_places_after(session, police_task):
+    """A county manager redirecting a 城厢区 child's police step sees 城厢区's and 莆田市's units before 仙游县's
+    (policy/agency_units.yaml has both counties) and a 厦门市思明区 unit, whose code sorts before them: the usual
+    answer is at the top of a province-long list."""
+    xiamen = AgencyUnit(code="police-350203", agency_type="police", jurisdiction_code="350203", name="厦门市公安局思明分局")
+    session.add(xiamen)
+    session.flush()
+    units = candidate_units(session, police_task)
+    session.delete(xiamen)  # the other tests' directory stays the policy's
+    session.flush()
+    codes = [u.jurisdiction_code for u in units]
+    local = [c for c in codes if c.startswith(("350302", "350300"))]
+    assert local and codes[:len(local)] == local, codes
+    assert "350203" in codes[len(local):] and any(c.startswith(("350823", "350800")) for c in codes[len(local):])
+    assert STATION in [u.code for u in units] and police_task.unit_code not in [u.code for u in units]
