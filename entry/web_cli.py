@@ -27,6 +27,15 @@ def demo_accounts() -> list:
         return ensure_demo_accounts(session, get_settings().home / "demo-accounts.json")
 
 
+def _scope_zh(account) -> str:
+    """Where a demo account acts, by name: its area (城厢区龙桥街道) or 本单位 for a unit's officer, 全省 for the admin."""
+    from models.areas import area_name  # start-up: the region tables, as the accounts' module
+
+    if account.unit_code:
+        return "本单位"
+    return area_name(account.jurisdiction_code) if account.jurisdiction_code else "全省"
+
+
 def echo_accounts(accounts) -> None:
     """The named demo accounts, one a line; the units' own officer accounts (``unit.<代码>``) as one count."""
     from web.demo_accounts import DEMO_ACCOUNTS  # start-up: sqlmodel
@@ -36,7 +45,7 @@ def echo_accounts(accounts) -> None:
     for a in accounts:
         if a.username in named:
             typer.echo(f"    {a.username:<20} {a.password or '（未改动）':<14} {label(a.role.value, 'role', 'zh'):<8} "
-                       f"{a.scope}  {a.display_name}")
+                       f"{_scope_zh(a)}  {a.display_name}")
     others = len([a for a in accounts if a.username not in named])
     if others:
         typer.echo(f"    另有 {others} 个单位经办人账号（unit.<单位代码>），密码见 "

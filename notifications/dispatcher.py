@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from core.db import session_scope
 from models.base import utcnow
-from models.notification import DeliveryStatus
+from models.notification import DeliveryStatus, Notification
 from notifications.channels import DigestSettings, channels_in_use
 from notifications.digest import enqueue_daily_digests, form_burst_digests
 from notifications.outbox import claim_many, due_messages, release_claims, try_dispatch
@@ -134,10 +134,15 @@ def _send_claimed(notification_id: uuid.UUID, *, now: datetime | None, max_wait:
     ``("error", False)`` when it raised (logged; its claim expires and it is retried)."""
     try:
         with session_scope(database_url) as session:
+            claimed = session.get(Notification, notification_id)
+            attempts_before = claimed.attempts if claimed is not None else 0
             notification, _acted = try_dispatch(session, notification_id, now=now, max_wait=max_wait,
                                                 hold_bursts=False, claimed=True)
-            rate_limited = notification.status == DeliveryStatus.pending and notification.next_attempt_at
-            return notification.status.value, bool(rate_limited)
+            # nothing tried (no attempt counted) and due later: every URL was waiting for its rate limit; a retry
+            # of a failed message stays ``failed`` then, so the status alone does not say it
+            rate_limited = (notification.status in (DeliveryStatus.pending, DeliveryStatus.failed)
+                            and notification.next_attempt_at is not None and notification.attempts == attempts_before)
+            return notification.status.value, rate_limited
     except Exception:  # one broken message must not stop the others; its claim expires, it is retried
         log.exception("dispatching notification %s failed", notification_id)
         return "error", False

@@ -154,3 +154,32 @@ def test_a_failed_channel_waiting_for_its_rate_limit_is_not_charged_an_attempt(s
     assert second.status is DeliveryStatus.failed and "errcode 310000" in second.last_error
     assert retry_at + timedelta(seconds=30) < second.next_attempt_at <= retry_at + timedelta(seconds=61)
     assert len(receiver.messages(token=other)) == 1 and receiver.messages(token=limited) == []
+
+
+def test_a_failed_message_waiting_for_its_rate_limit_ends_the_recipients_pass(database_url, quiet_outbox, session,
+                                                                             open_tasks, channel_file, receiver):
+    """A retry that finds the bot's rate limit used up is not tried and stays ``failed`` (no attempt charged); the
+    dispatcher then leaves that recipient's later messages for the next pass, as it does after a new message is
+    deferred, instead of claiming and deferring each of them in turn."""
+    from notifications.dispatcher import dispatch_due
+
+    tasks = open_tasks(3)
+    bot = token("ding")
+    receiver.script(bot, "refuse")
+    channel_file({"units": {tasks[0].unit_code: [f"dingtalk://{bot}/"]}, "endpoints": receiver.endpoints(),
+                  "limits": {"dingtalk": {"rate": "1/min", "burst": 1}}, "digest": "off"})
+    failed = enqueue_task_message(session, task=tasks[0], event="task_requested")
+    session.flush()
+    first = dispatch_notification(session, failed.id, now=OPENED_AT)  # uses the bot's only token, refused
+    assert first.status is DeliveryStatus.failed and first.attempts == 1
+    later = [enqueue_task_message(session, task=t, event="task_requested") for t in tasks[1:]]
+    for message in later:
+        message.created_at = first.created_at + timedelta(seconds=1)  # after the failed one, in the pass's order
+    session.commit()
+    counts = dispatch_due(now=first.next_attempt_at + timedelta(days=1), max_wait=0.0, database_url=database_url)
+    assert counts == {"failed": 1, "deferred": 2}, counts
+    for message in (first, *later):
+        session.refresh(message)
+    assert (first.status, first.attempts) == (DeliveryStatus.failed, 1)
+    assert [(m.status, m.attempts, m.delivery) for m in later] == [(DeliveryStatus.pending, 0, [])] * 2
+    assert len(receiver.messages(token=bot, accepted_only=False)) == 1

@@ -64,3 +64,15 @@ def test_the_local_stack_starts_the_web_app(monkeypatch):
                 assert response.status == 200 and "登录" in response.read().decode()
     finally:
         get_settings.cache_clear()
+
+
+def test_the_demo_accounts_are_listed_with_their_area_by_name(capsys):
+    """``careflow up`` prints each demo account's scope as a caseworker or manager would say it, not as a code."""
+    from entry.web_cli import echo_accounts
+
+    echo_accounts(DEMO_ACCOUNTS)
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "城厢区龙桥街道" in lines["lin.fang"] and "350302001" not in lines["lin.fang"]
+    assert "莆田市" in lines["manager.putian"] and "350300" not in lines["manager.putian"]
+    assert "本单位" in lines["chen.qiang"] and "police-350302" not in lines["chen.qiang"]
+    assert "全省" in lines["admin"]

@@ -86,6 +86,8 @@ def test_manager_extends_redirects_and_comments_and_no_one_else_may(clients, ses
     manager = clients["mgr_a"]
     page = manager.get(f"/tasks/{task.id}")
     assert page.status_code == 200 and 'id="manage"' in page.text
+    # a comment changes nothing: its button is not drawn in red like 转办 and 退回 (style.css: .secondary)
+    assert 'class="plain" id="comment"' in page.text and 'class="secondary" id="redirect"' in page.text
     new_due = task.due_at + timedelta(days=2)
     local = new_due.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
     for key in ("off_police_a", "cw_a"):  # the unit's officer and a caseworker may not
