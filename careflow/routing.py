@@ -6,11 +6,13 @@ from pathlib import Path
 import yaml
 from sqlmodel import Session, select
 
+from core.i18n import label
 from models.agency import AgencyUnit
+from models.areas import area_name
 
 
 class NoUnitForAgency(LookupError):
-    """No active unit of the agency type covers the area (the message names both)."""
+    """No active unit of the agency type covers the area (the message, in Chinese, names both)."""
 
 
 def jurisdiction_prefix(code: str) -> str:
@@ -26,6 +28,8 @@ def jurisdiction_prefix(code: str) -> str:
         return code
     return code
 
+
+_LEVEL_ZH = {"province": "省级", "city": "市级", "county": "县级", "township": "乡镇（街道）级", "village": "村（居）级"}
 
 #: Length of a jurisdiction prefix at each level (see :func:`jurisdiction_prefix`).
 LEVEL_PREFIX_LENGTH = {"province": 2, "city": 4, "county": 6, "township": 9, "village": 12}
@@ -51,9 +55,10 @@ def resolve_unit(session: Session, agency_type: str, area_code: str, level: str 
         and len(jurisdiction_prefix(u.jurisdiction_code)) <= finest
     ]
     if not covering:
-        at = f" at {level} level or above" if level else ""
+        at = f"（{_LEVEL_ZH.get(level, level)}或以上）" if level else ""
         raise NoUnitForAgency(
-            f"no active {agency_type!r} unit covers area {area_code!r}{at}: add one to the agency directory"
+            f"没有在用的{label(agency_type, 'agency')}单位（{agency_type}）负责{area_name(area_code) or '该地区'}"
+            f"（{area_code}）{at}：请在承办单位名录（agency_units.yaml）中添加"
         )
     return max(covering, key=lambda u: len(jurisdiction_prefix(u.jurisdiction_code)))
 
