@@ -72,7 +72,7 @@ PAGES = [
     ("county_children", "county", "page", "/children"),  # a county's children, newest first
     ("township_children", "township", "page", "/children"),  # a township caseworker's children
     ("township_child_name", "township", "page", "/children?q=儿童1234"),  # a part of the name (pg_trgm)
-    ("township_child_id_tail", "township", "page", "/children?q=00012344"),  # last digits of the ID (pg_trgm)
+    ("township_child_id_tail", "township", "page", "/children?q=00012344"),  # last digits of the ID (reversed-ID btree)
     ("county_csv_ttfb", "county", "ttfb", "/dashboard/export.csv"),
     ("province_csv_ttfb", "province", "ttfb", "/dashboard/export.csv"),
 ]
