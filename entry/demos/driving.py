@@ -16,6 +16,7 @@ from sqlmodel import select
 from careflow.answers import RESUME_TEXT, answer_task
 from careflow.closing import approve_close, decide_close, review_reasons
 from core.db import session_scope
+from core.i18n import cli_language, cli_text as tr, has_message
 from core.settings import get_settings
 from careflow.resume import wait_until_suspended
 from models.agency import AgencyUnit
@@ -83,30 +84,36 @@ def answer_as_agency(pathway_run_id: uuid.UUID, step: str, agency_type: str | No
     return result.resume
 
 
-#: What became of an answer, as the demo prints it (:data:`careflow.answers.RESUME_TEXT` in Chinese).
-RESUME_ZH = {"resumed": "路径已继续", "not_needed": "路径已在继续", "pending": "已保存，稍后自动继续", "": "已保存"}
-
-
 def say_answered(unit_code: str, step_title: str, resume: str) -> None:
-    """Print ``  <unit name> 已答复“<step>”（路径已继续）``: the unit by name, never its code."""
+    """Print ``  <unit name> 已答复“<step>”（路径已继续）``: the unit by name, never its code; what became of the
+    answer by its ``cli.demo.out.resume.<resume>`` text (:data:`careflow.answers.RESUME_TEXT` when it has none)."""
     with session_scope() as session:
         unit = session.get(AgencyUnit, unit_code)
         name = unit.name if unit else unit_code
-    typer.echo(f"  {name} 已答复“{step_title}”（{RESUME_ZH.get(resume, RESUME_TEXT.get(resume, resume))}）")
+    key = f"cli.demo.out.resume.{resume or 'stored'}"
+    what = tr(key) if has_message(key) else RESUME_TEXT.get(resume, resume)
+    typer.echo(tr("cli.demo.out.answered", unit=name, step=step_title, what=what))
 
 
 def say_opened(is_migrant: bool, reference: str, pathway: str) -> None:
     """Print what the caseworker did: the child registered (and whether a migrant child), the case opened and the
     pathway started, by the pathway's Chinese title."""
+    typer.echo(tr("cli.demo.out.opened_migrant" if is_migrant else "cli.demo.out.opened_not_migrant",
+                  reference=reference, pathway=pathway_title(pathway)))
+
+
+def pathway_title(pathway: str) -> str:
+    """A pathway's title in the command line's language (its key when the policy has no such pathway)."""
     definition = load_policy().pathways.get(pathway)
-    title = definition.title_zh if definition else pathway
-    typer.echo(f"已登记儿童（{'属于' if is_migrant else '不属于'}流动儿童）；已立案 {reference}，启动“{title}”")
+    if definition is None:
+        return pathway
+    return definition.title_en if cli_language() == "en" else definition.title_zh
 
 
 def say_flow_run(flow_run_id) -> None:
     """Print where the pathway's flow run is watched: the Prefect UI (``CAREFLOW_PREFECT_UI_URL``; an admin's
     tool, not the web app's public URL)."""
-    typer.echo(f"流程运行（Prefect）：{get_settings().resolved_prefect_ui_url}/runs/flow-run/{flow_run_id}")
+    typer.echo(tr("cli.demo.out.flow_run", url=f"{get_settings().resolved_prefect_ui_url}/runs/flow-run/{flow_run_id}"))
 
 
 def wait_for_end(pathway_run_id: uuid.UUID, timeout: float = 120) -> PathwayRun:
@@ -136,8 +143,8 @@ def close_as_caseworker(reference: str, caseworker: str, reason: str, *, manager
         done = decide_close(session, case, actor=caseworker, reason=reason)
         if done == "requested":
             approve_close(session, case, actor=manager, note="同意结案")
-    typer.echo(f"个案工作者决定结案，理由：{reason}")
+    typer.echo(tr("cli.demo.out.close_decided", reason=reason))
     if done == "requested":
-        typer.echo(f"  结案需经县级民政部门审核（{'；'.join(review)}）：城厢区民政局已同意结案")
+        typer.echo(tr("cli.demo.out.close_approved", reasons="；".join(review)))
         return "approved"
     return "closed"

@@ -20,15 +20,15 @@ from careflow.cases import create_pathway_run, open_case
 
 from careflow.registration import register_child
 from core.db import session_scope
+from core.i18n import cli_text as tr
 from entry.demos.driving import (
-    answer_as_agency, close_as_caseworker, say_flow_run, say_opened, unused_resident_id, wait_for_end,
+    answer_as_agency, close_as_caseworker, pathway_title, say_flow_run, say_opened, unused_resident_id, wait_for_end,
 )
 from careflow.resume import start_pathway_flow
 from careflow.timeline import case_timeline
 from models.audit import AuditEvent
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
 from models.eligibility import KeyCareCriterion
-from models.policy import load_policy
 from models.task import TaskState
 
 CASEWORKER = "zheng.hui"
@@ -90,7 +90,7 @@ def drive() -> str:
     linked = linked_run(case.reference)
     if linked is None:
         raise RuntimeError("the onward referral started no guardianship pathway")
-    typer.echo(f"转介：已在同一个案上启动“{load_policy().pathways[LINKED_PATHWAY].title_zh}”")
+    typer.echo(tr("cli.demo.out.linked", pathway=pathway_title(LINKED_PATHWAY)))
     step, unit, officer, acknowledge_first, outcome = LINKED_ANSWER
     answer_as_agency(linked.id, step, None, unit, officer, acknowledge_first, outcome)
     wait_for_end(linked.id)
