@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from core.i18n import cli_text as tr
+from core.i18n import cli_language, cli_text as tr
 from core.settings import get_settings
 from entry.user_input import USER_ERRORS, counts_text, fail
 
@@ -88,13 +88,14 @@ def notify_test(
 def notify_letter(
     task: Annotated[str, typer.Argument(help=tr("cli.task.arg.ref"))],
     out: Annotated[Optional[str], typer.Option(help=tr("cli.notify.letter.opt.out"))] = None,
-    lang: Annotated[str, typer.Option(help=tr("cli.notify.letter.opt.lang"))] = "zh",
+    lang: Annotated[Optional[str], typer.Option(help=tr("cli.notify.letter.opt.lang"))] = None,
 ) -> None:
     """Write the printable referral letter (转介单) of a task as an HTML file; prints its path."""
     from careflow.task_lookup import find_task  # start-up: sqlmodel
     from core.db import session_scope  # start-up: sqlmodel
     from notifications.letters import referral_letter  # start-up: sqlmodel and Jinja2
 
+    lang = lang or cli_language()
     try:
         with session_scope() as session:
             found = find_task(session, task)

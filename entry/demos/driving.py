@@ -64,11 +64,11 @@ def wait_for_step_task(pathway_run_id: uuid.UUID, step_key: str, agency_type: st
             time.sleep(0.3)
             continue
         if not asyncio.run(wait_until_suspended(flow_run_id, timeout=max(1.0, deadline - time.monotonic()))):
-            raise RuntimeError(f"flow run {flow_run_id} ended before step {step_key!r}; see the Prefect UI")
+            raise RuntimeError(tr("cli.demo.out.flow_ended", flow_run=flow_run_id, step=step_key))
         if task:
             return task
         time.sleep(0.3)
-    raise TimeoutError(f"no task for step {step_key!r} after {timeout:.0f} s")
+    raise TimeoutError(tr("cli.demo.out.no_task", step=step_key, seconds=round(timeout)))
 
 
 def answer_as_agency(pathway_run_id: uuid.UUID, step: str, agency_type: str | None, unit: str, officer: str,
@@ -76,7 +76,7 @@ def answer_as_agency(pathway_run_id: uuid.UUID, step: str, agency_type: str | No
     """Wait for the step's task, check it went to ``unit``, answer it as ``officer``; returns the resume result."""
     task = wait_for_step_task(pathway_run_id, step, agency_type)
     if task.unit_code != unit:
-        raise RuntimeError(f"step {step} went to {task.unit_code}, expected {unit}")
+        raise RuntimeError(tr("cli.demo.out.wrong_unit", step=step, unit=task.unit_code, expected=unit))
     if acknowledge_first:
         answer_task(task.short_ref, TaskState.acknowledged, actor=officer, unit_code=unit)
     result = answer_task(task.short_ref, TaskState.completed, actor=officer, unit_code=unit, outcome=outcome)
@@ -125,7 +125,7 @@ def wait_for_end(pathway_run_id: uuid.UUID, timeout: float = 120) -> PathwayRun:
         if run.status not in (PathwayStatus.starting, PathwayStatus.running):
             return run
         time.sleep(0.3)
-    raise TimeoutError(f"pathway run {pathway_run_id} not finished after {timeout:.0f} s")
+    raise TimeoutError(tr("cli.demo.out.not_finished", run=pathway_run_id, seconds=round(timeout)))
 
 
 #: The county manager who reviews a demo closure (``web/demo_accounts.py``: 城厢区民政局).

@@ -19,6 +19,7 @@ from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case
 from careflow.registration import register_child
 from core.db import session_scope
+from core.i18n import cli_text as tr
 from entry.demos.driving import (
     close_as_caseworker, say_answered, say_flow_run, say_opened, unused_resident_id, wait_for_end,
 )
@@ -52,14 +53,14 @@ def wait_for_referral_tasks(pathway_run_id, flow_run_id, count: int, attempt: in
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not asyncio.run(wait_until_suspended(flow_run_id, timeout=max(1.0, deadline - time.monotonic()))):
-            raise RuntimeError(f"flow run {flow_run_id} ended before its referral tasks; see the Prefect UI")
+            raise RuntimeError(tr("cli.demo.out.flow_ended", flow_run=flow_run_id, step="referral"))
         with session_scope() as session:
             tasks = session.exec(select(AgencyTask).where(
                 AgencyTask.pathway_run_id == pathway_run_id, AgencyTask.attempt == attempt)).all()
         if len(tasks) >= count:
             return list(tasks)
         time.sleep(0.3)
-    raise TimeoutError(f"fewer than {count} referral tasks after {timeout:.0f} s")
+    raise TimeoutError(tr("cli.demo.out.too_few_tasks", count=count, seconds=round(timeout)))
 
 
 def drive() -> str:
@@ -85,7 +86,7 @@ def drive() -> str:
     for agency, unit, officer, measures in ITEM_18_ANSWERS:
         task = tasks[agency]
         if task.unit_code != unit:
-            raise RuntimeError(f"{agency} went to {task.unit_code}, expected {unit}")
+            raise RuntimeError(tr("cli.demo.out.wrong_unit", step=agency, unit=task.unit_code, expected=unit))
         answer_task(task.short_ref, TaskState.acknowledged, actor=officer, unit_code=unit)
         result = answer_task(task.short_ref, TaskState.completed, actor=officer, unit_code=unit,
                              outcome={"service_provided": "yes", "measures": measures})

@@ -89,7 +89,7 @@ def drive() -> str:
     wait_for_end(run.id)
     linked = linked_run(case.reference)
     if linked is None:
-        raise RuntimeError("the onward referral started no guardianship pathway")
+        raise RuntimeError(tr("cli.demo.out.no_linked", pathway=pathway_title(LINKED_PATHWAY)))
     typer.echo(tr("cli.demo.out.linked", pathway=pathway_title(LINKED_PATHWAY)))
     step, unit, officer, acknowledge_first, outcome = LINKED_ANSWER
     answer_as_agency(linked.id, step, None, unit, officer, acknowledge_first, outcome)
