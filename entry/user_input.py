@@ -45,12 +45,20 @@ def not_a_date(field: str, value: str) -> ValueError:
     return ValueError(tr("cli.out.not_a_date", field=field, value=value))
 
 
-def counts_text(figures: dict) -> str:
+def counts_text(figures: dict, kind: str = "") -> str:
     """Figures a command reports (``{"sent": 1, "failed": 0}``) as one line in the reader's language: each name by
-    its ``cli.count.<name>`` label (the name itself when it has none), booleans read 是/否; ``无`` when empty."""
+    its ``cli.count.<kind>.<name>`` label, else ``cli.count.<name>`` (the name itself when it has neither),
+    booleans read 是/否; ``无`` when empty. ``kind`` tells what was counted where a name means different things
+    (a pathway's ``pending`` waits to be resumed, a message's is held back by a rate limit)."""
     if not figures:
         return tr("cli.count.none")
-    sep = tr("cli.count.sep")
-    return sep.join(f"{tr(f'cli.count.{name}') if has_message(f'cli.count.{name}') else name} "
-                    f"{label(value, lang=cli_language()) if isinstance(value, bool) else value}"
-                    for name, value in figures.items())
+    return tr("cli.count.sep").join(f"{_count_name(name, kind)} "
+                                    f"{label(value, lang=cli_language()) if isinstance(value, bool) else value}"
+                                    for name, value in figures.items())
+
+
+def _count_name(name: str, kind: str) -> str:
+    for key in (f"cli.count.{kind}.{name}", f"cli.count.{name}"):
+        if has_message(key):
+            return tr(key)
+    return name
