@@ -4,8 +4,9 @@
 
 Errors in what a user typed exit with code 2 and a message naming the field and the value
 (:mod:`entry.user_input`). Every text a user reads is Chinese, English when ``CAREFLOW_LANG=en``
-(:func:`core.i18n.cli_text`, keys ``cli.*`` of the catalogues). ``careflow --help`` loads typer and the settings only: the database layer and Prefect
-load when a command that needs them runs (the ``# start-up`` imports of each module).
+(:func:`core.i18n.cli_text`, keys ``cli.*`` of the catalogues; typer's own words: :mod:`entry.typer_words`).
+``careflow --help`` loads typer and the settings only: the database layer and Prefect load when a command that
+needs them runs (the ``# start-up`` imports of each module).
 """
 from __future__ import annotations
 

@@ -172,5 +172,5 @@ def mailbox(limit: Annotated[int, typer.Option(help=tr("cli.mailbox.opt.limit"))
 
     messages = read_mailbox(get_settings().mailbox_dir)[-limit:]
     for m in messages:
-        typer.echo(tr("cli.mailbox.out.message", to=m.to, subject=m.subject, body=m.body))
+        typer.echo(tr("cli.mailbox.out.message", to=m.to, subject=m.subject, body=m.body) + "\n")
     typer.echo(tr("cli.mailbox.out.count", n=len(messages), folder=get_settings().mailbox_dir))

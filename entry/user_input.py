@@ -1,8 +1,9 @@
 """What a user typed on the command line: ``name=value`` pairs parsed, and how a command ends when the input is wrong.
 
 A mistake in what was typed (a bad date, an unknown unit, a malformed pair) exits with code 2 and one red line
-``错误：…`` (``error: …`` with ``CAREFLOW_LANG=en``) naming the field and the value; a well-formed request the state refused (someone else answered the task
-first, the pathway is already open on the case) exits with code 1. Both go to stderr.
+``错误：…`` (``error: …`` with ``CAREFLOW_LANG=en``) naming the field and the value; a well-formed request the
+state refused (someone else answered the task first, the pathway is already open on the case) exits with code 1.
+Both go to stderr. :func:`counts_text` words the figures a command reports.
 """
 from __future__ import annotations
 

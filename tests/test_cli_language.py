@@ -46,6 +46,9 @@ def test_every_command_line_key_is_in_both_catalogues_with_the_same_fields():
     assert sorted(set(fields["zh"]) ^ set(fields["en"])) == []
     assert [key for key in fields["zh"] if fields["zh"][key] != fields["en"][key]] == []
     assert len(fields["zh"]) > 250
+    # msgfmt --check refuses a msgstr that ends (or starts) with a newline its msgid does not
+    assert [key for lang in ("zh", "en") for key, text in catalogue(lang).items()
+            if key.startswith("cli.") and (text.endswith("\n") or text.startswith("\n"))] == []
 
 
 def test_every_help_page_is_chinese():

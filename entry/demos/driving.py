@@ -16,7 +16,7 @@ from sqlmodel import select
 from careflow.answers import RESUME_TEXT, answer_task
 from careflow.closing import approve_close, decide_close, review_reasons
 from core.db import session_scope
-from core.i18n import cli_language, cli_text as tr, has_message
+from core.i18n import cli_language, cli_text as tr, has_message, label
 from core.settings import get_settings
 from careflow.resume import wait_until_suspended
 from models.agency import AgencyUnit
@@ -100,6 +100,16 @@ def say_opened(is_migrant: bool, reference: str, pathway: str) -> None:
     pathway started, by the pathway's Chinese title."""
     typer.echo(tr("cli.demo.out.opened_migrant" if is_migrant else "cli.demo.out.opened_not_migrant",
                   reference=reference, pathway=pathway_title(pathway)))
+
+
+def problem(what: str, **values) -> str:
+    """What a demo's check found wrong, in the command line's language (``cli.demo.check.<what>``); a task state,
+    pathway status or case status among ``values`` (``state=``, ``status=``, ``case=``) is read by its label."""
+    lang = cli_language()
+    for name, kind in (("state", "state"), ("status", "pathway.status"), ("case", "case.status")):
+        if name in values:
+            values[name] = label(values[name], kind, lang)
+    return tr(f"cli.demo.check.{what}", **values)
 
 
 def pathway_title(pathway: str) -> str:
