@@ -139,3 +139,15 @@ def test_a_figure_line_reads_its_names_in_the_language(english):
     assert counts_text({"sent": 2, "failed": 0, "refreshed": True}) == "已发送 2，发送失败 0，已刷新 是"
     assert counts_text({}) == "无"
     os.environ["CAREFLOW_LANG"] = "en"
+
+
+@pytest.mark.parametrize("value, lang", [("en", "en"), ("EN", "en"), ("en_US.UTF-8", "en"), ("zh_CN.UTF-8", "zh"),
+                                         ("fr", "zh"), ("", "zh")])
+def test_careflow_lang_is_read_as_a_language(monkeypatch, value, lang):
+    monkeypatch.setenv("CAREFLOW_LANG", value)
+    cli_language.cache_clear()
+    try:
+        assert cli_language() == lang
+    finally:
+        monkeypatch.delenv("CAREFLOW_LANG")
+        cli_language.cache_clear()
