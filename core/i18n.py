@@ -10,10 +10,16 @@ Enumerated values (task states, pathway statuses, outcome choices such as ``norm
 language. Keys tried, first found wins: ``<kind>.<value>`` (e.g. ``option.decision.granted`` or ``state.completed``),
 then ``value.<value>`` (the generic label of the value). Booleans are ``common.yes``/``common.no``.
 
+The command line speaks one language per process: Chinese, or English when ``CAREFLOW_LANG=en``
+(:func:`cli_language`, read once, since typer's help texts are fixed when the commands are declared);
+:func:`cli_text` is :func:`gettext` in that language. Its keys are ``cli.<group>.<command>.help``,
+``….opt.<name>`` and ``….out.<what>``.
+
 Errors: an unknown language falls back to Chinese; a missing key returns the key itself (tests look for these).
 """
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -54,6 +60,23 @@ def gettext(key: str, lang: str = DEFAULT_LANGUAGE, **values) -> str:
     """The text of ``key`` in ``lang`` with ``values`` formatted in; the key itself when it has none."""
     text = catalogue(normalise_language(lang)).get(key, key)
     return text.format(**values) if values else text
+
+
+#: The environment variable that makes the command line speak English (``CAREFLOW_LANG=en``).
+CLI_LANGUAGE_VARIABLE = "CAREFLOW_LANG"
+
+
+@lru_cache(maxsize=1)
+def cli_language() -> str:
+    """The command line's language: ``en`` when ``CAREFLOW_LANG`` says English (``en``, ``en_US.UTF-8`` …), else
+    Chinese. Read once per process (tests that change it call ``cli_language.cache_clear()``)."""
+    wanted = os.environ.get(CLI_LANGUAGE_VARIABLE, "").strip().lower()[:2]
+    return normalise_language(wanted or None)
+
+
+def cli_text(key: str, /, **values) -> str:
+    """The text of ``key`` in the command line's language (:func:`cli_language`)."""
+    return gettext(key, cli_language(), **values)
 
 
 def label(value, kind: str = "value", lang: str = DEFAULT_LANGUAGE) -> str:

@@ -11,14 +11,15 @@ from typing import Annotated
 
 import typer
 
-calendar_app = typer.Typer(help="Holiday arrangements for working-day deadlines (节假日安排).", no_args_is_help=True)
+from core.i18n import cli_text as tr
+
+calendar_app = typer.Typer(help=tr("cli.calendar.help"), no_args_is_help=True)
 
 
-@calendar_app.command("load")
+@calendar_app.command("load", help=tr("cli.calendar.load.help"))
 def load_cmd(
-    file: Annotated[Path, typer.Argument(help="the year's arrangement: YAML with year, source, holidays, "
-                                              "working_days (see README 节假日安排)")],
-    actor: Annotated[str, typer.Option("--as", help="who loads it (audited)")] = "admin",
+    file: Annotated[Path, typer.Argument(help=tr("cli.calendar.load.arg.file"))],
+    actor: Annotated[str, typer.Option("--as", help=tr("cli.opt.as_loader"))] = "admin",
 ) -> None:
     """Record a year's official arrangement, recompute every open provisional deadline it settles, and tell the
     units and caseworkers whose deadline moved (messages go out with the next sweep). Loading the same file again
@@ -29,23 +30,24 @@ def load_cmd(
     try:
         result = load_arrangement_file(file, actor=actor)
     except (ArrangementError, LookupError) as exc:
-        typer.secho(f"错误：{exc}", fg=typer.colors.RED, err=True)
+        typer.secho(tr("cli.out.error", message=exc), fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
     except (OSError, UnicodeDecodeError) as exc:
-        why = "不是 UTF-8 编码的文本" if isinstance(exc, UnicodeDecodeError) else \
-            "文件不存在" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc))
-        typer.secho(f"错误：无法读取节假日安排文件 {file}：{why}", fg=typer.colors.RED, err=True)
+        why = tr("cli.calendar.load.out.not_utf8") if isinstance(exc, UnicodeDecodeError) else \
+            tr("cli.calendar.load.out.no_file") if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc))
+        typer.secho(tr("cli.out.error", message=tr("cli.calendar.load.out.unreadable", file=file, why=why)),
+                    fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
     a = result.arrangement
-    state = "已载入" if result.stored else "此前已载入，内容相同"
-    typer.echo(f"{a.year}年节假日安排{state}：{a.source}（放假 {len(a.holidays)} 天，调休上班 {len(a.working_days)} 天）")
-    typer.echo(f"重新计算暂定截止时间的任务 {result.examined} 项：截止时间调整 {result.moved} 项，日期不变转为正式 "
-               f"{result.confirmed} 项，仍为暂定（涉及其他未载入年份）{result.still_provisional} 项"
-               + (f"，无法确定起算时间而未调整 {result.skipped} 项" if result.skipped else ""))
-    typer.echo(f"已存入发件箱的调整通知 {result.messages} 条（由巡检发送）")
+    typer.echo(tr("cli.calendar.load.out.stored" if result.stored else "cli.calendar.load.out.same", year=a.year,
+                  source=a.source, holidays=len(a.holidays), working_days=len(a.working_days)))
+    typer.echo(tr("cli.calendar.load.out.recomputed", examined=result.examined, moved=result.moved,
+                  confirmed=result.confirmed, still=result.still_provisional)
+               + (tr("cli.calendar.load.out.skipped", n=result.skipped) if result.skipped else ""))
+    typer.echo(tr("cli.calendar.load.out.messages", n=result.messages))
 
 
-@calendar_app.command("status")
+@calendar_app.command("status", help=tr("cli.calendar.status.help"))
 def status_cmd() -> None:
     """The years whose arrangement is stored, and whether next year's is still missing."""
     from core.db import session_scope  # start-up: sqlmodel
@@ -57,11 +59,11 @@ def status_cmd() -> None:
     with session_scope() as session:
         rows = session.exec(select(HolidayArrangement).order_by(HolidayArrangement.year)).all()
         for row in rows:
-            done = "已完成" if row.recomputed_at else "未完成（请再次载入同一文件）"
-            typer.echo(f"{row.year}年：{row.source}；{format_local(row.loaded_at)} 由 {row.loaded_by} 载入；"
-                       f"暂定截止时间重算{done}")
+            done = tr("cli.calendar.status.out.done" if row.recomputed_at else "cli.calendar.status.out.not_done")
+            typer.echo(tr("cli.calendar.status.out.year", year=row.year, source=row.source,
+                          at=format_local(row.loaded_at), by=row.loaded_by, done=done))
     if not rows:
-        typer.echo("数据库中尚无节假日安排（使用 policy/calendar 文件和 chinese_calendar 库）")
+        typer.echo(tr("cli.calendar.status.out.none"))
     missing = missing_next_year()
     if missing:
-        typer.echo(f"提醒：{missing}年节假日安排尚未载入，涉及{missing}年的截止时间均为暂定")
+        typer.echo(tr("cli.calendar.status.out.missing", year=missing))

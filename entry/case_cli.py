@@ -7,20 +7,21 @@ does not need.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
+from core.i18n import cli_language, cli_text as tr
 from entry.user_input import USER_ERRORS, fail
 
-case_app = typer.Typer(help="Cases and their timelines (个案).", no_args_is_help=True)
+case_app = typer.Typer(help=tr("cli.case.help"), no_args_is_help=True)
 
 
-@case_app.command("open")
+@case_app.command("open", help=tr("cli.case.open.help"))
 def case_open(
-    child_id: Annotated[str, typer.Option(help="the child's id (from child register)")],
-    caseworker: Annotated[str, typer.Option(help="the caseworker's login")],
-    summary: str = "",
+    child_id: Annotated[str, typer.Option(help=tr("cli.case.open.opt.child_id"))],
+    caseworker: Annotated[str, typer.Option(help=tr("cli.case.open.opt.caseworker"))],
+    summary: Annotated[str, typer.Option(help=tr("cli.case.open.opt.summary"))] = "",
 ) -> None:
     """Open a case on a registered child."""
     from careflow.cases import open_case  # start-up: sqlmodel
@@ -34,11 +35,11 @@ def case_open(
     typer.echo(case.reference)
 
 
-@case_app.command("timeline")
+@case_app.command("timeline", help=tr("cli.case.timeline.help"))
 def case_timeline_cmd(
-    reference: str,
-    actor: Annotated[str, typer.Option("--as", help="who reads (audited)")] = "caseworker",
-    lang: Annotated[str, typer.Option("--lang", help="zh (default) or en")] = "zh",
+    reference: Annotated[str, typer.Argument(help=tr("cli.case.timeline.arg.reference"))],
+    actor: Annotated[str, typer.Option("--as", help=tr("cli.opt.as_reader"))] = "caseworker",
+    lang: Annotated[Optional[str], typer.Option("--lang", help=tr("cli.case.timeline.opt.lang"))] = None,
 ) -> None:
     """Print a case's timeline across all its pathways, in Chinese (``--lang en`` for English)."""
     from careflow.timeline import case_timeline, format_timeline  # start-up: sqlmodel
@@ -46,6 +47,6 @@ def case_timeline_cmd(
 
     try:
         with session_scope() as session:
-            typer.echo(format_timeline(case_timeline(session, reference, actor=actor), lang))
+            typer.echo(format_timeline(case_timeline(session, reference, actor=actor), lang or cli_language()))
     except USER_ERRORS as exc:
         fail(exc)

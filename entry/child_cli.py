@@ -12,22 +12,23 @@ from typing import Annotated, Optional
 
 import typer
 
-from entry.user_input import USER_ERRORS, fail
+from core.i18n import cli_language, cli_text as tr, label
+from entry.user_input import USER_ERRORS, fail, not_a_date
 from models.resident_id import mask_resident_id
 
-child_app = typer.Typer(help="Register children (儿童登记).", no_args_is_help=True)
+child_app = typer.Typer(help=tr("cli.child.help"), no_args_is_help=True)
 
 
-@child_app.command("register")
+@child_app.command("register", help=tr("cli.child.register.help"))
 def child_register(
-    resident_id: Annotated[str, typer.Option(help="18-character resident ID (GB 11643)")],
-    name: Annotated[str, typer.Option(help="full name")],
-    hukou: Annotated[str, typer.Option(help="household-registration county (户籍地): code or name")],
-    residence: Annotated[str, typer.Option(help="residence county (居住地): code or name")],
-    arrived: Annotated[str, typer.Option(help="date the child arrived, YYYY-MM-DD")],
-    area: Annotated[str, typer.Option(help="township (9) or village/community (12 digit) code")] = "",
-    key_care: Annotated[Optional[list[str]], typer.Option(help="key care criterion (repeatable)")] = None,
-    actor: Annotated[str, typer.Option("--as", help="who registers")] = "caseworker",
+    resident_id: Annotated[str, typer.Option(help=tr("cli.child.register.opt.resident_id"))],
+    name: Annotated[str, typer.Option(help=tr("cli.child.register.opt.name"))],
+    hukou: Annotated[str, typer.Option(help=tr("cli.child.register.opt.hukou"))],
+    residence: Annotated[str, typer.Option(help=tr("cli.child.register.opt.residence"))],
+    arrived: Annotated[str, typer.Option(help=tr("cli.child.register.opt.arrived"))],
+    area: Annotated[str, typer.Option(help=tr("cli.child.register.opt.area"))] = "",
+    key_care: Annotated[Optional[list[str]], typer.Option(help=tr("cli.child.register.opt.key_care"))] = None,
+    actor: Annotated[str, typer.Option("--as", help=tr("cli.child.register.opt.as"))] = "caseworker",
 ) -> None:
     """Register a child and show the migrant-child test with its reasons."""
     from careflow.registration import register_child  # start-up: sqlmodel
@@ -37,11 +38,11 @@ def child_register(
     try:
         arrival = date.fromisoformat(arrived)
     except ValueError:
-        fail(ValueError(f"field 'arrived': {arrived!r} is not a date (YYYY-MM-DD)"))
+        fail(not_a_date("arrived", arrived))
     try:
         criteria = {KeyCareCriterion(c) for c in key_care or []}
     except ValueError as exc:
-        fail(ValueError(f"field 'key_care': {exc}"))
+        fail(ValueError(tr("cli.out.field", field="key_care", message=exc)))
     try:
         with session_scope() as session:
             reg = register_child(session, resident_id=resident_id, full_name=name, hukou_county=hukou,
@@ -49,7 +50,9 @@ def child_register(
                                  key_care_criteria=criteria, actor=actor)
     except USER_ERRORS as exc:
         fail(exc)
-    typer.echo(f"child {reg.child.id} ({mask_resident_id(reg.child.resident_id)}) registered")
-    typer.echo(f"migrant child (流动儿童): {'yes' if reg.assessment.is_migrant else 'no'}")
+    typer.echo(tr("cli.child.register.out.registered", id=reg.child.id,
+                  resident_id=mask_resident_id(reg.child.resident_id)))
+    typer.echo(tr("cli.child.register.out.migrant", answer=label(reg.assessment.is_migrant, lang=cli_language())))
     for reason in reg.assessment.reasons:
-        typer.echo(f"  {'✓' if reason.passed else '✗'} {reason.text_zh} / {reason.text_en}")
+        text = reason.text_en if cli_language() == "en" else reason.text_zh
+        typer.echo(f"  {'✓' if reason.passed else '✗'} {text}")

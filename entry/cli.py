@@ -3,8 +3,10 @@
 ``calendar`` (each ``entry.<group>_cli``).
 
 Errors in what a user typed exit with code 2 and a message naming the field and the value
-(:mod:`entry.user_input`). ``careflow --help`` loads typer and the settings only: the database layer and Prefect
-load when a command that needs them runs (the ``# start-up`` imports of each module).
+(:mod:`entry.user_input`). Every text a user reads is Chinese, English when ``CAREFLOW_LANG=en``
+(:func:`core.i18n.cli_text`, keys ``cli.*`` of the catalogues; typer's own words: :mod:`entry.typer_words`).
+``careflow --help`` loads typer and the settings only: the database layer and Prefect load when a command that
+needs them runs (the ``# start-up`` imports of each module).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import sys  # noqa: E402
 
 import typer  # noqa: E402
 
+from core.i18n import cli_text as tr  # noqa: E402
 from core.settings import get_settings  # noqa: E402
 from entry.calendar_cli import calendar_app  # noqa: E402
 from entry.case_cli import case_app  # noqa: E402
@@ -27,10 +30,11 @@ from entry.policy_cli import policy_app  # noqa: E402
 from entry.run_cli import run_app  # noqa: E402
 from entry.survey_cli import survey_app  # noqa: E402
 from entry.task_cli import task_app  # noqa: E402
+from entry.typer_words import use_our_words  # noqa: E402
 from entry.web_cli import web_app  # noqa: E402
 
-app = typer.Typer(help="careflow: referral pathways for migrant children's care and protection (流动儿童关爱保护).",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+use_our_words()  # typer's own words (选项, 用法 …) in the reader's language
+app = typer.Typer(help=tr("cli.app.help"), no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(run_app)  # init, serve, deploy, worker, up, demo, sweep, mailbox: top-level commands
 app.add_typer(child_app, name="child")
 app.add_typer(case_app, name="case")
@@ -54,8 +58,8 @@ def main() -> None:
         from sqlalchemy.engine import make_url  # start-up: sqlalchemy (0.7 s), already loaded by the failed command
 
         url = make_url(get_settings().resolved_database_url).render_as_string(hide_password=True)
-        typer.secho(f"error: the database {url} is not set up (no table {table!r}): "
-                    "run `careflow init` (or `./run up`) first", fg=typer.colors.RED, err=True)
+        typer.secho(tr("cli.out.error", message=tr("cli.out.no_database", url=url, table=table)),
+                    fg=typer.colors.RED, err=True)
         sys.exit(2)
 
 

@@ -13,10 +13,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from core.i18n import cli_language, cli_text as tr
 from core.settings import get_settings
-from entry.user_input import USER_ERRORS, fail
+from entry.user_input import USER_ERRORS, counts_text, fail
 
-notify_app = typer.Typer(help="Notification channels, test messages, referral letters (通知).", no_args_is_help=True)
+notify_app = typer.Typer(help=tr("cli.notify.help"), no_args_is_help=True)
 
 
 def _channel_config():
@@ -29,10 +30,10 @@ def _channel_config():
     return load_channels(settings.resolved_channels_file)
 
 
-@notify_app.command("channels")
+@notify_app.command("channels", help=tr("cli.notify.channels.help"))
 def notify_channels(
-    key: Annotated[str, typer.Argument(help="channel key: unit code, <unit>.<role> or caseworker.<login>")],
-    event: Annotated[Optional[str], typer.Option(help="event type, to include its event routing")] = None,
+    key: Annotated[str, typer.Argument(help=tr("cli.notify.arg.key"))],
+    event: Annotated[Optional[str], typer.Option(help=tr("cli.notify.channels.opt.event"))] = None,
 ) -> None:
     """Show where a message to KEY goes (URLs redacted) and each URL's rate limit."""
     from notifications.channels import ChannelConfigError  # start-up: Apprise
@@ -46,14 +47,15 @@ def notify_channels(
     urls = config.urls_for(key, event)
     for url in urls:
         limit = limit_for(url, config.limits)
-        typer.echo(f"{redact_url(url)}  rate limit: {limit or 'none'}")
-    typer.echo(f"{len(urls)} channel URL(s) for {key}" + (f" ({event})" if event else "") + f", from {config.path}")
+        typer.echo(tr("cli.notify.channels.out.url", url=redact_url(url), limit=limit or tr("cli.count.none")))
+    typer.echo(tr("cli.notify.channels.out.count", n=len(urls), channel=key + (f" ({event})" if event else ""),
+                  path=config.path))
 
 
-@notify_app.command("test")
+@notify_app.command("test", help=tr("cli.notify.test.help"))
 def notify_test(
-    key: Annotated[str, typer.Argument(help="channel key: unit code, <unit>.<role> or caseworker.<login>")],
-    event: Annotated[Optional[str], typer.Option(help="route as this event type")] = None,
+    key: Annotated[str, typer.Argument(help=tr("cli.notify.arg.key"))],
+    event: Annotated[Optional[str], typer.Option(help=tr("cli.notify.test.opt.event"))] = None,
 ) -> None:
     """Send a test message (no case data) to every channel of KEY now; exit 1 if any channel failed.
 
@@ -76,23 +78,24 @@ def notify_test(
     except ValueError as exc:
         fail(exc)
     for item in result.per_url:
-        status = "ok" if item.ok else "FAILED"
-        note = "" if item.verified else " (sent; the platform's answer could not be checked)"
+        status = tr("cli.notify.test.out.ok") if item.ok else tr("cli.notify.test.out.failed")
+        note = "" if item.verified else tr("cli.notify.test.out.unverified")
         typer.echo(f"{status:<6} {item.url_redacted}{note}{': ' + item.error if item.error else ''}")
     raise typer.Exit(0 if result.ok else 1)
 
 
-@notify_app.command("letter")
+@notify_app.command("letter", help=tr("cli.notify.letter.help"))
 def notify_letter(
-    task: Annotated[str, typer.Argument(help="task reference (at least 4 hex characters of the task id)")],
-    out: Annotated[Optional[str], typer.Option(help="file to write (default CAREFLOW_HOME/letters/…html)")] = None,
-    lang: Annotated[str, typer.Option(help="zh or en")] = "zh",
+    task: Annotated[str, typer.Argument(help=tr("cli.task.arg.ref"))],
+    out: Annotated[Optional[str], typer.Option(help=tr("cli.notify.letter.opt.out"))] = None,
+    lang: Annotated[Optional[str], typer.Option(help=tr("cli.notify.letter.opt.lang"))] = None,
 ) -> None:
     """Write the printable referral letter (转介单) of a task as an HTML file; prints its path."""
     from careflow.task_lookup import find_task  # start-up: sqlmodel
     from core.db import session_scope  # start-up: sqlmodel
     from notifications.letters import referral_letter  # start-up: sqlmodel and Jinja2
 
+    lang = lang or cli_language()
     try:
         with session_scope() as session:
             found = find_task(session, task)
@@ -106,13 +109,13 @@ def notify_letter(
     typer.echo(str(path))
 
 
-@notify_app.command("dispatch")
+@notify_app.command("dispatch", help=tr("cli.notify.dispatch.help"))
 def notify_dispatch() -> None:
     """Send every due message now (digests, rate limits, parallel per recipient); print the counts."""
     from notifications.channels import ChannelConfigError  # start-up: Apprise
     from notifications.dispatcher import dispatch_due  # start-up: sqlmodel and Apprise
 
     try:
-        typer.echo(f"notifications: {dispatch_due()}")
+        typer.echo(tr("cli.sweep.out.notifications", figures=counts_text(dispatch_due())))
     except ChannelConfigError as exc:
         fail(exc)

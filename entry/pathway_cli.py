@@ -12,18 +12,18 @@ from typing import Annotated, Optional
 
 import typer
 
+from core.i18n import cli_text as tr
 from entry.user_input import USER_ERRORS, fail, parse_pairs, refused
 
-pathway_app = typer.Typer(help="Start pathways on a case (转介路径).", no_args_is_help=True)
+pathway_app = typer.Typer(help=tr("cli.pathway.help"), no_args_is_help=True)
 
 
-@pathway_app.command("start")
+@pathway_app.command("start", help=tr("cli.pathway.start.help"))
 def pathway_start(
-    case: Annotated[str, typer.Option(help="case reference")],
-    pathway: Annotated[str, typer.Option(help="pathway key, e.g. guardianship")],
-    param: Annotated[Optional[list[str]], typer.Option(
-        help="start parameter name=value (repeatable), e.g. screening_result=high_risk or item=18")] = None,
-    actor: Annotated[str, typer.Option("--as", help="who starts it")] = "caseworker",
+    case: Annotated[str, typer.Option(help=tr("cli.pathway.start.opt.case"))],
+    pathway: Annotated[str, typer.Option(help=tr("cli.pathway.start.opt.pathway"))],
+    param: Annotated[Optional[list[str]], typer.Option(help=tr("cli.pathway.start.opt.param"))] = None,
+    actor: Annotated[str, typer.Option("--as", help=tr("cli.pathway.start.opt.as"))] = "caseworker",
 ) -> None:
     """Start a pathway on a case: the first agency is notified at once."""
     from sqlmodel import select  # start-up: sqlmodel
@@ -38,7 +38,7 @@ def pathway_start(
         with session_scope() as session:
             found = session.exec(select(Case).where(Case.reference == case)).first()
             if found is None:
-                raise LookupError(f"field 'case': no case {case!r}")
+                raise LookupError(tr("cli.pathway.start.out.no_case", case=case))
             run = create_pathway_run(session, case_id=found.id, pathway=pathway, actor=actor, parameters=parameters)
     except PathwayAlreadyRunning as exc:
         refused(exc)
@@ -47,6 +47,6 @@ def pathway_start(
     try:
         flow_run_id = asyncio.run(start_pathway_flow(run.id))
     except Exception as exc:
-        typer.echo(f"pathway run {run.id} recorded; starting its flow failed ({exc}); the sweeper will start it")
+        typer.echo(tr("cli.pathway.start.out.start_failed", run=run.id, error=exc))
         raise typer.Exit(1)
-    typer.echo(f"pathway run {run.id} started as flow run {flow_run_id}")
+    typer.echo(tr("cli.pathway.start.out.started", run=run.id, flow_run=flow_run_id))

@@ -11,21 +11,24 @@ from typing import Annotated
 
 import typer
 
+from core.i18n import cli_text as tr
 from core.settings import get_settings
 from entry.user_input import fail
 
-policy_app = typer.Typer(help="The policy as data: city service lists (市级关爱服务清单).", no_args_is_help=True)
+policy_app = typer.Typer(help=tr("cli.policy.help"), no_args_is_help=True)
 
 
 def _print_differences(differences) -> None:
-    for difference in differences:
-        typer.echo(f"  {difference}")
+    """Each difference on a line: narrower or for information, the item, what kind of difference, its detail."""
+    for d in differences:
+        typer.echo(tr("cli.policy.out.difference", level=tr("cli.policy.out.narrower" if d.narrower else
+                                                            "cli.policy.out.info"),
+                      item=d.item, kind=tr(f"cli.policy.kind.{d.kind}"), detail=d.detail))
 
 
-@policy_app.command("check-city-list")
-def policy_check_city_list(file: Annotated[str, typer.Argument(help="the city's list: YAML of "
-                                                                   "policy/service_list.yaml's shape plus "
-                                                                   "city_code and published_on")]) -> None:
+@policy_app.command("check-city-list", help=tr("cli.policy.check_city_list.help"))
+def policy_check_city_list(file: Annotated[str, typer.Argument(help=tr("cli.policy.check_city_list.arg.file"))]
+                           ) -> None:
     """Check a city's service list against the provincial list (方案 四: never narrower).
 
     Prints every difference (NARROWER or info). Exits 0 when the list is accepted (additions are fine),
@@ -38,23 +41,21 @@ def policy_check_city_list(file: Annotated[str, typer.Argument(help="the city's 
     except (ValueError, OSError) as exc:
         fail(exc)
     differences = check_city_list(city_list.items)
-    typer.echo(f"{city_list.city_name} ({city_list.city_code}) service list published {city_list.published_on}: "
-               f"{len(city_list.items)} item(s), {len(differences)} difference(s) from the provincial list")
+    typer.echo(tr("cli.policy.check_city_list.out.summary", city=city_list.city_name, code=city_list.city_code,
+                  published=city_list.published_on, items=len(city_list.items), differences=len(differences)))
     _print_differences(differences)
     narrower = [d for d in differences if d.narrower]
     if narrower:
-        typer.secho(f"NOT accepted: narrower than the provincial list in {len(narrower)} way(s) "
-                    "(覆盖范围和实现程度不得低于省级关爱服务清单)", fg=typer.colors.RED, err=True)
+        typer.secho(tr("cli.policy.check_city_list.out.refused", n=len(narrower)), fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
-    typer.echo("accepted: covers every item of the provincial list")
+    typer.echo(tr("cli.policy.check_city_list.out.accepted"))
 
 
-@policy_app.command("load-city-list")
+@policy_app.command("load-city-list", help=tr("cli.policy.load_city_list.help"))
 def policy_load_city_list(
-    file: Annotated[str, typer.Argument(help="the city's list (see check-city-list)")],
-    force: Annotated[bool, typer.Option("--force", help="load a narrower list anyway (the differences are "
-                                                        "recorded in the audit trail)")] = False,
-    actor: Annotated[str, typer.Option("--as", help="who loads it (audited)")] = "manager",
+    file: Annotated[str, typer.Argument(help=tr("cli.policy.load_city_list.arg.file"))],
+    force: Annotated[bool, typer.Option("--force", help=tr("cli.policy.load_city_list.opt.force"))] = False,
+    actor: Annotated[str, typer.Option("--as", help=tr("cli.opt.as_loader"))] = "manager",
 ) -> None:
     """Load a city's service list: check it, then create its dated duties for the city's civil affairs bureau
     (file with the provincial civil affairs department within 10 days; republish in two years) and notify it.
@@ -67,18 +68,19 @@ def policy_load_city_list(
     try:
         result = load_city_list_file(file, actor=actor, force=force)
     except NarrowerCityList as exc:
-        typer.secho(f"refused: {exc}\n(use --force to load it anyway; the differences are then recorded)",
-                    fg=typer.colors.RED, err=True)
+        typer.secho(tr("cli.policy.load_city_list.out.refused", error=exc), fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     except (ValueError, LookupError, OSError) as exc:
         fail(exc)
     city_list = result.city_list
-    typer.echo(f"{city_list.city_name} ({city_list.city_code}) service list published {city_list.published_on} "
-               f"loaded{' with --force' if result.forced else ''}")
+    typer.echo(tr("cli.policy.load_city_list.out.forced" if result.forced else "cli.policy.load_city_list.out.loaded",
+                  city=city_list.city_name, code=city_list.city_code, published=city_list.published_on))
     if result.forced:
         _print_differences([d for d in result.differences if d.narrower])
     for task in result.duties:
-        provisional = "（暂定 provisional）" if task.due_provisional else ""
-        typer.echo(f"  duty {task.short_ref} {task.duty_key}: {task.unit_code} due "
-                   f"{format_local(task.due_at, get_settings().timezone)}{provisional}  {task.title}")
-    typer.echo(f"{result.created} duty task(s) created, {len(result.duties) - result.created} already there")
+        provisional = tr("cli.out.provisional") if task.due_provisional else ""
+        typer.echo(tr("cli.policy.load_city_list.out.duty", ref=task.short_ref, duty=task.duty_key,
+                      unit=task.unit_code, due=format_local(task.due_at, get_settings().timezone) + provisional,
+                      title=task.title))
+    typer.echo(tr("cli.policy.load_city_list.out.created", created=result.created,
+                  existing=len(result.duties) - result.created))

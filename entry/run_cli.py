@@ -16,17 +16,18 @@ from typing import Annotated, Optional
 
 import typer
 
+from core.i18n import cli_language, cli_text as tr
 from core.settings import get_settings
 from entry.demos import run_demo
 from entry.stack import LocalStack, ensure_home
-from entry.user_input import fail
+from entry.user_input import counts_text, fail
 from entry.web_cli import demo_accounts, echo_accounts
 from flows.pool import deploy_to_pool, run_worker, worker_environment_summary
 
 run_app = typer.Typer()
 
 
-@run_app.command()
+@run_app.command(help=tr("cli.init.help"))
 def init() -> None:
     """Create the data directory, migrate the database, load the agency directory and default channels.
 
@@ -37,7 +38,7 @@ def init() -> None:
     if get_settings().setup_database_url:
         _set_up_roles()
     home = ensure_home()
-    typer.echo(f"careflow home: {home}")
+    typer.echo(tr("cli.init.out.home", home=home))
 
 
 def _set_up_roles() -> None:
@@ -48,10 +49,9 @@ def _set_up_roles() -> None:
     settings = get_settings()
     setup = settings.setup_database_url
     if not setup.startswith("postgresql"):
-        fail(ValueError(f"CAREFLOW_SETUP_DATABASE_URL: roles exist only on PostgreSQL, not {setup.split(':')[0]}"))
+        fail(ValueError(tr("cli.init.out.roles_postgres_only", scheme=setup.split(':')[0])))
     if not settings.owner_database_url or not settings.database_url:
-        fail(ValueError("CAREFLOW_OWNER_DATABASE_URL and CAREFLOW_DATABASE_URL: both are needed with "
-                        "CAREFLOW_SETUP_DATABASE_URL (migrations run as the owner, the app as the application role)"))
+        fail(ValueError(tr("cli.init.out.roles_need_urls")))
     owner, app_role = settings.db_owner_role, settings.db_app_role
     urls = (settings.owner_database_url, settings.database_url)
     setup_roles(setup, owner_role=owner, app_role=app_role, owner_password=password_for(owner, *urls),
@@ -61,9 +61,9 @@ def _set_up_roles() -> None:
     for name, url in (("owner", settings.owner_database_url), ("app", settings.database_url)):
         expected = owner if name == "owner" else app_role
         if sa_username(url) != expected:
-            typer.secho(f"warning: the {name} URL logs in as {sa_username(url)!r}, not {expected!r}",
-                        fg=typer.colors.YELLOW, err=True)
-    typer.echo(f"roles: {owner} owns the schema (migrations), {app_role} runs the app")
+            typer.secho(tr("cli.out.warning", message=tr(f"cli.init.out.wrong_login_{name}", user=sa_username(url),
+                                                         expected=expected)), fg=typer.colors.YELLOW, err=True)
+    typer.echo(tr("cli.init.out.roles", owner=owner, app_role=app_role))
 
 
 def sa_username(url: str) -> str | None:
@@ -73,7 +73,7 @@ def sa_username(url: str) -> str | None:
     return make_url(url).username
 
 
-@run_app.command()
+@run_app.command(help=tr("cli.serve.help"))
 def serve() -> None:
     """Serve the pathway deployments and the sweeper from this process (blocks)."""
     from flows.serve import serve_deployments  # start-up: Prefect
@@ -81,13 +81,11 @@ def serve() -> None:
     serve_deployments()
 
 
-@run_app.command()
+@run_app.command(help=tr("cli.deploy.help"))
 def deploy(
-    pool: Annotated[Optional[str], typer.Option(help="work pool (default CAREFLOW_WORK_POOL, careflow)")] = None,
-    result_storage: Annotated[Optional[str], typer.Option(
-        help="folder every worker reaches (default CAREFLOW_RESULT_STORAGE)")] = None,
-    pathway_limit: Annotated[Optional[int], typer.Option(
-        help="flow runs of one pathway at once (default CAREFLOW_PATHWAY_CONCURRENCY, 20)", min=1)] = None,
+    pool: Annotated[Optional[str], typer.Option(help=tr("cli.opt.pool"))] = None,
+    result_storage: Annotated[Optional[str], typer.Option(help=tr("cli.deploy.opt.result_storage"))] = None,
+    pathway_limit: Annotated[Optional[int], typer.Option(help=tr("cli.deploy.opt.pathway_limit"), min=1)] = None,
 ) -> None:
     """Create the pathway, sweeper and survey deployments on a Prefect process work pool (created when missing)."""
     try:
@@ -95,17 +93,17 @@ def deploy(
                                pathway_concurrency=pathway_limit)
     except ValueError as exc:
         fail(exc)
-    typer.echo(f"work pool {pool or get_settings().work_pool}: {len(names)} deployments")
+    typer.echo(tr("cli.deploy.out.deployments", pool=pool or get_settings().work_pool, n=len(names)))
     for name in names:
         typer.echo(f"  {name}")
-    typer.echo("start workers with: careflow worker")
+    typer.echo(tr("cli.deploy.out.next"))
 
 
-@run_app.command()
+@run_app.command(help=tr("cli.worker.help"))
 def worker(
-    pool: Annotated[Optional[str], typer.Option(help="work pool (default CAREFLOW_WORK_POOL, careflow)")] = None,
-    name: Annotated[Optional[str], typer.Option(help="worker name (default: a new one each start)")] = None,
-    limit: Annotated[int, typer.Option(help="flow runs at once on this worker", min=1)] = 20,
+    pool: Annotated[Optional[str], typer.Option(help=tr("cli.opt.pool"))] = None,
+    name: Annotated[Optional[str], typer.Option(help=tr("cli.worker.opt.name"))] = None,
+    limit: Annotated[int, typer.Option(help=tr("cli.worker.opt.limit"), min=1)] = 20,
 ) -> None:
     """Run a Prefect process worker on the work pool with careflow's settings (blocks until SIGTERM/Ctrl-C)."""
     for key, value in worker_environment_summary().items():
@@ -113,19 +111,23 @@ def worker(
     run_worker(pool=pool, name=name, limit=limit)
 
 
-@run_app.command()
+@run_app.command(help=tr("cli.up.help"))
 def up() -> None:
     """Start everything a user needs on embedded defaults and wait (Ctrl-C stops what was started)."""
     ensure_home()
     settings = get_settings()
     accounts = demo_accounts()
-    stack = LocalStack(with_web=True).start()
-    typer.echo(f"careflow is up. Data directory: {settings.home}")
-    typer.echo(f"  web app:            {stack.web_url}")
-    typer.echo(f"  Prefect UI:         http://127.0.0.1:{settings.prefect_port}")
-    typer.echo(f"  delivered messages: {settings.mailbox_dir} (careflow mailbox)")
+    try:
+        stack = LocalStack(with_web=True).start()
+    except (RuntimeError, TimeoutError) as exc:  # a port taken, a process that died: one line, no traceback
+        typer.secho(tr("cli.out.error", message=exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.echo(tr("cli.up.out.up", home=settings.home))
+    typer.echo(tr("cli.up.out.web", url=stack.web_url))
+    typer.echo(tr("cli.up.out.prefect", url=f"http://127.0.0.1:{settings.prefect_port}"))
+    typer.echo(tr("cli.up.out.mailbox", folder=settings.mailbox_dir))
     echo_accounts(accounts)
-    typer.echo("  try: ./run demo   (in another terminal, same CAREFLOW_HOME)")
+    typer.echo(tr("cli.up.out.try"))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -133,42 +135,42 @@ def up() -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        typer.echo("stopping ...")
+        typer.echo(tr("cli.up.out.stopping"))
         stack.stop()
 
 
-@run_app.command()
+@run_app.command(help=tr("cli.demo.help"))
 def demo(
-    pathway: Annotated[str, typer.Option(help="which pathway to drive (see entry.demos.DEMOS)")] = "guardianship",
-    lang: Annotated[str, typer.Option("--lang", help="language of the printed timeline: zh (default) or en")] = "zh",
+    pathway: Annotated[str, typer.Option(help=tr("cli.demo.opt.pathway"))] = "guardianship",
+    lang: Annotated[Optional[str], typer.Option("--lang", help=tr("cli.demo.opt.lang"))] = None,
 ) -> None:
     """Drive a complete case on realistic data through every step, answering as each agency; print the timeline.
 
     Exits 0 only when the case ended as the policy says.
     """
-    raise typer.Exit(run_demo(pathway, lang))
+    raise typer.Exit(run_demo(pathway, lang or cli_language()))
 
 
-@run_app.command()
+@run_app.command(help=tr("cli.sweep.help"))
 def sweep() -> None:
     """Run one sweep now (escalate, refresh stale dashboard figures, start unstarted pathways, resume stored
     answers, send due messages)."""
     from flows.sweeper import escalate, reconcile_pathways, refresh_dashboard, retry_notifications  # start-up: Prefect
 
     figures = escalate.fn()
-    typer.echo(f"escalations fired: {figures['fired']} (backlog {figures['backlog']}, {figures['duration_s']} s"
-               + (", another sweep was running" if figures["skipped"] else "") + ")")
-    typer.echo(f"dashboard figures: {refresh_dashboard.fn()}")
-    typer.echo(f"pathways: {asyncio.run(reconcile_pathways.fn())}")
-    typer.echo(f"notifications: {retry_notifications.fn()}")
+    typer.echo(tr("cli.sweep.out.escalations", fired=figures["fired"], backlog=figures["backlog"],
+                  seconds=figures["duration_s"]) + (tr("cli.sweep.out.skipped") if figures["skipped"] else ""))
+    typer.echo(tr("cli.sweep.out.dashboard", figures=counts_text(refresh_dashboard.fn())))
+    typer.echo(tr("cli.sweep.out.pathways", figures=counts_text(asyncio.run(reconcile_pathways.fn()), "pathway")))
+    typer.echo(tr("cli.sweep.out.notifications", figures=counts_text(retry_notifications.fn())))
 
 
-@run_app.command()
-def mailbox(limit: int = 20) -> None:
+@run_app.command(help=tr("cli.mailbox.help"))
+def mailbox(limit: Annotated[int, typer.Option(help=tr("cli.mailbox.opt.limit"))] = 20) -> None:
     """Show the newest messages delivered to the local mail sink (the embedded default channel)."""
     from notifications.sink import read_mailbox  # start-up: aiosmtpd and the email parser (31 modules)
 
     messages = read_mailbox(get_settings().mailbox_dir)[-limit:]
     for m in messages:
-        typer.echo(f"--- to {m.to}\nSubject: {m.subject}\n{m.body}\n")
-    typer.echo(f"{len(messages)} message(s) in {get_settings().mailbox_dir}")
+        typer.echo(tr("cli.mailbox.out.message", to=m.to, subject=m.subject, body=m.body) + "\n")
+    typer.echo(tr("cli.mailbox.out.count", n=len(messages), folder=get_settings().mailbox_dir))

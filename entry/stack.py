@@ -1,7 +1,8 @@
 """The local stack of the embedded defaults: Prefect server (SQLite), served deployments, mail sink,
 and (``with_web``) the web app on 127.0.0.1:``CAREFLOW_WEB_PORT``.
 
-Everything lives under ``CAREFLOW_HOME``; logs of the started processes go to ``CAREFLOW_HOME/logs``.
+Everything lives under ``CAREFLOW_HOME``; logs of the started processes go to ``CAREFLOW_HOME/logs``. Its errors
+(a port taken, a process that died or is not ready) are in the command line's language (``cli.stack.*``).
 :class:`LocalStack` starts only what is not already running and stops only what it started.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from careflow.deployments import PATHWAY_DEPLOYMENTS, SWEEPER
+from core.i18n import cli_text as tr
 from core.paths import PROJECT_ROOT
 from core.prefect_env import install_zombie_automation
 from core.settings import get_settings
@@ -113,9 +115,11 @@ class LocalStack:
         deadline = time.monotonic() + timeout
         while not ready():
             if process is not None and process.poll() is not None:
-                raise RuntimeError(f"{what} exited with code {process.returncode}; see {self.logs}")
+                raise RuntimeError(tr("cli.stack.exited", what=tr(f"cli.stack.what.{what}"), code=process.returncode,
+                                      logs=self.logs))
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{what} not ready after {timeout:.0f} s; see {self.logs}")
+                raise TimeoutError(tr("cli.stack.not_ready", what=tr(f"cli.stack.what.{what}"), seconds=round(timeout),
+                                      logs=self.logs))
             time.sleep(0.5)
 
     def start(self) -> "LocalStack":
@@ -130,11 +134,10 @@ class LocalStack:
         api = self.settings.prefect_api_url
         if self.with_server and not prefect_server_healthy(api):
             if _port_open(self.settings.prefect_port):
-                raise RuntimeError(f"port {self.settings.prefect_port} is taken by something that is not a Prefect "
-                                   "server: set CAREFLOW_PREFECT_PORT")
+                raise RuntimeError(tr("cli.stack.prefect_port_taken", port=self.settings.prefect_port))
             server = self._spawn("prefect-server", [sys.executable, "-m", "prefect", "server", "start",
                                                     "--host", "127.0.0.1", "--port", str(self.settings.prefect_port)])
-            self._wait("the Prefect server", lambda: prefect_server_healthy(api), server, 120)
+            self._wait("prefect", lambda: prefect_server_healthy(api), server, 120)
         if self.with_server or self.serve != "never":
             install_zombie_automation()
         names = [d.full_name for d in PATHWAY_DEPLOYMENTS.values()] + [SWEEPER.full_name]
@@ -143,7 +146,7 @@ class LocalStack:
         if self.serve == "always" or self.serve == "auto" and not deployments_ready(names, recently):
             since = datetime.now(timezone.utc)
             runner = self._spawn("serve", [sys.executable, "-m", "entry.cli", "serve"])
-            self._wait("the served deployments", lambda: deployments_ready(names, since), runner, 120)
+            self._wait("serve", lambda: deployments_ready(names, since), runner, 120)
         if self.with_sink and not _port_open(self.settings.smtp_port):
             from notifications.sink import MailSink  # start-up: aiosmtpd and the email parser (31 modules)
 
@@ -152,10 +155,9 @@ class LocalStack:
         port = self.settings.web_port
         if self.with_web and not web_app_healthy(port):
             if _port_open(port):
-                raise RuntimeError(f"port {port} is taken by something that is not careflow's web app: "
-                                   "set CAREFLOW_WEB_PORT")
+                raise RuntimeError(tr("cli.stack.web_port_taken", port=port))
             web = self._spawn("web", [sys.executable, "-m", "entry.cli", "web", "serve", "--port", str(port)])
-            self._wait("the web app", lambda: web_app_healthy(port), web, 60)
+            self._wait("web", lambda: web_app_healthy(port), web, 60)
         return self
 
     @property
@@ -164,6 +166,8 @@ class LocalStack:
 
     @property
     def started(self) -> list[str]:
+        """What this stack started: ``prefect-server``, ``serve``, ``web``, ``mail-sink`` (read by
+        ``cli.stack.name.<name>``)."""
         return [name for name, _ in self._processes] + (["mail-sink"] if self._sink else [])
 
     def stop(self) -> None:

@@ -13,26 +13,25 @@ from typing import Annotated, Optional
 
 import typer
 
+from core.i18n import cli_language, cli_text as tr, label
 from core.prefect_env import configure_prefect_env
-from entry.user_input import USER_ERRORS as _TYPING_ERRORS, fail
+from entry.user_input import USER_ERRORS as _TYPING_ERRORS, counts_text, fail, not_a_date
 from models.resident_id import mask_resident_id
 
-survey_app = typer.Typer(help="Monitoring survey, key care files and duties (监测摸排、一人一档、联系走访).",
-                         no_args_is_help=True)
+survey_app = typer.Typer(help=tr("cli.survey.help"), no_args_is_help=True)
 
 #: A survey command also names a file: one that is missing is the user's mistake too (exit 2).
 USER_ERRORS = (*_TYPING_ERRORS, FileNotFoundError)
 
 
-@survey_app.command("import")
+@survey_app.command("import", help=tr("cli.survey.import.help"))
 def import_cmd(
-    file: Annotated[Path, typer.Argument(help="the county's survey file (.csv or .xlsx)")],
-    county: Annotated[str, typer.Option(help="county code or name, e.g. 350302")],
-    round_label: Annotated[str, typer.Option("--round", help="survey round, e.g. 2026-10 (April or October)")],
-    actor: Annotated[str, typer.Option("--as", help="who imports (audited)")] = "survey-import",
-    submit: Annotated[bool, typer.Option(help="submit the survey-import flow to the running Prefect server "
-                                              "instead of importing here")] = False,
-    show: Annotated[int, typer.Option(help="rejected rows to print")] = 50,
+    file: Annotated[Path, typer.Argument(help=tr("cli.survey.import.arg.file"))],
+    county: Annotated[str, typer.Option(help=tr("cli.survey.import.opt.county"))],
+    round_label: Annotated[str, typer.Option("--round", help=tr("cli.survey.import.opt.round"))],
+    actor: Annotated[str, typer.Option("--as", help=tr("cli.opt.as_importer"))] = "survey-import",
+    submit: Annotated[bool, typer.Option(help=tr("cli.survey.import.opt.submit"))] = False,
+    show: Annotated[int, typer.Option(help=tr("cli.survey.import.opt.show"))] = 50,
 ) -> None:
     """Import a survey file into a round: every rejected row is listed with its line, field and value."""
     if submit:
@@ -43,9 +42,9 @@ def import_cmd(
             run = run_deployment("survey-import/survey-import", timeout=0, parameters={
                 "path": str(file.resolve()), "county": county, "round_label": round_label, "actor": actor})
         except Exception as exc:  # noqa: BLE001 - server down or deployment not served
-            typer.echo(f"could not submit the flow ({exc}); run without --submit to import here")
+            typer.echo(tr("cli.survey.import.out.submit_failed", error=exc))
             raise typer.Exit(1)
-        typer.echo(f"submitted as flow run {run.id}; follow its progress artifact in the Prefect UI")
+        typer.echo(tr("cli.survey.import.out.submitted", run=run.id))
         return
     from careflow.survey.importer import import_survey  # start-up: sqlmodel
 
@@ -53,61 +52,69 @@ def import_cmd(
         report = import_survey(file, county=county, round_label=round_label, actor=actor)
     except USER_ERRORS as exc:
         fail(exc)
-    typer.echo(report.summary())
-    for note in report.notes[:show]:
-        typer.echo(f"  note  line {note.line}: {note.column or note.field}: {note.message}")
-    for error in report.errors[:show]:
-        value = mask_resident_id(error.value) if error.field == "resident_id" else error.value
-        typer.echo(f"  error line {error.line}: {error.column or error.field} = {value!r}: {error.message}")
-    if report.errors_total > show:
-        typer.echo(f"  … {report.errors_total - show} more (all in survey_row_error, import {report.import_id})")
-    for moved in report.relocations:
-        if moved.county_changed:
-            typer.echo(f"  moved in from {moved.from_county}: cases {', '.join(moved.cases) or '-'}; "
-                       f"{len(moved.rerouted)} task(s) rerouted; notified {', '.join(moved.notified)}")
-    typer.echo(f"key care files: {report.files}; duties: {report.duties}"
-               + (f"; no unit covers {report.unrouted}" if report.unrouted else ""))
+    _print_report(report, show)
     if report.counts["read"] and report.counts["invalid"] == report.counts["read"]:
-        typer.echo(f"error: no row of {file} is valid for {county} round {round_label}: no child was imported and "
-                   f"the round is not done (check the county and the file; the rejected rows are import "
-                   f"{report.import_id}'s)")
+        typer.echo(tr("cli.out.error", message=tr("cli.survey.import.out.none_valid", file=file, county=county,
+                                                  round=round_label, import_id=report.import_id)))
         raise typer.Exit(1)
 
 
-@survey_app.command("changes")
+def _print_report(report, show: int) -> None:
+    """What an import did: its figures, the first ``show`` notes and rejected rows, the children who moved in."""
+    typer.echo(tr("cli.survey.import.out.summary", county=report.county_code, round=report.round_label,
+                  file=report.file_name, **report.counts)
+               + (tr("cli.survey.import.out.found_later", n=report.counts["found_later"])
+                  if report.counts.get("found_later") else ""))
+    for note in report.notes[:show]:
+        typer.echo(tr("cli.survey.import.out.note", line=note.line, field=note.column or note.field,
+                      message=note.message))
+    for error in report.errors[:show]:
+        value = mask_resident_id(error.value) if error.field == "resident_id" else error.value
+        typer.echo(tr("cli.survey.import.out.row_error", line=error.line, field=error.column or error.field,
+                      value=value, message=error.message))
+    if report.errors_total > show:
+        typer.echo(tr("cli.survey.import.out.more_errors", n=report.errors_total - show, import_id=report.import_id))
+    for moved in report.relocations:
+        if moved.county_changed:
+            typer.echo(tr("cli.survey.import.out.moved_in", county=moved.from_county,
+                          cases=", ".join(moved.cases) or "-", n=len(moved.rerouted),
+                          notified=", ".join(moved.notified) or "-"))
+    typer.echo(tr("cli.survey.import.out.files", files=counts_text(report.files), duties=counts_text(report.duties))
+               + (tr("cli.survey.import.out.unrouted", areas=counts_text(report.unrouted)) if report.unrouted else ""))
+
+
+@survey_app.command("changes", help=tr("cli.survey.changes.help"))
 def changes_cmd(
-    county: Annotated[str, typer.Option(help="county code or name")],
-    round_label: Annotated[str, typer.Option("--round", help="e.g. 2026-10")],
-    limit: Annotated[int, typer.Option(help="children listed per kind of change")] = 20,
-    actor: Annotated[str, typer.Option("--as", help="who reads (audited)")] = "caseworker",
+    county: Annotated[str, typer.Option(help=tr("cli.opt.county"))],
+    round_label: Annotated[str, typer.Option("--round", help=tr("cli.survey.changes.opt.round"))],
+    limit: Annotated[int, typer.Option(help=tr("cli.survey.changes.opt.limit"))] = 20,
+    actor: Annotated[str, typer.Option("--as", help=tr("cli.opt.as_reader"))] = "caseworker",
 ) -> None:
     """What changed since the county's previous round: arrivals, moves, age-outs, children no longer found."""
     from core.db import session_scope  # start-up: sqlmodel
     from careflow.survey.changes import RoundChanges, round_changes  # start-up: sqlmodel
 
-    titles = {"new_arrivals": "新增 new arrivals", "moved_in": "迁入 moved in", "moved_out": "迁出 moved out",
-              "aged_out": "年满十六周岁 aged out", "no_longer_found": "未再找到 no longer found",
-              "key_care_started": "新增重点关爱 key care started", "key_care_ended": "不再重点关爱 key care ended"}
     try:
         with session_scope() as session:
             changes = round_changes(session, county, round_label, limit=limit, actor=actor)
     except USER_ERRORS as exc:
         fail(exc)
-    typer.echo(f"{changes.county_code} {changes.round_label} since "
-               f"{changes.previous_label or '(no earlier round)'}")
+    typer.echo(tr("cli.survey.changes.out.title", county=changes.county_code, round=changes.round_label,
+                  previous=changes.previous_label or tr("cli.survey.changes.out.no_previous")))
     for kind in RoundChanges.KINDS:
-        typer.echo(f"{titles[kind]}: {changes.counts[kind]}")
+        typer.echo(tr("cli.survey.changes.out.kind", kind=tr(f"cli.survey.changes.kind.{kind}"),
+                      n=changes.counts[kind]))
         for item in changes.lists[kind]:
             typer.echo(f"  {item.resident_id}  {item.name}  {item.detail}")
 
 
-@survey_app.command("record-contact")
+@survey_app.command("record-contact", help=tr("cli.survey.record_contact.help"))
 def record_contact_cmd(
-    child: Annotated[str, typer.Argument(help="file reference (KF-…), child id or ID number")],
-    kind: Annotated[str, typer.Option(help="contact (monthly) or visit (home visit, every 3 months)")],
-    on: Annotated[Optional[str], typer.Option(help="the day, YYYY-MM-DD (default today)")] = None,
-    actor: Annotated[str, typer.Option("--as", help="the child director who made it")] = "",
-    note: Annotated[str, typer.Option(help="what was found (kept in the file, never sent)")] = "",
+    child: Annotated[str, typer.Argument(help=tr("cli.survey.record_contact.arg.child"))],
+    kind: Annotated[str, typer.Option(help=tr("cli.survey.record_contact.opt.kind"))],
+    on: Annotated[Optional[str], typer.Option(help=tr("cli.survey.record_contact.opt.on"))] = None,
+    actor: Annotated[str, typer.Option("--as", help=tr("cli.survey.record_contact.opt.as"))] = "",
+    note: Annotated[str, typer.Option(help=tr("cli.survey.record_contact.opt.note"))] = "",
 ) -> None:
     """Record a contact or home visit: the duty is completed and the next one scheduled."""
     from core.db import session_scope  # start-up: sqlmodel
@@ -120,7 +127,7 @@ def record_contact_cmd(
         try:
             day = datetime.date.fromisoformat(on)
         except ValueError:
-            fail(ValueError(f"field 'on': {on!r} is not a date (YYYY-MM-DD)"))
+            fail(not_a_date("on", on))
     try:
         with session_scope() as session:
             result = record_contact(session, child, kind, actor=actor, on=day, note=note)
@@ -130,17 +137,19 @@ def record_contact_cmd(
             reference = result.file.reference
     except USER_ERRORS as exc:
         fail(exc)
-    typer.echo(f"{reference}: {kind} recorded")
+    typer.echo(tr("cli.survey.record_contact.out.recorded", reference=reference,
+                  kind=label(kind, "contact", cli_language())))
     for ref, title, late in completed:
-        typer.echo(f"  completed {ref} {title}{' (late)' if late else ''}")
+        typer.echo(tr("cli.survey.record_contact.out.completed", ref=ref, title=title)
+                   + (tr("cli.survey.record_contact.out.late") if late else ""))
     for ref, title, due in opened:
-        typer.echo(f"  next      {ref} {title} due {due}")
+        typer.echo(tr("cli.survey.record_contact.out.next", ref=ref, title=title, due=due))
 
 
-@survey_app.command("duties")
+@survey_app.command("duties", help=tr("cli.survey.duties.help"))
 def duties_cmd(
-    unit: Annotated[Optional[str], typer.Option(help="unit code, e.g. village_committee-350302001001")] = None,
-    days: Annotated[int, typer.Option(help="due within this many days (overdue ones always shown)")] = 7,
+    unit: Annotated[Optional[str], typer.Option(help=tr("cli.survey.duties.opt.unit"))] = None,
+    days: Annotated[int, typer.Option(help=tr("cli.survey.duties.opt.days"))] = 7,
 ) -> None:
     """List open contact and visit duties due soon, soonest first."""
     from core.db import session_scope  # start-up: sqlmodel
@@ -155,19 +164,18 @@ def duties_cmd(
         items = duties_due(session, until=end_of_day(today_local(now) + datetime.timedelta(days=days - 1)),
                            unit_code=unit)
         for task, duty in items:
-            late = "  逾期 OVERDUE" if task.due_at < now else ""
+            late = tr("cli.out.overdue") if task.due_at < now else ""
             typer.echo(f"{task.short_ref}  {format_local(task.due_at)}  {task.unit_code:<32} "
-                       f"{file_reference(duty.file_id)}  {duty.kind}{late}")
-    typer.echo(f"{len(items)} duty(ies)")
+                       f"{file_reference(duty.file_id)}  {label(duty.kind, 'contact', cli_language())}{late}")
+    typer.echo(tr("cli.survey.duties.out.count", n=len(items)))
 
 
-@survey_app.command("export")
+@survey_app.command("export", help=tr("cli.survey.export.help"))
 def export_cmd(
-    department: Annotated[str, typer.Option(help="police | education | health | medical_insurance | "
-                                                 "disabled_federation")],
-    county: Annotated[str, typer.Option(help="county code or name")],
-    out: Annotated[Path, typer.Option(help="file to write (.csv or .xlsx)")],
-    actor: Annotated[str, typer.Option("--as", help="who exports (audited)")] = "civil_affairs",
+    department: Annotated[str, typer.Option(help=tr("cli.survey.export.opt.department"))],
+    county: Annotated[str, typer.Option(help=tr("cli.opt.county"))],
+    out: Annotated[Path, typer.Option(help=tr("cli.survey.export.opt.out"))],
+    actor: Annotated[str, typer.Option("--as", help=tr("cli.survey.export.opt.as"))] = "civil_affairs",
 ) -> None:
     """Export the key care list a department needs, with only the fields it needs (方案 一（三）)."""
     from core.db import session_scope  # start-up: sqlmodel
@@ -178,14 +186,14 @@ def export_cmd(
             result = export_for_department(session, department, county, out, actor=actor)
     except USER_ERRORS as exc:
         fail(exc)
-    typer.echo(f"{result.rows} children written to {result.path} ({'、'.join(result.columns)})")
+    typer.echo(tr("cli.survey.export.out.written", n=result.rows, path=result.path, columns="、".join(result.columns)))
 
 
-@survey_app.command("import-answers")
+@survey_app.command("import-answers", help=tr("cli.survey.import_answers.help"))
 def import_answers_cmd(
-    file: Annotated[Path, typer.Argument(help="the department's answers (.csv or .xlsx)")],
-    department: Annotated[str, typer.Option(help="which department answered")],
-    actor: Annotated[str, typer.Option("--as", help="who imports (audited)")] = "civil_affairs",
+    file: Annotated[Path, typer.Argument(help=tr("cli.survey.import_answers.arg.file"))],
+    department: Annotated[str, typer.Option(help=tr("cli.survey.import_answers.opt.department"))],
+    actor: Annotated[str, typer.Option("--as", help=tr("cli.opt.as_importer"))] = "civil_affairs",
 ) -> None:
     """Put a department's answers (school, insurance, rehabilitation…) onto the children's files."""
     from core.db import session_scope  # start-up: sqlmodel
@@ -196,14 +204,15 @@ def import_answers_cmd(
             report = import_department_answers(session, department, file, actor=actor)
     except USER_ERRORS as exc:
         fail(exc)
-    typer.echo(f"{report.updated} file(s) updated, {report.unchanged} unchanged, {len(report.errors)} problem(s)")
+    typer.echo(tr("cli.survey.import_answers.out.counts", updated=report.updated, unchanged=report.unchanged,
+                  problems=len(report.errors)))
     for line, field, value, message in report.errors:
-        typer.echo(f"  line {line}: {field} = {value!r}: {message}")
+        typer.echo(tr("cli.survey.import_answers.out.problem", line=line, field=field, value=value, message=message))
 
 
-@survey_app.command("remind")
-def remind_cmd(round_label: Annotated[Optional[str], typer.Option("--round", help="default: the coming round")] = None
-               ) -> None:
+@survey_app.command("remind", help=tr("cli.survey.remind.help"))
+def remind_cmd(round_label: Annotated[Optional[str], typer.Option("--round", help=tr("cli.survey.remind.opt.round"))
+                                      ] = None) -> None:
     """Send every county the reminder of a round now (what the scheduled flow does)."""
     from core.db import session_scope  # start-up: sqlmodel
     from careflow.survey.scheduled import send_round_reminders  # start-up: sqlmodel
@@ -213,11 +222,11 @@ def remind_cmd(round_label: Annotated[Optional[str], typer.Option("--round", hel
             result = send_round_reminders(session, label=round_label)
     except USER_ERRORS as exc:
         fail(exc)
-    typer.echo(f"round {result.label} (deadline {result.deadline}): {len(result.reminded)} counties reminded, "
-               f"{len(result.duties)} round duties opened")
+    typer.echo(tr("cli.survey.remind.out.done", round=result.label, deadline=result.deadline,
+                  counties=len(result.reminded), duties=len(result.duties)))
 
 
-@survey_app.command("age-out-check")
+@survey_app.command("age-out-check", help=tr("cli.survey.age_out_check.help"))
 def age_out_cmd() -> None:
     """Close the cases and files of children who are 16 today (what the daily flow does)."""
     from core.db import session_scope  # start-up: sqlmodel
@@ -225,11 +234,11 @@ def age_out_cmd() -> None:
 
     with session_scope() as session:
         result = age_out_check(session)
-    typer.echo(f"{result.children} child(ren) aged out; cases closed: {', '.join(result.cases_closed) or '-'}; "
-               f"files closed: {', '.join(result.files_closed) or '-'}")
+    typer.echo(tr("cli.survey.age_out_check.out.done", n=result.children, cases=", ".join(result.cases_closed) or "-",
+                  files=", ".join(result.files_closed) or "-"))
 
 
-@survey_app.command("weekly")
+@survey_app.command("weekly", help=tr("cli.survey.weekly.help"))
 def weekly_cmd() -> None:
     """Send each unit its contacts and visits due this week (what the weekly flow does)."""
     from core.db import session_scope  # start-up: sqlmodel
@@ -237,4 +246,4 @@ def weekly_cmd() -> None:
 
     with session_scope() as session:
         result = weekly_duty_lists(session)
-    typer.echo(f"{result.duties_created} duties created; lists for {len(result.units)} unit(s)")
+    typer.echo(tr("cli.survey.weekly.out.done", duties=result.duties_created, units=len(result.units)))

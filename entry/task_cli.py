@@ -13,16 +13,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from core.i18n import label, value_of
+from core.i18n import cli_language, cli_text as tr, label, value_of
 from entry.user_input import USER_ERRORS, fail, parse_pairs, refused
 
-task_app = typer.Typer(help="Answer tasks as an agency (承办单位答复).", no_args_is_help=True)
+task_app = typer.Typer(help=tr("cli.task.help"), no_args_is_help=True)
 
 
-@task_app.command("list")
-def task_list(unit: Annotated[str, typer.Option(help="agency unit code, e.g. police-350302")],
-              limit: Annotated[int, typer.Option(min=1, max=1000, help="tasks per page")] = 200,
-              after: Annotated[str, typer.Option(help="continue after this task (short reference)")] = "") -> None:
+@task_app.command("list", help=tr("cli.task.list.help"))
+def task_list(unit: Annotated[str, typer.Option(help=tr("cli.opt.unit"))],
+              limit: Annotated[int, typer.Option(min=1, max=1000, help=tr("cli.task.list.opt.limit"))] = 200,
+              after: Annotated[str, typer.Option(help=tr("cli.task.list.opt.after"))] = "") -> None:
     """List a unit's open tasks, soonest deadline first (overdue ones marked), a page at a time."""
     from careflow.task_lookup import count_open_tasks, find_task, list_open_tasks  # start-up: sqlmodel
     from core.db import session_scope  # start-up: sqlmodel
@@ -34,13 +34,13 @@ def task_list(unit: Annotated[str, typer.Option(help="agency unit code, e.g. pol
 
     with session_scope() as session:
         if session.get(AgencyUnit, unit) is None:
-            fail(LookupError(f"field 'unit': no agency unit {unit!r} (the directory: policy/agency_units.yaml)"))
+            fail(LookupError(tr("cli.task.out.no_unit", unit=unit)))
         start = None
         if after:
             try:
                 start = find_task(session, after, unit_code=unit)
             except LookupError as exc:
-                fail(LookupError(f"field 'after': {exc}"))
+                fail(LookupError(tr("cli.out.field", field="after", message=exc)))
         total = count_open_tasks(session, unit)
         tasks = list_open_tasks(session, unit, limit=limit + 1, after=start)
         more, tasks = len(tasks) > limit, tasks[:limit]
@@ -48,13 +48,14 @@ def task_list(unit: Annotated[str, typer.Option(help="agency unit code, e.g. pol
         for t in tasks:
             case = session.get(Case, t.case_id) if t.case_id else None
             subject = case.reference if case else describe_duty(t.duty_key or "", t.title).subject
-            late = "  逾期 OVERDUE" if t.due_at < now else ""
-            provisional = "（暂定）" if t.due_provisional else ""
-            typer.echo(f"{t.short_ref}  {format_local(t.due_at)}{provisional}  {label(t.state, 'state'):<5} {subject}  "
-                       f"{t.title}{late}")
-    typer.echo(f"{len(tasks)} of {total} open task(s) for {unit} (共 {total} 条，本页 {len(tasks)} 条)")
+            late = tr("cli.out.overdue") if t.due_at < now else ""
+            provisional = tr("cli.out.provisional") if t.due_provisional else ""
+            typer.echo(f"{t.short_ref}  {format_local(t.due_at)}{provisional}  "
+                       f"{label(t.state, 'state', cli_language()):<5} {subject}  {t.title}{late}")
+    typer.echo(tr("cli.task.list.out.count", shown=len(tasks), total=total, unit=unit))
     if more:
-        typer.echo(f"more: careflow task list --unit {unit} --limit {limit} --after {tasks[-1].short_ref}")
+        typer.echo(tr("cli.task.list.out.more", command=f"careflow task list --unit {unit} --limit {limit} "
+                                                        f"--after {tasks[-1].short_ref}"))
 
 
 def _answer(ref: str, state, unit: str | None, actor: str, reason: str = "", outcome: dict | None = None,
@@ -69,29 +70,31 @@ def _answer(ref: str, state, unit: str | None, actor: str, reason: str = "", out
         refused(exc)
     except USER_ERRORS as exc:
         fail(exc)
-    typer.echo(f"任务 {result.task.short_ref}：{label(result.task.state, 'state')}")
+    typer.echo(tr("cli.task.out.state", ref=result.task.short_ref, state=label(result.task.state, "state",
+                                                                            cli_language())))
     if result.resume == "pending":
-        typer.echo("答复已保存，路径暂未能继续，巡检时自动继续"
-                   "（answer stored; the pathway could not be resumed now and will be resumed by the sweeper）")
+        typer.echo(tr("cli.task.out.pending"))
     elif result.resume == "resumed":
-        typer.echo("路径已继续")
+        typer.echo(tr("cli.task.out.resumed"))
 
 
-@task_app.command("ack")
-def task_ack(ref: str, unit: Annotated[Optional[str], typer.Option()] = None,
-             actor: Annotated[str, typer.Option("--as", help="officer name")] = "") -> None:
+@task_app.command("ack", help=tr("cli.task.ack.help"))
+def task_ack(ref: Annotated[str, typer.Argument(help=tr("cli.task.arg.ref"))],
+             unit: Annotated[Optional[str], typer.Option(help=tr("cli.task.opt.unit"))] = None,
+             actor: Annotated[str, typer.Option("--as", help=tr("cli.opt.as_officer"))] = "") -> None:
     """Acknowledge (accept) a task."""
     from models.task import TaskState  # start-up: sqlmodel
 
     _answer(ref, TaskState.acknowledged, unit, actor)
 
 
-@task_app.command("reject")
-def task_reject(ref: str, reason: Annotated[str, typer.Option(help="why (required)")],
-                unit: Annotated[Optional[str], typer.Option()] = None,
-                actor: Annotated[str, typer.Option("--as", help="officer name")] = "",
-                kind: Annotated[str, typer.Option(help="not_ours | wrong_area | need_more_information | other")] = "",
-                to: Annotated[str, typer.Option("--to", help="not_ours/wrong_area: the unit code it belongs to")] = "",
+@task_app.command("reject", help=tr("cli.task.reject.help"))
+def task_reject(ref: Annotated[str, typer.Argument(help=tr("cli.task.arg.ref"))],
+                reason: Annotated[str, typer.Option(help=tr("cli.task.reject.opt.reason"))],
+                unit: Annotated[Optional[str], typer.Option(help=tr("cli.task.opt.unit"))] = None,
+                actor: Annotated[str, typer.Option("--as", help=tr("cli.opt.as_officer"))] = "",
+                kind: Annotated[str, typer.Option(help=tr("cli.task.reject.opt.kind"))] = "",
+                to: Annotated[str, typer.Option("--to", help=tr("cli.task.reject.opt.to"))] = "",
                 ) -> None:
     """Reject a task with a reason; it goes back to the caseworker and up to the county. ``--kind`` says why and
     ``--to`` names the right unit, where the next attempt then goes (careflow.reroute)."""
@@ -100,11 +103,12 @@ def task_reject(ref: str, reason: Annotated[str, typer.Option(help="why (require
     _answer(ref, TaskState.rejected, unit, actor, reason=reason, rejection_kind=kind, reroute_unit=to)
 
 
-@task_app.command("complete")
-def task_complete(ref: str,
-                  outcome: Annotated[Optional[list[str]], typer.Option(help="name=value (repeatable)")] = None,
-                  unit: Annotated[Optional[str], typer.Option()] = None,
-                  actor: Annotated[str, typer.Option("--as", help="officer name")] = "") -> None:
+@task_app.command("complete", help=tr("cli.task.complete.help"))
+def task_complete(ref: Annotated[str, typer.Argument(help=tr("cli.task.arg.ref"))],
+                  outcome: Annotated[Optional[list[str]], typer.Option(help=tr("cli.task.complete.opt.outcome"))
+                                     ] = None,
+                  unit: Annotated[Optional[str], typer.Option(help=tr("cli.task.opt.unit"))] = None,
+                  actor: Annotated[str, typer.Option("--as", help=tr("cli.opt.as_officer"))] = "") -> None:
     """Complete a task with its structured outcome; the pathway moves on."""
     from models.task import TaskState  # start-up: sqlmodel
 

@@ -10,12 +10,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from core.i18n import label
+from core.i18n import cli_language, cli_text as tr, label
 from core.settings import get_settings
 from entry.stack import ensure_home
 from entry.user_input import USER_ERRORS, fail
 
-web_app = typer.Typer(help="The web app (网页): serve it, create users and demo accounts.", no_args_is_help=True)
+web_app = typer.Typer(help=tr("cli.web.help"), no_args_is_help=True)
 
 
 def demo_accounts() -> list:
@@ -27,13 +27,13 @@ def demo_accounts() -> list:
         return ensure_demo_accounts(session, get_settings().home / "demo-accounts.json")
 
 
-def _scope_zh(account) -> str:
+def _scope(account) -> str:
     """Where a demo account acts, by name: its area (城厢区龙桥街道) or 本单位 for a unit's officer, 全省 for the admin."""
     from models.areas import area_name  # start-up: pydantic and the region tables (0.18 s), not for --help
 
     if account.unit_code:
-        return "本单位"
-    return area_name(account.jurisdiction_code) if account.jurisdiction_code else "全省"
+        return tr("cli.web.out.scope_unit")
+    return area_name(account.jurisdiction_code) if account.jurisdiction_code else tr("cli.web.out.scope_province")
 
 
 def echo_accounts(accounts) -> None:
@@ -41,21 +41,20 @@ def echo_accounts(accounts) -> None:
     from web.demo_accounts import DEMO_ACCOUNTS  # start-up: sqlmodel
 
     named = {a.username for a in DEMO_ACCOUNTS}
-    typer.echo("  演示账号（用户名 / 密码，角色，范围）：")
+    typer.echo(tr("cli.web.out.accounts"))
     for a in accounts:
         if a.username in named:
-            typer.echo(f"    {a.username:<20} {a.password or '（未改动）':<14} {label(a.role.value, 'role', 'zh'):<8} "
-                       f"{_scope_zh(a)}  {a.display_name}")
+            typer.echo(f"    {a.username:<20} {a.password or tr('cli.web.out.unchanged'):<14} "
+                       f"{label(a.role.value, 'role', cli_language()):<8} {_scope(a)}  {a.display_name}")
     others = len([a for a in accounts if a.username not in named])
     if others:
-        typer.echo(f"    另有 {others} 个单位经办人账号（unit.<单位代码>），密码见 "
-                   f"{get_settings().home / 'demo-accounts.json'}")
+        typer.echo(tr("cli.web.out.other_accounts", n=others, file=get_settings().home / "demo-accounts.json"))
 
 
-@web_app.command("serve")
+@web_app.command("serve", help=tr("cli.web.serve.help"))
 def web_serve(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[Optional[int], typer.Option(help="port (default CAREFLOW_WEB_PORT, 8000)")] = None,
+    host: Annotated[str, typer.Option(help=tr("cli.web.serve.opt.host"))] = "127.0.0.1",
+    port: Annotated[Optional[int], typer.Option(help=tr("cli.web.serve.opt.port"))] = None,
 ) -> None:
     """Serve the web app (pages and the JSON API under /api) with uvicorn (blocks)."""
     import uvicorn  # start-up: uvicorn (46 modules)
@@ -64,16 +63,17 @@ def web_serve(
                 log_level="info", proxy_headers=False)
 
 
-@web_app.command("create-user")
+@web_app.command("create-user", help=tr("cli.web.create_user.help"))
 def web_create_user(
-    username: Annotated[str, typer.Argument(help="login name, e.g. lin.fang")],
-    role: Annotated[str, typer.Option(help="caseworker | agency_officer | manager | admin")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
-                                          help="at least 10 characters (prompted when not given)")],
-    jurisdiction: Annotated[str, typer.Option(help="area code of a caseworker or manager, e.g. 350302001")] = "",
-    unit: Annotated[Optional[str], typer.Option(help="agency unit code of an agency officer")] = None,
-    name: Annotated[str, typer.Option(help="display name")] = "",
-    token: Annotated[bool, typer.Option(help="also create an API token and print it (shown once)")] = False,
+    username: Annotated[str, typer.Argument(help=tr("cli.web.create_user.arg.username"))],
+    role: Annotated[str, typer.Option(help=tr("cli.web.create_user.opt.role"))],
+    password: Annotated[str, typer.Option(prompt=tr("cli.web.create_user.prompt.password"), hide_input=True,
+                                          confirmation_prompt=tr("cli.web.create_user.prompt.repeat"),
+                                          help=tr("cli.web.create_user.opt.password"))],
+    jurisdiction: Annotated[str, typer.Option(help=tr("cli.web.create_user.opt.jurisdiction"))] = "",
+    unit: Annotated[Optional[str], typer.Option(help=tr("cli.web.create_user.opt.unit"))] = None,
+    name: Annotated[str, typer.Option(help=tr("cli.web.create_user.opt.name"))] = "",
+    token: Annotated[bool, typer.Option(help=tr("cli.web.create_user.opt.token"))] = False,
 ) -> None:
     """Create a web user (the first admin, for example); passwords are stored as argon2 hashes."""
     from core.db import session_scope  # start-up: sqlmodel
@@ -86,12 +86,13 @@ def web_create_user(
             issued = create_api_token(session, user=user, name="cli") if token else None
     except USER_ERRORS as exc:
         fail(exc)
-    typer.echo(f"user {user.username} ({user.role}) created")
+    typer.echo(tr("cli.web.create_user.out.created", username=user.username,
+                  role=label(user.role, "role", cli_language())))
     if issued:
-        typer.echo(f"API token (shown once): {issued.token}")
+        typer.echo(tr("cli.web.create_user.out.token", token=issued.token))
 
 
-@web_app.command("demo-accounts")
+@web_app.command("demo-accounts", help=tr("cli.web.demo_accounts.help"))
 def web_demo_accounts() -> None:
     """Create the demo accounts of a local installation (if missing) and print them with their passwords."""
     ensure_home()

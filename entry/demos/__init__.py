@@ -11,6 +11,7 @@ import importlib
 
 import typer
 
+from core.i18n import gettext, normalise_language
 from core.settings import get_settings
 from entry.stack import LocalStack, ensure_home
 
@@ -26,31 +27,31 @@ DEMOS = {
 def run_demo(pathway: str = "guardianship", lang: str = "zh") -> int:
     """Run the demo of ``pathway`` on the local stack (started here if needed); returns the exit code.
 
-    The printed timeline and closing lines are in ``lang`` (Chinese by default, ``en`` on request)."""
+    The printed timeline, errors and closing lines are in ``lang`` (Chinese by default, ``en`` on request); the
+    lines printed while the case is driven are in the command line's language (``CAREFLOW_LANG``)."""
     from careflow.timeline import case_timeline, format_timeline  # start-up: sqlmodel
     from core.db import session_scope  # start-up: sqlmodel
 
+    lang = normalise_language(lang)
     if pathway not in DEMOS:
-        typer.echo(f"error: no demo for pathway {pathway!r}; available: {', '.join(DEMOS)}", err=True)
+        typer.echo(gettext("cli.out.error", lang, message=gettext("cli.demo.out.unknown", lang, pathway=pathway,
+                                                                    available=", ".join(DEMOS))), err=True)
         return 2
     demo = importlib.import_module(DEMOS[pathway])
     ensure_home()
     with LocalStack() as stack:
         if stack.started:
-            typer.echo(f"started for the demo: {', '.join(stack.started)}" if lang == "en"
-                       else f"为演示启动：{'、'.join(stack.started)}")
+            typer.echo(gettext("cli.demo.out.started", lang,
+                               services=("、" if lang == "zh" else ", ").join(
+                                   gettext(f"cli.stack.name.{name}", lang) for name in stack.started)))
         reference = demo.drive()
         with session_scope() as session:
             timeline = case_timeline(session, reference, actor=demo.CASEWORKER)
         typer.echo("\n" + format_timeline(timeline, lang))
         problems = demo.check(reference)
     if problems:
-        typer.secho("the case did NOT end as the policy says:\n  " + "\n  ".join(problems), fg="red", err=True)
+        typer.secho(gettext("cli.demo.out.failed", lang) + "\n  " + "\n  ".join(problems), fg="red", err=True)
         return 1
-    if lang == "en":
-        typer.echo(f"\ncase {reference} closed as the policy says: {timeline.pathways[-1][2]}")
-        typer.echo(f"messages delivered to {get_settings().mailbox_dir}")
-    else:
-        typer.echo(f"\n个案 {reference} 已按政策办结：{timeline.pathways[-1][2]}")
-        typer.echo(f"通知已投递到 {get_settings().mailbox_dir}")
+    typer.echo("\n" + gettext("cli.demo.out.closed", lang, reference=reference, status=timeline.pathways[-1][2]))
+    typer.echo(gettext("cli.demo.out.mailbox", lang, folder=get_settings().mailbox_dir))
     return 0

@@ -16,6 +16,7 @@ from sqlmodel import select
 from careflow.answers import RESUME_TEXT, answer_task
 from careflow.closing import approve_close, decide_close, review_reasons
 from core.db import session_scope
+from core.i18n import cli_language, cli_text as tr, has_message, label
 from core.settings import get_settings
 from careflow.resume import wait_until_suspended
 from models.agency import AgencyUnit
@@ -63,11 +64,11 @@ def wait_for_step_task(pathway_run_id: uuid.UUID, step_key: str, agency_type: st
             time.sleep(0.3)
             continue
         if not asyncio.run(wait_until_suspended(flow_run_id, timeout=max(1.0, deadline - time.monotonic()))):
-            raise RuntimeError(f"flow run {flow_run_id} ended before step {step_key!r}; see the Prefect UI")
+            raise RuntimeError(tr("cli.demo.out.flow_ended", flow_run=flow_run_id, step=step_key))
         if task:
             return task
         time.sleep(0.3)
-    raise TimeoutError(f"no task for step {step_key!r} after {timeout:.0f} s")
+    raise TimeoutError(tr("cli.demo.out.no_task", step=step_key, seconds=round(timeout)))
 
 
 def answer_as_agency(pathway_run_id: uuid.UUID, step: str, agency_type: str | None, unit: str, officer: str,
@@ -75,7 +76,7 @@ def answer_as_agency(pathway_run_id: uuid.UUID, step: str, agency_type: str | No
     """Wait for the step's task, check it went to ``unit``, answer it as ``officer``; returns the resume result."""
     task = wait_for_step_task(pathway_run_id, step, agency_type)
     if task.unit_code != unit:
-        raise RuntimeError(f"step {step} went to {task.unit_code}, expected {unit}")
+        raise RuntimeError(tr("cli.demo.out.wrong_unit", step=step, unit=task.unit_code, expected=unit))
     if acknowledge_first:
         answer_task(task.short_ref, TaskState.acknowledged, actor=officer, unit_code=unit)
     result = answer_task(task.short_ref, TaskState.completed, actor=officer, unit_code=unit, outcome=outcome)
@@ -83,30 +84,46 @@ def answer_as_agency(pathway_run_id: uuid.UUID, step: str, agency_type: str | No
     return result.resume
 
 
-#: What became of an answer, as the demo prints it (:data:`careflow.answers.RESUME_TEXT` in Chinese).
-RESUME_ZH = {"resumed": "路径已继续", "not_needed": "路径已在继续", "pending": "已保存，稍后自动继续", "": "已保存"}
-
-
 def say_answered(unit_code: str, step_title: str, resume: str) -> None:
-    """Print ``  <unit name> 已答复“<step>”（路径已继续）``: the unit by name, never its code."""
+    """Print ``  <unit name> 已答复“<step>”（路径已继续）``: the unit by name, never its code; what became of the
+    answer by its ``cli.demo.out.resume.<resume>`` text (:data:`careflow.answers.RESUME_TEXT` when it has none)."""
     with session_scope() as session:
         unit = session.get(AgencyUnit, unit_code)
         name = unit.name if unit else unit_code
-    typer.echo(f"  {name} 已答复“{step_title}”（{RESUME_ZH.get(resume, RESUME_TEXT.get(resume, resume))}）")
+    key = f"cli.demo.out.resume.{resume or 'stored'}"
+    what = tr(key) if has_message(key) else RESUME_TEXT.get(resume, resume)
+    typer.echo(tr("cli.demo.out.answered", unit=name, step=step_title, what=what))
 
 
 def say_opened(is_migrant: bool, reference: str, pathway: str) -> None:
     """Print what the caseworker did: the child registered (and whether a migrant child), the case opened and the
     pathway started, by the pathway's Chinese title."""
+    typer.echo(tr("cli.demo.out.opened_migrant" if is_migrant else "cli.demo.out.opened_not_migrant",
+                  reference=reference, pathway=pathway_title(pathway)))
+
+
+def problem(what: str, **values) -> str:
+    """What a demo's check found wrong, in the command line's language (``cli.demo.check.<what>``); a task state,
+    pathway status or case status among ``values`` (``state=``, ``status=``, ``case=``) is read by its label."""
+    lang = cli_language()
+    for name, kind in (("state", "state"), ("status", "pathway.status"), ("case", "case.status")):
+        if name in values:
+            values[name] = label(values[name], kind, lang)
+    return tr(f"cli.demo.check.{what}", **values)
+
+
+def pathway_title(pathway: str) -> str:
+    """A pathway's title in the command line's language (its key when the policy has no such pathway)."""
     definition = load_policy().pathways.get(pathway)
-    title = definition.title_zh if definition else pathway
-    typer.echo(f"已登记儿童（{'属于' if is_migrant else '不属于'}流动儿童）；已立案 {reference}，启动“{title}”")
+    if definition is None:
+        return pathway
+    return definition.title_en if cli_language() == "en" else definition.title_zh
 
 
 def say_flow_run(flow_run_id) -> None:
     """Print where the pathway's flow run is watched: the Prefect UI (``CAREFLOW_PREFECT_UI_URL``; an admin's
     tool, not the web app's public URL)."""
-    typer.echo(f"流程运行（Prefect）：{get_settings().resolved_prefect_ui_url}/runs/flow-run/{flow_run_id}")
+    typer.echo(tr("cli.demo.out.flow_run", url=f"{get_settings().resolved_prefect_ui_url}/runs/flow-run/{flow_run_id}"))
 
 
 def wait_for_end(pathway_run_id: uuid.UUID, timeout: float = 120) -> PathwayRun:
@@ -118,7 +135,7 @@ def wait_for_end(pathway_run_id: uuid.UUID, timeout: float = 120) -> PathwayRun:
         if run.status not in (PathwayStatus.starting, PathwayStatus.running):
             return run
         time.sleep(0.3)
-    raise TimeoutError(f"pathway run {pathway_run_id} not finished after {timeout:.0f} s")
+    raise TimeoutError(tr("cli.demo.out.not_finished", run=pathway_run_id, seconds=round(timeout)))
 
 
 #: The county manager who reviews a demo closure (``web/demo_accounts.py``: 城厢区民政局).
@@ -136,8 +153,8 @@ def close_as_caseworker(reference: str, caseworker: str, reason: str, *, manager
         done = decide_close(session, case, actor=caseworker, reason=reason)
         if done == "requested":
             approve_close(session, case, actor=manager, note="同意结案")
-    typer.echo(f"个案工作者决定结案，理由：{reason}")
+    typer.echo(tr("cli.demo.out.close_decided", reason=reason))
     if done == "requested":
-        typer.echo(f"  结案需经县级民政部门审核（{'；'.join(review)}）：城厢区民政局已同意结案")
+        typer.echo(tr("cli.demo.out.close_approved", reasons="；".join(review)))
         return "approved"
     return "closed"

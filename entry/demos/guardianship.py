@@ -17,7 +17,7 @@ from careflow.cases import create_pathway_run, open_case
 from careflow.registration import register_child
 from core.db import session_scope
 from entry.demos.driving import (
-    answer_as_agency, close_as_caseworker, say_flow_run, say_opened, unused_resident_id, wait_for_end,
+    answer_as_agency, close_as_caseworker, problem, say_flow_run, say_opened, unused_resident_id, wait_for_end,
 )
 from careflow.resume import start_pathway_flow
 from careflow.timeline import case_timeline
@@ -77,20 +77,20 @@ def check(reference: str) -> list[str]:
         timeline = case_timeline(session, reference, actor=CASEWORKER)
     steps = [row.step_key for row in timeline.rows]
     if sorted(steps) != sorted(EXPECTED_STEPS):
-        problems.append(f"steps {steps}, expected {EXPECTED_STEPS}")
+        problems.append(problem("steps", steps=steps, expected=EXPECTED_STEPS))
     if steps[:2] != EXPECTED_STEPS[:2] or steps[-2:] != EXPECTED_STEPS[-2:]:
-        problems.append(f"steps out of the policy's order: {steps}")
+        problems.append(problem("order", steps=steps))
     for row in timeline.rows:
         if row.state != TaskState.completed:
-            problems.append(f"{row.step_key} is {row.state}")
+            problems.append(problem("task_state", step=row.step_key, state=row.state))
         requested = [n for n in row.notifications if n[0] == "task_requested"]
         if len(requested) != 1:
-            problems.append(f"{row.step_key}: {len(requested)} new-task messages, expected 1")
+            problems.append(problem("requested", step=row.step_key, n=len(requested)))
         if any(status != "sent" for _, _, status in row.notifications):
-            problems.append(f"{row.step_key}: undelivered messages {row.notifications}")
+            problems.append(problem("undelivered", step=row.step_key, messages=row.notifications))
     (_, status, _), = timeline.pathways
     if status != PathwayStatus.completed:
-        problems.append(f"pathway is {status}")
+        problems.append(problem("pathway", status=status))
     if timeline.status != CaseStatus.closed:
-        problems.append(f"case is {timeline.status}, expected closed")
+        problems.append(problem("case", case=timeline.status))
     return problems

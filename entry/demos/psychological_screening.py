@@ -18,7 +18,7 @@ from careflow.cases import create_pathway_run, open_case
 from careflow.registration import register_child
 from core.db import session_scope
 from entry.demos.driving import (
-    answer_as_agency, close_as_caseworker, say_flow_run, say_opened, unused_resident_id, wait_for_end,
+    answer_as_agency, close_as_caseworker, problem, say_flow_run, say_opened, unused_resident_id, wait_for_end,
 )
 from careflow.resume import start_pathway_flow
 from careflow.timeline import case_timeline
@@ -81,34 +81,34 @@ def check(reference: str) -> list[str]:
     rows = {(row.step_key, row.unit_code): row for row in timeline.rows}
     expected = [(step, unit) for step, _, unit, *_ in SCREENING_ANSWERS]
     if sorted(rows) != sorted(expected) or len(timeline.rows) != len(expected):
-        problems.append(f"tasks {[(r.step_key, r.unit_code) for r in timeline.rows]}, expected {expected}")
+        problems.append(problem("tasks", tasks=[(r.step_key, r.unit_code) for r in timeline.rows], expected=expected))
         return problems
     first, rehabilitation = [rows[k] for k in expected[:3]], [rows[k] for k in expected[3:]]
     answered = [row.answered_at for row in first if row.answered_at]
     if len(answered) < 3 or max(row.requested_at for row in first) >= min(answered):
-        problems.append("medical referral, counselling and guardian involvement were not requested together")
+        problems.append(problem("not_together"))
     diagnosed = rows[("medical_referral", "medical_institution-350300")].answered_at
     if diagnosed is None or min(row.requested_at for row in rehabilitation) < diagnosed:
-        problems.append("community rehabilitation was requested before the diagnosis")
+        problems.append(problem("rehabilitation_early"))
     referral = rows[("medical_referral", "medical_institution-350300")]
     urgent = load_policy().pathway("psychological_screening").step("medical_referral").urgent_deadline
     allowed = referral.due_at - referral.requested_at
     if referral.deadline_text != str(urgent) or allowed != timedelta(hours=urgent.amount):
-        problems.append(f"high-risk medical referral due {referral.deadline_text}, expected {urgent} (urgent)")
+        problems.append(problem("urgent", deadline=referral.deadline_text, expected=urgent))
     for row in timeline.rows:
         if row.state != TaskState.completed:
-            problems.append(f"{row.step_key} ({row.unit_code}) is {row.state}")
+            problems.append(problem("task_state", step=f"{row.step_key} ({row.unit_code})", state=row.state))
         requested = [n for n in row.notifications if n[0] == "task_requested"]
         if len(requested) != 1:
-            problems.append(f"{row.step_key} ({row.unit_code}): {len(requested)} new-task messages, expected 1")
+            problems.append(problem("requested", step=f"{row.step_key} ({row.unit_code})", n=len(requested)))
         if any(status != "sent" for _, _, status in row.notifications):
-            problems.append(f"{row.step_key}: undelivered messages {row.notifications}")
+            problems.append(problem("undelivered", step=row.step_key, messages=row.notifications))
     (_, status, outcome), = timeline.pathways
     if status != PathwayStatus.completed:
-        problems.append(f"pathway is {status}")
+        problems.append(problem("pathway", status=status))
     for words in ("已加急转介就医", "诊断为严重精神障碍", "已纳入健康管理", "已纳入精神障碍社区康复服务"):
         if words not in outcome:
-            problems.append(f"outcome {outcome!r} does not say {words!r}")
+            problems.append(problem("outcome_words", outcome=outcome, words=words))
     if timeline.status != CaseStatus.closed:
-        problems.append(f"case is {timeline.status}, expected closed")
+        problems.append(problem("case", case=timeline.status))
     return problems

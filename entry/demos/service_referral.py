@@ -19,8 +19,9 @@ from careflow.answers import answer_task
 from careflow.cases import create_pathway_run, open_case
 from careflow.registration import register_child
 from core.db import session_scope
+from core.i18n import cli_text as tr
 from entry.demos.driving import (
-    close_as_caseworker, say_answered, say_flow_run, say_opened, unused_resident_id, wait_for_end,
+    close_as_caseworker, problem, say_answered, say_flow_run, say_opened, unused_resident_id, wait_for_end,
 )
 from careflow.resume import start_pathway_flow, wait_until_suspended
 from careflow.timeline import case_timeline
@@ -52,14 +53,14 @@ def wait_for_referral_tasks(pathway_run_id, flow_run_id, count: int, attempt: in
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not asyncio.run(wait_until_suspended(flow_run_id, timeout=max(1.0, deadline - time.monotonic()))):
-            raise RuntimeError(f"flow run {flow_run_id} ended before its referral tasks; see the Prefect UI")
+            raise RuntimeError(tr("cli.demo.out.flow_ended", flow_run=flow_run_id, step="referral"))
         with session_scope() as session:
             tasks = session.exec(select(AgencyTask).where(
                 AgencyTask.pathway_run_id == pathway_run_id, AgencyTask.attempt == attempt)).all()
         if len(tasks) >= count:
             return list(tasks)
         time.sleep(0.3)
-    raise TimeoutError(f"fewer than {count} referral tasks after {timeout:.0f} s")
+    raise TimeoutError(tr("cli.demo.out.too_few_tasks", count=count, seconds=round(timeout)))
 
 
 def drive() -> str:
@@ -85,7 +86,7 @@ def drive() -> str:
     for agency, unit, officer, measures in ITEM_18_ANSWERS:
         task = tasks[agency]
         if task.unit_code != unit:
-            raise RuntimeError(f"{agency} went to {task.unit_code}, expected {unit}")
+            raise RuntimeError(tr("cli.demo.out.wrong_unit", step=agency, unit=task.unit_code, expected=unit))
         answer_task(task.short_ref, TaskState.acknowledged, actor=officer, unit_code=unit)
         result = answer_task(task.short_ref, TaskState.completed, actor=officer, unit_code=unit,
                              outcome={"service_provided": "yes", "measures": measures})
@@ -108,26 +109,25 @@ def check(reference: str) -> list[str]:
     rows = timeline.rows
     units = {row.unit_code for row in rows}
     if sorted(units) != sorted(EXPECTED_UNITS.values()) or len(rows) != len(ITEM_18_ANSWERS):
-        problems.append(f"tasks went to {sorted(units)} ({len(rows)} tasks), expected one each for "
-                        f"{sorted(EXPECTED_UNITS.values())}")
+        problems.append(problem("units", units=sorted(units), n=len(rows), expected=sorted(EXPECTED_UNITS.values())))
     for row in rows:
         if row.step_key != STEP:
-            problems.append(f"{row.unit_code}: step {row.step_key}, expected {STEP}")
+            problems.append(problem("unit_step", unit=row.unit_code, step=row.step_key, expected=STEP))
         if row.state != TaskState.completed:
-            problems.append(f"{row.unit_code} is {row.state}")
+            problems.append(problem("task_state", step=row.unit_code, state=row.state))
         if [n for n in row.notifications if n[0] == "task_requested"] != [("task_requested", row.unit_code, "sent")]:
-            problems.append(f"{row.unit_code}: new-task messages {row.notifications}, expected one, sent")
+            problems.append(problem("unit_requested", unit=row.unit_code, messages=row.notifications))
         if any(status != "sent" for _, _, status in row.notifications):
-            problems.append(f"{row.unit_code}: undelivered messages {row.notifications}")
+            problems.append(problem("undelivered", step=row.unit_code, messages=row.notifications))
     for message in requested:
         if message.unit_code in units and ("清单第18项 精神文化生活服务" not in message.subject
                                            or "读书角阅读保障" not in message.body):
-            problems.append(f"the message to {message.unit_code} does not carry item 18's service and content")
+            problems.append(problem("item_content", unit=message.unit_code))
     (_, status, outcome), = timeline.pathways
     if status != PathwayStatus.completed:
-        problems.append(f"referral is {status}: {outcome}")
+        problems.append(problem("referral", status=status, outcome=outcome))
     elif not outcome.startswith("清单第18项精神文化生活服务：7个责任部门均已答复"):
-        problems.append(f"referral outcome {outcome!r}")
+        problems.append(problem("referral_outcome", outcome=outcome))
     if timeline.status != CaseStatus.closed:
-        problems.append(f"case is {timeline.status}, expected closed")
+        problems.append(problem("case", case=timeline.status))
     return problems

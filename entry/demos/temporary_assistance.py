@@ -20,15 +20,16 @@ from careflow.cases import create_pathway_run, open_case
 
 from careflow.registration import register_child
 from core.db import session_scope
+from core.i18n import cli_text as tr
 from entry.demos.driving import (
-    answer_as_agency, close_as_caseworker, say_flow_run, say_opened, unused_resident_id, wait_for_end,
+    answer_as_agency, close_as_caseworker, pathway_title, problem, say_flow_run, say_opened, unused_resident_id,
+    wait_for_end,
 )
 from careflow.resume import start_pathway_flow
 from careflow.timeline import case_timeline
 from models.audit import AuditEvent
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus
 from models.eligibility import KeyCareCriterion
-from models.policy import load_policy
 from models.task import TaskState
 
 CASEWORKER = "zheng.hui"
@@ -89,8 +90,8 @@ def drive() -> str:
     wait_for_end(run.id)
     linked = linked_run(case.reference)
     if linked is None:
-        raise RuntimeError("the onward referral started no guardianship pathway")
-    typer.echo(f"转介：已在同一个案上启动“{load_policy().pathways[LINKED_PATHWAY].title_zh}”")
+        raise RuntimeError(tr("cli.demo.out.no_linked", pathway=pathway_title(LINKED_PATHWAY)))
+    typer.echo(tr("cli.demo.out.linked", pathway=pathway_title(LINKED_PATHWAY)))
     step, unit, officer, acknowledge_first, outcome = LINKED_ANSWER
     answer_as_agency(linked.id, step, None, unit, officer, acknowledge_first, outcome)
     wait_for_end(linked.id)
@@ -109,31 +110,33 @@ def check(reference: str) -> list[str]:
     assistance = [(r.step_key, r.unit_code) for r in timeline.rows if r.pathway == "temporary_assistance"]
     expected = [(step, unit) for step, unit, *_ in ASSISTANCE_ANSWERS]
     if assistance != expected:
-        problems.append(f"temporary assistance tasks {assistance}, expected {expected} in this order")
+        problems.append(problem("assistance_tasks", tasks=assistance, expected=expected))
     linked = [(r.step_key, r.unit_code) for r in timeline.rows if r.pathway == LINKED_PATHWAY]
     if linked != [LINKED_ANSWER[:2]]:
-        problems.append(f"linked {LINKED_PATHWAY} tasks {linked}, expected {[LINKED_ANSWER[:2]]}")
+        problems.append(problem("linked_tasks", pathway=pathway_title(LINKED_PATHWAY), tasks=linked,
+                                expected=[LINKED_ANSWER[:2]]))
     for row in timeline.rows:
         if row.state != TaskState.completed:
-            problems.append(f"{row.pathway}/{row.step_key} is {row.state}")
+            problems.append(problem("task_state", step=f"{row.pathway}/{row.step_key}", state=row.state))
         requested = [n for n in row.notifications if n[0] == "task_requested"]
         if len(requested) != 1:
-            problems.append(f"{row.step_key}: {len(requested)} new-task messages, expected 1")
+            problems.append(problem("requested", step=row.step_key, n=len(requested)))
         if any(status != "sent" for _, _, status in row.notifications):
-            problems.append(f"{row.step_key}: undelivered messages {row.notifications}")
+            problems.append(problem("undelivered", step=row.step_key, messages=row.notifications))
     pathways = {pathway: (status, outcome) for pathway, status, outcome in timeline.pathways}
     if sorted(pathways) != sorted(["temporary_assistance", LINKED_PATHWAY]) or len(timeline.pathways) != 2:
-        problems.append(f"pathways {timeline.pathways}, expected temporary assistance and one {LINKED_PATHWAY}")
+        problems.append(problem("pathways", pathways=timeline.pathways, pathway=pathway_title(LINKED_PATHWAY)))
     status, outcome = pathways.get("temporary_assistance", ("missing", ""))
     if status != PathwayStatus.completed:
-        problems.append(f"temporary assistance is {status}")
+        problems.append(problem("assistance", status=status))
     for words in ("急难型", "已先行救助", "小额快救已发放", "第16项监护支持干预服务：已启动监护干预路径", "已补齐审核审批手续"):
         if words not in outcome:
-            problems.append(f"outcome {outcome!r} does not say {words!r}")
+            problems.append(problem("outcome_words", outcome=outcome, words=words))
     if [e.detail.get("item") for e in links] != [16]:
-        problems.append(f"linked-pathway audit events for items {[e.detail.get('item') for e in links]}, expected [16]")
+        problems.append(problem("link_events", items=[e.detail.get("item") for e in links]))
     if pathways.get(LINKED_PATHWAY, ("missing",))[0] != PathwayStatus.completed:
-        problems.append(f"linked {LINKED_PATHWAY} pathway is {pathways.get(LINKED_PATHWAY, ('missing',))[0]}")
+        problems.append(problem("linked_status", pathway=pathway_title(LINKED_PATHWAY),
+                                status=pathways.get(LINKED_PATHWAY, ("missing",))[0]))
     if timeline.status != CaseStatus.closed:
-        problems.append(f"case is {timeline.status}, expected closed")
+        problems.append(problem("case", case=timeline.status))
     return problems

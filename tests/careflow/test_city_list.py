@@ -139,7 +139,7 @@ def test_a_city_without_its_civil_affairs_unit_is_named(session):
 def test_check_city_list_command_accepts_the_provincial_content(tmp_path, database_url):
     result = runner.invoke(app, ["policy", "check-city-list", str(write(tmp_path, city_list_data(date(2025, 3, 1))))])
     assert result.exit_code == 0, result.output
-    assert "0 difference(s)" in result.output and "accepted" in result.output
+    assert "与省级清单差异 0 处" in result.output and "通过：涵盖省级清单的全部项目" in result.output
 
 
 def test_check_city_list_command_exits_1_and_prints_the_differences(tmp_path, database_url):
@@ -149,9 +149,9 @@ def test_check_city_list_command_exits_1_and_prints_the_differences(tmp_path, da
     data["items"].append({**items[17], "number": 21, "service": "儿童友好空间服务"})
     result = runner.invoke(app, ["policy", "check-city-list", str(write(tmp_path, data))])
     assert result.exit_code == 1
-    assert "NARROWER: item 18: fewer_departments: field 'departments': publishing_group" in result.output
-    assert "info: item 21: added_item" in result.output
-    assert "NOT accepted: narrower than the provincial list in 1 way(s)" in result.output
+    assert "低于省级：第 18 项：责任部门减少：field 'departments': publishing_group" in result.output
+    assert "提示：第 21 项：增加项目" in result.output
+    assert "不予通过：有 1 处低于省级关爱服务清单" in result.output
 
 
 def test_check_city_list_command_names_a_malformed_file(tmp_path, database_url):
@@ -166,13 +166,15 @@ def test_load_city_list_command_refuses_then_forces_then_finds_the_duties(tmp_pa
     data["items"] = [item for item in data["items"] if item["number"] != 20]
     path = write(tmp_path, data)
     refused = runner.invoke(app, ["policy", "load-city-list", str(path)])
-    assert refused.exit_code == 1 and "item 20: missing_item" in refused.output and "--force" in refused.output
+    assert refused.exit_code == 1 and "item 20" in refused.output and "--force" in refused.output
+    assert "不予载入" in refused.output
     forced = runner.invoke(app, ["policy", "load-city-list", str(path), "--force", "--as", "市民政局 陈敏"])
     assert forced.exit_code == 0, forced.output
-    assert "loaded with --force" in forced.output and "2 duty task(s) created" in forced.output
-    assert "city_list_filing:350300:2025-08-01: civil_affairs-350300 due 2025-08-11 23:59" in forced.output
+    assert "已强制载入（--force）" in forced.output and "新生成定期任务 2 项" in forced.output
+    assert "低于省级：第 20 项：缺少项目" in forced.output
+    assert "city_list_filing:350300:2025-08-01：civil_affairs-350300，截止 2025-08-11 23:59" in forced.output
     again = runner.invoke(app, ["policy", "load-city-list", str(path), "--force"])
-    assert again.exit_code == 0 and "0 duty task(s) created, 2 already there" in again.output
+    assert again.exit_code == 0 and "新生成定期任务 0 项，已有 2 项" in again.output
     with session_scope() as session:
         assert len(duties(session, "350300", date(2025, 8, 1))) == 2
         messages = session.exec(select(Notification).where(Notification.unit_code == "civil_affairs-350300",

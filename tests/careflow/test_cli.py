@@ -33,9 +33,9 @@ def test_register_shows_the_migrant_child_test_with_reasons(database_url):
     result = invoke("child", "register", "--resident-id", make_resident_id(), "--name", "李四", "--hukou", "511321",
                     "--residence", "城厢区", "--arrived", "2023-08-20", "--area", "350302001001", "--as", "lin.fang")
     assert result.exit_code == 0, result.output
-    assert "migrant child (流动儿童): yes" in result.output
+    assert "是否属于流动儿童：是" in result.output
     assert re.search(r"\d{4}\*+\w{4}", result.output)  # the ID is masked
-    child_id = re.search(r"child ([0-9a-f-]{36})", result.output).group(1)
+    child_id = re.search(r"已登记儿童 ([0-9a-f-]{36})", result.output).group(1)
     opened = invoke("case", "open", "--child-id", child_id, "--caseworker", "lin.fang")
     assert opened.exit_code == 0 and opened.output.startswith("CF-350302-")
 
@@ -83,7 +83,7 @@ def test_answer_without_a_flow_run_is_kept_for_the_sweeper(police_task):
     result = invoke("task", "reject", police_task.short_ref, "--unit", "police-350302", "--as", "民警陈强",
                     "--reason", "不属本辖区")
     assert result.exit_code == 0, result.output
-    assert "resumed by the sweeper" in result.output
+    assert "答复已保存，路径暂未能继续，巡检时自动继续" in result.output
     with session_scope() as session:
         run = session.get(PathwayRun, police_task.pathway_run_id)
         assert run.resume_pending and "flow run not created" in run.last_resume_error
@@ -104,8 +104,8 @@ def test_a_database_never_set_up_gets_one_clear_line_not_a_traceback(tmp_path):
     done = subprocess.run([sys.executable, "-m", "entry.cli", "survey", "import", str(survey), "--county", "350302",
                            "--round", "2026-10"], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.strip() == (f"error: the database sqlite:///{tmp_path / 'empty.db'} is not set up "
-                                   "(no table 'survey_round'): run `careflow init` (or `./run up`) first")
+    assert done.stderr.strip() == (f"错误：数据库 sqlite:///{tmp_path / 'empty.db'} 尚未初始化（缺少数据表 "
+                                   "'survey_round'）：请先运行 `careflow init`（或 `./run up`）")
 
 
 def test_the_default_database_never_set_up_gets_the_same_line(tmp_path):
@@ -120,8 +120,12 @@ def test_the_default_database_never_set_up_gets_the_same_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "entry.cli", "task", "list", "--unit", "police-350302"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.strip() == (f"error: the database sqlite:///{tmp_path / 'home' / 'careflow.db'} is not set "
-                                   "up (no table 'agency_unit'): run `careflow init` (or `./run up`) first")
+    assert done.stderr.strip() == (f"错误：数据库 sqlite:///{tmp_path / 'home' / 'careflow.db'} 尚未初始化（缺少数据表 "
+                                   "'agency_unit'）：请先运行 `careflow init`（或 `./run up`）")
+    english = subprocess.run([sys.executable, "-m", "entry.cli", "task", "list", "--unit", "police-350302"],
+                             capture_output=True, text=True, env={**env, "CAREFLOW_LANG": "en"}, timeout=120)
+    assert english.stderr.strip() == (f"error: the database sqlite:///{tmp_path / 'home' / 'careflow.db'} is not "
+                                      "set up (no table 'agency_unit'): run `careflow init` (or `./run up`) first")
 
 
 def test_survey_import_mistakes_get_one_line_naming_the_field(database_url, tmp_path):
@@ -140,7 +144,7 @@ def test_survey_import_mistakes_get_one_line_naming_the_field(database_url, tmp_
     elsewhere = invoke("survey", "import", survey, "--county", "350322", "--round", "2026-10")
     assert elsewhere.exit_code == 1, elsewhere.output
     assert "居住地为 350302" in elsewhere.output
-    assert "error: no row of" in elsewhere.output and "the round is not done" in elsewhere.output
+    assert "错误：" in elsewhere.output and "未导入任何儿童，本轮摸排未完成" in elsewhere.output
 
     unknown = invoke("task", "list", "--unit", "no-such-unit")
-    assert unknown.exit_code == 2 and "field 'unit': no agency unit 'no-such-unit'" in unknown.output
+    assert unknown.exit_code == 2 and "字段 'unit'：没有承办单位 'no-such-unit'" in unknown.output

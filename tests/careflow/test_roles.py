@@ -44,7 +44,7 @@ def roles_database(tmp_path_factory):
         for _ in range(2):  # a second init changes nothing and does not fail
             result = CliRunner().invoke(app, ["init"])
             assert result.exit_code == 0, result.output
-            assert f"{owner} owns the schema" in result.output and "warning" not in result.output
+            assert f"{owner} 拥有表结构" in result.output and "警告" not in result.output
         yield {**urls, "owner_role": owner, "app_role": app_role}
     finally:
         monkeypatch.undo()

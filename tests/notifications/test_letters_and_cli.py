@@ -67,10 +67,10 @@ def test_notify_channels_shows_where_messages_go_without_secrets(channel_file, p
                   "events": {"task_requested": ["supervisor"]}})
     result = invoke("notify", "channels", "police-350302", "--event", "task_requested")
     assert result.exit_code == 0, result.output
-    assert "dingtalk://***/  rate limit: 20/min (burst 5)" in result.output
+    assert "dingtalk://***/  限流：20/min (burst 5)" in result.output
     assert "mailtos://duty:***@smtp.example.gov.cn" in result.output
     assert bot not in result.output and "Pa55w0rdXYZ" not in result.output
-    assert "2 channel URL(s) for police-350302 (task_requested)" in result.output
+    assert "police-350302 (task_requested) 共有 2 个通道地址" in result.output
 
 
 def test_notify_test_reports_each_channel_and_fails_on_a_refusal(channel_file, receiver, tmp_path, port):
@@ -84,11 +84,11 @@ def test_notify_test_reports_each_channel_and_fails_on_a_refusal(channel_file, r
         ok = invoke("notify", "test", "police-350302")
         refused = invoke("notify", "test", "police-350823")
     assert ok.exit_code == 0, ok.output
-    assert ok.output.count("ok ") == 2
+    assert ok.output.count("成功 ") == 2
     assert [m.to for m in read_mailbox(tmp_path / "mailbox")] == ["police-350302@careflow.local"]
     assert "【测试】" in receiver.messages(token=good)[0].text
     assert refused.exit_code == 1
-    assert "FAILED dingtalk://***/: refused with errcode 310000" in refused.output
+    assert "失败     dingtalk://***/: refused with errcode 310000" in refused.output
     assert refusing not in refused.output
 
 
@@ -102,7 +102,7 @@ def test_notify_dispatch_sends_what_is_due(database_url, quiet_outbox, session, 
     with MailSink(tmp_path / "mailbox", port=port):
         result = invoke("notify", "dispatch")
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "notifications: {'sent': 1}"
+    assert result.output.strip() == "通知：已发送 1"
     assert len(read_mailbox(tmp_path / "mailbox")) == 1
 
 

@@ -22,7 +22,7 @@ def test_create_user_prompts_for_the_password_and_can_issue_a_token(database_url
     result = CliRunner().invoke(app, ["web", "create-user", name, "--role", "manager", "--jurisdiction", "350302",
                                       "--token"], input="a-long-password\na-long-password\n")
     assert result.exit_code == 0, result.output
-    assert "API token (shown once): cf_" in result.output
+    assert "API 令牌（只显示这一次）：cf_" in result.output
     with session_scope() as session:
         user = session.exec(select(WebUser).where(WebUser.username == name)).one()
         assert user.password_hash.startswith("$argon2id$") and user.jurisdiction_code == "350302"

@@ -431,9 +431,9 @@ def test_the_command_line_task_list_pages_and_says_when_more_exist(province):
         assert result.exit_code == 0, result.output
         lines = result.output.splitlines()
         seen += [line.split()[0] for line in lines if re.match(r"^[0-9a-f]{8}  ", line)]
-        assert f"of {OPEN_TASKS} open task(s)" in result.output
-        more = [line for line in lines if line.startswith("more: careflow ")]
-        args = more[0].split()[2:] if more else None
+        assert f"未办结任务共 {OPEN_TASKS} 条" in result.output
+        more = [line for line in lines if line.startswith("下一页：careflow ")]
+        args = more[0].split()[1:] if more else None  # 下一页：careflow task list …
     open_refs = {i.hex[:8] for i, (state, *_) in province.tasks.items() if TaskState(state).is_open}
     assert len(seen) == OPEN_TASKS and set(seen) == open_refs
 
