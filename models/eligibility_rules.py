@@ -37,7 +37,7 @@ from models.child_facts import BOOL_VALUES, ENROLMENT_OPTIONS, FACT_SOURCES, FAC
 from models.eligibility import add_months, assess_migrant_child, last_start_within
 
 __all__ = ["ChildProfile", "ItemEligibility", "KnownFact", "Rule", "RuleResult", "RULE_NAMES", "SCHOOL_STAGES",
-           "age_birth_bounds", "aged_by", "aged_from", "evaluate_item", "evaluate_rule", "parse_rules",
+           "age_birth_bounds", "age_in_years", "aged_by", "aged_from", "evaluate_item", "evaluate_rule", "parse_rules",
            "school_stage_births", "school_year"]
 
 Status = Literal["met", "not_met", "unknown"]
@@ -218,6 +218,15 @@ def aged_from(birth_date: dt.date, years: int) -> dt.date:
     if years == 0:
         return birth_date
     return add_months(birth_date, 12 * years) + dt.timedelta(days=1)
+
+
+def age_in_years(birth_date: dt.date, on: dt.date) -> int:
+    """The child's age in 周岁 on ``on``: the most ``years`` with ``aged_from(birth_date, years) <= on`` (0 before the
+    first birthday's next day, and for a birth date after ``on``)."""
+    years = max(on.year - birth_date.year, 0)
+    while years > 0 and aged_from(birth_date, years) > on:
+        years -= 1
+    return years
 
 
 def aged_by(on: dt.date, years: int) -> dt.date:
