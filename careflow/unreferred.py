@@ -31,7 +31,7 @@ from models.case import Case, PathwayRun
 from models.child import Child
 from models.child_facts import ChildFact
 from models.eligibility import migrant_date_bounds
-from models.eligibility_rules import SCHOOL_STAGES, Rule, age_birth_bounds, school_stage_births
+from models.eligibility_rules import FACT_RULES, SCHOOL_STAGES, Rule, age_birth_bounds, school_stage_births
 from models.policy import load_policy
 from models.regions import load_regions
 
@@ -42,22 +42,24 @@ __all__ = ["age_sql", "fact_sql", "item_rules", "latest_fact_in", "migrant_sql",
 # --------------------------------------------------------------------------------------------- facts
 
 
-def latest_fact_in(key: str, values: Iterable[str]):
-    """SQL on :class:`Child`: the latest record of fact ``key`` has one of ``values``.
+def latest_fact_in(keys: str | Iterable[str], values: Iterable[str]):
+    """SQL on :class:`Child`: the latest record of fact ``keys`` (of one of them, given several) has one of ``values``.
 
-    The latest record is the one with the greatest ``(established_on, recorded_at, id)`` — the order of
-    :func:`careflow.child_facts.fact_history`, whose last row :func:`~careflow.child_facts.latest_facts` keeps:
-    ``EXISTS`` a record with the value and ``NOT EXISTS`` a later one (both on ``ix_child_fact_child_key``).
+    The latest record of a fact is the one with the greatest ``(established_on, recorded_at, id)`` — the order of
+    :func:`careflow.child_facts.fact_history`, whose last row :func:`~careflow.child_facts.latest_facts` keeps: the
+    child's id is among those of a record with the value and ``NOT EXISTS`` a later record of the same fact
+    (``ix_child_fact_child_key``). Written as ``child.id IN (…)`` so that the database may start from the facts
+    (few children have a given one) rather than test every child of the county.
     """
-    newer = aliased(ChildFact)
-    latest = ChildFact
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    newer, latest = aliased(ChildFact), aliased(ChildFact)
     later = sa.or_(newer.established_on > latest.established_on,
                    sa.and_(newer.established_on == latest.established_on, sa.or_(
                        newer.recorded_at > latest.recorded_at,
                        sa.and_(newer.recorded_at == latest.recorded_at, newer.id > latest.id))))
-    return sa.exists().where(
-        latest.child_id == Child.id, latest.fact_key == key, latest.value.in_(list(values)),
-        ~sa.exists().where(newer.child_id == latest.child_id, newer.fact_key == key, later))
+    return Child.id.in_(sa.select(latest.child_id).where(
+        latest.fact_key.in_(keys), latest.value.in_(list(values)),
+        ~sa.exists().where(newer.child_id == latest.child_id, newer.fact_key == latest.fact_key, later)))
 
 
 def fact_sql(key: str):
@@ -67,9 +69,9 @@ def fact_sql(key: str):
     recorded_yes = latest_fact_in(key, ("yes",))
     if key != "disability":
         return recorded_yes
-    never_recorded = ~sa.exists().where(ChildFact.child_id == Child.id, ChildFact.fact_key == key)
     key_care = sa.cast(Child.key_care_criteria, sa.String).contains('"disability"', autoescape=True)
-    return sa.or_(recorded_yes, sa.and_(never_recorded, key_care))
+    never_recorded = Child.id.not_in(sa.select(ChildFact.child_id).where(ChildFact.fact_key == key))
+    return sa.or_(recorded_yes, sa.and_(key_care, never_recorded))
 
 
 # --------------------------------------------------------------------------------------------- dates
@@ -95,23 +97,27 @@ def school_stage_sql(rule: Rule, on: dt.date):
                   sa.and_(~latest_fact_in("school_enrolment", SCHOOL_STAGES), Child.birth_date.between(first, last)))
 
 
-def _resolved(column) -> Any:
-    """The county code ``column`` as :func:`models.regions.get_county` resolves it (a former code → its successor)."""
-    former = load_regions().former_successors()
-    return sa.case(former, value=column, else_=column) if former else column
+def _place_key(column) -> Any:
+    """What the place test compares of a county code ``column``: the code as :func:`models.regions.get_county`
+    resolves it (a former code → its successor), except that every central district of a city (中心城区的市辖区,
+    ``policy/regions.yaml``) is the key ``centre-<city>``. Two counties pass the test (:func:`models.eligibility.
+    _place_test`: not the same county, and not two central districts of one city) exactly when their keys differ;
+    one ``CASE`` a column."""
+    regions = load_regions()
+    keys = {code: f"centre-{city}" for city, codes in regions.central_districts().items() for code in codes}
+    keys |= {former: keys.get(successor, successor) for former, successor in regions.former_successors().items()}
+    return sa.case(keys, value=column, else_=column)
 
 
 def migrant_sql(on: dt.date):
     """流动儿童 (:func:`models.eligibility.assess_migrant_child`, 方案 一): under 16 on ``on`` (still on the 16th
     birthday), registration and residence in different counties that are not two central districts of one city
-    (城市中心城区的市辖区之间的除外, ``policy/regions.yaml``), six months of residence by ``on`` (from arrival, or from
-    birth when later): the dates by :func:`~models.eligibility.migrant_date_bounds`."""
+    (城市中心城区的市辖区之间的除外; :func:`_place_key`), six months of residence by ``on`` (from arrival, or from birth
+    when later): the dates by :func:`~models.eligibility.migrant_date_bounds`."""
     bounds = migrant_date_bounds(on)
-    hukou, residence = _resolved(Child.hukou_county_code), _resolved(Child.residence_county_code)
-    one_city_centre = [sa.and_(hukou.in_(codes), residence.in_(codes))
-                       for codes in load_regions().central_districts().values()]
     return sa.and_(Child.birth_date > bounds.born_after, Child.birth_date <= bounds.resident_by,
-                   Child.arrival_date <= bounds.resident_by, hukou != residence, ~sa.or_(sa.false(), *one_city_centre))
+                   Child.arrival_date <= bounds.resident_by,
+                   _place_key(Child.hukou_county_code) != _place_key(Child.residence_county_code))
 
 
 # --------------------------------------------------------------------------------------------- items
@@ -125,8 +131,10 @@ def rule_sql(rule: Rule, on: dt.date):
         return age_sql(rule, on)
     if rule.name == "school_stage":
         return school_stage_sql(rule, on)
-    if rule.name == "any_of":
-        return sa.or_(*(rule_sql(r, on) for r in rule.any_of))
+    if rule.name == "any_of":  # yes/no facts besides disability: one look-up of the latest records of them all
+        facts = [r.name for r in rule.any_of if r.name in FACT_RULES and r.name != "disability"]
+        others = [rule_sql(r, on) for r in rule.any_of if r.name not in facts]
+        return sa.or_(*([latest_fact_in(facts, ("yes",))] if facts else []), *others)
     return fact_sql(rule.name)
 
 

@@ -41,8 +41,8 @@ NEEDS_SPEC = ListSpec(filters=(
            description="the service-list item (1-20) whose target group the children meet; required"),
     Filter("area", "list.area", kind="area", description="county, township or village code of residence"),
 ), orders=(
-    Order("name", "list.sort_name", ((Child.full_name, False), (Child.id, False))),
     Order("newest", "list.sort_newest", ((Child.created_at, True), (Child.id, True))),
+    Order("name", "list.sort_name", ((Child.full_name, False), (Child.id, False))),
 ), search_hint_key="list.search_children")
 
 

@@ -20,7 +20,7 @@ NEEDS_PARAMS = NEEDS_SPEC.openapi_parameters()
 def list_needs_api(request: Request, db: DbDep, user: ApiReader) -> PageOut[NeedOut]:
     """Children living in the caller's jurisdiction who meet every condition of service-list item ``item`` (1-20,
     required) today (Asia/Shanghai) and have no referral of it — a condition still unknown leaves a child out —; a
-    page at a time (``sort``: name or newest), ID numbers masked (audited ``child.list_read``). ``area`` and ``q``
+    page at a time (newest first, or ``sort=name``), ID numbers masked (audited ``child.list_read``). ``area`` and ``q``
     as for ``/api/children``. 400 names a missing or bad parameter and its value. Follow ``next`` until null."""
     params = api_params(request, NEEDS_SPEC)
     if "item" not in params.filters:
