@@ -64,7 +64,7 @@ def test_a_manager_sees_who_qualifies_and_was_never_referred_in_chinese(clients,
     assert page.status_code == 200
     text = page.text
     for words in ("符合服务对象条件但尚未转介的儿童", "清单第3项 义务教育服务", "服务对象", "共 2 条，第 1–2 条", "年龄", "10岁",
-                  "需求清单", "第11项 残疾儿童康复救助及残疾人两项补贴"):
+                  "需求清单", "第11项 残疾儿童康复救助及残疾人两项补贴", "核对的条件（均须符合）：流动儿童；学段：义务教育阶段"):
         assert words in text, words
     assert _names(text, prefix) == {"甲", "乙"}
     child_id, rid = needy["甲"]
@@ -73,6 +73,9 @@ def test_a_manager_sees_who_qualifies_and_was_never_referred_in_chinese(clients,
     assert _names(clients["cw_a1"].get(f"/needs?item=3&q={prefix}").text, prefix) == {"甲"}
     assert _names(clients["mgr_a"].get(f"/needs?item=18&q={prefix}").text, prefix) == {"甲", "乙", "幼", "转"}
     assert 'href="/needs"' in clients["mgr_a"].get("/dashboard").text
+    english = clients["mgr_a"].get(f"/needs?item=3&q={prefix}&lang=en").text
+    clients["mgr_a"].get("/account?lang=zh")  # the choice is remembered: back to Chinese for the other tests
+    assert "Item 3: 义务教育服务" in english and "Children who qualify" in english and "needs." not in english
 
 
 def test_the_list_pages_and_the_api_answers_the_same(clients, needy):

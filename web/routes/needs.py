@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from careflow.unreferred import item_rules
 from models.policy import load_policy
 from web.deps import DbDep, ReaderPage, csrf_protect
 from web.list_pages import form_of, render_list
@@ -31,6 +32,8 @@ def needs_page(request: Request, db: DbDep, user: ReaderPage) -> Response:
     def run(params):
         page = list_needs(db, user, params, on)
         audit_names_shown(db, [row.id for row in page.items], actor=user.username, params=params)
-        return page, {"item": load_policy().service_items[int(params.filters["item"])]}
+        number = int(params.filters["item"])
+        return page, {"item": load_policy().service_items[number],
+                      "rules": [rule.label_zh for rule in item_rules(number)]}
 
     return render_list(request, "needs_list.html", NEEDS_SPEC, run, context=context)
