@@ -39,7 +39,10 @@ __all__ = [
     "KeyCareCriterion",
     "MigrantAssessment",
     "Reason",
+    "MigrantDateBounds",
     "add_months",
+    "last_start_within",
+    "migrant_date_bounds",
     "ArrivalDateProblem",
     "aged_16_from",
     "assess_key_care",
@@ -176,6 +179,42 @@ def add_months(start: datetime.date, months: int) -> datetime.date:
     year, month = divmod(index, 12)
     month += 1
     return datetime.date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+def last_start_within(months: int, on: datetime.date) -> datetime.date:
+    """The latest day ``start`` with ``add_months(start, months) <= on``; every earlier day also has it
+    (:func:`add_months` never decreases as ``start`` grows). Turns the date rules into bounds on a stored date
+    (:func:`migrant_date_bounds`, :func:`models.eligibility_rules.aged_by`). ``last_start_within(6, 2026-02-28)``
+    → 2025-08-31 (+6 months clips to 2026-02-28)."""
+    start = add_months(on, -months)  # its day is at most on's, so adding the months back lands on or before on
+    while add_months(start + datetime.timedelta(days=1), months) <= on:
+        start += datetime.timedelta(days=1)
+    return start
+
+
+class MigrantDateBounds(NamedTuple):
+    """The date tests of :func:`assess_migrant_child` on one day as bounds on the stored dates: the age test and the
+    residence tests pass exactly when ``born_after < birth_date <= resident_by`` and ``arrival_date <= resident_by``
+    (the place test is not a date test)."""
+
+    born_after: datetime.date
+    resident_by: datetime.date
+
+
+def migrant_date_bounds(on: datetime.date) -> MigrantDateBounds:
+    """:class:`MigrantDateBounds` on ``on``, by the module's date rules:
+
+    * under 16 (:func:`_age_test`): ``on < aged_16_from(b) = add_months(b, 192) + 1 day`` ⟺ ``add_months(b, 192)
+      > on - 1 day`` ⟺ ``b > last_start_within(192, on - 1 day)``;
+    * six months (:func:`_residence_tests`): counted from ``start``, the arrival date, or the birth date when later
+      and not after ``on`` — i.e. ``max(arrival, birth)`` for a child born by ``on`` —, reached when
+      ``add_months(start, 6) <= on`` ⟺ ``start <= last_start_within(6, on)`` ⟺ both dates are. That bound lies
+      before ``on``, so it also refuses a birth or an arrival after ``on`` (``birth_date_in_future``,
+      ``arrival_in_future``).
+    """
+    on = _as_date(on, "on")
+    return MigrantDateBounds(born_after=last_start_within(16 * 12, on - datetime.timedelta(days=1)),
+                             resident_by=last_start_within(6, on))
 
 
 def sixteenth_birthday(birth_date: datetime.date) -> datetime.date:

@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from models.child_facts import BOOL_VALUES, ENROLMENT_OPTIONS, FACT_SOURCES, FACTS
-from models.eligibility import add_months, assess_migrant_child
+from models.eligibility import add_months, assess_migrant_child, last_start_within
 
 __all__ = ["ChildProfile", "ItemEligibility", "KnownFact", "Rule", "RuleResult", "RULE_NAMES", "SCHOOL_STAGES",
-           "aged_from", "evaluate_item", "evaluate_rule", "parse_rules", "school_year"]
+           "age_birth_bounds", "age_in_years", "aged_by", "aged_from", "evaluate_item", "evaluate_rule", "parse_rules",
+           "school_stage_births", "school_year"]
 
 Status = Literal["met", "not_met", "unknown"]
 
@@ -217,6 +218,42 @@ def aged_from(birth_date: dt.date, years: int) -> dt.date:
     if years == 0:
         return birth_date
     return add_months(birth_date, 12 * years) + dt.timedelta(days=1)
+
+
+def age_in_years(birth_date: dt.date, on: dt.date) -> int:
+    """The child's age in 周岁 on ``on``: the most ``years`` with ``aged_from(birth_date, years) <= on`` (0 before the
+    first birthday's next day, and for a birth date after ``on``)."""
+    years = max(on.year - birth_date.year, 0)
+    while years > 0 and aged_from(birth_date, years) > on:
+        years -= 1
+    return years
+
+
+def aged_by(on: dt.date, years: int) -> dt.date:
+    """The latest birth date of a child who is 已满 ``years`` 周岁 on ``on``: ``aged_from(b, years) <= on`` exactly
+    for ``b <= aged_by(on, years)`` (``years`` > 0: ``add_months(b, 12 * years) <= on - 1 day``)."""
+    if years == 0:
+        return on
+    return last_start_within(12 * years, on - dt.timedelta(days=1))
+
+
+def age_birth_bounds(rule: Rule, on: dt.date) -> tuple[dt.date | None, dt.date | None]:
+    """``(born_after, born_by)``: the ``age`` rule is met on ``on`` exactly when ``born_after < birth_date <=
+    born_by`` (either None: no bound) — the bounds of :func:`_age` (``min``: 已满; ``under``: not yet 已满)."""
+    born_by = aged_by(on, rule.min_years) if rule.min_years is not None else None
+    born_after = aged_by(on, rule.under_years) if rule.under_years is not None else None
+    return born_after, born_by
+
+
+def school_stage_births(stage: str, on: dt.date) -> tuple[dt.date, dt.date]:
+    """``(first, last)``: the birth dates (both included) that the 1 September rule (:func:`school_year`) puts in
+    ``stage``'s school years on ``on`` — 1-9 for ``compulsory``, 10-12 for the senior stages. A child entering
+    school in year E was born from 1 September of E - 7 to 31 August of E - 6, and the entry year grows with the
+    birth date, so the school years ``low..high`` are one range of birth dates."""
+    low, high = (1, 9) if stage == "compulsory" else (10, 12)
+    starts = on.year if on.month >= 9 else on.year - 1  # the school year ``on`` falls in began on 1 September
+    first_entry, last_entry = starts - high + 1, starts - low + 1
+    return dt.date(first_entry - 7, 9, 1), dt.date(last_entry - 6, 8, 31)
 
 
 def school_year(birth_date: dt.date, on: dt.date) -> tuple[int, int]:

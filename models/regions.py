@@ -323,6 +323,18 @@ class RegionIndex:
         raise UnknownRegion(value, f"unknown county {value!r} (give its name with the city, or its 6-digit "
                                    "GB/T 2260 code)")
 
+    def former_successors(self) -> dict[str, str]:
+        """Former code → the current code it resolves to (the YAML's ``former_codes``), as :meth:`get_county`."""
+        return {code: successor for code, (_, successor) in self._former.items()}
+
+    def central_districts(self) -> dict[str, tuple[str, ...]]:
+        """City code → its central districts' codes (中心城区), for cities that mark any."""
+        found: dict[str, tuple[str, ...]] = {}
+        for region in self.counties:
+            if region.central:
+                found[region.city_code] = (*found.get(region.city_code, ()), region.code)
+        return found
+
     def is_same_city_central_move(self, a: str | int, b: str | int) -> bool:
         """True when ``a`` and ``b`` are two *different* central districts (中心城区的市辖区) of one city.
 

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from core.audit import record_audit
 from careflow.child_facts import fact_history, record_child_fact
 from careflow.referral_eligibility import PATHWAY, items_eligibility
+from careflow.unreferred import referred_item
 from models.case import Case, PathwayRun
 from models.child import Child
 from models.child_facts import FACT_SOURCES, FACTS
@@ -111,9 +112,9 @@ def child_referrals(session: Session, child: Child) -> dict[int, list[ReferralOu
         Case.child_id == child.id, PathwayRun.pathway == PATHWAY).order_by(PathwayRun.started_at.desc())).all()
     by_item: dict[int, list[ReferralOut]] = {}
     for run, reference in rows:
-        number = str((run.parameters or {}).get("item", ""))
-        if number.isdigit():
-            by_item.setdefault(int(number), []).append(ReferralOut(
+        number = referred_item(run.parameters)  # the needs list's SQL says the same (careflow.unreferred)
+        if number is not None:
+            by_item.setdefault(number, []).append(ReferralOut(
                 case_reference=reference, status=str(run.status), started_at=run.started_at))
     return by_item
 

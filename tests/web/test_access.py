@@ -102,6 +102,7 @@ ENDPOINTS = [
     Endpoint("GET", "/cases/{reference}/eligibility", frozenset({CW, MGR}), "case"),
     Endpoint("GET", "/cases", frozenset({CW, MGR})),
     Endpoint("GET", "/files", frozenset({CW, MGR})),
+    Endpoint("GET", "/needs", frozenset({CW, MGR})),
     Endpoint("GET", "/cases/{reference}", frozenset({CW, MGR}), "case"),
     Endpoint("GET", "/cases/{reference}/pathways/new", frozenset({CW}), "case"),
     Endpoint("POST", "/cases/{reference}/pathways", frozenset({CW}), "case", lambda w, t: START),
@@ -172,6 +173,7 @@ ENDPOINTS = [
     Endpoint("GET", "/api/cases/{reference}", frozenset({CW, MGR}), "case"),
     Endpoint("POST", "/api/cases/{reference}/pathways", frozenset({CW}), "case", lambda w, t: START_JSON),
     Endpoint("GET", "/api/files", frozenset({CW, MGR})),
+    Endpoint("GET", "/api/needs", frozenset({CW, MGR})),  # without ``item``: 400 naming the field
     Endpoint("GET", "/api/tasks", frozenset({OFFICER, MGR})),
     Endpoint("GET", "/api/tasks/{task_id}", frozenset({OFFICER, MGR}), "task"),
     Endpoint("POST", "/api/tasks/{task_id}/acknowledge", frozenset({OFFICER}), "task", lambda w, t: None),

@@ -19,6 +19,8 @@ from sqlmodel import select
 from core.db import session_scope
 from tests.conftest import BACKENDS
 from models.agency import AgencyUnit
+from models.base import utcnow
+from models.case import Case, CaseStatus
 from tests.web.conftest import PASSWORD
 from web.users import create_user
 
@@ -54,7 +56,9 @@ def fuzz(operation, strategy, headers: dict, failures: list[str]) -> None:
 @pytest.fixture
 def fuzz_targets(world):
     """A user and an (inactive) agency unit that the fuzzer may change at will; afterwards every unit it
-    created or touched is deactivated again, so that no fuzzed unit ever receives a routed task."""
+    created or touched is deactivated again, so that no fuzzed unit ever receives a routed task, and every case it
+    opened (a fuzzed report on a child of the world) is closed, so that the words it typed — ``yes`` as 报告人, a
+    schema's field name — do not stand in the open-case lists other tests read for raw values."""
     suffix = f"{world.suffix}{uuid.uuid4().hex[:4]}"  # each test that uses it gets its own
     with session_scope() as session:
         user = create_user(session, username=f"fuzz.{suffix}", password=PASSWORD, role="caseworker",
@@ -63,8 +67,13 @@ def fuzz_targets(world):
                           name="fuzz", active=False)
         session.add(unit)
         units_before = set(session.exec(select(AgencyUnit.code)).all())
+        cases_before = set(session.exec(select(Case.id)).all())
     yield {"user_id": str(user.id), "code": unit.code}
     with session_scope() as session:
+        for case in session.exec(select(Case).where(Case.status == CaseStatus.open)).all():
+            if case.id not in cases_before:
+                case.status, case.closed_at, case.close_reason = CaseStatus.closed, utcnow(), "fuzz"
+                session.add(case)
         for found in session.exec(select(AgencyUnit)).all():
             if found.code == unit.code or found.code not in units_before:
                 found.active = False
