@@ -100,6 +100,7 @@ ENDPOINTS = [
     Endpoint("POST", "/children/{child_id}/reports", frozenset({CW}), "child", lambda w, t: REPORT),
     Endpoint("POST", "/children/{child_id}/facts", frozenset({CW}), "child", lambda w, t: FACT),
     Endpoint("GET", "/cases/{reference}/eligibility", frozenset({CW, MGR}), "case"),
+    Endpoint("GET", "/children/{child_id}/eligibility", frozenset({CW, MGR}), "child"),
     Endpoint("GET", "/cases", frozenset({CW, MGR})),
     Endpoint("GET", "/files", frozenset({CW, MGR})),
     Endpoint("GET", "/needs", frozenset({CW, MGR})),

@@ -96,6 +96,24 @@ def test_the_list_pages_and_the_api_answers_the_same(clients, needy):
     assert rows[prefix + "甲"]["resident_id_masked"] == mask_resident_id(needy["甲"][1])
 
 
+def test_from_the_list_a_manager_sees_why_a_child_without_a_case_qualifies(clients, needy):
+    """Each row links to the child's check of the item (符合 with its reasons, 未转介): the children on the list
+    mostly have no case, so the case's check page cannot be the place; an officer may not read it."""
+    prefix, manager = needy["prefix"], clients["mgr_a"]
+    child_id, _rid = needy["甲"]
+    listed = manager.get(f"/needs?item=3&q={prefix}").text
+    link = f'/children/{child_id}/eligibility?item=3'
+    assert f'href="{link}"' in listed and "核对条件" in listed
+    check = manager.get(link)
+    assert check.status_code == 200
+    assert f"{prefix}甲" in check.text and 'data-item="3" data-status="met"' in check.text and "未转介" in check.text
+    assert "义务教育阶段" in check.text and 'data-item="11"' not in check.text
+    whole = manager.get(f"/children/{child_id}/eligibility").text
+    assert 'data-item="1"' in whole and 'data-item="20"' in whole
+    assert f'href="/children/{child_id}/eligibility"' in manager.get(f"/children/{child_id}").text
+    assert clients["off_police_a"].get(link).status_code == 403
+    assert clients["mgr_b"].get(link).status_code == 404  # another county's manager does not see the child
+
 def test_officers_are_refused_and_a_bad_item_is_named_in_chinese(clients):
     officer = clients["off_police_a"]
     assert officer.get("/needs?item=3").status_code == 403

@@ -65,3 +65,15 @@ def eligibility_page(request: Request, db: DbDep, user: ReaderPage,
     checks = eligibility_out(db, child, item)
     return render(request, "eligibility.html", {"checks": checks, "reference": reference, "child_id": child.id,
                                                 "migrant": migrant_line(checks)})
+
+
+@router.get("/children/{child_id}/eligibility")
+def child_eligibility_page(request: Request, db: DbDep, user: ReaderPage, child_id: uuid.UUID,
+                           item: Annotated[int | None, Query(ge=1, le=99)] = None) -> Response:
+    """The same check on a child with or without a case: where the needs list (/needs) and the child's page send a
+    manager or caseworker to see why a child qualifies for an item (officers never: they read no child)."""
+    child = visible_child(db, user, child_id)
+    audit_read(db, child, user.username, "page.child_eligibility")
+    checks = eligibility_out(db, child, item)
+    return render(request, "eligibility.html", {"checks": checks, "reference": None, "child_id": child.id,
+                                                "child_name": child.full_name, "migrant": migrant_line(checks)})
