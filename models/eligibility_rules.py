@@ -285,8 +285,9 @@ def _school_stage(rule: Rule, child: ChildProfile, on: dt.date) -> RuleResult:
     entry, grade = school_year(child.birth_date, on)
     stage = _stage_of(grade)
     cutoff = "8月31日及以前" if (child.birth_date.month, child.birth_date.day) <= (8, 31) else "9月1日及以后"
+    year = f"为第{grade}学年" if grade >= 1 else "尚未入学"  # grade ≤ 0: the years before primary school
     why = (f"出生日期 {child.birth_date}（当年{cutoff}出生），按9月1日入学规定 {entry}年9月入小学，"
-           f"{on} 为第{grade}学年，属{_COMPUTED_ZH[stage]}")
+           f"{on} {year}，属{_COMPUTED_ZH[stage]}")
     if recorded is not None:
         why = f"已记录{ENROLMENT_OPTIONS.get(recorded.value, recorded.value)}{recorded.where_zh}；" + why
     wanted = "compulsory" if rule.stage == "compulsory" else "senior"

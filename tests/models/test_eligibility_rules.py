@@ -109,6 +109,12 @@ def test_the_school_year_cut_off_is_1_september():
     result = evaluate_item(3, load_policy().service_item(3).eligibility, september, on)
     assert result.status == "not_met"
     assert "出生日期 2019-09-01（当年9月1日及以后出生），按9月1日入学规定 2026年9月入小学" in result.reasons_zh()
+    # school year 0 (and below, a four-year-old) is no school year: the reason says so, never 第0学年 or 第-1学年
+    assert "2025-09-01 尚未入学，属学龄前" in result.reasons_zh() and "第0学年" not in result.reasons_zh()
+    younger = evaluate_item(3, load_policy().service_item(3).eligibility, child(date(2022, 3, 1)), date(2026, 12, 7))
+    assert "2026-12-07 尚未入学，属学龄前" in younger.reasons_zh() and "第-" not in younger.reasons_zh()
+    assert "为第1学年，属义务教育阶段" in evaluate_item(3, load_policy().service_item(3).eligibility, august,
+                                                   on).reasons_zh()
     assert status(3, september, date(2026, 9, 1)) == "met"
     # nine school years later: senior secondary by age (普通高中 or 中职), compulsory no more
     assert (status(3, august, date(2034, 9, 1)), status(4, august, date(2034, 9, 1))) == ("not_met", "met")
