@@ -24,7 +24,7 @@ HEADER_SCAN_ROWS = 30
 
 
 class SurveyFileError(ValueError):
-    """The file as a whole cannot be read as a survey (nothing is imported); the message says why."""
+    """The file as a whole cannot be read as a survey (nothing is imported); the message, in Chinese, says why."""
 
 
 @dataclass
@@ -61,7 +61,7 @@ def detect_format(path: Path) -> str:
     if start.startswith(b"PK\x03\x04"):
         return "xlsx"
     if start.startswith(b"\xd0\xcf\x11\xe0"):
-        raise SurveyFileError(f"{path.name}: an old Excel .xls file; save it as .xlsx or .csv and import again")
+        raise SurveyFileError(f"{path.name}：这是旧版 Excel .xls 文件，请另存为 .xlsx 或 .csv 后重新导入")
     return "csv"
 
 
@@ -114,8 +114,8 @@ def open_survey(path: str | os.PathLike) -> SurveySheet:
         sheet.close()
         found = "、".join(sheet.header.labels.values())
         raise SurveyFileError(
-            f"{path.name}: required column(s) missing: {'、'.join(FIELD_LABELS[f] for f in missing)} "
-            f"(headers found: {found})"
+            f"{path.name}：缺少必填列：{'、'.join(FIELD_LABELS[f] for f in missing)}"
+            f"（文件中的列：{found}）"
         )
     return sheet
 
@@ -133,8 +133,8 @@ def _header_or_fail(path: Path, head: list[list[Any]]) -> Header:
     header = find_header(head)
     if header is None:
         raise SurveyFileError(
-            f"{path.name}: no header row found in the first {HEADER_SCAN_ROWS} rows "
-            "(expected columns such as 姓名, 身份证号, 户籍地, 来本地日期)"
+            f"{path.name}：前 {HEADER_SCAN_ROWS} 行中没有找到表头行"
+            "（应有 姓名、身份证号、户籍地、来本地日期 等列）"
         )
     header.labels = {j: _shown(label) for j, label in header.labels.items()}
     header.ignored = [_shown(label) for label in header.ignored]
@@ -160,7 +160,7 @@ def _open_csv(path: Path) -> SurveySheet:
         header = _header_or_fail(path, [cells for _, cells in head])
     except UnicodeDecodeError as exc:
         raw.close()
-        raise SurveyFileError(f"{path.name}: not readable as {encoding} text ({exc.reason})") from None
+        raise SurveyFileError(f"{path.name}：无法按 {encoding} 编码读取（{exc.reason}）") from None
     except BaseException:
         raw.close()
         raise
@@ -176,9 +176,9 @@ def _open_csv(path: Path) -> SurveySheet:
                 last_line = reader.line_num
         except UnicodeDecodeError as exc:
             line = _first_undecodable_line(path, encoding) or last_line + 1
-            raise SurveyFileError(f"{path.name}: line {line}: not readable as {encoding} text ({exc.reason})") from None
+            raise SurveyFileError(f"{path.name}：第 {line} 行无法按 {encoding} 编码读取（{exc.reason}）") from None
         except csv.Error as exc:
-            raise SurveyFileError(f"{path.name}: line {last_line + 1}: {exc}") from None
+            raise SurveyFileError(f"{path.name}：第 {last_line + 1} 行无法读取（{exc}）") from None
 
     def progress() -> float:
         try:
@@ -196,7 +196,7 @@ def _open_xlsx(path: Path) -> SurveySheet:
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise SurveyFileError(f"{path.name}: not a readable .xlsx workbook ({exc})") from None
+        raise SurveyFileError(f"{path.name}：不是可读取的 .xlsx 工作簿（{exc}）") from None
     try:
         sheet = next((ws for ws in book.worksheets if getattr(ws, "sheet_state", "visible") == "visible"),
                      book.worksheets[0])
@@ -249,7 +249,7 @@ def iter_table(path: str | os.PathLike) -> tuple[str, Iterator[tuple[int, list[A
         try:
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-            raise SurveyFileError(f"{path.name}: not a readable .xlsx workbook ({exc})") from None
+            raise SurveyFileError(f"{path.name}：不是可读取的 .xlsx 工作簿（{exc}）") from None
 
         def xlsx_rows() -> Iterator[tuple[int, list[Any]]]:
             try:

@@ -409,13 +409,13 @@ def test_a_file_unreadable_part_way_imports_nothing_and_names_the_line(database_
     with open(path, "ab") as handle:
         handle.write(b",,,,,,,,,,,,,\r\n" * padding + "21,坏行,,".encode() + b"\xff\xfe\r\n")
     bad_line = 4 + padding + 1
-    with pytest.raises(SurveyFileError, match=f"line {bad_line}"):
+    with pytest.raises(SurveyFileError, match=f"第 {bad_line} 行无法按 utf-8 编码读取"):
         import_survey(path, county="350302", round_label="2026-10", today=TODAY, now=NOW, workers=workers)
     with session_scope() as session:
         assert session.exec(select(Child).where(Child.resident_id.in_([ids["lost_x"], ids["good"]]))).all() == []
         failed = session.exec(select(SurveyImport).where(SurveyImport.file_name == "broken.csv")
                               .order_by(SurveyImport.id.desc())).first()
-        assert failed.status == "failed" and f"line {bad_line}" in failed.detail["error"]
+        assert failed.status == "failed" and f"第 {bad_line} 行" in failed.detail["error"]
 
 
 def test_every_opened_file_is_audited_once_by_the_import_that_opened_it(database_url, tmp_path):
