@@ -28,6 +28,7 @@ from models.agency import AgencyUnit
 from models.areas import load_areas
 from models.case import Case, PathwayRun
 from models.child import Child, Guardian
+from models.eligibility_rules import age_in_years
 from models.outcome_fields import OutcomeField
 from models.policy import Policy, load_policy
 from models.regions import get_county
@@ -157,10 +158,6 @@ def full_address(child: Child) -> str:
     return "".join(p for p in (county, *names, address) if p)
 
 
-def _age(birth: dt.date, today: dt.date) -> int:
-    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
-
-
 def _values(fields: list[OutcomeField], stored: dict, policy: Policy) -> list[ParameterFact]:
     out = []
     for f in fields:
@@ -220,7 +217,7 @@ def task_facts(session: Session, task: AgencyTask, viewer: WebUser, *, policy: P
     if "sex" in shows:
         facts.sex = child.sex
     if "age" in shows:
-        facts.age, facts.birth_date = _age(child.birth_date, today), child.birth_date
+        facts.age, facts.birth_date = age_in_years(child.birth_date, today), child.birth_date
     if "address" in shows:
         facts.address = full_address(child)
     if "hukou" in shows:

@@ -49,6 +49,7 @@ from careflow.survey.cells import cell_text
 from models.base import utcnow
 from models.child import Child
 from models.eligibility import KeyCareCriterion
+from models.eligibility_rules import age_in_years
 from models.key_care_files import FileStatus, KeyCareFile, file_reference, parse_file_reference
 from models.regions import get_county
 from models.resident_id import InvalidResidentID, mask_resident_id, normalize_resident_id
@@ -121,10 +122,6 @@ def department(code: str) -> Department:
         raise ValueError(f"field 'department': {code!r} is not one of {', '.join(DEPARTMENTS)}") from None
 
 
-def _age_on(birth: datetime.date, day: datetime.date) -> int:
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
-
-
 @dataclass
 class Export:
     """An export written: where, for whom, how many children, which columns."""
@@ -162,7 +159,7 @@ def export_for_department(session: Session, department_code: str, county: str, p
         .order_by(KeyCareFile.id)).all()
     guardians = _guardians(session, region.code) if {"guardian_name", "guardian_phone"} & set(dept.fields) else {}
     for file, child in files:
-        if dept.scope == "school_age" and not 6 <= _age_on(child.birth_date, today) <= 15:
+        if dept.scope == "school_age" and not 6 <= age_in_years(child.birth_date, today) <= 15:
             continue
         if dept.scope == "disability" and KeyCareCriterion.disability.value not in (file.criteria or []):
             continue

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.paths import PROJECT_ROOT
-from models.eligibility_rules import ChildProfile, KnownFact, evaluate_item, parse_rules, school_year
+from models.eligibility_rules import ChildProfile, KnownFact, age_in_years, evaluate_item, parse_rules, school_year
 from models.policy import load_policy
 from models.policy_files import PolicyError
 
@@ -191,3 +191,11 @@ def test_every_item_takes_its_group_and_refuses_others(number):
         if number in FACT_ITEMS:
             only = child(pupil, **{FACT_ITEMS[number]: "yes"})
             assert status(number, only, on) == "met"
+
+
+def test_an_age_in_years_counts_from_the_day_after_the_birthday():
+    """周岁 as the law counts it (法释〔2006〕1号 art. 2): the one rule the task page's age, the departments' school-age
+    export and the needs list all use; on the 10th birthday a child is still 9."""
+    born = date(2016, 12, 6)
+    assert [age_in_years(born, date(2026, 12, d)) for d in (5, 6, 7)] == [9, 9, 10]
+    assert age_in_years(date(2016, 2, 29), date(2026, 3, 1)) == 10 and age_in_years(born, date(2016, 1, 1)) == 0
