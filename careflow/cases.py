@@ -27,6 +27,7 @@ from models.base import utcnow
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus, clip_text
 from models.child import Child
 from models.deadlines import format_local
+from models.errors import FieldKeyError, FieldLookupError
 from models.policy import load_policy
 from models.regions import UnknownRegion, get_county
 from models.service_list import referral_item
@@ -37,7 +38,7 @@ def open_case(session: Session, *, child_id: uuid.UUID, caseworker: str, summary
     """Open a case on a registered child, held by ``caseworker`` in the child's residence county."""
     child = session.get(Child, child_id)
     if child is None:
-        raise LookupError(f"field 'child_id': no child {child_id}")
+        raise FieldLookupError("child_id", "problem.no_child", child_id=child_id)
     today = pendulum.now(get_settings().timezone).format("YYYYMMDD")
     while True:  # 24 random bits per county and day; the unique column is the final guard
         reference = f"CF-{child.residence_county_code}-{today}-{secrets.token_hex(3).upper()}"
@@ -114,11 +115,12 @@ def create_pathway_run(
             (:func:`reopen_case`; issue 12).
     """
     if pathway not in load_policy().pathways:
-        raise KeyError(f"field 'pathway': {pathway!r} is not a pathway; known: {sorted(load_policy().pathways)}")
+        raise FieldKeyError("pathway", "problem.not_a_pathway", pathway=pathway,
+                            known=", ".join(sorted(load_policy().pathways)))
     parameters = validate_start_parameters(pathway, parameters or {})
     case = session.get(Case, case_id)
     if case is None:
-        raise LookupError(f"field 'case_id': no case {case_id}")
+        raise FieldLookupError("case_id", "problem.no_case", case=case_id)
     if case.status == CaseStatus.closed:
         raise CaseClosed(CASE_CLOSED_MESSAGE)
     parameters = check_referral(session, case, pathway, parameters)  # target group (服务对象); Chinese refusal

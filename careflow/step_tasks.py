@@ -28,6 +28,7 @@ from models.base import utcnow
 from models.case import Case, PathwayRun
 from models.child import Child
 from models.deadlines import compute_deadline
+from models.errors import FieldValueError
 from models.pathways import PathwayStep
 from models.policy import load_policy
 from models.task import AgencyTask
@@ -110,8 +111,7 @@ def routing_area(session: Session, run: PathwayRun, step: PathwayStep) -> str:
     if step.jurisdiction_basis == "emergency_place":
         code = str(run.parameters.get("emergency_area_code", "")).strip()
         if not code:
-            raise ValueError("field 'emergency_area_code': the place of the emergency is needed to route "
-                             f"step {step.key!r}")
+            raise FieldValueError("emergency_area_code", "problem.emergency_place_needed", step=step.key)
         return code
     child = session.get(Child, session.get(Case, run.case_id).child_id)
     if step.jurisdiction_basis == "registration_place":

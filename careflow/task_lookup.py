@@ -10,10 +10,11 @@ import uuid
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from models.errors import FieldLookupError
 from models.task import OPEN_STATE_VALUES, AgencyTask
 
 
-class TaskNotFound(LookupError):
+class TaskNotFound(FieldLookupError):
     """No task matches the reference (or, for a unit, none of that unit's tasks)."""
 
 
@@ -25,7 +26,7 @@ def find_task(session: Session, ref: str, unit_code: str | None = None) -> Agenc
     """
     ref = ref.strip().lower().replace("-", "")
     if len(ref) < 4 or any(c not in "0123456789abcdef" for c in ref):
-        raise TaskNotFound(f"task reference {ref!r}: give at least 4 hex characters of the task id")
+        raise TaskNotFound("task", "problem.task_ref_short", ref=ref)
     query = select(AgencyTask)
     if unit_code:
         query = query.where(AgencyTask.unit_code == unit_code)
@@ -33,10 +34,11 @@ def find_task(session: Session, ref: str, unit_code: str | None = None) -> Agenc
         query = query.where(AgencyTask.id == uuid.UUID(ref))
     matches = [t for t in session.exec(query).all() if t.id.hex.startswith(ref)]
     if not matches:
-        scope = f" for unit {unit_code!r}" if unit_code else ""
-        raise TaskNotFound(f"no task {ref!r}{scope}")
+        if unit_code:
+            raise TaskNotFound("task", "problem.no_task_of_unit", ref=ref, unit=unit_code)
+        raise TaskNotFound("task", "problem.no_task", ref=ref)
     if len(matches) > 1:
-        raise TaskNotFound(f"task reference {ref!r} is ambiguous: {', '.join(t.short_ref for t in matches)}")
+        raise TaskNotFound("task", "problem.task_ref_ambiguous", ref=ref, matches=", ".join(t.short_ref for t in matches))
     return matches[0]
 
 

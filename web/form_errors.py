@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from core.i18n import field_label, gettext, has_message, label as value_label
+from models.errors import FieldProblem
 from models.field_values import FieldValueError
 from models.regions import UnknownRegion
 from models.resident_id import InvalidResidentID
@@ -200,6 +201,9 @@ def _domain(exc: Exception, form_values: dict[str, str]) -> FieldError:
     if isinstance(exc, FieldValueError):  # a typed policy field (amount, service items): its input is on the page
         return FieldError(f"?{exc.field}", f"field.{exc.field}", exc.field, key=f"form.{exc.key}",
                           values=dict(exc.values), value=exc.value)
+    if isinstance(exc, FieldProblem):  # worded when the page renders, in its language
+        target = _target((exc.field,)) if exc.field in FIELDS else (f"?{exc.field}", f"field.{exc.field}", exc.field)
+        return FieldError(*target, key=exc.key, values=dict(exc.values))
     if isinstance(exc, InvalidResidentID):
         return FieldError("resident_id", "child.resident_id", key=ID_PROBLEMS.get(exc.code, "form.id_format"),
                           from_form=True)  # quoted as typed, like every other field
