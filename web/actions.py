@@ -79,11 +79,26 @@ def record_report_as(session: Session, user: WebUser, child: Child, data: Report
         raise NotVisible(f"no child {child.id}")
     parts = []
     if data.reported_by:
-        parts.append(f"报告人：{data.reported_by}")
+        parts.append(f"{_REPORTER}{data.reported_by}")
     if data.mandatory_report:
-        parts.append("强制报告")
+        parts.append(_MANDATORY)
     parts.append(data.summary)
-    return open_case(session, child_id=child.id, caseworker=user.username, summary="；".join(parts)[:500])
+    return open_case(session, child_id=child.id, caseworker=user.username, summary=_SEP.join(parts)[:500])
+
+
+#: How :func:`record_report_as` writes the report into the case summary: ``报告人：班主任；强制报告；<summary>``.
+_REPORTER, _MANDATORY, _SEP = "报告人：", "强制报告", "；"
+
+
+def report_values(case: Case) -> dict[str, str]:
+    """What the case's report said that a start form asks again, read back from its summary (written by
+    :func:`record_report_as`): ``{"reported_by": "班主任", "mandatory_report": "yes"}``; empty for a case opened
+    otherwise. Keeps the reporter's name out of the redirect's URL (and so out of logs and browser history)."""
+    parts = (case.summary or "").split(_SEP)
+    if not parts or not parts[0].startswith(_REPORTER):
+        return {}
+    return {"reported_by": parts[0].removeprefix(_REPORTER),
+            "mandatory_report": "yes" if len(parts) > 2 and parts[1] == _MANDATORY else "no"}
 
 
 @dataclass

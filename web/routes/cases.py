@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -61,11 +61,14 @@ def render_case(request: Request, db, user, case, *, errors: list[str] | None = 
 
 
 @router.get("/cases/{reference}/pathways/new")
-def start_page(request: Request, db: DbDep, user: CaseworkerPage, reference: Reference) -> Response:
+def start_page(request: Request, db: DbDep, user: CaseworkerPage, reference: Reference,
+               item: Annotated[int | None, Query(ge=1, le=99)] = None) -> Response:
+    """The start form; the case's report fills the guardianship form's 报告人 and 强制报告, and ``item`` (from the
+    needs list or an item's check) chooses the service referral's item."""
     case, child = visible_case(db, user, reference)
-    # from the report just recorded (web.routes.children.record_report): the guardianship form's 报告人 and 强制报告
-    values = {k: str(request.query_params[k])[:200] for k in ("reported_by", "mandatory_report")
-              if k in request.query_params}
+    values = actions.report_values(case)
+    if item is not None:
+        values["p_item"] = str(item)
     return render(request, "pathway_start.html", {
         "case": case_summary(case), "pathways": pathway_infos(translator(request)), "errors": [], "values": values,
         **checks_context(db, child, user.username)})

@@ -64,7 +64,7 @@ def eligibility_page(request: Request, db: DbDep, user: ReaderPage,
     audit_read(db, child, user.username, "page.eligibility")
     checks = eligibility_out(db, child, item)
     return render(request, "eligibility.html", {"checks": checks, "reference": reference, "child_id": child.id,
-                                                "migrant": migrant_line(checks)})
+                                                "item": item, "migrant": migrant_line(checks)})
 
 
 @router.get("/children/{child_id}/eligibility")

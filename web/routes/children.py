@@ -6,7 +6,6 @@ ID numbers are masked in lists and on the record unless the caseworker asks to s
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
@@ -103,7 +102,5 @@ def record_report(request: Request, db: DbDep, user: CaseworkerPage, child_id: u
             **facts_context(db, child),
             "report": {k: v for k, v in form.items() if isinstance(v, str)}}, status_code=400)
     db.commit()
-    # the start form is filled in with what the report already said (its 报告人 and 强制报告), not asked again
-    query = urlencode({"done": "case_opened", "reported_by": report.reported_by or "",
-                       "mandatory_report": "yes" if report.mandatory_report else "no"})
-    return redirect(f"/cases/{case.reference}/pathways/new?{query}")
+    # the start form is filled in with what the report already said (its 报告人 and 强制报告: web.actions.report_values)
+    return redirect(f"/cases/{case.reference}/pathways/new?done=case_opened")
