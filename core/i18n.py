@@ -172,4 +172,4 @@ def deadline_text(text: str, lang: str = DEFAULT_LANGUAGE) -> str:
     return f"{match.group(1)}{_RULE_ZH[match.group(2)]}"
 
 
-use_wording(gettext, field_label)  # models' field problems are worded with these catalogues
+use_wording(gettext, field_label, label)  # models' field problems are worded with these catalogues

@@ -18,22 +18,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-#: ``(key, lang, **values) -> text`` and ``(field, lang) -> label``, lent by core.i18n when it loads.
+#: ``(key, lang, **values) -> text``, ``(field, lang) -> label`` and ``(value, kind, lang) -> label``, lent by
+#: core.i18n when it loads.
 _words: dict[str, Callable[..., str]] = {}
 
 
-def use_wording(message: Callable[..., str], field_label: Callable[[str, str], str]) -> None:
-    """Word problems with ``message(key, lang, **values)`` and ``field_label(field, lang)`` (core.i18n's)."""
-    _words.update(message=message, label=field_label)
+def use_wording(message: Callable[..., str], field_label: Callable[[str, str], str],
+                value_label: Callable[[str, str, str], str]) -> None:
+    """Word problems with core.i18n's ``message(key, lang, **values)``, ``field_label(field, lang)`` and
+    ``value_label(value, kind, lang)`` (a choice's label: ``options`` are worded as the field's choices)."""
+    _words.update(message=message, label=field_label, option=value_label)
 
 
 class FieldProblem(Exception):
     """What is wrong with the value of field ``field``: message ``key`` (``problem.…`` in the catalogues) with
     ``values`` formatted in (``str.format`` fields, ``{value!r}`` allowed)."""
 
-    def __init__(self, field: str, key: str, **values):
+    def __init__(self, field: str, key: str, *, labels: dict[str, str] | None = None, **values):
         super().__init__(field, key, values)
         self.field, self.key, self.values = field, key, values
+        self.labels = labels or {}  # the field's label by language, for a policy field the catalogues do not name
 
     def __str__(self) -> str:
         return f"field '{self.field}': {self.message('en')}"
@@ -42,11 +46,16 @@ class FieldProblem(Exception):
         """What is wrong, in ``lang``, without the field's label (the key and values if no words are loaded)."""
         if "message" not in _words:
             return f"{self.key} {self.values}"
-        return _words["message"](self.key, lang, **self.values)
+        values = dict(self.values)
+        if isinstance(values.get("options"), (list, tuple)):  # a choice field's options: by their labels in Chinese,
+            options = values["options"]                     # as typed (the codes) in English
+            values["options"] = (", ".join(options) if lang == "en"
+                                 else "、".join(_words["option"](o, f"option.{self.field}", lang) for o in options))
+        return _words["message"](self.key, lang, **values)
 
     def text(self, lang: str) -> str:
         """``<field's label>：<what is wrong>`` in ``lang`` (``zh`` or ``en``), e.g. 「调查轮次：'2026-13' 不是调查轮次」."""
-        label = _words["label"](self.field, lang) if "label" in _words else self.field
+        label = self.labels.get(lang) or (_words["label"](self.field, lang) if "label" in _words else self.field)
         return f"{label}{'：' if lang != 'en' else ': '}{self.message(lang)}"
 
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from models import field_values
+from models.errors import FieldValueError
 from models.policy_files import Code, Located, PolicyModel, Text
 from models.policy_lists import service_names
 
@@ -75,11 +76,11 @@ class OutcomeField(PolicyModel):
                 return True
             if text.lower() in _FALSE:
                 return False
-            raise ValueError(f"outcome field {self.name!r}: {raw!r} is not yes or no "
-                             "(write yes/no, true/false, 是/否 or 1/0)")
+            raise FieldValueError(self.name, "problem.not_yes_no", labels=self._labels, value=raw)
         if self.type == "choice":
             if text not in self.options:
-                raise ValueError(f"outcome field {self.name!r}: {raw!r} is not one of {', '.join(self.options)}")
+                raise FieldValueError(self.name, "problem.not_an_option", labels=self._labels, value=raw,
+                                      options=list(self.options))
             return text
         if self.type in _TYPED:
             return self._typed(raw)
@@ -115,7 +116,11 @@ class OutcomeField(PolicyModel):
             return value.strip()
         elif isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
             return str(value)
-        raise ValueError(f"outcome field {self.name!r}: {value!r} is not a {self.type} value")
+        raise FieldValueError(self.name, "problem.wrong_type", labels=self._labels, value=value, kind=self.type)
+
+    @property
+    def _labels(self) -> dict[str, str]:
+        return {"zh": self.label_zh, "en": self.label_en}
 
 
 def validate_fields(fields: list[OutcomeField] | tuple[OutcomeField, ...], values: Mapping[str, Any],

@@ -168,7 +168,7 @@ def test_an_outcome_error_names_the_step_field(clients, world, answered):
                                                               "csrf_token": client.csrf})
     assert response.status_code == 400
     text = visible_text(response.text)
-    assert "情节严重：「maybe」请选择“是”或“否”" in text, text[-600:]
+    assert "情节严重：「maybe」不是“是”或“否”" in text, text[-600:]
     assert re.search(r'name="o_serious" aria-invalid="true"', response.text)
     assert "outcome field" not in text
 
