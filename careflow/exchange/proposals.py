@@ -59,7 +59,8 @@ def propose(session: Session, gaps: list[tuple[int, int]], *, on: dt.date, now: 
                     .join(Child, Child.id == DepartmentAnswer.child_id)
                     .where(DepartmentAnswer.id.in_(chunk), qualifies(item, on),
                            ~referred_sql(item, open_only=True), ~already))
-            made += session.execute(sa.insert(ReferralProposal).from_select(columns, rows)).rowcount or 0
+            insert = sa.insert(ReferralProposal).from_select(columns, rows).returning(ReferralProposal.id)
+            made += len(session.execute(insert).all())
     return made
 
 

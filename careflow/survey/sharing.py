@@ -121,7 +121,8 @@ def department(code: str) -> Department:
     try:
         return DEPARTMENTS[code]
     except KeyError:
-        raise ValueError(f"field 'department': {code!r} is not one of {', '.join(DEPARTMENTS)}") from None
+        known = "、".join(f"{c}（{d.name_zh}）" for c, d in DEPARTMENTS.items())
+        raise ValueError(f"字段 department（部门）：{code!r} 不是交换数据的部门（可选：{known}）") from None
 
 
 @dataclass
