@@ -31,7 +31,7 @@ from models.data_exchange import (
 )
 from models.policy import load_policy
 
-__all__ = ["BATCH", "ProposalView", "mark_referred", "open_proposals", "open_proposals_query", "propose",
+__all__ = ["BATCH", "ProposalView", "gap_field", "mark_referred", "open_proposals", "open_proposals_query", "propose",
            "proposal_views"]
 
 #: Answers per ``INSERT … SELECT`` (bounded parameters: PostgreSQL refuses more than 65,535 in one statement).
@@ -79,8 +79,9 @@ def mark_referred(session: Session, *, child_id: uuid.UUID, item: int, run_id: u
 
 @dataclass(frozen=True)
 class ProposalView:
-    """A proposal as the caseworker reads it: the child, the item (number and service), the department and the
-    reason in Chinese (:func:`models.data_exchange.gap_text`), when it was made (UTC), and its date received."""
+    """A proposal as the caseworker reads it: the child, the item (number and service), the department, the answer
+    that revealed the gap (``field`` and ``value`` as written, the file, its line, the date received, Asia/Shanghai),
+    ``reason`` the same in Chinese (:func:`models.data_exchange.gap_text`), and when it was made (UTC)."""
 
     id: int
     child_id: uuid.UUID
@@ -89,19 +90,21 @@ class ProposalView:
     service: str
     department: str
     department_name: str
+    field: str
+    value: str
+    received_on: dt.date
+    file_name: str
+    line: int
     reason: str
     created_at: dt.datetime
 
 
-def _reason(answer: DepartmentAnswer, item: int) -> str:
-    dept = DEPARTMENTS.get(answer.department)
-    name = dept.name_zh if dept else answer.department
-    for gap in load_exchange_policy().gaps_of(answer.department):
-        if gap.item == item and gap.field in (answer.answers or {}):
-            header = dept.answers[gap.field][0] if dept and gap.field in dept.answers else gap.field
-            return gap_text(name, header, answer.answers[gap.field], answer.received_on, answer.file_name, answer.line)
-    return gap_text(name, "答复", "；".join((answer.answers or {}).values()), answer.received_on, answer.file_name,
-                    answer.line)
+def gap_field(department: str, item: int, answers: dict) -> str:
+    """The answer field whose gap proposed ``item`` (``policy/data_exchange.yaml``), or "" when none matches now."""
+    for gap in load_exchange_policy().gaps_of(department):
+        if gap.item == item and gap.matches((answers or {}).get(gap.field, "")):
+            return gap.field
+    return ""
 
 
 def proposal_views(rows) -> list[ProposalView]:
@@ -110,10 +113,16 @@ def proposal_views(rows) -> list[ProposalView]:
     out = []
     for proposal, answer, name in rows:
         dept = DEPARTMENTS.get(proposal.department)
+        field = gap_field(answer.department, proposal.item, answer.answers)
+        value = (answer.answers or {}).get(field, "")
+        header = dept.answers[field][0] if dept and field in dept.answers else field
+        dept_name = dept.name_zh if dept else proposal.department
         out.append(ProposalView(
             id=proposal.id, child_id=proposal.child_id, child_name=name, item=proposal.item,
             service=items[proposal.item].service if proposal.item in items else "", department=proposal.department,
-            department_name=dept.name_zh if dept else proposal.department, reason=_reason(answer, proposal.item),
+            department_name=dept_name, field=field, value=value, received_on=answer.received_on,
+            file_name=answer.file_name, line=answer.line,
+            reason=gap_text(dept_name, header, value, answer.received_on, answer.file_name, answer.line),
             created_at=proposal.created_at))
     return out
 
