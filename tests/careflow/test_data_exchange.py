@@ -197,3 +197,16 @@ def test_a_file_without_a_key_column_is_refused_in_chinese(database_url, tmp_pat
         import_department_answers(session, "medical_insurance", path, actor="a")
     with session_scope() as session, pytest.raises(ValueError, match="字段 department"):
         import_department_answers(session, "tax", path, actor="a")
+
+
+def test_the_command_line_imports_a_file_once_and_says_so_in_chinese(database_url, tmp_path):
+    from typer.testing import CliRunner
+
+    from entry.cli import app
+
+    child = register(date(2014, 10, 10))
+    path = write_answers(tmp_path / "cli.csv", ["儿童编号", "参保状态"], [[child_reference(child), "未参保"]])
+    first = CliRunner().invoke(app, ["survey", "import-answers", str(path), "--department", "medical_insurance"])
+    again = CliRunner().invoke(app, ["survey", "import-answers", str(path), "--department", "medical_insurance"])
+    assert first.exit_code == 0 and "记录答复 1 条" in first.output and "建议转介 1 项" in first.output
+    assert again.exit_code == 0 and "已导入过，本次未重复导入" in again.output
