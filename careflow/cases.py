@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.audit import record_audit
+from careflow.exchange.proposals import mark_referred
 from careflow.referral_eligibility import check_referral, record_override
 from core.settings import get_settings
 from careflow.tasks import move_tasks
@@ -137,6 +138,9 @@ def create_pathway_run(
     record_audit(session, actor=actor, action="pathway.started", entity_type="pathway_run", entity_id=run.id,
                  case_id=case.id, detail={"pathway": pathway, "parameters": parameters or {}})
     record_override(session, run, actor)
+    if pathway == "service_referral":  # the item is referred: the proposals a department's answer made are done
+        mark_referred(session, child_id=case.child_id, item=referral_item(parameters).number, run_id=run.id,
+                      actor=actor, now=run.started_at)
     return run
 
 

@@ -5,8 +5,8 @@ Policy: 闽民童〔2025〕5号, section 一（二）: a key care target (重点
 least every three months (:class:`CareContact` is the log; the duties themselves are :class:`models.task.AgencyTask`
 rows with a ``duty_key``, linked by :class:`KeyCareDuty`; their kinds and keys are :mod:`models.dated_duties`, the
 calendar :mod:`careflow.survey.duties`). Section 一（三）: departments share data back (school enrolment, medical
-insurance, rehabilitation…), stored on the file (:attr:`KeyCareFile.department_data`, see
-:mod:`careflow.survey.sharing`). Files are opened and closed by a survey round (:mod:`models.survey`).
+insurance, rehabilitation…), kept on the child since migration 0022 (:class:`models.data_exchange.DepartmentAnswer`,
+:mod:`careflow.exchange.answers`); :attr:`KeyCareFile.department_data` holds only answers imported before. Files are opened and closed by a survey round (:mod:`models.survey`).
 """
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ class KeyCareFile(SQLModel, table=True):
 
     One per child (a child who stops being a key care target has the file closed with the reason; becoming one
     again reopens it). :func:`file_reference` (``KF-0000123``) is what messages and lists show instead of the
-    child's name. ``department_data`` holds the departments' answers (方案 一（三）), keyed by department::
+    child's name. ``department_data`` holds the departments' answers imported before migration 0022 (方案 一（三）;
+no longer written: :class:`models.data_exchange.DepartmentAnswer`), keyed by department::
 
         {"education": {"school": "城厢区第一实验小学", "stage": "小学", "status": "在读",
                        "received_at": "2026-11-02T09:00:00+00:00", "source": "education-answers.xlsx", "line": 3}}

@@ -99,6 +99,8 @@ ENDPOINTS = [
     Endpoint("GET", "/children/{child_id}", frozenset({CW, MGR}), "child"),
     Endpoint("POST", "/children/{child_id}/reports", frozenset({CW}), "child", lambda w, t: REPORT),
     Endpoint("POST", "/children/{child_id}/facts", frozenset({CW}), "child", lambda w, t: FACT),
+    # the one-click start of a referral a department's answer proposed (none here: back to the child's page)
+    Endpoint("POST", "/children/{child_id}/proposals/start", frozenset({CW}), "child", lambda w, t: {"item": "7"}),
     Endpoint("GET", "/cases/{reference}/eligibility", frozenset({CW, MGR}), "case"),
     Endpoint("GET", "/children/{child_id}/eligibility", frozenset({CW, MGR}), "child"),
     Endpoint("GET", "/cases", frozenset({CW, MGR})),
