@@ -176,7 +176,8 @@ def deadline_basis(task: AgencyTask, tz: str) -> tuple[pendulum.DateTime, Deadli
     """Where a task's deadline is counted from, and its rule; None when unknown.
 
     A pathway step (``careflow.step_tasks``) counts ``deadline_text`` from ``requested_at``; a city list's dated duty
-    (``careflow.city_list``) counts it from 00:00 of the publication date in its ``duty_key``. Other dated
+    (``careflow.city_list``) counts it from 00:00 of the publication date in its ``duty_key`` (the province's
+    confirmation of receipt from ``requested_at``). Other dated
     duties are not recounted (their start is their own module's business).
     """
     try:
@@ -190,6 +191,8 @@ def deadline_basis(task: AgencyTask, tz: str) -> tuple[pendulum.DateTime, Deadli
     published = rest.rpartition(":")[2]
     if kind not in DUTY_KINDS:
         return None
+    if not DUTY_KINDS[kind].counted_from_publication:  # the province's confirmation: from when it was requested
+        return pendulum.instance(task.requested_at), rule
     try:
         day = _dt.date.fromisoformat(published)
     except ValueError:

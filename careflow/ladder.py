@@ -76,7 +76,7 @@ def _windows(task: AgencyTask, ladder: Ladder, county_code: str | None) -> list[
     ``reminder`` is reached from ``reminder_at_fraction`` of the time allowed until the deadline (not after it);
     ``ack_overdue`` from ``ack_due_at`` while the task is still ``requested``; ``deadline`` from ``due_at``;
     ``overdue`` from ``due_at`` + ``overdue_after`` (working days counted with the holiday calendar), only
-    for a task with a county (whose manager it goes to). All times UTC-aware.
+    for a task with an area above it (:func:`task_county`: whose manager it goes to). All times UTC-aware.
     """
     windows: list[tuple[str, datetime, datetime | None]] = [
         ("reminder", task.requested_at + (task.due_at - task.requested_at) * ladder.reminder_at_fraction, task.due_at)]
@@ -149,12 +149,17 @@ def next_rung_time(task: AgencyTask, ladder: Ladder, fired, *, county_code: str 
 
 
 def task_county(task: AgencyTask, case_county: str | None) -> str | None:
-    """The county whose manager gets a task's ``overdue`` rung: its case's, else its own jurisdiction's
-    county (a dated duty without a case), else None (a city- or province-level duty)."""
+    """The area (6-digit GB/T 2260 code) whose civil affairs manager gets a task's ``overdue`` rung: its case's
+    county; else, for a duty without a case, the rung above its own jurisdiction: a county's (or township's)
+    county; for a city-level unit (a code ending in ``00``: a city has no county manager) the province
+    (``350000``, 省民政厅: 方案 四 has cities file their lists with it); None for a province-level duty (no rung
+    above it)."""
     if case_county:
         return case_county
-    code = task.jurisdiction_code
-    return code[:6] if len(code) >= 6 and not code[:6].endswith("00") else None
+    code = task.jurisdiction_code[:6]
+    if len(code) < 6 or code.endswith("0000"):
+        return None
+    return code[:2] + "0000" if code.endswith("00") else code
 
 
 def initial_next_rung_at(task: AgencyTask, county_code: str | None, now: datetime | None = None) -> datetime:
