@@ -34,7 +34,7 @@ class CityListVersion(SQLModel, table=True):
         version: 1 for the city's first list loaded, then one more for each later publication.
         published_on: the date the city issued it (制定下发); its duties count from it.
         source / title_zh / sha256: the city's document number, the list's title, the file's digest (hex).
-        items: the city's items as loaded (each the provincial YAML's item shape), to compare versions later.
+        items: the city's items as loaded (each :class:`models.policy_lists.ServiceItem`'s JSON dump), to name them.
         differences: each difference from the provincial list (:func:`models.city_list.check_city_list`) as
             ``{"item", "kind", "narrower", "detail", "city_item"}``.
         forced: loaded although narrower than the provincial list (``--force``).

@@ -12,6 +12,8 @@ import pytest
 import yaml
 from sqlmodel import select
 
+from typer.testing import CliRunner
+
 from careflow.answers import answer_task
 from careflow.city_list import OlderCityList, load_city_list
 from careflow.city_list_status import city_list_overview
@@ -19,6 +21,7 @@ from careflow.escalation import sweep_deadlines
 from careflow.ladder import task_county
 from core.db import session_scope
 from core.paths import PROJECT_ROOT
+from entry.cli import app
 from models.agency import AgencyUnit
 from models.audit import AuditEvent
 from models.city_list import CityServiceList
@@ -26,7 +29,7 @@ from models.city_list_version import CityListVersion, FilingState
 from models.notification import Notification
 from models.task import AgencyTask, Escalation, TaskState
 
-CITY_NAMES = {"350400": "三明市民政局", "350500": "泉州市民政局", "350600": "漳州市民政局", "350700": "南平市民政局", "350900": "宁德市民政局"}
+CITY_NAMES = {"350100": "福州市民政局", "350400": "三明市民政局", "350500": "泉州市民政局", "350600": "漳州市民政局", "350700": "南平市民政局", "350900": "宁德市民政局"}
 
 
 @pytest.fixture
@@ -41,10 +44,14 @@ def city_unit(database_url):
     return add
 
 
-def city_list(city_code: str, published_on: date, source: str = "测试清单") -> CityServiceList:
+def city_list_data(city_code: str, published_on: date, source: str = "测试清单") -> dict:
     data = yaml.safe_load((PROJECT_ROOT / "policy" / "service_list.yaml").read_text(encoding="utf-8"))
     data.update({"city_code": city_code, "published_on": published_on, "source": source, "title_zh": "测试清单"})
-    return CityServiceList.model_validate(data)
+    return data
+
+
+def city_list(city_code: str, published_on: date, source: str = "测试清单") -> CityServiceList:
+    return CityServiceList.model_validate(city_list_data(city_code, published_on, source))
 
 
 def load(city_code: str, published_on: date, source: str = "测试清单", now: datetime | None = None):
@@ -162,3 +169,25 @@ def test_an_overdue_filing_reaches_the_provincial_department(city_unit):
     to_province = [m for m in messages if m.unit_code == "civil_affairs-350000.manager"]
     assert len(to_province) == 1 and "请省民政厅督办" in to_province[0].body
     assert task(filing.id).escalation_level == 3
+
+
+def test_the_load_command_prints_the_version_and_the_republication_it_completed(city_unit, tmp_path):
+    code = city_unit("350100")
+    paths = []
+    for published in (date(2025, 9, 1), date(2027, 8, 30)):
+        data = city_list_data(code, published)
+        paths.append(tmp_path / f"fuzhou-{published}.yaml")
+        paths[-1].write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    first = CliRunner().invoke(app, ["policy", "load-city-list", str(paths[0]), "--as", "福州市民政局"])
+    assert first.exit_code == 0, first.output
+    assert "版本：第 1 版" in first.output and "已完成上一版清单" not in first.output
+    second = CliRunner().invoke(app, ["policy", "load-city-list", str(paths[1]), "--as", "福州市民政局"])
+    assert second.exit_code == 0, second.output
+    assert "版本：第 2 版" in second.output
+    assert "已完成上一版清单的两年更新发布任务" in second.output
+    assert f"city_list_republication:{code}:2025-09-01（由本版清单更新发布）" in second.output
+    again = CliRunner().invoke(app, ["policy", "load-city-list", str(paths[0])])  # the first list again: nothing new
+    assert again.exit_code == 0 and "版本：第 1 版" in again.output and "新生成定期任务 0 项，已有 2 项" in again.output
+    paths[0].write_text(paths[0].read_text(encoding="utf-8").replace("2025-09-01", "2025-01-15"), encoding="utf-8")
+    older = CliRunner().invoke(app, ["policy", "load-city-list", str(paths[0])])
+    assert older.exit_code == 2 and "早于福州市已载入的第 2 版清单（2027-08-30发布）" in older.output
