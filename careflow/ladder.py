@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, Field, field_validator
 
 from core.settings import get_settings
+from models.areas import overdue_area
 from models.deadlines import DeadlineRule, compute_deadline
 from models.task import OPEN_STATES, AgencyTask, TaskState
 from models.working_days import WorkingDayCalendar, default_calendar
@@ -149,17 +150,9 @@ def next_rung_time(task: AgencyTask, ladder: Ladder, fired, *, county_code: str 
 
 
 def task_county(task: AgencyTask, case_county: str | None) -> str | None:
-    """The area (6-digit GB/T 2260 code) whose civil affairs manager gets a task's ``overdue`` rung: its case's
-    county; else, for a duty without a case, the rung above its own jurisdiction: a county's (or township's)
-    county; for a city-level unit (a code ending in ``00``: a city has no county manager) the province
-    (``350000``, 省民政厅: 方案 四 has cities file their lists with it); None for a province-level duty (no rung
-    above it)."""
-    if case_county:
-        return case_county
-    code = task.jurisdiction_code[:6]
-    if len(code) < 6 or code.endswith("0000"):
-        return None
-    return code[:2] + "0000" if code.endswith("00") else code
+    """The area whose civil affairs manager gets a task's ``overdue`` rung: :func:`models.areas.overdue_area` of its
+    jurisdiction and its case's county (a city-level duty: the province; a province-level one: None, no rung)."""
+    return overdue_area(task.jurisdiction_code, case_county)
 
 
 def initial_next_rung_at(task: AgencyTask, county_code: str | None, now: datetime | None = None) -> datetime:

@@ -168,6 +168,7 @@ def test_an_overdue_filing_reaches_the_provincial_department(city_unit):
     assert rungs["overdue"] == [["civil_affairs-350000.manager", "manager"]]
     to_province = [m for m in messages if m.unit_code == "civil_affairs-350000.manager"]
     assert len(to_province) == 1 and "请省民政厅督办" in to_province[0].body
+    assert to_province[0].body.startswith("福建省民政厅（协调部门）") and "县（市、区）" not in to_province[0].body
     assert task(filing.id).escalation_level == 3
 
 
