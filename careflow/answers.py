@@ -61,7 +61,7 @@ def answer_task(
         if action == TaskState.completed and session.get(KeyCareDuty, task.id) is not None:
             complete_duty(session, task, actor=actor, outcome=outcome, now=now)  # the contact made: the next one due
         elif action == TaskState.completed and task.pathway_run_id is None and is_city_list_duty(task.duty_key):
-            complete_city_list_duty(session, task, actor=actor, outcome=outcome, now=now)  # filed: the province confirms
+            complete_city_list_duty(session, task, actor=actor, outcome=outcome, now=now)  # the province confirms
         elif action == TaskState.rejected:
             kind = parse_kind(rejection_kind)
             check_rejection(session, task, kind, reroute_unit)

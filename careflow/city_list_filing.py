@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 
 from core.audit import record_audit
 from core.settings import get_settings
+from careflow.answer_text import validate_answer
 from careflow.tasks import transition_task
 from models.agency import AgencyUnit
 from models.base import utcnow
@@ -53,6 +54,7 @@ def complete_city_list_duty(session: Session, task: AgencyTask, *, actor: str, o
                             now: datetime | None = None) -> AgencyTask | None:
     """Complete a filing duty or a confirmation of receipt (:func:`careflow.tasks.transition_task`), then:
 
+    * a filing answered ``filed`` false is refused (the duty stays open, escalated when overdue);
     * a filing answered ``filed`` true: open the provincial department's confirmation task (once), with its
       ``task_requested`` message (stored; the sweeper sends what is not sent at once), audited ``city_list.filed``;
     * a confirmation answered ``received`` true: audited ``city_list.filing_confirmed`` (the list is filed);
@@ -61,12 +63,16 @@ def complete_city_list_duty(session: Session, task: AgencyTask, *, actor: str, o
     ``now``: UTC-aware, default the current time. Returns the confirmation task opened (or found), else None.
 
     Raises:
-        ValueError (Chinese, naming the field): the answer does not fit the duty's fields; no active unit
+        ValueError (Chinese, naming the field): the answer does not fit the duty's fields; a filing answered
+        ``filed`` false; no active unit
         ``civil_affairs-350000`` in the agency directory (raised inside the caller's transaction: roll it back).
     """
     now = now or utcnow()
     kind, _, rest = (task.duty_key or "").partition(":")
     city_code, _, published = rest.partition(":")
+    if kind == "city_list_filing" and validate_answer(session, task, outcome or {}).get("filed") is False:
+        raise ValueError("字段 filed（已报送省民政厅备案）：“否”不能办结报备任务；请报送省民政厅后再办结，"
+                         "逾期未报的由省民政厅督办")
     transition_task(session, task, TaskState.completed, actor=actor, outcome=outcome, now=now)
     stored = task.outcome or {}
     if kind == "city_list_filing" and stored.get("filed") is True:

@@ -17,7 +17,7 @@ from models.user import ApiToken, UserInvite, UserRole, WebUser  # noqa: F401  (
 from models.dashboard import DashboardFigure  # noqa: F401  (dashboard figures and their indexes, migration 0008)
 from models.holidays import HolidayArrangement  # noqa: F401  (official holiday arrangements, migration 0011)
 from models.child_facts import ChildFact  # noqa: F401  (facts the target-group rules need, migration 0012_elig)
-from models.city_list_version import CityListVersion  # noqa: F401  (city service list versions, migration 0019_city_list)
+from models.city_list_version import CityListVersion  # noqa: F401  (city list versions, migration 0019_city_list)
 
 __all__ = [
     "AgencyTask", "AgencyUnit", "Escalation", "AuditEvent", "Case", "CaseStatus", "Child", "DeliveryStatus",

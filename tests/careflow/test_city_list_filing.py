@@ -109,6 +109,9 @@ def test_the_city_files_and_only_the_provinces_confirmation_makes_it_filed(city_
 
     before_due = datetime(2026, 11, 5, tzinfo=timezone.utc)
     assert state(before_due) == FilingState.not_filed
+    with pytest.raises(ValueError, match="字段 filed（已报送省民政厅备案）：“否”不能办结报备任务"):
+        answer_task(filing.short_ref, TaskState.completed, actor="南平市民政局 王芳", outcome={"filed": "否"})
+    assert task(filing.id).state == TaskState.requested
     answer_task(filing.short_ref, TaskState.completed, actor="南平市民政局 王芳", unit_code=filing.unit_code,
                 outcome={"filed": "是", "note": "已于11月4日报送"}, now=before_due)
     with session_scope() as session:
