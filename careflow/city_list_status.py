@@ -3,7 +3,7 @@ differences from the provincial list — what the provincial civil affairs depar
 
 One statement for all the cities asked (the latest version of each through the unique (city_code, version) index,
 with its filing and confirmation duties); the cities are the 9 设区市 and 平潭综合实验区 of ``policy/regions.yaml``, a
-fixed handful, so the page needs no paging.
+fixed handful, so that page needs no paging. A city's versions (:func:`version_history`) are paged by the caller.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from models.policy import load_policy
 from models.regions import load_regions
 from models.task import AgencyTask
 
-__all__ = ["CityListRow", "DifferenceLine", "city_list_overview", "cities_visible_to"]
+__all__ = ["CityListRow", "DifferenceLine", "cities_visible_to", "city_list_overview", "difference_lines",
+           "version_history", "version_row"]
 
 
 @dataclass(frozen=True)
@@ -65,33 +66,49 @@ def cities_visible_to(jurisdiction: str) -> list[str]:
     return [c for c in cities if c == code[:6] or (c.endswith("00") and code.startswith(c[:4]))]
 
 
+def _with_duties(query: sa.Select) -> sa.Select:
+    """``query`` (of :class:`CityListVersion`) with each version's filing duty's state, outcome and deadline and its
+    confirmation's state and outcome (outer joins: a confirmation exists only once the city filed)."""
+    filing, receipt = aliased(AgencyTask), aliased(AgencyTask)
+    return (query.add_columns(filing.state, filing.outcome, filing.due_at, receipt.state, receipt.outcome)
+            .outerjoin(filing, filing.id == CityListVersion.filing_task_id)
+            .outerjoin(receipt, receipt.id == CityListVersion.receipt_task_id))
+
+
 def city_list_overview(session: Session, cities: list[str], *, now: datetime) -> list[CityListRow]:
     """A :class:`CityListRow` per city of ``cities`` (GB/T 2260 codes, in that order), from one statement; ``now``
     (UTC-aware) decides which unfiled lists are overdue."""
     names = load_regions().cities
     latest = (sa.select(CityListVersion.city_code, sa.func.max(CityListVersion.version).label("version"))
               .where(CityListVersion.city_code.in_(cities)).group_by(CityListVersion.city_code).subquery())
-    filing, receipt = aliased(AgencyTask), aliased(AgencyTask)
-    found = session.execute(
-        sa.select(CityListVersion, filing.state, filing.outcome, filing.due_at, receipt.state, receipt.outcome)
-        .join(latest, sa.and_(latest.c.city_code == CityListVersion.city_code,
-                              latest.c.version == CityListVersion.version))
-        .outerjoin(filing, filing.id == CityListVersion.filing_task_id)
-        .outerjoin(receipt, receipt.id == CityListVersion.receipt_task_id)).all()
+    found = session.execute(_with_duties(
+        sa.select(CityListVersion).join(latest, sa.and_(latest.c.city_code == CityListVersion.city_code,
+                                                        latest.c.version == CityListVersion.version)))).all()
     by_city = {row[0].city_code: row for row in found}
-    rows = []
-    for code in cities:
-        row = CityListRow(city_code=code, city_name=names.get(code, code))
-        if code in by_city:
-            version, f_state, f_outcome, f_due, r_state, r_outcome = by_city[code]
-            row.version, row.published_on, row.source = version.version, version.published_on, version.source
-            row.loaded_at, row.loaded_by, row.forced = version.loaded_at, version.loaded_by, version.forced
-            row.filing_due_at = f_due
-            row.filing = filing_state(filing_state=f_state, filing_outcome=f_outcome, filing_due_at=f_due,
-                                      receipt_state=r_state, receipt_outcome=r_outcome, now=now)
-            row.added, row.removed, row.changed = difference_lines(version)
-        rows.append(row)
-    return rows
+    return [version_row(by_city[code], now=now) if code in by_city
+            else CityListRow(city_code=code, city_name=names.get(code, code)) for code in cities]
+
+
+def version_history(city_code: str) -> tuple[sa.Select, sa.Select]:
+    """The versions of one city with their duties (the page query, rows for :func:`version_row`, to be ordered by
+    version and paged by the caller) and its ``SELECT count(*)``."""
+    where = CityListVersion.city_code == city_code
+    return (_with_duties(sa.select(CityListVersion).where(where)),
+            sa.select(sa.func.count()).select_from(CityListVersion).where(where))
+
+
+def version_row(row, *, now: datetime) -> CityListRow:
+    """A :class:`CityListRow` of one result row of :func:`city_list_overview`'s or :func:`version_history`'s query
+    (the version, then its duties' columns); ``now`` (UTC-aware) decides whether an unfiled list is overdue."""
+    version, f_state, f_outcome, f_due, r_state, r_outcome = tuple(row)
+    added, removed, changed = difference_lines(version)
+    return CityListRow(
+        city_code=version.city_code, city_name=load_regions().cities.get(version.city_code, version.city_code),
+        version=version.version, published_on=version.published_on, source=version.source,
+        loaded_at=version.loaded_at, loaded_by=version.loaded_by, forced=version.forced, filing_due_at=f_due,
+        filing=filing_state(filing_state=f_state, filing_outcome=f_outcome, filing_due_at=f_due,
+                            receipt_state=r_state, receipt_outcome=r_outcome, now=now),
+        added=added, removed=removed, changed=changed)
 
 
 def difference_lines(version: CityListVersion) -> tuple[list[DifferenceLine], list[DifferenceLine],

@@ -36,6 +36,9 @@ def province(web_app, world):
             session.add(AgencyUnit(code="civil_affairs-350200", agency_type="civil_affairs",
                                    jurisdiction_code="350200", name="厦门市民政局"))
             session.flush()
+        first = {**data, "published_on": date(2023, 5, 4), "source": "厦民〔2023〕7号"}
+        load_city_list(session, CityServiceList.model_validate(first), actor="厦门市民政局 李明", force=True,
+                       now=datetime(2023, 5, 5, 1, tzinfo=timezone.utc))
         load_city_list(session, CityServiceList.model_validate(data), actor="厦门市民政局 李明", force=True,
                        now=datetime(2025, 6, 10, 1, tzinfo=timezone.utc))
         create_user(session, username=username, password="correct horse battery staple", role=UserRole.manager,
@@ -51,7 +54,7 @@ def test_the_provincial_manager_sees_every_city_with_its_version_filing_and_diff
     for city in ("福州市", "厦门市", "莆田市", "三明市", "泉州市", "漳州市", "南平市", "龙岩市", "宁德市", "平潭综合实验区"):
         assert city in text
     row = " ".join(visible_text(page.text.split('id="city-350200"')[1].split("</tr>")[0]).split())
-    assert "第 1 版" in row and "2025-06-09 发布 · 厦民〔2025〕21号" in row and "低于省级清单，已强制载入" in row
+    assert "第 2 版" in row and "2025-06-09 发布 · 厦民〔2025〕21号" in row and "低于省级清单，已强制载入" in row
     assert "2025-06-10 09:00 · 厦门市民政局 李明" in row
     assert "逾期" in row and "备案截止 2025-06-19 23:59" in row
     assert "增加 1 项 第 21 项 儿童友好空间服务" in row
@@ -63,3 +66,15 @@ def test_the_provincial_manager_sees_every_city_with_its_version_filing_and_diff
 def test_a_city_manager_sees_only_their_city(province, clients):
     text = visible_text(clients["mgr_city"].get("/city-lists").text)
     assert "莆田市" in text and "厦门市" not in text and "宁德市" not in text
+
+
+def test_a_citys_versions_are_listed_newest_first(province, clients):
+    page = province.get("/city-lists?city=350200")
+    assert page.status_code == 200
+    history = " ".join(visible_text(page.text.split('id="history"')[1]).split())
+    assert "厦门市的历次清单" in history and "共 2 版，第 1–2 版" in history
+    assert history.index("第 2 版 2025-06-09 发布") < history.index("第 1 版 2023-05-04 发布 · 厦民〔2023〕7号")
+    assert leaks(page.text) == []
+    bad = province.get("/city-lists?city=999999")
+    assert bad.status_code == 400 and "字段 city（设区市）：'999999' 不是福建省的设区市" in visible_text(bad.text)
+    assert clients["mgr_city"].get("/city-lists?city=350200").status_code == 404  # 莆田市's manager: not 厦门市
