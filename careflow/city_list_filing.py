@@ -5,9 +5,10 @@ The city's civil affairs bureau completes its filing duty (``city_list_filing:<c
 that is only the city's word. When it says ``filed: 是``, a task of the provincial department (unit
 ``civil_affairs-350000``, ``city_list_filing_receipt:<city>:<date>``, 5 working days by default: no law fixes it) asks
 it to confirm receipt; the list is filed (已确认) only when the province completes that task with ``received: 是``.
-Answering ``received: 否`` (or rejecting the task with a reason) leaves the list unfiled — overdue once its 10 days
-are over. A filing still open 24 h after its deadline is escalated to the provincial department's manager by the
-ladder (:func:`careflow.ladder.task_county`: a city's duty has no county above it). The states:
+Answering ``received: 否`` leaves the list unfiled and gives the city its filing again (a next attempt, due in 5
+working days by default), until the province confirms. A filing still open 24 h after its deadline is escalated to
+the provincial department's manager by the ladder (:func:`careflow.ladder.task_county`: a city's duty has no county
+above it). The states:
 :func:`models.city_list_version.filing_state`.
 
 Public API: :func:`is_city_list_duty`, :func:`complete_city_list_duty` (what :func:`careflow.answers.answer_task`
@@ -28,13 +29,19 @@ from careflow.tasks import transition_task
 from models.agency import AgencyUnit
 from models.base import utcnow
 from models.city_list_version import CityListVersion
-from models.dated_duties import DUTY_KINDS, PROVINCE_CODE, duty_key
+from models.dated_duties import DUTY_KINDS, PROVINCE_CODE, duty_key, split_duty_key
 from models.deadlines import DeadlineRule, compute_deadline
 from models.regions import load_regions
 from models.task import AgencyTask, TaskState
 from notifications.messages import enqueue_task_message
 
 __all__ = ["complete_city_list_duty", "is_city_list_duty", "province_unit_code"]
+
+#: Working days the city has to file again when the province received nothing (a *default*: no law fixes it).
+REFILE_WORKING_DAYS = 5
+
+#: Whose unit a missing directory entry is, in the error message.
+_UNIT_ZH = {"city_list_filing_receipt": "省民政厅", "city_list_filing": "市民政局"}
 
 #: The duty kinds whose completion does more than close the task.
 _HANDLED = ("city_list_filing", "city_list_filing_receipt")
@@ -58,7 +65,8 @@ def complete_city_list_duty(session: Session, task: AgencyTask, *, actor: str, o
     * a filing answered ``filed`` true: open the provincial department's confirmation task (once), with its
       ``task_requested`` message (stored; the sweeper sends what is not sent at once), audited ``city_list.filed``;
     * a confirmation answered ``received`` true: audited ``city_list.filing_confirmed`` (the list is filed);
-      ``received`` false: audited ``city_list.filing_not_received``.
+      ``received`` false: audited ``city_list.filing_not_received``, and the city's filing opened again (its next
+      attempt, ``…:r2``, due in :data:`REFILE_WORKING_DAYS` working days, escalated like the first).
 
     ``now``: UTC-aware, default the current time. Returns the confirmation task opened (or found), else None.
 
@@ -68,56 +76,69 @@ def complete_city_list_duty(session: Session, task: AgencyTask, *, actor: str, o
         ``civil_affairs-350000`` in the agency directory (raised inside the caller's transaction: roll it back).
     """
     now = now or utcnow()
-    kind, _, rest = (task.duty_key or "").partition(":")
-    city_code, _, published = rest.partition(":")
+    kind, city_code, published, attempt = split_duty_key(task.duty_key or "")
     if kind == "city_list_filing" and validate_answer(session, task, outcome or {}).get("filed") is False:
         raise ValueError("字段 filed（已报送省民政厅备案）：“否”不能办结报备任务；请报送省民政厅后再办结，"
                          "逾期未报的由省民政厅督办")
     transition_task(session, task, TaskState.completed, actor=actor, outcome=outcome, now=now)
-    stored = task.outcome or {}
+    stored, entity = task.outcome or {}, f"{city_code}:{published}"
     if kind == "city_list_filing" and stored.get("filed") is True:
-        receipt = _open_receipt(session, task, city_code, published, now)
-        record_audit(session, actor=actor, action="city_list.filed", entity_type="city_list",
-                     entity_id=f"{city_code}:{published}", reason=stored.get("note", ""),
-                     detail={"filing_task": str(task.id), "receipt_task": str(receipt.id)})
+        receipt = _open_duty(session, "city_list_filing_receipt", province_unit_code(), city_code, published,
+                             attempt, now, after=task)
+        record_audit(session, actor=actor, action="city_list.filed", entity_type="city_list", entity_id=entity,
+                     reason=stored.get("note", ""),
+                     detail={"filing_task": str(task.id), "receipt_task": str(receipt.id), "attempt": attempt})
         return receipt
-    if kind == "city_list_filing_receipt":
-        confirmed = stored.get("received") is True
-        record_audit(session, actor=actor,
-                     action="city_list.filing_confirmed" if confirmed else "city_list.filing_not_received",
-                     entity_type="city_list", entity_id=f"{city_code}:{published}", reason=stored.get("note", ""),
-                     detail={"receipt_task": str(task.id)})
+    if kind == "city_list_filing_receipt" and stored.get("received") is True:
+        record_audit(session, actor=actor, action="city_list.filing_confirmed", entity_type="city_list",
+                     entity_id=entity, reason=stored.get("note", ""), detail={"receipt_task": str(task.id)})
+    elif kind == "city_list_filing_receipt":
+        again = _open_duty(session, "city_list_filing", f"civil_affairs-{city_code}", city_code, published,
+                           attempt + 1, now, after=task)
+        record_audit(session, actor=actor, action="city_list.filing_not_received", entity_type="city_list",
+                     entity_id=entity, reason=stored.get("note", ""),
+                     detail={"receipt_task": str(task.id), "filing_again": str(again.id), "attempt": attempt + 1})
     return None
 
 
-def _open_receipt(session: Session, filing: AgencyTask, city_code: str, published: str,
-                  now: datetime) -> AgencyTask:
-    """The provincial department's task to confirm receipt of the filing ``filing`` (created once, by its duty
-    key), linked from the list's version and announced by a ``task_requested`` message."""
-    kind = DUTY_KINDS["city_list_filing_receipt"]
-    key = duty_key(kind.kind, city_code, _date(published))
+def _open_duty(session: Session, kind_name: str, unit_code: str, city_code: str, published: str, attempt: int,
+               now: datetime, *, after: AgencyTask) -> AgencyTask:
+    """Open (once, by its duty key) the ``attempt``-th duty ``kind_name`` of the list (city, ``published``) for
+    ``unit_code``, following the task ``after``: the province's confirmation of a filing, or the city's filing
+    again when the province received nothing. Due in :data:`REFILE_WORKING_DAYS` or the kind's working days from
+    ``now``; linked from the list's version (a new filing also clears the old confirmation) and announced by a
+    ``task_requested`` message.
+
+    Raises:
+        ValueError: ``unit_code`` is not an active unit of the directory (Chinese, naming it).
+    """
+    kind = DUTY_KINDS[kind_name]
+    key = duty_key(kind.kind, city_code, _date(published), attempt)
     existing = session.exec(select(AgencyTask).where(AgencyTask.duty_key == key)).first()
     if existing is not None:
         return existing
-    unit = session.get(AgencyUnit, province_unit_code())
+    unit = session.get(AgencyUnit, unit_code)
     if unit is None or not unit.active:  # raised before anything is committed: the caller's transaction rolls back
-        raise ValueError(f"单位名录中没有在用的省民政厅单位（{province_unit_code()}），无法登记报送备案：请管理员先在"
+        raise ValueError(f"单位名录中没有在用的单位 {unit_code}（{_UNIT_ZH.get(kind_name, '')}），无法继续：请管理员先在"
                          "单位名录中添加")
-    rule = DeadlineRule(amount=kind.period_working_days, unit="working_days")
+    rule = DeadlineRule(amount=kind.period_working_days or REFILE_WORKING_DAYS, unit="working_days")
     deadline = compute_deadline(pendulum.instance(now), rule, tz=get_settings().timezone)
     city = load_regions().cities.get(city_code, city_code)
+    again = f"，第 {attempt} 次报送" if attempt > 1 else ""
     task = AgencyTask(
         case_id=None, pathway_run_id=None, duty_key=key, step_key=kind.kind, agency_type=unit.agency_type,
         unit_code=unit.code, jurisdiction_code=unit.jurisdiction_code,
-        title=f"{kind.title_zh}（{city}，{published}发布）"[:120], requested_at=now,
+        title=f"{kind.title_zh}（{city}，{published}发布{again}）"[:120], requested_at=now,
         due_at=deadline.due_at, due_provisional=deadline.provisional, deadline_text=str(deadline.rule))
     session.add(task)
     session.flush()
+    links = {"receipt_task_id": task.id} if kind_name == "city_list_filing_receipt" else \
+        {"filing_task_id": task.id, "receipt_task_id": None}
     session.execute(sa.update(CityListVersion).where(
         CityListVersion.city_code == city_code, CityListVersion.published_on == _date(published))
-        .values(receipt_task_id=task.id).execution_options(synchronize_session=False))
+        .values(**links).execution_options(synchronize_session=False))
     record_audit(session, actor="careflow", action="task.requested", entity_type="task", entity_id=task.id,
-                 reason=kind.source, detail={"unit": unit.code, "duty_key": key, "filing_task": str(filing.id),
+                 reason=kind.source, detail={"unit": unit.code, "duty_key": key, "after_task": str(after.id),
                                              "due_at": deadline.due_at.isoformat(), "rule": str(deadline.rule)})
     enqueue_task_message(session, task=task, event="task_requested")
     return task

@@ -23,7 +23,7 @@ from models.regions import load_regions
 
 __all__ = [
     "ContactKind", "DUTY_KINDS", "PROVINCE_CODE", "DutyDescription", "DutyKind", "KEY_CARE_DUTY_OUTCOME",
-    "describe_duty", "duty_key", "is_contact_duty_key",
+    "describe_duty", "duty_key", "is_contact_duty_key", "split_duty_key",
 ]
 
 
@@ -101,15 +101,30 @@ DUTY_KINDS: dict[str, DutyKind] = {
     ),
 }
 
+#: What a filing duty's later attempt adds to its instructions (the province answered that it received nothing).
+REFILING_ZH = "省民政厅答复未收到前次报送的备案材料，请重新报送，并于办结时注明报送方式和日期。"
+
 #: The provincial civil affairs department's area code (福建省民政厅: unit ``civil_affairs-350000``).
 PROVINCE_CODE = "350000"
 
 
-def duty_key(kind: str, city_code: str, published_on: date) -> str:
-    """``"<kind>:<city code>:<publication date>"``, e.g. ``city_list_filing:350300:2025-03-01``: one duty each."""
+def duty_key(kind: str, city_code: str, published_on: date, attempt: int = 1) -> str:
+    """``"<kind>:<city code>:<publication date>"``, e.g. ``city_list_filing:350300:2025-03-01``: one duty each; a
+    later attempt of the same duty (the city filing again after the province received nothing) ends ``:r<n>``
+    (``city_list_filing:350300:2025-03-01:r2``)."""
     if kind not in DUTY_KINDS:
         raise KeyError(f"unknown duty kind {kind!r}; known: {sorted(DUTY_KINDS)}")
-    return f"{kind}:{city_code}:{published_on.isoformat()}"
+    return f"{kind}:{city_code}:{published_on.isoformat()}" + (f":r{attempt}" if attempt > 1 else "")
+
+
+def split_duty_key(key: str) -> tuple[str, str, str, int]:
+    """A city list duty's key as ``(kind, city code, publication date as written, attempt)``; the inverse of
+    :func:`duty_key` (``attempt`` 1 when the key has no ``:r<n>``). Other keys give their parts as far as they go."""
+    kind, _, rest = (key or "").partition(":")
+    city_code, _, rest = rest.partition(":")
+    published, _, suffix = rest.partition(":")
+    attempt = int(suffix[1:]) if suffix.startswith("r") and suffix[1:].isdigit() else 1
+    return kind, city_code, published, attempt
 
 
 class ContactKind(enum.StrEnum):
@@ -152,8 +167,7 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
 
     An unknown kind (a duty some other part of careflow created) is described by its key and ``title``.
     """
-    kind, _, rest = key.partition(":")
-    city_code, _, published = rest.partition(":")
+    kind, city_code, published, attempt = split_duty_key(key)
     duty = DUTY_KINDS.get(kind)
     if duty is None or not published:
         return DutyDescription(subject=key, pathway_title="法定定期事项", step_title=title or key,
@@ -162,6 +176,8 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
     city = load_regions().cities.get(city_code, city_code)
     return DutyDescription(
         subject=f"{city}流动儿童关爱服务清单（{published}发布）", pathway_title="流动儿童关爱服务清单法定事项",
-        step_title=duty.title_zh, instructions=duty.instructions_zh.format(city=city, published=published),
+        step_title=duty.title_zh + (f"（第 {attempt} 次报送）" if attempt > 1 else ""),
+        instructions=duty.instructions_zh.format(city=city, published=published)
+        + (REFILING_ZH if attempt > 1 and kind == "city_list_filing" else ""),
         outcome=duty.outcome,
     )

@@ -29,7 +29,8 @@ from models.city_list_version import CityListVersion, FilingState
 from models.notification import Notification
 from models.task import AgencyTask, Escalation, TaskState
 
-CITY_NAMES = {"350100": "福州市民政局", "350400": "三明市民政局", "350500": "泉州市民政局", "350600": "漳州市民政局", "350700": "南平市民政局", "350900": "宁德市民政局"}
+CITY_NAMES = {"350100": "福州市民政局", "350400": "三明市民政局",
+              "350500": "泉州市民政局", "350600": "漳州市民政局", "350700": "南平市民政局", "350900": "宁德市民政局"}
 
 
 @pytest.fixture
@@ -118,7 +119,8 @@ def test_the_city_files_and_only_the_provinces_confirmation_makes_it_filed(city_
         receipt = session.exec(select(AgencyTask).where(
             AgencyTask.duty_key == f"city_list_filing_receipt:{code}:2026-11-02")).one()
         message = session.exec(select(Notification).where(Notification.task_id == receipt.id)).one()
-    assert (receipt.unit_code, receipt.state, receipt.jurisdiction_code) == ("civil_affairs-350000", "requested", "350000")
+    assert (receipt.unit_code, receipt.state, receipt.jurisdiction_code) == (
+        "civil_affairs-350000", "requested", "350000")
     assert receipt.deadline_text == "5 working days" and receipt.requested_at == before_due
     assert message.event == "task_requested" and "确认收到市级关爱服务清单备案" in message.subject
     assert "南平市民政局已登记将2026-11-02制定下发" in message.body
@@ -135,18 +137,38 @@ def test_the_city_files_and_only_the_provinces_confirmation_makes_it_filed(city_
     assert actions == ["city_list.loaded", "city_list.filed", "city_list.filing_confirmed"]
 
 
-def test_a_province_that_received_nothing_leaves_the_list_unfiled_and_overdue(city_unit):
+def test_a_province_that_received_nothing_gives_the_city_its_filing_again(city_unit):
     code = city_unit("350900")
     duties, _, _ = load(code, date(2026, 10, 12), now=datetime(2026, 10, 12, 2, tzinfo=timezone.utc))
     filing = task(duties["city_list_filing"])
     answer_task(filing.short_ref, TaskState.completed, actor="宁德市民政局", outcome={"filed": "是"},
                 now=datetime(2026, 10, 13, tzinfo=timezone.utc))
     with session_scope() as session:
-        receipt = session.exec(select(AgencyTask).where(AgencyTask.duty_key.like(f"city_list_filing_receipt:{code}:%"))).one()
-    answer_task(receipt.short_ref, TaskState.completed, actor="省民政厅", outcome={"received": "否", "note": "未收到"})
+        receipt = session.exec(select(AgencyTask).where(
+            AgencyTask.duty_key == f"city_list_filing_receipt:{code}:2026-10-12")).one()
+    answer_task(receipt.short_ref, TaskState.completed, actor="省民政厅", outcome={"received": "否", "note": "未收到"},
+                now=datetime(2026, 10, 16, 2, tzinfo=timezone.utc))  # Friday
     with session_scope() as session:
-        row = city_list_overview(session, [code], now=datetime(2026, 10, 30, tzinfo=timezone.utc))[0]
-    assert row.filing == FilingState.overdue  # due Thu 22 October 2026
+        again = session.exec(select(AgencyTask).where(
+            AgencyTask.duty_key == f"city_list_filing:{code}:2026-10-12:r2")).one()
+        message = session.exec(select(Notification).where(Notification.task_id == again.id)).one()
+        row = city_list_overview(session, [code], now=datetime(2026, 10, 19, tzinfo=timezone.utc))[0]
+        late = city_list_overview(session, [code], now=datetime(2026, 10, 24, tzinfo=timezone.utc))[0]
+    assert (again.unit_code, again.state, again.deadline_text) == (
+        f"civil_affairs-{code}", "requested", "5 working days")
+    assert again.due_at == datetime(2026, 10, 23, 15, 59, 59, tzinfo=timezone.utc)  # Friday 23 October, Beijing
+    assert "（第 2 次报送）" in message.subject and "省民政厅答复未收到前次报送的备案材料，请重新报送" in message.body
+    assert "宁德市流动儿童关爱服务清单（2026-10-12发布）" in message.subject
+    assert row.filing == FilingState.not_filed and late.filing == FilingState.overdue
+    answer_task(again.short_ref, TaskState.completed, actor="宁德市民政局", outcome={"filed": "是"},
+                now=datetime(2026, 10, 20, tzinfo=timezone.utc))
+    with session_scope() as session:
+        second = session.exec(select(AgencyTask).where(
+            AgencyTask.duty_key == f"city_list_filing_receipt:{code}:2026-10-12:r2")).one()
+    answer_task(second.short_ref, TaskState.completed, actor="省民政厅", outcome={"received": "是"})
+    with session_scope() as session:
+        assert city_list_overview(session, [code], now=datetime(2026, 10, 24, tzinfo=timezone.utc))[0].filing \
+            == FilingState.confirmed
 
 
 def test_a_city_units_duty_escalates_to_the_province_and_the_provinces_to_nobody():
