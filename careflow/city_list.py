@@ -145,9 +145,9 @@ def load_city_list(session: Session, city_list: CityServiceList, *, actor: str, 
         result.duties.append(task)
         result.created += created
     session.flush()
-    version.filing_task_id, version.republication_task_id = (t.id for t in result.duties)
     result.version = version
-    if new_version:
+    if new_version:  # a version found keeps its links (its filing may be on a later attempt by now)
+        version.filing_task_id, version.republication_task_id = (t.id for t in result.duties)
         result.republished = _complete_earlier_republications(session, version, actor=actor, now=now)
     for task in result.duties:
         result.notifications.append(enqueue_task_message(session, task=task, event="task_requested"))
