@@ -8,12 +8,14 @@ from datetime import date, datetime, timezone
 
 import pytest
 import yaml
+from sqlmodel import select
 
 from careflow.city_list import load_city_list
 from core.db import session_scope
 from core.paths import PROJECT_ROOT
 from models.agency import AgencyUnit
 from models.city_list import CityServiceList
+from models.task import AgencyTask
 from models.user import UserRole
 from tests.web.chinese import leaks, visible_text
 from tests.web.conftest import sign_in
@@ -78,3 +80,38 @@ def test_a_citys_versions_are_listed_newest_first(province, clients):
     bad = province.get("/city-lists?city=999999")
     assert bad.status_code == 400 and "字段 city（设区市）：'999999' 不是福建省的设区市" in visible_text(bad.text)
     assert clients["mgr_city"].get("/city-lists?city=350200").status_code == 404  # 莆田市's manager: not 厦门市
+
+
+def test_the_city_files_and_the_province_confirms_on_the_web(web_app, province):
+    """平潭综合实验区's bureau answers 「否」 (refused, in Chinese), then 「是」; 省民政厅's officer confirms receipt in its
+    inbox; the page then says 已确认. (A city no other test loads lists for: a list older than a city's latest is
+    refused.)"""
+    data = yaml.safe_load((PROJECT_ROOT / "policy" / "service_list.yaml").read_text(encoding="utf-8"))
+    data.update({"city_code": "350128", "published_on": date(2029, 4, 2), "source": "岚社〔2029〕1号"})
+    suffix = uuid.uuid4().hex[:6]
+    with session_scope() as session:
+        if session.get(AgencyUnit, "civil_affairs-350128") is None:
+            session.add(AgencyUnit(code="civil_affairs-350128", agency_type="civil_affairs",
+                                   jurisdiction_code="350128", name="平潭综合实验区社会事业局"))
+            session.flush()
+        result = load_city_list(session, CityServiceList.model_validate(data), actor="莆田市民政局")
+        filing_id = result.duties[0].id
+        for name, unit in (("city", "civil_affairs-350128"), ("province", "civil_affairs-350000")):
+            create_user(session, username=f"{name}.officer.{suffix}", password="correct horse battery staple",
+                        role=UserRole.agency_officer, actor="fixture", unit_code=unit)
+    city = sign_in(web_app, f"city.officer.{suffix}", "correct horse battery staple")
+    refused = city.post(f"/tasks/{filing_id}/complete", data={"o_filed": "no", "csrf_token": city.csrf})
+    assert refused.status_code == 400 and "“否”不能办结报备任务" in visible_text(refused.text)
+    filed = city.post(f"/tasks/{filing_id}/complete", data={"o_filed": "yes", "csrf_token": city.csrf})
+    assert filed.status_code == 303, filed.text
+    row = province.get("/city-lists").text.split('id="city-350128"')[1].split("</tr>")[0]
+    assert "已报备待确认" in visible_text(row)
+    with session_scope() as session:
+        receipt = session.exec(select(AgencyTask).where(
+            AgencyTask.duty_key == "city_list_filing_receipt:350128:2029-04-02")).one()
+    officer = sign_in(web_app, f"province.officer.{suffix}", "correct horse battery staple")
+    assert "确认收到市级关爱服务清单备案" in visible_text(officer.get("/inbox").text)
+    done = officer.post(f"/tasks/{receipt.id}/complete", data={"o_received": "yes", "csrf_token": officer.csrf})
+    assert done.status_code == 303, done.text
+    row = province.get("/city-lists").text.split('id="city-350128"')[1].split("</tr>")[0]
+    assert "已确认" in visible_text(row) and "第 1 版" in visible_text(row)
