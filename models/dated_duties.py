@@ -3,7 +3,8 @@ about one says.
 
 * A published city list creates two (闽民童〔2025〕5号 四、工作要求, :data:`DUTY_KINDS`): filing with the provincial
   civil affairs department within 10 days (制定下发后10日内报送省民政厅备案) and republication every two years
-  (每两年更新发布一次); ``careflow.city_list`` stores them.
+  (每两年更新发布一次); ``careflow.city_list`` stores them. When the city records its filing, the provincial
+  department gets a third, to confirm receipt (``city_list_filing_receipt``): the list is filed once it confirms.
 * A key care target's file gives the child director two (方案 一（二）, :class:`ContactKind`): a contact every month
   (每个月联系一次) and a home visit every three months (每三个月入户走访一次); ``careflow.survey.duties`` plans them.
 
@@ -21,8 +22,8 @@ from models.outcome_fields import OutcomeField
 from models.regions import load_regions
 
 __all__ = [
-    "ContactKind", "DUTY_KINDS", "DutyDescription", "DutyKind", "KEY_CARE_DUTY_OUTCOME", "describe_duty", "duty_key",
-    "is_contact_duty_key",
+    "ContactKind", "DUTY_KINDS", "PROVINCE_CODE", "DutyDescription", "DutyKind", "KEY_CARE_DUTY_OUTCOME",
+    "describe_duty", "duty_key", "is_contact_duty_key", "split_duty_key",
 ]
 
 
@@ -37,8 +38,12 @@ class DutyKind:
             (民法典 第二百零一条-第二百零三条: the day of publication is not counted; a last day that is a rest
             day moves to the next working day); exactly one is set.
         source: the policy's words.
-        instructions_zh: what the city's civil affairs bureau must do (``{city}``, ``{published}`` filled in).
+        instructions_zh: what the unit must do (``{city}``, ``{published}`` filled in).
         outcome: the fields of the answer.
+        period_working_days: instead of the two periods, working days counted from when the duty is requested (the
+            provincial department's confirmation of receipt: a *default*, no law fixes it).
+        unit_level: whose duty it is: ``city`` (the city's civil affairs bureau, ``civil_affairs-<city>``) or
+            ``province`` (the provincial department, ``civil_affairs-350000``).
     """
 
     kind: str
@@ -48,9 +53,17 @@ class DutyKind:
     source: str
     instructions_zh: str
     outcome: tuple[OutcomeField, ...]
+    period_working_days: int | None = None
+    unit_level: str = "city"
+
+    @property
+    def counted_from_publication(self) -> bool:
+        """True when the deadline counts from the list's publication date (else from the request)."""
+        return self.period_working_days is None
 
 
-#: The two duties a published city list creates (闽民童〔2025〕5号 四、工作要求).
+#: The two duties a published city list creates (闽民童〔2025〕5号 四、工作要求), and the provincial department's
+#: confirmation of receipt, opened when the city records its filing (the list is 已备案 only once it is confirmed).
 DUTY_KINDS: dict[str, DutyKind] = {
     "city_list_filing": DutyKind(
         kind="city_list_filing", title_zh="关爱服务清单报送省民政厅备案", period_days=10, period_years=None,
@@ -74,14 +87,44 @@ DUTY_KINDS: dict[str, DutyKind] = {
             OutcomeField(name="note", type="text", label_zh="情况说明", label_en="Note"),
         ),
     ),
+    "city_list_filing_receipt": DutyKind(
+        kind="city_list_filing_receipt", title_zh="确认收到市级关爱服务清单备案", period_days=None, period_years=None,
+        source="闽民童〔2025〕5号 四：各地市关爱服务清单……于制定下发后10日内报送省民政厅备案（省民政厅确认收到）",
+        instructions_zh="{city}民政局已登记将{published}制定下发的流动儿童关爱服务清单报送省民政厅备案。请核对是否收到，"
+                        "并确认备案（闽民童〔2025〕5号 四、工作要求）；未收到的，请退回并说明原因。",
+        outcome=(
+            OutcomeField(name="received", type="bool", label_zh="已收到并备案", label_en="Received and filed",
+                         required=True),
+            OutcomeField(name="note", type="text", label_zh="情况说明", label_en="Note"),
+        ),
+        period_working_days=5, unit_level="province",
+    ),
 }
 
+#: What a filing duty's later attempt adds to its instructions (the province answered that it received nothing).
+REFILING_ZH = "省民政厅答复未收到前次报送的备案材料，请重新报送，并于办结时注明报送方式和日期。"
 
-def duty_key(kind: str, city_code: str, published_on: date) -> str:
-    """``"<kind>:<city code>:<publication date>"``, e.g. ``city_list_filing:350300:2025-03-01``: one duty each."""
+#: The provincial civil affairs department's area code (福建省民政厅: unit ``civil_affairs-350000``).
+PROVINCE_CODE = "350000"
+
+
+def duty_key(kind: str, city_code: str, published_on: date, attempt: int = 1) -> str:
+    """``"<kind>:<city code>:<publication date>"``, e.g. ``city_list_filing:350300:2025-03-01``: one duty each; a
+    later attempt of the same duty (the city filing again after the province received nothing) ends ``:r<n>``
+    (``city_list_filing:350300:2025-03-01:r2``)."""
     if kind not in DUTY_KINDS:
         raise KeyError(f"unknown duty kind {kind!r}; known: {sorted(DUTY_KINDS)}")
-    return f"{kind}:{city_code}:{published_on.isoformat()}"
+    return f"{kind}:{city_code}:{published_on.isoformat()}" + (f":r{attempt}" if attempt > 1 else "")
+
+
+def split_duty_key(key: str) -> tuple[str, str, str, int]:
+    """A city list duty's key as ``(kind, city code, publication date as written, attempt)``; the inverse of
+    :func:`duty_key` (``attempt`` 1 when the key has no ``:r<n>``). Other keys give their parts as far as they go."""
+    kind, _, rest = (key or "").partition(":")
+    city_code, _, rest = rest.partition(":")
+    published, _, suffix = rest.partition(":")
+    attempt = int(suffix[1:]) if suffix.startswith("r") and suffix[1:].isdigit() else 1
+    return kind, city_code, published, attempt
 
 
 class ContactKind(enum.StrEnum):
@@ -124,8 +167,7 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
 
     An unknown kind (a duty some other part of careflow created) is described by its key and ``title``.
     """
-    kind, _, rest = key.partition(":")
-    city_code, _, published = rest.partition(":")
+    kind, city_code, published, attempt = split_duty_key(key)
     duty = DUTY_KINDS.get(kind)
     if duty is None or not published:
         return DutyDescription(subject=key, pathway_title="法定定期事项", step_title=title or key,
@@ -134,6 +176,8 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
     city = load_regions().cities.get(city_code, city_code)
     return DutyDescription(
         subject=f"{city}流动儿童关爱服务清单（{published}发布）", pathway_title="流动儿童关爱服务清单法定事项",
-        step_title=duty.title_zh, instructions=duty.instructions_zh.format(city=city, published=published),
+        step_title=duty.title_zh + (f"（第 {attempt} 次报送）" if attempt > 1 else ""),
+        instructions=duty.instructions_zh.format(city=city, published=published)
+        + (REFILING_ZH if attempt > 1 and kind == "city_list_filing" else ""),
         outcome=duty.outcome,
     )

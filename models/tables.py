@@ -20,6 +20,7 @@ from models.child_facts import ChildFact  # noqa: F401  (facts the target-group 
 from models.data_exchange import (  # noqa: F401  (departments' answers and proposals, migration 0022_data_exchange)
     DepartmentAnswer, ExchangeFile, ReferralProposal,
 )
+from models.city_list_version import CityListVersion  # noqa: F401  (city list versions, migration 0019_city_list)
 
 __all__ = [
     "AgencyTask", "AgencyUnit", "Escalation", "AuditEvent", "Case", "CaseStatus", "Child", "DeliveryStatus",

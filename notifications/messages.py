@@ -24,6 +24,7 @@ from models.policy import load_policy
 from models.dated_duties import describe_duty
 from models.service_list import referral_item, referral_text
 from models.task import AgencyTask
+from models.areas import overdue_area
 from notifications.render import MessageContext, assert_no_personal_data, render_message
 from notifications.routing import manager_channel
 
@@ -77,6 +78,8 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
         escalation_level=task.escalation_level,
         recipient_role=role,
         outcome_summary=outcome_summary,
+        manager_level=("province" if task.case_id is None
+                       and (overdue_area(task.jurisdiction_code, None) or "").endswith("0000") else "county"),
     )
 
 

@@ -73,6 +73,8 @@ class MessageContext(BaseModel):
         link: URL of the case or run in careflow.
         escalation_level: 0 for a first request; n > 0 after n escalations or re-issues.
         recipient_role: ``"officer"`` (the agency's officer), ``"caseworker"`` or ``"manager"``.
+        manager_level: whose manager a ``"manager"`` recipient is: ``"county"`` (县（市、区）民政局), or ``"province"``
+            (省民政厅: a city-level duty's escalation, :func:`models.areas.overdue_area`).
         outcome_summary: free text for answers, escalation reasons and closing summaries ("" if none).
     """
 
@@ -95,6 +97,7 @@ class MessageContext(BaseModel):
     escalation_level: int = 0
     recipient_role: str = "officer"
     outcome_summary: str = ""
+    manager_level: str = "county"
 
 
 class DigestItem(BaseModel):

@@ -106,6 +106,7 @@ ENDPOINTS = [
     Endpoint("GET", "/cases", frozenset({CW, MGR})),
     Endpoint("GET", "/files", frozenset({CW, MGR})),
     Endpoint("GET", "/needs", frozenset({CW, MGR})),
+    Endpoint("GET", "/city-lists", frozenset({MGR})),
     Endpoint("GET", "/cases/{reference}", frozenset({CW, MGR}), "case"),
     Endpoint("GET", "/cases/{reference}/pathways/new", frozenset({CW}), "case"),
     Endpoint("POST", "/cases/{reference}/pathways", frozenset({CW}), "case", lambda w, t: START),
