@@ -15,11 +15,13 @@ from careflow.runners import registered_runner
 from core.paths import PROJECT_ROOT
 from core.prefect_env import install_zombie_automation
 from core.settings import get_settings
+from flows.joint_meeting import joint_meeting_deployments
 from flows.survey import survey_deployments
 
 
 def build_deployments(sweep_cron: str | None = None) -> list:
-    """The deployments: one per pathway, tagged ``pathway:<key>``, and the sweeper on ``sweep_cron``."""
+    """The deployments: one per pathway, tagged ``pathway:<key>``, the sweeper on ``sweep_cron``, the survey's and
+    the joint meeting's scheduled flows."""
     timezone = get_settings().timezone
     sweep_cron = get_settings().sweep_cron if sweep_cron is None else sweep_cron
     deployments = [
@@ -30,6 +32,7 @@ def build_deployments(sweep_cron: str | None = None) -> list:
                                                       schedule=Cron(sweep_cron, timezone=timezone) if sweep_cron else None,
                                              tags=["sweeper"]))
     deployments.extend(survey_deployments(timezone))
+    deployments.extend(joint_meeting_deployments(timezone))
     return deployments
 
 

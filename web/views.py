@@ -133,6 +133,7 @@ def pathway_infos(t: Translator) -> list[PathwayInfo]:
         PathwayInfo(key=key, title=t.pick(p, "title"), source=p.source, available=key in PATHWAY_DEPLOYMENTS,
                     start_parameters=[field_out(f, t) for f in start_fields(p)])
         for key, p in load_policy().pathways.items()
+        if not p.started_by_agencies  # the misconduct notice is the police's or procuratorate's (/notices/new)
     ]
 
 
