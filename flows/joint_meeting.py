@@ -18,9 +18,8 @@ MEETING_CRON = "10 7 * * *"
 @flow(name="joint-meeting-duties", log_prints=True)
 def joint_meeting_duties() -> dict:
     """Open this period's joint-meeting duties; returns the period, the keys opened and the counties without a unit."""
-    # start-up: the message templates (Jinja2) and Apprise, only in this flow's own process
-    from careflow.city_list import send_duty_messages
-    from careflow.joint_meeting import open_meeting_duties
+    from careflow.city_list import send_duty_messages  # start-up: Apprise, only in this flow's own process
+    from careflow.joint_meeting import open_meeting_duties  # start-up: the message templates (Jinja2), as above
 
     with session_scope() as session:
         result = open_meeting_duties(session)
