@@ -130,3 +130,15 @@ def test_the_unanswered_notice_escalates_to_the_county_manager(session, register
         assert {n.unit_code for n in sent} == {"education-350302.supervisor", "caseworker.民警陈强",
                                                "civil_affairs-350302.manager"}
         assert all(CONDUCT not in n.body and "2026-11-20" not in n.body for n in sent)
+
+
+def test_the_command_refuses_another_unit_and_a_bad_id_in_chinese(database_url):
+    from typer.testing import CliRunner
+
+    from entry.cli import app
+
+    args = ["notice", "start", "--as", "民警陈强", "--kind", "offence", "--conduct", CONDUCT, "--on", "2026-11-20"]
+    other = CliRunner().invoke(app, [*args, "--unit", "civil_affairs-350302", "--id", make_resident_id()])
+    assert other.exit_code == 1 and "不是公安机关或检察院" in other.output
+    bad = CliRunner().invoke(app, [*args, "--unit", "police-350302", "--id", "123"])
+    assert bad.exit_code == 2 and "身份证号（resident_id）：'123'" in bad.output
