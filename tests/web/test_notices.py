@@ -53,6 +53,8 @@ def child_id_number() -> str:
 
 def test_a_police_officer_records_a_notice_and_only_the_units_concerned_and_managers_read_it(people, started_runs):
     police = people["police"]
+    assert 'href="/notices/new"' in police.get("/inbox").text  # the police's inbox leads to the form
+    assert 'href="/notices/new"' not in people["civil"].get("/inbox").text
     form = police.get("/notices/new")
     assert form.status_code == 200 and "通报流动儿童涉罪或严重不良行为情况" in form.text
     assert leaks(form.text) == []
