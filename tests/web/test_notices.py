@@ -67,7 +67,7 @@ def test_a_police_officer_records_a_notice_and_only_the_units_concerned_and_mana
 
     response = police.post("/notices", data={"csrf_token": police.csrf, "p_resident_id": child_id_number(),
                                              "p_conduct_kind": "offence", "p_conduct": CONDUCT,
-                                             "p_conduct_on": "2026-11-20"})
+                                             "p_conduct_on": "2026-11-20", "p_school_area_code": "上杭县"})
     assert response.status_code == 303
     reference = re.search(r"case=(CF-[0-9A-F-]+)", response.headers["location"]).group(1)
     done = police.get(response.headers["location"])
@@ -81,6 +81,7 @@ def test_a_police_officer_records_a_notice_and_only_the_units_concerned_and_mana
 
     page = people["civil"].get(f"/tasks/{task_id}")
     assert page.status_code == 200 and CONDUCT in page.text and "涉嫌违法犯罪" in page.text
+    assert "龙岩市上杭县" in page.text and ">350823<" not in page.text  # the school's place by name
     assert leaks(page.text) == []
     assert people["school"].get(f"/tasks/{task_id}").status_code == 404  # its own task, not civil affairs'
     assert CONDUCT in people["manager"].get(f"/tasks/{task_id}").text

@@ -38,8 +38,7 @@ def _notice_unit(db, user) -> AgencyUnit:
 def _fields(t) -> list:
     definition = load_policy().pathway(NOTICE_PATHWAY)
     fields = [RESIDENT_ID_FIELD, *definition.start_parameters]
-    return [field_out(f.model_copy(update={"type": "area"}) if f.name == "school_area_code" else f, t)
-            for f in fields]
+    return [field_out(f, t) for f in fields]
 
 
 def _page(request: Request, unit: AgencyUnit, *, errors=None, values=None, done: str = "",
