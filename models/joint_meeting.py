@@ -14,11 +14,13 @@ import calendar
 import datetime as dt
 import functools
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import Field, field_validator
 
 from models.outcome_fields import OutcomeField
-from models.policy_files import Code, PolicyModel, Text, default_policy_dir, read_yaml, validate_file
+from models.policy import load_policy
+from models.policy_files import Code, PolicyError, PolicyModel, Text, default_policy_dir, read_yaml, validate_file
 from models.regions import load_regions
 
 __all__ = ["KIND", "MEETING_OUTCOME", "JointMeetingPolicy", "MeetingPeriod", "describe_meeting_duty",
@@ -52,27 +54,23 @@ class JointMeetingPolicy(PolicyModel):
 
 @functools.lru_cache(maxsize=4)
 def load_joint_meeting_policy(policy_dir: Path | None = None) -> JointMeetingPolicy:
-    """Read and check ``<policy dir>/joint_meeting.yaml`` (PolicyError naming the file and the field)."""
+    """Read and check ``<policy dir>/joint_meeting.yaml``: the period, and the convener and participants against the
+    agency types of ``agencies.yaml`` (PolicyError naming the file, the field and the value)."""
     base = policy_dir or default_policy_dir()
     raw, rel = read_yaml(base / "joint_meeting.yaml", base.parent)
-    return validate_file(JointMeetingPolicy, raw, rel)
+    meeting = validate_file(JointMeetingPolicy, raw, rel)
+    known = load_policy(base).agencies
+    unknown = [code for code in (meeting.convener, *meeting.participants) if code not in known]
+    if unknown:
+        raise PolicyError(f"{rel}: unknown agency code(s) {unknown} (not in agencies.yaml)")
+    return meeting
 
 
-class MeetingPeriod(tuple):
-    """(first day, last day, label ``YYYY-MM`` of the first month) of a meeting period."""
+class MeetingPeriod(NamedTuple):
+    """A meeting period: its first and last day; ``label`` is the first month (``2026-10``)."""
 
-    __slots__ = ()
-
-    def __new__(cls, first: dt.date, last: dt.date):
-        return super().__new__(cls, (first, last))
-
-    @property
-    def first(self) -> dt.date:
-        return self[0]
-
-    @property
-    def last(self) -> dt.date:
-        return self[1]
+    first: dt.date
+    last: dt.date
 
     @property
     def label(self) -> str:

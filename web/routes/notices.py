@@ -7,6 +7,8 @@ conduct is read afterwards only on the task pages of the units concerned and by 
 """
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 from starlette.responses import Response
@@ -15,12 +17,13 @@ from careflow.misconduct import NOTICE_PATHWAY, may_start_notice, start_notice
 from models.agency import AgencyUnit
 from models.outcome_fields import OutcomeField
 from models.policy import load_policy
-from web import actions, forms
+from web import forms
 from web.deps import DbDep, FormDep, OfficerPage, csrf_protect
 from web.scope import NotAllowed
 from web.templating import redirect, render, translator
 from web.views import field_out
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
 #: The child, by the ID number the notifying unit holds (the officer sees no list of children).
@@ -74,5 +77,5 @@ def notice_submit(request: Request, db: DbDep, user: OfficerPage, form: FormDep)
     try:
         request.app.state.pathway_starter(started.run.id)
     except Exception as exc:  # noqa: BLE001 -- the run is stored; the sweeper starts it
-        actions.log.warning("starting the flow of pathway run %s failed: %s", started.run.id, exc)
+        log.warning("starting the flow of pathway run %s failed: %s", started.run.id, exc)
     return redirect(f"/notices/new?case={started.case.reference}")
