@@ -76,6 +76,10 @@ class PathwayAlreadyRunning(ValueError):
         self.running = running
 
 
+class AgencyStartsIt(ValueError):
+    """The pathway is started by an agency's officer, never on a caseworker's case (``started_by_agencies``)."""
+
+
 def pathway_dedupe_key(pathway: str, parameters: Mapping[str, Any]) -> str:
     """Which runs count as "the same pathway" on one case: the pathway key, or for a pathway that refers one
     service-list item (``service_referral``, or any with ``item_steps``) the key and the item number,
@@ -90,7 +94,8 @@ def pathway_dedupe_key(pathway: str, parameters: Mapping[str, Any]) -> str:
 
 
 def create_pathway_run(
-    session: Session, *, case_id: uuid.UUID, pathway: str, actor: str, parameters: dict | None = None
+    session: Session, *, case_id: uuid.UUID, pathway: str, actor: str, parameters: dict | None = None,
+    starting_unit: str = "",
 ) -> PathwayRun:
     """Record that a pathway starts on a case (the flow run is created by :func:`start_pathway`).
 
@@ -114,10 +119,16 @@ def create_pathway_run(
             (:func:`careflow.referral_eligibility.check_referral`; audited ``referral.eligibility_override``).
         CaseClosed (a ValueError): the case is closed; it is reopened only explicitly, with a reason
             (:func:`reopen_case`; issue 12).
+        AgencyStartsIt (a ValueError): the pathway is started by an agency (``started_by_agencies``: the
+            misconduct notice of 方案 十一, started by the police or the procuratorate through
+            :func:`careflow.misconduct.start_notice`, which names the ``starting_unit``), not by a caseworker.
     """
     if pathway not in load_policy().pathways:
         raise FieldKeyError("pathway", "problem.not_a_pathway", pathway=pathway,
                             known=", ".join(sorted(load_policy().pathways)))
+    if load_policy().pathway(pathway).started_by_agencies and not starting_unit:
+        raise AgencyStartsIt(f"字段 pathway：{load_policy().pathway(pathway).title_zh}只能由公安机关或检察院的"
+                             "工作人员发起（通报页面或 careflow notice start）")
     parameters = validate_start_parameters(pathway, parameters or {})
     case = session.get(Case, case_id)
     if case is None:
@@ -194,6 +205,10 @@ def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> di
             raise ValueError(f"pathway {pathway!r} parameters: field 'emergency_area_code': {code!r} is not "
                              f"inside a known county ({exc})") from exc
         routing["emergency_area_code"] = code
+    if any(step.jurisdiction_basis == "school_place" for step in definition.steps):
+        school = school_area(values.pop("school_area_code", ""))
+        if school:
+            routing["school_area_code"] = school
     validated = {**definition.validate_parameters(values), **routing}
     labels = {f.name: f.label_zh for f in definition.start_parameters}
     for name, value in validated.items():
@@ -206,6 +221,32 @@ def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> di
         except (KeyError, ValueError) as exc:
             raise ValueError(f"pathway {pathway!r} parameters: {exc}") from None
     return validated
+
+
+def school_area(value: Any) -> str:
+    """The place of a child's school as an area code: a county (6 digits), township (9) or village (12) code, or
+    its name (``莆田市城厢区``, ``城厢区霞林街道``); ``""`` when not given. Routes the steps of
+    ``jurisdiction_basis: school_place`` (the education bureau of the child's school, 方案 十一).
+
+    Raises:
+        ValueError: naming the field 就读学校所在地 (``school_area_code``) and the value.
+    """
+    text = str(value or "").strip()
+    if not text:
+        return ""
+    code = find_area(text) or text
+    if not code.isdigit():
+        try:
+            code = get_county(text).code
+        except (UnknownRegion, ValueError):
+            code = text
+    if not code.isdigit() or len(code) not in (6, 9, 12):
+        raise ValueError(f"就读学校所在地（school_area_code）：{text!r} 不是县（市、区）、乡镇（街道）或村（居）的名称或区划代码")
+    try:
+        get_county(code[:6])
+    except (UnknownRegion, ValueError) as exc:
+        raise ValueError(f"就读学校所在地（school_area_code）：{text!r} 不在已知的县（市、区）内") from exc
+    return code
 
 
 def close_case(session: Session, case_id: uuid.UUID, reason: str, *, actor: str = "careflow",

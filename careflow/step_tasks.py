@@ -103,7 +103,8 @@ def open_step_task(
 def routing_area(session: Session, run: PathwayRun, step: PathwayStep) -> str:
     """The area code a step is routed by: the child's residence (village, township or county code), or
     for ``jurisdiction_basis: emergency_place`` the ``emergency_area_code`` the pathway was started with
-    (临时救助 is given where the emergency happens, 方案 六).
+    (临时救助 is given where the emergency happens, 方案 六); for ``school_place`` the ``school_area_code`` when
+    the run names the child's school's place, else the residence.
 
     Raises:
         ValueError: an emergency-place step on a run started without ``emergency_area_code``.
@@ -113,6 +114,8 @@ def routing_area(session: Session, run: PathwayRun, step: PathwayStep) -> str:
         if not code:
             raise FieldValueError("emergency_area_code", "problem.emergency_place_needed", step=step.key)
         return code
+    if step.jurisdiction_basis == "school_place" and str(run.parameters.get("school_area_code") or "").strip():
+        return str(run.parameters["school_area_code"]).strip()  # the school's place (方案 十一), else the residence
     child = session.get(Child, session.get(Case, run.case_id).child_id)
     if step.jurisdiction_basis == "registration_place":
         return child.hukou_county_code

@@ -5,6 +5,8 @@ about one says.
   civil affairs department within 10 days (制定下发后10日内报送省民政厅备案) and republication every two years
   (每两年更新发布一次); ``careflow.city_list`` stores them. When the city records its filing, the provincial
   department gets a third, to confirm receipt (``city_list_filing_receipt``): the list is filed once it confirms.
+* Each county's convener holds the joint meeting of 方案 十一 (定期会商, :mod:`models.joint_meeting`), one duty a
+  period (``joint_meeting:350302:2026-10``), completed with the minutes and the agreed measures.
 * A key care target's file gives the child director two (方案 一（二）, :class:`ContactKind`): a contact every month
   (每个月联系一次) and a home visit every three months (每三个月入户走访一次); ``careflow.survey.duties`` plans them.
 
@@ -18,6 +20,7 @@ import enum
 from dataclasses import dataclass
 from datetime import date
 
+from models.joint_meeting import describe_meeting_duty
 from models.outcome_fields import OutcomeField
 from models.regions import load_regions
 
@@ -167,6 +170,9 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
 
     An unknown kind (a duty some other part of careflow created) is described by its key and ``title``.
     """
+    meeting = describe_meeting_duty(key, title)  # the joint meeting of 方案 十一 (models.joint_meeting)
+    if meeting is not None:
+        return DutyDescription(*meeting)
     kind, city_code, published, attempt = split_duty_key(key)
     duty = DUTY_KINDS.get(kind)
     if duty is None or not published:

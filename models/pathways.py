@@ -43,7 +43,8 @@ class PathwayStep(PolicyModel):
         level: the jurisdiction level of the unit that takes the step when it differs from the agency's
             usual level (e.g. ``township`` civil affairs for temporary assistance); ``None`` = the agency's.
         jurisdiction_basis: which place the task is routed by: ``residence`` (default), ``emergency_place``
-            (急难发生地) or ``registration_place`` (户籍地).
+            (急难发生地), ``registration_place`` (户籍地) or ``school_place`` (the county or township of the child's
+            school given as the start parameter ``school_area_code``, else the residence; 方案 十一).
         deadline: the time limit (:class:`DeadlineRule`); ``deadline_is_default`` says no law fixes it.
         deadline_for: ``completion`` (default) or ``start`` — the action must *start* within the deadline.
         ack_deadline: optional time to acknowledge (e.g. 2 h for the police), with ``ack_deadline_is_default``.
@@ -65,7 +66,7 @@ class PathwayStep(PolicyModel):
     explicit_agencies: list[Code] | None = Field(default=None, alias="agencies")
     alternative_agencies: list[Code] = Field(default_factory=list)
     level: Level | None = None
-    jurisdiction_basis: Literal["residence", "emergency_place", "registration_place"] = "residence"
+    jurisdiction_basis: Literal["residence", "emergency_place", "registration_place", "school_place"] = "residence"
     deadline: Rule
     deadline_is_default: bool
     deadline_for: Literal["completion", "start"] = "completion"
@@ -160,6 +161,11 @@ class PathwayDefinition(PolicyModel):
             the key of the step whose deadline applies to that item's referral (e.g. ``13:
             minimum_living_referral``, 30 working days); an item not listed takes the first step
             (:meth:`step_for_item`). Empty for the other pathways.
+        started_by_agencies: the agency types whose officers start the pathway instead of a caseworker (the
+            misconduct notice of 方案 十一: ``[police, procuratorate]``); empty: caseworkers start it.
+        confidential: its messages carry neither an answer's content nor any start parameter's value, only the
+            case reference, the step, the deadline and the link (the notice of 方案 十一: the conduct is read on
+            the task page by the units concerned; :func:`notifications.messages.enqueue_task_message` checks it).
     """
 
     key: Code
@@ -170,6 +176,8 @@ class PathwayDefinition(PolicyModel):
     start_parameters: list[OutcomeField] = Field(default_factory=list)
     steps: list[PathwayStep] = Field(min_length=1)
     item_steps: dict[int, Code] = Field(default_factory=dict)
+    started_by_agencies: list[Code] = Field(default_factory=list)
+    confidential: bool = False
 
     @field_validator("start_parameters")
     @classmethod
@@ -243,6 +251,9 @@ def load_pathway(path: Path, base: Path, agencies: dict[str, AgencyType], agenci
         if step_key not in pathway.step_keys:
             problems.append(locate(rel, raw, ("item_steps",),
                                     f"item {number}: {step_key!r} is not a step of this pathway ({pathway.step_keys})"))
+    for code in pathway.started_by_agencies:
+        if code not in agencies:
+            problems.append(locate(rel, raw, ("started_by_agencies",), f"unknown agency code {code!r} (not in {agencies_rel})"))
     for index, step in enumerate(pathway.steps):
         fields = [("agency", [step.agency]), ("agencies", step.explicit_agencies or []),
                   ("alternative_agencies", step.alternative_agencies)]

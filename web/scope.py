@@ -7,6 +7,8 @@
   change them (register, record a report, start a pathway).
 * An agency officer sees only their unit's tasks (and nothing of a child but the case reference).
 * An admin sees users and agency units, no child.
+* A case opened by a notice of a ``confidential`` pathway (the police's or procuratorate's misconduct notice, 方案
+  十一) is the agencies' concerned and the managers': caseworkers neither list nor open it (:func:`confidential_case`).
 
 The lists themselves (paged, filtered, searched, with these rules in SQL) are :mod:`web.lists` and
 :mod:`web.task_list`.
@@ -23,8 +25,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from careflow.routing import jurisdiction_prefix
-from models.case import Case
+from models.case import Case, PathwayRun
 from models.child import Child
+from models.policy import load_policy
 from models.task import AgencyTask
 from models.user import UserRole, WebUser
 
@@ -100,8 +103,19 @@ def visible_child(session: Session, user: WebUser, child_id: uuid.UUID) -> Child
     return child
 
 
+def confidential_case():
+    """SQL condition on :class:`Case`: a pathway run of a ``confidential`` pathway (policy/pathways/*.yaml: the
+    misconduct notice of 方案 十一) is on the case. Caseworkers never see such a case (the units concerned read the
+    notice on their task pages, managers on theirs and on the case page); ``pathway_run.case_id``'s index serves it."""
+    keys = [key for key, p in load_policy().pathways.items() if p.confidential]
+    if not keys:
+        return sa.false()
+    return sa.exists().where(PathwayRun.case_id == Case.id, PathwayRun.pathway.in_(keys))
+
+
 def visible_case(session: Session, user: WebUser, reference: str) -> tuple[Case, Child]:
-    """The case ``reference`` and its child, if the child lies in the user's jurisdiction.
+    """The case ``reference`` and its child, if the child lies in the user's jurisdiction (for a caseworker, and
+    the case is not :func:`confidential_case`).
 
     Raises:
         NotAllowed: the role never reads cases. NotVisible: no such case in the user's jurisdiction.
@@ -110,6 +124,9 @@ def visible_case(session: Session, user: WebUser, reference: str) -> tuple[Case,
     case = session.exec(select(Case).where(Case.reference == reference)).first()
     child = session.get(Child, case.child_id) if case else None
     if case is None or child is None or not can_read_child(user, child):
+        raise NotVisible(f"no case {reference!r}")
+    if UserRole(user.role) == UserRole.caseworker and session.execute(
+            sa.select(confidential_case()).where(Case.id == case.id)).scalar():
         raise NotVisible(f"no case {reference!r}")
     return case, child
 

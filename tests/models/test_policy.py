@@ -42,7 +42,7 @@ def test_shipped_policy_loads_from_project_root_and_is_cached(policy):
     assert policy.policy_dir == (PROJECT_ROOT / "policy").resolve()
     assert load_policy() is policy
     assert set(policy.pathways) == {"guardianship", "psychological_screening", "temporary_assistance",
-                                    "service_referral"}
+                                    "service_referral", "misconduct_notice"}
 
 
 def test_every_agency_type_of_the_domain_brief_is_there(policy):

@@ -134,6 +134,12 @@ ENDPOINTS = [
     Endpoint("POST", "/inbox/acknowledge", frozenset({OFFICER}), None, lambda w, t: {"task": []}),
     Endpoint("POST", "/tasks/{task_id}/reject", frozenset({OFFICER}), "task", lambda w, t: {"reason": "不属本辖区"}),
     Endpoint("POST", "/tasks/{task_id}/complete", frozenset({OFFICER}), "task", lambda w, t: OUTCOME_FORM),
+    # the misconduct notice (方案 十一): police and procuratorate officers only (another unit's officer: 403); the
+    # body's ID number is no child's, so the allowed call is refused (400) and the world stays as it was
+    Endpoint("GET", "/notices/new", frozenset({OFFICER}), "notifier"),
+    Endpoint("POST", "/notices", frozenset({OFFICER}), "notifier",
+             lambda w, t: {"p_resident_id": "123", "p_conduct_kind": "offence", "p_conduct": "x",
+                           "p_conduct_on": "2026-11-20"}),
     # manager pages
     Endpoint("GET", "/tasks", frozenset({MGR})),
     Endpoint("GET", "/dashboard", frozenset({MGR})),
@@ -241,7 +247,13 @@ def targets(world: World, kind: str | None) -> list[str | None]:
     return [kind and "one"] if kind else [None]
 
 
+#: The units whose officers record a misconduct notice (policy/pathways/misconduct_notice.yaml, written out).
+NOTIFIERS = ("police-", "procuratorate-")
+
+
 def in_scope(world: World, person: Person, kind: str | None, target: str | None) -> bool:
+    if kind == "notifier":
+        return bool(person.unit) and person.unit.startswith(NOTIFIERS)
     if kind in ("child", "case", "area"):
         return sees(person, target)
     if kind == "task":
@@ -329,7 +341,7 @@ def test_every_route_for_every_role_and_scope(web_app, world):
                 elif scoped or endpoint.target == "token":  # another's token: answered, but nothing happens
                     expected = "allowed"
                 else:
-                    expected = 422 if endpoint.target == "area" else 404
+                    expected = {"area": 422, "notifier": 403}.get(endpoint.target, 404)
                 calls.append((person, target, expected))
         # Refused requests first, as one group that must leave the database as it was; then the allowed ones.
         calls.sort(key=lambda call: call[2] == "allowed")
@@ -399,7 +411,8 @@ def test_every_form_needs_the_sessions_csrf_token(web_app, world, clients):
             if person.role not in endpoint.roles:
                 continue
             client = clients[key]
-            target = next(t for t in targets(world, endpoint.target) if in_scope(world, person, endpoint.target, t))
+            target = next((t for t in targets(world, endpoint.target) if in_scope(world, person, endpoint.target, t)),
+                          targets(world, endpoint.target)[0])  # a notifier-only form: the CSRF check comes first
             path = url(world, endpoint, target, world.person("cw_b").id, uuid.uuid4())
             body = endpoint.body(world, target) if endpoint.body else {}
             for token in (None, "forged", clients["admin" if key != "admin" else "cw_a"].csrf):

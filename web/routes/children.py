@@ -82,7 +82,8 @@ def child_page(request: Request, db: DbDep, user: ReaderPage, child_id: uuid.UUI
     child = visible_child(db, user, child_id)
     if reveal and UserRole(user.role) != UserRole.caseworker:
         raise NotAllowed("only the caseworker may see the full ID number")
-    detail = child_detail(db, child, actor=user.username, reveal_id=reveal)
+    detail = child_detail(db, child, actor=user.username, reveal_id=reveal,
+                          hide_confidential=user.role == UserRole.caseworker)
     return render(request, "child_detail.html", {"child": detail, "errors": [], "report": {},
                                                  "criteria": dict(_criteria(translator(request))),
                                                  **facts_context(db, child)})
@@ -96,7 +97,8 @@ def record_report(request: Request, db: DbDep, user: CaseworkerPage, child_id: u
         case = actions.record_report_as(db, user, child, report)
     except (ValidationError, ValueError) as exc:
         db.rollback()
-        detail = child_detail(db, child, actor=user.username)
+        detail = child_detail(db, child, actor=user.username,
+                              hide_confidential=user.role == UserRole.caseworker)
         return render(request, "child_detail.html", {
             "child": detail, "errors": forms.error_lines(exc), "criteria": dict(_criteria(translator(request))),
             **facts_context(db, child),

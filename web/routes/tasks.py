@@ -18,6 +18,8 @@ from starlette.responses import Response
 from careflow.facts import unit_names
 from careflow.tasks import AnswerConflict
 from models.base import utcnow
+from careflow.misconduct import may_start_notice
+from models.agency import AgencyUnit
 from models.dated_duties import is_contact_duty_key
 from models.task import TaskState
 from web import actions, forms
@@ -48,9 +50,11 @@ def inbox(request: Request, db: DbDep, user: OfficerPage) -> Response:
     per page (see :mod:`web.task_list`)."""
     t, now = translator(request), utcnow()
 
+    may_notify = may_start_notice(db.get(AgencyUnit, user.unit_code) if user.unit_code else None)  # 方案 十一
+
     def run(params):
         page = list_tasks(db, user, params, now=now)
-        return page, {"tasks": _task_rows(db, page.items, t, now)}
+        return page, {"tasks": _task_rows(db, page.items, t, now), "may_notify": may_notify}
 
     return render_list(request, "inbox.html", task_spec(), run, allowed=OFFICER_TASK_FILTERS)
 
