@@ -225,6 +225,9 @@ class TaskOut(BaseModel):
     answered_by: str
     unit_name: str = Field("", description="the unit's name (on one task's detail and in managers' lists)")
     answered_by_name: str = Field("", description="the answering person's name (one task's detail; '' unknown)")
+    follower_unit_code: str | None = Field(None, description="the residence county's unit following a task "
+                                                             "handled at the child's registration place (户籍地)")
+    follower_name: str = Field("", description="that unit's name ('' when none)")
     facts: TaskFactsOut | None = None
 
 
