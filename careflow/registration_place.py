@@ -55,11 +55,14 @@ def registration_unit(session: Session, agency_type: str, child: Child, level: s
     return unit if len(jurisdiction_prefix(unit.jurisdiction_code)) >= min(wanted, 6) else None
 
 
-def follower_unit(session: Session, agency_type: str, child: Child, level: str, assignee: AgencyUnit) -> str | None:
-    """The residence county's unit of ``agency_type`` that follows a task assigned to ``assignee`` at the
-    registration place; ``None`` when it is the assignee itself (a child registered where they live) or the
-    directory has none for the residence.
+def follower_unit(session: Session, step: PathwayStep, agency_type: str, child: Child, level: str,
+                  assignee: AgencyUnit) -> str | None:
+    """The residence county's unit of ``agency_type`` that follows ``step``'s task assigned to ``assignee`` at the
+    registration place; ``None`` for a step not handled there, when it is the assignee itself (a child registered
+    where they live) or when the directory has none for the residence.
     """
+    if step.jurisdiction_basis != "registration_place":
+        return None
     try:
         residence = resolve_unit(session, agency_type, child.residence_area_code or child.residence_county_code,
                                  level=level)

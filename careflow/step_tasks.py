@@ -78,11 +78,9 @@ def open_step_task(
     level = step_level(step, agency_type)
     unit = session.get(AgencyUnit, rerouted) if rerouted else \
         resolve_unit(session, agency_type, routing_area(session, run, step), level=level)
-    follower = follower_unit(session, agency_type, session.get(Child, case.child_id), level, unit) \
-        if step.jurisdiction_basis == "registration_place" else None
+    follower = follower_unit(session, step, agency_type, session.get(Child, case.child_id), level, unit)
     start = pendulum.instance(now or utcnow())
     rule = step.urgent_deadline if urgent and step.urgent_deadline else step.deadline
-    # a legal total counted from the referral (低保's 30 working days after a 3-day forwarding step)
     counted_from = pendulum.instance(run.started_at) if step.deadline_from == "pathway_start" else start
     deadline = compute_deadline(counted_from, rule)
     ack_due = compute_deadline(start, step.ack_deadline).due_at if step.ack_deadline else None
