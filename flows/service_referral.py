@@ -105,9 +105,9 @@ async def _cross_province(ctx: PathwayContext, item: ServiceItem, step: PathwayS
 
 
 def cross_province_summary(item: ServiceItem, answers: list[tuple[PathwayStep, TaskAnswer]]) -> str:
-    """How a cross-province referral ended, at most 500 characters, e.g. ``清单第13项最低生活保障服务（跨省通办）。
-    转递户籍地（跨省通办）：转递的户籍地部门：…；转递日期：2026-03-04。记录户籍地审核确认结果…：户籍地审核确认结果：批准；
-    户籍地答复日期：2026-04-01``."""
+    """How a cross-province referral ended, at most 500 characters: each step's title and answer, e.g.
+    ``清单第13项最低生活保障服务（跨省通办）。转递户籍地（跨省通办）：转递的户籍地部门：南部县民政局；
+    转递日期：2026-03-04。记录户籍地审核确认结果（…）：户籍地审核确认结果：审核通过；户籍地答复日期：2026-04-01``."""
     from core.i18n import outcome_text  # start-up: Babel's catalogues, only once the referral ends
 
     parts = [f"{step.title_zh}：{outcome_text(answer.outcome, {f.name: f.label_zh for f in step.outcome})}"
