@@ -142,3 +142,21 @@ def test_a_redirect_keeps_the_follower(session, referral):
                         reason="请市局协调户籍地办理")
     assert (new.unit_code, new.follower_unit_code) == ("civil_affairs-350300", "civil_affairs-350302")
     assert session.get(AgencyTask, task.id).state == TaskState.redirected
+
+
+def test_the_residence_unit_lists_the_tasks_it_follows_on_the_command_line(session, referral):
+    from typer.testing import CliRunner
+
+    from entry.cli import app
+
+    task = open_step_task(session, pathway_run_id=referral(13, SHANGHANG).id, step_key="minimum_living_referral",
+                          agency_type="civil_affairs")
+    session.commit()
+    runner = CliRunner()
+    followed = runner.invoke(app, ["task", "list", "--unit", "civil_affairs-350302", "--follow", "--limit", "1000"])
+    assert followed.exit_code == 0, followed.output
+    assert task.short_ref in followed.output and "civil_affairs-350302 跟进的户籍地办理未办结任务共" in followed.output
+    own = runner.invoke(app, ["task", "list", "--unit", "civil_affairs-350302", "--limit", "1000"])
+    assert task.short_ref not in own.output  # answered by 上杭县民政局, not by the residence unit
+    assert task.short_ref in runner.invoke(app, ["task", "list", "--unit", "civil_affairs-350823",
+                                                 "--limit", "1000"]).output
