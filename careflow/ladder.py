@@ -101,7 +101,8 @@ def due_rungs(task: AgencyTask, *, now: datetime, county_code: str | None, casew
     """The rungs ``task`` has reached at ``now`` (all times UTC-aware), whether fired already or not.
 
     Recipients' channel keys: the unit (officer), ``<unit>.supervisor``, ``caseworker.<login>``,
-    ``civil_affairs-<county>.manager``. A closed task reaches no rung.
+    ``civil_affairs-<county>.manager``; at the ``deadline`` rung also the unit following a task handled at the
+    registration place (``follower_unit_code``, role ``follower``: :mod:`careflow.registration_place`). A closed task reaches no rung.
     """
     if TaskState(task.state) not in OPEN_STATES:
         return []
@@ -117,6 +118,8 @@ def _rung(name: str, task: AgencyTask, county_code: str | None, caseworker: str 
         recipients = (supervisor,)
     elif name == "deadline":
         recipients = (supervisor, (caseworker_unit(caseworker), "caseworker")) if caseworker else (supervisor,)
+        if task.follower_unit_code:  # handled at the registration place: the residence unit follows it
+            recipients += ((task.follower_unit_code, "follower"),)
     else:
         recipients = ((manager_channel(county_code), "manager"),)
     return Rung(name, LEVELS[name], recipients)

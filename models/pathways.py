@@ -43,9 +43,19 @@ class PathwayStep(PolicyModel):
         level: the jurisdiction level of the unit that takes the step when it differs from the agency's
             usual level (e.g. ``township`` civil affairs for temporary assistance); ``None`` = the agency's.
         jurisdiction_basis: which place the task is routed by: ``residence`` (default), ``emergency_place``
-            (急难发生地), ``registration_place`` (户籍地) or ``school_place`` (the county or township of the child's
-            school given as the start parameter ``school_area_code``, else the residence; 方案 十一).
+            (急难发生地), ``registration_place`` (户籍地: the civil affairs of the child's registration county,
+            省内通办, with the residence county's unit following the task; :mod:`careflow.registration_place`) or
+            ``school_place`` (the county or township of the child's school given as the start parameter
+            ``school_area_code``, else the residence; 方案 十一).
+        cross_province_steps: for a ``registration_place`` step, the steps taken instead at the residence when the
+            registration county has no unit in the directory (outside Fujian, 跨省通办): e.g. the 3-working-day
+            forwarding, then the registration place's reply recorded by the residence civil affairs.
         deadline: the time limit (:class:`DeadlineRule`); ``deadline_is_default`` says no law fixes it.
+        deadline_from: ``request`` (default: counted from the task's request) or ``pathway_start`` (from the day
+            the pathway started: a legal total such as 低保's 30 working days from the application, when a
+            forwarding step came first).
+        deadline_max: the latest a manager may extend the deadline to, counted like ``deadline`` (低保: 45 working
+            days in special cases, with the reason recorded; :func:`careflow.task_manage.extend_deadline`).
         deadline_for: ``completion`` (default) or ``start`` — the action must *start* within the deadline.
         ack_deadline: optional time to acknowledge (e.g. 2 h for the police), with ``ack_deadline_is_default``.
         urgent_deadline: optional shorter deadline for an urgent case (e.g. 24 h medical referral of a
@@ -70,6 +80,9 @@ class PathwayStep(PolicyModel):
     deadline: Rule
     deadline_is_default: bool
     deadline_for: Literal["completion", "start"] = "completion"
+    deadline_from: Literal["request", "pathway_start"] = "request"
+    deadline_max: OptionalRule = None
+    cross_province_steps: list[Code] = Field(default_factory=list)
     ack_deadline: OptionalRule = None
     ack_deadline_is_default: bool | None = None
     urgent_deadline: OptionalRule = None
@@ -107,6 +120,9 @@ class PathwayStep(PolicyModel):
                                             f"{self.explicit_agencies}")
         if self.agency in self.alternative_agencies:
             raise Located(("alternative_agencies",), f"{self.agency!r} is the step's own agency")
+        if self.cross_province_steps and self.jurisdiction_basis != "registration_place":
+            raise Located(("cross_province_steps",), "only a step with jurisdiction_basis: registration_place "
+                                                      "has cross-province steps")
         for rule in ("ack_deadline", "urgent_deadline"):
             if getattr(self, rule) is not None and getattr(self, f"{rule}_is_default") is None:
                 raise Located((f"{rule}_is_default",), f"missing: say whether {rule} is a default (true) "
@@ -197,10 +213,11 @@ class PathwayDefinition(PolicyModel):
     @model_validator(mode="after")
     def _answers_name_steps(self) -> "PathwayDefinition":
         for index, step in enumerate(self.steps):
-            for key in step.shows_answers:
-                if key not in self.step_keys or key == step.key:
-                    raise Located(("steps", index, "shows_answers"),
-                                   f"{key!r} is not another step of the pathway; steps: {self.step_keys}")
+            for field in ("shows_answers", "cross_province_steps"):
+                for key in getattr(step, field):
+                    if key not in self.step_keys or key == step.key:
+                        raise Located(("steps", index, field),
+                                       f"{key!r} is not another step of the pathway; steps: {self.step_keys}")
         return self
 
     @property

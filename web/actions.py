@@ -30,7 +30,7 @@ from models.regions import get_county
 from models.task import TaskState
 from models.user import UserRole, WebUser
 from web.inputs import ChildCreate, PathwayStart, ReportCreate
-from web.scope import NotVisible, can_read_child, inside, require_role, visible_task
+from web.scope import NotVisible, answers_task, can_read_child, inside, require_role, visible_task
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,8 @@ def answer_as(session: Session, user: WebUser, task_id: uuid.UUID, action: TaskS
     """
     require_role(user, UserRole.agency_officer)
     task = visible_task(session, user, task_id)
+    if not answers_task(user, task):  # a unit following the task at the registration place reads it only
+        raise NotVisible(f"no task {task_id}")
     session.commit()
     try:
         return answer_task(task.id.hex, action, actor=user.username, unit_code=user.unit_code, reason=reason,

@@ -141,9 +141,16 @@ def task_in(session: Session, task: AgencyTask, jurisdiction: str) -> bool:
     return child is not None and inside(child_area(child), jurisdiction)
 
 
+def answers_task(user: WebUser, task: AgencyTask) -> bool:
+    """Whether ``user`` is an officer of the unit ``task`` is assigned to (the only one who answers it; a unit
+    following the task at the registration place reads it only)."""
+    return UserRole(user.role) == UserRole.agency_officer and bool(user.unit_code) and user.unit_code == task.unit_code
+
+
 def visible_task(session: Session, user: WebUser, task_id: uuid.UUID) -> AgencyTask:
-    """The task ``task_id`` if ``user`` may read it: an officer their own unit's task, a manager one inside
-    their jurisdiction.
+    """The task ``task_id`` if ``user`` may read it: an officer their own unit's task or one their unit follows
+    at the child's registration place (``follower_unit_code``: read, never answered — :func:`answers_task`), a
+    manager one inside their jurisdiction.
 
     Raises:
         NotAllowed: caseworkers and admins (caseworkers read tasks on the case timeline). NotVisible: otherwise.
@@ -153,7 +160,7 @@ def visible_task(session: Session, user: WebUser, task_id: uuid.UUID) -> AgencyT
     if task is None:
         raise NotVisible(f"no task {task_id}")
     if UserRole(user.role) == UserRole.agency_officer:
-        if not user.unit_code or task.unit_code != user.unit_code:
+        if not user.unit_code or user.unit_code not in (task.unit_code, task.follower_unit_code):
             raise NotVisible(f"no task {task_id}")
     elif not task_in(session, task, user.jurisdiction_code):
         raise NotVisible(f"no task {task_id}")

@@ -255,6 +255,8 @@ def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime
         pathway = run.pathway if run else ""
     if unit_name is None:
         unit_name = unit_names(session, [task.unit_code]).get(task.unit_code, task.unit_code)
+    follower = task.follower_unit_code
+    follower_name = unit_names(session, [follower]).get(follower, follower) if follower and unit_name else ""
     has_run = task.pathway_run_id is not None and bool(pathway)
     step = step_definition(pathway, task.step_key) if has_run else None
     # a dated duty outside any case (a child director's contact, a city list's filing): its own fields and text
@@ -275,7 +277,7 @@ def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime
         outcome_fields=[field_out(f, t, own_items(pathway)) for f in fields],
         outcome_labels={f.name: t.pick(f, "label") for f in fields},
         rejection_reason=task.rejection_reason, answered_at=task.answered_at, answered_by=task.answered_by,
-        unit_name=unit_name,
+        unit_name=unit_name, follower_unit_code=follower, follower_name=follower_name,
     )
 
 

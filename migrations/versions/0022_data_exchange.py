@@ -7,7 +7,7 @@ referrals they propose (方案 一（三）加强部门信息数据共享)
 answer); ``open`` until the item is referred. ``key_care_file.department_data`` stays (no longer written).
 
 Revision ID: 0022_data_exchange
-Revises: 0019_city_list
+Revises: 0021_registration_place
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from alembic import op
 import models.base
 
 revision = '0022_data_exchange'
-down_revision = '0019_city_list'
+down_revision = '0021_registration_place'
 branch_labels = None
 depends_on = None
 

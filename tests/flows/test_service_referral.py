@@ -98,9 +98,10 @@ def test_an_item_outside_the_provincial_list_is_refused_before_anything_is_store
 
 @pytest.fixture
 def referral(session, register):
-    """Start a service referral of ``item`` on a new case (no flow run): returns the pathway run."""
-    def _start(item: int) -> PathwayRun:
-        case = open_case(session, child_id=register().child.id, caseworker="test.caseworker")
+    """Start a service referral of ``item`` on a new case (no flow run) for a child whose household is registered in
+    ``hukou`` (四川省南部县 unless given): returns the pathway run."""
+    def _start(item: int, hukou: str = "511321") -> PathwayRun:
+        case = open_case(session, child_id=register(hukou_county=hukou).child.id, caseworker="test.caseworker")
         run = create_pathway_run(session, case_id=case.id, pathway="service_referral", actor="test.caseworker",
                                  parameters={"item": item, "eligibility_override": "服务对象条件待核实"})
         session.flush()
@@ -115,47 +116,47 @@ def test_every_department_of_every_item_has_a_unit_in_chengxiang(session, referr
         step, requests = referral_requests(item)
         assert [agency for _, agency in requests] == item.departments
         for step_key, agency in requests:
+            if step.jurisdiction_basis == "registration_place":  # registered in 四川省南部县: forwarded (跨省通办)
+                step_key = step.cross_province_steps[0]
             task = open_step_task(session, pathway_run_id=run.id, step_key=step_key, agency_type=agency,
                                   attempt=number, now=REFERRED)
             assert task.unit_code == f"{agency}-350302", (number, agency)
 
 
 def test_minimum_living_allowance_takes_its_legal_time_limits(session, referral):
-    run = referral(13)
+    run = referral(13, "350823")  # registered in 上杭县 (省内通办); the other cases: tests/careflow/test_registration_place.py
     step, requests = referral_requests(load_policy().service_item(13))
     assert requests == [("minimum_living_referral", "civil_affairs")]
     task = open_step_task(session, pathway_run_id=run.id, step_key=step.key, agency_type="civil_affairs", now=REFERRED)
-    assert task.unit_code == "civil_affairs-350302" and task.deadline_text == "30 working days"
-    # 3 working days to forward (跨省通办): Thursday 5 March; 30 working days in all: Tuesday 14 April
-    # (the Qingming holiday, 4-6 April 2026, does not count)
-    assert task.ack_due_at.astimezone(timezone.utc) == datetime(2026, 3, 5, 15, 59, 59, tzinfo=timezone.utc)
+    assert task.unit_code == "civil_affairs-350823" and task.deadline_text == "30 working days"
+    # 30 working days in all: Tuesday 14 April (the Qingming holiday, 4-6 April 2026, does not count)
     assert task.due_at.astimezone(timezone.utc) == datetime(2026, 4, 14, 15, 59, 59, tzinfo=timezone.utc)
 
 
 def test_the_message_carries_the_items_service_and_content(session, referral):
-    run = referral(13)
+    run = referral(13, "350823")
     task = open_step_task(session, pathway_run_id=run.id, step_key="minimum_living_referral",
                           agency_type="civil_affairs", now=REFERRED)
     session.flush()
     message = enqueue_task_message(session, task=task, event="task_requested")
-    assert "最低生活保障转介（向户籍地办理）：清单第13项 最低生活保障服务" in message.subject
+    assert "最低生活保障审核确认（户籍地办理）：清单第13项 最低生活保障服务" in message.subject
     assert "服务对象：符合最低生活保障条件的流动儿童" in message.body
     assert "服务内容：协助符合条件的流动儿童家庭向户籍地办理最低生活保障" in message.body
     assert "责任部门：民政（各部门均须答复）" in message.body
     assert session.get(Case, run.case_id).reference in message.subject
     # a unit with a web account is sent to its task page, never told to type commands (issue 12)
-    assert "careflow task" not in message.body and "（forwarded）" not in message.body
-    assert f"/tasks/{task.id}" in message.body and "已转递户籍地" in message.body
+    assert "careflow task" not in message.body and "（decision）" not in message.body
+    assert f"/tasks/{task.id}" in message.body and "审核确认结果" in message.body
 
 
 def test_a_unit_that_answers_on_the_command_line_is_told_the_commands(session, referral):
-    run = referral(13)
+    run = referral(13, "350823")
     task = open_step_task(session, pathway_run_id=run.id, step_key="minimum_living_referral",
                           agency_type="civil_affairs", now=REFERRED)
     session.get(AgencyUnit, task.unit_code).answers_by_command = True
     session.flush()
     message = enqueue_task_message(session, task=task, event="task_requested")
-    assert "--outcome forwarded=<已转递户籍地> --outcome decision=<审核确认结果>" in message.body
+    assert "--outcome decision=<审核确认结果>" in message.body
     assert f"careflow task ack {task.short_ref} --unit {task.unit_code}" in message.body
 
 

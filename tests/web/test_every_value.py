@@ -31,7 +31,8 @@ from tests.web.conftest import WEB_ID_SPACE
 
 #: A value of each non-choice type, as a person types it (two alternatives, used in turn).
 TYPED = {"bool": ("yes", "no"), "text": ("已上门核实，情况属实", "电话回访"), "amount": ("800", "1500"),
-         "service_items": ("6,17", "无需转介"), "service_item": ("6", "13"), "area": ("350302001001", "350302001")}
+         "service_items": ("6,17", "无需转介"), "service_item": ("6", "13"), "area": ("350302001001", "350302001"),
+         "date": ("2026-03-04", "2026年4月1日")}
 #: Task states other than completed, each given to one extra task of every run.
 OTHER_STATES = [s for s in TaskState if s is not TaskState.completed]
 
@@ -55,7 +56,9 @@ def every_value(world) -> dict:
     statuses = [PathwayStatus.completed, PathwayStatus.failed, PathwayStatus.cancelled]
     with session_scope() as session:
         reg = register_child(session, resident_id=make_resident_id(*WEB_ID_SPACE["world"]),
-                             full_name=f"取值{uuid.uuid4().hex[:4]}", hukou_county="511321",
+                             # registered in 上杭县 (in the directory): the registration-place steps of items 10,
+                             # 13, 14 go there, every other step to 城厢区
+                             full_name=f"取值{uuid.uuid4().hex[:4]}", hukou_county="350823",
                              residence_county="350302", residence_area_code="350302001001",
                              arrival_date=date(2023, 8, 20), actor="fixture")
         session.flush()

@@ -25,7 +25,7 @@ from models.task import TaskState
 from web import actions, forms
 from web.deps import DbDep, FormDep, ManagerPage, OfficerPage, csrf_protect
 from web.list_pages import render_list
-from web.task_list import OFFICER_TASK_FILTERS, list_tasks, task_spec
+from web.task_list import MANAGER_TASK_FILTERS, OFFICER_TASK_FILTERS, list_tasks, task_spec
 from web.inputs import RejectIn
 from web.scope import NotVisible
 from web.reroute_views import TaskReaderPage, reroute_view
@@ -70,7 +70,8 @@ def tasks_page(request: Request, db: DbDep, user: ManagerPage) -> Response:
         page = list_tasks(db, user, params, now=now)
         return page, {"tasks": _task_rows(db, page.items, t, now)}
 
-    return render_list(request, "inbox.html", task_spec(), run, hint_key="list.search_tasks_manager",
+    return render_list(request, "inbox.html", task_spec(), run, allowed=MANAGER_TASK_FILTERS,
+                       hint_key="list.search_tasks_manager",
                        context={"manager_view": True})
 
 
