@@ -4,6 +4,8 @@ about one says.
 * A published city list creates two (闽民童〔2025〕5号 四、工作要求, :data:`DUTY_KINDS`): filing with the provincial
   civil affairs department within 10 days (制定下发后10日内报送省民政厅备案) and republication every two years
   (每两年更新发布一次); ``careflow.city_list`` stores them.
+* A department that organises programmes (service-list items 18-20, 方案 （九）（十）（十一）) reports them every
+  quarter (``programme_report:<2026Q4>:<unit>``, :mod:`models.programmes`); ``careflow.programmes`` opens them.
 * A key care target's file gives the child director two (方案 一（二）, :class:`ContactKind`): a contact every month
   (每个月联系一次) and a home visit every three months (每三个月入户走访一次); ``careflow.survey.duties`` plans them.
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from models.outcome_fields import OutcomeField
+from models.programmes import PROGRAMME_REPORT_OUTCOME, REPORT_STEP, quarter_label
 from models.regions import load_regions
 
 __all__ = [
@@ -125,6 +128,8 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
     An unknown kind (a duty some other part of careflow created) is described by its key and ``title``.
     """
     kind, _, rest = key.partition(":")
+    if kind == REPORT_STEP:
+        return _describe_report(rest, title)
     city_code, _, published = rest.partition(":")
     duty = DUTY_KINDS.get(kind)
     if duty is None or not published:
@@ -137,3 +142,19 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
         step_title=duty.title_zh, instructions=duty.instructions_zh.format(city=city, published=published),
         outcome=duty.outcome,
     )
+
+
+def _describe_report(rest: str, title: str) -> DutyDescription:
+    """A department's quarterly programme report (``<2026Q4>:<unit code>``)."""
+    quarter, _, unit_code = rest.partition(":")
+    try:
+        period = quarter_label(quarter)
+    except ValueError:
+        period = quarter
+    return DutyDescription(
+        subject=f"{period}关爱服务活动报告（{unit_code}）", pathway_title="关爱服务活动季度报告",
+        step_title=title or "关爱服务活动季度报告",
+        instructions=(f"请在截止日期前登记本单位{period}组织开展的流动儿童关爱服务活动（清单第18-20项：精神文化生活、"
+                      "城市融入、法治安全教育；闽民童〔2025〕5号 （九）（十）（十一）），包括受邀儿童和实际参加情况，"
+                      "登记完毕后在此确认。"),
+        outcome=PROGRAMME_REPORT_OUTCOME)
