@@ -248,6 +248,7 @@ def record_attendance(session: Session, programme: Programme, attended: set[uuid
         status=InvitationStatus.absent.value, attendance_at=now)).rowcount
     programme.walk_ins, programme.attendance_by, programme.attendance_at = walk_ins, actor, now
     session.add(programme)
+    session.flush()
     record_audit(session, actor=actor, action="programme.attendance_recorded", entity_type="programme",
                  entity_id=programme.id, detail={"attended": came, "absent": away, "walk_ins": walk_ins})
     return {"attended": came, "absent": away}
