@@ -210,6 +210,7 @@ def _tell_caseworker(session: Session, case: Case, programme: Programme, invitat
         body=(f"个案 {case.reference} 的儿童已受邀参加清单第{programme.item}项活动：\n"
               f"活动：{programme.title}\n时间：{format_local(programme.starts_at)}\n地点：{programme.place}\n"
               f"组织单位：{unit.name if unit else programme.organiser_unit_code}\n"
+              f"邀请码：{invitation.id.hex[:8]}（参加时向组织单位出示，用于登记参加情况）\n"
               "请通知儿童及其监护人按时参加。活动结束后，组织单位将登记实际参加情况，可在个案页面查看。\n"))
 
 

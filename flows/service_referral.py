@@ -73,9 +73,9 @@ def invite_to_programme(pathway_run_id: str, item: int) -> str:
     """Invite the child to the next programme of ``item`` in the case's county, or put the child on its waiting list
     (once per referral: :func:`careflow.programmes.invite_child`); returns the outcome to record, e.g.
     ``清单第18项：已邀请参加「童心港湾读书会」（2027-01-16 09:30，凤山社区儿童之家）``."""
-    # start-up: the invitation's message (Jinja2-free, but the outbox and the regions), only for items 18-20
+    # start-up: the invitation and its message (the outbox, the regions), only for items 18-20
     from careflow.programmes import invitation_outcome, invite_child
-    from models.programmes import Programme
+    from models.programmes import Programme  # start-up: the programme tables, likewise
 
     with session_scope() as session:
         invitation = invite_child(session, uuid.UUID(pathway_run_id), item)
