@@ -84,3 +84,34 @@ def test_an_organiser_records_a_programme_and_its_attendance_and_the_caseworker_
     # another county's officer and caseworker do not see it
     assert clients["off_police_b"].get(f"/programmes/{programme_id}").status_code == 404
     assert clients["cw_b"].get(f"/programmes/{programme_id}").status_code == 404
+
+
+def test_the_api_records_a_programme_and_its_attendance(web_app, world, clients):
+    _name, reference, invitation_id = _waiting_child(world)
+    officer = world.person("off_police_a")
+    client, auth = clients["off_police_a"], {"Authorization": f"Bearer {officer.token}"}
+    bad = client.request("POST", "/api/programmes", headers=auth, json={
+        "item": 17, "title": "心理讲座", "starts_at": "2099-06-01T09:30:00+08:00", "place": "学校", "county": "350302",
+        "capacity": 10})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "item" and "17 不是以活动形式开展" in bad.text
+    created = client.request("POST", "/api/programmes", headers=auth, json={
+        "item": ITEM, "title": "城市融入亲子日", "starts_at": "2099-06-01T09:30:00+08:00", "place": "城厢区文化馆",
+        "county": "350302", "capacity": 10})
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert (body["service"], body["county_name"], body["invited_count"]) == ("城市融入服务", "莆田市城厢区", 1)
+    assert body["starts_at"].startswith("2099-06-01T01:30:00")
+    with session_scope() as session:
+        assert str(session.get(ProgrammeInvitation, invitation_id).programme_id) == body["id"]
+        session.execute(sa.update(Programme).where(Programme.id == uuid.UUID(body["id"]))
+                        .values(starts_at=datetime.now(timezone.utc) - timedelta(hours=1)))
+    done = client.request("POST", f"/api/programmes/{body['id']}/attendance", headers=auth,
+                          json={"attended": [str(invitation_id)], "walk_ins": 4})
+    assert done.status_code == 200 and (done.json()["attended"], done.json()["walk_ins"]) == (1, 4)
+    # the caseworker and manager read it; the other county's caseworker does not find it
+    for key in ("cw_a", "mgr_a"):
+        token = {"Authorization": f"Bearer {world.person(key).token}"}
+        assert clients[key].get(f"/api/programmes/{body['id']}", headers=token).json()["attended"] == 1
+    other = {"Authorization": f"Bearer {world.person('cw_b').token}"}
+    assert clients["cw_b"].get(f"/api/programmes/{body['id']}", headers=other).status_code == 404
+    assert reference not in done.text
