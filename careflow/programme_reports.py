@@ -1,8 +1,8 @@
 """Reporting programmes (关爱服务活动): the departments' quarterly duty to report them, and the dashboard's figures
 that make measures （九）（十）（十一） of 闽民童〔2025〕5号 evidence rather than a claim.
 
-* :func:`open_report_duties` — at the start of each quarter (the sweeper calls it every sweep; it does nothing once
-  the quarter's duties exist) every active county-level unit of a department responsible for a programme item
+* :func:`open_report_duties` — at the start of each quarter (the daily scheduled flow ``programme-report-duties``,
+  :mod:`flows.programmes`; it does nothing once the quarter's duties exist) every active county-level unit of a department responsible for a programme item
   (``delivery: programme`` in ``policy/service_list.yaml``: 18 names seven bodies, 19 five, 20 six) gets the dated
   duty ``programme_report:<2026Q4>:<unit code>`` (:func:`models.programmes.report_duty_key`): record the quarter's
   programmes with their attendance and confirm, due ``programme_report_days`` (*default* 10) calendar days after the
@@ -14,7 +14,7 @@ that make measures （九）（十）（十一） of 闽民童〔2025〕5号 evi
 from __future__ import annotations
 
 import datetime as _dt
-import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.audit import record_audits
-from core.db import session_scope
 from core.settings import get_settings
 from careflow.routing import jurisdiction_prefix
 from models.agency import AgencyUnit
@@ -37,10 +36,9 @@ from models.programmes import (
 from models.task import AgencyTask
 from notifications.outbox_batch import TaskMessage, enqueue_task_messages
 
-__all__ = ["ProgrammeFigure", "open_report_duties", "open_report_duties_now", "programme_figures",
+__all__ = ["ProgrammeFigure", "open_report_duties", "programme_figures",
            "report_departments"]
 
-log = logging.getLogger(__name__)
 SOURCE = "闽民童〔2025〕5号 （九）（十）（十一）：各有关部门按照职责分工组织开展流动儿童关爱服务活动（每季度报告，期限为默认值）"
 
 
@@ -67,8 +65,10 @@ def _county_level(column) -> sa.ColumnElement:
     return sa.and_(sa.func.length(column) == 6, sa.not_(column.endswith("00")))
 
 
-def open_report_duties(session: Session, *, now: datetime | None = None) -> list[AgencyTask]:
-    """Open this quarter's report duty for every responsible county-level unit that lacks it; return those opened.
+def open_report_duties(session: Session, *, now: datetime | None = None, only: Collection[str] | None = None
+                       ) -> list[AgencyTask]:
+    """Open this quarter's report duty for every responsible county-level unit that lacks it (or only for the units
+    whose codes are in ``only``); return those opened.
 
     Two reads (the units; the quarter's keys already taken, one range of the unique index) and, when some are
     missing, the tasks, their ``task.requested`` audit events and their ``task_requested`` messages in bulk, in one
@@ -79,6 +79,8 @@ def open_report_duties(session: Session, *, now: datetime | None = None) -> list
     units = session.exec(select(AgencyUnit).where(
         AgencyUnit.active, AgencyUnit.agency_type.in_(report_departments()),
         _county_level(AgencyUnit.jurisdiction_code)).order_by(AgencyUnit.code)).all()
+    if only is not None:
+        units = [u for u in units if u.code in set(only)]
     prefix = f"{REPORT_STEP}:{quarter}:"
     taken = set(session.exec(select(AgencyTask.duty_key).where(
         AgencyTask.duty_key >= prefix, AgencyTask.duty_key < prefix[:-1] + ";")).all())
@@ -104,17 +106,6 @@ def open_report_duties(session: Session, *, now: datetime | None = None) -> list
                     "provisional": t.due_provisional}} for t in tasks])
     enqueue_task_messages(session, [TaskMessage(task=t, event="task_requested") for t in tasks])
     return tasks
-
-
-def open_report_duties_now() -> int:
-    """The sweeper's call: :func:`open_report_duties` in its own transaction; returns how many were opened. Never
-    raises (a failure is logged; the next sweep tries again)."""
-    try:
-        with session_scope() as session:
-            return len(open_report_duties(session))
-    except Exception:  # noqa: BLE001 (the sweep must go on)
-        log.exception("could not open the quarterly programme report duties")
-        return 0
 
 
 @dataclass(frozen=True)

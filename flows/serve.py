@@ -15,6 +15,7 @@ from careflow.runners import registered_runner
 from core.paths import PROJECT_ROOT
 from core.prefect_env import install_zombie_automation
 from core.settings import get_settings
+from flows.programmes import programme_deployments
 from flows.survey import survey_deployments
 
 
@@ -30,6 +31,7 @@ def build_deployments(sweep_cron: str | None = None) -> list:
                                                       schedule=Cron(sweep_cron, timezone=timezone) if sweep_cron else None,
                                              tags=["sweeper"]))
     deployments.extend(survey_deployments(timezone))
+    deployments.extend(programme_deployments(timezone))
     return deployments
 
 

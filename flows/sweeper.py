@@ -4,8 +4,7 @@ Each sweep (every minute by default, cron in Asia/Shanghai) fires the escalation
 (:mod:`careflow.escalation`), restarts pathway runs whose flow run crashed, failed or stopped making progress
 (or ends them failed after ``max_restarts``, telling the caseworker and the county manager), starts pathway runs
 whose flow run was never created, resumes flow runs whose agency answer is stored but was not delivered to the
-flow, opens the departments' quarterly programme report duties at the start of a quarter
-(:mod:`careflow.programme_reports`), and sends every message that is due. After the
+flow, and sends every message that is due. After the
 escalations it recomputes the manager dashboard's figures when they are stale (:mod:`careflow.figures`).
 Overlapping sweeps are safe: rungs are unique per task and messages are claimed before sending.
 """
@@ -67,17 +66,6 @@ def refresh_dashboard() -> dict:
     return {"refreshed": True, "rows": result.rows, "duration_s": round(result.seconds, 3)}
 
 
-@task(name="open-programme-report-duties", cache_policy=NO_CACHE)
-def open_programme_reports() -> int:
-    """Open this quarter's programme report duty for every responsible county unit that lacks one (items 18-20,
-    方案 （九）（十）（十一）; :func:`careflow.programme_reports.open_report_duties_now`); returns how many were opened
-    (0 on every sweep but the quarter's first)."""
-    # start-up: opening duties renders their messages (Jinja2); `careflow serve` imports this module but never sweeps
-    from careflow.programme_reports import open_report_duties_now
-
-    return open_report_duties_now()
-
-
 @task(name="retry-notifications", cache_policy=NO_CACHE)
 def retry_notifications() -> dict[str, int]:
     """Send every pending message and every failed one whose retry time has come.
@@ -98,7 +86,6 @@ async def sweeper() -> dict:
     figures = refresh_dashboard()
     pathways = await reconcile_pathways()
     check_next_year_calendar()  # from 1 November: warn the province weekly while next year's holidays are missing
-    open_programme_reports()  # the start of a quarter: each department reports its programmes (items 18-20)
     messages = retry_notifications()
     get_run_logger().info("escalations %s; dashboard figures %s; pathways %s; notifications %s", rungs, figures,
                           pathways, messages)

@@ -5,7 +5,7 @@ about one says.
   civil affairs department within 10 days (制定下发后10日内报送省民政厅备案) and republication every two years
   (每两年更新发布一次); ``careflow.city_list`` stores them.
 * A department that organises programmes (service-list items 18-20, 方案 （九）（十）（十一）) reports them every
-  quarter (``programme_report:<2026Q4>:<unit>``, :mod:`models.programmes`); ``careflow.programmes`` opens them.
+  quarter (``programme_report:<2026Q4>:<unit>``, :mod:`models.programmes`); ``careflow.programme_reports`` opens them.
 * A key care target's file gives the child director two (方案 一（二）, :class:`ContactKind`): a contact every month
   (每个月联系一次) and a home visit every three months (每三个月入户走访一次); ``careflow.survey.duties`` plans them.
 

@@ -129,15 +129,20 @@ def test_a_wrong_field_is_named_in_chinese(session, county, field, value, messag
 
 def test_the_quarterly_report_duty_opens_once_and_escalates_when_overdue(session, county):
     code, unit = county
-    opened = open_report_duties(session, now=NOW)
-    key = report_duty_key(unit.code, "2026Q4")
-    duty = next(t for t in opened if t.duty_key == key)
+    health = AgencyUnit(code=f"health-{code}-{uuid.uuid4().hex[:4]}", agency_type="health", jurisdiction_code=code,
+                        name="卫健局")  # organises none of items 18-20
+    session.add(health)
+    session.flush()
+    assert report_departments() == ["cyberspace", "education", "civil_affairs", "radio_tv", "youth_league",
+                                    "womens_federation", "publishing_group", "human_resources", "court",
+                                    "procuratorate", "justice", "police", "women_children_office"]
+    opened = open_report_duties(session, now=NOW, only={unit.code, health.code})  # the shared units are left alone
+    [duty] = opened
+    assert duty.duty_key == report_duty_key(unit.code, "2026Q4") == f"programme_report:2026Q4:{unit.code}"
     assert duty.unit_code == unit.code and duty.title == "2026年第四季度关爱服务活动报告"
-    assert {t.agency_type for t in opened} <= set(report_departments())
-    assert not any(t.agency_type == "health" for t in opened)  # health organises none of items 18-20
     # due 10 days after the quarter: 10 January 2027 is a Sunday, so Monday 11 January (provisional: 2027)
     assert duty.due_at.astimezone(timezone.utc) == datetime(2027, 1, 11, 15, 59, 59, tzinfo=timezone.utc)
-    assert open_report_duties(session, now=NOW + timedelta(days=1)) == []  # the quarter's duties exist
+    assert open_report_duties(session, now=NOW + timedelta(days=1), only={unit.code}) == []  # opened once a quarter
     requested = session.exec(select(Notification).where(Notification.task_id == duty.id)).all()
     assert [n.event for n in requested] == ["task_requested"]
     session.commit()
