@@ -32,7 +32,7 @@ from careflow.routing import jurisdiction_prefix
 from careflow.survey.messages import enqueue_message
 from models.agency import AgencyUnit
 from models.base import utcnow
-from models.case import Case, PathwayRun
+from models.case import Case, CaseStatus, PathwayRun
 from models.deadlines import format_local
 from models.policy import load_policy
 from models.programmes import InvitationStatus, Programme, ProgrammeInvitation
@@ -165,8 +165,8 @@ def _invitation_of(session: Session, pathway_run_id: uuid.UUID) -> ProgrammeInvi
 
 
 def invite_waiting(session: Session, programme: Programme, *, actor: str, now: datetime | None = None) -> int:
-    """Invite the children waiting for the programme's item in its county, oldest first, up to the seats left;
-    returns how many were invited (0 for a programme that has begun).
+    """Invite the children waiting for the programme's item in its county (their case still open), oldest first, up to
+    the seats left; returns how many were invited (0 for a programme that has begun).
 
     Set-based: one read of at most the seats left (locked, skipping rows another transaction holds, on PostgreSQL),
     the seats taken with one conditional update, the invitations moved with one conditional update
@@ -176,11 +176,11 @@ def invite_waiting(session: Session, programme: Programme, *, actor: str, now: d
     seats = programme.capacity - programme.invited_count
     if programme.starts_at <= now or seats <= 0:
         return 0
-    ids = session.exec(select(ProgrammeInvitation.id).where(
+    ids = session.exec(select(ProgrammeInvitation.id).join(Case, Case.id == ProgrammeInvitation.case_id).where(
         ProgrammeInvitation.programme_id.is_(None), ProgrammeInvitation.county_code == programme.county_code,
-        ProgrammeInvitation.item == programme.item,
+        ProgrammeInvitation.item == programme.item, Case.status == CaseStatus.open,
     ).order_by(ProgrammeInvitation.created_at, ProgrammeInvitation.id).limit(seats)
-        .with_for_update(skip_locked=True)).all()
+        .with_for_update(of=ProgrammeInvitation, skip_locked=True)).all()
     if not ids or not _take_seats(session, programme.id, len(ids)):
         return 0
     moved = session.execute(sa.update(ProgrammeInvitation).where(

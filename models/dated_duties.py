@@ -146,13 +146,13 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
 
 def _describe_report(rest: str, title: str) -> DutyDescription:
     """A department's quarterly programme report (``<2026Q4>:<unit code>``)."""
-    quarter, _, unit_code = rest.partition(":")
+    quarter = rest.partition(":")[0]  # the unit is the recipient: its code is not repeated
     try:
         period = quarter_label(quarter)
     except ValueError:
         period = quarter
     return DutyDescription(
-        subject=f"{period}关爱服务活动报告（{unit_code}）", pathway_title="关爱服务活动季度报告",
+        subject=f"{period}关爱服务活动报告", pathway_title="关爱服务活动季度报告",
         step_title=title or "关爱服务活动季度报告",
         instructions=(f"请在截止日期前登记本单位{period}组织开展的流动儿童关爱服务活动（清单第18-20项：精神文化生活、"
                       "城市融入、法治安全教育；闽民童〔2025〕5号 （九）（十）（十一）），包括受邀儿童和实际参加情况，"

@@ -18,6 +18,7 @@ from careflow.escalation import sweep_deadlines
 from careflow.programme_reports import open_report_duties, programme_figures, report_departments
 from careflow.programmes import ProgrammeInput, invite_child, record_attendance, record_programme
 from models.agency import AgencyUnit
+from models.dated_duties import describe_duty
 from models.notification import Notification
 from models.programmes import InvitationStatus, Programme, report_duty_key
 from models.regions import load_regions
@@ -152,3 +153,10 @@ def test_the_quarterly_report_duty_opens_once_and_escalates_when_overdue(session
     to_manager = session.exec(select(Notification).where(Notification.task_id == duty.id,
                                                          Notification.event == "task_escalated")).all()
     assert f"civil_affairs-{code}.manager" in {n.unit_code for n in to_manager}
+
+
+def test_the_report_duty_reads_as_a_duty_in_messages_and_pages():
+    duty = describe_duty("programme_report:2026Q4:education-350302", "2026年第四季度关爱服务活动报告")
+    assert duty.subject == "2026年第四季度关爱服务活动报告"
+    assert [f.name for f in duty.outcome] == ["reported", "note"] and duty.outcome[0].required
+    assert "清单第18-20项" in duty.instructions and "（九）（十）（十一）" in duty.instructions
