@@ -2,7 +2,7 @@
 
 The pathway run's parameters name the item: ``{"item": 18}`` (1..20 of the provincial list,
 :func:`models.service_list.referral_item`). The flow opens one task per responsible department of the item
-(``policy/service_list.yaml`` ``departments``: item 18 names seven), each routed to that agency's
+(``policy/service_list.yaml`` ``departments``: item 16 names six), each routed to that agency's
 county-level unit for the child's residence, all requested together, and waits until the item's
 ``completion`` rule holds: ``all`` — every department answered — or ``any`` — one completed (the others are
 then cancelled). A rejection goes back to the caseworker and the county civil affairs bureau and the
