@@ -160,3 +160,33 @@ def test_the_report_duty_reads_as_a_duty_in_messages_and_pages():
     assert duty.subject == "2026年第四季度关爱服务活动报告"
     assert [f.name for f in duty.outcome] == ["reported", "note"] and duty.outcome[0].required
     assert "清单第18-20项" in duty.instructions and "（九）（十）（十一）" in duty.instructions
+
+
+def test_two_referrals_racing_for_the_last_seat_take_it_once(session, county, refer, database_url):
+    """Two referrals of the same county at once, one seat left: one child is invited, the other waits (PostgreSQL:
+    SQLite runs one writer at a time)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("concurrent writers need PostgreSQL")
+    import threading
+
+    from core.db import session_scope
+
+    code, unit = county
+    programme = _programme(session, unit, code, capacity=1)
+    runs = [refer(code), refer(code)]
+    session.commit()
+    barrier, results = threading.Barrier(2), {}
+
+    def invite(run_id):
+        with session_scope() as own:
+            barrier.wait()
+            results[run_id] = invite_child(own, run_id, 18, now=NOW).status
+
+    threads = [threading.Thread(target=invite, args=(run.id,)) for run in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results.values()) == [InvitationStatus.invited, InvitationStatus.waiting]
+    session.expire_all()
+    assert session.get(Programme, programme.id).invited_count == 1
