@@ -2,12 +2,17 @@
 
 The pathway run's parameters name the item: ``{"item": 18}`` (1..20 of the provincial list,
 :func:`models.service_list.referral_item`). The flow opens one task per responsible department of the item
-(``policy/service_list.yaml`` ``departments``: item 18 names seven), each routed to that agency's
+(``policy/service_list.yaml`` ``departments``: item 16 names six), each routed to that agency's
 county-level unit for the child's residence, all requested together, and waits until the item's
 ``completion`` rule holds: ``all`` — every department answered — or ``any`` — one completed (the others are
 then cancelled). A rejection goes back to the caseworker and the county civil affairs bureau and the
 department's task is re-issued (:func:`flows.waiting.request_steps`). Each message carries the item's
 service, target group and content (:func:`notifications.messages.task_message_context`).
+
+Items 18-20 (``delivery: programme``; 方案 （九）精神文化生活服务, （十）城市融入服务, （十一）法治安全教育服务) are
+activities departments organise for many children: the referral invites the child to the next programme of the item
+in the case's county, or puts the child on its waiting list (:func:`careflow.programmes.invite_child`), and ends; no
+department is given a task for the child.
 
 The deadline is the one of the item's step in ``policy/pathways/service_referral.yaml`` (``item_steps``):
 a 10-working-day default, or a legal limit (item 10: 15 + 15 working days; item 13: 30 working days, up to 45).
@@ -29,8 +34,8 @@ from sqlmodel import select
 
 from core.db import session_scope
 from flows.steps import (
-    PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker, notify_follower, open_agency_task,
-    record_failure_hook, registration_route,
+    PathwayContext, TaskAnswer, begin_pathway, cache_key, close_pathway, notify_caseworker, notify_follower,
+    open_agency_task, record_failure_hook, registration_route,
 )
 from flows.waiting import PathwayBlocked, request_step, request_steps
 from models.case import PathwayStatus
@@ -60,11 +65,29 @@ async def service_referral(pathway_run_id: str) -> str:
         item = referral_item(ctx.parameters)
     except ValueError as exc:
         return close_pathway(pathway_run_id, f"参数错误：{exc}", PathwayStatus.failed)
+    if item.delivery == "programme":  # an activity for many children: invite the child, open no department's task
+        return close_pathway(pathway_run_id, invite_to_programme(pathway_run_id, item.number))
     try:
         outcome = await _referral_steps(ctx, item)
     except PathwayBlocked as blocked:
         return close_pathway(pathway_run_id, f"受阻：{blocked}"[:_OUTCOME_LIMIT], PathwayStatus.failed)
     return close_pathway(pathway_run_id, outcome)
+
+
+@task(name="invite-to-programme", persist_result=True, retries=3, retry_delay_seconds=2,
+      cache_key_fn=lambda _ctx, p: cache_key("invite-to-programme", p["pathway_run_id"]))
+def invite_to_programme(pathway_run_id: str, item: int) -> str:
+    """Invite the child to the next programme of ``item`` in the case's county, or put the child on its waiting list
+    (once per referral: :func:`careflow.programmes.invite_child`); returns the outcome to record, e.g.
+    ``清单第18项：已邀请参加「童心港湾读书会」（2027-01-16 09:30，凤山社区儿童之家）``."""
+    # start-up: the invitation and its message (the outbox, the regions), only for items 18-20
+    from careflow.programmes import invitation_outcome, invite_child
+    from models.programmes import Programme  # start-up: the programme tables, likewise
+
+    with session_scope() as session:
+        invitation = invite_child(session, uuid.UUID(pathway_run_id), item)
+        programme = session.get(Programme, invitation.programme_id) if invitation.programme_id else None
+        return invitation_outcome(invitation, programme)
 
 
 def referral_requests(item: ServiceItem) -> tuple[PathwayStep, list[tuple[str, str]]]:

@@ -7,6 +7,8 @@ about one says.
   department gets a third, to confirm receipt (``city_list_filing_receipt``): the list is filed once it confirms.
 * Each county's convener holds the joint meeting of 方案 十一 (定期会商, :mod:`models.joint_meeting`), one duty a
   period (``joint_meeting:350302:2026-10``), completed with the minutes and the agreed measures.
+* A department that organises programmes (service-list items 18-20, 方案 （九）（十）（十一）) reports them every
+  quarter (``programme_report:<2026Q4>:<unit>``, :mod:`models.programmes`); ``careflow.programme_reports`` opens them.
 * A key care target's file gives the child director two (方案 一（二）, :class:`ContactKind`): a contact every month
   (每个月联系一次) and a home visit every three months (每三个月入户走访一次); ``careflow.survey.duties`` plans them.
 
@@ -22,6 +24,7 @@ from datetime import date
 
 from models.joint_meeting import describe_meeting_duty
 from models.outcome_fields import OutcomeField
+from models.programmes import PROGRAMME_REPORT_OUTCOME, REPORT_STEP, quarter_label
 from models.regions import load_regions
 
 __all__ = [
@@ -173,6 +176,9 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
     meeting = describe_meeting_duty(key, title)  # the joint meeting of 方案 十一 (models.joint_meeting)
     if meeting is not None:
         return DutyDescription(*meeting)
+    kind, _, rest = key.partition(":")
+    if kind == REPORT_STEP:
+        return _describe_report(rest, title)
     kind, city_code, published, attempt = split_duty_key(key)
     duty = DUTY_KINDS.get(kind)
     if duty is None or not published:
@@ -187,3 +193,19 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
         + (REFILING_ZH if attempt > 1 and kind == "city_list_filing" else ""),
         outcome=duty.outcome,
     )
+
+
+def _describe_report(rest: str, title: str) -> DutyDescription:
+    """A department's quarterly programme report (``<2026Q4>:<unit code>``)."""
+    quarter = rest.partition(":")[0]  # the unit is the recipient: its code is not repeated
+    try:
+        period = quarter_label(quarter)
+    except ValueError:
+        period = quarter
+    return DutyDescription(
+        subject=f"{period}关爱服务活动报告", pathway_title="关爱服务活动季度报告",
+        step_title=title or "关爱服务活动季度报告",
+        instructions=(f"请在截止日期前登记本单位{period}组织开展的流动儿童关爱服务活动（清单第18-20项：精神文化生活、"
+                      "城市融入、法治安全教育；闽民童〔2025〕5号 （九）（十）（十一）），包括受邀儿童和实际参加情况，"
+                      "登记完毕后在此确认。"),
+        outcome=PROGRAMME_REPORT_OUTCOME)

@@ -21,6 +21,7 @@ from models.data_exchange import (  # noqa: F401  (departments' answers and prop
     DepartmentAnswer, ExchangeFile, ReferralProposal,
 )
 from models.city_list_version import CityListVersion  # noqa: F401  (city list versions, migration 0019_city_list)
+from models.programmes import Programme, ProgrammeInvitation  # noqa: F401  (programmes of items 18-20, 0017)
 
 __all__ = [
     "AgencyTask", "AgencyUnit", "Escalation", "AuditEvent", "Case", "CaseStatus", "Child", "DeliveryStatus",

@@ -6,7 +6,7 @@ receipt. The provincial page of city lists (``/city-lists``) reads the latest ve
 unique (city_code, version) index.
 
 Revision ID: 0019_city_list
-Revises: 0016_id_tail
+Revises: 0017_programmes
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ import models.base
 
 
 revision = '0019_city_list'
-down_revision = '0016_id_tail'
+down_revision = '0017_programmes'
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """Service-list referral (清单, DOMAIN.md §4D): one task per responsible department, requested together.
 
-End to end on a real Prefect server with the served deployment, on each database backend (item 18: seven
-departments, one resume for all seven answers; item 5: a department rejects and is re-issued), plus the
-referral's deadlines and messages on the database alone.
+End to end on a real Prefect server with the served deployment, on each database backend (item 16: six
+departments, one resume for all six answers; item 5: a department rejects and is re-issued; item 18, a programme:
+the child is invited and no department gets a task), plus the referral's deadlines and messages on the database alone.
 """
 import asyncio
 from datetime import datetime, timezone
@@ -35,23 +35,48 @@ REFERRED = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
 
 
 @pytest.mark.e2e
-def test_item_18_is_referred_to_seven_departments_and_closes_when_all_answered(served):
+def test_item_16_is_referred_to_six_departments_and_closes_when_all_answered(served):
     reference = demo.drive()
     assert demo.check(reference) == []
     with session_scope() as session:
         case = session.exec(select(Case).where(Case.reference == reference)).one()
         run = session.exec(select(PathwayRun).where(PathwayRun.case_id == case.id)).one()
-    assert run.status == PathwayStatus.completed and run.parameters == {"item": "18"}
+    assert run.status == PathwayStatus.completed and run.parameters == {"item": "16"}
     tasks = tasks_of(run.id)
     assert sorted(t.unit_code for t in tasks) == sorted(demo.EXPECTED_UNITS.values())
     assert {(t.step_key, t.deadline_text, t.attempt) for t in tasks} == {("service_referral", "10 working days", 1)}
-    # requested together: the flow suspended once, and the seventh answer resumed it
+    # requested together: the flow suspended once, and the sixth answer resumed it
     states = asyncio.run(read_states(run.flow_run_id))
     assert [s.name for s in states].count("Suspended") == 1
     assert final_flow_run(run.flow_run_id).state.is_completed()
     closed = [n for n in notifications_of(reference) if n.event == "pathway_closed"]
     assert [(n.unit_code, n.recipient_role) for n in closed] == [(f"caseworker.{demo.CASEWORKER}", "caseworker")]
-    assert "新华书店" in closed[0].body or "海峡出版发行集团" in closed[0].body
+    assert "妇联" in closed[0].body
+
+
+@pytest.mark.e2e
+def test_a_referral_for_item_18_invites_the_child_to_a_programme_and_opens_no_department_task(served):
+    from careflow.programmes import ProgrammeInput, record_programme
+    from models.programmes import InvitationStatus, Programme, ProgrammeInvitation
+
+    with session_scope() as session:
+        unit = session.get(AgencyUnit, "youth_league-350302")
+        programme = record_programme(session, unit, ProgrammeInput(
+            item=18, title="童心港湾周末读书会", starts_at=datetime(2099, 1, 1, 1, 30, tzinfo=timezone.utc),
+            place="凤山社区儿童之家", county_code="350302", capacity=10000), actor="e2e.youth")
+        programme_id = programme.id
+    reference, run_id, _flow_run_id = new_case("service_referral", {"item": 18})
+    run = wait_for_end(run_id)
+    assert run.status == PathwayStatus.completed
+    assert tasks_of(run_id) == []  # no department is given a task for one child
+    with session_scope() as session:
+        invitation = session.exec(select(ProgrammeInvitation).where(ProgrammeInvitation.pathway_run_id == run_id)).one()
+        programme = session.get(Programme, invitation.programme_id)
+        if programme.id == programme_id:  # the earliest of the county's programmes: this test's, unless another's came first
+            assert run.outcome.startswith("清单第18项：已邀请参加「童心港湾周末读书会」")
+    assert invitation.status == InvitationStatus.invited and programme.item == 18 and programme.county_code == "350302"
+    invited = [n for n in notifications_of(reference) if n.event == "programme_invited"]
+    assert [n.unit_code for n in invited] == ["caseworker.e2e.caseworker"]
 
 
 @pytest.mark.e2e

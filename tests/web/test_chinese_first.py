@@ -30,7 +30,7 @@ from models.user import UserRole
 from tests.factories import make_resident_id
 from tests.web.conftest import WEB_ID_SPACE
 from tests.web.chinese import RAW_VALUES, WORD, any_word, leaks, visible_text
-from tests.web.test_access import ENDPOINTS, NOTIFIERS
+from tests.web.test_access import ENDPOINTS, NOTIFIERS, programme_id
 
 PEOPLE = ["cw_a1", "mgr_a", "off_vc_a1", "off_police_a", "admin"]
 
@@ -72,7 +72,8 @@ def _pages(world, answered, key: str) -> list[str]:
     person = world.person(key)
     targets = {"child": f"/children/{answered['child_id']}", "case": f"/cases/{answered['reference']}",
                "task": f"/tasks/{answered['tasks']['committee_admonition'] if person.unit and 'village' in person.unit else answered['tasks']['police_reprimand']}",
-               "user": f"/admin/users/{world.person('cw_a1').id}", "unit": "/admin/units/police-350302"}
+               "user": f"/admin/users/{world.person('cw_a1').id}", "unit": "/admin/units/police-350302",
+               "programme": f"/programmes/{programme_id(world, 'A1|' + (person.unit or 'police-350302'))}"}
     pages = []
     for e in ENDPOINTS:
         if e.method != "GET" or e.api or "export" in e.path or e.path.endswith(".pdf") \

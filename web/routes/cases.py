@@ -17,6 +17,7 @@ from web.list_pages import render_list
 from web.routes.child_facts import checks_context
 from web.lists import CASE_SPEC, list_cases
 from web.reroute_views import case_history, pending_reroutes
+from web.routes.programmes import case_invitations
 from web.scope import visible_case
 from web.templating import redirect, render, translator
 from web.views import case_detail, case_summary, pathway_infos
@@ -56,7 +57,8 @@ def render_case(request: Request, db, user, case, *, errors: list[str] | None = 
     detail = mark_timeline(db, case_detail(db, case, actor=user.username, t=t), case.id, utcnow(), t)
     return render(request, "case_detail.html", {
         "case": detail, "closing": closing_view(db, case), "reroutes": pending_reroutes(db, case),
-        "history": case_history(db, case), "errors": errors or [], "error_form": form,
+        "history": case_history(db, case), "invitations": case_invitations(db, case.id),
+        "errors": errors or [], "error_form": form,
         "values": values or {}}, status_code=status_code)
 
 
