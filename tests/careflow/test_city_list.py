@@ -83,8 +83,8 @@ def test_a_filing_period_ending_on_a_holiday_moves_to_the_next_working_day():
 
 def test_loading_the_same_list_twice_creates_no_duplicates(session):
     published = date(2025, 4, 10)
-    first = load_city_list(session, city_list(published), actor="manager")
-    again = load_city_list(session, city_list(published), actor="manager")
+    first = load_city_list(session, city_list(published), actor="省民政厅管理员")
+    again = load_city_list(session, city_list(published), actor="省民政厅管理员")
     assert (first.created, again.created) == (2, 0)
     assert [t.id for t in again.duties] == [t.id for t in first.duties]
     assert [n.id for n in again.notifications] == [n.id for n in first.notifications]
@@ -95,7 +95,7 @@ def test_loading_the_same_list_twice_creates_no_duplicates(session):
 
 def test_each_duty_gets_a_task_requested_message_without_a_case(session):
     published = date(2025, 5, 6)
-    result = load_city_list(session, city_list(published), actor="manager")
+    result = load_city_list(session, city_list(published), actor="省民政厅管理员")
     filing_message, republication_message = result.notifications
     for message, task in zip(result.notifications, result.duties):
         assert message.event == "task_requested" and message.case_id is None and message.task_id == task.id
@@ -111,18 +111,18 @@ def test_each_duty_gets_a_task_requested_message_without_a_case(session):
 def test_a_narrower_list_is_refused_and_nothing_is_stored(session):
     published = date(2025, 6, 2)
     with pytest.raises(NarrowerCityList, match=r"narrower .* in 1 way\(s\)[\s\S]*item 7: missing_item") as refused:
-        load_city_list(session, city_list(published, narrower=True), actor="manager")
+        load_city_list(session, city_list(published, narrower=True), actor="省民政厅管理员")
     assert [d.item for d in refused.value.differences] == [7]
     assert duties(session, "350300", published) == []
 
 
 def test_force_loads_a_narrower_list_and_records_the_differences(session):
     published = date(2025, 6, 3)
-    result = load_city_list(session, city_list(published, narrower=True), actor="manager", force=True)
+    result = load_city_list(session, city_list(published, narrower=True), actor="省民政厅管理员", force=True)
     assert result.forced and result.created == 2
     event = session.exec(select(AuditEvent).where(
         AuditEvent.action == "city_list.loaded", AuditEvent.entity_id == "350300:2025-06-03")).one()
-    assert event.detail["forced"] is True and event.actor == "manager"
+    assert event.detail["forced"] is True and event.actor == "省民政厅管理员"
     assert event.detail["differences"] == [{"item": 7, "kind": "missing_item", "narrower": True,
                                             "detail": result.differences[0].detail}]
 
@@ -130,7 +130,7 @@ def test_force_loads_a_narrower_list_and_records_the_differences(session):
 def test_a_city_without_its_civil_affairs_unit_is_named(session):
     data = city_list_data(date(2025, 7, 1), city_code="350800")
     with pytest.raises(LookupError, match="field 'city_code': no active unit 'civil_affairs-350800'"):
-        load_city_list(session, CityServiceList.model_validate(data), actor="manager")
+        load_city_list(session, CityServiceList.model_validate(data), actor="省民政厅管理员")
 
 
 # ------------------------------------------------------------------------------------------ the commands
@@ -189,7 +189,7 @@ def test_the_city_bureau_answers_its_duties_and_nothing_waits_on_a_flow(session)
     from models.task import TaskState
 
     published = date(2026, 4, 1)
-    load_city_list(session, city_list(published), actor="manager")
+    load_city_list(session, city_list(published), actor="省民政厅管理员")
     filing, republication = sorted(duties(session, "350300", published), key=lambda t: t.due_at)
     open_ids = [t.id for t in list_open_tasks(session, "civil_affairs-350300")]
     assert open_ids.index(filing.id) < open_ids.index(republication.id)  # soonest deadline first

@@ -93,7 +93,7 @@ def test_the_api_records_a_programme_and_its_attendance(web_app, world, clients)
     bad = client.request("POST", "/api/programmes", headers=auth, json={
         "item": 17, "title": "心理讲座", "starts_at": "2099-06-01T09:30:00+08:00", "place": "学校", "county": "350302",
         "capacity": 10})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "item" and "17 不是以活动形式开展" in bad.text
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "服务事项" and "17 不是以活动形式开展" in bad.text
     created = client.request("POST", "/api/programmes", headers=auth, json={
         "item": ITEM, "title": "城市融入亲子日", "starts_at": "2099-06-01T09:30:00+08:00", "place": "城厢区文化馆",
         "county": "350302", "capacity": 10})

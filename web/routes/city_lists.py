@@ -12,6 +12,7 @@ from models.base import utcnow
 from models.city_list_version import CityListVersion
 from models.regions import load_regions
 from web.deps import DbDep, ManagerPage, csrf_protect
+from web.names import people_names
 from web.paging import Cursor, Order, PageRequest, fetch_page
 from web.scope import NotVisible
 from web.templating import render, translator
@@ -29,7 +30,9 @@ def city_lists_page(request: Request, db: DbDep, user: ManagerPage) -> Response:
     that city's versions, paged (``cursor``). A bad ``city`` or ``cursor`` is refused (400) naming the field and
     the value; a city outside the manager's jurisdiction is not found (404)."""
     now, visible = utcnow(), cities_visible_to(user.jurisdiction_code)
-    context = {"rows": city_list_overview(db, visible, now=now), "city": None, "history": None, "errors": []}
+    rows = city_list_overview(db, visible, now=now)
+    context = {"rows": rows, "city": None, "history": None, "errors": [],
+               "names": people_names(db, [r.loaded_by for r in rows if r])}
     code = request.query_params.get("city", "").strip()
     if not code:
         return render(request, "city_lists.html", context)
@@ -47,6 +50,7 @@ def city_lists_page(request: Request, db: DbDep, user: ManagerPage) -> Response:
     query, count = version_history(code)
     page = fetch_page(db, query, count, PageRequest(NEWEST_FIRST, HISTORY_PAGE, cursor))
     page = page.map(lambda row: version_row(row, now=now)).with_links(request.url).relative()
+    context["names"].update(people_names(db, [r.loaded_by for r in page.items]))
     context.update(city=load_regions().cities[code], history=page,
                    summary=translator(request)("city_lists.summary", total=page.total, first=page.first,
                                                last=page.last))
