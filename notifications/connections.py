@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import apprise
 import apprise.plugins.email.base as apprise_email
 import requests
 from apprise.plugins.email.smtp import SMTP_EXCEPTIONS, AppriseSMTPController
@@ -44,11 +45,14 @@ class ConnectionPool:
         smtp: (host, port, secure mode, user, password, verify) -> (open ``smtplib.SMTP``, monotonic time last used).
         smtp_opened: SMTP connections opened through this pool (a test or a benchmark reads it).
         http: the thread's ``requests.Session`` (created on first use).
+        apprise: URL -> its loaded ``apprise.Apprise`` instance (:func:`apprise_for`): loading one costs
+            about a millisecond (URL parsing, the locale's catalogue look-up).
     """
 
     smtp: dict[tuple, tuple[smtplib.SMTP, float]] = field(default_factory=dict)
     smtp_opened: int = 0
     http: requests.Session | None = None
+    apprise: dict[str, apprise.Apprise | None] = field(default_factory=dict)
 
     def take_smtp(self, key: tuple) -> smtplib.SMTP | None:
         """The kept connection for ``key`` (removed from the pool while in use), or None: none kept, or it no
@@ -78,6 +82,7 @@ class ConnectionPool:
         for connection, _ in self.smtp.values():
             _quit(connection)
         self.smtp.clear()
+        self.apprise.clear()
         if self.http is not None:
             self.http.close()
             self.http = None
@@ -162,3 +167,21 @@ def pooled_http_session() -> requests.Session | None:
     if pool.http is None:
         pool.http = requests.Session()
     return pool.http
+
+
+def apprise_for(url: str) -> apprise.Apprise | None:
+    """An ``apprise.Apprise`` holding ``url`` alone, with apprise's fixed wait between sends switched off (the
+    token buckets of :mod:`notifications.limits` pace the sends); None when apprise cannot load the URL.
+    Inside :func:`pooled` the instance is kept in the pool and reused for the next message to that URL."""
+    pool = _POOL.get()
+    if pool is not None and url in pool.apprise:
+        return pool.apprise[url]
+    instance = apprise.Apprise()
+    if not instance.add(url):
+        instance = None
+    else:
+        for plugin in instance:
+            plugin.request_rate_per_sec = 0
+    if pool is not None:
+        pool.apprise[url] = instance
+    return instance
