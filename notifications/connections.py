@@ -170,13 +170,15 @@ def pooled_http_session() -> requests.Session | None:
 
 
 def apprise_for(url: str) -> apprise.Apprise | None:
-    """An ``apprise.Apprise`` holding ``url`` alone, with apprise's fixed wait between sends switched off (the
-    token buckets of :mod:`notifications.limits` pace the sends); None when apprise cannot load the URL.
+    """An ``apprise.Apprise`` holding ``url`` alone, sending in the calling thread, with apprise's fixed wait
+    between sends switched off (the token buckets of :mod:`notifications.limits` pace the sends); None when
+    apprise cannot load the URL.
     Inside :func:`pooled` the instance is kept in the pool and reused for the next message to that URL."""
     pool = _POOL.get()
     if pool is not None and url in pool.apprise:
         return pool.apprise[url]
-    instance = apprise.Apprise()
+    # one URL per instance: apprise's thread pool would only hand the send to another thread and wait for it
+    instance = apprise.Apprise(asset=apprise.AppriseAsset(async_mode=False))
     if not instance.add(url):
         instance = None
     else:
