@@ -10,7 +10,8 @@ time (:func:`notifications.claims.claim_many`: one conditional UPDATE, committed
    :func:`notifications.outbox.settle`), over the connections the thread keeps for the pass
    (:mod:`notifications.connections`); it stops at the first message whose rate limit has no token and gives
    the claims on the rest back;
-3. records every result in one transaction: one set-based UPDATE of the messages (:func:`core.bulk.update_rows`,
+3. records every result in one transaction (and, while a batch is slow, every :data:`RECORD_EVERY` seconds): one
+   set-based UPDATE of the messages (:func:`core.bulk.update_rows`,
    conditional on the claim: a message whose claim was lost meanwhile is not overwritten), one bulk insert of
    their audit events, one :func:`notifications.outbox.requeue_channel` per channel that delivered again, and
    the alerts for messages given up and the members of digests.
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 
 #: Messages of one recipient claimed, sent and recorded together (a claim not used expires, see CLAIM_FOR).
 CLAIM_BATCH = 50
+#: Results are recorded at least this often (seconds) while a batch is sent, e.g. when its sends wait for a
+#: rate limit's tokens: a message is not shown ``sending`` for long after it went out, and a dispatcher that
+#: dies sends again at most this long's worth of messages.
+RECORD_EVERY = 1.0
 
 #: Columns a send changes, as :func:`core.bulk.update_rows` assignments (the claim is released).
 _ASSIGNMENTS = {"status": "v.status", "attempts": "v.attempts", "last_error": "v.last_error",
@@ -87,8 +92,8 @@ def send_claimed(claim: Claim, *, now: datetime | None, max_wait: float, send_un
     by_id = {row.id: row for row in rows}
     config = channels_in_use()
     done: list[_Sent] = []
-    served: Counter[str] = Counter(skipped=len(claim.ids) - len(by_id))
-    stopped = False
+    served: Counter[str] = Counter({"skipped": len(claim.ids) - len(by_id)} if len(by_id) < len(claim.ids) else {})
+    stopped, recorded_at = False, time.monotonic()
     for position, notification_id in enumerate(i for i in claim.ids if i in by_id):
         notification = by_id[notification_id]
         try:
@@ -99,6 +104,9 @@ def send_claimed(claim: Claim, *, now: datetime | None, max_wait: float, send_un
             log.exception("dispatching notification %s failed", notification_id)
             served["error"] += 1
             continue
+        if time.monotonic() - recorded_at > RECORD_EVERY:
+            served.update(_record(done, claim, now, database_url))
+            done, recorded_at = [], time.monotonic()
         if not attempt.tried and attempt.deferred_for:
             stopped = True  # the channel has no token now: leave the rest for the next pass
             rest = [i for i in claim.ids if i in by_id][position + 1:]
