@@ -56,12 +56,12 @@ def claim_many(session: Session, notification_ids: list[uuid.UUID], now: datetim
     now = now or utcnow()
     if not notification_ids:
         return Claim([], now + CLAIM_FOR)
+    table = Notification.__table__  # Core, not the ORM's bulk update: a pass runs this once per batch
     rows = set(session.execute(
-        sa.update(Notification)
-        .where(Notification.id.in_(notification_ids), _claimable(now))
+        sa.update(table)
+        .where(table.c.id.in_(notification_ids), _claimable(now))
         .values(status=DeliveryStatus.sending, claimed_until=now + CLAIM_FOR)
-        .returning(Notification.id)
-        .execution_options(synchronize_session=False)
+        .returning(table.c.id)
     ).scalars().all())
     session.commit()
     session.expire_all()

@@ -1,7 +1,8 @@
 """Send one rendered message to a list of apprise URLs and report, per URL, whether it arrived.
 
-Each URL gets its own ``apprise.Apprise()`` so its success is known separately; the reason for a failure
-comes from apprise's own log entries for that call and from the platform's answer, redacted. A chat
+Each URL gets its own ``apprise.Apprise()`` so its success is known separately (kept for the next message to
+that URL within a dispatch pass, with the pass's connections: :mod:`notifications.connections`); the reason
+for a failure comes from apprise's own log entries for that call and from the platform's answer, redacted. A chat
 platform's answer is read and judged (:mod:`notifications.verify`): an error code in an HTTP 200 body is a
 failure. apprise's fixed 5.5 s wait between sends is switched off; each URL's token bucket
 (:mod:`notifications.limits`) paces the sends instead. Delivery failures never raise: the outbox
