@@ -151,3 +151,22 @@ def test_one_pass_keeps_a_bot_within_its_platform_limit(database_url, quiet_outb
     assert [m.status for m in rows] == [DeliveryStatus.sent] * 5 + [DeliveryStatus.pending] * 3
     assert all(m.attempts == 0 and m.claimed_until is None for m in rows[5:])
     assert rows[5].next_attempt_at is not None
+
+
+def test_a_kept_mail_connection_the_server_dropped_is_replaced_not_failed(tmp_path, port, monkeypatch):
+    """A connection kept from an earlier message is checked (NOOP) before reuse; when the mail server has gone away
+    and come back meanwhile, the next message opens a new connection and is delivered."""
+    from notifications import connections
+    from notifications.deliver import deliver
+
+    monkeypatch.setattr(connections, "IDLE_CHECK", 0.0)  # check every kept connection, however briefly idle
+    url = DEFAULT_MAILTO.format(port=port).replace("{unit}", "police-350302")
+    with connections.reused_connections() as pool:
+        with MailSink(tmp_path / "mailbox", port=port):
+            assert deliver([url], "第一封", "正文一").ok
+        with MailSink(tmp_path / "mailbox", port=port) as restarted:
+            assert deliver([url], "第二封", "正文二").ok
+            assert deliver([url], "第三封", "正文三").ok
+            assert restarted.connections == 1
+        assert pool.smtp_opened == 2
+    assert [m.subject for m in read_mailbox(tmp_path / "mailbox")] == ["第一封", "第二封", "第三封"]
