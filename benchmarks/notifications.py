@@ -213,7 +213,7 @@ def run_scenario(template_url: str, home: Path, label: str, *, digest: bool, lim
     settings = get_settings()
     mailbox = home / f"mailbox-{label}"
     LIMITER.clear()
-    with HttpReceiver(enforce_limits=True) as receiver, MailSink(mailbox, port=settings.smtp_port):
+    with HttpReceiver(enforce_limits=True) as receiver, MailSink(mailbox, port=settings.smtp_port) as sink:
         write_channels(settings.resolved_channels_file, channel_map(units, settings.smtp_port), receiver.endpoints(),
                        digest=digest, limits=limits)
         origin = time.monotonic()
@@ -221,6 +221,8 @@ def run_scenario(template_url: str, home: Path, label: str, *, digest: bool, lim
         counts = dispatch_due(database_url=url, max_workers=workers, max_wait=max_wait)
         wall = time.perf_counter() - wall_started
         received = receiver.messages(accepted_only=False)
+        smtp_connections = sink.connections
+        http_connections = len({m.peer for m in received})
     delivered: Counter[str] = Counter()
     last_at: dict[str, float] = {}
     refused = sum(1 for m in received if m.mode != "ok")
@@ -237,7 +239,8 @@ def run_scenario(template_url: str, home: Path, label: str, *, digest: bool, lim
                                                           .where(Notification.event == "task_requested")).all())
     drop_database(url)
     return {"wall": wall, "counts": counts, "delivered": dict(delivered), "last_at": last_at,
-            "refused": refused, "task_statuses": dict(statuses)}
+            "refused": refused, "task_statuses": dict(statuses),
+            "connections": {"smtp": smtp_connections, "http": http_connections}}
 
 
 def _print_run(title: str, results: list[dict], tasks: int, units: int) -> None:
@@ -260,7 +263,8 @@ def _print_run(title: str, results: list[dict], tasks: int, units: int) -> None:
     notified = first["task_statuses"].get("sent", 0)
     print(f"   tasks notified: {first['task_statuses']}  (of {tasks} tasks for {units} units): "
           f"{notified / wall:.0f} tasks notified per second")
-    print(f"   dispatcher counts: {first['counts']}; refused by the platforms: {first['refused']}")
+    print(f"   dispatcher counts: {first['counts']}; refused by the platforms: {first['refused']}; connections "
+          f"opened: {first['connections']['smtp']} SMTP, {first['connections']['http']} HTTP")
 
 
 def main(argv: list[str] | None = None) -> int:

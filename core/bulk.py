@@ -95,7 +95,7 @@ def insert_rows(session: Session, table: sa.Table, rows: list[dict], *, conflict
 
 
 def update_rows(session: Session, table: sa.Table, rows: list[dict], *, key: str, assignments: dict[str, str],
-                where: str = "") -> None:
+                where: str = "") -> int:
     """Update many rows of ``table`` by ``key``, each with its own values, in one statement (PostgreSQL:
     ``UPDATE … FROM json_populate_recordset(…)``; SQLite: ``executemany``).
 
@@ -106,9 +106,12 @@ def update_rows(session: Session, table: sa.Table, rows: list[dict], *, key: str
             ``greatest`` on PostgreSQL.
         where: an extra condition over ``t`` and ``v`` (e.g. update only rows whose value changes, so that
             an unchanged row costs no new row version and no index entries).
+
+    Returns:
+        the number of rows updated (a row that ``where`` excludes is not counted).
     """
     if not rows:
-        return
+        return 0
     dialect = session.get_bind().dialect.name
     names = list(rows[0])
     if dialect == "postgresql":
@@ -118,11 +121,10 @@ def update_rows(session: Session, table: sa.Table, rows: list[dict], *, key: str
                f'FROM json_populate_recordset(NULL::"{table.name}", CAST(:rows AS json)) AS v WHERE t.{key} = v.{key}')
         if where:
             sql += f" AND ({where.replace('max(', 'greatest(')})"
-        session.execute(sa.text(sql), {"rows": _records(rows)})
-        return
+        return session.execute(sa.text(sql), {"rows": _records(rows)}).rowcount
     # SQLite: v.<column> is a bound parameter of each row (through the column's own conversion), t.<column> the row
     sql = f'UPDATE "{table.name}" SET ' + ", ".join(f"{column} = {expression}" for column, expression in assignments.items())
     sql += f" WHERE t.{key} = v.{key}" + (f" AND ({where})" if where else "")
     sql = re.sub(r"\bv\.(\w+)", r":v_\1", re.sub(r"\bt\.", f'"{table.name}".', sql)).replace(" IS DISTINCT FROM ", " IS NOT ")
     statement = sa.text(sql).bindparams(*[sa.bindparam(f"v_{name}", type_=table.c[name].type) for name in names])
-    session.execute(statement, [{f"v_{name}": row[name] for name in names} for row in rows])
+    return session.execute(statement, [{f"v_{name}": row[name] for name in names} for row in rows]).rowcount

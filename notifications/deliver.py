@@ -1,7 +1,8 @@
 """Send one rendered message to a list of apprise URLs and report, per URL, whether it arrived.
 
-Each URL gets its own ``apprise.Apprise()`` so its success is known separately; the reason for a failure
-comes from apprise's own log entries for that call and from the platform's answer, redacted. A chat
+Each URL gets its own ``apprise.Apprise()`` so its success is known separately (kept for the next message to
+that URL within a dispatch pass, with the pass's connections: :mod:`notifications.connections`); the reason
+for a failure comes from apprise's own log entries for that call and from the platform's answer, redacted. A chat
 platform's answer is read and judged (:mod:`notifications.verify`): an error code in an HTTP 200 body is a
 failure. apprise's fixed 5.5 s wait between sends is switched off; each URL's token bucket
 (:mod:`notifications.limits`) paces the sends instead. Delivery failures never raise: the outbox
@@ -19,6 +20,7 @@ from typing import Any
 import apprise
 
 from notifications.channel_urls import url_problem, url_schema
+from notifications.connections import apprise_for
 from notifications.limits import LIMITER, PLATFORM_LIMITS, RateLimit, RateLimiter
 from notifications.redaction import redact_text, redact_url, secrets_hidden_in_logs
 from notifications.verify import VERIFIERS, Verifier, capturing, transport_error
@@ -92,11 +94,9 @@ def _notify(instance: apprise.Apprise, subject: str, body: str) -> tuple[Any, li
 
 def _send(url: str, subject: str, body: str, endpoints: Mapping[str, str] | None = None) -> UrlResult:
     redacted = redact_url(url)
-    instance = apprise.Apprise()
-    if not instance.add(url):
+    instance = apprise_for(url)  # no fixed wait between sends: the token buckets pace them
+    if instance is None:
         return UrlResult(redacted, False, "apprise cannot load this URL")
-    for plugin in instance:
-        plugin.request_rate_per_sec = 0  # no fixed wait between sends: the token buckets pace them
     schema = url_schema(url)
     verifier = RESPONSE_VERIFIERS.get(schema)
     verified, error, uncertain = True, "", False

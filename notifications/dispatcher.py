@@ -5,15 +5,19 @@ dispatch`` runs by hand: store the daily digests that are due, merge bursts into
 (:mod:`notifications.digest`), then hand the due messages to a thread pool keyed by channel key -- one
 worker per recipient at a time, so one recipient's messages go out in order while different recipients
 (different bots, mailboxes) are served in parallel. A worker claims up to
-:data:`CLAIM_BATCH` of its recipient's messages in one commit (:func:`notifications.outbox.claim_many`),
-then sends each and records its result in its own transaction
-(:func:`notifications.outbox.try_dispatch`), so two dispatchers (overlapping sweeps, several processes)
+:data:`notifications.send_batch.CLAIM_BATCH` of its recipient's messages in one conditional UPDATE and commit
+(:func:`notifications.claims.claim_many`), sends them, and records their results in one transaction
+(:func:`notifications.send_batch.send_claimed`), so two dispatchers (overlapping sweeps, several processes)
 still never send one message twice, and a crash costs at most the claim's expiry.
+
+Each worker thread keeps its connections for the whole pass (:mod:`notifications.connections`): one SMTP
+connection per mail server and one kept-alive HTTP session, instead of one connection per message.
 """
 from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -24,10 +28,11 @@ import sqlalchemy as sa
 
 from core.db import session_scope
 from models.base import utcnow
-from models.notification import DeliveryStatus, Notification
 from notifications.channels import DigestSettings, channels_in_use
+from notifications.claims import claim_many, due_messages
+from notifications.connections import ConnectionPool, pooled
 from notifications.digest import enqueue_daily_digests, form_burst_digests
-from notifications.outbox import claim_many, due_messages, release_claims, try_dispatch
+from notifications.send_batch import CLAIM_BATCH, send_claimed
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +42,6 @@ MAX_WORKERS = 8
 MAX_WAIT = 5.0
 #: After this many seconds a dispatch stops waiting for tokens: what is left is deferred to the next one.
 TIME_BUDGET = 45.0
-#: Messages of one recipient claimed in one statement and commit (a claim not used expires, see CLAIM_FOR).
-CLAIM_BATCH = 20
 
 
 def due_by_channel(now: datetime | None = None, database_url: str | None = None) -> dict[str, list[uuid.UUID]]:
@@ -74,14 +77,43 @@ def dispatch_due(*, now: datetime | None = None, max_workers: int = MAX_WORKERS,
     """
     counts = _store_digests(channels_in_use().digest, now or utcnow(), database_url)
     groups = due_by_channel(now or utcnow(), database_url)
+    connections = _ThreadConnections()
     serve = functools.partial(_serve_recipient, now=now, max_wait=max_wait, database_url=database_url,
-                              send_until=time.monotonic() + time_budget)
-    if groups:
-        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(groups))),
-                                thread_name_prefix="careflow-dispatch") as pool:
-            for served in pool.map(serve, groups.values()):
-                counts.update(served)
+                              send_until=time.monotonic() + time_budget, connections=connections)
+    try:
+        if groups:
+            with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(groups))),
+                                    thread_name_prefix="careflow-dispatch") as pool:
+                for served in pool.map(serve, groups.values()):
+                    counts.update(served)
+    finally:
+        connections.close()
     return {status: count for status, count in counts.items() if count}
+
+
+class _ThreadConnections:
+    """The :class:`notifications.connections.ConnectionPool` of each worker thread of one pass, all closed at
+    its end: a thread serving several recipients of one mail server uses one SMTP connection for them all."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._pools: list[ConnectionPool] = []
+        self._lock = threading.Lock()
+
+    def mine(self) -> ConnectionPool:
+        """The calling thread's pool (created on first use)."""
+        pool = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = self._local.pool = ConnectionPool()
+            with self._lock:
+                self._pools.append(pool)
+        return pool
+
+    def close(self) -> None:
+        """Close every thread's connections (after the threads are done)."""
+        with self._lock:
+            for pool in self._pools:
+                pool.close()
 
 
 def _store_digests(digest_settings: DigestSettings, moment: datetime, database_url: str | None) -> Counter[str]:
@@ -99,50 +131,26 @@ def _store_digests(digest_settings: DigestSettings, moment: datetime, database_u
 
 
 def _serve_recipient(ids: list[uuid.UUID], *, now: datetime | None, max_wait: float, send_until: float,
-                     database_url: str | None) -> Counter[str]:
-    """Send one recipient's messages in order, :data:`CLAIM_BATCH` claimed at a time; stop at the first one its
-    rate limit defers and give back the claims on the rest. Sends wait for a token only until ``send_until``
-    (``time.monotonic()``)."""
+                     database_url: str | None, connections: _ThreadConnections) -> Counter[str]:
+    """Send one recipient's messages in order, :data:`CLAIM_BATCH` claimed, sent and recorded at a time; stop at
+    the first one its rate limit defers (the claims on the rest are given back). Sends wait for a token only
+    until ``send_until`` (``time.monotonic()``)."""
     served: Counter[str] = Counter()
-    for first in range(0, len(ids), CLAIM_BATCH):
-        batch = ids[first:first + CLAIM_BATCH]
-        try:
-            with session_scope(database_url) as session:
-                claimed = claim_many(session, batch, now)
-        except Exception:  # e.g. the database is gone for a moment: the next sweep retries
-            log.exception("claiming %d notifications failed", len(batch))
-            served["error"] += len(batch)
-            continue
-        served["skipped"] += len(batch) - len(claimed)
-        mine = [i for i in batch if i in claimed]
-        for position, notification_id in enumerate(mine):
-            wait = max_wait if time.monotonic() < send_until else 0.0
-            status, rate_limited = _send_claimed(notification_id, now=now, max_wait=wait, database_url=database_url)
-            served[status] += 1
-            if rate_limited:  # the recipient's channel has no token now: leave the rest for the next pass
-                rest = mine[position + 1:]
+    with pooled(connections.mine()):
+        for first in range(0, len(ids), CLAIM_BATCH):
+            batch = ids[first:first + CLAIM_BATCH]
+            try:
                 with session_scope(database_url) as session:
-                    release_claims(session, rest)
-                served["deferred"] += len(rest) + len(ids) - (first + len(batch))
+                    claim = claim_many(session, batch, now)
+            except Exception:  # e.g. the database is gone for a moment: the next sweep retries
+                log.exception("claiming %d notifications failed", len(batch))
+                served["error"] += len(batch)
+                continue
+            served["skipped"] += len(batch) - len(claim.ids)
+            sent, stopped = send_claimed(claim, now=now, max_wait=max_wait, send_until=send_until,
+                                         database_url=database_url)
+            served.update(sent)
+            if stopped:  # the recipient's channel has no token now: leave the rest for the next pass
+                served["deferred"] += len(ids) - (first + len(batch))
                 return served
     return served
-
-
-def _send_claimed(notification_id: uuid.UUID, *, now: datetime | None, max_wait: float,
-                  database_url: str | None) -> tuple[str, bool]:
-    """Send one claimed message in its own transaction: ``(status it ended in, deferred by a rate limit)``;
-    ``("error", False)`` when it raised (logged; its claim expires and it is retried)."""
-    try:
-        with session_scope(database_url) as session:
-            claimed = session.get(Notification, notification_id)
-            attempts_before = claimed.attempts if claimed is not None else 0
-            notification, _acted = try_dispatch(session, notification_id, now=now, max_wait=max_wait,
-                                                hold_bursts=False, claimed=True)
-            # nothing tried (no attempt counted) and due later: every URL was waiting for its rate limit; a retry
-            # of a failed message stays ``failed`` then, so the status alone does not say it
-            rate_limited = (notification.status in (DeliveryStatus.pending, DeliveryStatus.failed)
-                            and notification.next_attempt_at is not None and notification.attempts == attempts_before)
-            return notification.status.value, rate_limited
-    except Exception:  # one broken message must not stop the others; its claim expires, it is retried
-        log.exception("dispatching notification %s failed", notification_id)
-        return "error", False

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,8 +21,10 @@ from sqlmodel import Session
 
 from core.audit import record_audit
 from models.base import utcnow
-from models.notification import _UNSENT_SQL, DeliveryStatus, Notification
+from models.notification import DeliveryStatus, Notification
 from notifications.channels import ChannelConfig, channels_in_use
+from notifications.claims import (CLAIM_FOR, claim_many, claim_one, due_messages,  # noqa: F401 (re-exported)
+                                  due_messages_query, due_notifications, release_claims)
 from notifications import digest as digests
 from notifications.deliver import deliver
 from notifications.render import DIGEST_EVENT
@@ -101,20 +102,25 @@ def try_dispatch(session: Session, notification_id: uuid.UUID, *, now: datetime 
         waiting = session.get(Notification, notification_id)
         if waiting is not None and digests.in_burst(session, waiting, config.digest, now):
             return waiting, False
-    if not claimed and not _claim(session, notification_id, now):  # sent, given up, in a digest, or claimed
+    if not claimed and not claim_one(session, notification_id, now):  # sent, given up, in a digest, or claimed
         return session.get(Notification, notification_id), False
     notification = session.get(Notification, notification_id)
-    attempt = _send_where_missing(notification, config, max_wait)
+    attempt = send_where_missing(notification, config, max_wait)
     notification.delivery = attempt.delivery_record()
-    _settle(session, notification, attempt, now)
-    _audit_attempt(session, notification, attempt)
+    follow_up = settle(notification, attempt, now)
+    if follow_up == "channel_back":
+        requeue_channel(session, notification.unit_code, now=now)
+    elif follow_up == "given_up":
+        alert_given_up(session, notification)
+    session.add(notification)
+    record_audit(session, **attempt_audit(notification, attempt))
     if notification.event == DIGEST_EVENT:
         digests.settle_members(session, notification, now)
     return notification, True
 
 
 @dataclass
-class _Attempt:
+class Attempt:
     """What one dispatch did to a message's URLs: ``identities`` (:func:`url_identity`) of the URLs configured
     now, in order; their delivery ``entries`` (earlier or new); the entries of URLs ``delivered`` earlier; the
     single entry of ``deliver()`` when ``no_channel`` is configured; how many URLs were ``tried``, and the
@@ -134,7 +140,7 @@ class _Attempt:
                 + [entry for ident, entry in self.delivered.items() if ident not in self.entries])
 
 
-def _send_where_missing(notification: Notification, config: ChannelConfig, max_wait: float) -> _Attempt:
+def send_where_missing(notification: Notification, config: ChannelConfig, max_wait: float) -> Attempt:
     """Send the message to the recipient's URLs that do not have it yet; count an attempt if any was tried.
 
     When every configured URL already has it (a failing one was removed from the channel file), nothing is
@@ -147,7 +153,7 @@ def _send_where_missing(notification: Notification, config: ChannelConfig, max_w
                if isinstance(entry, dict) and entry.get("id")}
     delivered = {ident: entry for ident, entry in earlier.items() if entry.get("ok")}
     pending = [(ident, url) for ident, url in zip(identities, unique_urls) if ident not in delivered]
-    attempt = _Attempt(identities, {ident: earlier[ident] for ident in identities if ident in earlier}, delivered)
+    attempt = Attempt(identities, {ident: earlier[ident] for ident in identities if ident in earlier}, delivered)
     if not pending and unique_urls:
         return attempt
     result = deliver([url for _, url in pending], notification.subject, notification.body,
@@ -170,55 +176,42 @@ def _send_where_missing(notification: Notification, config: ChannelConfig, max_w
     return attempt
 
 
-def _settle(session: Session, notification: Notification, attempt: _Attempt, now: datetime) -> None:
-    """The message's status after the attempt: sent, waiting for a rate limit, to be retried, or given up.
+def settle(notification: Notification, attempt: Attempt, now: datetime) -> str:
+    """The message's status after the attempt (set on ``notification``, nothing written): sent, waiting for a
+    rate limit, to be retried after :data:`BACKOFF`, or given up at :data:`MAX_ATTEMPTS`. Releases the claim.
 
-    Releases the claim. Only failures of this attempt count against the message; a URL that was merely
-    deferred by its rate limit costs no attempt.
+    Only failures of this attempt count against the message; a URL that was merely deferred by its rate limit
+    costs no attempt.
+
+    Returns:
+        what the caller must do besides storing the message: ``"channel_back"`` (sent after a URL was tried:
+        the channel works, :func:`requeue_channel` its given-up messages), ``"given_up"`` (alert the county
+        civil affairs manager, :func:`notifications.messages.alert_given_up`), or ``""``.
     """
     failures = [entry for entry in notification.delivery if not entry["ok"]]
     fresh_failures = attempt.no_channel + [entry for entry in failures
                                            if attempt.tried and entry["attempt"] == notification.attempts]
+    notification.claimed_until = None
     if not failures and not attempt.deferred_for:
-        _mark_sent(session, notification, retried_channel=bool(attempt.tried), now=now)
-    elif attempt.deferred_for and not fresh_failures:
+        notification.status, notification.sent_at = DeliveryStatus.sent, now
+        notification.last_error, notification.next_attempt_at = "", None
+        return "channel_back" if attempt.tried else ""
+    notification.last_error = _failure_text(failures)
+    if attempt.deferred_for and not fresh_failures:
         # Waiting for a rate limit only: nothing tried failed now. A channel that failed before and is
         # deferred now keeps its failure (status failed), but no attempt is counted against it.
         notification.status = DeliveryStatus.failed if failures else DeliveryStatus.pending
-        notification.last_error = _failure_text(failures)
         notification.next_attempt_at = now + timedelta(seconds=attempt.deferred_for)
-    else:
-        _retry_or_give_up(session, notification, failures, attempt.deferred_for, now)
-    notification.claimed_until = None
-    session.add(notification)
-
-
-def _mark_sent(session: Session, notification: Notification, *, retried_channel: bool, now: datetime) -> None:
-    """Every configured URL has the message. If a URL was sent to now, the channel works again: what was given
-    up on it goes out on the next pass (:func:`requeue_channel`)."""
-    notification.status = DeliveryStatus.sent
-    notification.sent_at = now
-    notification.last_error = ""
-    notification.next_attempt_at = None
-    if retried_channel:
-        requeue_channel(session, notification.unit_code, now=now)
-
-
-def _retry_or_give_up(session: Session, notification: Notification, failures: list[dict], deferred_for: float,
-                      now: datetime) -> None:
-    """A URL failed: ``failed`` with the next try after :data:`BACKOFF` (or the rate limit's wait, if longer),
-    or at :data:`MAX_ATTEMPTS` ``given_up`` with an alert to the county civil affairs manager."""
-    notification.last_error = _failure_text(failures)
-    if notification.attempts >= MAX_ATTEMPTS:
-        notification.status = DeliveryStatus.given_up
-        notification.next_attempt_at = None
-        alert_given_up(session, notification)
-    else:
-        notification.status = DeliveryStatus.failed
-        notification.next_attempt_at = now + max(BACKOFF[notification.attempts - 1],
-                                                 timedelta(seconds=deferred_for))
+        return ""
     log.warning("notification %s to %s failed (attempt %s): %s", notification.id, notification.unit_code,
                 notification.attempts, notification.last_error)
+    if notification.attempts >= MAX_ATTEMPTS:
+        notification.status, notification.next_attempt_at = DeliveryStatus.given_up, None
+        return "given_up"
+    notification.status = DeliveryStatus.failed
+    notification.next_attempt_at = now + max(BACKOFF[notification.attempts - 1],
+                                             timedelta(seconds=attempt.deferred_for))
+    return ""
 
 
 def _failure_text(failures: list[dict]) -> str:
@@ -226,16 +219,16 @@ def _failure_text(failures: list[dict]) -> str:
     return "; ".join(f"{f['url']}: {f['error']}" for f in failures)[:1000]
 
 
-def _audit_attempt(session: Session, notification: Notification, attempt: _Attempt) -> None:
-    """Audit the attempt as ``notification.<status>``, or ``notification.deferred`` when no URL was tried."""
+def attempt_audit(notification: Notification, attempt: Attempt) -> dict:
+    """The audit event of the attempt (keyword arguments of :func:`core.audit.record_audit`):
+    ``notification.<status>``, or ``notification.deferred`` when no URL was tried."""
     action = "deferred" if not attempt.tried and not attempt.no_channel else notification.status.value
-    record_audit(session, actor="careflow", action=f"notification.{action}",
-                 entity_type="notification", entity_id=notification.id, case_id=notification.case_id,
-                 detail={"attempt": notification.attempts, "unit": notification.unit_code,
-                         "urls_tried": attempt.tried,
-                         "urls_delivered": sum(1 for entry in notification.delivery if entry["ok"]),
-                         "urls_failed": sum(1 for entry in notification.delivery if not entry["ok"]),
-                         **({"rate_limited_for_s": round(attempt.deferred_for, 1)} if attempt.deferred_for else {})})
+    return {"actor": "careflow", "action": f"notification.{action}", "entity_type": "notification",
+            "entity_id": notification.id, "case_id": notification.case_id,
+            "detail": {"attempt": notification.attempts, "unit": notification.unit_code, "urls_tried": attempt.tried,
+                       "urls_delivered": sum(1 for entry in notification.delivery if entry["ok"]),
+                       "urls_failed": sum(1 for entry in notification.delivery if not entry["ok"]),
+                       **({"rate_limited_for_s": round(attempt.deferred_for, 1)} if attempt.deferred_for else {})}}
 
 
 def requeue_channel(session: Session, channel: str, *, now: datetime | None = None) -> int:
@@ -288,112 +281,3 @@ def requeue_given_up(session: Session, notification_id: uuid.UUID, *, actor: str
                      entity_id=notification_id, case_id=notification.case_id,
                      detail={"unit": notification.unit_code, "attempts": notification.attempts})
     return changed
-
-
-#: How long a dispatcher holds a message it is sending.
-CLAIM_FOR = timedelta(minutes=10)
-
-
-def _claimable(now: datetime):
-    return sa.or_(
-        Notification.status.in_([DeliveryStatus.pending, DeliveryStatus.failed]),
-        sa.and_(Notification.status == DeliveryStatus.sending, Notification.claimed_until < now),
-    )
-
-
-def _claim(session: Session, notification_id: uuid.UUID, now: datetime) -> bool:
-    """Atomically mark the message ``sending`` if it is sendable; commit so other dispatchers see it."""
-    result = session.execute(
-        sa.update(Notification)
-        .where(Notification.id == notification_id, _claimable(now))
-        .values(status=DeliveryStatus.sending, claimed_until=now + CLAIM_FOR)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    session.expire_all()
-    return result.rowcount == 1
-
-
-def claim_many(session: Session, notification_ids: list[uuid.UUID], now: datetime | None = None) -> set[uuid.UUID]:
-    """Claim, in one statement and one commit, those of ``notification_ids`` that are sendable (as
-    :func:`try_dispatch` would one by one); returns the ids claimed. Send each with ``claimed=True``; a claim
-    not used expires after :data:`CLAIM_FOR`."""
-    if not notification_ids:
-        return set()
-    now = now or utcnow()
-    rows = session.execute(
-        sa.update(Notification)
-        .where(Notification.id.in_(notification_ids), _claimable(now))
-        .values(status=DeliveryStatus.sending, claimed_until=now + CLAIM_FOR)
-        .returning(Notification.id)
-        .execution_options(synchronize_session=False)
-    ).scalars().all()
-    session.commit()
-    session.expire_all()
-    return set(rows)
-
-
-def release_claims(session: Session, notification_ids: list[uuid.UUID]) -> None:
-    """Give back claims of :func:`claim_many` that will not be used now; the messages stay due. Commits.
-
-    A claimed message was ``pending`` (never failed: no ``last_error``) or ``failed`` (its retry time had
-    come); it goes back to that status, unclaimed.
-    """
-    if notification_ids:
-        session.execute(
-            sa.update(Notification)
-            .where(Notification.id.in_(notification_ids), Notification.status == DeliveryStatus.sending,
-                   Notification.claimed_until.is_not(None))
-            .values(status=sa.case((Notification.last_error == "", DeliveryStatus.pending.value),
-                                   else_=DeliveryStatus.failed.value),
-                    claimed_until=None)
-            .execution_options(synchronize_session=False)
-        )
-        session.commit()
-
-
-def due_notifications(session: Session, now: datetime | None = None) -> list[uuid.UUID]:
-    """Ids of messages waiting to be sent, oldest first: pending (once their ``next_attempt_at``, if set,
-    has come: a rate limit may have pushed it back), failed with their retry time reached, or claimed by a
-    dispatcher whose claim has expired. Messages parked in a digest (``sending``, no claim time) are not due.
-
-    Read page by page with :func:`due_messages` (the partial index of unsent messages): the cost grows with the
-    messages not yet sent, not with the outbox."""
-    return [row.id for page in due_messages(session, now) for row in page]
-
-
-#: Due messages read per query by :func:`due_messages`.
-DUE_PAGE = 5000
-
-
-def due_messages(session: Session, now: datetime | None = None, page: int = DUE_PAGE) -> Iterator[list[sa.Row]]:
-    """The due messages (see :func:`due_notifications`) as pages of rows ``(id, unit_code, created_at)``,
-    oldest first, read by keyset (created_at, id) through ``ix_notification_unsent``: each query reads at
-    most ``page`` rows and none of the messages already sent."""
-    now = now or utcnow()
-    after = None
-    while True:
-        rows = session.execute(due_messages_query(now, after, page)).all()
-        if rows:
-            yield rows
-        if len(rows) < page:
-            return
-        after = (rows[-1].created_at, rows[-1].id)
-
-
-def due_messages_query(now: datetime, after: tuple | None = None, page: int = DUE_PAGE) -> sa.Select:
-    """One page of :func:`due_messages`: due messages after the keyset ``after`` = (created_at, id), oldest first."""
-    n = Notification.__table__.c
-    at = sa.bindparam("now", now, type_=n.created_at.type)
-    due = sa.or_(
-        sa.and_(n.status == DeliveryStatus.pending, sa.or_(n.next_attempt_at.is_(None), n.next_attempt_at <= at)),
-        sa.and_(n.status == DeliveryStatus.failed, n.next_attempt_at <= at),
-        sa.and_(n.status == DeliveryStatus.sending, n.claimed_until < at),
-    )
-    # the index's own predicate as literal SQL, so the planner matches the partial index
-    query = sa.select(n.id, n.unit_code, n.created_at).where(sa.text(_UNSENT_SQL), due)
-    if after is not None:
-        after_at = sa.bindparam("after_at", after[0], type_=n.created_at.type)
-        query = query.where(n.created_at >= after_at,
-                            sa.or_(n.created_at > after_at, n.id > sa.bindparam("after_id", after[1], type_=n.id.type)))
-    return query.order_by(n.created_at, n.id).limit(page)

@@ -63,6 +63,7 @@ class ReceivedMessage:
         payload: the JSON body ({} for a GET).
         mode: how it was answered (one of :data:`MODES`, or ``too_fast``).
         at: ``time.monotonic()`` when it arrived.
+        peer: the client's (address, port): requests with the same peer came over one kept-alive connection.
     """
 
     platform: str
@@ -70,6 +71,7 @@ class ReceivedMessage:
     payload: dict
     mode: str
     at: float
+    peer: tuple = ()
 
     @property
     def text(self) -> str:
@@ -215,6 +217,9 @@ class _Handler(BaseHTTPRequestHandler):
     """Answers one request the way the platform named by its path would."""
 
     protocol_version = "HTTP/1.1"
+    # headers and body are written separately: without TCP_NODELAY each answer on a kept-alive connection
+    # waits ~40 ms for the client's delayed ACK (Nagle), which real platforms' servers do not do
+    disable_nagle_algorithm = True
     server: _ReceiverServer
 
     def log_message(self, *args) -> None:  # quiet: tokens are in the request lines
@@ -251,7 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
         mode = receiver._mode_for(token)
         if mode in ("ok", "slow") and receiver._over_limit(platform, token, now):
             mode = "too_fast"
-        receiver._record(ReceivedMessage(platform, token, payload, mode, now))
+        receiver._record(ReceivedMessage(platform, token, payload, mode, now, tuple(self.client_address)))
         self._answer(platform, mode, receiver.slow_seconds)
 
     def _answer(self, platform: str, mode: str, slow_seconds: float) -> None:

@@ -18,6 +18,7 @@ import itertools
 import os
 import socket
 import threading
+from collections import deque
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
@@ -48,12 +49,18 @@ class _FileHandler:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self.peers: list[tuple] = []
+        self.script: deque[str] = deque()
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd hook name)
         with self._lock:
             number = next(self._counter)
+            self.peers.append(tuple(session.peer or ()))
+            answer = (self.script.popleft() if len(self.script) > 1 else self.script[0]) if self.script else "ok"
+        if answer == "refuse":
+            return "554 Transaction failed: refused by the test script"
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         name = f"{stamp}-{os.getpid()}-{number:06d}.eml"
         # Envelope recipients first (they include Bcc), then the message as received.
@@ -92,6 +99,21 @@ class MailSink:
         self.port = port
         self._handler = _FileHandler(self.directory)
         self._controller: Controller | None = None
+
+    @property
+    def connections(self) -> int:
+        """How many SMTP connections delivered messages (distinct client address and port), since start."""
+        with self._handler._lock:
+            return len(set(self._handler.peers))
+
+    def script(self, *answers: str) -> None:
+        """Answer the next messages with ``answers`` in turn (``"ok"``: stored, ``"refuse"``: 554, not stored);
+        the last answer then repeats."""
+        unknown = set(answers) - {"ok", "refuse"}
+        if unknown:
+            raise ValueError(f"unknown mail sink answer {sorted(unknown)[0]!r}; known: ok, refuse")
+        with self._handler._lock:
+            self._handler.script = deque(answers)
 
     @property
     def running(self) -> bool:

@@ -10,7 +10,8 @@ How: every apprise plugin posts with ``requests``, and ``requests.post`` ends in
 context (thread, or apprise's worker thread, which copies the context) is inside :func:`capturing`.
 Inside it, each HTTP exchange is recorded (status and the first 64 KiB of the body, or the exception),
 and the request may be re-pointed from the platform's hard-coded API host to a configured endpoint.
-The verifiers (:data:`VERIFIERS`) then judge the recorded answers.
+The verifiers (:data:`VERIFIERS`) then judge the recorded answers. Inside
+:func:`notifications.connections.reused_connections` the request goes through the thread's kept-alive session.
 
 Endpoints: the plugins hard-code their hosts (:data:`OFFICIAL_HOSTS`, checked against the installed apprise
 by the tests). A channel file may re-point a schema (``endpoints: {dingtalk: https://…}``) for a private
@@ -32,6 +33,8 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 import requests
+
+from notifications.connections import pooled_http_session
 
 #: The API host each chat plugin of apprise 2.0.1 posts to (its hard-coded ``notify_url``/``token_url``).
 OFFICIAL_HOSTS: dict[str, str] = {
@@ -102,6 +105,8 @@ def _mask_path(path: str) -> str:
 
 
 def _capturing_send(self: requests.Session, request: requests.PreparedRequest, **kwargs):
+    # inside notifications.connections.reused_connections: through the thread's kept-alive session
+    self = pooled_http_session() or self
     capture = _CAPTURE.get()
     if capture is None:
         return _original_send(self, request, **kwargs)

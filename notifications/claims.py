@@ -1,0 +1,134 @@
+"""Claiming messages for sending and finding the due ones: how two dispatchers never send one message twice.
+
+A dispatcher first claims a message (``sending``, with ``claimed_until`` = the claim's time, committed) with a
+conditional UPDATE; only the dispatcher whose UPDATE changed the row sends it. A claim that is not settled (the
+dispatcher crashed) expires after :data:`CLAIM_FOR`, and the message is due again (:func:`due_messages`).
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from models.base import utcnow
+from models.notification import _UNSENT_SQL, DeliveryStatus, Notification
+
+#: How long a dispatcher holds a message it is sending.
+CLAIM_FOR = timedelta(minutes=10)
+
+
+def _claimable(now: datetime):
+    return sa.or_(
+        Notification.status.in_([DeliveryStatus.pending, DeliveryStatus.failed]),
+        sa.and_(Notification.status == DeliveryStatus.sending, Notification.claimed_until < now),
+    )
+
+
+def claim_one(session: Session, notification_id: uuid.UUID, now: datetime) -> bool:
+    """Atomically mark the message ``sending`` if it is sendable; commit so other dispatchers see it."""
+    result = session.execute(
+        sa.update(Notification)
+        .where(Notification.id == notification_id, _claimable(now))
+        .values(status=DeliveryStatus.sending, claimed_until=now + CLAIM_FOR)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    session.expire_all()
+    return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What :func:`claim_many` claimed: the ``ids`` (in the order asked) and the claim's ``until`` (UTC), which
+    the claimed rows carry in ``claimed_until`` until their result is recorded: recording is conditional on it."""
+
+    ids: list[uuid.UUID]
+    until: datetime
+
+
+def claim_many(session: Session, notification_ids: list[uuid.UUID], now: datetime | None = None) -> Claim:
+    """Claim, in one conditional UPDATE and one commit, those of ``notification_ids`` that are sendable (as
+    :func:`claim_one` would one by one); a claim not used expires after :data:`CLAIM_FOR`."""
+    now = now or utcnow()
+    if not notification_ids:
+        return Claim([], now + CLAIM_FOR)
+    table = Notification.__table__  # Core, not the ORM's bulk update: a pass runs this once per batch
+    rows = set(session.execute(
+        sa.update(table)
+        .where(table.c.id.in_(notification_ids), _claimable(now))
+        .values(status=DeliveryStatus.sending, claimed_until=now + CLAIM_FOR)
+        .returning(table.c.id)
+    ).scalars().all())
+    session.commit()
+    session.expire_all()
+    return Claim([i for i in notification_ids if i in rows], now + CLAIM_FOR)
+
+
+def release_claims(session: Session, notification_ids: list[uuid.UUID]) -> None:
+    """Give back claims of :func:`claim_many` that will not be used now; the messages stay due. Commits.
+
+    A claimed message was ``pending`` (never failed: no ``last_error``) or ``failed`` (its retry time had
+    come); it goes back to that status, unclaimed.
+    """
+    if notification_ids:
+        session.execute(
+            sa.update(Notification)
+            .where(Notification.id.in_(notification_ids), Notification.status == DeliveryStatus.sending,
+                   Notification.claimed_until.is_not(None))
+            .values(status=sa.case((Notification.last_error == "", DeliveryStatus.pending.value),
+                                   else_=DeliveryStatus.failed.value),
+                    claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+
+
+def due_notifications(session: Session, now: datetime | None = None) -> list[uuid.UUID]:
+    """Ids of messages waiting to be sent, oldest first: pending (once their ``next_attempt_at``, if set,
+    has come: a rate limit may have pushed it back), failed with their retry time reached, or claimed by a
+    dispatcher whose claim has expired. Messages parked in a digest (``sending``, no claim time) are not due.
+
+    Read page by page with :func:`due_messages` (the partial index of unsent messages): the cost grows with the
+    messages not yet sent, not with the outbox."""
+    return [row.id for page in due_messages(session, now) for row in page]
+
+
+#: Due messages read per query by :func:`due_messages`.
+DUE_PAGE = 5000
+
+
+def due_messages(session: Session, now: datetime | None = None, page: int = DUE_PAGE) -> Iterator[list[sa.Row]]:
+    """The due messages (see :func:`due_notifications`) as pages of rows ``(id, unit_code, created_at)``,
+    oldest first, read by keyset (created_at, id) through ``ix_notification_unsent``: each query reads at
+    most ``page`` rows and none of the messages already sent."""
+    now = now or utcnow()
+    after = None
+    while True:
+        rows = session.execute(due_messages_query(now, after, page)).all()
+        if rows:
+            yield rows
+        if len(rows) < page:
+            return
+        after = (rows[-1].created_at, rows[-1].id)
+
+
+def due_messages_query(now: datetime, after: tuple | None = None, page: int = DUE_PAGE) -> sa.Select:
+    """One page of :func:`due_messages`: due messages after the keyset ``after`` = (created_at, id), oldest first."""
+    n = Notification.__table__.c
+    at = sa.bindparam("now", now, type_=n.created_at.type)
+    due = sa.or_(
+        sa.and_(n.status == DeliveryStatus.pending, sa.or_(n.next_attempt_at.is_(None), n.next_attempt_at <= at)),
+        sa.and_(n.status == DeliveryStatus.failed, n.next_attempt_at <= at),
+        sa.and_(n.status == DeliveryStatus.sending, n.claimed_until < at),
+    )
+    # the index's own predicate as literal SQL, so the planner matches the partial index
+    query = sa.select(n.id, n.unit_code, n.created_at).where(sa.text(_UNSENT_SQL), due)
+    if after is not None:
+        after_at = sa.bindparam("after_at", after[0], type_=n.created_at.type)
+        query = query.where(n.created_at >= after_at,
+                            sa.or_(n.created_at > after_at, n.id > sa.bindparam("after_id", after[1], type_=n.id.type)))
+    return query.order_by(n.created_at, n.id).limit(page)
