@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.audit import record_audit
+from careflow.key_care import SCREENING_PATHWAY, record_screening_grounds
 from careflow.referral_eligibility import check_referral, record_override
 from core.settings import get_settings
 from careflow.tasks import move_tasks
@@ -112,6 +113,10 @@ def create_pathway_run(
             (:func:`careflow.referral_eligibility.check_referral`; audited ``referral.eligibility_override``).
         CaseClosed (a ValueError): the case is closed; it is reopened only explicitly, with a reason
             (:func:`reopen_case`; issue 12).
+
+    A psychological screening whose result shows an abnormality records the key care ground 心理和行为异常 on the
+    child and, for a key care target, opens the file, its duties and the assessment at once
+    (:func:`careflow.key_care.record_screening_grounds`).
     """
     if pathway not in load_policy().pathways:
         raise KeyError(f"field 'pathway': {pathway!r} is not a pathway; known: {sorted(load_policy().pathways)}")
@@ -135,6 +140,9 @@ def create_pathway_run(
     record_audit(session, actor=actor, action="pathway.started", entity_type="pathway_run", entity_id=run.id,
                  case_id=case.id, detail={"pathway": pathway, "parameters": parameters or {}})
     record_override(session, run, actor)
+    if pathway == SCREENING_PATHWAY:  # key care from any door: a screening that shows an abnormality (方案 八)
+        record_screening_grounds(session, session.get(Child, case.child_id), parameters["screening_result"],
+                                 actor=actor)
     return run
 
 

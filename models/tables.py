@@ -17,6 +17,7 @@ from models.user import ApiToken, UserInvite, UserRole, WebUser  # noqa: F401  (
 from models.dashboard import DashboardFigure  # noqa: F401  (dashboard figures and their indexes, migration 0008)
 from models.holidays import HolidayArrangement  # noqa: F401  (official holiday arrangements, migration 0011)
 from models.child_facts import ChildFact  # noqa: F401  (facts the target-group rules need, migration 0012_elig)
+from models.key_care_files import GuardianshipAssessment  # noqa: F401  (key care from any door, migration 0020)
 
 __all__ = [
     "AgencyTask", "AgencyUnit", "Escalation", "AuditEvent", "Case", "CaseStatus", "Child", "DeliveryStatus",

@@ -281,9 +281,9 @@ def test_a_child_registered_with_key_care_grounds_gets_the_file_and_duties_at_on
     assert {unit for _k, _p, unit, *_ in duties} == {"village_committee-350823100001"}
 
     with session_scope() as session:  # registering the grounds again (another door) opens nothing twice
-        from careflow.survey.care_files import open_file_for
+        from careflow.key_care import open_key_care
         from models.child import Child
 
-        open_file_for(session, session.get(Child, child_id), ["family_hardship"], actor="cw.test")
+        open_key_care(session, session.get(Child, child_id), ["family_hardship"], actor="cw.test", reason="test")
         assert len(session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child_id)).all()) == 1
     assert sorted(kind for kind, *_ in open_duties(file_id)) == ["contact", "visit"]

@@ -16,6 +16,7 @@ from web.eligibility_view import (
     FactIn, audit_read, eligibility_out, fact_choices, facts_out, migrant_line, record_fact_as,
 )
 from web.inputs import CASE_REFERENCE
+from web.key_care_view import key_care_section
 from web.scope import visible_case, visible_child
 from web.templating import redirect, render, translator
 from web.views import child_detail
@@ -24,8 +25,10 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)]
 
 
 def facts_context(db, child) -> dict:
-    """What ``child_detail.html`` needs for its facts section."""
-    return {"child_facts": facts_out(db, child), "fact_choices": fact_choices(), "fact_values": {}}
+    """What ``child_detail.html`` needs for its facts section, and its key care section
+    (:func:`web.key_care_view.key_care_section`)."""
+    return {"child_facts": facts_out(db, child), "fact_choices": fact_choices(), "fact_values": {},
+            "key_care": key_care_section(db, child)}
 
 
 def checks_context(db, child, actor: str) -> dict:
