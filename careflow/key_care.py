@@ -234,7 +234,6 @@ def open_assessments(session: Session, file_ids: Iterable[int], *, today: dateti
     agency = step.agencies[0]
     level = step.level or load_policy().agency(agency).level
     deadline = compute_deadline(pendulum.instance(now), step.deadline)
-    since = assessment_since(now)
     conn = session.connection()
     session.flush()
     units: dict[str, AgencyUnit | None] = {}
@@ -242,20 +241,9 @@ def open_assessments(session: Session, file_ids: Iterable[int], *, today: dateti
     unrouted: dict[str, int] = {}
     ids = sorted(set(file_ids))
     for start in range(0, len(ids), BATCH_FILES):
-        wanted = conn.execute(
-            sa.select(KeyCareFile.id, KeyCareFile.child_id, Child.residence_county_code)
-            .join(Child, Child.id == KeyCareFile.child_id)
-            .where(KeyCareFile.id.in_(ids[start:start + BATCH_FILES]),
-                   KeyCareFile.status == FileStatus.active.value,
-                   sa.not_(_assessment_pending_or_recent(KeyCareFile.child_id, since)))
-            .order_by(KeyCareFile.id)).all()
-        keys = {assessment_duty_key(child_id, today): (file_id, child_id, county)
-                for file_id, child_id, county in wanted}
-        if keys:  # a same-day one answered already (rejected, cancelled) is not opened again that day
-            taken = set(conn.execute(sa.select(AgencyTask.duty_key).where(AgencyTask.duty_key.in_(keys))).scalars())
-            keys = {k: v for k, v in keys.items() if k not in taken}
         rows, links, audits = [], [], []
-        for key, (file_id, child_id, county) in sorted(keys.items()):
+        for key, (file_id, child_id, county) in _wanted_assessments(conn, ids[start:start + BATCH_FILES],
+                                                                    today=today, now=now).items():
             if county not in units:
                 try:
                     units[county] = resolve_unit(session, agency, county, level=level)
@@ -285,6 +273,25 @@ def open_assessments(session: Session, file_ids: Iterable[int], *, today: dateti
             bulk_insert(conn, "audit_event", ("at", "actor", "action", "entity_type", "entity_id", "case_id",
                                               "reason", "detail"), audits)
     return opened, unrouted
+
+
+def _wanted_assessments(conn: sa.Connection, file_ids: list[int], *, today: datetime.date,
+                        now: datetime.datetime) -> dict[str, tuple[int, uuid.UUID, str]]:
+    """duty key → (file id, child id, residence county) of the active files among ``file_ids`` (at most
+    :data:`BATCH_FILES`) whose child needs an assessment: none open, none completed since
+    :func:`assessment_since`, and no task of today's key (one answered already today — rejected, cancelled — is not
+    opened again that day). Two queries."""
+    wanted = conn.execute(
+        sa.select(KeyCareFile.id, KeyCareFile.child_id, Child.residence_county_code)
+        .join(Child, Child.id == KeyCareFile.child_id)
+        .where(KeyCareFile.id.in_(file_ids), KeyCareFile.status == FileStatus.active.value,
+               sa.not_(_assessment_pending_or_recent(KeyCareFile.child_id, assessment_since(now))))
+        .order_by(KeyCareFile.id)).all()
+    keys = {assessment_duty_key(child_id, today): (file_id, child_id, county) for file_id, child_id, county in wanted}
+    if keys:
+        taken = set(conn.execute(sa.select(AgencyTask.duty_key).where(AgencyTask.duty_key.in_(keys))).scalars())
+        keys = {k: v for k, v in sorted(keys.items()) if k not in taken}
+    return keys
 
 
 def assessments_of(session: Session, child_id: uuid.UUID) -> list[AgencyTask]:
