@@ -184,6 +184,7 @@ def test_no_longer_a_key_care_target_cancels_the_duties_and_becoming_one_again_r
 
     report = survey(tmp_path, "r3", number, "自身残疾", "2029-10", D(2029, 11, 5))
     assert report.files["reopened"] == 1 and report.duties["created"] == 2
+    assert report.duties["assessments"] == 0  # the assessment opened with the file is still open: none more
     assert [(kind, period) for kind, period, *_ in open_duties(file_id)] == [("contact", "2029-11"),
                                                                               ("visit", "2030-02-05")]
 
