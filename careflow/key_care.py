@@ -236,7 +236,7 @@ def open_assessments(session: Session, file_ids: Iterable[int], *, today: dateti
     deadline = compute_deadline(pendulum.instance(now), step.deadline)
     conn = session.connection()
     session.flush()
-    units: dict[str, AgencyUnit | None] = {}
+    units: dict[str, dict | None] = {}  # county → the columns every task of its unit shares (None: no unit)
     opened: list[uuid.UUID] = []
     unrouted: dict[str, int] = {}
     ids = sorted(set(file_ids))
@@ -246,33 +246,39 @@ def open_assessments(session: Session, file_ids: Iterable[int], *, today: dateti
                                                                     today=today, now=now).items():
             if county not in units:
                 try:
-                    units[county] = resolve_unit(session, agency, county, level=level)
+                    unit = resolve_unit(session, agency, county, level=level)
                 except NoUnitForAgency:
-                    units[county] = None
-            unit = units[county]
-            if unit is None:
+                    unit = None
+                units[county] = None if unit is None else _shared_columns(unit, step, deadline, now)
+            shared = units[county]
+            if shared is None:
                 unrouted[county] = unrouted.get(county, 0) + 1
                 continue
-            task = AgencyTask(id=uuid.uuid4(), duty_key=key, step_key=ASSESSMENT_DUTY, agency_type=unit.agency_type,
-                              unit_code=unit.code, jurisdiction_code=unit.jurisdiction_code,
-                              title=f"{step.title_zh}（{file_reference(file_id)}）", requested_at=now,
-                              due_at=deadline.due_at, due_provisional=deadline.provisional,
-                              deadline_text=str(step.deadline))
-            task.next_rung_at = initial_next_rung_at(task, None, now)
-            rows.append(tuple(getattr(task, c) if c != "state" else TaskState.requested.value
-                              for c in _TASK_COLUMNS))
-            links.append((task.id, child_id, file_id))
-            audits.append((now, actor[:64], "task.requested", "task", str(task.id), None,
-                           f"{file_reference(file_id)} {key}",
-                           {"unit": unit.code, "due_at": deadline.due_at.isoformat(), "duty_key": key,
+            task_id, reference = uuid.uuid4(), file_reference(file_id)
+            rows.append(tuple({"id": task_id, "duty_key": key, "title": f"{step.title_zh}（{reference}）"}.get(c, v)
+                              for c, v in shared.items()))
+            links.append((task_id, child_id, file_id))
+            audits.append((now, actor[:64], "task.requested", "task", str(task_id), None, f"{reference} {key}",
+                           {"unit": shared["unit_code"], "due_at": deadline.due_at.isoformat(), "duty_key": key,
                             "provisional": deadline.provisional, "rule": str(step.deadline)}))
-            opened.append(task.id)
+            opened.append(task_id)
         if rows:
             bulk_insert(conn, "agency_task", _TASK_COLUMNS, rows)
             bulk_insert(conn, "guardianship_assessment", ("task_id", "child_id", "file_id"), links)
             bulk_insert(conn, "audit_event", ("at", "actor", "action", "entity_type", "entity_id", "case_id",
                                               "reason", "detail"), audits)
     return opened, unrouted
+
+
+def _shared_columns(unit: AgencyUnit, step, deadline, now: datetime.datetime) -> dict:
+    """The values of :data:`_TASK_COLUMNS` every assessment task of ``unit`` opened at ``now`` shares (``id``,
+    ``duty_key`` and ``title`` are each task's own), ``next_rung_at`` computed once by the escalation ladder."""
+    task = AgencyTask(id=uuid.uuid4(), duty_key="", step_key=ASSESSMENT_DUTY, agency_type=unit.agency_type,
+                      unit_code=unit.code, jurisdiction_code=unit.jurisdiction_code, title=step.title_zh,
+                      requested_at=now, due_at=deadline.due_at, due_provisional=deadline.provisional,
+                      deadline_text=str(step.deadline))
+    task.next_rung_at = initial_next_rung_at(task, None, now)
+    return {c: (TaskState.requested.value if c == "state" else getattr(task, c)) for c in _TASK_COLUMNS}
 
 
 def _wanted_assessments(conn: sa.Connection, file_ids: list[int], *, today: datetime.date,
