@@ -25,6 +25,7 @@ assessment is looked up before it opens.
 from __future__ import annotations
 
 import datetime
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -75,6 +76,7 @@ class FollowUp:
     duties: int = 0
     assessments: list[uuid.UUID] = field(default_factory=list)
     unrouted: dict[str, int] = field(default_factory=dict)
+    seconds_assessments: float = 0.0  # time spent opening the assessments (the survey's timings report it)
 
 
 @dataclass
@@ -165,17 +167,19 @@ def record_screening_grounds(session: Session, child: Child, result: str, *, act
 
 def follow_up_opened_files(session: Session, file_ids: Iterable[int], *, today: datetime.date,
                            now: datetime.datetime, actor: str, units: UnitCache | None = None,
-                           duties: bool = True) -> FollowUp:
+                           duties: bool = True, new_children: bool = False) -> FollowUp:
     """What every file just opened or reopened gets, one file or a survey's thousands (set-based): its contact and
     visit duties (:func:`careflow.survey.duties.ensure_duties`; ``duties=False`` when the caller makes sure of
-    them itself) and the family guardianship assessment (:func:`open_assessments`)."""
+    them itself) and the family guardianship assessment (:func:`open_assessments`; ``new_children``: the files'
+    children were created in this transaction, so none can have an assessment yet and none is looked up)."""
     ids = sorted(set(file_ids))
     result = FollowUp()
     if duties:
         plan = ensure_duties(session, ids, today=today, now=now, actor=actor, units=units)
         result.duties, result.unrouted = plan.created_count, dict(plan.unrouted)
-    opened, unrouted = open_assessments(session, ids, today=today, now=now, actor=actor)
-    result.assessments = opened
+    started = time.perf_counter()
+    opened, unrouted = open_assessments(session, ids, today=today, now=now, actor=actor, new_children=new_children)
+    result.assessments, result.seconds_assessments = opened, time.perf_counter() - started
     for area, count in unrouted.items():
         result.unrouted[area] = result.unrouted.get(area, 0) + count
     return result
@@ -218,7 +222,7 @@ _TASK_COLUMNS = ("id", "case_id", "pathway_run_id", "duty_key", "step_key", "att
 
 
 def open_assessments(session: Session, file_ids: Iterable[int], *, today: datetime.date, now: datetime.datetime,
-                     actor: str) -> tuple[list[uuid.UUID], dict[str, int]]:
+                     actor: str, new_children: bool = False) -> tuple[list[uuid.UUID], dict[str, int]]:
     """Open the family guardianship assessment (方案 七) for the children of the active files ``file_ids`` who have
     none open and none completed in the last :data:`ASSESSMENT_VALID_MONTHS` months; returns the tasks' ids and
     area → children not routed (no civil affairs unit covers the county: nothing opened for them).
@@ -228,7 +232,9 @@ def open_assessments(session: Session, file_ids: Iterable[int], *, today: dateti
     default, Asia/Shanghai), ``duty_key`` ``guardianship_assessment:<child id>:<today>``, linked to child and file
     (:class:`GuardianshipAssessment`), audited ``task.requested`` and reaching the unit's inbox; the sweeper
     escalates it like any task. Set-based per :data:`BATCH_FILES` files (a survey opens thousands at once): one
-    query finds the children that need one, then the tasks, links and audit events are written in bulk.
+    query finds the children that need one (``new_children``: children created in this transaction, the survey's
+    fast path — none can have one, so only the files are read), then the tasks, links and audit events are written
+    in bulk.
     """
     step = load_policy().pathway("guardianship").step(ASSESSMENT_DUTY)
     agency = step.agencies[0]
@@ -242,8 +248,8 @@ def open_assessments(session: Session, file_ids: Iterable[int], *, today: dateti
     ids = sorted(set(file_ids))
     for start in range(0, len(ids), BATCH_FILES):
         rows, links, audits = [], [], []
-        for key, (file_id, child_id, county) in _wanted_assessments(conn, ids[start:start + BATCH_FILES],
-                                                                    today=today, now=now).items():
+        for key, (file_id, child_id, county) in _wanted_assessments(
+                conn, ids[start:start + BATCH_FILES], today=today, now=now, look_up=not new_children).items():
             if county not in units:
                 try:
                     unit = resolve_unit(session, agency, county, level=level)
@@ -281,20 +287,21 @@ def _shared_columns(unit: AgencyUnit, step, deadline, now: datetime.datetime) ->
     return {c: (TaskState.requested.value if c == "state" else getattr(task, c)) for c in _TASK_COLUMNS}
 
 
-def _wanted_assessments(conn: sa.Connection, file_ids: list[int], *, today: datetime.date,
-                        now: datetime.datetime) -> dict[str, tuple[int, uuid.UUID, str]]:
+def _wanted_assessments(conn: sa.Connection, file_ids: list[int], *, today: datetime.date, now: datetime.datetime,
+                        look_up: bool = True) -> dict[str, tuple[int, uuid.UUID, str]]:
     """duty key → (file id, child id, residence county) of the active files among ``file_ids`` (at most
     :data:`BATCH_FILES`) whose child needs an assessment: none open, none completed since
     :func:`assessment_since`, and no task of today's key (one answered already today — rejected, cancelled — is not
-    opened again that day). Two queries."""
-    wanted = conn.execute(
-        sa.select(KeyCareFile.id, KeyCareFile.child_id, Child.residence_county_code)
-        .join(Child, Child.id == KeyCareFile.child_id)
-        .where(KeyCareFile.id.in_(file_ids), KeyCareFile.status == FileStatus.active.value,
-               sa.not_(_assessment_pending_or_recent(KeyCareFile.child_id, assessment_since(now))))
-        .order_by(KeyCareFile.id)).all()
+    opened again that day). Two queries; one without ``look_up`` (children new in this transaction)."""
+    query = (sa.select(KeyCareFile.id, KeyCareFile.child_id, Child.residence_county_code)
+             .join(Child, Child.id == KeyCareFile.child_id)
+             .where(KeyCareFile.id.in_(file_ids), KeyCareFile.status == FileStatus.active.value)
+             .order_by(KeyCareFile.id))
+    if look_up:
+        query = query.where(sa.not_(_assessment_pending_or_recent(KeyCareFile.child_id, assessment_since(now))))
+    wanted = conn.execute(query).all()
     keys = {assessment_duty_key(child_id, today): (file_id, child_id, county) for file_id, child_id, county in wanted}
-    if keys:
+    if keys and look_up:
         taken = set(conn.execute(sa.select(AgencyTask.duty_key).where(AgencyTask.duty_key.in_(keys))).scalars())
         keys = {k: v for k, v in sorted(keys.items()) if k not in taken}
     return keys

@@ -48,6 +48,7 @@ class NewFiles:
         self.import_id = import_id
         self.units = UnitCache(session)
         self.opened = self.duties = self.assessments = 0
+        self.seconds_assessments = 0.0
         self.file_ids: set[int] = set()
         self.unrouted: dict[str, int] = {}
         conn = session.connection()
@@ -84,9 +85,10 @@ class NewFiles:
         self.opened += len(ids)
         self.file_ids.update(ids)
         done = follow_up_opened_files(self.session, ids, today=self.today, now=self.now, actor=self.actor,
-                                      units=self.units)
+                                      units=self.units, new_children=True)  # this chunk created them
         self.duties += done.duties
         self.assessments += len(done.assessments)
+        self.seconds_assessments += done.seconds_assessments
         for area, count in done.unrouted.items():
             self.unrouted[area] = self.unrouted.get(area, 0) + count
 
