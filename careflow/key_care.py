@@ -53,6 +53,7 @@ from models.policy import load_policy
 from models.regions import get_county
 from models.survey_rules import classify
 from models.task import OPEN_STATE_VALUES, AgencyTask, TaskState
+from notifications.messages import enqueue_task_message
 
 #: A completed family guardianship assessment counts for this many months: a file opened within them opens none.
 ASSESSMENT_VALID_MONTHS = 12
@@ -106,7 +107,8 @@ def open_key_care(session: Session, child: Child, criteria: Iterable[KeyCareCrit
     """The single-child door: record ``criteria`` (added to the child's own, audited ``child.key_care_updated``
     when new) and, when the child is a key care target today (:func:`is_key_care_target`), open or reopen the
     file at the child's residence area, or add the new grounds to the active one; a file opened or reopened gets
-    its duties and assessment at once (:func:`follow_up_opened_files`), an active one its current duties.
+    its duties and assessment at once (:func:`follow_up_opened_files`), the assessment's unit a ``task_requested``
+    message (the outbox), an active file its current duties.
 
     ``reason``: why (shown in the audit trail, e.g. ``登记时列为重点关爱服务对象``). ``today``: Asia/Shanghai date
     (default today). Raises ValueError (naming the field ``key_care_criteria``) for an unknown criterion.
@@ -149,6 +151,8 @@ def open_key_care(session: Session, child: Child, criteria: Iterable[KeyCareCrit
     session.flush()
     if action in ("opened", "reopened"):
         follow_up = follow_up_opened_files(session, [file.id], today=today, now=now, actor=actor)
+        for task_id in follow_up.assessments:  # the bureau is told at once (a survey's are many: inbox and ladder)
+            enqueue_task_message(session, task=session.get(AgencyTask, task_id), event="task_requested")
     else:
         plan = ensure_duties(session, [file.id], today=today, now=now, actor=actor)
         follow_up = FollowUp(duties=plan.created_count, unrouted=dict(plan.unrouted))

@@ -23,6 +23,7 @@ from models.child import Child
 from models.deadlines import compute_deadline
 from models.eligibility import KeyCareCriterion
 from models.key_care_files import GuardianshipAssessment, KeyCareFile
+from models.notification import Notification
 from models.policy import load_policy
 from models.task import AgencyTask, TaskState
 from tests.factories import make_resident_id
@@ -76,6 +77,10 @@ def test_registering_a_key_care_target_opens_file_duties_and_assessment_once_eve
         step = load_policy().pathway("guardianship").step("guardianship_assessment")
         due = compute_deadline(pendulum.instance(requested), step.deadline).due_at
         assert assessments == [("civil_affairs-350823", TaskState.requested, due, "15 working days", "困境儿童家庭监护评估")]
+        [message] = session.exec(select(Notification).where(
+            Notification.task_id == assessments_of(session, child_id)[0].id)).all()
+        assert (message.event, message.unit_code) == ("task_requested", "civil_affairs-350823")
+        assert "关爱测试" not in message.body and "KF-" in message.subject + message.body
         assert shape(session, plain_id) == (None, [], [])
         assert shape(session, outsider_id) == (None, [], [])  # the survey's rule: key care only for a migrant child
         before = shape(session, child_id)
