@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.db import session_scope
+from careflow.city_list_filing import complete_city_list_duty, is_city_list_duty
 from careflow.reroute import check_rejection, parse_kind, record_rejection, settle_reroute
 from careflow.resume import resume_pathway
 from careflow.survey.care_files import complete_duty
@@ -45,7 +46,9 @@ def answer_task(
     answer is committed before the flow run is resumed; if resuming fails the answer stays stored
     with ``resume_pending`` set, and the sweeper resumes it later. A child director's contact or visit duty
     completed is the contact or visit recorded, and the next duty scheduled
-    (:func:`careflow.survey.care_files.complete_duty`). ``now``: the time of the answer (default: now).
+    (:func:`careflow.survey.care_files.complete_duty`); a city list's filing completed opens the provincial
+    department's confirmation of receipt (:func:`careflow.city_list_filing.complete_city_list_duty`). ``now``: the
+    time of the answer (default: now).
     A rejection may say why (``rejection_kind``: a :class:`models.task.RejectionKind` value) and, when the step is
     not its unit's or not its area's, name the unit it belongs to (``reroute_unit``: a unit code), where the next
     attempt then goes (:mod:`careflow.reroute`, checked before anything is stored).
@@ -57,6 +60,8 @@ def answer_task(
         task = find_task(session, ref, unit_code)
         if action == TaskState.completed and session.get(KeyCareDuty, task.id) is not None:
             complete_duty(session, task, actor=actor, outcome=outcome, now=now)  # the contact made: the next one due
+        elif action == TaskState.completed and task.pathway_run_id is None and is_city_list_duty(task.duty_key):
+            complete_city_list_duty(session, task, actor=actor, outcome=outcome, now=now)  # the province confirms
         elif action == TaskState.rejected:
             kind = parse_kind(rejection_kind)
             check_rejection(session, task, kind, reroute_unit)

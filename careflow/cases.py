@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from core.audit import record_audit
 from careflow.key_care import SCREENING_PATHWAY, record_screening_grounds
+from careflow.exchange.proposals import mark_referred
 from careflow.referral_eligibility import check_referral, record_override
 from core.settings import get_settings
 from careflow.tasks import move_tasks
@@ -28,6 +29,7 @@ from models.base import utcnow
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus, clip_text
 from models.child import Child
 from models.deadlines import format_local
+from models.errors import FieldKeyError, FieldLookupError
 from models.policy import load_policy
 from models.regions import UnknownRegion, get_county
 from models.service_list import referral_item
@@ -38,7 +40,7 @@ def open_case(session: Session, *, child_id: uuid.UUID, caseworker: str, summary
     """Open a case on a registered child, held by ``caseworker`` in the child's residence county."""
     child = session.get(Child, child_id)
     if child is None:
-        raise LookupError(f"field 'child_id': no child {child_id}")
+        raise FieldLookupError("child_id", "problem.no_child", child_id=child_id)
     today = pendulum.now(get_settings().timezone).format("YYYYMMDD")
     while True:  # 24 random bits per county and day; the unique column is the final guard
         reference = f"CF-{child.residence_county_code}-{today}-{secrets.token_hex(3).upper()}"
@@ -75,6 +77,10 @@ class PathwayAlreadyRunning(ValueError):
         self.running = running
 
 
+class AgencyStartsIt(ValueError):
+    """The pathway is started by an agency's officer, never on a caseworker's case (``started_by_agencies``)."""
+
+
 def pathway_dedupe_key(pathway: str, parameters: Mapping[str, Any]) -> str:
     """Which runs count as "the same pathway" on one case: the pathway key, or for a pathway that refers one
     service-list item (``service_referral``, or any with ``item_steps``) the key and the item number,
@@ -89,7 +95,8 @@ def pathway_dedupe_key(pathway: str, parameters: Mapping[str, Any]) -> str:
 
 
 def create_pathway_run(
-    session: Session, *, case_id: uuid.UUID, pathway: str, actor: str, parameters: dict | None = None
+    session: Session, *, case_id: uuid.UUID, pathway: str, actor: str, parameters: dict | None = None,
+    starting_unit: str = "",
 ) -> PathwayRun:
     """Record that a pathway starts on a case (the flow run is created by :func:`start_pathway`).
 
@@ -113,17 +120,24 @@ def create_pathway_run(
             (:func:`careflow.referral_eligibility.check_referral`; audited ``referral.eligibility_override``).
         CaseClosed (a ValueError): the case is closed; it is reopened only explicitly, with a reason
             (:func:`reopen_case`; issue 12).
+        AgencyStartsIt (a ValueError): the pathway is started by an agency (``started_by_agencies``: the
+            misconduct notice of 方案 十一, started by the police or the procuratorate through
+            :func:`careflow.misconduct.start_notice`, which names the ``starting_unit``), not by a caseworker.
 
     A psychological screening whose result shows an abnormality records the key care ground 心理和行为异常 on the
     child and, for a key care target, opens the file, its duties and the assessment at once
     (:func:`careflow.key_care.record_screening_grounds`).
     """
     if pathway not in load_policy().pathways:
-        raise KeyError(f"field 'pathway': {pathway!r} is not a pathway; known: {sorted(load_policy().pathways)}")
+        raise FieldKeyError("pathway", "problem.not_a_pathway", pathway=pathway,
+                            known=", ".join(sorted(load_policy().pathways)))
+    if load_policy().pathway(pathway).started_by_agencies and not starting_unit:
+        raise AgencyStartsIt(f"字段 pathway：{load_policy().pathway(pathway).title_zh}只能由公安机关或检察院的"
+                             "工作人员发起（通报页面或 careflow notice start）")
     parameters = validate_start_parameters(pathway, parameters or {})
     case = session.get(Case, case_id)
     if case is None:
-        raise LookupError(f"field 'case_id': no case {case_id}")
+        raise FieldLookupError("case_id", "problem.no_case", case=case_id)
     if case.status == CaseStatus.closed:
         raise CaseClosed(CASE_CLOSED_MESSAGE)
     parameters = check_referral(session, case, pathway, parameters)  # target group (服务对象); Chinese refusal
@@ -140,6 +154,9 @@ def create_pathway_run(
     record_audit(session, actor=actor, action="pathway.started", entity_type="pathway_run", entity_id=run.id,
                  case_id=case.id, detail={"pathway": pathway, "parameters": parameters or {}})
     record_override(session, run, actor)
+    if pathway == "service_referral":  # the item is referred: the proposals a department's answer made are done
+        mark_referred(session, child_id=case.child_id, item=referral_item(parameters).number, run_id=run.id,
+                      actor=actor, now=run.started_at)
     if pathway == SCREENING_PATHWAY:  # key care from any door: a screening that shows an abnormality (方案 八)
         record_screening_grounds(session, session.get(Child, case.child_id), parameters["screening_result"],
                                  actor=actor)
@@ -196,6 +213,10 @@ def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> di
             raise ValueError(f"pathway {pathway!r} parameters: field 'emergency_area_code': {code!r} is not "
                              f"inside a known county ({exc})") from exc
         routing["emergency_area_code"] = code
+    if any(step.jurisdiction_basis == "school_place" for step in definition.steps):
+        school = school_area(values.pop("school_area_code", ""))
+        if school:
+            routing["school_area_code"] = school
     validated = {**definition.validate_parameters(values), **routing}
     labels = {f.name: f.label_zh for f in definition.start_parameters}
     for name, value in validated.items():
@@ -208,6 +229,32 @@ def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> di
         except (KeyError, ValueError) as exc:
             raise ValueError(f"pathway {pathway!r} parameters: {exc}") from None
     return validated
+
+
+def school_area(value: Any) -> str:
+    """The place of a child's school as an area code: a county (6 digits), township (9) or village (12) code, or
+    its name (``莆田市城厢区``, ``城厢区霞林街道``); ``""`` when not given. Routes the steps of
+    ``jurisdiction_basis: school_place`` (the education bureau of the child's school, 方案 十一).
+
+    Raises:
+        ValueError: naming the field 就读学校所在地 (``school_area_code``) and the value.
+    """
+    text = str(value or "").strip()
+    if not text:
+        return ""
+    code = find_area(text) or text
+    if not code.isdigit():
+        try:
+            code = get_county(text).code
+        except (UnknownRegion, ValueError):
+            code = text
+    if not code.isdigit() or len(code) not in (6, 9, 12):
+        raise ValueError(f"就读学校所在地（school_area_code）：{text!r} 不是县（市、区）、乡镇（街道）或村（居）的名称或区划代码")
+    try:
+        get_county(code[:6])
+    except (UnknownRegion, ValueError) as exc:
+        raise ValueError(f"就读学校所在地（school_area_code）：{text!r} 不在已知的县（市、区）内") from exc
+    return code
 
 
 def close_case(session: Session, case_id: uuid.UUID, reason: str, *, actor: str = "careflow",

@@ -14,6 +14,11 @@ Each duty is an :class:`models.task.AgencyTask` with no case and no pathway run,
 ``duty_key`` (``city_list_filing:350300:2025-03-01``): loading the same list twice creates nothing new.
 A ``task_requested`` message is stored for each duty (:func:`notifications.messages.enqueue_task_message`);
 the caller sends it after committing (:func:`send_duty_messages`).
+
+Each list loaded is a :class:`models.city_list_version.CityListVersion` (numbered per city, with its items and
+differences). A later list of the same city is its republication: the earlier versions' open republication duties
+are completed by it (audited, naming the new version), and the new list's duties are the next ones. A list older
+than the city's latest is refused. Filing and its confirmation by the province: :mod:`careflow.city_list_filing`.
 """
 from __future__ import annotations
 
@@ -33,15 +38,17 @@ from core.settings import get_settings
 from models.agency import AgencyUnit
 from models.base import utcnow
 from models.city_list import CityServiceList, Difference, check_city_list, is_accepted, read_city_list
+from models.city_list_version import CityListVersion
 from models.dated_duties import DUTY_KINDS, DutyKind, duty_key
 from models.deadlines import DeadlineRule, compute_deadline
 from models.notification import Notification
-from models.task import AgencyTask
+from models.task import OPEN_STATE_VALUES, AgencyTask, TaskState
 from notifications.messages import enqueue_task_message
 from notifications.outbox import dispatch_notification
+from careflow.tasks import transition_task
 
-__all__ = ["CityListLoad", "NarrowerCityList", "duty_deadline", "load_city_list", "load_city_list_file",
-           "send_duty_messages"]
+__all__ = ["CityListLoad", "NarrowerCityList", "OlderCityList", "duty_deadline", "load_city_list",
+           "load_city_list_file", "send_duty_messages"]
 
 
 class NarrowerCityList(ValueError):
@@ -59,6 +66,10 @@ class NarrowerCityList(ValueError):
             "(覆盖范围和实现程度不得低于省级关爱服务清单):\n  " + "\n  ".join(narrower))
 
 
+class OlderCityList(ValueError):
+    """The list is older than the city's latest loaded version (a republication must be newer); nothing stored."""
+
+
 @dataclass
 class CityListLoad:
     """What :func:`load_city_list` did.
@@ -66,7 +77,8 @@ class CityListLoad:
     ``duties``: the filing and the republication task, in that order (created now or found from an
     earlier load); ``created``: how many of them are new; ``notifications``: the ``task_requested``
     message of each duty (stored, not yet sent); ``differences``: the check's result (narrower ones only
-    when ``forced``).
+    when ``forced``); ``version``: the stored version; ``republished``: the earlier republication duties this
+    list completed.
     """
 
     city_list: CityServiceList
@@ -75,6 +87,8 @@ class CityListLoad:
     duties: list[AgencyTask] = field(default_factory=list)
     created: int = 0
     notifications: list[Notification] = field(default_factory=list)
+    version: CityListVersion | None = None
+    republished: list[AgencyTask] = field(default_factory=list)
 
 
 def duty_deadline(kind: DutyKind, published_on, tz: str | None = None):
@@ -95,16 +109,22 @@ def duty_deadline(kind: DutyKind, published_on, tz: str | None = None):
 
 def load_city_list(session: Session, city_list: CityServiceList, *, actor: str, force: bool = False,
                    now: datetime | None = None, digest: str = "") -> CityListLoad:
-    """Check ``city_list`` against the provincial list and create its two dated duties (once).
+    """Check ``city_list`` against the provincial list, store it as the city's next version and create its two
+    dated duties (once).
 
     The duties go to the unit ``civil_affairs-<city code>`` (e.g. ``civil_affairs-350300`` 莆田市民政局),
     which must be in the agency directory. ``now`` (UTC-aware, default the current time) is when the
     duties are requested; their due dates count from the publication date, so a list loaded late may
-    have an overdue filing. The load is audited (``city_list.loaded``, with every difference — the narrower
-    ones too when forced — and ``digest``, the file's sha256 if given).
+    have an overdue filing. A list newer than the city's latest version is its republication (方案 四: 每两年更新
+    发布一次): every open republication duty of the city's earlier versions is completed, audited ``task.completed``
+    with the new version named. The load is audited (``city_list.loaded``, with every difference — the narrower
+    ones too when forced — the version and ``digest``, the file's sha256 if given). Loading the same (city,
+    publication date) again stores nothing new.
 
     Raises:
         NarrowerCityList: the list is narrower and ``force`` is false (nothing stored).
+        OlderCityList: published before the city's latest loaded version (nothing stored; Chinese, field
+            ``published_on``).
         LookupError: no unit ``civil_affairs-<city code>`` in the agency directory (field ``city_code``).
     """
     differences = check_city_list(city_list.items)
@@ -118,11 +138,17 @@ def load_city_list(session: Session, city_list: CityServiceList, *, actor: str, 
                           "in the agency directory; add it to the directory first")
     now = now or utcnow()
     result = CityListLoad(city_list=city_list, differences=differences, forced=not accepted)
+    version, new_version = _version(session, city_list, differences, forced=not accepted, actor=actor,
+                                    digest=digest, now=now)
     for kind in ("city_list_filing", "city_list_republication"):
         task, created = _duty_task(session, DUTY_KINDS[kind], city_list, unit, now)
         result.duties.append(task)
         result.created += created
     session.flush()
+    result.version = version
+    if new_version:  # a version found keeps its links (its filing may be on a later attempt by now)
+        version.filing_task_id, version.republication_task_id = (t.id for t in result.duties)
+        result.republished = _complete_earlier_republications(session, version, actor=actor, now=now)
     for task in result.duties:
         result.notifications.append(enqueue_task_message(session, task=task, event="task_requested"))
     record_audit(
@@ -131,12 +157,63 @@ def load_city_list(session: Session, city_list: CityServiceList, *, actor: str, 
         reason=("narrower than the provincial list; loaded with --force" if not accepted else "accepted"),
         detail={"city_code": city_list.city_code, "published_on": city_list.published_on.isoformat(),
                 "source": city_list.source, "items": len(city_list.items), "forced": not accepted,
-                "sha256": digest,
-                "differences": [{"item": d.item, "kind": d.kind, "narrower": d.narrower, "detail": d.detail}
-                                for d in differences],
-                "duties": [t.duty_key for t in result.duties], "created": result.created},
+                "sha256": digest, "version": version.version, "differences": _differences_json(differences),
+                "duties": [t.duty_key for t in result.duties], "created": result.created,
+                "republished": [t.duty_key for t in result.republished]},
     )
     return result
+
+
+def _differences_json(differences: list[Difference]) -> list[dict]:
+    return [{"item": d.item, "kind": d.kind, "narrower": d.narrower, "detail": d.detail} for d in differences]
+
+
+def _version(session: Session, city_list: CityServiceList, differences: list[Difference], *, forced: bool,
+             actor: str, digest: str, now: datetime) -> tuple[CityListVersion, bool]:
+    """The stored version of ``city_list`` (city, publication date) and whether it is new: found, or numbered one
+    after the city's latest.
+
+    Raises:
+        OlderCityList: the city's latest version was published after ``city_list``.
+    """
+    code, published = city_list.city_code, city_list.published_on
+    found = session.exec(select(CityListVersion).where(CityListVersion.city_code == code,
+                                                       CityListVersion.published_on == published)).first()
+    if found is not None:
+        return found, False
+    latest = session.exec(select(CityListVersion).where(CityListVersion.city_code == code)
+                          .order_by(CityListVersion.version.desc()).limit(1)).first()
+    if latest is not None and latest.published_on > published:
+        raise OlderCityList(
+            f"字段 published_on：{published.isoformat()} 早于{city_list.city_name}已载入的第 {latest.version} 版清单"
+            f"（{latest.published_on.isoformat()}发布）；更新发布的清单须晚于现行清单，未保存任何内容")
+    version = CityListVersion(
+        city_code=code, version=(latest.version + 1) if latest else 1, published_on=published,
+        source=city_list.source[:300], title_zh=city_list.title_zh[:200], sha256=digest,
+        items=[item.model_dump(mode="json") for item in city_list.items],
+        differences=[{**d, "city_item": diff.city_item} for d, diff in zip(_differences_json(differences),
+                                                                          differences)],
+        forced=forced, loaded_at=now, loaded_by=actor[:64])
+    session.add(version)
+    return version, True
+
+
+def _complete_earlier_republications(session: Session, version: CityListVersion, *, actor: str,
+                                     now: datetime) -> list[AgencyTask]:
+    """Complete the open republication duties of the city's versions before ``version``: the new list is their
+    republication (方案 四). Each completion (:func:`careflow.tasks.transition_task`) is audited with the new
+    version, its publication date and document in its outcome and reason."""
+    prefix = f"city_list_republication:{version.city_code}:"
+    mine = duty_key("city_list_republication", version.city_code, version.published_on)
+    earlier = session.exec(select(AgencyTask).where(
+        AgencyTask.duty_key.like(prefix + "%"), AgencyTask.duty_key != mine,
+        AgencyTask.state.in_(OPEN_STATE_VALUES)).order_by(AgencyTask.due_at)).all()
+    published = version.published_on.isoformat()
+    note = f"已由第 {version.version} 版清单（{published}发布，{version.source}）更新发布"
+    for task in earlier:
+        transition_task(session, task, TaskState.completed, actor=actor, reason=note, now=now,
+                        outcome={"republished_on": published, "note": note[:500]})
+    return list(earlier)
 
 
 def _duty_task(session: Session, kind: DutyKind, city_list: CityServiceList, unit: AgencyUnit,

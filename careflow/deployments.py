@@ -34,6 +34,8 @@ PATHWAY_DEPLOYMENTS: dict[str, PathwayDeployment] = {
     "temporary_assistance": PathwayDeployment(
         "temporary_assistance", "temporary-assistance", "temporary_assistance",
         "flows.temporary_assistance:temporary_assistance"),
+    "misconduct_notice": PathwayDeployment(
+        "misconduct_notice", "misconduct-notice", "misconduct_notice", "flows.misconduct_notice:misconduct_notice"),
 }
 
 SWEEPER = PathwayDeployment("", "careflow-sweeper", "sweeper", "flows.sweeper:sweeper")

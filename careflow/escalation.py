@@ -317,7 +317,7 @@ def _prepare_batch(session, now: datetime, ladder: Ladder, uncomputed: bool, aft
         for rung in new:
             event = "task_reminder" if rung.name == "reminder" else "task_escalated"
             messages += [TaskMessage(task=task, event=event, recipient_unit=channel_key, role=role,
-                                     occasion=rung.name, outcome_summary=_summary(rung.name))
+                                     occasion=rung.name, outcome_summary=_summary(rung.name, county))
                          for channel_key, role in rung.recipients]
     batch.rendered = render_task_messages(session, messages)
     for task_id, exc in batch.rendered.failed.items():
@@ -340,7 +340,7 @@ def _write_batch(session, batch: _Batch, task_ids: list[uuid.UUID], now: datetim
     fired, messages, audits, updates = [], [], [], []
     occasions = batch.rendered.occasions
     for task_id in task_ids:
-        task, _, _ = batch.tasks[task_id]
+        task, area, _ = batch.tasks[task_id]
         new, next_at = batch.plans[task_id]
         mine = [rung for rung in new if (task_id, rung.name) in inserted]
         level = max([0] + [rung.level for rung in mine])
@@ -351,7 +351,7 @@ def _write_batch(session, batch: _Batch, task_ids: list[uuid.UUID], now: datetim
         for rung in mine:
             fired.append((task_id, rung.name))
             audits.append({"actor": SWEEPER, "action": f"task.escalated.{rung.name}", "entity_type": "task",
-                           "entity_id": task_id, "case_id": task.case_id, "reason": _summary(rung.name),
+                           "entity_id": task_id, "case_id": task.case_id, "reason": _summary(rung.name, area),
                            "detail": {"level": rung.level, "recipients": [list(r) for r in rung.recipients]}})
     # One statement for the batch, and only for rows whose values change: an UPDATE writes a new row version
     # and, next_rung_at being indexed, an entry in every index of agency_task (no HOT update possible).
@@ -371,7 +371,11 @@ def _backlog(session, now: datetime) -> int:
         due_selection(now, dialect=dialect, uncomputed=u, limit=None).subquery())).scalar_one() for u in (True, False))
 
 
-def _summary(rung: str) -> str:
+def _summary(rung: str, area: str | None = None) -> str:
+    """What a rung's message says; the ``overdue`` rung names the level it goes to (``area``: a county, or the
+    province ``…0000`` for a city-level duty, :func:`careflow.ladder.task_county`)."""
+    if rung == "overdue" and area and area.endswith("0000"):
+        return "任务逾期未办结，请省民政厅督办"
     return {
         "reminder": "任务即将到期，请尽快办理",
         "ack_overdue": "任务超过签收时限仍未签收",

@@ -124,11 +124,13 @@ def _inside(area: str, jurisdiction: str) -> bool:
 def may_see_facts(task: AgencyTask, case: Case | None, child: Child, viewer: WebUser) -> bool:
     """Whether ``viewer`` may see the child's facts of ``task``: an officer of the unit the task is routed to;
     a manager whose jurisdiction holds the child; the case's caseworker (``case`` None: a task of no case), or a
-    caseworker whose jurisdiction holds the child. Admins and officers of other units never."""
+    caseworker whose jurisdiction holds the child; an officer of the residence unit following a task handled at the
+    registration place (``follower_unit_code``, :mod:`careflow.registration_place`: the child lives in its county).
+    Admins and officers of other units never."""
     role = UserRole(viewer.role)
     area = child.residence_area_code or child.residence_county_code
     if role == UserRole.agency_officer:
-        return bool(viewer.unit_code) and viewer.unit_code == task.unit_code
+        return bool(viewer.unit_code) and viewer.unit_code in (task.unit_code, task.follower_unit_code)
     if role == UserRole.manager:
         return _inside(area, viewer.jurisdiction_code)
     if role == UserRole.caseworker:

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, Field, field_validator
 
 from core.settings import get_settings
+from models.areas import overdue_area
 from models.deadlines import DeadlineRule, compute_deadline
 from models.task import OPEN_STATES, AgencyTask, TaskState
 from models.working_days import WorkingDayCalendar, default_calendar
@@ -76,7 +77,7 @@ def _windows(task: AgencyTask, ladder: Ladder, county_code: str | None) -> list[
     ``reminder`` is reached from ``reminder_at_fraction`` of the time allowed until the deadline (not after it);
     ``ack_overdue`` from ``ack_due_at`` while the task is still ``requested``; ``deadline`` from ``due_at``;
     ``overdue`` from ``due_at`` + ``overdue_after`` (working days counted with the holiday calendar), only
-    for a task with a county (whose manager it goes to). All times UTC-aware.
+    for a task with an area above it (:func:`task_county`: whose manager it goes to). All times UTC-aware.
     """
     windows: list[tuple[str, datetime, datetime | None]] = [
         ("reminder", task.requested_at + (task.due_at - task.requested_at) * ladder.reminder_at_fraction, task.due_at)]
@@ -100,7 +101,8 @@ def due_rungs(task: AgencyTask, *, now: datetime, county_code: str | None, casew
     """The rungs ``task`` has reached at ``now`` (all times UTC-aware), whether fired already or not.
 
     Recipients' channel keys: the unit (officer), ``<unit>.supervisor``, ``caseworker.<login>``,
-    ``civil_affairs-<county>.manager``. A closed task reaches no rung.
+    ``civil_affairs-<county>.manager``; at the ``deadline`` rung also the unit following a task handled at the
+    registration place (``follower_unit_code``, role ``follower``: :mod:`careflow.registration_place`). A closed task reaches no rung.
     """
     if TaskState(task.state) not in OPEN_STATES:
         return []
@@ -116,6 +118,8 @@ def _rung(name: str, task: AgencyTask, county_code: str | None, caseworker: str 
         recipients = (supervisor,)
     elif name == "deadline":
         recipients = (supervisor, (caseworker_unit(caseworker), "caseworker")) if caseworker else (supervisor,)
+        if task.follower_unit_code:  # handled at the registration place: the residence unit follows it
+            recipients += ((task.follower_unit_code, "follower"),)
     else:
         recipients = ((manager_channel(county_code), "manager"),)
     return Rung(name, LEVELS[name], recipients)
@@ -149,12 +153,9 @@ def next_rung_time(task: AgencyTask, ladder: Ladder, fired, *, county_code: str 
 
 
 def task_county(task: AgencyTask, case_county: str | None) -> str | None:
-    """The county whose manager gets a task's ``overdue`` rung: its case's, else its own jurisdiction's
-    county (a dated duty without a case), else None (a city- or province-level duty)."""
-    if case_county:
-        return case_county
-    code = task.jurisdiction_code
-    return code[:6] if len(code) >= 6 and not code[:6].endswith("00") else None
+    """The area whose civil affairs manager gets a task's ``overdue`` rung: :func:`models.areas.overdue_area` of its
+    jurisdiction and its case's county (a city-level duty: the province; a province-level one: None, no rung)."""
+    return overdue_area(task.jurisdiction_code, case_county)
 
 
 def initial_next_rung_at(task: AgencyTask, county_code: str | None, now: datetime | None = None) -> datetime:

@@ -40,7 +40,9 @@ def resolve_unit(session: Session, agency_type: str, area_code: str, level: str 
 
     A village unit beats its township's, a township's the county's, the county's the city's — but never
     a unit finer than ``level`` (``village``/``township``/``county``/``city``): the guardianship assessment
-    is the county civil affairs bureau's even where a township civil affairs office exists.
+    is the county civil affairs bureau's even where a township civil affairs office exists. A province-level unit
+    (省民政厅, which confirms the cities' list filings) is chosen only when ``level`` is ``province``: a child's step
+    in a county without a unit is a gap in the directory, not the province's task.
 
     Raises:
         NoUnitForAgency: when no unit of that type covers the area at that level or above.
@@ -53,6 +55,7 @@ def resolve_unit(session: Session, agency_type: str, area_code: str, level: str 
         u for u in units
         if area_code.startswith(jurisdiction_prefix(u.jurisdiction_code))
         and len(jurisdiction_prefix(u.jurisdiction_code)) <= finest
+        and (len(jurisdiction_prefix(u.jurisdiction_code)) > 2 or level == "province")
     ]
     if not covering:
         at = f"（{_LEVEL_ZH.get(level, level)}或以上）" if level else ""

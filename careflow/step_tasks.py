@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from careflow.ladder import initial_next_rung_at
+from careflow.registration_place import follower_unit, step_level
 from careflow.reroute import next_attempt_unit, previous_attempt
 from careflow.routing import resolve_unit
 from core.audit import record_audit
@@ -28,6 +29,7 @@ from models.base import utcnow
 from models.case import Case, PathwayRun
 from models.child import Child
 from models.deadlines import compute_deadline
+from models.errors import FieldValueError
 from models.pathways import PathwayStep
 from models.policy import load_policy
 from models.task import AgencyTask
@@ -50,10 +52,13 @@ def open_step_task(
 ) -> AgencyTask:
     """The task for one step of a pathway run, created on first call and found on every later one.
 
-    The unit is resolved from the child's residence area (:func:`careflow.routing.resolve_unit`), unless the
-    previous attempt was rejected naming a unit, or asking for more information (:mod:`careflow.reroute`);
+    The unit is resolved from the child's residence area (:func:`careflow.routing.resolve_unit`; the registration
+    county for a ``registration_place`` step, whose residence unit then follows the task:
+    :mod:`careflow.registration_place`), unless the previous attempt was rejected naming a unit, or asking for more
+    information (:mod:`careflow.reroute`);
     the deadline comes from the policy step (``urgent`` uses its ``urgent_deadline``, e.g. the 24 h
-    medical referral of a high-risk screening). ``now`` defaults to the current time (UTC-aware).
+    medical referral of a high-risk screening), counted from the request or, for ``deadline_from: pathway_start``,
+    from the pathway run's start (a legal total such as 低保's 30 working days). ``now`` defaults to the current time (UTC-aware).
 
     Raises:
         KeyError: unknown pathway or step. NoUnitForAgency: no unit covers the child's area.
@@ -71,18 +76,20 @@ def open_step_task(
     # after a rejection, the unit it named or the caseworker chose, or the same unit for more information
     rerouted = next_attempt_unit(previous_attempt(session, run.id, step_key, agency_type, attempt)) \
         if attempt > 1 else None
+    level = step_level(step, agency_type)
     unit = session.get(AgencyUnit, rerouted) if rerouted else \
-        resolve_unit(session, agency_type, routing_area(session, run, step),
-                     level=step.level or load_policy().agency(agency_type).level)
+        resolve_unit(session, agency_type, routing_area(session, run, step), level=level)
+    follower = follower_unit(session, step, agency_type, session.get(Child, case.child_id), level, unit)
     start = pendulum.instance(now or utcnow())
     rule = step.urgent_deadline if urgent and step.urgent_deadline else step.deadline
-    deadline = compute_deadline(start, rule)
+    counted_from = pendulum.instance(run.started_at) if step.deadline_from == "pathway_start" else start
+    deadline = compute_deadline(counted_from, rule)
     ack_due = compute_deadline(start, step.ack_deadline).due_at if step.ack_deadline else None
     task = AgencyTask(
         case_id=case.id, pathway_run_id=run.id, step_key=step_key, attempt=attempt,
         agency_type=agency_type, unit_code=unit.code, jurisdiction_code=unit.jurisdiction_code,
         title=step.title_zh, requested_at=start, ack_due_at=ack_due, due_at=deadline.due_at,
-        due_provisional=deadline.provisional, deadline_text=str(rule),
+        due_provisional=deadline.provisional, deadline_text=str(rule), follower_unit_code=follower,
     )
     task.next_rung_at = initial_next_rung_at(task, case.county_code, start)  # the sweeper's index (escalation.py)
     try:
@@ -94,7 +101,7 @@ def open_step_task(
         session, actor="careflow", action="task.requested", entity_type="task", entity_id=task.id,
         case_id=case.id, reason=f"{run.pathway}: {step.title_zh}",
         detail={"unit": unit.code, "due_at": deadline.due_at.isoformat(), "provisional": deadline.provisional,
-                "rule": str(rule), "attempt": attempt},
+                "rule": str(rule), "attempt": attempt, **({"follower": follower} if follower else {})},
     )
     return task
 
@@ -102,7 +109,8 @@ def open_step_task(
 def routing_area(session: Session, run: PathwayRun, step: PathwayStep) -> str:
     """The area code a step is routed by: the child's residence (village, township or county code), or
     for ``jurisdiction_basis: emergency_place`` the ``emergency_area_code`` the pathway was started with
-    (临时救助 is given where the emergency happens, 方案 六).
+    (临时救助 is given where the emergency happens, 方案 六); for ``school_place`` the ``school_area_code`` when
+    the run names the child's school's place, else the residence.
 
     Raises:
         ValueError: an emergency-place step on a run started without ``emergency_area_code``.
@@ -110,9 +118,10 @@ def routing_area(session: Session, run: PathwayRun, step: PathwayStep) -> str:
     if step.jurisdiction_basis == "emergency_place":
         code = str(run.parameters.get("emergency_area_code", "")).strip()
         if not code:
-            raise ValueError("field 'emergency_area_code': the place of the emergency is needed to route "
-                             f"step {step.key!r}")
+            raise FieldValueError("emergency_area_code", "problem.emergency_place_needed", step=step.key)
         return code
+    if step.jurisdiction_basis == "school_place" and str(run.parameters.get("school_area_code") or "").strip():
+        return str(run.parameters["school_area_code"]).strip()  # the school's place (方案 十一), else the residence
     child = session.get(Child, session.get(Case, run.case_id).child_id)
     if step.jurisdiction_basis == "registration_place":
         return child.hukou_county_code

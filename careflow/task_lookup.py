@@ -10,10 +10,11 @@ import uuid
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from models.errors import FieldLookupError
 from models.task import OPEN_STATE_VALUES, AgencyTask
 
 
-class TaskNotFound(LookupError):
+class TaskNotFound(FieldLookupError):
     """No task matches the reference (or, for a unit, none of that unit's tasks)."""
 
 
@@ -25,7 +26,7 @@ def find_task(session: Session, ref: str, unit_code: str | None = None) -> Agenc
     """
     ref = ref.strip().lower().replace("-", "")
     if len(ref) < 4 or any(c not in "0123456789abcdef" for c in ref):
-        raise TaskNotFound(f"task reference {ref!r}: give at least 4 hex characters of the task id")
+        raise TaskNotFound("task", "problem.task_ref_short", ref=ref)
     query = select(AgencyTask)
     if unit_code:
         query = query.where(AgencyTask.unit_code == unit_code)
@@ -33,25 +34,29 @@ def find_task(session: Session, ref: str, unit_code: str | None = None) -> Agenc
         query = query.where(AgencyTask.id == uuid.UUID(ref))
     matches = [t for t in session.exec(query).all() if t.id.hex.startswith(ref)]
     if not matches:
-        scope = f" for unit {unit_code!r}" if unit_code else ""
-        raise TaskNotFound(f"no task {ref!r}{scope}")
+        if unit_code:
+            raise TaskNotFound("task", "problem.no_task_of_unit", ref=ref, unit=unit_code)
+        raise TaskNotFound("task", "problem.no_task", ref=ref)
     if len(matches) > 1:
-        raise TaskNotFound(f"task reference {ref!r} is ambiguous: {', '.join(t.short_ref for t in matches)}")
+        raise TaskNotFound("task", "problem.task_ref_ambiguous", ref=ref, matches=", ".join(t.short_ref for t in matches))
     return matches[0]
 
 
-def _open_of(unit_code: str):
-    return (AgencyTask.unit_code == unit_code, AgencyTask.state.in_(OPEN_STATE_VALUES))
+def _open_of(unit_code: str, followed: bool = False):
+    unit = AgencyTask.follower_unit_code if followed else AgencyTask.unit_code
+    return (unit == unit_code, AgencyTask.state.in_(OPEN_STATE_VALUES))
 
 
 def list_open_tasks(session: Session, unit_code: str, *, limit: int | None = None,
-                    after: AgencyTask | None = None) -> list[AgencyTask]:
-    """A unit's open tasks (requested, acknowledged, in progress), soonest deadline first (ties by id).
+                    after: AgencyTask | None = None, followed: bool = False) -> list[AgencyTask]:
+    """A unit's open tasks (requested, acknowledged, in progress), soonest deadline first (ties by id); with
+    ``followed``, the open tasks the unit follows at a child's registration place instead
+    (``follower_unit_code``, :mod:`careflow.registration_place`).
 
     ``limit`` rows at most; ``after``: only the tasks that come after this one in that order (the next page,
     by keyset on ``(due_at, id)`` through the partial index ``ix_agency_task_open_unit_due``).
     """
-    query = select(AgencyTask).where(*_open_of(unit_code))
+    query = select(AgencyTask).where(*_open_of(unit_code, followed))
     if after is not None:
         query = query.where(sa.tuple_(AgencyTask.due_at, AgencyTask.id)
                             > sa.tuple_(sa.literal(after.due_at, AgencyTask.due_at.type),
@@ -60,6 +65,6 @@ def list_open_tasks(session: Session, unit_code: str, *, limit: int | None = Non
     return list(session.exec(query.limit(limit) if limit else query).all())
 
 
-def count_open_tasks(session: Session, unit_code: str) -> int:
-    """How many open tasks the unit holds (one ``COUNT`` on the partial index)."""
-    return session.exec(select(sa.func.count()).select_from(AgencyTask).where(*_open_of(unit_code))).one()
+def count_open_tasks(session: Session, unit_code: str, followed: bool = False) -> int:
+    """How many open tasks the unit holds, or follows (``followed``; one ``COUNT`` on a partial index)."""
+    return session.exec(select(sa.func.count()).select_from(AgencyTask).where(*_open_of(unit_code, followed))).one()

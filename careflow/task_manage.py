@@ -7,7 +7,8 @@ transaction; permissions (role manager, the task's county) are checked by the we
   (the urgent one if the task had it) counted from the redirect, next attempt number; ``redirected_to_id`` links
   them, so the waiting flow waits for the new task (:func:`careflow.reroute.follow_redirects`). The new unit gets
   ``task_requested``. The same redirect again returns the task it opened (a double submit).
-* :func:`extend_deadline`: a later ``due_at`` (conditional on the old one), ``next_rung_at`` recomputed with
+* :func:`extend_deadline`: a later ``due_at`` (conditional on the old one; never past the step's ``deadline_max``,
+  :func:`latest_deadline`: 低保's 45 working days), ``next_rung_at`` recomputed with
   :func:`careflow.ladder.next_rung_time` (rungs already fired stay fired), audit ``task.deadline_extended``,
   ``deadline_changed`` to the unit and the caseworker, keyed by the new deadline.
 * :func:`comment_task`: audit ``task.commented``; the unit gets a ``task_escalated`` message (督办) quoting it.
@@ -90,10 +91,12 @@ def redirect_task(session: Session, task: AgencyTask, *, actor: str, unit_code: 
     _check_text(session, task, reason, "redirect_reason", "转办理由")
     now = now or utcnow()
     start = pendulum.instance(now)
-    step = step_of(session.get(PathwayRun, task.pathway_run_id).pathway, task.step_key)
+    run = session.get(PathwayRun, task.pathway_run_id)
+    step = step_of(run.pathway, task.step_key)
     rule = step.urgent_deadline if step.urgent_deadline and task.deadline_text == str(step.urgent_deadline) \
         else step.deadline
-    deadline = compute_deadline(start, rule)
+    deadline = compute_deadline(pendulum.instance(run.started_at) if step.deadline_from == "pathway_start"
+                                else start, rule)
     last = session.exec(select(sa.func.max(AgencyTask.attempt)).where(
         AgencyTask.pathway_run_id == task.pathway_run_id, AgencyTask.step_key == task.step_key,
         AgencyTask.agency_type == task.agency_type)).one()
@@ -103,6 +106,7 @@ def redirect_task(session: Session, task: AgencyTask, *, actor: str, unit_code: 
         jurisdiction_code=unit.jurisdiction_code, title=task.title, requested_at=start,
         ack_due_at=compute_deadline(start, step.ack_deadline).due_at if step.ack_deadline else None,
         due_at=deadline.due_at, due_provisional=deadline.provisional, deadline_text=str(rule),
+        follower_unit_code=task.follower_unit_code,
     )
     case = session.get(Case, task.case_id) if task.case_id else None
     new.next_rung_at = initial_next_rung_at(new, case.county_code if case else None, start)
@@ -139,6 +143,10 @@ def extend_deadline(session: Session, task: AgencyTask, *, actor: str, due_at: d
     if due_at <= now or due_at <= task.due_at:
         raise ValueError(f"字段 due_at（新截止时间）：“{format_local(due_at)}”须晚于原截止时间 "
                          f"{format_local(task.due_at)}（北京时间）")
+    latest = latest_deadline(session, task)
+    if latest is not None and due_at > latest[0]:
+        raise ValueError(f"字段 due_at（新截止时间）：“{format_local(due_at)}”超过法定最长期限 {latest[1]}"
+                         f"（至 {format_local(latest[0])}，北京时间），不能再延长")
     old_due = task.due_at
     fired = set(session.exec(select(Escalation.rung).where(Escalation.task_id == task.id)).all())
     case = session.get(Case, task.case_id) if task.case_id else None
@@ -164,6 +172,31 @@ def extend_deadline(session: Session, task: AgencyTask, *, actor: str, due_at: d
         enqueue_task_message(session, task=task, event="deadline_changed", recipient_unit=caseworker_unit(case.caseworker),
                              role="caseworker", outcome_summary=summary, occasion=occasion)
     return task
+
+
+def latest_deadline(session: Session, task: AgencyTask) -> tuple[datetime, str] | None:
+    """The latest deadline ``task`` may be extended to and its rule in Chinese (e.g. ``45个工作日``), or ``None``
+    when its step has no ``deadline_max`` (policy/pathways/*.yaml; 低保: 45 working days in special cases,
+    最低生活保障审核确认办法). Counted like the step's deadline: from the request, or from the pathway's start
+    (``deadline_from: pathway_start``); UTC-aware."""
+    if task.pathway_run_id is None:
+        return None
+    run = session.get(PathwayRun, task.pathway_run_id)
+    try:
+        step = step_of(run.pathway, task.step_key)
+    except KeyError:
+        return None
+    if step.deadline_max is None:
+        return None
+    start = run.started_at if step.deadline_from == "pathway_start" else task.requested_at
+    due = compute_deadline(pendulum.instance(start), step.deadline_max).due_at
+    return due.in_timezone("UTC"), label_rule(step.deadline_max)
+
+
+def label_rule(rule) -> str:
+    """A deadline rule in Chinese: ``45个工作日``, ``24小时``, ``3日``."""
+    unit = {"working_days": "个工作日", "hours": "小时", "calendar_days": "日"}.get(rule.unit, rule.unit)
+    return f"{rule.amount}{unit}"
 
 
 def comment_task(session: Session, task: AgencyTask, *, actor: str, text: str) -> AuditEvent:

@@ -12,6 +12,7 @@ from core.settings import get_settings
 from models.agency import AgencyUnit
 from models.case import Case, PathwayRun
 from models.deadlines import format_local
+from models.errors import FieldLookupError
 from models.notification import Notification
 from models.policy import Policy, load_policy
 from models.task import AgencyTask
@@ -58,7 +59,7 @@ def case_timeline(session: Session, reference: str, *, actor: str) -> CaseTimeli
     """
     case = session.exec(select(Case).where(Case.reference == reference)).first()
     if case is None:
-        raise LookupError(f"field 'case': no case {reference!r}")
+        raise FieldLookupError("case", "problem.no_case", case=repr(reference))
     record_audit(session, actor=actor, action="case.timeline_read", entity_type="case", entity_id=case.id,
                  case_id=case.id)
     runs = {r.id: r for r in session.exec(select(PathwayRun).where(PathwayRun.case_id == case.id)).all()}

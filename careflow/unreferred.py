@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
 from careflow.referral_eligibility import PATHWAY
-from models.case import Case, PathwayRun
+from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun
 from models.child import Child
 from models.child_facts import ChildFact
 from models.eligibility import migrant_date_bounds
@@ -159,12 +159,16 @@ def referred_item(parameters: Mapping[str, Any] | None) -> int | None:
     return int(number) if number.isdigit() else None
 
 
-def referred_sql(number: int):
+def referred_sql(number: int, *, open_only: bool = False):
     """SQL on :class:`Child`: a ``service_referral`` run of item ``number`` exists on one of the child's cases (any
-    status) — :func:`referred_item` in SQL: ``item`` as text, leading zeros dropped (``"11"``, ``11``, ``"011"``)."""
+    status; ``open_only``: one still open, starting or running) — :func:`referred_item` in SQL: ``item`` as text,
+    leading zeros dropped (``"11"``, ``11``, ``"011"``)."""
     item_text = sa.func.ltrim(sa.cast(PathwayRun.parameters["item"].as_string(), sa.String), "0")
-    return sa.exists().where(Case.child_id == Child.id, PathwayRun.case_id == Case.id,
-                             PathwayRun.pathway == PATHWAY, item_text == str(number))
+    conditions = [Case.child_id == Child.id, PathwayRun.case_id == Case.id, PathwayRun.pathway == PATHWAY,
+                  item_text == str(number)]
+    if open_only:
+        conditions.append(PathwayRun.status.in_(OPEN_PATHWAY_STATUSES))
+    return sa.exists().where(*conditions)
 
 
 def unreferred_children(number: int, on: dt.date, scope) -> sa.Select:

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
+from models.errors import use_wording
+
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -168,3 +170,6 @@ def deadline_text(text: str, lang: str = DEFAULT_LANGUAGE) -> str:
     if normalise_language(lang) != "zh" or not match:
         return text
     return f"{match.group(1)}{_RULE_ZH[match.group(2)]}"
+
+
+use_wording(gettext, field_label, label)  # models' field problems are worded with these catalogues

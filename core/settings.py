@@ -52,6 +52,8 @@ class Settings(BaseSettings):
         work_pool: the Prefect process work pool of ``careflow deploy`` / ``careflow worker`` (default ``careflow``).
         pathway_concurrency: at most this many flow runs of one pathway deployment run at once on the pool
             (default 20; more wait, enqueued; a suspended pathway holds no slot). The sweeper's limit is always 1.
+        programme_report_days: a department's quarterly report of its programmes (items 18-20) is due this many
+            calendar days after the quarter ends (*default* 10: no text fixes it; ``CAREFLOW_PROGRAMME_REPORT_DAYS``).
     """
 
     model_config = SettingsConfigDict(env_prefix="CAREFLOW_", extra="ignore")
@@ -78,6 +80,7 @@ class Settings(BaseSettings):
     result_storage: Path | None = None
     work_pool: str = Field(default="careflow", min_length=1)
     pathway_concurrency: int = Field(default=20, ge=1)
+    programme_report_days: int = Field(default=10, ge=1, le=90)
 
     @property
     def resolved_database_url(self) -> str:

@@ -24,6 +24,7 @@ from core.settings import get_settings  # noqa: E402
 from entry.calendar_cli import calendar_app  # noqa: E402
 from entry.case_cli import case_app  # noqa: E402
 from entry.child_cli import child_app  # noqa: E402
+from entry.notice_cli import notice_app  # noqa: E402
 from entry.notify_cli import notify_app  # noqa: E402
 from entry.pathway_cli import pathway_app  # noqa: E402
 from entry.policy_cli import policy_app  # noqa: E402
@@ -44,6 +45,7 @@ app.add_typer(web_app, name="web")
 app.add_typer(policy_app, name="policy")
 app.add_typer(notify_app, name="notify")
 app.add_typer(survey_app, name="survey")  # the monitoring survey, 方案 一
+app.add_typer(notice_app, name="notice")  # the police's misconduct notice and the joint meeting, 方案 十一
 app.add_typer(calendar_app, name="calendar")  # holiday arrangements, DOMAIN.md §6
 
 

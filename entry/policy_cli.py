@@ -60,7 +60,8 @@ def policy_load_city_list(
     """Load a city's service list: check it, then create its dated duties for the city's civil affairs bureau
     (file with the provincial civil affairs department within 10 days; republish in two years) and notify it.
 
-    A narrower list is refused (exit 1) unless --force. Loading the same list again creates nothing new.
+    A narrower list is refused (exit 1) unless --force. Loading the same list again creates nothing new. A newer
+    list of the city completes the earlier versions' republication duties (printed); an older one is refused (exit 2).
     """
     from careflow.city_list import NarrowerCityList, load_city_list_file  # start-up: sqlmodel
     from models.deadlines import format_local  # start-up: sqlmodel
@@ -75,8 +76,11 @@ def policy_load_city_list(
     city_list = result.city_list
     typer.echo(tr("cli.policy.load_city_list.out.forced" if result.forced else "cli.policy.load_city_list.out.loaded",
                   city=city_list.city_name, code=city_list.city_code, published=city_list.published_on))
+    typer.echo(tr("cli.policy.load_city_list.out.version", n=result.version.version))
     if result.forced:
         _print_differences([d for d in result.differences if d.narrower])
+    for task in result.republished:
+        typer.echo(tr("cli.policy.load_city_list.out.republished", ref=task.short_ref, duty=task.duty_key))
     for task in result.duties:
         provisional = tr("cli.out.provisional") if task.due_provisional else ""
         typer.echo(tr("cli.policy.load_city_list.out.duty", ref=task.short_ref, duty=task.duty_key,

@@ -160,7 +160,9 @@ def sweep() -> None:
     figures = escalate.fn()
     typer.echo(tr("cli.sweep.out.escalations", fired=figures["fired"], backlog=figures["backlog"],
                   seconds=figures["duration_s"]) + (tr("cli.sweep.out.skipped") if figures["skipped"] else ""))
-    typer.echo(tr("cli.sweep.out.dashboard", figures=counts_text(refresh_dashboard.fn())))
+    dashboard = refresh_dashboard.fn()
+    typer.echo(tr("cli.sweep.out.dashboard", figures=counts_text({k: v for k, v in dashboard.items() if k != "refreshed"}))
+               if dashboard["refreshed"] else tr("cli.sweep.out.dashboard_fresh"))
     typer.echo(tr("cli.sweep.out.pathways", figures=counts_text(asyncio.run(reconcile_pathways.fn()), "pathway")))
     typer.echo(tr("cli.sweep.out.notifications", figures=counts_text(retry_notifications.fn())))
 

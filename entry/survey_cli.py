@@ -195,17 +195,21 @@ def import_answers_cmd(
     department: Annotated[str, typer.Option(help=tr("cli.survey.import_answers.opt.department"))],
     actor: Annotated[str, typer.Option("--as", help=tr("cli.opt.as_importer"))] = "civil_affairs",
 ) -> None:
-    """Put a department's answers (school, insurance, rehabilitation…) onto the children's files."""
+    """Put a department's answers (school, insurance, rehabilitation…) onto the children's records; gaps propose
+    referrals (careflow.exchange)."""
     from core.db import session_scope  # start-up: sqlmodel
-    from careflow.survey.sharing import import_department_answers  # start-up: sqlmodel
+    from careflow.exchange.answers import import_department_answers  # start-up: sqlmodel
 
     try:
         with session_scope() as session:
             report = import_department_answers(session, department, file, actor=actor)
     except USER_ERRORS as exc:
         fail(exc)
+    if report.already_imported:
+        typer.echo(tr("cli.survey.import_answers.out.already", file=report.file_name))
+        return
     typer.echo(tr("cli.survey.import_answers.out.counts", updated=report.updated, unchanged=report.unchanged,
-                  problems=len(report.errors)))
+                  problems=len(report.errors), proposed=report.proposed))
     for line, field, value, message in report.errors:
         typer.echo(tr("cli.survey.import_answers.out.problem", line=line, field=field, value=value, message=message))
 

@@ -22,8 +22,10 @@ task_app = typer.Typer(help=tr("cli.task.help"), no_args_is_help=True)
 @task_app.command("list", help=tr("cli.task.list.help"))
 def task_list(unit: Annotated[str, typer.Option(help=tr("cli.opt.unit"))],
               limit: Annotated[int, typer.Option(min=1, max=1000, help=tr("cli.task.list.opt.limit"))] = 200,
-              after: Annotated[str, typer.Option(help=tr("cli.task.list.opt.after"))] = "") -> None:
-    """List a unit's open tasks, soonest deadline first (overdue ones marked), a page at a time."""
+              after: Annotated[str, typer.Option(help=tr("cli.task.list.opt.after"))] = "",
+              follow: Annotated[bool, typer.Option("--follow", help=tr("cli.task.list.opt.follow"))] = False) -> None:
+    """List a unit's open tasks, soonest deadline first (overdue ones marked), a page at a time; ``--follow``: the
+    tasks it follows at a child's registration place (户籍地办理, answered by that county's unit)."""
     from careflow.task_lookup import count_open_tasks, find_task, list_open_tasks  # start-up: sqlmodel
     from core.db import session_scope  # start-up: sqlmodel
     from models.agency import AgencyUnit  # start-up: sqlmodel
@@ -38,11 +40,11 @@ def task_list(unit: Annotated[str, typer.Option(help=tr("cli.opt.unit"))],
         start = None
         if after:
             try:
-                start = find_task(session, after, unit_code=unit)
+                start = find_task(session, after, unit_code=None if follow else unit)
             except LookupError as exc:
                 fail(LookupError(tr("cli.out.field", field="after", message=exc)))
-        total = count_open_tasks(session, unit)
-        tasks = list_open_tasks(session, unit, limit=limit + 1, after=start)
+        total = count_open_tasks(session, unit, followed=follow)
+        tasks = list_open_tasks(session, unit, limit=limit + 1, after=start, followed=follow)
         more, tasks = len(tasks) > limit, tasks[:limit]
         now = utcnow()
         for t in tasks:
@@ -52,10 +54,11 @@ def task_list(unit: Annotated[str, typer.Option(help=tr("cli.opt.unit"))],
             provisional = tr("cli.out.provisional") if t.due_provisional else ""
             typer.echo(f"{t.short_ref}  {format_local(t.due_at)}{provisional}  "
                        f"{label(t.state, 'state', cli_language()):<5} {subject}  {t.title}{late}")
-    typer.echo(tr("cli.task.list.out.count", shown=len(tasks), total=total, unit=unit))
+    typer.echo(tr("cli.task.list.out.followed" if follow else "cli.task.list.out.count", shown=len(tasks),
+                  total=total, unit=unit))
     if more:
         typer.echo(tr("cli.task.list.out.more", command=f"careflow task list --unit {unit} --limit {limit} "
-                                                        f"--after {tasks[-1].short_ref}"))
+                                                        f"--after {tasks[-1].short_ref}{' --follow' if follow else ''}"))
 
 
 def _answer(ref: str, state, unit: str | None, actor: str, reason: str = "", outcome: dict | None = None,

@@ -12,6 +12,7 @@ from typing import NoReturn
 import typer
 
 from core.i18n import cli_language, cli_text as tr, has_message, label
+from models.errors import error_text
 
 #: The errors careflow's layers raise for what a user typed (a wrong field, an unknown reference): exit 2.
 USER_ERRORS = (ValueError, LookupError)
@@ -19,14 +20,14 @@ USER_ERRORS = (ValueError, LookupError)
 
 def fail(exc: Exception) -> NoReturn:
     """Exit 2 with the message: what the user typed is wrong."""
-    typer.secho(tr("cli.out.error", message=exc), fg=typer.colors.RED, err=True)
+    typer.secho(tr("cli.out.error", message=error_text(exc, cli_language())), fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 
 
 def refused(exc: Exception) -> NoReturn:
     """Exit 1 with the message: the request was well formed but the state refused it (someone else answered
     the task first, the pathway is already open on the case) — not a typing mistake (exit 2)."""
-    typer.secho(tr("cli.out.error", message=exc), fg=typer.colors.RED, err=True)
+    typer.secho(tr("cli.out.error", message=error_text(exc, cli_language())), fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
 
 

@@ -15,11 +15,16 @@ from careflow.runners import registered_runner
 from core.paths import PROJECT_ROOT
 from core.prefect_env import install_zombie_automation
 from core.settings import get_settings
+from flows.exchange import exchange_deployments
+from flows.joint_meeting import joint_meeting_deployments
+from flows.programmes import programme_deployments
 from flows.survey import survey_deployments
 
 
 def build_deployments(sweep_cron: str | None = None) -> list:
-    """The deployments: one per pathway, tagged ``pathway:<key>``, and the sweeper on ``sweep_cron``."""
+    """The deployments: one per pathway, tagged ``pathway:<key>``, the sweeper on ``sweep_cron``, the survey's, the
+    joint meeting's and programme reports' scheduled flows, and two per department of the data exchanges
+    (``policy/data_exchange.yaml``)."""
     timezone = get_settings().timezone
     sweep_cron = get_settings().sweep_cron if sweep_cron is None else sweep_cron
     deployments = [
@@ -30,6 +35,9 @@ def build_deployments(sweep_cron: str | None = None) -> list:
                                                       schedule=Cron(sweep_cron, timezone=timezone) if sweep_cron else None,
                                              tags=["sweeper"]))
     deployments.extend(survey_deployments(timezone))
+    deployments.extend(exchange_deployments(timezone))  # per department: export and answers (方案 一（三）)
+    deployments.extend(joint_meeting_deployments(timezone))
+    deployments.extend(programme_deployments(timezone))
     return deployments
 
 

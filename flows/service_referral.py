@@ -2,15 +2,26 @@
 
 The pathway run's parameters name the item: ``{"item": 18}`` (1..20 of the provincial list,
 :func:`models.service_list.referral_item`). The flow opens one task per responsible department of the item
-(``policy/service_list.yaml`` ``departments``: item 18 names seven), each routed to that agency's
+(``policy/service_list.yaml`` ``departments``: item 16 names six), each routed to that agency's
 county-level unit for the child's residence, all requested together, and waits until the item's
 ``completion`` rule holds: ``all`` — every department answered — or ``any`` — one completed (the others are
 then cancelled). A rejection goes back to the caseworker and the county civil affairs bureau and the
 department's task is re-issued (:func:`flows.waiting.request_steps`). Each message carries the item's
 service, target group and content (:func:`notifications.messages.task_message_context`).
 
+Items 18-20 (``delivery: programme``; 方案 （九）精神文化生活服务, （十）城市融入服务, （十一）法治安全教育服务) are
+activities departments organise for many children: the referral invites the child to the next programme of the item
+in the case's county, or puts the child on its waiting list (:func:`careflow.programmes.invite_child`), and ends; no
+department is given a task for the child.
+
 The deadline is the one of the item's step in ``policy/pathways/service_referral.yaml`` (``item_steps``):
-a 10-working-day default, or a legal limit (item 10: 3 + 15 + 15 working days; item 13: 30 working days).
+a 10-working-day default, or a legal limit (item 10: 15 + 15 working days; item 13: 30 working days, up to 45).
+
+Items whose step is handled at the child's registration place (items 10, 13, 14: ``jurisdiction_basis:
+registration_place``, :mod:`careflow.registration_place`) go to the registration county's civil affairs when the
+directory has it (省内通办), the residence county's unit following the task (told when it is opened and answered);
+otherwise (跨省通办) the residence civil affairs takes the step's ``cross_province_steps`` one after the other:
+forward within 3 working days, then record the registration place's reply and its date.
 """
 from __future__ import annotations
 
@@ -23,9 +34,10 @@ from sqlmodel import select
 
 from core.db import session_scope
 from flows.steps import (
-    PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker, record_failure_hook,
+    PathwayContext, TaskAnswer, begin_pathway, cache_key, close_pathway, notify_caseworker, notify_follower,
+    open_agency_task, record_failure_hook, registration_route,
 )
-from flows.waiting import PathwayBlocked, request_steps
+from flows.waiting import PathwayBlocked, request_step, request_steps
 from models.case import PathwayStatus
 from models.pathways import PathwayStep
 from models.policy import load_policy
@@ -53,11 +65,29 @@ async def service_referral(pathway_run_id: str) -> str:
         item = referral_item(ctx.parameters)
     except ValueError as exc:
         return close_pathway(pathway_run_id, f"参数错误：{exc}", PathwayStatus.failed)
+    if item.delivery == "programme":  # an activity for many children: invite the child, open no department's task
+        return close_pathway(pathway_run_id, invite_to_programme(pathway_run_id, item.number))
     try:
         outcome = await _referral_steps(ctx, item)
     except PathwayBlocked as blocked:
         return close_pathway(pathway_run_id, f"受阻：{blocked}"[:_OUTCOME_LIMIT], PathwayStatus.failed)
     return close_pathway(pathway_run_id, outcome)
+
+
+@task(name="invite-to-programme", persist_result=True, retries=3, retry_delay_seconds=2,
+      cache_key_fn=lambda _ctx, p: cache_key("invite-to-programme", p["pathway_run_id"]))
+def invite_to_programme(pathway_run_id: str, item: int) -> str:
+    """Invite the child to the next programme of ``item`` in the case's county, or put the child on its waiting list
+    (once per referral: :func:`careflow.programmes.invite_child`); returns the outcome to record, e.g.
+    ``清单第18项：已邀请参加「童心港湾读书会」（2027-01-16 09:30，凤山社区儿童之家）``."""
+    # start-up: the invitation and its message (the outbox, the regions), only for items 18-20
+    from careflow.programmes import invitation_outcome, invite_child
+    from models.programmes import Programme  # start-up: the programme tables, likewise
+
+    with session_scope() as session:
+        invitation = invite_child(session, uuid.UUID(pathway_run_id), item)
+        programme = session.get(Programme, invitation.programme_id) if invitation.programme_id else None
+        return invitation_outcome(invitation, programme)
 
 
 def referral_requests(item: ServiceItem) -> tuple[PathwayStep, list[tuple[str, str]]]:
@@ -68,7 +98,15 @@ def referral_requests(item: ServiceItem) -> tuple[PathwayStep, list[tuple[str, s
 
 async def _referral_steps(ctx: PathwayContext, item: ServiceItem) -> str:
     step, requests = referral_requests(item)
+    if step.jurisdiction_basis == "registration_place":
+        if registration_route(ctx.pathway_run_id, step.key) == "cross_province":
+            return await _cross_province(ctx, item, step)
+        for step_key, agency in requests:  # the residence unit follows each task (found again by request_steps)
+            notify_follower(open_agency_task(ctx.pathway_run_id, step_key, agency, 1), "task_followed")
     answers = await request_steps(ctx, requests, rule=item.completion)
+    if step.jurisdiction_basis == "registration_place":
+        for answer in answers.values():
+            notify_follower(answer.task_id, "task_answered")
     if item.completion == "any":
         cancel_unanswered(ctx.pathway_run_id, step.key,
                           f"清单第{item.number}项已由{_names(answers.values())}办结（任一部门办结即可）")
@@ -76,6 +114,29 @@ async def _referral_steps(ctx: PathwayContext, item: ServiceItem) -> str:
     last = max(answers.values(), key=lambda a: requests.index((a.step_key, a.agency_type)))
     notify_caseworker(ctx, last.task_id, "pathway_closed", summary)
     return summary
+
+
+async def _cross_province(ctx: PathwayContext, item: ServiceItem, step: PathwayStep) -> str:
+    """跨省通办: the step's ``cross_province_steps`` in order at the residence (forward, then the reply)."""
+    pathway = load_policy().pathway(PATHWAY)
+    answers = []
+    for key in step.cross_province_steps:
+        answers.append((pathway.step(key), await request_step(ctx, key, pathway.step(key).agency)))
+    summary = cross_province_summary(item, answers)
+    notify_caseworker(ctx, answers[-1][1].task_id, "pathway_closed", summary)
+    return summary
+
+
+def cross_province_summary(item: ServiceItem, answers: list[tuple[PathwayStep, TaskAnswer]]) -> str:
+    """How a cross-province referral ended, at most 500 characters: each step's title and answer, e.g.
+    ``清单第13项最低生活保障服务（跨省通办）。转递户籍地（跨省通办）：转递的户籍地部门：南部县民政局；
+    转递日期：2026-03-04。记录户籍地审核确认结果（…）：户籍地审核确认结果：审核通过；户籍地答复日期：2026-04-01``."""
+    from core.i18n import outcome_text  # start-up: Babel's catalogues, only once the referral ends
+
+    parts = [f"{step.title_zh}：{outcome_text(answer.outcome, {f.name: f.label_zh for f in step.outcome})}"
+             for step, answer in answers]
+    text = f"清单第{item.number}项{item.service}（跨省通办）。" + "。".join(parts)
+    return text if len(text) <= _OUTCOME_LIMIT else text[:_OUTCOME_LIMIT - 1] + "…"
 
 
 def _names(answers) -> str:

@@ -147,6 +147,40 @@ def send_message(notification_id: str) -> str:
     return DeliveryStatus(status).value
 
 
+@task(
+    name="notify-follower", persist_result=True, retries=3, retry_delay_seconds=2,
+    cache_key_fn=lambda _ctx, p: cache_key("notify-follower", p["task_id"], p["event"]),
+)
+def notify_follower(task_id: str, event: str) -> str:
+    """Tell the unit following a task handled at the registration place (``AgencyTask.follower_unit_code``,
+    :mod:`careflow.registration_place`) that it was opened (``task_followed``) or answered (``task_answered``);
+    once per task and event. Returns the notification id, "" when the task has no follower."""
+    from notifications.messages import enqueue_task_message  # start-up: the templates (Jinja2), only to write one
+
+    with session_scope() as session:
+        agency_task = session.get(AgencyTask, uuid.UUID(task_id))
+        if not agency_task.follower_unit_code:
+            return ""
+        notification_id = str(enqueue_task_message(session, task=agency_task, event=event, role="follower",
+                                                   recipient_unit=agency_task.follower_unit_code).id)
+    send_message(notification_id)
+    return notification_id
+
+
+@task(
+    name="registration-route", persist_result=True, retries=3, retry_delay_seconds=2,
+    cache_key_fn=lambda _ctx, p: cache_key("registration-route", p["pathway_run_id"], p["step_key"]),
+)
+def registration_route(pathway_run_id: str, step_key: str) -> str:
+    """``registration_place`` (省内通办) or ``cross_province`` (跨省通办) for a step handled at the child's
+    registration place (:func:`careflow.registration_place.registration_route`); decided once per pathway run and
+    step (a persisted result), so a resumed or restarted flow takes the same road even if the directory changed."""
+    from careflow.registration_place import registration_route as route  # start-up: routing, only for such steps
+
+    with session_scope() as session:
+        return route(session, uuid.UUID(pathway_run_id), step_key)
+
+
 def read_tasks(task_ids: list[str]) -> list[TaskAnswer]:
     """The current state of the given tasks, read fresh from the database; a task a manager redirected is read as
     the task that replaced it (:func:`careflow.reroute.follow_redirects`). A plain read (no task run): a failure

@@ -116,3 +116,17 @@ def find_area(text: str) -> str | None:
     matches = [code for code in load_areas()
                if value in (area_name(code), area_name(code, with_county=False), load_areas()[code])]
     return matches[0] if len(matches) == 1 else None
+
+
+def overdue_area(jurisdiction_code: str, case_county: str | None) -> str | None:
+    """The area (6-digit GB/T 2260 code) whose civil affairs manager a task past its deadline goes to (the escalation
+    ladder's ``overdue`` rung, DOMAIN.md §6): the case's county; else, for a duty without a case, the level above the
+    unit's own jurisdiction — a county's (or a township's, a village's) county; for a city-level unit (a code ending in
+    ``00``: a city has no county manager) the province (``350000``, 省民政厅, with whom cities file their service
+    lists, 方案 四); None for a province-level unit (nothing above it)."""
+    if case_county:
+        return case_county
+    code = (jurisdiction_code or "")[:6]
+    if len(code) < 6 or code.endswith("0000"):
+        return None
+    return code[:2] + "0000" if code.endswith("00") else code

@@ -3,7 +3,12 @@ about one says.
 
 * A published city list creates two (闽民童〔2025〕5号 四、工作要求, :data:`DUTY_KINDS`): filing with the provincial
   civil affairs department within 10 days (制定下发后10日内报送省民政厅备案) and republication every two years
-  (每两年更新发布一次); ``careflow.city_list`` stores them.
+  (每两年更新发布一次); ``careflow.city_list`` stores them. When the city records its filing, the provincial
+  department gets a third, to confirm receipt (``city_list_filing_receipt``): the list is filed once it confirms.
+* Each county's convener holds the joint meeting of 方案 十一 (定期会商, :mod:`models.joint_meeting`), one duty a
+  period (``joint_meeting:350302:2026-10``), completed with the minutes and the agreed measures.
+* A department that organises programmes (service-list items 18-20, 方案 （九）（十）（十一）) reports them every
+  quarter (``programme_report:<2026Q4>:<unit>``, :mod:`models.programmes`); ``careflow.programme_reports`` opens them.
 * A key care target's file gives the child director two (方案 一（二）, :class:`ContactKind`): a contact every month
   (每个月联系一次) and a home visit every three months (每三个月入户走访一次); ``careflow.survey.duties`` plans them.
 * Opening that file puts the child into the family guardianship assessment (方案 七, :data:`ASSESSMENT_DUTY`), a task
@@ -20,13 +25,16 @@ import enum
 from dataclasses import dataclass
 from datetime import date
 
+from models.joint_meeting import describe_meeting_duty
 from models.outcome_fields import OutcomeField
 from models.policy import load_policy
+from models.programmes import PROGRAMME_REPORT_OUTCOME, REPORT_STEP, quarter_label
 from models.regions import load_regions
 
 __all__ = [
-    "ASSESSMENT_DUTY", "ContactKind", "DUTY_KINDS", "assessment_duty_key", "DutyDescription", "DutyKind", "KEY_CARE_DUTY_OUTCOME", "describe_duty", "duty_key",
-    "is_contact_duty_key",
+    "ASSESSMENT_DUTY", "ContactKind", "DUTY_KINDS", "PROVINCE_CODE", "DutyDescription", "DutyKind",
+    "KEY_CARE_DUTY_OUTCOME", "assessment_duty_key", "describe_duty", "duty_key", "is_contact_duty_key",
+    "split_duty_key",
 ]
 
 
@@ -41,8 +49,12 @@ class DutyKind:
             (民法典 第二百零一条-第二百零三条: the day of publication is not counted; a last day that is a rest
             day moves to the next working day); exactly one is set.
         source: the policy's words.
-        instructions_zh: what the city's civil affairs bureau must do (``{city}``, ``{published}`` filled in).
+        instructions_zh: what the unit must do (``{city}``, ``{published}`` filled in).
         outcome: the fields of the answer.
+        period_working_days: instead of the two periods, working days counted from when the duty is requested (the
+            provincial department's confirmation of receipt: a *default*, no law fixes it).
+        unit_level: whose duty it is: ``city`` (the city's civil affairs bureau, ``civil_affairs-<city>``) or
+            ``province`` (the provincial department, ``civil_affairs-350000``).
     """
 
     kind: str
@@ -52,9 +64,17 @@ class DutyKind:
     source: str
     instructions_zh: str
     outcome: tuple[OutcomeField, ...]
+    period_working_days: int | None = None
+    unit_level: str = "city"
+
+    @property
+    def counted_from_publication(self) -> bool:
+        """True when the deadline counts from the list's publication date (else from the request)."""
+        return self.period_working_days is None
 
 
-#: The two duties a published city list creates (闽民童〔2025〕5号 四、工作要求).
+#: The two duties a published city list creates (闽民童〔2025〕5号 四、工作要求), and the provincial department's
+#: confirmation of receipt, opened when the city records its filing (the list is 已备案 only once it is confirmed).
 DUTY_KINDS: dict[str, DutyKind] = {
     "city_list_filing": DutyKind(
         kind="city_list_filing", title_zh="关爱服务清单报送省民政厅备案", period_days=10, period_years=None,
@@ -78,14 +98,44 @@ DUTY_KINDS: dict[str, DutyKind] = {
             OutcomeField(name="note", type="text", label_zh="情况说明", label_en="Note"),
         ),
     ),
+    "city_list_filing_receipt": DutyKind(
+        kind="city_list_filing_receipt", title_zh="确认收到市级关爱服务清单备案", period_days=None, period_years=None,
+        source="闽民童〔2025〕5号 四：各地市关爱服务清单……于制定下发后10日内报送省民政厅备案（省民政厅确认收到）",
+        instructions_zh="{city}民政局已登记将{published}制定下发的流动儿童关爱服务清单报送省民政厅备案。请核对是否收到，"
+                        "并确认备案（闽民童〔2025〕5号 四、工作要求）；未收到的，请退回并说明原因。",
+        outcome=(
+            OutcomeField(name="received", type="bool", label_zh="已收到并备案", label_en="Received and filed",
+                         required=True),
+            OutcomeField(name="note", type="text", label_zh="情况说明", label_en="Note"),
+        ),
+        period_working_days=5, unit_level="province",
+    ),
 }
 
+#: What a filing duty's later attempt adds to its instructions (the province answered that it received nothing).
+REFILING_ZH = "省民政厅答复未收到前次报送的备案材料，请重新报送，并于办结时注明报送方式和日期。"
 
-def duty_key(kind: str, city_code: str, published_on: date) -> str:
-    """``"<kind>:<city code>:<publication date>"``, e.g. ``city_list_filing:350300:2025-03-01``: one duty each."""
+#: The provincial civil affairs department's area code (福建省民政厅: unit ``civil_affairs-350000``).
+PROVINCE_CODE = "350000"
+
+
+def duty_key(kind: str, city_code: str, published_on: date, attempt: int = 1) -> str:
+    """``"<kind>:<city code>:<publication date>"``, e.g. ``city_list_filing:350300:2025-03-01``: one duty each; a
+    later attempt of the same duty (the city filing again after the province received nothing) ends ``:r<n>``
+    (``city_list_filing:350300:2025-03-01:r2``)."""
     if kind not in DUTY_KINDS:
         raise KeyError(f"unknown duty kind {kind!r}; known: {sorted(DUTY_KINDS)}")
-    return f"{kind}:{city_code}:{published_on.isoformat()}"
+    return f"{kind}:{city_code}:{published_on.isoformat()}" + (f":r{attempt}" if attempt > 1 else "")
+
+
+def split_duty_key(key: str) -> tuple[str, str, str, int]:
+    """A city list duty's key as ``(kind, city code, publication date as written, attempt)``; the inverse of
+    :func:`duty_key` (``attempt`` 1 when the key has no ``:r<n>``). Other keys give their parts as far as they go."""
+    kind, _, rest = (key or "").partition(":")
+    city_code, _, rest = rest.partition(":")
+    published, _, suffix = rest.partition(":")
+    attempt = int(suffix[1:]) if suffix.startswith("r") and suffix[1:].isdigit() else 1
+    return kind, city_code, published, attempt
 
 
 class ContactKind(enum.StrEnum):
@@ -139,13 +189,18 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
     An unknown kind (a duty some other part of careflow created) is described by its key and ``title``; a family
     guardianship assessment by the guardianship pathway's ``guardianship_assessment`` step (its answer fields too).
     """
+    meeting = describe_meeting_duty(key, title)  # the joint meeting of 方案 十一 (models.joint_meeting)
+    if meeting is not None:
+        return DutyDescription(*meeting)
     kind, _, rest = key.partition(":")
     if kind == ASSESSMENT_DUTY:
         step = load_policy().pathway("guardianship").step(ASSESSMENT_DUTY)
         return DutyDescription(subject=title or key, pathway_title="重点关爱服务对象（一人一档）",
                                step_title=step.title_zh, instructions=step.instructions_zh,
                                outcome=tuple(step.outcome))
-    city_code, _, published = rest.partition(":")
+    if kind == REPORT_STEP:
+        return _describe_report(rest, title)
+    kind, city_code, published, attempt = split_duty_key(key)
     duty = DUTY_KINDS.get(kind)
     if duty is None or not published:
         return DutyDescription(subject=key, pathway_title="法定定期事项", step_title=title or key,
@@ -154,6 +209,24 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
     city = load_regions().cities.get(city_code, city_code)
     return DutyDescription(
         subject=f"{city}流动儿童关爱服务清单（{published}发布）", pathway_title="流动儿童关爱服务清单法定事项",
-        step_title=duty.title_zh, instructions=duty.instructions_zh.format(city=city, published=published),
+        step_title=duty.title_zh + (f"（第 {attempt} 次报送）" if attempt > 1 else ""),
+        instructions=duty.instructions_zh.format(city=city, published=published)
+        + (REFILING_ZH if attempt > 1 and kind == "city_list_filing" else ""),
         outcome=duty.outcome,
     )
+
+
+def _describe_report(rest: str, title: str) -> DutyDescription:
+    """A department's quarterly programme report (``<2026Q4>:<unit code>``)."""
+    quarter = rest.partition(":")[0]  # the unit is the recipient: its code is not repeated
+    try:
+        period = quarter_label(quarter)
+    except ValueError:
+        period = quarter
+    return DutyDescription(
+        subject=f"{period}关爱服务活动报告", pathway_title="关爱服务活动季度报告",
+        step_title=title or "关爱服务活动季度报告",
+        instructions=(f"请在截止日期前登记本单位{period}组织开展的流动儿童关爱服务活动（清单第18-20项：精神文化生活、"
+                      "城市融入、法治安全教育；闽民童〔2025〕5号 （九）（十）（十一）），包括受邀儿童和实际参加情况，"
+                      "登记完毕后在此确认。"),
+        outcome=PROGRAMME_REPORT_OUTCOME)

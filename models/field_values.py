@@ -10,6 +10,8 @@ and ``choice``) read what a person gave and return the value stored, or refuse i
 - ``service_item``: one item of the provincial service list (policy/service_list.yaml), by number (``13``,
   ``"第13项"``), by its service's name or a part of it naming one item (``最低生活保障``), or by an everyday
   short name (:data:`ALIASES`: ``低保`` → 13, ``特困`` → 14). Stored as the number's text (``"13"``).
+- ``date``: a day (a reply's date, the day an application was forwarded), written ``2026-12-01``, ``2026/12/1`` or
+  ``2026年12月1日``; not later than today in Asia/Shanghai. Stored as ``"2026-12-01"``.
 - ``service_items``: items referred onward, or ``none`` (无需转介): a list or text of numbers or names in any
   separators (``"13,16"``, ``"第13项、第16项"``). Stored as ``"13,16"`` (order kept, duplicates dropped) or
   ``"none"``.
@@ -20,8 +22,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
+
+import pendulum
 
 #: The stored value of an onward referral to nothing (无需转介).
 NO_REFERRAL = "none"
@@ -41,6 +46,8 @@ _ZH = {
     "amount_too_large": "金额过大，请核对",
     "service_item": "请从关爱服务清单中选择服务项目",
     "service_items_none": "选择了“无需转介”就不能再选其他服务项目",
+    "date": "不是有效日期，请按“年-月-日”填写，如 2026-12-01",
+    "date_future": "日期不能晚于今天（{today}）",
     "required_when": "{other_label}选择“{when}”时必须填写",
 }
 
@@ -80,6 +87,35 @@ def parse_amount(field: str, value: Any) -> str:
     if amount >= AMOUNT_LIMIT:
         raise FieldValueError(field, "amount_too_large", value)
     return f"{amount:.2f}".rstrip("0").rstrip(".")
+
+
+_DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
+
+
+def parse_date(field: str, value: Any, today: date | None = None) -> str:
+    """A day as stored (``"2026-12-01"``), not later than ``today`` (default: today in Asia/Shanghai).
+
+    Raises:
+        FieldValueError: not a date written year-month-day (key ``date``), or a day after today (``date_future``).
+    """
+    if isinstance(value, date):
+        day = value
+    else:
+        match = _DATE.fullmatch(_normalised(value)) if not isinstance(value, bool) else None
+        try:
+            day = date(*(int(g) for g in match.groups())) if match else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise FieldValueError(field, "date", value)
+    today = today or _today_in_shanghai()
+    if day > today:
+        raise FieldValueError(field, "date_future", value, today=today.isoformat())
+    return day.isoformat()
+
+
+def _today_in_shanghai() -> date:
+    return pendulum.now("Asia/Shanghai").date()
 
 
 def _item_number(field: str, token: Any, items: Mapping[int, str], original: Any) -> int:

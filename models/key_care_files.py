@@ -5,10 +5,12 @@ Policy: 闽民童〔2025〕5号, section 一（二）: a key care target (重点
 least every three months (:class:`CareContact` is the log; the duties themselves are :class:`models.task.AgencyTask`
 rows with a ``duty_key``, linked by :class:`KeyCareDuty`; their kinds and keys are :mod:`models.dated_duties`, the
 calendar :mod:`careflow.survey.duties`). Section 七: a key care target is put into the family guardianship
-assessment (困境儿童家庭监护评估), a civil-affairs task linked by :class:`GuardianshipAssessment`. Section 一（三）: departments share data back (school enrolment, medical
-insurance, rehabilitation…), stored on the file (:attr:`KeyCareFile.department_data`, see
-:mod:`careflow.survey.sharing`). Files are opened by any door — a survey round (:mod:`models.survey`), a registration, a report, a screening —
-through :mod:`careflow.key_care`, and closed by a survey round.
+assessment (困境儿童家庭监护评估), a civil-affairs task linked by :class:`GuardianshipAssessment`. Section 一（三）:
+departments share data back (school enrolment, medical insurance, rehabilitation…), kept on the child since migration
+0022 (:class:`models.data_exchange.DepartmentAnswer`, :mod:`careflow.exchange.answers`);
+:attr:`KeyCareFile.department_data` holds only answers imported before. Files are opened by any door — a survey round
+(:mod:`models.survey`), a registration, a report, a screening — through :mod:`careflow.key_care`, and closed by a
+survey round.
 """
 from __future__ import annotations
 
@@ -36,7 +38,8 @@ class KeyCareFile(SQLModel, table=True):
 
     One per child (a child who stops being a key care target has the file closed with the reason; becoming one
     again reopens it). :func:`file_reference` (``KF-0000123``) is what messages and lists show instead of the
-    child's name. ``department_data`` holds the departments' answers (方案 一（三）), keyed by department::
+    child's name. ``department_data`` holds the departments' answers imported before migration 0022 (方案 一（三）;
+no longer written: :class:`models.data_exchange.DepartmentAnswer`), keyed by department::
 
         {"education": {"school": "城厢区第一实验小学", "stage": "小学", "status": "在读",
                        "received_at": "2026-11-02T09:00:00+00:00", "source": "education-answers.xlsx", "line": 3}}

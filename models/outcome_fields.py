@@ -2,7 +2,7 @@
 parameters (and a dated duty's answer), as written in ``policy/pathways/*.yaml``.
 
 :class:`OutcomeField` declares one field (``bool``, ``text``, ``choice`` with its options, and the typed ``amount``,
-``service_item``, ``service_items`` read by :mod:`models.field_values`, checked against the service list in force:
+``service_item``, ``service_items``, ``date`` read by :mod:`models.field_values`, checked against the service list in force:
 :func:`models.policy_lists.service_names`); :func:`validate_fields` checks a whole answer against its fields. Errors
 name the field and the value.
 """
@@ -15,13 +15,14 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from models import field_values
+from models.errors import FieldValueError
 from models.policy_files import Code, Located, PolicyModel, Text
 from models.policy_lists import service_names
 
 __all__ = ["OutcomeField", "unique_names", "validate_fields"]
 
 #: Field types read by :mod:`models.field_values` (never free text: they change what a pathway does).
-_TYPED = ("amount", "service_item", "service_items")
+_TYPED = ("amount", "service_item", "service_items", "date")
 _TRUE = {"yes", "y", "true", "1", "是"}
 _FALSE = {"no", "n", "false", "0", "否"}
 
@@ -32,8 +33,8 @@ class OutcomeField(PolicyModel):
     Attributes:
         name: snake_case name, used on the command line (``--outcome serious=yes``) and in stored outcomes.
         type: ``bool`` | ``text`` | ``choice`` (a choice needs ``options``) | ``amount`` (yuan, in digits) |
-            ``service_item`` (one item of the service list) | ``service_items`` (items referred onward, or none);
-            the last three are read by :mod:`models.field_values`; ``area`` (a township or village by name or
+            ``service_item`` (one item of the service list) | ``service_items`` (items referred onward, or none) |
+            ``date`` (a day, not after today: the registration place's reply); these four are read by :mod:`models.field_values`; ``area`` (a township or village by name or
             code) is the place of an emergency (careflow.cases.validate_start_parameters).
         label_zh / label_en: what the form shows.
         required: the answer is incomplete without it.
@@ -43,7 +44,7 @@ class OutcomeField(PolicyModel):
     """
 
     name: Code
-    type: Literal["bool", "text", "choice", "amount", "service_item", "service_items", "area"]
+    type: Literal["bool", "text", "choice", "amount", "service_item", "service_items", "area", "date"]
     label_zh: Text
     label_en: Text
     required: bool = False
@@ -75,11 +76,11 @@ class OutcomeField(PolicyModel):
                 return True
             if text.lower() in _FALSE:
                 return False
-            raise ValueError(f"outcome field {self.name!r}: {raw!r} is not yes or no "
-                             "(write yes/no, true/false, 是/否 or 1/0)")
+            raise FieldValueError(self.name, "problem.not_yes_no", labels=self._labels, value=raw)
         if self.type == "choice":
             if text not in self.options:
-                raise ValueError(f"outcome field {self.name!r}: {raw!r} is not one of {', '.join(self.options)}")
+                raise FieldValueError(self.name, "problem.not_an_option", labels=self._labels, value=raw,
+                                      options=list(self.options))
             return text
         if self.type in _TYPED:
             return self._typed(raw)
@@ -88,6 +89,8 @@ class OutcomeField(PolicyModel):
     def _typed(self, value: Any) -> str:
         if self.type == "amount":
             return field_values.parse_amount(self.name, value)
+        if self.type == "date":
+            return field_values.parse_date(self.name, value)
         items = service_names()
         if self.type == "service_item":
             return field_values.parse_service_item(self.name, value, items)
@@ -115,7 +118,11 @@ class OutcomeField(PolicyModel):
             return value.strip()
         elif isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
             return str(value)
-        raise ValueError(f"outcome field {self.name!r}: {value!r} is not a {self.type} value")
+        raise FieldValueError(self.name, "problem.wrong_type", labels=self._labels, value=value, kind=self.type)
+
+    @property
+    def _labels(self) -> dict[str, str]:
+        return {"zh": self.label_zh, "en": self.label_en}
 
 
 def validate_fields(fields: list[OutcomeField] | tuple[OutcomeField, ...], values: Mapping[str, Any],

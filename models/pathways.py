@@ -43,8 +43,19 @@ class PathwayStep(PolicyModel):
         level: the jurisdiction level of the unit that takes the step when it differs from the agency's
             usual level (e.g. ``township`` civil affairs for temporary assistance); ``None`` = the agency's.
         jurisdiction_basis: which place the task is routed by: ``residence`` (default), ``emergency_place``
-            (急难发生地) or ``registration_place`` (户籍地).
+            (急难发生地), ``registration_place`` (户籍地: the civil affairs of the child's registration county,
+            省内通办, with the residence county's unit following the task; :mod:`careflow.registration_place`) or
+            ``school_place`` (the county or township of the child's school given as the start parameter
+            ``school_area_code``, else the residence; 方案 十一).
+        cross_province_steps: for a ``registration_place`` step, the steps taken instead at the residence when the
+            registration county has no unit in the directory (outside Fujian, 跨省通办): e.g. the 3-working-day
+            forwarding, then the registration place's reply recorded by the residence civil affairs.
         deadline: the time limit (:class:`DeadlineRule`); ``deadline_is_default`` says no law fixes it.
+        deadline_from: ``request`` (default: counted from the task's request) or ``pathway_start`` (from the day
+            the pathway started: a legal total such as 低保's 30 working days from the application, when a
+            forwarding step came first).
+        deadline_max: the latest a manager may extend the deadline to, counted like ``deadline`` (低保: 45 working
+            days in special cases, with the reason recorded; :func:`careflow.task_manage.extend_deadline`).
         deadline_for: ``completion`` (default) or ``start`` — the action must *start* within the deadline.
         ack_deadline: optional time to acknowledge (e.g. 2 h for the police), with ``ack_deadline_is_default``.
         urgent_deadline: optional shorter deadline for an urgent case (e.g. 24 h medical referral of a
@@ -65,10 +76,13 @@ class PathwayStep(PolicyModel):
     explicit_agencies: list[Code] | None = Field(default=None, alias="agencies")
     alternative_agencies: list[Code] = Field(default_factory=list)
     level: Level | None = None
-    jurisdiction_basis: Literal["residence", "emergency_place", "registration_place"] = "residence"
+    jurisdiction_basis: Literal["residence", "emergency_place", "registration_place", "school_place"] = "residence"
     deadline: Rule
     deadline_is_default: bool
     deadline_for: Literal["completion", "start"] = "completion"
+    deadline_from: Literal["request", "pathway_start"] = "request"
+    deadline_max: OptionalRule = None
+    cross_province_steps: list[Code] = Field(default_factory=list)
     ack_deadline: OptionalRule = None
     ack_deadline_is_default: bool | None = None
     urgent_deadline: OptionalRule = None
@@ -106,6 +120,9 @@ class PathwayStep(PolicyModel):
                                             f"{self.explicit_agencies}")
         if self.agency in self.alternative_agencies:
             raise Located(("alternative_agencies",), f"{self.agency!r} is the step's own agency")
+        if self.cross_province_steps and self.jurisdiction_basis != "registration_place":
+            raise Located(("cross_province_steps",), "only a step with jurisdiction_basis: registration_place "
+                                                      "has cross-province steps")
         for rule in ("ack_deadline", "urgent_deadline"):
             if getattr(self, rule) is not None and getattr(self, f"{rule}_is_default") is None:
                 raise Located((f"{rule}_is_default",), f"missing: say whether {rule} is a default (true) "
@@ -160,6 +177,11 @@ class PathwayDefinition(PolicyModel):
             the key of the step whose deadline applies to that item's referral (e.g. ``13:
             minimum_living_referral``, 30 working days); an item not listed takes the first step
             (:meth:`step_for_item`). Empty for the other pathways.
+        started_by_agencies: the agency types whose officers start the pathway instead of a caseworker (the
+            misconduct notice of 方案 十一: ``[police, procuratorate]``); empty: caseworkers start it.
+        confidential: its messages carry neither an answer's content nor any start parameter's value, only the
+            case reference, the step, the deadline and the link (the notice of 方案 十一: the conduct is read on
+            the task page by the units concerned; :func:`notifications.messages.enqueue_task_message` checks it).
     """
 
     key: Code
@@ -170,6 +192,8 @@ class PathwayDefinition(PolicyModel):
     start_parameters: list[OutcomeField] = Field(default_factory=list)
     steps: list[PathwayStep] = Field(min_length=1)
     item_steps: dict[int, Code] = Field(default_factory=dict)
+    started_by_agencies: list[Code] = Field(default_factory=list)
+    confidential: bool = False
 
     @field_validator("start_parameters")
     @classmethod
@@ -189,10 +213,11 @@ class PathwayDefinition(PolicyModel):
     @model_validator(mode="after")
     def _answers_name_steps(self) -> "PathwayDefinition":
         for index, step in enumerate(self.steps):
-            for key in step.shows_answers:
-                if key not in self.step_keys or key == step.key:
-                    raise Located(("steps", index, "shows_answers"),
-                                   f"{key!r} is not another step of the pathway; steps: {self.step_keys}")
+            for field in ("shows_answers", "cross_province_steps"):
+                for key in getattr(step, field):
+                    if key not in self.step_keys or key == step.key:
+                        raise Located(("steps", index, field),
+                                       f"{key!r} is not another step of the pathway; steps: {self.step_keys}")
         return self
 
     @property
@@ -243,6 +268,9 @@ def load_pathway(path: Path, base: Path, agencies: dict[str, AgencyType], agenci
         if step_key not in pathway.step_keys:
             problems.append(locate(rel, raw, ("item_steps",),
                                     f"item {number}: {step_key!r} is not a step of this pathway ({pathway.step_keys})"))
+    for code in pathway.started_by_agencies:
+        if code not in agencies:
+            problems.append(locate(rel, raw, ("started_by_agencies",), f"unknown agency code {code!r} (not in {agencies_rel})"))
     for index, step in enumerate(pathway.steps):
         fields = [("agency", [step.agency]), ("agencies", step.explicit_agencies or []),
                   ("alternative_agencies", step.alternative_agencies)]

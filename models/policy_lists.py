@@ -66,6 +66,9 @@ class ServiceItem(PolicyModel):
         note: where the data departs from the extracted text, and why.
         eligibility: the target group as rules careflow checks on the child (:mod:`models.eligibility_rules`);
             refused in Chinese, naming the item and the field, when a rule name is unknown.
+        delivery: ``referral`` — a referral opens one task per department; ``programme`` — the departments
+            organise activities for many children (方案 （九）（十）（十一）: items 18-20), so a referral invites the
+            child to a programme of the item or puts the child on its waiting list (:mod:`careflow.programmes`).
     """
 
     number: int = Field(ge=1)
@@ -78,6 +81,7 @@ class ServiceItem(PolicyModel):
     completion: Literal["all", "any"] = "all"
     note: str = ""
     eligibility: tuple[EligibilityRule, ...] = ()
+    delivery: Literal["referral", "programme"] = "referral"
 
     @field_validator("eligibility", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from models.errors import FieldValueError
 from models.policy import Policy, load_policy
 from models.policy_lists import ServiceItem
 
@@ -34,13 +35,12 @@ def referral_item(parameters: Mapping[str, Any], policy: Policy | None = None) -
     policy = policy or load_policy()
     raw = parameters.get("item") if isinstance(parameters, Mapping) else None
     if raw is None or (isinstance(raw, str) and not raw.strip()):
-        raise ValueError("field 'item': missing; give the number of a service-list item (1-20)")
+        raise FieldValueError("item", "problem.item_missing")
     if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, str) and raw.strip().isdigit())):
-        raise ValueError(f"field 'item': {raw!r} is not an item number (1-20)")
+        raise FieldValueError("item", "problem.item_not_number", value=raw)
     number = int(raw)
     if number not in policy.service_items:
-        raise ValueError(f"field 'item': {number} is not an item of the provincial service list "
-                         f"(items 1-{len(policy.service_items)})")
+        raise FieldValueError("item", "problem.item_not_in_list", value=number, last=len(policy.service_items))
     return policy.service_items[number]
 
 

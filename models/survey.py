@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, utcnow
+from models.errors import FieldValueError
 
 __all__ = [
     "ImportStatus", "RoundLabel", "SurveyImport", "SurveyRecord", "SurveyRound", "SurveyRowError", "round_as_of",
@@ -54,12 +55,12 @@ class RoundLabel(NamedTuple):
         raw = str(text).strip()
         match = re.fullmatch(r"(\d{4})\s*(?:[-/.年]\s*)?(\d{1,2})\s*月?", raw)
         if not match:
-            raise ValueError(f"field 'round': {text!r} is not a round label such as 2026-10")
+            raise FieldValueError("round", "problem.round_label", value=text)
         year, month = int(match.group(1)), int(match.group(2))
         if month not in ROUND_MONTHS:
-            raise ValueError(f"field 'round': {text!r}: survey rounds are in April and October (方案 一（一）)")
+            raise FieldValueError("round", "problem.round_month", value=text)
         if year < FIRST_ROUND_YEAR:
-            raise ValueError(f"field 'round': {text!r}: survey rounds start in {FIRST_ROUND_YEAR} (方案 一（一）)")
+            raise FieldValueError("round", "problem.round_year", value=text, first=FIRST_ROUND_YEAR)
         return cls(year, month)
 
     @property

@@ -17,6 +17,11 @@ from models.user import ApiToken, UserInvite, UserRole, WebUser  # noqa: F401  (
 from models.dashboard import DashboardFigure  # noqa: F401  (dashboard figures and their indexes, migration 0008)
 from models.holidays import HolidayArrangement  # noqa: F401  (official holiday arrangements, migration 0011)
 from models.child_facts import ChildFact  # noqa: F401  (facts the target-group rules need, migration 0012_elig)
+from models.data_exchange import (  # noqa: F401  (departments' answers and proposals, migration 0022_data_exchange)
+    DepartmentAnswer, ExchangeFile, ReferralProposal,
+)
+from models.city_list_version import CityListVersion  # noqa: F401  (city list versions, migration 0019_city_list)
+from models.programmes import Programme, ProgrammeInvitation  # noqa: F401  (programmes of items 18-20, 0017)
 from models.key_care_files import GuardianshipAssessment  # noqa: F401  (key care from any door, migration 0020)
 
 __all__ = [

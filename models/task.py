@@ -116,6 +116,11 @@ class AgencyTask(SQLModel, table=True):
         # an index range scan; closed tasks (most of the table) are not in it.
         sa.Index("ix_agency_task_next_rung_open", "next_rung_at", "id",
                  postgresql_where=sa.text(OPEN_STATES_SQL), sqlite_where=sa.text(OPEN_STATES_SQL)),
+        # a unit's 跟进 list: the tasks it follows at the child's registration place, by deadline; migration
+        # 0021_registration_place (careflow.registration_place)
+        sa.Index("ix_agency_task_follower_due", "follower_unit_code", "due_at", "id",
+                 postgresql_where=sa.text("follower_unit_code IS NOT NULL"),
+                 sqlite_where=sa.text("follower_unit_code IS NOT NULL")),
         # open tasks with a provisional deadline, by due date: what loading a year's holiday arrangement
         # recomputes (careflow.holidays); migration 0011
         sa.Index("ix_agency_task_provisional_open", "due_at", "id",
@@ -159,6 +164,10 @@ class AgencyTask(SQLModel, table=True):
     rerouted_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime),
                                          description="when where the next attempt goes was settled")
     redirected_to_id: uuid.UUID | None = Field(default=None, description="the task a manager's redirect opened")
+    follower_unit_code: str | None = Field(
+        default=None, max_length=64,
+        description="the residence county's unit that follows a task handled at the child's registration place "
+                    "(户籍地, careflow.registration_place); NULL otherwise")
     next_rung_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UTCDateTime),
         description="UTC; never later than the next unfired rung of the escalation ladder (earlier only costs "

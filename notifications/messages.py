@@ -24,6 +24,7 @@ from models.policy import load_policy
 from models.dated_duties import describe_duty
 from models.service_list import referral_item, referral_text
 from models.task import AgencyTask
+from models.areas import overdue_area
 from notifications.render import MessageContext, assert_no_personal_data, render_message
 from notifications.routing import manager_channel
 
@@ -77,6 +78,8 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
         escalation_level=task.escalation_level,
         recipient_role=role,
         outcome_summary=outcome_summary,
+        manager_level=("province" if task.case_id is None
+                       and (overdue_area(task.jurisdiction_code, None) or "").endswith("0000") else "county"),
     )
 
 
@@ -182,15 +185,23 @@ def enqueue_task_message(
     ``"<task id>:<event>:<recipient>:<occasion>"``; ``occasion`` defaults to the task's escalation level
     (the sweeper passes the escalation rung).
 
+    A task of a ``confidential`` pathway (the misconduct notice, 方案 十一) says no answer's content and no
+    start parameter's value (:func:`assert_no_parameters`).
+
     Raises:
-        PersonalDataLeak: the rendered text holds the child's name or ID number (nothing is stored).
+        PersonalDataLeak: the rendered text holds the child's name or ID number, or a confidential pathway's
+            start parameter (nothing is stored).
     """
     recipient = recipient_unit or task.unit_code
     key = message_key(task, event, recipient, occasion)
     existing = session.exec(select(Notification).where(Notification.idempotency_key == key)).first()
     if existing:
         return existing
-    if event == "task_answered" and task.outcome and task.pathway_run_id is not None:
+    run = session.get(PathwayRun, task.pathway_run_id) if task.pathway_run_id is not None else None
+    confidential = run is not None and load_policy().pathways[run.pathway].confidential
+    if confidential:  # 方案 十一's notice: the conduct and the follow-up are read on the task page only
+        outcome_summary = ""
+    elif event == "task_answered" and task.outcome and run is not None:
         outcome_summary = "；".join(filter(None, [outcome_summary, describe_outcome(session, task)]))
     ctx = task_message_context(session, task, event, role=role, outcome_summary=outcome_summary)
     message = render_message(ctx)
@@ -198,6 +209,8 @@ def enqueue_task_message(
         child = session.get(Child, session.get(Case, task.case_id).child_id)
         for text in (message.subject, message.body):
             assert_no_personal_data(text, child_name=child.full_name, resident_id=child.resident_id)
+            if confidential:
+                assert_no_parameters(text, run.parameters)
     notification = Notification(
         idempotency_key=key, event=event, case_id=task.case_id, task_id=task.id, unit_code=recipient,
         recipient_role=role, subject=message.subject, body=message.body,
@@ -206,6 +219,21 @@ def enqueue_task_message(
     record_audit(session, actor="careflow", action="notification.queued", entity_type="notification",
                  entity_id=notification.id, case_id=task.case_id, detail={"event": event, "unit": recipient})
     return notification
+
+
+def assert_no_parameters(text: str, parameters: dict) -> None:
+    """Check that ``text`` quotes none of a confidential pathway run's written parameters (the conduct reported:
+    values of two characters or more with a letter or a Chinese character, white space ignored; dates and area codes,
+    which a case reference or a deadline may hold by chance, are not matched).
+
+    Raises:
+        PersonalDataLeak: naming the parameter, not its value.
+    """
+    compact = "".join(text.split())
+    for name, value in (parameters or {}).items():
+        value = "".join(str(value).split()) if isinstance(value, str) else ""
+        if len(value) >= 2 and any(c.isalpha() for c in value) and value in compact:
+            raise PersonalDataLeak(f"message text contains the start parameter {name!r} of a confidential pathway")
 
 
 def alert_given_up(session: Session, notification: Notification, attempts: int | None = None) -> None:

@@ -23,7 +23,8 @@ TEMPLATE_DIR: Path = PROJECT_ROOT / "templates" / "messages"
 
 #: Event types about one task, rendered from a :class:`MessageContext` (a template in every language).
 EVENTS: tuple[str, ...] = ("task_requested", "task_reminder", "task_escalated", "task_answered", "pathway_closed",
-                          "deadline_changed")  # deadline_changed: careflow.holidays
+                          "deadline_changed", "task_followed")  # deadline_changed: careflow.holidays;
+# task_followed: the residence county's unit follows a task handled at the registration place (careflow.registration_place)
 
 #: The digest event: many tasks of one unit in one message (:class:`DigestContext`, :func:`render_digest`).
 DIGEST_EVENT = "daily_digest"
@@ -72,7 +73,10 @@ class MessageContext(BaseModel):
             missing keys are simply not shown.
         link: URL of the case or run in careflow.
         escalation_level: 0 for a first request; n > 0 after n escalations or re-issues.
-        recipient_role: ``"officer"`` (the agency's officer), ``"caseworker"`` or ``"manager"``.
+        recipient_role: ``"officer"`` (the agency's officer), ``"caseworker"``, ``"manager"`` or ``"follower"`` (the
+            residence county's unit following a task handled at the registration place).
+        manager_level: whose manager a ``"manager"`` recipient is: ``"county"`` (县（市、区）民政局), or ``"province"``
+            (省民政厅: a city-level duty's escalation, :func:`models.areas.overdue_area`).
         outcome_summary: free text for answers, escalation reasons and closing summaries ("" if none).
     """
 
@@ -95,6 +99,7 @@ class MessageContext(BaseModel):
     escalation_level: int = 0
     recipient_role: str = "officer"
     outcome_summary: str = ""
+    manager_level: str = "county"
 
 
 class DigestItem(BaseModel):

@@ -31,7 +31,7 @@ from models.regions import get_county
 from models.task import TaskState
 from models.user import UserRole, WebUser
 from web.inputs import ChildCreate, PathwayStart, ReportCreate
-from web.scope import NotVisible, can_read_child, inside, require_role, visible_task
+from web.scope import NotVisible, answers_task, can_read_child, inside, require_role, visible_task
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +82,30 @@ def record_report_as(session: Session, user: WebUser, child: Child, data: Report
         raise NotVisible(f"no child {child.id}")
     parts = []
     if data.reported_by:
-        parts.append(f"报告人：{data.reported_by}")
+        parts.append(f"{_REPORTER}{data.reported_by}")
     if data.mandatory_report:
-        parts.append("强制报告")
+        parts.append(_MANDATORY)
     parts.append(data.summary)
-    case = open_case(session, child_id=child.id, caseworker=user.username, summary="；".join(parts)[:500])
+    case = open_case(session, child_id=child.id, caseworker=user.username, summary=_SEP.join(parts)[:500])
     if data.key_care_criteria:  # key care from any door
         open_key_care(session, child, data.key_care_criteria, actor=user.username,
                       reason=f"报告中列明重点关爱情形（{case.reference}）")
     return case
+
+
+#: How :func:`record_report_as` writes the report into the case summary: ``报告人：班主任；强制报告；<summary>``.
+_REPORTER, _MANDATORY, _SEP = "报告人：", "强制报告", "；"
+
+
+def report_values(case: Case) -> dict[str, str]:
+    """What the case's report said that a start form asks again, read back from its summary (written by
+    :func:`record_report_as`): ``{"reported_by": "班主任", "mandatory_report": "yes"}``; empty for a case opened
+    otherwise. Keeps the reporter's name out of the redirect's URL (and so out of logs and browser history)."""
+    parts = (case.summary or "").split(_SEP)
+    if not parts or not parts[0].startswith(_REPORTER):
+        return {}
+    return {"reported_by": parts[0].removeprefix(_REPORTER),
+            "mandatory_report": "yes" if len(parts) > 2 and parts[1] == _MANDATORY else "no"}
 
 
 @dataclass
@@ -141,6 +156,8 @@ def answer_as(session: Session, user: WebUser, task_id: uuid.UUID, action: TaskS
     """
     require_role(user, UserRole.agency_officer)
     task = visible_task(session, user, task_id)
+    if not answers_task(user, task):  # a unit following the task at the registration place reads it only
+        raise NotVisible(f"no task {task_id}")
     session.commit()
     try:
         return answer_task(task.id.hex, action, actor=user.username, unit_code=user.unit_code, reason=reason,

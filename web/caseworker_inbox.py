@@ -6,7 +6,9 @@ lists, each paged by keyset and counted at most to :data:`web.counts.COUNT_LIMIT
 * ``rejected`` — rejected tasks no later attempt of the same step followed (newest answer first): the caseworker
   decides where the step goes next (redirecting is another page's work: this list links to the case);
 * ``ended`` — cases whose pathways have all ended since the case was opened or last reopened, with no closure
-  requested: 路径已结束，待决定是否结案 (:func:`web.case_marks.awaiting_decision_sql`; newest case first).
+  requested: 路径已结束，待决定是否结案 (:func:`web.case_marks.awaiting_decision_sql`; newest case first);
+* ``proposals`` — referrals a department's answer proposes for a child of the jurisdiction (数据比对建议转介,
+  :mod:`careflow.exchange.proposals`; newest first), each with its one-click start.
 
 Each list is two statements (page and bounded count), names joined in; the tabs' counts one bounded count each.
 """
@@ -18,7 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from careflow.exchange.proposals import open_proposals_query
 from models.case import Case, CaseStatus, PathwayRun
+from models.data_exchange import ReferralProposal
 from models.child import Child
 from models.task import OPEN_STATE_VALUES, AgencyTask, TaskState
 from models.user import UserRole, WebUser
@@ -30,15 +34,18 @@ from web.paging import Order, Page, fetch_page
 from web.scope import child_in, require_role
 
 #: The inbox's lists, in the order of the tabs.
-KINDS = ("late", "rejected", "ended")
+KINDS = ("late", "rejected", "ended", "proposals")
 
 _SHOW = Filter("show", "todo.show", choices=tuple(Choice(k, f"todo.{k}") for k in KINDS), default="late",
-               description="late, rejected or ended")
+               description="late, rejected, ended or proposals")
 
 
 def spec(kind: str) -> ListSpec:
     """The list parameters of one tab (each tab has its own order)."""
-    if kind == "ended":
+    if kind == "proposals":
+        orders = (Order("newest", "list.sort_newest", ((ReferralProposal.created_at, True),
+                                                       (ReferralProposal.id, True))),)
+    elif kind == "ended":
         orders = (Order("newest", "list.sort_newest", ((Case.opened_at, True), (Case.id, True))),)
     elif kind == "rejected":
         orders = (Order("newest", "list.sort_newest", ((AgencyTask.answered_at, True), (AgencyTask.id, True))),)
@@ -90,11 +97,24 @@ def _ended_query(user: WebUser, q: str = ""):
     return query, count
 
 
+def _proposals_query(user: WebUser):
+    """The open proposals of children living in the caseworker's jurisdiction (no search: a proposal has no case)."""
+    require_role(user, UserRole.caseworker)
+    return open_proposals_query(child_in(user.jurisdiction_code))
+
+
+def _query(user: WebUser, kind: str, now: dt.datetime, q: str = ""):
+    if kind == "proposals":
+        return _proposals_query(user)
+    return _ended_query(user, q) if kind == "ended" else _task_query(user, kind, now, q)
+
+
 def list_inbox(session: Session, user: WebUser, params: ListParams, *, now: dt.datetime) -> Page[tuple]:
     """One page of the tab ``params.filters['show']``: tasks as ``(task, case reference, pathway, escalation
-    level)``, ended cases as ``(case, its pathway run that ended last)``."""
+    level)``, ended cases as ``(case, its pathway run that ended last)``, proposals as ``(proposal, answer, child's
+    name)``."""
     kind = params.filters.get("show", "late")
-    query, count = _ended_query(user, params.q) if kind == "ended" else _task_query(user, kind, now, params.q)
+    query, count = _query(user, kind, now, params.q)
     return fetch_page(session, query, count, params.page).map(tuple)
 
 
@@ -102,7 +122,7 @@ def inbox_counts(session: Session, user: WebUser, *, now: dt.datetime) -> dict[s
     """``{kind: (total, exact)}`` of each tab, counted to at most :data:`web.counts.COUNT_LIMIT` rows each."""
     counts = {}
     for kind in KINDS:
-        count = _ended_query(user)[1] if kind == "ended" else _task_query(user, kind, now)[1]
+        count = _query(user, kind, now)[1]
         total, exact, _estimated = count_rows(session, count)
         counts[kind] = (total, exact)
     return counts

@@ -49,6 +49,7 @@ DEMO_ACCOUNTS = [
     DemoAccount("wu.tao", "吴涛（城厢区民政局）", UserRole.agency_officer, unit_code="civil_affairs-350302"),
     DemoAccount("manager.chengxiang", "城厢区民政局（管理）", UserRole.manager, "350302"),
     DemoAccount("manager.putian", "莆田市民政局（管理）", UserRole.manager, "350300"),
+    DemoAccount("manager.fujian", "福建省民政厅（管理）", UserRole.manager, "350000"),  # /city-lists: every city
     DemoAccount("admin", "系统管理员", UserRole.admin),
 ]
 

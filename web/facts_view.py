@@ -7,17 +7,20 @@ import uuid
 
 from careflow.facts import FactsNotVisible, ParameterFact, TaskFacts, person_fact, task_facts
 from web.i18n import Translator
+from web.names import area_label
 from web.outputs import AnswerFactOut, CaseworkerOut, FactRowOut, GuardianOut, TaskFactsOut, TaskOut
 from web.scope import NotVisible, visible_task
 from web.views import audit_task_view, task_out
 
 
 def value_text(fact: ParameterFact, t: Translator) -> str:
-    """A recorded value as a reader sees it: 是/否 for a bool, a choice's label, text as typed."""
+    """A recorded value as a reader sees it: 是/否 for a bool, a choice's label, a place by name, text as typed."""
     if fact.type == "bool" or isinstance(fact.value, bool):
         return t.yes_no(bool(fact.value))
     if fact.type in ("choice", "service_item", "service_items"):  # service-list items by name, none as 无需转介
         return t.option(fact.name, str(fact.value))
+    if fact.type == "area":  # a place by name (the school's, 方案 十一), never its code
+        return area_label(str(fact.value)) or str(fact.value)
     return str(fact.value)
 
 

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from core.i18n import field_label, gettext, has_message, label as value_label
+from models.errors import FieldProblem
 from models.field_values import FieldValueError
 from models.regions import UnknownRegion
 from models.resident_id import InvalidResidentID
@@ -93,6 +94,7 @@ class FieldError:
     value: str = ""
     text: str = ""  # a message already in the reader's words (careflow's Chinese checks)
     from_form: bool = False  # quote the value typed in ``input`` (known only when the page renders)
+    problem: FieldProblem | None = None  # careflow's own field problem, worded in the page's language
 
 
 class FormErrors(list):
@@ -122,6 +124,8 @@ class FormErrors(list):
                 or e.policy
             if e.text:
                 message = e.text
+            elif e.problem is not None:
+                message = e.problem.message(lang)
             else:
                 message = gettext(e.key, lang, **_worded(e.values, lang, labels))
                 if e.value:
@@ -200,6 +204,9 @@ def _domain(exc: Exception, form_values: dict[str, str]) -> FieldError:
     if isinstance(exc, FieldValueError):  # a typed policy field (amount, service items): its input is on the page
         return FieldError(f"?{exc.field}", f"field.{exc.field}", exc.field, key=f"form.{exc.key}",
                           values=dict(exc.values), value=exc.value)
+    if isinstance(exc, FieldProblem):  # worded when the page renders, in its language
+        target = _target((exc.field,)) if exc.field in FIELDS else (f"?{exc.field}", f"field.{exc.field}", exc.field)
+        return FieldError(*target, problem=exc)
     if isinstance(exc, InvalidResidentID):
         return FieldError("resident_id", "child.resident_id", key=ID_PROBLEMS.get(exc.code, "form.id_format"),
                           from_form=True)  # quoted as typed, like every other field

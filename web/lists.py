@@ -28,7 +28,7 @@ from web.case_marks import case_flag, with_progress
 from web.list_params import Choice, Filter, ListParams, ListSpec, date_range, pathway_choices, yes_no
 from web.list_search import Search, case_search, child_search
 from web.paging import Order, Page, fetch_page
-from web.scope import child_in, require_role
+from web.scope import child_in, confidential_case, require_role
 
 # --------------------------------------------------------------------------------------------- children
 
@@ -105,6 +105,8 @@ def list_cases(session: Session, user: WebUser, params: ListParams, *, progress:
     require_role(user, UserRole.caseworker, UserRole.manager)
     f = params.filters
     conditions = [child_in(user.jurisdiction_code)]
+    if UserRole(user.role) == UserRole.caseworker:
+        conditions.append(~confidential_case())  # the misconduct notice's case: agencies and managers only
     status = f.get("status", "open")
     if status == "close_requested":
         conditions += [Case.status == CaseStatus.open.value, Case.close_requested_at.is_not(None)]

@@ -134,10 +134,11 @@ class CaseDetail(CaseSummary):
 class OutcomeFieldOut(BaseModel):
     """A field of an answer or of a pathway's start: ``amount`` is yuan in digits (a JSON number or text);
     ``service_item`` one item number of the service list; ``service_items`` a list of item numbers (or
-    ``["none"]``: no onward referral); ``area`` a township or village by name or code. ``option_labels`` are the options as people read them (same order)."""
+    ``["none"]``: no onward referral); ``area`` a township or village by name or code; ``date`` a day written
+    ``2026-04-01`` (not after today). ``option_labels`` are the options as people read them (same order)."""
 
     name: str
-    type: Literal["bool", "text", "choice", "amount", "service_item", "service_items", "area"]
+    type: Literal["bool", "text", "choice", "amount", "service_item", "service_items", "area", "date"]
     label: str
     required: bool
     options: list[str]
@@ -225,6 +226,9 @@ class TaskOut(BaseModel):
     answered_by: str
     unit_name: str = Field("", description="the unit's name (on one task's detail and in managers' lists)")
     answered_by_name: str = Field("", description="the answering person's name (one task's detail; '' unknown)")
+    follower_unit_code: str | None = Field(None, description="the residence county's unit following a task "
+                                                             "handled at the child's registration place (户籍地)")
+    follower_name: str = Field("", description="that unit's name ('' when none)")
     facts: TaskFactsOut | None = None
 
 

@@ -7,6 +7,8 @@
   change them (register, record a report, start a pathway).
 * An agency officer sees only their unit's tasks (and nothing of a child but the case reference).
 * An admin sees users and agency units, no child.
+* A case opened by a notice of a ``confidential`` pathway (the police's or procuratorate's misconduct notice, 方案
+  十一) is the agencies' concerned and the managers': caseworkers neither list nor open it (:func:`confidential_case`).
 
 The lists themselves (paged, filtered, searched, with these rules in SQL) are :mod:`web.lists` and
 :mod:`web.task_list`.
@@ -23,8 +25,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from careflow.routing import jurisdiction_prefix
-from models.case import Case
+from models.case import Case, PathwayRun
 from models.child import Child
+from models.policy import load_policy
 from models.task import AgencyTask
 from models.user import UserRole, WebUser
 
@@ -100,8 +103,19 @@ def visible_child(session: Session, user: WebUser, child_id: uuid.UUID) -> Child
     return child
 
 
+def confidential_case():
+    """SQL condition on :class:`Case`: a pathway run of a ``confidential`` pathway (policy/pathways/*.yaml: the
+    misconduct notice of 方案 十一) is on the case. Caseworkers never see such a case (the units concerned read the
+    notice on their task pages, managers on theirs and on the case page); ``pathway_run.case_id``'s index serves it."""
+    keys = [key for key, p in load_policy().pathways.items() if p.confidential]
+    if not keys:
+        return sa.false()
+    return sa.exists().where(PathwayRun.case_id == Case.id, PathwayRun.pathway.in_(keys))
+
+
 def visible_case(session: Session, user: WebUser, reference: str) -> tuple[Case, Child]:
-    """The case ``reference`` and its child, if the child lies in the user's jurisdiction.
+    """The case ``reference`` and its child, if the child lies in the user's jurisdiction (for a caseworker, and
+    the case is not :func:`confidential_case`).
 
     Raises:
         NotAllowed: the role never reads cases. NotVisible: no such case in the user's jurisdiction.
@@ -110,6 +124,9 @@ def visible_case(session: Session, user: WebUser, reference: str) -> tuple[Case,
     case = session.exec(select(Case).where(Case.reference == reference)).first()
     child = session.get(Child, case.child_id) if case else None
     if case is None or child is None or not can_read_child(user, child):
+        raise NotVisible(f"no case {reference!r}")
+    if UserRole(user.role) == UserRole.caseworker and session.execute(
+            sa.select(confidential_case()).where(Case.id == case.id)).scalar():
         raise NotVisible(f"no case {reference!r}")
     return case, child
 
@@ -124,9 +141,16 @@ def task_in(session: Session, task: AgencyTask, jurisdiction: str) -> bool:
     return child is not None and inside(child_area(child), jurisdiction)
 
 
+def answers_task(user: WebUser, task: AgencyTask) -> bool:
+    """Whether ``user`` is an officer of the unit ``task`` is assigned to (the only one who answers it; a unit
+    following the task at the registration place reads it only)."""
+    return UserRole(user.role) == UserRole.agency_officer and bool(user.unit_code) and user.unit_code == task.unit_code
+
+
 def visible_task(session: Session, user: WebUser, task_id: uuid.UUID) -> AgencyTask:
-    """The task ``task_id`` if ``user`` may read it: an officer their own unit's task, a manager one inside
-    their jurisdiction.
+    """The task ``task_id`` if ``user`` may read it: an officer their own unit's task or one their unit follows
+    at the child's registration place (``follower_unit_code``: read, never answered — :func:`answers_task`), a
+    manager one inside their jurisdiction.
 
     Raises:
         NotAllowed: caseworkers and admins (caseworkers read tasks on the case timeline). NotVisible: otherwise.
@@ -136,7 +160,7 @@ def visible_task(session: Session, user: WebUser, task_id: uuid.UUID) -> AgencyT
     if task is None:
         raise NotVisible(f"no task {task_id}")
     if UserRole(user.role) == UserRole.agency_officer:
-        if not user.unit_code or task.unit_code != user.unit_code:
+        if not user.unit_code or user.unit_code not in (task.unit_code, task.follower_unit_code):
             raise NotVisible(f"no task {task_id}")
     elif not task_in(session, task, user.jurisdiction_code):
         raise NotVisible(f"no task {task_id}")

@@ -58,11 +58,15 @@ def task_spec() -> ListSpec:
                description="county or township code: the child's residence (managers)"),
         Filter("due_from", "list.due_from", kind="date", description="deadline on or after (local day)"),
         Filter("due_to", "list.due_to", kind="date", description="deadline on or before (local day)"),
+        Filter("follow", "list.follow", choices=(Choice("yes", "list.follow_yes"),),
+               description="yes: the tasks the officer's unit follows at the child's registration place (跟进)"),
     ), orders=TASK_ORDERS, search_hint_key="list.search_tasks")
 
 
 #: filters an agency officer may use (their unit is fixed; they never look up where a child lives)
-OFFICER_TASK_FILTERS = {"state", "flag", "pathway", "due_from", "due_to"}
+OFFICER_TASK_FILTERS = {"state", "flag", "pathway", "due_from", "due_to", "follow"}
+#: filters a manager may use (they see every task of their jurisdiction: nothing to follow)
+MANAGER_TASK_FILTERS = {"state", "flag", "pathway", "unit", "area", "due_from", "due_to"}
 
 
 @dataclass
@@ -76,13 +80,16 @@ class TaskRow:
 
 def task_scope(user: WebUser, params: ListParams) -> list[list]:
     """Who sees which tasks, as disjoint alternatives (each a list of SQL conditions, ANDed): an officer, one — their
-    unit; a manager, two — the dated duties of their jurisdiction (``case_id IS NULL``, by the duty's own
+    unit (with ``follow=yes``, the tasks their unit follows at a child's registration place,
+    ``ix_agency_task_follower_due``); a manager, two — the dated duties of their jurisdiction (``case_id IS NULL``, by the duty's own
     jurisdiction code) and the tasks on children living in it (``Child`` joined), narrowed by ``unit`` and ``area``.
 
     Kept apart so that each can be counted from its own index (a county's children, then their cases' tasks) instead
     of testing an ``OR`` across joined tables on every open task of the province."""
     f = params.filters
     if UserRole(user.role) == UserRole.agency_officer:
+        if f.get("follow") == "yes":  # 跟进: handled at the registration place, followed by the residence unit
+            return [[AgencyTask.follower_unit_code == (user.unit_code or "")]]
         return [[AgencyTask.unit_code == (user.unit_code or "")]]
     require_role(user, UserRole.manager)
     if not user.jurisdiction_code:

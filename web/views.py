@@ -32,6 +32,7 @@ from models.resident_id import mask_resident_id
 from models.task import AgencyTask, TaskState
 from web.i18n import Translator
 from web.names import people_names
+from web.scope import confidential_case
 from web.outputs import (
     AssessmentOut, CaseDetail, CaseSummary, ChildDetail, ChildSummary, GuardianOut, OutcomeFieldOut, PathwayInfo,
     PathwayRunOut, ReasonOut, TaskOut, TimelineRowOut,
@@ -133,6 +134,7 @@ def pathway_infos(t: Translator) -> list[PathwayInfo]:
         PathwayInfo(key=key, title=t.pick(p, "title"), source=p.source, available=key in PATHWAY_DEPLOYMENTS,
                     start_parameters=[field_out(f, t) for f in start_fields(p)])
         for key, p in load_policy().pathways.items()
+        if not p.started_by_agencies  # the misconduct notice is the police's or procuratorate's (/notices/new)
     ]
 
 
@@ -171,15 +173,22 @@ def case_summary(case: Case) -> CaseSummary:
                        closed_at=case.closed_at, close_reason=case.close_reason)
 
 
-def child_detail(session: Session, child: Child, *, actor: str, reveal_id: bool = False) -> ChildDetail:
+def child_detail(session: Session, child: Child, *, actor: str, reveal_id: bool = False,
+                 hide_confidential: bool = False) -> ChildDetail:
     """A child's full record (audited ``child.viewed``; ``reveal_id`` also ``child.id_revealed``).
+
+    ``hide_confidential`` (a caseworker reading): the cases of a confidential pathway (the misconduct notice of 方案
+    十一, :func:`web.scope.confidential_case`) are left out of the child's cases.
 
     The resident ID stays masked in ``resident_id_masked`` unless ``reveal_id``, when it holds the full ID.
     """
     record_audit(session, actor=actor, action="child.id_revealed" if reveal_id else "child.viewed",
                  entity_type="child", entity_id=child.id)
     guardians = session.exec(select(Guardian).where(Guardian.child_id == child.id)).all()
-    cases = session.exec(select(Case).where(Case.child_id == child.id).order_by(Case.opened_at.desc())).all()
+    query = select(Case).where(Case.child_id == child.id)
+    if hide_confidential:
+        query = query.where(~confidential_case())
+    cases = session.exec(query.order_by(Case.opened_at.desc())).all()
     summary = child_summary(child)
     if reveal_id:
         summary.resident_id_masked = child.resident_id
@@ -246,6 +255,8 @@ def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime
         pathway = run.pathway if run else ""
     if unit_name is None:
         unit_name = unit_names(session, [task.unit_code]).get(task.unit_code, task.unit_code)
+    follower = task.follower_unit_code
+    follower_name = unit_names(session, [follower]).get(follower, follower) if follower and unit_name else ""
     has_run = task.pathway_run_id is not None and bool(pathway)
     step = step_definition(pathway, task.step_key) if has_run else None
     # a dated duty outside any case (a child director's contact, a city list's filing): its own fields and text
@@ -266,7 +277,7 @@ def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime
         outcome_fields=[field_out(f, t, own_items(pathway)) for f in fields],
         outcome_labels={f.name: t.pick(f, "label") for f in fields},
         rejection_reason=task.rejection_reason, answered_at=task.answered_at, answered_by=task.answered_by,
-        unit_name=unit_name,
+        unit_name=unit_name, follower_unit_code=follower, follower_name=follower_name,
     )
 
 

@@ -22,6 +22,7 @@ from models.audit import AuditEvent
 from models.base import utcnow
 from models.child import Child
 from models.dated_duties import ContactKind
+from models.errors import FieldLookupError, FieldProblem, FieldValueError
 from models.key_care_files import (
     CareContact, FileStatus, KeyCareDuty, KeyCareFile, file_reference, parse_file_reference,
 )
@@ -113,7 +114,7 @@ def reopen_file(session: Session, file: KeyCareFile, criteria: list[str], *, tod
                  entity_id=file.id, reason=reason, detail={"file": file.reference, "criteria": sorted(criteria)})
 
 
-class FileNotFound(LookupError):
+class FileNotFound(FieldLookupError):
     """No key care file matches (the message names what was looked for, with an ID number masked)."""
 
 
@@ -129,7 +130,7 @@ def find_file(session: Session, ref: str) -> KeyCareFile:
         found = session.get(KeyCareFile, file_id)
         if found:
             return found
-        raise FileNotFound(f"field 'child': no key care file {text!r}")
+        raise FileNotFound("child", "problem.no_care_file", ref=text)
     try:
         child_id = uuid.UUID(text)
     except ValueError:
@@ -138,15 +139,14 @@ def find_file(session: Session, ref: str) -> KeyCareFile:
         try:
             rid = normalize_resident_id(text)
         except InvalidResidentID:
-            raise FileNotFound(f"field 'child': {text!r} is neither a file reference (KF-…), a child id nor an "
-                               "ID number") from None
+            raise FileNotFound("child", "problem.not_file_child_or_id", value=text) from None
         child = session.exec(select(Child).where(Child.resident_id == rid)).first()
         if child is None:
-            raise FileNotFound(f"field 'child': no child with ID number {mask_resident_id(rid)}")
+            raise FileNotFound("child", "problem.no_child_with_id", masked=mask_resident_id(rid))
         child_id = child.id
     found = session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child_id)).first()
     if found is None:
-        raise FileNotFound(f"field 'child': child {child_id} has no key care file (not a key care target)")
+        raise FileNotFound("child", "problem.child_not_key_care", child_id=child_id)
     return found
 
 
@@ -188,18 +188,18 @@ def record_contact(
     today = today_local(now)
     kind = ContactKind(kind) if kind in ContactKind._value2member_map_ else None
     if kind is None:
-        raise ValueError("field 'kind': must be contact or visit")
+        raise FieldValueError("kind", "problem.contact_kind")
     actor = actor.strip()
     if not actor:
-        raise ValueError("field 'actor': who made the contact must be named")
+        raise FieldValueError("actor", "problem.actor_missing")
     on = on or today
     if on > today:
-        raise ValueError(f"field 'on': {on} is in the future")
+        raise FieldValueError("on", "problem.date_in_future", value=on)
     file = find_file(session, ref)
     if file.status != FileStatus.active.value:
-        raise ValueError(f"field 'child': file {file.reference} is closed ({file.close_reason})")
+        raise FieldValueError("child", "problem.care_file_closed", file=file.reference, reason=file.close_reason)
     if on < file.opened_on:
-        raise ValueError(f"field 'on': {on} is before the file was opened ({file.opened_on})")
+        raise FieldValueError("on", "problem.before_file_opened", value=on, opened=file.opened_on)
     contact = CareContact(file_id=file.id, kind=kind.value, contact_on=on, recorded_by=actor[:64], note=note[:500],
                           recorded_at=now)
     completed = _settle_duties(session, file, contact, kind, on, actor=actor, now=now)
@@ -277,31 +277,32 @@ def complete_duty(session: Session, task: AgencyTask, *, actor: str, outcome: di
     """
     duty = session.get(KeyCareDuty, task.id)
     if duty is None:
-        raise LookupError(f"task {task.short_ref} is no contact or visit duty of a key care file")
+        raise FieldLookupError("task", "problem.not_care_duty", task=task.short_ref)
     if not TaskState(task.state).is_open:  # answered before: say by whom and when (AnswerConflict)
         raise conflict_for(session, task)
     outcome = outcome or {}
     for name in outcome:
         if name not in ("contact_on", "note"):
-            raise ValueError(f"field {name!r}: not an answer field of a contact or visit duty (contact_on, note)")
+            raise FieldValueError(name, "problem.not_duty_answer_field")
     on_text = str(outcome.get("contact_on") or "").strip()
     on = None
     if on_text:
         try:
             on = datetime.date.fromisoformat(on_text)
         except ValueError:
-            raise ValueError(f"field 'contact_on': {on_text!r} is not a date (YYYY-MM-DD)") from None
+            raise FieldValueError("contact_on", "problem.not_a_date", value=on_text) from None
     day = on or today_local(now or utcnow())
     if duty.kind == ContactKind.contact.value and month_period(day) < duty.period:
-        raise ValueError(f"field 'contact_on': a contact on {day} does not count for the month {duty.period}")
+        raise FieldValueError("contact_on", "problem.contact_outside_month", value=day, period=duty.period)
     try:
         result = record_contact(session, file_reference(duty.file_id), duty.kind, actor=actor, on=on,
                                 note=str(outcome.get("note") or ""), now=now)
     except ValueError as exc:  # the day is this answer's contact_on
         if isinstance(exc, InvalidTransition):  # completed meanwhile by someone else: said as it is
             raise
-        message = str(exc)
-        raise ValueError(message.replace("field 'on'", "field 'contact_on'", 1)) from None
+        if isinstance(exc, FieldProblem) and exc.field == "on":
+            raise FieldValueError("contact_on", exc.key, **exc.values) from None
+        raise
     if task not in result.completed:
         session.refresh(task)
         if not TaskState(task.state).is_open:  # completed by someone else before this answer read the file's duties

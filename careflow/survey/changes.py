@@ -28,6 +28,7 @@ from sqlmodel import Session, select
 
 from core.audit import record_audit
 from models.eligibility import aged_16_from
+from models.errors import FieldLookupError
 from models.regions import get_county
 from models.resident_id import mask_resident_id
 from models.survey import RoundLabel, SurveyRound
@@ -138,7 +139,7 @@ def _round_and_previous(session: Session, county_code: str, label: str) -> tuple
     current = session.exec(select(SurveyRound).where(SurveyRound.county_code == county_code,
                                                      SurveyRound.label == label)).first()
     if current is None:
-        raise LookupError(f"field 'round': county {county_code} has no survey round {label} yet (import it first)")
+        raise FieldLookupError("round", "problem.round_not_imported", county=county_code, round=label)
     previous = session.exec(
         select(SurveyRound).where(SurveyRound.county_code == county_code, SurveyRound.label < label)
         .order_by(SurveyRound.label.desc())).first()

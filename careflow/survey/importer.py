@@ -65,6 +65,7 @@ from careflow.survey.reader import SurveyFileError, open_survey
 from careflow.survey.round_consequences import NewFiles, apply_consequences
 from careflow.survey.validate import RowIssue, RowValidator
 from models.base import utcnow
+from models.errors import FieldValueError
 from models.regions import Region, get_county
 from models.survey import ImportStatus, RoundLabel, SurveyImport, SurveyRound, SurveyRowError
 
@@ -171,8 +172,8 @@ def _county_and_open_round(county: str, round_label: str, today: datetime.date) 
         raise ValueError(f"field 'county': {exc}") from None
     label = RoundLabel.parse(round_label)
     if (today.year, today.month) < (label.year, label.month - 1):  # a round is open from the month before its own
-        raise ValueError(f"field 'round': round {label} has not begun (today is {today}, Asia/Shanghai): a survey is "
-                         f"imported from {label.year}-{label.month - 1:02d}-01, when the round's reminder goes out")
+        raise FieldValueError("round", "problem.round_not_begun", round=label, today=today,
+                              opens=f"{label.year}-{label.month - 1:02d}-01")
     return region, label
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from models.errors import FieldFileError
 from careflow.survey.columns import FIELD_LABELS, Header, find_header
 
 #: Rows looked at for the header.
@@ -105,8 +106,7 @@ def open_survey(path: str | os.PathLike) -> SurveySheet:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"field 'file': {str(path)!r} " + ("is a folder, not a file" if path.is_dir()
-                                                                   else "does not exist"))
+        raise FieldFileError("file", "problem.file_is_folder" if path.is_dir() else "problem.file_missing", path=str(path))
     fmt = detect_format(path)
     sheet = _open_xlsx(path) if fmt == "xlsx" else _open_csv(path)
     missing = sheet.header.missing()
@@ -240,8 +240,7 @@ def iter_table(path: str | os.PathLike) -> tuple[str, Iterator[tuple[int, list[A
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"field 'file': {str(path)!r} " + ("is a folder, not a file" if path.is_dir()
-                                                                   else "does not exist"))
+        raise FieldFileError("file", "problem.file_is_folder" if path.is_dir() else "problem.file_missing", path=str(path))
     fmt = detect_format(path)
     if fmt == "xlsx":
         import openpyxl  # start-up: openpyxl takes about a second to load, and reading a CSV never needs it

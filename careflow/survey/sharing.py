@@ -1,10 +1,11 @@
-"""Sharing the key care list with departments and taking their answers back (方案 一（三）加强部门信息数据共享).
+"""Sharing lists with departments (方案 一（三）加强部门信息数据共享): what each one receives.
 
 The policy: civil affairs pushes the key care targets (重点关爱服务对象) to the departments concerned; education
 shares school enrolment and education aid of migrant children (随迁子女义务教育段就学信息和教育资助情况); police check
 residence permits against civil affairs' list (居住证信息甄别、比对); health and medical insurance share basic public
-health services and basic medical insurance enrolment (基本公共卫生服务情况、参加基本医保情况); the disabled persons'
-federation shares the rehabilitation aid of disabled migrant children (康复救助情况).
+health services and basic medical insurance enrolment "根据民政部门提供的流动儿童名单" — on the migrant-child list,
+not only the key care targets; the disabled persons' federation shares the rehabilitation aid of disabled migrant
+children (康复救助情况).
 
 Each department gets only what it needs (DOMAIN.md §8, PIPL's minimum necessary rule), per :data:`DEPARTMENTS`:
 
@@ -13,27 +14,31 @@ department             fields                                              ID nu
 =====================  ==================================================  =========  ==========================
 police 公安             file, name, sex, birth date, registration county,  yes        every key care target
                        residence county/area/address, arrival date
-education 教育          file, name, sex, birth date, residence              yes        aged 6–15 on the export
-                       county/area, family hardship (是/否, for aid)                   date (compulsory education)
-health 卫健             file, name, sex, birth date, residence county/area  no         every key care target
-medical_insurance 医保  file, name, residence county                        yes        every key care target
+education 教育          file, name, sex, birth date, residence              yes        key care targets aged 6–15
+                       county/area, family hardship (是/否, for aid)                   (compulsory education)
+health 卫健             child, file, name, sex, birth date, residence       no         every migrant child living
+                       county/area                                                    in the county (流动儿童名单)
+medical_insurance 医保  child, file, name, residence county                 yes        every migrant child living
+                                                                                      in the county (流动儿童名单)
 disabled_federation 残联 file, name, sex, birth date, residence county/area, yes        disability criterion only
                        guardian name and phone (to arrange rehabilitation)
 =====================  ==================================================  =========  ==========================
 
 ID numbers go only to departments whose own register is keyed by them (residence permits, student registration,
 insurance enrolment, disability certificates); the health commission matches by name, sex, birth date and area,
-and answers by file number. No department receives the key care criteria except what its service needs (education:
-family hardship; the federation: disability, by the choice of children). The file number (档案编号, ``KF-…``) is the
-key of every answer. Each export and each answer file is audited.
+and answers by the child number. No department receives the key care criteria except what its service needs
+(education: family hardship; the federation: disability, by the choice of children). The file number (档案编号,
+``KF-…``) or the child number (儿童编号, ``CH-…``, :func:`child_reference`) is the key of every answer
+(:mod:`careflow.exchange.answers` reads them back). Each export is audited (``survey.shared``).
 """
 from __future__ import annotations
 
 import csv
 import datetime
 import os
+import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +47,13 @@ from sqlmodel import Session, select
 
 from core.audit import record_audit
 from careflow.exports import safe_row
-from careflow.survey.columns import normalize_header
 from careflow.survey.duty_calendar import today_local
-from careflow.survey.reader import SurveyFileError, iter_table
-from careflow.survey.cells import cell_text
-from models.base import utcnow
+from careflow.unreferred import migrant_sql
 from models.child import Child
 from models.eligibility import KeyCareCriterion
 from models.eligibility_rules import age_in_years
-from models.key_care_files import FileStatus, KeyCareFile, file_reference, parse_file_reference
+from models.key_care_files import FileStatus, KeyCareFile, file_reference
 from models.regions import get_county
-from models.resident_id import InvalidResidentID, mask_resident_id, normalize_resident_id
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ class Department:
         name_zh: e.g. ``教育部门``.
         purpose: what the data is for, in the policy's words.
         fields: exported columns, in order (keys of :data:`EXPORT_COLUMNS`).
-        scope: ``all`` key care targets, ``school_age`` (6–15 on the export date) or ``disability``.
+        scope: ``all`` key care targets, ``school_age`` (6–15 on the export date), ``disability``, or ``migrant``:
+            every migrant child living in the county (流动儿童名单, :func:`careflow.unreferred.migrant_sql`).
         answers: answer field → accepted headers (the first is the one careflow writes in templates).
     """
 
@@ -78,7 +80,7 @@ class Department:
 
 #: Exported column → header.
 EXPORT_COLUMNS: dict[str, str] = {
-    "file": "档案编号", "full_name": "姓名", "resident_id": "身份证号", "sex": "性别", "birth_date": "出生日期",
+    "child": "儿童编号", "file": "档案编号", "full_name": "姓名", "resident_id": "身份证号", "sex": "性别", "birth_date": "出生日期",
     "hukou_county": "户籍地", "residence_county": "居住地（县区）", "residence_area": "居住地乡镇/村居代码",
     "residence_address": "居住地址", "arrival_date": "来本地日期", "family_hardship": "家庭生活困难",
     "guardian_name": "监护人", "guardian_phone": "监护人联系电话",
@@ -98,12 +100,12 @@ DEPARTMENTS: dict[str, Department] = {
          "education_aid": ("教育资助情况", "教育资助", "资助情况")}),
     "health": Department(
         "health", "卫生健康部门", "基本公共卫生服务情况（方案 一（三））",
-        ("file", "full_name", "sex", "birth_date", "residence_county", "residence_area"), "all",
+        ("child", "file", "full_name", "sex", "birth_date", "residence_county", "residence_area"), "migrant",
         {"public_health": ("基本公共卫生服务情况", "健康管理情况", "公共卫生服务"),
          "immunisation": ("免疫规划接种情况", "预防接种情况", "疫苗接种")}),
     "medical_insurance": Department(
         "medical_insurance", "医疗保障部门", "参加基本医保情况（方案 一（三））",
-        ("file", "full_name", "resident_id", "residence_county"), "all",
+        ("child", "file", "full_name", "resident_id", "residence_county"), "migrant",
         {"insurance": ("参保状态", "参加基本医保情况", "参保情况"), "insured_place": ("参保地",),
          "insurance_type": ("险种", "参保险种")}),
     "disabled_federation": Department(
@@ -119,7 +121,8 @@ def department(code: str) -> Department:
     try:
         return DEPARTMENTS[code]
     except KeyError:
-        raise ValueError(f"field 'department': {code!r} is not one of {', '.join(DEPARTMENTS)}") from None
+        known = "、".join(f"{c}（{d.name_zh}）" for c, d in DEPARTMENTS.items())
+        raise ValueError(f"字段 department（部门）：{code!r} 不是交换数据的部门（可选：{known}）") from None
 
 
 @dataclass
@@ -135,9 +138,9 @@ class Export:
 
 def export_for_department(session: Session, department_code: str, county: str, path: str | os.PathLike, *,
                           actor: str, fmt: str | None = None, today: datetime.date | None = None) -> Export:
-    """Write the key care list ``department_code`` needs for ``county`` to ``path`` (CSV or XLSX by suffix/``fmt``).
+    """Write the list ``department_code`` needs for ``county`` to ``path`` (CSV or XLSX by suffix/``fmt``).
 
-    Only the department's fields and children (:data:`DEPARTMENTS`); active files only. Audited
+    Only the department's fields and children (:data:`DEPARTMENTS`, :func:`listed_children`). Audited
     (``survey.shared``: department, county, number of children, columns).
 
     Raises:
@@ -153,23 +156,17 @@ def export_for_department(session: Session, department_code: str, county: str, p
     fmt = fmt or ("xlsx" if path.suffix.lower() == ".xlsx" else "csv")
     headers = [EXPORT_COLUMNS[f] for f in dept.fields] + [aliases[0] for aliases in dept.answers.values()]
     rows: list[list[Any]] = []
-    files = session.exec(
-        select(KeyCareFile, Child).join(Child, Child.id == KeyCareFile.child_id)
-        .where(KeyCareFile.county_code == region.code, KeyCareFile.status == FileStatus.active.value)
-        .order_by(KeyCareFile.id)).all()
     guardians = _guardians(session, region.code) if {"guardian_name", "guardian_phone"} & set(dept.fields) else {}
-    for file, child in files:
-        if dept.scope == "school_age" and not 6 <= age_in_years(child.birth_date, today) <= 15:
-            continue
-        if dept.scope == "disability" and KeyCareCriterion.disability.value not in (file.criteria or []):
-            continue
+    for file, child in listed_children(session, dept, region.code, today):
+        criteria = (file.criteria or []) if file is not None else []
         guardian = guardians.get(child.id)
         values = {
-            "file": file.reference, "full_name": child.full_name, "resident_id": child.resident_id,
+            "child": child_reference(child.id), "file": file.reference if file is not None else "",
+            "full_name": child.full_name, "resident_id": child.resident_id,
             "sex": child.sex, "birth_date": child.birth_date.isoformat(), "hukou_county": child.hukou_county_code,
             "residence_county": child.residence_county_code, "residence_area": child.residence_area_code,
             "residence_address": child.residence_address, "arrival_date": child.arrival_date.isoformat(),
-            "family_hardship": "是" if KeyCareCriterion.family_hardship.value in (file.criteria or []) else "否",
+            "family_hardship": "是" if KeyCareCriterion.family_hardship.value in criteria else "否",
             "guardian_name": guardian[0] if guardian else "",
             "guardian_phone": guardian[1] if guardian else "",
         }
@@ -180,6 +177,42 @@ def export_for_department(session: Session, department_code: str, county: str, p
                  detail={"county": region.code, "rows": len(rows), "columns": list(dept.fields), "format": fmt,
                          "file": path.name})
     return Export(path=path, department=dept.code, county_code=region.code, rows=len(rows), columns=headers)
+
+
+def listed_children(session: Session, dept: Department, county_code: str, today: datetime.date):
+    """``(key care file or None, child)`` of the children ``dept`` receives for ``county_code`` on ``today``, in a
+    stable order: for the ``migrant`` scope every migrant child living in the county (:func:`careflow.unreferred.
+    migrant_sql`, with the active file when there is one; streamed 1,000 rows at a time); otherwise the active key care
+    files of the county, narrowed to school age (6–15) or the disability criterion by the scope."""
+    if dept.scope == "migrant":
+        query = (select(KeyCareFile, Child).select_from(Child)
+                 .outerjoin(KeyCareFile, sa.and_(KeyCareFile.child_id == Child.id,
+                                                 KeyCareFile.status == FileStatus.active.value))
+                 .where(Child.residence_county_code == county_code, migrant_sql(today))
+                 .order_by(Child.created_at, Child.id).execution_options(yield_per=1000))
+        yield from session.exec(query)
+        return
+    files = session.exec(
+        select(KeyCareFile, Child).join(Child, Child.id == KeyCareFile.child_id)
+        .where(KeyCareFile.county_code == county_code, KeyCareFile.status == FileStatus.active.value)
+        .order_by(KeyCareFile.id)).all()
+    for file, child in files:
+        if dept.scope == "school_age" and not 6 <= age_in_years(child.birth_date, today) <= 15:
+            continue
+        if dept.scope == "disability" and KeyCareCriterion.disability.value not in (file.criteria or []):
+            continue
+        yield file, child
+
+
+def child_reference(child_id: uuid.UUID) -> str:
+    """``CH-`` and the child's id in 32 hex digits: the key a department answers by for a child without a file."""
+    return f"CH-{child_id.hex.upper()}"
+
+
+def parse_child_reference(text: str) -> uuid.UUID | None:
+    """The child id of ``"CH-…"`` (case and spaces tolerated), or None when ``text`` is not one."""
+    match = re.fullmatch(r"\s*CH-?([0-9A-Fa-f]{32})\s*", str(text))
+    return uuid.UUID(match.group(1)) if match else None
 
 
 def _write_table(path: Path, fmt: str, sheet_name: str, headers: list[str], rows: list[list[Any]]) -> None:
@@ -217,126 +250,5 @@ def _guardians(session: Session, county_code: str) -> dict[uuid.UUID, tuple[str,
     return {child_id: (name, phone) for child_id, name, phone in rows}  # the latest round's overwrites the others
 
 
-@dataclass
-class AnswerReport:
-    """What an answer file did: files ``updated`` / ``unchanged``, and problems (line, field, value, message)."""
-
-    department: str
-    updated: int = 0
-    unchanged: int = 0
-    errors: list[tuple[int, str, str, str]] = field(default_factory=list)
-
-
-def import_department_answers(session: Session, department_code: str, path: str | os.PathLike, *,
-                              actor: str, now: datetime.datetime | None = None) -> AnswerReport:
-    """Put a department's answers (the export filled in, or its own sheet) back onto the children's files.
-
-    The header must have 档案编号 (the file number) or 身份证号, and at least one answer column of the department
-    (:data:`DEPARTMENTS`, e.g. 就读学校 / 学段 / 就学状态 / 教育资助情况 for education). Each row's answers are stored
-    in ``KeyCareFile.department_data[<department>]`` with the time received, the file name and the line; a row
-    whose answers equal what is stored is ``unchanged``. A row naming no known file, or whose ID number is not the
-    file's child's, is reported (line, field, value masked, reason) and skipped; the others are stored.
-
-    Raises:
-        ValueError: unknown department, or no usable header (naming what is missing). FileNotFoundError.
-    """
-    dept = department(department_code)
-    now = now or utcnow()
-    path = Path(path)
-    report = AnswerReport(department=dept.code)
-    aliases = _answer_headers(dept)
-    try:
-        _, rows = iter_table(path)
-    except SurveyFileError as exc:
-        raise ValueError(f"field 'file': {exc}") from None
-    columns: dict[str, int] | None = None
-    for line, cells in rows:
-        if columns is None:
-            found = {aliases[normalize_header(c)]: j for j, c in enumerate(cells) if normalize_header(c) in aliases}
-            if ("file" in found or "resident_id" in found) and set(found) & set(dept.answers):
-                columns = found
-            continue
-        if not any(cell_text(c) for c in cells):
-            continue
-        values = {f: cell_text(cells[j]) if j < len(cells) else "" for f, j in columns.items()}
-        file = _answered_file(session, values, line, report)
-        if file is not None:
-            _store_answer(session, dept, file, values, line, report, source=path.name, actor=actor, now=now)
-    if columns is None:
-        expected = "、".join(names[0] for names in dept.answers.values())
-        raise ValueError(f"field 'file': {path.name}: no header with 档案编号 (or 身份证号) and an answer column "
-                         f"({expected})")
-    return report
-
-
-def _answer_headers(dept: Department) -> dict[str, str]:
-    """Normalised header → field of an answer file: the department's answer columns, ``file`` (档案编号, 档案号) and
-    ``resident_id`` (身份证号, 公民身份号码, 身份证号码)."""
-    aliases = {normalize_header(a): f for f, names in dept.answers.items() for a in names}
-    aliases.update({normalize_header("档案编号"): "file", normalize_header("档案号"): "file",
-                    normalize_header("身份证号"): "resident_id", normalize_header("公民身份号码"): "resident_id",
-                    normalize_header("身份证号码"): "resident_id"})
-    return aliases
-
-
-def _answered_file(session: Session, values: dict[str, str], line: int, report: AnswerReport) -> KeyCareFile | None:
-    """The file a row answers for: by its file number, or by the child's ID number (which must then be the file's
-    child's); None, with the problem in ``report.errors`` (the ID number masked), when there is none."""
-    file = None
-    ref = values.get("file", "")
-    if ref:
-        file_id = parse_file_reference(ref)
-        file = session.get(KeyCareFile, file_id) if file_id else None
-        if file is None:
-            report.errors.append((line, "file", ref, "无此档案编号"))
-            return None
-    rid_text = values.get("resident_id", "")
-    if rid_text:
-        try:
-            rid = normalize_resident_id(rid_text)
-        except InvalidResidentID as exc:
-            report.errors.append((line, "resident_id", mask_resident_id(rid_text), f"身份证号无效：{exc.reason}"))
-            return None
-        child = session.exec(select(Child).where(Child.resident_id == rid)).first()
-        if child is None:
-            report.errors.append((line, "resident_id", mask_resident_id(rid), "careflow 中无此儿童"))
-            return None
-        if file is not None and file.child_id != child.id:
-            report.errors.append((line, "resident_id", mask_resident_id(rid), f"与档案 {file.reference} 的儿童不符"))
-            return None
-        if file is None:
-            file = session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child.id)).first()
-            if file is None:
-                report.errors.append((line, "resident_id", mask_resident_id(rid), "该儿童没有重点关爱档案"))
-                return None
-    if file is None:
-        report.errors.append((line, "file", "", "缺少档案编号和身份证号"))
-    return file
-
-
-def _store_answer(session: Session, dept: Department, file: KeyCareFile, values: dict[str, str], line: int,
-                  report: AnswerReport, *, source: str, actor: str, now: datetime.datetime) -> None:
-    """The department's answers of a row stored on ``file`` (with when, the file name ``source`` and the line;
-    audited ``key_care_file.department_answer``) and counted ``updated`` — or ``unchanged`` when equal to what is
-    stored, or reported when an answer is over 200 characters."""
-    answer = {f: values[f] for f in dept.answers if f in values}
-    too_long = [f for f, v in answer.items() if len(v) > 200]
-    if too_long:
-        report.errors.append((line, too_long[0], answer[too_long[0]][:50], "超过 200 个字符"))
-        return
-    stored = dict((file.department_data or {}).get(dept.code, {}))
-    if {f: stored.get(f, "") for f in answer} == answer:
-        report.unchanged += 1
-        return
-    data = dict(file.department_data or {})
-    data[dept.code] = {**answer, "received_at": now.isoformat(), "source": source[:100], "line": line}
-    file.department_data, file.updated_at = data, now
-    session.add(file)
-    record_audit(session, actor=actor, action="key_care_file.department_answer", entity_type="key_care_file",
-                 entity_id=file.id, reason=f"{dept.code}: {source} line {line}",
-                 detail={"department": dept.code, "fields": sorted(answer)})
-    report.updated += 1
-
-
-__all__ = ["DEPARTMENTS", "AnswerReport", "Department", "Export", "department", "export_for_department",
-           "file_reference", "import_department_answers"]
+__all__ = ["DEPARTMENTS", "EXPORT_COLUMNS", "Department", "Export", "child_reference", "department",
+           "export_for_department", "file_reference", "listed_children", "parse_child_reference"]

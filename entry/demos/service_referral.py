@@ -1,11 +1,11 @@
-"""``careflow demo --pathway service_referral``: one service-list referral on realistic data — item 18,
-精神文化生活服务, whose seven responsible departments each answer.
+"""``careflow demo --pathway service_referral``: one service-list referral on realistic data — item 16,
+监护支持干预服务, whose six responsible departments each answer.
 
 The child (a girl of 9 registered in 江西省瑞金市, living in 莆田市城厢区凤山社区 since 2022) is referred for
-cultural activities, reading guidance and companionship (清单第18项). The seven county units the item names
-— cyberspace office, education, civil affairs, radio and TV, Youth League, women's federation and the Xinhua
-bookstore — receive one task each at once, acknowledge and complete it; the referral closes when all seven
-have answered (completion ``all``).
+guardianship support (清单第16项: family-education guidance for the parents, the family guardianship assessment).
+The six county units the item names — court, procuratorate, education, police, civil affairs and the women's
+federation — receive one task each at once, acknowledge and complete it; the referral closes when all six have
+answered (completion ``all``). (Items 18-20 are programmes, not referrals to departments: ``careflow.programmes``.)
 """
 from __future__ import annotations
 
@@ -30,21 +30,19 @@ from models.notification import Notification
 from models.task import AgencyTask, TaskState
 
 CASEWORKER = "chen.li"
-ITEM = 18
+ITEM = 16
 STEP = "service_referral"
 
-#: (agency type, unit, officer, what was done) for each of item 18's departments, in the list's order.
-ITEM_18_ANSWERS = [
-    ("cyberspace", "cyberspace-350302", "区委网信办 林志强", "推送适合儿童的网络视听节目清单，开展网络素养讲座"),
-    ("education", "education-350302", "区教育局 陈晓燕", "安排参加就读学校少年宫社团和课后服务文化活动"),
-    ("civil_affairs", "civil_affairs-350302", "区民政局 吴涛", "纳入凤山社区儿童之家和“童心港湾”每周活动"),
-    ("radio_tv", "radio_tv-350302", "区文体旅游局 郑凯", "推荐流动儿童主题广播电视节目，邀请参加少儿节目录制"),
-    ("youth_league", "youth_league-350302", "团区委 黄婷", "邀请参加青少年宫（青年之家）暑期活动"),
-    ("womens_federation", "womens_federation-350302", "区妇联 黄燕", "组织巾帼志愿者开展亲子阅读和精神陪伴"),
-    ("publishing_group", "publishing_group-350302", "新华书店城厢区分公司 王磊",
-     "在凤山社区设立“福见书香，点亮梦想”读书角并赠书20册"),
+#: (agency type, unit, officer, what was done) for each of item 16's departments, in the list's order.
+ITEM_ANSWERS = [
+    ("court", "court-350302", "区法院 林志强", "经核查，无涉及该儿童的监护权案件，已告知诉讼支持渠道"),
+    ("procuratorate", "procuratorate-350302", "区检察院 郑凯", "已纳入“春蕾安全员”联系名单，跟踪监护履职情况"),
+    ("education", "education-350302", "区教育局 陈晓燕", "就读学校安排班主任每周家访联系，开展家校共育"),
+    ("police", "police-350302", "城厢分局 黄婷", "社区民警已走访家庭，提示监护人履行监护职责"),
+    ("civil_affairs", "civil_affairs-350302", "区民政局 吴涛", "纳入困境儿童家庭监护评估，评估结论为监护基本到位"),
+    ("womens_federation", "womens_federation-350302", "区妇联 黄燕", "为父母提供家庭教育指导服务，每月一次"),
 ]
-EXPECTED_UNITS = {agency: unit for agency, unit, *_ in ITEM_18_ANSWERS}
+EXPECTED_UNITS = {agency: unit for agency, unit, *_ in ITEM_ANSWERS}
 
 
 def wait_for_referral_tasks(pathway_run_id, flow_run_id, count: int, attempt: int = 1,
@@ -64,7 +62,7 @@ def wait_for_referral_tasks(pathway_run_id, flow_run_id, count: int, attempt: in
 
 
 def drive() -> str:
-    """Register the child, open the case, refer item 18 and answer as its seven departments; return the case
+    """Register the child, open the case, refer item 16 and answer as its six departments; return the case
     reference."""
     rid = unused_resident_id("360781", date(2016, 6, 8), female=True)
     with session_scope() as session:
@@ -76,14 +74,14 @@ def drive() -> str:
         )
         migrant = reg.assessment.is_migrant
         case = open_case(session, child_id=reg.child.id, caseworker=CASEWORKER,
-                         summary="父母务工早出晚归，孩子课余独处，申请精神文化生活服务（清单第18项）")
+                         summary="父母务工早出晚归，孩子课余独处，申请监护支持干预服务（清单第16项）")
         run = create_pathway_run(session, case_id=case.id, pathway="service_referral", actor=CASEWORKER,
                                  parameters={"item": ITEM})
     say_opened(migrant, case.reference, "service_referral")
     flow_run_id = asyncio.run(start_pathway_flow(run.id))
     say_flow_run(flow_run_id)
-    tasks = {t.agency_type: t for t in wait_for_referral_tasks(run.id, flow_run_id, len(ITEM_18_ANSWERS))}
-    for agency, unit, officer, measures in ITEM_18_ANSWERS:
+    tasks = {t.agency_type: t for t in wait_for_referral_tasks(run.id, flow_run_id, len(ITEM_ANSWERS))}
+    for agency, unit, officer, measures in ITEM_ANSWERS:
         task = tasks[agency]
         if task.unit_code != unit:
             raise RuntimeError(tr("cli.demo.out.wrong_unit", step=agency, unit=task.unit_code, expected=unit))
@@ -92,13 +90,13 @@ def drive() -> str:
                              outcome={"service_provided": "yes", "measures": measures})
         say_answered(unit, task.title, result.resume)
     wait_for_end(run.id)
-    close_as_caseworker(case.reference, CASEWORKER, "清单第18项服务已由各责任部门提供")
+    close_as_caseworker(case.reference, CASEWORKER, "清单第16项服务已由各责任部门提供")
     return case.reference
 
 
 def check(reference: str) -> list[str]:
-    """What is wrong with the finished demo case (empty: all seven departments answered and the referral
-    closed, every message delivered, each carrying item 18's service)."""
+    """What is wrong with the finished demo case (empty: all six departments answered and the referral
+    closed, every message delivered, each carrying item 16's service)."""
     problems = []
     with session_scope() as session:
         timeline = case_timeline(session, reference, actor=CASEWORKER)
@@ -108,7 +106,7 @@ def check(reference: str) -> list[str]:
                                                             Notification.task_id.in_(task_ids))).all()
     rows = timeline.rows
     units = {row.unit_code for row in rows}
-    if sorted(units) != sorted(EXPECTED_UNITS.values()) or len(rows) != len(ITEM_18_ANSWERS):
+    if sorted(units) != sorted(EXPECTED_UNITS.values()) or len(rows) != len(ITEM_ANSWERS):
         problems.append(problem("units", units=sorted(units), n=len(rows), expected=sorted(EXPECTED_UNITS.values())))
     for row in rows:
         if row.step_key != STEP:
@@ -120,13 +118,13 @@ def check(reference: str) -> list[str]:
         if any(status != "sent" for _, _, status in row.notifications):
             problems.append(problem("undelivered", step=row.unit_code, messages=row.notifications))
     for message in requested:
-        if message.unit_code in units and ("清单第18项 精神文化生活服务" not in message.subject
-                                           or "读书角阅读保障" not in message.body):
+        if message.unit_code in units and ("清单第16项 监护支持干预服务" not in message.subject
+                                           or "家庭教育指导服务" not in message.body):
             problems.append(problem("item_content", unit=message.unit_code))
     (_, status, outcome), = timeline.pathways
     if status != PathwayStatus.completed:
         problems.append(problem("referral", status=status, outcome=outcome))
-    elif not outcome.startswith("清单第18项精神文化生活服务：7个责任部门均已答复"):
+    elif not outcome.startswith("清单第16项监护支持干预服务：6个责任部门均已答复"):
         problems.append(problem("referral_outcome", outcome=outcome))
     if timeline.status != CaseStatus.closed:
         problems.append(problem("case", case=timeline.status))

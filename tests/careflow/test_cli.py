@@ -69,14 +69,15 @@ def test_officer_lists_acknowledges_and_cannot_complete_with_a_bad_outcome(polic
         assert session.get(AgencyTask, police_task.id).state == TaskState.acknowledged
     bad = invoke("task", "complete", police_task.short_ref, "--unit", "police-350302", "--as", "民警陈强",
                  "--outcome", "reprimanded=maybe")
-    assert bad.exit_code == 2 and "reprimanded" in bad.output and "maybe" in bad.output
+    assert bad.exit_code == 2 and bad.output.strip() == "错误：已予以训诫：「maybe」不是“是”或“否”（可填 是/否、yes/no、1/0）"
     with session_scope() as session:
         assert session.get(AgencyTask, police_task.id).state == TaskState.acknowledged  # nothing half-written
 
 
 def test_another_unit_cannot_answer_the_task(police_task):
     result = invoke("task", "ack", police_task.short_ref, "--unit", "police-350823", "--as", "someone")
-    assert result.exit_code == 2 and "no task" in result.output
+    assert result.exit_code == 2
+    assert f"错误：任务：单位 'police-350823' 没有任务 '{police_task.short_ref}'" in result.output
 
 
 def test_answer_without_a_flow_run_is_kept_for_the_sweeper(police_task):
@@ -132,13 +133,13 @@ def test_survey_import_mistakes_get_one_line_naming_the_field(database_url, tmp_
     """What a new user got wrong (a folder for the file, a round still to come, the wrong county for the file, an
     unknown unit): one line each, naming the field, and a failing exit code."""
     folder = invoke("survey", "import", tmp_path, "--county", "350302", "--round", "2026-10")
-    assert folder.exit_code == 2 and f"field 'file': '{tmp_path}' is a folder, not a file" in folder.output
+    assert folder.exit_code == 2 and f"错误：文件：'{tmp_path}' 是文件夹，不是文件" in folder.output
 
     survey = tmp_path / "s.csv"
     survey.write_text("姓名,身份证号,户籍地,居住地（县区）,来本地日期,重点关爱情形\n"
                       f"张三,{make_resident_id()},511321,350302,2020-01-01,无\n", encoding="utf-8")
     future = invoke("survey", "import", survey, "--county", "350302", "--round", "2099-04")
-    assert future.exit_code == 2 and "field 'round': round 2099-04 has not begun" in future.output
+    assert future.exit_code == 2 and "错误：调查轮次：2099-04 轮尚未开始" in future.output
 
     # a county no other test imports into: this one's round is only this test's
     elsewhere = invoke("survey", "import", survey, "--county", "350322", "--round", "2026-10")
@@ -148,3 +149,26 @@ def test_survey_import_mistakes_get_one_line_naming_the_field(database_url, tmp_
 
     unknown = invoke("task", "list", "--unit", "no-such-unit")
     assert unknown.exit_code == 2 and "字段 'unit'：没有承办单位 'no-such-unit'" in unknown.output
+
+
+def test_a_refused_value_is_worded_in_the_readers_language(database_url, tmp_path):
+    """Errors raised below the command line (a round label, a case reference) read in Chinese after 「错误：」,
+    naming the field by its label; with CAREFLOW_LANG=en the same line is English. They printed English
+    (``field 'round': …``) on a Chinese command line before."""
+    import os
+    import subprocess
+    import sys
+
+    survey = tmp_path / "s.csv"
+    survey.write_text("姓名,身份证号,户籍地,居住地（县区）,来本地日期,重点关爱情形\n"
+                      f"张三,{make_resident_id()},511321,350302,2020-01-01,无\n", encoding="utf-8")
+    bad_round = invoke("survey", "import", survey, "--county", "350302", "--round", "2026-13")
+    assert bad_round.exit_code == 2
+    assert bad_round.output.strip() == "错误：调查轮次：'2026-13'：调查每年4月和10月各一轮（方案 一（一））"
+    timeline = invoke("case", "timeline", "CF-NONE")
+    assert timeline.exit_code == 2 and timeline.output.strip() == "错误：个案：没有个案 'CF-NONE'"
+
+    env = {**os.environ, "CAREFLOW_LANG": "en"}
+    english = subprocess.run([sys.executable, "-m", "entry.cli", "case", "timeline", "CF-NONE"],
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert english.returncode == 2 and english.stderr.strip() == "error: Case: no case 'CF-NONE'"

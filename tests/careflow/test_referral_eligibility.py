@@ -100,8 +100,9 @@ def test_an_unknown_fact_proceeds_only_with_a_reason_audited_and_shown_to_the_de
                                                   AuditEvent.case_id == case.id)).one()
     assert (audit.actor, audit.entity_id, audit.reason) == (CASEWORKER, str(run.id), "家庭收入证明正在户籍地开具，先行转介")
     assert audit.detail["item"] == 13 and "低保" in audit.detail["unknown"]
-    # the department (county civil affairs) reads it on its task page
-    task = open_step_task(session, pathway_run_id=run.id, step_key="minimum_living_referral",
+    # the department (the residence county's civil affairs, forwarding to 四川省南部县: 跨省通办) reads it on its
+    # task page
+    task = open_step_task(session, pathway_run_id=run.id, step_key="registration_forwarding",
                           agency_type="civil_affairs")
     officer = create_user(session, username=f"officer.{run.id.hex[:8]}", password="x" * 12,
                           role=UserRole.agency_officer, actor="fixture", unit_code=task.unit_code)

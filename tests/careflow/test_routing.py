@@ -29,6 +29,15 @@ def test_no_unit_names_the_agency_and_area(session):
         resolve_unit(session, "police", "350102")
 
 
+def test_a_childs_step_never_goes_to_the_provincial_department(session):
+    """福建省民政厅 (civil_affairs-350000) is in the directory to confirm the cities' list filings (方案 四): a county
+    without a civil affairs bureau is a gap in the directory, not the province's task."""
+    with pytest.raises(NoUnitForAgency, match=r"没有在用的民政单位（civil_affairs）负责鼓楼区（350102）"):
+        resolve_unit(session, "civil_affairs", "350102")
+    assert resolve_unit(session, "civil_affairs", "350302", level="county").code == "civil_affairs-350302"
+    assert resolve_unit(session, "civil_affairs", "350102", level="province").code == "civil_affairs-350000"
+
+
 def test_malformed_directory_entry_names_file_entry_and_field(session, tmp_path):
     bad = tmp_path / "units.yaml"
     bad.write_text("units:\n  - {code: police-x, agency_type: police, jurisdiction_code: '35AB', name: X}\n",

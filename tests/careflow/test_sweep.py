@@ -39,7 +39,7 @@ UTC = timezone.utc
 ANCHORS = [datetime(2026, 2, 12, 9, tzinfo=SHANGHAI), datetime(2026, 9, 28, 9, tzinfo=SHANGHAI),
            datetime(2026, 12, 30, 9, tzinfo=SHANGHAI), datetime(2027, 2, 3, 9, tzinfo=SHANGHAI)]
 RULES = ["2h", "24h", "3d", "3wd", "5wd", "15wd"]
-#: (unit, jurisdiction): a county unit (its duties reach the county manager) and a city unit (no overdue rung).
+#: (unit, jurisdiction): a county unit (its duties reach the county manager) and a city unit (the province's).
 UNITS = [("police-350302", "350302"), ("civil_affairs-350302", "350302"), ("civil_affairs-350300", "350300")]
 
 

@@ -24,13 +24,13 @@ CASEWORKER = "e2e.caseworker"
 
 
 def new_case(pathway: str = "guardianship", parameters: dict | None = None,
-             facts: dict[str, str] | None = None) -> tuple[str, uuid.UUID, uuid.UUID]:
-    """Register a child in 城厢区 凤山社区, record ``facts`` (key → value, by the caseworker; a service referral
+             facts: dict[str, str] | None = None, hukou_county: str = "511321") -> tuple[str, uuid.UUID, uuid.UUID]:
+    """Register a child in 城厢区 凤山社区 (household registered in ``hukou_county``), record ``facts`` (key → value, by the caseworker; a service referral
     checks the item's target group), open a case, start ``pathway``; returns (reference, run id, flow run id)."""
     with session_scope() as session:
         reg = register_child(
             session, resident_id=make_resident_id(), full_name="端到端" + uuid.uuid4().hex[:4],
-            hukou_county="511321", residence_county="350302", residence_area_code="350302001001",
+            hukou_county=hukou_county, residence_county="350302", residence_area_code="350302001001",
             arrival_date=date(2023, 8, 20), actor=CASEWORKER,
         )
         for key, value in (facts or {}).items():

@@ -155,13 +155,25 @@ def test_a_child_who_is_no_migrant_child_is_outside_every_item():
     assert "流动儿童：不符合。户籍地与居住地同为" in result.reasons_zh("not_met")
 
 
-def test_the_readme_table_shows_each_items_target_group_rules_and_departments():
+def test_the_readme_table_shows_each_items_target_group_rules_departments_and_where_it_is_routed():
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
     policy = load_policy()
+    pathway = policy.pathway("service_referral")
+    at_registration = ("户籍地县级民政（省内通办），居住地县级民政跟进；"
+                       "户籍地不在名录（省外）：居住地县级民政转递（跨省通办）")
     for number, item in policy.service_items.items():
         rules = "；".join(r.label_zh for r in item.eligibility)
         departments = "、".join(policy.agency(c).name_zh for c in item.departments)
-        assert f"| {number} | {item.service} | {item.target_group} | {rules} | {departments} |" in readme, number
+        step = pathway.step_for_item(number)
+        where = at_registration if step.jurisdiction_basis == "registration_place" else "居住地县级单位"
+        row = f"| {number} | {item.service} | {item.target_group} | {rules} | {departments} | {where} | "
+        assert row in readme, number
+        limit = readme.split(row, 1)[1].split(" |", 1)[0]
+        assert limit.startswith(f"{step.deadline.amount}个工作日"), (number, limit)
+        if step.deadline_max:
+            assert f"可延长至{step.deadline_max.amount}个工作日" in limit, number
+        for key in step.cross_province_steps:
+            assert f"{pathway.step(key).deadline.amount}个工作日" in limit, (number, key)
 
 
 FACT_ITEMS = {8: "severe_mental_disorder", 9: "housing_hardship", 11: "disability", 12: "disability",

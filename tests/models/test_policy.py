@@ -42,7 +42,7 @@ def test_shipped_policy_loads_from_project_root_and_is_cached(policy):
     assert policy.policy_dir == (PROJECT_ROOT / "policy").resolve()
     assert load_policy() is policy
     assert set(policy.pathways) == {"guardianship", "psychological_screening", "temporary_assistance",
-                                    "service_referral"}
+                                    "service_referral", "misconduct_notice"}
 
 
 def test_every_agency_type_of_the_domain_brief_is_there(policy):
@@ -278,14 +278,14 @@ def test_bool_coercion(raw, value):
 
 def test_bool_coercion_error_names_field_and_value():
     field = OutcomeField(name="serious", type="bool", label_zh="情节严重", label_en="Serious")
-    with pytest.raises(ValueError, match=r"outcome field 'serious': 'maybe' is not yes or no"):
+    with pytest.raises(ValueError, match=r"field 'serious': 'maybe' is not yes or no"):
         field.coerce("maybe")
 
 
 def test_choice_coercion(policy):
     ruling = policy.pathway("guardianship").step("long_term_guardianship").outcome_field("ruling")
     assert ruling.coerce(" pending ") == "pending"
-    with pytest.raises(ValueError, match=r"outcome field 'ruling': 'granted' is not one of guardianship_transferred"):
+    with pytest.raises(ValueError, match=r"field 'ruling': 'granted' is not one of guardianship_transferred"):
         ruling.coerce("granted")
 
 
@@ -303,9 +303,9 @@ def test_validate_outcome_missing_required_names_field(reprimand):
 
 
 def test_validate_outcome_wrong_type_names_field(reprimand):
-    with pytest.raises(ValueError, match=r"outcome field 'reprimanded': 'perhaps' is not yes or no"):
+    with pytest.raises(ValueError, match=r"field 'reprimanded': 'perhaps' is not yes or no"):
         reprimand.validate_outcome({"reprimanded": "perhaps", "family_education_ordered": "no", "child_unsafe": "no"})
-    with pytest.raises(ValueError, match=r"outcome field 'child_unsafe': \[1\] is not a bool value"):
+    with pytest.raises(ValueError, match=r"field 'child_unsafe': \[1\] is not a bool value"):
         reprimand.validate_outcome({"reprimanded": "yes", "family_education_ordered": "no", "child_unsafe": [1]})
 
 
@@ -318,5 +318,5 @@ def test_start_parameters_are_validated(policy):
     pathway = policy.pathway("psychological_screening")
     with pytest.raises(ValueError, match=r"field 'screening_result' .* is required"):
         pathway.validate_parameters({})
-    with pytest.raises(ValueError, match=r"outcome field 'screening_result': 'bad' is not one of normal"):
+    with pytest.raises(ValueError, match=r"field 'screening_result': 'bad' is not one of normal"):
         pathway.validate_parameters({"screening_result": "bad"})

@@ -180,13 +180,35 @@ def test_service_referral_pathway_deadlines_are_data(policy):
     pathway = policy.pathway("service_referral")
     default = pathway.step_for_item(18)
     assert (default.key, str(default.deadline), default.deadline_is_default) == ("service_referral", "10 working days", True)
-    basic = pathway.step_for_item(10)  # 跨省通办 3 + 事实无人抚养儿童认定 15 + 15 working days
-    assert (str(basic.deadline), str(basic.ack_deadline), basic.deadline_is_default) == \
-        ("33 working days", "3 working days", False)
-    minimum = pathway.step_for_item(13)  # 低保 whole process
-    assert (str(minimum.deadline), minimum.deadline_is_default) == ("30 working days", False)
+    basic = pathway.step_for_item(10)  # 事实无人抚养儿童认定 15 + 15 working days, at the registration place
+    assert (str(basic.deadline), basic.deadline_is_default, basic.jurisdiction_basis) == \
+        ("30 working days", False, "registration_place")
+    forward, reply = (pathway.step(key) for key in basic.cross_province_steps)  # 跨省通办: 3 + 15 + 15 in all
+    assert (str(forward.deadline), str(reply.deadline), reply.deadline_from) == \
+        ("3 working days", "33 working days", "pathway_start")
+    minimum = pathway.step_for_item(13)  # 低保 whole process, 45 working days in special cases
+    assert (str(minimum.deadline), str(minimum.deadline_max), minimum.deadline_is_default) == \
+        ("30 working days", "45 working days", False)
+    assert [pathway.step_for_item(n).jurisdiction_basis for n in (10, 13, 14)] == ["registration_place"] * 3
     every = {d for item in policy.service_items.values() for d in item.departments}
     assert every <= set(policy.agencies)
+
+
+def test_cross_province_steps_must_be_steps_of_a_registration_place_step(tmp_path, policy):
+    import shutil
+
+    copy = tmp_path / "policy"
+    shutil.copytree(PROJECT_ROOT / "policy", copy)
+    path = copy / "pathways" / "service_referral.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("[registration_forwarding, minimum_living_reply]", "[registration_forwarding, reply]"),
+                    encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"cross_province_steps.*'reply' is not another step of the pathway"):
+        load_policy(copy)
+    path.write_text(text.replace("    deadline: 3wd\n", "    deadline: 3wd\n    cross_province_steps: [minimum_living_reply]\n"),
+                    encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"only a step with jurisdiction_basis: registration_place"):
+        load_policy(copy)
 
 
 def test_item_steps_must_name_a_step(tmp_path, policy):

@@ -55,7 +55,7 @@ def test_notify_letter_writes_the_file(database_url, session, police_task, tmp_p
     default = invoke("notify", "letter", police_task.short_ref, "--lang", "en")
     assert default.exit_code == 0 and default.output.strip().endswith(f"referral-{police_task.short_ref}.en.html")
     missing = invoke("notify", "letter", "ffff0000")
-    assert missing.exit_code == 2 and "no task 'ffff0000'" in missing.output
+    assert missing.exit_code == 2 and "任务：没有任务 'ffff0000'" in missing.output
 
 
 def test_notify_channels_shows_where_messages_go_without_secrets(channel_file, port):

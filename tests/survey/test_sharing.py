@@ -1,4 +1,5 @@
-"""Data sharing with departments (方案 一（三））: each gets only its fields and children; answers go onto the file."""
+"""Data sharing with departments (方案 一（三））: each gets only its fields and children; answers come back onto the
+children (careflow.exchange.answers; what they propose: tests/careflow/test_data_exchange.py)."""
 from __future__ import annotations
 
 import csv
@@ -10,7 +11,9 @@ from sqlmodel import select
 
 from core.db import session_scope
 from careflow.survey.importer import import_survey
-from careflow.survey.sharing import DEPARTMENTS, export_for_department, import_department_answers
+from careflow.exchange.answers import import_department_answers
+from careflow.survey.sharing import DEPARTMENTS, child_reference, export_for_department
+from models.data_exchange import DepartmentAnswer
 from models.audit import AuditEvent
 from models.child import Child
 from models.key_care_files import KeyCareFile
@@ -46,7 +49,9 @@ def read_csv(path):
 
 
 def mine(rows, refs):
-    return [r for r in rows[1:] if r[0] in refs.values()]
+    """The rows of the test's key care files (the file number is the first column, or the second after 儿童编号)."""
+    column = 1 if rows[0][0] == "儿童编号" else 0
+    return [r[column:] for r in rows[1:] if r[column] in refs.values()]
 
 
 def test_each_department_gets_only_its_fields_and_children(files, tmp_path):
@@ -63,18 +68,26 @@ def test_each_department_gets_only_its_fields_and_children(files, tmp_path):
                                      "居住地乡镇/村居代码", "居住地址", "来本地日期", "居住证办理情况"]
     assert exported["education"][0] == ["档案编号", "姓名", "身份证号", "性别", "出生日期", "居住地（县区）",
                                         "居住地乡镇/村居代码", "家庭生活困难", "就读学校", "学段", "就学状态", "教育资助情况"]
-    assert exported["health"][0] == ["档案编号", "姓名", "性别", "出生日期", "居住地（县区）", "居住地乡镇/村居代码",
+    assert exported["health"][0] == ["儿童编号", "档案编号", "姓名", "性别", "出生日期", "居住地（县区）", "居住地乡镇/村居代码",
                                      "基本公共卫生服务情况", "免疫规划接种情况"]
-    assert exported["medical_insurance"][0] == ["档案编号", "姓名", "身份证号", "居住地（县区）", "参保状态", "参保地", "险种"]
+    assert exported["medical_insurance"][0] == ["儿童编号", "档案编号", "姓名", "身份证号", "居住地（县区）", "参保状态",
+                                                "参保地", "险种"]
     assert exported["disabled_federation"][0] == ["档案编号", "姓名", "身份证号", "性别", "出生日期", "居住地（县区）",
                                                   "居住地乡镇/村居代码", "监护人", "监护人联系电话", "康复救助情况", "残疾人证"]
-    # who is listed: everyone for police, health and insurance; school age (6-15) for education; disability only
+    # who is listed: every key care target for police; school age (6-15) for education; disability only for the
+    # federation; every migrant child, key care or not, for health and insurance (流动儿童名单)
     assert sorted(r[0] for r in mine(exported["police"], refs)) == sorted(refs.values())
+    for code in ("health", "medical_insurance"):
+        assert sorted(r[0] for r in mine(exported[code], refs)) == sorted(refs.values())
+    with session_scope() as session:
+        plain = session.exec(select(Child).where(Child.resident_id == ids["plain"])).one()
+    assert any(r[0] == child_reference(plain.id) and r[1] == "" for r in exported["medical_insurance"][1:])
     assert sorted(r[0] for r in mine(exported["education"], refs)) == sorted([refs["disabled"], refs["alone"]])
     assert [r[0] for r in mine(exported["disabled_federation"], refs)] == [refs["disabled"]]
     # no ID number where not needed, and no criterion beyond what the service needs
-    for rows in exported.values():
-        assert all(ids["plain"] not in cell for r in rows for cell in r)
+    for code, rows in exported.items():
+        if code != "medical_insurance":
+            assert all(ids["plain"] not in cell for r in rows for cell in r)
     assert not any(ids[k] in cell for r in exported["health"] for k in ids for cell in r)
     assert [r[7] for r in mine(exported["education"], refs)] == ["否", "否"]
     assert mine(exported["disabled_federation"], refs)[0][7:9] == ["残父", "13900000001"]
@@ -84,7 +97,14 @@ def test_each_department_gets_only_its_fields_and_children(files, tmp_path):
         assert shared and shared[-1].detail["columns"] == list(DEPARTMENTS["education"].fields)
 
 
-def test_answers_come_back_onto_the_files(files, tmp_path):
+def answers_of(resident_id, department):
+    with session_scope() as session:
+        return [a.answers for a in session.exec(
+            select(DepartmentAnswer).join(Child, Child.id == DepartmentAnswer.child_id)
+            .where(Child.resident_id == resident_id, DepartmentAnswer.department == department)).all()]
+
+
+def test_answers_come_back_onto_the_children(files, tmp_path):
     ids, refs = files
     with session_scope() as session:
         export_for_department(session, "education", COUNTY, tmp_path / "edu.xlsx", actor="ca.officer",
@@ -103,34 +123,28 @@ def test_answers_come_back_onto_the_files(files, tmp_path):
         report = import_department_answers(session, "education", answers, actor="ca.officer",
                                            now=datetime.datetime(2030, 6, 1, 9, tzinfo=SHANGHAI))
     assert report.updated == 2 and [(e[2], e[3]) for e in report.errors] == [("KF-0999999", "无此档案编号")]
-    with session_scope() as session:
-        file = session.exec(select(KeyCareFile).join(Child, Child.id == KeyCareFile.child_id)
-                            .where(Child.resident_id == ids["disabled"])).one()
-        data = file.department_data["education"]
-        assert (data["school"], data["stage"], data["enrolment"], data["education_aid"], data["source"]) == (
-            "城厢区第一实验小学", "小学", "在读", "两免一补", "edu-answers.xlsx")
-    with session_scope() as session:  # the same answers again: nothing changes
+    assert answers_of(ids["disabled"], "education") == [
+        {"school": "城厢区第一实验小学", "stage": "小学", "enrolment": "在读", "education_aid": "两免一补"}]
+    with session_scope() as session:  # the same file again: nothing is read twice
         again = import_department_answers(session, "education", answers, actor="ca.officer")
-    assert again.updated == 0 and again.unchanged >= 2
+    assert again.already_imported and again.updated == 0
 
     insurance = write_csv(tmp_path / "ins.csv", [["身份证号", "参保状态", "参保地"],
                                                   [ids["poor"], "已参保", "城厢区"], [ids["plain"], "已参保", "城厢区"]],
                           encoding="utf-8-sig")
-    with session_scope() as session:
+    with session_scope() as session:  # a migrant child without a key care file is answered for too
         report = import_department_answers(session, "medical_insurance", insurance, actor="ca.officer")
-        assert report.updated == 1 and report.errors[0][3] == "该儿童没有重点关爱档案"
-        file = session.exec(select(KeyCareFile).join(Child, Child.id == KeyCareFile.child_id)
-                            .where(Child.resident_id == ids["poor"])).one()
-        assert file.department_data["medical_insurance"]["insurance"] == "已参保"
+        assert (report.updated, report.errors) == (2, [])
+    assert answers_of(ids["poor"], "medical_insurance") == [{"insurance": "已参保", "insured_place": "城厢区"}]
 
     rehab = write_csv(tmp_path / "rehab.csv", [["档案编号", "身份证号", "康复救助情况"],
                                                 [refs["disabled"], ids["alone"], "已救助"]], encoding="utf-8-sig")
     with session_scope() as session:
         report = import_department_answers(session, "disabled_federation", rehab, actor="cdpf")
         assert report.updated == 0 and "不符" in report.errors[0][3]
-        with pytest.raises(ValueError, match="no header"):
+        with pytest.raises(ValueError, match="没有找到表头行"):
             import_department_answers(session, "health", rehab, actor="x")
-        with pytest.raises(ValueError, match="field 'department'"):
+        with pytest.raises(ValueError, match="字段 department"):
             import_department_answers(session, "tax", rehab, actor="x")
 
 

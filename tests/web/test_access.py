@@ -99,11 +99,14 @@ ENDPOINTS = [
     Endpoint("GET", "/children/{child_id}", frozenset({CW, MGR}), "child"),
     Endpoint("POST", "/children/{child_id}/reports", frozenset({CW}), "child", lambda w, t: REPORT),
     Endpoint("POST", "/children/{child_id}/facts", frozenset({CW}), "child", lambda w, t: FACT),
+    # the one-click start of a referral a department's answer proposed (none here: back to the child's page)
+    Endpoint("POST", "/children/{child_id}/proposals/start", frozenset({CW}), "child", lambda w, t: {"item": "7"}),
     Endpoint("GET", "/cases/{reference}/eligibility", frozenset({CW, MGR}), "case"),
     Endpoint("GET", "/children/{child_id}/eligibility", frozenset({CW, MGR}), "child"),
     Endpoint("GET", "/cases", frozenset({CW, MGR})),
     Endpoint("GET", "/files", frozenset({CW, MGR})),
     Endpoint("GET", "/needs", frozenset({CW, MGR})),
+    Endpoint("GET", "/city-lists", frozenset({MGR})),
     Endpoint("GET", "/cases/{reference}", frozenset({CW, MGR}), "case"),
     Endpoint("GET", "/cases/{reference}/pathways/new", frozenset({CW}), "case"),
     Endpoint("POST", "/cases/{reference}/pathways", frozenset({CW}), "case", lambda w, t: START),
@@ -131,11 +134,25 @@ ENDPOINTS = [
     Endpoint("POST", "/inbox/acknowledge", frozenset({OFFICER}), None, lambda w, t: {"task": []}),
     Endpoint("POST", "/tasks/{task_id}/reject", frozenset({OFFICER}), "task", lambda w, t: {"reason": "不属本辖区"}),
     Endpoint("POST", "/tasks/{task_id}/complete", frozenset({OFFICER}), "task", lambda w, t: OUTCOME_FORM),
+    # the misconduct notice (方案 十一): police and procuratorate officers only (another unit's officer: 403); the
+    # body's ID number is no child's, so the allowed call is refused (400) and the world stays as it was
+    Endpoint("GET", "/notices/new", frozenset({OFFICER}), "notifier"),
+    Endpoint("POST", "/notices", frozenset({OFFICER}), "notifier",
+             lambda w, t: {"p_resident_id": "123", "p_conduct_kind": "offence", "p_conduct": "x",
+                           "p_conduct_on": "2026-11-20"}),
     # manager pages
     Endpoint("GET", "/tasks", frozenset({MGR})),
     Endpoint("GET", "/dashboard", frozenset({MGR})),
     Endpoint("GET", "/dashboard/export.csv", frozenset({MGR})),
     Endpoint("GET", "/dashboard/export.xlsx", frozenset({MGR})),
+    # programmes (items 18-20): the organiser's officer records them and the attendance; caseworkers and managers read
+    # those of their counties; the bodies are refused (400) so that nothing is stored
+    Endpoint("GET", "/programmes", frozenset({OFFICER, CW, MGR})),
+    Endpoint("GET", "/programmes/new", frozenset({OFFICER})),
+    Endpoint("POST", "/programmes", frozenset({OFFICER}), None, lambda w, t: {"item": "18", "title": ""}),
+    Endpoint("GET", "/programmes/{programme_id}", frozenset({OFFICER, CW, MGR}), "programme"),
+    Endpoint("POST", "/programmes/{programme_id}/attendance", frozenset({OFFICER}), "programme",
+             lambda w, t: {"walk_ins": "许多"}),
     # admin pages
     Endpoint("GET", "/admin/users", frozenset({ADMIN})),
     Endpoint("GET", "/admin/users/new", frozenset({ADMIN})),
@@ -182,6 +199,11 @@ ENDPOINTS = [
              lambda w, t: {"reason": "不属本辖区"}),
     Endpoint("POST", "/api/tasks/{task_id}/complete", frozenset({OFFICER}), "task", lambda w, t: OUTCOME_JSON),
     Endpoint("GET", "/api/dashboard", frozenset({MGR})),
+    Endpoint("GET", "/api/programmes", frozenset({OFFICER, CW, MGR})),
+    Endpoint("POST", "/api/programmes", frozenset({OFFICER}), None, lambda w, t: {"item": 18, "title": ""}),
+    Endpoint("GET", "/api/programmes/{programme_id}", frozenset({OFFICER, CW, MGR}), "programme"),
+    Endpoint("POST", "/api/programmes/{programme_id}/attendance", frozenset({OFFICER}), "programme",
+             lambda w, t: {"attended": [], "walk_ins": 0}),  # the world's programmes are over: nobody came
     Endpoint("GET", "/api/admin/users", frozenset({ADMIN})),
     Endpoint("POST", "/api/admin/users", frozenset({ADMIN}), None,
              lambda w, t: {**_new_user_form(w, t)}),
@@ -230,18 +252,48 @@ def sees(person: Person, place: str) -> bool:
 
 
 
+#: (place, organiser unit) of each programme a test guesses the URL of: the place's county is the programme's.
+PROGRAMME_TARGETS = [("A1", "village_committee-350302001001"), ("A1", "police-350302"), ("B", "police-350823")]
+_PROGRAMMES: dict[tuple[str, str], uuid.UUID] = {}
+
+
+def programme_id(world: World, target: str) -> uuid.UUID:
+    """The programme of ``target`` (``place|unit``), recorded the first time it is asked for (one per world)."""
+    from datetime import datetime, timezone
+
+    from careflow.programmes import ProgrammeInput, record_programme
+
+    key = (world.suffix, target)
+    if key not in _PROGRAMMES:
+        place, unit_code = target.split("|")
+        with session_scope() as session:
+            unit = session.get(AgencyUnit, unit_code)
+            _PROGRAMMES[key] = record_programme(session, unit, ProgrammeInput(
+                item=20, title="法治课堂", starts_at=datetime(2026, 1, 1, tzinfo=timezone.utc), place="社区",
+                county_code=world.places[place].area[:6], capacity=5), actor="fixture").id
+    return _PROGRAMMES[key]
+
+
 def targets(world: World, kind: str | None) -> list[str | None]:
     if kind in ("child", "case", "area"):
         return list(world.places)
     if kind == "task":
         return [f"{p}|{u}" for p, u in TASK_TARGETS]
+    if kind == "programme":
+        return [f"{p}|{u}" for p, u in PROGRAMME_TARGETS]
     return [kind and "one"] if kind else [None]
 
 
+#: The units whose officers record a misconduct notice (policy/pathways/misconduct_notice.yaml, written out).
+NOTIFIERS = ("police-", "procuratorate-")
+
+
 def in_scope(world: World, person: Person, kind: str | None, target: str | None) -> bool:
+    if kind == "notifier":
+        return bool(person.unit) and person.unit.startswith(NOTIFIERS)
     if kind in ("child", "case", "area"):
         return sees(person, target)
-    if kind == "task":
+    if kind in ("task", "programme"):
         place, unit = target.split("|")
         if person.role == OFFICER:
             return person.unit == unit
@@ -257,6 +309,8 @@ def url(world: World, endpoint: Endpoint, target: str | None, other_user: uuid.U
     elif endpoint.target == "task":
         place, unit = target.split("|")
         path = path.replace("{task_id}", str(world.places[place].tasks[unit]))
+    elif endpoint.target == "programme":
+        path = path.replace("{programme_id}", str(programme_id(world, target) if target else uuid.uuid4()))
     return (path.replace("{user_id}", str(other_user)).replace("{code}", "court-350823")
             .replace("{token_id}", str(token_id)).replace("{notification_id}", str(uuid.uuid4())))
 
@@ -326,7 +380,7 @@ def test_every_route_for_every_role_and_scope(web_app, world):
                 elif scoped or endpoint.target == "token":  # another's token: answered, but nothing happens
                     expected = "allowed"
                 else:
-                    expected = 422 if endpoint.target == "area" else 404
+                    expected = {"area": 422, "notifier": 403}.get(endpoint.target, 404)
                 calls.append((person, target, expected))
         # Refused requests first, as one group that must leave the database as it was; then the allowed ones.
         calls.sort(key=lambda call: call[2] == "allowed")
@@ -396,7 +450,8 @@ def test_every_form_needs_the_sessions_csrf_token(web_app, world, clients):
             if person.role not in endpoint.roles:
                 continue
             client = clients[key]
-            target = next(t for t in targets(world, endpoint.target) if in_scope(world, person, endpoint.target, t))
+            target = next((t for t in targets(world, endpoint.target) if in_scope(world, person, endpoint.target, t)),
+                          targets(world, endpoint.target)[0])  # a notifier-only form: the CSRF check comes first
             path = url(world, endpoint, target, world.person("cw_b").id, uuid.uuid4())
             body = endpoint.body(world, target) if endpoint.body else {}
             for token in (None, "forged", clients["admin" if key != "admin" else "cw_a"].csrf):

@@ -23,6 +23,7 @@ from models.base import utcnow
 from models.case import Case, CaseStatus
 from tests.web.conftest import PASSWORD
 from web.users import create_user
+from tests.web.test_access import programme_id
 
 EXAMPLES = 8
 
@@ -87,7 +88,8 @@ def test_no_generated_request_causes_a_server_error(web_app, world, fuzz_targets
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", web_app)
     place = world.places["A1"]
     real = {"child_id": str(place.child_id), "reference": place.reference,
-            "task_id": str(place.tasks["village_committee-350302001001"]), **fuzz_targets}
+            "task_id": str(place.tasks["village_committee-350302001001"]),
+            "programme_id": str(programme_id(world, "A1|village_committee-350302001001")), **fuzz_targets}
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20
@@ -112,7 +114,8 @@ def test_bodies_that_are_not_utf8_get_a_4xx_from_every_endpoint(web_app, world, 
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", web_app)
     place = world.places["A1"]
     real = {"child_id": str(place.child_id), "reference": place.reference,
-            "task_id": str(place.tasks["village_committee-350302001001"]), **fuzz_targets}
+            "task_id": str(place.tasks["village_committee-350302001001"]),
+            "programme_id": str(programme_id(world, "A1|village_committee-350302001001")), **fuzz_targets}
     client = TestClient(web_app)
     operations = [result.ok() for result in schema.get_all_operations()]
     unsafe = [op for op in operations if op.method.upper() in ("POST", "PUT", "PATCH")]

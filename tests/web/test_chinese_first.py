@@ -30,7 +30,7 @@ from models.user import UserRole
 from tests.factories import make_resident_id
 from tests.web.conftest import WEB_ID_SPACE
 from tests.web.chinese import RAW_VALUES, WORD, any_word, leaks, visible_text
-from tests.web.test_access import ENDPOINTS
+from tests.web.test_access import ENDPOINTS, NOTIFIERS, programme_id
 
 PEOPLE = ["cw_a1", "mgr_a", "off_vc_a1", "off_police_a", "admin"]
 
@@ -72,12 +72,14 @@ def _pages(world, answered, key: str) -> list[str]:
     person = world.person(key)
     targets = {"child": f"/children/{answered['child_id']}", "case": f"/cases/{answered['reference']}",
                "task": f"/tasks/{answered['tasks']['committee_admonition'] if person.unit and 'village' in person.unit else answered['tasks']['police_reprimand']}",
-               "user": f"/admin/users/{world.person('cw_a1').id}", "unit": "/admin/units/police-350302"}
+               "user": f"/admin/users/{world.person('cw_a1').id}", "unit": "/admin/units/police-350302",
+               "programme": f"/programmes/{programme_id(world, 'A1|' + (person.unit or 'police-350302'))}"}
     pages = []
     for e in ENDPOINTS:
         if e.method != "GET" or e.api or "export" in e.path or e.path.endswith(".pdf") \
                 or e.path in ("/healthz", "/login", "/invite/{token}") \
-                or person.role not in e.roles:
+                or person.role not in e.roles \
+                or (e.target == "notifier" and not (person.unit or "").startswith(NOTIFIERS)):  # police's form
             continue
         path = e.path
         if e.target:
@@ -168,7 +170,7 @@ def test_an_outcome_error_names_the_step_field(clients, world, answered):
                                                               "csrf_token": client.csrf})
     assert response.status_code == 400
     text = visible_text(response.text)
-    assert "情节严重：「maybe」请选择“是”或“否”" in text, text[-600:]
+    assert "情节严重：「maybe」不是“是”或“否”" in text, text[-600:]
     assert re.search(r'name="o_serious" aria-invalid="true"', response.text)
     assert "outcome field" not in text
 

@@ -147,6 +147,14 @@ def test_the_needs_view_shows_each_items_referrals_and_what_was_never_offered(cl
     by_item = {c["item"]: c for c in api.json()}
     assert by_item[17]["referrals"][0]["case_reference"] == reference and by_item[6]["unoffered"] is True
 
+    one = clients["cw_a1"].get(f"/cases/{reference}/eligibility", params={"item": 6}).text
+    assert one.count("服务对象条件核对") == 1  # the page's title, not again above its table
+    start = re.search(r'href="(/cases/[^"]+/pathways/new[^"]*)"', one).group(1)
+    assert start == f"/cases/{reference}/pathways/new?item=6#pathway-service_referral"
+    form = clients["cw_a1"].get(start.split("#")[0]).text
+    referral = form[form.index('id="pathway-service_referral"'):]
+    assert re.search(r'<option value="6"\s+selected>', referral)  # the item the caseworker came for is chosen
+
 
 def test_the_start_form_takes_the_reporter_from_the_report_just_recorded(clients, world):
     """What the report said (报告人, 强制报告) is filled in on the guardianship form, not asked again (a new user's
@@ -160,6 +168,7 @@ def test_the_start_form_takes_the_reporter_from_the_report_just_recorded(clients
     response = cw.post(f"/children/{child_id}/reports", data={
         "csrf_token": cw.csrf, "summary": "学校反映孩子多日未到校", "reported_by": "班主任", "mandatory_report": "yes"})
     assert response.status_code == 303
+    assert "班主任" not in response.headers["location"]  # the reporter's name stays out of URLs (logs, history)
     form = cw.get(response.headers["location"]).text
     guardianship = form[form.index('id="pathway-guardianship"'):form.index('id="pathway-psychological_screening"')]
     assert re.search(r'<textarea name="p_reported_by"[^>]*>班主任</textarea>', guardianship)

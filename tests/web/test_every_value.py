@@ -31,7 +31,8 @@ from tests.web.conftest import WEB_ID_SPACE
 
 #: A value of each non-choice type, as a person types it (two alternatives, used in turn).
 TYPED = {"bool": ("yes", "no"), "text": ("已上门核实，情况属实", "电话回访"), "amount": ("800", "1500"),
-         "service_items": ("6,17", "无需转介"), "service_item": ("6", "13"), "area": ("350302001001", "350302001")}
+         "service_items": ("6,17", "无需转介"), "service_item": ("6", "13"), "area": ("350302001001", "350302001"),
+         "date": ("2026-03-04", "2026年4月1日")}
 #: Task states other than completed, each given to one extra task of every run.
 OTHER_STATES = [s for s in TaskState if s is not TaskState.completed]
 
@@ -55,11 +56,15 @@ def every_value(world) -> dict:
     statuses = [PathwayStatus.completed, PathwayStatus.failed, PathwayStatus.cancelled]
     with session_scope() as session:
         reg = register_child(session, resident_id=make_resident_id(*WEB_ID_SPACE["world"]),
-                             full_name=f"取值{uuid.uuid4().hex[:4]}", hukou_county="511321",
+                             # registered in 上杭县 (in the directory): the registration-place steps of items 10,
+                             # 13, 14 go there, every other step to 城厢区
+                             full_name=f"取值{uuid.uuid4().hex[:4]}", hukou_county="350823",
                              residence_county="350302", residence_area_code="350302001001",
                              arrival_date=date(2023, 8, 20), actor="fixture")
         session.flush()
         case = open_case(session, child_id=reg.child.id, caseworker="fixture", summary="每个取值")
+        # a pathway an agency starts (the misconduct notice, 方案 十一) on a case of its own: caseworkers never see it
+        notice = open_case(session, child_id=reg.child.id, caseworker="fixture", summary="通报取值")
         session.flush()
         tasks: list[uuid.UUID] = []
         runs = 0
@@ -68,8 +73,12 @@ def every_value(world) -> dict:
                 parameters = {f.name: _value(f, turn) for f in pathway.start_parameters}
                 if name == "temporary_assistance":  # where the emergency happened (a code the form resolves)
                     parameters["emergency_area_code"] = "350302001001"
-                run = create_pathway_run(session, case_id=case.id, pathway=name, actor="fixture",
-                                         parameters=parameters)
+                if name == "misconduct_notice":
+                    parameters["conduct_on"] = "2026-11-20"
+                by_agency = pathway.started_by_agencies
+                run = create_pathway_run(session, case_id=notice.id if by_agency else case.id, pathway=name,
+                                         actor="fixture", parameters=parameters,
+                                         starting_unit="police-350302" if by_agency else "")
                 run.status = statuses[runs % len(statuses)]
                 run.outcome = "路径已结束"
                 runs += 1
@@ -91,13 +100,16 @@ def every_value(world) -> dict:
                             task.rejection_reason, task.answered_at = "非本单位职责", now
                         tasks.append(task.id)
                 session.flush()
-        return {"reference": case.reference, "tasks": tasks}
+        return {"reference": case.reference, "notice_reference": notice.reference, "tasks": tasks}
 
 
 def test_the_case_page_shows_every_value_by_its_label(clients, every_value):
     page = clients["cw_a1"].get(f"/cases/{every_value['reference']}")
     assert page.status_code == 200
     assert leaks(page.text) == []
+    notice = clients["mgr_a"].get(f"/cases/{every_value['notice_reference']}")  # the notice's case: managers
+    assert notice.status_code == 200 and leaks(notice.text) == []
+    assert clients["cw_a1"].get(f"/cases/{every_value['notice_reference']}").status_code == 404
 
 
 def test_every_task_page_and_letter_shows_every_value_by_its_label(clients, world, every_value):
@@ -139,5 +151,6 @@ def test_every_message_about_every_task_reads_chinese(every_value):
 
 def test_the_printed_timeline_shows_every_value_by_its_label(every_value):
     with session_scope() as session:
-        text = format_timeline(case_timeline(session, every_value["reference"], actor="test"))
-    assert leaks(text) == []
+        for reference in (every_value["reference"], every_value["notice_reference"]):
+            text = format_timeline(case_timeline(session, reference, actor="test"))
+            assert leaks(text) == []

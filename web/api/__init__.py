@@ -6,8 +6,8 @@ a role that may not use an endpoint 403, input that does not validate 422.
 """
 from fastapi import APIRouter
 
-from web.api import admin, cases, child_facts, children, dashboard, me, needs, tasks
+from web.api import admin, cases, child_facts, children, dashboard, me, needs, programmes, tasks
 
 router = APIRouter(prefix="/api")
-for module in (me, children, child_facts, needs, cases, tasks, dashboard, admin):
+for module in (me, children, child_facts, needs, cases, tasks, dashboard, programmes, admin):
     router.include_router(module.router)

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import replace
 from fastapi import APIRouter, Request
 
+from models.user import UserRole
 from web import actions, lists
 from web.api_errors import api_invalid
 from web.deps import ApiCaseworker, ApiReader, DbDep
@@ -54,13 +55,14 @@ def register_child(request: Request, db: DbDep, user: ApiCaseworker, data: Child
         db.flush()
     except (ValueError, LookupError) as exc:
         raise api_invalid(request, exc) from None
-    return RegistrationOut(child=child_detail(db, registration.child, actor=user.username))
+    return RegistrationOut(child=child_detail(db, registration.child, actor=user.username))  # a new child: no notice
 
 
 @router.get("/children/{child_id}", response_model=ChildDetail)
 def read_child(db: DbDep, user: ApiReader, child_id: uuid.UUID) -> ChildDetail:
     """A child's record (audited ``child.viewed``); the ID number stays masked."""
-    return child_detail(db, visible_child(db, user, child_id), actor=user.username)
+    return child_detail(db, visible_child(db, user, child_id), actor=user.username,
+                        hide_confidential=user.role == UserRole.caseworker)
 
 
 @router.post("/children/{child_id}/cases", response_model=CaseSummary, status_code=201)

@@ -45,7 +45,7 @@ def list_tasks(request: Request, db: DbDep, caller: ApiCaller) -> PageOut[TaskOu
     role = UserRole(user.role)
     if role not in (UserRole.agency_officer, UserRole.manager):
         raise NotAllowed("only agency officers and managers list tasks")
-    allowed = task_list.OFFICER_TASK_FILTERS if role == UserRole.agency_officer else None
+    allowed = task_list.OFFICER_TASK_FILTERS if role == UserRole.agency_officer else task_list.MANAGER_TASK_FILTERS
     params = api_params(request, task_list.task_spec(), allowed=allowed)
     t, now = translator(request), utcnow()
     page = task_list.list_tasks(db, user, params, now=now).with_links(request.url)

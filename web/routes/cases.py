@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -17,6 +17,7 @@ from web.list_pages import render_list
 from web.routes.child_facts import checks_context
 from web.lists import CASE_SPEC, list_cases
 from web.reroute_views import case_history, pending_reroutes
+from web.routes.programmes import case_invitations
 from web.scope import visible_case
 from web.templating import redirect, render, translator
 from web.views import case_detail, case_summary, pathway_infos
@@ -56,16 +57,20 @@ def render_case(request: Request, db, user, case, *, errors: list[str] | None = 
     detail = mark_timeline(db, case_detail(db, case, actor=user.username, t=t), case.id, utcnow(), t)
     return render(request, "case_detail.html", {
         "case": detail, "closing": closing_view(db, case), "reroutes": pending_reroutes(db, case),
-        "history": case_history(db, case), "errors": errors or [], "error_form": form,
+        "history": case_history(db, case), "invitations": case_invitations(db, case.id),
+        "errors": errors or [], "error_form": form,
         "values": values or {}}, status_code=status_code)
 
 
 @router.get("/cases/{reference}/pathways/new")
-def start_page(request: Request, db: DbDep, user: CaseworkerPage, reference: Reference) -> Response:
+def start_page(request: Request, db: DbDep, user: CaseworkerPage, reference: Reference,
+               item: Annotated[int | None, Query(ge=1, le=99)] = None) -> Response:
+    """The start form; the case's report fills the guardianship form's 报告人 and 强制报告, and ``item`` (from the
+    needs list or an item's check) chooses the service referral's item."""
     case, child = visible_case(db, user, reference)
-    # from the report just recorded (web.routes.children.record_report): the guardianship form's 报告人 and 强制报告
-    values = {k: str(request.query_params[k])[:200] for k in ("reported_by", "mandatory_report")
-              if k in request.query_params}
+    values = actions.report_values(case)
+    if item is not None:
+        values["p_item"] = str(item)
     return render(request, "pathway_start.html", {
         "case": case_summary(case), "pathways": pathway_infos(translator(request)), "errors": [], "values": values,
         **checks_context(db, child, user.username)})

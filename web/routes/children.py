@@ -6,7 +6,6 @@ ID numbers are masked in lists and on the record unless the caseworker asks to s
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
@@ -83,7 +82,8 @@ def child_page(request: Request, db: DbDep, user: ReaderPage, child_id: uuid.UUI
     child = visible_child(db, user, child_id)
     if reveal and UserRole(user.role) != UserRole.caseworker:
         raise NotAllowed("only the caseworker may see the full ID number")
-    detail = child_detail(db, child, actor=user.username, reveal_id=reveal)
+    detail = child_detail(db, child, actor=user.username, reveal_id=reveal,
+                          hide_confidential=user.role == UserRole.caseworker)
     return render(request, "child_detail.html", {"child": detail, "errors": [], "report": {},
                                                  "criteria": dict(_criteria(translator(request))),
                                                  **facts_context(db, child)})
@@ -97,13 +97,12 @@ def record_report(request: Request, db: DbDep, user: CaseworkerPage, child_id: u
         case = actions.record_report_as(db, user, child, report)
     except (ValidationError, ValueError) as exc:
         db.rollback()
-        detail = child_detail(db, child, actor=user.username)
+        detail = child_detail(db, child, actor=user.username,
+                              hide_confidential=user.role == UserRole.caseworker)
         return render(request, "child_detail.html", {
             "child": detail, "errors": forms.error_lines(exc), "criteria": dict(_criteria(translator(request))),
             **facts_context(db, child), "report_checked": form.getlist("key_care"),
             "report": {k: v for k, v in form.items() if isinstance(v, str)}}, status_code=400)
     db.commit()
-    # the start form is filled in with what the report already said (its 报告人 and 强制报告), not asked again
-    query = urlencode({"done": "case_opened", "reported_by": report.reported_by or "",
-                       "mandatory_report": "yes" if report.mandatory_report else "no"})
-    return redirect(f"/cases/{case.reference}/pathways/new?{query}")
+    # the start form is filled in with what the report already said (its 报告人 and 强制报告: web.actions.report_values)
+    return redirect(f"/cases/{case.reference}/pathways/new?done=case_opened")

@@ -11,6 +11,7 @@ from starlette.responses import Response, StreamingResponse
 
 from core.audit import record_audit
 from core.settings import get_settings
+from careflow.programme_reports import programme_figures
 from careflow.sweep_runs import last_sweep
 from careflow.recovery import stalled_pathway_runs
 from careflow.routing import jurisdiction_prefix
@@ -21,6 +22,7 @@ from web.charts import horizontal_bars
 from web.deps import DbDep, ManagerPage, csrf_protect
 from web.exports import task_rows, tasks_csv, workbook_chunks
 from web.metrics import UNIT_SORTS, build_dashboard
+from web.names import county_label
 from web.scope import NotVisible, inside
 from web.templating import render, translator
 from web.views import pathway_title
@@ -69,7 +71,14 @@ def dashboard_page(request: Request, db: DbDep, user: ManagerPage, area: Area = 
     return render(request, "dashboard.html", {"d": dashboard, "charts": charts(dashboard, t), "unit_pages": pages,
                                               "unit_sorts": list(UNIT_SORTS), "sweep": last_sweep(db),
                                               "stalled": stalled_rows(db, dashboard.jurisdiction, t),
-                                              "stalled_limit": STALLED_LIMIT})
+                                              "stalled_limit": STALLED_LIMIT,
+                                              "programmes": programme_rows(db, dashboard.jurisdiction)})
+
+
+def programme_rows(db, jurisdiction: str) -> list[tuple[str, object]]:
+    """(county name, :class:`careflow.programme_reports.ProgrammeFigure`) by county and item: the evidence that
+    measures （九）（十）（十一） were carried out (programmes, seats, invited, attended, came without referral, waiting)."""
+    return [(county_label(f.county_code), f) for f in programme_figures(db, jurisdiction)]
 
 
 #: The stalled list shows the longest-stalled this many pathways, and says so when there may be more.

@@ -18,12 +18,14 @@ from starlette.responses import Response
 from careflow.facts import unit_names
 from careflow.tasks import AnswerConflict
 from models.base import utcnow
+from careflow.misconduct import may_start_notice
+from models.agency import AgencyUnit
 from models.dated_duties import is_contact_duty_key
 from models.task import TaskState
 from web import actions, forms
 from web.deps import DbDep, FormDep, ManagerPage, OfficerPage, csrf_protect
 from web.list_pages import render_list
-from web.task_list import OFFICER_TASK_FILTERS, list_tasks, task_spec
+from web.task_list import MANAGER_TASK_FILTERS, OFFICER_TASK_FILTERS, list_tasks, task_spec
 from web.inputs import RejectIn
 from web.scope import NotVisible
 from web.reroute_views import TaskReaderPage, reroute_view
@@ -48,9 +50,11 @@ def inbox(request: Request, db: DbDep, user: OfficerPage) -> Response:
     per page (see :mod:`web.task_list`)."""
     t, now = translator(request), utcnow()
 
+    may_notify = may_start_notice(db.get(AgencyUnit, user.unit_code) if user.unit_code else None)  # 方案 十一
+
     def run(params):
         page = list_tasks(db, user, params, now=now)
-        return page, {"tasks": _task_rows(db, page.items, t, now)}
+        return page, {"tasks": _task_rows(db, page.items, t, now), "may_notify": may_notify}
 
     return render_list(request, "inbox.html", task_spec(), run, allowed=OFFICER_TASK_FILTERS)
 
@@ -66,7 +70,8 @@ def tasks_page(request: Request, db: DbDep, user: ManagerPage) -> Response:
         page = list_tasks(db, user, params, now=now)
         return page, {"tasks": _task_rows(db, page.items, t, now)}
 
-    return render_list(request, "inbox.html", task_spec(), run, hint_key="list.search_tasks_manager",
+    return render_list(request, "inbox.html", task_spec(), run, allowed=MANAGER_TASK_FILTERS,
+                       hint_key="list.search_tasks_manager",
                        context={"manager_view": True})
 
 

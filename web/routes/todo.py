@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from careflow.exchange.proposals import proposal_views
 from careflow.facts import unit_names
 from models.base import utcnow
 from web.case_marks import escalated_text, late_text
@@ -21,7 +22,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)]
 
 @router.get("/todo")
 def todo(request: Request, db: DbDep, user: CaseworkerPage) -> Response:
-    """One tab of the inbox (``show``: late, rejected, ended), with the three tabs' counts."""
+    """One tab of the inbox (``show``: late, rejected, ended, proposals), with the tabs' counts."""
     t, now = translator(request), utcnow()
     counts = inbox_counts(db, user, now=now)
     if "show" not in request.query_params:  # open on the first tab that holds something (never an empty list
@@ -33,6 +34,8 @@ def todo(request: Request, db: DbDep, user: CaseworkerPage) -> Response:
 
     def run(params):
         page = list_inbox(db, user, params, now=now)
+        if kind == "proposals":  # a department's answer revealed a gap: start the item in one click
+            return page, {"proposals": proposal_views(page.items)}
         if kind == "ended":
             rows = [{"reference": case.reference, "pathway": pathway_title(run.pathway, t) if run else "",
                      "status": str(run.status) if run else "", "ended_at": run.ended_at if run else None,
