@@ -123,10 +123,7 @@ def create_pathway_run(
         AgencyStartsIt (a ValueError): the pathway is started by an agency (``started_by_agencies``: the
             misconduct notice of 方案 十一, started by the police or the procuratorate through
             :func:`careflow.misconduct.start_notice`, which names the ``starting_unit``), not by a caseworker.
-
-    A psychological screening whose result shows an abnormality records the key care ground 心理和行为异常 on the
-    child and, for a key care target, opens the file, its duties and the assessment at once
-    (:func:`careflow.key_care.record_screening_grounds`).
+    A screening showing an abnormality is a key care door (:func:`careflow.key_care.record_screening_grounds`).
     """
     if pathway not in load_policy().pathways:
         raise FieldKeyError("pathway", "problem.not_a_pathway", pathway=pathway,

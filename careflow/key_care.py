@@ -48,6 +48,7 @@ from models.child import Child
 from models.dated_duties import ASSESSMENT_DUTY, assessment_duty_key
 from models.deadlines import compute_deadline
 from models.eligibility import KeyCareCriterion, add_months
+from models.errors import FieldValueError
 from models.key_care_files import FileStatus, GuardianshipAssessment, KeyCareFile, file_reference
 from models.policy import load_policy
 from models.regions import get_county
@@ -111,14 +112,17 @@ def open_key_care(session: Session, child: Child, criteria: Iterable[KeyCareCrit
     message (the outbox), an active file its current duties.
 
     ``reason``: why (shown in the audit trail, e.g. ``登记时列为重点关爱服务对象``). ``today``: Asia/Shanghai date
-    (default today). Raises ValueError (naming the field ``key_care_criteria``) for an unknown criterion.
+    (default today). Raises FieldValueError (a ValueError naming the field ``key_care_criteria``) for an unknown
+    criterion; nothing is written then.
     """
     now = now or utcnow()
     today = today or today_local(now)
-    try:
-        given = {KeyCareCriterion(c).value for c in criteria}
-    except ValueError as exc:
-        raise ValueError(f"字段 key_care_criteria（重点关爱情形）：{exc}") from None
+    given: set[str] = set()
+    for criterion in criteria:
+        if str(criterion) not in KeyCareCriterion._value2member_map_:
+            raise FieldValueError("key_care_criteria", "problem.unknown_key_care_ground", value=str(criterion),
+                                  allowed=", ".join(c.value for c in KeyCareCriterion))
+        given.add(str(criterion))
     grounds = sorted(set(child.key_care_criteria or ()) | given)
     if grounds != sorted(child.key_care_criteria or ()):
         child.key_care_criteria = grounds

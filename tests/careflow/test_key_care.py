@@ -8,6 +8,7 @@ import datetime
 from datetime import date
 
 import pendulum
+import pytest
 from sqlmodel import select
 
 from careflow.cases import create_pathway_run, open_case
@@ -30,7 +31,11 @@ from tests.factories import make_resident_id
 from tests.survey.files import write_csv
 
 #: This module's resident IDs: a (birthplace, birth date) pair no other test draws from.
-BIRTH = ("511321", date(2014, 6, 16))
+BIRTH = ("511321", date(2020, 6, 16))
+#: The survey round these tests import into 上杭县, and its day: a round no other test of that county uses, later than
+#: the ones whose "previous round" tests read (tests/survey/test_rounds.py).
+ROUND, DAY = "2033-04", date(2033, 5, 6)
+NOW = datetime.datetime(2033, 5, 6, 9, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
 HEADER = ["姓名", "身份证号", "户籍地", "居住地（县区）", "村居代码", "来本地日期", "重点关爱情形"]
 AREA = "350823100001"
 ASSESSED = {"guardianship_missing_or_unsafe": False, "long_term_guardianship_needed": False, "note": "监护良好"}
@@ -86,11 +91,14 @@ def test_registering_a_key_care_target_opens_file_duties_and_assessment_once_eve
         before = shape(session, child_id)
 
     report = import_survey(survey_file(tmp_path, "later", [("关爱测试", number, "511321", "监护缺失")]),
-                           county="350823", round_label="2026-10")
-    assert (report.files["opened"], report.duties["assessments"]) == (0, 0)
+                           county="350823", round_label=ROUND, today=DAY, now=NOW)
+    assert (report.files["opened"], report.files["reopened"], report.duties["assessments"]) == (0, 0, 0)
     with session_scope() as session:
-        assert shape(session, child_id) == before
+        file, duties, assessments = shape(session, child_id)
+        assert file == before[0] and assessments == before[2]  # the same file, opened on registration; one assessment
         assert len(session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child_id)).all()) == 1
+        open_duties = sorted(kind for kind, _p, _u, _d, state in duties if state == TaskState.requested)
+        assert open_duties == ["contact", "contact", "visit"]  # the round's month's contact added, nothing twice
 
 
 def test_a_screening_showing_an_abnormality_opens_the_file_once(database_url):
@@ -124,6 +132,9 @@ def test_the_assessment_opens_once_and_not_again_within_a_year(database_url):
         child_id = child.id
         [first] = assessments_of(session, child_id)
         file = session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child_id)).one()
+        with pytest.raises(ValueError, match="key_care_criteria"):  # a ground that is none: refused, nothing written
+            open_key_care(session, child, ["lonely"], actor="cw.test", reason="报告")
+        assert child.key_care_criteria == ["family_hardship"]
         # a report with another ground on the active file: grounds added, nothing opened again
         assert open_key_care(session, child, ["vagrancy"], actor="cw.test", reason="报告").action == "updated"
         assert len(assessments_of(session, child_id)) == 1
@@ -170,12 +181,16 @@ def test_the_survey_and_the_single_child_door_agree(database_url, tmp_path):
     kinds = [("甲", "511321", ["family_hardship"]), ("乙", "511321", ["disability", "vagrancy"]),
              ("丙", "511321", []), ("丁", "350823", ["missing_guardianship"])]
     words = {"family_hardship": "家庭生活困难", "disability": "自身残疾", "vagrancy": "流浪", "missing_guardianship": "监护缺失"}
-    with session_scope() as session:
-        single = [register(session, criteria=c, hukou=h, name=n).id for n, h, c in kinds]
+    with session_scope() as session:  # the single-child door on the survey's day (registration calls it on today's)
+        single = []
+        for name, hukou, criteria in kinds:
+            child = register(session, hukou=hukou, name=name)
+            open_key_care(session, child, criteria, actor="cw.test", reason="登记", today=DAY, now=NOW)
+            single.append(child.id)
     numbers = [make_resident_id(*BIRTH) for _ in kinds]
     report = import_survey(survey_file(tmp_path, "agree", [(n, rid, h, "、".join(words[c] for c in cs) or "无")
                                                            for (n, h, cs), rid in zip(kinds, numbers)]),
-                           county="350823", round_label="2026-10")
+                           county="350823", round_label=ROUND, today=DAY, now=NOW)
     assert (report.files["opened"], report.duties["assessments"]) == (2, 2)
     with session_scope() as session:
         surveyed = [session.exec(select(Child.id).where(Child.resident_id == rid)).one() for rid in numbers]
@@ -192,10 +207,11 @@ def test_a_known_child_the_survey_finds_in_key_care_gets_what_a_report_would_giv
     the same ground recorded by a report."""
     with session_scope() as session:
         by_report, by_survey = register(session, name="戊"), register(session, name="己")
-        open_key_care(session, by_report, ["disability"], actor="cw.test", reason="报告中列明重点关爱情形")
+        open_key_care(session, by_report, ["disability"], actor="cw.test", reason="报告中列明重点关爱情形", today=DAY,
+                      now=NOW)
         report_id, survey_id, number = by_report.id, by_survey.id, by_survey.resident_id
     report = import_survey(survey_file(tmp_path, "known", [("己", number, "511321", "自身残疾")]),
-                           county="350823", round_label="2026-10")
+                           county="350823", round_label=ROUND, today=DAY, now=NOW)
     assert (report.files["opened"], report.duties["assessments"]) == (1, 1)
     with session_scope() as session:
         assert shape(session, report_id) == shape(session, survey_id)
