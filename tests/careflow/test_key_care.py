@@ -82,6 +82,8 @@ def test_registering_a_key_care_target_opens_file_duties_and_assessment_once_eve
         step = load_policy().pathway("guardianship").step("guardianship_assessment")
         due = compute_deadline(pendulum.instance(requested), step.deadline).due_at
         assert assessments == [("civil_affairs-350823", TaskState.requested, due, "15 working days", "困境儿童家庭监护评估")]
+        [task] = assessments_of(session, child_id)  # in the sweeper's index: its reminder comes before the deadline
+        assert task.requested_at < task.next_rung_at < task.due_at and task.case_id is None
         [message] = session.exec(select(Notification).where(
             Notification.task_id == assessments_of(session, child_id)[0].id)).all()
         assert (message.event, message.unit_code) == ("task_requested", "civil_affairs-350823")
