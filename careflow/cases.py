@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.audit import record_audit
+from careflow.key_care import SCREENING_PATHWAY, record_screening_grounds
 from careflow.exchange.proposals import mark_referred
 from careflow.referral_eligibility import check_referral, record_override
 from core.settings import get_settings
@@ -122,6 +123,7 @@ def create_pathway_run(
         AgencyStartsIt (a ValueError): the pathway is started by an agency (``started_by_agencies``: the
             misconduct notice of 方案 十一, started by the police or the procuratorate through
             :func:`careflow.misconduct.start_notice`, which names the ``starting_unit``), not by a caseworker.
+    A screening showing an abnormality is a key care door (:func:`careflow.key_care.record_screening_grounds`).
     """
     if pathway not in load_policy().pathways:
         raise FieldKeyError("pathway", "problem.not_a_pathway", pathway=pathway,
@@ -152,6 +154,9 @@ def create_pathway_run(
     if pathway == "service_referral":  # the item is referred: the proposals a department's answer made are done
         mark_referred(session, child_id=case.child_id, item=referral_item(parameters).number, run_id=run.id,
                       actor=actor, now=run.started_at)
+    if pathway == SCREENING_PATHWAY:  # key care from any door: a screening that shows an abnormality (方案 八)
+        record_screening_grounds(session, session.get(Child, case.child_id), parameters["screening_result"],
+                                 actor=actor)
     return run
 
 

@@ -26,9 +26,12 @@ from careflow.routing import jurisdiction_prefix
 from core.settings import get_settings
 from models.agency import AgencyUnit
 from models.areas import load_areas
+from models.audit import AuditEvent
 from models.case import Case, PathwayRun
 from models.child import Child, Guardian
+from models.dated_duties import ASSESSMENT_DUTY
 from models.eligibility_rules import age_in_years
+from models.key_care_files import GuardianshipAssessment
 from models.outcome_fields import OutcomeField
 from models.policy import Policy, load_policy
 from models.regions import get_county
@@ -118,12 +121,12 @@ def _inside(area: str, jurisdiction: str) -> bool:
     return bool(jurisdiction) and bool(area) and area.startswith(jurisdiction_prefix(jurisdiction))
 
 
-def may_see_facts(task: AgencyTask, case: Case, child: Child, viewer: WebUser) -> bool:
+def may_see_facts(task: AgencyTask, case: Case | None, child: Child, viewer: WebUser) -> bool:
     """Whether ``viewer`` may see the child's facts of ``task``: an officer of the unit the task is routed to;
-    a manager whose jurisdiction holds the child; the case's caseworker, or a caseworker whose jurisdiction holds
-    the child; an officer of the residence unit following a task handled at the registration place
-    (``follower_unit_code``, :mod:`careflow.registration_place`: the child lives in its county). Admins and officers
-    of other units never."""
+    a manager whose jurisdiction holds the child; the case's caseworker (``case`` None: a task of no case), or a
+    caseworker whose jurisdiction holds the child; an officer of the residence unit following a task handled at the
+    registration place (``follower_unit_code``, :mod:`careflow.registration_place`: the child lives in its county).
+    Admins and officers of other units never."""
     role = UserRole(viewer.role)
     area = child.residence_area_code or child.residence_county_code
     if role == UserRole.agency_officer:
@@ -131,7 +134,7 @@ def may_see_facts(task: AgencyTask, case: Case, child: Child, viewer: WebUser) -
     if role == UserRole.manager:
         return _inside(area, viewer.jurisdiction_code)
     if role == UserRole.caseworker:
-        return case.caseworker == viewer.username or _inside(area, viewer.jurisdiction_code)
+        return (case is not None and case.caseworker == viewer.username) or _inside(area, viewer.jurisdiction_code)
     return False
 
 
@@ -200,7 +203,7 @@ def task_facts(session: Session, task: AgencyTask, viewer: WebUser, *, policy: P
         FactsNotVisible: ``viewer`` may not see them (:func:`may_see_facts`); nothing is audited.
     """
     if task.pathway_run_id is None or task.case_id is None:
-        return None
+        return _assessment_facts(session, task, viewer, today=today, purpose=purpose)
     policy = policy or load_policy()
     run = session.get(PathwayRun, task.pathway_run_id)
     case = session.get(Case, task.case_id)
@@ -213,7 +216,26 @@ def task_facts(session: Session, task: AgencyTask, viewer: WebUser, *, policy: P
         step = definition.step(task.step_key)
     shows = list(step.shows) if step else []
     facts = TaskFacts(shows=shows, caseworker=person_fact(session, case.caseworker))
-    today = today or pendulum.now(get_settings().timezone).date()
+    _fill_child_facts(session, facts, child, today or pendulum.now(get_settings().timezone).date())
+    if "report" in shows:
+        facts.report_summary = case.summary
+        facts.parameters = _values(list(definition.start_parameters), run.parameters or {}, policy)
+        if (run.parameters or {}).get("eligibility_unknown"):  # stored by careflow.referral_eligibility
+            facts.parameters.append(ParameterFact(
+                name="eligibility_unknown", type="text", label_zh="未能确认的服务对象条件",
+                label_en="Target-group conditions not confirmed", value=run.parameters["eligibility_unknown"]))
+    if step is not None and step.shows_answers:
+        facts.answers = _answers(session, run.id, step.shows_answers, definition, policy)
+    record_audit(session, actor=viewer.username, action="task.child_facts_viewed", entity_type="task",
+                 entity_id=task.id, case_id=case.id,
+                 detail={"shows": shows, "answers": list(step.shows_answers) if step else [], "purpose": purpose,
+                         "role": UserRole(viewer.role).value, "unit_code": viewer.unit_code or ""})
+    return facts
+
+
+def _fill_child_facts(session: Session, facts: TaskFacts, child: Child, today: dt.date) -> None:
+    """The child's facts of ``facts.shows`` filled in (age in whole years on ``today``, Asia/Shanghai)."""
+    shows = facts.shows
     if "child_name" in shows:
         facts.child_name = child.full_name
     if "sex" in shows:
@@ -229,19 +251,31 @@ def task_facts(session: Session, task: AgencyTask, viewer: WebUser, *, policy: P
     if "guardians" in shows:
         guardians = session.exec(select(Guardian).where(Guardian.child_id == child.id).order_by(Guardian.id)).all()
         facts.guardians = [GuardianFact(name=g.full_name, relation=g.relation, phone=g.phone) for g in guardians]
-    if "report" in shows:
-        facts.report_summary = case.summary
-        facts.parameters = _values(list(definition.start_parameters), run.parameters or {}, policy)
-        if (run.parameters or {}).get("eligibility_unknown"):  # stored by careflow.referral_eligibility
-            facts.parameters.append(ParameterFact(
-                name="eligibility_unknown", type="text", label_zh="未能确认的服务对象条件",
-                label_en="Target-group conditions not confirmed", value=run.parameters["eligibility_unknown"]))
-    if step is not None and step.shows_answers:
-        facts.answers = _answers(session, run.id, step.shows_answers, definition, policy)
+
+
+def _assessment_facts(session: Session, task: AgencyTask, viewer: WebUser, *, today: dt.date | None,
+                      purpose: str) -> TaskFacts | None:
+    """A key care file's family guardianship assessment (方案 七, :mod:`careflow.key_care`): the child's facts the
+    guardianship pathway's ``guardianship_assessment`` step shows (no report: none was made), whom to call being
+    who opened the file; audited as for a step. None for any other dated duty.
+
+    Raises:
+        FactsNotVisible: ``viewer`` may not see them (:func:`may_see_facts`).
+    """
+    link = session.get(GuardianshipAssessment, task.id)
+    if link is None:
+        return None
+    child = session.get(Child, link.child_id)
+    if not may_see_facts(task, None, child, viewer):
+        raise FactsNotVisible(f"no task {task.id}")
+    shows = [s for s in load_policy().pathway("guardianship").step(ASSESSMENT_DUTY).shows if s != "report"]
+    opened_by = session.exec(select(AuditEvent.actor).where(
+        AuditEvent.entity_id == str(task.id), AuditEvent.action == "task.requested")).first() or ""
+    facts = TaskFacts(shows=shows, caseworker=person_fact(session, opened_by))
+    _fill_child_facts(session, facts, child, today or pendulum.now(get_settings().timezone).date())
     record_audit(session, actor=viewer.username, action="task.child_facts_viewed", entity_type="task",
-                 entity_id=task.id, case_id=case.id,
-                 detail={"shows": shows, "answers": list(step.shows_answers) if step else [], "purpose": purpose,
-                         "role": UserRole(viewer.role).value, "unit_code": viewer.unit_code or ""})
+                 entity_id=task.id, detail={"shows": shows, "answers": [], "purpose": purpose,
+                                            "role": UserRole(viewer.role).value, "unit_code": viewer.unit_code or ""})
     return facts
 
 

@@ -41,7 +41,7 @@ from models.case import Case
 from models.deadlines import DeadlineRule, compute_deadline, format_local
 from models.working_days import WorkingDayCalendar, default_calendar
 from models.holidays import Arrangement, ArrangementError, HolidayArrangement, parse_arrangement
-from models.dated_duties import DUTY_KINDS, split_duty_key
+from models.dated_duties import ASSESSMENT_DUTY, DUTY_KINDS, split_duty_key
 from models.task import PROVISIONAL_OPEN_SQL, AgencyTask, Escalation
 from notifications.messages import caseworker_unit
 from notifications.outbox_batch import TaskMessage, enqueue_task_messages
@@ -188,6 +188,8 @@ def deadline_basis(task: AgencyTask, tz: str) -> tuple[pendulum.DateTime, Deadli
     if task.duty_key is None:
         return pendulum.instance(task.requested_at), rule
     kind, _, published, attempt = split_duty_key(task.duty_key)
+    if kind == ASSESSMENT_DUTY:  # a key care file's assessment (careflow.key_care): counted from its request
+        return pendulum.instance(task.requested_at), rule
     if kind not in DUTY_KINDS:
         return None
     if not DUTY_KINDS[kind].counted_from_publication or attempt > 1:  # the province's confirmation, a filing again

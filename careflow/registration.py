@@ -5,8 +5,9 @@ stored, and the migrant-child test of the policy's section 一 made as of the re
 several; each a ``ValueError`` naming its field), so a form marks them all; nothing is stored then. The resident ID
 is normalised and gives the birth date (:mod:`models.resident_id`); counties are GB/T 2260 codes or names
 (:func:`models.regions.get_county`); the arrival date is checked against the birth date and today
-(:func:`models.eligibility.check_arrival_date`). A child registered with key care criteria gets the key care file
-and its duties at once (:func:`careflow.survey.care_files.open_file_for`). Opening a case for the child is
+(:func:`models.eligibility.check_arrival_date`). A child registered with key care criteria who is a key care target
+(a migrant child, 方案 一（二）) gets the key care file, its duties and the family guardianship assessment at once
+(:func:`careflow.key_care.open_key_care`, the rule every door shares). Opening a case for the child is
 :mod:`careflow.cases`'s.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import date
 import pendulum
 from sqlmodel import Session, select
 
-from careflow.survey.care_files import open_file_for
+from careflow.key_care import open_key_care
 from core.audit import record_audit
 from core.settings import get_settings
 from models.child import Child, Guardian
@@ -63,9 +64,9 @@ def register_child(
 
     ``hukou_county`` / ``residence_county``: GB/T 2260 code or name. ``residence_area_code``: the
     township (9 digits) or village/community (12 digits) code under the residence county, used to
-    route village-committee and township tasks. The birth date is read from the resident ID. A child registered
-    with ``key_care_criteria`` gets their key care file and its contact and visit duties at once
-    (:func:`careflow.survey.care_files.open_file_for`).
+    route village-committee and township tasks. The birth date is read from the resident ID. A migrant child
+    registered with ``key_care_criteria`` gets their key care file, its contact and visit duties and the family
+    guardianship assessment at once (:func:`careflow.key_care.open_key_care`).
 
     Raises:
         InvalidResidentID: bad ID (names the field and value). UnknownRegion: unknown county.
@@ -146,7 +147,7 @@ def _checked_registration(session: Session, *, resident_id: str, full_name: str,
 def _store_child(session: Session, child: Child, guardians: list[dict], assessment: MigrantAssessment, *,
                  actor: str) -> None:
     """Store the child and its guardians, audited ``child.registered`` with the test's result; a child registered
-    with key care criteria gets the key care file and its duties now, not at the next survey."""
+    with key care criteria gets the key care file, its duties and the assessment now, not at the next survey."""
     session.add(child)
     for g in guardians:
         session.add(Guardian(child_id=child.id, **g))
@@ -156,4 +157,4 @@ def _store_child(session: Session, child: Child, guardians: list[dict], assessme
     )
     if child.key_care_criteria:  # key care from any door
         session.flush()
-        open_file_for(session, child, child.key_care_criteria, actor=actor, reason="登记时列为重点关爱服务对象")
+        open_key_care(session, child, actor=actor, reason="登记时列为重点关爱服务对象")

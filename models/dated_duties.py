@@ -11,6 +11,9 @@ about one says.
   quarter (``programme_report:<2026Q4>:<unit>``, :mod:`models.programmes`); ``careflow.programme_reports`` opens them.
 * A key care target's file gives the child director two (方案 一（二）, :class:`ContactKind`): a contact every month
   (每个月联系一次) and a home visit every three months (每三个月入户走访一次); ``careflow.survey.duties`` plans them.
+* Opening that file puts the child into the family guardianship assessment (方案 七, :data:`ASSESSMENT_DUTY`), a task
+  for the county civil affairs bureau described by the guardianship pathway's step of that name;
+  ``careflow.key_care`` opens it.
 
 A duty is an :class:`models.task.AgencyTask` with a ``duty_key`` (``city_list_filing:350300:2025-03-01``,
 ``contact:<child id>:2026-11``); :func:`describe_duty` gives what a message or a page says in place of a case and a
@@ -24,12 +27,14 @@ from datetime import date
 
 from models.joint_meeting import describe_meeting_duty
 from models.outcome_fields import OutcomeField
+from models.policy import load_policy
 from models.programmes import PROGRAMME_REPORT_OUTCOME, REPORT_STEP, quarter_label
 from models.regions import load_regions
 
 __all__ = [
-    "ContactKind", "DUTY_KINDS", "PROVINCE_CODE", "DutyDescription", "DutyKind", "KEY_CARE_DUTY_OUTCOME",
-    "describe_duty", "duty_key", "is_contact_duty_key", "split_duty_key",
+    "ASSESSMENT_DUTY", "ContactKind", "DUTY_KINDS", "PROVINCE_CODE", "DutyDescription", "DutyKind",
+    "KEY_CARE_DUTY_OUTCOME", "assessment_duty_key", "describe_duty", "duty_key", "is_contact_duty_key",
+    "split_duty_key",
 ]
 
 
@@ -168,15 +173,31 @@ class DutyDescription:
     outcome: tuple[OutcomeField, ...]
 
 
+#: The family guardianship assessment a key care file opens (方案 七): its duty key's kind, the step key of the
+#: guardianship pathway's step that describes it (``policy/pathways/guardianship.yaml``).
+ASSESSMENT_DUTY = "guardianship_assessment"
+
+
+def assessment_duty_key(child_id, day: date) -> str:
+    """``guardianship_assessment:<child id>:<YYYY-MM-DD>``: the assessment a key care file opened on ``day``."""
+    return f"{ASSESSMENT_DUTY}:{child_id}:{day.isoformat()}"
+
+
 def describe_duty(key: str, title: str = "") -> DutyDescription:
     """The subject, titles, instructions and answer fields of the duty with ``duty_key`` ``key``.
 
-    An unknown kind (a duty some other part of careflow created) is described by its key and ``title``.
+    An unknown kind (a duty some other part of careflow created) is described by its key and ``title``; a family
+    guardianship assessment by the guardianship pathway's ``guardianship_assessment`` step (its answer fields too).
     """
     meeting = describe_meeting_duty(key, title)  # the joint meeting of 方案 十一 (models.joint_meeting)
     if meeting is not None:
         return DutyDescription(*meeting)
     kind, _, rest = key.partition(":")
+    if kind == ASSESSMENT_DUTY:
+        step = load_policy().pathway("guardianship").step(ASSESSMENT_DUTY)
+        return DutyDescription(subject=title or key, pathway_title="重点关爱服务对象（一人一档）",
+                               step_title=step.title_zh, instructions=step.instructions_zh,
+                               outcome=tuple(step.outcome))
     if kind == REPORT_STEP:
         return _describe_report(rest, title)
     kind, city_code, published, attempt = split_duty_key(key)

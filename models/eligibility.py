@@ -29,7 +29,7 @@ from __future__ import annotations
 import calendar
 import datetime
 from enum import StrEnum
-from typing import Iterable, NamedTuple
+from typing import Collection, Iterable, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -46,6 +46,7 @@ __all__ = [
     "ArrivalDateProblem",
     "aged_16_from",
     "assess_key_care",
+    "key_care_target",
     "assess_migrant_child",
     "is_under_16",
     "check_arrival_date",
@@ -397,5 +398,11 @@ def assess_key_care(criteria: Iterable[KeyCareCriterion | str], is_migrant: bool
     Raises:
         ValueError: for a string that is not a criterion.
     """
-    met = {KeyCareCriterion(criterion) for criterion in criteria}
-    return bool(is_migrant) and bool(met)
+    return key_care_target(bool(is_migrant), {KeyCareCriterion(criterion) for criterion in criteria})
+
+
+def key_care_target(is_migrant: bool, criteria: Collection[str]) -> bool:
+    """The one rule of 方案 一（二）, on criteria already checked: a migrant child with at least one criterion. The
+    survey's row test (:func:`models.survey_rules.classify`) and every other door (:mod:`careflow.key_care`) call
+    it."""
+    return is_migrant and len(criteria) > 0

@@ -4,9 +4,13 @@ Policy: 闽民童〔2025〕5号, section 一（二）: a key care target (重点
 (:class:`KeyCareFile`, 一人一档); the child director (儿童主任) contacts them at least monthly and visits the home at
 least every three months (:class:`CareContact` is the log; the duties themselves are :class:`models.task.AgencyTask`
 rows with a ``duty_key``, linked by :class:`KeyCareDuty`; their kinds and keys are :mod:`models.dated_duties`, the
-calendar :mod:`careflow.survey.duties`). Section 一（三）: departments share data back (school enrolment, medical
-insurance, rehabilitation…), kept on the child since migration 0022 (:class:`models.data_exchange.DepartmentAnswer`,
-:mod:`careflow.exchange.answers`); :attr:`KeyCareFile.department_data` holds only answers imported before. Files are opened and closed by a survey round (:mod:`models.survey`).
+calendar :mod:`careflow.survey.duties`). Section 七: a key care target is put into the family guardianship
+assessment (困境儿童家庭监护评估), a civil-affairs task linked by :class:`GuardianshipAssessment`. Section 一（三）:
+departments share data back (school enrolment, medical insurance, rehabilitation…), kept on the child since migration
+0022 (:class:`models.data_exchange.DepartmentAnswer`, :mod:`careflow.exchange.answers`);
+:attr:`KeyCareFile.department_data` holds only answers imported before. Files are opened by any door — a survey round
+(:mod:`models.survey`), a registration, a report, a screening — through :mod:`careflow.key_care`, and closed by a
+survey round.
 """
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, utcnow
 
-__all__ = ["CareContact", "FileStatus", "KeyCareDuty", "KeyCareFile", "file_reference", "parse_file_reference"]
+__all__ = ["CareContact", "FileStatus", "GuardianshipAssessment", "KeyCareDuty", "KeyCareFile", "file_reference",
+           "parse_file_reference"]
 
 
 class FileStatus(enum.StrEnum):
@@ -124,3 +129,26 @@ class KeyCareDuty(SQLModel, table=True):
         sa.Integer, sa.ForeignKey("key_care_file.id", name="fk_key_care_duty_file_id"), nullable=False))
     kind: str = Field(max_length=8)
     period: str = Field(max_length=10)
+
+
+class GuardianshipAssessment(SQLModel, table=True):
+    """Links a family guardianship assessment (困境儿童家庭监护评估, 方案 七) opened for a key care target to the child
+    and the file whose opening asked for it (:mod:`careflow.key_care`).
+
+    The task itself is an :class:`models.task.AgencyTask` with no case, for the county civil affairs bureau
+    (``duty_key`` ``guardianship_assessment:<child id>:<YYYY-MM-DD>``, the day it opened, Asia/Shanghai);
+    ``child_id`` is indexed so that "one done in the last year?" is an index lookup per child.
+    """
+
+    __tablename__ = "guardianship_assessment"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("task_id", name="pk_guardianship_assessment"),
+        sa.Index("ix_guardianship_assessment_child_id", "child_id"),
+    )
+
+    task_id: uuid.UUID = Field(sa_column=sa.Column(
+        sa.Uuid, sa.ForeignKey("agency_task.id", name="fk_guardianship_assessment_task_id"), nullable=False))
+    child_id: uuid.UUID = Field(sa_column=sa.Column(
+        sa.Uuid, sa.ForeignKey("child.id", name="fk_guardianship_assessment_child_id"), nullable=False))
+    file_id: int = Field(sa_column=sa.Column(
+        sa.Integer, sa.ForeignKey("key_care_file.id", name="fk_guardianship_assessment_file_id"), nullable=False))

@@ -10,7 +10,7 @@ import datetime
 from functools import lru_cache
 from typing import NamedTuple
 
-from models.eligibility import KeyCareCriterion, add_months, aged_16_from
+from models.eligibility import KeyCareCriterion, add_months, aged_16_from, key_care_target
 from models.regions import Region
 
 __all__ = ["CRITERION_WORDS", "Classification", "NO_CRITERION_WORDS", "classify"]
@@ -50,7 +50,7 @@ def classify(
     Same three tests and reason codes: age (``birth_date_in_future`` | ``aged_out``), place (``same_county`` |
     ``central_districts_same_city``), residence (``arrival_in_future`` | ``resided_under_6_months``); only the
     failed ones are returned. Key care: a migrant child meeting at least one criterion
-    (:func:`models.eligibility.assess_key_care`). Never raises for valid dates and regions.
+    (:func:`models.eligibility.key_care_target`). Never raises for valid dates and regions.
     """
     failed: list[str] = []
     if birth_date > on:
@@ -67,7 +67,7 @@ def classify(
     elif _six_months_on(start) > on:
         failed.append("resided_under_6_months")
     is_migrant = not failed
-    return Classification(is_migrant, tuple(failed), is_migrant and bool(criteria))
+    return Classification(is_migrant, tuple(failed), key_care_target(is_migrant, criteria))
 
 
 #: Criterion codes accepted in a survey's 重点关爱情形 column, by their Chinese wording and common variants.

@@ -22,6 +22,7 @@ from models.data_exchange import (  # noqa: F401  (departments' answers and prop
 )
 from models.city_list_version import CityListVersion  # noqa: F401  (city list versions, migration 0019_city_list)
 from models.programmes import Programme, ProgrammeInvitation  # noqa: F401  (programmes of items 18-20, 0017)
+from models.key_care_files import GuardianshipAssessment  # noqa: F401  (key care from any door, migration 0020)
 
 __all__ = [
     "AgencyTask", "AgencyUnit", "Escalation", "AuditEvent", "Case", "CaseStatus", "Child", "DeliveryStatus",

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from careflow.answers import AnswerResult, answer_task
 from careflow.cases import create_pathway_run, open_case
+from careflow.key_care import open_key_care
 from careflow.registration import Registration, register_child
 from careflow.resume import start_pathway_flow
 from careflow.task_lookup import TaskNotFound
@@ -69,7 +70,9 @@ def register_child_as(session: Session, user: WebUser, data: ChildCreate) -> Reg
 
 
 def record_report_as(session: Session, user: WebUser, child: Child, data: ReportCreate) -> Case:
-    """Record a report about a child by opening a case on it; the case summary holds the report.
+    """Record a report about a child by opening a case on it; the case summary holds the report. Key care grounds
+    the report shows go through the one key care door (:func:`careflow.key_care.open_key_care`): a key care
+    target gets the file, its duties and the family guardianship assessment at once.
 
     Raises:
         NotAllowed: not a caseworker. NotVisible: the child is outside the jurisdiction.
@@ -83,7 +86,11 @@ def record_report_as(session: Session, user: WebUser, child: Child, data: Report
     if data.mandatory_report:
         parts.append(_MANDATORY)
     parts.append(data.summary)
-    return open_case(session, child_id=child.id, caseworker=user.username, summary=_SEP.join(parts)[:500])
+    case = open_case(session, child_id=child.id, caseworker=user.username, summary=_SEP.join(parts)[:500])
+    if data.key_care_criteria:  # key care from any door
+        open_key_care(session, child, data.key_care_criteria, actor=user.username,
+                      reason=f"报告中列明重点关爱情形（{case.reference}）")
+    return case
 
 
 #: How :func:`record_report_as` writes the report into the case summary: ``报告人：班主任；强制报告；<summary>``.

@@ -41,8 +41,11 @@ def child_create(form: FormData) -> ChildCreate:
 
 
 def report_create(form: FormData) -> ReportCreate:
+    """The report form: key care grounds as repeated ``key_care`` checkboxes, as on the registration form."""
     return ReportCreate.model_validate({"summary": _text(form, "summary"), "reported_by": _text(form, "reported_by"),
-                                        "mandatory_report": _text(form, "mandatory_report") == "yes"})
+                                        "mandatory_report": _text(form, "mandatory_report") == "yes",
+                                        "key_care_criteria": [v for v in form.getlist("key_care")
+                                                              if isinstance(v, str)]})
 
 
 def prefixed_values(form: FormData, prefix: str) -> dict[str, str]:

@@ -127,11 +127,15 @@ class ChildCreate(_In):
 
 
 class ReportCreate(_In):
-    """A report about a child (报告): recorded by opening a case whose summary it becomes."""
+    """A report about a child (报告): recorded by opening a case whose summary it becomes. Key care grounds the
+    report shows (方案 一（二）) are added to the child's and, for a key care target, open the file (一人一档), its
+    duties and the family guardianship assessment at once (``careflow.key_care.open_key_care``)."""
 
     summary: Text(400, 1, multiline=True) = Field(description="what was reported")
     reported_by: Text(60) = ""
     mandatory_report: bool = Field(False, description="made by a mandatory reporter (强制报告)")
+    key_care_criteria: list[KeyCareCriterion] = Field(default_factory=list, max_length=6,
+                                                      description="key care grounds the report shows (重点关爱情形)")
 
 
 class PathwayStart(_In):

@@ -1,7 +1,7 @@
 """A key care file's life after it is opened (方案 一（二）): the child director's contacts and home visits recorded
 (:func:`record_contact`, :func:`complete_duty`), files closed with their open duties cancelled (:func:`close_files`),
-reopened (:func:`reopen_file`), opened for a child registered with key care grounds (:func:`open_file_for`), and
-found by reference, child id or ID number (:func:`find_file`). The duties they
+reopened (:func:`reopen_file`), and found by reference, child id or ID number (:func:`find_file`). Files are opened
+by :mod:`careflow.key_care` (any door) and the survey (:mod:`careflow.survey.round_consequences`). The duties they
 settle or open are scheduled by :mod:`careflow.survey.duties`; task states are written by
 :func:`careflow.tasks.move_tasks`.
 """
@@ -112,41 +112,6 @@ def reopen_file(session: Session, file: KeyCareFile, criteria: list[str], *, tod
     session.add(file)
     record_audit(session, actor=actor, action="key_care_file.reopened", entity_type="key_care_file",
                  entity_id=file.id, reason=reason, detail={"file": file.reference, "criteria": sorted(criteria)})
-
-
-def open_file_for(session: Session, child: Child, criteria: list[str], *, today: datetime.date | None = None,
-                  actor: str = "careflow", reason: str = "") -> KeyCareFile | None:
-    """Key care from any door (issue 13 item 3): a child recorded with key care grounds (重点关爱服务对象, 方案
-    一（二）) outside a survey — at registration, say — gets their file (一人一档) and its contact and visit duties at
-    once, as a survey round would give them (:func:`careflow.survey.duties.ensure_duties`). A closed file is
-    reopened with the grounds; an active one takes any new grounds; ``criteria`` empty: nothing (None).
-
-    The file is kept at the child's residence area (``county_code``, ``area_code``), so its duties go to the
-    village committee there (the child director). Audited ``key_care_file.opened`` (or ``reopened``/``updated``).
-    """
-    grounds = sorted(set(criteria))
-    if not grounds:
-        return None
-    today = today or today_local()
-    file = session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child.id)).first()
-    if file is None:
-        file = KeyCareFile(child_id=child.id, county_code=child.residence_county_code,
-                           area_code=child.residence_area_code or "", criteria=grounds, opened_on=today)
-        session.add(file)
-        session.flush()
-        record_audit(session, actor=actor, action="key_care_file.opened", entity_type="key_care_file",
-                     entity_id=file.id, reason=reason, detail={"file": file.reference, "criteria": grounds})
-    elif file.status != FileStatus.active.value:
-        reopen_file(session, file, grounds, today=today, actor=actor, reason=reason)
-        session.flush()
-    elif not set(grounds) <= set(file.criteria):
-        file.criteria, file.updated_at = sorted(set(file.criteria) | set(grounds)), utcnow()
-        session.add(file)
-        record_audit(session, actor=actor, action="key_care_file.updated", entity_type="key_care_file",
-                     entity_id=file.id, reason=reason, detail={"file": file.reference, "criteria": file.criteria})
-        session.flush()
-    ensure_duties(session, [file.id], today=today, actor=actor)
-    return file
 
 
 class FileNotFound(FieldLookupError):

@@ -242,6 +242,7 @@ class Merger:
         if self.files is not None and key_care:
             self.files.open_for_chunk(self.id_prefix)
             self._timed("files and duties", t)
+            self.timings["of which assessments"] = self.files.seconds_assessments
         return True
 
     def _merge(self, params: dict) -> None:

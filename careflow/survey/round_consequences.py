@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from core.audit import record_audit
 from careflow.survey.bulk import json_sql
+from careflow.key_care import follow_up_opened_files
 from careflow.survey.care_files import close_files, reopen_file
 from careflow.survey.duties import UnitCache, ensure_duties
 from careflow.survey.merge import Merger
@@ -36,8 +37,9 @@ class NewFiles:
     rows). What it opened is skipped by the import's closing pass.
 
     Attributes:
-        opened, duties: files opened and duties created; ``file_ids`` those files (a few percent of the rows);
-        unrouted: area → duties not created (no unit covers the area).
+        opened, duties, assessments: files opened, duties created and family guardianship assessments opened
+        (:func:`careflow.key_care.follow_up_opened_files`, as any door's files get them); ``file_ids`` those files
+        (a few percent of the rows); unrouted: area → duties or assessments not created (no unit covers the area).
     """
 
     def __init__(self, session: Session, survey_round: SurveyRound, import_id: int, *, today: datetime.date,
@@ -45,7 +47,8 @@ class NewFiles:
         self.session, self.round, self.today, self.now, self.actor = session, survey_round, today, now, actor
         self.import_id = import_id
         self.units = UnitCache(session)
-        self.opened = self.duties = 0
+        self.opened = self.duties = self.assessments = 0
+        self.seconds_assessments = 0.0
         self.file_ids: set[int] = set()
         self.unrouted: dict[str, int] = {}
         conn = session.connection()
@@ -81,9 +84,12 @@ class NewFiles:
         self.audit_opened(min(ids), max(ids))
         self.opened += len(ids)
         self.file_ids.update(ids)
-        plan = ensure_duties(self.session, ids, today=self.today, now=self.now, actor=self.actor, units=self.units)
-        self.duties += plan.created_count
-        for area, count in plan.unrouted.items():
+        done = follow_up_opened_files(self.session, ids, today=self.today, now=self.now, actor=self.actor,
+                                      units=self.units, new_children=True)  # this chunk created them
+        self.duties += done.duties
+        self.assessments += len(done.assessments)
+        self.seconds_assessments += done.seconds_assessments
+        for area, count in done.unrouted.items():
             self.unrouted[area] = self.unrouted.get(area, 0) + count
 
 
@@ -94,7 +100,7 @@ class Consequences:
     relocations: list[Relocation] = field(default_factory=list)
     cases_closed_aged_out: list[str] = field(default_factory=list)
     files: dict[str, int] = field(default_factory=lambda: dict(opened=0, reopened=0, updated=0, closed=0))
-    duties: dict[str, int] = field(default_factory=lambda: dict(created=0, cancelled=0))
+    duties: dict[str, int] = field(default_factory=lambda: dict(created=0, cancelled=0, assessments=0))
     unrouted: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -144,9 +150,9 @@ def apply_consequences(session: Session, merger: Merger, *, survey_round: Survey
     result.timings["aged out"] = time.perf_counter() - mark
     mark = time.perf_counter()
     active_ids: list[int] = []
+    opened_ids: list[int] = []  # opened or reopened here (not by the fast path): their assessments follow
     if not all_new:
-        _change_files(session, here, result)
-        _open_files(session, here, merger, result)
+        opened_ids = _change_files(session, here, result) + _open_files(session, here, merger, result)
         active_ids = [row[0] for row in session.connection().execute(sa.text(f"""
             SELECT f.id FROM key_care_file f CROSS JOIN child c CROSS JOIN survey_record r
             WHERE f.county_code = :county AND f.status = 'active' AND c.id = f.child_id AND r.round_id = :round
@@ -160,6 +166,10 @@ def apply_consequences(session: Session, merger: Merger, *, survey_round: Survey
     result.timings["duties"] = time.perf_counter() - mark
     result.duties["created"] = plan.created_count + merger.files.duties
     result.unrouted = plan.unrouted
+    assessed = follow_up_opened_files(session, opened_ids, today=today, now=now, actor=actor, duties=False)
+    result.duties["assessments"] = len(assessed.assessments) + merger.files.assessments
+    for area, count in assessed.unrouted.items():
+        result.unrouted[area] = result.unrouted.get(area, 0) + count
     for area, count in merger.files.unrouted.items():
         result.unrouted[area] = result.unrouted.get(area, 0) + count
     if rows_merged:  # a file with no valid row does not do the round's duty
@@ -183,9 +193,9 @@ def _close_aged_out(session: Session, here: _Round) -> list[str]:
     return closed
 
 
-def _change_files(session: Session, here: _Round, result: Consequences) -> None:
+def _change_files(session: Session, here: _Round, result: Consequences) -> list[int]:
     """Close the files of children no longer key care targets (duties cancelled), reopen those who are again, and
-    update the criteria of the others whose criteria changed."""
+    update the criteria of the others whose criteria changed; returns the ids of the files reopened."""
     changed_files = session.connection().execute(sa.text(f"""
         SELECT f.id, f.status, r.is_key_care, r.key_care_criteria, r.not_migrant_reasons
         FROM key_care_file f CROSS JOIN child c CROSS JOIN survey_record r
@@ -196,6 +206,7 @@ def _change_files(session: Session, here: _Round, result: Consequences) -> None:
         here.params).all()
     label = here.survey_round.label
     closing: dict[int, str] = {}  # file id → why it closes (all closed at once below)
+    reopened: list[int] = []
     for file_id, status, is_key_care, criteria_text, reasons in changed_files:
         criteria = sorted(c for c in criteria_text.split(",") if c)
         if status == FileStatus.active.value and not is_key_care:
@@ -207,6 +218,7 @@ def _change_files(session: Session, here: _Round, result: Consequences) -> None:
             reopen_file(session, file, criteria, today=here.today, actor=here.actor, now=here.now, reason=why)
             file.opened_round_id = here.survey_round.id
             result.files["reopened"] += 1
+            reopened.append(file_id)
         else:
             file.criteria, file.updated_at = criteria, here.now
             session.add(file)
@@ -215,10 +227,12 @@ def _change_files(session: Session, here: _Round, result: Consequences) -> None:
             result.files["updated"] += 1
     result.duties["cancelled"] += close_files(session, closing, today=here.today, actor=here.actor, now=here.now)
     result.files["closed"] += len(closing)
+    return reopened
 
 
-def _open_files(session: Session, here: _Round, merger: Merger, result: Consequences) -> None:
-    """Open a file for each key care target of the round who has none (set-based), each audited."""
+def _open_files(session: Session, here: _Round, merger: Merger, result: Consequences) -> list[int]:
+    """Open a file for each key care target of the round who has none (set-based), each audited; returns their
+    ids."""
     conn = session.connection()
     files_before = conn.execute(sa.text("SELECT COALESCE(MAX(id), 0) FROM key_care_file")).scalar_one()
     opened = conn.execute(sa.text(f"""
@@ -230,13 +244,15 @@ def _open_files(session: Session, here: _Round, merger: Merger, result: Conseque
         WHERE r.round_id = :round AND r.is_key_care AND {IN_FILE}
           AND c.id = r.child_id AND NOT EXISTS (SELECT 1 FROM key_care_file f WHERE f.child_id = c.id)
           AND NOT {found_later_sql("c", here.later)}
-        ORDER BY r.line""").bindparams(sa.bindparam("now", type_=UTCDateTime()),
-                                       sa.bindparam("today", type_=sa.Date())),
+        ORDER BY r.line
+        RETURNING id""").bindparams(sa.bindparam("now", type_=UTCDateTime()),
+                                    sa.bindparam("today", type_=sa.Date())),
         {**here.params, "today": here.today, "now": here.now})
-    opened_here = max(opened.rowcount or 0, 0)
-    if opened_here:
+    opened_ids = list(opened.scalars())
+    if opened_ids:
         merger.files.audit_opened(files_before + 1, 2**62)
-    result.files["opened"] += opened_here
+    result.files["opened"] += len(opened_ids)
+    return opened_ids
 
 
 def _not_key_care_reason(criteria: list[str], reasons: str, label: str) -> str:

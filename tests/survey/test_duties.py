@@ -184,6 +184,7 @@ def test_no_longer_a_key_care_target_cancels_the_duties_and_becoming_one_again_r
 
     report = survey(tmp_path, "r3", number, "自身残疾", "2029-10", D(2029, 11, 5))
     assert report.files["reopened"] == 1 and report.duties["created"] == 2
+    assert report.duties["assessments"] == 0  # the assessment opened with the file is still open: none more
     assert [(kind, period) for kind, period, *_ in open_duties(file_id)] == [("contact", "2029-11"),
                                                                               ("visit", "2030-02-05")]
 
@@ -281,9 +282,9 @@ def test_a_child_registered_with_key_care_grounds_gets_the_file_and_duties_at_on
     assert {unit for _k, _p, unit, *_ in duties} == {"village_committee-350823100001"}
 
     with session_scope() as session:  # registering the grounds again (another door) opens nothing twice
-        from careflow.survey.care_files import open_file_for
+        from careflow.key_care import open_key_care
         from models.child import Child
 
-        open_file_for(session, session.get(Child, child_id), ["family_hardship"], actor="cw.test")
+        open_key_care(session, session.get(Child, child_id), ["family_hardship"], actor="cw.test", reason="test")
         assert len(session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child_id)).all()) == 1
     assert sorted(kind for kind, *_ in open_duties(file_id)) == ["contact", "visit"]

@@ -124,7 +124,7 @@ def test_csv_with_every_defect_gives_the_exact_report_and_stores_only_good_rows(
     assert [(n.line, n.code, n.value) for n in report.notes] == [(3, "lost_x_recovered", ids["lost_x"][:17])]
     assert report.columns["residence_area_code"] == "乡镇/村居代码" and report.ignored_columns == ["序号", "备注"]
     assert report.files == dict(opened=2, reopened=0, updated=0, closed=0)
-    assert report.duties == dict(created=4, cancelled=0) and report.unrouted == {}
+    assert report.duties == dict(created=4, cancelled=0, assessments=2) and report.unrouted == {}
 
     with session_scope() as session:
         stored = {c.resident_id: c for c in session.exec(select(Child).where(Child.resident_id.in_(list(ids.values()))))}

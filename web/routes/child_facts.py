@@ -21,6 +21,7 @@ from web.eligibility_view import (
 )
 from web.exchange_view import exchange_context, start_proposal_as
 from web.inputs import CASE_REFERENCE
+from web.key_care_view import key_care_section
 from web.scope import visible_case, visible_child
 from web.templating import redirect, render, translator
 from web.views import child_detail
@@ -29,9 +30,10 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)]
 
 
 def facts_context(db, child) -> dict:
-    """What ``child_detail.html`` needs for its facts section and the departments' answers and proposals."""
+    """What ``child_detail.html`` needs for its facts section, the departments' answers and proposals, and its key
+    care section (:func:`web.key_care_view.key_care_section`)."""
     return {"child_facts": facts_out(db, child), "fact_choices": fact_choices(), "fact_values": {},
-            **exchange_context(db, child)}
+            "key_care": key_care_section(db, child), **exchange_context(db, child)}
 
 
 def checks_context(db, child, actor: str) -> dict:
