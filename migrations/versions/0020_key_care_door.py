@@ -6,14 +6,14 @@ task to the child and to the file; ``ix_guardianship_assessment_child_id`` answe
 the last year?" per child.
 
 Revision ID: 0020_key_care_door
-Revises: 0022_data_exchange
+Revises: 0019_city_list
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0020_key_care_door'
-down_revision = '0022_data_exchange'
+down_revision = '0019_city_list'
 branch_labels = None
 depends_on = None
 

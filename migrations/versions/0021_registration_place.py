@@ -6,7 +6,7 @@ page, and is told when it is opened, answered or reaches its deadline. NULL for 
 ``ix_agency_task_follower_due`` serves a unit's 跟进 list by deadline. See careflow/registration_place.py.
 
 Revision ID: 0021_registration_place
-Revises: 0019_city_list
+Revises: 0020_key_care_door
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision = '0021_registration_place'
-down_revision = '0019_city_list'
+down_revision = '0020_key_care_door'
 branch_labels = None
 depends_on = None
 
