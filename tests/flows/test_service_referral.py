@@ -55,6 +55,7 @@ def test_item_16_is_referred_to_six_departments_and_closes_when_all_answered(ser
 
 
 @pytest.mark.e2e
+@pytest.mark.only_backend("postgresql", why="the flow's branching reads the same rows on both databases; its writes are tested on both")
 def test_a_referral_for_item_18_invites_the_child_to_a_programme_and_opens_no_department_task(served):
     from careflow.programmes import ProgrammeInput, record_programme
     from models.programmes import InvitationStatus, Programme, ProgrammeInvitation
