@@ -23,6 +23,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, utcnow
+from models.survey import SurveyRound  # noqa: F401  (key_care_file.opened_round_id's table: a file written outside
+#                                        a survey import, e.g. from a report, needs it known to the ORM)
 
 __all__ = ["CareContact", "FileStatus", "GuardianshipAssessment", "KeyCareDuty", "KeyCareFile", "file_reference",
            "parse_file_reference"]

@@ -24,10 +24,10 @@ import uuid
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from careflow.confidential import confidential_case
 from careflow.routing import jurisdiction_prefix
-from models.case import Case, PathwayRun
+from models.case import Case
 from models.child import Child
-from models.policy import load_policy
 from models.task import AgencyTask
 from models.user import UserRole, WebUser
 
@@ -101,16 +101,6 @@ def visible_child(session: Session, user: WebUser, child_id: uuid.UUID) -> Child
     if child is None or not can_read_child(user, child):
         raise NotVisible(f"no child {child_id}")
     return child
-
-
-def confidential_case():
-    """SQL condition on :class:`Case`: a pathway run of a ``confidential`` pathway (policy/pathways/*.yaml: the
-    misconduct notice of 方案 十一) is on the case. Caseworkers never see such a case (the units concerned read the
-    notice on their task pages, managers on theirs and on the case page); ``pathway_run.case_id``'s index serves it."""
-    keys = [key for key, p in load_policy().pathways.items() if p.confidential]
-    if not keys:
-        return sa.false()
-    return sa.exists().where(PathwayRun.case_id == Case.id, PathwayRun.pathway.in_(keys))
 
 
 def visible_case(session: Session, user: WebUser, reference: str) -> tuple[Case, Child]:

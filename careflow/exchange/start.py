@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from careflow.cases import open_case, create_pathway_run
+from careflow.confidential import confidential_case
 from careflow.exchange.proposals import ProposalView, open_proposals
 from models.case import Case, CaseStatus, PathwayRun
 
@@ -52,7 +53,8 @@ def start_proposed_referral(session: Session, *, child_id: uuid.UUID, item: int,
         (the item open on the case, the child no longer in the target group …), in Chinese.
     """
     proposal = proposal_of(session, child_id, item)
-    case = session.exec(select(Case).where(Case.child_id == child_id, Case.status == CaseStatus.open.value)
+    case = session.exec(select(Case).where(Case.child_id == child_id, Case.status == CaseStatus.open.value,
+                                           ~confidential_case())  # never the police's notice (方案 十一)
                         .order_by(Case.opened_at.desc(), Case.id.desc())).first()
     opened = case is None
     if opened:

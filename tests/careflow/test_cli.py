@@ -172,3 +172,25 @@ def test_a_refused_value_is_worded_in_the_readers_language(database_url, tmp_pat
     english = subprocess.run([sys.executable, "-m", "entry.cli", "case", "timeline", "CF-NONE"],
                              capture_output=True, text=True, env=env, timeout=120)
     assert english.returncode == 2 and english.stderr.strip() == "error: Case: no case 'CF-NONE'"
+
+
+def test_a_key_care_ground_at_registration_opens_the_file_in_a_fresh_process(database_url):
+    """A command (or the web app) that never imported a survey must still write a key care file: the ORM has to
+    know ``survey_round``, the table ``key_care_file.opened_round_id`` refers to. Registering with a ground failed
+    with NoReferencedTableError in a fresh process, while the test process, which imports every table, passed."""
+    import os
+    import subprocess
+    import sys
+
+    resident_id = make_resident_id()
+    done = subprocess.run([sys.executable, "-m", "entry.cli", "child", "register", "--resident-id", resident_id,
+                           "--name", "王五", "--hukou", "511321", "--residence", "350302", "--arrived", "2023-08-20",
+                           "--area", "350302001001", "--key-care", "missing_guardianship", "--as", "lin.fang"],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    assert done.returncode == 0, done.stderr
+    from models.child import Child
+    from models.key_care_files import KeyCareFile
+
+    with session_scope() as session:
+        child = session.exec(select(Child).where(Child.resident_id == resident_id)).one()
+        assert session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child.id)).first() is not None

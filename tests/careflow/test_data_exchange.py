@@ -210,3 +210,26 @@ def test_the_command_line_imports_a_file_once_and_says_so_in_chinese(database_ur
     again = CliRunner().invoke(app, ["survey", "import-answers", str(path), "--department", "medical_insurance"])
     assert first.exit_code == 0 and "记录答复 1 条" in first.output and "建议转介 1 项" in first.output
     assert again.exit_code == 0 and "已导入过，本次未重复导入" in again.output
+
+
+def test_a_proposed_referral_never_goes_on_the_polices_confidential_notice_case(database_url, tmp_path):
+    """The child's open case the one-click start uses is the caseworker's, not a misconduct notice's case (方案 十一)
+    opened later: the referral landed there, out of the caseworker's sight, and 医保's task page named the police's
+    notice as the report (a fresh user found it)."""
+    from careflow.cases import open_case
+    from careflow.misconduct import start_notice
+    from models.child import Child
+
+    child = register(date(2014, 7, 7))
+    with session_scope() as session:
+        own = open_case(session, child_id=child, caseworker="test.caseworker", summary="社工个案")
+        own_reference = own.reference
+    with session_scope() as session:
+        resident_id = session.get(Child, child).resident_id
+        notice = start_notice(session, actor="民警陈强", unit_code="police-350302", resident_id=resident_id,
+                              conduct_kind="offence", conduct="多次结伙殴打同学", conduct_on="2026-11-20")
+        assert notice.case.reference != own_reference
+    answer(tmp_path, "medical_insurance", "参保状态", "未参保", child)
+    with session_scope() as session:
+        started = start_proposed_referral(session, child_id=child, item=7, actor="test.caseworker")
+        assert not started.case_opened and started.case.reference == own_reference
