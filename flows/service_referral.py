@@ -147,12 +147,14 @@ def _names(answers) -> str:
 def summarise(item: ServiceItem, step: PathwayStep, answers: list[TaskAnswer]) -> str:
     """How the referral ended, in the step's own words, at most 500 characters, e.g.
     ``清单第18项精神文化生活服务：7个责任部门均已答复。网信办：已提供服务；教育：已提供服务；…``."""
+    from core.i18n import label  # start-up: Babel's catalogues, only once the referral ends
+
     agencies = load_policy().agencies
-    shown = {True: "是", False: "否"}
     parts = []
     for answer in answers:
         labels = {f.name: f.label_zh for f in step.outcome}
-        said = "，".join(f"{labels.get(k, k)}：{shown.get(v, v)}" for k, v in answer.outcome.items() if k != "note")
+        said = "，".join(f"{labels.get(k, k)}：{label(v, f'option.{k}')}" for k, v in answer.outcome.items()
+                        if k != "note")
         parts.append(f"{agencies[answer.agency_type].name_zh}（{said}）")
     head = (f"清单第{item.number}项{item.service}：{len(answers)}个责任部门均已答复" if item.completion == "all"
             else f"清单第{item.number}项{item.service}：{len(answers)}个部门已办结（任一部门办结即可）")

@@ -212,3 +212,14 @@ def test_an_any_item_cancels_the_other_departments_tasks(session, referral):
     assert [session.get(type(t), t.id).state for t in tasks] == [
         TaskState.cancelled, TaskState.completed, TaskState.cancelled]
     assert cancel_unanswered.fn(str(run.id), "service_referral", "again") == 0
+
+
+def test_the_summary_words_a_choice_by_its_label():
+    """A department's choice reads as the form shows it (审核确认结果：审核通过), never as its code (approved): the
+    case page, the timeline and the caseworker's message quoted 「民政（审核确认结果：approved）」."""
+    item = load_policy().service_item(13)
+    step, requests = referral_requests(item)
+    answers = [TaskAnswer(task_id="1", step_key=s, agency_type=a, attempt=1, state=TaskState.completed,
+                          outcome={"decision": "approved"}) for s, a in requests]
+    text = summarise(item, step, answers)
+    assert "approved" not in text and "：审核通过" in text, text
