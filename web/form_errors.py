@@ -70,7 +70,7 @@ KNOWN_PROBLEMS = [
     (re.compile(r"3–64 characters"), "form.hint_username"),
 ]
 _FIELD_IN_TEXT = re.compile(r"field '([a-z_]+)'(?: \([^)]*\))?:?\s*(.*)", re.S)
-_FIELD_IN_CHINESE = re.compile(r"字段 ?([a-z_]+)(?:（(?:[^（）]|（[^（）]*）)*）)?[：:]\s*(.*)", re.S)
+_FIELD_IN_CHINESE = re.compile(r"字段 ?([a-z_]+)(?:（((?:[^（）]|（[^（）]*）)*)）)?[：:]\s*(.*)", re.S)
 _QUOTED_VALUE = re.compile(r"^'(.{0,200}?)' is\b")
 #: pydantic's type tags inside a union's location (``outcome.serious.bool``) that name no field.
 _TYPE_TAGS = {"bool", "str", "constrained-str", "function-after[_printable(), constrained-str]",
@@ -219,9 +219,9 @@ def _domain(exc: Exception, form_values: dict[str, str]) -> FieldError:
     text = str(exc)
     chinese = _FIELD_IN_CHINESE.search(text)
     if chinese:  # careflow's own Chinese check naming its field: the label instead of the name
-        name = chinese.group(1)
-        target = _target((name,)) if name in FIELDS else (f"?{name}", f"field.{name}", name)
-        return FieldError(*target, text=chinese.group(2))
+        name, said = chinese.group(1), chinese.group(2)
+        target = _target((name,)) if name in FIELDS else (f"?{name}", f"field.{name}", said or name)
+        return FieldError(*target, text=chinese.group(3))
     match = _FIELD_IN_TEXT.search(text)
     name, rest = (match.group(1), match.group(2)) if match else ("", text)
     if not name:

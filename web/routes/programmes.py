@@ -29,6 +29,7 @@ from models.case import Case
 from models.programmes import PROGRAMME_MEASURES, InvitationStatus, Programme, ProgrammeInvitation
 from models.regions import load_regions
 from models.user import UserRole, WebUser
+from web import forms
 from web.deps import DbDep, FormDep, OfficerPage, PageUser, csrf_protect
 from web.names import county_label, people_names
 from web.scope import NotAllowed, NotVisible
@@ -104,7 +105,7 @@ def _new_page(request: Request, db: Session, user: WebUser, *, errors=(), values
     counties = _counties_of(unit) if unit else []
     return render(request, "programme_new.html", {
         "items": programme_items(), "measures": PROGRAMME_MEASURES, "counties": counties, "unit": unit,
-        "errors": list(errors), "values": values or {"county": counties[0][0] if len(counties) == 1 else ""}}, status)
+        "errors": errors, "values": values or {"county": counties[0][0] if len(counties) == 1 else ""}}, status)
 
 
 @router.get("/programmes/new")
@@ -152,7 +153,7 @@ def record_programme_form(request: Request, db: DbDep, user: OfficerPage, form: 
         programme = record_programme(db, unit, data, actor=user.username)
     except ValueError as exc:
         db.rollback()
-        return _new_page(request, db, user, errors=[str(exc)], values=values, status=400)
+        return _new_page(request, db, user, errors=forms.error_lines(exc), values=values, status=400)
     db.commit()
     return redirect(f"/programmes/{programme.id}?done=recorded")
 
@@ -174,7 +175,7 @@ def _detail(request: Request, db: Session, user: WebUser, programme: Programme, 
         "p": programme, "unit_name": unit.name if unit else programme.organiser_unit_code,
         "county": county_label(programme.county_code), "items": programme_items(), "measures": PROGRAMME_MEASURES,
         "counts": {str(getattr(k, "value", k)): v for k, v in counts.items()}, "invited": invited,
-        "organiser": organiser, "started": programme.starts_at <= utcnow(), "errors": list(errors),
+        "organiser": organiser, "started": programme.starts_at <= utcnow(), "errors": errors,
         "done": request.query_params.get("done")}, status)
 
 
@@ -198,7 +199,7 @@ def attendance_form(request: Request, db: DbDep, user: OfficerPage, programme_id
         record_attendance(db, programme, attended, walk_ins=walk_ins, actor=user.username)
     except ValueError as exc:
         db.rollback()
-        return _detail(request, db, user, programme, errors=[str(exc)], status=400)
+        return _detail(request, db, user, programme, errors=forms.error_lines(exc), status=400)
     db.commit()
     return redirect(f"/programmes/{programme.id}?done=attendance")
 
