@@ -179,11 +179,15 @@ def test_a_unit_that_answers_on_the_command_line_is_told_the_commands(session, r
     run = referral(13, "350823")
     task = open_step_task(session, pathway_run_id=run.id, step_key="minimum_living_referral",
                           agency_type="civil_affairs", now=REFERRED)
-    session.get(AgencyUnit, task.unit_code).answers_by_command = True
+    unit = session.get(AgencyUnit, task.unit_code)
+    unit.answers_by_command = True
     session.flush()
-    message = enqueue_task_message(session, task=task, event="task_requested")
-    assert "--outcome decision=<审核确认结果>" in message.body
-    assert f"careflow task ack {task.short_ref} --unit {task.unit_code}" in message.body
+    try:
+        message = enqueue_task_message(session, task=task, event="task_requested")
+        assert "--outcome decision=<审核确认结果>" in message.body
+        assert f"careflow task ack {task.short_ref} --unit {task.unit_code}" in message.body
+    finally:  # the session commits: a shared unit left answering by command changes later tests' messages
+        unit.answers_by_command = False
 
 
 def test_the_summary_names_each_department_and_fits_the_outcome_column():
