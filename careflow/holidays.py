@@ -43,7 +43,7 @@ from models.working_days import WorkingDayCalendar, default_calendar
 from models.holidays import Arrangement, ArrangementError, HolidayArrangement, parse_arrangement
 from models.dated_duties import ASSESSMENT_DUTY, DUTY_KINDS, split_duty_key
 from models.task import PROVISIONAL_OPEN_SQL, AgencyTask, Escalation
-from notifications.messages import caseworker_unit
+from notifications.routing import caseworker_unit
 from notifications.outbox_batch import TaskMessage, enqueue_task_messages
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from models.areas import overdue_area
 from models.deadlines import DeadlineRule, compute_deadline
 from models.task import OPEN_STATES, AgencyTask, TaskState
 from models.working_days import WorkingDayCalendar, default_calendar
-from notifications.messages import caseworker_unit
+from notifications.routing import caseworker_unit
 from notifications.routing import manager_channel
 
 

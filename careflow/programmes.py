@@ -37,7 +37,7 @@ from models.deadlines import format_local
 from models.policy import load_policy
 from models.programmes import InvitationStatus, Programme, ProgrammeInvitation
 from models.regions import load_regions
-from notifications.messages import caseworker_unit
+from notifications.routing import caseworker_unit
 
 __all__ = ["ProgrammeInput", "invite_child", "invitation_outcome", "invite_waiting", "programme_items",
            "record_attendance", "record_programme"]

@@ -19,7 +19,7 @@ from models.child import Child
 from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus, clip_text
 from models.notification import Notification
 from models.task import AgencyTask
-from notifications.routing import manager_channel  # noqa: F401 (also imported from here)
+from notifications.routing import caseworker_unit, manager_channel  # noqa: F401 (manager_channel: also imported from here)
 
 
 #: What a failure message says instead of a reason that quotes the child's name or ID number.
@@ -88,7 +88,7 @@ def notify_pathway_failed(session: Session, run: PathwayRun, reason: str) -> lis
     # Every flow-run process imports this module (flows.steps) before it reports Running: the policy's models and
     # the message templates (Jinja2) would be start-up cost for it; loaded only when a pathway fails.
     from models.policy import load_policy
-    from notifications.messages import caseworker_unit, enqueue_task_message  # start-up: as above
+    from notifications.messages import enqueue_task_message  # start-up: as above
     from notifications.render import PersonalDataLeak, assert_no_personal_data  # start-up: as above
 
     case = session.get(Case, run.case_id)

@@ -38,7 +38,8 @@ from models.base import utcnow
 from models.case import Case, PathwayRun
 from models.deadlines import compute_deadline, format_local
 from models.task import OPEN_STATES, AgencyTask, Escalation, TaskState
-from notifications.messages import caseworker_unit, enqueue_task_message
+from notifications.messages import enqueue_task_message
+from notifications.routing import caseworker_unit
 
 TEXT_MAX_CHARS = 500
 #: The audit actions shown as a task's history on its page and in the case timeline.

@@ -14,8 +14,9 @@ import time
 
 from core.settings import get_settings
 
-#: The points where a flow writes, at which ``CAREFLOW_FAULT_POINT`` can kill the runner (fault-injection tests).
-FAULT_POINTS = ("after_task_row", "after_message_row", "after_send", "during_resume", "during_close")
+#: The points where a flow writes, at which ``CAREFLOW_FAULT_POINT`` can kill the runner (fault-injection tests). A
+#: flow stores its messages and sends none (the runner's send loop does: :mod:`notifications.send_loop`).
+FAULT_POINTS = ("after_task_row", "after_message_row", "during_resume", "during_close")
 
 
 def fault_point(name: str) -> None:

@@ -44,6 +44,7 @@ from careflow.runners import registered_runner
 from core.paths import PROJECT_ROOT
 from core.prefect_env import install_zombie_automation
 from core.settings import get_settings
+from notifications.send_loop import send_loop
 
 #: Where the worker's poll interval comes from: core.prefect_env sets PREFECT_WORKER_QUERY_SECONDS=1.
 WORK_POOL_TYPE = "process"
@@ -140,12 +141,13 @@ def run_worker(*, pool: str | None = None, name: str | None = None, limit: int |
     Ctrl-C; ``limit``: at most this many flow runs at once on this worker (default 20, as ``careflow serve``).
 
     The worker is registered as a runner of this host (:func:`careflow.runners.registered_runner`) while it polls,
-    and the zombie automation is installed on the server first (:func:`core.prefect_env.install_zombie_automation`).
+    and the zombie automation is installed on the server first (:func:`core.prefect_env.install_zombie_automation`);
+    beside it runs the send loop (:mod:`notifications.send_loop`), which sends what its flow runs queue.
     """
     pool = pool or get_settings().work_pool
     install_zombie_automation()
     signal.signal(signal.SIGTERM, _stop)
-    with registered_runner():
+    with registered_runner(), send_loop():
         try:
             asyncio.run(_work(pool, name, limit))
         except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from careflow.runners import registered_runner
 from core.paths import PROJECT_ROOT
 from core.prefect_env import install_zombie_automation
 from core.settings import get_settings
+from notifications.send_loop import send_loop
 from flows.exchange import exchange_deployments
 from flows.joint_meeting import joint_meeting_deployments
 from flows.programmes import programme_deployments
@@ -45,10 +46,11 @@ def serve_deployments(sweep_cron: str | None = None) -> None:
     """Serve every deployment from this process until interrupted (blocks).
 
     The process is in the runner registry (:mod:`careflow.runners`) from just before it polls for flow runs until
-    it exits cleanly, so the sweeper can tell flow runs claimed by a runner that has since died.
+    it exits cleanly, so the sweeper can tell flow runs claimed by a runner that has since died; beside the runner
+    it runs the send loop (:mod:`notifications.send_loop`), which sends what its flow runs queue.
     """
     os.chdir(PROJECT_ROOT)  # flow entrypoints are relative to the project root
     install_zombie_automation()  # flow runs that stop sending heartbeats are marked Crashed
     deployments = build_deployments(sweep_cron)
-    with registered_runner():
+    with registered_runner(), send_loop():
         serve(*deployments, limit=20)

@@ -102,7 +102,8 @@ async def _referral_steps(ctx: PathwayContext, item: ServiceItem) -> str:
         if registration_route(ctx.pathway_run_id, step.key) == "cross_province":
             return await _cross_province(ctx, item, step)
         for step_key, agency in requests:  # the residence unit follows each task (found again by request_steps)
-            notify_follower(open_agency_task(ctx.pathway_run_id, step_key, agency, 1), "task_followed")
+            if not ctx.ledger.task_requested(step_key, agency, 1):  # requested: its follower was told before
+                notify_follower(open_agency_task(ctx.pathway_run_id, step_key, agency, 1), "task_followed")
     answers = await request_steps(ctx, requests, rule=item.completion)
     if step.jurisdiction_basis == "registration_place":
         for answer in answers.values():

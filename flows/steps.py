@@ -1,13 +1,18 @@
 """Prefect tasks that carry a pathway's side effects.
 
 A flow-run process imports this module before it reports Running, and every restart or resume is a new process,
-so only what orchestration needs is imported here: what writes and sends messages (templates, channels) is
-imported inside the tasks that use them, and a ``send-message`` whose message already went loads none of it.
+so only what orchestration needs is imported here: what writes messages (templates) is imported inside the tasks
+that use them. A flow never sends: it stores each message with ``send_now`` and the send loop of the runner or
+worker process (:mod:`notifications.send_loop`) delivers it within a second (issue 17).
+
+A resumed or restarted flow re-runs from the top. So that it reaches its current wait without a task run per past
+step, :func:`begin_pathway` reads once what the pathway run already did (:class:`StepLedger`: its requested tasks
+and stored messages) and the helpers below skip what the database already holds; only new work costs task runs.
 
 Each task that writes is idempotent twice over: the database finds what an earlier run already
 created (unique keys), and the task's result is persisted under a key made of the pathway run,
 step and attempt, so a resumed or retried flow run gets the cached result without running it again.
-Reads (``read_tasks``, ``next_suspend_number``) are plain functions, not task runs: they must see answers stored
+Reads (``begin_pathway``, ``read_tasks``, ``next_suspend_number``) are plain functions, not task runs: they must see answers stored
 since the last run, and a task run costs several calls to the Prefect server on every pass of a resumed flow.
 Task runs carry no tags (each tag would cost a concurrency-slot request per task run); the agency and step are in
 the task run's name. Starting another pathway on the same case is :mod:`flows.onward_referral`'s; the fault points
@@ -23,7 +28,6 @@ import sqlalchemy as sa
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
-from sqlmodel import select
 
 from core.db import session_scope
 from core.prefect_env import share_prefect_tls_context
@@ -31,12 +35,33 @@ from careflow.recovery import close_pathway_run, record_flow_failure
 from careflow.runners import process_record
 from flows.faults import PENDING_FAULT_POINT, fault_point
 from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus
-from models.notification import DeliveryStatus, Notification
+from models.notification import Notification
 from models.task import AgencyTask, TaskState
+from notifications.claims import send_soon
+from notifications.routing import caseworker_unit
+
+
+class StepLedger(BaseModel):
+    """What a pathway run already did, as :func:`begin_pathway` read it from careflow's database.
+
+    ``requested``: ``"<step>/<agency type>/<attempt>"`` → task id, for each task whose request message is stored;
+    ``told``: ``"<task id>:<event>:<recipient>"`` for each stored message about the run's tasks.
+    """
+
+    requested: dict[str, str] = {}
+    told: set[str] = set()
+
+    def task_requested(self, step_key: str, agency_type: str, attempt: int) -> str | None:
+        """The id of the step's task for this attempt if it was opened and its agency's message stored."""
+        return self.requested.get(f"{step_key}/{agency_type}/{attempt}")
+
+    def was_told(self, task_id: str, event: str, recipient: str) -> bool:
+        """Whether a message for ``event`` on the task to ``recipient`` is stored already."""
+        return f"{task_id}:{event}:{recipient}" in self.told
 
 
 class PathwayContext(BaseModel):
-    """What a pathway flow needs to know about its run (no personal data)."""
+    """What a pathway flow needs to know about its run (no personal data), and what it already did."""
 
     pathway_run_id: str
     pathway: str
@@ -44,6 +69,7 @@ class PathwayContext(BaseModel):
     county_code: str
     caseworker: str
     parameters: dict
+    ledger: StepLedger = StepLedger()
 
 
 class TaskAnswer(BaseModel):
@@ -68,9 +94,15 @@ def cache_key(*parts) -> str:
     return ":".join(str(p) for p in parts)
 
 
-@task(name="begin-pathway", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
 def begin_pathway(pathway_run_id: str, flow_run_id: str) -> PathwayContext:
-    """Mark the pathway run as running under this flow run; return its context."""
+    """Mark the pathway run as running under this flow run; return its context with its :class:`StepLedger`.
+
+    A plain write and read (no task run): a failure fails the flow run, which Prefect retries and the sweeper
+    restarts.
+
+    Raises:
+        LookupError: no such pathway run.
+    """
     with session_scope() as session:
         run = session.get(PathwayRun, uuid.UUID(pathway_run_id))
         if run is None:
@@ -86,7 +118,23 @@ def begin_pathway(pathway_run_id: str, flow_run_id: str) -> PathwayContext:
         return PathwayContext(
             pathway_run_id=pathway_run_id, pathway=run.pathway, case_reference=case.reference,
             county_code=case.county_code, caseworker=case.caseworker, parameters=run.parameters,
+            ledger=read_ledger(session, run.id),
         )
+
+
+def read_ledger(session, pathway_run_id: uuid.UUID) -> StepLedger:
+    """The run's :class:`StepLedger`: two indexed reads (its tasks; the messages about them)."""
+    tasks = session.execute(sa.select(AgencyTask.id, AgencyTask.step_key, AgencyTask.agency_type, AgencyTask.attempt)
+                            .where(AgencyTask.pathway_run_id == pathway_run_id)).all()
+    if not tasks:
+        return StepLedger()
+    messages = session.execute(
+        sa.select(Notification.task_id, Notification.event, Notification.unit_code)
+        .where(Notification.task_id.in_([t.id for t in tasks]))).all()
+    told = {f"{m.task_id}:{m.event}:{m.unit_code}" for m in messages}
+    asked = {str(m.task_id) for m in messages if m.event == "task_requested"}
+    return StepLedger(told=told, requested={f"{t.step_key}/{t.agency_type}/{t.attempt}": str(t.id)
+                                            for t in tasks if str(t.id) in asked})
 
 
 @task(
@@ -96,9 +144,17 @@ def begin_pathway(pathway_run_id: str, flow_run_id: str) -> PathwayContext:
 )
 def open_agency_task(pathway_run_id: str, step_key: str, agency_type: str, attempt: int = 1,
                      urgent: bool = False) -> str:
-    """Create the step's task for one agency (once); return its id."""
+    """Create the step's task for one agency (once); return its id. (A step a flow waits for is opened by
+    :func:`request_agency_step`; this opens a task before its wait, e.g. to tell its follower first.)"""
+    task_id = open_task_row(pathway_run_id, step_key, agency_type, attempt, urgent)
+    fault_point("after_task_row")
+    return task_id
+
+
+def open_task_row(pathway_run_id: str, step_key: str, agency_type: str, attempt: int, urgent: bool) -> str:
+    """Create (once: :func:`careflow.step_tasks.open_step_task` finds an earlier one) and commit the step's task."""
     # Routing, deadlines and the answer checks (the policy's models, Babel, Jinja2), only when a task is opened: a
-    # resumed run that finds this task's result cached never loads them (start-up).
+    # resumed run that finds this step in its ledger never loads them (start-up).
     from careflow.step_tasks import open_step_task
 
     with session_scope() as session:
@@ -106,8 +162,22 @@ def open_agency_task(pathway_run_id: str, step_key: str, agency_type: str, attem
                                  agency_type=agency_type, attempt=attempt, urgent=urgent)
         get_run_logger().info("task %s: %s → %s, due %s", created.short_ref, step_key, created.unit_code,
                               created.due_at.isoformat())
-        task_id = str(created.id)
+        return str(created.id)
+
+
+@task(
+    name="request-step", task_run_name="request-{step_key}-{agency_type}-{attempt}", persist_result=True,
+    retries=3, retry_delay_seconds=2,
+    cache_key_fn=lambda _ctx, p: cache_key("request", p["pathway_run_id"], p["step_key"], p["agency_type"], p["attempt"]),
+)
+def request_agency_step(pathway_run_id: str, step_key: str, agency_type: str, attempt: int = 1,
+                        urgent: bool = False) -> str:
+    """Open the step's task for one agency and store its ``task_requested`` message for the send loop (each once,
+    in two transactions); return the task's id. One task run for all a new step writes."""
+    task_id = open_task_row(pathway_run_id, step_key, agency_type, attempt, urgent)
     fault_point("after_task_row")
+    store_message(task_id, "task_requested")
+    fault_point("after_message_row")
     return task_id
 
 
@@ -117,34 +187,23 @@ def open_agency_task(pathway_run_id: str, step_key: str, agency_type: str, attem
 )
 def queue_message(task_id: str, event: str, recipient: str | None = None, role: str = "officer",
                   outcome_summary: str = "") -> str:
-    """Store the message for an event on a task (once); return the notification id."""
+    """Store the message for an event on a task (once) for the send loop; return the notification id."""
+    notification_id = store_message(task_id, event, recipient, role, outcome_summary)
+    fault_point("after_message_row")
+    return notification_id
+
+
+def store_message(task_id: str, event: str, recipient: str | None = None, role: str = "officer",
+                  outcome_summary: str = "") -> str:
+    """Store (once, by its idempotency key) the message for ``event`` on the task, marked ``send_now`` for the
+    send loop (:mod:`notifications.send_loop`); commits. Returns the notification id."""
     from notifications.messages import enqueue_task_message  # start-up: the templates (Jinja2), only to write one
 
     with session_scope() as session:
         agency_task = session.get(AgencyTask, uuid.UUID(task_id))
         notification = enqueue_task_message(session, task=agency_task, event=event, recipient_unit=recipient,
-                                            role=role, outcome_summary=outcome_summary)
-        notification_id = str(notification.id)
-    fault_point("after_message_row")
-    return notification_id
-
-
-@task(name="send-message", cache_policy=NO_CACHE)
-def send_message(notification_id: str) -> str:
-    """Try to deliver a stored message now; failures stay in the outbox for the sweeper to retry.
-
-    Returns the message's delivery status. A message already sent (a resumed or restarted run passing this step
-    again) is only read.
-    """
-    with session_scope() as session:
-        status = session.exec(select(Notification.status).where(Notification.id == uuid.UUID(notification_id))).one()
-    if status != DeliveryStatus.sent:
-        from notifications.outbox import dispatch_notification  # start-up: Apprise, only for a message to send
-
-        with session_scope() as session:
-            status = dispatch_notification(session, uuid.UUID(notification_id)).status
-    fault_point("after_send")
-    return DeliveryStatus(status).value
+                                            role=role, outcome_summary=outcome_summary, send_now=True)
+        return str(notification.id)
 
 
 @task(
@@ -161,10 +220,8 @@ def notify_follower(task_id: str, event: str) -> str:
         agency_task = session.get(AgencyTask, uuid.UUID(task_id))
         if not agency_task.follower_unit_code:
             return ""
-        notification_id = str(enqueue_task_message(session, task=agency_task, event=event, role="follower",
-                                                   recipient_unit=agency_task.follower_unit_code).id)
-    send_message(notification_id)
-    return notification_id
+        return str(enqueue_task_message(session, task=agency_task, event=event, role="follower",
+                                        recipient_unit=agency_task.follower_unit_code, send_now=True).id)
 
 
 @task(
@@ -217,20 +274,13 @@ def close_pathway(pathway_run_id: str, outcome: str, status: PathwayStatus = Pat
     Idempotent: a closed run keeps its first outcome. The outcome is cut to 500 characters with "…" (a long
     rejection reason quoted in it never makes the close fail). A ``failed`` end (a step rejected
     :data:`flows.waiting.MAX_ATTEMPTS` times) tells the caseworker and the county manager
-    (:func:`careflow.recovery.close_pathway_run`).
+    (:func:`careflow.recovery.close_pathway_run`), in the same transaction, for the send loop.
     """
     run_id = uuid.UUID(pathway_run_id)
     with session_scope() as session:
         _closed, messages = close_pathway_run(session, run_id, outcome, status)
+        send_soon(session, messages)
         fault_point("during_close")  # before the commit: the close must be redone by a restarted run
-    if messages:
-        from notifications.outbox import dispatch_notification  # start-up: Apprise, only to send
-    for notification_id in messages:  # best effort now; the sweeper sends what stays pending
-        try:
-            with session_scope() as session:
-                dispatch_notification(session, notification_id)
-        except Exception as exc:
-            get_run_logger().warning("message %s stays in the outbox: %s", notification_id, exc)
     with session_scope() as session:
         return session.get(PathwayRun, run_id).outcome
 
@@ -253,12 +303,11 @@ def record_failure_hook(flow, flow_run, state) -> None:
 
 
 def notify_caseworker(ctx: PathwayContext, task_id: str, event: str, summary: str) -> None:
-    """Tell the case's caseworker about an answer or the end of the pathway (once)."""
-    from notifications.messages import caseworker_unit  # start-up: the templates (Jinja2), only once answered
-
-    notification_id = queue_message(task_id, event, recipient=caseworker_unit(ctx.caseworker), role="caseworker",
-                                    outcome_summary=summary)
-    send_message(notification_id)
+    """Tell the case's caseworker about an answer or the end of the pathway (once: a message the ledger holds
+    costs no task run)."""
+    recipient = caseworker_unit(ctx.caseworker)
+    if not ctx.ledger.was_told(task_id, event, recipient):
+        queue_message(task_id, event, recipient=recipient, role="caseworker", outcome_summary=summary)
 
 
 def record_loading_process(flow_run_id: str) -> None:

@@ -17,19 +17,18 @@ from __future__ import annotations
 import uuid
 from typing import Literal, NamedTuple
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import get_run_logger
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 
 from core.db import session_scope
 from flows.faults import fault_point
 from flows.steps import (
-    PathwayContext, TaskAnswer, next_suspend_number, open_agency_task, queue_message, read_tasks, send_message,
+    PathwayContext, TaskAnswer, next_suspend_number, queue_message, read_tasks, request_agency_step,
 )
 from careflow.waits import is_satisfied, pause_key
 from models.task import AgencyTask, TaskState
-from notifications.routing import manager_channel
+from notifications.routing import caseworker_unit, manager_channel
 
 #: A rejected step is re-issued (with escalation) at most this many times in all.
 MAX_ATTEMPTS = 3
@@ -68,9 +67,10 @@ async def await_answers(ctx: PathwayContext, task_ids: list[str], rule: Literal[
 
 
 def _open_and_notify(ctx: PathwayContext, step_key: str, agency_type: str, attempt: int, urgent: bool) -> str:
-    task_id = open_agency_task(ctx.pathway_run_id, step_key, agency_type, attempt, urgent)
-    send_message(queue_message(task_id, "task_requested"))
-    return task_id
+    """The step's task id: from the run's ledger when an earlier pass opened it and stored its message (no task
+    run), else opened and its message stored now (one task run)."""
+    return (ctx.ledger.task_requested(step_key, agency_type, attempt)
+            or request_agency_step(ctx.pathway_run_id, step_key, agency_type, attempt, urgent))
 
 
 class StepRequest(NamedTuple):
@@ -134,10 +134,10 @@ def _step_title(pathway: str, step_key: str) -> str:
         return ""
 
 
-@task(name="reroute-pending", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
 def reroute_pending(task_id: str) -> bool:
     """Whether the caseworker must still choose a unit or add information for this rejected task
-    (:func:`careflow.reroute.needs_followup`), read fresh from the database."""
+    (:func:`careflow.reroute.needs_followup`), read fresh from the database. A plain read (no task run): a
+    failure fails the flow run, which the sweeper restarts."""
     from careflow.reroute import needs_followup  # start-up: Babel and the policy, only after a rejection
 
     with session_scope() as session:
@@ -160,9 +160,13 @@ async def await_reroute(ctx: PathwayContext, task_id: str) -> None:
 
 
 def _report_rejection(ctx: PathwayContext, answer: TaskAnswer) -> None:
-    # start-up: Babel's catalogues and the message templates (Jinja2), only after a rejection
-    from core.i18n import label
-    from notifications.messages import caseworker_unit  # start-up: as above
+    """Tell the caseworker and the county manager of a rejection (once each: what the ledger holds is skipped)."""
+    recipients = [(recipient, role) for recipient, role in ((caseworker_unit(ctx.caseworker), "caseworker"),
+                                                            (manager_channel(ctx.county_code), "manager"))
+                  if not ctx.ledger.was_told(answer.task_id, "task_escalated", recipient)]
+    if not recipients:
+        return
+    from core.i18n import label  # start-up: Babel's catalogues, only after a rejection
 
     kind = f"{label(answer.rejection_kind, 'rejection_kind')}——" if answer.rejection_kind else ""
     summary = f"退回原因：{kind}{answer.rejection_reason}"
@@ -170,9 +174,8 @@ def _report_rejection(ctx: PathwayContext, answer: TaskAnswer) -> None:
         summary += "；请在个案页面选择承办单位"
     elif answer.rejection_kind == "need_more_information":
         summary += "；请在个案页面补充信息后重新交办"
-    for recipient, role in ((caseworker_unit(ctx.caseworker), "caseworker"), (manager_channel(ctx.county_code), "manager")):
-        send_message(queue_message(answer.task_id, "task_escalated", recipient=recipient, role=role,
-                                   outcome_summary=summary))
+    for recipient, role in recipients:
+        queue_message(answer.task_id, "task_escalated", recipient=recipient, role=role, outcome_summary=summary)
 
 
 async def request_step(ctx: PathwayContext, step_key: str, agency_type: str, *, urgent: bool = False) -> TaskAnswer:

@@ -20,6 +20,8 @@ class DeliveryStatus(enum.StrEnum):
 
 
 _UNSENT_SQL = "status IN ('pending', 'failed', 'sending')"
+#: Messages a pathway flow queued for sending at once, not yet tried (the send loop's scan, ix_notification_send_now).
+_SEND_NOW_SQL = "status = 'pending' AND send_now"
 
 
 class Notification(SQLModel, table=True):
@@ -34,6 +36,9 @@ class Notification(SQLModel, table=True):
         # The outbox's due-message scan (notifications.outbox.due_notifications): only unsent messages, by age.
         sa.Index("ix_notification_unsent", "created_at", "id",
                  postgresql_where=sa.text(_UNSENT_SQL), sqlite_where=sa.text(_UNSENT_SQL)),
+        # The send loop's scan (notifications.send_loop): messages flows queued to go at once, not yet tried.
+        sa.Index("ix_notification_send_now", "created_at", "id",
+                 postgresql_where=sa.text(_SEND_NOW_SQL), sqlite_where=sa.text(_SEND_NOW_SQL)),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -56,4 +61,9 @@ class Notification(SQLModel, table=True):
     claimed_until: datetime | None = Field(
         default=None, sa_column=sa.Column(UTCDateTime),
         description="a dispatcher holds the message until then; a crashed dispatcher's claim expires",
+    )
+    send_now: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()),
+        description="queued by a pathway flow: the send loop of `careflow serve`/`careflow worker` sends it within "
+                    "a second; every other message waits for the sweeper's dispatch (and its burst digests)",
     )

@@ -132,3 +132,11 @@ def due_messages_query(now: datetime, after: tuple | None = None, page: int = DU
         query = query.where(n.created_at >= after_at,
                             sa.or_(n.created_at > after_at, n.id > sa.bindparam("after_id", after[1], type_=n.id.type)))
     return query.order_by(n.created_at, n.id).limit(page)
+
+
+def send_soon(session: Session, notification_ids: list[uuid.UUID]) -> None:
+    """Mark stored messages ``send_now``, for the send loop (:mod:`notifications.send_loop`) to send within a
+    second; in the caller's transaction (does not commit)."""
+    if notification_ids:
+        session.execute(sa.update(Notification).where(Notification.id.in_(notification_ids))
+                        .values(send_now=True).execution_options(synchronize_session=False))

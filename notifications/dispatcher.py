@@ -76,7 +76,18 @@ def dispatch_due(*, now: datetime | None = None, max_workers: int = MAX_WORKERS,
         notifications.channels.ChannelConfigError: the channel file is broken (nothing is sent).
     """
     counts = _store_digests(channels_in_use().digest, now or utcnow(), database_url)
-    groups = due_by_channel(now or utcnow(), database_url)
+    counts.update(send_groups(due_by_channel(now or utcnow(), database_url), now=now, max_workers=max_workers,
+                              max_wait=max_wait, time_budget=time_budget, database_url=database_url))
+    return {status: count for status, count in counts.items() if count}
+
+
+def send_groups(groups: dict[str, list[uuid.UUID]], *, now: datetime | None = None, max_workers: int = MAX_WORKERS,
+                max_wait: float = MAX_WAIT, time_budget: float = TIME_BUDGET,
+                database_url: str | None = None) -> Counter[str]:
+    """Send the given messages, grouped by channel key (each group in order, groups in parallel on
+    ``max_workers`` threads); counts as :func:`dispatch_due` returns them. Used by :func:`dispatch_due` and by
+    the send loop (:mod:`notifications.send_loop`)."""
+    counts: Counter[str] = Counter()
     connections = _ThreadConnections()
     serve = functools.partial(_serve_recipient, now=now, max_wait=max_wait, database_url=database_url,
                               send_until=time.monotonic() + time_budget, connections=connections)
@@ -88,7 +99,7 @@ def dispatch_due(*, now: datetime | None = None, max_workers: int = MAX_WORKERS,
                     counts.update(served)
     finally:
         connections.close()
-    return {status: count for status, count in counts.items() if count}
+    return counts
 
 
 class _ThreadConnections:

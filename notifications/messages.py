@@ -31,11 +31,6 @@ from notifications.routing import manager_channel
 log = logging.getLogger(__name__)
 
 
-def caseworker_unit(login: str) -> str:
-    """The channel key of a caseworker: caseworkers are addressed like units (``caseworker.<login>``)."""
-    return f"caseworker.{login}"
-
-
 def task_message_context(session: Session, task: AgencyTask, event: str, *, role: str = "officer",
                          outcome_summary: str = "", policy=None, rows: dict | None = None) -> MessageContext:
     """Everything a message about ``task`` may say: case reference, step, deadline, how to answer.
@@ -177,9 +172,12 @@ def message_key(task: AgencyTask, event: str, recipient: str, occasion: str | No
 
 def enqueue_task_message(
     session: Session, *, task: AgencyTask, event: str, recipient_unit: str | None = None,
-    role: str = "officer", outcome_summary: str = "", occasion: str | None = None,
+    role: str = "officer", outcome_summary: str = "", occasion: str | None = None, send_now: bool = False,
 ) -> Notification:
     """Render and store the message for ``event`` on ``task`` once; later calls return the stored one.
+
+    ``send_now``: a pathway flow's message, sent within a second by the send loop (:mod:`notifications.send_loop`)
+    rather than by the next sweep.
 
     ``recipient_unit`` defaults to the task's unit. The idempotency key is
     ``"<task id>:<event>:<recipient>:<occasion>"``; ``occasion`` defaults to the task's escalation level
@@ -213,7 +211,7 @@ def enqueue_task_message(
                 assert_no_parameters(text, run.parameters)
     notification = Notification(
         idempotency_key=key, event=event, case_id=task.case_id, task_id=task.id, unit_code=recipient,
-        recipient_role=role, subject=message.subject, body=message.body,
+        recipient_role=role, subject=message.subject, body=message.body, send_now=send_now,
     )
     session.add(notification)
     record_audit(session, actor="careflow", action="notification.queued", entity_type="notification",

@@ -29,6 +29,11 @@ def split_channel_key(key: str) -> tuple[str, str]:
     return key, "officer"
 
 
+def caseworker_unit(login: str) -> str:
+    """The channel key of a caseworker: caseworkers are addressed like units (``caseworker.<login>``)."""
+    return f"caseworker.{login}"
+
+
 def manager_channel(county_code: str) -> str:
     """The channel key of a county's civil affairs manager: ``civil_affairs-<county>.manager``.
 

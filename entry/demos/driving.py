@@ -22,6 +22,7 @@ from careflow.resume import wait_until_suspended
 from models.agency import AgencyUnit
 from models.case import Case, PathwayRun, PathwayStatus
 from models.child import Child
+from models.notification import DeliveryStatus, Notification
 from models.policy import load_policy
 from models.resident_id import check_character
 from models.task import AgencyTask, TaskState
@@ -127,15 +128,29 @@ def say_flow_run(flow_run_id) -> None:
 
 
 def wait_for_end(pathway_run_id: uuid.UUID, timeout: float = 120) -> PathwayRun:
-    """The pathway run once it is no longer starting or running (TimeoutError after ``timeout`` seconds)."""
+    """The pathway run once it is no longer starting or running (TimeoutError after ``timeout`` seconds), and once
+    the messages its case's flows queued have left the send loop (:mod:`notifications.send_loop`; a flow stores its
+    messages, the runner sends them a moment later), or ``timeout`` has passed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with session_scope() as session:
             run = session.get(PathwayRun, pathway_run_id)
         if run.status not in (PathwayStatus.starting, PathwayStatus.running):
+            _wait_for_queued_messages(run.case_id, deadline)
             return run
         time.sleep(0.3)
     raise TimeoutError(tr("cli.demo.out.not_finished", run=pathway_run_id, seconds=round(timeout)))
+
+
+def _wait_for_queued_messages(case_id: uuid.UUID, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        with session_scope() as session:
+            waiting = session.exec(select(Notification.id).where(
+                Notification.case_id == case_id, Notification.send_now,
+                Notification.status.in_([DeliveryStatus.pending, DeliveryStatus.sending])).limit(1)).first()
+        if waiting is None:
+            return
+        time.sleep(0.2)
 
 
 #: The county manager who reviews a demo closure (``web/demo_accounts.py``: 城厢区民政局).

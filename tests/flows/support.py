@@ -84,6 +84,19 @@ def notifications_of(case_reference: str) -> list[Notification]:
         return list(session.exec(select(Notification).where(Notification.case_id == case.id)).all())
 
 
+def wait_for_sends(case_reference: str, timeout: float = 30.0) -> list[Notification]:
+    """The case's messages once none that a flow queued to go at once (``send_now``) is still waiting for the
+    runner's send loop (:mod:`notifications.send_loop`); a flow stores its messages, it never sends them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        messages = notifications_of(case_reference)
+        waiting = [n for n in messages if n.send_now and n.status in ("pending", "sending")]
+        if not waiting:
+            return messages
+        assert time.monotonic() < deadline, [(n.event, n.unit_code, n.status) for n in waiting]
+        time.sleep(0.2)
+
+
 async def read_flow_run(flow_run_id):
     from prefect.client.orchestration import get_client
 

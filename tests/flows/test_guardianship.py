@@ -23,12 +23,19 @@ from models.task import TaskState
 from notifications.sink import read_mailbox
 from tests.flows.support import (
     complete, final_flow_run, new_case, notifications_of, read_flow_run, read_states, tasks_of, wait_for_end,
-    wait_for_task,
+    wait_for_sends, wait_for_task,
 )
 
 pytestmark = pytest.mark.e2e
 
 NOT_SERIOUS = {"serious": "no", "child_in_danger": "no"}
+
+
+async def read_task_runs(flow_run_id):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async with get_client() as client:
+        return await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
 
 
 def test_serious_case_with_child_in_danger_runs_every_step_and_closes(served):
@@ -55,7 +62,16 @@ def test_serious_case_with_child_in_danger_runs_every_step_and_closes(served):
     # one suspend per wait: committee; police and rescue centre together; guidance; assessment
     assert [s.name for s in states].count("Suspended") == 4
 
+    # Each resume re-runs the flow from the top, yet a past step costs no task run (the run's ledger, read once from
+    # the database): one task run per task opened, one per caseworker message, one for the close, over five passes.
+    names = [t.name for t in asyncio.run(read_task_runs(run.flow_run_id))]
+    assert sorted(n for n in names if n.startswith("request-")) == sorted(
+        f"request-{t.step_key}-{t.agency_type}-{t.attempt}" for t in tasks)
+    told = [n for n in notifications_of(reference) if n.recipient_role == "caseworker"]
+    assert len(names) == len(tasks) + len(told) + 1, Counter(n.rsplit("-", 1)[0] for n in names)
+
     # The police received exactly one message for their task, carrying the case reference, never the name or ID.
+    wait_for_sends(reference)
     police_mail = [m for m in read_mailbox(get_settings().mailbox_dir)
                    if m.to.startswith("police-350302@") and reference in m.subject]
     assert len(police_mail) == 1
@@ -124,7 +140,7 @@ def test_replaying_a_finished_flow_run_creates_no_task_or_message_twice(served):
              {"guardianship_missing_or_unsafe": "no", "long_term_guardianship_needed": "no"})
     assert wait_for_end(run_id).status == PathwayStatus.completed
     before_tasks = [(t.id, t.state) for t in tasks_of(run_id)]
-    before_messages = sorted(n.idempotency_key for n in notifications_of(reference))
+    before_messages = sorted(n.idempotency_key for n in wait_for_sends(reference))
     mailbox_before = len(read_mailbox(get_settings().mailbox_dir))
 
     async def replay():
@@ -142,7 +158,7 @@ def test_replaying_a_finished_flow_run_creates_no_task_or_message_twice(served):
     replayed = asyncio.run(replay())
     assert replayed.state.is_completed()
     assert [(t.id, t.state) for t in tasks_of(run_id)] == before_tasks
-    after_messages = sorted(n.idempotency_key for n in notifications_of(reference))
+    after_messages = sorted(n.idempotency_key for n in wait_for_sends(reference))
     assert after_messages == before_messages
     assert Counter(after_messages).most_common(1)[0][1] == 1
     assert len(read_mailbox(get_settings().mailbox_dir)) == mailbox_before

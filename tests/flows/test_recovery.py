@@ -2,8 +2,8 @@
 and the sweeper's reconcile restarts the pathway, which ends once, with each task and message once.
 
 Real processes, real SIGKILL: a fault point (``CAREFLOW_FAULT_POINT``, :func:`flows.faults.fault_point`) makes the
-flow-run process kill its runner's process group. One guardianship pathway goes through all five points in a row
-(each restart of the runner is armed with the next point), then a second pathway has the Prefect server killed while
+flow-run process kill its runner's process group. One guardianship pathway goes through all four points in a row
+(each restart of the runner is armed with the next point; the runner's send loop sends what the flow stored), then a second pathway has the Prefect server killed while
 its resumed flow run is between reading the answer and moving on. Cost: about 60-90 s per backend on 2 cores.
 """
 import asyncio
@@ -27,7 +27,7 @@ from models.task import TaskState
 from notifications.sink import read_mailbox
 from tests.flows.support import (
     kill_process_group, new_case, notifications_of, read_flow_run, tasks_of, wait_for_end, wait_for_file,
-    wait_for_task,
+    wait_for_sends, wait_for_task,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
@@ -43,6 +43,7 @@ def _sweep(**kwargs) -> dict:
 
 def _assert_once(reference: str, run_id) -> None:
     """Each task once and answered; each message once in the outbox and delivered once."""
+    wait_for_sends(reference)
     tasks = tasks_of(run_id)
     assert [(t.step_key, t.attempt, t.state) for t in tasks] == [("committee_admonition", 1, TaskState.completed)]
     assert tasks[0].outcome and tasks[0].answered_by == "社区 王丽"  # the answer is kept

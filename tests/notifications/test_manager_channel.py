@@ -13,6 +13,7 @@ from flows import waiting
 from flows.steps import TaskAnswer
 from models.notification import DeliveryStatus, Notification
 from models.task import TaskState
+from notifications.send_loop import send_pass
 from notifications.routing import manager_channel
 from notifications.sink import MailSink, read_mailbox
 from tests.notifications.support import free_port
@@ -43,11 +44,11 @@ def test_a_rejection_reaches_the_county_manager_channel_not_the_bureau_officers(
     session.commit()
     # the flow's tasks without Prefect: their plain functions
     monkeypatch.setattr(waiting, "queue_message", waiting.queue_message.fn)
-    monkeypatch.setattr(waiting, "send_message", waiting.send_message.fn)
     answer = TaskAnswer(task_id=task_id, step_key="police_reprimand", agency_type="police", attempt=1,
                         state=TaskState.rejected, rejection_reason="不属于本所辖区")
+    waiting._report_rejection(ctx, answer)  # the flow stores them for the send loop
     with MailSink(tmp_path / "mailbox", port=port):
-        waiting._report_rejection(ctx, answer)
+        assert send_pass()["sent"] == 2
     get_settings.cache_clear()
     with session_scope() as session:
         alerts = session.exec(select(Notification).where(Notification.task_id == task.id,

@@ -159,7 +159,7 @@ def test_two_dispatchers_at_once_send_a_message_once(database_url, session, poli
 
 
 def test_a_replayed_enqueue_and_send_produce_no_second_message(session, police_task, channel_file, receiver, port):
-    """What a flow replay does (queue_message then send_message again): the same row, nothing sent again."""
+    """What a replay does (the message stored again, a dispatcher sending it again): the same row, nothing sent again."""
     bot = token("ding")
     channel_file({"default": [sink_url(port)], "units": {POLICE: [f"dingtalk://{bot}/"]},
                   "endpoints": receiver.endpoints()})

@@ -1,0 +1,108 @@
+"""The send loop: what a pathway flow queued reaches the agency within a second, sent outside the flow (issue 17).
+
+A pathway flow never sends over SMTP or HTTP itself: it stores each message with ``send_now``
+(:func:`notifications.messages.enqueue_task_message`) and goes on to its wait. The processes that run flow runs,
+``careflow serve`` (:func:`flows.serve.serve_deployments`) and ``careflow worker`` (:func:`flows.pool.run_worker`),
+run this loop in a thread beside the runner: every :data:`POLL` seconds one read through the small partial index
+``ix_notification_send_now`` finds the messages queued to go at once and not yet tried, and the dispatcher's
+threads claim, send and record them (:func:`notifications.dispatcher.send_groups`). Claims are conditional, so
+several loops (several runners or workers) and the sweeper's dispatch never send one message twice.
+
+A message that fails leaves the loop's scan (``failed``): the sweeper's dispatch retries it on its schedule, gives
+it up with an alert like any other. A message the loop never reaches (no runner up) is sent by the next sweep.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+
+from core.db import session_scope
+from models.base import utcnow
+from models.notification import _SEND_NOW_SQL, Notification
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two scans for messages to send now (``CAREFLOW_SEND_POLL``); a flow's message waits half of it
+#: on average.
+POLL = float(os.environ.get("CAREFLOW_SEND_POLL", "0.2"))
+#: Messages taken per scan, oldest first (the rest are taken by the next scans).
+SCAN_LIMIT = 500
+#: Seconds a send may wait for a rate-limit token before its message is left for a later pass.
+MAX_WAIT = 1.0
+#: A failing scan (the database is away) is logged at most this often (seconds).
+LOG_EVERY = 60.0
+
+
+def send_now_groups(database_url: str | None = None, limit: int = SCAN_LIMIT) -> dict[str, list[uuid.UUID]]:
+    """The messages queued to send at once and not yet tried (a rate limit's later ``next_attempt_at`` waits),
+    oldest first, at most ``limit``, grouped by channel key."""
+    n = Notification.__table__.c
+    now = sa.bindparam("now", utcnow(), type_=n.created_at.type)
+    query = (sa.select(n.id, n.unit_code)
+             .where(sa.text(_SEND_NOW_SQL), sa.or_(n.next_attempt_at.is_(None), n.next_attempt_at <= now))
+             .order_by(n.created_at, n.id).limit(limit))
+    groups: dict[str, list[uuid.UUID]] = defaultdict(list)
+    with session_scope(database_url) as session:
+        for row in session.execute(query):
+            groups[row.unit_code].append(row.id)
+    return dict(groups)
+
+
+def send_pass(database_url: str | None = None) -> dict[str, int]:
+    """One scan and the sends it finds; the non-zero counts, as :func:`notifications.dispatcher.dispatch_due`
+    returns them (``sent``, ``failed``, ``skipped`` = taken by another dispatcher, …)."""
+    groups = send_now_groups(database_url)
+    if not groups:
+        return {}
+    # start-up: Apprise's plugins (about 0.9 s), loaded by the first pass that has something to send
+    from notifications.dispatcher import send_groups
+
+    counts = send_groups(groups, max_wait=MAX_WAIT, time_budget=POLL * 10, database_url=database_url)
+    return {status: count for status, count in counts.items() if count}
+
+
+class SendLoop(threading.Thread):
+    """A daemon thread running :func:`send_pass` every ``poll`` seconds until :meth:`stop`."""
+
+    def __init__(self, poll: float = POLL, database_url: str | None = None) -> None:
+        super().__init__(name="careflow-send-loop", daemon=True)
+        self.poll = poll
+        self.database_url = database_url
+        self._stopping = threading.Event()
+        self._last_error_logged = 0.0
+
+    def run(self) -> None:
+        while not self._stopping.wait(self.poll):
+            try:
+                counts = send_pass(self.database_url)
+            except Exception:  # noqa: BLE001 -- the loop outlives a database or channel-file hiccup
+                if time.monotonic() - self._last_error_logged > LOG_EVERY:
+                    self._last_error_logged = time.monotonic()
+                    log.exception("the send loop's pass failed; messages wait for the next pass or the sweeper")
+                continue
+            if counts:
+                log.info("send loop: %s", dict(counts))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the current pass (waits at most ``timeout`` seconds for it)."""
+        self._stopping.set()
+        self.join(timeout)
+
+
+@contextlib.contextmanager
+def send_loop(poll: float = POLL, database_url: str | None = None) -> Iterator[SendLoop]:
+    """Run a :class:`SendLoop` for the duration of the ``with`` block (a runner's or worker's life)."""
+    loop = SendLoop(poll, database_url)
+    loop.start()
+    try:
+        yield loop
+    finally:
+        loop.stop()

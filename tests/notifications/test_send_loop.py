@@ -1,0 +1,86 @@
+"""The send loop: what a flow queued with ``send_now`` goes out at once; nothing else, and nothing twice."""
+from __future__ import annotations
+
+import threading
+import time
+
+from notifications.claims import send_soon
+from notifications.default_channels import DEFAULT_MAILTO
+from notifications.messages import enqueue_task_message
+from notifications.send_loop import SendLoop, send_now_groups, send_pass
+from notifications.sink import MailSink, read_mailbox
+from models.notification import DeliveryStatus, Notification
+
+
+def _statuses(session, messages) -> list[DeliveryStatus]:
+    session.expire_all()
+    return [session.get(Notification, m.id).status for m in messages]
+
+
+def test_a_pass_sends_what_flows_queued_to_go_now_and_leaves_the_rest_to_the_sweeper(
+        database_url, quiet_outbox, session, open_tasks, channel_file, tmp_path, port):
+    channel_file({"default": [DEFAULT_MAILTO.format(port=port)], "digest": "off"})
+    now_tasks, later_tasks = open_tasks(3), open_tasks(2, "committee_admonition")
+    now = [enqueue_task_message(session, task=t, event="task_requested", send_now=True) for t in now_tasks]
+    later = [enqueue_task_message(session, task=t, event="task_requested") for t in later_tasks]
+    session.commit()
+    assert sum(len(ids) for ids in send_now_groups(database_url).values()) == 3
+    with MailSink(tmp_path / "mailbox", port=port):
+        assert send_pass(database_url) == {"sent": 3}
+        assert send_pass(database_url) == {}  # nothing left to send now
+    assert _statuses(session, now) == [DeliveryStatus.sent] * 3
+    assert _statuses(session, later) == [DeliveryStatus.pending] * 2  # an escalation or duty: the sweeper's
+    mails = read_mailbox(tmp_path / "mailbox")
+    assert sorted(m.subject for m in mails) == sorted(n.subject for n in now)
+
+
+def test_messages_marked_to_send_soon_are_taken_by_the_next_pass(database_url, quiet_outbox, session, open_tasks,
+                                                                  channel_file, tmp_path, port):
+    """What a pathway's failed end does: its messages are stored, then marked in the same transaction."""
+    channel_file({"default": [DEFAULT_MAILTO.format(port=port)], "digest": "off"})
+    messages = [enqueue_task_message(session, task=t, event="pathway_closed") for t in open_tasks(2)]
+    session.flush()
+    send_soon(session, [m.id for m in messages])
+    session.commit()
+    with MailSink(tmp_path / "mailbox", port=port):
+        assert send_pass(database_url) == {"sent": 2}
+
+
+def test_two_loops_and_the_sweeper_never_send_one_message_twice(database_url, quiet_outbox, session, open_tasks,
+                                                               channel_file, tmp_path, port):
+    from notifications.dispatcher import dispatch_due
+
+    channel_file({"default": [DEFAULT_MAILTO.format(port=port)], "digest": "off"})
+    messages = [enqueue_task_message(session, task=t, event="task_requested", send_now=True)
+                for t in open_tasks(30) + open_tasks(30, "committee_admonition")]
+    session.commit()
+    with MailSink(tmp_path / "mailbox", port=port):
+        workers = [threading.Thread(target=send_pass, args=(database_url,)) for _ in range(2)]
+        workers.append(threading.Thread(target=dispatch_due, kwargs={"database_url": database_url}))
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    assert _statuses(session, messages) == [DeliveryStatus.sent] * 60
+    subjects = [m.subject for m in read_mailbox(tmp_path / "mailbox")]
+    assert len(subjects) == 60 and sorted(subjects) == sorted(m.subject for m in messages)
+
+
+def test_a_running_loop_sends_a_new_message_within_seconds(database_url, quiet_outbox, session, open_tasks,
+                                                          channel_file, tmp_path, port):
+    channel_file({"default": [DEFAULT_MAILTO.format(port=port)], "digest": "off"})
+    task = open_tasks(1)[0]
+    with MailSink(tmp_path / "mailbox", port=port):
+        loop = SendLoop(poll=0.1, database_url=database_url)
+        loop.start()
+        try:
+            message = enqueue_task_message(session, task=task, event="task_requested", send_now=True)
+            session.commit()
+            deadline = time.monotonic() + 20  # bounded wait: the machine is shared; the benchmark measures latency
+            while _statuses(session, [message]) != [DeliveryStatus.sent]:
+                assert time.monotonic() < deadline, "the send loop did not send the message"
+                time.sleep(0.1)
+        finally:
+            loop.stop()
+    assert not loop.is_alive()
+    assert [m.subject for m in read_mailbox(tmp_path / "mailbox")] == [message.subject]
