@@ -74,11 +74,13 @@ def sa_username(url: str) -> str | None:
 
 
 @run_app.command(help=tr("cli.serve.help"))
-def serve() -> None:
-    """Serve the pathway deployments and the sweeper from this process (blocks)."""
+def serve(
+    pathways_only: Annotated[bool, typer.Option("--pathways-only", help=tr("cli.serve.opt.pathways_only"))] = False,
+) -> None:
+    """Serve the deployments from this process (blocks); ``--pathways-only``: the pathways and the sweeper only."""
     from flows.serve import serve_deployments  # start-up: Prefect
 
-    serve_deployments()
+    serve_deployments(pathways_only=pathways_only)
 
 
 @run_app.command(help=tr("cli.deploy.help"))

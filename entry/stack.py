@@ -91,9 +91,11 @@ class LocalStack:
     """Start (if needed) and stop the local Prefect server, the deployment runner, the mail sink and the web app."""
 
     def __init__(self, *, with_sink: bool = True, with_server: bool = True, serve: str = "auto",
-                 with_web: bool = False):
-        """``serve``: ``"auto"`` (start a runner unless one is serving), ``"always"`` or ``"never"``.
+                 with_web: bool = False, pathways_only: bool = False):
+        """``serve``: ``"auto"`` (start a runner unless one is serving), ``"always"`` or ``"never"``;
+        ``pathways_only``: a runner of the pathways and the sweeper only (``careflow serve --pathways-only``).
         ``with_web``: also start the web app (``careflow web serve``) unless it is already up."""
+        self.pathways_only = pathways_only
         self.settings = get_settings()
         self.with_sink = with_sink
         self.with_server = with_server
@@ -145,7 +147,8 @@ class LocalStack:
         recently = datetime.now(timezone.utc) - RUNNER_ALIVE_WITHIN
         if self.serve == "always" or self.serve == "auto" and not deployments_ready(names, recently):
             since = datetime.now(timezone.utc)
-            runner = self._spawn("serve", [sys.executable, "-m", "entry.cli", "serve"])
+            runner = self._spawn("serve", [sys.executable, "-m", "entry.cli", "serve",
+                                           *(["--pathways-only"] if self.pathways_only else [])])
             self._wait("serve", lambda: deployments_ready(names, since), runner, 120)
         if self.with_sink and not _port_open(self.settings.smtp_port):
             from notifications.sink import MailSink  # start-up: aiosmtpd and the email parser (31 modules)

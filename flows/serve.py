@@ -22,10 +22,10 @@ from flows.programmes import programme_deployments
 from flows.survey import survey_deployments
 
 
-def build_deployments(sweep_cron: str | None = None) -> list:
-    """The deployments: one per pathway, tagged ``pathway:<key>``, the sweeper on ``sweep_cron``, the survey's, the
-    joint meeting's and programme reports' scheduled flows, and two per department of the data exchanges
-    (``policy/data_exchange.yaml``)."""
+def build_deployments(sweep_cron: str | None = None, *, pathways_only: bool = False) -> list:
+    """The deployments: one per pathway, tagged ``pathway:<key>``, the sweeper on ``sweep_cron``, and (unless
+    ``pathways_only``) the survey's, the joint meeting's and programme reports' scheduled flows, and two per
+    department of the data exchanges (``policy/data_exchange.yaml``)."""
     timezone = get_settings().timezone
     sweep_cron = get_settings().sweep_cron if sweep_cron is None else sweep_cron
     deployments = [
@@ -35,6 +35,8 @@ def build_deployments(sweep_cron: str | None = None) -> list:
     deployments.append(SWEEPER.load_flow().to_deployment(name=SWEEPER.deployment,
                                                       schedule=Cron(sweep_cron, timezone=timezone) if sweep_cron else None,
                                              tags=["sweeper"]))
+    if pathways_only:
+        return deployments
     deployments.extend(survey_deployments(timezone))
     deployments.extend(exchange_deployments(timezone))  # per department: export and answers (方案 一（三）)
     deployments.extend(joint_meeting_deployments(timezone))
@@ -42,8 +44,9 @@ def build_deployments(sweep_cron: str | None = None) -> list:
     return deployments
 
 
-def serve_deployments(sweep_cron: str | None = None) -> None:
-    """Serve every deployment from this process until interrupted (blocks).
+def serve_deployments(sweep_cron: str | None = None, *, pathways_only: bool = False) -> None:
+    """Serve every deployment (``pathways_only``: the pathways and the sweeper) from this process until
+    interrupted (blocks).
 
     The process is in the runner registry (:mod:`careflow.runners`) from just before it polls for flow runs until
     it exits cleanly, so the sweeper can tell flow runs claimed by a runner that has since died; beside the runner
@@ -51,6 +54,6 @@ def serve_deployments(sweep_cron: str | None = None) -> None:
     """
     os.chdir(PROJECT_ROOT)  # flow entrypoints are relative to the project root
     install_zombie_automation()  # flow runs that stop sending heartbeats are marked Crashed
-    deployments = build_deployments(sweep_cron)
+    deployments = build_deployments(sweep_cron, pathways_only=pathways_only)
     with registered_runner(), send_loop():
         serve(*deployments, limit=20)

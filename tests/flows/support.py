@@ -177,7 +177,9 @@ class RunnerControl:
         self.current = None
         served.stop()  # the session's runner: this test replaces it
 
-    def start(self, fault: str | None = None, **env: str):
+    def start(self, fault: str | None = None, *, pathways_only: bool = True, **env: str):
+        """A new runner (``pathways_only``: of the pathways and the sweeper, which is all a fault test drives; it
+        starts faster than one that also registers every scheduled flow)."""
         import os
         import shutil
 
@@ -191,7 +193,7 @@ class RunnerControl:
             os.environ["CAREFLOW_FAULT_POINT"] = fault
         os.environ.update(env)
         try:
-            stack = LocalStack(with_sink=False, with_server=False, serve="always").start()
+            stack = LocalStack(with_sink=False, with_server=False, serve="always", pathways_only=pathways_only).start()
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -221,7 +223,7 @@ class RunnerControl:
         """Stop the current runner and leave an unarmed one serving (as the session's ``served`` stack)."""
         if self.current is not None:
             self.current.stop()
-        stack = self.start(None)
+        stack = self.start(None, pathways_only=False)
         self.served._processes.extend(stack._processes)
         stack._processes.clear()
 
