@@ -80,7 +80,7 @@ class SendLoop(threading.Thread):
         self._last_error_logged = 0.0
 
     def run(self) -> None:
-        import notifications.dispatcher  # noqa: F401 -- Apprise's plugins now, not in the first message's latency
+        import notifications.dispatcher  # noqa: F401 -- start-up: Apprise's plugins now, not in a message's latency
 
         while not self._stopping.wait(self.poll):
             try:
