@@ -179,11 +179,11 @@ def follow_up_opened_files(session: Session, file_ids: Iterable[int], *, today: 
     """What every file just opened or reopened gets, one file or a survey's thousands (set-based): its contact and
     visit duties (:func:`careflow.survey.duties.ensure_duties`; ``duties=False`` when the caller makes sure of
     them itself) and the family guardianship assessment (:func:`open_assessments`; ``new_children``: the files'
-    children were created in this transaction, so none can have an assessment yet and none is looked up)."""
+    children were created in this transaction, so none can have a duty or an assessment yet and none is looked up)."""
     ids = sorted(set(file_ids))
     result = FollowUp()
     if duties:
-        plan = ensure_duties(session, ids, today=today, now=now, actor=actor, units=units)
+        plan = ensure_duties(session, ids, today=today, now=now, actor=actor, units=units, new_files=new_children)
         result.duties, result.unrouted = plan.created_count, dict(plan.unrouted)
     started = time.perf_counter()
     opened, unrouted = open_assessments(session, ids, today=today, now=now, actor=actor, new_children=new_children)
@@ -227,6 +227,7 @@ _TASK_COLUMNS = ("id", "case_id", "pathway_run_id", "duty_key", "step_key", "att
                  "jurisdiction_code", "title", "state", "requested_at", "due_at", "due_provisional", "deadline_text",
                  "escalation_level", "answered_by", "outcome", "rejection_reason", "rejection_kind", "reroute_note",
                  "rerouted_by", "next_rung_at")
+_ID, _KEY, _TITLE = (_TASK_COLUMNS.index(c) for c in ("id", "duty_key", "title"))  # each task's own columns
 
 
 def open_assessments(session: Session, file_ids: Iterable[int], *, today: datetime.date, now: datetime.datetime,
@@ -269,8 +270,9 @@ def open_assessments(session: Session, file_ids: Iterable[int], *, today: dateti
                 unrouted[county] = unrouted.get(county, 0) + 1
                 continue
             task_id, reference = uuid.uuid4(), file_reference(file_id)
-            rows.append(tuple({"id": task_id, "duty_key": key, "title": f"{step.title_zh}（{reference}）"}.get(c, v)
-                              for c, v in shared.items()))
+            row = list(shared.values())
+            row[_ID], row[_KEY], row[_TITLE] = task_id, key, f"{step.title_zh}（{reference}）"
+            rows.append(row)
             links.append((task_id, child_id, file_id))
             audits.append((now, actor[:64], "task.requested", "task", str(task_id), None, f"{reference} {key}",
                            {"unit": shared["unit_code"], "due_at": deadline.due_at.isoformat(), "duty_key": key,

@@ -47,9 +47,23 @@ def resolve_unit(session: Session, agency_type: str, area_code: str, level: str 
     Raises:
         NoUnitForAgency: when no unit of that type covers the area at that level or above.
     """
-    units = session.exec(
+    return choose_unit(active_units(session, agency_type), agency_type, area_code, level)
+
+
+def active_units(session: Session, agency_type: str) -> list[AgencyUnit]:
+    """The active units of ``agency_type`` (what :func:`choose_unit` chooses among)."""
+    return list(session.exec(
         select(AgencyUnit).where(AgencyUnit.agency_type == agency_type, AgencyUnit.active == True)  # noqa: E712
-    ).all()
+    ).all())
+
+
+def choose_unit(units: list[AgencyUnit], agency_type: str, area_code: str, level: str | None = None) -> AgencyUnit:
+    """:func:`resolve_unit` among ``units`` (the active units of ``agency_type``, :func:`active_units`), for a
+    caller routing many areas with one read of the directory.
+
+    Raises:
+        NoUnitForAgency: as :func:`resolve_unit`.
+    """
     finest = LEVEL_PREFIX_LENGTH.get(level or "village", 12)
     covering = [
         u for u in units

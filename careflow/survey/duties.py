@@ -34,7 +34,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from careflow.routing import NoUnitForAgency, resolve_unit
+from careflow.routing import NoUnitForAgency, active_units, choose_unit
 from careflow.survey.bulk import driver_connection, is_postgresql
 from careflow.survey.duty_calendar import (
     DUTY_ROUTING,
@@ -61,14 +61,17 @@ class UnitCache:
     def __init__(self, session: Session) -> None:
         self.session = session
         self._units: dict[str, AgencyUnit | None] = {}
+        self._directory: dict[str, list[AgencyUnit]] = {}  # agency type → its active units, read once
 
     def unit_for(self, area_code: str) -> AgencyUnit | None:
         """The unit for ``area_code`` (village, township or county code), or None when none covers it."""
         if area_code not in self._units:
             found = None
             for agency_type, level in DUTY_ROUTING:
+                if agency_type not in self._directory:
+                    self._directory[agency_type] = active_units(self.session, agency_type)
                 try:
-                    found = resolve_unit(self.session, agency_type, area_code, level=level)
+                    found = choose_unit(self._directory[agency_type], agency_type, area_code, level=level)
                     break
                 except NoUnitForAgency:
                     continue
@@ -88,6 +91,7 @@ def ensure_duties(
     now: datetime.datetime | None = None,
     actor: str = "careflow",
     units: UnitCache | None = None,
+    new_files: bool = False,
 ) -> DutyPlan:
     """Make sure every active file (or those of ``file_ids``) has its current duties; returns what was created.
 
@@ -99,7 +103,8 @@ def ensure_duties(
     Bulk, per :data:`BATCH_FILES` files: one query for the files (with whether a visit duty is open and whether
     they have any duty), one for the wanted keys already taken (of files with duties: a new file has none), then the
     tasks, their links and their audit events written with COPY (PostgreSQL) or one ``executemany`` each (SQLite),
-    rows formatted directly as the database reads them.
+    rows formatted directly as the database reads them. ``new_files``: the files were all opened in this transaction
+    (the survey's fast path), so none has a duty and their duties are not looked up.
     """
     now = now or utcnow()
     today = today or today_local(now)
@@ -116,8 +121,8 @@ def ensure_duties(
     this_month = month_period(today)
     visit_due: dict[datetime.date, datetime.date] = {}
     for start in range(0, len(ids), BATCH_FILES):
-        wanted, maybe_taken = _wanted_duties(_active_files(conn, ids[start:start + BATCH_FILES]), this_month,
-                                             visit_due)
+        wanted, maybe_taken = _wanted_duties(_active_files(conn, ids[start:start + BATCH_FILES], new_files),
+                                             this_month, visit_due)
         if not wanted:
             continue
         # a contact/visit key is only ever written here, with its file's key_care_duty row (never deleted): a file
@@ -219,7 +224,7 @@ def _day(value) -> datetime.date:
     return value if isinstance(value, datetime.date) else datetime.date.fromisoformat(value)
 
 
-def _active_files(conn: sa.Connection, ids: list[int]) -> list[tuple]:
+def _active_files(conn: sa.Connection, ids: list[int], new_files: bool = False) -> list[tuple]:
     """(file id, child id as ``str(uuid)``, last contact, last visit, opened, the file's area and county codes, the
     child's residence area and county codes, whether a visit duty is open, whether the file has any duty) of the
     active files among ``ids``.
@@ -230,20 +235,22 @@ def _active_files(conn: sa.Connection, ids: list[int]) -> list[tuple]:
     ``id = ANY(…) AND status = 'active'`` and the statistics of a table just filled, it scanned all active files and
     tested each against the list (0.2 s per batch, growing with the table). A file's duties are looked up through
     ``key_care_duty.file_id`` (scalar subqueries: never a hashed scan of every duty, which statistics taken before a
-    large import would make the planner choose).
+    large import would make the planner choose); with ``new_files`` (files opened in this transaction, none with a
+    duty) not at all.
     """
     if is_postgresql(conn):
         child, wanted, param = "CAST(f.child_id AS TEXT)", "unnest(CAST(%(ids)s AS INTEGER[])) AS w (id)", ids
     else:
         child, wanted, param = "f.child_id", "(SELECT value AS id FROM json_each(:ids)) AS w", json.dumps(ids)
     open_states = ", ".join(f"'{s}'" for s in sorted(_OPEN))
-    sql = f"""
-        SELECT f.id, {child}, f.last_contact_on, f.last_visit_on, f.opened_on, f.area_code, f.county_code,
-               c.residence_area_code, c.residence_county_code,
+    duties = "1 = 0 AS open_visit, 1 = 0 AS has_duties" if new_files else f"""
                (SELECT 1 FROM key_care_duty d JOIN agency_task t ON t.id = d.task_id
                 WHERE d.file_id = f.id AND d.kind = '{ContactKind.visit.value}' AND t.state IN ({open_states})
                 LIMIT 1) IS NOT NULL AS open_visit,
-               (SELECT 1 FROM key_care_duty d WHERE d.file_id = f.id LIMIT 1) IS NOT NULL AS has_duties,
+               (SELECT 1 FROM key_care_duty d WHERE d.file_id = f.id LIMIT 1) IS NOT NULL AS has_duties"""
+    sql = f"""
+        SELECT f.id, {child}, f.last_contact_on, f.last_visit_on, f.opened_on, f.area_code, f.county_code,
+               c.residence_area_code, c.residence_county_code, {duties},
                f.status
         FROM {wanted} JOIN key_care_file f ON f.id = w.id JOIN child c ON c.id = f.child_id
         ORDER BY f.id"""

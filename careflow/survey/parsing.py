@@ -155,12 +155,18 @@ def _finished(chunk: Chunk, keys: list[str], progress: float) -> Chunk:
 def mark_suspects(chunk: Chunk, seen: SeenIds) -> Chunk:
     """Fill ``chunk.suspects`` from its ``keys`` with the rows whose ID number ``seen`` (the file's earlier chunks,
     in file order) may hold; returns the chunk."""
-    add = seen.add
-    if chunk.keys:
-        for key in chunk.keys.split("\n"):
-            if add(key[:18]):
-                rid, line, row_hash = key.split("\t")
-                chunk.suspects.append((int(line), rid, row_hash))
+    if not chunk.keys:
+        return chunk
+    bits, last = seen.bits, seen.BITS - 1  # SeenIds.add inlined: a million calls saved a million rows
+    for key in chunk.keys.split("\n"):
+        h = hash(key[:18]) & last
+        mask = 1 << (h & 7)
+        h >>= 3
+        if bits[h] & mask:
+            rid, line, row_hash = key.split("\t")
+            chunk.suspects.append((int(line), rid, row_hash))
+        else:
+            bits[h] |= mask
     return chunk
 
 

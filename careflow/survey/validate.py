@@ -30,10 +30,24 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import unicodedata
 from functools import partial
 from typing import Any, NamedTuple
 
-from careflow.survey.cells import SHANGHAI, cell_text, cell_texts, county_of_text, id_birth_date, shown_text
+from careflow.survey.cells import (
+    CONTROL_CHARS,
+    SEX_WORDS,
+    SHANGHAI,
+    DateProblem,
+    cell_text,
+    cell_texts,
+    county_of_text,
+    fast_resident_id,
+    id_birth_date,
+    parse_criteria,
+    parse_date,
+    shown_text,
+)
 from careflow.survey.columns import FIELD_LABELS, Header
 from careflow.survey.field_checks import (
     check_address,
@@ -221,8 +235,12 @@ class RowValidator:
         :mod:`careflow.survey.field_checks`). Never raises for bad data."""
         issues: list[RowIssue] = []
         notes: list[RowIssue] = []
-        report = partial(self._problem, issues, line)
         cells, raws = self._field_cells(cells)
+        if not self._criteria_columns:
+            usual = self._usual_row(line, raws)
+            if usual is not None:
+                return usual
+        report = partial(self._problem, issues, line)
         if check_control_characters(self._FIELDS, raws, report):
             return RowResult(None, issues, notes)
         raw_id, name_raw, sex_raw, birth_raw, hukou_raw, residence_raw, area_raw, _, arrival_raw, kc_raw = raws[:10]
@@ -248,6 +266,47 @@ class RowValidator:
             return RowResult(None, issues, notes)
         return self._accepted(line, notes, (rid, full_name, sex, birth, hukou, residence, area, address, arrival,
                                             criteria, guardian_name, guardian_relation, guardian_phone))
+
+    def _usual_row(self, line: int, raws: list[Any]) -> RowResult | None:
+        """The :class:`RowResult` of a usual row — every cell text (a CSV row) that NFKC leaves as it is, and every
+        field passing its check in :mod:`careflow.survey.field_checks` with no problem and no correction — or None
+        for any other row, which the field checks then take one by one. The same tests on the same values, written
+        inline: a row of a big file is checked in about half the time (no call and no report per field)."""
+        try:
+            joined = "\n".join(raws)  # a line break: allowed in a cell, and NFKC leaves it and its neighbours apart
+        except TypeError:  # XLSX cells: numbers, dates, None
+            return None
+        if not (joined.isascii() or unicodedata.is_normalized("NFKC", joined)) or CONTROL_CHARS.search(joined):
+            return None
+        (raw_id, name, sex_text, birth_text, hukou_text, residence_text, area, address, _, kc_text, guardian_name,
+         guardian_relation, guardian_phone) = [v.strip() for v in raws]
+        rid = fast_resident_id(raw_id, self.today)
+        if (rid is None or not name or len(name) > 64 or "  " in name or "\t" in name or not hukou_text
+                or len(guardian_name) > 64 or len(guardian_relation) > 32 or len(guardian_phone) > 32):
+            return None
+        birth = id_birth_date(rid[6:14])
+        sex = "男" if (ord(rid[16]) - 48) % 2 else "女"
+        if (sex_text and SEX_WORDS.get(sex_text.lower()) != sex) or (birth_text and parse_date(raws[3]) != birth):
+            return None
+        county = self.county
+        hukou = self._county_of(hukou_text)
+        if hukou.__class__ is str or (residence_text and getattr(self._county_of(residence_text), "code", None)
+                                      != county.code):
+            return None
+        if area and (not area.isdigit() or len(area) not in (9, 12) or not area.startswith(county.code)):
+            return None
+        if address:
+            address = " ".join(address.split())
+            if len(address) > 200:
+                return None
+        arrival = parse_date(raws[8])
+        if arrival.__class__ is DateProblem or arrival < birth or arrival > self.today or arrival > self.as_of:
+            return None
+        criteria, unknown = parse_criteria(kc_text)
+        if unknown is not None:
+            return None
+        return self._accepted(line, [], (rid, name, sex, birth, hukou, county, area, address, arrival, criteria,
+                                         guardian_name, guardian_relation, guardian_phone))
 
     def _accepted(self, line: int, notes: list[RowIssue], fields: tuple) -> RowResult:
         """The :class:`RowResult` of a row whose fields all passed: classified (:func:`models.survey.classify`),
