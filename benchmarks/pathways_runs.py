@@ -18,6 +18,7 @@ from datetime import date, datetime, timezone
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter, TaskRunFilterName
 from prefect.deployments import run_deployment
+from prefect.exceptions import PrefectHTTPStatusError
 from prefect.flow_runs import resume_flow_run
 from sqlmodel import select
 
@@ -43,6 +44,20 @@ TIMEOUT = 300.0  # seconds for any one step or batch
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+async def _again_when_busy(start, attempts: int = 5):
+    """``await start()``, again (after 2 s) when the Prefect server answered 503 (a SQLite server under a batch's
+    load; its client's own retries spent): what the sweeper does for a pathway left ``starting``. ``start`` must be
+    idempotent (an idempotency key)."""
+    for attempt in range(attempts):
+        try:
+            return await start()
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code != 503 or attempt == attempts - 1:
+                raise
+            print(f"  the Prefect server answered 503; starting again ({attempt + 1})", flush=True)
+            await asyncio.sleep(2)
 
 
 def new_cases(n: int) -> list[uuid.UUID]:
@@ -165,7 +180,7 @@ def careflow_batch(case_ids: list[uuid.UUID]) -> tuple[float, float]:
     run_ids = [_create_run(case_id) for case_id in case_ids]
 
     async def start_all():
-        return await asyncio.gather(*(start_pathway_flow(run_id) for run_id in run_ids))
+        return await asyncio.gather(*(_again_when_busy(lambda r=r: start_pathway_flow(r)) for r in run_ids))
 
     flow_run_ids = asyncio.run(start_all())
     suspended = asyncio.run(_all_suspended(list(flow_run_ids)))
@@ -177,8 +192,9 @@ def raw_batch(n: int) -> tuple[float, float]:
     """Create ``n`` raw flow runs at once; returns (seconds until all are suspended, until every first task is done)."""
     async def run():
         began = _now()
-        flow_runs = await asyncio.gather(*(run_deployment(RAW_DEPLOYMENT, parameters={"steps": 4}, timeout=0,
-                                                          as_subflow=False) for _ in range(n)))
+        flow_runs = await asyncio.gather(*(_again_when_busy(lambda key=uuid.uuid4().hex: run_deployment(
+            RAW_DEPLOYMENT, parameters={"steps": 4}, timeout=0, as_subflow=False, idempotency_key=key))
+            for _ in range(n)))
         suspended = await _all_suspended([f.id for f in flow_runs])
         async with get_client() as client:
             done = max([await _raw_step_done(client, f.id, 1) for f in flow_runs])
