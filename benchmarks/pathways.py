@@ -132,7 +132,7 @@ def _one_backend(args) -> dict:
 
     ensure_home()
     server = LocalStack(serve="never").start()
-    figures = {}
+    figures, done = {}, False
     try:
         for runners in ([] if args.no_serve else [Served()]) + ([Pool()] if args.workers else []):
             try:
@@ -140,12 +140,16 @@ def _one_backend(args) -> dict:
                 figures[runners.name] = _measure(runners.name, args.repeat, args.concurrent)
             finally:
                 runners.stop()
+        done = True
     finally:
         server.stop()
         base = PG_ADMIN.rsplit("/", 1)[0]
         for name in made:
             _drop_database(f"{base}/{name}", PG_ADMIN)
-        shutil.rmtree(home, ignore_errors=True)
+        if done:
+            shutil.rmtree(home, ignore_errors=True)
+        else:
+            print(f"failed: the runners' logs are kept in {home / 'logs'}", file=sys.stderr)
     return figures
 
 
@@ -169,7 +173,8 @@ def _measure(mode: str, repeat: int, concurrent: int) -> dict:
                                         else runs.raw_batch(concurrent))
         print(f"[{mode}] repeat {r + 1}: " + "; ".join(
             f"{side} sequence {', '.join(f'{x:.2f}' for x in sides[side]['sequence'][-1])} s, "
-            f"batch {sides[side]['batch'][-1][0]:.1f} s" for side in order), flush=True)
+            f"batch {sides[side]['batch'][-1][0]:.1f} s ({sides[side]['batch'][-1][2]} waiting)" for side in order),
+            flush=True)
     return sides
 
 

@@ -2,8 +2,8 @@
 raw flow's, their ratio and the issue's target (latency ≤ 1.2 × raw, throughput ≥ 0.8 × raw).
 
 Input (``results``): backend → set-up (``serve``, ``2 workers``) → side (``careflow``, ``raw``) →
-``{"sequence": [[start, resume 1→2, resume 2→3, resume 3→4] seconds, …], "batch": [[all suspended, all first
-notified] seconds, …]}``.
+``{"sequence": [[start, resume 1→2, resume 2→3, resume 3→4] seconds, …], "batch": [[all suspended s, all first
+notified s, how many waited], …]}``.
 """
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def _waiting(batch: list[float], concurrent: int) -> float:
+    """How many of the batch's pathways waited (those whose flow run ended instead are not counted)."""
+    return batch[2] if len(batch) > 2 else concurrent
+
+
 def _rows(figures: dict, concurrent: int) -> list[tuple[str, float, float, str, float, str]]:
     """(what, careflow, raw, unit, ratio careflow/raw, verdict) for one set-up."""
     cf, raw = figures["careflow"], figures["raw"]
@@ -25,12 +30,12 @@ def _rows(figures: dict, concurrent: int) -> list[tuple[str, float, float, str, 
         c = _median([s[index] for s in cf["sequence"]])
         r = _median([s[index] for s in raw["sequence"]])
         rows.append((what, c, r, "s", c / r, "met" if c / r <= LATENCY_TARGET else "missed"))
-    c = _median([concurrent / b[0] for b in cf["batch"]])
-    r = _median([concurrent / b[0] for b in raw["batch"]])
+    c = _median([_waiting(b, concurrent) / b[0] for b in cf["batch"]])
+    r = _median([_waiting(b, concurrent) / b[0] for b in raw["batch"]])
     rows.append((f"{concurrent} at once → all suspended", c, r, "/s", c / r,
                  "met" if c / r >= THROUGHPUT_TARGET else "missed"))
-    c = _median([concurrent / b[1] for b in cf["batch"]])
-    r = _median([concurrent / b[1] for b in raw["batch"]])
+    c = _median([_waiting(b, concurrent) / b[1] for b in cf["batch"]])
+    r = _median([_waiting(b, concurrent) / b[1] for b in raw["batch"]])
     rows.append((f"{concurrent} at once → all first notified", c, r, "/s", c / r, "(info)"))
     return rows
 
