@@ -30,7 +30,11 @@ alternately (the order flips every repeat), after one untimed warm-up each. Meas
 A batch's flow-run creation that the Prefect server refuses with 503 (SQLite under load) is tried again, on both
 sides, as careflow's sweeper would start a pathway left ``starting``; a line says so.
 
-Targets of the issue: latency ≤ 1.2 × raw, throughput ≥ 0.8 × raw. Runners: :mod:`benchmarks.pathways_stack`; the
+Targets of the issue: latency ≤ 1.2 × raw, throughput ≥ 0.8 × raw. Baseline on main d57185d (the flows send their own
+messages), shared 2-core machine at load average 10-37, ``--repeat 3 --concurrent 20`` (2 on the pools), careflow/raw:
+SQLite served 1.49 / 1.09 / 1.17, throughput 0.80; PostgreSQL served 2.30 / 2.45 / 1.62, 0.63; SQLite pool 0.58 /
+1.15 / 1.59, 0.83; PostgreSQL pool 1.04 / 1.17 / 1.94, 0.55 (start / resume 1→2 / resume 3→4, throughput). One
+20-pathway batch takes 80-250 s there: ``--concurrent 50`` needs a quiet machine. Runners: :mod:`benchmarks.pathways_stack`; the
 measurements: :mod:`benchmarks.pathways_runs`; the table: :mod:`benchmarks.pathways_report`.
 """
 from __future__ import annotations
