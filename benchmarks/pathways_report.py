@@ -1,0 +1,57 @@
+"""The table ``benchmarks.pathways`` prints at the end: per backend and runner set-up, careflow's median against the
+raw flow's, their ratio and the issue's target (latency ≤ 1.2 × raw, throughput ≥ 0.8 × raw).
+
+Input (``results``): backend → set-up (``serve``, ``2 workers``) → side (``careflow``, ``raw``) →
+``{"sequence": [[start, resume 1→2, resume 2→3, resume 3→4] seconds, …], "batch": [[all suspended s, all first
+notified s, how many waited], …]}``.
+"""
+from __future__ import annotations
+
+import statistics
+
+LATENCY_TARGET, THROUGHPUT_TARGET = 1.2, 0.8
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _waiting(batch: list[float], concurrent: int) -> float:
+    """How many of the batch's pathways waited (those whose flow run ended instead are not counted)."""
+    return batch[2] if len(batch) > 2 else concurrent
+
+
+def _rows(figures: dict, concurrent: int) -> list[tuple[str, float, float, str, float, str]]:
+    """(what, careflow, raw, unit, ratio careflow/raw, verdict) for one set-up."""
+    cf, raw = figures["careflow"], figures["raw"]
+    rows = []
+    for index, what in ((0, "start → first notified"), (1, "answer → next notified, step 1→2"),
+                        (3, "answer → next notified, step 3→4")):
+        c = _median([s[index] for s in cf["sequence"]])
+        r = _median([s[index] for s in raw["sequence"]])
+        rows.append((what, c, r, "s", c / r, "met" if c / r <= LATENCY_TARGET else "missed"))
+    c = _median([_waiting(b, concurrent) / b[0] for b in cf["batch"]])
+    r = _median([_waiting(b, concurrent) / b[0] for b in raw["batch"]])
+    rows.append((f"{concurrent} at once → all suspended", c, r, "/s", c / r,
+                 "met" if c / r >= THROUGHPUT_TARGET else "missed"))
+    c = _median([_waiting(b, concurrent) / b[1] for b in cf["batch"]])
+    r = _median([_waiting(b, concurrent) / b[1] for b in raw["batch"]])
+    rows.append((f"{concurrent} at once → all first notified", c, r, "/s", c / r, "(info)"))
+    return rows
+
+
+def print_tables(results: dict, concurrent: int) -> None:
+    """Print one table per backend and set-up, and whether the fourth step is no slower than the first."""
+    for backend, setups in results.items():
+        for setup, figures in setups.items():
+            n = len(figures["careflow"]["sequence"])
+            print(f"\n{backend}, {setup} (medians of {n}; raw = the same served or pooled Prefect flow)")
+            print(f"  {'':42} {'careflow':>10} {'raw':>10}  {'careflow/raw':>12}  target")
+            for what, c, r, unit, ratio, verdict in _rows(figures, concurrent):
+                bound = f"≤ {LATENCY_TARGET}" if unit == "s" else f"≥ {THROUGHPUT_TARGET}"
+                print(f"  {what:42} {c:>8.2f}{unit:<2} {r:>8.2f}{unit:<2}  {ratio:>12.2f}  "
+                      f"{bound if verdict != '(info)' else ''} {verdict}")
+            sequences = figures["careflow"]["sequence"]
+            first, fourth = _median([s[1] for s in sequences]), _median([s[3] for s in sequences])
+            print(f"  careflow step 3→4 vs 1→2: {fourth:.2f} s vs {first:.2f} s: "
+                  + ("no slower (met)" if fourth <= first else "slower (missed)"))
