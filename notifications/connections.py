@@ -9,32 +9,82 @@ headers, signatures and token fetches -- but
   :func:`install`) is kept open after a message and reused for the next message to the same server with the
   same login; a connection on which a send failed is closed (the next message opens a fresh one), and one idle
   for more than :data:`IDLE_CHECK` seconds is checked with ``NOOP`` before it is reused;
-- every HTTP request a plugin makes goes through one ``requests.Session`` of the thread (connection pooling
-  and keep-alive, :func:`pooled_http_session`, used by :mod:`notifications.verify`).
+- every HTTP request a plugin makes (``requests.post``/``requests.get``, wrapped once by :func:`install`) goes
+  through one :class:`PooledSession` of the thread (connection pooling and keep-alive,
+  :func:`pooled_http_session`) instead of a new ``requests.Session`` per request. That session keeps no cookies
+  (each request is as stateless as ``requests.post``) and reads the environment's proxy and CA-bundle settings
+  once per host and pass: ``requests`` walks the whole environment twice per request to find them, which was
+  the largest single CPU cost of a dispatch pass (about a fifth).
 
 Connections are per thread (one dispatcher thread sends one message at a time) and closed when the block
-ends. Outside the block apprise behaves exactly as without careflow.
+ends. Outside the block apprise and ``requests`` behave exactly as without careflow.
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import http.cookiejar
 import logging
 import smtplib
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import apprise
 import apprise.plugins.email.base as apprise_email
 import requests
+import requests.api
+import requests.auth
+import requests.utils
 from apprise.plugins.email.smtp import SMTP_EXCEPTIONS, AppriseSMTPController
 
 log = logging.getLogger(__name__)
 
 #: A kept SMTP connection idle longer than this (seconds) is checked with NOOP before it is used again.
 IDLE_CHECK = 5.0
+
+
+class _NetrcAuth(requests.auth.AuthBase):
+    """What ``requests`` does for a request without credentials (its ``~/.netrc`` entry for the host, as
+    basic auth), with the file looked up once per host instead of on every request."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, tuple[str, str] | None] = {}
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        host = urlsplit(request.url).netloc
+        if host not in self._found:
+            self._found[host] = requests.utils.get_netrc_auth(request.url)
+        found = self._found[host]
+        return requests.auth.HTTPBasicAuth(*found)(request) if found else request
+
+
+class PooledSession(requests.Session):
+    """The kept-alive ``requests.Session`` of one thread's :class:`ConnectionPool`.
+
+    It behaves as the fresh session ``requests.post`` makes for every request, except that it keeps its
+    connections: it stores no cookie (a platform's cookie is not sent back with the next message), and the
+    environment's settings (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``…, ``~/.netrc``) are read once
+    per scheme, host and port and remembered for the session's life (one dispatch pass).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        self.auth = _NetrcAuth()  # a session auth: requests then no longer looks for ~/.netrc per request
+        self._environment: dict[tuple, dict] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # noqa: D102 (requests' hook)
+        if proxies:  # proxies given with the request (requests passes {} when none are): not cached
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, stream, verify, cert)
+        settings = self._environment.get(key)
+        if settings is None:
+            settings = self._environment[key] = super().merge_environment_settings(url, {}, stream, verify, cert)
+        return {**settings, "proxies": dict(settings["proxies"])}
 
 
 @dataclass
@@ -44,14 +94,14 @@ class ConnectionPool:
     Attributes:
         smtp: (host, port, secure mode, user, password, verify) -> (open ``smtplib.SMTP``, monotonic time last used).
         smtp_opened: SMTP connections opened through this pool (a test or a benchmark reads it).
-        http: the thread's ``requests.Session`` (created on first use).
+        http: the thread's :class:`PooledSession` (created on first use).
         apprise: URL -> its loaded ``apprise.Apprise`` instance (:func:`apprise_for`): loading one costs
             about a millisecond (URL parsing, the locale's catalogue look-up).
     """
 
     smtp: dict[tuple, tuple[smtplib.SMTP, float]] = field(default_factory=dict)
     smtp_opened: int = 0
-    http: requests.Session | None = None
+    http: PooledSession | None = None
     apprise: dict[str, apprise.Apprise | None] = field(default_factory=dict)
 
     def take_smtp(self, key: tuple) -> smtplib.SMTP | None:
@@ -127,12 +177,27 @@ class _ReusedSMTPController(AppriseSMTPController):
         self._socket = None
 
 
+_original_request = requests.api.request
+
+
+def _pooled_request(method: str, url: str, **kwargs) -> requests.Response:
+    """``requests.api.request`` (behind ``requests.post``, ``requests.get``…): through the thread's
+    :class:`PooledSession` inside :func:`pooled`, else as ``requests`` does it (a new session per request)."""
+    session = pooled_http_session()
+    if session is None:
+        return _original_request(method, url, **kwargs)
+    return session.request(method=method, url=url, **kwargs)
+
+
 def install() -> None:
-    """Make apprise's email plugin take its SMTP connection through :class:`_ReusedSMTPController` (once per
-    process, idempotent). Outside :func:`reused_connections` the controller behaves exactly as apprise's."""
+    """Make apprise's email plugin take its SMTP connection through :class:`_ReusedSMTPController`, and
+    ``requests.post``/``requests.get`` go through :func:`_pooled_request` (once per process, idempotent).
+    Outside :func:`pooled` both behave exactly as without careflow."""
     with _install_lock:
         if apprise_email.AppriseSMTPController is not _ReusedSMTPController:
             apprise_email.AppriseSMTPController = _ReusedSMTPController
+        if requests.api.request is not _pooled_request:
+            requests.api.request = _pooled_request
 
 
 @contextlib.contextmanager
@@ -159,13 +224,13 @@ def reused_connections() -> Iterator[ConnectionPool]:
         pool.close()
 
 
-def pooled_http_session() -> requests.Session | None:
-    """The current thread's kept-alive ``requests.Session`` inside :func:`reused_connections`; None outside."""
+def pooled_http_session() -> PooledSession | None:
+    """The current thread's :class:`PooledSession` inside :func:`pooled`; None outside."""
     pool = _POOL.get()
     if pool is None:
         return None
     if pool.http is None:
-        pool.http = requests.Session()
+        pool.http = PooledSession()
     return pool.http
 
 
@@ -173,12 +238,17 @@ def apprise_for(url: str) -> apprise.Apprise | None:
     """An ``apprise.Apprise`` holding ``url`` alone, sending in the calling thread, with apprise's fixed wait
     between sends switched off (the token buckets of :mod:`notifications.limits` pace the sends); None when
     apprise cannot load the URL.
-    Inside :func:`pooled` the instance is kept in the pool and reused for the next message to that URL."""
+    Inside :func:`pooled` the instance is kept in the pool and reused for the next message to that URL.
+
+    apprise's own time limit per send (``service_timeout``, 60 s) is off: with it, apprise runs every send on
+    its worker thread and waits for it (two thread switches a message, for nothing careflow needs). A send is
+    still bounded in time by its plugin's socket timeouts (4 s to connect and to read for the chat
+    platforms, 15 s for SMTP)."""
     pool = _POOL.get()
     if pool is not None and url in pool.apprise:
         return pool.apprise[url]
     # one URL per instance: apprise's thread pool would only hand the send to another thread and wait for it
-    instance = apprise.Apprise(asset=apprise.AppriseAsset(async_mode=False))
+    instance = apprise.Apprise(asset=apprise.AppriseAsset(async_mode=False, service_timeout=0))
     if not instance.add(url):
         instance = None
     else:

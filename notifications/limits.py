@@ -18,7 +18,10 @@ Platform defaults (:data:`PLATFORM_LIMITS`; override or add per schema under ``l
   set one for a real SMTP relay or gateway.
 
 Buckets live in the process: two dispatcher processes sending to one bot each keep their own bucket.
-That is why a platform's refusal ("send too fast") is still caught by verified delivery and retried.
+That is why a platform's refusal ("send too fast") is still caught by verified delivery and retried. One
+pass spread over several processes (``dispatch_due(processes=N)``) is not such a case: every rate-limited
+URL is served by one of them, which continues from the parent's bucket and hands it back
+(:meth:`RateLimiter.states`, :meth:`RateLimiter.adopt`).
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 #: ``"<count>/<period>"``, period one of s/sec/second, min/minute, h/hour (optionally ``"<count>/<n><unit>"``).
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)?\s*(s|sec|second|min|minute|h|hour)s?\s*$", re.IGNORECASE)
@@ -132,6 +135,20 @@ class TokenBucket:
             self._refill(self._clock())
             return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self.limit.refill_per_second
 
+    def state(self) -> tuple[float, float]:
+        """``(tokens, age)``: the tokens at the last refill and the seconds since it (a debt is negative)."""
+        with self._lock:
+            return self._tokens, max(0.0, self._clock() - self._stamp)
+
+    def restore(self, tokens: float, age: float) -> None:
+        """Take over a :meth:`state` read from this URL's bucket in another process of the same pass."""
+        with self._lock:
+            self._tokens, self._stamp = tokens, self._clock() - age
+
+
+def _key(url: str) -> str:
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
 
 class RateLimiter:
     """Token buckets keyed by channel URL (by its sha256: no secret is kept as a key).
@@ -146,7 +163,7 @@ class RateLimiter:
 
     def bucket(self, url: str, limit: RateLimit) -> TokenBucket:
         """The bucket of ``url`` (created on first use; replaced when its limit changed)."""
-        key = hashlib.sha256(url.encode("utf-8")).hexdigest()
+        key = _key(url)
         with self._lock:
             bucket = self._buckets.get(key)
             if bucket is None or bucket.limit != limit:
@@ -165,6 +182,22 @@ class RateLimiter:
     def next_token_in(self, url: str, limit: RateLimit | None) -> float:
         """Seconds until ``url`` may be sent to again (0.0 when now or unlimited)."""
         return 0.0 if limit is None else self.bucket(url, limit).next_token_in()
+
+    def states(self, urls: Iterable[str] | None = None) -> dict[str, tuple[RateLimit, float, float]]:
+        """The buckets of ``urls`` (default all) as ``{key: (limit, tokens, age)}`` (:meth:`TokenBucket.state`),
+        to hand to another process that sends to those URLs next (:meth:`adopt`)."""
+        keys = None if urls is None else {_key(url) for url in urls}
+        with self._lock:
+            buckets = [(key, bucket) for key, bucket in self._buckets.items() if keys is None or key in keys]
+        return {key: (bucket.limit, *bucket.state()) for key, bucket in buckets}
+
+    def adopt(self, states: dict[str, tuple[RateLimit, float, float]]) -> None:
+        """Continue from buckets read with :meth:`states` in another process (replacing this process's own)."""
+        for key, (limit, tokens, age) in states.items():
+            bucket = TokenBucket(limit, self._clock)
+            bucket.restore(tokens, age)
+            with self._lock:
+                self._buckets[key] = bucket
 
     def clear(self) -> None:
         """Forget every bucket (tests; a changed channel file replaces buckets by itself)."""

@@ -5,7 +5,7 @@ A pathway flow never sends over SMTP or HTTP itself: it stores each message with
 ``careflow serve`` (:func:`flows.serve.serve_deployments`) and ``careflow worker`` (:func:`flows.pool.run_worker`),
 run this loop in a thread beside the runner: every :data:`POLL` seconds one read through the small partial index
 ``ix_notification_send_now`` finds the messages queued to go at once and not yet tried, and the dispatcher's
-threads claim, send and record them (:func:`notifications.dispatcher.send_groups`). Claims are conditional, so
+threads claim, send and record them (:func:`notifications.dispatch_threads.serve_recipients`). Claims are conditional, so
 several loops (several runners or workers) and the sweeper's dispatch never send one message twice.
 
 A message that fails leaves the loop's scan (``failed``): the sweeper's dispatch retries it on its schedule, gives
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 POLL = float(os.environ.get("CAREFLOW_SEND_POLL", "0.2"))
 #: Messages taken per scan, oldest first (the rest are taken by the next scans).
 SCAN_LIMIT = 500
+#: Threads sending at once (each serves one recipient at a time), as the dispatcher's.
+WORKERS = 8
 #: Seconds a send may wait for a rate-limit token before its message is left for a later pass.
 MAX_WAIT = 1.0
 #: A failing scan (the database is away) is logged at most this often (seconds).
@@ -63,9 +65,10 @@ def send_pass(database_url: str | None = None) -> dict[str, int]:
     if not groups:
         return {}
     # start-up: Apprise's plugins (about 0.9 s), loaded by the first pass that has something to send
-    from notifications.dispatcher import send_groups
+    from notifications.dispatch_threads import serve_recipients
 
-    counts = send_groups(groups, max_wait=MAX_WAIT, time_budget=POLL * 10, database_url=database_url)
+    counts = serve_recipients(list(groups.values()), now=None, max_workers=WORKERS, max_wait=MAX_WAIT,
+                              send_until=time.monotonic() + POLL * 10, database_url=database_url)
     return {status: count for status, count in counts.items() if count}
 
 
@@ -80,7 +83,7 @@ class SendLoop(threading.Thread):
         self._last_error_logged = 0.0
 
     def run(self) -> None:
-        import notifications.dispatcher  # noqa: F401 -- start-up: Apprise's plugins now, not in a message's latency
+        import notifications.dispatch_threads  # noqa: F401 -- start-up: Apprise's plugins now, not in a message's latency
 
         while not self._stopping.wait(self.poll):
             try:
