@@ -31,7 +31,7 @@ from models.notification import _SEND_NOW_SQL, Notification
 log = logging.getLogger(__name__)
 
 #: Seconds between two scans for messages to send now (``CAREFLOW_SEND_POLL``); a flow's message waits half of it
-#: on average.
+#: on average. ``0``: no send loop in this process (a host that cannot reach the mail server; the sweeper sends).
 POLL = float(os.environ.get("CAREFLOW_SEND_POLL", "0.2"))
 #: Messages taken per scan, oldest first (the rest are taken by the next scans).
 SCAN_LIMIT = 500
@@ -103,8 +103,13 @@ class SendLoop(threading.Thread):
 
 
 @contextlib.contextmanager
-def send_loop(poll: float = POLL, database_url: str | None = None) -> Iterator[SendLoop]:
-    """Run a :class:`SendLoop` for the duration of the ``with`` block (a runner's or worker's life)."""
+def send_loop(poll: float | None = None, database_url: str | None = None) -> Iterator[SendLoop | None]:
+    """Run a :class:`SendLoop` for the duration of the ``with`` block (a runner's or worker's life); none when
+    ``poll`` (default ``CAREFLOW_SEND_POLL``, read now) is 0."""
+    poll = float(os.environ.get("CAREFLOW_SEND_POLL", POLL)) if poll is None else poll
+    if poll <= 0:
+        yield None
+        return
     loop = SendLoop(poll, database_url)
     loop.start()
     try:

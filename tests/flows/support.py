@@ -84,6 +84,13 @@ def notifications_of(case_reference: str) -> list[Notification]:
         return list(session.exec(select(Notification).where(Notification.case_id == case.id)).all())
 
 
+def send_stored() -> dict[str, int]:
+    """Send, from the test's process, what flows stored to go at once (one pass of the send loop)."""
+    from notifications.send_loop import send_pass
+
+    return send_pass()
+
+
 def wait_for_sends(case_reference: str, timeout: float = 30.0) -> list[Notification]:
     """The case's messages once none that a flow queued to go at once (``send_now``) is still waiting for the
     runner's send loop (:mod:`notifications.send_loop`); a flow stores its messages, it never sends them."""
@@ -179,7 +186,11 @@ class RunnerControl:
 
     def start(self, fault: str | None = None, *, pathways_only: bool = True, **env: str):
         """A new runner (``pathways_only``: of the pathways and the sweeper, which is all a fault test drives; it
-        starts faster than one that also registers every scheduled flow)."""
+        starts faster than one that also registers every scheduled flow). An armed runner runs no send loop
+        (``CAREFLOW_SEND_POLL=0``): a SIGKILL in the middle of a send would hold that message's claim for
+        ``CLAIM_FOR`` (10 min) and then send it again; the test sends what the flows stored (:func:`send_stored`)."""
+        if fault:
+            env.setdefault("CAREFLOW_SEND_POLL", "0")
         import os
         import shutil
 
@@ -187,8 +198,9 @@ class RunnerControl:
         from entry.stack import LocalStack
 
         shutil.rmtree(get_settings().home / "faults", ignore_errors=True)
-        saved = {key: os.environ.get(key) for key in ["CAREFLOW_FAULT_POINT", *env]}
+        saved = {key: os.environ.get(key) for key in ["CAREFLOW_FAULT_POINT", "CAREFLOW_SEND_POLL", *env]}
         os.environ.pop("CAREFLOW_FAULT_POINT", None)
+        os.environ.pop("CAREFLOW_SEND_POLL", None)
         if fault:
             os.environ["CAREFLOW_FAULT_POINT"] = fault
         os.environ.update(env)

@@ -27,7 +27,7 @@ from models.task import TaskState
 from notifications.sink import read_mailbox
 from tests.flows.support import (
     kill_process_group, new_case, notifications_of, read_flow_run, tasks_of, wait_for_end, wait_for_file,
-    wait_for_sends, wait_for_task,
+    send_stored, wait_for_sends, wait_for_task,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
@@ -43,6 +43,7 @@ def _sweep(**kwargs) -> dict:
 
 def _assert_once(reference: str, run_id) -> None:
     """Each task once and answered; each message once in the outbox and delivered once."""
+    send_stored()  # the armed runners ran no send loop
     wait_for_sends(reference)
     tasks = tasks_of(run_id)
     assert [(t.step_key, t.attempt, t.state) for t in tasks] == [("committee_admonition", 1, TaskState.completed)]

@@ -273,7 +273,10 @@ def test_two_workers_one_killed_mid_step_every_pathway_completes_once_on_the_oth
             deploying = _spawn([sys.executable, "-m", "entry.cli", "deploy"], cwd=folder / "deploy", log=deploy_log,
                                env=_base_env(CAREFLOW_HOME=str(folder / "deploy" / "home"), CAREFLOW_SWEEP_CRON="",
                                              **common))
-            for name, fault in (("a", {"CAREFLOW_FAULT_POINT": "during_resume=pause", "CAREFLOW_FAULT_PAUSE": "600"}),
+            # A is killed mid-step: it runs no send loop (a SIGKILL mid-send would hold a claim for 10 minutes); B's
+            # sends every pathway's messages, whichever worker stored them.
+            for name, fault in (("a", {"CAREFLOW_FAULT_POINT": "during_resume=pause", "CAREFLOW_FAULT_PAUSE": "600",
+                                       "CAREFLOW_SEND_POLL": "0"}),
                                 ("b", {})):
                 workdir = folder / f"worker-{name}"
                 (workdir / "home").mkdir(parents=True)
