@@ -21,6 +21,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -43,11 +44,12 @@ MAX_WAIT = 1.0
 LOG_EVERY = 60.0
 
 
-def send_now_groups(database_url: str | None = None, limit: int = SCAN_LIMIT) -> dict[str, list[uuid.UUID]]:
-    """The messages queued to send at once and not yet tried (a rate limit's later ``next_attempt_at`` waits),
-    oldest first, at most ``limit``, grouped by channel key."""
+def send_now_groups(database_url: str | None = None, limit: int = SCAN_LIMIT,
+                    now: datetime | None = None) -> dict[str, list[uuid.UUID]]:
+    """The messages queued to send at once and not yet tried (a rate limit's later ``next_attempt_at`` waits until
+    ``now``, default the current time), oldest first, at most ``limit``, grouped by channel key."""
     n = Notification.__table__.c
-    now = sa.bindparam("now", utcnow(), type_=n.created_at.type)
+    now = sa.bindparam("now", now or utcnow(), type_=n.created_at.type)
     query = (sa.select(n.id, n.unit_code)
              .where(sa.text(_SEND_NOW_SQL), sa.or_(n.next_attempt_at.is_(None), n.next_attempt_at <= now))
              .order_by(n.created_at, n.id).limit(limit))
@@ -58,16 +60,17 @@ def send_now_groups(database_url: str | None = None, limit: int = SCAN_LIMIT) ->
     return dict(groups)
 
 
-def send_pass(database_url: str | None = None) -> dict[str, int]:
-    """One scan and the sends it finds; the non-zero counts, as :func:`notifications.dispatcher.dispatch_due`
-    returns them (``sent``, ``failed``, ``skipped`` = taken by another dispatcher, …)."""
-    groups = send_now_groups(database_url)
+def send_pass(database_url: str | None = None, now: datetime | None = None) -> dict[str, int]:
+    """One scan and the sends it finds, at ``now`` (default the current time); the non-zero counts, as
+    :func:`notifications.dispatcher.dispatch_due` returns them (``sent``, ``failed``, ``skipped`` = taken by another
+    dispatcher, …)."""
+    groups = send_now_groups(database_url, now=now)
     if not groups:
         return {}
     # start-up: Apprise's plugins (about 0.9 s), loaded by the first pass that has something to send
     from notifications.dispatch_threads import serve_recipients
 
-    counts = serve_recipients(list(groups.values()), now=None, max_workers=WORKERS, max_wait=MAX_WAIT,
+    counts = serve_recipients(list(groups.values()), now=now, max_workers=WORKERS, max_wait=MAX_WAIT,
                               send_until=time.monotonic() + POLL * 10, database_url=database_url)
     return {status: count for status, count in counts.items() if count}
 

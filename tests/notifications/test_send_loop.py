@@ -1,14 +1,16 @@
 """The send loop: what a flow queued with ``send_now`` goes out at once; nothing else, and nothing twice.
 
 The session's served runner (tests/flows) may be up against the same database, with its own send loop and the session's
-mail sink: it may take some of these messages first, as a second runner would in production. So each test counts a
-message's deliveries in both mailboxes (once in all), and a pass's own counts are read as "sent or taken by another".
+mail sink. So the passes here run at a later time (``LATER``) on messages held until then (``next_attempt_at``, as a
+rate limit holds one), which a loop at the real time leaves alone; a running loop's test counts deliveries in both
+mail sinks.
 """
 from __future__ import annotations
 
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 
 from notifications.claims import send_soon
 from notifications.default_channels import DEFAULT_MAILTO
@@ -16,12 +18,24 @@ from notifications.messages import enqueue_task_message
 from notifications.send_loop import SendLoop, send_now_groups, send_pass
 from notifications.sink import MailSink, read_mailbox
 from core.settings import get_settings
+from models.base import utcnow
 from models.notification import DeliveryStatus, Notification
 
 
 def _statuses(session, messages) -> list[DeliveryStatus]:
     session.expire_all()
     return [session.get(Notification, m.id).status for m in messages]
+
+
+LATER = utcnow() + timedelta(days=1)
+
+
+def _held(session, messages):
+    """Hold the messages until :data:`LATER` (only this test's passes see them) and commit."""
+    for message in messages:
+        message.next_attempt_at = LATER
+    session.commit()
+    return messages
 
 
 def _deliveries(tmp_path) -> Counter[str]:
@@ -36,14 +50,14 @@ def test_a_pass_sends_what_flows_queued_to_go_now_and_leaves_the_rest_to_the_swe
     now_tasks, later_tasks = open_tasks(3), open_tasks(2, "committee_admonition")
     now = [enqueue_task_message(session, task=t, event="task_requested", send_now=True) for t in now_tasks]
     later = [enqueue_task_message(session, task=t, event="task_requested") for t in later_tasks]
-    session.commit()
-    groups = send_now_groups(database_url)
+    _held(session, now + later)
+    groups = send_now_groups(database_url, now=LATER)
     assert {m.id for m in now} <= {i for ids in groups.values() for i in ids}
     assert not {m.id for m in later} & {i for ids in groups.values() for i in ids}
     before = _deliveries(tmp_path)
     with MailSink(tmp_path / "mailbox", port=port):
-        send_pass(database_url)
-        assert send_pass(database_url).get("sent", 0) == 0  # nothing of these left to send now
+        assert send_pass(database_url, now=LATER)["sent"] >= 3
+        assert send_pass(database_url, now=LATER).get("sent", 0) == 0  # nothing left to send now
     assert _statuses(session, now) == [DeliveryStatus.sent] * 3
     assert _statuses(session, later) == [DeliveryStatus.pending] * 2  # an escalation or duty: the sweeper's
     delivered = _deliveries(tmp_path) - before
@@ -55,14 +69,13 @@ def test_messages_marked_to_send_soon_are_taken_by_the_next_pass(database_url, q
                                                                   channel_file, tmp_path, port):
     """What a pathway's failed end does: its messages are stored, then marked in the same transaction."""
     channel_file({"default": [DEFAULT_MAILTO.format(port=port)], "digest": "off"})
-    messages = [enqueue_task_message(session, task=t, event="pathway_closed") for t in open_tasks(2)]
-    session.flush()
-    assert not {m.id for m in messages} & {i for ids in send_now_groups(database_url).values() for i in ids}
+    messages = _held(session, [enqueue_task_message(session, task=t, event="pathway_closed") for t in open_tasks(2)])
+    assert not {m.id for m in messages} & {i for ids in send_now_groups(database_url, now=LATER).values() for i in ids}
     send_soon(session, [m.id for m in messages])
     session.commit()
-    assert {m.id for m in messages} <= {i for ids in send_now_groups(database_url).values() for i in ids}
+    assert {m.id for m in messages} <= {i for ids in send_now_groups(database_url, now=LATER).values() for i in ids}
     with MailSink(tmp_path / "mailbox", port=port):
-        send_pass(database_url)
+        send_pass(database_url, now=LATER)
     assert _statuses(session, messages) == [DeliveryStatus.sent] * 2
 
 
@@ -71,13 +84,12 @@ def test_two_loops_and_the_sweeper_never_send_one_message_twice(database_url, qu
     from notifications.dispatcher import dispatch_due
 
     channel_file({"default": [DEFAULT_MAILTO.format(port=port)], "digest": "off"})
-    messages = [enqueue_task_message(session, task=t, event="task_requested", send_now=True)
-                for t in open_tasks(30) + open_tasks(30, "committee_admonition")]
-    session.commit()
+    messages = _held(session, [enqueue_task_message(session, task=t, event="task_requested", send_now=True)
+                               for t in open_tasks(30) + open_tasks(30, "committee_admonition")])
     before = _deliveries(tmp_path)
     with MailSink(tmp_path / "mailbox", port=port):
-        workers = [threading.Thread(target=send_pass, args=(database_url,)) for _ in range(2)]
-        workers.append(threading.Thread(target=dispatch_due, kwargs={"database_url": database_url}))
+        workers = [threading.Thread(target=send_pass, args=(database_url, LATER)) for _ in range(2)]
+        workers.append(threading.Thread(target=dispatch_due, kwargs={"database_url": database_url, "now": LATER}))
         for worker in workers:
             worker.start()
         for worker in workers:
