@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two scans for messages to send now (``CAREFLOW_SEND_POLL``); a flow's message waits half of it
 #: on average. ``0``: no send loop in this process (a host that cannot reach the mail server; the sweeper sends).
-POLL = float(os.environ.get("CAREFLOW_SEND_POLL", "0.2"))
+POLL = 0.2
 #: Messages taken per scan, oldest first (the rest are taken by the next scans).
 SCAN_LIMIT = 500
 #: Threads sending at once (each serves one recipient at a time), as the dispatcher's.

@@ -136,21 +136,24 @@ def wait_for_end(pathway_run_id: uuid.UUID, timeout: float = 120) -> PathwayRun:
         with session_scope() as session:
             run = session.get(PathwayRun, pathway_run_id)
         if run.status not in (PathwayStatus.starting, PathwayStatus.running):
-            _wait_for_queued_messages(run.case_id, deadline)
+            wait_for_queued_messages(run.case_id, deadline)
             return run
         time.sleep(0.3)
     raise TimeoutError(tr("cli.demo.out.not_finished", run=pathway_run_id, seconds=round(timeout)))
 
 
-def _wait_for_queued_messages(case_id: uuid.UUID, deadline: float) -> None:
+def wait_for_queued_messages(case_id: uuid.UUID, deadline: float) -> bool:
+    """Whether, before ``deadline`` (``time.monotonic()``), no message a flow queued on the case (``send_now``) is
+    still waiting for a send loop."""
     while time.monotonic() < deadline:
         with session_scope() as session:
             waiting = session.exec(select(Notification.id).where(
                 Notification.case_id == case_id, Notification.send_now,
                 Notification.status.in_([DeliveryStatus.pending, DeliveryStatus.sending])).limit(1)).first()
         if waiting is None:
-            return
+            return True
         time.sleep(0.2)
+    return False
 
 
 #: The county manager who reviews a demo closure (``web/demo_accounts.py``: 城厢区民政局).

@@ -94,14 +94,15 @@ def send_stored() -> dict[str, int]:
 def wait_for_sends(case_reference: str, timeout: float = 30.0) -> list[Notification]:
     """The case's messages once none that a flow queued to go at once (``send_now``) is still waiting for the
     runner's send loop (:mod:`notifications.send_loop`); a flow stores its messages, it never sends them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        messages = notifications_of(case_reference)
-        waiting = [n for n in messages if n.send_now and n.status in ("pending", "sending")]
-        if not waiting:
-            return messages
-        assert time.monotonic() < deadline, [(n.event, n.unit_code, n.status) for n in waiting]
-        time.sleep(0.2)
+    from entry.demos.driving import wait_for_queued_messages
+    from models.case import Case
+
+    with session_scope() as session:
+        case_id = session.exec(select(Case.id).where(Case.reference == case_reference)).one()
+    settled = wait_for_queued_messages(case_id, time.monotonic() + timeout)
+    messages = notifications_of(case_reference)
+    assert settled, [(n.event, n.unit_code, n.status) for n in messages if n.send_now and n.status != "sent"]
+    return messages
 
 
 async def read_flow_run(flow_run_id):
