@@ -165,12 +165,16 @@ def _measure(mode: str, repeat: int, concurrent: int) -> dict:
     print(f"[{mode}] warm-up", flush=True)
     runs.careflow_sequence(cases.pop())
     runs.raw_sequence()
-    sides = {"careflow": {"sequence": [], "batch": []}, "raw": {"sequence": [], "batch": []}}
+    sides = {"careflow": {"sequence": [], "batch": [], "opened_to_sent": []}, "raw": {"sequence": [], "batch": []}}
     for r in range(repeat):
         order = ("careflow", "raw") if r % 2 == 0 else ("raw", "careflow")
         for side in order:
-            sides[side]["sequence"].append(runs.careflow_sequence(cases.pop()) if side == "careflow"
-                                           else runs.raw_sequence())
+            if side == "careflow":
+                sequence, delays = runs.careflow_sequence(cases.pop())
+                sides[side]["opened_to_sent"] += delays
+            else:
+                sequence = runs.raw_sequence()
+            sides[side]["sequence"].append(sequence)
         for side in order:
             batch = [cases.pop() for _ in range(concurrent)] if side == "careflow" else None
             sides[side]["batch"].append(runs.careflow_batch(batch) if side == "careflow"
