@@ -1,4 +1,8 @@
 """The migrations build exactly the schema the models describe, on each backend."""
+import os
+import subprocess
+import sys
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
@@ -11,3 +15,15 @@ def test_migrated_schema_matches_the_models(database_url):
     with get_engine(database_url).connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == []
+
+
+def test_init_on_a_new_machine_prints_no_warning(tmp_path):
+    """``careflow init`` (the first thing ``./run up`` does) on a new SQLite home says only what it did: it used to
+    start with an SAWarning about an index that SQLite's reflection cannot read."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAREFLOW_", "PREFECT_"))}
+    env["CAREFLOW_HOME"] = str(tmp_path / "home")
+    done = subprocess.run([sys.executable, "-m", "entry.cli", "init"], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "careflow 数据目录" in done.stdout
+    assert "Warning" not in done.stderr and "警告" not in done.stdout, done.stderr
