@@ -20,7 +20,7 @@ from core.i18n import cli_language, cli_text as tr, has_message, label
 from core.settings import get_settings
 from careflow.resume import wait_until_suspended
 from models.agency import AgencyUnit
-from models.case import Case, PathwayRun, PathwayStatus
+from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus
 from models.child import Child
 from models.notification import DeliveryStatus, Notification
 from models.policy import load_policy
@@ -47,15 +47,18 @@ def unused_resident_id(county: str, birth: date, female: bool) -> str:
 
 def wait_for_step_task(pathway_run_id: uuid.UUID, step_key: str, agency_type: str | None = None,
                        timeout: float = 120) -> AgencyTask:
-    """The step's task (for ``agency_type`` if given) once its flow run has created it and suspended.
+    """The step's task (for ``agency_type`` if given) once its flow run has created it and suspended. Follows the
+    pathway, not one flow run: a flow run that crashed or failed while the pathway is open is restarted by the sweeper
+    as a new flow run, and the wait goes on (a line says so).
 
     Raises:
-        RuntimeError: the flow run ended first. TimeoutError: no such task within ``timeout`` seconds.
+        RuntimeError: the pathway ended first. TimeoutError: no such task within ``timeout`` seconds.
     """
-    deadline = time.monotonic() + timeout
+    deadline, told = time.monotonic() + timeout, set()
     while time.monotonic() < deadline:
         with session_scope() as session:
-            flow_run_id = session.get(PathwayRun, pathway_run_id).flow_run_id
+            run = session.get(PathwayRun, pathway_run_id)
+            flow_run_id, still_open = run.flow_run_id, run.status in OPEN_PATHWAY_STATUSES
             query = select(AgencyTask).where(AgencyTask.pathway_run_id == pathway_run_id,
                                              AgencyTask.step_key == step_key)
             if agency_type:
@@ -65,7 +68,14 @@ def wait_for_step_task(pathway_run_id: uuid.UUID, step_key: str, agency_type: st
             time.sleep(0.3)
             continue
         if not asyncio.run(wait_until_suspended(flow_run_id, timeout=max(1.0, deadline - time.monotonic()))):
-            raise RuntimeError(tr("cli.demo.out.flow_ended", flow_run=flow_run_id, step=step_key))
+            if not still_open:
+                raise RuntimeError(tr("cli.demo.out.flow_ended", flow_run=flow_run_id, step=step_key))
+            # the flow run crashed or failed but the pathway is open: the sweeper restarts it (a new flow run)
+            if flow_run_id not in told:
+                told.add(flow_run_id)
+                typer.echo(tr("cli.demo.out.flow_restarting", flow_run=flow_run_id))
+            time.sleep(1)
+            continue
         if task:
             return task
         time.sleep(0.3)
