@@ -26,7 +26,7 @@ def test_register_rejects_a_wrong_check_character_naming_field_and_value(databas
     result = invoke("child", "register", "--resident-id", bad, "--name", "张三", "--hukou", "511321",
                     "--residence", "350302", "--arrived", "2023-08-20")
     assert result.exit_code == 2
-    assert "resident_id" in result.output and bad in result.output
+    assert "身份证号" in result.output and bad in result.output
 
 
 def test_register_shows_the_migrant_child_test_with_reasons(database_url):
