@@ -85,3 +85,13 @@ def test_a_missing_city_list_file_and_an_unknown_department_are_named(database_u
     assert en.returncode == 2 and en.stderr.strip() == (
         "error: Department: 'polis' is not a department careflow shares lists with (one of: police, education, "
         "health, medical_insurance, disabled_federation)")
+
+
+def test_a_child_id_that_is_not_one_is_named(database_url):
+    """``case open --child-id 123`` printed Python's 「badly formed hexadecimal UUID string」."""
+    wrong = invoke("case", "open", "--child-id", "123", "--caseworker", "lin.fang")
+    assert wrong.exit_code == 2 and wrong.output.strip() == (
+        "错误：儿童编号：'123' 不是儿童编号（应为登记时显示的编号，形如 xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx）")
+    en = english("case", "open", "--child-id", "123", "--caseworker", "lin.fang")
+    assert en.returncode == 2 and en.stderr.strip() == (
+        "error: Child: '123' is not a child id (the id shown at registration, like xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
