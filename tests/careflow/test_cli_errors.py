@@ -95,3 +95,23 @@ def test_a_child_id_that_is_not_one_is_named(database_url):
     en = english("case", "open", "--child-id", "123", "--caseworker", "lin.fang")
     assert en.returncode == 2 and en.stderr.strip() == (
         "error: Child: '123' is not a child id (the id shown at registration, like xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
+
+
+def test_the_place_of_an_emergency_is_named_and_a_lower_case_reference_finds_the_case(database_url, register,
+                                                                                       session):
+    """``pathway start`` printed 「错误：pathway 'temporary_assistance' parameters: field 'emergency_area_code' …」.
+    The case is typed in lower case: it is found all the same (nothing is started: the place is refused first)."""
+    from careflow.cases import open_case
+
+    case = open_case(session, child_id=register().child.id, caseworker="lin.fang")
+    session.commit()
+    start = ["pathway", "start", "--case", case.reference.lower(), "--pathway", "temporary_assistance"]
+    missing = invoke(*start)
+    assert missing.exit_code == 2 and missing.output.strip() == (
+        "错误：紧急情况发生地：请填写：乡镇（街道）或村（居）的名称，或其9位（乡镇、街道）、12位（村、居）区划代码")
+    outside = invoke(*start, "--param", "emergency_area_code=999999001")
+    assert outside.exit_code == 2 and outside.output.strip() == "错误：紧急情况发生地：「999999001」不在已知的县（市、区）内"
+    en = english(*start, "--param", "emergency_area_code=123")
+    assert en.returncode == 2 and en.stderr.strip() == (
+        "error: Place of the emergency: '123' is not a township (9 digits) or village (12 digits) area code, nor a "
+        "known township or village name")
