@@ -29,7 +29,7 @@ from models.base import utcnow
 from models.case import Case, CaseStatus, PathwayRun, PathwayStatus, clip_text
 from models.child import Child
 from models.deadlines import format_local
-from models.errors import FieldKeyError, FieldLookupError
+from models.errors import FieldKeyError, FieldLookupError, FieldValueError
 from models.policy import load_policy
 from models.regions import UnknownRegion, get_county
 from models.service_list import referral_item
@@ -189,7 +189,8 @@ def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> di
     that place, inside a known county.
 
     Raises:
-        ValueError: naming the pathway and the field.
+        ValueError: naming the field (the place of the emergency: a :class:`models.errors.FieldValueError`, worded
+            in the reader's language).
     """
     definition = load_policy().pathway(pathway)
     values = dict(parameters)
@@ -198,17 +199,13 @@ def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> di
         code = str(values.pop("emergency_area_code", "") or "").strip()
         code = find_area(code) or code  # a township or village typed by name (城厢区霞林街道霞林社区)
         if not code:
-            raise ValueError(f"pathway {pathway!r} parameters: field 'emergency_area_code' (急难发生地区划代码) "
-                             "is required: the township (9 digits) or village (12 digits) code of the place "
-                             "where the emergency happened")
+            raise FieldValueError("emergency_area_code", "problem.area_required")
         if not code.isdigit() or len(code) not in (9, 12):
-            raise ValueError(f"pathway {pathway!r} parameters: field 'emergency_area_code': {code!r} is not a "
-                             "township (9 digits) or village (12 digits) area code")
+            raise FieldValueError("emergency_area_code", "problem.area_code", value=code)
         try:
             get_county(code[:6])
-        except UnknownRegion as exc:
-            raise ValueError(f"pathway {pathway!r} parameters: field 'emergency_area_code': {code!r} is not "
-                             f"inside a known county ({exc})") from exc
+        except UnknownRegion:
+            raise FieldValueError("emergency_area_code", "problem.area_unknown_county", value=code) from None
         routing["emergency_area_code"] = code
     if any(step.jurisdiction_basis == "school_place" for step in definition.steps):
         school = school_area(values.pop("school_area_code", ""))

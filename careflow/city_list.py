@@ -41,6 +41,7 @@ from models.city_list import CityServiceList, Difference, check_city_list, is_ac
 from models.city_list_version import CityListVersion
 from models.dated_duties import DUTY_KINDS, DutyKind, duty_key
 from models.deadlines import DeadlineRule, compute_deadline
+from models.errors import FieldLookupError
 from models.notification import Notification
 from models.task import OPEN_STATE_VALUES, AgencyTask, TaskState
 from notifications.messages import enqueue_task_message
@@ -134,8 +135,7 @@ def load_city_list(session: Session, city_list: CityServiceList, *, actor: str, 
     unit_code = f"civil_affairs-{city_list.city_code}"
     unit = session.get(AgencyUnit, unit_code)
     if unit is None or not unit.active:
-        raise LookupError(f"field 'city_code': no active unit {unit_code!r} (the city's civil affairs bureau) "
-                          "in the agency directory; add it to the directory first")
+        raise FieldLookupError("city_code", "problem.no_city_bureau", unit=unit_code)
     now = now or utcnow()
     result = CityListLoad(city_list=city_list, differences=differences, forced=not accepted)
     version, new_version = _version(session, city_list, differences, forced=not accepted, actor=actor,

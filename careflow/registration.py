@@ -23,17 +23,14 @@ from core.audit import record_audit
 from core.settings import get_settings
 from models.child import Child, Guardian
 from models.eligibility import KeyCareCriterion, MigrantAssessment, assess_migrant_child, check_arrival_date
-from models.regions import Region, get_county
+from models.errors import FieldProblems, FieldValueError
+from models.regions import Region, UnknownRegion, get_county
 from models.resident_id import birth_date_of, normalize_resident_id
 
 
-class RegistrationProblems(ValueError):
+class RegistrationProblems(FieldProblems, ValueError):
     """More than one field of a registration is wrong: ``problems`` holds each one's error (the form marks them all
-    at once); the message joins theirs."""
-
-    def __init__(self, problems: list[ValueError]):
-        super().__init__("; ".join(str(p) for p in problems))
-        self.problems = problems
+    at once; the command line words them all on one line)."""
 
 
 @dataclass
@@ -123,25 +120,35 @@ def _checked_registration(session: Session, *, resident_id: str, full_name: str,
 
     rid = checked(lambda: normalize_resident_id(resident_id))
     if not full_name.strip():
-        problems.append(ValueError("field 'full_name': must not be empty"))
-    hukou = checked(lambda: get_county(hukou_county))
-    residence = checked(lambda: get_county(residence_county))
+        problems.append(FieldValueError("full_name", "problem.required"))
+    hukou = checked(lambda: _county(hukou_county, "hukou_county"))
+    residence = checked(lambda: _county(residence_county, "residence_county"))
     if residence and residence_area_code and not residence_area_code.startswith(residence.code):
-        problems.append(ValueError(
-            f"field 'residence_area_code': {residence_area_code!r} is not inside county {residence.code}"))
+        problems.append(FieldValueError("residence_area_code", "problem.area_outside_county",
+                                        value=residence_area_code, county=f"{residence.code} {residence.full_name}"))
     if rid and session.exec(select(Child).where(Child.resident_id == rid)).first():
-        problems.append(ValueError(f"field 'resident_id': a child with ID ending {rid[-4:]} is already registered"))
+        problems.append(FieldValueError("resident_id", "problem.id_registered", tail=rid[-4:]))
     today = pendulum.now(get_settings().timezone).date()
     on = on or today
     birth = birth_date_of(rid) if rid else None
     wrong_date = check_arrival_date(arrival_date, birth_date=birth, today=max(today, on)) if birth else None
     if wrong_date is not None:
-        problems.append(ValueError(f"字段 arrival_date（来本地日期）：{wrong_date.message}"))
+        problems.append(FieldValueError("arrival_date", f"problem.arrival_{wrong_date.code}",
+                                        value=arrival_date.isoformat(), birth=birth.isoformat(),
+                                        today=max(today, on).isoformat()))
     if len(problems) == 1:
         raise problems[0]
     if problems:
         raise RegistrationProblems(problems)
     return _CheckedRegistration(resident_id=rid, birth_date=birth, hukou=hukou, residence=residence, on=on)
+
+
+def _county(text: str, field: str) -> Region:
+    """The county ``text`` names, or :class:`models.regions.UnknownRegion` said of ``field``."""
+    try:
+        return get_county(text)
+    except UnknownRegion as exc:
+        raise exc.for_field(field) from None
 
 
 def _store_child(session: Session, child: Child, guardians: list[dict], assessment: MigrantAssessment, *,

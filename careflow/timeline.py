@@ -10,7 +10,7 @@ from core.audit import record_audit
 from core.i18n import deadline_text, gettext, label, normalise_language, outcome_text
 from core.settings import get_settings
 from models.agency import AgencyUnit
-from models.case import Case, PathwayRun
+from models.case import Case, PathwayRun, case_reference
 from models.deadlines import format_local
 from models.errors import FieldLookupError
 from models.notification import Notification
@@ -57,7 +57,7 @@ def case_timeline(session: Session, reference: str, *, actor: str) -> CaseTimeli
     Raises:
         LookupError: no such case.
     """
-    case = session.exec(select(Case).where(Case.reference == reference)).first()
+    case = session.exec(select(Case).where(Case.reference == case_reference(reference))).first()
     if case is None:
         raise FieldLookupError("case", "problem.no_case", case=repr(reference))
     record_audit(session, actor=actor, action="case.timeline_read", entity_type="case", entity_id=case.id,

@@ -13,6 +13,7 @@ import typer
 
 from core.i18n import cli_language, cli_text as tr
 from entry.user_input import USER_ERRORS, fail
+from models.errors import FieldValueError
 
 case_app = typer.Typer(help=tr("cli.case.help"), no_args_is_help=True)
 
@@ -28,8 +29,12 @@ def case_open(
     from core.db import session_scope  # start-up: sqlmodel
 
     try:
+        try:
+            child = uuid.UUID(child_id.strip())
+        except ValueError:
+            raise FieldValueError("child_id", "problem.not_a_child_id", value=child_id) from None
         with session_scope() as session:
-            case = open_case(session, child_id=uuid.UUID(child_id), caseworker=caseworker, summary=summary)
+            case = open_case(session, child_id=child, caseworker=caseworker, summary=summary)
     except USER_ERRORS as exc:
         fail(exc)
     typer.echo(case.reference)

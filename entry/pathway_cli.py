@@ -31,12 +31,12 @@ def pathway_start(
     from careflow.cases import PathwayAlreadyRunning, create_pathway_run  # start-up: sqlmodel
     from careflow.resume import start_pathway_flow  # start-up: Prefect
     from core.db import session_scope  # start-up: sqlmodel
-    from models.case import Case  # start-up: sqlmodel
+    from models.case import Case, case_reference  # start-up: sqlmodel
 
     try:
         parameters = parse_pairs(param, "param")
         with session_scope() as session:
-            found = session.exec(select(Case).where(Case.reference == case)).first()
+            found = session.exec(select(Case).where(Case.reference == case_reference(case))).first()
             if found is None:
                 raise LookupError(tr("cli.pathway.start.out.no_case", case=case))
             run = create_pathway_run(session, case_id=found.id, pathway=pathway, actor=actor, parameters=parameters)

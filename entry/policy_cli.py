@@ -68,8 +68,12 @@ def policy_load_city_list(
 
     try:
         result = load_city_list_file(file, actor=actor, force=force)
-    except NarrowerCityList as exc:
-        typer.secho(tr("cli.policy.load_city_list.out.refused", error=exc), fg=typer.colors.RED, err=True)
+    except NarrowerCityList as exc:  # each difference in the reader's words, as check-city-list prints them
+        narrower = [d for d in exc.differences if d.narrower]
+        _print_differences(narrower)
+        typer.secho(tr("cli.policy.load_city_list.out.refused",
+                       error=tr("cli.policy.load_city_list.out.narrower", n=len(narrower))),
+                    fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     except (ValueError, LookupError, OSError) as exc:
         fail(exc)

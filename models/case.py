@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import unicodedata
 import uuid
 from datetime import datetime
 
@@ -38,6 +39,13 @@ def clip_text(text: str, limit: int = PATHWAY_TEXT_MAX) -> str:
     """``text`` cut to at most ``limit`` characters, ending in "…" when it was cut (never raises)."""
     text = "" if text is None else str(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def case_reference(text: str) -> str:
+    """A case reference as stored (``CF-350302-20261129-7F3A0C``) from what a person typed: spaces around it and
+    full-width characters dropped, letters upper-cased, so ``cf-350302-20261129-7f3a0c`` finds the case. Every
+    lookup of a typed reference (command line, pages, API) goes through it."""
+    return unicodedata.normalize("NFKC", str(text or "")).strip().upper()
 
 
 class ClippedString(TypeDecorator):

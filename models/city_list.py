@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from models.errors import FieldFileError
 from models.policy import Policy, load_policy
 from models.policy_files import PolicyError, locate, read_yaml, validate_file
 from models.policy_lists import ServiceItem
@@ -78,10 +79,14 @@ def read_city_list(path: str | Path, policy: Policy | None = None) -> CityServic
     province's is :func:`check_city_list`'s question, not a reading error.
 
     Raises:
+        FieldFileError: field ``file``: no such file, or a folder.
         PolicyError: one line per problem, naming the file, the entry (``item 18``), the field and the value.
     """
     policy = policy or load_policy()
     path = Path(path)
+    if not path.is_file():  # what the user typed: worded in their language (the policy's own files stay English)
+        raise FieldFileError("file", "problem.file_is_folder" if path.is_dir() else "problem.file_missing",
+                             path=str(path))
     raw, rel = read_yaml(path, path.parent)
     city_list: CityServiceList = validate_file(CityServiceList, raw, rel)
     problems: list[str] = []

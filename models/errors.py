@@ -75,7 +75,20 @@ class FieldFileError(FieldProblem, FileNotFoundError):
     """A file named on the command line that cannot be found or is not a file."""
 
 
+class FieldProblems(Exception):
+    """Several fields wrong at once (a registration's ID and county): ``problems`` holds each one's error, so a
+    form marks them all; :meth:`text` words each (:func:`error_text`) on one line. ``str()`` joins theirs."""
+
+    def __init__(self, problems: list[Exception]):
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+    def text(self, lang: str) -> str:
+        """Each problem in ``lang``, 「；」 (``; `` in English) between them."""
+        return ("; " if lang == "en" else "；").join(error_text(p, lang) for p in self.problems)
+
+
 def error_text(exc: BaseException, lang: str) -> str:
-    """``exc`` as a person reads it in ``lang``: a :class:`FieldProblem` worded in that language, anything else as
-    its own message."""
-    return exc.text(lang) if isinstance(exc, FieldProblem) else str(exc)
+    """``exc`` as a person reads it in ``lang``: a :class:`FieldProblem` (or several) worded in that language,
+    anything else as its own message."""
+    return exc.text(lang) if isinstance(exc, (FieldProblem, FieldProblems)) else str(exc)

@@ -131,22 +131,25 @@ def validate_fields(fields: list[OutcomeField] | tuple[OutcomeField, ...], value
     ones left out.
 
     Raises:
-        ValueError: naming ``what`` and the field — not a mapping, an unknown field, a required field missing, a
-            value of the wrong type (:class:`models.field_values.FieldValueError` for a field required by another's
-            value, and for an amount or a service item).
+        ValueError: naming the field (:class:`models.errors.FieldValueError`, worded in the reader's language) — not
+            a mapping (field ``what``), an unknown field, a required field missing, a value of the wrong type
+            (:class:`models.field_values.FieldValueError` for a field required by another's value, and for an
+            amount or a service item).
     """
     if not isinstance(values, Mapping):
-        raise ValueError(f"{what}: expected name=value pairs, got {values!r}")
+        raise FieldValueError(what, "problem.not_name_value_pairs", value=values)
     known = {f.name: f for f in fields}
     unknown = [name for name in values if name not in known]
     if unknown:
-        raise ValueError(f"{what}: unknown field {unknown[0]!r} (fields: {', '.join(known) or 'none'})")
+        kind = "parameters" if what.endswith("parameters") else "outcome"  # an answer's, or a start's
+        raise FieldValueError(kind, "problem.unknown_field", value=unknown[0], where=what,
+                              known=", ".join(known) or "—")
     result: dict[str, Any] = {}
     for field in fields:
         value = values.get(field.name)
         if value is None or (isinstance(value, str) and not value.strip()) or value == []:
             if field.required:
-                raise ValueError(f"{what}: field {field.name!r} ({field.label_zh}) is required")
+                raise FieldValueError(field.name, "problem.required", labels=field._labels)
             for other, when in field.required_when.items():
                 if str(values.get(other, "")).strip() in when:
                     given = str(values.get(other)).strip()

@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.county_names import find_county
+from models.errors import FieldValueError
 
 __all__ = [
     "DEFAULT_REGIONS_PATH",
@@ -44,19 +45,26 @@ _CODE = re.compile(r"^\d{6}$")
 _NOT_COUNTY_NAMES = {"市辖区", "县", "省直辖县级行政单位", "自治区直辖县级行政单位", "省直辖行政单位"}
 
 
-class UnknownRegion(ValueError):
-    """A county code or name that cannot be resolved to one county-level division.
+class UnknownRegion(FieldValueError):
+    """A county code or name that cannot be resolved to one county-level division: a :class:`FieldValueError` of
+    field ``county`` (a caller that knows which county it was, the child's 户籍地 or 居住地, names it with
+    :meth:`for_field`), worded by the catalogues' ``problem.county_*`` keys.
 
     Attributes:
         value: the value as given.
-        candidates: for an ambiguous name, the matching counties as ``"<code> <city><name>"`` strings;
-            otherwise empty.
+        candidates: for an ambiguous name, the matching counties as ``"<code> <city><name>"`` strings; for a
+            city's name, its counties' names; otherwise empty.
     """
 
-    def __init__(self, value: Any, message: str, candidates: Iterable[str] = ()) -> None:
+    def __init__(self, value: Any, key: str, candidates: Iterable[str] = (), **values: Any) -> None:
         self.value = value
         self.candidates = tuple(candidates)
-        super().__init__(message)
+        super().__init__("county", f"problem.county_{key}", value=value, **values)
+
+    def for_field(self, field: str) -> "UnknownRegion":
+        """This problem, said of field ``field`` (``hukou_county``, ``residence_county``)."""
+        self.field = field
+        return self
 
 
 class Region(BaseModel):
@@ -143,11 +151,11 @@ def _stdnum_region(code: str, value: Any) -> Region:
     """A Region for a county code outside Fujian, named as stdnum names it; central=False."""
     found = _stdnum_lookup(code)
     if found is None:
-        raise UnknownRegion(value, f"unknown county code {value!r}: not a GB/T 2260 code known to python-stdnum")
+        raise UnknownRegion(value, "code_unknown")
     province, entry = found
     name = _current_name(entry)
     if code.endswith("00") or name in _NOT_COUNTY_NAMES:
-        raise UnknownRegion(value, f"{value!r} ({province}{name}) is a province or city code, not a county code")
+        raise UnknownRegion(value, "is_city_code", name=f"{province}{name}")
     city_code = code[:4] + "00"
     city = _stdnum_lookup(city_code)
     city_name = _current_name(city[1]) if city else ""
@@ -267,14 +275,14 @@ class RegionIndex:
         """
         text = _clean_input(code_or_name)
         if not text:
-            raise UnknownRegion(code_or_name, "empty county code or name")
+            raise UnknownRegion(code_or_name, "empty")
         if text.isdigit():
             return self._by_code_value(text, code_or_name)
         return self._by_name_value(text, code_or_name)
 
     def _by_code_value(self, code: str, value: Any) -> Region:
         if not _CODE.match(code):
-            raise UnknownRegion(value, f"{value!r} is not a 6-digit GB/T 2260 county code")
+            raise UnknownRegion(value, "code_format")
         if code in self._by_code:
             return self._by_code[code]
         if code in self._former:
@@ -282,12 +290,11 @@ class RegionIndex:
         if code.startswith(FUJIAN_PREFIX):
             if code in self.cities or code.endswith("00"):
                 name = self.cities.get(code) or self.province_name
-                raise UnknownRegion(value, f"{value!r} ({name}) is a city or province code, not a county code")
+                raise UnknownRegion(value, "is_city_code", name=name)
             found = _stdnum_lookup(code)
-            was = f" (formerly {_current_name(found[1])})" if found else ""
-            raise UnknownRegion(
-                value, f"{value!r}{was} is not a current county code of {self.province_name}; give the current code"
-            )
+            if found:
+                raise UnknownRegion(value, "former_code", formerly=_current_name(found[1]), province=self.province_name)
+            raise UnknownRegion(value, "not_current", province=self.province_name)
         return _stdnum_region(code, value)
 
     def _by_name_value(self, text: str, value: Any) -> Region:
@@ -300,15 +307,11 @@ class RegionIndex:
             city_codes = [code for code, name in self.cities.items() if name == text]
             if city_codes:
                 options = [r.name for r in self.counties if r.city_code in city_codes]
-                raise UnknownRegion(
-                    value, f"{value!r} is a city, not a county; give one of: {'、'.join(options)}", options
-                )
+                raise UnknownRegion(value, "is_city_name", options, counties="、".join(options))
             return self._outside(text, value)
         if len(codes) > 1:
             candidates = [self._describe(code) for code in sorted(codes)]
-            raise UnknownRegion(
-                value, f"ambiguous county name {value!r}: candidates {', '.join(candidates)}", candidates
-            )
+            raise UnknownRegion(value, "ambiguous", candidates, names=", ".join(candidates))
         return self._by_code[next(iter(codes))]
 
     def _outside(self, text: str, value: Any) -> Region:
@@ -318,10 +321,8 @@ class RegionIndex:
             return _stdnum_region(code, value)
         if candidates:
             described = [f"{c} {_stdnum_region(c, c).full_name}" for c in candidates]
-            raise UnknownRegion(value, f"ambiguous county name {value!r}: candidates {', '.join(described)}",
-                                described)
-        raise UnknownRegion(value, f"unknown county {value!r} (give its name with the city, or its 6-digit "
-                                   "GB/T 2260 code)")
+            raise UnknownRegion(value, "ambiguous", described, names=", ".join(described))
+        raise UnknownRegion(value, "unknown_name")
 
     def former_successors(self) -> dict[str, str]:
         """Former code → the current code it resolves to (the YAML's ``former_codes``), as :meth:`get_county`."""

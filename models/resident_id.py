@@ -18,6 +18,8 @@ from stdnum import numdb
 from stdnum.cn import ric
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength, ValidationError
 
+from models.errors import FieldValueError
+
 __all__ = [
     "InvalidResidentID",
     "birth_date_of",
@@ -32,26 +34,28 @@ _CHECK_CHARS = "10X98765432"
 _SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))  # Asia/Shanghai has no DST
 
 
-class InvalidResidentID(ValueError):
-    """A resident ID number that is not valid.
+class InvalidResidentID(FieldValueError):
+    """A resident ID number that is not valid: a :class:`models.errors.FieldValueError` of field ``resident_id``,
+    worded by the catalogues' ``problem.id_<code>`` keys (the command line's 「身份证号：… 校验位应为 7」).
 
     Attributes:
         field: always ``"resident_id"`` (for form/API error reporting).
         value: the value checked, after removing whitespace and upper-casing (a full ID: sensitive).
-        reason: human-readable reason, e.g. ``"check character should be 8"``.
+        reason: English reason, e.g. ``"check character should be 8"``.
         code: machine-readable reason: ``type``, ``length``, ``format``, ``checksum``, ``birth_date`` or
             ``birthplace``.
 
-    The message reads ``resident_id '<value>': <reason>``.
+    ``str()`` reads ``resident_id '<value>': <reason>``.
     """
 
-    field = "resident_id"
-
-    def __init__(self, value: str, reason: str, code: str) -> None:
+    def __init__(self, value: str, reason: str, code: str, **values: Any) -> None:
         self.value = value
         self.reason = reason
         self.code = code
-        super().__init__(f"resident_id {value!r}: {reason}")
+        super().__init__("resident_id", f"problem.id_{code}", value=value, **values)
+
+    def __str__(self) -> str:
+        return f"resident_id {self.value!r}: {self.reason}"
 
 
 def _clean(value: Any) -> str:
@@ -61,7 +65,7 @@ def _clean(value: Any) -> str:
             repr(value),
             f"expected a string (or an integer), got {type(value).__name__}"
             + ("; a float has lost digits — read the column as text" if isinstance(value, float) else ""),
-            "type",
+            "type", kind=type(value).__name__,
         )
     text = unicodedata.normalize("NFKC", str(value))
     return "".join(text.split()).upper()
@@ -111,7 +115,8 @@ def normalize_resident_id(value: str | int, *, strict_birthplace_year: bool = Fa
     number = _clean(value)
     if len(number) != 18:
         hint = " (stored as a number? a trailing X may have been lost)" if len(number) == 17 else ""
-        raise InvalidResidentID(number, f"wrong length: {len(number)} characters, expected 18{hint}", "length")
+        raise InvalidResidentID(number, f"wrong length: {len(number)} characters, expected 18{hint}", "length",
+                                n=len(number))
     if not (number[:17].isascii() and number[:17].isdigit()) or number[17] not in "0123456789X":
         raise InvalidResidentID(
             number, "bad format: expected 17 digits followed by a digit or X", "format"
@@ -119,28 +124,30 @@ def normalize_resident_id(value: str | int, *, strict_birthplace_year: bool = Fa
     try:
         ric.validate(number)
     except InvalidLength:  # pragma: no cover - checked above
-        raise InvalidResidentID(number, "wrong length, expected 18 characters", "length") from None
+        raise InvalidResidentID(number, "wrong length, expected 18 characters", "length", n=len(number)) from None
     except InvalidFormat:  # pragma: no cover - checked above
         raise InvalidResidentID(number, "bad format: expected 17 digits followed by a digit or X", "format") from None
     except InvalidChecksum:
         expected = check_character(number[:17])
-        raise InvalidResidentID(number, f"check character should be {expected}", "checksum") from None
+        raise InvalidResidentID(number, f"check character should be {expected}", "checksum", expected=expected) from None
     except InvalidComponent:
         try:
             ric.get_birth_date(number)
         except ValidationError:
             raise InvalidResidentID(
-                number, f"invalid birth date {number[6:14]} (expected YYYYMMDD)", "birth_date"
+                number, f"invalid birth date {number[6:14]} (expected YYYYMMDD)", "birth_date", date=number[6:14]
             ) from None
         code = number[:6]
         if strict_birthplace_year or not _known_birthplace_code(code):
             detail = "not in use in the birth year" if _known_birthplace_code(code) else "not a GB/T 2260 code"
-            raise InvalidResidentID(number, f"unknown birthplace code {code} ({detail})", "birthplace") from None
+            raise InvalidResidentID(number, f"unknown birthplace code {code} ({detail})", "birthplace",
+                                    birthplace=code) from None
     except ValidationError as exc:  # pragma: no cover - any other stdnum complaint
         raise InvalidResidentID(number, str(exc) or type(exc).__name__, "format") from None
     born = ric.get_birth_date(number)
     if born > datetime.datetime.now(_SHANGHAI).date():
-        raise InvalidResidentID(number, f"invalid birth date {born.isoformat()}: in the future", "birth_date")
+        raise InvalidResidentID(number, f"invalid birth date {born.isoformat()}: in the future", "birth_date",
+                                date=born.isoformat())
     return number
 
 

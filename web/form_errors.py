@@ -204,9 +204,6 @@ def _domain(exc: Exception, form_values: dict[str, str]) -> FieldError:
     if isinstance(exc, FieldValueError):  # a typed policy field (amount, service items): its input is on the page
         return FieldError(f"?{exc.field}", f"field.{exc.field}", exc.field, key=f"form.{exc.key}",
                           values=dict(exc.values), value=exc.value)
-    if isinstance(exc, FieldProblem):  # worded when the page renders, in its language
-        target = _target((exc.field,)) if exc.field in FIELDS else (f"?{exc.field}", f"field.{exc.field}", exc.field)
-        return FieldError(*target, problem=exc)
     if isinstance(exc, InvalidResidentID):
         return FieldError("resident_id", "child.resident_id", key=ID_PROBLEMS.get(exc.code, "form.id_format"),
                           from_form=True)  # quoted as typed, like every other field
@@ -216,6 +213,9 @@ def _domain(exc: Exception, form_values: dict[str, str]) -> FieldError:
             return FieldError("?county", key="form.county_choose", value=typed,
                               values={"options": "、".join(exc.candidates)})
         return FieldError("?county", key="form.unknown_county" if typed.strip() else "form.required", value=typed)
+    if isinstance(exc, FieldProblem):  # worded when the page renders, in its language
+        target = _target((exc.field,)) if exc.field in FIELDS else (f"?{exc.field}", f"field.{exc.field}", exc.field)
+        return FieldError(*target, problem=exc)
     text = str(exc)
     chinese = _FIELD_IN_CHINESE.search(text)
     if chinese:  # careflow's own Chinese check naming its field: the label instead of the name

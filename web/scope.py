@@ -26,7 +26,7 @@ from sqlmodel import Session, select
 
 from careflow.confidential import confidential_case
 from careflow.routing import jurisdiction_prefix
-from models.case import Case
+from models.case import Case, case_reference
 from models.child import Child
 from models.task import AgencyTask
 from models.user import UserRole, WebUser
@@ -111,7 +111,7 @@ def visible_case(session: Session, user: WebUser, reference: str) -> tuple[Case,
         NotAllowed: the role never reads cases. NotVisible: no such case in the user's jurisdiction.
     """
     require_role(user, UserRole.caseworker, UserRole.manager)
-    case = session.exec(select(Case).where(Case.reference == reference)).first()
+    case = session.exec(select(Case).where(Case.reference == case_reference(reference))).first()
     child = session.get(Child, case.child_id) if case else None
     if case is None or child is None or not can_read_child(user, child):
         raise NotVisible(f"no case {reference!r}")

@@ -30,6 +30,7 @@ from careflow.survey.reader import SurveyFileError, iter_table
 from careflow.survey.sharing import Department, department, parse_child_reference
 from models.base import utcnow
 from models.child import Child
+from models.errors import FieldFileError
 from models.data_exchange import DepartmentAnswer, ExchangeFile, load_exchange_policy
 from models.key_care_files import KeyCareFile, parse_file_reference
 from models.resident_id import InvalidResidentID, mask_resident_id, normalize_resident_id
@@ -61,14 +62,14 @@ def import_department_answers(session: Session, department_code: str, path: str 
 
     Raises:
         ValueError: unknown department, or no usable header (naming what is missing), in Chinese.
-        FileNotFoundError.
+        FieldFileError (a FileNotFoundError): no such file, or a folder.
     """
     dept = department(department_code)
     now = now or utcnow()
     path = Path(path)
     report = AnswerReport(department=dept.code, file_name=path.name)
     if not path.is_file():
-        raise FileNotFoundError(f"字段 file（答复文件）：{path} 不存在")
+        raise FieldFileError("file", "problem.file_is_folder" if path.is_dir() else "problem.file_missing", path=str(path))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if session.exec(select(ExchangeFile.id).where(ExchangeFile.department == dept.code,
                                                   ExchangeFile.sha256 == digest)).first() is not None:

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from stdnum.cn import ric
 
 from careflow.survey.columns import normalize_header
+from core.i18n import DEFAULT_LANGUAGE
 from models.regions import Region, UnknownRegion, get_county
 from models.resident_id import _known_birthplace_code
 from models.survey_rules import CRITERION_WORDS, NO_CRITERION_WORDS
@@ -224,9 +225,10 @@ def parse_criteria(text: str) -> tuple[tuple[str, ...], str | None]:
 
 @lru_cache(maxsize=4096)
 def county_of_text(text: str) -> Region | str:
-    """The county of ``text`` (a code, a 9/12-digit area code or a name), or the UnknownRegion message."""
+    """The county of ``text`` (a code, a 9/12-digit area code or a name), or what is wrong with it in Chinese (the
+    import's report is Chinese: 「'999999' 不是已知的县级区划代码（GB/T 2260）」)."""
     value = text[:6] if text.isdigit() and len(text) in (9, 12) else text
     try:
         return get_county(value)
     except UnknownRegion as exc:
-        return str(exc)
+        return exc.message(DEFAULT_LANGUAGE)

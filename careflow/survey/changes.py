@@ -111,10 +111,7 @@ def round_changes(session: Session, county: str, round_label: str, *, limit: int
     Raises:
         ValueError: unknown county or bad label (naming the field). LookupError: the round has no import yet.
     """
-    try:
-        region = get_county(county)
-    except ValueError as exc:
-        raise ValueError(f"field 'county': {exc}") from None
+    region = get_county(county)  # UnknownRegion: field 'county', worded in the reader's language
     label = str(RoundLabel.parse(round_label))
     current, previous = _round_and_previous(session, region.code, label)
     result = RoundChanges(county_code=region.code, round_label=label,

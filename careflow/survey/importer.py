@@ -166,10 +166,7 @@ def _county_and_open_round(county: str, round_label: str, today: datetime.date) 
     Raises:
         ValueError: an unknown county (field ``county``), a bad label or a round not open yet (field ``round``).
     """
-    try:
-        region = get_county(county)
-    except ValueError as exc:
-        raise ValueError(f"field 'county': {exc}") from None
+    region = get_county(county)  # UnknownRegion: field 'county', worded in the reader's language
     label = RoundLabel.parse(round_label)
     if (today.year, today.month) < (label.year, label.month - 1):  # a round is open from the month before its own
         raise FieldValueError("round", "problem.round_not_begun", round=label, today=today,

@@ -50,6 +50,7 @@ from careflow.exports import safe_row
 from careflow.survey.duty_calendar import today_local
 from careflow.unreferred import migrant_sql
 from models.child import Child
+from models.errors import FieldValueError
 from models.eligibility import KeyCareCriterion
 from models.eligibility_rules import age_in_years
 from models.key_care_files import FileStatus, KeyCareFile, file_reference
@@ -117,12 +118,15 @@ DEPARTMENTS: dict[str, Department] = {
 
 
 def department(code: str) -> Department:
-    """The :class:`Department` of ``code`` (raises ValueError naming the known ones)."""
+    """The :class:`Department` of ``code``.
+
+    Raises:
+        FieldValueError: field ``department``, naming the value and the departments (``problem.not_a_department``).
+    """
     try:
         return DEPARTMENTS[code]
     except KeyError:
-        known = "、".join(f"{c}（{d.name_zh}）" for c, d in DEPARTMENTS.items())
-        raise ValueError(f"字段 department（部门）：{code!r} 不是交换数据的部门（可选：{known}）") from None
+        raise FieldValueError("department", "problem.not_a_department", value=code, options=list(DEPARTMENTS)) from None
 
 
 @dataclass
@@ -147,10 +151,7 @@ def export_for_department(session: Session, department_code: str, county: str, p
         ValueError: unknown department or county (naming the field).
     """
     dept = department(department_code)
-    try:
-        region = get_county(county)
-    except ValueError as exc:
-        raise ValueError(f"field 'county': {exc}") from None
+    region = get_county(county)  # UnknownRegion: field 'county', worded in the reader's language
     today = today or today_local()
     path = Path(path)
     fmt = fmt or ("xlsx" if path.suffix.lower() == ".xlsx" else "csv")

@@ -166,8 +166,8 @@ def test_load_city_list_command_refuses_then_forces_then_finds_the_duties(tmp_pa
     data["items"] = [item for item in data["items"] if item["number"] != 20]
     path = write(tmp_path, data)
     refused = runner.invoke(app, ["policy", "load-city-list", str(path)])
-    assert refused.exit_code == 1 and "item 20" in refused.output and "--force" in refused.output
-    assert "不予载入" in refused.output
+    assert refused.exit_code == 1 and "低于省级：第 20 项：缺少项目" in refused.output and "--force" in refused.output
+    assert "不予载入：有 1 处低于省级关爱服务清单" in refused.output
     forced = runner.invoke(app, ["policy", "load-city-list", str(path), "--force", "--as", "市民政局 陈敏"])
     assert forced.exit_code == 0, forced.output
     assert "已强制载入（--force）" in forced.output and "新生成定期任务 2 项" in forced.output

@@ -26,7 +26,7 @@ def test_register_rejects_a_wrong_check_character_naming_field_and_value(databas
     result = invoke("child", "register", "--resident-id", bad, "--name", "张三", "--hukou", "511321",
                     "--residence", "350302", "--arrived", "2023-08-20")
     assert result.exit_code == 2
-    assert "resident_id" in result.output and bad in result.output
+    assert "身份证号" in result.output and bad in result.output
 
 
 def test_register_shows_the_migrant_child_test_with_reasons(database_url):
@@ -194,3 +194,15 @@ def test_a_key_care_ground_at_registration_opens_the_file_in_a_fresh_process(dat
     with session_scope() as session:
         child = session.exec(select(Child).where(Child.resident_id == resident_id)).one()
         assert session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child.id)).first() is not None
+
+
+def test_a_case_reference_typed_in_lower_case_finds_the_case(database_url, register, session):
+    """References are stored upper-case (CF-350302-20261207-7F3A0C); one typed as read aloud or copied in lower case
+    names the same case: ``case timeline`` said 「没有个案」 before."""
+    from careflow.cases import open_case
+
+    case = open_case(session, child_id=register().child.id, caseworker="lin.fang")
+    session.commit()
+    timeline = invoke("case", "timeline", f" {case.reference.lower()} ", "--as", "lin.fang")
+    assert timeline.exit_code == 0, timeline.output
+    assert case.reference in timeline.output

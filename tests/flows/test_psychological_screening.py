@@ -31,7 +31,7 @@ def _case_left_open(run: PathwayRun) -> bool:
 
 def test_a_pathway_run_needs_a_valid_screening_result(session, register):
     case = open_case(session, child_id=register().child.id, caseworker="test.caseworker")
-    with pytest.raises(ValueError, match=r"field 'screening_result' .* is required"):
+    with pytest.raises(ValueError, match=r"field 'screening_result': required"):
         create_pathway_run(session, case_id=case.id, pathway=PATHWAY, actor="test.caseworker", parameters={})
     with pytest.raises(ValueError, match=r"'screening_result': 'severe' is not one of normal"):
         create_pathway_run(session, case_id=case.id, pathway=PATHWAY, actor="test.caseworker",

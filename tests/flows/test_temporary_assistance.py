@@ -39,7 +39,7 @@ def test_a_pathway_run_needs_the_place_of_the_emergency(session, register):
         return create_pathway_run(session, case_id=case.id, pathway=PATHWAY, actor="test.caseworker",
                                   parameters=parameters)
 
-    with pytest.raises(ValueError, match=r"field 'emergency_area_code' .* is required"):
+    with pytest.raises(ValueError, match=r"field 'emergency_area_code': required: the township or village"):
         start({"how_found": "request"})
     with pytest.raises(ValueError, match=r"field 'emergency_area_code': '350302' is not a township"):
         start({"emergency_area_code": "350302"})

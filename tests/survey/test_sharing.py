@@ -144,7 +144,7 @@ def test_answers_come_back_onto_the_children(files, tmp_path):
         assert report.updated == 0 and "不符" in report.errors[0][3]
         with pytest.raises(ValueError, match="没有找到表头行"):
             import_department_answers(session, "health", rehab, actor="x")
-        with pytest.raises(ValueError, match="字段 department"):
+        with pytest.raises(ValueError, match="field 'department': 'tax'"):
             import_department_answers(session, "tax", rehab, actor="x")
 
 

@@ -16,6 +16,7 @@ from models.case import PathwayStatus
 from models.task import AgencyTask, TaskState
 from models.user import UserRole
 from tests.factories import make_resident_id
+from tests.web.chinese import leaks
 from tests.web.conftest import PASSWORD, WEB_ID_SPACE, sign_in
 from web.users import create_api_token, create_user
 
@@ -90,3 +91,40 @@ def test_the_api_lists_followed_tasks_and_managers_may_not_filter_by_it(followed
     assert every and {t["follower_unit_code"] for t in every} == {"civil_affairs-350302"}
     manager = api.get("/api/tasks?follow=yes", headers={"Authorization": f"Bearer {world.person('mgr_a').token}"})
     assert manager.status_code == 400 and "follow" in manager.text
+
+
+def test_acknowledge_selected_on_the_following_list(followed):
+    """The 跟进 list offered 签收所选 beside tasks the unit only follows: ticking them and pressing it acknowledged
+    nothing and said only 「已签收 0 项任务」. Now the button and tick boxes are beside the unit's own tasks only; a
+    followed task ticked anyway is left as it was and its line says why, in the page's language; the unit that
+    answers acknowledges it from its inbox, each task's result on its own line."""
+    task_id, reference, clients, _ = followed
+    residence, registration = clients["residence"], clients["registration"]
+    ref = task_id.hex[:8]
+
+    following = residence.get("/inbox?follow=yes&state=all&size=200")
+    assert f"/tasks/{task_id}" in following.text
+    assert f'value="{task_id}"' not in following.text and 'id="bulk-acknowledge"' not in following.text
+
+    ticked = residence.post("/inbox/acknowledge", data={"task": [str(task_id)], "csrf_token": residence.csrf},
+                            follow_redirects=True)
+    assert ticked.status_code == 200 and "已签收 0 项任务。" in ticked.text
+    assert f"任务 {ref}：未签收：本单位只跟进此任务，由户籍地承办单位签收和答复" in ticked.text
+    with session_scope() as session:
+        assert session.get(AgencyTask, task_id).state == TaskState.requested
+
+    inbox = registration.get("/inbox", params={"q": reference})
+    assert f'name="task" value="{task_id}"' in inbox.text and 'id="bulk-acknowledge"' in inbox.text
+    done = registration.post("/inbox/acknowledge", data={"task": [str(task_id), "not-a-task"],
+                                                         "csrf_token": registration.csrf})
+    assert done.status_code == 303
+    page = registration.get(done.headers["location"])
+    assert "已签收 1 项任务。" in page.text and f"任务 {ref}：已签收" in page.text
+    assert "任务 （无效编号）：未签收：不是任务编号" in page.text and leaks(page.text) == []
+    english = registration.get(done.headers["location"] + "&lang=en")
+    assert f"Task {ref}: acknowledged" in english.text and "未签收" not in english.text
+    with session_scope() as session:
+        task = session.get(AgencyTask, task_id)
+        assert task.state == TaskState.acknowledged
+    again = registration.post("/inbox/acknowledge", data={"task": [str(task_id)], "csrf_token": registration.csrf})
+    assert f"任务 {ref}：此前已由本单位签收" in registration.get(again.headers["location"] + "&lang=zh").text

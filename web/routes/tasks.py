@@ -8,8 +8,10 @@ printable notice (``/tasks/<id>/letter``) the facts of the child and the case th
 """
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from pydantic import ValidationError
@@ -54,7 +56,8 @@ def inbox(request: Request, db: DbDep, user: OfficerPage) -> Response:
 
     def run(params):
         page = list_tasks(db, user, params, now=now)
-        return page, {"tasks": _task_rows(db, page.items, t, now), "may_notify": may_notify}
+        return page, {"tasks": _task_rows(db, page.items, t, now), "may_notify": may_notify,
+                      "bulk_results": bulk_results(request.query_params.get("r", ""))}
 
     return render_list(request, "inbox.html", task_spec(), run, allowed=OFFICER_TASK_FILTERS)
 
@@ -146,29 +149,59 @@ def acknowledge(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UU
 
 #: At most this many tasks are acknowledged by one bulk request (one page of the inbox at most).
 BULK_LIMIT = 200
+#: What became of one ticked task (catalogue ``task.bulk.<result>``): acknowledged now, already acknowledged (a
+#: colleague's, a replay), answered otherwise meanwhile, followed by the unit (answered at the registration place),
+#: not the unit's, refused in its state, or not a task id at all.
+BULK_RESULTS = ("acknowledged", "already", "answered", "followed", "not_yours", "refused", "invalid")
+_BULK_RESULT = re.compile(r"^([0-9a-f]{8}|-)\.([a-z_]+)$")
 
 
 @router.post("/inbox/acknowledge")
 def acknowledge_many(request: Request, db: DbDep, user: OfficerPage, form: FormDep) -> Response:
     """Bulk acknowledge (批量签收): every ticked task of the unit's inbox, each as its own conditional answer
-    (:func:`web.actions.answer_as`); one already acknowledged by a colleague is a replay, one answered otherwise
-    or no longer the unit's is skipped and counted. Back to the inbox with the counts (``done=bulk``, ``n``,
-    ``skipped``)."""
-    ids, skipped = [], 0
+    through the one writer of task states (:func:`web.actions.answer_as`); one already acknowledged by a colleague
+    is a replay, one answered otherwise, followed only (跟进: answered at the registration place) or not the
+    unit's is skipped. Back to the inbox with the counts (``done=bulk``, ``n``, ``skipped``) and each task's
+    result (``r``: ``<short ref>.<result>`` of :data:`BULK_RESULTS`, comma-separated)."""
+    ids, results = [], []
     for raw in form.getlist("task")[:BULK_LIMIT]:
         try:
             ids.append(uuid.UUID(str(raw)))
         except ValueError:
-            skipped += 1
-    done = 0
+            results.append("-.invalid")
     for task_id in dict.fromkeys(ids):
-        try:
-            actions.answer_as(db, user, task_id, TaskState.acknowledged)
-            done += 1
-        except (AnswerConflict, NotVisible, ValueError):
-            db.rollback()
-            skipped += 1
-    return redirect(f"/inbox?done=bulk&n={done}&skipped={skipped}")
+        results.append(f"{task_id.hex[:8]}.{_acknowledge_one(db, user, task_id)}")
+    done = sum(r.endswith((".acknowledged", ".already")) for r in results)
+    query = urlencode({"done": "bulk", "n": done, "skipped": len(results) - done, "r": ",".join(results)})
+    return redirect(f"/inbox?{query}")
+
+
+def _acknowledge_one(db, user, task_id: uuid.UUID) -> str:
+    """Acknowledge one ticked task; what became of it (one of :data:`BULK_RESULTS`)."""
+    task = db.get(AgencyTask, task_id)
+    if task is not None and user.unit_code and task.follower_unit_code == user.unit_code \
+            and task.unit_code != user.unit_code:
+        return "followed"
+    before = task.state if task is not None else None
+    try:
+        actions.answer_as(db, user, task_id, TaskState.acknowledged)
+    except AnswerConflict:
+        db.rollback()
+        return "answered"
+    except NotVisible:
+        db.rollback()
+        return "not_yours"
+    except ValueError:
+        db.rollback()
+        return "refused"
+    return "already" if before == TaskState.acknowledged else "acknowledged"
+
+
+def bulk_results(text: str) -> list[tuple[str, str]]:
+    """The per-task results of a bulk acknowledgement from the inbox's ``r`` parameter: ``(short ref, result)``
+    pairs, anything else in it left out (it is a URL a person may edit)."""
+    pairs = [_BULK_RESULT.match(part) for part in (text or "").split(",")[:BULK_LIMIT]]
+    return [(m.group(1), m.group(2)) for m in pairs if m and m.group(2) in BULK_RESULTS]
 
 
 @router.post("/tasks/{task_id}/reject")

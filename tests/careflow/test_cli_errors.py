@@ -1,0 +1,117 @@
+"""Errors raised below the command line read in the reader's language, naming the field and the value: Chinese by
+default, English with CAREFLOW_LANG=en. Each of these printed an English line on the Chinese command line before
+(an unknown county, an unknown outcome field, a missing city-list file, the department of an export, a bad ID)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.careflow.test_cli import invoke, police_task  # noqa: F401  (police_task: a fixture)
+from tests.factories import make_resident_id
+
+
+def english(*args: str) -> subprocess.CompletedProcess:
+    """``careflow ARGS`` in a new process with CAREFLOW_LANG=en (the command line's language is read once)."""
+    return subprocess.run([sys.executable, "-m", "entry.cli", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, "CAREFLOW_LANG": "en"}, timeout=120)
+
+
+def _register(*, resident_id: str, hukou: str = "511321", residence: str = "350302", name: str = "张三",
+              arrived: str = "2023-08-20") -> list[str]:
+    return ["child", "register", "--resident-id", resident_id, "--name", name, "--hukou", hukou,
+            "--residence", residence, "--arrived", arrived]
+
+
+def test_an_unknown_county_and_a_bad_id_are_named_in_chinese_and_in_english(database_url):
+    unknown = invoke(*_register(resident_id=make_resident_id(), hukou="999999"))
+    assert unknown.exit_code == 2
+    assert unknown.output.strip() == "错误：户籍地：'999999' 不是已知的县级区划代码（GB/T 2260）"
+
+    good = make_resident_id()
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    several = invoke(*_register(resident_id=bad, residence="莆田市", name=" "))
+    assert several.exit_code == 2
+    assert several.output.strip() == (
+        f"错误：身份证号：'{bad}' 校验位不对，应为 {good[-1]}，请核对是否输错；姓名：请填写；"
+        "居住地：'莆田市' 是市，不是县（市、区）；请写明其中之一：城厢区、涵江区、荔城区、秀屿区、仙游县")
+
+    survey = invoke("survey", "changes", "--county", "3503", "--round", "2026-10")
+    assert survey.exit_code == 2 and survey.output.strip() == "错误：县（市、区）：'3503' 不是6位县级区划代码（GB/T 2260）"
+
+    en = english(*_register(resident_id=bad, hukou="999999"))
+    assert en.returncode == 2
+    assert en.stderr.strip() == (f"error: Resident ID number: '{bad}': the check character should be {good[-1]}; "
+                                 "Place of household registration: unknown county code '999999': not a GB/T 2260 "
+                                 "county code")
+
+
+def test_an_unknown_outcome_field_is_named_in_chinese_and_in_english(police_task):  # noqa: F811
+    ref = police_task.short_ref
+    ack = invoke("task", "ack", ref, "--unit", "police-350302", "--as", "民警陈强")
+    assert ack.exit_code == 0, ack.output
+    unknown = invoke("task", "complete", ref, "--unit", "police-350302", "--as", "民警陈强",
+                     "--outcome", "reprimand=yes")
+    assert unknown.exit_code == 2
+    assert unknown.output.strip() == ("错误：答复：没有 'reprimand' 这一项"
+                                      "（可填：reprimanded, family_education_ordered, child_unsafe, note）")
+    missing = invoke("task", "complete", ref, "--unit", "police-350302", "--as", "民警陈强",
+                     "--outcome", "reprimanded=yes", "--outcome", "family_education_ordered=no")
+    assert missing.exit_code == 2 and missing.output.strip().startswith("错误：") and "：请填写" in missing.output
+
+    en = english("task", "complete", ref, "--unit", "police-350302", "--as", "x", "--outcome", "reprimand=yes")
+    assert en.returncode == 2
+    assert en.stderr.strip() == ("error: Answer: unknown field 'reprimand' "
+                                 "(fields: reprimanded, family_education_ordered, child_unsafe, note)")
+
+
+def test_a_missing_city_list_file_and_an_unknown_department_are_named(database_url, tmp_path):
+    missing = tmp_path / "nanping.yaml"
+    for command in ("check-city-list", "load-city-list"):
+        result = invoke("policy", command, missing)
+        assert result.exit_code == 2 and result.output.strip() == f"错误：文件：'{missing}' 不存在", result.output
+    folder = invoke("policy", "check-city-list", tmp_path)
+    assert folder.exit_code == 2 and folder.output.strip() == f"错误：文件：'{tmp_path}' 是文件夹，不是文件"
+
+    department = invoke("survey", "export", "--department", "polis", "--county", "350302", "--out",
+                        tmp_path / "x.csv")
+    assert department.exit_code == 2
+    assert department.output.strip() == ("错误：部门：'polis' 不是交换数据的部门（可选：police（公安）、education（教育）、"
+                                         "health（卫生健康）、medical_insurance（医保）、disabled_federation（残联））")
+
+    en = english("policy", "load-city-list", missing)
+    assert en.returncode == 2 and en.stderr.strip() == f"error: File: '{missing}' does not exist"
+    en = english("survey", "export", "--department", "polis", "--county", "350302", "--out", tmp_path / "x.csv")
+    assert en.returncode == 2 and en.stderr.strip() == (
+        "error: Department: 'polis' is not a department careflow shares lists with (one of: police, education, "
+        "health, medical_insurance, disabled_federation)")
+
+
+def test_a_child_id_that_is_not_one_is_named(database_url):
+    """``case open --child-id 123`` printed Python's 「badly formed hexadecimal UUID string」."""
+    wrong = invoke("case", "open", "--child-id", "123", "--caseworker", "lin.fang")
+    assert wrong.exit_code == 2 and wrong.output.strip() == (
+        "错误：儿童编号：'123' 不是儿童编号（应为登记时显示的编号，形如 xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx）")
+    en = english("case", "open", "--child-id", "123", "--caseworker", "lin.fang")
+    assert en.returncode == 2 and en.stderr.strip() == (
+        "error: Child: '123' is not a child id (the id shown at registration, like xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
+
+
+def test_the_place_of_an_emergency_is_named_and_a_lower_case_reference_finds_the_case(database_url, register,
+                                                                                       session):
+    """``pathway start`` printed 「错误：pathway 'temporary_assistance' parameters: field 'emergency_area_code' …」.
+    The case is typed in lower case: it is found all the same (nothing is started: the place is refused first)."""
+    from careflow.cases import open_case
+
+    case = open_case(session, child_id=register().child.id, caseworker="lin.fang")
+    session.commit()
+    start = ["pathway", "start", "--case", case.reference.lower(), "--pathway", "temporary_assistance"]
+    missing = invoke(*start)
+    assert missing.exit_code == 2 and missing.output.strip() == (
+        "错误：紧急情况发生地：请填写：乡镇（街道）或村（居）的名称，或其9位（乡镇、街道）、12位（村、居）区划代码")
+    outside = invoke(*start, "--param", "emergency_area_code=999999001")
+    assert outside.exit_code == 2 and outside.output.strip() == "错误：紧急情况发生地：「999999001」不在已知的县（市、区）内"
+    en = english(*start, "--param", "emergency_area_code=123")
+    assert en.returncode == 2 and en.stderr.strip() == (
+        "error: Place of the emergency: '123' is not a township (9 digits) or village (12 digits) area code, nor a "
+        "known township or village name")
