@@ -64,17 +64,20 @@ def child_in(jurisdiction: str):
     collations): a county is one residence county code (``= '350302'``; ``ix_child_county_created``), a city or the
     province the range of county codes its prefix covers (``3503`` → ``350300``..``350399``); a township or
     township its first nine digits (``substr(residence_area_code, 1, 9) = '350302001'``,
-    ``ix_child_township_created``: a page in time order without sorting the township); a village the range of its
-    area codes (``ix_child_area_created``), with the prefix test kept beside it. An area code always lies inside the residence county (registration and the survey
-    refuse others) and codes are digits, so the county comparison alone decides for a county or wider.
+    ``ix_child_township_created``: a page in time order without sorting the township); a village its township's
+    nine digits too (the same index, newest first, which carries the area code), with the range of its area codes
+    and the prefix test as the filter (migration 0024: no index of its own, which could not give a page in time
+    order anyway). An area code always lies inside the residence county (registration and the survey refuse others)
+    and codes are digits, so the county comparison alone decides for a county or wider.
     """
     if not jurisdiction:
         return sa.false()
     prefix = jurisdiction_prefix(jurisdiction)
     if len(prefix) == 9:  # a township: its first nine digits (ix_child_township_created, in time order)
         return sa.func.substr(Child.residence_area_code, 1, 9) == prefix
-    if len(prefix) > 9:  # a village: only children whose area code is known can lie inside it
-        return sa.and_(Child.residence_area_code.between(prefix, prefix.ljust(12, "9")),
+    if len(prefix) > 9:  # a village: its township's children (the index), then its own code; none without one
+        return sa.and_(sa.func.substr(Child.residence_area_code, 1, 9) == prefix[:9],
+                       Child.residence_area_code.between(prefix, prefix.ljust(12, "9")),
                        Child.residence_area_code.startswith(prefix, autoescape=True))
     county = prefix[:6]
     if len(county) == 6:

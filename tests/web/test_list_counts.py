@@ -163,6 +163,21 @@ def test_name_id_and_county_searches_are_served_by_indexes_on_postgresql(crowd, 
     assert [c["full_name"] for c in found["items"]] == [row["full_name"]] and found["total_exact"]
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"] if "postgresql" in BACKENDS else [], indirect=True)
+def test_a_villages_children_come_newest_first_from_the_township_index_on_postgresql(crowd, database_url):
+    """A village's list is its township's index entries, newest first, filtered by the village's code (the index
+    carries it, migration 0024): no sort of the village's children, no other index on the area code."""
+    statements = child_statements(crowd["clients"]["cw"], f"/children?area={BIG_VILLAGE}")
+    for (statement, _), plan in zip(statements, plans(statements)):
+        assert "ix_child_township_created" in plan and "Seq Scan on child" not in plan, plan
+        if "count(" not in statement:  # the page: in index order
+            assert "Sort" not in plan and "Index Scan Backward using ix_child_township_created" in plan, plan
+    body = api(crowd, "cw", f"/api/children?area={BIG_VILLAGE}&size=5")
+    newest = sorted((r for r in crowd["rows"] if r["residence_area_code"] == BIG_VILLAGE),
+                    key=lambda r: (r["created_at"], r["id"]), reverse=True)[:5]
+    assert [c["full_name"] for c in body["items"]] == [r["full_name"] for r in newest]
+
+
 def test_a_managers_task_total_counts_the_duties_and_the_childrens_tasks_each_once(crowd):
     """A manager's tasks are two disjoint sets, counted apart (duties by their jurisdiction code, case tasks by where
     the child lives): the total equals the rows listed, with the unit and area filters too."""
