@@ -173,8 +173,9 @@ def test_a_kept_mail_connection_the_server_dropped_is_replaced_not_failed(tmp_pa
 
 
 def test_chat_messages_to_a_kept_connection_and_after_urllib3_dropped_its_pool():
-    """Within a pass, a bot's messages go over one kept-alive connection (its connection pool found once), and when
-    urllib3 has closed that pool meanwhile (it keeps pools for a few hosts), the next message still arrives."""
+    """Within a pass, a bot's messages go over one kept-alive connection (its connection pool found once, each request
+    copied from the first with its own body), and when urllib3 has closed that pool meanwhile (it keeps pools for a
+    few hosts), the next message still arrives."""
     from notifications import connections
     from notifications.deliver import deliver
 
@@ -182,7 +183,7 @@ def test_chat_messages_to_a_kept_connection_and_after_urllib3_dropped_its_pool()
     with HttpReceiver() as receiver, connections.reused_connections() as pool:
         endpoints = receiver.endpoints()
         assert deliver([f"feishu://{bot}/"], "第一条", "正文一", endpoints=endpoints).ok
-        assert deliver([f"feishu://{bot}/"], "第二条", "正文二", endpoints=endpoints).ok
+        assert deliver([f"feishu://{bot}/"], "第二条", "正文二，比第一条长得多" * 20, endpoints=endpoints).ok
         pools = pool.http.get_adapter(endpoints["feishu"]).poolmanager.pools
         evicted = [pools[key] for key in pools.keys()]
         pools.clear()
@@ -190,5 +191,6 @@ def test_chat_messages_to_a_kept_connection_and_after_urllib3_dropped_its_pool()
             dropped.close()  # what urllib3 1.x does to the pool it evicts (2.x only forgets it)
         assert deliver([f"feishu://{bot}/"], "第三条", "正文三", endpoints=endpoints).ok
         got = receiver.messages(token=bot)
-    assert len(got) == 3
+    assert [m.payload["content"]["text"] for m in got] == ["第一条\r\n正文一", "第二条\r\n" + "正文二，比第一条长得多" * 20,
+                                                           "第三条\r\n正文三"]  # each its own body, whole
     assert got[0].peer == got[1].peer != got[2].peer  # one connection for the first two, a new one after the drop
