@@ -9,7 +9,7 @@ from sqlmodel import select
 from core.db import session_scope
 from models.audit import AuditEvent
 from models.notification import DeliveryStatus, Notification
-from notifications.claims import claim_many
+from notifications.claims import claim_many, claim_rows
 from notifications.default_channels import DEFAULT_MAILTO
 from notifications.dispatcher import dispatch_due
 from notifications.messages import enqueue_task_message
@@ -194,3 +194,18 @@ def test_chat_messages_to_a_kept_connection_and_after_urllib3_dropped_its_pool()
     assert [m.payload["content"]["text"] for m in got] == ["第一条\r\n正文一", "第二条\r\n" + "正文二，比第一条长得多" * 20,
                                                            "第三条\r\n正文三"]  # each its own body, whole
     assert got[0].peer == got[1].peer != got[2].peer  # one connection for the first two, a new one after the drop
+
+
+def test_a_claim_returns_its_messages_and_a_second_dispatcher_gets_none_of_them(database_url, quiet_outbox, session,
+                                                                               open_tasks):
+    """The claim's one UPDATE returns the claimed messages themselves, in the order asked, as claimed; a second
+    dispatcher claiming the same messages then gets none (nothing is sent twice)."""
+    messages = _queue(session, open_tasks(3))
+    asked = [messages[2].id, messages[0].id, messages[1].id]
+    with session_scope(database_url) as first:
+        claim, rows = claim_rows(first, asked)
+    assert claim.ids == asked and [row.id for row in rows] == asked
+    assert all(row.status == DeliveryStatus.sending and row.claimed_until == claim.until for row in rows)
+    assert rows[0].subject == messages[2].subject  # a whole message, readable after its session closed
+    with session_scope(database_url) as second:
+        assert claim_rows(second, asked)[0].ids == []
