@@ -74,6 +74,7 @@ class ReceiverProcess:
         received = self._pipe.recv() if self._pipe.poll(READY_TIMEOUT) else Received()
         self._pipe.close()
         self._pipe = None
+        self._process.join(READY_TIMEOUT)  # reaped now: its CPU is never counted as a later pass's child's
         return received
 
     def __exit__(self, *exc) -> None:

@@ -68,6 +68,28 @@ def claim_many(session: Session, notification_ids: list[uuid.UUID], now: datetim
     return Claim([i for i in notification_ids if i in rows], now + CLAIM_FOR)
 
 
+def claim_rows(session: Session, notification_ids: list[uuid.UUID],
+               now: datetime | None = None) -> tuple[Claim, list[Notification]]:
+    """:func:`claim_many`, and the claimed messages themselves, read by the same conditional UPDATE
+    (``RETURNING``), in the order asked and detached from ``session``: a dispatcher's batch then costs one
+    statement and one commit before its sends instead of two of each. Commits."""
+    now = now or utcnow()
+    if not notification_ids:
+        return Claim([], now + CLAIM_FOR), []
+    rows = session.scalars(
+        sa.update(Notification)
+        .where(Notification.id.in_(notification_ids), _claimable(now))
+        .values(status=DeliveryStatus.sending, claimed_until=now + CLAIM_FOR)
+        .returning(Notification)
+        .execution_options(synchronize_session=False)
+    ).all()
+    session.expunge_all()  # before the commit: the rows keep the values the UPDATE returned
+    session.commit()
+    by_id = {row.id: row for row in rows}
+    ids = [i for i in notification_ids if i in by_id]
+    return Claim(ids, now + CLAIM_FOR), [by_id[i] for i in ids]
+
+
 def release_claims(session: Session, notification_ids: list[uuid.UUID]) -> None:
     """Give back claims of :func:`claim_many` that will not be used now; the messages stay due. Commits.
 

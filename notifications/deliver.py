@@ -92,8 +92,14 @@ def _notify(instance: apprise.Apprise, subject: str, body: str) -> tuple[Any, li
     return result, [line for line in captured.getvalue().splitlines() if line.strip()]
 
 
+@functools.lru_cache(maxsize=4096)
+def _redacted(url: str) -> str:
+    """:func:`notifications.redaction.redact_url`, remembered: a pass sends to the same URLs again and again."""
+    return redact_url(url)
+
+
 def _send(url: str, subject: str, body: str, endpoints: Mapping[str, str] | None = None) -> UrlResult:
-    redacted = redact_url(url)
+    redacted = _redacted(url)
     instance = apprise_for(url)  # no fixed wait between sends: the token buckets pace them
     if instance is None:
         return UrlResult(redacted, False, "apprise cannot load this URL")

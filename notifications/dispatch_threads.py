@@ -4,7 +4,8 @@ recorded in batches.
 :func:`serve_recipients` is what :func:`notifications.dispatcher.dispatch_due` runs for its due messages (in
 its own process, or in each process of :mod:`notifications.dispatch_processes`). A worker claims up to
 :data:`notifications.send_batch.CLAIM_BATCH` of its recipient's messages in one conditional UPDATE and commit
-(:func:`notifications.claims.claim_many`), sends them, and records their results in one transaction
+(:func:`notifications.claims.claim_rows`, which returns the messages too), sends them, and records their results
+in one transaction
 (:func:`notifications.send_batch.send_claimed`), so two dispatchers (overlapping sweeps, several processes)
 still never send one message twice, and a crash costs at most the claim's expiry.
 
@@ -22,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from core.db import session_scope
-from notifications.claims import claim_many
+from notifications.claims import claim_rows
 from notifications.connections import ConnectionPool, pooled
 from notifications.send_batch import CLAIM_BATCH, send_claimed
 
@@ -86,14 +87,14 @@ def _serve_recipient(ids: list[uuid.UUID], *, now: datetime | None, max_wait: fl
             batch = ids[first:first + CLAIM_BATCH]
             try:
                 with session_scope(database_url) as session:
-                    claim = claim_many(session, batch, now)
+                    claim, rows = claim_rows(session, batch, now)
             except Exception:  # e.g. the database is gone for a moment: the next sweep retries
                 log.exception("claiming %d notifications failed", len(batch))
                 served["error"] += len(batch)
                 continue
             served["skipped"] += len(batch) - len(claim.ids)
             sent, stopped = send_claimed(claim, now=now, max_wait=max_wait, send_until=send_until,
-                                         database_url=database_url)
+                                         database_url=database_url, rows=rows)
             served.update(sent)
             if stopped:  # the recipient's channel has no token now: leave the rest for the next pass
                 served["deferred"] += len(ids) - (first + len(batch))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import re
 from collections.abc import Iterator
@@ -89,19 +90,31 @@ _ACTIVE_SECRETS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVa
 
 def url_secrets(url: str) -> set[str]:
     """The pieces of ``url`` that :func:`redact_url` hides (raw and percent-decoded; 3+ characters)."""
+    return set(_secret_pieces(url))
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_pieces(url: str) -> tuple[str, ...]:
+    """:func:`url_secrets` as a tuple, longest first, remembered: a dispatch pass hides the same few hundred
+    URLs' secrets for thousands of messages (the pieces are in memory anyway, in the channel file's URLs)."""
     shown = set(_URL_PIECES.split(redact_url(url)))
     hidden = {piece for piece in _URL_PIECES.split(url.strip()) if piece not in shown}
     hidden |= {unquote(piece) for piece in hidden}
-    return {piece for piece in hidden if len(piece) >= 3 and piece != _MASK}
+    return tuple(sorted((piece for piece in hidden if len(piece) >= 3 and piece != _MASK), key=len, reverse=True))
 
 
 @contextlib.contextmanager
 def secrets_hidden_in_logs(*urls: str) -> Iterator[None]:
     """While active, every ``apprise`` log record has the secret pieces of ``urls`` replaced by ``***``."""
-    secrets = set(_ACTIVE_SECRETS.get())
-    for url in urls:
-        secrets |= url_secrets(url)
-    token = _ACTIVE_SECRETS.set(tuple(sorted(secrets, key=len, reverse=True)))
+    active = _ACTIVE_SECRETS.get()
+    if len(urls) == 1 and not active:
+        secrets = _secret_pieces(urls[0])  # the usual case (one URL being sent): no set to build
+    else:
+        pieces = set(active)
+        for url in urls:
+            pieces.update(_secret_pieces(url))
+        secrets = tuple(sorted(pieces, key=len, reverse=True))
+    token = _ACTIVE_SECRETS.set(secrets)
     try:
         yield
     finally:

@@ -1,10 +1,11 @@
 """Send a batch of one recipient's claimed messages, then record every result in one transaction.
 
 The dispatcher (:mod:`notifications.dispatcher`) claims a recipient's due messages :data:`CLAIM_BATCH` at a
-time (:func:`notifications.claims.claim_many`: one conditional UPDATE, committed); :func:`send_claimed` then
+time (:func:`notifications.claims.claim_rows`: one conditional UPDATE that returns the claimed rows,
+committed); :func:`send_claimed` then
 
-1. reads the claimed rows in one SELECT (those still carrying this claim) and closes the session, so no
-   database transaction (on SQLite: no write lock) is held while the network is used;
+1. takes those rows (or, given a bare claim, reads the rows still carrying it in one SELECT), with no database
+   transaction (on SQLite: no write lock) held while the network is used;
 2. sends them in order, each exactly as :func:`notifications.outbox.try_dispatch` would (same URLs, same
    delivery record, same status rules: :func:`notifications.outbox.send_where_missing` and
    :func:`notifications.outbox.settle`), over the connections the thread keeps for the pass
@@ -68,7 +69,7 @@ class _Sent:
 
 
 def send_claimed(claim: Claim, *, now: datetime | None, max_wait: float, send_until: float,
-                 database_url: str | None) -> tuple[Counter[str], bool]:
+                 database_url: str | None, rows: list[Notification] | None = None) -> tuple[Counter[str], bool]:
     """Send the messages of ``claim`` (one recipient's, oldest first) and record their results together.
 
     Args:
@@ -77,6 +78,9 @@ def send_claimed(claim: Claim, *, now: datetime | None, max_wait: float, send_un
         max_wait: seconds one send may wait for a rate-limit token, until ``send_until`` (``time.monotonic()``);
             after it no send waits.
         database_url: default the settings' database.
+        rows: the claimed messages as the claim's own UPDATE returned them
+            (:func:`notifications.claims.claim_rows`, detached); without them they are read again, those
+            still carrying the claim.
 
     Returns:
         ``({status: count}, stopped)``: counts by the status each message ended in (``sent``, ``failed``,
@@ -84,11 +88,12 @@ def send_claimed(claim: Claim, *, now: datetime | None, max_wait: float, send_un
         ``error`` for a message whose send raised (logged; its claim expires and it is retried); ``stopped``
         is True when a rate limit stopped the batch (the recipient's channel has no token now).
     """
-    with session_scope(database_url) as session:
-        rows = session.exec(select(Notification).where(
-            Notification.id.in_(claim.ids), Notification.status == DeliveryStatus.sending,
-            Notification.claimed_until == claim.until)).all()
-        session.expunge_all()
+    if rows is None:
+        with session_scope(database_url) as session:
+            rows = session.exec(select(Notification).where(
+                Notification.id.in_(claim.ids), Notification.status == DeliveryStatus.sending,
+                Notification.claimed_until == claim.until)).all()
+            session.expunge_all()
     by_id = {row.id: row for row in rows}
     config = channels_in_use()
     done: list[_Sent] = []

@@ -9,7 +9,7 @@ from sqlmodel import select
 from core.db import session_scope
 from models.audit import AuditEvent
 from models.notification import DeliveryStatus, Notification
-from notifications.claims import claim_many
+from notifications.claims import claim_many, claim_rows
 from notifications.default_channels import DEFAULT_MAILTO
 from notifications.dispatcher import dispatch_due
 from notifications.messages import enqueue_task_message
@@ -170,3 +170,42 @@ def test_a_kept_mail_connection_the_server_dropped_is_replaced_not_failed(tmp_pa
             assert restarted.connections == 1
         assert pool.smtp_opened == 2
     assert [m.subject for m in read_mailbox(tmp_path / "mailbox")] == ["第一封", "第二封", "第三封"]
+
+
+def test_chat_messages_to_a_kept_connection_and_after_urllib3_dropped_its_pool():
+    """Within a pass, a bot's messages go over one kept-alive connection (its connection pool found once, each request
+    copied from the first with its own body), and when urllib3 has closed that pool meanwhile (it keeps pools for a
+    few hosts), the next message still arrives."""
+    from notifications import connections
+    from notifications.deliver import deliver
+
+    bot = token("feishu")
+    with HttpReceiver() as receiver, connections.reused_connections() as pool:
+        endpoints = receiver.endpoints()
+        assert deliver([f"feishu://{bot}/"], "第一条", "正文一", endpoints=endpoints).ok
+        assert deliver([f"feishu://{bot}/"], "第二条", "正文二，比第一条长得多" * 20, endpoints=endpoints).ok
+        pools = pool.http.get_adapter(endpoints["feishu"]).poolmanager.pools
+        evicted = [pools[key] for key in pools.keys()]
+        pools.clear()
+        for dropped in evicted:
+            dropped.close()  # what urllib3 1.x does to the pool it evicts (2.x only forgets it)
+        assert deliver([f"feishu://{bot}/"], "第三条", "正文三", endpoints=endpoints).ok
+        got = receiver.messages(token=bot)
+    assert [m.payload["content"]["text"] for m in got] == ["第一条\r\n正文一", "第二条\r\n" + "正文二，比第一条长得多" * 20,
+                                                           "第三条\r\n正文三"]  # each its own body, whole
+    assert got[0].peer == got[1].peer != got[2].peer  # one connection for the first two, a new one after the drop
+
+
+def test_a_claim_returns_its_messages_and_a_second_dispatcher_gets_none_of_them(database_url, quiet_outbox, session,
+                                                                               open_tasks):
+    """The claim's one UPDATE returns the claimed messages themselves, in the order asked, as claimed; a second
+    dispatcher claiming the same messages then gets none (nothing is sent twice)."""
+    messages = _queue(session, open_tasks(3))
+    asked = [messages[2].id, messages[0].id, messages[1].id]
+    with session_scope(database_url) as first:
+        claim, rows = claim_rows(first, asked)
+    assert claim.ids == asked and [row.id for row in rows] == asked
+    assert all(row.status == DeliveryStatus.sending and row.claimed_until == claim.until for row in rows)
+    assert rows[0].subject == messages[2].subject  # a whole message, readable after its session closed
+    with session_scope(database_url) as second:
+        assert claim_rows(second, asked)[0].ids == []
