@@ -165,13 +165,14 @@ def _measure(mode: str, repeat: int, concurrent: int) -> dict:
     print(f"[{mode}] warm-up", flush=True)
     runs.careflow_sequence(cases.pop())
     runs.raw_sequence()
-    sides = {"careflow": {"sequence": [], "batch": [], "opened_to_sent": []}, "raw": {"sequence": [], "batch": []}}
+    sides = {"careflow": {"sequence": [], "batch": [], "opened_to_sent": [], "stored_to_sent": []}, "raw": {"sequence": [], "batch": []}}
     for r in range(repeat):
         order = ("careflow", "raw") if r % 2 == 0 else ("raw", "careflow")
         for side in order:
             if side == "careflow":
                 sequence, delays = runs.careflow_sequence(cases.pop())
-                sides[side]["opened_to_sent"] += delays
+                sides[side]["opened_to_sent"] += [d[0] for d in delays]
+                sides[side]["stored_to_sent"] += [d[1] for d in delays]
             else:
                 sequence = runs.raw_sequence()
             sides[side]["sequence"].append(sequence)

@@ -3,8 +3,8 @@ raw flow's, their ratio and the issue's target (latency ≤ 1.2 × raw, throughp
 
 Input (``results``): backend → set-up (``serve``, ``2 workers``) → side (``careflow``, ``raw``) →
 ``{"sequence": [[start, resume 1→2, resume 2→3, resume 3→4] seconds, …], "batch": [[all suspended s, all first
-notified s, how many waited, longest task opened → message sent s], …]}``; careflow's side also has
-``"opened_to_sent"``: every step's task opened → its message sent, seconds.
+notified s, how many waited, longest task opened → message sent s, longest message stored → sent s], …]}``; careflow's side also
+has ``"opened_to_sent"`` and ``"stored_to_sent"``: every step's task opened (message stored) → its message sent, s.
 """
 from __future__ import annotations
 
@@ -55,11 +55,16 @@ def print_tables(results: dict, concurrent: int) -> None:
                       f"{bound if verdict != '(info)' else ''} {verdict}")
             delays = figures["careflow"].get("opened_to_sent", [])
             slowest = [b[3] for b in figures["careflow"]["batch"] if len(b) > 3]
+            stored = figures["careflow"].get("stored_to_sent", [])
+            stored_batch = [b[4] for b in figures["careflow"]["batch"] if len(b) > 4]
             if delays:
                 print(f"  careflow task opened → its message sent: median {_median(delays):.2f} s, longest "
                       f"{max(delays):.2f} s of {len(delays)} (one pathway at a time); longest in a batch "
                       f"{max(slowest, default=float('nan')):.2f} s; target ≤ {NOTIFY_TARGET:.0f} s: "
                       + ("met" if max(delays) <= NOTIFY_TARGET else "missed"))
+            if stored:
+                print(f"    of which message stored → sent (the send loop): median {_median(stored):.2f} s, longest "
+                      f"{max(stored):.2f} s; longest in a batch {max(stored_batch, default=float('nan')):.2f} s")
             sequences = figures["careflow"]["sequence"]
             first, fourth = _median([s[1] for s in sequences]), _median([s[3] for s in sequences])
             print(f"  careflow step 3→4 vs 1→2: {fourth:.2f} s vs {first:.2f} s: "
