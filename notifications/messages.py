@@ -21,7 +21,6 @@ from models.child import Child
 from models.deadlines import DeadlineRule, format_local
 from models.notification import Notification
 from models.policy import load_policy
-from models.dated_duties import describe_duty
 from models.service_list import referral_item, referral_text
 from models.task import AgencyTask
 from models.areas import overdue_area
@@ -91,6 +90,10 @@ class _Wording(NamedTuple):
 
 def _duty_wording(task: AgencyTask) -> _Wording:
     """A dated duty outside any case (:func:`models.service_list.describe_duty`)."""
+    # A pathway's flow-run process stores messages about steps only, never about a dated duty:
+    # start-up: the duties' wording (programmes, joint meetings) is loaded only for a duty's message
+    from models.dated_duties import describe_duty
+
     duty = describe_duty(task.duty_key or "", task.title)
     return _Wording(duty.subject, duty.pathway_title, duty.step_title, duty.instructions, list(duty.outcome))
 

@@ -1,8 +1,9 @@
 """What a flow-run process pays before its pathway moves: every restart and every resume is a new process.
 
 Checked in a fresh interpreter, as the runner starts one: loading a pathway's flow module loads no sending stack
-(Apprise, the message templates, Babel) and no table it does not use, and Prefect's per-task-run clients share one
-TLS context.
+(Apprise, the message templates, Babel) and no table it does not use, storing a step's message loads no duty
+wording, the policy files are parsed by the C YAML loader, and Prefect's per-task-run clients share one TLS context.
+``python -m benchmarks.flow_process`` measures what such a process costs against the raw Prefect flow's.
 """
 from __future__ import annotations
 
@@ -33,6 +34,27 @@ def test_a_flow_module_loads_no_sending_stack(module):
         f"import json, sys, importlib; importlib.import_module({module!r}); "
         f"print(json.dumps([m for m in {NOT_AT_LOAD!r} if m in sys.modules]))")
     assert loaded == [], f"{module} loads {loaded} before any task runs"
+
+
+#: Loaded by a dated duty's message only (models.dated_duties), never for a pathway step's.
+NOT_FOR_A_STEP_MESSAGE = ["models.dated_duties", "models.programmes", "models.joint_meeting"]
+
+
+def test_a_step_message_loads_no_duty_wording():
+    loaded = _in_fresh_process(
+        "import json, sys, flows.guardianship, notifications.messages; "
+        f"print(json.dumps([m for m in {NOT_FOR_A_STEP_MESSAGE!r} if m in sys.modules]))")
+    assert loaded == []
+
+
+def test_the_policy_files_are_parsed_by_the_c_yaml_loader():
+    """The pure-Python loader cost a flow-run process about 0.1 s of CPU on every start and resume."""
+    import yaml
+
+    from models.policy_files import SAFE_LOADER
+
+    assert yaml.__with_libyaml__ and SAFE_LOADER is yaml.CSafeLoader
+    assert issubclass(SAFE_LOADER, yaml.constructor.SafeConstructor)  # never the unsafe constructor
 
 
 def test_prefect_clients_of_a_flow_process_share_one_tls_context():
