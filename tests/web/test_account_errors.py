@@ -81,3 +81,27 @@ def test_a_child_registered_outside_the_caseworkers_township_is_named(clients):
     english_page = client.post("/children?lang=en", data=_register_form(client, residence_area_code="350302002001"))
     client.get("/account?lang=zh")  # back to Chinese for the other tests
     assert "'350302002001' is outside your jurisdiction (350302001)" in visible_text(english_page.text)
+
+
+def test_the_apis_403_and_404_read_in_the_callers_language(web_app, world):
+    """The JSON API answered 403 with 「role 'agency_officer' may not do this」 (a raw role) and 404 with 「not found」
+    whatever language the caller asked for."""
+    from tests.web.conftest import Browser
+
+    api = Browser(web_app)
+    child = world.places["A1"].child_id
+    officer = {"Authorization": f"Bearer {world.person('off_police_a').token}"}
+    refused = api.post(f"/api/children/{child}/cases", json={"summary": "报告", "reported_by": "邻居"},
+                       headers=officer)
+    assert refused.status_code == 403 and refused.json() == {"detail": "您的角色不能进行此操作"}
+    english_caller = api.post(f"/api/children/{child}/cases?lang=en", json={"summary": "x", "reported_by": "y"},
+                              headers=officer)
+    assert english_caller.status_code == 403 and english_caller.json() == {"detail": "your role may not do this"}
+    api = Browser(web_app)  # a new caller (the language asked for is remembered)
+    other_county = {"Authorization": f"Bearer {world.person('cw_b').token}"}
+    hidden = api.get(f"/api/children/{child}", headers=other_county)
+    assert hidden.status_code == 404 and hidden.json() == {"detail": "没有找到，或您无权查看"}
+    assert api.get(f"/api/children/{child}", headers={**other_county, "Accept-Language": "en"}).json() == {
+        "detail": "not found, or not yours to see"}
+    anonymous = Browser(web_app).get("/api/me")
+    assert anonymous.status_code == 401 and anonymous.json()["detail"].startswith("请先登录")
