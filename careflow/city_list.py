@@ -41,7 +41,7 @@ from models.city_list import CityServiceList, Difference, check_city_list, is_ac
 from models.city_list_version import CityListVersion
 from models.dated_duties import DUTY_KINDS, DutyKind, duty_key
 from models.deadlines import DeadlineRule, compute_deadline
-from models.errors import FieldLookupError
+from models.errors import FieldLookupError, FieldValueError
 from models.notification import Notification
 from models.task import OPEN_STATE_VALUES, AgencyTask, TaskState
 from notifications.messages import enqueue_task_message
@@ -67,8 +67,9 @@ class NarrowerCityList(ValueError):
             "(覆盖范围和实现程度不得低于省级关爱服务清单):\n  " + "\n  ".join(narrower))
 
 
-class OlderCityList(ValueError):
-    """The list is older than the city's latest loaded version (a republication must be newer); nothing stored."""
+class OlderCityList(FieldValueError):
+    """The list is older than the city's latest loaded version (a republication must be newer); nothing stored.
+    Field ``published_on``, worded in the reader's language (``problem.city_list_older``)."""
 
 
 @dataclass
@@ -124,8 +125,8 @@ def load_city_list(session: Session, city_list: CityServiceList, *, actor: str, 
 
     Raises:
         NarrowerCityList: the list is narrower and ``force`` is false (nothing stored).
-        OlderCityList: published before the city's latest loaded version (nothing stored; Chinese, field
-            ``published_on``).
+        OlderCityList: published before the city's latest loaded version (nothing stored; field
+            ``published_on``, worded in the reader's language).
         LookupError: no unit ``civil_affairs-<city code>`` in the agency directory (field ``city_code``).
     """
     differences = check_city_list(city_list.items)
@@ -184,9 +185,9 @@ def _version(session: Session, city_list: CityServiceList, differences: list[Dif
     latest = session.exec(select(CityListVersion).where(CityListVersion.city_code == code)
                           .order_by(CityListVersion.version.desc()).limit(1)).first()
     if latest is not None and latest.published_on > published:
-        raise OlderCityList(
-            f"字段 published_on：{published.isoformat()} 早于{city_list.city_name}已载入的第 {latest.version} 版清单"
-            f"（{latest.published_on.isoformat()}发布）；更新发布的清单须晚于现行清单，未保存任何内容")
+        raise OlderCityList("published_on", "problem.city_list_older", value=published.isoformat(),
+                            city=city_list.city_name, version=latest.version,
+                            latest=latest.published_on.isoformat())
     version = CityListVersion(
         city_code=code, version=(latest.version + 1) if latest else 1, published_on=published,
         source=city_list.source[:300], title_zh=city_list.title_zh[:200], sha256=digest,

@@ -11,11 +11,22 @@ from typing import Annotated
 
 import typer
 
-from core.i18n import cli_text as tr
+from core.i18n import cli_language, cli_text as tr, label
 from core.settings import get_settings
 from entry.user_input import fail
 
 policy_app = typer.Typer(help=tr("cli.policy.help"), no_args_is_help=True)
+
+
+def difference_text(difference) -> str:
+    """What a :class:`models.city_list.Difference` is, in the reader's language (catalogue key
+    ``city_list.diff.<kind>`` with its ``values``), e.g. 「责任部门：缺少海峡出版发行集团（新华书店）（省级清单：…）」:
+    agency codes by their names in that language (、 between them in Chinese)."""
+    lang = cli_language()
+    sep = "、" if lang == "zh" else ", "
+    values = {name: sep.join(label(code, "agency", lang) for code in value) if isinstance(value, tuple) else value
+              for name, value in difference.values.items()}
+    return tr(f"city_list.diff.{difference.kind}", **values)
 
 
 def _print_differences(differences) -> None:
@@ -23,7 +34,7 @@ def _print_differences(differences) -> None:
     for d in differences:
         typer.echo(tr("cli.policy.out.difference", level=tr("cli.policy.out.narrower" if d.narrower else
                                                             "cli.policy.out.info"),
-                      item=d.item, kind=tr(f"cli.policy.kind.{d.kind}"), detail=d.detail))
+                      item=d.item, kind=tr(f"cli.policy.kind.{d.kind}"), detail=difference_text(d)))
 
 
 @policy_app.command("check-city-list", help=tr("cli.policy.check_city_list.help"))

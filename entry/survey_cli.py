@@ -105,7 +105,8 @@ def changes_cmd(
         typer.echo(tr("cli.survey.changes.out.kind", kind=tr(f"cli.survey.changes.kind.{kind}"),
                       n=changes.counts[kind]))
         for item in changes.lists[kind]:
-            typer.echo(f"  {item.resident_id}  {item.name}  {item.detail}")
+            detail = tr("cli.survey.changes.out.aged_16", date=item.aged_16_from) if item.aged_16_from else item.detail
+            typer.echo(f"  {item.resident_id}  {item.name}  {detail}")
 
 
 @survey_app.command("record-contact", help=tr("cli.survey.record_contact.help"))

@@ -20,22 +20,23 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from models.errors import FieldFileError
+from models.errors import FieldFileError, FieldProblem, FieldProblems, FieldValueError
 from models.policy import Policy, load_policy
-from models.policy_files import PolicyError, locate, read_yaml, validate_file
+from models.policy_files import PolicyError, locate
 from models.policy_lists import ServiceItem
 from models.regions import load_regions
 
 __all__ = [
-    "CityServiceList", "Difference", "DifferenceKind", "check_city_list", "content_clauses", "is_accepted",
-    "normalise_text", "read_city_list",
+    "CityListProblems", "CityServiceList", "Difference", "DifferenceKind", "check_city_list", "content_clauses",
+    "is_accepted", "normalise_text", "read_city_list",
 ]
 
 
@@ -69,6 +70,87 @@ class CityServiceList(BaseModel):
         return load_regions().cities.get(self.city_code, self.city_code)
 
 
+class CityListProblems(FieldProblems, PolicyError):
+    """A malformed city list file: ``problems`` holds one :class:`models.errors.FieldValueError` per problem, each
+    labelled with its place in the file (``putian.yaml：第 18 项：字段 departments`` /
+    ``putian.yaml: item 18: field 'departments'``). :meth:`text` words them in the reader's language, one a line;
+    ``str()`` is the English lines."""
+
+    def __init__(self, problems: list[FieldProblem]):
+        Exception.__init__(self, problems)
+        self.problems = problems
+
+    def __str__(self) -> str:  # worded when shown (core.i18n lends the words once it is loaded)
+        return self.text("en")
+
+    def text(self, lang: str) -> str:
+        """Each problem in ``lang``, one a line."""
+        return "\n".join(p.text(lang) for p in self.problems)
+
+
+def _place(rel: str, raw: Any, loc: tuple[Any, ...]) -> dict[str, str]:
+    """The place ``loc`` in the file ``rel`` by language: ``{"zh": "putian.yaml：第 18 项：字段 departments",
+    "en": "putian.yaml: item 18: field 'departments'"}`` (an item by its number, else its position)."""
+    zh = [rel]
+    parts = list(loc)
+    if len(parts) >= 2 and parts[0] == "items" and isinstance(parts[1], int):
+        items = raw.get("items") if isinstance(raw, dict) else None
+        item = items[parts[1]] if isinstance(items, list) and 0 <= parts[1] < len(items) else None
+        number = item.get("number") if isinstance(item, dict) else None
+        zh.append(f"第 {number} 项" if number is not None else f"第 {parts[1] + 1} 条")
+        parts = parts[2:]
+    names = [str(p) for p in parts if isinstance(p, str) and re.match(r"^[A-Za-z_]\w*$", p)]
+    if names:
+        zh.append(f"字段 {'.'.join(names)}")
+    return {"zh": "：".join(zh), "en": locate(rel, raw, tuple(loc), "").removesuffix(": ")}
+
+
+def _problem(rel: str, raw: Any, loc: tuple[Any, ...], key: str, **values) -> FieldValueError:
+    """A problem at ``loc`` of the file, worded by ``key`` (``problem.…``)."""
+    return FieldValueError(".".join(str(p) for p in loc) or "file", key, labels=_place(rel, raw, loc), **values)
+
+
+def _shape_problem(rel: str, raw: Any, error: dict[str, Any]) -> FieldValueError:
+    """A pydantic validation error of the file as a worded problem (a missing or unknown field, a bad date …); the
+    validator's own English message, quoted, where careflow has no words for it."""
+    loc, kind, value = tuple(error["loc"]), error["type"], error.get("input")
+    if kind == "missing" or (kind in ("too_short", "string_too_short") and not value):
+        return _problem(rel, raw, loc, "problem.required")
+    if kind == "extra_forbidden":
+        return _problem(rel, raw, loc, "problem.city_list_extra_field", value=value)
+    if kind.startswith("date"):
+        return _problem(rel, raw, loc, "problem.not_a_date", value=str(value))
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return _problem(rel, raw, loc, "problem.city_list_not_integer", value=str(value))
+    if kind == "literal_error":
+        return _problem(rel, raw, loc, "problem.city_list_not_option", value=str(value),
+                        expected=(error.get("ctx") or {}).get("expected", ""))
+    if loc == ("city_code",):
+        return _problem(rel, raw, loc, "problem.city_list_city_code", value=str(value), **_cities())
+    detail = error["msg"].removeprefix("Value error, ")
+    return _problem(rel, raw, loc, "problem.city_list_invalid", value=str(value), detail=detail)
+
+
+def _cities() -> dict[str, str]:
+    """The cities a list may be of, as the Chinese (``cities_zh``) and English (``cities_en``) messages list them."""
+    cities = sorted(load_regions().cities.items())
+    return {"cities_zh": "、".join(f"{name}（{code}）" for code, name in cities),
+            "cities_en": ", ".join(f"{code} ({name})" for code, name in cities)}
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], str]:
+    """The mapping in the file and its name as errors give it; :class:`CityListProblems` if it is not one."""
+    rel = path.name
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise CityListProblems([_problem(rel, None, (), "problem.city_list_not_yaml",
+                                         detail=" ".join(str(exc).split()))]) from None
+    if not isinstance(data, dict):
+        raise CityListProblems([_problem(rel, None, (), "problem.city_list_not_mapping")])
+    return data, rel
+
+
 def read_city_list(path: str | Path, policy: Policy | None = None) -> CityServiceList:
     """Read and validate a city list file.
 
@@ -80,33 +162,37 @@ def read_city_list(path: str | Path, policy: Policy | None = None) -> CityServic
 
     Raises:
         FieldFileError: field ``file``: no such file, or a folder.
-        PolicyError: one line per problem, naming the file, the entry (``item 18``), the field and the value.
+        CityListProblems: (a PolicyError) one problem per line, in the reader's language, naming the file, the
+            entry (``第 18 项`` / ``item 18``), the field and the value.
     """
     policy = policy or load_policy()
     path = Path(path)
     if not path.is_file():  # what the user typed: worded in their language (the policy's own files stay English)
         raise FieldFileError("file", "problem.file_is_folder" if path.is_dir() else "problem.file_missing",
                              path=str(path))
-    raw, rel = read_yaml(path, path.parent)
-    city_list: CityServiceList = validate_file(CityServiceList, raw, rel)
-    problems: list[str] = []
-    cities = load_regions().cities
-    if city_list.city_code not in cities:
-        problems.append(locate(rel, raw, ("city_code",), f"{city_list.city_code!r} is not a city of Fujian "
-                                                          f"(one of {', '.join(sorted(cities))})"))
+    raw, rel = _read_yaml(path)
+    try:
+        city_list = CityServiceList.model_validate(raw)
+    except ValidationError as exc:
+        raise CityListProblems([_shape_problem(rel, raw, e) for e in exc.errors()]) from None
+    problems: list[FieldProblem] = []
+    if city_list.city_code not in load_regions().cities:
+        problems.append(_problem(rel, raw, ("city_code",), "problem.city_list_city_code", value=city_list.city_code,
+                                 **_cities()))
     seen: dict[int, int] = {}
     for index, item in enumerate(city_list.items):
         where = ("items", index)
         if item.number in seen:
-            problems.append(locate(rel, raw, where + ("number",),
-                                    f"duplicate item number {item.number} (also items[{seen[item.number]}])"))
+            problems.append(_problem(rel, raw, where + ("number",), "problem.city_list_duplicate_number",
+                                     value=item.number, index=seen[item.number],
+                                     position=seen[item.number] + 1))
         seen.setdefault(item.number, index)
         for code in item.departments:
             if code not in policy.agencies:
-                problems.append(locate(rel, raw, where + ("departments",),
-                                        f"unknown agency code {code!r} (not in policy/agencies.yaml)"))
+                problems.append(_problem(rel, raw, where + ("departments",), "problem.city_list_unknown_agency",
+                                         value=code))
     if problems:
-        raise PolicyError(problems)
+        raise CityListProblems(problems)
     return city_list
 
 
@@ -130,12 +216,15 @@ class Difference:
         kind: see :data:`DifferenceKind`; ``narrower`` tells whether it makes the list narrower.
         detail: what differs, naming the field and the values (Chinese text quoted as written).
         city_item: the number of the city item compared (``None`` when the provincial item is missing).
+        values: what :attr:`detail` quotes, for wording it in the reader's language (catalogue key
+            ``city_list.diff.<kind>``; agency codes as tuples): worded by the command line (``entry.policy_cli``).
     """
 
     item: int
     kind: DifferenceKind
     detail: str
     city_item: int | None = None
+    values: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def narrower(self) -> bool:
@@ -180,11 +269,13 @@ def _target_group_difference(province: ServiceItem, city: ServiceItem) -> Differ
     if theirs.startswith(ours) and _WIDER.match(theirs[len(ours):]):
         return Difference(province.number, "broader_target_group",
                           f"field 'target_group': {city.target_group!r} adds to the provincial "
-                          f"{province.target_group!r}", city.number)
+                          f"{province.target_group!r}", city.number,
+                          {"city": city.target_group, "province": province.target_group})
     return Difference(province.number, "narrower_target_group",
                       f"field 'target_group': {city.target_group!r} instead of the provincial "
                       f"{province.target_group!r} (a changed group counts as narrower; keep the provincial "
-                      "group and add others, e.g. '…及…', or in an item of its own)", city.number)
+                      "group and add others, e.g. '…及…', or in an item of its own)", city.number,
+                      {"city": city.target_group, "province": province.target_group})
 
 
 def _compare(province: ServiceItem, city: ServiceItem, policy: Policy) -> list[Difference]:
@@ -192,17 +283,19 @@ def _compare(province: ServiceItem, city: ServiceItem, policy: Policy) -> list[D
     name = lambda code: policy.agencies[code].name_zh if code in policy.agencies else code  # noqa: E731
     if normalise_text(city.service) != normalise_text(province.service):
         found.append(Difference(province.number, "renamed_service",
-                                f"field 'service': {city.service!r} instead of {province.service!r}", city.number))
+                                f"field 'service': {city.service!r} instead of {province.service!r}", city.number,
+                                {"city": city.service, "province": province.service}))
     dropped = [code for code in province.departments if code not in city.departments]
     if dropped:
         found.append(Difference(province.number, "fewer_departments",
                                 f"field 'departments': {', '.join(f'{c} ({name(c)})' for c in dropped)} "
-                                f"missing (provincial: {', '.join(province.departments)})", city.number))
+                                f"missing (provincial: {', '.join(province.departments)})", city.number,
+                                {"departments": tuple(dropped), "provincial": tuple(province.departments)}))
     added = [code for code in city.departments if code not in province.departments]
     if added:
         found.append(Difference(province.number, "added_departments",
                                 f"field 'departments': {', '.join(f'{c} ({name(c)})' for c in added)} added",
-                                city.number))
+                                city.number, {"departments": tuple(added)}))
     group = _target_group_difference(province, city)
     if group:
         found.append(group)
@@ -211,7 +304,7 @@ def _compare(province: ServiceItem, city: ServiceItem, policy: Policy) -> list[D
     for clause in missing:
         found.append(Difference(province.number, "dropped_clause",
                                 f"field 'content': the clause {clause!r} of the provincial content is missing",
-                                city.number))
+                                city.number, {"clause": clause}))
     if not missing and theirs != normalise_text(province.content):
         found.append(Difference(province.number, "extended_content",
                                 "field 'content': every provincial clause is there, with more", city.number))
@@ -266,7 +359,9 @@ def check_city_list(city_items: Mapping[int, ServiceItem] | Iterable[ServiceItem
                 and theirs.number not in used else None)
         if theirs is None or theirs.number in used:
             found.append(Difference(ours.number, "missing_item",
-                                    f"item {ours.number} {ours.service!r} ({ours.target_group}) is not in the city list"))
+                                    f"item {ours.number} {ours.service!r} ({ours.target_group}) is not in the city list",
+                                    values={"number": ours.number, "service": ours.service,
+                                            "target_group": ours.target_group}))
             continue
         used.add(theirs.number)
         found.extend(_compare(ours, theirs, policy))
@@ -274,7 +369,8 @@ def check_city_list(city_items: Mapping[int, ServiceItem] | Iterable[ServiceItem
         if extra.number not in used:
             found.append(Difference(extra.number, "added_item",
                                     f"city item {extra.number} {extra.service!r} ({extra.target_group}) added",
-                                    extra.number))
+                                    extra.number, {"number": extra.number, "service": extra.service,
+                                                   "target_group": extra.target_group}))
     return found
 
 

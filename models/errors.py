@@ -30,6 +30,11 @@ def use_wording(message: Callable[..., str], field_label: Callable[[str, str], s
     _words.update(message=message, label=field_label, option=value_label)
 
 
+def wording(kind: str) -> Callable[..., str] | None:
+    """The lent wording function ``kind`` (``message``, ``label`` or ``option``); ``None`` before core.i18n loads."""
+    return _words.get(kind)
+
+
 class FieldProblem(Exception):
     """What is wrong with the value of field ``field``: message ``key`` (``problem.…`` in the catalogues) with
     ``values`` formatted in (``str.format`` fields, ``{value!r}`` allowed)."""

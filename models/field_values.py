@@ -28,6 +28,8 @@ from typing import Any, Mapping
 
 import pendulum
 
+from models.errors import FieldProblem, wording
+
 #: The stored value of an onward referral to nothing (无需转介).
 NO_REFERRAL = "none"
 _NO_REFERRAL_WORDS = {NO_REFERRAL, "无", "无需转介", "不转介", "no", "0"}
@@ -52,13 +54,33 @@ _ZH = {
 }
 
 
-class FieldValueError(ValueError):
+class FieldValueError(FieldProblem, ValueError):
     """A value a typed field refuses: ``field`` (its name), ``key`` (the problem; catalogue key ``form.<key>``),
-    ``value`` (as given) and the message's ``values``. ``str()`` is Chinese: ``字段 amount_yuan：请用阿拉伯数字…``."""
+    ``value`` (as given) and the message's ``values``. ``str()`` is Chinese: ``字段 amount_yuan：请用阿拉伯数字…``;
+    :meth:`text` (the command line) words it in the reader's language with the field's label (``labels``, the
+    policy's, set by :class:`models.outcome_fields.OutcomeField`), e.g. 「清单服务项目：「99」请从关爱服务清单中选择
+    服务项目」 / ``Service list item: “99”: choose an item of the service list``."""
 
     def __init__(self, field: str, key: str, value: Any = "", **values: Any) -> None:
-        self.field, self.key, self.value, self.values = field, key, "" if value is None else str(value), values
-        super().__init__(f"字段 {field}：" + _ZH.get(key, "填写有误").format(**values))
+        super().__init__(field, key, **values)
+        self.value = "" if value is None else str(value)
+
+    def __str__(self) -> str:
+        return f"字段 {self.field}：" + _ZH.get(self.key, "填写有误").format(**self.values)
+
+    def message(self, lang: str) -> str:
+        """What is wrong in ``lang`` (``form.<key>``), the value as given quoted first; the Chinese text before
+        core.i18n is loaded."""
+        message = wording("message")
+        if message is None:
+            return str(self)
+        values = dict(self.values)
+        if "other" in values:  # required when another field has a value: that field and value by their labels
+            other = str(values["other"])
+            values["other_label"] = self.labels.get(f"other_{lang}") or values.get("other_label") or other
+            values["when"] = wording("option")(values.get("when", ""), f"option.{other}", lang)
+        text = message(f"form.{self.key}", lang, **values)
+        return (message("form.value_was", lang, value=self.value[:60]) if self.value else "") + text
 
 
 def _normalised(value: Any) -> str:

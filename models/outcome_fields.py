@@ -87,14 +87,18 @@ class OutcomeField(PolicyModel):
         return text
 
     def _typed(self, value: Any) -> str:
-        if self.type == "amount":
-            return field_values.parse_amount(self.name, value)
-        if self.type == "date":
-            return field_values.parse_date(self.name, value)
-        items = service_names()
-        if self.type == "service_item":
-            return field_values.parse_service_item(self.name, value, items)
-        return field_values.parse_service_items(self.name, value, items)
+        try:
+            if self.type == "amount":
+                return field_values.parse_amount(self.name, value)
+            if self.type == "date":
+                return field_values.parse_date(self.name, value)
+            items = service_names()
+            if self.type == "service_item":
+                return field_values.parse_service_item(self.name, value, items)
+            return field_values.parse_service_items(self.name, value, items)
+        except field_values.FieldValueError as exc:  # named by the policy's label wherever it is shown
+            exc.labels = {**self._labels, **exc.labels}
+            raise
 
     def check(self, value: Any) -> bool | str:
         """A stored or submitted ``value`` checked against the type (text is coerced as by :meth:`coerce`).
@@ -153,8 +157,12 @@ def validate_fields(fields: list[OutcomeField] | tuple[OutcomeField, ...], value
             for other, when in field.required_when.items():
                 if str(values.get(other, "")).strip() in when:
                     given = str(values.get(other)).strip()
-                    raise field_values.FieldValueError(field.name, "required_when", "", other=other, when=given,
-                                                       other_label=known[other].label_zh if other in known else other)
+                    problem = field_values.FieldValueError(field.name, "required_when", "", other=other, when=given,
+                                                           other_label=known[other].label_zh if other in known
+                                                           else other)
+                    problem.labels = {**field._labels, **({"other_zh": known[other].label_zh,
+                                                           "other_en": known[other].label_en} if other in known else {})}
+                    raise problem
             continue
         result[field.name] = field.check(value)
     return result

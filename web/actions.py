@@ -26,6 +26,7 @@ from careflow.deployments import PATHWAY_DEPLOYMENTS
 from models.case import Case, PathwayRun
 from models.child import Child
 from models.eligibility import KeyCareCriterion
+from models.errors import FieldValueError
 from models.policy import load_policy
 from models.regions import get_county
 from models.task import TaskState
@@ -58,7 +59,7 @@ def register_child_as(session: Session, user: WebUser, data: ChildCreate) -> Reg
     area = data.residence_area_code or residence.code
     if not inside(area, user.jurisdiction_code):
         field = "residence_area_code" if len(user.jurisdiction_code) > 6 else "residence_county"
-        raise ValueError(f"field {field!r}: {area} is outside your jurisdiction {user.jurisdiction_code}")
+        raise FieldValueError(field, "problem.outside_jurisdiction", value=area, jurisdiction=user.jurisdiction_code)
     return register_child(
         session, resident_id=data.resident_id, full_name=data.full_name, sex=data.sex,
         hukou_county=data.hukou_county, residence_county=residence.code,
@@ -129,7 +130,8 @@ def start_pathway_as(session: Session, user: WebUser, case: Case, child: Child, 
     if not can_read_child(user, child):
         raise NotVisible(f"no case {case.reference!r}")
     if data.pathway not in PATHWAY_DEPLOYMENTS or data.pathway not in load_policy().pathways:
-        raise ValueError(f"field 'pathway': no flow runs {data.pathway!r}; available: {sorted(PATHWAY_DEPLOYMENTS)}")
+        raise FieldValueError("pathway", "problem.not_a_pathway", pathway=data.pathway,
+                              known=", ".join(sorted(set(PATHWAY_DEPLOYMENTS) & set(load_policy().pathways))))
     run = create_pathway_run(session, case_id=case.id, pathway=data.pathway, actor=user.username,
                              parameters=data.parameters)  # validated there (careflow.cases.validate_start_parameters)
     session.commit()

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from core.audit import record_audit
 from models.agency import AgencyUnit
+from models.errors import FieldValueError
 from models.notification import DeliveryStatus, Notification
 from models.policy import load_policy
 from notifications.outbox import requeue_given_up
@@ -24,7 +25,7 @@ GIVEN_UP_PER_PAGE = 50
 
 def _check_type(agency_type: str) -> None:
     if agency_type not in load_policy().agencies:
-        raise ValueError(f"field 'agency_type': {agency_type!r} is not an agency of policy/agencies.yaml")
+        raise FieldValueError("agency_type", "problem.not_an_agency_type", value=agency_type)
 
 
 def create_unit(session: Session, data: UnitCreate, *, actor: str) -> AgencyUnit:
@@ -34,7 +35,7 @@ def create_unit(session: Session, data: UnitCreate, *, actor: str) -> AgencyUnit
         ValueError: the code is taken or the agency type unknown (naming the field).
     """
     if session.get(AgencyUnit, data.code) is not None:
-        raise ValueError(f"field 'code': unit {data.code!r} exists")
+        raise FieldValueError("code", "problem.unit_exists", value=data.code)
     _check_type(data.agency_type)
     unit = AgencyUnit(**data.model_dump())
     session.add(unit)

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send  # noqa: E402
 
 from core.audit import record_audit  # noqa: E402
 from core.db import session_scope  # noqa: E402
+from core.i18n import gettext  # noqa: E402
 from web import api  # noqa: E402
 from web.api_errors import api_problems  # noqa: E402
 from web.i18n import pick_language  # noqa: E402
@@ -277,14 +278,14 @@ async def login_required(request: Request, exc: LoginRequired) -> Response:
 async def not_visible(request: Request, exc: NotVisible) -> Response:
     await audit_denial(request, 404, str(exc))
     if _is_api(request):
-        return JSONResponse({"detail": "not found"}, status_code=404)
+        return JSONResponse({"detail": gettext("api.not_found", pick_language(request))}, status_code=404)
     return render(request, "error.html", {"message_key": "error.404"}, status_code=404)
 
 
 async def not_allowed(request: Request, exc: NotAllowed) -> Response:
     await audit_denial(request, 403, str(exc))
     if _is_api(request):
-        return JSONResponse({"detail": str(exc)}, status_code=403)
+        return JSONResponse({"detail": gettext("api.not_allowed", pick_language(request))}, status_code=403)
     return render(request, "error.html", {"message_key": "error.403"}, status_code=403)
 
 

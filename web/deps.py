@@ -18,8 +18,10 @@ from sqlmodel import Session
 from starlette.datastructures import FormData
 
 from core.db import session_scope
+from core.i18n import gettext
 from models.agency import AgencyUnit
 from models.user import UserRole, WebUser
+from web.i18n import pick_language
 from web.scope import NotAllowed
 from web.security import CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, SessionData, tokens_match
 from web.users import user_for_token
@@ -183,9 +185,9 @@ def api_principal(
             raise HTTPException(401, "session expired: sign in again", headers={"WWW-Authenticate": "Bearer"})
         if request.method not in SAFE_METHODS and not tokens_match(request.headers.get(CSRF_HEADER),
                                                                     request.state.session.csrf):
-            raise HTTPException(403, f"header {CSRF_HEADER} missing or wrong")
+            raise HTTPException(403, gettext("api.csrf_header", pick_language(request), header=CSRF_HEADER))
         return ApiPrincipal(user, "session")
-    raise HTTPException(401, "sign in or send an API token", headers={"WWW-Authenticate": "Bearer"})
+    raise HTTPException(401, gettext("api.sign_in", pick_language(request)), headers={"WWW-Authenticate": "Bearer"})
 
 
 ApiCaller = Annotated[ApiPrincipal, Depends(api_principal)]
@@ -194,9 +196,9 @@ ApiCaller = Annotated[ApiPrincipal, Depends(api_principal)]
 def api_role(*roles: UserRole):
     """A dependency: the API caller's user if their role is one of ``roles`` (403 otherwise)."""
 
-    def dependency(caller: ApiCaller) -> WebUser:
-        if UserRole(caller.user.role) not in roles:
-            raise HTTPException(403, f"role {UserRole(caller.user.role).value!r} may not use this endpoint")
+    def dependency(request: Request, caller: ApiCaller) -> WebUser:
+        if UserRole(caller.user.role) not in roles:  # in the caller's words (was 「role 'agency_officer' may not …」)
+            raise HTTPException(403, gettext("api.not_allowed", pick_language(request)))
         return caller.user
 
     return dependency

@@ -19,6 +19,7 @@ from core.audit import record_audit
 from core.settings import get_settings
 from models.agency import AgencyUnit
 from models.base import utcnow
+from models.errors import FieldValueError
 from models.user import UserInvite, UserRole, WebUser
 from web.security import token_digest
 from web.users import create_user
@@ -44,14 +45,15 @@ def create_invite(session: Session, *, unit_code: str, actor: str, display_name:
     """Invite an officer of the active unit ``unit_code``; the link is ``<public URL>/invite/<token>``.
 
     Raises:
-        ValueError: ``field 'unit_code'``: no such active unit; ``field 'display_name'``: over 64 characters.
+        FieldValueError: ``unit_code``: no such active unit; ``display_name``: over 64 characters (worded in the
+            reader's language).
     """
     unit = session.get(AgencyUnit, unit_code)
     if unit is None or not unit.active:
-        raise ValueError(f"field 'unit_code': no agency unit {unit_code!r}")
+        raise FieldValueError("unit_code", "problem.no_unit", value=unit_code)
     display_name = (display_name or "").strip()
     if len(display_name) > 64:
-        raise ValueError("field 'display_name': at most 64 characters")
+        raise FieldValueError("display_name", "problem.too_long", n=64, have=len(display_name))
     now = now or utcnow()
     token = secrets.token_urlsafe(24)
     record = UserInvite(token_hash=token_digest(token), unit_code=unit.code, display_name=display_name,

@@ -27,6 +27,7 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from core.settings import get_settings
+from models.errors import FieldValueError
 
 SESSION_COOKIE = "careflow_session"
 CSRF_COOKIE = "careflow_csrf"
@@ -50,9 +51,10 @@ def _dummy_hash() -> str:
 
 
 def check_password_strength(password: str) -> None:
-    """Raise ValueError (naming the field) unless ``password`` has at least 10 characters."""
+    """Raise FieldValueError (field ``password``, ``problem.too_short``) unless ``password`` has at least 10
+    characters."""
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"field 'password': at least {MIN_PASSWORD_LENGTH} characters")
+        raise FieldValueError("password", "problem.too_short", n=MIN_PASSWORD_LENGTH)
 
 
 def hash_password(password: str) -> str:

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from core.audit import record_audit
 from models.agency import AgencyUnit
 from models.base import utcnow
+from models.errors import FieldValueError
 from models.user import ApiToken, UserRole, WebUser
 from web.security import hash_password, new_api_token, token_digest, verify_password
 
@@ -28,16 +29,27 @@ def check_scope(session: Session, *, role: UserRole, jurisdiction_code: str, uni
     city ``xxxx00`` or province ``xx0000``); agency officers need an existing unit; admins need neither.
 
     Raises:
-        ValueError: naming the field.
+        FieldValueError: naming the field and the value, worded in the reader's language (``problem.…``).
     """
     if role.needs_jurisdiction:
-        if not AREA_CODE.match(jurisdiction_code or ""):
-            raise ValueError("field 'jurisdiction_code': a 6-, 9- or 12-digit area code is required for this role")
-        if role == UserRole.manager and len(jurisdiction_code) != 6:
-            raise ValueError("field 'jurisdiction_code': a manager's jurisdiction is a county, city or province code")
+        if not (jurisdiction_code or "").strip():
+            raise FieldValueError("jurisdiction_code", "problem.area_for_role_missing")
+        if not AREA_CODE.match(jurisdiction_code) or (role == UserRole.manager and len(jurisdiction_code) != 6):
+            raise FieldValueError("jurisdiction_code", "problem.area_for_role", value=jurisdiction_code)
     if role.needs_unit:
-        if not unit_code or session.get(AgencyUnit, unit_code) is None:
-            raise ValueError(f"field 'unit_code': no agency unit {unit_code!r}")
+        if not unit_code:
+            raise FieldValueError("unit_code", "problem.required")
+        if session.get(AgencyUnit, unit_code) is None:
+            raise FieldValueError("unit_code", "problem.no_unit", value=unit_code)
+
+
+def user_role(role: UserRole | str) -> UserRole:
+    """``role`` as a :class:`UserRole`; FieldValueError (field ``role``) naming the value and the roles."""
+    try:
+        return UserRole(str(getattr(role, "value", role)).strip())
+    except ValueError:
+        raise FieldValueError("role", "problem.not_a_role", value=str(role),
+                              roles=", ".join(r.value for r in UserRole)) from None
 
 
 def create_user(
@@ -47,15 +59,15 @@ def create_user(
     """Create a web user with an argon2-hashed password.
 
     Raises:
-        ValueError: a malformed or taken username, a short password, a missing jurisdiction or unit
-            (the message names the field).
+        FieldValueError: a malformed or taken username, an unknown role, a short password, a missing jurisdiction
+            or unit (naming the field and the value, worded in the reader's language).
     """
-    username = (username or "").strip().lower()
+    typed, username = username, (username or "").strip().lower()
     if not USERNAME.match(username):
-        raise ValueError("field 'username': 3–64 characters a-z, 0-9, '.', '_' or '-'")
+        raise FieldValueError("username", "problem.username_format", value=(typed or "").strip())
     if session.exec(select(WebUser).where(WebUser.username == username)).first():
-        raise ValueError(f"field 'username': {username!r} is taken")
-    role = UserRole(role)
+        raise FieldValueError("username", "problem.username_taken", value=username)
+    role = user_role(role)
     jurisdiction_code = (jurisdiction_code or "").strip() if role.needs_jurisdiction else ""
     unit_code = (unit_code or "").strip() or None if role.needs_unit else None
     check_scope(session, role=role, jurisdiction_code=jurisdiction_code, unit_code=unit_code)
@@ -84,7 +96,7 @@ def update_user(
     Raises:
         ValueError: as :func:`create_user`.
     """
-    new_role = UserRole(role) if role is not None else UserRole(user.role)
+    new_role = user_role(role) if role is not None else UserRole(user.role)
     new_jurisdiction = (jurisdiction_code if jurisdiction_code is not None else user.jurisdiction_code).strip()
     new_unit = unit_code if unit_code is not None else user.unit_code
     new_unit = (new_unit or "").strip() or None

@@ -36,12 +36,15 @@ from models.survey import RoundLabel, SurveyRound
 
 @dataclass
 class ChangeItem:
-    """One child in a change list: ``child_id``, ``resident_id`` (masked), ``name``, ``detail``."""
+    """One child in a change list: ``child_id``, ``resident_id`` (masked), ``name``, ``detail`` (the county moved
+    from or to: ``→ 350823 龙岩市上杭县``) and, for a child aged out, ``aged_16_from`` (the day of the 16th birthday;
+    worded by the reader's language where it is shown)."""
 
     child_id: uuid.UUID
     resident_id: str
     name: str
     detail: str = ""
+    aged_16_from: datetime.date | None = None
 
 
 @dataclass
@@ -163,9 +166,8 @@ def _change_list(session: Session, kind: str, params: dict, limit: int | None) -
             detail = f"← {_name(moved_from)}"
         elif kind == "moved_out":
             detail = f"→ {_name(residence)}"
-        elif kind == "aged_out":
-            detail = f"年满十六周岁 / aged 16 from {aged_16_from(birth)}"
-        items.append(ChangeItem(child_id, mask_resident_id(rid), name, detail))
+        aged = aged_16_from(birth) if kind == "aged_out" else None
+        items.append(ChangeItem(child_id, mask_resident_id(rid), name, detail, aged))
     return count, items
 
 

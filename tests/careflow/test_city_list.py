@@ -19,6 +19,7 @@ from models.city_list import CityServiceList, read_city_list
 from models.dated_duties import DUTY_KINDS
 from models.notification import Notification
 from models.task import AgencyTask, TaskState
+from tests.careflow.test_cli_errors import english
 
 runner = CliRunner()
 LOADED_AT = datetime(2025, 3, 3, 2, 0, tzinfo=timezone.utc)
@@ -147,18 +148,38 @@ def test_check_city_list_command_exits_1_and_prints_the_differences(tmp_path, da
     items = {item["number"]: item for item in data["items"]}
     items[18]["departments"].remove("publishing_group")
     data["items"].append({**items[17], "number": 21, "service": "儿童友好空间服务"})
-    result = runner.invoke(app, ["policy", "check-city-list", str(write(tmp_path, data))])
+    path = write(tmp_path, data)
+    result = runner.invoke(app, ["policy", "check-city-list", str(path)])
     assert result.exit_code == 1
-    assert "低于省级：第 18 项：责任部门减少：field 'departments': publishing_group" in result.output
-    assert "提示：第 21 项：增加项目" in result.output
+    lines = [line.strip() for line in result.output.splitlines()]
+    assert ("低于省级：第 18 项：责任部门减少：责任部门：缺少海峡出版发行集团（新华书店）（省级清单：网信办、教育、民政、广电、"
+            "团委、妇联、海峡出版发行集团（新华书店））") in lines
+    assert "提示：第 21 项：增加项目：市级清单新增第 21 项「儿童友好空间服务」（流动儿童）" in lines
     assert "不予通过：有 1 处低于省级关爱服务清单" in result.output
+    assert "field" not in result.output and "item" not in result.output  # was 「field 'departments': …」
+    en = english("policy", "check-city-list", path)
+    assert en.returncode == 1
+    assert ("NARROWER: item 18: fewer_departments: field 'departments': Straits publishing group and Xinhua "
+            "bookstores missing (provincial: Cyberspace affairs office, Education") in en.stdout
+    assert "info: item 21: added_item: city item 21 '儿童友好空间服务' (流动儿童) added" in en.stdout
 
 
 def test_check_city_list_command_names_a_malformed_file(tmp_path, database_url):
     data = city_list_data(date(2025, 3, 1))
     data["published_on"] = "2025-02-30"
+    data["items"][3]["departments"].append("cyber")
     result = runner.invoke(app, ["policy", "check-city-list", str(write(tmp_path, data))])
-    assert result.exit_code == 2 and "field 'published_on'" in result.output and "2025-02-30" in result.output
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [  # was 「错误：putian.yaml: field 'published_on': …」
+        "错误：putian.yaml：字段 published_on：'2025-02-30' 不是日期（格式为 YYYY-MM-DD）"]
+    data["published_on"] = date(2025, 3, 1)
+    path = write(tmp_path, data)
+    result = runner.invoke(app, ["policy", "check-city-list", str(path)])
+    assert result.exit_code == 2 and result.output.strip() == (
+        "错误：putian.yaml：第 4 项：字段 departments：「cyber」不是 policy/agencies.yaml 中的部门代码")
+    en = english("policy", "check-city-list", path)
+    assert en.returncode == 2 and en.stderr.strip() == (
+        "error: putian.yaml: item 4: field 'departments': unknown agency code 'cyber' (not in policy/agencies.yaml)")
 
 
 def test_load_city_list_command_refuses_then_forces_then_finds_the_duties(tmp_path, database_url):
@@ -166,7 +187,9 @@ def test_load_city_list_command_refuses_then_forces_then_finds_the_duties(tmp_pa
     data["items"] = [item for item in data["items"] if item["number"] != 20]
     path = write(tmp_path, data)
     refused = runner.invoke(app, ["policy", "load-city-list", str(path)])
-    assert refused.exit_code == 1 and "低于省级：第 20 项：缺少项目" in refused.output and "--force" in refused.output
+    assert refused.exit_code == 1 and "--force" in refused.output
+    assert "低于省级：第 20 项：缺少项目：省级清单第 20 项「法治安全教育服务」（流动儿童）不在市级清单中" in refused.output
+    assert "is not in the city list" not in refused.output
     assert "不予载入：有 1 处低于省级关爱服务清单" in refused.output
     forced = runner.invoke(app, ["policy", "load-city-list", str(path), "--force", "--as", "市民政局 陈敏"])
     assert forced.exit_code == 0, forced.output

@@ -91,8 +91,11 @@ def test_loading_a_newer_list_completes_the_earlier_republication_duty_and_opens
 def test_a_list_older_than_the_citys_latest_is_refused_in_chinese(city_unit):
     code = city_unit("350600")
     load(code, date(2026, 5, 1))
-    with pytest.raises(OlderCityList, match=r"字段 published_on：2026-01-01 早于漳州市已载入的第 1 版清单（2026-05-01发布）"):
+    with pytest.raises(OlderCityList) as older:
         load(code, date(2026, 1, 1))
+    assert older.value.text("zh").startswith("发布日期：2026-01-01 早于漳州市已载入的第 1 版清单（2026-05-01发布）")
+    assert older.value.text("en").startswith(
+        "Publication date: 2026-01-01 is earlier than version 1 of 漳州市's list already loaded (published 2026-05-01)")
     with session_scope() as session:
         assert len(session.exec(select(CityListVersion).where(CityListVersion.city_code == code)).all()) == 1
 

@@ -115,3 +115,17 @@ def test_the_place_of_an_emergency_is_named_and_a_lower_case_reference_finds_the
     assert en.returncode == 2 and en.stderr.strip() == (
         "error: Place of the emergency: '123' is not a township (9 digits) or village (12 digits) area code, nor a "
         "known township or village name")
+
+
+def test_a_service_list_item_that_is_not_one_is_named_by_its_label(database_url, register, session):
+    """A typed start parameter (models.field_values) printed 「错误：字段 item：请从关爱服务清单中选择服务项目」, the same
+    Chinese with CAREFLOW_LANG=en, the field by its code and without the value."""
+    from careflow.cases import open_case
+
+    case = open_case(session, child_id=register().child.id, caseworker="lin.fang")
+    session.commit()
+    start = ["pathway", "start", "--case", case.reference, "--pathway", "service_referral", "--param", "item=99"]
+    chinese = invoke(*start)
+    assert chinese.exit_code == 2 and chinese.output.strip() == "错误：清单服务项目：「99」请从关爱服务清单中选择服务项目"
+    en = english(*start)
+    assert en.returncode == 2 and en.stderr.strip() == "error: Service-list item: “99”: choose an item of the service list"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import core.i18n  # noqa: F401  (lends the catalogues' words to the problems models raise)
 from core.paths import PROJECT_ROOT
 from models.city_list import check_city_list, content_clauses, is_accepted, normalise_text, read_city_list
 from models.dated_duties import DUTY_KINDS, describe_duty, duty_key
@@ -135,18 +136,30 @@ def test_read_city_list_names_file_entry_field_and_value(tmp_path):
     data["items"][2]["number"] = 2
     with pytest.raises(PolicyError) as error:
         read_city_list(write(tmp_path, data))
-    problems = error.value.problems
+    problems = [p.text("en") for p in error.value.problems]
     assert problems[0].startswith("putian.yaml: field 'city_code': '350302' is not a city of Fujian")
     assert "putian.yaml: item 2: field 'number': duplicate item number 2 (also items[1])" in problems
     assert "putian.yaml: item 18: field 'departments': unknown agency code 'cyber' (not in policy/agencies.yaml)" \
         in problems
+    # the same lines in Chinese, as the command line prints them by default
+    chinese = error.value.text("zh").splitlines()
+    assert chinese[0].startswith("putian.yaml：字段 city_code：「350302」不是福建省的设区市（可填：福州市（350100）、")
+    assert chinese[1:] == ["putian.yaml：第 2 项：字段 number：项目编号 2 重复（第 2 条已用）",
+                           "putian.yaml：第 18 项：字段 departments：「cyber」不是 policy/agencies.yaml 中的部门代码"]
 
 
 def test_read_city_list_missing_fields(tmp_path):
     data = city_list_data()
     del data["published_on"]
-    with pytest.raises(PolicyError, match="putian.yaml: field 'published_on': missing"):
+    data["published"] = "2025-03-01"
+    data["items"][0]["number"] = "一"
+    data["items"][1]["completion"] = "some"
+    with pytest.raises(PolicyError, match="putian.yaml: field 'published_on': required") as error:
         read_city_list(write(tmp_path, data))
+    assert error.value.text("zh").splitlines() == [
+        "putian.yaml：字段 published_on：请填写", "putian.yaml：第 一 项：字段 number：「一」不是整数",
+        "putian.yaml：第 2 项：字段 completion：「some」不是可填的值（可填：'all' or 'any'）",
+        "putian.yaml：字段 published：没有这一字段（值为「2025-03-01」），请检查拼写"]
 
 
 # ------------------------------------------------------------------------------------------ referral item

@@ -95,12 +95,13 @@ def test_a_child_who_moved_takes_case_and_duties_to_the_new_county(database_url,
         changes = round_changes(session, "350302", "2027-10")
         shanghang_changes = round_changes(session, "350823", "2027-10")
     assert changes.previous_label == "2027-04"
-    listed = {kind: [(i.resident_id[-4:], i.detail) for i in items] for kind, items in changes.lists.items()}
+    listed = {kind: [(i.resident_id[-4:], i.detail or str(i.aged_16_from or "")) for i in items]
+              for kind, items in changes.lists.items()}
     assert listed == {
         "new_arrivals": [(e[-4:], "")],
         "moved_in": [],
         "moved_out": [(a[-4:], "→ 350823 龙岩市上杭县")],
-        "aged_out": [(d[-4:], "年满十六周岁 / aged 16 from 2027-06-16")],
+        "aged_out": [(d[-4:], "2027-06-16")],  # printed 「年满十六周岁（2027-06-16 起）」 (was with 「/ aged 16 from」)
         "no_longer_found": [(c[-4:], "")],
         "key_care_started": [],
         "key_care_ended": [],
@@ -109,6 +110,12 @@ def test_a_child_who_moved_takes_case_and_duties_to_the_new_county(database_url,
     assert shanghang_changes.previous_label is None
     assert [(i.resident_id[-4:], i.detail) for i in shanghang_changes.lists["moved_in"]] == [
         (a[-4:], "← 350302 莆田市城厢区")]
+    from tests.careflow.test_cli import invoke
+    from tests.careflow.test_cli_errors import english
+
+    printed = invoke("survey", "changes", "--county", "350302", "--round", "2027-10")
+    assert printed.exit_code == 0 and "年满十六周岁（2027-06-16 起）" in printed.output and "aged" not in printed.output
+    assert "aged 16 from 2027-06-16" in english("survey", "changes", "--county", "350302", "--round", "2027-10").stdout
 
 
 def test_a_move_within_the_county_hands_the_duties_to_the_new_village(database_url, tmp_path):

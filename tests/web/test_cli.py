@@ -28,10 +28,10 @@ def test_create_user_prompts_for_the_password_and_can_issue_a_token(database_url
         assert user.password_hash.startswith("$argon2id$") and user.jurisdiction_code == "350302"
     again = CliRunner().invoke(app, ["web", "create-user", name, "--role", "manager", "--jurisdiction", "350302",
                                      "--password", "a-long-password"])
-    assert again.exit_code == 2 and "taken" in again.output
+    assert again.exit_code == 2 and again.output.strip() == f"错误：用户名：「{name}」已被使用，请换一个"
     officer = CliRunner().invoke(app, ["web", "create-user", f"{name}x", "--role", "agency_officer",
                                        "--unit", "no-such-unit", "--password", "a-long-password"])
-    assert officer.exit_code == 2 and "unit_code" in officer.output
+    assert officer.exit_code == 2 and officer.output.strip() == "错误：承办单位：没有承办单位「no-such-unit」"
 
 
 def test_demo_accounts_are_created_once_with_private_passwords(database_url, tmp_path):

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from sqlmodel import select
 from starlette.responses import Response
 
+from models.errors import FieldValueError
 from models.user import ApiToken
 from web.deps import DbDep, FormDep, PageUser, csrf_protect
 from web.forms import error_lines
@@ -34,11 +35,11 @@ def account_page(request: Request, db: DbDep, user: PageUser) -> Response:
 def change_password(request: Request, db: DbDep, user: PageUser, form: FormDep) -> Response:
     current, new = form.get("current_password", ""), form.get("new_password", "")
     if not isinstance(current, str) or not verify_password(current, user.password_hash):
-        wrong = ValueError("field 'current_password': wrong password")
+        wrong = FieldValueError("current_password", "problem.wrong_password")
         return _page(request, db, user, errors=error_lines(wrong), status_code=400)
     try:
         if not isinstance(new, str) or not new:
-            raise ValueError("field 'new_password': is required")
+            raise FieldValueError("new_password", "problem.required")
         update_user(db, user, actor=user.username, password=new)
     except ValueError as exc:
         db.rollback()
