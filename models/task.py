@@ -40,6 +40,12 @@ OPEN_STATES = frozenset({TaskState.requested, TaskState.acknowledged, TaskState.
 #: The open states' values in a fixed order: the SQL of ``state IN (...)`` and of the partial indexes on open tasks.
 OPEN_STATE_VALUES = ("requested", "acknowledged", "in_progress")
 OPEN_STATES_SQL = "state IN ('requested', 'acknowledged', 'in_progress')"
+#: Closed tasks: the predicate of ``ix_agency_task_state`` on PostgreSQL (migration 0025).
+CLOSED_STATES_SQL = "state NOT IN ('requested', 'acknowledged', 'in_progress')"
+#: A case's tasks / a pathway step's tasks: the predicates of ``ix_agency_task_case_id`` and ``uq_task_step_attempt``
+#: (migration 0025): the survey's duties and assessments, which have neither, cost these indexes nothing.
+CASE_TASK_SQL = "case_id IS NOT NULL"
+STEP_TASK_SQL = "pathway_run_id IS NOT NULL"
 #: Open tasks whose deadline is provisional: the predicate of ``ix_agency_task_provisional_open`` (migration 0011).
 PROVISIONAL_OPEN_SQL = f"due_provisional AND {OPEN_STATES_SQL}"
 
@@ -96,8 +102,18 @@ class AgencyTask(SQLModel, table=True):
 
     __tablename__ = "agency_task"
     __table_args__ = (
-        sa.UniqueConstraint("pathway_run_id", "step_key", "agency_type", "attempt", name="uq_task_step_attempt"),
+        # a pathway step's task, once per attempt; dated duties (no pathway run: every survey duty) are not in it
+        # (a NULL never conflicts); migration 0025
+        sa.Index("uq_task_step_attempt", "pathway_run_id", "step_key", "agency_type", "attempt", unique=True,
+                 postgresql_where=sa.text(STEP_TASK_SQL), sqlite_where=sa.text(STEP_TASK_SQL)),
         sa.UniqueConstraint("duty_key", name="uq_agency_task_duty_key"),
+        # a case's tasks (timeline, closing, case list marks); duties without a case are not in it; migration 0025
+        sa.Index("ix_agency_task_case_id", "case_id",
+                 postgresql_where=sa.text(CASE_TASK_SQL), sqlite_where=sa.text(CASE_TASK_SQL)),
+        # tasks in one closed state (a manager's list of rejected or cancelled tasks); open tasks are read through
+        # the partial indexes below. PostgreSQL only: SQLite cannot tell that ``state = 'rejected'`` implies the
+        # predicate, so there the index keeps every task; migration 0025
+        sa.Index("ix_agency_task_state", "state", postgresql_where=sa.text(CLOSED_STATES_SQL)),
         # the officer inbox: a unit's open tasks by deadline (keyset on due_at, id); migration 0007
         sa.Index("ix_agency_task_open_unit_due", "unit_code", "due_at", "id",
                  postgresql_where=sa.text(OPEN_STATES_SQL), sqlite_where=sa.text(OPEN_STATES_SQL)),
@@ -128,8 +144,10 @@ class AgencyTask(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    case_id: uuid.UUID | None = Field(default=None, foreign_key="case.id", index=True)
-    # no index of its own: uq_task_step_attempt starts with it (an extra index only slows the sweep's writes)
+    # indexed by ix_agency_task_case_id (partial: tasks of a case)
+    case_id: uuid.UUID | None = Field(default=None, foreign_key="case.id")
+    # no index of its own: uq_task_step_attempt starts with it (an extra index only slows the sweep's writes); the
+    # rows it leaves out have no pathway run
     pathway_run_id: uuid.UUID | None = Field(default=None, foreign_key="pathway_run.id")
     duty_key: str | None = Field(
         default=None, sa_column=sa.Column(sa.String(120)),
@@ -142,7 +160,7 @@ class AgencyTask(SQLModel, table=True):
     unit_code: str = Field(foreign_key="agency_unit.code", max_length=64)
     jurisdiction_code: str = Field(max_length=12)
     title: str = Field(max_length=120)
-    state: TaskState = Field(default=TaskState.requested, sa_column=sa.Column(StrEnumColumn(TaskState), nullable=False, index=True))
+    state: TaskState = Field(default=TaskState.requested, sa_column=sa.Column(StrEnumColumn(TaskState), nullable=False))
     requested_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     ack_due_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
     due_at: datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False, index=True))

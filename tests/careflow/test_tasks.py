@@ -47,6 +47,23 @@ def test_opening_a_step_twice_returns_the_same_task(session, pathway_run):
     assert len(audits) == 1
 
 
+def test_a_step_attempt_is_stored_once_while_duties_share_step_keys(session, pathway_run):
+    """``uq_task_step_attempt`` keeps only tasks of a pathway run (migration 0025): a second row of the same run,
+    step, agency and attempt is still refused; dated duties (no run) with the same step key are not its concern."""
+    first = open_step_task(session, pathway_run_id=pathway_run.id, step_key="committee_admonition")
+    columns = {c: getattr(first, c) for c in ("case_id", "pathway_run_id", "step_key", "attempt", "agency_type",
+                                              "unit_code", "jurisdiction_code", "title", "due_at", "deadline_text")}
+    with pytest.raises(sa.exc.IntegrityError), session.begin_nested():
+        session.add(AgencyTask(**columns))
+        session.flush()
+    duties = [AgencyTask(**{**columns, "case_id": None, "pathway_run_id": None, "duty_key": f"duty:{i}"})
+              for i in range(2)]
+    session.add_all(duties)
+    session.flush()
+    assert session.exec(select(sa.func.count()).select_from(AgencyTask).where(
+        sa.or_(AgencyTask.pathway_run_id == pathway_run.id, AgencyTask.id.in_([d.id for d in duties])))).one() == 3
+
+
 def test_a_2027_deadline_is_stored_as_provisional(session, pathway_run):
     task = open_step_task(session, pathway_run_id=pathway_run.id, step_key="guardianship_assessment",
                           now=datetime(2027, 1, 4, 2, 0, tzinfo=timezone.utc))
