@@ -20,6 +20,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from core.db import session_scope
+from core.settings import get_settings
 from models.base import utcnow
 from notifications.channels import DigestSettings, channels_in_use
 from notifications.claims import due_messages
@@ -50,7 +51,7 @@ def due_by_channel(now: datetime | None = None, database_url: str | None = None)
 
 def dispatch_due(*, now: datetime | None = None, max_workers: int = MAX_WORKERS, max_wait: float = MAX_WAIT,
                  time_budget: float = TIME_BUDGET, database_url: str | None = None,
-                 processes: int = 1) -> dict[str, int]:
+                 processes: int | None = None) -> dict[str, int]:
     """Digest what is bursting, then send every due message; returns how many ended in each status.
 
     Args:
@@ -59,7 +60,8 @@ def dispatch_due(*, now: datetime | None = None, max_workers: int = MAX_WORKERS,
         max_wait: seconds one send may wait for a rate-limit token (longer waits defer the message).
         time_budget: seconds after which no send waits any more (a sweep stays short).
         database_url: default the settings' database.
-        processes: with more than one, the recipients are shared out among that many processes (each with
+        processes: default the ``dispatch_processes`` setting (``CAREFLOW_DISPATCH_PROCESSES``, 1); with more
+            than one, the recipients are shared out among that many processes (each with
             ``max_workers`` threads: :func:`notifications.dispatch_processes.serve_in_processes`), for a
             pass whose sending is bound by one interpreter's CPU; every recipient, and every rate-limited URL,
             is still served by one thread of one process.
@@ -75,6 +77,7 @@ def dispatch_due(*, now: datetime | None = None, max_workers: int = MAX_WORKERS,
     """
     counts = _store_digests(channels_in_use().digest, now or utcnow(), database_url)
     groups = due_by_channel(now or utcnow(), database_url)
+    processes = processes or get_settings().dispatch_processes
     if processes > 1 and len(groups) > 1:
         counts.update(serve_in_processes(groups, processes, now=now, max_workers=max_workers, max_wait=max_wait,
                                          time_budget=time_budget, database_url=database_url))

@@ -98,3 +98,36 @@ def test_a_rate_limit_carries_over_to_the_process_that_sends_next():
     assert child.reserve(url, limit) == 0.0 and child.reserve(url, limit) is None
     parent.adopt(child.states())
     assert parent.reserve(url, limit) is None
+
+
+def test_the_sweeps_dispatch_uses_the_processes_the_operator_set(database_url, quiet_outbox, session, open_tasks,
+                                                                 channel_file, monkeypatch):
+    """``CAREFLOW_DISPATCH_PROCESSES=2``: a dispatch called as the sweeper calls it (no ``processes``) shares the
+    recipients out among two processes, and still sends each message once."""
+    import notifications.dispatcher as dispatcher
+    from core.settings import get_settings
+
+    calls = []
+
+    def spy(groups, processes, **kwargs):  # the real function, recording how it was called
+        calls.append(processes)
+        return real(groups, processes, **kwargs)
+
+    real = dispatcher.serve_in_processes
+    monkeypatch.setattr(dispatcher, "serve_in_processes", spy)
+    monkeypatch.setenv("CAREFLOW_DISPATCH_PROCESSES", "2")
+    get_settings.cache_clear()
+    bots = {unit: token("wecom") for unit in STEPS.values()}
+    tasks = [t for step in STEPS for t in open_tasks(2, step)]
+    try:
+        with HttpReceiver() as receiver:
+            channel_file({"units": {unit: [f"wecombot://{bot}"] for unit, bot in bots.items()},
+                          "endpoints": receiver.endpoints(), "digest": "off", "limits": {"wecombot": "none"}})
+            _queue(session, tasks)
+            counts = dispatch_due(database_url=database_url)
+            delivered = sum(len(receiver.messages(token=bot)) for bot in bots.values())
+    finally:
+        monkeypatch.delenv("CAREFLOW_DISPATCH_PROCESSES")
+        get_settings.cache_clear()
+    assert calls == [2]
+    assert counts == {"sent": len(tasks)} and delivered == len(tasks)
