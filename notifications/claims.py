@@ -43,36 +43,19 @@ def claim_one(session: Session, notification_id: uuid.UUID, now: datetime) -> bo
 
 @dataclass(frozen=True)
 class Claim:
-    """What :func:`claim_many` claimed: the ``ids`` (in the order asked) and the claim's ``until`` (UTC), which
+    """What :func:`claim_rows` claimed: the ``ids`` (in the order asked) and the claim's ``until`` (UTC), which
     the claimed rows carry in ``claimed_until`` until their result is recorded: recording is conditional on it."""
 
     ids: list[uuid.UUID]
     until: datetime
 
 
-def claim_many(session: Session, notification_ids: list[uuid.UUID], now: datetime | None = None) -> Claim:
-    """Claim, in one conditional UPDATE and one commit, those of ``notification_ids`` that are sendable (as
-    :func:`claim_one` would one by one); a claim not used expires after :data:`CLAIM_FOR`."""
-    now = now or utcnow()
-    if not notification_ids:
-        return Claim([], now + CLAIM_FOR)
-    table = Notification.__table__  # Core, not the ORM's bulk update: a pass runs this once per batch
-    rows = set(session.execute(
-        sa.update(table)
-        .where(table.c.id.in_(notification_ids), _claimable(now))
-        .values(status=DeliveryStatus.sending, claimed_until=now + CLAIM_FOR)
-        .returning(table.c.id)
-    ).scalars().all())
-    session.commit()
-    session.expire_all()
-    return Claim([i for i in notification_ids if i in rows], now + CLAIM_FOR)
-
-
 def claim_rows(session: Session, notification_ids: list[uuid.UUID],
                now: datetime | None = None) -> tuple[Claim, list[Notification]]:
-    """:func:`claim_many`, and the claimed messages themselves, read by the same conditional UPDATE
-    (``RETURNING``), in the order asked and detached from ``session``: a dispatcher's batch then costs one
-    statement and one commit before its sends instead of two of each. Commits."""
+    """Claim, in one conditional UPDATE and one commit, those of ``notification_ids`` that are sendable (as
+    :func:`claim_one` would one by one), and return the claimed messages themselves, read by the same UPDATE
+    (``RETURNING``), in the order asked and detached from ``session``: a dispatcher's batch costs one statement
+    and one commit before its sends. A claim not used expires after :data:`CLAIM_FOR`."""
     now = now or utcnow()
     if not notification_ids:
         return Claim([], now + CLAIM_FOR), []
@@ -91,7 +74,7 @@ def claim_rows(session: Session, notification_ids: list[uuid.UUID],
 
 
 def release_claims(session: Session, notification_ids: list[uuid.UUID]) -> None:
-    """Give back claims of :func:`claim_many` that will not be used now; the messages stay due. Commits.
+    """Give back claims of :func:`claim_rows` that will not be used now; the messages stay due. Commits.
 
     A claimed message was ``pending`` (never failed: no ``last_error``) or ``failed`` (its retry time had
     come); it goes back to that status, unclaimed.

@@ -23,7 +23,7 @@ from core.audit import record_audit
 from models.base import utcnow
 from models.notification import DeliveryStatus, Notification
 from notifications.channels import ChannelConfig, channels_in_use
-from notifications.claims import (CLAIM_FOR, claim_many, claim_one, due_messages,  # noqa: F401 (re-exported)
+from notifications.claims import (CLAIM_FOR, claim_one, due_messages,  # noqa: F401 (re-exported)
                                   due_messages_query, due_notifications, release_claims)
 from notifications import digest as digests
 from notifications.deliver import deliver
@@ -85,7 +85,7 @@ def try_dispatch(session: Session, notification_id: uuid.UUID, *, now: datetime 
     Two dispatchers never send the same message: each first claims it (``sending``, committed, until
     ``claimed_until``); a dispatcher that crashes mid-send leaves a claim that expires after
     :data:`CLAIM_FOR`, and the message is then due again. ``claimed=True`` says the caller already holds
-    the claim (:func:`claim_many`, one commit for a batch).
+    the claim (:func:`notifications.claims.claim_rows`, one commit for a batch).
 
     The message is ``sent`` once every URL configured for the recipient has it. On failure: ``failed``
     with ``next_attempt_at`` set by :data:`BACKOFF`; at :data:`MAX_ATTEMPTS`, ``given_up`` and an alert to

@@ -73,7 +73,7 @@ def send_claimed(claim: Claim, *, now: datetime | None, max_wait: float, send_un
     """Send the messages of ``claim`` (one recipient's, oldest first) and record their results together.
 
     Args:
-        claim: what :func:`notifications.claims.claim_many` claimed.
+        claim: what :func:`notifications.claims.claim_rows` claimed.
         now: the time to act at (default the real time at each send).
         max_wait: seconds one send may wait for a rate-limit token, until ``send_until`` (``time.monotonic()``);
             after it no send waits.

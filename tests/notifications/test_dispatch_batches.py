@@ -9,7 +9,7 @@ from sqlmodel import select
 from core.db import session_scope
 from models.audit import AuditEvent
 from models.notification import DeliveryStatus, Notification
-from notifications.claims import claim_many, claim_rows
+from notifications.claims import claim_rows
 from notifications.default_channels import DEFAULT_MAILTO
 from notifications.dispatcher import dispatch_due
 from notifications.messages import enqueue_task_message
@@ -120,7 +120,7 @@ def test_a_batch_sends_only_what_still_carries_its_claim(database_url, quiet_out
                   "digest": "off"})
     messages = _queue(session, tasks)
     with session_scope(database_url) as other:
-        claim = claim_many(other, [m.id for m in messages])
+        claim, _rows = claim_rows(other, [m.id for m in messages])  # send_claimed reads them again
     assert claim.ids == [m.id for m in messages]
     taken_until = claim.until + timedelta(minutes=1)
     session.execute(sa.update(Notification).where(Notification.id == messages[1].id)

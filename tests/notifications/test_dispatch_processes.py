@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import multiprocessing
 
-from sqlmodel import select
-
-from models.notification import DeliveryStatus, Notification
 from notifications.channels import channels_in_use
 from notifications.default_channels import DEFAULT_MAILTO
 from notifications.dispatch_processes import share_out
@@ -13,9 +10,9 @@ from notifications.dispatcher import dispatch_due
 from notifications.limits import RateLimiter, parse_rate
 from notifications.messages import enqueue_task_message
 from notifications.receiver import HttpReceiver
-from notifications.sink import MailSink, read_mailbox
+from notifications.sink import MailSink
 from tests.notifications.conftest import token
-from tests.notifications.test_dispatcher import STEPS
+from tests.notifications.test_dispatcher import STEPS, assert_each_sent_once
 
 
 def _queue(session, tasks) -> None:
@@ -61,14 +58,7 @@ def test_two_dispatcher_processes_at_once_send_each_message_once(database_url, q
         counts = [results.get(timeout=120) for _ in sweeps]
         for sweep in sweeps:
             sweep.join(30)
-    mails = read_mailbox(tmp_path / "mailbox")
-    assert len(mails) == len(created)
-    for task in created:
-        assert sum(task.short_ref in m.subject or task.short_ref in m.body for m in mails) == 1
-    assert sum(c.get("sent", 0) for c in counts) == len(created)
-    session.expire_all()
-    rows = session.exec(select(Notification).where(Notification.task_id.in_([t.id for t in created]))).all()
-    assert {r.status for r in rows} == {DeliveryStatus.sent}
+    assert_each_sent_once(session, tmp_path / "mailbox", created, counts)
 
 
 def test_recipients_sharing_a_rate_limited_bot_are_served_by_one_process(channel_file, port):

@@ -68,11 +68,17 @@ def test_concurrent_dispatchers_send_each_message_once(database_url, quiet_outbo
             thread.start()
         for thread in threads:
             thread.join()
-    mails = read_mailbox(tmp_path / "mailbox")
+    assert_each_sent_once(session, tmp_path / "mailbox", created, results)
+
+
+def assert_each_sent_once(session, mailbox, created, counts: list[dict]) -> None:
+    """Each task of ``created`` has exactly one mail in ``mailbox``, the dispatchers' ``counts`` say so, and every
+    message is recorded ``sent``."""
+    mails = read_mailbox(mailbox)
     assert len(mails) == len(created)
     for task in created:
         assert sum(task.short_ref in m.subject or task.short_ref in m.body for m in mails) == 1
-    assert sum(r.get("sent", 0) for r in results) == len(created)
+    assert sum(c.get("sent", 0) for c in counts) == len(created)
     session.expire_all()
     rows = session.exec(select(Notification).where(Notification.task_id.in_([t.id for t in created]))).all()
     assert {r.status for r in rows} == {DeliveryStatus.sent}
