@@ -29,7 +29,7 @@ from web.deps import DbDep, FormDep, ManagerPage, OfficerPage, csrf_protect
 from web.list_pages import render_list
 from web.task_list import MANAGER_TASK_FILTERS, OFFICER_TASK_FILTERS, list_tasks, task_spec
 from web.inputs import RejectIn
-from web.scope import NotVisible
+from web.scope import NotVisible, answers_task
 from web.reroute_views import TaskReaderPage, reroute_view
 from models.task import AgencyTask
 from web.facts_view import task_with_facts
@@ -180,7 +180,7 @@ def _acknowledge_one(db, user, task_id: uuid.UUID) -> str:
     """Acknowledge one ticked task; what became of it (one of :data:`BULK_RESULTS`)."""
     task = db.get(AgencyTask, task_id)
     if task is not None and user.unit_code and task.follower_unit_code == user.unit_code \
-            and task.unit_code != user.unit_code:
+            and not answers_task(user, task):
         return "followed"
     before = task.state if task is not None else None
     try:
