@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from models.errors import FieldFileError, FieldProblem, FieldProblems, FieldValueError
 from models.policy import Policy, load_policy
-from models.policy_files import PolicyError, locate
+from models.policy_files import SAFE_LOADER, PolicyError, locate
 from models.policy_lists import ServiceItem
 from models.regions import load_regions
 
@@ -139,10 +139,11 @@ def _cities() -> dict[str, str]:
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], str]:
-    """The mapping in the file and its name as errors give it; :class:`CityListProblems` if it is not one."""
+    """The mapping in the file and its name as errors give it; :class:`CityListProblems` if it is not one (what
+    :func:`models.policy_files.read_yaml` checks, with the problems worded for the city's officer)."""
     rel = path.name
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)  # noqa: S506 (a SafeLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise CityListProblems([_problem(rel, None, (), "problem.city_list_not_yaml",
                                          detail=" ".join(str(exc).split()))]) from None
