@@ -24,6 +24,9 @@ from entry.user_input import counts_text, fail
 from entry.web_cli import demo_accounts, echo_accounts
 from flows.pool import deploy_to_pool, run_worker, worker_environment_summary
 
+#: How often `careflow up` looks for a process of its stack that has died (seconds).
+SUPERVISE_EVERY_S = 5
+
 run_app = typer.Typer()
 
 
@@ -133,7 +136,10 @@ def up() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stop.wait()
+        while not stop.wait(SUPERVISE_EVERY_S):
+            for name, code in stack.restart_exited():
+                typer.secho(tr("cli.up.out.restarted", what=tr(f"cli.stack.name.{name}"), code=code, logs=stack.logs),
+                            fg=typer.colors.YELLOW, err=True)
     except KeyboardInterrupt:
         pass
     finally:

@@ -103,15 +103,38 @@ class LocalStack:
         self.with_web = with_web
         self.logs = self.settings.home / "logs"
         self._processes: list[tuple[str, subprocess.Popen]] = []
+        self._args: dict[str, list[str]] = {}
         self._sink = None
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        process = self._launch(name, args)
+        self._processes.append((name, process))
+        self._args[name] = args
+        return process
+
+    def _launch(self, name: str, args: list[str]) -> subprocess.Popen:
         self.logs.mkdir(parents=True, exist_ok=True)
         out = open(self.logs / f"{name}.log", "ab")
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
-                                   env=os.environ.copy(), start_new_session=True)
-        self._processes.append((name, process))
-        return process
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+                                env=os.environ.copy(), start_new_session=True)
+
+    def restart_exited(self) -> list[tuple[str, int]]:
+        """Start again every process of this stack that has exited (killed, crashed, out of memory), as it was
+        started; return ``(name, exit code)`` of each one restarted (a negative code is the signal that killed it).
+
+        Why: the runner also serves the sweeper, so a runner nobody restarts stops every pathway and every
+        escalation in silence. A flow-run process of the dead runner is left to finish its step; a flow run that
+        died with it is the sweeper's to recover (crashed, then restarted).
+        """
+        restarted = []
+        for i, (name, process) in enumerate(self._processes):
+            code = process.poll()
+            if code is None:
+                continue
+            log.warning("%s exited with code %s; starting it again", name, code)
+            self._processes[i] = (name, self._launch(name, self._args[name]))
+            restarted.append((name, code))
+        return restarted
 
     def _wait(self, what: str, ready, process: subprocess.Popen | None, timeout: float) -> None:
         deadline = time.monotonic() + timeout
