@@ -94,11 +94,3 @@ def test_a_flow_run_process_records_itself_as_it_loads(session, register, databa
     host, pid, _at = recorded.rsplit(":", 2)
     assert (host, pid) == (this_host(), out.stdout.strip().splitlines()[-1])
 
-
-def test_a_flow_module_leaves_prefects_objects_out_of_the_collectors_passes():
-    """Loaded after Prefect's engine, as the runner's process loads it: what Prefect created is frozen (gc.freeze),
-    so the full collections of careflow's imports and of the run do not walk it again."""
-    frozen, young = _in_fresh_process(
-        "import gc, json, prefect.engine, flows.guardianship; "
-        "print(json.dumps([gc.get_freeze_count(), len(gc.get_objects())]))")
-    assert frozen > 50_000 and young < frozen
