@@ -172,8 +172,14 @@ def test_csv_with_every_defect_gives_the_exact_report_and_stores_only_good_rows(
 def snapshot(database_url: str, resident_ids: list[str]) -> dict:
     """Everything an import may write, for the children of a test (and whole-table counts)."""
     engine = get_engine(database_url)
+    # Tasks, their messages and cases of the test's clock only (stamped before the real today): a flow run that an
+    # earlier test started may still write at the real time, in the served runner, while this test runs.
+    stamped = {"agency_task": "requested_at <= :until", "case": "opened_at <= :until",
+               "notification": 'task_id IN (SELECT id FROM agency_task WHERE requested_at <= :until)'}
+    until = NOW + datetime.timedelta(days=1)
     with engine.connect() as conn:
-        counts = {t: conn.execute(sa.text(f'SELECT COUNT(*) FROM "{t}"')).scalar_one() for t in (
+        counts = {t: conn.execute(sa.text(f'SELECT COUNT(*) FROM "{t}" WHERE {stamped.get(t, "TRUE")}'),
+                                  {"until": until}).scalar_one() for t in (
             "child", "survey_record", "key_care_file", "key_care_duty", "agency_task", "notification", "case")}
     with session_scope() as session:
         children = session.exec(select(Child).where(Child.resident_id.in_(resident_ids))).all()
@@ -195,6 +201,7 @@ def test_reimporting_the_same_file_changes_nothing(database_url, tmp_path):
     later = NOW + datetime.timedelta(hours=3)
     again = import_survey(path, county="350302", round_label="2026-10", today=TODAY, now=later, collect_rows=True)
     assert snapshot(database_url, list(ids.values())) == before
+    assert before["counts"]["agency_task"] >= first.duties["created"] > 0  # the import's own tasks are counted
     assert first.counts["inserted"] == 7
     assert again.counts == dict(read=20, blank=2, invalid=12, duplicate=1, inserted=0, updated=0, unchanged=7,
                                 migrant=3, key_care=2, found_later=0)
