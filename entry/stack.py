@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import logging
 import os
 import signal
 import socket
@@ -25,8 +24,6 @@ from core.i18n import cli_text as tr
 from core.paths import PROJECT_ROOT
 from core.prefect_env import install_zombie_automation
 from core.settings import get_settings
-
-log = logging.getLogger(__name__)
 
 
 def _port_open(port: int) -> bool:
@@ -120,7 +117,8 @@ class LocalStack:
 
     def restart_exited(self) -> list[tuple[str, int]]:
         """Start again every process of this stack that has exited (killed, crashed, out of memory), as it was
-        started; return ``(name, exit code)`` of each one restarted (a negative code is the signal that killed it).
+        started; return ``(name, exit code)`` of each one restarted (a negative code is the signal that killed it), for
+        the caller to tell in the user's language (``careflow up``: ``cli.up.out.restarted``).
 
         Why: the runner also serves the sweeper, so a runner nobody restarts stops every pathway and every
         escalation in silence. A flow-run process of the dead runner is left to finish its step; a flow run that
@@ -131,7 +129,6 @@ class LocalStack:
             code = process.poll()
             if code is None:
                 continue
-            log.warning("%s exited with code %s; starting it again", name, code)
             self._processes[i] = (name, self._launch(name, self._args[name]))
             restarted.append((name, code))
         return restarted
