@@ -93,4 +93,3 @@ def test_a_flow_run_process_records_itself_as_it_loads(session, register, databa
         recorded = s.get(PathwayRun, run.id).flow_process
     host, pid, _at = recorded.rsplit(":", 2)
     assert (host, pid) == (this_host(), out.stdout.strip().splitlines()[-1])
-
