@@ -123,11 +123,11 @@ class Pool:
         storage = get_settings().home / "results"
         os.environ.update(CAREFLOW_RESULT_STORAGE=str(storage), CAREFLOW_WORK_POOL=POOL)
         get_settings.cache_clear()
-        deploying = _spawn("deploy", [sys.executable, "-m", "entry.cli", "deploy"])
+        deploying = _spawn("deploy", [sys.executable, "-m", "entry", "deploy"])
         if deploying.wait(timeout=300) != 0:
             raise RuntimeError(f"careflow deploy failed (see {get_settings().home / 'logs' / 'deploy.log'})")
         _deploy_raw(storage)
-        self.workers = [_spawn(f"worker-{name}", [sys.executable, "-m", "entry.cli", "worker", "--name", name])
+        self.workers = [_spawn(f"worker-{name}", [sys.executable, "-m", "entry", "worker", "--name", name])
                         for name in WORKERS]
         _wait("both workers online", lambda: asyncio.run(_online_workers()) >= set(WORKERS), 120)
         return self

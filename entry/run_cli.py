@@ -18,6 +18,7 @@ import typer
 
 from core.i18n import cli_language, cli_text as tr
 from core.settings import get_settings
+from entry.bytecode import compile_project
 from entry.demos import run_demo
 from entry.stack import LocalStack, ensure_home
 from entry.user_input import counts_text, fail
@@ -83,6 +84,7 @@ def serve(
     """Serve the deployments from this process (blocks); ``--pathways-only``: the pathways and the sweeper only."""
     from flows.serve import serve_deployments  # start-up: Prefect
 
+    compile_project()  # every flow run this runner starts imports careflow again (entry.bytecode)
     serve_deployments(pathways_only=pathways_only)
 
 
@@ -113,6 +115,7 @@ def worker(
     """Run a Prefect process worker on the work pool with careflow's settings (blocks until SIGTERM/Ctrl-C)."""
     for key, value in worker_environment_summary().items():
         typer.echo(f"  {key}={value}")
+    compile_project()  # every flow run this worker starts imports careflow again (entry.bytecode)
     run_worker(pool=pool, name=name, limit=limit)
 
 

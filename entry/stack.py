@@ -167,7 +167,7 @@ class LocalStack:
         recently = datetime.now(timezone.utc) - RUNNER_ALIVE_WITHIN
         if self.serve == "always" or self.serve == "auto" and not deployments_ready(names, recently):
             since = datetime.now(timezone.utc)
-            runner = self._spawn("serve", [sys.executable, "-m", "entry.cli", "serve",
+            runner = self._spawn("serve", [sys.executable, "-m", "entry", "serve",
                                            *(["--pathways-only"] if self.pathways_only else [])])
             self._wait("serve", lambda: deployments_ready(names, since), runner, 120)
         if self.with_sink and not _port_open(self.settings.smtp_port):
@@ -179,7 +179,7 @@ class LocalStack:
         if self.with_web and not web_app_healthy(port):
             if _port_open(port):
                 raise RuntimeError(tr("cli.stack.web_port_taken", port=port))
-            web = self._spawn("web", [sys.executable, "-m", "entry.cli", "web", "serve", "--port", str(port)])
+            web = self._spawn("web", [sys.executable, "-m", "entry", "web", "serve", "--port", str(port)])
             self._wait("web", lambda: web_app_healthy(port), web, 60)
         return self
 

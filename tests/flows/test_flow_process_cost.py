@@ -8,8 +8,10 @@ wording, the policy files are parsed by the C YAML loader, and Prefect's per-tas
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,8 +24,9 @@ NOT_AT_LOAD = ["apprise", "jinja2", "babel", "markdown", "requests", "notificati
                "notifications.messages", "models.survey", "models.key_care_files", "models.user", "web"]
 
 
-def _in_fresh_process(code: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+def _in_fresh_process(code: str, env: dict | None = None) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+                         env=env)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -93,3 +96,36 @@ def test_a_flow_run_process_records_itself_as_it_loads(session, register, databa
         recorded = s.get(PathwayRun, run.id).flow_process
     host, pid, _at = recorded.rsplit(":", 2)
     assert (host, pid) == (this_host(), out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("started_as", ["careflow script", "python -m entry"])
+def test_a_served_flow_run_process_does_not_load_the_command_line(started_as):
+    """A served start or resume is a *spawn* child of ``careflow serve``, which first re-imports the runner's main
+    module (multiprocessing.spawn.prepare): the command's typer and command groups cost every step ~0.1 s of CPU."""
+    script = str(Path(sys.executable).parent / "careflow")
+    data = ({"init_main_from_path": script} if started_as == "careflow script"
+            else {"init_main_from_name": "entry.__main__"})
+    loaded = _in_fresh_process(
+        f"import json, sys, multiprocessing.spawn; multiprocessing.spawn.prepare({data!r}); "
+        "print(json.dumps([m for m in ('typer', 'click', 'entry.cli', 'entry.run_cli') if m in sys.modules]))")
+    assert loaded == []
+
+
+def test_a_flow_run_process_reads_careflow_as_bytecode_once_the_runner_compiled_it():
+    """Where bytecode is not written as modules load (PYTHONDONTWRITEBYTECODE, a read-only checkout), each flow-run
+    process compiled careflow's sources again: ~0.09 s of CPU a step. ``careflow serve``/``worker`` compile first."""
+    from entry.bytecode import compile_project
+
+    assert compile_project()
+    compiled = _in_fresh_process(
+        "import json, importlib._bootstrap_external as loading\n"
+        "seen = []\n"
+        "original = loading.SourceLoader.source_to_code\n"
+        "def counting(self, data, path, *args, **kwargs):\n"
+        "    seen.append(path)\n"
+        "    return original(self, data, path, *args, **kwargs)\n"
+        "loading.SourceLoader.source_to_code = counting\n"
+        "import flows.guardianship, flows.sweeper, careflow.reroute, notifications.messages\n"
+        f"print(json.dumps([p for p in seen if p.startswith({str(PROJECT_ROOT)!r})]))",
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert compiled == []
