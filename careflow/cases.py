@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.audit import record_audit
+from core.i18n import gettext
 from careflow.key_care import SCREENING_PATHWAY, record_screening_grounds
 from careflow.exchange.proposals import mark_referred
 from careflow.referral_eligibility import check_referral, record_override
@@ -296,14 +297,31 @@ def close_case(session: Session, case_id: uuid.UUID, reason: str, *, actor: str 
 REASON_MAX_CHARS = 500
 
 
-def checked_reason(reason: str, label: str) -> str:
-    """``reason`` stripped; raises ValueError in Chinese naming the field ``label`` when it is empty or longer than
-    :data:`REASON_MAX_CHARS`."""
+class CaseRefused(ValueError):
+    """A case action refused as asked, worded from the catalogues (``case.refused.*``) in the reader's language:
+    :meth:`text`; ``str()`` is the Chinese text (logs, the command line's default). ``field``, when given, is a
+    ``case.field.*`` key worded in the same language (the form field the refusal is about)."""
+
+    def __init__(self, key: str, **values):
+        self.key, self.values = key, values
+        super().__init__(self.text("zh"))
+
+    def text(self, lang: str) -> str:
+        """The refusal in ``lang`` (``zh`` or ``en``)."""
+        values = dict(self.values)
+        if "field" in values:
+            values["field"] = gettext(f"case.field.{values['field']}", lang)
+        return gettext(self.key, lang, **values)
+
+
+def checked_reason(reason: str, field: str) -> str:
+    """``reason`` stripped; raises :class:`CaseRefused` naming the form field ``field`` (``close_reason``,
+    ``refuse_reason``, ``reopen_reason``) when it is empty or longer than :data:`REASON_MAX_CHARS`."""
     reason = (reason or "").strip()
     if not reason:
-        raise ValueError(f"{label}：必须填写")
+        raise CaseRefused("case.refused.reason_missing", field=field)
     if len(reason) > REASON_MAX_CHARS:
-        raise ValueError(f"{label}：不能超过{REASON_MAX_CHARS}个字（现有{len(reason)}个字）")
+        raise CaseRefused("case.refused.reason_too_long", field=field, limit=REASON_MAX_CHARS, count=len(reason))
     return reason
 
 
@@ -313,9 +331,9 @@ def reopen_case(session: Session, case_id: uuid.UUID, *, actor: str, reason: str
     audited ``case.reopened`` with the reason. Returns whether it reopened (False: it was open already).
 
     Raises:
-        ValueError: an empty reason (Chinese, naming the field 重新开案理由).
+        CaseRefused (a ValueError): an empty or too long reason (naming the field 重新开案理由).
     """
-    reason = checked_reason(reason, "重新开案理由")
+    reason = checked_reason(reason, "reopen_reason")
     now = now or utcnow()
     session.flush()
     reopened = session.execute(

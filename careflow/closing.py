@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.audit import record_audit
-from careflow.cases import checked_reason, close_case
+from careflow.cases import CaseRefused, checked_reason, close_case
 from models.base import utcnow
 from models.case import OPEN_PATHWAY_STATUSES, Case, CaseStatus, PathwayRun
 from models.task import OPEN_STATE_VALUES, AgencyTask, TaskState
@@ -43,8 +43,9 @@ IN_TEMPORARY_GUARDIANSHIP = "儿童处于临时监护中"
 HIGH_RISK = "最近一次心理风险评估为高风险"
 
 
-class ClosingRefused(ValueError):
-    """A closing, reopening or review that cannot be done now; the message says why, in Chinese."""
+class ClosingRefused(CaseRefused):
+    """A closing, reopening or review that cannot be done now; ``key`` (``case.refused.*``) says why, worded in the
+    reader's language by :meth:`CaseRefused.text` (``str()``: Chinese)."""
 
 
 def in_temporary_guardianship(session: Session, case_id: uuid.UUID) -> bool:
@@ -96,21 +97,21 @@ def decide_close(session: Session, case: Case, *, actor: str, reason: str, now: 
     review it first (:func:`review_reasons`; audited ``case.close_requested`` with the reasons). Does not commit.
 
     Raises:
-        ValueError: an empty or too long reason (names the field 结案理由).
+        CaseRefused: an empty or too long reason (names the field 结案理由).
         ClosingRefused: the case is closed, a request already waits, or a pathway is still running.
     """
-    reason = checked_reason(reason, "结案理由")
+    reason = checked_reason(reason, "close_reason")
     now = now or utcnow()
     if case.status != CaseStatus.open:
-        raise ClosingRefused("案件已结案")
+        raise ClosingRefused("case.refused.closed")
     if case.close_requested_at is not None:
-        raise ClosingRefused("已提交结案申请，正在等待县级民政部门审核")
+        raise ClosingRefused("case.refused.close_pending")
     if has_open_pathway(session, case.id):
-        raise ClosingRefused("仍有进行中的路径，请待路径结束后再决定是否结案")
+        raise ClosingRefused("case.refused.pathway_running")
     reasons = review_reasons(session, case.id)
     if not reasons:
         if not close_case(session, case.id, reason, actor=actor, now=now):
-            raise ClosingRefused("案件已结案")
+            raise ClosingRefused("case.refused.closed")
         return "closed"
     requested = session.execute(
         sa.update(Case).where(Case.id == case.id, Case.status == CaseStatus.open, Case.close_requested_at.is_(None))
@@ -118,7 +119,7 @@ def decide_close(session: Session, case: Case, *, actor: str, reason: str, now: 
         .execution_options(synchronize_session=False)).rowcount
     session.refresh(case)
     if requested != 1:
-        raise ClosingRefused("已提交结案申请，正在等待县级民政部门审核")
+        raise ClosingRefused("case.refused.close_pending")
     record_audit(session, actor=actor, action="case.close_requested", entity_type="case", entity_id=case.id,
                  case_id=case.id, reason=reason, detail={"review": reasons})
     return "requested"
@@ -132,13 +133,13 @@ def approve_close(session: Session, case: Case, *, actor: str, note: str = "", n
         ClosingRefused: no request waits (already decided, or withdrawn by a reopening).
     """
     if case.status != CaseStatus.open or case.close_requested_at is None:
-        raise ClosingRefused("没有待审核的结案申请")
+        raise ClosingRefused("case.refused.no_request")
     reason = case.close_request_reason
     record_audit(session, actor=actor, action="case.close_approved", entity_type="case", entity_id=case.id,
                  case_id=case.id, reason=(note or "").strip()[:500],
                  detail={"requested_by": case.close_requested_by, "request_reason": reason})
     if not close_case(session, case.id, reason, actor=actor, now=now):
-        raise ClosingRefused("没有待审核的结案申请")
+        raise ClosingRefused("case.refused.no_request")
 
 
 def refuse_close(session: Session, case: Case, *, actor: str, reason: str) -> None:
@@ -146,9 +147,10 @@ def refuse_close(session: Session, case: Case, *, actor: str, reason: str) -> No
     ``UPDATE``), audited ``case.close_refused``; the case stays open. Does not commit.
 
     Raises:
-        ValueError: an empty reason (names the field 不同意结案的理由). ClosingRefused: no request waits.
+        CaseRefused: an empty or too long reason (names the field 不同意结案的理由). ClosingRefused: no request
+            waits.
     """
-    reason = checked_reason(reason, "不同意结案的理由")
+    reason = checked_reason(reason, "refuse_reason")
     cleared = session.execute(
         sa.update(Case).where(Case.id == case.id, Case.status == CaseStatus.open,
                               Case.close_requested_at.is_not(None))
@@ -156,7 +158,7 @@ def refuse_close(session: Session, case: Case, *, actor: str, reason: str) -> No
         .execution_options(synchronize_session=False)).rowcount
     if cleared != 1:
         session.refresh(case)
-        raise ClosingRefused("没有待审核的结案申请")
+        raise ClosingRefused("case.refused.no_request")
     record_audit(session, actor=actor, action="case.close_refused", entity_type="case", entity_id=case.id,
                  case_id=case.id, reason=reason,
                  detail={"requested_by": case.close_requested_by, "request_reason": case.close_request_reason})

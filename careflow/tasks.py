@@ -18,6 +18,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from core.i18n import gettext
 from careflow.answer_text import ACTOR_MAX_CHARS, REASON_MAX_CHARS, check_answer_text, validate_answer
 from core.audit import record_audit, record_audits
 from models.audit import AuditEvent
@@ -25,13 +26,6 @@ from models.base import utcnow
 from models.case import PathwayRun
 from models.deadlines import format_local
 from models.task import TRANSITIONS, AgencyTask, InvalidTransition, TaskState, check_transition
-
-
-#: What an answer did, as the "already … by X at T" message says it (DOMAIN.md §5).
-STATE_VERB_ZH = {
-    TaskState.acknowledged: "签收", TaskState.in_progress: "开始办理", TaskState.completed: "办结",
-    TaskState.rejected: "退回", TaskState.cancelled: "撤销", TaskState.expired: "标记为逾期失效",
-}
 
 
 class AnswerConflict(InvalidTransition):
@@ -47,10 +41,18 @@ class AnswerConflict(InvalidTransition):
 
     def __init__(self, task: AgencyTask, by: str, at: datetime | None):
         self.task, self.by, self.at, self.state = task, by, at, TaskState(task.state)
-        who_when = " ".join(filter(None, [f"由 {by}" if by else "",
-                                          f"于 {format_local(at)}（北京时间）" if at is not None else ""]))
-        super().__init__(f"该任务已{who_when}{STATE_VERB_ZH.get(self.state, self.state.value)}，"
-                         "您的答复未保存，请刷新后查看")
+        super().__init__(self.text("zh"))
+
+    def text(self, lang: str) -> str:
+        """The message in ``lang`` (``zh``, ``en``: "This task has already been completed by … on … (Beijing
+        time) …"), from the catalogues' ``task.conflict.*``."""
+        parts = [gettext("task.conflict.by", lang, by=self.by) if self.by else "",
+                 gettext("task.conflict.at", lang, at=format_local(self.at)) if self.at is not None else ""]
+        who_when = " ".join(filter(None, parts))
+        if who_when and lang == "en":  # "… been completed by X on T": after the verb, a space before it
+            who_when = f" {who_when}"
+        return gettext("task.conflict.answered", lang, who_when=who_when,
+                       verb=gettext(f"task.conflict.verb.{self.state.value}", lang))
 
 
 def _who_and_when(session: Session, task: AgencyTask) -> tuple[str, datetime | None]:

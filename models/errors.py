@@ -94,6 +94,8 @@ class FieldProblems(Exception):
 
 
 def error_text(exc: BaseException, lang: str) -> str:
-    """``exc`` as a person reads it in ``lang``: a :class:`FieldProblem` (or several) worded in that language,
-    anything else as its own message."""
-    return exc.text(lang) if isinstance(exc, (FieldProblem, FieldProblems)) else str(exc)
+    """``exc`` as a person reads it in ``lang``: an error that words itself (a :class:`FieldProblem` or several, a
+    refusal with a ``text(lang)`` method such as ``careflow.cases.CaseRefused``) in that language, anything else as
+    its own message."""
+    wording = getattr(exc, "text", None)
+    return wording(lang) if callable(wording) else str(exc)

@@ -132,6 +132,30 @@ def test_a_closed_case_refuses_a_new_pathway_until_reopened_with_a_reason(client
     assert post(cw, f"/cases/{reference}/pathways", pathway="guardianship").status_code == 303
 
 
+def test_a_refused_close_or_reopen_is_worded_in_the_pages_language(clients):
+    """The refusals (a missing or too long reason, nothing to reopen, a pathway still running) in Chinese by
+    default and in English on request: no Chinese sentence on an English page."""
+    reference, _run, _tasks = make_case()
+    running, _run, _tasks = make_case(end=False)
+    cw = clients["cw_a1"]
+    refused = post(cw, f"/cases/{reference}/reopen", reason="想重新开案")
+    assert refused.status_code == 409 and "案件未结案，无需重新开案" in refused.text
+    too_long = post(cw, f"/cases/{reference}/close", reason="长" * 501)
+    assert too_long.status_code == 400 and "结案理由：不能超过500个字（现有501个字）" in too_long.text
+    cw.get("/todo?lang=en")
+    try:
+        expected = {f"/cases/{reference}/reopen": ("想重新开案", 409, "The case is not closed: there is nothing to reopen"),
+                    f"/cases/{reference}/close": ("", 400, "Reason for closing: required"),
+                    f"/cases/{running}/close": ("服务完成", 409, "A pathway of this case is still running")}
+        for url, (reason, status, words) in expected.items():
+            answer = post(cw, url, reason=reason)
+            assert answer.status_code == status and words in answer.text, (url, answer.text)
+            assert not re.search(r"案件未结案|必须填写|仍有进行中的路径", answer.text)
+    finally:
+        cw.get("/todo?lang=zh")
+    assert case_row(reference).status == CaseStatus.open and case_row(running).status == CaseStatus.open
+
+
 def test_closing_while_the_child_is_in_temporary_guardianship_needs_the_county_managers_review(clients, world):
     reference, _run, tasks = make_case(steps=("temporary_guardianship",))
     with session_scope() as session:

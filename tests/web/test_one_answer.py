@@ -73,6 +73,15 @@ def test_page_second_answer_shows_the_stored_one_in_chinese(web_app, world, clie
     assert f"该任务已由 {world.person('off_vc_a1').username} 于 " in late.text and "办结，您的答复未保存" in late.text
     ack = officer.post(f"/tasks/{task.id}/acknowledge", data={"csrf_token": officer.csrf})
     assert ack.status_code == 409 and "办结" in ack.text
+    officer.get("/todo?lang=en")
+    try:  # English on request: the same refusal, no Chinese sentence
+        english = officer.post(f"/tasks/{task.id}/reject", data={"csrf_token": officer.csrf, "reason": "不属本社区"})
+        assert english.status_code == 409
+        assert (f"This task has already been completed by {world.person('off_vc_a1').username} on "
+                in english.text) and "(Beijing time); your answer was not saved" in english.text
+        assert "您的答复未保存" not in english.text
+    finally:
+        officer.get("/todo?lang=zh")
     assert _completed_audits(task.id) == 1
 
 

@@ -83,7 +83,7 @@ def _answer(request, db, user, task_id, action, **kwargs) -> AnswerOut:
     try:
         result = actions.answer_as(db, user, task_id, action, **kwargs)
     except AnswerConflict as exc:
-        raise HTTPException(409, str(exc)) from None
+        raise HTTPException(409, exc.text(translator(request).lang)) from None
     except ValueError as exc:
         raise api_invalid(request, exc, _outcome_labels(db, task_id, translator(request))) from None
     db.expire_all()  # the answer was written in a session of its own

@@ -18,10 +18,11 @@ from starlette.responses import Response
 
 from careflow.cases import reopen_case
 from careflow.closing import ClosingRefused, approve_close, decide_close, refuse_close
+from models.errors import error_text
 from web.deps import CaseworkerPage, DbDep, ManagerPage, csrf_protect
 from web.routes.cases import Reference, render_case
 from web.scope import visible_case
-from web.templating import redirect
+from web.templating import redirect, translator
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -29,10 +30,14 @@ Text = Annotated[str, Form(max_length=2000)]
 
 
 def _refused(request: Request, db, user, reference: str, exc: ValueError, form: str, values: dict) -> Response:
+    """The case page again with why: a reason's problem beside its form (400); a refusal by the case's state (409,
+    e.g. a pathway still running, the case reopened meanwhile) at the top of the closing card, whose form the
+    page may no longer show."""
     db.rollback()
     case, _child = visible_case(db, user, reference)
-    return render_case(request, db, user, case, errors=[str(exc)], form=form, values=values,
-                       status_code=409 if isinstance(exc, ClosingRefused) else 400)
+    by_state = isinstance(exc, ClosingRefused)
+    return render_case(request, db, user, case, errors=[error_text(exc, translator(request).lang)],
+                       form="state" if by_state else form, values=values, status_code=409 if by_state else 400)
 
 
 @router.post("/cases/{reference}/close")
@@ -73,7 +78,7 @@ def reopen(request: Request, db: DbDep, user: CaseworkerPage, reference: Referen
     case, _child = visible_case(db, user, reference)
     try:
         if not reopen_case(db, case.id, actor=user.username, reason=reason):
-            raise ClosingRefused("案件未结案，无需重新开案")
+            raise ClosingRefused("case.refused.not_closed")
     except ValueError as exc:
         return _refused(request, db, user, reference, exc, "reopen", {"reopen_reason": reason})
     db.commit()

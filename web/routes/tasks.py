@@ -133,7 +133,7 @@ def _done(result) -> str:
 def _conflict(request: Request, db, user, task_id: uuid.UUID, exc: AnswerConflict) -> Response:
     """Someone else answered first (issue #16): the page shows the stored answer, and who gave it when (409)."""
     db.expire_all()  # the answer was read in a session of its own
-    return _task_page(request, db, user, task_id, [str(exc)], 409)
+    return _task_page(request, db, user, task_id, [exc.text(translator(request).lang)], 409)
 
 
 @router.post("/tasks/{task_id}/acknowledge")
