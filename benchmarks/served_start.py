@@ -12,9 +12,11 @@ configurations alternating, and prints the median CPU seconds (user + system, ``
 - ``raw flow``: the raw flow's runner (``python -m benchmarks.raw_flow``) and Prefect's engine.
 
 ``python -m benchmarks.served_start [--repeat N]`` (default 10). It removes and writes careflow's ``__pycache__``
-folders in the checkout (``./run setup`` writes them again). Figures (2-core machine, 2026-12-07, ``--repeat 10``):
-2.14 / 2.08 / 1.92 s against the raw flow's 1.39 s: the two changes save 0.22 s of CPU (10 %) of every served start
-and resume; what is left over the raw flow is SQLAlchemy, SQLModel, the tables, the policy and the message templates.
+folders in the checkout (``./run setup`` writes them again). Figures (2-core machine, quiet, 2026-12-07,
+``--repeat 10``): 2.10 / 2.09 / 1.85 s against the raw flow's 1.29 s (1.63 / 1.62 / 1.44×). The runner's main module
+was most of it (0.24 s of CPU, 11 %, of every served start and resume); bytecode 0.01-0.06 s (a second sitting,
+12 pairs: 1.945 against 1.925 s). What is left over the raw flow, ~0.55 s, is SQLAlchemy's ORM and SQLModel, the
+tables, the policy's models and the message templates, which a pathway step uses.
 """
 from __future__ import annotations
 

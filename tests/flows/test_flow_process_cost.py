@@ -101,7 +101,7 @@ def test_a_flow_run_process_records_itself_as_it_loads(session, register, databa
 @pytest.mark.parametrize("started_as", ["careflow script", "python -m entry"])
 def test_a_served_flow_run_process_does_not_load_the_command_line(started_as):
     """A served start or resume is a *spawn* child of ``careflow serve``, which first re-imports the runner's main
-    module (multiprocessing.spawn.prepare): the command's typer and command groups cost every step ~0.1 s of CPU."""
+    module (multiprocessing.spawn.prepare): the command's typer and command groups cost every step 0.24 s of CPU."""
     script = str(Path(sys.executable).parent / "careflow")
     data = ({"init_main_from_path": script} if started_as == "careflow script"
             else {"init_main_from_name": "entry.__main__"})
@@ -113,7 +113,7 @@ def test_a_served_flow_run_process_does_not_load_the_command_line(started_as):
 
 def test_a_flow_run_process_reads_careflow_as_bytecode_once_the_runner_compiled_it():
     """Where bytecode is not written as modules load (PYTHONDONTWRITEBYTECODE, a read-only checkout), each flow-run
-    process compiled careflow's sources again: ~0.09 s of CPU a step. ``careflow serve``/``worker`` compile first."""
+    process compiled careflow's sources again (0.01-0.06 s of CPU a step). ``careflow serve``/``worker`` compile first."""
     from entry.bytecode import compile_project
 
     assert compile_project()
