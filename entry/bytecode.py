@@ -4,8 +4,9 @@ Every start and every resume of a pathway is a new Python process that imports c
 compiled when pip installs it, but a checkout (``./run setup``'s editable install, the README's production recipe)
 is read from source: where the interpreter does not write bytecode as it loads (``PYTHONDONTWRITEBYTECODE``, a
 checkout the service's user may not write to), each flow-run process compiled careflow again: 0.01-0.06 s of CPU
-of a served start of about 1.9 s (medians of 10-12, ``python -m benchmarks.served_start``), small but on every step. ``./run setup``, ``careflow serve`` and ``careflow worker`` write the ``__pycache__`` files
-first; a source file changed later is seen by its time stamp and read from source until the next of them.
+of a served start of about 1.9 s (medians of 10-12, ``python -m benchmarks.served_start``), small but on every
+step. ``./run setup``, ``careflow serve`` and ``careflow worker`` write the ``__pycache__`` files first; a source
+file changed later is seen by its time stamp and read from source until the next of them.
 ``python -m entry.bytecode`` does it by hand.
 """
 from __future__ import annotations

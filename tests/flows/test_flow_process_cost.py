@@ -113,7 +113,8 @@ def test_a_served_flow_run_process_does_not_load_the_command_line(started_as):
 
 def test_a_flow_run_process_reads_careflow_as_bytecode_once_the_runner_compiled_it():
     """Where bytecode is not written as modules load (PYTHONDONTWRITEBYTECODE, a read-only checkout), each flow-run
-    process compiled careflow's sources again (0.01-0.06 s of CPU a step). ``careflow serve``/``worker`` compile first."""
+    process compiled careflow's sources again (0.01-0.06 s of CPU a step); ``careflow serve`` and ``worker``
+    compile them first."""
     from entry.bytecode import compile_project
 
     assert compile_project()
