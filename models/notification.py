@@ -22,6 +22,8 @@ class DeliveryStatus(enum.StrEnum):
 _UNSENT_SQL = "status IN ('pending', 'failed', 'sending')"
 #: Messages a pathway flow queued for sending at once, not yet tried (the send loop's scan, ix_notification_send_now).
 _SEND_NOW_SQL = "status = 'pending' AND send_now"
+#: PostgreSQL's LISTEN/NOTIFY channel on which storing such a message wakes the send loops (delivered at commit).
+SEND_NOW_CHANNEL = "careflow_send_now"
 
 
 class Notification(SQLModel, table=True):

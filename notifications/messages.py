@@ -24,6 +24,7 @@ from models.policy import load_policy
 from models.service_list import referral_item, referral_text
 from models.task import AgencyTask
 from models.areas import overdue_area
+from notifications.claims import wake_send_loops
 from notifications.render import MessageContext, assert_no_personal_data, render_message
 from notifications.routing import manager_channel
 
@@ -219,6 +220,8 @@ def enqueue_task_message(
     session.add(notification)
     record_audit(session, actor="careflow", action="notification.queued", entity_type="notification",
                  entity_id=notification.id, case_id=task.case_id, detail={"event": event, "unit": recipient})
+    if send_now:
+        wake_send_loops(session)
     return notification
 
 

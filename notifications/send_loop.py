@@ -5,7 +5,10 @@ A pathway flow never sends over SMTP or HTTP itself: it stores each message with
 ``careflow serve`` (:func:`flows.serve.serve_deployments`) and ``careflow worker`` (:func:`flows.pool.run_worker`),
 run this loop in a thread beside the runner: every :data:`POLL` seconds one read through the small partial index
 ``ix_notification_send_now`` finds the messages queued to go at once and not yet tried, and the dispatcher's
-threads claim, send and record them (:func:`notifications.dispatch_threads.serve_recipients`). Claims are conditional, so
+threads claim, send and record them (:func:`notifications.dispatch_threads.serve_recipients`). On PostgreSQL the
+loop also LISTENs on :data:`models.notification.SEND_NOW_CHANNEL`, which storing such a message NOTIFYs at its
+commit: the scan runs at once instead of up to :data:`POLL` seconds later (a lost connection falls back to the
+timer and is opened again). Claims are conditional, so
 several loops (several runners or workers) and the sweeper's dispatch never send one message twice.
 
 A message that fails leaves the loop's scan (``failed``): the sweeper's dispatch retries it on its schedule, gives
@@ -25,9 +28,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from core.db import session_scope
+from core.db import get_engine, session_scope
 from models.base import utcnow
-from models.notification import _SEND_NOW_SQL, Notification
+from models.notification import _SEND_NOW_SQL, SEND_NOW_CHANNEL, Notification
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,67 @@ def send_pass(database_url: str | None = None, now: datetime | None = None) -> d
     return {status: count for status, count in counts.items() if count}
 
 
+class _WakeUps:
+    """What the send loop waits on between passes: PostgreSQL's NOTIFY on :data:`SEND_NOW_CHANNEL` (a connection of
+    its own, in autocommit, LISTENing), else the timer alone (SQLite, or the connection lost: opened again at the
+    next wait, at most every :data:`LOG_EVERY` seconds)."""
+
+    def __init__(self, database_url: str | None) -> None:
+        self.database_url = database_url
+        self._connection = None  # the pool's connection, kept out of the pool while listening
+        self._next_try = 0.0
+
+    def __enter__(self) -> _WakeUps:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._close()
+
+    def wait(self, poll: float, stopping: threading.Event) -> None:
+        """Return after ``poll`` seconds, at a NOTIFY, or when ``stopping`` is set, whichever comes first."""
+        listener = self._listener()
+        if listener is None:
+            stopping.wait(poll)
+            return
+        try:
+            for _notice in listener.driver_connection.notifies(timeout=poll, stop_after=1):
+                pass
+        except Exception:  # noqa: BLE001 -- the database went away: the timer until it is back
+            log.warning("the send loop stopped listening for new messages; it scans every %.1f s", poll)
+            self._close(invalidate=True)
+            stopping.wait(poll)
+
+    def _listener(self):
+        if self._connection is not None or time.monotonic() < self._next_try:
+            return self._connection
+        self._next_try = time.monotonic() + LOG_EVERY
+        engine = get_engine(self.database_url)
+        if engine.dialect.name != "postgresql":
+            self._next_try = float("inf")
+            return None
+        try:
+            connection = engine.raw_connection()
+            connection.driver_connection.autocommit = True
+            connection.driver_connection.execute(f"LISTEN {SEND_NOW_CHANNEL}")
+        except Exception:  # noqa: BLE001 -- no database yet: the timer, and another try later
+            log.warning("the send loop cannot listen for new messages yet; it scans every pass")
+            return None
+        self._connection = connection
+        return connection
+
+    def _close(self, invalidate: bool = False) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        with contextlib.suppress(Exception):
+            if invalidate:
+                connection.invalidate()
+            else:
+                connection.driver_connection.execute(f"UNLISTEN {SEND_NOW_CHANNEL}")
+                connection.driver_connection.autocommit = False
+                connection.close()
+
+
 class SendLoop(threading.Thread):
     """A daemon thread running :func:`send_pass` every ``poll`` seconds until :meth:`stop`."""
 
@@ -88,7 +152,14 @@ class SendLoop(threading.Thread):
     def run(self) -> None:
         import notifications.dispatch_threads  # noqa: F401 -- start-up: Apprise's plugins now, not in a message's latency
 
-        while not self._stopping.wait(self.poll):
+        with _WakeUps(self.database_url) as wake_ups:
+            self._loop(wake_ups)
+
+    def _loop(self, wake_ups: _WakeUps) -> None:
+        while not self._stopping.is_set():
+            wake_ups.wait(self.poll, self._stopping)
+            if self._stopping.is_set():
+                return
             try:
                 counts = send_pass(self.database_url)
             except Exception:  # noqa: BLE001 -- the loop outlives a database or channel-file hiccup
@@ -100,7 +171,7 @@ class SendLoop(threading.Thread):
                 log.info("send loop: %s", dict(counts))
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop after the current pass (waits at most ``timeout`` seconds for it)."""
+        """Stop after the current pass or wait (waits at most ``timeout`` seconds for it)."""
         self._stopping.set()
         self.join(timeout)
 

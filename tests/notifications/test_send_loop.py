@@ -12,10 +12,13 @@ import time
 from collections import Counter
 from datetime import timedelta
 
+import pytest
+import sqlalchemy as sa
+
 from notifications.claims import send_soon
 from notifications.default_channels import DEFAULT_MAILTO
 from notifications.messages import enqueue_task_message
-from notifications.send_loop import SendLoop, send_now_groups, send_pass
+from notifications.send_loop import SendLoop, _WakeUps, send_now_groups, send_pass
 from notifications.sink import MailSink, read_mailbox
 from core.settings import get_settings
 from models.base import utcnow
@@ -119,3 +122,42 @@ def test_a_running_loop_sends_a_new_message_within_seconds(database_url, quiet_o
             loop.stop()
     assert not loop.is_alive()
     assert (_deliveries(tmp_path) - before)[message.subject] == 1
+
+
+@pytest.mark.only_backend("postgresql", why="LISTEN/NOTIFY is PostgreSQL's; on SQLite the loop scans on its timer")
+def test_storing_a_message_to_send_now_wakes_the_loop_at_once(database_url, quiet_outbox, session, open_tasks):
+    """A flow's message (``send_now``) and a failed pathway end's (``send_soon``) wake a loop that would otherwise
+    wait for its timer (here 60 s): the first agency is told at once, not up to a poll later."""
+    wake_ups, stopping = _WakeUps(database_url), threading.Event()
+    try:
+        wake_ups.wait(0.01, stopping)  # now listening
+        for store in ("send_now", "send_soon"):
+            task = open_tasks(1)[0]
+            if store == "send_now":
+                enqueue_task_message(session, task=task, event="task_requested", send_now=True)
+            else:
+                send_soon(session, [enqueue_task_message(session, task=task, event="pathway_closed").id])
+            session.commit()
+            started = time.monotonic()
+            wake_ups.wait(60, stopping)
+            assert time.monotonic() - started < 30, f"{store}: the loop slept until its timer"
+    finally:
+        wake_ups.__exit__(None, None, None)
+
+
+@pytest.mark.only_backend("postgresql", why="LISTEN/NOTIFY is PostgreSQL's; on SQLite the loop scans on its timer")
+def test_a_lost_listening_connection_leaves_the_loop_on_its_timer(database_url, session):
+    """The database restarted (here: the listening backend terminated): the wait neither raises nor hangs."""
+    wake_ups, stopping = _WakeUps(database_url), threading.Event()
+    try:
+        wake_ups.wait(0.01, stopping)
+        pid = wake_ups._connection.driver_connection.info.backend_pid
+        session.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        session.commit()
+        time.sleep(0.5)
+        started = time.monotonic()
+        wake_ups.wait(0.5, stopping)
+        wake_ups.wait(0.5, stopping)
+        assert wake_ups._connection is None and time.monotonic() - started < 10
+    finally:
+        wake_ups.__exit__(None, None, None)
