@@ -35,7 +35,8 @@ from models.notification import _SEND_NOW_SQL, SEND_NOW_CHANNEL, Notification
 log = logging.getLogger(__name__)
 
 #: Seconds between two scans for messages to send now (``CAREFLOW_SEND_POLL``); on SQLite a flow's message waits
-#: half of it on average (on PostgreSQL its NOTIFY wakes the loop at once). ``0``: no send loop in this process (a host that cannot reach the mail server; the sweeper sends).
+#: half of it on average (on PostgreSQL its NOTIFY wakes the loop at once). ``0``: no send loop in this process (a
+#: host that cannot reach the mail server; the sweeper sends).
 POLL = 0.2
 #: Messages taken per scan, oldest first (the rest are taken by the next scans).
 SCAN_LIMIT = 500
