@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 import yaml
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from careflow.cases import create_pathway_run, open_case
 from core.db import session_scope
@@ -50,10 +50,23 @@ def test_a_rejection_reaches_the_county_manager_channel_not_the_bureau_officers(
     monkeypatch.setattr(waiting, "queue_message", waiting.queue_message.fn)
     answer = TaskAnswer(task_id=task_id, step_key="police_reprimand", agency_type="police", attempt=1,
                         state=TaskState.rejected, rejection_reason="不属于本所辖区")
-    waiting._report_rejection(ctx, answer)  # the flow stores them for the send loop
-    later = utcnow() + timedelta(days=1)  # held until then: a served runner's loop (tests/flows) leaves them alone
+    # Held until a day later from the moment they are stored: the session's served runner (tests/flows) has a send
+    # loop of its own, woken at once by the messages' NOTIFY on PostgreSQL, which must leave them to this test's pass.
+    later = utcnow() + timedelta(days=1)
+
+    def hold(flushing, _context, _instances):
+        for stored in flushing.new:
+            if isinstance(stored, Notification):
+                stored.next_attempt_at = later
+
+    sa.event.listen(Session, "before_flush", hold)
+    try:
+        waiting._report_rejection(ctx, answer)  # the flow stores them for the send loop
+    finally:
+        sa.event.remove(Session, "before_flush", hold)
     with session_scope() as s:
-        s.execute(sa.update(Notification).where(Notification.task_id == task.id).values(next_attempt_at=later))
+        stored = s.exec(select(Notification).where(Notification.task_id == task.id)).all()
+        assert len(stored) == 2 and all(n.next_attempt_at is not None for n in stored)
     with MailSink(tmp_path / "mailbox", port=port):
         assert send_pass(now=later)["sent"] == 2
     get_settings.cache_clear()
