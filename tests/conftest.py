@@ -30,8 +30,8 @@ os.environ["CAREFLOW_SWEEP_CRON"] = ""
 for _key in [k for k in os.environ if k.startswith("PREFECT_")]:
     del os.environ[_key]
 # Nor any other scheduled flow (the survey's, the exchanges', the joint meeting's, the quarterly programme report
-# duties'): the test server's scheduler service is off. Their crons fire at fixed hours of the real clock, and a suite
-# that ran across 01:15 (Asia/Shanghai) had the served runner open report duties for other tests' units.
+# duties'): the test server's scheduler service is off. Their crons fire at fixed hours of the real clock (the report
+# duties' at 01:15 Asia/Shanghai), and a run would open duties for every test's units behind their backs.
 os.environ["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] = "false"
 from core.prefect_env import configure_prefect_env  # noqa: E402
 
