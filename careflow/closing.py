@@ -41,6 +41,9 @@ from models.task import OPEN_STATE_VALUES, AgencyTask, TaskState
 #: Why the county manager must review, in Chinese (shown on the case page and stored in the request's audit).
 IN_TEMPORARY_GUARDIANSHIP = "儿童处于临时监护中"
 HIGH_RISK = "最近一次心理风险评估为高风险"
+#: The catalogue key of each review reason, for a page in the reader's language (the stored text stays Chinese).
+REVIEW_REASON_KEYS = {IN_TEMPORARY_GUARDIANSHIP: "closing.review.temporary_guardianship",
+                      HIGH_RISK: "closing.review.high_risk"}
 
 
 class ClosingRefused(CaseRefused):
@@ -165,5 +168,6 @@ def refuse_close(session: Session, case: Case, *, actor: str, reason: str) -> No
     session.refresh(case)
 
 
-__all__ = ["ClosingRefused", "HIGH_RISK", "IN_TEMPORARY_GUARDIANSHIP", "approve_close", "decide_close",
-           "has_open_pathway", "in_temporary_guardianship", "latest_risk", "refuse_close", "review_reasons"]
+__all__ = ["ClosingRefused", "HIGH_RISK", "IN_TEMPORARY_GUARDIANSHIP", "REVIEW_REASON_KEYS", "approve_close",
+           "decide_close", "has_open_pathway", "in_temporary_guardianship", "latest_risk", "refuse_close",
+           "review_reasons"]

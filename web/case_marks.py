@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from careflow.closing import has_open_pathway, review_reasons
+from careflow.closing import REVIEW_REASON_KEYS, has_open_pathway, review_reasons
 from careflow.lateness import escalation_rung, lateness
 from models.case import OPEN_PATHWAY_STATUSES, Case, CaseStatus, PathwayRun
 from models.task import OPEN_STATE_VALUES, AgencyTask, Escalation
@@ -118,14 +118,16 @@ def case_flag(flag: str, now: dt.datetime):
                              Escalation.task_id == task.id, Escalation.rung != "reminder")
 
 
-def closing_view(session: Session, case: Case) -> ClosingView:
-    """What the case page says about closing ``case`` (a few statements, for one case)."""
+def closing_view(session: Session, case: Case, t: Translator) -> ClosingView:
+    """What the case page says about closing ``case`` (a few statements, for one case), its review reasons worded by
+    ``t`` (the page's language)."""
     if case.status != CaseStatus.open:
         return ClosingView()
     awaiting = session.execute(sa.select(sa.literal(1)).select_from(Case)
                                .where(Case.id == case.id, awaiting_decision_sql())).first() is not None
     return ClosingView(awaiting_decision=awaiting, open_pathway=has_open_pathway(session, case.id),
-                       review=review_reasons(session, case.id), requested_at=case.close_requested_at,
+                       review=[t(REVIEW_REASON_KEYS.get(r, r)) for r in review_reasons(session, case.id)],
+                       requested_at=case.close_requested_at,
                        requested_by=people_names(session, [case.close_requested_by]).get(
                            case.close_requested_by, case.close_requested_by) if case.close_requested_by else "",
                        request_reason=case.close_request_reason)

@@ -162,6 +162,11 @@ def test_closing_while_the_child_is_in_temporary_guardianship_needs_the_county_m
         assert review_reasons(session, case_row(reference).id) == [IN_TEMPORARY_GUARDIANSHIP]
     cw, manager = clients["cw_a1"], clients["mgr_a"]
     assert "结案需经县级民政部门审核：儿童处于临时监护中" in cw.get(f"/cases/{reference}").text
+    try:  # the reason in the page's language; the stored one stays as the audit trail has it
+        english = cw.get(f"/cases/{reference}?lang=en").text
+        assert "the child is in temporary guardianship" in english and "儿童处于临时监护中" not in english
+    finally:
+        cw.get("/todo?lang=zh")
 
     asked = post(cw, f"/cases/{reference}/close", reason="儿童已返家")
     assert asked.status_code == 303 and asked.headers["location"].endswith("done=case_requested")

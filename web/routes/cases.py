@@ -56,7 +56,7 @@ def render_case(request: Request, db, user, case, *, errors: list[str] | None = 
     t = translator(request)
     detail = mark_timeline(db, case_detail(db, case, actor=user.username, t=t), case.id, utcnow(), t)
     return render(request, "case_detail.html", {
-        "case": detail, "closing": closing_view(db, case), "reroutes": pending_reroutes(db, case),
+        "case": detail, "closing": closing_view(db, case, t), "reroutes": pending_reroutes(db, case),
         "history": case_history(db, case), "invitations": case_invitations(db, case.id),
         "errors": errors or [], "error_form": form,
         "values": values or {}}, status_code=status_code)
