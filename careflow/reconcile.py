@@ -11,7 +11,6 @@ is persisted, so it finds what the dead run created and never creates it twice. 
 from __future__ import annotations
 
 import logging
-import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,10 +23,11 @@ from sqlmodel import select
 
 from core.audit import record_audit
 from core.db import session_scope
+from core.processes import dead_process_recorded_at
 from core.settings import get_settings
 from careflow.recovery import close_pathway_run, record_flow_failure
 from careflow.resume import crash_flow_run, resume_pathway, start_pathway_flow
-from careflow.runners import earliest_runner_start, process_exists
+from careflow.runners import earliest_runner_start
 from models.base import utcnow
 from models.case import OPEN_PATHWAY_STATUSES, PathwayRun, PathwayStatus, clip_text
 
@@ -130,7 +130,7 @@ def _recorded_before_running(flow_run, flow_process: str) -> bool:
     state = flow_run.state if flow_run is not None else None
     if state is None or not state.is_running() or state.timestamp is None:
         return False
-    recorded_at = _dead_process_recorded_at(flow_process)
+    recorded_at = dead_process_recorded_at(flow_process)
     return recorded_at is not None and recorded_at < state.timestamp.timestamp()
 
 
@@ -149,21 +149,8 @@ async def _claimed_at(client, flow_run) -> datetime | None:
 def _process_gone(flow_process: str, since: datetime | None) -> bool:
     """Whether ``flow_process`` (``<host>:<pid>:<unix time>``) was recorded on this host at or after ``since``
     and that process no longer exists. Unknown (another host, recorded earlier, unreadable): False."""
-    recorded_at = _dead_process_recorded_at(flow_process)
+    recorded_at = dead_process_recorded_at(flow_process)
     return recorded_at is not None and since is not None and recorded_at >= since.timestamp()
-
-
-def _dead_process_recorded_at(flow_process: str) -> float | None:
-    """When ``flow_process`` was recorded (unix time), if it names a process of this host that no longer exists;
-    ``None`` otherwise (alive, another host, unreadable)."""
-    try:
-        host, pid, at = flow_process.rsplit(":", 2)
-        pid, at = int(pid), float(at)
-    except ValueError:
-        return None
-    if host != socket.gethostname()[:80]:
-        return None
-    return None if process_exists(pid) else at
 
 
 async def _read_flow_runs(client, ids: list[uuid.UUID]) -> dict[uuid.UUID, object]:

@@ -18,13 +18,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from core.processes import process_exists, this_host
 from core.settings import get_settings
 
 
@@ -37,16 +36,6 @@ class Runner:
     pid: int
     started_at: datetime
     path: Path
-
-
-def this_host() -> str:
-    """This host's name as careflow records it (at most 80 characters, as in ``PathwayRun.flow_process``)."""
-    return socket.gethostname()[:80]
-
-
-def process_record(pid: int | None = None, at: float | None = None) -> str:
-    """``PathwayRun.flow_process`` for a flow-run process: ``<host>:<pid>:<unix time>`` (this process, now)."""
-    return f"{this_host()}:{os.getpid() if pid is None else pid}:{time.time() if at is None else at:.3f}"
 
 
 def runners_dir(home: Path | None = None) -> Path:
@@ -86,17 +75,6 @@ def registered_runner(home: Path | None = None) -> Iterator[Path]:
         yield path
     finally:
         unregister_runner(path)
-
-
-def process_exists(pid: int) -> bool:
-    """Whether a process with this id is alive on this host (one owned by another user counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 def live_runners(home: Path | None = None) -> list[Runner]:

@@ -30,9 +30,9 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from core.db import session_scope
+from core.processes import process_record
 from core.prefect_env import share_prefect_tls_context
 from careflow.recovery import close_pathway_run, record_flow_failure
-from careflow.runners import process_record
 from flows.faults import PENDING_FAULT_POINT, fault_point
 from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus
 from models.notification import Notification

@@ -64,6 +64,11 @@ class Notification(SQLModel, table=True):
         default=None, sa_column=sa.Column(UTCDateTime),
         description="a dispatcher holds the message until then; a crashed dispatcher's claim expires",
     )
+    claimed_by: str | None = Field(
+        default=None, max_length=120,
+        description="the process that claimed it last (`<host>:<pid>:<unix time>`, core.processes): a claim of a "
+                    "process killed on this host is given back at once, not when it expires",
+    )
     send_now: bool = Field(
         default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()),
         description="queued by a pathway flow: the send loop of `careflow serve`/`careflow worker` sends it within "

@@ -23,7 +23,7 @@ from core.db import session_scope
 from core.settings import get_settings
 from models.base import utcnow
 from notifications.channels import DigestSettings, channels_in_use
-from notifications.claims import due_messages
+from notifications.claims import due_messages, release_dead_claims
 from notifications.digest import enqueue_daily_digests, form_burst_digests
 from notifications.dispatch_processes import serve_in_processes
 from notifications.dispatch_threads import serve_recipients
@@ -75,6 +75,8 @@ def dispatch_due(*, now: datetime | None = None, max_workers: int = MAX_WORKERS,
     Raises:
         notifications.channels.ChannelConfigError: the channel file is broken (nothing is sent).
     """
+    with session_scope(database_url) as session:
+        release_dead_claims(session)
     counts = _store_digests(channels_in_use().digest, now or utcnow(), database_url)
     groups = due_by_channel(now or utcnow(), database_url)
     processes = processes or get_settings().dispatch_processes

@@ -11,6 +11,9 @@ commit: the scan runs at once instead of up to :data:`POLL` seconds later (a los
 timer and is opened again). Claims are conditional, so
 several loops (several runners or workers) and the sweeper's dispatch never send one message twice.
 
+A runner killed while sending leaves its claims behind: the loop that starts next on the same host gives them back
+(:func:`notifications.claims.release_dead_claims`) and sends them in its first pass.
+
 A message that fails leaves the loop's scan (``failed``): the sweeper's dispatch retries it on its schedule, gives
 it up with an alert like any other. A message the loop never reaches (no runner up) is sent by the next sweep.
 """
@@ -30,6 +33,7 @@ import sqlalchemy as sa
 
 from core.db import get_engine, session_scope
 from models.base import utcnow
+from notifications.claims import release_dead_claims
 from models.notification import _SEND_NOW_SQL, SEND_NOW_CHANNEL, Notification
 
 log = logging.getLogger(__name__)
@@ -153,8 +157,20 @@ class SendLoop(threading.Thread):
     def run(self) -> None:
         import notifications.dispatch_threads  # noqa: F401 -- start-up: Apprise's plugins now, not in a message's latency
 
+        self._release_dead_claims()
         with _WakeUps(self.database_url) as wake_ups:
             self._loop(wake_ups)
+
+    def _release_dead_claims(self) -> None:
+        """Messages a killed runner of this host was sending (the one this process replaces) are sent now."""
+        try:
+            with session_scope(self.database_url) as session:
+                released = release_dead_claims(session)
+        except Exception:  # noqa: BLE001 -- no database yet: the sweeper's dispatch gives them back later
+            log.warning("the send loop could not give back the claims of killed senders; the sweeper will")
+            return
+        if released:
+            log.warning("gave back %d messages claimed by killed senders of this host; sending them now", released)
 
     def _loop(self, wake_ups: _WakeUps) -> None:
         while not self._stopping.is_set():

@@ -77,7 +77,7 @@ def test_a_flow_run_process_records_itself_as_it_loads(session, register, databa
     import uuid
 
     from careflow.cases import create_pathway_run, open_case
-    from careflow.runners import this_host
+    from core.processes import this_host
     from core.db import session_scope
     from models.case import PathwayRun
 

@@ -7,6 +7,9 @@ mail sinks.
 """
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -20,6 +23,7 @@ from notifications.default_channels import DEFAULT_MAILTO
 from notifications.messages import enqueue_task_message
 from notifications.send_loop import SendLoop, _WakeUps, send_now_groups, send_pass
 from notifications.sink import MailSink, read_mailbox
+from core.paths import PROJECT_ROOT
 from core.settings import get_settings
 from models.base import utcnow
 from models.notification import DeliveryStatus, Notification
@@ -161,3 +165,58 @@ def test_a_lost_listening_connection_leaves_the_loop_on_its_timer(database_url, 
         assert wake_ups._connection is None and time.monotonic() - started < 10
     finally:
         wake_ups.__exit__(None, None, None)
+
+
+_CLAIM_AND_HANG = """
+import sys, time, uuid
+from datetime import datetime
+from core.db import session_scope
+from notifications.claims import claim_rows
+with session_scope(sys.argv[1]) as session:
+    claim, _ = claim_rows(session, [uuid.UUID(sys.argv[2])], datetime.fromisoformat(sys.argv[3]))
+print(len(claim.ids), flush=True)
+time.sleep(600)
+"""
+
+
+def _sender_claiming(database_url: str, message) -> subprocess.Popen:
+    """A real process that claims ``message`` (as a send loop does before its send) and then hangs, as if
+    mid-send."""
+    sender = subprocess.Popen([sys.executable, "-c", _CLAIM_AND_HANG, database_url, str(message.id),
+                               LATER.isoformat()], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
+    assert sender.stdout.readline().strip() == "1", "the sender did not claim its message"
+    return sender
+
+
+def test_a_killed_senders_claims_are_given_back_at_once_and_sent(database_url, quiet_outbox, session, open_tasks,
+                                                                 channel_file, tmp_path, port):
+    """A runner killed (SIGKILL) while its send loop held an agency's message: the message is not left ``sending``
+    for the claim's ten minutes. The next send loop on this host or the sweeper's dispatch gives it back and sends it,
+    once; a sender still alive keeps its claim."""
+    from notifications.claims import release_dead_claims
+    from notifications.dispatcher import dispatch_due
+
+    channel_file({"default": [DEFAULT_MAILTO.format(port=port)], "digest": "off"})
+    killed, alive = _held(session, [enqueue_task_message(session, task=t, event="task_requested", send_now=True)
+                                    for t in open_tasks(2)])
+    senders = [_sender_claiming(database_url, killed), _sender_claiming(database_url, alive)]
+    try:
+        senders[0].send_signal(signal.SIGKILL)
+        senders[0].wait(10)
+        assert _statuses(session, [killed, alive]) == [DeliveryStatus.sending] * 2
+        assert release_dead_claims(session) == 1  # what a send loop does as it starts
+        assert _statuses(session, [killed, alive]) == [DeliveryStatus.pending, DeliveryStatus.sending]
+
+        senders[1].send_signal(signal.SIGKILL)
+        senders[1].wait(10)
+        before = _deliveries(tmp_path)
+        with MailSink(tmp_path / "mailbox", port=port):
+            dispatch_due(database_url=database_url, now=LATER)  # the sweeper's: within the claim's ten minutes
+        assert _statuses(session, [killed, alive]) == [DeliveryStatus.sent] * 2
+        delivered = _deliveries(tmp_path) - before
+        subjects = Counter(m.subject for m in (killed, alive))  # delivered once each
+        assert {subject: delivered[subject] for subject in subjects} == subjects
+    finally:
+        for sender in senders:
+            sender.kill()
+            sender.wait(10)
