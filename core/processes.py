@@ -4,7 +4,9 @@ A flow-run process records itself on its pathway run (``PathwayRun.flow_process`
 claims (``Notification.claimed_by``), so that whoever finds the work unfinished can tell a process that is still at
 it from one that was killed (SIGKILL, a host's restart) and act at once instead of waiting for a time-out. Only
 processes of this host can be judged (another host's record is "unknown"); a pid reused by another process counts
-as alive, the safe direction: work waits for its time-out, it is never done twice.
+as alive, the safe direction: work waits for its time-out, it is never done twice. Assumes one host name is one
+process namespace: containers that share the host's name (``network_mode: host``) must each get a host name of their
+own (``hostname:``), or a process of one would be judged dead by another.
 """
 from __future__ import annotations
 
