@@ -18,8 +18,19 @@ class TaskNotFound(FieldLookupError):
     """No task matches the reference (or, for a unit, none of that unit's tasks)."""
 
 
+#: An ambiguous reference's error lists at most this many tasks.
+_AMBIGUOUS_SHOWN = 10
+
+
+def id_starts_with(prefix: str):
+    """SQL: the task's id begins with ``prefix`` (1–32 lower-case hex digits): a range of ids, which the primary key
+    serves (casting every id to text to compare its beginning reads the whole table)."""
+    return AgencyTask.id.between(uuid.UUID(prefix.ljust(32, "0")), uuid.UUID(prefix.ljust(32, "f")))
+
+
 def find_task(session: Session, ref: str, unit_code: str | None = None) -> AgencyTask:
-    """The task whose id starts with ``ref`` (at least 4 hex characters), optionally within a unit.
+    """The task whose id starts with ``ref`` (at least 4 hex characters), optionally within a unit; one read of
+    the primary key's range (:func:`id_starts_with`).
 
     Raises:
         TaskNotFound: no match, or several (the message lists them).
@@ -27,12 +38,10 @@ def find_task(session: Session, ref: str, unit_code: str | None = None) -> Agenc
     ref = ref.strip().lower().replace("-", "")
     if len(ref) < 4 or any(c not in "0123456789abcdef" for c in ref):
         raise TaskNotFound("task", "problem.task_ref_short", ref=ref)
-    query = select(AgencyTask)
+    query = select(AgencyTask).where(id_starts_with(ref)).order_by(AgencyTask.id).limit(_AMBIGUOUS_SHOWN)
     if unit_code:
         query = query.where(AgencyTask.unit_code == unit_code)
-    if len(ref) == 32:
-        query = query.where(AgencyTask.id == uuid.UUID(ref))
-    matches = [t for t in session.exec(query).all() if t.id.hex.startswith(ref)]
+    matches = session.exec(query).all()
     if not matches:
         if unit_code:
             raise TaskNotFound("task", "problem.no_task_of_unit", ref=ref, unit=unit_code)

@@ -12,12 +12,12 @@ btree on the reversed ID (migration 0016), a task's short reference by the prima
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
+from careflow.task_lookup import id_starts_with
 from models.case import Case
 from models.child import Child
 from models.key_care_files import parse_file_reference
@@ -92,6 +92,5 @@ def case_search(q: str):
 
 
 def task_ref_search(short: str):
-    """The task's id begins with the 8 hex characters ``short`` (its short reference): a range of ids, which the
-    primary key serves (casting every id to text to compare its beginning read the whole table)."""
-    return AgencyTask.id.between(uuid.UUID(short + "0" * 24), uuid.UUID(short + "f" * 24))
+    """The task's id begins with the 8 hex characters ``short`` (its short reference): :func:`id_starts_with`."""
+    return id_starts_with(short)

@@ -187,3 +187,30 @@ def test_a_case_closed_with_a_long_reason_keeps_500_characters(session, pathway_
     assert not close_case(session, pathway_run.case_id, "again")  # closed once
     assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "case.closed",
                                                      AuditEvent.entity_id == str(case.id))).all()) == 1
+
+
+def test_a_task_is_found_by_any_beginning_of_its_id_reading_only_that_range(database_url, session, pathway_run):
+    """``careflow task …`` finds a task by its short reference, its whole id (dashes, capitals) or a beginning
+    shared by two tasks (refused, naming both); the read is a range of the primary key, not every task."""
+    from core.db import get_engine
+
+    first = open_step_task(session, pathway_run_id=pathway_run.id, step_key="committee_admonition")
+    second = open_step_task(session, pathway_run_id=pathway_run.id, step_key="police_reprimand")
+    session.flush()
+    statements = []
+    engine = get_engine(database_url)
+    listen = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    try:
+        assert find_task(session, first.short_ref).id == first.id
+        assert find_task(session, str(first.id).upper()).id == first.id
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listen)
+    reads = [s for s in statements if "FROM agency_task" in s]
+    assert len(reads) == 2 and all("BETWEEN" in s for s in reads)
+    shared = 0
+    while first.id.hex[shared] == second.id.hex[shared]:
+        shared += 1
+    if shared >= 4:
+        with pytest.raises(LookupError, match=second.short_ref):
+            find_task(session, first.id.hex[:shared])
