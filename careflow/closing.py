@@ -36,6 +36,7 @@ from core.audit import record_audit
 from careflow.cases import CaseRefused, checked_reason, close_case
 from models.base import utcnow
 from models.case import OPEN_PATHWAY_STATUSES, Case, CaseStatus, PathwayRun
+from models.programmes import InvitationStatus, ProgrammeInvitation
 from models.task import OPEN_STATE_VALUES, AgencyTask, TaskState
 
 #: Why the county manager must review, in Chinese (shown on the case page and stored in the request's audit).
@@ -88,6 +89,14 @@ def review_reasons(session: Session, case_id: uuid.UUID) -> list[str]:
     if latest_risk(session, case_id) == "high_risk":
         reasons.append(HIGH_RISK)
     return reasons
+
+
+def programme_place_to_come(case_id):
+    """SQL: the case ``case_id`` has a programme place still to come — its child on a waiting list, or invited and the
+    attendance not yet recorded (``ix_programme_invitation_case_id``): its referral is not done though its pathway
+    ended."""
+    return sa.exists().where(ProgrammeInvitation.case_id == case_id, ProgrammeInvitation.status.in_(
+        (InvitationStatus.waiting.value, InvitationStatus.invited.value)))
 
 
 def has_open_pathway(session: Session, case_id: uuid.UUID) -> bool:
@@ -169,5 +178,5 @@ def refuse_close(session: Session, case: Case, *, actor: str, reason: str) -> No
 
 
 __all__ = ["ClosingRefused", "HIGH_RISK", "IN_TEMPORARY_GUARDIANSHIP", "REVIEW_REASON_KEYS", "approve_close",
-           "decide_close", "has_open_pathway", "in_temporary_guardianship", "latest_risk", "refuse_close",
-           "review_reasons"]
+           "decide_close", "has_open_pathway", "in_temporary_guardianship", "latest_risk", "programme_place_to_come",
+           "refuse_close", "review_reasons"]

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from careflow.closing import REVIEW_REASON_KEYS, has_open_pathway, review_reasons
+from careflow.closing import REVIEW_REASON_KEYS, has_open_pathway, programme_place_to_come, review_reasons
 from careflow.lateness import escalation_rung, lateness
 from models.case import OPEN_PATHWAY_STATUSES, Case, CaseStatus, PathwayRun
 from models.task import OPEN_STATE_VALUES, AgencyTask, Escalation
@@ -96,12 +96,14 @@ class ClosingView:
 
 
 def awaiting_decision_sql():
-    """SQL condition on ``Case``: open, no close request waiting, no pathway running, and a pathway that ended since
-    the case was opened or last reopened — "路径已结束，待决定是否结案"."""
+    """SQL condition on ``Case``: open, no close request waiting, no pathway running, no programme place still to come
+    (:func:`careflow.closing.programme_place_to_come`), and a pathway that ended since the case was opened or last
+    reopened — "路径已结束，待决定是否结案"."""
     since = sa.func.coalesce(Case.reopened_at, Case.opened_at)
     return sa.and_(
         Case.status == CaseStatus.open.value, Case.close_requested_at.is_(None),
         ~sa.exists().where(PathwayRun.case_id == Case.id, PathwayRun.status.in_(OPEN_PATHWAY_STATUSES)),
+        ~programme_place_to_come(Case.id),
         sa.exists().where(PathwayRun.case_id == Case.id, PathwayRun.ended_at.is_not(None),
                           PathwayRun.ended_at >= since))
 
@@ -135,8 +137,8 @@ def closing_view(session: Session, case: Case, t: Translator) -> ClosingView:
 
 def with_progress(query, now: dt.datetime):
     """``query`` (cases with their child) with each case's next open task, its pathway, the number of overdue open
-    tasks, the highest escalation level of its open tasks and its latest pathway run
-    (see :func:`web.lists.list_cases`)."""
+    tasks, the highest escalation level of its open tasks, its latest pathway run and whether a programme place of it
+    is still to come (see :func:`web.lists.list_cases`)."""
     open_task = aliased(AgencyTask, name="next_task")
     next_run = aliased(PathwayRun, name="next_run")
     latest_run = aliased(PathwayRun, name="latest_run")
@@ -151,7 +153,8 @@ def with_progress(query, now: dt.datetime):
     level = (sa.select(sa.func.max(Escalation.level)).select_from(inner).join(Escalation, Escalation.task_id == inner.id)
              .where(inner.case_id == Case.id, inner.state.in_(OPEN_STATE_VALUES), Escalation.rung != "reminder")
              .scalar_subquery())
-    return (query.add_columns(open_task, next_run.pathway, overdue.label("overdue"), level.label("level"), latest_run)
+    return (query.add_columns(open_task, next_run.pathway, overdue.label("overdue"), level.label("level"), latest_run,
+                              programme_place_to_come(Case.id).label("place_to_come"))
             .outerjoin(open_task, open_task.id == next_id)
             .outerjoin(next_run, next_run.id == open_task.pathway_run_id)
             .outerjoin(latest_run, latest_run.id == latest_id))
@@ -170,7 +173,8 @@ class CaseProgress:
 
 
 def case_progress(case: Case, next_task: AgencyTask | None, pathway: str | None, overdue: int | None,
-                  level: int | None, latest_run: PathwayRun | None, now: dt.datetime, t: Translator) -> CaseProgress:
+                  level: int | None, latest_run: PathwayRun | None, now: dt.datetime, t: Translator,
+                  place_to_come: bool = False) -> CaseProgress:
     """A row of :func:`web.lists.list_cases` with ``progress`` as the cases page shows it (no SQL)."""
     progress = CaseProgress(overdue_tasks=overdue or 0, escalated=escalated_text(level, t))
     if next_task is not None:
@@ -182,7 +186,7 @@ def case_progress(case: Case, next_task: AgencyTask | None, pathway: str | None,
         return progress
     if case.close_requested_at is not None:
         progress.waiting = t("closing.requested_short")
-    elif (latest_run is not None and latest_run.ended_at is not None and next_task is None
+    elif (latest_run is not None and latest_run.ended_at is not None and next_task is None and not place_to_come
           and str(latest_run.status) not in OPEN_PATHWAY_STATUSES
           and latest_run.ended_at >= (case.reopened_at or case.opened_at)):
         progress.waiting = t("closing.awaiting")

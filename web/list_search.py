@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
 from careflow.task_lookup import id_starts_with
-from models.case import Case
+from models.case import Case, case_reference
 from models.child import Child
 from models.key_care_files import parse_file_reference
 from models.task import AgencyTask
@@ -36,14 +36,15 @@ class Search:
 
     @classmethod
     def of(cls, q: str) -> "Search":
-        text = q.strip()
-        upper = text.upper()
+        """A reference, task or ID end as :func:`models.case.case_reference` normalises it (full-width typing, any
+        case); a name as typed."""
+        text, upper = q.strip(), case_reference(q)
         if upper.startswith("CF-"):
             return cls("case_ref", upper)
-        if parse_file_reference(text) is not None and upper.startswith("KF"):
-            return cls("file_ref", str(parse_file_reference(text)))
-        if _TASK_REF.match(text.lower()) and not text.isdigit():
-            return cls("task_ref", text.lower())
+        if parse_file_reference(upper) is not None and upper.startswith("KF"):
+            return cls("file_ref", str(parse_file_reference(upper)))
+        if _TASK_REF.match(upper.lower()) and not upper.isdigit():
+            return cls("task_ref", upper.lower())
         if _ID_TAIL.match(upper):
             return cls("id_tail", upper)
         return cls("name", text)

@@ -97,11 +97,12 @@ def list_cases(session: Session, user: WebUser, params: ListParams, *, progress:
     """A page of the cases on children living in the user's jurisdiction, each with its child.
 
     ``progress`` (the cases page, issue 12): each row also carries where the case stands — ``(case, child, next task,
-    its pathway, overdue open tasks, escalation level, latest pathway run)`` — in the same one statement: the open
-    task with the soonest deadline and the latest pathway run joined by correlated subqueries (primary key
-    look-ups), the count of overdue open tasks and the highest escalation level above the assignee
-    (reminders left out, open tasks only) as scalar subqueries on ``agency_task.case_id``'s
-    index: evaluated for the page's rows only, never a per-row round trip."""
+    its pathway, overdue open tasks, escalation level, latest pathway run, a programme place still to come)`` — in the
+    same one statement: the open task with the soonest deadline and the latest pathway run joined by correlated
+    subqueries (primary key look-ups), the count of overdue open tasks and the highest escalation level above the
+    assignee (reminders left out, open tasks only) as scalar subqueries on ``agency_task.case_id``'s index, the
+    place by an ``EXISTS`` on ``programme_invitation.case_id``'s: evaluated for the page's rows only, never a per-row
+    round trip."""
     require_role(user, UserRole.caseworker, UserRole.manager)
     f = params.filters
     conditions = [child_in(user.jurisdiction_code)]

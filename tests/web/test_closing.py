@@ -30,15 +30,16 @@ from tests.factories import make_resident_id
 
 #: The resident IDs these tests make: a birth date no other test draws from (tests/web/conftest.py WEB_ID_SPACE).
 ID_SPACE = ("350823", date(2010, 6, 6))
+YOUNG_ID_SPACE = ("350823", date(2015, 4, 14))  # under 16: a service referral's child
 AREA = "350302001001"  # 龙桥街道: cw_a1's township
 
 
 def make_case(*, pathway: str = "guardianship", parameters: dict | None = None, steps: tuple[str, ...] = (),
-              end: bool = True) -> tuple[str, uuid.UUID, dict[str, uuid.UUID]]:
+              end: bool = True, id_space: tuple = ID_SPACE) -> tuple[str, uuid.UUID, dict[str, uuid.UUID]]:
     """A case in 龙桥 with a run of ``pathway`` (its ``steps`` opened as tasks), ended when ``end``: (reference,
     run id, step → task id)."""
     with session_scope() as session:
-        reg = register_child(session, resident_id=make_resident_id(*ID_SPACE), full_name="结案测试",
+        reg = register_child(session, resident_id=make_resident_id(*id_space), full_name="结案测试",
                              hukou_county="511321", residence_county="350302", residence_area_code=AREA,
                              arrival_date=date(2023, 8, 20), actor="fixture")
         session.flush()
@@ -250,3 +251,46 @@ def test_a_rejected_task_waits_in_the_inbox_until_a_later_attempt_follows(client
     with session_scope() as session:
         open_step_task(session, pathway_run_id=run_id, step_key="police_reprimand", attempt=2)
     assert f'/cases/{reference}#task-' not in cw.get(f"/todo?show=rejected&q={reference}").text
+
+
+def test_a_programme_referral_awaits_the_closing_decision_only_once_its_attendance_is_recorded(clients):
+    """A referral for item 18-20 ends its pathway at once, the child on the county's waiting list: the case stood in
+    待决定结案 although the child had been to no programme, and closing it took the child off the waiting list. It
+    waits for the decision once the organiser has recorded who came (invited and not yet held: still to come)."""
+    from careflow.programmes import ProgrammeInput, invitation_outcome, invite_child, record_attendance, \
+        record_programme
+    from models.agency import AgencyUnit
+    from models.programmes import InvitationStatus, Programme
+
+    reference, run_id, _tasks = make_case(pathway="service_referral", parameters={"item": 20}, end=False,
+                                         id_space=YOUNG_ID_SPACE)
+    with session_scope() as session:  # no programme of item 20 in 城厢区 starts after 2200: the waiting list
+        invitation = invite_child(session, run_id, 20, now=utcnow().replace(year=2200))
+        assert invitation.status == InvitationStatus.waiting
+        close_pathway_run(session, run_id, invitation_outcome(invitation, None), PathwayStatus.completed)
+        invitation_id = invitation.id
+    cw = clients["cw_a1"]
+    awaiting = "路径已结束，待决定是否结案"
+
+    def shown() -> tuple[bool, bool, bool, bool]:
+        """Where the case awaits the decision: 待我处理's tab, the cases list's flag and mark, the case page."""
+        listed = cw.get(f"/cases?q={reference}").text
+        return (f'data-case="{reference}"' in cw.get(f"/todo?show=ended&q={reference}").text,
+                f'data-case="{reference}"' in cw.get(f"/cases?flag=awaiting&q={reference}").text,
+                f'mark-waiting">{awaiting}' in listed, 'id="closing-awaiting"' in cw.get(f"/cases/{reference}").text)
+
+    assert shown() == (False, False, False, False)  # on the waiting list
+    with session_scope() as session:
+        programme = record_programme(session, session.get(AgencyUnit, "police-350302"), ProgrammeInput(
+            item=20, title="法治安全课堂", starts_at=utcnow() + timedelta(days=30), place="凤山社区",
+            county_code="350302", capacity=10000), actor="fixture")
+        assert session.get(type(invitation), invitation_id).status == InvitationStatus.invited
+        programme_id = programme.id
+    assert shown() == (False, False, False, False)  # invited: the programme is still to come
+    with session_scope() as session:
+        programme = session.get(Programme, programme_id)
+        programme.starts_at = utcnow() - timedelta(hours=2)
+        session.add(programme)
+        session.flush()
+        record_attendance(session, programme, {invitation_id}, walk_ins=0, actor="fixture")
+    assert shown() == (True, True, True, True)

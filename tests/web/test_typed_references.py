@@ -23,3 +23,14 @@ def test_the_lists_find_a_case_by_its_reference_in_lower_case(clients, world):
     assert listed.status_code == 200 and place.reference in listed.text
     inbox = clients["off_police_a"].get("/inbox", params={"q": place.reference.lower(), "state": "all"})
     assert inbox.status_code == 200 and place.reference in inbox.text
+
+
+def test_the_lists_find_a_reference_typed_in_full_width_characters(clients, world):
+    """An input method left in full-width mode types ``ｃｆ－３５０３０２－…``: the case's page and the command line
+    normalise it (``models.case.case_reference``), the lists' search box did not and found nothing."""
+    place = world.places["A1"]
+    typed = "".join(chr(ord(c) + 0xFEE0) for c in place.reference.lower())
+    listed = clients["cw_a"].get("/cases", params={"q": f" {typed} "})
+    assert listed.status_code == 200 and f'data-case="{place.reference}"' in listed.text
+    inbox = clients["off_police_a"].get("/inbox", params={"q": typed, "state": "all"})
+    assert inbox.status_code == 200 and f'data-case="{place.reference}"' in inbox.text

@@ -36,8 +36,8 @@ def cases_page(request: Request, db: DbDep, user: ReaderPage) -> Response:
     def run(params):
         page = list_cases(db, user, params, progress=True, now=now)
         return page, {"cases": [(case_summary(c), child.residence_area_code or child.residence_county_code,
-                                 case_progress(c, task, pathway, overdue, level, latest, now, t))
-                                for c, child, task, pathway, overdue, level, latest in page.items]}
+                                 case_progress(c, task, pathway, overdue, level, latest, now, t, bool(to_come)))
+                                for c, child, task, pathway, overdue, level, latest, to_come in page.items]}
 
     return render_list(request, "cases_list.html", CASE_SPEC, run)
 
