@@ -60,6 +60,8 @@ def test_switching_language_after_a_refused_close_lands_on_the_case_page(clients
     refused = post(cw, f"/cases/{reference}/close", reason="")
     assert refused.status_code == 400
     assert lang_link(refused.text) == f"/cases/{reference}?lang=en"
+    # its refusal is focused on load, so scrolled into view (tests/web/test_closing_browser.py)
+    assert '<div class="errors" role="alert" tabindex="-1" autofocus>' in refused.text
     try:
         english = cw.get(lang_link(refused.text))
         assert english.status_code == 200 and "Close the case" in english.text
