@@ -33,6 +33,7 @@ from web.i18n import pick_language  # noqa: E402
 from web.actions import PathwayStarter, default_starter  # noqa: E402
 from web.deps import CsrfFailed, LoginRequired  # noqa: E402
 from web.form_errors import form_errors  # noqa: E402
+from web.form_pages import form_page_url  # noqa: E402
 from web.i18n import LANGUAGES  # noqa: E402
 from web.routes import (  # noqa: E402
     account, admin, auth, cases, child_facts, children, city_lists, closing, dashboard, invite, manage, needs, notices,
@@ -306,6 +307,18 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> Resp
 async def http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 403:
         await audit_denial(request, 403, str(exc.detail))
+    if exc.status_code == 405 and not _is_api(request):
+        return method_not_allowed(request)
     if _is_api(request) or exc.status_code not in (403, 404):
         return await http_exception_handler(request, exc)
     return render(request, "error.html", {"message_key": f"error.{exc.status_code}"}, status_code=exc.status_code)
+
+
+def method_not_allowed(request: Request) -> Response:
+    """A GET of a form's POST address (a reload or a bookmark of a refused form, the language switch of a page a
+    POST showed) goes to the form's page (:mod:`web.form_pages`), its query (``?lang=``) kept; any other method a
+    page does not answer reads the error page, never FastAPI's JSON."""
+    page = form_page_url(request)
+    if page is not None and request.method in ("GET", "HEAD"):
+        return redirect(str(page))
+    return render(request, "error.html", {"message_key": "error.405"}, status_code=405)

@@ -41,6 +41,11 @@ class Translator:
     def __call__(self, key: str, **values) -> str:
         return gettext(key, self.lang, **values)
 
+    @property
+    def colon(self) -> str:
+        """What stands between a label and its value: ``：`` in Chinese, ``: `` in English (``common.colon``)."""
+        return self("common.colon")
+
     def label(self, value, kind: str = "value") -> str:
         """The label of an enumerated value (:func:`core.i18n.label`), e.g. ``t.label(v, "option.help_given")``."""
         return label(value, kind, self.lang)

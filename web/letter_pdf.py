@@ -72,9 +72,10 @@ def letter_pdf(task, *, issuer: str, printed_at: str, t: Callable, local_time: C
     due = f"{task.due_local}（{task.deadline_text}"
     due += f"，{t('task.deadline_for_start')}）" if task.deadline_for == "start" else "）"
     rows.append((t("task.due"), due + (f"（{t('task.provisional')}）" if task.due_provisional else "")))
+    colon = t("common.colon")  # "：" or ": ", as on the letter's page (web.i18n.Translator.colon)
     story = [_p(t("task.letter_title"), _HEAD),
-             _p(f"{t('case.reference')}：{task.case_reference}　{t('field.task_id')}：{task.short_ref}　"
-                f"{t('task.letter_issued')}：{printed_at}", _SMALL), Spacer(1, 3 * mm), _table(rows)]
+             _p(f"{t('case.reference')}{colon}{task.case_reference}　{t('field.task_id')}{colon}{task.short_ref}　"
+                f"{t('task.letter_issued')}{colon}{printed_at}", _SMALL), Spacer(1, 3 * mm), _table(rows)]
     facts = task.facts
     if facts:
         fact_rows = [(row.label, row.value) for row in facts.items]
@@ -86,7 +87,7 @@ def letter_pdf(task, *, issuer: str, printed_at: str, t: Callable, local_time: C
                                                 f"{facts.caseworker.phone or t('fact.no_phone')}"))
         for answer in facts.answers:
             fact_rows.append((answer.step_title, f"{answer.unit_name} · {local_time(answer.answered_at)}\n"
-                              + "；".join(f"{r.label}：{r.value}" for r in answer.items)))
+                              + "；".join(f"{r.label}{colon}{r.value}" for r in answer.items)))
         story += [_p(t("fact.title"), _H2), _table(fact_rows)]
     receipt = [(t("task.letter_signer"), ""), (t("task.letter_date"), "")]
     receipt += [(field.label, "") for field in task.outcome_fields]

@@ -5,12 +5,14 @@ from typing import Any
 
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from core.paths import PROJECT_ROOT
 from web.deps import read_session
 from web.form_errors import FormErrors
+from web.form_pages import form_page_url
 from web.i18n import Translator, pick_language
 from web.security import CSRF_COOKIE, cookies_secure, new_csrf_token
 from models.areas import jurisdiction_choices
@@ -86,10 +88,22 @@ def field_marks(field_errors: dict[str, str]) -> dict[str, Any]:
     return {"invalid": invalid, "note": note}
 
 
+def page_address(request: Request, page_url: str | None = None) -> URL:
+    """Where this page can be opened again: a GET's own address; a page a POST showed is at its form's page
+    (``page_url`` when the handler knows it, else the route's :func:`web.form_pages.form_page`), since the POST's
+    address answers nothing else."""
+    if request.method in ("GET", "HEAD"):
+        return request.url
+    if page_url:
+        return URL(page_url)
+    return form_page_url(request) or request.url
+
+
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     """Render ``templates/pages/<name>``; every page gets ``t`` and ``_`` (translator), ``label`` (of an enumerated
     value, :func:`core.i18n.label`), ``lang``, ``user``, ``csrf_token``,
-    ``local_time`` and ``lang_url`` (this page in the other language)."""
+    ``local_time`` and ``lang_url`` (this page in the other language, :func:`page_address`; a ``page_url`` in
+    ``context`` names the page a POST shows)."""
     t = translator(request)
     token, new = form_csrf_token(request)
     other = "en" if t.lang == "zh" else "zh"
@@ -99,10 +113,10 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
         "county_options": county_options, "area_options": area_options,
         "jurisdiction_options": jurisdiction_choices,
         "duration": lambda hours: duration(hours, t),
-        "lang_url": str(request.url.include_query_params(lang=other)),
         "done": request.query_params.get("done", ""),
     }
     ctx.update(context or {})
+    ctx["lang_url"] = str(page_address(request, ctx.get("page_url")).include_query_params(lang=other))
     _word_errors(ctx, t)
     ctx.update(field_marks(ctx["field_errors"]))
     response = templates.TemplateResponse(request, name, ctx, status_code=status_code)

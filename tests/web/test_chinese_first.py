@@ -106,6 +106,7 @@ def test_every_page_a_role_opens_reads_chinese(clients, world, answered, key):
         client.get("/account?lang=zh")  # the choice is remembered: back to Chinese for the next page
         keys = sorted(set(any_word(tuple(catalogue("en"))).findall(english)))
         assert keys == [], f"{key} {path} in English: untranslated {keys}"
+        assert not re.findall(r"[A-Za-z)]\s*：", english), f"{key} {path} in English: a Chinese colon"
 
 
 def test_answers_read_as_labels_on_the_case_page(clients, answered):
@@ -389,7 +390,7 @@ def test_a_units_task_facts_and_printable_notice_read_chinese_labels(web_app, an
             assert words in text, (path, words)
         assert leaks(response.text) == [], (path, leaks(response.text))
     english = visible_text(client.get(f"/tasks/{review_id}?lang=en").text)
-    assert "family hardship" in english and "discovery" in english and "Emergency (help first)：no" in english
+    assert "family hardship" in english and "discovery" in english and "Emergency (help first): no" in english
     assert "family_hardship" not in english and "家庭生活困难" not in english
 
 

@@ -9,10 +9,11 @@ import os
 import uuid
 
 import pytest
+from sqlmodel import select
 
 from core.db import session_scope
 from core.settings import get_settings
-from models.case import CaseStatus
+from models.case import Case, CaseStatus
 from models.user import UserRole
 from tests.web.browser import BROWSER_BACKEND, PHONE, Shots
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD
@@ -69,3 +70,60 @@ def test_a_supervisor_closes_an_ended_case_from_the_inbox_on_a_phone(database_ur
         finally:
             browser.close()
     assert case_row(reference).status == CaseStatus.closed
+
+
+def in_view(page, selector: str) -> bool:
+    """Whether the element's top is inside the window (the reader sees it without scrolling)."""
+    return page.eval_on_selector(selector, "e => { const r = e.getBoundingClientRect();"
+                                           " return r.top >= 0 && r.top < window.innerHeight; }")
+
+
+@pytest.mark.parametrize("database_url", [BROWSER_BACKEND], indirect=True)
+def test_a_refused_close_at_the_foot_of_a_long_page_is_brought_into_view_and_the_language_switch_stays(
+        database_url, plain_web):  # noqa: F811
+    """A fresh user at phone height submitted the closing form at the foot of the case page and saw nothing change:
+    the refusal was below the fold. It is scrolled to and focused (read out by a screen reader, role=alert); and
+    the language switch of the refused page (at the POST's address) opens the case page, not a JSON 405."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")
+    from playwright.sync_api import sync_playwright
+
+    reference, _run, _tasks = make_case()
+    username = f"closing.focus.{uuid.uuid4().hex[:6]}"
+    with session_scope() as session:
+        case = session.exec(select(Case).where(Case.reference == reference)).one()
+        case.summary = "邻居报告：孩子放学后常独自在外，夜间无人照看，父母在外地务工，祖母年老多病。" * 8  # a long report
+        create_user(session, username=username, password=PASSWORD, role=UserRole.caseworker, actor="fixture",
+                    jurisdiction_code="350302001")
+    shots = Shots(get_settings().home / "screenshots" / "closing-refused")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True).new_page()
+            page.set_default_timeout(30_000)
+            page.goto(f"{plain_web}/login")
+            page.fill("input[name=username]", username)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+            page.goto(f"{plain_web}/cases/{reference}")
+            assert not in_view(page, "#close-case"), "the closing form is not at the foot of a long page"
+
+            page.eval_on_selector("#close-case textarea", "e => e.removeAttribute('required')")  # the server's check
+            page.click("#close-case button[type=submit]")
+            page.wait_for_selector("#closing .errors")
+            assert page.url.endswith(f"/cases/{reference}/close")
+            assert in_view(page, "#closing .errors"), "the refusal is below the fold"
+            assert page.evaluate("document.activeElement.matches('#closing .errors[role=alert]')")
+            shots(page, "refused-in-view", full_page=False)
+
+            page.click("header a.lang")
+            page.wait_for_load_state()
+            assert page.url.endswith(f"/cases/{reference}?lang=en"), page.url
+            assert "Method Not Allowed" not in page.content() and page.locator("#close-case").count() == 1
+            assert "Closing the case" in page.inner_text("#closing")
+            shots(page, "switched-to-english")
+        finally:
+            browser.close()
+    assert case_row(reference).status == CaseStatus.open

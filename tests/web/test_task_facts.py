@@ -247,7 +247,7 @@ def test_in_english_on_request_the_facts_keep_their_labels(web_app, world, facts
     client = sign_in(web_app, world.person("off_police_a").username)  # its own session: the language is remembered
     text = client.get(f"/tasks/{facts_case.police_task}?lang=en").text
     for shown in ("Address of residence", "Guardians and their phones", "Caseworker to call", "Answers of earlier steps",
-                  "Serious：yes", facts_case.child_name):
+                  "Serious: yes", facts_case.child_name):
         assert shown in text, shown
     assert client.get(f"/tasks/{facts_case.police_task}/letter").status_code == 200
 

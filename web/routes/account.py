@@ -11,6 +11,7 @@ from starlette.responses import Response
 from models.errors import FieldValueError
 from models.user import ApiToken
 from web.deps import DbDep, FormDep, PageUser, csrf_protect
+from web.form_pages import form_page
 from web.forms import error_lines
 from web.inputs import TokenCreate
 from web.security import SESSION_COOKIE, verify_password
@@ -32,6 +33,7 @@ def account_page(request: Request, db: DbDep, user: PageUser) -> Response:
 
 
 @router.post("/account/password")
+@form_page("/account")
 def change_password(request: Request, db: DbDep, user: PageUser, form: FormDep) -> Response:
     current, new = form.get("current_password", ""), form.get("new_password", "")
     if not isinstance(current, str) or not verify_password(current, user.password_hash):
@@ -51,6 +53,7 @@ def change_password(request: Request, db: DbDep, user: PageUser, form: FormDep) 
 
 
 @router.post("/account/tokens")
+@form_page("/account")
 def new_token(request: Request, db: DbDep, user: PageUser, form: FormDep) -> Response:
     try:
         data = TokenCreate.model_validate({"name": form.get("name", "") if isinstance(form.get("name"), str) else ""})
@@ -62,6 +65,7 @@ def new_token(request: Request, db: DbDep, user: PageUser, form: FormDep) -> Res
 
 
 @router.post("/account/tokens/{token_id}/revoke")
+@form_page("/account")
 def revoke_token(request: Request, db: DbDep, user: PageUser, token_id: uuid.UUID) -> Response:
     revoke_api_token(db, user=user, token_id=token_id)
     db.commit()

@@ -17,6 +17,7 @@ from models.user import UserRole, WebUser
 from web import forms
 from web.admin_ops import create_unit, given_up_messages, resend_given_up, update_unit
 from web.deps import AdminPage, DbDep, FormDep, csrf_protect
+from web.form_pages import form_page
 from web.invites import INVITE_DAYS, create_invite
 from web.list_pages import render_list
 from web.lists import USER_SPEC, list_users
@@ -62,6 +63,7 @@ def new_user_page(request: Request, db: DbDep, user: AdminPage) -> Response:
 
 
 @router.post("/admin/users")
+@form_page("/admin/users/new")
 def create_user_form(request: Request, db: DbDep, user: AdminPage, form: FormDep) -> Response:
     try:
         data = UserCreate.model_validate({
@@ -93,6 +95,7 @@ def edit_user_page(request: Request, db: DbDep, user: AdminPage, user_id: uuid.U
 
 
 @router.post("/admin/users/{user_id}")
+@form_page("/admin/users/{user_id}")
 def update_user_form(request: Request, db: DbDep, user: AdminPage, user_id: uuid.UUID, form: FormDep) -> Response:
     target = _user(db, user_id)
     try:
@@ -125,6 +128,7 @@ def new_unit_page(request: Request, db: DbDep, user: AdminPage) -> Response:
 
 
 @router.post("/admin/units")
+@form_page("/admin/units/new")
 def create_unit_form(request: Request, db: DbDep, user: AdminPage, form: FormDep) -> Response:
     try:
         data = UnitCreate.model_validate({
@@ -154,6 +158,7 @@ def edit_unit_page(request: Request, db: DbDep, user: AdminPage, code: UnitCode)
 
 
 @router.post("/admin/units/{code}")
+@form_page("/admin/units/{code}")
 def update_unit_form(request: Request, db: DbDep, user: AdminPage, code: UnitCode, form: FormDep) -> Response:
     unit = db.get(AgencyUnit, code)
     if unit is None:
@@ -176,6 +181,7 @@ def update_unit_form(request: Request, db: DbDep, user: AdminPage, code: UnitCod
 
 
 @router.post("/admin/units/{code}/invite")
+@form_page("/admin/units/{code}")
 def invite_officer(request: Request, db: DbDep, user: AdminPage, code: UnitCode, form: FormDep) -> Response:
     """A one-time link for an officer of the unit to make their own account (:mod:`web.invites`), shown once."""
     unit = db.get(AgencyUnit, code)
@@ -204,6 +210,7 @@ def given_up_page(request: Request, db: DbDep, user: AdminPage,
 
 
 @router.post("/admin/notifications/{notification_id}/resend")
+@form_page("/admin/notifications")
 def resend_form(request: Request, db: DbDep, user: AdminPage, notification_id: uuid.UUID) -> Response:
     """Queue a given-up message again (audited); the next dispatch sends it."""
     done = "resent" if resend_given_up(db, notification_id, actor=user.username) else "not_given_up"

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from models.user import UserRole
 from web.deps import DbDep, csrf_protect, session_user
+from web.form_pages import form_page
 from web.security import CSRF_COOKIE, SESSION_COOKIE, SESSION_MAX_AGE, SessionData, new_csrf_token
 from web.templating import is_https, redirect, render
 from web.users import authenticate
@@ -69,6 +70,7 @@ def login_page(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/login")
+@form_page("/login")
 def login(request: Request, db: DbDep, username: Annotated[str, Form(max_length=64)] = "",
           password: Annotated[str, Form(max_length=200)] = "",
           next: Annotated[str, Form(max_length=500)] = "/") -> Response:
@@ -87,6 +89,7 @@ def login(request: Request, db: DbDep, username: Annotated[str, Form(max_length=
 
 
 @router.post("/logout")
+@form_page("/")
 def logout() -> Response:
     response = redirect("/login")
     response.delete_cookie(SESSION_COOKIE)

@@ -11,6 +11,7 @@ from careflow.holiday_warning import missing_next_year
 from careflow.holidays import load_arrangement_text
 from models.holidays import ArrangementError, HolidayArrangement
 from web.deps import AdminPage, DbDep, FormDep, csrf_protect
+from web.form_pages import form_page
 from web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -30,6 +31,7 @@ def calendar_page(request: Request, db: DbDep, user: AdminPage) -> Response:
 
 
 @router.post("/admin/calendar")
+@form_page("/admin/calendar")
 def load_calendar_form(request: Request, db: DbDep, user: AdminPage, form: FormDep) -> Response:
     """Load the pasted arrangement: errors (Chinese, naming field and value) shown on the page, nothing written;
     on success the page shows what was recomputed."""

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from careflow.cases import CaseClosed, PathwayAlreadyRunning
 from web import actions, forms
 from web.deps import FormDep, CaseworkerPage, DbDep, ReaderPage, csrf_protect
+from web.form_pages import form_page
 from web.inputs import CASE_REFERENCE
 from models.base import utcnow
 from web.case_marks import case_progress, closing_view, mark_timeline
@@ -51,15 +52,16 @@ def case_page(request: Request, db: DbDep, user: ReaderPage, reference: Referenc
 def render_case(request: Request, db, user, case, *, errors: list[str] | None = None, form: str = "",
                 values: dict | None = None, status_code: int = 200) -> Response:
     """The case page: the timeline with each open task's overdue and escalation marks, and the closing section
-    (:mod:`web.case_marks`); ``errors`` shown at the form ``form`` (close, reopen, approve, refuse) with the values
-    typed."""
+    (:mod:`web.case_marks`); ``errors`` shown at the form ``form`` (close, reopen, approve, refuse, reroute) with the
+    values typed. Whichever POST shows it (a caseworker's refused reroute of a task too), it is the case's page
+    (``page_url``: its language switch goes there)."""
     t = translator(request)
     detail = mark_timeline(db, case_detail(db, case, actor=user.username, t=t), case.id, utcnow(), t)
     return render(request, "case_detail.html", {
         "case": detail, "closing": closing_view(db, case, t), "reroutes": pending_reroutes(db, case),
         "history": case_history(db, case), "invitations": case_invitations(db, case.id),
         "errors": errors or [], "error_form": form,
-        "values": values or {}}, status_code=status_code)
+        "values": values or {}, "page_url": f"/cases/{case.reference}"}, status_code=status_code)
 
 
 @router.get("/cases/{reference}/pathways/new")
@@ -77,6 +79,7 @@ def start_page(request: Request, db: DbDep, user: CaseworkerPage, reference: Ref
 
 
 @router.post("/cases/{reference}/pathways")
+@form_page("/cases/{reference}/pathways/new")
 def start_pathway(request: Request, db: DbDep, user: CaseworkerPage, reference: Reference, form: FormDep) -> Response:
     case, child = visible_case(db, user, reference)
     try:

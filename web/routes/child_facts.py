@@ -16,6 +16,7 @@ from careflow.exchange.start import NoProposal
 from models.eligibility import KeyCareCriterion
 from web import forms
 from web.deps import CaseworkerPage, DbDep, FormDep, ReaderPage, csrf_protect
+from web.form_pages import form_page
 from web.eligibility_view import (
     FactIn, audit_read, eligibility_out, fact_choices, facts_out, migrant_line, record_fact_as,
 )
@@ -45,6 +46,7 @@ def checks_context(db, child, actor: str) -> dict:
 
 
 @router.post("/children/{child_id}/facts")
+@form_page("/children/{child_id}")
 def record_fact(request: Request, db: DbDep, user: CaseworkerPage, child_id: uuid.UUID, form: FormDep) -> Response:
     child = visible_child(db, user, child_id)
     values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
@@ -70,6 +72,7 @@ def _child_page_with_errors(request: Request, db, user, child, exc: Exception, w
 
 
 @router.post("/children/{child_id}/proposals/start")
+@form_page("/children/{child_id}")
 def start_proposal(request: Request, db: DbDep, user: CaseworkerPage, child_id: uuid.UUID, form: FormDep) -> Response:
     """Start the referral a department's answer proposed (form field ``item``): on the child's open case, or a new
     one; then the case page. No open proposal of the item (already referred): back to the child's page."""

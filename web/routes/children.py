@@ -15,6 +15,7 @@ from models.eligibility import KeyCareCriterion
 from models.user import UserRole
 from web import actions, forms
 from web.deps import FormDep, CaseworkerPage, DbDep, ReaderPage, csrf_protect
+from web.form_pages import form_page
 from web.list_pages import render_list
 from web.routes.child_facts import facts_context
 from web.lists import CHILD_SPEC, FILE_SPEC, audit_names_shown, list_children, list_files
@@ -63,6 +64,7 @@ def register_page(request: Request, user: CaseworkerPage) -> Response:
 
 
 @router.post("/children")
+@form_page("/children/new")
 def register(request: Request, db: DbDep, user: CaseworkerPage, form: FormDep) -> Response:
     try:
         data = forms.child_create(form)
@@ -90,6 +92,7 @@ def child_page(request: Request, db: DbDep, user: ReaderPage, child_id: uuid.UUI
 
 
 @router.post("/children/{child_id}/reports")
+@form_page("/children/{child_id}")
 def record_report(request: Request, db: DbDep, user: CaseworkerPage, child_id: uuid.UUID, form: FormDep) -> Response:
     child = visible_child(db, user, child_id)
     try:

@@ -20,6 +20,7 @@ from careflow.cases import reopen_case
 from careflow.closing import ClosingRefused, approve_close, decide_close, refuse_close
 from models.errors import error_text
 from web.deps import CaseworkerPage, DbDep, ManagerPage, csrf_protect
+from web.form_pages import form_page
 from web.routes.cases import Reference, render_case
 from web.scope import visible_case
 from web.templating import redirect, translator
@@ -41,6 +42,7 @@ def _refused(request: Request, db, user, reference: str, exc: ValueError, form: 
 
 
 @router.post("/cases/{reference}/close")
+@form_page("/cases/{reference}")
 def close(request: Request, db: DbDep, user: CaseworkerPage, reference: Reference, reason: Text = "") -> Response:
     case, _child = visible_case(db, user, reference)
     try:
@@ -52,6 +54,7 @@ def close(request: Request, db: DbDep, user: CaseworkerPage, reference: Referenc
 
 
 @router.post("/cases/{reference}/close/approve")
+@form_page("/cases/{reference}")
 def approve(request: Request, db: DbDep, user: ManagerPage, reference: Reference, note: Text = "") -> Response:
     case, _child = visible_case(db, user, reference)
     try:
@@ -63,6 +66,7 @@ def approve(request: Request, db: DbDep, user: ManagerPage, reference: Reference
 
 
 @router.post("/cases/{reference}/close/refuse")
+@form_page("/cases/{reference}")
 def refuse(request: Request, db: DbDep, user: ManagerPage, reference: Reference, reason: Text = "") -> Response:
     case, _child = visible_case(db, user, reference)
     try:
@@ -74,6 +78,7 @@ def refuse(request: Request, db: DbDep, user: ManagerPage, reference: Reference,
 
 
 @router.post("/cases/{reference}/reopen")
+@form_page("/cases/{reference}")
 def reopen(request: Request, db: DbDep, user: CaseworkerPage, reference: Reference, reason: Text = "") -> Response:
     case, _child = visible_case(db, user, reference)
     try:

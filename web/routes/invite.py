@@ -11,6 +11,7 @@ from starlette.responses import Response
 from models.agency import AgencyUnit
 from web import forms
 from web.deps import DbDep, csrf_protect
+from web.form_pages import form_page
 from web.invites import InviteInvalid, accept_invite, open_invite
 from web.templating import redirect, render
 
@@ -33,6 +34,7 @@ def invite_page(request: Request, db: DbDep, token: str) -> Response:
 
 
 @router.post("/invite/{token}")
+@form_page("/invite/{token}")
 def accept(request: Request, db: DbDep, token: str, username: Annotated[str, Form(max_length=64)] = "",
            password: Annotated[str, Form(max_length=200)] = "",
            display_name: Annotated[str, Form(max_length=64)] = "",

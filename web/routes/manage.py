@@ -27,6 +27,7 @@ from models.task import AgencyTask
 from models.user import UserRole, WebUser
 from web import forms
 from web.deps import DbDep, csrf_protect
+from web.form_pages import form_page
 from web.scope import NotVisible, can_read_child, require_role, visible_case, visible_task
 from web.reroute_views import SHANGHAI, ManagerOnly, SettlerPage
 from web.routes.cases import render_case
@@ -51,6 +52,7 @@ def _resume(pathway_run_id) -> None:
 
 
 @router.post("/tasks/{task_id}/reroute")
+@form_page("/tasks/{task_id}")
 def reroute(request: Request, db: DbDep, user: SettlerPage, task_id: uuid.UUID,
             reroute_unit: Annotated[str, Form(max_length=64)] = "",
             reroute_note: Annotated[str, Form(max_length=1000)] = "",
@@ -92,6 +94,7 @@ def _settleable(db, user: WebUser, task_id: uuid.UUID) -> AgencyTask:
 
 
 @router.post("/tasks/{task_id}/redirect")
+@form_page("/tasks/{task_id}")
 def redirect_page(request: Request, db: DbDep, user: ManagerOnly, task_id: uuid.UUID,
                   reroute_unit: Annotated[str, Form(max_length=64)] = "",
                   redirect_reason: Annotated[str, Form(max_length=1000)] = "") -> Response:
@@ -118,6 +121,7 @@ def parse_local(text: str) -> dt.datetime:
 
 
 @router.post("/tasks/{task_id}/extend")
+@form_page("/tasks/{task_id}")
 def extend_page(request: Request, db: DbDep, user: ManagerOnly, task_id: uuid.UUID,
                 due_at: Annotated[str, Form(max_length=40)] = "",
                 extend_reason: Annotated[str, Form(max_length=1000)] = "") -> Response:
@@ -132,6 +136,7 @@ def extend_page(request: Request, db: DbDep, user: ManagerOnly, task_id: uuid.UU
 
 
 @router.post("/tasks/{task_id}/comment")
+@form_page("/tasks/{task_id}")
 def comment_page(request: Request, db: DbDep, user: ManagerOnly, task_id: uuid.UUID,
                  comment: Annotated[str, Form(max_length=1000)] = "") -> Response:
     """A manager's comment on the task: audited, shown in its history, sent to the unit while it is open."""

@@ -19,6 +19,7 @@ from models.outcome_fields import OutcomeField
 from models.policy import load_policy
 from web import forms
 from web.deps import DbDep, FormDep, OfficerPage, csrf_protect
+from web.form_pages import form_page
 from web.scope import NotAllowed
 from web.templating import redirect, render, translator
 from web.views import field_out
@@ -60,6 +61,7 @@ def notice_form(request: Request, db: DbDep, user: OfficerPage) -> Response:
 
 
 @router.post("/notices")
+@form_page("/notices/new")
 def notice_submit(request: Request, db: DbDep, user: OfficerPage, form: FormDep) -> Response:
     """Record the notice and start its flow (a failed start is left to the sweeper)."""
     unit = _notice_unit(db, user)

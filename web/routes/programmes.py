@@ -31,6 +31,7 @@ from models.regions import load_regions
 from models.user import UserRole, WebUser
 from web import forms
 from web.deps import DbDep, FormDep, OfficerPage, PageUser, csrf_protect
+from web.form_pages import form_page
 from web.names import county_label, people_names
 from web.scope import NotAllowed, NotVisible
 from web.templating import redirect, render
@@ -138,6 +139,7 @@ def _starts_at(text: str) -> dt.datetime:
 
 
 @router.post("/programmes")
+@form_page("/programmes/new")
 def record_programme_form(request: Request, db: DbDep, user: OfficerPage, form: FormDep) -> Response:
     """Record the programme; errors (Chinese, naming the field and the value) are shown on the form, nothing is
     stored. Waiting children of the county and item are invited at once."""
@@ -188,6 +190,7 @@ def programme_page(request: Request, db: DbDep, user: PageUser, programme_id: uu
 
 
 @router.post("/programmes/{programme_id}/attendance")
+@form_page("/programmes/{programme_id}")
 def attendance_form(request: Request, db: DbDep, user: OfficerPage, programme_id: uuid.UUID, form: FormDep
                     ) -> Response:
     """The organiser records who attended (checked invitations; the others are absent) and how many children came

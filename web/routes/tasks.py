@@ -26,6 +26,7 @@ from models.dated_duties import is_contact_duty_key
 from models.task import TaskState
 from web import actions, forms
 from web.deps import DbDep, FormDep, ManagerPage, OfficerPage, csrf_protect
+from web.form_pages import form_page
 from web.list_pages import render_list
 from web.task_list import MANAGER_TASK_FILTERS, OFFICER_TASK_FILTERS, list_tasks, task_spec
 from web.inputs import RejectIn
@@ -137,6 +138,7 @@ def _conflict(request: Request, db, user, task_id: uuid.UUID, exc: AnswerConflic
 
 
 @router.post("/tasks/{task_id}/acknowledge")
+@form_page("/tasks/{task_id}")
 def acknowledge(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID) -> Response:
     try:
         result = actions.answer_as(db, user, task_id, TaskState.acknowledged)
@@ -157,6 +159,7 @@ _BULK_RESULT = re.compile(r"^([0-9a-f]{8}|-)\.([a-z_]+)$")
 
 
 @router.post("/inbox/acknowledge")
+@form_page("/inbox")
 def acknowledge_many(request: Request, db: DbDep, user: OfficerPage, form: FormDep) -> Response:
     """Bulk acknowledge (批量签收): every ticked task of the unit's inbox, each as its own conditional answer
     through the one writer of task states (:func:`web.actions.answer_as`); one already acknowledged by a colleague
@@ -205,6 +208,7 @@ def bulk_results(text: str) -> list[tuple[str, str]]:
 
 
 @router.post("/tasks/{task_id}/reject")
+@form_page("/tasks/{task_id}")
 def reject(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID,
            reason: Annotated[str, Form(max_length=1000)] = "",
            rejection_kind: Annotated[str, Form(max_length=40)] = "",
@@ -224,6 +228,7 @@ def reject(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID,
 
 
 @router.post("/tasks/{task_id}/complete")
+@form_page("/tasks/{task_id}")
 def complete(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID, form: FormDep) -> Response:
     try:
         data = forms.complete_in(form)
