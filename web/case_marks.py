@@ -90,6 +90,7 @@ class ClosingView:
     awaiting_decision: bool = False
     open_pathway: bool = False
     review: list[str] = field(default_factory=list)
+    programme_place: bool = False  # the child waits for a programme place, which closing gives up
     requested_at: dt.datetime | None = None
     requested_by: str = ""
     request_reason: str = ""
@@ -129,6 +130,8 @@ def closing_view(session: Session, case: Case, t: Translator) -> ClosingView:
                                .where(Case.id == case.id, awaiting_decision_sql())).first() is not None
     return ClosingView(awaiting_decision=awaiting, open_pathway=has_open_pathway(session, case.id),
                        review=[t(REVIEW_REASON_KEYS.get(r, r)) for r in review_reasons(session, case.id)],
+                       programme_place=session.execute(
+                           sa.select(sa.literal(1)).where(programme_place_to_come(case.id))).first() is not None,
                        requested_at=case.close_requested_at,
                        requested_by=people_names(session, [case.close_requested_by]).get(
                            case.close_requested_by, case.close_requested_by) if case.close_requested_by else "",

@@ -280,6 +280,10 @@ def test_a_programme_referral_awaits_the_closing_decision_only_once_its_attendan
                 f'mark-waiting">{awaiting}' in listed, 'id="closing-awaiting"' in cw.get(f"/cases/{reference}").text)
 
     assert shown() == (False, False, False, False)  # on the waiting list
+    warning = 'id="closing-programme"'  # closing now gives the place up: the caseworker is told so before
+    assert warning in cw.get(f"/cases/{reference}").text
+    assert "no longer invited" in cw.get(f"/cases/{reference}?lang=en").text
+    cw.get(f"/cases/{reference}?lang=zh")  # the choice is kept: back to Chinese
     with session_scope() as session:
         programme = record_programme(session, session.get(AgencyUnit, "police-350302"), ProgrammeInput(
             item=20, title="法治安全课堂", starts_at=utcnow() + timedelta(days=30), place="凤山社区",
@@ -294,3 +298,4 @@ def test_a_programme_referral_awaits_the_closing_decision_only_once_its_attendan
         session.flush()
         record_attendance(session, programme, {invitation_id}, walk_ins=0, actor="fixture")
     assert shown() == (True, True, True, True)
+    assert warning not in cw.get(f"/cases/{reference}").text
