@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.audit import record_audit
+from core.outcome import Outcome
 from careflow.routing import jurisdiction_prefix
 from careflow.survey.messages import enqueue_message
 from models.agency import AgencyUnit
@@ -214,16 +215,13 @@ def _tell_caseworker(session: Session, case: Case, programme: Programme, invitat
               "请通知儿童及其监护人按时参加。活动结束后，组织单位将登记实际参加情况，可在个案页面查看。\n"))
 
 
-def invitation_outcome(invitation: ProgrammeInvitation, programme: Programme | None) -> str:
-    """How the referral ended, for the pathway run's outcome (at most 500 characters), e.g.
+def invitation_outcome(invitation: ProgrammeInvitation, programme: Programme | None) -> Outcome:
+    """How the referral ended, for the pathway run's outcome (:mod:`core.outcome`), in Chinese e.g.
     ``清单第18项：已邀请参加「童心港湾读书会」（2027-01-16 09:30，凤山社区儿童之家）``."""
     if programme is None:
-        text = (f"清单第{invitation.item}项：本县（区）暂无可报名的活动，已列入候补名单；"
-                "有关部门登记新活动后将自动邀请")
-    else:
-        text = (f"清单第{invitation.item}项：已邀请参加「{programme.title}」（{format_local(programme.starts_at)}，"
-                f"{programme.place}）")
-    return text if len(text) <= 500 else text[:499] + "…"
+        return Outcome().add("programme.waiting", item=invitation.item)
+    return Outcome().add("programme.invited", item=invitation.item, title=programme.title,
+                         when=format_local(programme.starts_at), place=programme.place)
 
 
 def record_attendance(session: Session, programme: Programme, attended: set[uuid.UUID], *, walk_ins: int,

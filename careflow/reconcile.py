@@ -23,6 +23,7 @@ from sqlmodel import select
 
 from core.audit import record_audit
 from core.db import session_scope
+from core.outcome import Outcome
 from core.processes import dead_process_recorded_at
 from core.settings import get_settings
 from careflow.recovery import close_pathway_run, record_flow_failure
@@ -256,7 +257,7 @@ async def _restart_or_give_up(client, row, reason: str, max_restarts: int, flow_
     sweep, a flow or an answer changed it meanwhile."""
     now = utcnow()
     if row.restart_count >= max_restarts:
-        outcome = f"流程运行中断，已自动重启 {row.restart_count} 次仍未恢复，路径停止：{reason}"
+        outcome = Outcome().add("gave_up", times=row.restart_count, reason=reason)  # the engine's words kept
         with session_scope() as session:
             closed, messages = close_pathway_run(session, row.id, outcome, PathwayStatus.failed,
                                                  expect_flow_run=row.flow_run_id, now=now)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.audit import record_audit
+from core.outcome import Outcome
 from models.base import utcnow
 from models.child import Child
 from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus, clip_text
@@ -45,10 +46,11 @@ def record_flow_failure(session: Session, pathway_run_id: uuid.UUID, flow_run_id
     return result.rowcount == 1
 
 
-def close_pathway_run(session: Session, pathway_run_id: uuid.UUID, outcome: str, status: PathwayStatus, *,
-                      actor: str = "careflow", expect_flow_run: uuid.UUID | None = None,
+def close_pathway_run(session: Session, pathway_run_id: uuid.UUID, outcome: str | Outcome, status: PathwayStatus,
+                      *, actor: str = "careflow", expect_flow_run: uuid.UUID | None = None,
                       now: datetime | None = None) -> tuple[bool, list[uuid.UUID]]:
-    """End an open pathway run as ``status`` with ``outcome`` (cut to 500 characters with "…"); once.
+    """End an open pathway run as ``status`` with ``outcome`` (cut to 500 characters with "…"); once. An
+    :class:`~core.outcome.Outcome` is stored as its phrases and its Chinese text; a plain text as the text only.
 
     A run that is no longer open (or, with ``expect_flow_run``, no longer linked to that flow run) is left as it
     is. A ``failed`` end tells the case's caseworker and the county manager (``civil_affairs-<county>.manager``),
@@ -60,13 +62,14 @@ def close_pathway_run(session: Session, pathway_run_id: uuid.UUID, outcome: str,
         now; the sweeper sends any that stay pending).
     """
     now = now or utcnow()
-    outcome = clip_text(outcome)
+    phrases = outcome.to_json() if isinstance(outcome, Outcome) else None
+    outcome = outcome.text() if isinstance(outcome, Outcome) else clip_text(outcome)
     conditions = [PathwayRun.id == pathway_run_id, PathwayRun.status.in_(OPEN_PATHWAY_STATUSES)]
     if expect_flow_run is not None:
         conditions.append(PathwayRun.flow_run_id == expect_flow_run)
     result = session.execute(
         sa.update(PathwayRun).where(*conditions)
-        .values(status=status.value, outcome=outcome, ended_at=now, resume_pending=False)
+        .values(status=status.value, outcome=outcome, outcome_phrases=phrases, ended_at=now, resume_pending=False)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         return False, []

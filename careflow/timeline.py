@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from core.audit import record_audit
 from core.i18n import deadline_text, gettext, label, normalise_language, outcome_text
+from core.outcome import shown_outcome
 from core.settings import get_settings
 from models.agency import AgencyUnit
 from models.case import Case, PathwayRun, case_reference
@@ -46,9 +47,15 @@ class TimelineRow:
 class CaseTimeline:
     reference: str
     status: str
-    pathways: list[tuple[str, str, str]]  # (pathway, status, outcome)
+    pathways: list[tuple[str, str, str]]  # (pathway, status, outcome as recorded, in Chinese)
     rows: list[TimelineRow]
     unit_names: dict[str, str] = field(default_factory=dict)  # unit code -> name, for the messages' recipients
+    outcome_phrases: list[list | None] = field(default_factory=list)  # each pathway's outcome phrases (core.outcome)
+
+    def outcome(self, n: int, lang: str = "zh") -> str:
+        """Pathway ``n``'s outcome (``-1``: the last) in ``lang`` (:func:`core.outcome.shown_outcome`)."""
+        phrases = self.outcome_phrases[n] if -len(self.outcome_phrases) <= n < len(self.outcome_phrases) else None
+        return shown_outcome(self.pathways[n][2], phrases, lang)
 
 
 def case_timeline(session: Session, reference: str, *, actor: str) -> CaseTimeline:
@@ -82,10 +89,10 @@ def case_timeline(session: Session, reference: str, *, actor: str) -> CaseTimeli
             on_time=(t.answered_at <= t.due_at) if t.answered_at else None,
             notifications=[(m.event, m.unit_code, m.status) for m in messages if m.task_id == t.id], task_id=t.id,
         ))
+    ordered = sorted(runs.values(), key=lambda r: r.started_at)
     return CaseTimeline(
-        reference=case.reference, status=case.status,
-        pathways=[(r.pathway, r.status, r.outcome) for r in sorted(runs.values(), key=lambda r: r.started_at)],
-        rows=rows, unit_names=unit_names,
+        reference=case.reference, status=case.status, pathways=[(r.pathway, r.status, r.outcome) for r in ordered],
+        rows=rows, unit_names=unit_names, outcome_phrases=[r.outcome_phrases for r in ordered],
     )
 
 
@@ -148,8 +155,9 @@ def _case_lines(timeline: CaseTimeline, words: _Words) -> list[str]:
              + words.bracket(label(timeline.status, "case.status", lang))]
     if timeline.pathways:
         lines.append(gettext("case.pathways", lang) + colon.rstrip())
-    for pathway, status, outcome in timeline.pathways:
+    for n, (pathway, status, _) in enumerate(timeline.pathways):
         title = words.pick(words.policy.pathways.get(pathway), "title", pathway)
+        outcome = timeline.outcome(n, lang)
         lines.append(f"  {title}{colon}{label(status, 'pathway.status', lang)}" + (f" — {outcome}" if outcome else ""))
     return lines
 

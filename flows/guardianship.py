@@ -18,6 +18,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.runtime import flow_run
 
+from core.outcome import Outcome
 from flows.steps import PathwayContext, begin_pathway, close_pathway, notify_caseworker, record_failure_hook
 from flows.waiting import PathwayBlocked, request_step, request_steps
 from models.case import PathwayStatus
@@ -31,18 +32,18 @@ async def guardianship_intervention(pathway_run_id: str) -> str:
     try:
         outcome = await _guardianship_steps(ctx)
     except PathwayBlocked as blocked:
-        return close_pathway(pathway_run_id, f"受阻：{blocked}", PathwayStatus.failed)
+        return close_pathway(pathway_run_id, blocked.outcome, PathwayStatus.failed)
     return close_pathway(pathway_run_id, outcome)
 
 
-async def _guardianship_steps(ctx: PathwayContext) -> str:
-    done: list[str] = []
+async def _guardianship_steps(ctx: PathwayContext) -> Outcome:
+    outcome = Outcome()
     admonition = await request_step(ctx, "committee_admonition", "village_committee")
     notify_caseworker(ctx, admonition.task_id, "task_answered", "村（居）委会已劝诫、制止")
+    outcome.add("guardianship.admonished")
     in_danger = bool(admonition.outcome.get("child_in_danger"))
     if not (admonition.outcome.get("serious") or in_danger):
-        return "村（居）委会已劝诫、制止；情节不严重，未报告公安机关"
-    done.append("村（居）委会已劝诫、制止")
+        return outcome.add("guardianship.not_serious")
 
     first_response = [("police_reprimand", "police")]
     if in_danger:
@@ -50,29 +51,26 @@ async def _guardianship_steps(ctx: PathwayContext) -> str:
     answers = await request_steps(ctx, first_response)
     police = answers["police_reprimand/police"]
     notify_caseworker(ctx, police.task_id, "task_answered", "公安机关已处理报告")
-    done.append("公安机关已训诫" if police.outcome.get("reprimanded") else "公安机关已处理（未训诫）")
+    outcome.add("guardianship.reprimanded" if police.outcome.get("reprimanded") else "guardianship.not_reprimanded")
     placement = answers.get("temporary_guardianship/rescue_centre")
     if placement:
-        done.append("已临时监护" if placement.outcome.get("placed") else "救助保护机构未安置")
+        outcome.add("guardianship.placed" if placement.outcome.get("placed") else "guardianship.not_placed")
 
     if police.outcome.get("family_education_ordered"):
         guidance = await request_step(ctx, "family_education_guidance", "womens_federation")
         notify_caseworker(ctx, guidance.task_id, "task_answered", "家庭教育指导已开始")
-        done.append("已开展家庭教育指导")
+        outcome.add("guardianship.guidance")
 
     assessment = await request_step(ctx, "guardianship_assessment", "civil_affairs")
     notify_caseworker(ctx, assessment.task_id, "task_answered", "家庭监护评估已完成")
-    done.append("已完成家庭监护评估")
+    outcome.add("guardianship.assessed")
     unsafe = assessment.outcome.get("guardianship_missing_or_unsafe") or police.outcome.get("child_unsafe")
     if unsafe and placement is None:
         placement = await request_step(ctx, "temporary_guardianship", "rescue_centre")
-        done.append("已临时监护" if placement.outcome.get("placed") else "救助保护机构未安置")
+        outcome.add("guardianship.placed" if placement.outcome.get("placed") else "guardianship.not_placed")
     last = assessment
     if assessment.outcome.get("long_term_guardianship_needed"):
-        from core.i18n import label  # start-up: Babel's catalogues, only on this branch
-
         last = await request_step(ctx, "long_term_guardianship", "court")
-        done.append(f"长期监护经法院处理（{label(last.outcome.get('ruling'), 'option.ruling')}）")
-    summary = "；".join(done)
-    notify_caseworker(ctx, last.task_id, "pathway_closed", summary)
-    return summary
+        outcome.add("guardianship.long_term", ruling=last.outcome.get("ruling"))
+    notify_caseworker(ctx, last.task_id, "pathway_closed", outcome.text())
+    return outcome

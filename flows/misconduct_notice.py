@@ -19,7 +19,8 @@ from __future__ import annotations
 from prefect import flow
 from prefect.runtime import flow_run
 
-from flows.onward_referral import start_linked_pathway
+from core.outcome import Outcome
+from flows.onward_referral import pending_reason, start_linked_pathway
 from flows.steps import PathwayContext, begin_pathway, close_pathway, notify_caseworker, record_failure_hook
 from flows.waiting import PathwayBlocked, request_steps
 from models.case import PathwayStatus
@@ -42,19 +43,21 @@ async def misconduct_notice(pathway_run_id: str) -> str:
     try:
         outcome = await _notice_steps(ctx)
     except PathwayBlocked as blocked:
-        return close_pathway(pathway_run_id, f"受阻：{blocked}", PathwayStatus.failed)
+        return close_pathway(pathway_run_id, blocked.outcome, PathwayStatus.failed)
     return close_pathway(pathway_run_id, outcome)
 
 
-async def _notice_steps(ctx: PathwayContext) -> str:
+async def _notice_steps(ctx: PathwayContext) -> Outcome:
     answers = await request_steps(ctx, FOLLOW_UPS)
     civil = answers["civil_affairs_followup/civil_affairs"]
     school = answers["education_followup/education"]
     notify_caseworker(ctx, civil.task_id, "task_answered", "民政部门已登记跟进情况")
     notify_caseworker(ctx, school.task_id, "task_answered", "教育部门已登记跟进情况")
-    done = ["民政部门已跟进" + ("，已提供监护支持" if civil.outcome.get("guardianship_support") else "，未提供监护支持"),
-            "教育部门已跟进" + ("，学校已采取教育帮扶措施" if school.outcome.get("school_measures")
-                             else "，学校未采取措施")]
+    outcome = Outcome()
+    outcome.add("misconduct.civil_support" if civil.outcome.get("guardianship_support")
+                else "misconduct.civil_no_support")
+    outcome.add("misconduct.school_measures" if school.outcome.get("school_measures")
+                else "misconduct.school_no_measures")
     results = {civil.outcome.get("screening_result"), school.outcome.get("screening_result")}
     risk = next((r for r in RISKS if r in results), None)
     if risk is not None:
@@ -63,9 +66,11 @@ async def _notice_steps(ctx: PathwayContext) -> str:
             ctx.pathway_run_id, SCREENING_ITEM, "psychological_screening",
             {"screening_result": risk, "screened_by": "school" if by == "education" else "other"},
             started_by=f"careflow/misconduct_notice/{ctx.pathway_run_id[:8]}")
-        done.append("已启动心理健康筛查路径" if linked.status == "started" else f"心理健康筛查路径待启动：{linked.reason}")
+        if linked.status == "started":
+            outcome.add("misconduct.screening_started")
+        else:
+            outcome.add("misconduct.screening_pending", reason=pending_reason(linked.reason))
     elif "normal" in results:
-        done.append("心理健康筛查结果正常")
-    summary = "；".join(done)
-    notify_caseworker(ctx, school.task_id, "pathway_closed", summary)
-    return summary
+        outcome.add("misconduct.screening_normal")
+    notify_caseworker(ctx, school.task_id, "pathway_closed", outcome.text())
+    return outcome

@@ -18,10 +18,16 @@ from sqlmodel import select
 from careflow.deployments import PATHWAY_DEPLOYMENTS
 from core.audit import record_audit
 from core.db import session_scope
+from core.outcome import Outcome
 from flows.steps import cache_key
 from models.audit import AuditEvent
 from models.case import PathwayRun
 from models.policy import load_policy
+
+
+#: Why a referral is pending, in Chinese (``LinkedPathway.reason``): no pathway to start, or the start refused.
+NO_PATHWAY = "暂无可启动的服务路径"
+NOT_STARTED = "未能启动："
 
 
 class LinkedPathway(BaseModel):
@@ -88,7 +94,7 @@ def record_linked_pathway(referred_from: str, item: int, pathway: str, parameter
 
     reason = ""
     if pathway not in PATHWAY_DEPLOYMENTS or pathway not in load_policy().pathways:
-        reason = "暂无可启动的服务路径"
+        reason = NO_PATHWAY
     if pathway == "service_referral":  # the referring unit's answer is the written reason where a condition is unknown
         parameters = {"eligibility_override": f"承办单位在上一路径的答复中转介清单第{item}项", **parameters}
     with session_scope() as session:
@@ -100,7 +106,7 @@ def record_linked_pathway(referred_from: str, item: int, pathway: str, parameter
                     run = create_pathway_run(session, case_id=parent.case_id, pathway=pathway, actor=started_by,
                                              parameters=parameters)
             except (KeyError, ValueError) as exc:
-                reason, run = f"未能启动：{exc}", None
+                reason, run = f"{NOT_STARTED}{exc}", None
             else:
                 record_audit(session, actor=started_by, action="pathway.linked", entity_type="pathway_run",
                              entity_id=run.id, case_id=parent.case_id,
@@ -113,6 +119,16 @@ def record_linked_pathway(referred_from: str, item: int, pathway: str, parameter
                              detail={"item": item, "pathway": pathway, "parameters": parameters})
             return LinkedPathway(item=item, pathway=pathway, status="pending", reason=reason)
         return LinkedPathway(item=item, pathway=pathway, status="started", pathway_run_id=str(run.id))
+
+
+def pending_reason(reason: str) -> Outcome:
+    """A pending referral's ``reason`` as a phrase: ``link.no_pathway`` (also for none), ``link.not_started`` with
+    the refusal as written, else the text itself."""
+    if not reason or reason == NO_PATHWAY:
+        return Outcome().add("link.no_pathway")
+    if reason.startswith(NOT_STARTED):
+        return Outcome().add("link.not_started", error=reason.removeprefix(NOT_STARTED))
+    return Outcome.typed(reason)
 
 
 def _linked_run(session, parent: PathwayRun, item: int) -> PathwayRun | None:

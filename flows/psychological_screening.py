@@ -22,6 +22,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.runtime import flow_run
 
+from core.outcome import Outcome
 from flows.steps import (
     PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker, record_failure_hook,
 )
@@ -30,14 +31,8 @@ from models.case import PathwayStatus
 from models.policy import load_policy
 
 
-def screening_zh(value: str) -> str:
-    """A risk level as every page shows it (``high_risk`` → ``高风险``, :func:`core.i18n.label`)."""
-    from core.i18n import label  # start-up: Babel's catalogues, only when a summary is written
-
-    return label(value, "option.screening_result")
-
-
-#: What each agency's enrolment in the community-rehabilitation step means, in the policy's words.
+#: What each agency's enrolment in the community-rehabilitation step means, in the policy's words (the caseworker's
+#: message; the outcome words it with ``outcome.rehab.<agency>``).
 REHABILITATION_ZH = {"health": "健康管理", "civil_affairs": "精神障碍社区康复服务"}
 
 
@@ -53,18 +48,18 @@ async def psychological_screening(pathway_run_id: str) -> str:
     try:
         screening = load_policy().pathway(ctx.pathway).validate_parameters(ctx.parameters)["screening_result"]
     except ValueError as exc:
-        return close_pathway(pathway_run_id, f"启动参数无效：{exc}", PathwayStatus.failed)
+        return close_pathway(pathway_run_id, Outcome().add("invalid_start", error=str(exc)), PathwayStatus.failed)
     try:
         outcome = await _screening_steps(ctx, screening)
     except PathwayBlocked as blocked:
-        return close_pathway(pathway_run_id, f"受阻：{blocked}", PathwayStatus.failed)
+        return close_pathway(pathway_run_id, blocked.outcome, PathwayStatus.failed)
     return close_pathway(pathway_run_id, outcome)
 
 
-async def _screening_steps(ctx: PathwayContext, screening: str) -> str:
+async def _screening_steps(ctx: PathwayContext, screening: str) -> Outcome:
     if screening == "normal":
-        return "心理健康筛查结果正常，无需干预"
-    done = [f"心理健康筛查结果{screening_zh(screening)}"]
+        return Outcome().add("screening.normal")
+    outcome = Outcome().add("screening.result", screening=screening)
     high_risk = screening == "high_risk"
 
     first = [("counselling", "social_work"), ("guardian_involvement", "township_station")]
@@ -73,41 +68,39 @@ async def _screening_steps(ctx: PathwayContext, screening: str) -> str:
     answers = await request_steps(ctx, first)
     counselling = answers["counselling/social_work"]
     notify_caseworker(ctx, counselling.task_id, "task_answered", "心理辅导、情绪疏导已答复")
-    done.append("已开始心理辅导、情绪疏导" if counselling.outcome.get("started") else "心理辅导未能开始")
+    outcome.add("screening.counselling" if counselling.outcome.get("started") else "screening.no_counselling")
     guardians = answers["guardian_involvement/township_station"]
     notify_caseworker(ctx, guardians.task_id, "task_answered", "监护人告知和配合干预已答复")
-    done.append("已告知并配合监护人采取干预措施" if guardians.outcome.get("guardians_informed")
-                else "未能告知监护人")
+    outcome.add("screening.guardians" if guardians.outcome.get("guardians_informed") else "screening.no_guardians")
 
     referral = answers.get("medical_referral/medical_institution")
     if referral is None:
         risk_after = counselling.outcome.get("risk_after")
         if risk_after == "resolved":
-            done.append("辅导后风险已解除，未转介就医")
-            return _finish(ctx, counselling, done)
+            outcome.add("screening.resolved")
+            return _finish(ctx, counselling, outcome)
         urgent = risk_after == "high_risk"
         referral = await request_step(ctx, "medical_referral", "medical_institution", urgent=urgent)
-        done.append(f"辅导后仍{screening_zh(risk_after)}，已转介就医" + ("（加急，24小时）" if urgent else ""))
+        outcome.add("screening.referred_urgent" if urgent else "screening.referred", risk=risk_after)
     else:
-        done.append("已加急转介就医（24小时）")
+        outcome.add("screening.referred_at_once")
     notify_caseworker(ctx, referral.task_id, "task_answered", "医疗机构已答复转介就医")
-    done.append("医疗机构已接诊" if referral.outcome.get("seen") else "医疗机构未接诊")
+    outcome.add("screening.seen" if referral.outcome.get("seen") else "screening.not_seen")
     if not referral.outcome.get("severe_mental_disorder"):
-        done.append("未诊断为严重精神障碍")
-        return _finish(ctx, referral, done)
+        outcome.add("screening.no_disorder")
+        return _finish(ctx, referral, outcome)
 
-    done.append("诊断为严重精神障碍")
+    outcome.add("screening.disorder")
     agencies = load_policy().pathway(ctx.pathway).step("community_rehabilitation").agencies  # health, civil affairs
     rehabilitation = await request_steps(ctx, [("community_rehabilitation", agency) for agency in agencies])
     for agency in agencies:
         answer = rehabilitation[f"community_rehabilitation/{agency}"]
         service = REHABILITATION_ZH.get(agency, load_policy().agency(agency).name_zh + "管理或康复服务")
         notify_caseworker(ctx, answer.task_id, "task_answered", f"{service}已答复")
-        done.append(f"已纳入{service}" if answer.outcome.get("enrolled") else f"未纳入{service}")
-    return _finish(ctx, answer, done)
+        outcome.add("screening.enrolled" if answer.outcome.get("enrolled") else "screening.not_enrolled", rehab=agency)
+    return _finish(ctx, answer, outcome)
 
 
-def _finish(ctx: PathwayContext, last: TaskAnswer, done: list[str]) -> str:
-    summary = "；".join(done)
-    notify_caseworker(ctx, last.task_id, "pathway_closed", summary)
-    return summary
+def _finish(ctx: PathwayContext, last: TaskAnswer, outcome: Outcome) -> Outcome:
+    notify_caseworker(ctx, last.task_id, "pathway_closed", outcome.text())
+    return outcome

@@ -33,6 +33,7 @@ from prefect.runtime import flow_run
 from sqlmodel import select
 
 from core.db import session_scope
+from core.outcome import Outcome
 from flows.steps import (
     PathwayContext, TaskAnswer, begin_pathway, cache_key, close_pathway, notify_caseworker, notify_follower,
     open_agency_task, record_failure_hook, registration_route,
@@ -46,9 +47,6 @@ from models.service_list import referral_item
 from models.task import AgencyTask, TaskState
 
 PATHWAY = "service_referral"
-
-#: The longest outcome a pathway run stores (``PathwayRun.outcome``).
-_OUTCOME_LIMIT = 500
 
 
 @flow(name="service-referral", persist_result=True, retries=2, retry_delay_seconds=10,
@@ -64,22 +62,23 @@ async def service_referral(pathway_run_id: str) -> str:
     try:
         item = referral_item(ctx.parameters)
     except ValueError as exc:
-        return close_pathway(pathway_run_id, f"参数错误：{exc}", PathwayStatus.failed)
+        return close_pathway(pathway_run_id, Outcome().add("bad_parameter", error=str(exc)), PathwayStatus.failed)
     if item.delivery == "programme":  # an activity for many children: invite the child, open no department's task
         return close_pathway(pathway_run_id, invite_to_programme(pathway_run_id, item.number))
     try:
         outcome = await _referral_steps(ctx, item)
     except PathwayBlocked as blocked:
-        return close_pathway(pathway_run_id, f"受阻：{blocked}"[:_OUTCOME_LIMIT], PathwayStatus.failed)
+        return close_pathway(pathway_run_id, blocked.outcome, PathwayStatus.failed)
     return close_pathway(pathway_run_id, outcome)
 
 
 @task(name="invite-to-programme", persist_result=True, retries=3, retry_delay_seconds=2,
       cache_key_fn=lambda _ctx, p: cache_key("invite-to-programme", p["pathway_run_id"]))
-def invite_to_programme(pathway_run_id: str, item: int) -> str:
+def invite_to_programme(pathway_run_id: str, item: int) -> Outcome:
     """Invite the child to the next programme of ``item`` in the case's county, or put the child on its waiting list
     (once per referral: :func:`careflow.programmes.invite_child`); returns the outcome to record, e.g.
-    ``清单第18项：已邀请参加「童心港湾读书会」（2027-01-16 09:30，凤山社区儿童之家）``."""
+    ``清单第18项：已邀请参加「童心港湾读书会」（2027-01-16 09:30，凤山社区儿童之家）`` (a result cached before
+    outcomes had phrases is that text, recorded as it is)."""
     # start-up: the invitation and its message (the outbox, the regions), only for items 18-20
     from careflow.programmes import invitation_outcome, invite_child
     from models.programmes import Programme  # start-up: the programme tables, likewise
@@ -96,7 +95,7 @@ def referral_requests(item: ServiceItem) -> tuple[PathwayStep, list[tuple[str, s
     return step, [(step.key, department) for department in item.departments]
 
 
-async def _referral_steps(ctx: PathwayContext, item: ServiceItem) -> str:
+async def _referral_steps(ctx: PathwayContext, item: ServiceItem) -> Outcome:
     step, requests = referral_requests(item)
     if step.jurisdiction_basis == "registration_place":
         if registration_route(ctx.pathway_run_id, step.key) == "cross_province":
@@ -111,33 +110,36 @@ async def _referral_steps(ctx: PathwayContext, item: ServiceItem) -> str:
     if item.completion == "any":
         cancel_unanswered(ctx.pathway_run_id, step.key,
                           f"清单第{item.number}项已由{_names(answers.values())}办结（任一部门办结即可）")
-    summary = summarise(item, step, [answers[f"{s}/{a}"] for s, a in requests if f"{s}/{a}" in answers])
+    outcome = referral_outcome(item, step, [answers[f"{s}/{a}"] for s, a in requests if f"{s}/{a}" in answers])
     last = max(answers.values(), key=lambda a: requests.index((a.step_key, a.agency_type)))
-    notify_caseworker(ctx, last.task_id, "pathway_closed", summary)
-    return summary
+    notify_caseworker(ctx, last.task_id, "pathway_closed", outcome.text())
+    return outcome
 
 
-async def _cross_province(ctx: PathwayContext, item: ServiceItem, step: PathwayStep) -> str:
+async def _cross_province(ctx: PathwayContext, item: ServiceItem, step: PathwayStep) -> Outcome:
     """跨省通办: the step's ``cross_province_steps`` in order at the residence (forward, then the reply)."""
     pathway = load_policy().pathway(PATHWAY)
     answers = []
     for key in step.cross_province_steps:
         answers.append((pathway.step(key), await request_step(ctx, key, pathway.step(key).agency)))
-    summary = cross_province_summary(item, answers)
-    notify_caseworker(ctx, answers[-1][1].task_id, "pathway_closed", summary)
-    return summary
+    outcome = cross_province_outcome(item, answers)
+    notify_caseworker(ctx, answers[-1][1].task_id, "pathway_closed", outcome.text())
+    return outcome
 
 
 def cross_province_summary(item: ServiceItem, answers: list[tuple[PathwayStep, TaskAnswer]]) -> str:
     """How a cross-province referral ended, at most 500 characters: each step's title and answer, e.g.
     ``清单第13项最低生活保障服务（跨省通办）。转递户籍地（跨省通办）：转递的户籍地部门：南部县民政局；
     转递日期：2026-03-04。记录户籍地审核确认结果（…）：户籍地审核确认结果：审核通过；户籍地答复日期：2026-04-01``."""
-    from core.i18n import outcome_text  # start-up: Babel's catalogues, only once the referral ends
+    return cross_province_outcome(item, answers).text()
 
-    parts = [f"{step.title_zh}：{outcome_text(answer.outcome, {f.name: f.label_zh for f in step.outcome})}"
-             for step, answer in answers]
-    text = f"清单第{item.number}项{item.service}（跨省通办）。" + "。".join(parts)
-    return text if len(text) <= _OUTCOME_LIMIT else text[:_OUTCOME_LIMIT - 1] + "…"
+
+def cross_province_outcome(item: ServiceItem, answers: list[tuple[PathwayStep, TaskAnswer]]) -> Outcome:
+    """:func:`cross_province_summary` as phrases (``referral.cross_province``, a ``referral.cross_step`` each)."""
+    steps = Outcome(sep="sentence")
+    for step, answer in answers:
+        steps.add("referral.cross_step", step=f"{PATHWAY}/{step.key}", fields=_fields(step, answer.outcome))
+    return Outcome().add("referral.cross_province", item=item.number, service=item.number, steps=steps)
 
 
 def _names(answers) -> str:
@@ -147,20 +149,27 @@ def _names(answers) -> str:
 
 def summarise(item: ServiceItem, step: PathwayStep, answers: list[TaskAnswer]) -> str:
     """How the referral ended, in the step's own words, at most 500 characters, e.g.
-    ``清单第18项精神文化生活服务：7个责任部门均已答复。网信办：已提供服务；教育：已提供服务；…``."""
-    from core.i18n import label  # start-up: Babel's catalogues, only once the referral ends
+    ``清单第18项精神文化生活服务：7个责任部门均已答复。网信办（已提供服务：是，服务措施：…）；教育（…）``."""
+    return referral_outcome(item, step, answers).text()
 
-    agencies = load_policy().agencies
-    parts = []
+
+def referral_outcome(item: ServiceItem, step: PathwayStep, answers: list[TaskAnswer]) -> Outcome:
+    """:func:`summarise` as phrases: ``referral.all_answered`` (or ``referral.any_done``) with a
+    ``referral.answer`` per department, its fields but the note."""
+    said = Outcome()
     for answer in answers:
-        labels = {f.name: f.label_zh for f in step.outcome}
-        said = "，".join(f"{labels.get(k, k)}：{label(v, f'option.{k}')}" for k, v in answer.outcome.items()
-                        if k != "note")
-        parts.append(f"{agencies[answer.agency_type].name_zh}（{said}）")
-    head = (f"清单第{item.number}项{item.service}：{len(answers)}个责任部门均已答复" if item.completion == "all"
-            else f"清单第{item.number}项{item.service}：{len(answers)}个部门已办结（任一部门办结即可）")
-    text = head + "。" + "；".join(parts)
-    return text if len(text) <= _OUTCOME_LIMIT else text[:_OUTCOME_LIMIT - 1] + "…"
+        shown = {k: v for k, v in answer.outcome.items() if k != "note"}
+        said.add("referral.answer", agency=answer.agency_type, fields=_fields(step, shown, sep="comma"))
+    head = "referral.all_answered" if item.completion == "all" else "referral.any_done"
+    return Outcome().add(head, item=item.number, service=item.number, count=len(answers), answers=said)
+
+
+def _fields(step: PathwayStep, values: dict, sep: str = "list") -> Outcome:
+    """An answer's fields as ``field`` phrases (``审核确认结果：审核通过``), each worded when read."""
+    fields = Outcome(sep=sep)
+    for name, value in values.items():
+        fields.add("field", field=f"{PATHWAY}/{step.key}/{name}", value=value)
+    return fields
 
 
 @task(name="cancel-unanswered", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)

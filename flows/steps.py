@@ -30,6 +30,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from core.db import session_scope
+from core.outcome import Outcome
 from core.processes import process_record
 from core.prefect_env import share_prefect_tls_context
 from careflow.recovery import close_pathway_run, record_flow_failure
@@ -268,10 +269,12 @@ def next_suspend_number(pathway_run_id: str) -> int:
 
 
 @task(name="close-pathway", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
-def close_pathway(pathway_run_id: str, outcome: str, status: PathwayStatus = PathwayStatus.completed) -> str:
-    """Record how the pathway ended; returns the recorded outcome.
+def close_pathway(pathway_run_id: str, outcome: Outcome | str,
+                  status: PathwayStatus = PathwayStatus.completed) -> str:
+    """Record how the pathway ended (its phrases, and their Chinese text; :mod:`core.outcome`); returns the recorded
+    Chinese text.
 
-    Idempotent: a closed run keeps its first outcome. The outcome is cut to 500 characters with "…" (a long
+    Idempotent: a closed run keeps its first outcome. The text is cut to 500 characters with "…" (a long
     rejection reason quoted in it never makes the close fail). A ``failed`` end (a step rejected
     :data:`flows.waiting.MAX_ATTEMPTS` times) tells the caseworker and the county manager
     (:func:`careflow.recovery.close_pathway_run`), in the same transaction, for the send loop.

@@ -27,12 +27,13 @@ from typing import NamedTuple
 from prefect import flow
 from prefect.runtime import flow_run
 
-from flows.onward_referral import LinkedPathway, start_linked_pathway
+from core.outcome import Outcome
+from flows.onward_referral import LinkedPathway, pending_reason, start_linked_pathway
 from flows.steps import (
     PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker, record_failure_hook,
 )
 from flows.waiting import PathwayBlocked, request_step
-from models.case import PathwayStatus, clip_text
+from models.case import PathwayStatus
 from models.policy import load_policy
 
 #: Default ceiling of a small amount (小额), in yuan. The plan fixes none (counties set their own, often
@@ -43,14 +44,6 @@ SMALL_AMOUNT_MAX_YUAN = 1000.0
 #: The pathway that refers any one service-list item to its departments (parameter ``item``, DOMAIN.md §4D).
 SERVICE_REFERRAL = "service_referral"
 
-
-
-def help_zh(value) -> str:
-    """救助方式 as the summary reads it: ``several`` → ``多种方式`` (the catalogue's label every page shows,
-    :func:`core.i18n.label`), ``救助`` when the answer names none."""
-    from core.i18n import label  # start-up: Babel's catalogues, only when a summary is written
-
-    return label(value, "option.help_given") if value else "救助"
 
 
 class Referral(NamedTuple):
@@ -73,61 +66,65 @@ async def temporary_assistance(pathway_run_id: str, small_amount_max_yuan: float
     try:
         outcome = await _assistance_steps(ctx, Decimal(str(small_amount_max_yuan)))
     except PathwayBlocked as blocked:
-        return close_pathway(pathway_run_id, f"受阻：{blocked}", PathwayStatus.failed)
+        return close_pathway(pathway_run_id, blocked.outcome, PathwayStatus.failed)
     return close_pathway(pathway_run_id, outcome)
 
 
-async def _assistance_steps(ctx: PathwayContext, small_amount_max: Decimal) -> str:
+async def _assistance_steps(ctx: PathwayContext, small_amount_max: Decimal) -> Outcome:
     acknowledgement = await request_step(ctx, "acknowledgement", "civil_affairs")
     emergency = bool(acknowledgement.outcome.get("emergency"))
     notify_caseworker(ctx, acknowledgement.task_id, "task_answered",
                       "急难发生地已受理：" + ("急难型，先行救助" if emergency else "普通型，审核审批"))
     if emergency:
-        done = ["急难型临时救助：急难发生地已受理"]
+        outcome = Outcome().add("assistance.emergency")
         help_first = await request_step(ctx, "emergency_help", "civil_affairs")
         notify_caseworker(ctx, help_first.task_id, "task_answered", "已先行救助")
         amount = str(help_first.outcome.get("amount_yuan") or "").strip()
-        done.append(f"已先行救助（{help_zh(help_first.outcome.get('help_given'))}"
-                    + (f"，{amount}元" if parse_yuan(amount) is not None else "") + "）")
+        helped = help_first.outcome.get("help_given")
+        if parse_yuan(amount) is not None:
+            outcome.add("assistance.helped_amount", help=helped, amount=amount)
+        else:
+            outcome.add("assistance.helped", help=helped)
         if small_amount_yuan(help_first.outcome, small_amount_max) is not None:
             payment = await request_step(ctx, "small_amount_payment", "civil_affairs")
             notify_caseworker(ctx, payment.task_id, "task_answered", "小额快救已答复")
-            done.append("小额快救已发放" if payment.outcome.get("paid") else "小额快救未发放")
-        await _refer_onward(ctx, done)
+            outcome.add("assistance.paid" if payment.outcome.get("paid") else "assistance.not_paid")
+        await _refer_onward(ctx, outcome)
         paperwork = await request_step(ctx, "paperwork", "civil_affairs")
-        done.append("急难缓解后已补齐审核审批手续" if paperwork.outcome.get("completed") else "审核审批手续未补齐")
-        return _finish(ctx, paperwork, done)
+        outcome.add("assistance.paperwork" if paperwork.outcome.get("completed") else "assistance.no_paperwork")
+        return _finish(ctx, paperwork, outcome)
 
-    done = ["普通临时救助：急难发生地已受理"]
+    outcome = Outcome().add("assistance.ordinary")
     review = await request_step(ctx, "ordinary_review", "civil_affairs")
     if review.outcome.get("decision") != "granted":
-        done.append("审核审批不予救助")
-        return _finish(ctx, review, done)
+        outcome.add("assistance.refused")
+        return _finish(ctx, review, outcome)
     notify_caseworker(ctx, review.task_id, "task_answered", "审核审批同意救助")
-    done.append("审核审批同意救助")
-    referral = await _refer_onward(ctx, done)
-    return _finish(ctx, referral, done)
+    outcome.add("assistance.granted")
+    referral = await _refer_onward(ctx, outcome)
+    return _finish(ctx, referral, outcome)
 
 
-async def _refer_onward(ctx: PathwayContext, done: list[str]) -> TaskAnswer:
-    """Request the onward referral and start a pathway for each item it lists; add what happened to ``done``."""
+async def _refer_onward(ctx: PathwayContext, outcome: Outcome) -> TaskAnswer:
+    """Request the onward referral and start a pathway for each item it lists; add what happened to ``outcome``."""
     referral = await request_step(ctx, "onward_referral", "civil_affairs")
-    referrals, ignored = referral_targets(str(referral.outcome.get("services", "")), referring_pathway=ctx.pathway)
-    linked: list[LinkedPathway] = []
+    referrals, ignored = referral_plan(str(referral.outcome.get("services", "")), referring_pathway=ctx.pathway)
+    said = Outcome()
     for target in referrals:
-        linked.append(await start_linked_pathway(
+        said.extend(link_outcome(await start_linked_pathway(
             ctx.pathway_run_id, target.item, target.pathway, target.parameters,
-            started_by=f"careflow/onward_referral/{referral.task_id[:8]}"))
-    summary = "；".join([describe_link(link) for link in linked] + ignored) or "无需转介其他服务"
-    notify_caseworker(ctx, referral.task_id, "task_answered", summary)
-    done.append(f"转介：{summary}")
+            started_by=f"careflow/onward_referral/{referral.task_id[:8]}")))
+    said.extend(ignored)
+    if not said:
+        said.add("assistance.nothing_to_refer")
+    notify_caseworker(ctx, referral.task_id, "task_answered", said.text())
+    outcome.add("assistance.referred", referrals=said)
     return referral
 
 
-def _finish(ctx: PathwayContext, last: TaskAnswer, done: list[str]) -> str:
-    summary = clip_text("；".join(done))  # the length PathwayRun.outcome stores
-    notify_caseworker(ctx, last.task_id, "pathway_closed", summary)
-    return summary
+def _finish(ctx: PathwayContext, last: TaskAnswer, outcome: Outcome) -> Outcome:
+    notify_caseworker(ctx, last.task_id, "pathway_closed", outcome.text())  # the length PathwayRun.outcome stores
+    return outcome
 
 
 def parse_yuan(text: object) -> Decimal | None:
@@ -160,6 +157,12 @@ def small_amount_yuan(help_outcome: dict, max_yuan: Decimal | float = SMALL_AMOU
 
 
 def referral_targets(services: str, *, referring_pathway: str) -> tuple[list[Referral], list[str]]:
+    """:func:`referral_plan` with the items it cannot refer in Chinese, one text each."""
+    referrals, ignored = referral_plan(services, referring_pathway=referring_pathway)
+    return referrals, ignored.texts()
+
+
+def referral_plan(services: str, *, referring_pathway: str) -> tuple[list[Referral], Outcome]:
     """The pathways an onward referral's ``services`` text starts, and the items it cannot refer.
 
     ``services`` lists service-list item numbers in any separators (``"13,16"``, ``"第13项、第16项"``):
@@ -172,14 +175,14 @@ def referral_targets(services: str, *, referring_pathway: str) -> tuple[list[Ref
       tell — starts ``service_referral`` with ``{"item": N}``: the item's departments provide the service
       (e.g. the screening), and the caseworker starts the specific pathway with its result;
     - an item of the referring pathway itself (15 for temporary assistance) or a number not on the list is
-      not referred; the second list says why, in Chinese, for the caseworker.
+      not referred; the second result says why, one phrase per item (``link.not_on_list`` …).
 
     Returns:
         ``(referrals, ignored)``.
     """
     policy = load_policy()
     referrals: list[Referral] = []
-    ignored: list[str] = []
+    ignored = Outcome()
     seen: set[int] = set()
     for digits in re.findall(r"\d+", unicodedata.normalize("NFKC", services)):
         item = int(digits)
@@ -187,17 +190,17 @@ def referral_targets(services: str, *, referring_pathway: str) -> tuple[list[Ref
             continue
         seen.add(item)
         if item not in policy.service_items:
-            ignored.append(f"清单无第{item}项，未转介")
+            ignored.add("link.not_on_list", item=item)
             continue
         if item in policy.pathway(referring_pathway).service_items:
-            ignored.append(f"第{item}项{policy.service_item(item).service}即本路径，未重复转介")
+            ignored.add("link.same_pathway", item=item, service=item)
             continue
         direct = [p.key for p in policy.pathways.values()
                   if item in p.service_items and p.key not in (SERVICE_REFERRAL, referring_pathway)
                   and not any(field.required for field in p.start_parameters)]
         if direct:
             if any(r.pathway == direct[0] for r in referrals):  # one run of that pathway serves both items
-                ignored.append(f"第{item}项{policy.service_item(item).service}并入同一服务路径")
+                ignored.add("link.merged", item=item, service=item)
                 continue
             referrals.append(Referral(item, direct[0], {}))
         else:
@@ -208,9 +211,12 @@ def referral_targets(services: str, *, referring_pathway: str) -> tuple[list[Ref
 def describe_link(link: LinkedPathway) -> str:
     """One referral as the caseworker reads it, e.g. ``第16项监护支持干预服务：已启动监护干预路径``, or, when it
     could not start, why (``…：待转介（未能启动：该个案的监护干预路径正在进行中…，请个案社工跟进）``)."""
-    policy = load_policy()
-    service = f"第{link.item}项{policy.service_item(link.item).service}"
+    return link_outcome(link).text()
+
+
+def link_outcome(link: LinkedPathway) -> Outcome:
+    """One referral as a phrase: ``link.started`` (the pathway), or ``link.pending`` with why
+    (:func:`flows.onward_referral.pending_reason`)."""
     if link.status == "started":
-        title = policy.pathway(link.pathway).title_zh.split("（")[0]
-        return f"{service}：已启动{title}路径"
-    return f"{service}：待转介（{link.reason or '暂无可启动的服务路径'}，请个案社工跟进）"
+        return Outcome().add("link.started", item=link.item, service=link.item, pathway=link.pathway)
+    return Outcome().add("link.pending", item=link.item, service=link.item, reason=pending_reason(link.reason))

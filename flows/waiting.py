@@ -22,6 +22,7 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 
 from core.db import session_scope
+from core.outcome import Outcome
 from flows.faults import fault_point
 from flows.steps import (
     PathwayContext, TaskAnswer, next_suspend_number, queue_message, read_tasks, request_agency_step,
@@ -43,14 +44,15 @@ class AgencyAnswer(RunInput):
 
 
 class PathwayBlocked(Exception):
-    """A step was rejected :data:`MAX_ATTEMPTS` times; the county manager has been told. Its text is the
-    pathway's recorded outcome after "受阻：", read by caseworkers and managers: Chinese, naming the step by its
-    title (``step_title``; the key when the policy has none)."""
+    """A step was rejected :data:`MAX_ATTEMPTS` times; the county manager has been told. Its text is Chinese,
+    naming the step by its title (``step_title``; the key when the policy has none); :attr:`outcome` is the
+    pathway's recorded outcome (``受阻：…``), the rejection reason in it as the agency wrote it."""
 
-    def __init__(self, step_key: str, reason: str, step_title: str = ""):
+    def __init__(self, step_key: str, reason: str, step_title: str = "", pathway: str = ""):
         super().__init__(f"“{step_title or step_key}”已被退回 {MAX_ATTEMPTS} 次：{reason}")
         self.step_key = step_key
         self.reason = reason
+        self.outcome = Outcome().add("blocked", step=f"{pathway}/{step_key}", times=MAX_ATTEMPTS, reason=reason)
 
 
 async def await_answers(ctx: PathwayContext, task_ids: list[str], rule: Literal["all", "any"] = "all") -> list[TaskAnswer]:
@@ -119,7 +121,7 @@ async def request_steps(
             _report_rejection(ctx, answer)
             rejections[pair] += 1
             if rejections[pair] >= MAX_ATTEMPTS:
-                raise PathwayBlocked(pair[0], answer.rejection_reason, _step_title(ctx.pathway, pair[0]))
+                raise PathwayBlocked(pair[0], answer.rejection_reason, _step_title(ctx.pathway, pair[0]), ctx.pathway)
             await await_reroute(ctx, answer.task_id)
             attempts[pair] = answer.attempt + 1  # a manager's redirect may have used numbers in between
 

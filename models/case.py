@@ -107,7 +107,9 @@ class PathwayRun(SQLModel, table=True):
     ended (Chinese or the engine's words, at most 500 characters); ``down_since`` is when the pathway was
     last found without a live flow run (UTC; cleared when a new flow run begins).
     ``outcome``, ``last_failure`` and ``last_resume_error`` are cut to 500 characters with "…" when written
-    (:class:`ClippedString`).
+    (:class:`ClippedString`). ``outcome`` is Chinese (the audit's words); ``outcome_phrases`` says the same as
+    catalogue phrases, worded in each reader's language (:mod:`core.outcome`; migration 0027; None on older rows and
+    on outcomes a person typed).
     """
 
     __tablename__ = "pathway_run"
@@ -132,6 +134,9 @@ class PathwayRun(SQLModel, table=True):
     ended_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
     outcome: str = Field(default="", sa_column=sa.Column(ClippedString(PATHWAY_TEXT_MAX), nullable=False),
                          description="how the pathway ended, in the policy's words")
+    outcome_phrases: list | None = Field(default=None,
+                                         sa_column=sa.Column(sa.JSON(none_as_null=True), nullable=True),
+                                         description="the outcome as catalogue phrases (core.outcome)")
     resume_pending: bool = Field(default=False, index=True)
     answer_seq: int = Field(default=0, description="bumped by every stored answer; clears resume_pending safely")
     suspend_seq: int = Field(default=0, description="bumped before every suspend: each suspend gets a new key")

@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 
 from careflow.figures import META, WINDOW_DAYS, is_stale, refresh_figures
 from careflow.routing import jurisdiction_prefix
+from core.outcome import shown_outcome
 from models.agency import AgencyUnit
 from models.base import UTCDateTime, utcnow
 from models.case import Case, PathwayRun
@@ -208,7 +209,8 @@ def latest_pathways(session: Session, jurisdiction: str, t: Translator,
     ``ix_pathway_run_started_at``, see :func:`_newest_inside`), with their open steps (one query for the steps
     of at most ``limit`` runs; the columns shown, not whole rows), and whether the list is complete."""
     query = (select(PathwayRun.id, PathwayRun.pathway, PathwayRun.status, PathwayRun.started_at, PathwayRun.ended_at,
-                    PathwayRun.outcome, PathwayRun.flow_run_id, Case.reference, Case.status, Case.county_code)
+                    PathwayRun.outcome, PathwayRun.outcome_phrases, PathwayRun.flow_run_id, Case.reference,
+                    Case.status, Case.county_code)
              .join(Case, Case.id == PathwayRun.case_id).join(Child, Child.id == Case.child_id)
              .where(child_in(jurisdiction)).order_by(PathwayRun.started_at.desc(), PathwayRun.id.desc()))
     runs, complete = _newest_inside(session, query, sa.tuple_(PathwayRun.started_at, PathwayRun.id), limit)
@@ -220,7 +222,8 @@ def latest_pathways(session: Session, jurisdiction: str, t: Translator,
                     AgencyTask.state.in_([s.value for s in OPEN_STATES])).order_by(AgencyTask.requested_at)).all():
             open_by_run[run_id].append((step_key, title))
     pathways = []
-    for run_id, pathway, status, started_at, ended_at, outcome, flow_run_id, reference, case_status, county in runs:
+    for (run_id, pathway, status, started_at, ended_at, outcome, phrases, flow_run_id, reference, case_status,
+         county) in runs:
         current = []
         for step_key, title in open_by_run.get(run_id, []):
             step = step_definition(pathway, step_key)
@@ -228,6 +231,7 @@ def latest_pathways(session: Session, jurisdiction: str, t: Translator,
         pathways.append(PathwayRowOut(
             case_reference=reference, case_status=str(case_status), county_code=county, pathway=pathway,
             title=pathway_title(pathway, t), status=str(status), current_steps=current, started_at=started_at,
-            ended_at=ended_at, outcome=outcome, flow_run_url=flow_run_url(flow_run_id),
+            ended_at=ended_at, outcome=shown_outcome(outcome, phrases, t.lang),
+            flow_run_url=flow_run_url(flow_run_id),
         ))
     return pathways, complete

@@ -94,7 +94,8 @@ class PathwayRunOut(BaseModel):
     status_label: str = Field("", description="the status as people read it (办理中 …), in the caller's language")
     started_at: dt.datetime
     ended_at: dt.datetime | None
-    outcome: str
+    outcome: str = Field(description="how the pathway ended, in the caller's language (as recorded, in Chinese, "
+                                     "for older runs and for what a person typed)")
     flow_run_id: uuid.UUID | None
     flow_run_url: str | None = Field(description="the run in the Prefect UI")
 
@@ -272,7 +273,7 @@ class PathwayRowOut(BaseModel):
     current_steps: list[str]
     started_at: dt.datetime
     ended_at: dt.datetime | None
-    outcome: str
+    outcome: str = Field(description="how the pathway ended, in the caller's language")
     flow_run_url: str | None
 
 

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from core.audit import record_audit
 from core.i18n import deadline_text as i18n_deadline_text
+from core.outcome import shown_outcome
 from careflow.facts import unit_names
 from core.settings import get_settings
 from careflow.timeline import case_timeline
@@ -206,7 +207,8 @@ def child_detail(session: Session, child: Child, *, actor: str, reveal_id: bool 
 def pathway_run_out(run: PathwayRun, t: Translator) -> PathwayRunOut:
     return PathwayRunOut(id=run.id, pathway=run.pathway, title=pathway_title(run.pathway, t), status=str(run.status),
                          status_label=t.pathway_status(run.status),
-                         started_at=run.started_at, ended_at=run.ended_at, outcome=run.outcome,
+                         started_at=run.started_at, ended_at=run.ended_at,
+                         outcome=shown_outcome(run.outcome, run.outcome_phrases, t.lang),
                          flow_run_id=run.flow_run_id, flow_run_url=flow_run_url(run.flow_run_id))
 
 

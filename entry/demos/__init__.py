@@ -52,6 +52,7 @@ def run_demo(pathway: str = "guardianship", lang: str = "zh") -> int:
     if problems:
         typer.secho(gettext("cli.demo.out.failed", lang) + "\n  " + "\n  ".join(problems), fg="red", err=True)
         return 1
-    typer.echo("\n" + gettext("cli.demo.out.closed", lang, reference=reference, status=timeline.pathways[-1][2]))
+    typer.echo("\n" + gettext("cli.demo.out.closed", lang, reference=reference,
+                                status=timeline.outcome(-1, lang)))
     typer.echo(gettext("cli.demo.out.mailbox", lang, folder=get_settings().mailbox_dir))
     return 0

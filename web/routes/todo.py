@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from careflow.exchange.proposals import proposal_views
 from careflow.facts import unit_names
+from core.outcome import shown_outcome
 from models.base import utcnow
 from web.case_marks import escalated_text, late_text
 from web.caseworker_inbox import KINDS, inbox_counts, list_inbox, spec
@@ -39,7 +40,8 @@ def todo(request: Request, db: DbDep, user: CaseworkerPage) -> Response:
         if kind == "ended":
             rows = [{"reference": case.reference, "pathway": pathway_title(run.pathway, t) if run else "",
                      "status": str(run.status) if run else "", "ended_at": run.ended_at if run else None,
-                     "outcome": run.outcome if run else ""} for case, run in page.items]
+                     "outcome": shown_outcome(run.outcome, run.outcome_phrases, t.lang) if run else ""}
+                    for case, run in page.items]
             return page, {"ended": rows}
         names = unit_names(db, [row[0].unit_code for row in page.items])
         rows = []
