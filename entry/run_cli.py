@@ -175,7 +175,12 @@ def sweep() -> None:
     typer.echo(tr("cli.sweep.out.dashboard", figures=counts_text({k: v for k, v in dashboard.items() if k != "refreshed"}))
                if dashboard["refreshed"] else tr("cli.sweep.out.dashboard_fresh"))
     typer.echo(tr("cli.sweep.out.pathways", figures=counts_text(asyncio.run(reconcile_pathways.fn()), "pathway")))
-    typer.echo(tr("cli.sweep.out.notifications", figures=counts_text(retry_notifications.fn())))
+    from notifications.channels import ChannelConfigError  # start-up: Apprise, as the sending below
+
+    try:
+        typer.echo(tr("cli.sweep.out.notifications", figures=counts_text(retry_notifications.fn())))
+    except ChannelConfigError as exc:  # the channel file is broken: its line, not a traceback
+        fail(exc)
 
 
 @run_app.command(help=tr("cli.mailbox.help"))
