@@ -63,8 +63,17 @@ def test_page_second_answer_shows_the_stored_one_in_chinese(web_app, world, clie
     refused = officer.post(f"/tasks/{task.id}/complete",
                            data={"csrf_token": officer.csrf, "o_serious": "no", "o_child_in_danger": "no",
                                  "o_note": f"已劝诫{child_name}的父亲"})
-    assert refused.status_code == 400 and "中不能出现儿童姓名或身份证号" in refused.text
-    assert "情况说明（note）" in refused.text  # the field is named, and the officer's text kept to edit
+    assert refused.status_code == 400  # the field is named, and the officer's text kept to edit
+    assert "情况说明：不能出现儿童姓名或身份证号" in refused.text and f"已劝诫{child_name}的父亲" in refused.text
+    officer.get("/todo?lang=en")
+    try:  # was the Chinese 「情况说明（note）中不能出现儿童姓名…」 on the English page
+        english = officer.post(f"/tasks/{task.id}/complete", data={"csrf_token": officer.csrf, "o_serious": "no",
+                                                                  "o_child_in_danger": "no",
+                                                                  "o_note": f"已劝诫{child_name}的父亲"})
+        assert english.status_code == 400
+        assert "Note: must not hold the child&#39;s name or ID number" in english.text
+    finally:
+        officer.get("/todo?lang=zh")
     done = officer.post(f"/tasks/{task.id}/complete",
                         data={"csrf_token": officer.csrf, "o_serious": "no", "o_child_in_danger": "no"})
     assert done.status_code == 303, done.text
