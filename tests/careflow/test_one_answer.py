@@ -6,6 +6,9 @@ update or unique index — not the order of the threads — decides who wins.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import uuid
 
@@ -290,13 +293,21 @@ def test_cli_starting_an_open_pathway_again_exits_1_and_creates_nothing(session,
                                       "--as", "cw.two"])
     assert result.exit_code == 1, result.output
     assert "该个案的监护干预路径正在进行中" in result.output and first.hex[:8] in result.output
+    english = subprocess.run([sys.executable, "-m", "entry.cli", "pathway", "start", "--case", reference, "--pathway",
+                              "guardianship", "--as", "cw.two"], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "CAREFLOW_LANG": "en"})  # was the Chinese refusal
+    assert english.returncode == 1 and english.stderr.startswith(
+        "error: This case already has the pathway “Guardianship intervention, from warning to police report” "
+        "running (started by ") and f"pathway run {first.hex[:8]}): start it again once it has ended" in english.stderr
     assert [r.id for r in _open_runs(case_id)] == [first]
 
 
 def test_a_start_parameter_text_is_at_most_500_characters(case_id):
-    with pytest.raises(ValueError, match=r"启动参数情况说明（note）不能超过500个字（现有501个字）"), session_scope() as s:
+    with pytest.raises(ValueError) as refused, session_scope() as s:
         create_pathway_run(s, case_id=case_id, pathway="service_referral", actor="x",
                            parameters={"item": 18, "note": "长" * 501})
+    assert (refused.value.text("zh"), refused.value.text("en")) == (
+        "情况说明：最多500个字（现有501个）", "Note: at most 500 characters (this has 501)")
     assert _open_runs(case_id) == []
 
 

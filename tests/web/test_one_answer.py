@@ -116,6 +116,14 @@ def test_starting_an_open_pathway_again_is_409_naming_the_open_run(web_app, worl
         page = caseworker.post(f"/cases/{reference}/pathways",
                                data={"csrf_token": caseworker.csrf, "pathway": "guardianship"})
         assert page.status_code == 409 and "正在进行中" in page.text and "结束后方可再次发起" in page.text
+        caseworker.get("/todo?lang=en")
+        try:  # was the Chinese refusal on the English page
+            english = caseworker.post(f"/cases/{reference}/pathways",
+                                      data={"csrf_token": caseworker.csrf, "pathway": "guardianship"})
+        finally:
+            caseworker.get("/todo?lang=zh")
+        assert english.status_code == 409 and "This case already has the pathway “Guardianship intervention" \
+            in english.text and f"pathway run {run.id.hex[:8]}): start it again once it has ended" in english.text
     finally:
         with session_scope() as s:
             s.get(PathwayRun, run.id).status = PathwayStatus.cancelled
