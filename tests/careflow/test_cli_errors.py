@@ -162,3 +162,16 @@ def test_an_answer_s_own_texts_are_refused_in_chinese_and_in_english(police_task
     en = english("task", "reject", ref, "--unit", "police-350302", "--as", "x", "--reason", "长" * 1001)
     assert en.returncode == 2 and en.stderr.strip() == (
         "error: Reason for rejecting: at most 1000 characters (this has 1001)")
+
+
+def test_a_survey_file_that_is_no_survey_is_named_in_chinese_and_in_english(database_url, tmp_path):
+    """It read Chinese with CAREFLOW_LANG=en too (「bad.csv：缺少必填列：…」)."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"姓名,身份证号,性别\n张三,{make_resident_id()},男\n", encoding="utf-8")
+    args = ["survey", "import", bad, "--county", "350302", "--round", "2026-10"]
+    chinese = invoke(*args)
+    assert chinese.exit_code == 2 and chinese.output.strip() == (
+        "错误：bad.csv：缺少必填列：户籍地、来本地日期、重点关爱情形（文件中的列：姓名、身份证号、性别）")
+    en = english(*args)
+    assert en.returncode == 2 and en.stderr.strip() == (
+        "error: bad.csv: required columns missing: 户籍地, 来本地日期, 重点关爱情形 (the file's columns: 姓名, 身份证号, 性别)")
