@@ -10,11 +10,13 @@ import re
 
 from sqlmodel import Session
 
+from core.i18n import LANGUAGES, field_label, gettext
 from models.case import Case, PathwayRun
 from models.child import Child
 from models.outcome_fields import validate_fields
 from models.policy import load_policy
 from models.dated_duties import describe_duty
+from models.errors import FieldValueError
 from models.task import AgencyTask
 from notifications.render import PersonalDataLeak, assert_no_personal_data
 
@@ -42,9 +44,9 @@ def validate_answer(session: Session, task: AgencyTask, outcome: dict) -> dict:
     return validate_fields(fields, outcome, f"duty {task.step_key!r} outcome")
 
 
-def _field_labels(session: Session, task: AgencyTask) -> dict[str, str]:
-    """Outcome field name → its Chinese label (``note`` → ``情况说明``), for error messages."""
-    labels = {"note": "情况说明"}
+def _field_labels(session: Session, task: AgencyTask) -> dict[str, dict[str, str]]:
+    """Outcome field name → its label by language (``note`` → ``{"zh": "情况说明", "en": "Note"}``), for errors."""
+    labels = {"note": {lang: field_label("note", lang) for lang in LANGUAGES}}
     try:
         if task.pathway_run_id is not None:
             run = session.get(PathwayRun, task.pathway_run_id)
@@ -53,7 +55,7 @@ def _field_labels(session: Session, task: AgencyTask) -> dict[str, str]:
             fields = describe_duty(task.duty_key or "", task.title).outcome
     except (KeyError, ValueError):
         return labels
-    labels.update({f.name: f.label_zh for f in fields})
+    labels.update({f.name: {"zh": f.label_zh, "en": f.label_en} for f in fields})
     return labels
 
 
@@ -72,31 +74,31 @@ def check_answer_text(session: Session, task: AgencyTask, *, reason: str = "", o
     reference, never a child's name or ID number).
 
     Raises:
-        ValueError: Chinese, naming the field, e.g. ``情况说明（note）中不能出现儿童姓名或身份证号…``.
+        models.errors.FieldValueError (a ValueError) naming the field (``reason`` or the outcome field, by its
+        label), worded in the reader's language: e.g. 「情况说明：不能出现儿童姓名或身份证号…」.
     """
     labels = _field_labels(session, task)
-    texts: list[tuple[str, str]] = []
+    texts: list[tuple[str, str, int, dict | None]] = []
     if reason:
-        texts.append(("退回原因（reason）", reason))
+        texts.append(("reason", reason, REASON_MAX_CHARS,
+                      {lang: gettext("task.reject_reason", lang) for lang in LANGUAGES}))
     for name, value in (outcome or {}).items():
         if isinstance(value, str) and value:
-            texts.append((f"{labels.get(name, name)}（{name}）", value))
+            texts.append((name, value, OUTCOME_TEXT_MAX_CHARS, labels.get(name)))
     child = None
     if task.case_id is not None:
         case = session.get(Case, task.case_id)
         child = session.get(Child, case.child_id) if case else None
-    for label, text in texts:
-        limit = REASON_MAX_CHARS if label.startswith("退回原因") else OUTCOME_TEXT_MAX_CHARS
+    for name, text, limit, label in texts:
         if len(text) > limit:
-            raise ValueError(f"{label}不能超过{limit}个字（现有{len(text)}个字）")
+            raise FieldValueError(name, "problem.too_long", labels=label, n=limit, have=len(text))
         bad = _CONTROL.search(text)
         if bad:
-            raise ValueError(f"{label}中含有不可见的控制字符（U+{ord(bad.group()):04X}，第{bad.start() + 1}个字），"
-                             "请删去后再提交")
+            raise FieldValueError(name, "problem.control_character", labels=label,
+                                  code=f"U+{ord(bad.group()):04X}", position=bad.start() + 1)
         if child is None:
             continue
         try:
             assert_no_personal_data(text, child_name=child.full_name, resident_id=child.resident_id)
-        except PersonalDataLeak:
-            raise ValueError(f"{label}中不能出现儿童姓名或身份证号：答复内容会写入推送给各单位和儿童主任的通知，"
-                             "通知只用个案编号指代儿童，请删去后再提交") from None
+        except PersonalDataLeak:  # the text is not quoted: it holds the child's name or ID number
+            raise FieldValueError(name, "problem.names_the_child", labels=label) from None

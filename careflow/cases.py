@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.audit import record_audit
-from core.i18n import gettext
+from core.i18n import LANGUAGES, gettext
 from careflow.key_care import SCREENING_PATHWAY, record_screening_grounds
 from careflow.exchange.proposals import mark_referred
 from careflow.referral_eligibility import check_referral, record_override
@@ -57,28 +57,46 @@ def open_case(session: Session, *, child_id: uuid.UUID, caseworker: str, summary
     return case
 
 
-#: What a caseworker reads when starting a pathway on a closed case (issue 12: no silent reopening).
-CASE_CLOSED_MESSAGE = "案件已结案，请先重新开案并说明理由"
+class CaseRefused(ValueError):
+    """A case action refused as asked, worded from the catalogues (``case.refused.*``) in the reader's language:
+    :meth:`text`; ``str()`` is the Chinese text (logs, the command line's default). ``field``, when given, is a
+    ``case.field.*`` key worded in the same language (the form field the refusal is about); a value given by
+    language (``{"zh": …, "en": …}``, a pathway's title) is read in that language."""
+
+    def __init__(self, key: str, **values):
+        self.key, self.values = key, values
+        super().__init__(self.text("zh"))
+
+    def text(self, lang: str) -> str:
+        """The refusal in ``lang`` (``zh`` or ``en``)."""
+        values = {name: value.get(lang, value.get("zh")) if isinstance(value, dict) else value
+                  for name, value in self.values.items()}
+        if "field" in values:
+            values["field"] = gettext(f"case.field.{values['field']}", lang)
+        return gettext(self.key, lang, **values)
 
 
-class CaseClosed(ValueError):
+class CaseClosed(CaseRefused):
     """The case is closed: nothing starts on it until it is reopened with a reason (:func:`reopen_case`)."""
 
+    def __init__(self):
+        super().__init__("case.refused.case_closed")
 
-class PathwayAlreadyRunning(ValueError):
+
+class PathwayAlreadyRunning(CaseRefused):
     """The same pathway (for a service-list referral: the same item) is still open on the case (issue #16).
 
-    The message is Chinese and names the pathway and the open run (who started it, when, its short id), e.g.
+    The message names the pathway and the open run (who started it, when, its short id), e.g.
     ``该个案的监护干预路径正在进行中（由 lin.fang 于 2026-12-04 18:20（北京时间）发起，路径运行 1a2b3c4d），结束后方可再次发起``.
     ``running`` is the open :class:`PathwayRun` (None if it ended in the meantime).
     """
 
-    def __init__(self, message: str, running: PathwayRun | None = None):
-        super().__init__(message)
+    def __init__(self, running: PathwayRun | None = None, **values):
+        super().__init__("case.refused.already_running" if running else "case.refused.already_started", **values)
         self.running = running
 
 
-class AgencyStartsIt(ValueError):
+class AgencyStartsIt(CaseRefused):
     """The pathway is started by an agency's officer, never on a caseworker's case (``started_by_agencies``)."""
 
 
@@ -130,14 +148,13 @@ def create_pathway_run(
         raise FieldKeyError("pathway", "problem.not_a_pathway", pathway=pathway,
                             known=", ".join(sorted(load_policy().pathways)))
     if load_policy().pathway(pathway).started_by_agencies and not starting_unit:
-        raise AgencyStartsIt(f"字段 pathway：{load_policy().pathway(pathway).title_zh}只能由公安机关或检察院的"
-                             "工作人员发起（通报页面或 careflow notice start）")
+        raise AgencyStartsIt("case.refused.agency_starts_it", pathway=_titles(load_policy().pathway(pathway)))
     parameters = validate_start_parameters(pathway, parameters or {})
     case = session.get(Case, case_id)
     if case is None:
         raise FieldLookupError("case_id", "problem.no_case", case=case_id)
     if case.status == CaseStatus.closed:
-        raise CaseClosed(CASE_CLOSED_MESSAGE)
+        raise CaseClosed()
     parameters = check_referral(session, case, pathway, parameters)  # target group (服务对象); Chinese refusal
     key = pathway_dedupe_key(pathway, parameters)
     run = PathwayRun(case_id=case.id, pathway=pathway, parameters=parameters or {}, dedupe_key=key,
@@ -166,13 +183,20 @@ def _already_running(session: Session, case: Case, pathway: str, key: str) -> Pa
         PathwayRun.case_id == case.id, PathwayRun.dedupe_key == key,
         PathwayRun.status.in_([PathwayStatus.starting, PathwayStatus.running]))).first()
     policy = load_policy()
-    title = policy.pathway(pathway).title_zh.split("（")[0]
+    title = {lang: text.split("（")[0] for lang, text in _titles(policy.pathway(pathway)).items()}
     if key != pathway:  # a service-list referral: name the item
         number = int(key.rsplit(":", 1)[1])
-        title = f"清单第{number}项{policy.service_item(number).service}转介"
-    which = (f"由 {running.started_by} 于 {format_local(running.started_at)}（北京时间）发起，"
-             f"路径运行 {running.id.hex[:8]}" if running else "刚由他人发起")
-    return PathwayAlreadyRunning(f"该个案的{title}路径正在进行中（{which}），结束后方可再次发起", running)
+        service = policy.service_item(number).service
+        title = {lang: gettext("case.refused.item_referral", lang, n=number, service=service) for lang in LANGUAGES}
+    if running is None:
+        return PathwayAlreadyRunning(pathway=title)
+    return PathwayAlreadyRunning(running, pathway=title, by=running.started_by, at=format_local(running.started_at),
+                                 run=running.id.hex[:8])
+
+
+def _titles(definition) -> dict[str, str]:
+    """A pathway's title by language (``{"zh": "监护干预", "en": …}``)."""
+    return {"zh": definition.title_zh, "en": definition.title_en}
 
 
 #: The longest text a start parameter may hold (a note, the conduct reported), in characters.
@@ -190,8 +214,8 @@ def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> di
     that place, inside a known county.
 
     Raises:
-        ValueError: naming the field (the place of the emergency: a :class:`models.errors.FieldValueError`, worded
-            in the reader's language).
+        models.errors.FieldValueError (a ValueError): naming the field by its label and the value, worded in the
+            reader's language.
     """
     definition = load_policy().pathway(pathway)
     values = dict(parameters)
@@ -208,31 +232,29 @@ def validate_start_parameters(pathway: str, parameters: Mapping[str, Any]) -> di
         except UnknownRegion:
             raise FieldValueError("emergency_area_code", "problem.area_unknown_county", value=code) from None
         routing["emergency_area_code"] = code
+    labels = {f.name: {"zh": f.label_zh, "en": f.label_en} for f in definition.start_parameters}
     if any(step.jurisdiction_basis == "school_place" for step in definition.steps):
-        school = school_area(values.pop("school_area_code", ""))
+        school = school_area(values.pop("school_area_code", ""), labels.get("school_area_code"))
         if school:
             routing["school_area_code"] = school
     validated = {**definition.validate_parameters(values), **routing}
-    labels = {f.name: f.label_zh for f in definition.start_parameters}
     for name, value in validated.items():
         if isinstance(value, str) and len(value) > START_TEXT_MAX_CHARS:
-            raise ValueError(f"启动参数{labels.get(name, name)}（{name}）不能超过{START_TEXT_MAX_CHARS}个字"
-                             f"（现有{len(value)}个字）")
+            raise FieldValueError(name, "problem.too_long", labels=labels.get(name), n=START_TEXT_MAX_CHARS,
+                                  have=len(value))
     if definition.item_steps or pathway == "service_referral":
-        try:
-            referral_item(validated)  # refuse an item outside the provincial list before anything is stored
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"pathway {pathway!r} parameters: {exc}") from None
+        referral_item(validated)  # refuse an item outside the provincial list before anything is stored
     return validated
 
 
-def school_area(value: Any) -> str:
+def school_area(value: Any, labels: dict[str, str] | None = None) -> str:
     """The place of a child's school as an area code: a county (6 digits), township (9) or village (12) code, or
     its name (``莆田市城厢区``, ``城厢区霞林街道``); ``""`` when not given. Routes the steps of
     ``jurisdiction_basis: school_place`` (the education bureau of the child's school, 方案 十一).
 
     Raises:
-        ValueError: naming the field 就读学校所在地 (``school_area_code``) and the value.
+        models.errors.FieldValueError: of field ``school_area_code`` (by ``labels``, the policy's, e.g. 就读学校所在地),
+            naming the value.
     """
     text = str(value or "").strip()
     if not text:
@@ -244,11 +266,11 @@ def school_area(value: Any) -> str:
         except (UnknownRegion, ValueError):
             code = text
     if not code.isdigit() or len(code) not in (6, 9, 12):
-        raise ValueError(f"就读学校所在地（school_area_code）：{text!r} 不是县（市、区）、乡镇（街道）或村（居）的名称或区划代码")
+        raise FieldValueError("school_area_code", "problem.school_area", labels=labels, value=text)
     try:
         get_county(code[:6])
-    except (UnknownRegion, ValueError) as exc:
-        raise ValueError(f"就读学校所在地（school_area_code）：{text!r} 不在已知的县（市、区）内") from exc
+    except (UnknownRegion, ValueError):
+        raise FieldValueError("school_area_code", "problem.area_unknown_county", labels=labels, value=text) from None
     return code
 
 
@@ -295,23 +317,6 @@ def close_case(session: Session, case_id: uuid.UUID, reason: str, *, actor: str 
 
 #: What a reopening (or closing) reason may hold, in characters (stored in the audit trail and ``close_reason``).
 REASON_MAX_CHARS = 500
-
-
-class CaseRefused(ValueError):
-    """A case action refused as asked, worded from the catalogues (``case.refused.*``) in the reader's language:
-    :meth:`text`; ``str()`` is the Chinese text (logs, the command line's default). ``field``, when given, is a
-    ``case.field.*`` key worded in the same language (the form field the refusal is about)."""
-
-    def __init__(self, key: str, **values):
-        self.key, self.values = key, values
-        super().__init__(self.text("zh"))
-
-    def text(self, lang: str) -> str:
-        """The refusal in ``lang`` (``zh`` or ``en``)."""
-        values = dict(self.values)
-        if "field" in values:
-            values["field"] = gettext(f"case.field.{values['field']}", lang)
-        return gettext(self.key, lang, **values)
 
 
 def checked_reason(reason: str, field: str) -> str:

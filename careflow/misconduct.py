@@ -21,9 +21,10 @@ from models.agency import AgencyUnit
 from models.case import Case, PathwayRun
 from models.child import Child
 from models.policy import load_policy
-from models.resident_id import normalize_resident_id
+from models.errors import FieldLookupError, FieldProblem, FieldValueError
+from models.resident_id import mask_resident_id, normalize_resident_id
 
-__all__ = ["NOTICE_PATHWAY", "NoticeStarted", "may_start_notice", "start_notice"]
+__all__ = ["NOTICE_PATHWAY", "NotANoticeUnit", "NoticeStarted", "may_start_notice", "start_notice"]
 
 #: The pathway a notice runs.
 NOTICE_PATHWAY = "misconduct_notice"
@@ -34,6 +35,11 @@ def may_start_notice(unit: AgencyUnit | None) -> bool:
     ``started_by_agencies`` (police, procuratorate)."""
     starters = load_policy().pathway(NOTICE_PATHWAY).started_by_agencies
     return unit is not None and unit.active and unit.agency_type in starters
+
+
+class NotANoticeUnit(FieldProblem, PermissionError):
+    """The unit is not one that records notices (not a police or procuratorate unit), worded in the reader's
+    language (:meth:`models.errors.FieldProblem.text`)."""
 
 
 @dataclass
@@ -56,20 +62,18 @@ def start_notice(session: Session, *, actor: str, unit_code: str, resident_id: s
     ``pathway.started``. The caller commits, then starts the flow.
 
     Raises:
-        PermissionError: the unit is not a police or procuratorate unit (Chinese, naming the unit).
-        LookupError: no child registered with that ID (field 身份证号).
-        ValueError: a field missing or malformed (Chinese, naming the field and the value).
+        NotANoticeUnit (a PermissionError): the unit is not a police or procuratorate unit (naming it).
+        models.errors.FieldLookupError: no child registered with that ID (field 身份证号, the number masked).
+        ValueError: a field missing or malformed (a :class:`models.errors.FieldValueError` naming the field and the
+            value). Each worded in the reader's language.
     """
     unit = session.get(AgencyUnit, unit_code)
     if not may_start_notice(unit):
-        raise PermissionError(f"单位 {unit_code!r} 不是公安机关或检察院，不能发起涉罪或严重不良行为通报")
-    try:
-        number = normalize_resident_id(str(resident_id or ""))
-    except ValueError:
-        raise ValueError(f"身份证号（resident_id）：{resident_id!r} 不是有效的身份证号（18位，含出生日期和校验码）") from None
+        raise NotANoticeUnit("unit_code", "problem.not_a_notice_unit", unit=unit_code)
+    number = normalize_resident_id(str(resident_id or ""))  # InvalidResidentID naming what is wrong with it
     child = session.exec(select(Child).where(Child.resident_id == number)).first()
     if child is None:
-        raise LookupError("身份证号（resident_id）：没有登记该身份证号的儿童；请联系儿童居住地的县级民政部门先行登记")
+        raise FieldLookupError("resident_id", "problem.no_child_registered", masked=mask_resident_id(number))
     day = notice_date(conduct_on, today)
     notice = open_case(session, child_id=child.id, caseworker=actor, summary=f"{unit.name}通报")
     run = create_pathway_run(session, case_id=notice.id, pathway=NOTICE_PATHWAY, actor=actor, parameters={
@@ -82,16 +86,23 @@ def notice_date(value: str | dt.date, today: dt.date | None = None) -> dt.date:
     """The date of the conduct: a date or ``YYYY-MM-DD`` text, not after ``today`` (Asia/Shanghai).
 
     Raises:
-        ValueError: naming the field 行为发生日期 (``conduct_on``) and the value.
+        models.errors.FieldValueError: naming the field 行为发生日期 (``conduct_on``) and the value.
     """
+    labels = _labels("conduct_on")
     if isinstance(value, dt.date):
         day = value
     else:
         try:
             day = dt.date.fromisoformat(str(value or "").strip())
         except ValueError:
-            raise ValueError(f"行为发生日期（conduct_on）：{value!r} 不是 YYYY-MM-DD 格式的日期") from None
+            raise FieldValueError("conduct_on", "problem.not_a_date", labels=labels, value=str(value or "")) from None
     today = today or pendulum.now(get_settings().timezone).date()
     if day > today:
-        raise ValueError(f"行为发生日期（conduct_on）：{day.isoformat()} 晚于今天")
+        raise FieldValueError("conduct_on", "problem.date_in_future", labels=labels, value=day.isoformat())
     return day
+
+
+def _labels(name: str) -> dict[str, str]:
+    """The label by language of the notice's start parameter ``name`` (``conduct_on`` → 行为发生日期)."""
+    found = next(f for f in load_policy().pathway(NOTICE_PATHWAY).start_parameters if f.name == name)
+    return {"zh": found.label_zh, "en": found.label_en}

@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from core.i18n import label
 from models.agency import AgencyUnit
+from models.errors import FieldValueError
 from models.areas import area_name
 
 
@@ -80,28 +81,40 @@ def choose_unit(units: list[AgencyUnit], agency_type: str, area_code: str, level
     return max(covering, key=lambda u: len(jurisdiction_prefix(u.jurisdiction_code)))
 
 
+class DirectoryError(FieldValueError):
+    """A malformed agency directory file (``policy/agency_units.yaml``): the problem of one field, labelled with its
+    place in the file (``agency_units.yaml：第 3 项（police-350302）的 jurisdiction_code`` /
+    ``agency_units.yaml: units[2] (police-350302): field 'jurisdiction_code'``); ``str()`` is the Chinese text."""
+
+    def __str__(self) -> str:
+        return self.text("zh")
+
+
 def load_agency_units(session: Session, path: Path) -> int:
     """Insert or update the units listed in a directory YAML file; returns how many were read.
 
     File shape: ``units: [{code, agency_type, jurisdiction_code, name}, ...]``.
 
     Raises:
-        ValueError: naming the file, the entry and the field when an entry is malformed.
+        DirectoryError (a ValueError): naming the file, the entry and the field when the file is not YAML or an
+            entry is malformed, worded in the reader's language.
     """
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    entries = data.get("units")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:  # the parser's own words quoted
+        raise DirectoryError("units", "problem.units_not_yaml", labels=_place(path),
+                             detail=getattr(exc, "problem", None) or str(exc)) from None
+    entries = data.get("units") if isinstance(data, dict) else None
     if not isinstance(entries, list):
-        raise ValueError(f"{path}: field 'units' must be a list")
+        raise DirectoryError("units", "problem.units_not_a_list", labels=_place(path))
     for index, entry in enumerate(entries):
         for field in ("code", "agency_type", "jurisdiction_code", "name"):
             if not isinstance(entry, dict) or not str(entry.get(field, "")).strip():
-                raise ValueError(f"{path}: units[{index}]: field {field!r} is missing or empty")
+                raise DirectoryError(field, "problem.required", labels=_place(path, index, entry, field))
         code = str(entry["jurisdiction_code"])
         if not code.isdigit() or len(code) not in (6, 9, 12):
-            raise ValueError(
-                f"{path}: units[{index}] ({entry['code']}): field 'jurisdiction_code': {code!r} "
-                "is not a 6-, 9- or 12-digit area code"
-            )
+            raise DirectoryError("jurisdiction_code", "problem.units_area_code", value=code,
+                                 labels=_place(path, index, entry, "jurisdiction_code"))
         unit = session.get(AgencyUnit, entry["code"]) or AgencyUnit(code=entry["code"])
         unit.agency_type = entry["agency_type"]
         unit.jurisdiction_code = code
@@ -110,3 +123,13 @@ def load_agency_units(session: Session, path: Path) -> int:
         unit.answers_by_command = bool(entry.get("answers_by_command", False))
         session.add(unit)
     return len(entries)
+
+
+def _place(path: Path, index: int | None = None, entry=None, field: str = "") -> dict[str, str]:
+    """The place of a directory file's problem by language: the file, and the entry (its position, its code) and
+    field when given."""
+    if index is None:
+        return {"zh": str(path), "en": str(path)}
+    code = entry.get("code") if isinstance(entry, dict) else None
+    return {"zh": f"{path}：第 {index + 1} 项" + (f"（{code}）" if code else "") + f"的 {field}",
+            "en": f"{path}: units[{index}]" + (f" ({code})" if code else "") + f": field {field!r}"}

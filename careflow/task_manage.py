@@ -37,6 +37,7 @@ from models.audit import AuditEvent
 from models.base import utcnow
 from models.case import Case, PathwayRun
 from models.deadlines import compute_deadline, format_local
+from models.errors import FieldProblem, FieldValueError
 from models.task import OPEN_STATES, AgencyTask, Escalation, TaskState
 from notifications.messages import enqueue_task_message
 from notifications.routing import caseworker_unit
@@ -47,12 +48,19 @@ HISTORY_ACTIONS = ("task.redirected", "task.deadline_extended", "task.commented"
                    "task.reroute_chosen")
 
 
-def _text(value: str, field: str, name: str) -> str:
+def _text(session: Session, task: AgencyTask, value: str, field: str) -> str:
+    """``value`` stripped, checked as an answer's text is (:func:`check_answer_text`); a
+    :class:`models.errors.FieldValueError` of ``field`` (``redirect_reason``, ``extend_reason``, ``comment``)
+    when it is empty, too long or holds a control character or the child's name or ID number."""
     text = (value or "").strip()
     if not text:
-        raise ValueError(f"字段 {field}（{name}）：必填，请写明{name}")
+        raise FieldValueError(field, "problem.required")
     if len(text) > TEXT_MAX_CHARS:
-        raise ValueError(f"字段 {field}（{name}）：不能超过{TEXT_MAX_CHARS}个字（现有{len(text)}个字）")
+        raise FieldValueError(field, "problem.too_long", n=TEXT_MAX_CHARS, have=len(text))
+    try:
+        check_answer_text(session, task, reason=text, outcome=None)
+    except FieldProblem as exc:  # said of this form's field, not of a rejection's reason
+        raise FieldValueError(field, exc.key, **exc.values) from None
     return text
 
 
@@ -63,13 +71,6 @@ def _check_open(task: AgencyTask, what: str) -> None:
 
 def _state_zh(task: AgencyTask) -> str:
     return label(task.state, "state")
-
-
-def _check_text(session: Session, task: AgencyTask, text: str, field: str, name: str) -> None:
-    try:
-        check_answer_text(session, task, reason=text, outcome=None)
-    except ValueError as exc:
-        raise ValueError(f"字段 {field}（{name}）：{str(exc).replace('退回原因（reason）', name)}") from None
 
 
 def redirect_task(session: Session, task: AgencyTask, *, actor: str, unit_code: str, reason: str,
@@ -88,8 +89,7 @@ def redirect_task(session: Session, task: AgencyTask, *, actor: str, unit_code: 
     if task.pathway_run_id is None:
         raise ValueError("周期性职责（不属于个案路径）不能转办，可延期或批注")
     unit = check_reroute_unit(session, task, unit_code)
-    reason = _text(reason, "redirect_reason", "转办理由")
-    _check_text(session, task, reason, "redirect_reason", "转办理由")
+    reason = _text(session, task, reason, "redirect_reason")
     now = now or utcnow()
     start = pendulum.instance(now)
     run = session.get(PathwayRun, task.pathway_run_id)
@@ -138,8 +138,7 @@ def extend_deadline(session: Session, task: AgencyTask, *, actor: str, due_at: d
             changed meanwhile (refresh).
     """
     _check_open(task, "延期")
-    reason = _text(reason, "extend_reason", "延期理由")
-    _check_text(session, task, reason, "extend_reason", "延期理由")
+    reason = _text(session, task, reason, "extend_reason")
     now = now or utcnow()
     if due_at <= now or due_at <= task.due_at:
         raise ValueError(f"字段 due_at（新截止时间）：“{format_local(due_at)}”须晚于原截止时间 "
@@ -206,8 +205,7 @@ def comment_task(session: Session, task: AgencyTask, *, actor: str, text: str) -
     Raises:
         ValueError: an empty or too long comment, or one holding the child's name or ID number.
     """
-    text = _text(text, "comment", "批注")
-    _check_text(session, task, text, "comment", "批注")
+    text = _text(session, task, text, "comment")
     event = record_audit(session, actor=actor, action="task.commented", entity_type="task", entity_id=task.id,
                          case_id=task.case_id, reason=text, detail={"unit": task.unit_code})
     session.flush()

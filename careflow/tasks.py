@@ -18,13 +18,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from core.i18n import gettext
+from core.i18n import LANGUAGES, gettext
 from careflow.answer_text import ACTOR_MAX_CHARS, REASON_MAX_CHARS, check_answer_text, validate_answer
 from core.audit import record_audit, record_audits
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.case import PathwayRun
 from models.deadlines import format_local
+from models.errors import FieldValueError
 from models.task import TRANSITIONS, AgencyTask, InvalidTransition, TaskState, check_transition
 
 
@@ -141,17 +142,20 @@ def _checked_answerer(target: TaskState, actor: str, reason: str) -> tuple[str, 
     most :data:`REASON_MAX_CHARS` characters.
 
     Raises:
-        ValueError: Chinese, naming the field.
+        models.errors.FieldValueError (a ValueError) naming the field (答复人, 退回原因), in the reader's language.
     """
     actor, reason = actor.strip(), reason.strip()
+    answerer = {lang: gettext("task.answered_by", lang) for lang in LANGUAGES}
     if not actor:
-        raise ValueError("答复人（actor）必填：请写明由谁答复")
+        raise FieldValueError("actor", "problem.answerer_missing", labels=answerer)
     if len(actor) > ACTOR_MAX_CHARS:
-        raise ValueError(f"答复人（actor）不能超过{ACTOR_MAX_CHARS}个字（现有{len(actor)}个字）")
+        raise FieldValueError("actor", "problem.too_long", labels=answerer, n=ACTOR_MAX_CHARS, have=len(actor))
+    rejecting = {lang: gettext("task.reject_reason", lang) for lang in LANGUAGES} \
+        if target == TaskState.rejected else None
     if target == TaskState.rejected and not reason:
-        raise ValueError("退回原因（reason）必填：退回任务须说明原因")
+        raise FieldValueError("reason", "problem.reject_reason_missing", labels=rejecting)
     if len(reason) > REASON_MAX_CHARS:
-        raise ValueError(f"原因（reason）不能超过{REASON_MAX_CHARS}个字（现有{len(reason)}个字）")
+        raise FieldValueError("reason", "problem.too_long", labels=rejecting, n=REASON_MAX_CHARS, have=len(reason))
     return actor, reason
 
 

@@ -20,7 +20,7 @@ from core.i18n import cli_language, cli_text as tr
 from core.settings import get_settings
 from entry.bytecode import compile_project
 from entry.demos import run_demo
-from entry.stack import LocalStack, ensure_home
+from entry.stack import LocalStack, prepared_home
 from entry.user_input import counts_text, fail
 from entry.web_cli import demo_accounts, echo_accounts
 from flows.pool import deploy_to_pool, run_worker, worker_environment_summary
@@ -41,8 +41,7 @@ def init() -> None:
     """
     if get_settings().setup_database_url:
         _set_up_roles()
-    home = ensure_home()
-    typer.echo(tr("cli.init.out.home", home=home))
+    typer.echo(tr("cli.init.out.home", home=prepared_home()))
 
 
 def _set_up_roles() -> None:
@@ -122,7 +121,7 @@ def worker(
 @run_app.command(help=tr("cli.up.help"))
 def up() -> None:
     """Start everything a user needs on embedded defaults and wait (Ctrl-C stops what was started)."""
-    ensure_home()
+    prepared_home()
     settings = get_settings()
     accounts = demo_accounts()
     try:
@@ -175,7 +174,12 @@ def sweep() -> None:
     typer.echo(tr("cli.sweep.out.dashboard", figures=counts_text({k: v for k, v in dashboard.items() if k != "refreshed"}))
                if dashboard["refreshed"] else tr("cli.sweep.out.dashboard_fresh"))
     typer.echo(tr("cli.sweep.out.pathways", figures=counts_text(asyncio.run(reconcile_pathways.fn()), "pathway")))
-    typer.echo(tr("cli.sweep.out.notifications", figures=counts_text(retry_notifications.fn())))
+    from notifications.channels import ChannelConfigError  # start-up: Apprise, as the sending below
+
+    try:
+        typer.echo(tr("cli.sweep.out.notifications", figures=counts_text(retry_notifications.fn())))
+    except ChannelConfigError as exc:  # the channel file is broken: its line, not a traceback
+        fail(exc)
 
 
 @run_app.command(help=tr("cli.mailbox.help"))

@@ -24,6 +24,8 @@ from core.i18n import cli_text as tr
 from core.paths import PROJECT_ROOT
 from core.prefect_env import install_zombie_automation
 from core.settings import get_settings
+from entry.user_input import fail
+from models.errors import FieldProblem
 
 
 def _port_open(port: int) -> bool:
@@ -229,3 +231,12 @@ def ensure_home() -> Path:
         load_agency_units(session, settings.policy_dir / "agency_units.yaml")
     write_default_channels(settings.resolved_channels_file, settings.smtp_port)
     return settings.home
+
+
+def prepared_home() -> Path:
+    """:func:`ensure_home` for a command: a malformed agency directory file (``careflow.routing.DirectoryError``)
+    ends it with one line naming the entry and the field (:func:`entry.user_input.fail`), not a traceback."""
+    try:
+        return ensure_home()
+    except FieldProblem as exc:
+        fail(exc)

@@ -12,7 +12,7 @@ import typer
 
 from core.i18n import cli_language, cli_text as tr, label
 from core.settings import get_settings
-from entry.stack import ensure_home
+from entry.stack import prepared_home
 from entry.user_input import USER_ERRORS, fail
 
 web_app = typer.Typer(help=tr("cli.web.help"), no_args_is_help=True)
@@ -95,5 +95,5 @@ def web_create_user(
 @web_app.command("demo-accounts", help=tr("cli.web.demo_accounts.help"))
 def web_demo_accounts() -> None:
     """Create the demo accounts of a local installation (if missing) and print them with their passwords."""
-    ensure_home()
+    prepared_home()
     echo_accounts(demo_accounts())

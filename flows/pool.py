@@ -44,6 +44,7 @@ from careflow.runners import registered_runner
 from core.paths import PROJECT_ROOT
 from core.prefect_env import install_zombie_automation
 from core.settings import get_settings
+from models.errors import FieldValueError
 from notifications.send_loop import send_loop
 
 #: Where the worker's poll interval comes from: core.prefect_env sets PREFECT_WORKER_QUERY_SECONDS=1.
@@ -63,8 +64,8 @@ def ensure_work_pool(name: str) -> bool:
                     return False
                 return True
             if pool.type != WORK_POOL_TYPE:
-                raise ValueError(f"work pool {name!r} is of type {pool.type!r}, not {WORK_POOL_TYPE!r}: "
-                                 "choose another CAREFLOW_WORK_POOL")
+                raise FieldValueError("CAREFLOW_WORK_POOL", "problem.work_pool_type", value=name, type=pool.type,
+                                      expected=WORK_POOL_TYPE)
             return False
 
     return asyncio.run(ensure())
@@ -122,9 +123,8 @@ def deploy_to_pool(*, pool: str | None = None, result_storage: Path | None = Non
     settings = get_settings()
     pool = pool or settings.work_pool
     storage = result_storage or settings.result_storage
-    if storage is None:
-        raise ValueError("CAREFLOW_RESULT_STORAGE: set it to a folder every worker reaches (a shared volume mounted "
-                         "at the same path on every host): a resumed pathway may continue on another worker")
+    if storage is None:  # worded in the reader's language, the setting named
+        raise FieldValueError("CAREFLOW_RESULT_STORAGE", "problem.result_storage_unset")
     storage = Path(storage).absolute()
     storage.mkdir(parents=True, exist_ok=True)
     ensure_work_pool(pool)

@@ -24,7 +24,8 @@ The channel file (``Settings.resolved_channels_file``, default ``CAREFLOW_HOME/c
 
 ``{unit}`` in a URL is replaced by the (URL-quoted) channel key reached: the unit code for its officers,
 ``<unit>.<role>`` for another role. Routing rules: :mod:`notifications.routing`; checking one URL:
-:mod:`notifications.channel_urls`; the file written when there is none: :mod:`notifications.default_channels`.
+:mod:`notifications.channel_urls`; the file written when there is none: :mod:`notifications.default_channels`;
+its errors, in the reader's language: :mod:`notifications.channel_errors`.
 Channel URLs carry tokens and passwords: everything this module reports -- errors, and every record of the
 ``apprise`` and ``urllib3`` loggers once it is imported -- goes through
 :func:`notifications.redaction.redact_url` first; while a URL is checked or sent, its secret pieces are also
@@ -41,26 +42,20 @@ from pathlib import Path
 import yaml
 
 from core.settings import get_settings
-from notifications.channel_urls import url_problem
+from models.errors import FieldProblem
+from notifications.channel_errors import ChannelConfigError, shown_value
+from notifications.channel_urls import url_refusal
 from notifications.default_channels import write_default_channels
 from notifications.limits import RateLimit, parse_rate
 from notifications.redaction import redact_url
 from notifications.render import ALL_EVENTS
 from notifications.routing import ROLES, resolve_urls, substitute_unit
-from notifications.verify import endpoint_problem
+from notifications.verify import endpoint_refusal
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 #: Unit code used to check a ``default`` URL that contains ``{unit}``.
 _SAMPLE_UNIT = "sample-000000"
-
-
-class ChannelConfigError(ValueError):
-    """The channel file is malformed or holds a URL apprise cannot use.
-
-    The message names the file, the unit (or ``default``) and the position (line, column) where known;
-    URLs in it are redacted with :func:`notifications.redaction.redact_url`.
-    """
 
 
 @dataclass(frozen=True)
@@ -131,39 +126,33 @@ class ChannelConfig:
                 f"endpoints={sorted(self.endpoints)}, limits={sorted(self.limits)}, digest={self.digest})")
 
 
-def _where(path: Path, node: yaml.Node | None) -> str:
-    if node is None:
-        return str(path)
-    mark = node.start_mark
-    return f"{path}, line {mark.line + 1}, column {mark.column + 1}"
+def _entry(unit: str, role: str | None = None) -> tuple[str, dict]:
+    """The entry of ``default`` or of unit ``unit`` (and ``role``), as the message names it."""
+    kind = ("default" if unit == "default" else "unit") + ("_role" if role else "")
+    return f"channels.entry.{kind}", {"unit": unit, "role": role}
 
 
 def _url_list(path: Path, unit: str, node: yaml.Node, role: str | None = None) -> tuple[str, ...]:
-    label = "default" if unit == "default" else f"unit {unit!r}"
-    if role:
-        label += f" role {role!r}"
+    entry = _entry(unit, role)
     if not isinstance(node, yaml.SequenceNode):
-        raise ChannelConfigError(f"{_where(path, node)}: {label}: expected a list of apprise URLs"
-                                 + ("" if role else f" or a mapping of roles ({', '.join(ROLES)}) to lists"))
+        raise ChannelConfigError(path, node, "channels.problem.url_list_role" if role else "channels.problem.url_list",
+                                 entry=entry, roles=ROLES, value=shown_value(node))
     if not node.value:
-        raise ChannelConfigError(
-            f"{_where(path, node)}: {label}: the list of URLs is empty"
-            + ("" if unit == "default" else " (remove the entry to use the default channels)")
-        )
+        raise ChannelConfigError(path, node, "channels.problem.empty" if unit == "default"
+                                 else "channels.problem.empty_unit", entry=entry)
     urls = []
     for item in node.value:
         if not isinstance(item, yaml.ScalarNode) or not str(item.value).strip():
-            raise ChannelConfigError(f"{_where(path, item)}: {label}: each entry must be a URL string")
+            raise ChannelConfigError(path, item, "channels.problem.not_a_url_string", entry=entry, value=shown_value(item))
         url = str(item.value).strip()
         unknown = [p for p in _PLACEHOLDER.findall(url) if p != "unit"]
         if unknown:
-            raise ChannelConfigError(
-                f"{_where(path, item)}: {label}: unknown placeholder {{{unknown[0]}}} in {redact_url(url)} "
-                "(only {unit} is replaced)"
-            )
-        problem = url_problem(substitute_unit(url, _SAMPLE_UNIT if unit == "default" else unit))
+            raise ChannelConfigError(path, item, "channels.problem.placeholder", entry=entry, name=unknown[0],
+                                     url=redact_url(url))
+        problem = url_refusal(substitute_unit(url, _SAMPLE_UNIT if unit == "default" else unit))
         if problem:
-            raise ChannelConfigError(f"{_where(path, item)}: {label}: invalid URL {redact_url(url)}: {problem}")
+            raise ChannelConfigError(path, item, "channels.problem.invalid_url", entry=entry, url=redact_url(url),
+                                     reason=problem)
         urls.append(url)
     return tuple(urls)
 
@@ -172,112 +161,131 @@ def _role_lists(path: Path, unit: str, node: yaml.Node) -> dict[str, tuple[str, 
     """A plain list (the ``officer`` role) or a mapping role -> list."""
     if not isinstance(node, yaml.MappingNode):
         return {"officer": _url_list(path, unit, node)}
-    label = "default" if unit == "default" else f"unit {unit!r}"
     if not node.value:
-        raise ChannelConfigError(f"{_where(path, node)}: {label}: no roles listed")
+        raise ChannelConfigError(path, node, "channels.problem.no_roles", entry=_entry(unit))
     roles: dict[str, tuple[str, ...]] = {}
     for role_node, urls_node in node.value:
         role = str(role_node.value).strip()
         if role not in ROLES:
-            raise ChannelConfigError(f"{_where(path, role_node)}: {label}: unknown role {role!r} "
-                                     f"(expected {', '.join(ROLES)})")
+            raise ChannelConfigError(path, role_node, "channels.problem.unknown_role", entry=_entry(unit), role=role,
+                                     roles=ROLES)
         if role in roles:
-            raise ChannelConfigError(f"{_where(path, role_node)}: {label}: role {role!r} appears twice")
+            raise ChannelConfigError(path, role_node, "channels.problem.role_twice", entry=_entry(unit), role=role)
         roles[role] = _url_list(path, unit, urls_node, role)
     return roles
 
 
-def _mapping(path: Path, key: str, node: yaml.Node, what: str) -> list[tuple[yaml.Node, yaml.Node]]:
+def _mapping(path: Path, key: str, node: yaml.Node) -> list[tuple[yaml.Node, yaml.Node]]:
     if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
         return []
     if not isinstance(node, yaml.MappingNode):
-        raise ChannelConfigError(f"{_where(path, node)}: '{key}' must map {what}")
+        raise ChannelConfigError(path, node, f"channels.problem.not_a_mapping.{key}", value=shown_value(node))
     return node.value
 
 
 def _events(path: Path, node: yaml.Node) -> dict[str, tuple[str, ...]]:
     events: dict[str, tuple[str, ...]] = {}
-    for event_node, targets_node in _mapping(path, "events", node, "event types to lists of roles or channel keys"):
+    section = ("channels.entry.section", {"section": "events"})
+    for event_node, targets_node in _mapping(path, "events", node):
         event = str(event_node.value).strip()
         if event not in ALL_EVENTS:
-            raise ChannelConfigError(f"{_where(path, event_node)}: events: unknown event {event!r} "
-                                     f"(expected one of {', '.join(ALL_EVENTS)})")
+            raise ChannelConfigError(path, event_node, "channels.problem.unknown_event", entry=section, event=event,
+                                     events=ALL_EVENTS)
         if event in events:
-            raise ChannelConfigError(f"{_where(path, event_node)}: events: {event!r} appears twice")
+            raise ChannelConfigError(path, event_node, "channels.problem.twice", entry=section, name=event)
         items = targets_node.value if isinstance(targets_node, yaml.SequenceNode) else None
         if items is None or any(not isinstance(i, yaml.ScalarNode) or not re.fullmatch(r"[\w.\-]+", str(i.value))
                                 for i in items):
-            raise ChannelConfigError(f"{_where(path, targets_node)}: events: {event!r}: expected a list of roles "
-                                     f"({', '.join(ROLES)}) or channel keys")
+            raise ChannelConfigError(path, targets_node, "channels.problem.event_targets",
+                                     entry=("channels.entry.event", {"event": event}), roles=ROLES,
+                                     value=shown_value(targets_node))
         events[event] = tuple(str(i.value) for i in items)
     return events
 
 
 def _endpoints(path: Path, node: yaml.Node) -> dict[str, str]:
     endpoints = {}
-    for schema_node, value_node in _mapping(path, "endpoints", node, "schemas to base URLs"):
+    for schema_node, value_node in _mapping(path, "endpoints", node):
         schema, value = str(schema_node.value).strip().lower(), str(getattr(value_node, "value", "")).strip()
-        problem = endpoint_problem(schema, value) if isinstance(value_node, yaml.ScalarNode) else "expected a URL"
+        entry = ("channels.entry.setting", {"section": "endpoints", "name": schema})
+        if not isinstance(value_node, yaml.ScalarNode):
+            raise ChannelConfigError(path, value_node, "channels.problem.endpoint_not_url", entry=entry,
+                                     value=shown_value(value_node))
+        problem = endpoint_refusal(schema, value)
         if problem:
-            raise ChannelConfigError(f"{_where(path, value_node)}: endpoints: {schema}: {redact_url(value)}: {problem}")
+            raise ChannelConfigError(path, value_node, "channels.problem.endpoint", entry=entry,
+                                     url=redact_url(value), reason=problem)
         endpoints[schema] = value.rstrip("/")
     return endpoints
 
 
 def _limits(path: Path, node: yaml.Node) -> dict[str, RateLimit | None]:
     limits: dict[str, RateLimit | None] = {}
-    for schema_node, value_node in _mapping(path, "limits", node, "schemas to rates like '20/min'"):
+    for schema_node, value_node in _mapping(path, "limits", node):
         schema = str(schema_node.value).strip().lower()
+        entry = ("channels.entry.setting", {"section": "limits", "name": schema})
         try:
             if isinstance(value_node, yaml.MappingNode):
                 spec = {str(k.value): str(v.value) for k, v in value_node.value}
-                unknown = set(spec) - {"rate", "burst"}
-                if unknown or "rate" not in spec:
-                    raise ValueError("expected {rate: '<count>/<period>', burst: <n>}")
+                if set(spec) - {"rate", "burst"} or "rate" not in spec:
+                    raise ChannelConfigError(path, value_node, "channels.problem.limit_shape", entry=entry,
+                                             value=shown_value(value_node))
+                if not spec.get("burst", "1").strip().isdigit():
+                    raise ChannelConfigError(path, value_node, "channels.problem.not_a_number",
+                                             entry=("channels.entry.setting", {"section": "limits",
+                                                                               "name": f"{schema}.burst"}),
+                                             value=repr(spec["burst"]))
                 limits[schema] = parse_rate(spec["rate"], int(spec["burst"]) if "burst" in spec else None)
             elif str(value_node.value).strip().lower() in ("none", "off", "unlimited") \
                     or value_node.tag.endswith(":null") or value_node.tag.endswith(":bool"):
                 limits[schema] = None
             else:
                 limits[schema] = parse_rate(str(value_node.value))
-        except ValueError as exc:
-            raise ChannelConfigError(f"{_where(path, value_node)}: limits: {schema}: {exc}") from None
+        except FieldProblem as exc:
+            raise ChannelConfigError(path, value_node, "channels.problem.rate", entry=entry, reason=exc) from None
     return limits
+
+
+#: The settings of ``digest:``.
+_DIGEST_SETTINGS = ("events", "more_than", "within_minutes", "max_items", "daily_at", "enabled")
 
 
 def _digest(path: Path, node: yaml.Node) -> DigestSettings:
     if isinstance(node, yaml.ScalarNode) and (node.tag.endswith(":bool") or str(node.value).lower() in ("off", "on")):
         return DigestSettings(enabled=str(node.value).lower() in ("true", "on", "yes"))
     values: dict = {}
-    for key_node, value_node in _mapping(path, "digest", node, "settings (events, more_than, within_minutes, "
-                                                               "max_items, daily_at) or be off"):
-        key, where = str(key_node.value), _where(path, value_node)
-        raw = value_node.value
-        try:
-            if key == "events":
-                events = tuple(str(i.value) for i in raw) if isinstance(value_node, yaml.SequenceNode) else None
-                if not events or any(e not in ALL_EVENTS for e in events):
-                    raise ValueError(f"expected a list of events among {', '.join(ALL_EVENTS)}")
-                values["events"] = events
-            elif key in ("more_than", "max_items", "within_minutes"):
-                number = int(str(raw))
-                if number < (0 if key == "more_than" else 1):
-                    raise ValueError("out of range")
-                if key == "within_minutes":
-                    values["within"] = timedelta(minutes=number)
-                else:
-                    values[key] = number
-            elif key == "daily_at":
-                if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", str(raw)):
-                    raise ValueError("expected local time 'HH:MM'")
-                values["daily_at"] = str(raw)
-            elif key == "enabled":
-                values["enabled"] = str(raw).lower() in ("true", "on", "yes")
+    for key_node, value_node in _mapping(path, "digest", node):
+        key, raw = str(key_node.value), value_node.value
+        entry = ("channels.entry.setting", {"section": "digest", "name": key})
+
+        def refused(problem: str, **more) -> ChannelConfigError:
+            return ChannelConfigError(path, value_node, f"channels.problem.{problem}", entry=entry,
+                                      value=shown_value(value_node), **more)
+
+        if key == "events":
+            events = tuple(str(i.value) for i in raw) if isinstance(value_node, yaml.SequenceNode) else None
+            if not events or any(e not in ALL_EVENTS for e in events):
+                raise refused("digest_events", events=ALL_EVENTS)
+            values["events"] = events
+        elif key in ("more_than", "max_items", "within_minutes"):
+            if not isinstance(value_node, yaml.ScalarNode) or not re.fullmatch(r"-?\d+", str(raw).strip()):
+                raise refused("not_a_number")
+            number, least = int(str(raw)), 0 if key == "more_than" else 1
+            if number < least:
+                raise refused("too_small", least=least)
+            if key == "within_minutes":
+                values["within"] = timedelta(minutes=number)
             else:
-                raise ValueError("unknown setting (expected events, more_than, within_minutes, max_items, "
-                                 "daily_at, enabled)")
-        except (ValueError, TypeError) as exc:
-            raise ChannelConfigError(f"{where}: digest: {key}: {exc}") from None
+                values[key] = number
+        elif key == "daily_at":
+            if not isinstance(value_node, yaml.ScalarNode) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", str(raw)):
+                raise refused("daily_at")
+            values["daily_at"] = str(raw)
+        elif key == "enabled":
+            values["enabled"] = str(raw).lower() in ("true", "on", "yes")
+        else:
+            raise ChannelConfigError(path, key_node, "channels.problem.unknown_setting", entry=entry,
+                                     settings=_DIGEST_SETTINGS)
     return DigestSettings(**values)
 
 
@@ -301,12 +309,12 @@ def load_channels(path: Path | str) -> ChannelConfig:
     if root is None:
         return ChannelConfig(path=path)
     if not isinstance(root, yaml.MappingNode):
-        raise ChannelConfigError(f"{_where(path, root)}: expected a mapping with 'default' and/or 'units'")
+        raise ChannelConfigError(path, root, "channels.problem.not_a_mapping.file", value=shown_value(root))
     sections: dict = {}
     for key_node, value_node in root.value:
         key = str(key_node.value)
         if key in sections:
-            raise ChannelConfigError(f"{_where(path, key_node)}: {key!r} appears twice")
+            raise ChannelConfigError(path, key_node, "channels.problem.twice", name=key)
         if key == "default":
             sections[key] = _role_lists(path, "default", value_node)
         elif key == "units":
@@ -314,10 +322,8 @@ def load_channels(path: Path | str) -> ChannelConfig:
         elif key in _SECTIONS:
             sections[key] = _SECTIONS[key](path, value_node)
         else:
-            raise ChannelConfigError(
-                f"{_where(path, key_node)}: unknown key {key!r} (expected 'default' and/or 'units', "
-                f"and optionally {', '.join(repr(k) for k in _SECTIONS)})"
-            )
+            raise ChannelConfigError(path, key_node, "channels.problem.unknown_key", name=key,
+                                     sections=[repr(k) for k in _SECTIONS])
     return ChannelConfig(path=path, **sections)
 
 
@@ -325,17 +331,19 @@ def _compose(path: Path) -> yaml.Node | None:
     """The channel file's YAML node tree (None for an empty file); its errors as :class:`ChannelConfigError`."""
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ChannelConfigError(path, None, "channels.problem.missing") from None
+    except IsADirectoryError:
+        raise ChannelConfigError(path, None, "channels.problem.folder") from None
     except OSError as exc:
-        raise ChannelConfigError(f"{path}: cannot read the channel file: {exc.strerror or exc}") from None
+        raise ChannelConfigError(path, None, "channels.problem.unreadable", reason=exc.strerror or str(exc)) from None
     except UnicodeDecodeError:
-        raise ChannelConfigError(f"{path}: the channel file is not UTF-8 text") from None
+        raise ChannelConfigError(path, None, "channels.problem.not_utf8") from None
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ChannelConfigError(f"{where}: not valid YAML: {problem}") from None
+    except yaml.YAMLError as exc:  # the parser's own words quoted: careflow has none for each of its problems
+        raise ChannelConfigError(path, getattr(exc, "problem_mark", None), "channels.problem.yaml",
+                                 reason=getattr(exc, "problem", None) or str(exc)) from None
 
 
 def _units(path: Path, node: yaml.Node) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -344,13 +352,13 @@ def _units(path: Path, node: yaml.Node) -> dict[str, dict[str, tuple[str, ...]]]
     if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
         return units
     if not isinstance(node, yaml.MappingNode):
-        raise ChannelConfigError(f"{_where(path, node)}: 'units' must map unit codes to lists of URLs")
+        raise ChannelConfigError(path, node, "channels.problem.not_a_mapping.units", value=shown_value(node))
     for unit_node, urls_node in node.value:
         if not isinstance(unit_node, yaml.ScalarNode) or not str(unit_node.value).strip():
-            raise ChannelConfigError(f"{_where(path, unit_node)}: a unit code must be a non-empty string")
+            raise ChannelConfigError(path, unit_node, "channels.problem.unit_code", value=shown_value(unit_node))
         unit = str(unit_node.value).strip()
         if unit in units:
-            raise ChannelConfigError(f"{_where(path, unit_node)}: unit {unit!r} appears twice")
+            raise ChannelConfigError(path, unit_node, "channels.problem.unit_twice", unit=unit)
         units[unit] = _role_lists(path, unit, urls_node)
     return units
 

@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from models.errors import FieldValueError
+
 #: ``"<count>/<period>"``, period one of s/sec/second, min/minute, h/hour (optionally ``"<count>/<n><unit>"``).
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)?\s*(s|sec|second|min|minute|h|hour)s?\s*$", re.IGNORECASE)
 _PERIOD_SECONDS = {"s": 1, "sec": 1, "second": 1, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
@@ -67,18 +69,19 @@ def parse_rate(text: str, burst: int | None = None) -> RateLimit:
     """``"20/min"`` -> :class:`RateLimit` (20 per 60 s, burst 5). Also ``"5/s"``, ``"100/minute"``, ``"30/10s"``.
 
     Raises:
-        ValueError: not of that form, a zero count, or a burst outside 1..count (the message quotes the text).
+        models.errors.FieldValueError (a ValueError) of field ``rate``: not of that form, a zero count, or a burst
+        outside 1..count, worded from ``channels.rate.*`` (the message quotes the text).
     """
     match = _RATE.match(str(text))
     if not match:
-        raise ValueError(f"rate {text!r}: expected '<count>/<period>', e.g. '20/min', '5/s', '300/h'")
+        raise FieldValueError("rate", "channels.rate.format", value=str(text))
     count = int(match.group(1))
     period = int(match.group(2) or 1) * _PERIOD_SECONDS[match.group(3).lower()]
     if count < 1:
-        raise ValueError(f"rate {text!r}: the count must be at least 1")
+        raise FieldValueError("rate", "channels.rate.count", value=str(text))
     burst = max(1, count // 4) if burst is None else int(burst)
     if not 1 <= burst <= count:
-        raise ValueError(f"rate {text!r}: burst {burst} must be between 1 and {count}")
+        raise FieldValueError("rate", "channels.rate.burst", value=str(text), burst=burst, count=count)
     return RateLimit(count=count, period=float(period), burst=burst)
 
 

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from models.errors import FieldValueError
 from notifications.connections import pooled_http_session
 
 #: The API host each chat plugin of apprise 2.0.1 posts to (its hard-coded ``notify_url``/``token_url``).
@@ -154,21 +155,22 @@ def capturing(schema: str = "", endpoints: Mapping[str, str] | None = None) -> I
         _CAPTURE.reset(token)
 
 
-def endpoint_problem(schema: str, endpoint: str) -> str | None:
-    """Why ``endpoint`` cannot re-point ``schema`` (short, no secrets), or None if it can.
+def endpoint_refusal(schema: str, endpoint: str) -> FieldValueError | None:
+    """Why ``endpoint`` cannot re-point ``schema`` (field ``endpoint``, a ``channels.endpoint.*`` key, no secrets),
+    or None if it can.
 
     Accepted: ``https://host[:port][/prefix]`` for a schema of :data:`OFFICIAL_HOSTS`, and ``http://`` only
     for 127.0.0.1/localhost/::1. No user info, query or fragment.
     """
     if schema not in OFFICIAL_HOSTS:
-        return f"only {', '.join(sorted(OFFICIAL_HOSTS))} have a fixed API host to re-point"
+        return FieldValueError("endpoint", "channels.endpoint.no_fixed_host", options=sorted(OFFICIAL_HOSTS))
     parts = urlsplit(str(endpoint))
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        return "expected https://host[:port][/path]"
+        return FieldValueError("endpoint", "channels.endpoint.format")
     if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
-        return "plain http:// is allowed for a loopback receiver only (127.0.0.1); use https://"
+        return FieldValueError("endpoint", "channels.endpoint.plain_http")
     if parts.username or parts.password or parts.query or parts.fragment:
-        return "no user, password, query or fragment in an endpoint"
+        return FieldValueError("endpoint", "channels.endpoint.extra_parts")
     return None
 
 

@@ -95,6 +95,7 @@ class FieldError:
     text: str = ""  # a message already in the reader's words (careflow's Chinese checks)
     from_form: bool = False  # quote the value typed in ``input`` (known only when the page renders)
     problem: FieldProblem | None = None  # careflow's own field problem, worded in the page's language
+    refusal: Exception | None = None  # a refusal that words itself (``text(lang)``: careflow.cases.CaseRefused)
 
 
 class FormErrors(list):
@@ -126,6 +127,8 @@ class FormErrors(list):
                 message = e.text
             elif e.problem is not None:
                 message = e.problem.message(lang)
+            elif e.refusal is not None:
+                message = e.refusal.text(lang)
             else:
                 message = gettext(e.key, lang, **_worded(e.values, lang, labels))
                 if e.value:
@@ -216,6 +219,8 @@ def _domain(exc: Exception, form_values: dict[str, str]) -> FieldError:
     if isinstance(exc, FieldProblem):  # worded when the page renders, in its language
         target = _target((exc.field,)) if exc.field in FIELDS else (f"?{exc.field}", f"field.{exc.field}", exc.field)
         return FieldError(*target, problem=exc)
+    if callable(getattr(exc, "text", None)):  # a refusal worded in the page's language, about no one field
+        return FieldError("", refusal=exc)
     text = str(exc)
     chinese = _FIELD_IN_CHINESE.search(text)
     if chinese:  # careflow's own Chinese check naming its field: the label instead of the name

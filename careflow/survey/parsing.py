@@ -237,10 +237,12 @@ def _receive(child: subprocess.Popen) -> "Chunk | _Failure | None":
 class _Failure:
     kind: str
     message: str
+    key: str = ""  # a SurveyFileError's message key and values, to word it again in the reader's language
+    values: dict | None = None
 
     def rebuild(self) -> Exception:
         if self.kind == "SurveyFileError":
-            return SurveyFileError(self.message)
+            return SurveyFileError(self.key, **(self.values or {}))
         return RuntimeError(f"the survey parser failed: {self.kind}: {self.message}")
 
 
@@ -267,7 +269,7 @@ def _produce(argv: list[str]) -> int:
     except BrokenPipeError:  # the importing process stopped reading (it failed or was stopped)
         return 1
     except BaseException as exc:  # noqa: BLE001 - reported to the importing process
-        _send(out, _Failure(type(exc).__name__, str(exc)))
+        _send(out, _Failure(type(exc).__name__, str(exc), getattr(exc, "key", ""), getattr(exc, "values", None)))
     return 0
 
 

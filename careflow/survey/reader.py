@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from core.i18n import gettext
 from models.errors import FieldFileError
 from careflow.survey.columns import FIELD_LABELS, Header, find_header
 
@@ -25,7 +26,19 @@ HEADER_SCAN_ROWS = 30
 
 
 class SurveyFileError(ValueError):
-    """The file as a whole cannot be read as a survey (nothing is imported); the message, in Chinese, says why."""
+    """The file as a whole cannot be read as a survey (nothing is imported): message ``key`` (``survey.file.*``)
+    naming the file and why, worded in the reader's language by :meth:`text` (a list of columns joined with 「、」,
+    ``, `` in English); ``str()`` is the Chinese text (the failed import's stored record, logs)."""
+
+    def __init__(self, key: str, **values: Any):
+        self.key, self.values = key, values
+        super().__init__(self.text("zh"))
+
+    def text(self, lang: str) -> str:
+        """Why the file cannot be read, in ``lang`` (``zh`` or ``en``)."""
+        return gettext(self.key, lang, **{name: (", " if lang == "en" else "、").join(value)
+                                          if isinstance(value, (list, tuple)) else value
+                                          for name, value in self.values.items()})
 
 
 @dataclass
@@ -62,7 +75,7 @@ def detect_format(path: Path) -> str:
     if start.startswith(b"PK\x03\x04"):
         return "xlsx"
     if start.startswith(b"\xd0\xcf\x11\xe0"):
-        raise SurveyFileError(f"{path.name}：这是旧版 Excel .xls 文件，请另存为 .xlsx 或 .csv 后重新导入")
+        raise SurveyFileError("survey.file.xls", file=path.name)
     return "csv"
 
 
@@ -112,11 +125,8 @@ def open_survey(path: str | os.PathLike) -> SurveySheet:
     missing = sheet.header.missing()
     if missing:
         sheet.close()
-        found = "、".join(sheet.header.labels.values())
-        raise SurveyFileError(
-            f"{path.name}：缺少必填列：{'、'.join(FIELD_LABELS[f] for f in missing)}"
-            f"（文件中的列：{found}）"
-        )
+        raise SurveyFileError("survey.file.missing_columns", file=path.name,
+                              missing=[FIELD_LABELS[f] for f in missing], found=list(sheet.header.labels.values()))
     return sheet
 
 
@@ -132,10 +142,7 @@ def _header_or_fail(path: Path, head: list[list[Any]]) -> Header:
     """The header of the first rows, its texts with control characters written as ``\\xNN``."""
     header = find_header(head)
     if header is None:
-        raise SurveyFileError(
-            f"{path.name}：前 {HEADER_SCAN_ROWS} 行中没有找到表头行"
-            "（应有 姓名、身份证号、户籍地、来本地日期 等列）"
-        )
+        raise SurveyFileError("survey.file.no_header", file=path.name, rows=HEADER_SCAN_ROWS)
     header.labels = {j: _shown(label) for j, label in header.labels.items()}
     header.ignored = [_shown(label) for label in header.ignored]
     header.duplicates = [_shown(label) for label in header.duplicates]
@@ -160,7 +167,7 @@ def _open_csv(path: Path) -> SurveySheet:
         header = _header_or_fail(path, [cells for _, cells in head])
     except UnicodeDecodeError as exc:
         raw.close()
-        raise SurveyFileError(f"{path.name}：无法按 {encoding} 编码读取（{exc.reason}）") from None
+        raise SurveyFileError("survey.file.encoding", file=path.name, encoding=encoding, reason=exc.reason) from None
     except BaseException:
         raw.close()
         raise
@@ -176,9 +183,11 @@ def _open_csv(path: Path) -> SurveySheet:
                 last_line = reader.line_num
         except UnicodeDecodeError as exc:
             line = _first_undecodable_line(path, encoding) or last_line + 1
-            raise SurveyFileError(f"{path.name}：第 {line} 行无法按 {encoding} 编码读取（{exc.reason}）") from None
+            raise SurveyFileError("survey.file.line_encoding", file=path.name, line=line, encoding=encoding,
+                                  reason=exc.reason) from None
         except csv.Error as exc:
-            raise SurveyFileError(f"{path.name}：第 {last_line + 1} 行无法读取（{exc}）") from None
+            raise SurveyFileError("survey.file.line_unreadable", file=path.name, line=last_line + 1,
+                                  reason=str(exc)) from None
 
     def progress() -> float:
         try:
@@ -196,7 +205,7 @@ def _open_xlsx(path: Path) -> SurveySheet:
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise SurveyFileError(f"{path.name}：不是可读取的 .xlsx 工作簿（{exc}）") from None
+        raise SurveyFileError("survey.file.not_xlsx", file=path.name, reason=str(exc)) from None
     try:
         sheet = next((ws for ws in book.worksheets if getattr(ws, "sheet_state", "visible") == "visible"),
                      book.worksheets[0])
@@ -248,7 +257,7 @@ def iter_table(path: str | os.PathLike) -> tuple[str, Iterator[tuple[int, list[A
         try:
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-            raise SurveyFileError(f"{path.name}：不是可读取的 .xlsx 工作簿（{exc}）") from None
+            raise SurveyFileError("survey.file.not_xlsx", file=path.name, reason=str(exc)) from None
 
         def xlsx_rows() -> Iterator[tuple[int, list[Any]]]:
             try:

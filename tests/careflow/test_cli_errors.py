@@ -129,3 +129,49 @@ def test_a_service_list_item_that_is_not_one_is_named_by_its_label(database_url,
     assert chinese.exit_code == 2 and chinese.output.strip() == "错误：清单服务项目：「99」请从关爱服务清单中选择服务项目"
     en = english(*start)
     assert en.returncode == 2 and en.stderr.strip() == "error: Service-list item: “99”: choose an item of the service list"
+
+
+def test_an_answer_s_own_texts_are_refused_in_chinese_and_in_english(police_task):  # noqa: F811
+    """An answer's checks read Chinese only, with CAREFLOW_LANG=en too: 「答复人（actor）必填：请写明由谁答复」,
+    「情况说明（note）中不能出现儿童姓名或身份证号…」, 「原因（reason）不能超过1000个字…」."""
+    from core.db import session_scope
+    from models.case import Case
+    from models.child import Child
+
+    ref = police_task.short_ref
+    with session_scope() as s:
+        name = s.get(Child, s.get(Case, police_task.case_id).child_id).full_name
+    nobody = invoke("task", "ack", ref, "--unit", "police-350302")
+    assert nobody.exit_code == 2 and nobody.output.strip() == "错误：答复人：请写明由谁答复"
+    answer = ["task", "complete", ref, "--unit", "police-350302", "--as", "民警陈强", "--outcome", "reprimanded=yes",
+              "--outcome", "family_education_ordered=no", "--outcome", "child_unsafe=no"]
+    named = invoke(*answer, "--outcome", f"note=已训诫{name}")
+    assert named.exit_code == 2 and named.output.strip() == (
+        "错误：情况说明：不能出现儿童姓名或身份证号：答复内容会写入推送给各单位和儿童主任的通知，通知只用个案编号指代儿童，请删去后再提交")
+    control = invoke(*answer, "--outcome", "note=已\x01训诫")
+    assert control.exit_code == 2 and control.output.strip() == (
+        "错误：情况说明：含有不可见的控制字符（U+0001，第2个字），请删去后再提交")
+    long = invoke("task", "reject", ref, "--unit", "police-350302", "--as", "民警陈强", "--reason", "长" * 1001)
+    assert long.exit_code == 2 and long.output.strip() == "错误：退回原因：最多1000个字（现有1001个）"
+
+    en = english("task", "ack", ref, "--unit", "police-350302")
+    assert en.returncode == 2 and en.stderr.strip() == "error: Answered by: say who answers"
+    en = english(*answer, "--outcome", f"note=已训诫{name}")
+    assert en.returncode == 2 and en.stderr.strip().startswith(
+        "error: Note: must not hold the child's name or ID number: the answer goes into the messages")
+    en = english("task", "reject", ref, "--unit", "police-350302", "--as", "x", "--reason", "长" * 1001)
+    assert en.returncode == 2 and en.stderr.strip() == (
+        "error: Reason for rejecting: at most 1000 characters (this has 1001)")
+
+
+def test_a_survey_file_that_is_no_survey_is_named_in_chinese_and_in_english(database_url, tmp_path):
+    """It read Chinese with CAREFLOW_LANG=en too (「bad.csv：缺少必填列：…」)."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"姓名,身份证号,性别\n张三,{make_resident_id()},男\n", encoding="utf-8")
+    args = ["survey", "import", bad, "--county", "350302", "--round", "2026-10"]
+    chinese = invoke(*args)
+    assert chinese.exit_code == 2 and chinese.output.strip() == (
+        "错误：bad.csv：缺少必填列：户籍地、来本地日期、重点关爱情形（文件中的列：姓名、身份证号、性别）")
+    en = english(*args)
+    assert en.returncode == 2 and en.stderr.strip() == (
+        "error: bad.csv: required columns missing: 户籍地, 来本地日期, 重点关爱情形 (the file's columns: 姓名, 身份证号, 性别)")

@@ -41,32 +41,41 @@ def test_a_police_officer_records_a_notice_on_a_case_of_its_own(session, registe
 def test_the_procuratorate_may_record_one_and_no_other_unit_may(session, register):
     _, started = notice(session, register, unit="procuratorate-350302", conduct_kind="serious_misconduct")
     assert started.run.parameters["conduct_kind"] == "serious_misconduct"
-    with pytest.raises(PermissionError, match="不是公安机关或检察院"):
-        notice(session, register, unit="civil_affairs-350302")
-    with pytest.raises(PermissionError, match="不是公安机关或检察院"):
-        notice(session, register, unit="no-such-unit")
+    for other in ("civil_affairs-350302", "no-such-unit"):
+        with pytest.raises(PermissionError) as refused:
+            notice(session, register, unit=other)
+        assert refused.value.text("zh") == f"承办单位：'{other}' 不是公安机关或检察院的单位，不能发起涉罪或严重不良行为通报"
 
 
 def test_a_caseworker_cannot_start_the_notice_on_a_case(session, register):
     case = open_case(session, child_id=register().child.id, caseworker="test.caseworker")
-    with pytest.raises(AgencyStartsIt, match="只能由公安机关或检察院"):
+    with pytest.raises(AgencyStartsIt, match="只能由公安机关或检察院") as refused:
         create_pathway_run(session, case_id=case.id, pathway="misconduct_notice", actor="test.caseworker",
                            parameters={"conduct_kind": "offence", "conduct": CONDUCT, "conduct_on": "2026-11-20"})
+    assert refused.value.text("en").endswith("is started only by an officer of the police or the procuratorate "
+                                             "(the notice page, or careflow notice start)")
 
 
-def test_bad_input_is_refused_in_chinese_naming_the_field(session, register):
-    with pytest.raises(LookupError, match="身份证号.*没有登记"):
-        notice(session, register, resident_id=make_resident_id())
-    with pytest.raises(ValueError, match="身份证号（resident_id）：'123'"):
-        notice(session, register, resident_id="123")
-    with pytest.raises(ValueError, match="行为发生日期（conduct_on）：'昨天'"):
-        notice(session, register, conduct_on="昨天")
-    with pytest.raises(ValueError, match="晚于今天"):
-        notice(session, register, conduct_on=date.today() + timedelta(days=3))
+def test_bad_input_is_refused_naming_the_field_in_chinese_and_in_english(session, register):
+    unknown = make_resident_id()
+    later = date.today() + timedelta(days=3)
+    for wrong, chinese, english in [
+        ({"resident_id": unknown}, f"身份证号：没有登记身份证号为 {unknown[:4]}**********{unknown[-4:]} 的儿童；"
+         "请联系儿童居住地的县级民政部门先行登记", "Resident ID number: no child is registered with ID number "),
+        ({"resident_id": "123"}, "身份证号：'123' ", "Resident ID number: '123' "),
+        ({"conduct_on": "昨天"}, "行为发生日期：'昨天' 不是日期（格式为 YYYY-MM-DD）",
+         "Date of the conduct: '昨天' is not a date (YYYY-MM-DD)"),
+        ({"conduct_on": later}, f"行为发生日期：{later.isoformat()} 晚于今天",
+         f"Date of the conduct: {later.isoformat()} is in the future"),
+        ({"school_area_code": "火星"}, "就读学校所在地：「火星」不是县（市、区）、乡镇（街道）或村（居）的名称或区划代码",
+         "Place of the child's school: '火星' is not the name or the area code of a county, township or village"),
+    ]:
+        with pytest.raises((ValueError, LookupError)) as refused:
+            notice(session, register, **wrong)
+        assert refused.value.text("zh").startswith(chinese), refused.value.text("zh")
+        assert refused.value.text("en").startswith(english), refused.value.text("en")
     with pytest.raises(ValueError, match="conduct_kind"):
         notice(session, register, conduct_kind="theft")
-    with pytest.raises(ValueError, match="就读学校所在地（school_area_code）：'火星'"):
-        notice(session, register, school_area_code="火星")
 
 
 def test_civil_affairs_of_the_county_and_education_of_the_school_get_the_tasks(session, register):
@@ -132,13 +141,25 @@ def test_the_unanswered_notice_escalates_to_the_county_manager(session, register
         assert all(CONDUCT not in n.body and "2026-11-20" not in n.body for n in sent)
 
 
-def test_the_command_refuses_another_unit_and_a_bad_id_in_chinese(database_url):
+def test_the_command_refuses_another_unit_and_a_bad_id_in_chinese_and_in_english(database_url):
+    """They read Chinese with CAREFLOW_LANG=en too (「单位 'civil_affairs-350302' 不是公安机关或检察院…」)."""
+    import os
+    import subprocess
+    import sys
+
     from typer.testing import CliRunner
 
     from entry.cli import app
 
     args = ["notice", "start", "--as", "民警陈强", "--kind", "offence", "--conduct", CONDUCT, "--on", "2026-11-20"]
     other = CliRunner().invoke(app, [*args, "--unit", "civil_affairs-350302", "--id", make_resident_id()])
-    assert other.exit_code == 1 and "不是公安机关或检察院" in other.output
+    assert other.exit_code == 1 and other.output.strip() == (
+        "错误：承办单位：'civil_affairs-350302' 不是公安机关或检察院的单位，不能发起涉罪或严重不良行为通报")
     bad = CliRunner().invoke(app, [*args, "--unit", "police-350302", "--id", "123"])
-    assert bad.exit_code == 2 and "身份证号（resident_id）：'123'" in bad.output
+    assert bad.exit_code == 2 and bad.output.strip().startswith("错误：身份证号：'123' 有 3 位")
+    english = subprocess.run([sys.executable, "-m", "entry.cli", *args, "--unit", "civil_affairs-350302", "--id",
+                              make_resident_id()], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "CAREFLOW_LANG": "en"})
+    assert english.returncode == 1 and english.stderr.strip() == (
+        "error: Agency unit: 'civil_affairs-350302' is not a police or procuratorate unit: it cannot record a notice "
+        "of an offence or serious misconduct")

@@ -6,6 +6,9 @@ update or unique index — not the order of the threads — decides who wins.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import uuid
 
@@ -130,12 +133,15 @@ def test_a_note_with_the_childs_name_or_id_is_refused_naming_the_field(committee
     task_id, run_id, child = committee_task
     with session_scope() as s:
         task = s.get(AgencyTask, task_id)
-        with pytest.raises(ValueError, match=r"情况说明（note）中不能出现儿童姓名或身份证号"):
+        with pytest.raises(ValueError) as named:
             transition_task(s, task, TaskState.completed, actor="社区 王丽",
                             outcome={**NOT_SERIOUS, "note": f"已约谈{child.full_name}的父亲"})
-        with pytest.raises(ValueError, match=r"退回原因（reason）中不能出现儿童姓名或身份证号"):
+        assert named.value.text("zh").startswith("情况说明：不能出现儿童姓名或身份证号：")
+        with pytest.raises(ValueError) as numbered:
             transition_task(s, task, TaskState.rejected, actor="社区 王丽",
                             reason=f"身份证 {child.resident_id[:6]} {child.resident_id[6:]} 不在本社区")
+        assert numbered.value.text("zh").startswith("退回原因：不能出现儿童姓名或身份证号：")
+        assert numbered.value.text("en").startswith("Reason for rejecting: must not hold the child's name or ID")
         assert task.state == TaskState.requested
     with session_scope() as s:
         task = transition_task(s, s.get(AgencyTask, task_id), TaskState.completed, actor="社区 王丽",
@@ -150,14 +156,17 @@ def test_lengths_and_control_characters_are_refused_naming_the_field(committee_t
     task_id, _, _ = committee_task
     with session_scope() as s:
         task = s.get(AgencyTask, task_id)
-        with pytest.raises(ValueError, match=r"原因（reason）不能超过1000个字（现有1001个字）"):
-            transition_task(s, task, TaskState.rejected, actor="社区 王丽", reason="长" * 1001)
-        with pytest.raises(ValueError, match=r"情况说明（note）不能超过500个字"):
-            transition_task(s, task, TaskState.completed, actor="社区 王丽", outcome={**NOT_SERIOUS, "note": "长" * 501})
-        with pytest.raises(ValueError, match=r"情况说明（note）中含有不可见的控制字符（U\+0000，第3个字）"):
-            transition_task(s, task, TaskState.completed, actor="社区 王丽", outcome={**NOT_SERIOUS, "note": "已约\x00谈"})
-        with pytest.raises(ValueError, match=r"答复人（actor）不能超过64个字"):
-            transition_task(s, task, TaskState.acknowledged, actor="王" * 65)
+        refusals = [
+            (dict(target=TaskState.rejected, reason="长" * 1001), "退回原因：最多1000个字（现有1001个）"),
+            (dict(target=TaskState.completed, outcome={**NOT_SERIOUS, "note": "长" * 501}), "情况说明：最多500个字（现有501个）"),
+            (dict(target=TaskState.completed, outcome={**NOT_SERIOUS, "note": "已约\x00谈"}),
+             "情况说明：含有不可见的控制字符（U+0000，第3个字），请删去后再提交"),
+            (dict(target=TaskState.acknowledged, actor="王" * 65), "答复人：最多64个字（现有65个）"),
+        ]
+        for answer, refusal in refusals:
+            with pytest.raises(ValueError) as refused:
+                transition_task(s, task, answer.pop("target"), **{"actor": "社区 王丽", **answer})
+            assert refused.value.text("zh") == refusal
         transition_task(s, task, TaskState.rejected, actor="社区 王丽", reason="长" * 1000 + "\n")
     with session_scope() as s:
         assert s.get(AgencyTask, task_id).rejection_reason == "长" * 1000
@@ -284,13 +293,21 @@ def test_cli_starting_an_open_pathway_again_exits_1_and_creates_nothing(session,
                                       "--as", "cw.two"])
     assert result.exit_code == 1, result.output
     assert "该个案的监护干预路径正在进行中" in result.output and first.hex[:8] in result.output
+    english = subprocess.run([sys.executable, "-m", "entry.cli", "pathway", "start", "--case", reference, "--pathway",
+                              "guardianship", "--as", "cw.two"], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "CAREFLOW_LANG": "en"})  # was the Chinese refusal
+    assert english.returncode == 1 and english.stderr.startswith(
+        "error: This case already has the pathway “Guardianship intervention, from warning to police report” "
+        "running (started by ") and f"pathway run {first.hex[:8]}): start it again once it has ended" in english.stderr
     assert [r.id for r in _open_runs(case_id)] == [first]
 
 
 def test_a_start_parameter_text_is_at_most_500_characters(case_id):
-    with pytest.raises(ValueError, match=r"启动参数情况说明（note）不能超过500个字（现有501个字）"), session_scope() as s:
+    with pytest.raises(ValueError) as refused, session_scope() as s:
         create_pathway_run(s, case_id=case_id, pathway="service_referral", actor="x",
                            parameters={"item": 18, "note": "长" * 501})
+    assert (refused.value.text("zh"), refused.value.text("en")) == (
+        "情况说明：最多500个字（现有501个）", "Note: at most 500 characters (this has 501)")
     assert _open_runs(case_id) == []
 
 

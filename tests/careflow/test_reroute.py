@@ -129,8 +129,9 @@ def test_manager_extends_the_deadline_with_a_reason(session, police_task):
     old_due, old_next = police_task.due_at, initial_next_rung_at(police_task, "350302")
     with pytest.raises(ValueError, match="新截止时间"):
         extend_deadline(session, police_task, actor="mgr", due_at=old_due - timedelta(hours=1), reason="x")
-    with pytest.raises(ValueError, match="延期理由"):
+    with pytest.raises(ValueError) as refused:
         extend_deadline(session, police_task, actor="mgr", due_at=old_due + timedelta(days=3), reason=" ")
+    assert (refused.value.text("zh"), refused.value.text("en")) == ("延期理由：请填写", "Reason for extending: required")
     extend_deadline(session, police_task, actor="mgr", due_at=old_due + timedelta(days=3), reason="需调取监控")
     assert police_task.due_at == old_due + timedelta(days=3)
     assert police_task.next_rung_at > old_next  # the reminder moves with the deadline

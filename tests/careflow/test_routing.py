@@ -48,8 +48,43 @@ def test_malformed_directory_entry_names_file_entry_and_field(session, tmp_path)
     bad = tmp_path / "units.yaml"
     bad.write_text("units:\n  - {code: police-x, agency_type: police, jurisdiction_code: '35AB', name: X}\n",
                    encoding="utf-8")
-    with pytest.raises(ValueError, match=r"units.yaml: units\[0\] \(police-x\): field 'jurisdiction_code': '35AB'"):
+    with pytest.raises(ValueError) as refused:
         load_agency_units(session, bad)
+    assert str(refused.value) == f"{bad}：第 1 项（police-x）的 jurisdiction_code：「35AB」不是6位、9位或12位区划代码"
+    assert refused.value.text("en") == (f"{bad}: units[0] (police-x): field 'jurisdiction_code': '35AB' is not a 6-, "
+                                        "9- or 12-digit area code")
+    bad.write_text("units:\n  - {code: police-x, agency_type: police, name: X}\n", encoding="utf-8")
+    with pytest.raises(ValueError) as missing:
+        load_agency_units(session, bad)
+    assert str(missing.value) == f"{bad}：第 1 项（police-x）的 jurisdiction_code：请填写"
+
+
+def test_init_names_a_malformed_directory_file_in_chinese_and_in_english(database_url, tmp_path, monkeypatch):
+    """``careflow init`` ended in an English traceback (「ValueError: …: units[0]: field 'name' is missing or
+    empty」)."""
+    import os
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from core.settings import get_settings
+    from entry.cli import app
+
+    bad = tmp_path / "agency_units.yaml"
+    bad.write_text("units:\n  - {code: police-x, agency_type: police, jurisdiction_code: '350302'}\n", encoding="utf-8")
+    monkeypatch.setenv("CAREFLOW_POLICY_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["init"])
+        english = subprocess.run([sys.executable, "-m", "entry.cli", "init"], capture_output=True, text=True,
+                                 timeout=120, env={**os.environ, "CAREFLOW_LANG": "en"})
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert result.exit_code == 2 and result.output.strip() == f"错误：{bad}：第 1 项（police-x）的 name：请填写"
+    assert english.returncode == 2
+    assert english.stderr.strip() == f"error: {bad}: units[0] (police-x): field 'name': required"
 
 
 def test_a_step_never_goes_finer_than_its_level(session):

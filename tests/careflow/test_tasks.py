@@ -86,8 +86,9 @@ def test_closed_loop_records_who_when_why(session, pathway_run):
 
 def test_rejection_needs_a_reason(session, pathway_run):
     task = open_step_task(session, pathway_run_id=pathway_run.id, step_key="committee_admonition")
-    with pytest.raises(ValueError, match=r"退回原因（reason）必填"):
+    with pytest.raises(ValueError) as refused:
         transition_task(session, task, TaskState.rejected, actor="社区 王丽", reason="  ")
+    assert refused.value.text("zh") == "退回原因：退回任务须说明原因"
     assert task.state == TaskState.requested
     transition_task(session, task, TaskState.rejected, actor="社区 王丽", reason="非本社区居民")
     assert task.rejection_reason == "非本社区居民"

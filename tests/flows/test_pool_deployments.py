@@ -30,12 +30,29 @@ def test_each_deployment_runs_from_the_checkout_with_its_limit_the_sweepers_sche
 
 
 def test_deploy_refuses_without_a_result_storage_every_worker_reaches(monkeypatch):
+    """``careflow deploy`` said so in English on the Chinese command line."""
+    import os
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
     from core.settings import get_settings
+    from entry.cli import app
 
     monkeypatch.delenv("CAREFLOW_RESULT_STORAGE", raising=False)
     get_settings.cache_clear()
     try:
         with pytest.raises(ValueError, match="CAREFLOW_RESULT_STORAGE"):
             deploy_to_pool(pool="careflow")
+        chinese = CliRunner().invoke(app, ["deploy"])
+        english = subprocess.run([sys.executable, "-m", "entry.cli", "deploy"], capture_output=True, text=True,
+                                 timeout=120, env={**os.environ, "CAREFLOW_LANG": "en"})
     finally:
         get_settings.cache_clear()
+    assert chinese.exit_code == 2 and chinese.output.strip() == (
+        "错误：CAREFLOW_RESULT_STORAGE：请设为每个工作进程都能访问的文件夹（在每台主机上挂载于同一路径的共享卷）："
+        "暂停后继续的路径可能在另一个工作进程上运行")
+    assert english.returncode == 2 and english.stderr.strip() == (
+        "error: CAREFLOW_RESULT_STORAGE: set it to a folder every worker reaches (a shared volume mounted at the "
+        "same path on every host): a resumed pathway may continue on another worker")

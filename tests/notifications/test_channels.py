@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import pickle
+import re
 import textwrap
 
 import pytest
@@ -63,15 +65,52 @@ def test_without_default_an_unlisted_unit_has_no_urls(tmp_path):
 ])
 def test_malformed_files_name_file_unit_and_position(tmp_path, text, expected):
     path = write(tmp_path, text)
-    with pytest.raises(ChannelConfigError, match=expected) as caught:
+    with pytest.raises(ChannelConfigError) as caught:
         load_channels(path)
-    assert str(path) in str(caught.value)
+    assert re.search(expected, caught.value.text("en"))
+    assert str(path) in str(caught.value) and str(path) in caught.value.text("en")
     assert isinstance(caught.value, ValueError)
 
 
+@pytest.mark.parametrize("text, chinese, english", [
+    ("units:\n  police-1: mailto://a.cn\n", "第 2 行第 13 列：单位 'police-1'：应为 apprise URL 列表，或角色（officer、"
+     "supervisor、manager）到 URL 列表的映射，而不是 'mailto://a.cn'", "line 2, column 13: unit 'police-1': expected "
+     "a list of apprise URLs or a mapping of roles (officer, supervisor, manager) to lists, not 'mailto://a.cn'"),
+    ("units:\n  police-1:\n    supervisor: [just-a-word]\n", "第 3 行第 18 列：单位 'police-1' 的角色 'supervisor'："
+     "URL <not a URL> 不可用：不是 URL（应为 schema://…）", "line 3, column 18: unit 'police-1' role 'supervisor': "
+     "invalid URL <not a URL>: not a URL (expected schema://...)"),
+    ("events:\n  task_vanished: [supervisor]\n", "第 2 行第 3 列：events：没有事件 'task_vanished'（可用：task_requested、",
+     "line 2, column 3: events: unknown event 'task_vanished' (expected one of task_requested, "),
+    ("endpoints:\n  dingtalk: http://oapi.example.cn\n", "第 2 行第 13 列：endpoints 中的 dingtalk：接口地址 "
+     "http://oapi.example.cn 不可用：http:// 只能用于本机接收端（127.0.0.1），请用 https://", "line 2, column 13: "
+     "endpoints: dingtalk: http://oapi.example.cn: plain http:// is allowed for a loopback receiver only"),
+    ("limits:\n  dingtalk: 20 per minute\n", "第 2 行第 13 列：limits 中的 dingtalk：发送频率 '20 per minute' 格式不对",
+     "line 2, column 13: limits: dingtalk: rate '20 per minute': expected '<count>/<period>'"),
+    ("digest:\n  more_than: many\n", "第 2 行第 14 列：digest 中的 more_than：'many' 不是整数",
+     "line 2, column 14: digest: more_than: 'many' is not a whole number"),
+    ("digest:\n  daily_at: '8:30'\n", "第 2 行第 13 列：digest 中的 daily_at：应为本地时间 'HH:MM'，而不是 '8:30'",
+     "line 2, column 13: digest: daily_at: expected local time 'HH:MM', not '8:30'"),
+    ("routing: {}\n", "第 1 行第 1 列：没有 'routing' 这一项（应有 'default' 和/或 'units'，另可有 'events'、'endpoints'、"
+     "'limits'、'digest'）", "line 1, column 1: unknown key 'routing' (expected 'default' and/or 'units', and "
+     "optionally 'events', 'endpoints', 'limits', 'digest')"),
+])
+def test_a_malformed_file_is_worded_in_chinese_and_in_english_naming_the_value(tmp_path, text, chinese, english):
+    """The channel file's errors were English only (「unit 'police-1': expected a list of apprise URLs」)."""
+    path = write(tmp_path, text)
+    with pytest.raises(ChannelConfigError) as caught:
+        load_channels(path)
+    assert str(caught.value).startswith(f"{path} {chinese}")
+    assert caught.value.text("zh") == str(caught.value)
+    assert caught.value.text("en").startswith(f"{path}, {english}")
+    restored = pickle.loads(pickle.dumps(caught.value))  # as a dispatcher process hands it to its parent
+    assert (str(restored), restored.text("en")) == (str(caught.value), caught.value.text("en"))
+
+
 def test_missing_file_is_a_channel_config_error(tmp_path):
-    with pytest.raises(ChannelConfigError, match="cannot read"):
+    with pytest.raises(ChannelConfigError) as caught:
         load_channels(tmp_path / "absent.yaml")
+    assert str(caught.value) == f"{tmp_path / 'absent.yaml'}：无法读取通道文件：文件不存在"
+    assert caught.value.text("en") == f"{tmp_path / 'absent.yaml'}: cannot read the channel file: it does not exist"
 
 
 @pytest.mark.parametrize("url, secrets", [
@@ -85,12 +124,12 @@ def test_a_url_apprise_cannot_use_is_an_error_naming_the_unit_without_the_secret
     path = write(tmp_path, f"units:\n  police-350302:\n    - {url}\n")
     with caplog.at_level(logging.DEBUG, logger="apprise"), pytest.raises(ChannelConfigError) as caught:
         load_channels(path)
-    message = str(caught.value)
+    message = caught.value.text("en")
     assert "unit 'police-350302'" in message and "line 3, column 7" in message and "invalid URL" in message
     for secret in secrets:
-        assert secret not in message
+        assert secret not in message and secret not in str(caught.value)
         assert secret not in caplog.text  # apprise's own log lines are redacted too
-    assert redact_url(url) in message
+    assert redact_url(url) in message and redact_url(url) in str(caught.value)
 
 
 def test_wecom_is_explained(tmp_path):

@@ -1,6 +1,10 @@
 """The printable referral letter (转介单) and the ``careflow notify`` commands."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from typer.testing import CliRunner
 
@@ -106,7 +110,23 @@ def test_notify_dispatch_sends_what_is_due(database_url, quiet_outbox, session, 
     assert len(read_mailbox(tmp_path / "mailbox")) == 1
 
 
-def test_a_broken_channel_file_is_a_user_error(channel_file):
-    channel_file({"units": {"police-350302": {"chief": ["json://x.example.cn"]}}})
+def test_a_broken_channel_file_is_a_user_error_in_chinese_and_in_english(channel_file):
+    """It printed English (「unknown role 'chief' (expected officer, supervisor, manager)」) on the Chinese command
+    line."""
+    path = channel_file({"units": {"police-350302": {"chief": ["json://x.example.cn"]}}})
     result = invoke("notify", "channels", "police-350302")
-    assert result.exit_code == 2 and "unknown role 'chief'" in result.output
+    assert result.exit_code == 2 and result.output.strip() == (
+        f"错误：{path} 第 3 行第 5 列：单位 'police-350302'：没有角色 'chief'（可用：officer、supervisor、manager）")
+    english = subprocess.run([sys.executable, "-m", "entry.cli", "notify", "channels", "police-350302"],
+                             capture_output=True, text=True, env={**os.environ, "CAREFLOW_LANG": "en"}, timeout=120)
+    assert english.returncode == 2 and english.stderr.strip() == (
+        f"error: {path}, line 3, column 5: unit 'police-350302': unknown role 'chief' "
+        "(expected officer, supervisor, manager)")
+
+
+def test_sweep_names_a_broken_channel_file(database_url, channel_file):
+    """``careflow sweep`` ended in a traceback of the channel file's error."""
+    path = channel_file({"digest": {"daily_at": "8:30"}})
+    result = invoke("sweep")
+    assert result.exit_code == 2 and result.output.strip().splitlines()[-1] == (
+        f"错误：{path} 第 2 行第 13 列：digest 中的 daily_at：应为本地时间 'HH:MM'，而不是 '8:30'")

@@ -14,7 +14,7 @@ import pytest
 
 from notifications.deliver import deliver
 from notifications.receiver import HttpReceiver
-from notifications.verify import OFFICIAL_HOSTS, capturing, endpoint_problem
+from notifications.verify import OFFICIAL_HOSTS, capturing, endpoint_refusal
 from tests.notifications.conftest import token
 
 
@@ -143,7 +143,7 @@ def test_the_official_hosts_are_those_of_the_installed_plugins():
     ("json", "https://hooks.example.cn", False),
 ])
 def test_endpoint_checks(schema, endpoint, ok):
-    assert (endpoint_problem(schema, endpoint) is None) is ok
+    assert (endpoint_refusal(schema, endpoint) is None) is ok
 
 
 def test_apprises_fixed_wait_between_sends_is_off():

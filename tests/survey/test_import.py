@@ -291,8 +291,10 @@ def test_xlsx_with_merged_headers_number_cells_and_excel_dates(database_url, tmp
 
 def test_a_file_without_the_required_columns_imports_nothing(database_url, tmp_path):
     path = write_csv(tmp_path / "bad.csv", [["姓名", "身份证号", "性别"], ["张三", rid(), "男"]])
-    with pytest.raises(SurveyFileError, match="户籍地、来本地日期、重点关爱情形"):
+    with pytest.raises(SurveyFileError, match="户籍地、来本地日期、重点关爱情形") as refused:
         import_survey(path, county="350302", round_label="2026-10", today=TODAY, now=NOW)
+    assert refused.value.text("en") == ("bad.csv: required columns missing: 户籍地, 来本地日期, 重点关爱情形 "
+                                        "(the file's columns: 姓名, 身份证号, 性别)")
     with pytest.raises(ValueError, match="field 'round'"):
         import_survey(path, county="350302", round_label="2026-09", today=TODAY, now=NOW)
     with pytest.raises(ValueError, match="field 'county'"):
@@ -416,8 +418,9 @@ def test_a_file_unreadable_part_way_imports_nothing_and_names_the_line(database_
     with open(path, "ab") as handle:
         handle.write(b",,,,,,,,,,,,,\r\n" * padding + "21,坏行,,".encode() + b"\xff\xfe\r\n")
     bad_line = 4 + padding + 1
-    with pytest.raises(SurveyFileError, match=f"第 {bad_line} 行无法按 utf-8 编码读取"):
+    with pytest.raises(SurveyFileError, match=f"第 {bad_line} 行无法按 utf-8 编码读取") as refused:
         import_survey(path, county="350302", round_label="2026-10", today=TODAY, now=NOW, workers=workers)
+    assert refused.value.text("en").startswith(f"broken.csv: line {bad_line} cannot be read as utf-8 (")
     with session_scope() as session:
         assert session.exec(select(Child).where(Child.resident_id.in_([ids["lost_x"], ids["good"]]))).all() == []
         failed = session.exec(select(SurveyImport).where(SurveyImport.file_name == "broken.csv")

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
-from careflow.cases import CASE_CLOSED_MESSAGE, CaseClosed, create_pathway_run, open_case
+from careflow.cases import CaseClosed, create_pathway_run, open_case
 
 from careflow.registration import register_child
 from careflow.closing import HIGH_RISK, IN_TEMPORARY_GUARDIANSHIP, review_reasons
@@ -113,12 +113,12 @@ def test_a_closed_case_refuses_a_new_pathway_until_reopened_with_a_reason(client
     assert post(cw, f"/cases/{reference}/close", reason="服务完成").status_code == 303
 
     started = post(cw, f"/cases/{reference}/pathways", pathway="guardianship")
-    assert started.status_code == 409 and CASE_CLOSED_MESSAGE in started.text
+    assert started.status_code == 409 and "案件已结案，请先重新开案并说明理由" in started.text
     with session_scope() as session, pytest.raises(CaseClosed, match="请先重新开案"):
         create_pathway_run(session, case_id=case_row(reference).id, pathway="guardianship", actor="x")
     api = cw.post(f"/api/cases/{reference}/pathways", json={"pathway": "guardianship", "parameters": {}},
                   headers={"Authorization": f"Bearer {world.person('cw_a1').token}"})
-    assert api.status_code == 409 and CASE_CLOSED_MESSAGE in api.json()["detail"]
+    assert api.status_code == 409 and api.json()["detail"] == "案件已结案，请先重新开案并说明理由"
     assert case_row(reference).status == CaseStatus.closed  # nothing reopened it silently
 
     refused = post(cw, f"/cases/{reference}/reopen", reason="")

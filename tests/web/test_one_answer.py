@@ -63,8 +63,17 @@ def test_page_second_answer_shows_the_stored_one_in_chinese(web_app, world, clie
     refused = officer.post(f"/tasks/{task.id}/complete",
                            data={"csrf_token": officer.csrf, "o_serious": "no", "o_child_in_danger": "no",
                                  "o_note": f"已劝诫{child_name}的父亲"})
-    assert refused.status_code == 400 and "中不能出现儿童姓名或身份证号" in refused.text
-    assert "情况说明（note）" in refused.text  # the field is named, and the officer's text kept to edit
+    assert refused.status_code == 400  # the field is named, and the officer's text kept to edit
+    assert "情况说明：不能出现儿童姓名或身份证号" in refused.text and f"已劝诫{child_name}的父亲" in refused.text
+    officer.get("/todo?lang=en")
+    try:  # was the Chinese 「情况说明（note）中不能出现儿童姓名…」 on the English page
+        english = officer.post(f"/tasks/{task.id}/complete", data={"csrf_token": officer.csrf, "o_serious": "no",
+                                                                  "o_child_in_danger": "no",
+                                                                  "o_note": f"已劝诫{child_name}的父亲"})
+        assert english.status_code == 400
+        assert "Note: must not hold the child&#39;s name or ID number" in english.text
+    finally:
+        officer.get("/todo?lang=zh")
     done = officer.post(f"/tasks/{task.id}/complete",
                         data={"csrf_token": officer.csrf, "o_serious": "no", "o_child_in_danger": "no"})
     assert done.status_code == 303, done.text
@@ -107,6 +116,14 @@ def test_starting_an_open_pathway_again_is_409_naming_the_open_run(web_app, worl
         page = caseworker.post(f"/cases/{reference}/pathways",
                                data={"csrf_token": caseworker.csrf, "pathway": "guardianship"})
         assert page.status_code == 409 and "正在进行中" in page.text and "结束后方可再次发起" in page.text
+        caseworker.get("/todo?lang=en")
+        try:  # was the Chinese refusal on the English page
+            english = caseworker.post(f"/cases/{reference}/pathways",
+                                      data={"csrf_token": caseworker.csrf, "pathway": "guardianship"})
+        finally:
+            caseworker.get("/todo?lang=zh")
+        assert english.status_code == 409 and "This case already has the pathway “Guardianship intervention" \
+            in english.text and f"pathway run {run.id.hex[:8]}): start it again once it has ended" in english.text
     finally:
         with session_scope() as s:
             s.get(PathwayRun, run.id).status = PathwayStatus.cancelled

@@ -58,7 +58,7 @@ def start_pathway(request: Request, db: DbDep, user: ApiCaseworker, reference: R
     try:
         result = actions.start_pathway_as(db, user, case, child, data, request.app.state.pathway_starter)
     except (PathwayAlreadyRunning, CaseClosed) as exc:
-        raise HTTPException(409, str(exc)) from None
+        raise HTTPException(409, exc.text(translator(request).lang)) from None
     except (ValueError, LookupError) as exc:
         raise api_invalid(request, exc, start_labels(data.pathway, translator(request))) from None
     return StartOut(run=pathway_run_out(result.run, translator(request)), started=result.started)
