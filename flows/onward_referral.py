@@ -19,7 +19,7 @@ from careflow.deployments import PATHWAY_DEPLOYMENTS
 from core.audit import record_audit
 from core.db import session_scope
 from core.outcome import Outcome
-from flows.steps import cache_key
+from flows.steps import cache_key, error_reason
 from models.audit import AuditEvent
 from models.case import PathwayRun
 from models.policy import load_policy
@@ -106,7 +106,7 @@ def record_linked_pathway(referred_from: str, item: int, pathway: str, parameter
                     run = create_pathway_run(session, case_id=parent.case_id, pathway=pathway, actor=started_by,
                                              parameters=parameters)
             except (KeyError, ValueError) as exc:
-                reason, run = f"{NOT_STARTED}{exc}", None
+                reason, run = f"{NOT_STARTED}{error_reason(exc)}", None
             else:
                 record_audit(session, actor=started_by, action="pathway.linked", entity_type="pathway_run",
                              entity_id=run.id, case_id=parent.case_id,

@@ -24,7 +24,7 @@ from prefect.runtime import flow_run
 
 from core.outcome import Outcome
 from flows.steps import (
-    PathwayContext, TaskAnswer, begin_pathway, close_pathway, notify_caseworker, record_failure_hook,
+    PathwayContext, TaskAnswer, begin_pathway, close_pathway, error_reason, notify_caseworker, record_failure_hook,
 )
 from flows.waiting import PathwayBlocked, request_step, request_steps
 from models.case import PathwayStatus
@@ -48,7 +48,7 @@ async def psychological_screening(pathway_run_id: str) -> str:
     try:
         screening = load_policy().pathway(ctx.pathway).validate_parameters(ctx.parameters)["screening_result"]
     except ValueError as exc:
-        return close_pathway(pathway_run_id, Outcome().add("invalid_start", error=str(exc)), PathwayStatus.failed)
+        return close_pathway(pathway_run_id, Outcome().add("invalid_start", error=error_reason(exc)), PathwayStatus.failed)
     try:
         outcome = await _screening_steps(ctx, screening)
     except PathwayBlocked as blocked:

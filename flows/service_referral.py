@@ -35,8 +35,8 @@ from sqlmodel import select
 from core.db import session_scope
 from core.outcome import Outcome
 from flows.steps import (
-    PathwayContext, TaskAnswer, begin_pathway, cache_key, close_pathway, notify_caseworker, notify_follower,
-    open_agency_task, record_failure_hook, registration_route,
+    PathwayContext, TaskAnswer, begin_pathway, cache_key, close_pathway, error_reason, notify_caseworker,
+    notify_follower, open_agency_task, record_failure_hook, registration_route,
 )
 from flows.waiting import PathwayBlocked, request_step, request_steps
 from models.case import PathwayStatus
@@ -62,7 +62,7 @@ async def service_referral(pathway_run_id: str) -> str:
     try:
         item = referral_item(ctx.parameters)
     except ValueError as exc:
-        return close_pathway(pathway_run_id, Outcome().add("bad_parameter", error=str(exc)), PathwayStatus.failed)
+        return close_pathway(pathway_run_id, Outcome().add("bad_parameter", error=error_reason(exc)), PathwayStatus.failed)
     if item.delivery == "programme":  # an activity for many children: invite the child, open no department's task
         return close_pathway(pathway_run_id, invite_to_programme(pathway_run_id, item.number))
     try:

@@ -36,6 +36,7 @@ from core.prefect_env import share_prefect_tls_context
 from careflow.recovery import close_pathway_run, record_flow_failure
 from flows.faults import PENDING_FAULT_POINT, fault_point
 from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus
+from models.errors import error_text
 from models.notification import Notification
 from models.task import AgencyTask, TaskState
 from notifications.claims import send_soon
@@ -88,6 +89,13 @@ class TaskAnswer(BaseModel):
 
 
 share_prefect_tls_context()  # a client per task run, but one TLS context per flow-run process
+
+
+def error_reason(exc: BaseException) -> str:
+    """``exc`` worded in Chinese, as a pathway run stores a reason (its outcome, a linked run's "未能启动：…"); a field
+    error names the field and the value (without the catalogues it would read ``problem.item_not_in_list {…}``)."""
+    import core.i18n  # noqa: F401 -- start-up: the catalogues load only when a flow has an error to word
+    return error_text(exc, "zh")
 
 
 def cache_key(*parts) -> str:

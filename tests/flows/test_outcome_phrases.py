@@ -238,3 +238,19 @@ def test_every_recorded_phrase_has_both_translations_with_the_same_fields():
     assert sorted(zh) == sorted(en)
     for key, text in zh.items():
         assert sorted(fields.findall(text)) == sorted(fields.findall(en[key])), key
+
+
+def test_a_flow_words_a_bad_start_parameter_in_chinese_in_a_fresh_process():
+    """A flow-run process has not loaded the catalogues when a start parameter fails: the stored reason still names
+    the field and the value in Chinese, never ``problem.item_not_in_list {…}``."""
+    import subprocess
+    import sys
+
+    from core.paths import PROJECT_ROOT
+
+    code = ("import flows.service_referral as f; from models.service_list import referral_item\n"
+            "try:\n    referral_item({'item': 99})\n"
+            "except ValueError as exc:\n    print(f.error_reason(exc))")
+    reason = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert "99" in reason and "problem." not in reason and any("\u4e00" <= c <= "\u9fff" for c in reason)
