@@ -21,6 +21,7 @@ from models.case import PathwayRun
 from models.eligibility import add_months
 from models.user import UserRole
 from tests.factories import make_resident_id
+from tests.web.chinese import chinese_by_english
 from tests.web.conftest import PASSWORD, World, sign_in
 from web.users import create_user
 
@@ -141,6 +142,10 @@ def test_the_needs_view_shows_each_items_referrals_and_what_was_never_offered(cl
     unoffered = re.search(r'id="unoffered">(.*?)</p>', page.text).group(1)
     numbers = re.search(r"清单第 ([\d、]+) 项", unoffered).group(1).split("、")
     assert "6" in numbers and "17" not in numbers and "1" not in numbers  # met, referred, not met (age 0-6)
+    english = clients["cw_a1"].get(f"/cases/{reference}/eligibility?lang=en").text
+    clients["cw_a1"].get("/account?lang=zh")
+    said = re.search(r'id="unoffered">(.*?)</p>', english).group(1)
+    assert re.search(r"items \d+(, \d+)+ of", said) and chinese_by_english(english) == [], said
     api = clients["cw_a1"].get(f"/api/cases/{reference}/eligibility",
                                headers={"Authorization": f"Bearer {world.person('cw_a1').token}"})
     assert api.status_code == 200

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from careflow.cases import PathwayAlreadyRunning
 from careflow.exchange.start import NoProposal
 from models.eligibility import KeyCareCriterion
+from models.errors import FieldValueError
 from web import forms
 from web.deps import CaseworkerPage, DbDep, FormDep, ReaderPage, csrf_protect
 from web.form_pages import form_page
@@ -80,7 +81,7 @@ def start_proposal(request: Request, db: DbDep, user: CaseworkerPage, child_id: 
     item = str(form.get("item", "")).strip()
     try:
         if not item.isdigit():
-            raise ValueError(f"字段 item（清单服务项目）：{item!r} 不是清单服务项目编号")
+            raise FieldValueError("item", "problem.item_not_number", value=item)
         started = start_proposal_as(db, user, child, int(item), request.app.state.pathway_starter)
     except NoProposal:
         db.rollback()
