@@ -90,7 +90,7 @@ def child_page(request: Request, db: DbDep, user: ReaderPage, child_id: uuid.UUI
                           hide_confidential=user.role == UserRole.caseworker)
     return render(request, "child_detail.html", {"child": detail, "errors": [], "report": {},
                                                  "criteria": dict(_criteria(translator(request))),
-                                                 **facts_context(db, child)})
+                                                 **facts_context(db, child, translator(request))})
 
 
 @router.post("/children/{child_id}/reports")
@@ -106,7 +106,7 @@ def record_report(request: Request, db: DbDep, user: CaseworkerPage, child_id: u
                               hide_confidential=user.role == UserRole.caseworker)
         return render(request, "child_detail.html", {
             "child": detail, "errors": forms.error_lines(exc), "criteria": dict(_criteria(translator(request))),
-            **facts_context(db, child), "report_checked": form.getlist("key_care"),
+            **facts_context(db, child, translator(request)), "report_checked": form.getlist("key_care"),
             "report": {k: v for k, v in form.items() if isinstance(v, str)}}, status_code=400)
     db.commit()
     # the start form is filled in with what the report already said (its 报告人 and 强制报告: web.actions.report_values)
