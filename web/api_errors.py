@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.requests import Request
 
-from core.i18n import gettext, has_message
+from core.i18n import gettext
 from web.form_errors import FormErrors, form_errors
 from web.i18n import pick_language
 
@@ -32,10 +32,9 @@ def api_problems(exc: Exception, lang: str, labels: dict[str, str] | None = None
     problems = []
     for index, error in enumerate(form_errors(exc)):
         lines, _ = FormErrors([error]).localise(lang, labels)
-        label = labels.get(error.input) or (gettext(error.label_key, lang) if error.label_key
-                                            and has_message(error.label_key, lang) else "") or error.policy
+        label = error.label(lang, labels)
         line = lines[0] if lines else ""
-        colon = "：" if lang == "zh" else ": "
+        colon = gettext("common.colon", lang)
         message = line[len(label) + len(colon):] if label and line.startswith(label + colon) else line
         if raw is not None:
             loc, kind = list(raw[index]["loc"]), raw[index]["type"]

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send  # noqa: E402
 from core.audit import record_audit  # noqa: E402
 from core.db import session_scope  # noqa: E402
 from core.i18n import gettext  # noqa: E402
+from models.errors import FieldValueError  # noqa: E402
 from web import api  # noqa: E402
 from web.api_errors import api_problems  # noqa: E402
 from web.i18n import pick_language  # noqa: E402
@@ -110,9 +111,9 @@ def is_utf8_body(body: bytes, content_type: str) -> bool:
     return True
 
 
-def form_control_problem(body: bytes) -> tuple[str, str] | None:
-    """``(field, Chinese message)`` for the first field of a UTF-8 form body holding a control character other
-    than tab and line breaks (PostgreSQL refuses NUL), or None."""
+def form_control_problem(body: bytes) -> tuple[str, FieldValueError] | None:
+    """``(field, problem)`` for the first field of a UTF-8 form body holding a control character other than tab
+    and line breaks (PostgreSQL refuses NUL), or None."""
     for name, value in parse_qsl(body.decode("utf-8"), keep_blank_values=True):
         for text in (name, value):
             problem = control_character_problem(text)
@@ -124,7 +125,7 @@ def form_control_problem(body: bytes) -> tuple[str, str] | None:
 class CheckTextBody:
     """ASGI middleware: a request with a text body (JSON, form, text) that is not UTF-8 gets **400** with a Chinese
     message (JSON ``{"detail": …}`` under ``/api``, the error page elsewhere), never a server error; so does a form
-    field holding a control character (the page names the field). JSON fields are checked by their schemas
+    field holding a control character (named, in the reader's language). JSON fields are checked by their schemas
     (:func:`web.inputs.Text`).
 
     The whole body is read before answering, so the connection stays usable for the next request; a valid body
@@ -159,12 +160,13 @@ class CheckTextBody:
             found = form_control_problem(body)
             if found is not None:
                 request = Request(scope)
-                detail = f"字段 {found[0]}：{found[1]}"
+                lang = pick_language(request)
+                values = {"field": found[0], "detail": found[1].message(lang)}
                 if _is_api(request):
-                    refusal = JSONResponse({"detail": detail}, status_code=400)
+                    refusal = JSONResponse({"detail": gettext("error.control", lang, **values)}, status_code=400)
                 else:
                     refusal = render(request, "error.html", {"message_key": "error.control",
-                                                             "message_values": {"detail": detail}}, status_code=400)
+                                                             "message_values": values}, status_code=400)
         if refusal is not None:
             await refusal(scope, receive, send)
             return

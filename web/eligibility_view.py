@@ -1,7 +1,8 @@
 """The child's recorded facts and each service-list item's target-group check, as pages and the API show them.
 
-Chinese by default: fact, value and source by their labels (:mod:`models.child_facts`), an item's check as
-符合/不符合/待核实 with the reasons (:mod:`careflow.referral_eligibility`). Reads one child's facts (one statement).
+In the reader's language: fact, value and source by their catalogue labels (``child_fact.…``, the facts of
+:mod:`models.child_facts`), an item's check as 符合/不符合/待核实 (met …) with the reasons
+(:mod:`careflow.referral_eligibility`, Chinese only). Reads one child's facts (one statement).
 """
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from careflow.unreferred import referred_item
 from models.case import Case, PathwayRun
 from models.child import Child
 from models.child_facts import FACT_SOURCES, FACTS
-from models.eligibility_rules import STATUS_ZH, ItemEligibility
+from models.eligibility_rules import ItemEligibility
 from models.policy import load_policy
 from models.user import UserRole, WebUser
+from web.i18n import Translator
 from web.scope import NotVisible, can_read_child, require_role
 
 __all__ = ["FactIn", "FactRowOut", "ItemCheckOut", "ReferralOut", "audit_read", "child_referrals", "eligibility_out",
@@ -77,32 +79,34 @@ class ItemCheckOut(BaseModel):
     unoffered: bool = False
 
 
-def facts_out(session: Session, child: Child) -> list[FactRowOut]:
-    """Every fact of :data:`models.child_facts.FACTS`, in order, with its latest record and the earlier ones."""
+def facts_out(session: Session, child: Child, t: Translator) -> list[FactRowOut]:
+    """Every fact of :data:`models.child_facts.FACTS`, in order, with its latest record and the earlier ones,
+    worded in ``t``'s language."""
     by_key: dict[str, list] = {}
     for row in fact_history(session, child.id):
         by_key.setdefault(row.fact_key, []).append(row)
     out = []
-    for key, fact in FACTS.items():
+    for key in FACTS:
         rows = by_key.get(key, [])
-        entry = FactRowOut(key=key, label=fact.label_zh)
+        entry = FactRowOut(key=key, label=t(f"child_fact.{key}"))
         if rows:
             last = rows[-1]
-            source = FACT_SOURCES.get(last.source, last.source)
+            source = t.label(last.source, "child_fact.source")
             entry = FactRowOut(
-                key=key, label=fact.label_zh, value=last.value, value_label=fact.options.get(last.value, last.value),
-                source=last.source, source_label=source + (f"：{last.source_detail}" if last.source_detail else ""),
+                key=key, label=entry.label, value=last.value, value_label=t.label(last.value, "child_fact.value"),
+                source=last.source, source_label=source + (t.colon + last.source_detail if last.source_detail else ""),
                 established_on=last.established_on, recorded_by=last.recorded_by, note=last.note,
-                history=[f"{r.established_on} {fact.options.get(r.value, r.value)}"
-                         f"（{FACT_SOURCES.get(r.source, r.source)}，{r.recorded_by}）" for r in reversed(rows[:-1])])
+                history=[f"{r.established_on} {t.label(r.value, 'child_fact.value')}"
+                         + t.paren(t.label(r.source, "child_fact.source") + t.comma + r.recorded_by)
+                         for r in reversed(rows[:-1])])
         out.append(entry)
     return out
 
 
-def _check_out(result: ItemEligibility, referrals: list[ReferralOut]) -> ItemCheckOut:
+def _check_out(result: ItemEligibility, referrals: list[ReferralOut], t: Translator) -> ItemCheckOut:
     item = load_policy().service_item(result.item)
     return ItemCheckOut(item=result.item, service=item.service, target_group=item.target_group, status=result.status,
-                        status_label=STATUS_ZH[result.status], reasons=[r.text for r in result.results],
+                        status_label=t(f"elig.status.{result.status}"), reasons=[r.text for r in result.results],
                         referrals=referrals, unoffered=result.status == "met" and not referrals)
 
 
@@ -124,10 +128,10 @@ def migrant_line(checks: list[ItemCheckOut]) -> str:
     return next((r for c in checks for r in c.reasons if r.startswith("流动儿童：")), "")
 
 
-def eligibility_out(session: Session, child: Child, item: int | None = None) -> list[ItemCheckOut]:
+def eligibility_out(session: Session, child: Child, t: Translator, item: int | None = None) -> list[ItemCheckOut]:
     """Each item's check on ``child`` today (only ``item`` when given), with the child's referrals of it."""
     referrals = child_referrals(session, child)
-    return [_check_out(r, referrals.get(r.item, [])) for r in items_eligibility(session, child)
+    return [_check_out(r, referrals.get(r.item, []), t) for r in items_eligibility(session, child)
             if item is None or r.item == item]
 
 
@@ -137,10 +141,11 @@ def audit_read(session: Session, child: Child, actor: str, what: str) -> None:
                  detail={"what": what})
 
 
-def fact_choices() -> dict:
-    """What the fact form offers: facts, each fact's values, the sources (code → Chinese label)."""
-    return {"facts": {k: f.label_zh for k, f in FACTS.items()},
-            "values": {k: f.options for k, f in FACTS.items()}, "sources": FACT_SOURCES}
+def fact_choices(t: Translator) -> dict:
+    """What the fact form offers: facts, each fact's values, the sources (code → label in ``t``'s language)."""
+    return {"facts": {k: t(f"child_fact.{k}") for k in FACTS},
+            "values": {k: {v: t.label(v, "child_fact.value") for v in f.options} for k, f in FACTS.items()},
+            "sources": {k: t.label(k, "child_fact.source") for k in FACT_SOURCES}}
 
 
 def record_fact_as(session: Session, user: WebUser, child: Child, data: FactIn):

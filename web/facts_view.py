@@ -7,6 +7,7 @@ import uuid
 
 from careflow.facts import FactsNotVisible, ParameterFact, TaskFacts, person_fact, task_facts
 from web.i18n import Translator
+from web.inputs import SEXES
 from web.names import area_label
 from web.outputs import AnswerFactOut, CaseworkerOut, FactRowOut, GuardianOut, TaskFactsOut, TaskOut
 from web.scope import NotVisible, visible_task
@@ -26,7 +27,7 @@ def value_text(fact: ParameterFact, t: Translator) -> str:
 
 def _sex(sex: str, t: Translator) -> str:
     """男/女 as stored, in the reader's language."""
-    return {"男": t("child.sex_m"), "女": t("child.sex_f")}.get(sex, sex)
+    return t(SEXES[sex]) if sex in SEXES else sex
 
 
 def _rows(values: list[ParameterFact], t: Translator) -> list[FactRowOut]:
@@ -47,7 +48,7 @@ def facts_out(facts: TaskFacts, t: Translator) -> TaskFactsOut:
         add("age", t("fact.age_value", age=facts.age, birth=facts.birth_date.isoformat()))
     add("address", facts.address)
     add("hukou", facts.hukou)
-    add("key_care", t("fact.list_sep").join(t.label(c, "key_care") for c in facts.key_care) or t("common.none"))
+    add("key_care", t.list_sep.join(t.label(c, "key_care") for c in facts.key_care) or t("common.none"))
     add("report", facts.report_summary)
     if "report" in facts.shows:
         rows.extend(_rows(facts.parameters, t))

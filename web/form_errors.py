@@ -97,6 +97,13 @@ class FieldError:
     problem: FieldProblem | None = None  # careflow's own field problem, worded in the page's language
     refusal: Exception | None = None  # a refusal that words itself (``text(lang)``: careflow.cases.CaseRefused)
 
+    def label(self, lang: str, labels: dict[str, str]) -> str:
+        """The field's label in ``lang``: the page's (a policy field's), the problem's own, the catalogue's, else
+        the policy field's name."""
+        own = self.problem.labels.get(lang, "") if self.problem is not None else ""
+        return labels.get(self.input) or own or (gettext(self.label_key, lang) if has_message(self.label_key, lang)
+                                                 else "") or self.policy
+
 
 class FormErrors(list):
     """The problems of one submitted form, still unworded; a list so that ``if errors`` and templates work."""
@@ -108,7 +115,7 @@ class FormErrors(list):
         a policy field named by careflow's checks). Each line reads ``<label>：<message>``."""
         labels, values = labels or {}, values or {}
         lines, by_field = [], {}
-        colon = "：" if lang == "zh" else ": "
+        colon = gettext("common.colon", lang)
         for e in self:
             if e.input == "?county":
                 e.input = next((k for k in ("hukou_county", "residence_county")
@@ -121,8 +128,7 @@ class FormErrors(list):
                 e.value = str(values.get(e.input, values.get(e.policy, "")) or "")
             if "password" in e.input:  # never echo a password
                 e.value = ""
-            label = labels.get(e.input) or (gettext(e.label_key, lang) if has_message(e.label_key, lang) else "") \
-                or e.policy
+            label = e.label(lang, labels)
             if e.text:
                 message = e.text
             elif e.problem is not None:
@@ -141,8 +147,10 @@ class FormErrors(list):
 
 
 def _worded(values: dict, lang: str, labels: dict[str, str]) -> dict:
-    """A message's values in the reader's words: ``other`` (another field of the answer) by its label, ``when``
-    (that field's value) by the option's label."""
+    """A message's values in the reader's words: a list (the counties a name matches) joined by the language's
+    separator, ``other`` (another field of the answer) by its label, ``when`` (that field's value) by the
+    option's label."""
+    values = {k: gettext("common.list_sep", lang).join(v) if isinstance(v, tuple) else v for k, v in values.items()}
     if "other" not in values:
         return values
     other = str(values["other"])
@@ -177,6 +185,8 @@ def _pydantic(error: dict) -> FieldError:
     name, label_key, policy = _target(tuple(error["loc"]))
     kind, ctx = error["type"], error.get("ctx", {})
     value = _shown(error.get("input"))
+    if kind == "value_error" and isinstance(ctx.get("error"), FieldProblem):  # worded in the page's language
+        return FieldError(name, label_key, policy, problem=ctx["error"])
     if kind == "value_error" and "error" in ctx:  # our validators' own Chinese messages
         return FieldError(name, label_key, policy, text=str(ctx["error"]))
     if kind in ("missing", "string_too_short") and not value:
@@ -214,11 +224,11 @@ def _domain(exc: Exception, form_values: dict[str, str]) -> FieldError:
         typed = str(exc.value)
         if exc.candidates:
             return FieldError("?county", key="form.county_choose", value=typed,
-                              values={"options": "、".join(exc.candidates)})
+                              values={"options": tuple(exc.candidates)})
         return FieldError("?county", key="form.unknown_county" if typed.strip() else "form.required", value=typed)
     if isinstance(exc, FieldProblem):  # worded when the page renders, in its language
         target = _target((exc.field,)) if exc.field in FIELDS else (f"?{exc.field}", f"field.{exc.field}", exc.field)
-        return FieldError(*target, problem=exc)
+        return FieldError(*(target if exc.field else ("", "", "")), problem=exc)
     if callable(getattr(exc, "text", None)):  # a refusal worded in the page's language, about no one field
         return FieldError("", refusal=exc)
     text = str(exc)

@@ -32,6 +32,12 @@ def accept_language(header: str) -> str:
     return "en" if any(tag.startswith("en") for tag in tags) else DEFAULT_LANGUAGE
 
 
+def labels_of(key: str) -> dict[str, str]:
+    """The text of catalogue key ``key`` in every language: a field's ``labels`` for a
+    :class:`models.errors.FieldProblem` the catalogues do not name by its field (``programme.capacity``)."""
+    return {lang: gettext(key, lang) for lang in LANGUAGES}
+
+
 class Translator:
     """Text in one language: ``t("key")``, ``t("task.attempt", n=2)``, ``t.pick(step, "title")``."""
 
@@ -45,6 +51,30 @@ class Translator:
     def colon(self) -> str:
         """What stands between a label and its value: ``：`` in Chinese, ``: `` in English (``common.colon``)."""
         return self("common.colon")
+
+    @property
+    def list_sep(self) -> str:
+        """Between the items of a list: ``、`` in Chinese, ``, `` in English (``common.list_sep``)."""
+        return self("common.list_sep")
+
+    @property
+    def semicolon(self) -> str:
+        """Between clauses (a reason's parts, an answer's fields): ``；`` or ``; `` (``common.semicolon``)."""
+        return self("common.semicolon")
+
+    @property
+    def comma(self) -> str:
+        """Between two parts of one phrase: ``，`` or ``, `` (``common.comma``)."""
+        return self("common.comma")
+
+    @property
+    def gap(self) -> str:
+        """Between fields set on one line (the letter's head): a wide space, or `` · `` in English (``common.gap``)."""
+        return self("common.gap")
+
+    def paren(self, text) -> str:
+        """``text`` in brackets after a word: ``（暂定）``, `` (provisional)`` (``common.parenthesised``)."""
+        return self("common.parenthesised", x=text)
 
     def label(self, value, kind: str = "value") -> str:
         """The label of an enumerated value (:func:`core.i18n.label`), e.g. ``t.label(v, "option.help_given")``."""

@@ -3,9 +3,9 @@ are made of.
 
 Inputs are validated before anything touches the database: text is length-bounded and may not hold
 control characters or lone surrogates (PostgreSQL refuses NUL; neither database stores a lone surrogate; the
-message is Chinese and names the character and its position), codes have patterns (a jurisdiction or an area may
-be typed by name: :mod:`models.areas`), dates a plausible range (1990–2100), amounts ±10¹² yuan. Every model
-refuses unknown fields. What goes out is :mod:`web.outputs`.
+message, in the reader's language, names the character and its position), codes have patterns (a jurisdiction or
+an area may be typed by name: :mod:`models.areas`), dates a plausible range (1990–2100), amounts ±10¹² yuan. Every
+model refuses unknown fields. What goes out is :mod:`web.outputs`.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from models.areas import find_area, resolve_area
 from models.eligibility import KeyCareCriterion
+from models.errors import FieldValueError
 from models.user import UserRole
 
 # --------------------------------------------------------------------------------------------- field types
@@ -28,8 +29,9 @@ _CONTROL = frozenset(chr(c) for c in [*range(32), *range(127, 160)])
 _LINE_BREAKS = frozenset("\t\n\r")
 
 
-def control_character_problem(value: str, *, multiline: bool = True) -> str | None:
-    """A Chinese message naming the first control character (or lone surrogate) of ``value``, or None.
+def control_character_problem(value: str, *, multiline: bool = True) -> FieldValueError | None:
+    """The first control character (or lone surrogate) of ``value`` and its position, as a problem worded in the
+    reader's language (``problem.typed_control_character``: 第 3 个字符是控制字符 U+0000 …), or None.
 
     PostgreSQL refuses NUL in text and neither database stores a lone surrogate; the other control characters
     are refused so that what is stored is what a person sees. ``multiline`` allows tab, newline and carriage
@@ -38,22 +40,22 @@ def control_character_problem(value: str, *, multiline: bool = True) -> str | No
     for position, ch in enumerate(value, start=1):
         code = ord(ch)
         if (ch in _CONTROL and not (multiline and ch in _LINE_BREAKS)) or 0xD800 <= code <= 0xDFFF:
-            kind = "代理字符" if 0xD800 <= code <= 0xDFFF else "控制字符"
-            return f"第 {position} 个字符是{kind} U+{code:04X}，不能提交；请删除后重新提交"
+            kind = "surrogate_character" if 0xD800 <= code <= 0xDFFF else "control_character"
+            return FieldValueError("", f"problem.typed_{kind}", position=position, code=f"U+{code:04X}")
     return None
 
 
 def _printable(value: str) -> str:
     problem = control_character_problem(value)
     if problem:
-        raise ValueError(problem)
+        raise problem
     return value
 
 
 def _one_line(value: str) -> str:
     problem = control_character_problem(value, multiline=False)
     if problem:
-        raise ValueError(problem)
+        raise problem
     return value
 
 
@@ -107,6 +109,10 @@ class GuardianIn(_In):
     full_name: Text(64, 1)
     relation: Text(32, 1) = Field(description="e.g. 父亲, 母亲, 祖母")
     phone: Text(32) = ""
+
+
+#: A child's sex as stored (the registration form's values) → the catalogue key of its label.
+SEXES = {"男": "child.sex_m", "女": "child.sex_f"}
 
 
 class ChildCreate(_In):

@@ -22,6 +22,8 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from web.i18n import Translator
+
 #: TrueType fonts with Chinese, looked for in this order when ``CAREFLOW_PDF_FONT`` is not set.
 FONT_FILES = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
               "/usr/share/fonts/truetype/arphic/uming.ttc")
@@ -61,7 +63,7 @@ def _table(rows: list[tuple[str, object]], *, tall: bool = False) -> Table:
     return table
 
 
-def letter_pdf(task, *, issuer: str, printed_at: str, t: Callable, local_time: Callable) -> bytes:
+def letter_pdf(task, *, issuer: str, printed_at: str, t: Translator, local_time: Callable) -> bytes:
     """The letter of ``task`` (a :class:`web.outputs.TaskOut` with its ``facts``, as the letter page gets it) as
     PDF bytes, A4 portrait, in the language of ``t`` (the page's translator)."""
     rows = [(t("task.letter_from"), issuer)] if issuer else []
@@ -69,25 +71,25 @@ def letter_pdf(task, *, issuer: str, printed_at: str, t: Callable, local_time: C
              (t("task.instructions"), task.instructions)]
     if task.ack_due_at:
         rows.append((t("task.ack_due"), local_time(task.ack_due_at)))
-    due = f"{task.due_local}（{task.deadline_text}"
-    due += f"，{t('task.deadline_for_start')}）" if task.deadline_for == "start" else "）"
-    rows.append((t("task.due"), due + (f"（{t('task.provisional')}）" if task.due_provisional else "")))
-    colon = t("common.colon")  # "：" or ": ", as on the letter's page (web.i18n.Translator.colon)
+    start = t.comma + t("task.deadline_for_start") if task.deadline_for == "start" else ""
+    due = task.due_local + t.paren(task.deadline_text + start)
+    rows.append((t("task.due"), due + (t.paren(t("task.provisional")) if task.due_provisional else "")))
+    colon, gap = t.colon, t.gap  # the language's punctuation, as on the letter's page (web.i18n.Translator)
     story = [_p(t("task.letter_title"), _HEAD),
-             _p(f"{t('case.reference')}{colon}{task.case_reference}　{t('field.task_id')}{colon}{task.short_ref}　"
-                f"{t('task.letter_issued')}{colon}{printed_at}", _SMALL), Spacer(1, 3 * mm), _table(rows)]
+             _p(f"{t('case.reference')}{colon}{task.case_reference}{gap}{t('field.task_id')}{colon}{task.short_ref}"
+                f"{gap}{t('task.letter_issued')}{colon}{printed_at}", _SMALL), Spacer(1, 3 * mm), _table(rows)]
     facts = task.facts
     if facts:
         fact_rows = [(row.label, row.value) for row in facts.items]
         if facts.shows_guardians:
-            guardians = [f"{g.full_name}{f'（{g.relation}）' if g.relation else ''} {g.phone or t('fact.no_phone')}"
+            guardians = [f"{g.full_name}{t.paren(g.relation) if g.relation else ''} {g.phone or t('fact.no_phone')}"
                          for g in facts.guardians]
             fact_rows.append((t("fact.guardians"), "\n".join(guardians) or t("common.none")))
         fact_rows.append((t("fact.caseworker"), f"{facts.caseworker.name} "
                                                 f"{facts.caseworker.phone or t('fact.no_phone')}"))
         for answer in facts.answers:
             fact_rows.append((answer.step_title, f"{answer.unit_name} · {local_time(answer.answered_at)}\n"
-                              + "；".join(f"{r.label}{colon}{r.value}" for r in answer.items)))
+                              + t.semicolon.join(f"{r.label}{colon}{r.value}" for r in answer.items)))
         story += [_p(t("fact.title"), _H2), _table(fact_rows)]
     receipt = [(t("task.letter_signer"), ""), (t("task.letter_date"), "")]
     receipt += [(field.label, "") for field in task.outcome_fields]

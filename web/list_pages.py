@@ -40,10 +40,14 @@ def form_of(spec: ListSpec, t: Translator, raw: dict[str, str], *, allowed: set[
 
 
 def summary(page: Page | None, t: Translator) -> str:
-    """「共 N 条，第 x–y 条」 (「共 N 条」 on a page without rows); empty when the total is not exact (more than
-    :data:`~web.counts.COUNT_LIMIT` rows: ``_pager.html`` says 「约 N 条（估计数）」 or 「超过 1000 条」)."""
-    if page is None or not page.total_exact:
+    """「共 N 条，第 x–y 条」 (「共 N 条」 on a page without rows); beyond :data:`~web.counts.COUNT_LIMIT` rows
+    「约 N 条（估计数）」 or 「超过 1000 条」 and the rows shown. Empty without a page."""
+    if page is None:
         return ""
+    if not page.total_exact:
+        said = t("list.summary_estimated" if page.total_estimated else "list.summary_over", total=page.total,
+                 limit=COUNT_LIMIT)
+        return said + (t("list.summary_rows", first=page.first, last=page.last) if page.items else "")
     if not page.items:
         return t("list.summary_empty", total=page.total)
     return t("list.summary", total=page.total, first=page.first, last=page.last)

@@ -158,7 +158,7 @@ def _filter_value(flt: Filter, text: str, label: str, t: Translator) -> Any:
     """The value of filter ``flt`` typed as ``text`` (stripped, not empty), by its kind."""
     if flt.kind == "choice":
         if text not in {c.value for c in flt.choices}:
-            raise invalid(t, flt.name, label, text, "、".join(f"{c.value}（{c.label(t)}）" for c in flt.choices))
+            raise invalid(t, flt.name, label, text, t.list_sep.join(c.value + t.paren(c.label(t)) for c in flt.choices))
         return text
     if flt.kind == "date":
         try:
@@ -207,7 +207,8 @@ def _order(params: Mapping, spec: ListSpec, t: Translator) -> Order:
     sort = _text(params, "sort").strip() or spec.orders[0].key
     orders = {o.key: o for o in spec.orders}
     if sort not in orders:
-        raise invalid(t, "sort", t("list.sort"), sort, "、".join(f"{o.key}（{t(o.label_key)}）" for o in spec.orders))
+        raise invalid(t, "sort", t("list.sort"), sort, t.list_sep.join(o.key + t.paren(t(o.label_key))
+                                                                        for o in spec.orders))
     return orders[sort]
 
 

@@ -48,10 +48,10 @@ def duration(hours: float | None, t: Translator) -> str:
     if hours is None:
         return "—"
     if hours < 1:
-        return f"{hours * 60:.0f} {'分钟' if t.lang == 'zh' else 'min'}"
+        return f"{hours * 60:.0f} {t('dash.minutes')}"
     if hours < 48:
         return f"{hours:.1f} {t('dash.hours')}"
-    return f"{hours / 24:.1f} {'天' if t.lang == 'zh' else 'days'}"
+    return f"{hours / 24:.1f} {t('dash.days')}"
 
 
 def _word_errors(ctx: dict[str, Any], t: Translator) -> None:

@@ -79,6 +79,9 @@ def test_a_citys_versions_are_listed_newest_first(province, clients):
     assert leaks(page.text) == []
     bad = province.get("/city-lists?city=999999")
     assert bad.status_code == 400 and "字段 city（设区市）：'999999' 不是福建省的设区市" in visible_text(bad.text)
+    english = visible_text(province.get("/city-lists?city=999999&lang=en").text)
+    province.get("/account?lang=zh")
+    assert "City (city): '999999' is not the code of a city of Fujian" in english
     assert clients["mgr_city"].get("/city-lists?city=350200").status_code == 404  # 莆田市's manager: not 厦门市
 
 

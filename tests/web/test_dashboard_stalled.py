@@ -114,6 +114,9 @@ def test_a_full_stalled_list_says_there_may_be_more(web_app, world, clients, mon
         page = clients["mgr_a"].get("/dashboard").text
         section = re.search(r'<section class="card" id="stalled">(.*?)</section>', page, re.S).group(1)
         assert section.count("<tr data-case=") == 1 and "仅列出停滞最久的 1 条，可能还有更多。" in section
+        english = clients["mgr_a"].get("/dashboard?lang=en").text
+        clients["mgr_a"].get("/account?lang=zh")
+        assert "Only the 1 longest stalled are listed; there may be more." in english
     finally:
         with session_scope() as session:
             from models.case import PathwayRun

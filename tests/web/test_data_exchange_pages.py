@@ -16,7 +16,7 @@ from core.db import session_scope
 from models.case import Case, PathwayRun
 from models.data_exchange import ReferralProposal
 from tests.factories import make_resident_id
-from tests.web.chinese import leaks
+from tests.web.chinese import chinese_by_english, leaks
 
 ID_SPACE = ("350823", date(2012, 2, 29))  # a birth date no other web test draws from
 AREA = "350302001001"  # 龙桥街道: cw_a1's township
@@ -53,6 +53,10 @@ def test_the_answer_shows_on_the_childs_page_and_the_proposal_starts_in_one_clic
     inbox = cw.get("/todo?show=proposals").text
     assert f'data-child="{child_id}"' in inbox and 'id="tab-proposals"' in inbox and "数据比对建议转介" in inbox
     assert leaks(page) == [] and leaks(inbox) == []  # no raw value, no catalogue key (医保 by its name)
+    english = cw.get(f"/children/{child_id}?lang=en").text
+    cw.get("/account?lang=zh")
+    answers = english[english.index('id="department-answers"'):]
+    assert chinese_by_english(answers[:answers.index("</section>")]) == []
 
     response = post(cw, f"/children/{child_id}/proposals/start", item="7")
     assert response.status_code == 303 and response.headers["location"].startswith("/cases/CF-350302-")

@@ -1,6 +1,6 @@
-"""The caseworker records target-group facts on the child's page (Chinese labels, source and date); the start form
-shows each item's check before submitting; a refused or unconfirmed referral says why in Chinese (form and API);
-the override reason reaches the department's task page."""
+"""The caseworker records target-group facts on the child's page (labels, source and date, in the page's language);
+the start form shows each item's check before submitting; a refused or unconfirmed referral says why in Chinese (form
+and API); the override reason reaches the department's task page."""
 from __future__ import annotations
 
 import re
@@ -21,6 +21,7 @@ from models.case import PathwayRun
 from models.eligibility import add_months
 from models.user import UserRole
 from tests.factories import make_resident_id
+from tests.web.chinese import chinese_by_english, visible_text
 from tests.web.conftest import PASSWORD, World, sign_in
 from web.users import create_user
 
@@ -70,6 +71,23 @@ def test_facts_are_recorded_on_the_child_page_and_the_start_form_shows_each_item
     started = cw.post(f"/cases/{reference}/pathways", data={"csrf_token": cw.csrf, "pathway": "service_referral",
                                                            "p_item": "11"})
     assert started.status_code == 303, started.text
+
+    for source in ("survey", "caseworker"):  # two later records: the department's and the survey's are history
+        assert cw.post(f"/children/{child_id}/facts", data={"csrf_token": cw.csrf, "fact": "disability", "value": "yes",
+                                                            "source": source, "source_detail": "入户核实"}
+                       ).status_code == 303
+    row = re.search(r'<tr data-fact="disability">(.*?)</tr>', cw.get(f"/children/{child_id}").text, re.S).group(1)
+    assert "是（监测摸排，" in visible_text(row) and "；" in visible_text(row)
+    try:  # the facts card in English: labels, values, sources and history (issue: it was Chinese only)
+        page = cw.get(f"/children/{child_id}?lang=en").text
+    finally:
+        cw.get("/account?lang=zh")
+    row = visible_text(re.search(r'<tr data-fact="disability">(.*?)</tr>', page, re.S).group(1))
+    assert "Disabled child" in row and "verified by a caseworker: 入户核实" in row, row
+    assert f"yes (monitoring survey, {world.person('cw_a1').username}); " in row, row
+    facts = page[page.index('id="facts"'):page.index("</section>", page.index('id="facts"'))]
+    assert chinese_by_english(facts) == [] and not re.search(r"[\u4e00-\u9fff]", visible_text(facts).replace(
+        "入户核实", "")), visible_text(facts)  # the form's choices too
 
 
 def test_api_refuses_a_referral_outside_the_target_group_and_carries_the_override(clients, elig_case, world,
@@ -141,6 +159,10 @@ def test_the_needs_view_shows_each_items_referrals_and_what_was_never_offered(cl
     unoffered = re.search(r'id="unoffered">(.*?)</p>', page.text).group(1)
     numbers = re.search(r"清单第 ([\d、]+) 项", unoffered).group(1).split("、")
     assert "6" in numbers and "17" not in numbers and "1" not in numbers  # met, referred, not met (age 0-6)
+    english = clients["cw_a1"].get(f"/cases/{reference}/eligibility?lang=en").text
+    clients["cw_a1"].get("/account?lang=zh")
+    said = re.search(r'id="unoffered">(.*?)</p>', english).group(1)
+    assert re.search(r"items \d+(, \d+)+ of", said) and chinese_by_english(english) == [], said
     api = clients["cw_a1"].get(f"/api/cases/{reference}/eligibility",
                                headers={"Authorization": f"Bearer {world.person('cw_a1').token}"})
     assert api.status_code == 200
@@ -173,3 +195,15 @@ def test_the_start_form_takes_the_reporter_from_the_report_just_recorded(clients
     guardianship = form[form.index('id="pathway-guardianship"'):form.index('id="pathway-psychological_screening"')]
     assert re.search(r'<textarea name="p_reported_by"[^>]*>班主任</textarea>', guardianship)
     assert re.search(r'name="p_mandatory_report"[^>]*value="yes"\s+checked', guardianship)
+
+
+def test_the_facts_card_words_come_from_the_catalogues_in_both_languages():
+    """The card reads ``child_fact.…`` keys; their Chinese is the rules' own words (models.child_facts)."""
+    from core.i18n import gettext, has_message
+    from models.child_facts import FACT_SOURCES, FACTS
+
+    expected = {f"child_fact.{k}": f.label_zh for k, f in FACTS.items()}
+    expected |= {f"child_fact.value.{v}": said for f in FACTS.values() for v, said in f.options.items()}
+    expected |= {f"child_fact.source.{k}": said for k, said in FACT_SOURCES.items()}
+    assert {key: gettext(key, "zh") for key in expected} == expected
+    assert [key for key in expected if not has_message(key, "en")] == []

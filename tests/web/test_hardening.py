@@ -131,6 +131,9 @@ def test_a_control_character_in_any_form_field_is_refused_naming_the_field(web_a
     assert response.status_code == 400
     assert "字段 username" in response.text and "U+0000" in response.text
     assert page.status_code == 200
+    english = clients["cw_a"].post("/login?lang=en", data={"username": "a\x00b", "password": "x" * 12})
+    clients["cw_a"].get("/account?lang=zh")
+    assert "Field username: character 2 is a control character (U+0000)" in english.text
 
 
 def test_a_control_character_in_a_json_field_is_named_in_chinese_on_the_form():
@@ -143,5 +146,8 @@ def test_a_control_character_in_a_json_field_is_named_in_chinese_on_the_form():
         ReportCreate.model_validate({"summary": "情况\x00说明"})
     lines, marked = error_lines(caught.value).localise("zh")
     assert lines == ["报告内容：第 3 个字符是控制字符 U+0000，不能提交；请删除后重新提交"]
+    assert error_lines(caught.value).localise("en")[0] == [
+        "What was reported: character 3 is a control character (U+0000) and cannot be submitted: delete it and submit "
+        "again"]
     assert list(marked) == ["summary"]
     assert ReportCreate.model_validate({"summary": "第一行\r\n第二行\t缩进"}).summary == "第一行\r\n第二行\t缩进"

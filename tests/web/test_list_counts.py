@@ -91,6 +91,9 @@ def test_beyond_a_thousand_rows_the_list_says_more_than_or_estimates(crowd, data
         assert text == "超过 1000 条，第 1–10 条" and body["total"] == COUNT_LIMIT + 1
     else:  # the planner's estimate when it is above the limit, else "more than"
         assert text == "超过 1000 条，第 1–10 条" or (estimate and int(estimate.group(1)) > COUNT_LIMIT), text
+    english = count_text(crowd["clients"]["cw"].get("/children?size=10&lang=en").text)
+    crowd["clients"]["cw"].get("/account?lang=zh")
+    assert re.fullmatch(r"(more than 1000|about \d+ \(estimated\)), showing 1–10", english), english
     # every row is still reachable: the last page of the big village, walked by the API
     seen, url = 0, f"/api/children?area={BIG_VILLAGE}&size=200"
     while url:

@@ -20,6 +20,7 @@ from models.eligibility import add_months
 from models.resident_id import mask_resident_id
 from models.user import WebUser
 from tests.factories import make_resident_id
+from tests.web.chinese import chinese_by_english
 from tests.web.conftest import World
 from web.list_params import parse_list_params
 from web.i18n import Translator
@@ -76,6 +77,7 @@ def test_a_manager_sees_who_qualifies_and_was_never_referred_in_chinese(clients,
     english = clients["mgr_a"].get(f"/needs?item=3&q={prefix}&lang=en").text
     clients["mgr_a"].get("/account?lang=zh")  # the choice is remembered: back to Chinese for the other tests
     assert "Item 3: 义务教育服务" in english and "Children who qualify" in english and "needs." not in english
+    assert chinese_by_english(english) == []  # the rules joined by "; ", not 「；」
 
 
 def test_the_list_pages_and_the_api_answers_the_same(clients, needy):

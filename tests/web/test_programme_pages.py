@@ -16,6 +16,7 @@ from careflow.registration import register_child
 from core.db import session_scope
 from models.programmes import InvitationStatus, Programme, ProgrammeInvitation
 from tests.factories import make_resident_id
+from tests.web.chinese import visible_text
 from tests.web.conftest import WEB_ID_SPACE
 
 ITEM = 19  # 城市融入服务: no other test records programmes of this item in 城厢区
@@ -48,6 +49,16 @@ def test_an_organiser_records_a_programme_and_its_attendance_and_the_caseworker_
                                             "starts_at": "2099-05-01T09:30", "place": "城厢区图书馆",
                                             "county": "350302", "capacity": "0"})
     assert bad.status_code == 400 and "可邀请人数：0 应在 1 到 10000 之间" in bad.text and "字段 capacity" not in bad.text
+    typed = {"csrf_token": officer.csrf, "item": str(ITEM), "title": "探索日", "starts_at": "2099-05-01T09:30",
+             "place": "城厢区图书馆", "county": "350302", "capacity": "很多"}
+    assert "可邀请人数：“很多”不是整数" in visible_text(officer.post("/programmes", data=typed).text)
+    try:  # the web's own checks in the page's language
+        many = visible_text(officer.post("/programmes?lang=en", data=typed).text)
+        when = visible_text(officer.post("/programmes?lang=en", data={**typed, "starts_at": "五一"}).text)
+    finally:
+        officer.get("/account?lang=zh")
+    assert "Seats for invited children: “很多” is not a whole number" in many
+    assert "Date and time: “五一” is not a date and time: write it as 2027-01-16 09:30" in when
 
     done = officer.post("/programmes", data={"csrf_token": officer.csrf, "item": str(ITEM), "title": "新市民子女城市探索日",
                                              "starts_at": "2099-05-01T09:30", "place": "城厢区图书馆",
@@ -94,6 +105,13 @@ def test_the_api_records_a_programme_and_its_attendance(web_app, world, clients)
         "item": 17, "title": "心理讲座", "starts_at": "2099-06-01T09:30:00+08:00", "place": "学校", "county": "350302",
         "capacity": 10})
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "服务事项" and "17 不是以活动形式开展" in bad.text
+    early = {"item": ITEM, "title": "讲座", "starts_at": "1999-06-01T09:30:00+08:00", "place": "学校", "county": "350302",
+             "capacity": 10}
+    said = client.request("POST", "/api/programmes", headers=auth, json=early).json()["detail"][0]
+    assert (said["field"], said["message"]) == ("活动时间", "应在 2000 年至 2100 年之间"), said
+    said = client.request("POST", "/api/programmes?lang=en", headers=auth, json=early).json()["detail"][0]
+    client.get("/account?lang=zh")  # ?lang= is remembered, for the API too
+    assert said["msg"] == "Date and time: must fall between the years 2000 and 2100", said
     created = client.request("POST", "/api/programmes", headers=auth, json={
         "item": ITEM, "title": "城市融入亲子日", "starts_at": "2099-06-01T09:30:00+08:00", "place": "城厢区文化馆",
         "county": "350302", "capacity": 10})

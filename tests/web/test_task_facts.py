@@ -24,7 +24,7 @@ from models.case import PathwayStatus
 from models.task import AgencyTask, TaskState
 from models.user import UserRole
 from tests.factories import make_resident_id
-from tests.web.chinese import leaks
+from tests.web.chinese import chinese_by_english, leaks, visible_text
 from tests.web.conftest import PASSWORD, World, sign_in
 from web.users import create_user
 
@@ -244,12 +244,23 @@ def test_an_admin_records_a_caseworkers_phone(web_app, world, clients):
 
 
 def test_in_english_on_request_the_facts_keep_their_labels(web_app, world, facts_case):
+    """… and the page, the notice and its PDF use English punctuation: a guardian's relation in ( ), no wide space."""
+    import io
+
+    from pypdf import PdfReader
+
     client = sign_in(web_app, world.person("off_police_a").username)  # its own session: the language is remembered
     text = client.get(f"/tasks/{facts_case.police_task}?lang=en").text
     for shown in ("Address of residence", "Guardians and their phones", "Caseworker to call", "Answers of earlier steps",
                   "Serious: yes", facts_case.child_name):
         assert shown in text, shown
-    assert client.get(f"/tasks/{facts_case.police_task}/letter").status_code == 200
+    assert "林大海 (父亲)" in visible_text(text) and chinese_by_english(text) == []  # no （…） or ； beside English
+    letter = client.get(f"/tasks/{facts_case.police_task}/letter")
+    assert letter.status_code == 200 and chinese_by_english(letter.text) == []
+    assert "林大海 (父亲)" in visible_text(letter.text) and f"{facts_case.reference} · " in visible_text(letter.text)
+    pdf = PdfReader(io.BytesIO(client.get(f"/tasks/{facts_case.police_task}/letter.pdf").content))
+    pdf_text = "".join(page.extract_text() for page in pdf.pages)
+    assert chinese_by_english(pdf_text) == [] and "　" not in pdf_text and "(父亲)" in pdf_text.replace(" ", "")
 
 
 def test_the_address_names_the_township_and_village_once():

@@ -14,9 +14,11 @@ from sqlmodel import select
 
 from careflow.programmes import ProgrammeInput, programme_items, record_attendance, record_programme
 from models.agency import AgencyUnit
+from models.errors import FieldValueError
 from models.programmes import InvitationStatus, Programme, ProgrammeInvitation
 from web.api_errors import api_invalid
 from web.deps import ApiCaller, ApiOfficer, DbDep
+from web.i18n import labels_of
 from web.inputs import Text, _In
 from web.names import county_label
 from web.routes.programmes import PAGE_SIZE, programme_scope, visible_programme
@@ -42,7 +44,8 @@ class ProgrammeIn(_In):
     @classmethod
     def _plausible(cls, value: dt.datetime) -> dt.datetime:
         if not 2000 <= value.year <= 2100:
-            raise ValueError("活动时间应在 2000 年至 2100 年之间")
+            raise FieldValueError("starts_at", "problem.year_between", first=2000, last=2100,
+                                  labels=labels_of("programme.starts_at"))
         return value.astimezone(dt.timezone.utc)
 
 
@@ -115,7 +118,7 @@ def create_programme(request: Request, db: DbDep, user: ApiOfficer, data: Progra
     unit = db.get(AgencyUnit, user.unit_code) if user.unit_code else None
     try:
         if unit is None:
-            raise ValueError("您的账号未关联承办单位，不能登记活动")
+            raise FieldValueError("", "problem.account_without_unit")
         programme = record_programme(db, unit, ProgrammeInput(
             item=data.item, title=data.title, starts_at=data.starts_at, place=data.place, county_code=data.county,
             capacity=data.capacity, description=data.description), actor=user.username)

@@ -75,7 +75,7 @@ def start_page(request: Request, db: DbDep, user: CaseworkerPage, reference: Ref
         values["p_item"] = str(item)
     return render(request, "pathway_start.html", {
         "case": case_summary(case), "pathways": pathway_infos(translator(request)), "errors": [], "values": values,
-        **checks_context(db, child, user.username)})
+        **checks_context(db, child, user.username, translator(request))})
 
 
 @router.post("/cases/{reference}/pathways")
@@ -90,7 +90,7 @@ def start_pathway(request: Request, db: DbDep, user: CaseworkerPage, reference: 
         return render(request, "pathway_start.html", {
             "case": case_summary(case), "pathways": pathway_infos(translator(request)),
             "errors": forms.error_lines(exc), "values": {k: v for k, v in form.items() if isinstance(v, str)},
-            **checks_context(db, child, user.username)},
+            **checks_context(db, child, user.username, translator(request))},
             status_code=409 if isinstance(exc, (PathwayAlreadyRunning, CaseClosed)) else 400)
     done = "pathway_started" if result.started else "pathway_pending"
     return redirect(f"/cases/{case.reference}?done={done}")

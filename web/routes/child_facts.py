@@ -14,6 +14,7 @@ from starlette.responses import Response
 from careflow.cases import PathwayAlreadyRunning
 from careflow.exchange.start import NoProposal
 from models.eligibility import KeyCareCriterion
+from models.errors import FieldValueError
 from web import forms
 from web.deps import CaseworkerPage, DbDep, FormDep, ReaderPage, csrf_protect
 from web.form_pages import form_page
@@ -21,6 +22,7 @@ from web.eligibility_view import (
     FactIn, audit_read, eligibility_out, fact_choices, facts_out, migrant_line, record_fact_as,
 )
 from web.exchange_view import exchange_context, start_proposal_as
+from web.i18n import Translator
 from web.inputs import CASE_REFERENCE
 from web.key_care_view import key_care_section
 from web.scope import visible_case, visible_child
@@ -30,18 +32,18 @@ from web.views import child_detail
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
 
-def facts_context(db, child) -> dict:
-    """What ``child_detail.html`` needs for its facts section, the departments' answers and proposals, and its key
-    care section (:func:`web.key_care_view.key_care_section`)."""
-    return {"child_facts": facts_out(db, child), "fact_choices": fact_choices(), "fact_values": {},
+def facts_context(db, child, t: Translator) -> dict:
+    """What ``child_detail.html`` needs for its facts section (in ``t``'s language), the departments' answers and
+    proposals, and its key care section (:func:`web.key_care_view.key_care_section`)."""
+    return {"child_facts": facts_out(db, child, t), "fact_choices": fact_choices(t), "fact_values": {},
             "key_care": key_care_section(db, child), **exchange_context(db, child)}
 
 
-def checks_context(db, child, actor: str) -> dict:
+def checks_context(db, child, actor: str, t: Translator) -> dict:
     """What ``pathway_start.html`` needs to show each item's target-group check before the caseworker submits
     (audited ``child.facts_read``)."""
     audit_read(db, child, actor, "page.start_form")
-    checks = eligibility_out(db, child)
+    checks = eligibility_out(db, child, t)
     return {"checks": checks, "child_id": child.id, "migrant": migrant_line(checks)}
 
 
@@ -68,7 +70,7 @@ def _child_page_with_errors(request: Request, db, user, child, exc: Exception, w
     criteria = {c.value: t.label(c, "key_care") for c in KeyCareCriterion}
     return render(request, "child_detail.html", {
         "child": detail, "errors": forms.error_lines(exc), "errors_in": where, "report": {},
-        "criteria": criteria, **facts_context(db, child), "fact_values": fact_values or {}}, status_code=status_code)
+        "criteria": criteria, **facts_context(db, child, t), "fact_values": fact_values or {}}, status_code=status_code)
 
 
 @router.post("/children/{child_id}/proposals/start")
@@ -80,7 +82,7 @@ def start_proposal(request: Request, db: DbDep, user: CaseworkerPage, child_id: 
     item = str(form.get("item", "")).strip()
     try:
         if not item.isdigit():
-            raise ValueError(f"字段 item（清单服务项目）：{item!r} 不是清单服务项目编号")
+            raise FieldValueError("item", "problem.item_not_number", value=item)
         started = start_proposal_as(db, user, child, int(item), request.app.state.pathway_starter)
     except NoProposal:
         db.rollback()
@@ -99,7 +101,7 @@ def eligibility_page(request: Request, db: DbDep, user: ReaderPage,
     """The target-group check of every item (or ``item``) on the case's child, as the start form shows it."""
     _case, child = visible_case(db, user, reference)
     audit_read(db, child, user.username, "page.eligibility")
-    checks = eligibility_out(db, child, item)
+    checks = eligibility_out(db, child, translator(request), item)
     return render(request, "eligibility.html", {"checks": checks, "reference": reference, "child_id": child.id,
                                                 "item": item, "migrant": migrant_line(checks)})
 
@@ -111,6 +113,6 @@ def child_eligibility_page(request: Request, db: DbDep, user: ReaderPage, child_
     manager or caseworker to see why a child qualifies for an item (officers never: they read no child)."""
     child = visible_child(db, user, child_id)
     audit_read(db, child, user.username, "page.child_eligibility")
-    checks = eligibility_out(db, child, item)
+    checks = eligibility_out(db, child, translator(request), item)
     return render(request, "eligibility.html", {"checks": checks, "reference": None, "child_id": child.id,
                                                 "child_name": child.full_name, "migrant": migrant_line(checks)})

@@ -16,6 +16,7 @@ from models.user import UserRole
 from web import actions, forms
 from web.deps import FormDep, CaseworkerPage, DbDep, ReaderPage, csrf_protect
 from web.form_pages import form_page
+from web.inputs import SEXES
 from web.list_pages import render_list
 from web.routes.child_facts import facts_context
 from web.lists import CHILD_SPEC, FILE_SPEC, audit_names_shown, list_children, list_files
@@ -59,7 +60,7 @@ def register_page(request: Request, user: CaseworkerPage) -> Response:
     return render(request, "child_new.html", {
         "errors": [], "values": {"residence_county": county_label(user.jurisdiction_code[:6]),
                                  "residence_area_code": area_input(default_area)},
-        "criteria": _criteria(translator(request)),
+        "criteria": _criteria(translator(request)), "sexes": SEXES,
     })
 
 
@@ -74,7 +75,8 @@ def register(request: Request, db: DbDep, user: CaseworkerPage, form: FormDep) -
         values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
         return render(request, "child_new.html", {"errors": forms.error_lines(exc), "values": values,
                                                   "checked": form.getlist("key_care"),
-                                                  "criteria": _criteria(translator(request))}, status_code=400)
+                                                  "criteria": _criteria(translator(request)), "sexes": SEXES},
+                      status_code=400)
     db.commit()
     return redirect(f"/children/{registration.child.id}?done=registered")
 
@@ -88,7 +90,7 @@ def child_page(request: Request, db: DbDep, user: ReaderPage, child_id: uuid.UUI
                           hide_confidential=user.role == UserRole.caseworker)
     return render(request, "child_detail.html", {"child": detail, "errors": [], "report": {},
                                                  "criteria": dict(_criteria(translator(request))),
-                                                 **facts_context(db, child)})
+                                                 **facts_context(db, child, translator(request))})
 
 
 @router.post("/children/{child_id}/reports")
@@ -104,7 +106,7 @@ def record_report(request: Request, db: DbDep, user: CaseworkerPage, child_id: u
                               hide_confidential=user.role == UserRole.caseworker)
         return render(request, "child_detail.html", {
             "child": detail, "errors": forms.error_lines(exc), "criteria": dict(_criteria(translator(request))),
-            **facts_context(db, child), "report_checked": form.getlist("key_care"),
+            **facts_context(db, child, translator(request)), "report_checked": form.getlist("key_care"),
             "report": {k: v for k, v in form.items() if isinstance(v, str)}}, status_code=400)
     db.commit()
     # the start form is filled in with what the report already said (its 报告人 and 强制报告: web.actions.report_values)

@@ -12,6 +12,7 @@ from models.base import utcnow
 from models.city_list_version import CityListVersion
 from models.regions import load_regions
 from web.deps import DbDep, ManagerPage, csrf_protect
+from web.list_pages import summary
 from web.names import people_names
 from web.paging import Cursor, Order, PageRequest, fetch_page
 from web.scope import NotVisible
@@ -29,7 +30,7 @@ def city_lists_page(request: Request, db: DbDep, user: ManagerPage) -> Response:
     """One row per city in the manager's jurisdiction (at most the province's ten), from one query; with ``city``
     that city's versions, paged (``cursor``). A bad ``city`` or ``cursor`` is refused (400) naming the field and
     the value; a city outside the manager's jurisdiction is not found (404)."""
-    now, visible = utcnow(), cities_visible_to(user.jurisdiction_code)
+    now, visible, t = utcnow(), cities_visible_to(user.jurisdiction_code), translator(request)
     rows = city_list_overview(db, visible, now=now)
     context = {"rows": rows, "city": None, "history": None, "errors": [],
                "names": people_names(db, [r.loaded_by for r in rows if r])}
@@ -37,7 +38,7 @@ def city_lists_page(request: Request, db: DbDep, user: ManagerPage) -> Response:
     if not code:
         return render(request, "city_lists.html", context)
     if code not in load_regions().cities:
-        context["errors"] = [f"字段 city（设区市）：{code!r} 不是福建省的设区市或平潭综合实验区代码"]
+        context["errors"] = [t("city_lists.bad_city", value=code)]
         return render(request, "city_lists.html", context, 400)
     if code not in visible:
         raise NotVisible(code)
@@ -45,13 +46,13 @@ def city_lists_page(request: Request, db: DbDep, user: ManagerPage) -> Response:
     try:
         cursor = Cursor.decode(text, NEWEST_FIRST) if text else None
     except (ValueError, KeyError, TypeError):
-        context["errors"] = [f"字段 cursor（翻页位置）：{text[:40]!r} 无法识别，请从第一页重新翻页"]
+        context["errors"] = [t("city_lists.bad_cursor", value=text[:40])]
         return render(request, "city_lists.html", context, 400)
     query, count = version_history(code)
     page = fetch_page(db, query, count, PageRequest(NEWEST_FIRST, HISTORY_PAGE, cursor))
     page = page.map(lambda row: version_row(row, now=now)).with_links(request.url).relative()
     context["names"].update(people_names(db, [r.loaded_by for r in page.items]))
     context.update(city=load_regions().cities[code], history=page,
-                   summary=translator(request)("city_lists.summary", total=page.total, first=page.first,
-                                               last=page.last))
+                   summary=t("city_lists.summary", total=page.total, first=page.first, last=page.last)
+                   if page.total_exact else summary(page, t))
     return render(request, "city_lists.html", context)

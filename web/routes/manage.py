@@ -23,6 +23,7 @@ from careflow.reroute import settle_reroute
 from careflow.resume import resume_pathway
 from careflow.task_manage import comment_task, extend_deadline, redirect_task
 from models.case import Case
+from models.errors import FieldValueError
 from models.task import AgencyTask
 from models.user import UserRole, WebUser
 from web import forms
@@ -114,7 +115,8 @@ def parse_local(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat((text or "").strip())
     except ValueError:
-        raise ValueError(f"字段 due_at（新截止时间）：“{(text or '')[:30]}”不是日期时间，请按 2026-12-08 17:00 填写") from None
+        raise FieldValueError("due_at", "problem.not_datetime", value=(text or "")[:30],
+                              example="2026-12-08 17:00") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=SHANGHAI)
     return value.astimezone(dt.timezone.utc)

@@ -26,12 +26,14 @@ from careflow.routing import jurisdiction_prefix
 from models.agency import AgencyUnit
 from models.base import utcnow
 from models.case import Case
+from models.errors import FieldValueError
 from models.programmes import PROGRAMME_MEASURES, InvitationStatus, Programme, ProgrammeInvitation
 from models.regions import load_regions
 from models.user import UserRole, WebUser
 from web import forms
 from web.deps import DbDep, FormDep, OfficerPage, PageUser, csrf_protect
 from web.form_pages import form_page
+from web.i18n import labels_of
 from web.names import county_label, people_names
 from web.scope import NotAllowed, NotVisible
 from web.templating import redirect, render
@@ -115,10 +117,10 @@ def new_programme_page(request: Request, db: DbDep, user: OfficerPage) -> Respon
     return _new_page(request, db, user)
 
 
-def _whole(form, name: str, label: str) -> int:
+def _whole(form, name: str, label_key: str) -> int:
     text = str(form.get(name) or "").strip()
     if not text.isdigit():
-        raise ValueError(f"字段 {name}（{label}）：“{text[:20]}”不是整数")
+        raise FieldValueError(name, "problem.not_whole_number", value=text[:20], labels=labels_of(label_key))
     return int(text)
 
 
@@ -132,7 +134,8 @@ def _starts_at(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"字段 starts_at（活动时间）：“{text[:30]}”不是日期时间，请按 2027-01-16 09:30 填写") from None
+        raise FieldValueError("starts_at", "problem.not_datetime", value=text[:30], example="2027-01-16 09:30",
+                              labels=labels_of("programme.starts_at")) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(get_settings().timezone))
     return value.astimezone(dt.timezone.utc)
@@ -141,17 +144,18 @@ def _starts_at(text: str) -> dt.datetime:
 @router.post("/programmes")
 @form_page("/programmes/new")
 def record_programme_form(request: Request, db: DbDep, user: OfficerPage, form: FormDep) -> Response:
-    """Record the programme; errors (Chinese, naming the field and the value) are shown on the form, nothing is
-    stored. Waiting children of the county and item are invited at once."""
+    """Record the programme; errors (naming the field and the value) are shown on the form, nothing is stored.
+    Waiting children of the county and item are invited at once."""
     unit = db.get(AgencyUnit, user.unit_code)
     values = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
     try:
         if unit is None:
-            raise ValueError("您的账号未关联承办单位，不能登记活动")
+            raise FieldValueError("", "problem.account_without_unit")
         starts_at = _starts_at(_text(form, "starts_at"))
-        data = ProgrammeInput(item=_whole(form, "item", "服务项目"), title=_text(form, "title"), starts_at=starts_at,
-                              place=_text(form, "place"), county_code=_text(form, "county"),
-                              capacity=_whole(form, "capacity", "可邀请人数"), description=_text(form, "description"))
+        data = ProgrammeInput(item=_whole(form, "item", "programme.item"), title=_text(form, "title"),
+                              starts_at=starts_at, place=_text(form, "place"), county_code=_text(form, "county"),
+                              capacity=_whole(form, "capacity", "programme.capacity"),
+                              description=_text(form, "description"))
         programme = record_programme(db, unit, data, actor=user.username)
     except ValueError as exc:
         db.rollback()
@@ -198,7 +202,7 @@ def attendance_form(request: Request, db: DbDep, user: OfficerPage, programme_id
     programme = visible_programme(db, user, programme_id)
     try:
         attended = {uuid.UUID(v) for v in form.getlist("attended") if isinstance(v, str)}
-        walk_ins = _whole(form, "walk_ins", "未经转介参加人数") if _text(form, "walk_ins") else 0
+        walk_ins = _whole(form, "walk_ins", "programme.walk_ins") if _text(form, "walk_ins") else 0
         record_attendance(db, programme, attended, walk_ins=walk_ins, actor=user.username)
     except ValueError as exc:
         db.rollback()
