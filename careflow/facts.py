@@ -31,7 +31,7 @@ from models.case import Case, PathwayRun
 from models.child import Child, Guardian
 from models.dated_duties import ASSESSMENT_DUTY
 from models.eligibility_rules import age_in_years
-from models.key_care_files import GuardianshipAssessment
+from models.key_care_files import GuardianshipAssessment, KeyCareDuty, KeyCareFile
 from models.outcome_fields import OutcomeField
 from models.policy import Policy, load_policy
 from models.regions import get_county
@@ -145,13 +145,26 @@ def _county_name(code: str) -> str:
         return code
 
 
+def _county_prefixes(code: str) -> tuple[str, ...]:
+    """How a typed address may begin with its county: province, city and county, city and county, or the county."""
+    try:
+        region = get_county(code)
+    except ValueError:
+        return ()
+    return (f"{region.province_name}{region.full_name}", region.full_name, region.name)
+
+
 def full_address(child: Child) -> str:
     """Where a unit goes to find the child: the residence county's full name, the township and village of the
     residence area by name (policy/areas.yaml), then the address as recorded — without repeating a township or
-    village the recorded address already begins with: ``莆田市城厢区`` + ``龙桥街道凤山社区`` + ``凤山街12号``.
+    village (or county) the recorded address already begins with: ``莆田市城厢区`` + ``龙桥街道凤山社区`` + ``凤山街12号``.
     An area whose names are unknown is left out (the address as recorded stands)."""
     county = _county_name(child.residence_county_code)
     address = (child.residence_address or "").strip()
+    for prefix in _county_prefixes(child.residence_county_code):  # typed with the county already
+        if address.startswith(prefix):
+            address = address[len(prefix):]
+            break
     code = child.residence_area_code or ""
     areas = load_areas()
     names = [n for n in (areas.get(code[:9], "") if len(code) >= 9 else "",
@@ -195,7 +208,8 @@ def task_facts(session: Session, task: AgencyTask, viewer: WebUser, *, policy: P
                today: dt.date | None = None, purpose: str = "page") -> TaskFacts | None:
     """The facts ``viewer`` sees on ``task``'s page (or letter: ``purpose="letter"``), audited.
 
-    Returns ``None`` for a task on no pathway run (a dated duty: its page says what it needs). Writes the audit
+    Returns ``None`` for a task on no pathway run other than a key care file's duty (a city list's filing, a
+    programme report: its page says what it needs). Writes the audit
     row ``task.child_facts_viewed`` (detail: the facts shown, the purpose, the viewer's role; never the values)
     in the caller's transaction.
 
@@ -203,7 +217,7 @@ def task_facts(session: Session, task: AgencyTask, viewer: WebUser, *, policy: P
         FactsNotVisible: ``viewer`` may not see them (:func:`may_see_facts`); nothing is audited.
     """
     if task.pathway_run_id is None or task.case_id is None:
-        return _assessment_facts(session, task, viewer, today=today, purpose=purpose)
+        return _key_care_duty_facts(session, task, viewer, today=today, purpose=purpose)
     policy = policy or load_policy()
     run = session.get(PathwayRun, task.pathway_run_id)
     case = session.get(Case, task.case_id)
@@ -253,22 +267,34 @@ def _fill_child_facts(session: Session, facts: TaskFacts, child: Child, today: d
         facts.guardians = [GuardianFact(name=g.full_name, relation=g.relation, phone=g.phone) for g in guardians]
 
 
-def _assessment_facts(session: Session, task: AgencyTask, viewer: WebUser, *, today: dt.date | None,
+#: What the unit of a key care target's contact or home visit (重点关爱服务对象的定期联系、入户走访) sees: whom to
+#: contact and where, and why the child is in care.
+CONTACT_DUTY_SHOWS = ["child_name", "sex", "age", "address", "guardians", "key_care"]
+
+
+def _key_care_duty_facts(session: Session, task: AgencyTask, viewer: WebUser, *, today: dt.date | None,
                       purpose: str) -> TaskFacts | None:
-    """A key care file's family guardianship assessment (方案 七, :mod:`careflow.key_care`): the child's facts the
-    guardianship pathway's ``guardianship_assessment`` step shows (no report: none was made), whom to call being
-    who opened the file; audited as for a step. None for any other dated duty.
+    """A key care file's duty (:mod:`careflow.key_care`): for its family guardianship assessment (方案 七) the child's
+    facts the guardianship pathway's ``guardianship_assessment`` step shows (no report: none was made), for its
+    contacts and home visits :data:`CONTACT_DUTY_SHOWS`; whom to call being who opened the duty; audited as for a
+    step. None for any other dated duty (a city list's filing, a programme report).
 
     Raises:
         FactsNotVisible: ``viewer`` may not see them (:func:`may_see_facts`).
     """
     link = session.get(GuardianshipAssessment, task.id)
-    if link is None:
+    if link is not None:
+        child = session.get(Child, link.child_id)
+        shows = [s for s in load_policy().pathway("guardianship").step(ASSESSMENT_DUTY).shows if s != "report"]
+    else:
+        child = session.exec(select(Child).join(KeyCareFile, KeyCareFile.child_id == Child.id)
+                             .join(KeyCareDuty, KeyCareDuty.file_id == KeyCareFile.id)
+                             .where(KeyCareDuty.task_id == task.id)).first()
+        shows = CONTACT_DUTY_SHOWS
+    if child is None:
         return None
-    child = session.get(Child, link.child_id)
     if not may_see_facts(task, None, child, viewer):
         raise FactsNotVisible(f"no task {task.id}")
-    shows = [s for s in load_policy().pathway("guardianship").step(ASSESSMENT_DUTY).shows if s != "report"]
     opened_by = session.exec(select(AuditEvent.actor).where(
         AuditEvent.entity_id == str(task.id), AuditEvent.action == "task.requested")).first() or ""
     facts = TaskFacts(shows=shows, caseworker=person_fact(session, opened_by))

@@ -72,6 +72,17 @@ def test_a_report_with_a_key_care_ground_opens_the_file_and_the_child_page_shows
     task_page = officer.get(f"/tasks/{assessment_id}").text
     assert "困境儿童家庭监护评估" in task_page and "报告关爱" in task_page and "流浪" in task_page
     assert 'name="o_guardianship_missing_or_unsafe"' in task_page
+
+    # the unit that contacts the child each month sees whom to contact and where (it saw no child at all before)
+    with session_scope() as session:
+        from models.task import AgencyTask
+        contact = session.exec(select(AgencyTask).join(KeyCareDuty, KeyCareDuty.task_id == AgencyTask.id)
+                               .where(KeyCareDuty.file_id == file.id, KeyCareDuty.kind == "contact")).one()
+        contact_id, contact_unit = contact.id, contact.unit_code
+        create_user(session, username=f"off.contact.b.{world.suffix}", password=PASSWORD,
+                    role=UserRole.agency_officer, actor="fixture", unit_code=contact_unit)
+    contact_page = sign_in(web_app, f"off.contact.b.{world.suffix}").get(f"/tasks/{contact_id}").text
+    assert "报告关爱" in contact_page and "流浪" in contact_page and "上杭县" in contact_page
     done = officer.post(f"/tasks/{assessment_id}/complete", data={
         "csrf_token": officer.csrf, "o_guardianship_missing_or_unsafe": "no", "o_long_term_guardianship_needed": "no"})
     assert done.status_code == 303, done.text

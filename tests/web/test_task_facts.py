@@ -279,3 +279,7 @@ def test_the_address_names_the_township_and_village_once():
     assert full_address(child("龙桥街道凤山社区东园路5号")) == "莆田市城厢区龙桥街道凤山社区东园路5号"
     assert full_address(child("东园路5号", area="350302001")) == "莆田市城厢区龙桥街道东园路5号"
     assert full_address(child("东园路5号", area="")) == "莆田市城厢区东园路5号"
+    # typed with the county (a fresh user read 「…凤山社区莆田市城厢区龙桥街道凤山社区」 on the task page)
+    for typed in ("莆田市城厢区龙桥街道凤山社区", "福建省莆田市城厢区龙桥街道凤山社区", "城厢区龙桥街道凤山社区"):
+        assert full_address(child(typed)) == "莆田市城厢区龙桥街道凤山社区"
+    assert full_address(child("莆田市城厢区东园路5号", area="")) == "莆田市城厢区东园路5号"
