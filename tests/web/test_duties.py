@@ -36,7 +36,12 @@ def test_an_officer_completes_a_contact_duty_and_the_next_one_is_due(web_app, wo
     page = officer.get(f"/tasks/{contact_id}")
     assert page.status_code == 200
     assert 'name="o_contact_on"' in page.text and 'name="o_note"' in page.text
-    assert "关爱对象" not in page.text  # the officer's page never names the child
+    # whom to contact: the child's name and address (a fresh user, as this officer, could not tell), audited
+    assert "关爱对象" in page.text and "龙桥街道凤山社区" in page.text
+    with session_scope() as session:
+        from models.audit import AuditEvent
+        assert session.exec(select(AuditEvent).where(AuditEvent.entity_id == str(contact_id),
+                                                     AuditEvent.action == "task.child_facts_viewed")).first()
     response = officer.post(f"/tasks/{contact_id}/complete",
                             data={"csrf_token": officer.csrf, "o_contact_on": "", "o_note": "电话联系，情况稳定"})
     assert response.status_code == 303, response.text
