@@ -15,7 +15,7 @@ from core.db import session_scope
 from core.settings import get_settings
 from models.case import Case, CaseStatus
 from models.user import UserRole
-from tests.web.browser import BROWSER_BACKEND, PHONE, Shots
+from tests.web.browser import BROWSER_BACKEND, PHONE, Shots, sign_in
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD
 from tests.web.test_closing import case_row, make_case
 from web.users import create_user
@@ -37,13 +37,8 @@ def test_a_supervisor_closes_an_ended_case_from_the_inbox_on_a_phone(database_ur
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True).new_page()
-            page.set_default_timeout(30_000)
-            page.goto(f"{plain_web}/login")
-            page.fill("input[name=username]", username)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_load_state()
+            page = sign_in(browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True), plain_web, username,
+                           timeout_ms=30_000)
 
             page.click("#nav-todo")
             page.click("#tab-ended")
@@ -100,13 +95,8 @@ def test_a_refused_close_at_the_foot_of_a_long_page_is_brought_into_view_and_the
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True).new_page()
-            page.set_default_timeout(30_000)
-            page.goto(f"{plain_web}/login")
-            page.fill("input[name=username]", username)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_load_state()
+            page = sign_in(browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True), plain_web, username,
+                           timeout_ms=30_000)
             page.goto(f"{plain_web}/cases/{reference}")
             assert not in_view(page, "#close-case"), "the closing form is not at the foot of a long page"
 
