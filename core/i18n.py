@@ -164,12 +164,25 @@ _RULE_TEXT = re.compile(r"^(\d+) (hours|days|working days)$")
 _RULE_ZH = {"hours": "小时", "days": "日", "working days": "个工作日"}
 
 
+#: A dated duty's stored rule: ``"monthly (每月联系)"`` (English, then the Chinese in brackets), ``"by 2026-03-31"``.
+_BILINGUAL_TEXT = re.compile(r"^(.*\S) \(([^()]*[\u4e00-\u9fff][^()]*)\)$")
+_BY_DATE_TEXT = re.compile(r"^by (\d{4}-\d{2}-\d{2})$")
+
+
 def deadline_text(text: str, lang: str = DEFAULT_LANGUAGE) -> str:
-    """A stored time-limit rule (``"3 working days"``) in ``lang``: ``3个工作日`` in Chinese, unchanged in English."""
-    match = _RULE_TEXT.match(text or "")
-    if normalise_language(lang) != "zh" or not match:
+    """A stored time-limit rule in ``lang``: ``"3 working days"`` is ``3个工作日`` in Chinese; a dated duty's
+    ``"monthly (每月联系)"`` is ``每月联系`` / ``monthly``, ``"by 2026-03-31"`` ``2026-03-31前``; other text unchanged."""
+    text = text or ""
+    zh = normalise_language(lang) == "zh"
+    if bilingual := _BILINGUAL_TEXT.match(text):
+        return bilingual.group(2) if zh else bilingual.group(1)
+    if not zh:
         return text
-    return f"{match.group(1)}{_RULE_ZH[match.group(2)]}"
+    if rule := _RULE_TEXT.match(text):
+        return f"{rule.group(1)}{_RULE_ZH[rule.group(2)]}"
+    if by_date := _BY_DATE_TEXT.match(text):
+        return f"{by_date.group(1)}前"
+    return text
 
 
 use_wording(gettext, field_label, label)  # models' field problems are worded with these catalogues

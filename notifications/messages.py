@@ -13,6 +13,7 @@ from typing import NamedTuple
 from sqlmodel import Session, select
 
 from core.audit import record_audit
+from core.i18n import deadline_text as i18n_deadline_text
 from core.i18n import label, outcome_text
 from core.settings import get_settings
 from models.agency import AgencyUnit
@@ -164,8 +165,8 @@ def _describe_deadline(deadline_text: str) -> str:
         amount, unit = deadline_text.split(" ", 1)
         units = {"hours": "h", "days": "d", "working days": "wd"}
         return DeadlineRule.parse(f"{amount}{units[unit]}").describe_zh()
-    except (ValueError, KeyError):
-        return deadline_text
+    except (ValueError, KeyError):  # a dated duty's rule ("monthly (每月联系)", "by 2026-03-31")
+        return i18n_deadline_text(deadline_text, "zh")
 
 
 def message_key(task: AgencyTask, event: str, recipient: str, occasion: str | None) -> str:

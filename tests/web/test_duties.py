@@ -38,6 +38,11 @@ def test_an_officer_completes_a_contact_duty_and_the_next_one_is_due(web_app, wo
     assert 'name="o_contact_on"' in page.text and 'name="o_note"' in page.text
     # whom to contact: the child's name and address (a fresh user, as this officer, could not tell), audited
     assert "关爱对象" in page.text and "龙桥街道凤山社区" in page.text
+    # its time limit in the page's language (a fresh user read 「monthly (每月联系)」 on the Chinese page)
+    assert "每月联系" in page.text and "monthly" not in page.text
+    english = officer.get(f"/tasks/{contact_id}?lang=en").text
+    officer.get(f"/tasks/{contact_id}?lang=zh")  # the choice is kept: back to Chinese
+    assert "monthly" in english and "monthly (" not in english  # the title stays Chinese (left, see the note)
     with session_scope() as session:
         from models.audit import AuditEvent
         assert session.exec(select(AuditEvent).where(AuditEvent.entity_id == str(contact_id),
