@@ -22,6 +22,7 @@ from core.audit import record_audit
 from core.i18n import LANGUAGES, gettext
 from careflow.key_care import SCREENING_PATHWAY, record_screening_grounds
 from careflow.exchange.proposals import mark_referred
+from careflow.programme_seats import release_case_places
 from careflow.referral_eligibility import check_referral, record_override
 from core.settings import get_settings
 from careflow.tasks import move_tasks
@@ -286,7 +287,8 @@ def close_case(session: Session, case_id: uuid.UUID, reason: str, *, actor: str 
     ``cancel_open_work`` (a child who aged out, 方案 一): first cancel the case's open tasks with ``reason``
     (:func:`careflow.tasks.move_tasks`; outcome ``{"cancel_reason": reason}``) and mark its running pathway runs
     cancelled (audited ``pathway.cancelled``; their Prefect flow runs, if waiting, simply stay waiting: nothing
-    will resume them). ``now``: the closing time (default now, UTC).
+    will resume them). ``now``: the closing time (default now, UTC). The programme places the child still holds
+    are withdrawn and their seats offered to the waiting lists (:func:`careflow.programme_seats.release_case_places`).
     """
     now = now or utcnow()
     if cancel_open_work:
@@ -312,6 +314,8 @@ def close_case(session: Session, case_id: uuid.UUID, reason: str, *, actor: str 
         return False
     record_audit(session, actor=actor, action="case.closed", entity_type="case", entity_id=case_id,
                  case_id=case_id, reason=reason)
+    # a closed case holds no programme place: its seats go to the children waiting (方案 （九）至（十一）)
+    release_case_places(session, case_id, actor=actor, reason=reason, now=now)
     return True
 
 

@@ -156,6 +156,8 @@ def programme_figures(session: Session, jurisdiction: str, *, since: _dt.date | 
             joined.group_by(invitation.county_code, invitation.item, invitation.status)):
         row = rows.setdefault((county, item), {})
         status = InvitationStatus(status)
+        if status == InvitationStatus.withdrawn:  # a place given back holds no seat and waits for none
+            continue
         if status == InvitationStatus.waiting:
             row["waiting"] = count
         else:

@@ -178,7 +178,8 @@ def invite_waiting(session: Session, programme: Programme, *, actor: str, now: d
     if programme.starts_at <= now or seats <= 0:
         return 0
     ids = session.exec(select(ProgrammeInvitation.id).join(Case, Case.id == ProgrammeInvitation.case_id).where(
-        ProgrammeInvitation.programme_id.is_(None), ProgrammeInvitation.county_code == programme.county_code,
+        ProgrammeInvitation.programme_id.is_(None), ProgrammeInvitation.status == InvitationStatus.waiting.value,
+        ProgrammeInvitation.county_code == programme.county_code,
         ProgrammeInvitation.item == programme.item, Case.status == CaseStatus.open,
     ).order_by(ProgrammeInvitation.created_at, ProgrammeInvitation.id).limit(seats)
         .with_for_update(of=ProgrammeInvitation, skip_locked=True)).all()
@@ -186,6 +187,7 @@ def invite_waiting(session: Session, programme: Programme, *, actor: str, now: d
         return 0
     moved = session.execute(sa.update(ProgrammeInvitation).where(
         ProgrammeInvitation.id.in_(ids), ProgrammeInvitation.programme_id.is_(None),
+        ProgrammeInvitation.status == InvitationStatus.waiting.value,
     ).values(programme_id=programme.id, status=InvitationStatus.invited.value, invited_at=now)).rowcount
     if moved < len(ids):
         session.execute(sa.update(Programme).where(Programme.id == programme.id)

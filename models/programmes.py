@@ -52,12 +52,13 @@ PROGRAMME_REPORT_OUTCOME: tuple[OutcomeField, ...] = (
 
 class InvitationStatus(enum.StrEnum):
     """A child's place: ``waiting`` (候补, no programme yet), ``invited`` (已邀请), ``attended`` (已参加),
-    ``absent`` (未参加)."""
+    ``absent`` (未参加), ``withdrawn`` (已退出: given back before the programme, :mod:`careflow.programme_seats`)."""
 
     waiting = "waiting"
     invited = "invited"
     attended = "attended"
     absent = "absent"
+    withdrawn = "withdrawn"
 
 
 class Programme(SQLModel, table=True):

@@ -37,8 +37,8 @@ from web.form_errors import form_errors  # noqa: E402
 from web.form_pages import form_page_url  # noqa: E402
 from web.i18n import LANGUAGES  # noqa: E402
 from web.routes import (  # noqa: E402
-    account, admin, auth, cases, child_facts, children, city_lists, closing, dashboard, invite, manage, needs, notices,
-    tasks, todo)
+    account, admin, auth, cases, child_facts, children, city_lists, closing, dashboard, invitations, invite, manage,
+    needs, notices, tasks, todo)
 from web.routes import calendar as holiday_calendar  # noqa: E402
 from web.routes import programmes  # noqa: E402
 from web.scope import NotAllowed, NotVisible  # noqa: E402
@@ -208,7 +208,7 @@ async def audit_denial(request: Request, status: int, reason: str) -> None:
 
 
 #: The page routers, in the order they are included (the JSON API's router follows them).
-PAGE_ROUTERS = (auth, invite, children, child_facts, needs, cases, closing, todo, tasks, manage, dashboard, admin,
+PAGE_ROUTERS = (auth, invite, children, child_facts, needs, cases, closing, invitations, todo, tasks, manage, dashboard, admin,
                 account, holiday_calendar, city_lists, notices, programmes)
 
 

@@ -282,7 +282,7 @@ def test_a_programme_referral_awaits_the_closing_decision_only_once_its_attendan
     assert shown() == (False, False, False, False)  # on the waiting list
     warning = 'id="closing-programme"'  # closing now gives the place up: the caseworker is told so before
     assert warning in cw.get(f"/cases/{reference}").text
-    assert "no longer invited" in cw.get(f"/cases/{reference}?lang=en").text
+    assert "closing the case withdraws the place" in cw.get(f"/cases/{reference}?lang=en").text
     cw.get(f"/cases/{reference}?lang=zh")  # the choice is kept: back to Chinese
     with session_scope() as session:
         programme = record_programme(session, session.get(AgencyUnit, "police-350302"), ProgrammeInput(

@@ -133,3 +133,32 @@ def test_the_api_records_a_programme_and_its_attendance(web_app, world, clients)
     other = {"Authorization": f"Bearer {world.person('cw_b').token}"}
     assert clients["cw_b"].get(f"/api/programmes/{body['id']}", headers=other).status_code == 404
     assert reference not in done.text
+
+
+def test_a_caseworker_gives_a_programme_place_back_on_the_case_page(web_app, world, clients):
+    """The case page offers the caseworker to give the place back (no reason: refused beside the form, in Chinese);
+    then the place reads 已退出 / Withdrawn and is offered no more; a second try (another tab) is refused."""
+    _name, reference, invitation_id = _waiting_child(world)
+    caseworker, code = clients["cw_a"], invitation_id.hex[:8]
+    page = caseworker.get(f"/cases/{reference}")
+    assert f'id="withdraw-{code}"' in page.text and "退出候补名单" in visible_text(page.text)
+    refused = caseworker.post(f"/cases/{reference}/invitations/{code}/withdraw",
+                              data={"csrf_token": caseworker.csrf, "reason": " "})
+    assert refused.status_code == 400 and "退出原因：请填写" in visible_text(refused.text)
+    done = caseworker.post(f"/cases/{reference}/invitations/{code}/withdraw",
+                           data={"csrf_token": caseworker.csrf, "reason": "家庭已搬回户籍地"}, follow_redirects=True)
+    text = visible_text(done.text)
+    assert done.status_code == 200 and "已退出活动名额" in text and "已退出" in text
+    assert f'id="withdraw-{code}"' not in done.text
+    with session_scope() as session:
+        assert session.get(ProgrammeInvitation, invitation_id).status == InvitationStatus.withdrawn
+    again = caseworker.post(f"/cases/{reference}/invitations/{code}/withdraw",
+                            data={"csrf_token": caseworker.csrf, "reason": "重复提交"})
+    assert again.status_code == 409 and f"邀请 {code} 已登记参加情况或已退出" in visible_text(again.text)
+    try:
+        english = visible_text(caseworker.get(f"/cases/{reference}?lang=en").text)
+    finally:
+        caseworker.get("/account?lang=zh")
+    assert "Withdrawn" in english and "已退出" not in english
+    assert caseworker.post(f"/cases/{reference}/invitations/00000000/withdraw",
+                           data={"csrf_token": caseworker.csrf, "reason": "x"}).status_code == 404

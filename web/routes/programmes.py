@@ -213,10 +213,15 @@ def attendance_form(request: Request, db: DbDep, user: OfficerPage, programme_id
 
 def case_invitations(db: Session, case_id: uuid.UUID) -> list[dict]:
     """The case's programme invitations for the case page: item, status, and the programme's title, time, place and
-    organiser (none while waiting)."""
+    organiser (none while waiting), the invitation's code, and whether its place can still be given back
+    (``withdrawable``: waiting, or invited to a programme that has not begun; :mod:`careflow.programme_seats`)."""
     rows = db.exec(select(ProgrammeInvitation, Programme, AgencyUnit.name)
                    .outerjoin(Programme, Programme.id == ProgrammeInvitation.programme_id)
                    .outerjoin(AgencyUnit, AgencyUnit.code == Programme.organiser_unit_code)
                    .where(ProgrammeInvitation.case_id == case_id).order_by(ProgrammeInvitation.created_at)).all()
+    now = utcnow()
+    held = (InvitationStatus.waiting.value, InvitationStatus.invited.value)
     return [{"item": i.item, "status": str(getattr(i.status, "value", i.status)), "programme": p, "unit_name": name,
-             "code": i.id.hex[:8]} for i, p, name in rows]
+             "code": i.id.hex[:8],
+             "withdrawable": str(getattr(i.status, "value", i.status)) in held and (p is None or p.starts_at > now)}
+            for i, p, name in rows]
