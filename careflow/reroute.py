@@ -31,6 +31,7 @@ from sqlmodel import Session, select
 
 from careflow.routing import jurisdiction_prefix
 from core.audit import record_audit
+import core.i18n  # noqa: F401  (the catalogues the errors raised here are worded from)
 from models.agency import AgencyUnit
 from models.base import utcnow
 from models.case import Case, PathwayRun

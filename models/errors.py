@@ -51,7 +51,8 @@ class FieldProblem(Exception):
         """What is wrong, in ``lang``, without the field's label (the key and values if no words are loaded)."""
         if "message" not in _words:
             return f"{self.key} {self.values}"
-        values = {k: v.text(lang) if isinstance(v, Labels) else v for k, v in self.values.items()}
+        values = {k: v.text(lang) if callable(getattr(v, "text", None)) else v  # Labels, an error that words itself
+                  for k, v in self.values.items()}
         if isinstance(values.get("options"), (list, tuple)):  # a choice field's options: by their labels in Chinese,
             options = values["options"]                     # as typed (the codes) in English
             values["options"] = (", ".join(options) if lang == "en"
