@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.audit import record_audit
+from core.i18n import LANGUAGES, gettext, has_message
 from core.outcome import Outcome
 from careflow.routing import jurisdiction_prefix
 from careflow.survey.messages import enqueue_message
@@ -35,6 +36,7 @@ from models.agency import AgencyUnit
 from models.base import utcnow
 from models.case import Case, CaseStatus, PathwayRun
 from models.deadlines import format_local
+from models.errors import FieldValueError, Labels
 from models.policy import load_policy
 from models.programmes import InvitationStatus, Programme, ProgrammeInvitation
 from models.regions import load_regions
@@ -67,24 +69,31 @@ class ProgrammeInput:
     description: str = ""
 
 
+def _refusal(field: str, key: str, **values) -> FieldValueError:
+    """The problem ``key`` with field ``field`` of a programme, labelled ``programme.field.<field>`` where the
+    catalogues name it so (活动名称, 面向县区), else by the field's common label (``field.item``: 服务事项)."""
+    own = f"programme.field.{field}"
+    labels = {lang: gettext(own, lang) for lang in LANGUAGES} if has_message(own) else None
+    return FieldValueError(field, key, labels=labels, **values)
+
+
 def _check(data: ProgrammeInput, unit: AgencyUnit) -> None:
     items = programme_items()
     if data.item not in items:
-        raise ValueError(f"字段 item（服务项目）：{data.item} 不是以活动形式开展的清单项目（可选：第"
-                         + "、".join(str(n) for n in items) + "项）")
+        raise _refusal("item", "problem.programme_item", value=data.item, items=Labels(items, "", sep="list"))
     if not data.title.strip() or len(data.title) > 120:
-        raise ValueError(f"字段 title（活动名称）：{data.title!r} 应为 1-120 个字")
+        raise _refusal("title", "problem.programme_length", value=data.title, most=120)
     if not data.place.strip() or len(data.place) > 200:
-        raise ValueError(f"字段 place（活动地点）：{data.place!r} 应为 1-200 个字")
+        raise _refusal("place", "problem.programme_length", value=data.place, most=200)
     if not 1 <= data.capacity <= 10000:
-        raise ValueError(f"字段 capacity（可邀请人数）：{data.capacity} 应在 1 到 10000 之间")
+        raise _refusal("capacity", "problem.programme_between", value=data.capacity, low=1, high=10000)
     if data.county_code not in {c.code for c in load_regions().counties}:
-        raise ValueError(f"字段 county（面向县区）：{data.county_code!r} 不是福建省的县（市、区）代码")
+        raise _refusal("county", "problem.programme_county", value=data.county_code)
     own = unit.jurisdiction_code
     if not (data.county_code.startswith(jurisdiction_prefix(own)) or own.startswith(data.county_code)):
-        raise ValueError(f"字段 county（面向县区）：{data.county_code} 不在组织单位 {unit.name} 的辖区内")
+        raise _refusal("county", "problem.programme_county_outside", value=data.county_code, unit=unit.name)
     if len(data.description) > 1000:
-        raise ValueError("字段 description（活动内容）：不能超过 1000 个字")
+        raise _refusal("description", "problem.programme_too_long", most=1000)
 
 
 def record_programme(session: Session, unit: AgencyUnit, data: ProgrammeInput, *, actor: str,
@@ -93,7 +102,8 @@ def record_programme(session: Session, unit: AgencyUnit, data: ProgrammeInput, *
     (:func:`invite_waiting`); audited ``programme.recorded``.
 
     Raises:
-        ValueError: a field is wrong (Chinese, naming the field and the value); nothing is stored.
+        ValueError: a field is wrong (a FieldValueError naming the field and the value, worded from the
+            catalogues in the reader's language); nothing is stored.
     """
     _check(data, unit)
     now = now or utcnow()
@@ -238,9 +248,9 @@ def record_attendance(session: Session, programme: Programme, attended: set[uuid
     """
     now = now or utcnow()
     if programme.starts_at > now:
-        raise ValueError(f"活动尚未开始（{format_local(programme.starts_at)}），不能登记参加情况")
+        raise FieldValueError("", "problem.programme_not_begun", starts=format_local(programme.starts_at))
     if not 0 <= walk_ins <= 100000:
-        raise ValueError(f"字段 walk_ins（未经转介参加人数）：{walk_ins} 应在 0 到 100000 之间")
+        raise _refusal("walk_ins", "problem.programme_between", value=walk_ins, low=0, high=100000)
     ours = sa.and_(ProgrammeInvitation.programme_id == programme.id, ProgrammeInvitation.status.in_(_SEATED))
     ids = list(attended)
     came = session.execute(sa.update(ProgrammeInvitation).where(ours, ProgrammeInvitation.id.in_(ids)).values(

@@ -16,7 +16,8 @@ The next attempt's unit is decided by :func:`next_attempt_unit` from the previou
 
 A named or chosen unit must be an active unit of the task's agency type, or of one of the step's
 ``alternative_agencies`` (policy), and not the rejecting unit itself (:func:`check_reroute_unit`); otherwise a
-``ValueError`` in Chinese names the field (``reroute_unit``) and the value.
+:class:`~models.errors.FieldValueError` (``problem.reroute_*``, worded in the reader's language) names the field
+(``reroute_unit``) and the value.
 
 Every write is conditional (the expected state in the ``UPDATE``) and audited in the caller's transaction.
 """
@@ -30,10 +31,11 @@ from sqlmodel import Session, select
 
 from careflow.routing import jurisdiction_prefix
 from core.audit import record_audit
-from core.i18n import label
+import core.i18n  # noqa: F401  (the catalogues the errors raised here are worded from)
 from models.agency import AgencyUnit
 from models.base import utcnow
 from models.case import Case, PathwayRun
+from models.errors import FieldValueError, Labels
 from models.policy import load_policy
 from models.task import AgencyTask, RejectionKind, TaskState
 
@@ -48,7 +50,7 @@ def parse_kind(value: str | None) -> RejectionKind | None:
     """The :class:`RejectionKind` of a submitted value; ``None`` for an empty one.
 
     Raises:
-        ValueError: an unknown kind (Chinese, naming the field ``rejection_kind``).
+        ValueError: an unknown kind (a FieldValueError naming the field ``rejection_kind``).
     """
     text = (value or "").strip()
     if not text:
@@ -56,8 +58,8 @@ def parse_kind(value: str | None) -> RejectionKind | None:
     try:
         return RejectionKind(text)
     except ValueError:
-        choices = "、".join(label(k, "rejection_kind") for k in RejectionKind)
-        raise ValueError(f"字段 {KIND_FIELD}（退回原因类别）：“{text[:40]}”不是可选的类别，请在{choices}中选择") from None
+        raise FieldValueError(KIND_FIELD, "problem.rejection_kind", value=text[:40],
+                              choices=Labels(list(RejectionKind), "rejection_kind")) from None
 
 
 def allowed_agency_types(session: Session, task: AgencyTask) -> list[str]:
@@ -96,22 +98,22 @@ def check_reroute_unit(session: Session, task: AgencyTask, unit_code: str, *, fi
     """The unit ``unit_code`` if ``task``'s step may go there (see the module's rule).
 
     Raises:
-        ValueError: unknown, inactive, of another agency type, or the task's own unit (Chinese, naming the field
-            and the value).
+        ValueError: unknown or inactive, of another agency type, or the task's own unit
+            (FieldValueError), naming the field and the value.
     """
     code = (unit_code or "").strip()
     if not code:
-        raise ValueError(f"字段 {field}（转办单位）：请选择承办单位")
+        raise FieldValueError(field, "problem.reroute_unit_missing")
     unit = session.get(AgencyUnit, code)
     types = allowed_agency_types(session, task)
-    kinds = "或".join(label(t, "agency") for t in types)
+    kinds = Labels(types, "agency", sep="or")
     if unit is None or not unit.active:
-        raise ValueError(f"字段 {field}（转办单位）：“{code[:64]}”不是在用的承办单位，请从列表中选择{kinds}单位")
+        raise FieldValueError(field, "problem.reroute_unit_unknown", value=code[:64], kinds=kinds)
     if unit.agency_type not in types:
-        raise ValueError(f"字段 {field}（转办单位）：“{unit.name}”是{label(unit.agency_type, 'agency')}单位，"
-                         f"本任务只能转给{kinds}单位")
+        raise FieldValueError(field, "problem.reroute_unit_other_agency", name=unit.name, kinds=kinds,
+                              agency=Labels([unit.agency_type], "agency"))
     if unit.code == task.unit_code:
-        raise ValueError(f"字段 {field}（转办单位）：“{unit.name}”就是本任务的承办单位，请选择其他单位")
+        raise FieldValueError(field, "problem.reroute_unit_same", name=unit.name)
     return unit
 
 
@@ -124,7 +126,8 @@ def check_rejection(session: Session, task: AgencyTask, kind: RejectionKind | No
     if not (unit_code or "").strip():
         return
     if kind not in REROUTE_KINDS:
-        raise ValueError(f"字段 {UNIT_FIELD}（转办单位）：只有退回原因为“非本单位职责”或“不属本辖区”时才能指明承办单位")
+        raise FieldValueError(UNIT_FIELD, "problem.reroute_unit_not_for_kind",
+                              kinds=Labels(sorted(REROUTE_KINDS), "rejection_kind", sep="or"))
     check_reroute_unit(session, task, unit_code)
 
 
@@ -174,20 +177,20 @@ def settle_reroute(session: Session, task: AgencyTask, *, actor: str, unit_code:
     sweeper). The same choice again is a replay (nothing written); audit ``task.reroute_chosen``.
 
     Raises:
-        ValueError: nothing to settle, or settled differently already; a missing or invalid unit or note (Chinese,
-            naming the field).
+        ValueError: nothing to settle, or settled differently already; a missing or invalid unit or note (naming the
+            field); all worded from the catalogues (``problem.reroute_*``).
     """
     now = now or utcnow()
     note = (note or "").strip()
     kind = task.rejection_kind
     if TaskState(task.state) != TaskState.rejected or kind not in {k.value for k in REROUTE_KINDS} | {
             RejectionKind.need_more_information.value}:
-        raise ValueError("该任务不需要选择承办单位或补充信息")
+        raise FieldValueError("", "problem.reroute_nothing_to_settle")
     if len(note) > NOTE_MAX_CHARS:
-        raise ValueError(f"字段 {NOTE_FIELD}（补充信息）：不能超过{NOTE_MAX_CHARS}个字（现有{len(note)}个字）")
+        raise FieldValueError(NOTE_FIELD, "problem.reroute_note_too_long", most=NOTE_MAX_CHARS, n=len(note))
     if kind == RejectionKind.need_more_information:
         if not note:
-            raise ValueError(f"字段 {NOTE_FIELD}（补充信息）：请写明为承办单位补充的信息")
+            raise FieldValueError(NOTE_FIELD, "problem.reroute_note_missing")
         values: dict = {"reroute_note": note}
         code = ""
     else:
@@ -196,7 +199,7 @@ def settle_reroute(session: Session, task: AgencyTask, *, actor: str, unit_code:
     if task.rerouted_at is not None:
         if (task.reroute_unit_code or "") == code and task.reroute_note == note:
             return task  # a double submit
-        raise ValueError(f"该退回已由 {task.rerouted_by} 处理，请刷新后查看")
+        raise FieldValueError("", "problem.reroute_settled", actor=task.rerouted_by)
     changed = session.execute(
         sa.update(AgencyTask).where(AgencyTask.id == task.id, AgencyTask.state == TaskState.rejected.value,
                                     AgencyTask.rerouted_at.is_(None))
@@ -204,7 +207,7 @@ def settle_reroute(session: Session, task: AgencyTask, *, actor: str, unit_code:
         .execution_options(synchronize_session=False)).rowcount
     session.refresh(task)
     if not changed:
-        raise ValueError(f"该退回已由 {task.rerouted_by} 处理，请刷新后查看")
+        raise FieldValueError("", "problem.reroute_settled", actor=task.rerouted_by)
     if task.pathway_run_id is not None:
         session.execute(
             sa.update(PathwayRun).where(PathwayRun.id == task.pathway_run_id)

@@ -6,14 +6,19 @@ from pathlib import Path
 import yaml
 from sqlmodel import Session, select
 
-from core.i18n import label
+import core.i18n  # noqa: F401  (the catalogues the errors raised here are worded from)
 from models.agency import AgencyUnit
-from models.errors import FieldValueError
+from models.errors import FieldLookupError, FieldValueError, Labels
 from models.areas import area_name
 
 
-class NoUnitForAgency(LookupError):
-    """No active unit of the agency type covers the area (the message, in Chinese, names both)."""
+class NoUnitForAgency(FieldLookupError):
+    """No active unit of the agency type covers the area: ``problem.no_unit_for_agency`` (``…_at`` with a level)
+    names both, worded in the reader's language by :meth:`text`; ``str()`` stays the Chinese text, which callers
+    store (a survey import's unrouted areas)."""
+
+    def __str__(self) -> str:
+        return self.text("zh")
 
 
 def jurisdiction_prefix(code: str) -> str:
@@ -29,8 +34,6 @@ def jurisdiction_prefix(code: str) -> str:
         return code
     return code
 
-
-_LEVEL_ZH = {"province": "省级", "city": "市级", "county": "县级", "township": "乡镇（街道）级", "village": "村（居）级"}
 
 #: Length of a jurisdiction prefix at each level (see :func:`jurisdiction_prefix`).
 LEVEL_PREFIX_LENGTH = {"province": 2, "city": 4, "county": 6, "township": 9, "village": 12}
@@ -73,11 +76,10 @@ def choose_unit(units: list[AgencyUnit], agency_type: str, area_code: str, level
         and (len(jurisdiction_prefix(u.jurisdiction_code)) > 2 or level == "province")
     ]
     if not covering:
-        at = f"（{_LEVEL_ZH.get(level, level)}或以上）" if level else ""
-        raise NoUnitForAgency(
-            f"没有在用的{label(agency_type, 'agency')}单位（{agency_type}）负责{area_name(area_code) or '该地区'}"
-            f"（{area_code}）{at}：请在承办单位名录（agency_units.yaml）中添加"
-        )
+        area = area_name(area_code) or Labels(["unnamed"], "routing.area")
+        raise NoUnitForAgency("", "problem.no_unit_for_agency_at" if level else "problem.no_unit_for_agency",
+                              agency=Labels([agency_type], "agency"), code=agency_type, area=area,
+                              area_code=area_code, level=Labels([level or "village"], "routing.level"))
     return max(covering, key=lambda u: len(jurisdiction_prefix(u.jurisdiction_code)))
 
 

@@ -152,8 +152,9 @@ def duties_cmd(
     unit: Annotated[Optional[str], typer.Option(help=tr("cli.survey.duties.opt.unit"))] = None,
     days: Annotated[int, typer.Option(help=tr("cli.survey.duties.opt.days"))] = 7,
 ) -> None:
-    """List open contact and visit duties due soon, soonest first."""
+    """List open contact and visit duties due soon, soonest first; an unknown ``--unit`` is refused (exit 2)."""
     from core.db import session_scope  # start-up: sqlmodel
+    from models.agency import AgencyUnit  # start-up: sqlmodel
     from careflow.survey.duties import duties_due  # start-up: sqlmodel
     from careflow.survey.duty_calendar import end_of_day, today_local  # start-up: sqlmodel
     from models.base import utcnow  # start-up: sqlalchemy
@@ -161,6 +162,8 @@ def duties_cmd(
     from models.key_care_files import file_reference  # start-up: sqlmodel
 
     with session_scope() as session:
+        if unit is not None and session.get(AgencyUnit, unit) is None:
+            fail(LookupError(tr("cli.task.out.no_unit", unit=unit)))
         now = utcnow()
         items = duties_due(session, until=end_of_day(today_local(now) + datetime.timedelta(days=days - 1)),
                            unit_code=unit)

@@ -51,7 +51,8 @@ class FieldProblem(Exception):
         """What is wrong, in ``lang``, without the field's label (the key and values if no words are loaded)."""
         if "message" not in _words:
             return f"{self.key} {self.values}"
-        values = dict(self.values)
+        values = {k: v.text(lang) if callable(getattr(v, "text", None)) else v  # Labels, an error that words itself
+                  for k, v in self.values.items()}
         if isinstance(values.get("options"), (list, tuple)):  # a choice field's options: by their labels in Chinese,
             options = values["options"]                     # as typed (the codes) in English
             values["options"] = (", ".join(options) if lang == "en"
@@ -61,7 +62,29 @@ class FieldProblem(Exception):
     def text(self, lang: str) -> str:
         """``<field's label>：<what is wrong>`` in ``lang`` (``zh`` or ``en``), e.g. 「调查轮次：'2026-13' 不是调查轮次」."""
         label = self.labels.get(lang) or (_words["label"](self.field, lang) if "label" in _words else self.field)
+        if not self.field:  # a refusal about no one field (the task was settled meanwhile): the message alone
+            return self.message(lang)
         return f"{label}{'：' if lang != 'en' else ': '}{self.message(lang)}"
+
+
+class Labels(tuple):
+    """Enumerated values a problem's message names (agency types, rejection kinds), each worded by its label in the
+    reader's language (``kind`` as for :func:`core.i18n.label`) and joined as a list (``sep="list"``: 「公安、民政」
+    / ``police, civil affairs``) or as alternatives (``sep="or"``: 「公安或民政」 / ``police or civil affairs``)."""
+
+    def __new__(cls, values, kind: str, sep: str = "list"):
+        made = super().__new__(cls, values)
+        made.kind, made.sep = kind, sep
+        return made
+
+    def text(self, lang: str) -> str:
+        """The values' labels in ``lang``, joined."""
+        word = _words.get("option") or (lambda value, kind, lang: str(value))
+        joiner = {("list", "en"): ", ", ("or", "en"): " or ", ("or", "zh"): "或"}.get((self.sep, lang), "、")
+        return joiner.join(word(value, self.kind, lang) for value in self)
+
+    def __str__(self) -> str:
+        return self.text("en")
 
 
 class FieldValueError(FieldProblem, ValueError):

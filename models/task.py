@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import StrEnumColumn, UTCDateTime, new_id, utcnow
+from models.errors import Labels, wording
 
 
 class TaskState(enum.StrEnum):
@@ -76,16 +77,30 @@ class RejectionKind(enum.StrEnum):
 
 
 class InvalidTransition(ValueError):
-    """A task cannot move from its state to the requested one (the message names both)."""
+    """A task cannot move from its state to the requested one: :meth:`text` names both and the states it may
+    move to in the reader's language (``problem.invalid_transition``, the states by their labels: 任务状态「已办结」
+    不能改为「待签收」); ``str()`` is the English line for logs."""
+
+    def __init__(self, message: str = "", *, current: "TaskState | None" = None, target: "TaskState | None" = None):
+        self.current, self.target = current, target
+        super().__init__(message or self.text("en"))
+
+    def text(self, lang: str) -> str:
+        """The refusal in ``lang``, worded from the catalogues (lent by core.i18n)."""
+        word = wording("message")
+        if word is None or self.current is None or self.target is None:
+            return self.args[0] if self.args else ""
+        allowed = sorted(s.value for s in TRANSITIONS.get(self.current, ()))
+        return word("problem.invalid_transition" if allowed else "problem.invalid_transition_closed", lang,
+                    current=Labels([self.current.value], "state").text(lang),
+                    target=Labels([self.target.value], "state").text(lang),
+                    allowed=Labels(allowed, "state").text(lang))
 
 
 def check_transition(current: TaskState, target: TaskState) -> None:
     """Raise :class:`InvalidTransition` unless ``current → target`` is allowed."""
     if target not in TRANSITIONS.get(current, frozenset()):
-        allowed = ", ".join(sorted(s.value for s in TRANSITIONS.get(current, ()))) or "none (it is closed)"
-        raise InvalidTransition(
-            f"task state {current.value!r} cannot become {target.value!r}; allowed: {allowed}"
-        )
+        raise InvalidTransition(current=current, target=target)
 
 
 class AgencyTask(SQLModel, table=True):

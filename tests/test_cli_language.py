@@ -151,3 +151,57 @@ def test_careflow_lang_is_read_as_a_language(monkeypatch, value, lang):
     finally:
         monkeypatch.delenv("CAREFLOW_LANG")
         cli_language.cache_clear()
+
+
+#: Typing mistakes on the common commands: click's and typer's own usage errors and typer's pydantic checks of a
+#: value, each with what a Chinese and an English reader see.
+USAGE_MISTAKES = [
+    (["case", "start"], "没有命令 'start'。", "No such command 'start'."),
+    (["case", "opn"], "没有命令 'opn'。您是不是要输入 'open'？", "No such command 'opn'. Did you mean 'open'?"),
+    (["task", "complete"], "缺少参数 'ref'。", "Missing argument 'ref'."),
+    (["task", "complete", "abcd", "--outcome"], "选项 '--outcome' 后面缺少取值。",
+     "Option '--outcome' requires a value."),
+    (["task", "list", "--unit", "u", "--limit", "x"], "'--limit' 的值无效：'x' 不是整数",
+     "Invalid value for '--limit': 'x' is not a whole number"),
+    (["task", "list", "--unit", "u", "--limit", "0"], "'--limit' 的值无效：0 小于最小值 1",
+     "Invalid value for '--limit': 0 is less than the minimum, 1"),
+    (["task", "list", "--unit", "u", "--limit", "5000"], "'--limit' 的值无效：5000 大于最大值 1000",
+     "Invalid value for '--limit': 5000 is more than the maximum, 1000"),
+    (["task", "list", "--unit", "u", "--follow=yes"], "选项 '--follow' 是开关，不取值（只写 '--follow'）。",
+     "Option '--follow' is a switch and takes no value (write just '--follow')."),
+    (["survey", "import", "f.csv", "--county", "x", "--round", "2026-10", "--show", "abc"],
+     "'--show' 的值无效：'abc' 不是整数", "Invalid value for '--show': 'abc' is not a whole number"),
+    (["survey", "import"], "缺少参数 'file'。", "Missing argument 'file'."),
+    (["survey", "duties", "--unit"], "选项 '--unit' 后面缺少取值。", "Option '--unit' requires a value."),
+    (["survey", "duties", "--days", "x"], "'--days' 的值无效：'x' 不是整数",
+     "Invalid value for '--days': 'x' is not a whole number"),
+    (["survey", "duties", "extra"], "多出的参数：extra（含空格的值请加引号）",
+     "Unexpected extra argument(s): extra (quote a value that holds spaces)"),
+    (["survey", "dutie"], "没有命令 'dutie'。您是不是要输入 'duties'？", "No such command 'dutie'. Did you mean 'duties'?"),
+]
+
+
+def _panel(output: str) -> str:
+    """The error panel's message as one line (rich wraps it at the panel's width)."""
+    return " ".join(line.strip("│╭╮╰╯─ ") for line in output.splitlines() if line.startswith("│"))
+
+
+@pytest.mark.parametrize("args, chinese, english_text", USAGE_MISTAKES,
+                         ids=[" ".join(args) for args, _, _ in USAGE_MISTAKES])
+def test_a_usage_mistake_reads_chinese_and_english_on_request(monkeypatch, args, chinese, english_text):
+    result = CliRunner().invoke(app, args, terminal_width=200)
+    assert result.exit_code == 2 and _panel(result.output) == chinese, result.output
+    monkeypatch.setenv("CAREFLOW_LANG", "en")
+    cli_language.cache_clear()
+    try:
+        result = CliRunner().invoke(app, args, terminal_width=200)
+    finally:
+        monkeypatch.delenv("CAREFLOW_LANG")
+        cli_language.cache_clear()
+    assert result.exit_code == 2 and _panel(result.output) == english_text, result.output
+
+
+def test_a_usage_mistake_reads_english_in_a_new_process():
+    done = _english("survey", "duties", "--days", "x")
+    assert done.returncode == 2 and "Invalid value for '--days': 'x' is not a whole number" in done.stderr
+    assert CJK.search(done.stderr) is None, done.stderr

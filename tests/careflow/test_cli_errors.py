@@ -175,3 +175,15 @@ def test_a_survey_file_that_is_no_survey_is_named_in_chinese_and_in_english(data
     en = english(*args)
     assert en.returncode == 2 and en.stderr.strip() == (
         "error: bad.csv: required columns missing: 户籍地, 来本地日期, 重点关爱情形 (the file's columns: 姓名, 身份证号, 性别)")
+
+
+def test_the_duties_of_an_unknown_unit_are_refused_naming_it(database_url):
+    unknown = invoke("survey", "duties", "--unit", "no-such-unit")
+    assert unknown.exit_code == 2
+    assert unknown.output.strip() == "错误：字段 'unit'：没有承办单位 'no-such-unit'（单位名录见 policy/agency_units.yaml）"
+    en = english("survey", "duties", "--unit", "no-such-unit")
+    assert en.returncode == 2
+    assert en.stderr.strip() == "error: field 'unit': no agency unit 'no-such-unit' (the directory: " \
+                                "policy/agency_units.yaml)"
+    known = invoke("survey", "duties", "--unit", "civil_affairs-350302")
+    assert known.exit_code == 0 and known.output.strip().endswith("共 0 项任务"), known.output

@@ -21,6 +21,7 @@ from careflow.programme_reports import open_report_duties, programme_figures, re
 from careflow.programmes import ProgrammeInput, invite_child, record_attendance, record_programme
 from models.agency import AgencyUnit
 from models.dated_duties import describe_duty
+from models.errors import error_text
 from models.notification import Notification
 from models.programmes import InvitationStatus, Programme, report_duty_key
 from models.regions import load_regions
@@ -112,8 +113,10 @@ def test_attendance_is_recorded_after_the_programme(session, county, refer):
     code, unit = county
     programme = _programme(session, unit, code, days=1)
     came, away = (invite_child(session, refer(code).id, 18, now=NOW) for _ in range(2))
-    with pytest.raises(ValueError, match="活动尚未开始"):
+    with pytest.raises(ValueError) as early:
         record_attendance(session, programme, {came.id}, walk_ins=0, actor="off.youth", now=NOW)
+    assert error_text(early.value, "zh").startswith("活动尚未开始（")
+    assert error_text(early.value, "en").startswith("the programme has not begun (")
     after = NOW + timedelta(days=2)
     assert record_attendance(session, programme, {came.id}, walk_ins=12, actor="off.youth", now=after) == {
         "attended": 1, "absent": 1}
@@ -125,17 +128,18 @@ def test_attendance_is_recorded_after_the_programme(session, county, refer):
             figure.walk_ins, figure.waiting) == (18, 1, 1, 30, 2, 1, 1, 12, 0)
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("item", 17, "字段 item（服务项目）：17 不是以活动形式开展的清单项目"),
-    ("capacity", 0, "字段 capacity（可邀请人数）：0 应在 1 到 10000 之间"),
-    ("county_code", "350823", "字段 county（面向县区）：350823 不在组织单位"),
-    ("title", " ", "字段 title（活动名称）"),
+@pytest.mark.parametrize("field, value, chinese, english", [
+    ("item", 17, "服务事项：17 不是以活动形式开展的清单项目（可选：第", "17 is not a service list item run as a programme"),
+    ("capacity", 0, "可邀请人数：0 应在 1 到 10000 之间", "Places: 0 should be between 1 and 10000"),
+    ("county_code", "350823", "面向县区：350823 不在组织单位", "County served: 350823 is outside the jurisdiction of"),
+    ("title", " ", "活动名称：' ' 应为 1-120 个字", "Title: ' ' should be 1 to 120 characters"),
 ])
-def test_a_wrong_field_is_named_in_chinese(session, county, field, value, message):
+def test_a_wrong_field_is_named_in_chinese_and_in_english(session, county, field, value, chinese, english):
     code, unit = county
     data = dict(item=18, title="读书会", starts_at=NOW, place="儿童之家", county_code=code, capacity=5)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError) as refused:
         record_programme(session, unit, ProgrammeInput(**{**data, field: value}), actor="x", now=NOW)
+    assert chinese in error_text(refused.value, "zh") and english in error_text(refused.value, "en")
 
 
 def test_the_quarterly_report_duty_opens_once_and_escalates_when_overdue(session, county):

@@ -2,6 +2,7 @@
 rejection, the caseworker's choice, the Chinese refusals, and a county manager's redirect, extension and comment."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from careflow.step_tasks import open_step_task
 from careflow.tasks import transition_task
 from models.agency import AgencyUnit
 from models.audit import AuditEvent
+from models.errors import error_text
 from models.case import PathwayRun
 from models.notification import Notification
 from models.task import AgencyTask, RejectionKind, TaskState
@@ -65,8 +67,10 @@ def test_not_ours_naming_a_station_sends_the_next_attempt_there(session, police_
 def test_need_more_information_waits_for_the_caseworker_then_goes_to_the_same_unit(session, police_task):
     reject(session, police_task, "need_more_information", reason="请补充监护人联系方式")
     assert needs_followup(police_task)
-    with pytest.raises(ValueError, match="补充信息"):
+    with pytest.raises(ValueError) as missing:
         settle_reroute(session, police_task, actor="test.caseworker", note="")
+    assert error_text(missing.value, "zh") == "补充信息：请写明为承办单位补充的信息"
+    assert error_text(missing.value, "en") == "Information added: write the information the unit needs"
     settle_reroute(session, police_task, actor="test.caseworker", note="监护人电话 138 0000 0000")
     assert not needs_followup(police_task)
     assert session.get(PathwayRun, police_task.pathway_run_id).resume_pending  # the waiting flow is resumed
@@ -76,8 +80,12 @@ def test_need_more_information_waits_for_the_caseworker_then_goes_to_the_same_un
 def test_wrong_area_without_a_unit_lets_the_caseworker_choose_one(session, police_task):
     reject(session, police_task, "wrong_area")
     assert needs_followup(police_task)
-    with pytest.raises(ValueError, match="转办单位.*莆田市城厢区民政局.*民政单位.*公安"):
+    with pytest.raises(ValueError) as other_agency:
         settle_reroute(session, police_task, actor="test.caseworker", unit_code="civil_affairs-350302")
+    assert re.fullmatch("转办单位：“莆田市城厢区民政局”是民政单位，本任务只能转给公安.*单位",
+                        error_text(other_agency.value, "zh"))
+    assert re.fullmatch("Unit to send it to: “莆田市城厢区民政局” is a civil affairs unit; this task can only go to "
+                        "a police.* unit", error_text(other_agency.value, "en"), re.I)
     settle_reroute(session, police_task, actor="test.caseworker", unit_code=STATION)
     settle_reroute(session, police_task, actor="test.caseworker", unit_code=STATION)  # a double submit
     assert next_attempt(session, police_task).unit_code == STATION
@@ -115,9 +123,16 @@ def test_an_invalid_named_unit_is_refused_in_chinese_and_nothing_is_stored(datab
         with pytest.raises(ValueError) as refused:
             answer_task(ref, TaskState.rejected, actor="民警 陈强", unit_code=unit, reason="不归我们",
                         rejection_kind="not_ours", reroute_unit=wrong)
-        assert "转办单位" in str(refused.value) and words in str(refused.value)
-    with pytest.raises(ValueError, match="退回原因类别"):
+        chinese = error_text(refused.value, "zh")
+        assert chinese.startswith("转办单位：") and words in chinese
+        assert error_text(refused.value, "en").startswith("Unit to send it to: ")
+    assert error_text(refused.value, "en") == "Unit to send it to: “莆田市公安局城厢分局” is this task's own unit; " \
+                                              "choose another"
+    with pytest.raises(ValueError) as unknown_kind:
         answer_task(ref, TaskState.rejected, actor="民警 陈强", unit_code=unit, reason="x", rejection_kind="nope")
+    assert error_text(unknown_kind.value, "zh").startswith("退回原因类别：“nope”不是可选的类别，请在非本单位职责、")
+    assert error_text(unknown_kind.value, "en").startswith("Why rejected: “nope” is not one of the kinds; choose "
+                                                           "Not our unit's responsibility, ")
     with session_scope() as session:
         assert session.get(AgencyTask, task.id).state == TaskState.requested
 

@@ -25,8 +25,14 @@ def test_city_rescue_centre_covers_its_counties(session):
 
 
 def test_no_unit_names_the_agency_and_area(session):
-    with pytest.raises(NoUnitForAgency, match=r"没有在用的公安单位（police）负责鼓楼区（350102）"):
+    with pytest.raises(NoUnitForAgency, match=r"没有在用的公安单位（police）负责鼓楼区（350102）") as gap:
         resolve_unit(session, "police", "350102")
+    assert gap.value.text("zh") == str(gap.value)
+    assert gap.value.text("en") == ("no active Police (public security) unit (police) covers 鼓楼区 (350102): add one "
+                                    "to the agency directory (agency_units.yaml)")
+    with pytest.raises(NoUnitForAgency) as at_level:
+        resolve_unit(session, "police", "350102", level="county")
+    assert "（县级或以上）" in at_level.value.text("zh") and "at county level or above" in at_level.value.text("en")
 
 
 def test_a_childs_step_never_goes_to_the_provincial_department(session):
