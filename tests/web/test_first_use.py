@@ -43,6 +43,23 @@ def english(web_app, world, key: str) -> Browser:
     return client
 
 
+def test_a_whole_case_reference_finds_a_closed_case_under_the_default_filter(web_app, clients, world):
+    reference, _run, _tasks = make_case()
+    cw = clients["cw_a1"]
+    assert post(cw, f"/cases/{reference}/close", reason="已办结").status_code == 303
+    for typed in (reference, reference.lower(), f" {reference} "):
+        page = cw.get("/cases", params={"q": typed})
+        assert page.status_code == 200 and f'data-case="{reference}"' in page.text, typed
+        note = re.search(r'<p class="notice" id="found-by-reference">(.*?)</p>', page.text, re.S).group(1)
+        assert reference in note and "已结案" in note and f'href="/cases/{reference}"' in note
+    # a reference's beginning keeps to the filter: 办理中 lists no closed case
+    assert f'data-case="{reference}"' not in cw.get("/cases", params={"q": reference[:-3]}).text
+    assert 'id="found-by-reference"' not in cw.get("/cases", params={"q": reference, "status": "closed"}).text
+    page = english(web_app, world, "cw_a1").get("/cases", params={"q": reference}).text
+    note = visible_text(re.search(r'id="found-by-reference">(.*?)</p>', page, re.S).group(1))
+    assert f"Case {reference} was found by its reference (Closed)" in note and "已结案" not in note
+
+
 def test_english_state_labels_are_proper_words(web_app, world):
     officer = english(web_app, world, "off_vc_a1")
     task_id = world.places["A1"].tasks["village_committee-350302001001"]
