@@ -60,6 +60,32 @@ def test_a_whole_case_reference_finds_a_closed_case_under_the_default_filter(web
     assert f"Case {reference} was found by its reference (Closed)" in note and "已结案" not in note
 
 
+def test_the_case_page_keeps_the_closure_history_through_a_reopening(web_app, clients, world):
+    reference, _run, _tasks = make_case(steps=("temporary_guardianship",))  # the manager reviews its closure
+    cw, manager = clients["cw_a1"], clients["mgr_a"]
+    assert post(cw, f"/cases/{reference}/close", reason="已核实儿童返家").status_code == 303
+    assert post(manager, f"/cases/{reference}/close/approve", note="同意，已电话核实").status_code == 303
+
+    def history(client) -> list[str]:
+        page = client.get(f"/cases/{reference}").text
+        found = re.search(r'<ul id="closure-history">(.*?)</ul>', page, re.S)
+        return [visible_text(li) for li in re.findall(r"<li[^>]*>(.*?)</li>", found.group(1), re.S)] if found else []
+
+    rows = history(cw)
+    assert len(rows) == 2, rows  # the approval's own closing is not a third row
+    assert "申请结案" in rows[0] and "结案理由：已核实儿童返家" in rows[0]
+    assert "同意结案" in rows[1] and "审核意见：同意，已电话核实" in rows[1]
+    assert world.person("mgr_a").username in rows[1] and world.person("cw_a1").username in rows[0]
+
+    assert post(cw, f"/cases/{reference}/reopen", reason="再次接到报告").status_code == 303
+    rows = history(manager)
+    assert [r.split(" · ")[1] for r in rows] == ["申请结案", "同意结案", "重新开案"]
+    assert "重新开案理由：再次接到报告" in rows[2]
+    page = visible_text(english(web_app, world, "cw_a1").get(f"/cases/{reference}").text)
+    assert "Closure history" in page and "Closure approved" in page and "Manager's note: 同意，已电话核实" in page
+    assert "Reopened" in page and "同意结案" not in page
+
+
 def test_english_state_labels_are_proper_words(web_app, world):
     officer = english(web_app, world, "off_vc_a1")
     task_id = world.places["A1"].tasks["village_committee-350302001001"]
