@@ -86,6 +86,69 @@ def test_the_case_page_keeps_the_closure_history_through_a_reopening(web_app, cl
     assert "Reopened" in page and "同意结案" not in page
 
 
+def key_care_child(web_app) -> tuple[uuid.UUID, dict[str, tuple[uuid.UUID, Browser]]]:
+    """A child in 上杭 taken into key care (vagrancy): its duties (contact, visit, assessment) → (task id, a
+    session of an officer of the duty's unit)."""
+    with session_scope() as session:
+        child = register_child(session, resident_id=make_resident_id(*BIRTH), full_name="关爱走访",
+                               hukou_county="511321", residence_county="350823", residence_area_code="350823100001",
+                               arrival_date=date(2023, 8, 20), actor="fixture").child
+        session.flush()
+        open_key_care(session, child, ["vagrancy"], actor="fixture", reason="登记时列为重点关爱服务对象")
+        session.flush()
+        file = session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child.id)).one()
+        duties = {duty.kind: task for task, duty in file_duties(session, file.id)}
+        duties["assessment"] = assessments_of(session, child.id)[0]
+        officers = {}
+        for kind, task in duties.items():
+            officers[kind] = create_user(session, username=f"duty.{kind}.{uuid.uuid4().hex[:6]}", password=PASSWORD,
+                                         role=UserRole.agency_officer, actor="fixture",
+                                         unit_code=task.unit_code).username
+        found = {kind: (task.id, officers[kind]) for kind, task in duties.items()}
+        child_id = child.id
+    return child_id, {kind: (task_id, sign_in(web_app, name)) for kind, (task_id, name) in found.items()}
+
+
+def section(page: str, heading_class: str) -> str:
+    return visible_text(re.search(rf'<p class="{heading_class}">(.*?)</p>', page, re.S).group(1))
+
+
+def test_a_key_care_duty_page_reads_in_the_pages_language(web_app, clients, world):
+    child_id, duties = key_care_child(web_app)
+    contact_id, officer = duties["contact"]
+    chinese = officer.get(f"/tasks/{contact_id}").text
+    title = visible_text(re.search(r"<h1>(.*?)</h1>", chinese).group(1))
+    assert title.startswith("重点关爱儿童每月联系（KF-")
+    assert section(chinese, "instructions") != title and "每月与这名重点关爱儿童" in section(chinese, "instructions")
+    assert "重点关爱情形" in visible_text(chinese) and "流浪" in visible_text(chinese)
+    # the day of the contact: a date picker, never after today (the server checks it again)
+    field = re.search(r'<input type="date" name="o_contact_on"[^>]*>', chinese).group(0)
+    assert f'max="{today_local().isoformat()}"' in field
+    future = officer.post(f"/tasks/{contact_id}/complete", data={"csrf_token": officer.csrf,
+                                                                "o_contact_on": "2999-01-01", "o_note": "x"})
+    assert future.status_code == 400
+
+    officer.get("/account?lang=en")
+    for kind, words in (("contact", "Monthly contact with a key care child (KF-"),
+                        ("visit", "Home visit to a key care child (KF-"),
+                        ("assessment", "Family guardianship assessment")):
+        task_id, client = duties[kind]
+        client.get("/account?lang=en")
+        page = client.get(f"/tasks/{task_id}").text
+        shown = visible_text(page)
+        heading = visible_text(re.search(r"<h1>(.*?)</h1>", page).group(1))
+        assert heading.startswith(words), (kind, heading)
+        assert section(page, "instructions") != heading and not re.search(r"[\u4e00-\u9fff]", section(
+            page, "instructions")), (kind, section(page, "instructions"))
+        assert "Vagrancy" in shown and "流浪" not in shown, kind
+        assert 'id="task-state">Requested<' in page, kind
+    cw = english(web_app, world, "cw_b")
+    page = cw.get(f"/children/{child_id}").text
+    duties_shown = visible_text(page[page.index('id="key-care"'):page.index("</section>", page.index('id="key-care"'))])
+    assert "Monthly contact with a key care child" in duties_shown and "Family guardianship assessment" in duties_shown
+    assert "重点关爱儿童" not in duties_shown and "困境儿童家庭监护评估" not in duties_shown
+
+
 def test_english_state_labels_are_proper_words(web_app, world):
     officer = english(web_app, world, "off_vc_a1")
     task_id = world.places["A1"].tasks["village_committee-350302001001"]
