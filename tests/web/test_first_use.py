@@ -157,3 +157,19 @@ def test_english_state_labels_are_proper_words(web_app, world):
     assert state in ("Requested", "Acknowledged", "In progress", "Completed", "Rejected", "Cancelled"), state
     inbox = officer.get("/inbox").text
     assert ">requested<" not in inbox and ">acknowledged<" not in inbox
+
+
+def test_the_language_switch_of_a_failed_sign_in_keeps_where_the_user_was_going(web_app, world):
+    client = Browser(web_app, follow_redirects=False)
+    wanted = f"/cases/{world.places['A1'].reference}"
+    page = client.get("/login", params={"next": wanted})
+    failed = client.post("/login", data={"username": world.person("cw_a1").username, "password": "wrong-password",
+                                         "next": wanted, "csrf_token": CSRF.search(page.text).group(1)})
+    assert failed.status_code == 400
+    switch = html.unescape(LANG_LINK.search(failed.text).group(1))
+    assert switch.startswith("/login?") and "lang=en" in switch
+    english_page = client.get(switch)
+    assert english_page.status_code == 200 and f'name="next" value="{wanted}"' in english_page.text
+    signed_in = client.post("/login", data={"username": world.person("cw_a1").username, "password": PASSWORD,
+                                            "next": wanted, "csrf_token": CSRF.search(english_page.text).group(1)})
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == wanted
