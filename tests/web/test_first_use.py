@@ -173,3 +173,20 @@ def test_the_language_switch_of_a_failed_sign_in_keeps_where_the_user_was_going(
     signed_in = client.post("/login", data={"username": world.person("cw_a1").username, "password": PASSWORD,
                                             "next": wanted, "csrf_token": CSRF.search(english_page.text).group(1)})
     assert signed_in.status_code == 303 and signed_in.headers["location"] == wanted
+
+
+def test_a_caseworker_reloading_a_reroute_address_lands_on_the_task_in_its_case(web_app, world):
+    cw = english(web_app, world, "cw_a1")
+    place = world.places["A1"]
+    task_id = place.tasks["village_committee-350302001001"]
+    reload = cw.get(f"/tasks/{task_id}/reroute?lang=en")
+    assert reload.status_code == 303
+    landed = cw.get(reload.headers["location"])
+    assert landed.status_code == 303, landed.text[:200]  # the task page sends a caseworker to the case page
+    assert landed.headers["location"] == f"/cases/{place.reference}?lang=en#task-{task_id}"
+    page = cw.get(landed.headers["location"])
+    assert page.status_code == 200 and f'id="task-{task_id}"' in page.text
+    # a task of a case outside the caseworker's township: not found, in their language
+    other = world.places["B"].tasks["police-350823"]
+    missing = cw.get(f"/tasks/{other}")
+    assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
