@@ -35,6 +35,7 @@ from sqlmodel import Session, select
 from core.audit import record_audit
 from careflow.cases import CaseRefused, checked_reason, close_case
 from models.base import utcnow
+from models.audit import AuditEvent
 from models.case import OPEN_PATHWAY_STATUSES, Case, CaseStatus, PathwayRun
 from models.programmes import InvitationStatus, ProgrammeInvitation
 from models.task import OPEN_STATE_VALUES, AgencyTask, TaskState
@@ -45,6 +46,10 @@ HIGH_RISK = "最近一次心理风险评估为高风险"
 #: The catalogue key of each review reason, for a page in the reader's language (the stored text stays Chinese).
 REVIEW_REASON_KEYS = {IN_TEMPORARY_GUARDIANSHIP: "closing.review.temporary_guardianship",
                       HIGH_RISK: "closing.review.high_risk"}
+
+
+#: The audited decisions of a case's closing and reopening, as :func:`closure_history` lists them.
+CLOSURE_ACTIONS = ("case.close_requested", "case.close_approved", "case.close_refused", "case.closed", "case.reopened")
 
 
 class ClosingRefused(CaseRefused):
@@ -177,6 +182,18 @@ def refuse_close(session: Session, case: Case, *, actor: str, reason: str) -> No
     session.refresh(case)
 
 
-__all__ = ["ClosingRefused", "HIGH_RISK", "IN_TEMPORARY_GUARDIANSHIP", "REVIEW_REASON_KEYS", "approve_close",
-           "decide_close", "has_open_pathway", "in_temporary_guardianship", "latest_risk", "programme_place_to_come",
-           "refuse_close", "review_reasons"]
+def closure_history(session: Session, case_id: uuid.UUID) -> list[AuditEvent]:
+    """The case's closing decisions, oldest first (one statement on ``audit_event.case_id``'s index): who requested
+    the closure and why, who approved it (with the manager's note) or refused it (with the reason), who closed it,
+    who reopened it and why. The ``case.closed`` a manager's approval writes right after ``case.close_approved`` is
+    left out: it repeats the request's reason."""
+    events = session.exec(select(AuditEvent).where(AuditEvent.case_id == case_id,
+                                                   AuditEvent.action.in_(CLOSURE_ACTIONS))
+                          .order_by(AuditEvent.at, AuditEvent.id)).all()
+    return [e for i, e in enumerate(events)
+            if not (e.action == "case.closed" and i and events[i - 1].action == "case.close_approved")]
+
+
+__all__ = ["CLOSURE_ACTIONS", "ClosingRefused", "HIGH_RISK", "IN_TEMPORARY_GUARDIANSHIP", "REVIEW_REASON_KEYS",
+           "approve_close", "closure_history", "decide_close", "has_open_pathway", "in_temporary_guardianship",
+           "latest_risk", "programme_place_to_come", "refuse_close", "review_reasons"]

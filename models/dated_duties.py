@@ -151,10 +151,11 @@ def is_contact_duty_key(key: str) -> bool:
 
 
 #: What a child director answers when completing a key care target's contact or visit duty as a task
-#: (:func:`careflow.survey.care_files.complete_duty`): the day it happened (default today) and a note.
+#: (:func:`careflow.survey.care_files.complete_duty`): the day it happened (default today; a date picker on the page,
+#: never after today, checked again by ``complete_duty``) and a note.
 KEY_CARE_DUTY_OUTCOME: tuple[OutcomeField, ...] = (
-    OutcomeField(name="contact_on", type="text", label_zh="联系/走访日期（YYYY-MM-DD，不填为今天）",
-                 label_en="Date of the contact or visit (YYYY-MM-DD; default today)"),
+    OutcomeField(name="contact_on", type="date", label_zh="联系/走访日期（不填为今天）",
+                 label_en="Date of the contact or visit (default today)"),
     OutcomeField(name="note", type="text", label_zh="情况说明", label_en="Note"),
 )
 

@@ -8,7 +8,7 @@
 * :func:`with_progress` / :func:`case_progress` — the cases list's columns: current step, next deadline, marks,
   what waits (added to the list's one page query, presented without SQL).
 * :func:`closing_view` — the case page's closing section: awaiting decision, review needed and why, the pending
-  request (:mod:`careflow.closing`).
+  request, and the closure history (:func:`closure_rows`; :mod:`careflow.closing`).
 """
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from careflow.closing import REVIEW_REASON_KEYS, has_open_pathway, programme_place_to_come, review_reasons
+from careflow.closing import (
+    REVIEW_REASON_KEYS, closure_history, has_open_pathway, programme_place_to_come, review_reasons,
+)
 from careflow.lateness import escalation_rung, lateness
 from models.case import OPEN_PATHWAY_STATUSES, Case, CaseStatus, PathwayRun
 from models.task import OPEN_STATE_VALUES, AgencyTask, Escalation
@@ -94,6 +96,7 @@ class ClosingView:
     requested_at: dt.datetime | None = None
     requested_by: str = ""
     request_reason: str = ""
+    history: list[dict] = field(default_factory=list)  # :func:`closure_rows`, oldest first
 
 
 def awaiting_decision_sql():
@@ -123,9 +126,10 @@ def case_flag(flag: str, now: dt.datetime):
 
 def closing_view(session: Session, case: Case, t: Translator) -> ClosingView:
     """What the case page says about closing ``case`` (a few statements, for one case), its review reasons worded by
-    ``t`` (the page's language)."""
+    ``t`` (the page's language), and the closure history whatever the case's state (:func:`closure_rows`)."""
+    history = closure_rows(session, case.id, t)
     if case.status != CaseStatus.open:
-        return ClosingView()
+        return ClosingView(history=history)
     awaiting = session.execute(sa.select(sa.literal(1)).select_from(Case)
                                .where(Case.id == case.id, awaiting_decision_sql())).first() is not None
     return ClosingView(awaiting_decision=awaiting, open_pathway=has_open_pathway(session, case.id),
@@ -135,7 +139,18 @@ def closing_view(session: Session, case: Case, t: Translator) -> ClosingView:
                        requested_at=case.close_requested_at,
                        requested_by=people_names(session, [case.close_requested_by]).get(
                            case.close_requested_by, case.close_requested_by) if case.close_requested_by else "",
-                       request_reason=case.close_request_reason)
+                       request_reason=case.close_request_reason, history=history)
+
+
+def closure_rows(session: Session, case_id: uuid.UUID, t: Translator) -> list[dict]:
+    """The case's closing decisions (:func:`careflow.closing.closure_history`) as a person reads them, oldest
+    first: when, what (申请结案, 同意结案 …), who (by name) and the reason or note under its own label (审核意见 for a
+    manager's approval). A reopening no longer hides the closure before it."""
+    events = closure_history(session, case_id)
+    names = people_names(session, [e.actor for e in events])
+    return [{"at": e.at, "action": e.action, "what": t(f"closing.history.{e.action}"),
+             "who": names.get(e.actor, e.actor), "reason": e.reason,
+             "reason_label": t(f"closing.history_reason.{e.action}")} for e in events]
 
 
 def with_progress(query, now: dt.datetime):

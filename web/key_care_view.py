@@ -18,6 +18,8 @@ from models.agency import AgencyUnit
 from models.child import Child
 from models.key_care_files import KeyCareFile
 from models.task import AgencyTask
+from web.duty_words import duty_title
+from web.i18n import Translator
 
 
 @dataclass
@@ -44,9 +46,10 @@ class KeyCareSection:
     assessments: list[TaskRow] = field(default_factory=list)
 
 
-def key_care_section(session: Session, child: Child) -> KeyCareSection:
+def key_care_section(session: Session, child: Child, t: Translator) -> KeyCareSection:
     """The child's file, its open contact and visit duties and every family guardianship assessment opened for
-    the child (:func:`careflow.key_care.assessments_of`)."""
+    the child (:func:`careflow.key_care.assessments_of`), titled in ``t``'s language
+    (:func:`web.duty_words.duty_title`)."""
     file = session.exec(select(KeyCareFile).where(KeyCareFile.child_id == child.id)).first()
     section = KeyCareSection(file=file)
     names: dict[str, str] = {}
@@ -55,8 +58,9 @@ def key_care_section(session: Session, child: Child) -> KeyCareSection:
         if task.unit_code not in names:
             unit = session.get(AgencyUnit, task.unit_code)
             names[task.unit_code] = unit.name if unit else task.unit_code
-        return TaskRow(task_id=task.id, title=task.title, unit_name=names[task.unit_code], state=str(task.state),
-                       requested_at=task.requested_at, due_at=task.due_at, answered_at=task.answered_at, kind=kind)
+        return TaskRow(task_id=task.id, title=duty_title(task.title, task.duty_key or "", t),
+                       unit_name=names[task.unit_code], state=str(task.state), requested_at=task.requested_at,
+                       due_at=task.due_at, answered_at=task.answered_at, kind=kind)
 
     if file is not None:
         section.duties = [row(task, duty.kind) for task, duty in file_duties(session, file.id)]

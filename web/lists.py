@@ -92,9 +92,27 @@ CASE_SPEC = ListSpec(filters=(
 ), search_hint_key="list.search_cases")
 
 
+def case_state_conditions(status: str) -> list:
+    """The SQL conditions of the cases list's status filter: ``open``, ``closed``, ``close_requested`` (open, a
+    closure awaiting the manager's review) or ``all`` (none)."""
+    if status == "close_requested":
+        return [Case.status == CaseStatus.open.value, Case.close_requested_at.is_not(None)]
+    return [] if status == "all" else [Case.status == CaseStatus(status).value]
+
+
+def in_state_filter(case: Case, status: str) -> bool:
+    """Whether ``case`` is one the status filter ``status`` lists (the Python twin of :func:`case_state_conditions`):
+    a case found by its whole reference outside the filter is shown with a note."""
+    if status == "close_requested":
+        return case.status == CaseStatus.open and case.close_requested_at is not None
+    return status == "all" or case.status == CaseStatus(status)
+
+
 def list_cases(session: Session, user: WebUser, params: ListParams, *, progress: bool = False,
                now: dt.datetime | None = None) -> Page[tuple]:
-    """A page of the cases on children living in the user's jurisdiction, each with its child.
+    """A page of the cases on children living in the user's jurisdiction, each with its child. A search for a
+    whole case reference finds that case whatever the status filter (a fresh user searched for a closed case's
+    reference under the default 办理中 and read 「无记录」).
 
     ``progress`` (the cases page, issue 12): each row also carries where the case stands — ``(case, child, next task,
     its pathway, overdue open tasks, escalation level, latest pathway run, a programme place still to come)`` — in the
@@ -108,11 +126,12 @@ def list_cases(session: Session, user: WebUser, params: ListParams, *, progress:
     conditions = [child_in(user.jurisdiction_code)]
     if UserRole(user.role) == UserRole.caseworker:
         conditions.append(~confidential_case())  # the misconduct notice's case: agencies and managers only
-    status = f.get("status", "open")
-    if status == "close_requested":
-        conditions += [Case.status == CaseStatus.open.value, Case.close_requested_at.is_not(None)]
-    elif status != "all":
-        conditions.append(Case.status == CaseStatus(status).value)
+    state = case_state_conditions(f.get("status", "open"))
+    search = Search.of(params.q) if params.q else None
+    if state and search is not None and search.kind == "case_ref":  # a whole reference finds its case in any state
+        conditions.append(sa.or_(sa.and_(*state), Case.reference == search.text))
+    else:
+        conditions += state
     if "pathway" in f:
         conditions.append(sa.exists().where(PathwayRun.case_id == Case.id, PathwayRun.pathway == f["pathway"]))
     if "flag" in f:
@@ -120,7 +139,7 @@ def list_cases(session: Session, user: WebUser, params: ListParams, *, progress:
     if "area" in f:
         conditions.append(child_in(f["area"]))
     conditions += date_range(Case.opened_at, params, "from", "to", get_settings().timezone)
-    if params.q:
+    if search is not None:
         conditions.append(case_search(params.q))
     query = sa.select(Case, Child).join(Child, Child.id == Case.child_id).where(*conditions)
     if progress:
@@ -232,5 +251,6 @@ def list_users(session: Session, user: WebUser, params: ListParams) -> Page[WebU
 
 __all__ = [
     "CASE_SPEC", "CHILD_SPEC", "FILE_SPEC", "FileSummary", "USER_SPEC",
-    "audit_names_shown", "list_cases", "list_children", "list_files", "list_users",
+    "audit_names_shown", "case_state_conditions", "in_state_filter", "list_cases", "list_children", "list_files",
+    "list_users",
 ]

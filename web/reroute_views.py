@@ -17,10 +17,12 @@ from models.task import OPEN_STATES, AgencyTask, TaskState
 from models.user import UserRole, WebUser
 from web.deps import page_role
 from web.names import people_names
+from web.scope import NotVisible, visible_case
 
 
-#: The task page's readers: the unit's officers and the area's managers.
-TaskReaderPage = Annotated[WebUser, Depends(page_role(UserRole.agency_officer, UserRole.manager))]
+#: The task page's visitors: its readers (the unit's officers, the area's managers), and caseworkers, whom it sends
+#: to the task on its case's page.
+TaskPageUser = Annotated[WebUser, Depends(page_role(UserRole.agency_officer, UserRole.manager, UserRole.caseworker))]
 SettlerPage = Annotated[WebUser, Depends(page_role(UserRole.caseworker, UserRole.manager))]
 ManagerOnly = Annotated[WebUser, Depends(page_role(UserRole.manager))]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -52,6 +54,22 @@ def reroute_view(db: Session, user: WebUser, task: AgencyTask) -> dict:
         if previous is not None else None,
         "due_value": task.due_at.astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M"),
     }
+
+
+def case_page_of_task(db: Session, user: WebUser, task_id: uuid.UUID, query: str = "") -> str:
+    """Where a caseworker reads the task ``task_id``: its row on its case's page (``/cases/<ref>#task-<id>``, the
+    query ``?lang=`` kept), where they also choose the unit after a rejection. A caseworker who reloaded a refused
+    reroute form's address (``/tasks/<id>/reroute``, sent on to ``/tasks/<id>``) read a bare 403 there.
+
+    Raises:
+        NotVisible: no such task, a dated duty outside any case, or a case the caseworker may not read.
+    """
+    task = db.get(AgencyTask, task_id)
+    case = db.get(Case, task.case_id) if task is not None and task.case_id else None
+    if case is None:
+        raise NotVisible(f"no task {task_id}")
+    visible_case(db, user, case.reference)
+    return f"/cases/{case.reference}" + (f"?{query}" if query else "") + f"#task-{task_id}"
 
 
 def pending_reroutes(db: Session, case: Case) -> list[dict]:

@@ -1,7 +1,9 @@
 """Rendering pages from ``templates/pages/`` with the language, the user and the form's CSRF token."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
@@ -10,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from core.paths import PROJECT_ROOT
+from core.settings import get_settings
 from web.deps import read_session
 from web.form_errors import FormErrors
 from web.form_pages import form_page_url
@@ -101,9 +104,9 @@ def page_address(request: Request, page_url: str | None = None) -> URL:
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     """Render ``templates/pages/<name>``; every page gets ``t`` and ``_`` (translator), ``label`` (of an enumerated
-    value, :func:`core.i18n.label`), ``lang``, ``user``, ``csrf_token``,
-    ``local_time`` and ``lang_url`` (this page in the other language, :func:`page_address`; a ``page_url`` in
-    ``context`` names the page a POST shows)."""
+    value, :func:`core.i18n.label`), ``lang``, ``user``, ``csrf_token``, ``local_time``, ``today`` (the local day,
+    ``YYYY-MM-DD``: a date input's ``max``) and ``lang_url`` (this page in the other language,
+    :func:`page_address`; a ``page_url`` in ``context`` names the page a POST shows)."""
     t = translator(request)
     token, new = form_csrf_token(request)
     other = "en" if t.lang == "zh" else "zh"
@@ -114,6 +117,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
         "jurisdiction_options": jurisdiction_choices,
         "duration": lambda hours: duration(hours, t),
         "done": request.query_params.get("done", ""),
+        "today": datetime.now(ZoneInfo(get_settings().timezone)).date().isoformat(),
     }
     ctx.update(context or {})
     ctx["lang_url"] = str(page_address(request, ctx.get("page_url")).include_query_params(lang=other))

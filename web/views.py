@@ -31,6 +31,7 @@ from models.pathways import PathwayDefinition, PathwayStep
 from models.policy import load_policy
 from models.resident_id import mask_resident_id
 from models.task import AgencyTask, TaskState
+from web.duty_words import duty_instructions, duty_title
 from web.i18n import Translator
 from web.names import people_names
 from web.scope import confidential_case
@@ -264,17 +265,20 @@ def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime
     # a dated duty outside any case (a child director's contact, a city list's filing): its own fields and text
     duty = describe_duty(task.duty_key or "", task.title) if not has_run else None
     fields = list(step.outcome) if step else list(duty.outcome) if duty else []
+    # a key care duty's title and instructions in the reader's language (web.duty_words)
+    title = duty_title(duty.step_title, task.duty_key or "", t) if duty else task.title
+    instructions = duty_instructions(task.duty_key or "", duty.instructions, t) if duty else ""
     state = TaskState(task.state)
     return TaskOut(
         id=task.id, short_ref=task.short_ref, case_reference=case_reference, pathway=pathway,
-        step_key=task.step_key, step_title=t.pick(step, "title") if step else duty.step_title if duty else task.title,
+        step_key=task.step_key, step_title=t.pick(step, "title") if step else title,
         attempt=task.attempt,
         state=state.value, state_label=t.state(state), unit_code=task.unit_code, requested_at=task.requested_at, ack_due_at=task.ack_due_at,
         due_at=task.due_at, due_local=local_time(task.due_at), due_provisional=task.due_provisional,
         deadline_text=deadline_text(task.deadline_text, t), deadline_for=step.deadline_for if step else "completion",
         overdue=state.is_open and task.due_at < now,
         ack_overdue=state == TaskState.requested and task.ack_due_at is not None and task.ack_due_at < now,
-        instructions=t.pick(step, "instructions") if step else duty.instructions if duty else "",
+        instructions=t.pick(step, "instructions") if step else instructions,
         note=step_note(pathway, step, t), outcome=task.outcome,
         outcome_fields=[field_out(f, t, own_items(pathway)) for f in fields],
         outcome_labels={f.name: t.pick(f, "label") for f in fields},

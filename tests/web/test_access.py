@@ -119,7 +119,7 @@ ENDPOINTS = [
     Endpoint("POST", "/cases/{reference}/close/refuse", frozenset({MGR}), "case", lambda w, t: {"reason": ""}),
     # agency pages
     Endpoint("GET", "/inbox", frozenset({OFFICER})),
-    Endpoint("GET", "/tasks/{task_id}", frozenset({OFFICER, MGR}), "task"),
+    Endpoint("GET", "/tasks/{task_id}", frozenset({OFFICER, MGR, CW}), "task"),  # a caseworker: sent to the case page
     # after a rejection, and a county manager's actions (web.routes.manage); the bodies are refused (400) so that
     # the world's tasks stay open for the other endpoints
     Endpoint("POST", "/tasks/{task_id}/reroute", frozenset({CW, MGR}), "task", lambda w, t: {"reroute_unit": ""}),

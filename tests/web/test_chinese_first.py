@@ -194,8 +194,8 @@ def test_the_printed_timeline_is_chinese_without_codes_or_field_names(world, ans
                 "guardianship_transferred", "high_risk", "agency:", "answer:"):
         assert raw not in out, raw
     english = CliRunner().invoke(cli_app, ["case", "timeline", answered["reference"], "--lang", "en"]).output
-    assert f"Timeline of case {answered['reference']} (open)" in english
-    assert "Guardian reprimanded: yes" in english and "State: completed" in english
+    assert f"Timeline of case {answered['reference']} (Open)" in english
+    assert "Guardian reprimanded: yes" in english and "State: Completed" in english
 
 
 def test_format_timeline_labels_every_value():
@@ -392,7 +392,7 @@ def test_a_units_task_facts_and_printable_notice_read_chinese_labels(web_app, an
             assert words in text, (path, words)
         assert leaks(response.text) == [], (path, leaks(response.text))
     english = visible_text(client.get(f"/tasks/{review_id}?lang=en").text)
-    assert "family hardship" in english and "discovery" in english and "Emergency (help first): no" in english
+    assert "Family hardship" in english and "discovery" in english and "Emergency (help first): no" in english
     assert "family_hardship" not in english and "家庭生活困难" not in english
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict, deque
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
@@ -78,8 +79,10 @@ def login(request: Request, db: DbDep, username: Annotated[str, Form(max_length=
     user = None if failed_sign_ins.blocked(key) else authenticate(db, username=key, password=password)
     if user is None:
         failed_sign_ins.record(key)
-        return render(request, "login.html", {"next": safe_next(next), "failed": True, "username": username},
-                      status_code=400)
+        # the page's language switch keeps where the user was going (``page_url``: the sign-in page with ``next``)
+        page = "/login" + (f"?{urlencode({'next': safe_next(next)})}" if safe_next(next) != "/" else "")
+        return render(request, "login.html", {"next": safe_next(next), "failed": True, "username": username,
+                                              "page_url": page}, status_code=400)
     data = SessionData(uid=user.id.hex, ver=user.session_version, csrf=new_csrf_token())
     response = redirect(safe_next(next) if safe_next(next) != "/" else HOME_BY_ROLE[UserRole(user.role)])
     response.set_cookie(SESSION_COOKIE, request.app.state.signer.dump_session(data), max_age=SESSION_MAX_AGE,

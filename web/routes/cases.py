@@ -16,7 +16,7 @@ from models.base import utcnow
 from web.case_marks import case_progress, closing_view, mark_timeline
 from web.list_pages import render_list
 from web.routes.child_facts import checks_context
-from web.lists import CASE_SPEC, list_cases
+from web.lists import CASE_SPEC, in_state_filter, list_cases
 from web.reroute_views import case_history, pending_reroutes
 from web.routes.programmes import case_invitations
 from web.scope import visible_case
@@ -36,9 +36,12 @@ def cases_page(request: Request, db: DbDep, user: ReaderPage) -> Response:
 
     def run(params):
         page = list_cases(db, user, params, progress=True, now=now)
+        status = params.filters.get("status", "open")
         return page, {"cases": [(case_summary(c), child.residence_area_code or child.residence_county_code,
                                  case_progress(c, task, pathway, overdue, level, latest, now, t, bool(to_come)))
-                                for c, child, task, pathway, overdue, level, latest, to_come in page.items]}
+                                for c, child, task, pathway, overdue, level, latest, to_come in page.items],
+                      # found by its whole reference though the status filter leaves it out: said, and linked
+                      "outside_filter": [row[0] for row in page.items if not in_state_filter(row[0], status)]}
 
     return render_list(request, "cases_list.html", CASE_SPEC, run)
 

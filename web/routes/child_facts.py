@@ -36,7 +36,7 @@ def facts_context(db, child, t: Translator) -> dict:
     """What ``child_detail.html`` needs for its facts section (in ``t``'s language), the departments' answers and
     proposals, and its key care section (:func:`web.key_care_view.key_care_section`)."""
     return {"child_facts": facts_out(db, child, t), "fact_choices": fact_choices(t), "fact_values": {},
-            "key_care": key_care_section(db, child), **exchange_context(db, child)}
+            "key_care": key_care_section(db, child, t), **exchange_context(db, child)}
 
 
 def checks_context(db, child, actor: str, t: Translator) -> dict:

@@ -24,6 +24,7 @@ from careflow.misconduct import may_start_notice
 from models.agency import AgencyUnit
 from models.dated_duties import is_contact_duty_key
 from models.task import TaskState
+from models.user import UserRole
 from web import actions, forms
 from web.deps import DbDep, FormDep, ManagerPage, OfficerPage, csrf_protect
 from web.form_pages import form_page
@@ -31,7 +32,7 @@ from web.list_pages import render_list
 from web.task_list import MANAGER_TASK_FILTERS, OFFICER_TASK_FILTERS, list_tasks, task_spec
 from web.inputs import RejectIn
 from web.scope import NotVisible, answers_task
-from web.reroute_views import TaskReaderPage, reroute_view
+from web.reroute_views import TaskPageUser, case_page_of_task, reroute_view
 from models.task import AgencyTask
 from web.facts_view import task_with_facts
 from web.templating import redirect, render, translator
@@ -88,8 +89,11 @@ def _task_page(request: Request, db, user, task_id: uuid.UUID, errors: list[str]
 
 
 @router.get("/tasks/{task_id}")
-def task_page(request: Request, db: DbDep, user: TaskReaderPage, task_id: uuid.UUID) -> Response:
-    """The task with what the unit needs to act (the child's facts its step shows, the caseworker to call)."""
+def task_page(request: Request, db: DbDep, user: TaskPageUser, task_id: uuid.UUID) -> Response:
+    """The task with what the unit needs to act (the child's facts its step shows, the caseworker to call). A
+    caseworker is sent to the task on its case's page (:func:`web.reroute_views.case_page_of_task`)."""
+    if UserRole(user.role) == UserRole.caseworker:
+        return redirect(case_page_of_task(db, user, task_id, request.url.query))
     return _task_page(request, db, user, task_id, [])
 
 
