@@ -187,8 +187,9 @@ def _already_running(session: Session, case: Case, pathway: str, key: str) -> Pa
     title = {lang: text.split("（")[0] for lang, text in _titles(policy.pathway(pathway)).items()}
     if key != pathway:  # a service-list referral: name the item
         number = int(key.rsplit(":", 1)[1])
-        service = policy.service_item(number).service
-        title = {lang: gettext("case.refused.item_referral", lang, n=number, service=service) for lang in LANGUAGES}
+        item = policy.service_item(number)
+        title = {lang: gettext("case.refused.item_referral", lang, n=number, service=item.service_in(lang))
+                 for lang in LANGUAGES}
     if running is None:
         return PathwayAlreadyRunning(pathway=title)
     return PathwayAlreadyRunning(running, pathway=title, by=running.started_by, at=format_local(running.started_at),

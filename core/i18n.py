@@ -129,7 +129,7 @@ def _items_text(numbers: str, lang: str) -> str:
 
     items = load_policy().service_items
     sep = "、" if lang == "zh" else "; "
-    return sep.join(gettext("field.service_item_option", lang, n=n, service=items[int(n)].service)
+    return sep.join(gettext("field.service_item_option", lang, n=n, service=items[int(n)].service_in(lang))
                     if int(n) in items else n for n in numbers.split(","))
 
 

@@ -156,8 +156,8 @@ def _pick(obj, field: str, lang: str) -> str:
 def _service(number, lang: str) -> str:
     from models.policy import load_policy  # start-up: the policy's models, only when text is rendered
 
-    item = load_policy().service_items.get(int(number))  # the list names its services in Chinese only
-    return str(getattr(item, f"service_{lang}", None) or item.service) if item else str(number)
+    item = load_policy().service_items.get(int(number))
+    return item.service_in(lang) if item else str(number)
 
 
 def _pathway(key, lang: str) -> str:

@@ -66,6 +66,7 @@ class ServiceItem(PolicyModel):
         note: where the data departs from the extracted text, and why.
         eligibility: the target group as rules careflow checks on the child (:mod:`models.eligibility_rules`);
             refused in Chinese, naming the item and the field, when a rule name is unknown.
+        service_en, target_group_en: the same in English (careflow's translation; :meth:`service_in`).
         delivery: ``referral`` — a referral opens one task per department; ``programme`` — the departments
             organise activities for many children (方案 （九）（十）（十一）: items 18-20), so a referral invites the
             child to a programme of the item or puts the child on its waiting list (:mod:`careflow.programmes`).
@@ -82,6 +83,16 @@ class ServiceItem(PolicyModel):
     note: str = ""
     eligibility: tuple[EligibilityRule, ...] = ()
     delivery: Literal["referral", "programme"] = "referral"
+    service_en: str = ""
+    target_group_en: str = ""
+
+    def service_in(self, lang: str) -> str:
+        """The item's service (服务项目) in ``lang`` (``zh`` or ``en``; the Chinese where no English is given)."""
+        return self.service_en if lang == "en" and self.service_en else self.service
+
+    def target_group_in(self, lang: str) -> str:
+        """The item's target group (服务对象) in ``lang``, as :meth:`service_in`."""
+        return self.target_group_en if lang == "en" and self.target_group_en else self.target_group
 
     @field_validator("eligibility", mode="before")
     @classmethod

@@ -105,7 +105,7 @@ def facts_out(session: Session, child: Child, t: Translator) -> list[FactRowOut]
 
 def _check_out(result: ItemEligibility, referrals: list[ReferralOut], t: Translator) -> ItemCheckOut:
     item = load_policy().service_item(result.item)
-    return ItemCheckOut(item=result.item, service=item.service, target_group=item.target_group, status=result.status,
+    return ItemCheckOut(item=result.item, service=item.service_in(t.lang), target_group=item.target_group_in(t.lang), status=result.status,
                         status_label=t(f"elig.status.{result.status}"), reasons=[r.text for r in result.results],
                         referrals=referrals, unoffered=result.status == "met" and not referrals)
 

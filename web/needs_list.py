@@ -32,7 +32,7 @@ __all__ = ["NEEDS_SPEC", "NeedOut", "item_choices", "list_needs", "missing_item"
 
 def item_choices() -> tuple[Choice, ...]:
     """The provincial list's items, by number: ``第3项 义务教育服务``."""
-    return tuple(Choice(str(n), labels=(f"第{n}项 {item.service}", f"Item {n}: {item.service}"))
+    return tuple(Choice(str(n), labels=(f"第{n}项 {item.service}", f"Item {n}: {item.service_in('en')}"))
                  for n, item in load_policy().service_items.items())
 
 

@@ -92,7 +92,7 @@ def field_out(field: OutcomeField, t: Translator, exclude_items: tuple[int, ...]
     if field.type in ("service_item", "service_items"):
         items = load_policy().service_items
         options = [str(n) for n in items if n not in exclude_items]
-        labels = [t("field.service_item_option", n=n, service=items[int(n)].service) for n in options]
+        labels = [t("field.service_item_option", n=n, service=items[int(n)].service_in(t.lang)) for n in options]
         if field.type == "service_items":
             options.insert(0, NO_REFERRAL)
             labels.insert(0, t.option(field.name, NO_REFERRAL))

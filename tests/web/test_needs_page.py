@@ -76,7 +76,9 @@ def test_a_manager_sees_who_qualifies_and_was_never_referred_in_chinese(clients,
     assert 'href="/needs"' in clients["mgr_a"].get("/dashboard").text
     english = clients["mgr_a"].get(f"/needs?item=3&q={prefix}&lang=en").text
     clients["mgr_a"].get("/account?lang=zh")  # the choice is remembered: back to Chinese for the other tests
-    assert "Item 3: 义务教育服务" in english and "Children who qualify" in english and "needs." not in english
+    assert "Item 3: Compulsory education" in english and "Children who qualify" in english and "needs." not in english
+    assert "Migrant children of compulsory-school age" in english  # the target group too
+    assert "义务教育服务" not in english and "义务教育阶段流动儿童" not in english
     assert chinese_by_english(english) == []  # the rules joined by "; ", not 「；」
 
 
