@@ -34,6 +34,7 @@ from sqlmodel import Session, select
 
 from core.audit import record_audit
 from careflow.cases import CaseRefused, checked_reason, close_case
+from careflow.confidential import confidential_case
 from models.base import utcnow
 from models.audit import AuditEvent
 from models.case import OPEN_PATHWAY_STATUSES, Case, CaseStatus, PathwayRun
@@ -109,9 +110,20 @@ def has_open_pathway(session: Session, case_id: uuid.UUID) -> bool:
         PathwayRun.case_id == case_id, PathwayRun.status.in_(OPEN_PATHWAY_STATUSES)).limit(1)).first() is not None
 
 
-def decide_close(session: Session, case: Case, *, actor: str, reason: str, now: datetime | None = None) -> str:
+def closed_by_manager(session: Session, case_id: uuid.UUID) -> bool:
+    """Whether the county manager, not a caseworker, closes the case: a misconduct notice's case (方案 十一) is held
+    by the notifying police or procuratorate officer, who has no case page, and no caseworker may see it
+    (:func:`careflow.confidential.confidential_case`) — without this nobody could ever close it."""
+    return session.execute(sa.select(sa.literal(1)).select_from(Case)
+                           .where(Case.id == case_id, confidential_case())).first() is not None
+
+
+def decide_close(session: Session, case: Case, *, actor: str, reason: str, now: datetime | None = None,
+                 by_manager: bool = False) -> str:
     """The caseworker closes ``case`` with ``reason``: ``"closed"``, or ``"requested"`` when the county manager must
-    review it first (:func:`review_reasons`; audited ``case.close_requested`` with the reasons). Does not commit.
+    review it first (:func:`review_reasons`; audited ``case.close_requested`` with the reasons). ``by_manager``: the
+    county manager closes a case no caseworker holds (:func:`closed_by_manager`); being the reviewer, they ask no
+    review. Does not commit.
 
     Raises:
         CaseRefused: an empty or too long reason (names the field 结案理由).
@@ -125,7 +137,7 @@ def decide_close(session: Session, case: Case, *, actor: str, reason: str, now: 
         raise ClosingRefused("case.refused.close_pending")
     if has_open_pathway(session, case.id):
         raise ClosingRefused("case.refused.pathway_running")
-    reasons = review_reasons(session, case.id)
+    reasons = [] if by_manager else review_reasons(session, case.id)
     if not reasons:
         if not close_case(session, case.id, reason, actor=actor, now=now):
             raise ClosingRefused("case.refused.closed")
@@ -195,5 +207,5 @@ def closure_history(session: Session, case_id: uuid.UUID) -> list[AuditEvent]:
 
 
 __all__ = ["CLOSURE_ACTIONS", "ClosingRefused", "HIGH_RISK", "IN_TEMPORARY_GUARDIANSHIP", "REVIEW_REASON_KEYS",
-           "approve_close", "closure_history", "decide_close", "has_open_pathway", "in_temporary_guardianship",
+           "approve_close", "closed_by_manager", "closure_history", "decide_close", "has_open_pathway", "in_temporary_guardianship",
            "latest_risk", "programme_place_to_come", "refuse_close", "review_reasons"]

@@ -21,7 +21,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from careflow.closing import (
-    REVIEW_REASON_KEYS, closure_history, has_open_pathway, programme_place_to_come, review_reasons,
+    REVIEW_REASON_KEYS, closed_by_manager, closure_history, has_open_pathway, programme_place_to_come,
+    review_reasons,
 )
 from careflow.lateness import escalation_rung, lateness
 from models.case import OPEN_PATHWAY_STATUSES, Case, CaseStatus, PathwayRun
@@ -97,6 +98,7 @@ class ClosingView:
     requested_by: str = ""
     request_reason: str = ""
     history: list[dict] = field(default_factory=list)  # :func:`closure_rows`, oldest first
+    by_manager: bool = False  # the county manager closes it (a misconduct notice's case)
 
 
 def awaiting_decision_sql():
@@ -132,8 +134,11 @@ def closing_view(session: Session, case: Case, t: Translator) -> ClosingView:
         return ClosingView(history=history)
     awaiting = session.execute(sa.select(sa.literal(1)).select_from(Case)
                                .where(Case.id == case.id, awaiting_decision_sql())).first() is not None
+    by_manager = closed_by_manager(session, case.id)  # the manager closes it, asking nobody's review
     return ClosingView(awaiting_decision=awaiting, open_pathway=has_open_pathway(session, case.id),
-                       review=[t(REVIEW_REASON_KEYS.get(r, r)) for r in review_reasons(session, case.id)],
+                       review=[] if by_manager else [t(REVIEW_REASON_KEYS.get(r, r))
+                                                     for r in review_reasons(session, case.id)],
+                       by_manager=by_manager,
                        programme_place=session.execute(
                            sa.select(sa.literal(1)).where(programme_place_to_come(case.id))).first() is not None,
                        requested_at=case.close_requested_at,

@@ -115,6 +115,9 @@ ENDPOINTS = [
     Endpoint("GET", "/todo", frozenset({CW})),
     Endpoint("POST", "/cases/{reference}/close", frozenset({CW}), "case", lambda w, t: {"reason": ""}),
     Endpoint("POST", "/cases/{reference}/reopen", frozenset({CW}), "case", lambda w, t: {"reason": ""}),
+    # a programme place given back (no such invitation on the world's cases: refused, 400)
+    Endpoint("POST", "/cases/{reference}/invitations/{invitation}/withdraw", frozenset({CW}), "case",
+             lambda w, t: {"reason": ""}),
     Endpoint("POST", "/cases/{reference}/close/approve", frozenset({MGR}), "case", lambda w, t: {}),
     Endpoint("POST", "/cases/{reference}/close/refuse", frozenset({MGR}), "case", lambda w, t: {"reason": ""}),
     # agency pages
@@ -311,7 +314,7 @@ def url(world: World, endpoint: Endpoint, target: str | None, other_user: uuid.U
         path = path.replace("{task_id}", str(world.places[place].tasks[unit]))
     elif endpoint.target == "programme":
         path = path.replace("{programme_id}", str(programme_id(world, target) if target else uuid.uuid4()))
-    return (path.replace("{user_id}", str(other_user)).replace("{code}", "court-350823")
+    return (path.replace("{user_id}", str(other_user)).replace("{code}", "court-350823").replace("{invitation}", "0000abcd")
             .replace("{token_id}", str(token_id)).replace("{notification_id}", str(uuid.uuid4())))
 
 

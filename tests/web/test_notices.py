@@ -94,3 +94,41 @@ def test_a_police_officer_records_a_notice_and_only_the_units_concerned_and_mana
     assert child_page.status_code == 200 and reference not in child_page.text and CONDUCT not in child_page.text
     with session_scope() as session:
         assert session.get(AgencyTask, task_id).unit_code == "civil_affairs-350302"
+
+
+def test_the_county_manager_closes_a_notice_case_that_no_caseworker_holds(people):
+    """A notice's case is held by the notifying officer, who has no case page, and hidden from caseworkers: once its
+    pathway has ended, the county manager closes it on the case page (no review: the manager is the reviewer); a
+    manager still cannot close an ordinary case, which is the caseworker's decision."""
+    from careflow.misconduct import start_notice
+    from models.case import CaseStatus, PathwayStatus
+
+    with session_scope() as session:
+        started = start_notice(session, actor="notice.police", unit_code="police-350302",
+                               resident_id=child_id_number(), conduct_kind="serious_misconduct", conduct=CONDUCT,
+                               conduct_on="2026-11-20")
+        reference, run_id = started.case.reference, started.run.id
+    manager = people["manager"]
+    running = manager.get(f"/cases/{reference}")
+    assert 'id="close-case"' not in running.text and 'id="closing-running"' in running.text
+    with session_scope() as session:
+        run = session.get(PathwayRun, run_id)
+        run.status = PathwayStatus.completed
+        session.add(run)
+    page = manager.get(f"/cases/{reference}")
+    assert 'id="close-case"' in page.text and "申请结案" not in page.text
+    refused = manager.post(f"/cases/{reference}/close", data={"csrf_token": manager.csrf, "reason": ""})
+    assert refused.status_code == 400 and "结案理由" in refused.text
+    done = manager.post(f"/cases/{reference}/close", data={"csrf_token": manager.csrf, "reason": "学校和民政已跟进"},
+                        follow_redirects=True)
+    assert done.status_code == 200 and 'id="closing-closed"' in done.text and "学校和民政已跟进" in done.text
+    with session_scope() as session:
+        assert session.exec(select(Case).where(Case.reference == reference)).one().status == CaseStatus.closed
+    assert people["caseworker"].post(f"/cases/{reference}/close", data={
+        "csrf_token": people["caseworker"].csrf, "reason": "x"}).status_code == 404  # never sees it
+
+    with session_scope() as session:  # an ordinary case of the same county: the caseworker's decision
+        from careflow.cases import open_case
+        ordinary = open_case(session, child_id=session.exec(select(Case.child_id).where(
+            Case.reference == reference)).one(), caseworker="someone").reference
+    assert manager.post(f"/cases/{ordinary}/close", data={"csrf_token": manager.csrf, "reason": "x"}).status_code == 403

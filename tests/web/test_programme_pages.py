@@ -160,5 +160,6 @@ def test_a_caseworker_gives_a_programme_place_back_on_the_case_page(web_app, wor
     finally:
         caseworker.get("/account?lang=zh")
     assert "Withdrawn" in english and "已退出" not in english
-    assert caseworker.post(f"/cases/{reference}/invitations/00000000/withdraw",
-                           data={"csrf_token": caseworker.csrf, "reason": "x"}).status_code == 404
+    unknown = caseworker.post(f"/cases/{reference}/invitations/00000000/withdraw",
+                              data={"csrf_token": caseworker.csrf, "reason": "x"})
+    assert unknown.status_code == 400 and "本个案没有邀请码为 00000000 的活动邀请" in visible_text(unknown.text)

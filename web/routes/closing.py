@@ -1,7 +1,8 @@
 """Closing and reopening a case on its page (issue 12; the rules are :mod:`careflow.closing`).
 
 * ``POST /cases/<ref>/close`` (caseworker, ``reason`` required): closes the case, or — while the child is in
-  temporary guardianship or at high risk — asks the county manager to review the closure.
+  temporary guardianship or at high risk — asks the county manager to review the closure. The county manager closes
+  a misconduct notice's case this way (no caseworker holds it: :func:`careflow.closing.closed_by_manager`).
 * ``POST /cases/<ref>/close/approve`` (manager, optional ``note``) and ``POST /cases/<ref>/close/refuse`` (manager,
   ``reason`` required): decide a pending request.
 * ``POST /cases/<ref>/reopen`` (caseworker, ``reason`` required): reopens a closed case.
@@ -17,12 +18,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
 from careflow.cases import reopen_case
-from careflow.closing import ClosingRefused, approve_close, decide_close, refuse_close
+from careflow.closing import ClosingRefused, approve_close, closed_by_manager, decide_close, refuse_close
 from models.errors import error_text
-from web.deps import CaseworkerPage, DbDep, ManagerPage, csrf_protect
+from models.user import UserRole
+from web.deps import CaseworkerPage, DbDep, ManagerPage, ReaderPage, csrf_protect
 from web.form_pages import form_page
 from web.routes.cases import Reference, render_case
-from web.scope import visible_case
+from web.scope import NotAllowed, NotVisible, visible_case
 from web.templating import redirect, translator
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -43,10 +45,18 @@ def _refused(request: Request, db, user, reference: str, exc: ValueError, form: 
 
 @router.post("/cases/{reference}/close")
 @form_page("/cases/{reference}")
-def close(request: Request, db: DbDep, user: CaseworkerPage, reference: Reference, reason: Text = "") -> Response:
-    case, _child = visible_case(db, user, reference)
+def close(request: Request, db: DbDep, user: ReaderPage, reference: Reference, reason: Text = "") -> Response:
+    by_manager = UserRole(user.role) == UserRole.manager
     try:
-        done = decide_close(db, case, actor=user.username, reason=reason)
+        case, _child = visible_case(db, user, reference)
+    except NotVisible:
+        if by_manager:  # a manager's answer is the same whatever the case: closing is the caseworker's
+            raise NotAllowed("a manager closes only a case no caseworker holds (a misconduct notice's)") from None
+        raise
+    if by_manager and not closed_by_manager(db, case.id):
+        raise NotAllowed("a manager closes only a case no caseworker holds (a misconduct notice's)")
+    try:
+        done = decide_close(db, case, actor=user.username, reason=reason, by_manager=by_manager)
     except ValueError as exc:
         return _refused(request, db, user, reference, exc, "close", {"reason": reason})
     db.commit()
