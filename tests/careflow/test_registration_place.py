@@ -107,9 +107,13 @@ def test_minimum_living_allowance_extends_to_45_working_days_with_a_reason_and_n
     latest, rule = latest_deadline(session, task)
     assert rule == "45个工作日" and latest == end_of_day(2026, 5, 8)  # 45 working days (Labour Day 1-5 May skipped)
     now = end_of_day(2026, 4, 10)
-    with pytest.raises(ValueError, match="字段 due_at（新截止时间）.*超过法定最长期限 45个工作日"):
+    with pytest.raises(ValueError) as past:
         extend_deadline(session, task, actor="manager.350302", due_at=latest + timedelta(days=1),
                         reason="家庭经济状况核对需延长", now=now)
+    assert error_text(past.value, "zh") == ("新截止时间：“2026-05-09 23:59”超过法定最长期限 45个工作日"
+                                           "（至 2026-05-08 23:59，北京时间），不能再延长")
+    assert error_text(past.value, "en") == ("New deadline: “2026-05-09 23:59” is past the legal maximum of 45 working "
+                                           "days (until 2026-05-08 23:59, Beijing time); it cannot be extended further")
     with pytest.raises(ValueError) as missing:
         extend_deadline(session, task, actor="manager.350302", due_at=latest, reason="", now=now)
     assert error_text(missing.value, "zh") == "延期理由：请填写"
