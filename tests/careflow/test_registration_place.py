@@ -60,6 +60,14 @@ def test_within_fujian_the_registration_county_decides_and_the_residence_county_
     assert requested.detail["follower"] == "civil_affairs-350302"
 
 
+def test_a_step_not_taken_at_the_registration_place_is_refused_in_the_readers_language(session, referral):
+    with pytest.raises(ValueError) as refused:
+        registration_route(session, referral(13, SHANGHANG).id, "service_referral")
+    assert error_text(refused.value, "zh") == "步骤 service_referral（关爱服务清单转介）不在户籍地办理"
+    assert error_text(refused.value, "en") == ("step service_referral (Referral of a service-list item) is not taken "
+                                               "at the registration place")
+
+
 def test_the_legal_totals_within_fujian(session, referral):
     minimum = open_step_task(session, pathway_run_id=referral(13, SHANGHANG).id, step_key="minimum_living_referral",
                              agency_type="civil_affairs", now=REFERRED)
