@@ -14,9 +14,11 @@ import pendulum
 from sqlmodel import Session, select
 
 from core.audit import record_audit
+from core.i18n import LANGUAGES, gettext
 from core.settings import get_settings
 from models.child import Child
 from models.child_facts import ChildFact, check_fact_value
+from models.errors import FieldLookupError, FieldValueError
 from models.eligibility_rules import ChildProfile, KnownFact
 
 __all__ = ["child_profile", "fact_history", "latest_facts", "record_child_fact", "today"]
@@ -33,19 +35,22 @@ def record_child_fact(session: Session, *, child_id: uuid.UUID, key: str, value:
     today); audited ``child.fact_recorded`` (fact, value and source; never the child's name).
 
     Raises:
-        ValueError: in Chinese, naming the field: an unknown fact, value or source, a date in the future, a text
-            too long. LookupError: no such child.
+        ValueError: an unknown fact, value or source, a date in the future, a text too long (a FieldValueError
+            naming the field, worded in the reader's language). LookupError: no such child (FieldLookupError).
     """
     problem = check_fact_value(key, value, source)
     if problem:
-        raise ValueError(problem)
+        raise problem
     if session.get(Child, child_id) is None:
-        raise LookupError(f"字段 child_id：没有儿童 {child_id}")
+        raise FieldLookupError("child_id", "problem.no_child", child_id=child_id)
     established_on = established_on or today()
     if established_on > today():
-        raise ValueError(f"字段 established_on（核实日期）：{established_on} 晚于今天")
-    if len(source_detail) > 200 or len(note) > 500:
-        raise ValueError("字段 source_detail（来源说明）不能超过200个字，note（备注）不能超过500个字")
+        raise FieldValueError("established_on", "problem.date_in_future", value=established_on)
+    if len(source_detail) > 200:
+        raise FieldValueError("source_detail", "problem.too_long", n=200, have=len(source_detail))
+    if len(note) > 500:  # the form's 备注, not the catalogues' field.note (情况说明)
+        raise FieldValueError("note", "problem.too_long", n=500, have=len(note),
+                              labels={lang: gettext("facts.note", lang) for lang in LANGUAGES})
     fact = ChildFact(child_id=child_id, fact_key=key, value=value, source=source, source_detail=source_detail.strip(),
                      established_on=established_on, note=note.strip(), recorded_by=actor)
     session.add(fact)

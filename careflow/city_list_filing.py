@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 
 from core.audit import record_audit
 from core.settings import get_settings
+from models.errors import FieldValueError, Labels
 from careflow.answer_text import validate_answer
 from careflow.tasks import transition_task
 from models.agency import AgencyUnit
@@ -39,9 +40,6 @@ __all__ = ["complete_city_list_duty", "is_city_list_duty", "province_unit_code"]
 
 #: Working days the city has to file again when the province received nothing (a *default*: no law fixes it).
 REFILE_WORKING_DAYS = 5
-
-#: Whose unit a missing directory entry is, in the error message.
-_UNIT_ZH = {"city_list_filing_receipt": "省民政厅", "city_list_filing": "市民政局"}
 
 #: The duty kinds whose completion does more than close the task.
 _HANDLED = ("city_list_filing", "city_list_filing_receipt")
@@ -71,15 +69,15 @@ def complete_city_list_duty(session: Session, task: AgencyTask, *, actor: str, o
     ``now``: UTC-aware, default the current time. Returns the confirmation task opened (or found), else None.
 
     Raises:
-        ValueError (Chinese, naming the field): the answer does not fit the duty's fields; a filing answered
+        ValueError (a FieldValueError worded in the reader's language, naming the field): the answer does not fit the duty's fields; a filing answered
         ``filed`` false; no active unit
         ``civil_affairs-350000`` in the agency directory (raised inside the caller's transaction: roll it back).
     """
     now = now or utcnow()
     kind, city_code, published, attempt = split_duty_key(task.duty_key or "")
     if kind == "city_list_filing" and validate_answer(session, task, outcome or {}).get("filed") is False:
-        raise ValueError("字段 filed（已报送省民政厅备案）：“否”不能办结报备任务；请报送省民政厅后再办结，"
-                         "逾期未报的由省民政厅督办")
+        filed = next(f for f in DUTY_KINDS[kind].outcome if f.name == "filed")
+        raise FieldValueError("filed", "problem.filing_not_filed", labels={"zh": filed.label_zh, "en": filed.label_en})
     transition_task(session, task, TaskState.completed, actor=actor, outcome=outcome, now=now)
     stored, entity = task.outcome or {}, f"{city_code}:{published}"
     if kind == "city_list_filing" and stored.get("filed") is True:
@@ -110,7 +108,7 @@ def _open_duty(session: Session, kind_name: str, unit_code: str, city_code: str,
     ``task_requested`` message.
 
     Raises:
-        ValueError: ``unit_code`` is not an active unit of the directory (Chinese, naming it).
+        ValueError: ``unit_code`` is not an active unit of the directory (a FieldValueError naming it).
     """
     kind = DUTY_KINDS[kind_name]
     key = duty_key(kind.kind, city_code, _date(published), attempt)
@@ -119,8 +117,8 @@ def _open_duty(session: Session, kind_name: str, unit_code: str, city_code: str,
         return existing
     unit = session.get(AgencyUnit, unit_code)
     if unit is None or not unit.active:  # raised before anything is committed: the caller's transaction rolls back
-        raise ValueError(f"单位名录中没有在用的单位 {unit_code}（{_UNIT_ZH.get(kind_name, '')}），无法继续：请管理员先在"
-                         "单位名录中添加")
+        raise FieldValueError("", "problem.duty_unit_missing", unit=unit_code,
+                              who=Labels([kind_name], "duty_unit"))
     rule = DeadlineRule(amount=kind.period_working_days or REFILE_WORKING_DAYS, unit="working_days")
     deadline = compute_deadline(pendulum.instance(now), rule, tz=get_settings().timezone)
     city = load_regions().cities.get(city_code, city_code)

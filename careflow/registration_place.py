@@ -31,6 +31,7 @@ from careflow.routing import LEVEL_PREFIX_LENGTH, NoUnitForAgency, jurisdiction_
 from models.agency import AgencyUnit
 from models.case import Case, PathwayRun
 from models.child import Child
+from models.errors import FieldValueError, Words
 from models.pathways import PathwayStep
 from models.policy import load_policy
 
@@ -78,16 +79,18 @@ def registration_route(session: Session, pathway_run_id: uuid.UUID, step_key: st
 
     Raises:
         ValueError: the step is not marked ``jurisdiction_basis: registration_place``; or it is routed to the registration place, has no unit there and no ``cross_province_steps``
-            (a policy file that cannot be carried out; Chinese, naming the step).
+            (a policy file that cannot be carried out; a FieldValueError naming the step, worded in the reader's
+            language).
     """
     run = session.get(PathwayRun, pathway_run_id)
     step = load_policy().pathways[run.pathway].step(step_key)
     if step.jurisdiction_basis != "registration_place":
-        raise ValueError(f"步骤 {step_key}（{step.title_zh}）不在户籍地办理")
+        raise FieldValueError("", "problem.step_not_at_registration_place", step=step_key,
+                              title=Words(zh=step.title_zh, en=step.title_en))
     child = session.get(Child, session.get(Case, run.case_id).child_id)
     if all(registration_unit(session, agency, child, step_level(step, agency)) for agency in step.agencies):
         return "registration_place"
     if not step.cross_province_steps:
-        raise ValueError(f"步骤 {step_key}（{step.title_zh}）：户籍地（{child.hukou_county_code}）没有承办单位，"
-                         "且政策未规定跨省通办的步骤（cross_province_steps）")
+        raise FieldValueError("", "problem.step_no_registration_unit", step=step_key, county=child.hukou_county_code,
+                              title=Words(zh=step.title_zh, en=step.title_en))
     return "cross_province"

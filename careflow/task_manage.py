@@ -14,8 +14,9 @@ transaction; permissions (role manager, the task's county) are checked by the we
 * :func:`comment_task`: audit ``task.commented``; the unit gets a ``task_escalated`` message (督办) quoting it.
 
 Texts are checked like answers (:func:`careflow.answer_text.check_answer_text`: no child's name or ID number).
-Errors are ``ValueError`` in Chinese naming the field (``reroute_unit``, ``redirect_reason``, ``due_at``,
-``extend_reason``, ``comment``).
+Errors are :class:`~models.errors.FieldValueError` (a ``ValueError``) worded in the reader's language from the
+catalogues (``problem.*``), naming the field (``reroute_unit``, ``redirect_reason``, ``due_at``, ``extend_reason``,
+``comment``) or none (field ``""``: a closed task, a change made meanwhile).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from sqlmodel import Session, select
 
 from careflow.answer_text import check_answer_text
 from core.audit import record_audit
-from core.i18n import label
+from core.i18n import deadline_text
 from careflow.ladder import initial_next_rung_at, load_ladder, next_rung_time, task_county
 from careflow.reroute import check_reroute_unit
 from careflow.step_tasks import step_of
@@ -37,7 +38,7 @@ from models.audit import AuditEvent
 from models.base import utcnow
 from models.case import Case, PathwayRun
 from models.deadlines import compute_deadline, format_local
-from models.errors import FieldProblem, FieldValueError
+from models.errors import FieldProblem, FieldValueError, Labels
 from models.task import OPEN_STATES, AgencyTask, Escalation, TaskState
 from notifications.messages import enqueue_task_message
 from notifications.routing import caseworker_unit
@@ -65,12 +66,21 @@ def _text(session: Session, task: AgencyTask, value: str, field: str) -> str:
 
 
 def _check_open(task: AgencyTask, what: str) -> None:
+    """Refuse acting on a task no longer open: ``problem.task_closed_<what>`` (``redirect``, ``extend``), the
+    task's state by its label (「该任务已办结，不能再转办」)."""
     if TaskState(task.state) not in OPEN_STATES:
-        raise ValueError(f"该任务已{_state_zh(task)}，不能再{what}")
+        raise FieldValueError("", f"problem.task_closed_{what}", state=Labels([task.state], "state"))
 
 
-def _state_zh(task: AgencyTask) -> str:
-    return label(task.state, "state")
+class RuleWords:
+    """A deadline rule (:class:`models.deadlines.DeadlineRule`) worded in the reader's language when a problem
+    is shown: ``45个工作日`` / ``45 working days``."""
+
+    def __init__(self, rule) -> None:
+        self.rule = rule
+
+    def text(self, lang: str) -> str:
+        return deadline_text(str(self.rule), lang)
 
 
 def redirect_task(session: Session, task: AgencyTask, *, actor: str, unit_code: str, reason: str,
@@ -85,9 +95,9 @@ def redirect_task(session: Session, task: AgencyTask, *, actor: str, unit_code: 
         successor = session.get(AgencyTask, task.redirected_to_id)
         if successor is not None and successor.unit_code == (unit_code or "").strip():
             return successor  # the same redirect submitted twice
-    _check_open(task, "转办")
+    _check_open(task, "redirect")
     if task.pathway_run_id is None:
-        raise ValueError("周期性职责（不属于个案路径）不能转办，可延期或批注")
+        raise FieldValueError("", "problem.duty_not_redirected")
     unit = check_reroute_unit(session, task, unit_code)
     reason = _text(session, task, reason, "redirect_reason")
     now = now or utcnow()
@@ -119,7 +129,7 @@ def redirect_task(session: Session, task: AgencyTask, *, actor: str, unit_code: 
         sa.update(AgencyTask).where(AgencyTask.id == task.id, AgencyTask.redirected_to_id.is_(None))
         .values(redirected_to_id=new.id).execution_options(synchronize_session=False)).rowcount
     if changed != 1:  # pragma: no cover - the conditional transition above lets one redirect through
-        raise ValueError("该任务已被转办，请刷新后查看")
+        raise FieldValueError("", "problem.task_redirected_meanwhile")
     session.refresh(task)
     record_audit(session, actor=actor, action="task.requested", entity_type="task", entity_id=new.id,
                  case_id=task.case_id, reason=f"转办：{reason}",
@@ -137,16 +147,16 @@ def extend_deadline(session: Session, task: AgencyTask, *, actor: str, due_at: d
         ValueError: a closed task, a deadline not later than the current one or than now, no reason; the deadline
             changed meanwhile (refresh).
     """
-    _check_open(task, "延期")
+    _check_open(task, "extend")
     reason = _text(session, task, reason, "extend_reason")
     now = now or utcnow()
     if due_at <= now or due_at <= task.due_at:
-        raise ValueError(f"字段 due_at（新截止时间）：“{format_local(due_at)}”须晚于原截止时间 "
-                         f"{format_local(task.due_at)}（北京时间）")
-    latest = latest_deadline(session, task)
+        raise FieldValueError("due_at", "problem.due_not_later", value=format_local(due_at),
+                              old=format_local(task.due_at))
+    latest = _latest(session, task)
     if latest is not None and due_at > latest[0]:
-        raise ValueError(f"字段 due_at（新截止时间）：“{format_local(due_at)}”超过法定最长期限 {latest[1]}"
-                         f"（至 {format_local(latest[0])}，北京时间），不能再延长")
+        raise FieldValueError("due_at", "problem.due_past_maximum", value=format_local(due_at),
+                              rule=RuleWords(latest[1]), latest=format_local(latest[0]))
     old_due = task.due_at
     fired = set(session.exec(select(Escalation.rung).where(Escalation.task_id == task.id)).all())
     case = session.get(Case, task.case_id) if task.case_id else None
@@ -160,7 +170,7 @@ def extend_deadline(session: Session, task: AgencyTask, *, actor: str, due_at: d
         .execution_options(synchronize_session=False)).rowcount
     session.refresh(task)
     if changed != 1:
-        raise ValueError("该任务的截止时间或状态刚刚被他人修改，请刷新后查看")
+        raise FieldValueError("", "problem.deadline_changed_meanwhile")
     record_audit(session, actor=actor, action="task.deadline_extended", entity_type="task", entity_id=task.id,
                  case_id=task.case_id, reason=reason,
                  detail={"old_due_at": old_due.isoformat(), "due_at": due_at.isoformat(),
@@ -179,6 +189,12 @@ def latest_deadline(session: Session, task: AgencyTask) -> tuple[datetime, str] 
     when its step has no ``deadline_max`` (policy/pathways/*.yaml; 低保: 45 working days in special cases,
     最低生活保障审核确认办法). Counted like the step's deadline: from the request, or from the pathway's start
     (``deadline_from: pathway_start``); UTC-aware."""
+    latest = _latest(session, task)
+    return None if latest is None else (latest[0], label_rule(latest[1]))
+
+
+def _latest(session: Session, task: AgencyTask):
+    """:func:`latest_deadline` with the rule itself (a :class:`models.deadlines.DeadlineRule`)."""
     if task.pathway_run_id is None:
         return None
     run = session.get(PathwayRun, task.pathway_run_id)
@@ -190,7 +206,7 @@ def latest_deadline(session: Session, task: AgencyTask) -> tuple[datetime, str] 
         return None
     start = run.started_at if step.deadline_from == "pathway_start" else task.requested_at
     due = compute_deadline(pendulum.instance(start), step.deadline_max).due_at
-    return due.in_timezone("UTC"), label_rule(step.deadline_max)
+    return due.in_timezone("UTC"), step.deadline_max
 
 
 def label_rule(rule) -> str:

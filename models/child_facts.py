@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, new_id, utcnow
+from models.errors import FieldValueError, Labels, wording
 
 __all__ = ["BOOL_VALUES", "ChildFact", "ENROLMENT_OPTIONS", "FACTS", "FactDefinition", "FACT_SOURCES",
            "check_fact_value"]
@@ -64,16 +65,26 @@ FACTS: dict[str, FactDefinition] = {f.key: f for f in (
 FACT_SOURCES: dict[str, str] = {"caseworker": "工作人员核实", "survey": "监测摸排", "department": "部门答复"}
 
 
-def check_fact_value(key: str, value: str, source: str) -> str | None:
-    """The Chinese problem with recording ``value`` for fact ``key`` from ``source``, naming the field; None if fine."""
+def check_fact_value(key: str, value: str, source: str) -> FieldValueError | None:
+    """The problem with recording ``value`` for fact ``key`` from ``source`` (a :class:`FieldValueError` of the
+    field ``fact``, ``value`` or ``source``, worded in the reader's language: the fact, its values and the sources
+    by their labels, ``child_fact.…``); None if fine."""
     fact = FACTS.get(key)
     if fact is None:
-        return f"字段 fact（条件）：未知的条件 {key!r}"
+        return FieldValueError("fact", "problem.fact_unknown", value=key)
     if value not in fact.options:
-        return f"字段 value（{fact.label_zh}）：{value!r} 不是可选值（可选：{'、'.join(fact.options.values())}）"
+        return FieldValueError("value", "problem.fact_value", value=value, labels=_fact_labels(fact),
+                               choices=Labels(list(fact.options), "child_fact.value"))
     if source not in FACT_SOURCES:
-        return f"字段 source（来源）：{source!r} 不是可选来源（可选：{'、'.join(FACT_SOURCES.values())}）"
+        return FieldValueError("source", "problem.fact_source", value=source,
+                               choices=Labels(list(FACT_SOURCES), "child_fact.source"))
     return None
+
+
+def _fact_labels(fact: FactDefinition) -> dict[str, str]:
+    """The fact's label by language (``child_fact.<key>``), naming the field its value is refused in."""
+    word = wording("option")
+    return {lang: word(fact.key, "child_fact", lang) if word else fact.label_zh for lang in ("zh", "en")}
 
 
 class ChildFact(SQLModel, table=True):

@@ -87,6 +87,18 @@ class Labels(tuple):
         return self.text("en")
 
 
+class Words(dict):
+    """A name the policy gives in each language (a step's ``title_zh``/``title_en``) as a problem's value, worded
+    in the reader's language when shown: ``Words(zh="训诫", en="Admonition")``; Chinese when there is no English."""
+
+    def text(self, lang: str) -> str:
+        """The name in ``lang``, else the Chinese one."""
+        return self.get(lang) or self.get("zh", "")
+
+    def __str__(self) -> str:
+        return self.text("en")
+
+
 class FieldValueError(FieldProblem, ValueError):
     """A value that is not acceptable (a bad date, a round not yet begun)."""
 

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import StrEnumColumn, UTCDateTime, new_id, utcnow
+from models.errors import FieldValueError
 from models.outcome_fields import OutcomeField
 
 __all__ = [
@@ -135,11 +136,12 @@ def quarter_bounds(label: str) -> tuple[_dt.date, _dt.date]:
     """The first and last day of the quarter ``label`` (``2026Q4`` → 2026-10-01, 2026-12-31).
 
     Raises:
-        ValueError: ``label`` is not ``YYYYQn``.
+        ValueError: ``label`` is not ``YYYYQn`` (a FieldValueError of the field ``quarter``, worded in the reader's
+            language).
     """
     match = _QUARTER.match(label)
     if not match:
-        raise ValueError(f"季度 {label!r} 格式不正确，应为如 2026Q4")
+        raise FieldValueError("quarter", "problem.quarter_format", value=label, example="2026Q4")
     year, quarter = int(match[1]), int(match[2])
     first = _dt.date(year, 3 * quarter - 2, 1)
     after = _dt.date(year + (quarter == 4), 1 if quarter == 4 else 3 * quarter + 1, 1)

@@ -30,7 +30,7 @@ from careflow.survey.reader import SurveyFileError, iter_table
 from careflow.survey.sharing import Department, department, parse_child_reference
 from models.base import utcnow
 from models.child import Child
-from models.errors import FieldFileError
+from models.errors import FieldFileError, FieldValueError
 from models.data_exchange import DepartmentAnswer, ExchangeFile, load_exchange_policy
 from models.key_care_files import KeyCareFile, parse_file_reference
 from models.resident_id import InvalidResidentID, mask_resident_id, normalize_resident_id
@@ -61,7 +61,8 @@ def import_department_answers(session: Session, department_code: str, path: str 
     """Store a department's answer file on the children it answers for, and propose what its gaps call for.
 
     Raises:
-        ValueError: unknown department, or no usable header (naming what is missing), in Chinese.
+        ValueError: unknown department, or no usable header (naming what is missing): a FieldValueError worded in
+            the reader's language.
         FieldFileError (a FileNotFoundError): no such file, or a folder.
     """
     dept = department(department_code)
@@ -78,7 +79,7 @@ def import_department_answers(session: Session, department_code: str, path: str 
     try:
         _, rows = iter_table(path)
     except SurveyFileError as exc:
-        raise ValueError(f"字段 file（答复文件）：{exc}") from None
+        raise FieldValueError("file", "problem.answer_file_unreadable", problem=exc) from None
     exchange_file = ExchangeFile(department=dept.code, file_name=path.name[:200], sha256=digest, imported_by=actor,
                                  imported_at=now)
     session.add(exchange_file)
@@ -100,9 +101,8 @@ def import_department_answers(session: Session, department_code: str, path: str 
         if child is not None:
             gaps += _store_answer(session, dept, child, values, line, report, exchange_file, received_on, actor)
     if columns is None:
-        expected = "、".join(names[0] for names in dept.answers.values())
-        raise ValueError(f"字段 file（答复文件）：{path.name} 没有找到表头行：须有 儿童编号、档案编号 或 身份证号，"
-                         f"以及至少一个答复列（{expected}）")
+        raise FieldValueError("file", "problem.answer_no_header", name=path.name,
+                              expected="、".join(names[0] for names in dept.answers.values()))
     session.flush()
     report.proposed = propose(session, gaps, on=received_on, now=now)
     exchange_file.rows = report.updated + report.unchanged + len(report.errors)

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from core.db import session_scope
 from core.settings import get_settings
+from models.errors import error_text
 from careflow.exchange.answers import AnswerReport, import_department_answers
 from careflow.survey.duty_calendar import today_local
 from careflow.survey.sharing import department, export_for_department
@@ -113,5 +114,5 @@ def import_inbox(department_code: str, *, inbox: str | Path | None = None,
             run.reports.append(AnswerReport(department=dept.code, file_name=path.name, already_imported=True))
         except (ValueError, OSError) as exc:
             log.warning("answer file %s of %s refused: %s", path.name, dept.code, exc)
-            run.refused.append((path.name, str(exc)))
+            run.refused.append((path.name, error_text(exc, "zh")))  # the record's words: Chinese
     return run

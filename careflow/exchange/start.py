@@ -16,14 +16,16 @@ from careflow.cases import open_case, create_pathway_run
 from careflow.confidential import confidential_case
 from careflow.exchange.proposals import ProposalView, open_proposals
 from models.case import Case, CaseStatus, PathwayRun
+from models.errors import FieldLookupError
 
 __all__ = ["NoProposal", "ProposedStart", "start_proposed_referral"]
 
 PATHWAY = "service_referral"
 
 
-class NoProposal(LookupError):
-    """The child has no open proposal of the item (already referred, or never proposed); the message is Chinese."""
+class NoProposal(FieldLookupError):
+    """The child has no open proposal of the item (already referred, or never proposed): field ``item``,
+    ``problem.no_proposal``, worded in the reader's language (a LookupError)."""
 
 
 @dataclass
@@ -41,7 +43,7 @@ def proposal_of(session: Session, child_id: uuid.UUID, item: int) -> ProposalVie
     for proposal in open_proposals(session, child_id):
         if proposal.item == item:
             return proposal
-    raise NoProposal(f"字段 item（清单服务项目）：该儿童没有第{item}项的待处理转介建议（可能已经转介）")
+    raise NoProposal("item", "problem.no_proposal", item=item)
 
 
 def start_proposed_referral(session: Session, *, child_id: uuid.UUID, item: int, actor: str) -> ProposedStart:

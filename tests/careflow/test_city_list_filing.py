@@ -26,6 +26,7 @@ from models.agency import AgencyUnit
 from models.audit import AuditEvent
 from models.city_list import CityServiceList
 from models.city_list_version import CityListVersion, FilingState
+from models.errors import error_text
 from models.notification import Notification
 from models.task import AgencyTask, Escalation, TaskState
 
@@ -113,8 +114,11 @@ def test_the_city_files_and_only_the_provinces_confirmation_makes_it_filed(city_
 
     before_due = datetime(2026, 11, 5, tzinfo=timezone.utc)
     assert state(before_due) == FilingState.not_filed
-    with pytest.raises(ValueError, match="字段 filed（已报送省民政厅备案）：“否”不能办结报备任务"):
+    with pytest.raises(ValueError) as not_filed:
         answer_task(filing.short_ref, TaskState.completed, actor="南平市民政局 王芳", outcome={"filed": "否"})
+    assert error_text(not_filed.value, "zh").startswith("已报送省民政厅备案：“否”不能办结报备任务；请报送省民政厅后再办结")
+    assert error_text(not_filed.value, "en").startswith("Filed with the provincial civil affairs department: “no” "
+                                                        "cannot complete the filing duty")
     assert task(filing.id).state == TaskState.requested
     answer_task(filing.short_ref, TaskState.completed, actor="南平市民政局 王芳", unit_code=filing.unit_code,
                 outcome={"filed": "是", "note": "已于11月4日报送"}, now=before_due)
@@ -220,3 +224,16 @@ def test_the_load_command_prints_the_version_and_the_republication_it_completed(
     paths[0].write_text(paths[0].read_text(encoding="utf-8").replace("2025-09-01", "2025-01-15"), encoding="utf-8")
     older = CliRunner().invoke(app, ["policy", "load-city-list", str(paths[0])])
     assert older.exit_code == 2 and "早于福州市已载入的第 2 版清单（2027-08-30发布）" in older.output
+
+
+def test_a_duty_for_a_unit_missing_from_the_directory_is_refused_in_the_readers_language(session):
+    from careflow.city_list_filing import _open_duty
+
+    with pytest.raises(ValueError) as missing:
+        _open_duty(session, "city_list_filing_receipt", "civil_affairs-999999", "350700", "2031-01-06", 1,
+                   datetime(2026, 11, 2, 2, tzinfo=timezone.utc), after=None)
+    assert error_text(missing.value, "zh") == ("单位名录中没有在用的单位 civil_affairs-999999（省民政厅），无法继续："
+                                               "请管理员先在单位名录中添加")
+    assert error_text(missing.value, "en") == (
+        "the agency directory has no active unit civil_affairs-999999 (provincial civil affairs department), so this "
+        "cannot go on: ask an administrator to add it to the directory first")

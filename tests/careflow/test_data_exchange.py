@@ -20,6 +20,7 @@ from core.db import session_scope
 from models.case import Case, PathwayRun
 from models.data_exchange import DepartmentAnswer, ReferralProposal
 from models.eligibility import KeyCareCriterion
+from models.errors import error_text
 from tests.factories import make_resident_id
 
 COUNTY = "350302"
@@ -149,8 +150,12 @@ def test_starting_the_proposed_referral_closes_the_proposal(database_url, tmp_pa
         assert (proposal.status, proposal.pathway_run_id) == ("referred", run_id)
         assert session.exec(select(Case).where(Case.reference == reference)).one().child_id == child
     assert proposed_items(child) == []
-    with session_scope() as session, pytest.raises(NoProposal, match="没有第7项的待处理转介建议"):
+    with session_scope() as session, pytest.raises(NoProposal) as none_open:
         start_proposed_referral(session, child_id=child, item=7, actor="test.caseworker")
+    assert isinstance(none_open.value, LookupError)
+    assert error_text(none_open.value, "zh") == "服务事项：该儿童没有第7项的待处理转介建议（可能已经转介）"
+    assert error_text(none_open.value, "en") == ("Service item: the child has no open referral proposal of item 7 "
+                                                 "(it may have been referred already)")
     # another answer while the referral is open: nothing new is proposed
     assert answer(tmp_path, "medical_insurance", "参保状态", "断保", child).proposed == 0
 
@@ -193,8 +198,12 @@ def test_the_scheduled_export_and_import_use_the_folders_once(database_url, tmp_
 
 def test_a_file_without_a_key_column_is_refused_in_chinese(database_url, tmp_path):
     path = write_answers(tmp_path / "bad.csv", ["姓名", "参保状态"], [["某某", "未参保"]])
-    with session_scope() as session, pytest.raises(ValueError, match="没有找到表头行：须有 儿童编号、档案编号 或 身份证号"):
+    with session_scope() as session, pytest.raises(ValueError) as no_header:
         import_department_answers(session, "medical_insurance", path, actor="a")
+    assert error_text(no_header.value, "zh").startswith("文件：bad.csv 没有找到表头行：须有 儿童编号、档案编号 或 身份证号，"
+                                                        "以及至少一个答复列（")
+    assert error_text(no_header.value, "en").startswith("File: bad.csv has no header row: it needs a column 儿童编号 "
+                                                        "(child number), 档案编号 (file number) or 身份证号 (ID number)")
     with session_scope() as session, pytest.raises(ValueError) as refused:
         import_department_answers(session, "tax", path, actor="a")
     assert refused.value.text("zh").startswith("部门：'tax' 不是交换数据的部门（可选：police（公安）、")

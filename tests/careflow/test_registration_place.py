@@ -60,6 +60,14 @@ def test_within_fujian_the_registration_county_decides_and_the_residence_county_
     assert requested.detail["follower"] == "civil_affairs-350302"
 
 
+def test_a_step_not_taken_at_the_registration_place_is_refused_in_the_readers_language(session, referral):
+    with pytest.raises(ValueError) as refused:
+        registration_route(session, referral(13, SHANGHANG).id, "service_referral")
+    assert error_text(refused.value, "zh") == "步骤 service_referral（关爱服务清单转介）不在户籍地办理"
+    assert error_text(refused.value, "en") == ("step service_referral (Referral of a service-list item) is not taken "
+                                               "at the registration place")
+
+
 def test_the_legal_totals_within_fujian(session, referral):
     minimum = open_step_task(session, pathway_run_id=referral(13, SHANGHANG).id, step_key="minimum_living_referral",
                              agency_type="civil_affairs", now=REFERRED)
@@ -107,9 +115,13 @@ def test_minimum_living_allowance_extends_to_45_working_days_with_a_reason_and_n
     latest, rule = latest_deadline(session, task)
     assert rule == "45个工作日" and latest == end_of_day(2026, 5, 8)  # 45 working days (Labour Day 1-5 May skipped)
     now = end_of_day(2026, 4, 10)
-    with pytest.raises(ValueError, match="字段 due_at（新截止时间）.*超过法定最长期限 45个工作日"):
+    with pytest.raises(ValueError) as past:
         extend_deadline(session, task, actor="manager.350302", due_at=latest + timedelta(days=1),
                         reason="家庭经济状况核对需延长", now=now)
+    assert error_text(past.value, "zh") == ("新截止时间：“2026-05-09 23:59”超过法定最长期限 45个工作日"
+                                           "（至 2026-05-08 23:59，北京时间），不能再延长")
+    assert error_text(past.value, "en") == ("New deadline: “2026-05-09 23:59” is past the legal maximum of 45 working "
+                                           "days (until 2026-05-08 23:59, Beijing time); it cannot be extended further")
     with pytest.raises(ValueError) as missing:
         extend_deadline(session, task, actor="manager.350302", due_at=latest, reason="", now=now)
     assert error_text(missing.value, "zh") == "延期理由：请填写"

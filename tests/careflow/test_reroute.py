@@ -17,6 +17,7 @@ from careflow.step_tasks import open_step_task
 from careflow.tasks import transition_task
 from models.agency import AgencyUnit
 from models.audit import AuditEvent
+from models.deadlines import format_local
 from models.errors import error_text
 from models.case import PathwayRun
 from models.notification import Notification
@@ -142,8 +143,12 @@ def test_manager_extends_the_deadline_with_a_reason(session, police_task):
 
     transition_task(session, police_task, TaskState.acknowledged, actor="民警 陈强")  # next rung: the reminder
     old_due, old_next = police_task.due_at, initial_next_rung_at(police_task, "350302")
-    with pytest.raises(ValueError, match="新截止时间"):
+    with pytest.raises(ValueError) as earlier:
         extend_deadline(session, police_task, actor="mgr", due_at=old_due - timedelta(hours=1), reason="x")
+    asked, due = format_local(old_due - timedelta(hours=1)), format_local(old_due)
+    assert error_text(earlier.value, "zh") == f"新截止时间：“{asked}”须晚于原截止时间 {due}（北京时间）"
+    assert error_text(earlier.value, "en") == (f"New deadline: “{asked}” must be later than the current deadline "
+                                               f"{due} (Beijing time)")
     with pytest.raises(ValueError) as refused:
         extend_deadline(session, police_task, actor="mgr", due_at=old_due + timedelta(days=3), reason=" ")
     assert (refused.value.text("zh"), refused.value.text("en")) == ("延期理由：请填写", "Reason for extending: required")
@@ -172,8 +177,14 @@ def test_manager_redirects_an_open_task_and_comments(session, police_task):
     actions = {e.action for e in session.exec(select(AuditEvent).where(
         AuditEvent.entity_id == str(police_task.id))).all()}
     assert {"task.commented", "task.redirected"} <= actions
-    with pytest.raises(ValueError, match="已转办"):
+    with pytest.raises(ValueError) as closed:
         extend_deadline(session, police_task, actor="mgr", due_at=police_task.due_at + timedelta(days=1), reason="x")
+    assert error_text(closed.value, "zh") == "该任务已转办，不能再延期"
+    assert error_text(closed.value, "en") == "this task is “Redirected”; its deadline can no longer be extended"
+    with pytest.raises(ValueError) as again:
+        redirect_task(session, police_task, actor="mgr", unit_code="police-350302", reason="x")
+    assert (error_text(again.value, "zh"), error_text(again.value, "en")) == (
+        "该任务已转办，不能再转办", "this task is “Redirected”; it can no longer be redirected")
 
 
 def test_the_units_offered_put_the_childs_county_first_and_other_places_after(session, police_task):

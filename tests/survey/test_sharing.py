@@ -16,6 +16,7 @@ from careflow.survey.sharing import DEPARTMENTS, child_reference, export_for_dep
 from models.data_exchange import DepartmentAnswer
 from models.audit import AuditEvent
 from models.child import Child
+from models.errors import error_text
 from models.key_care_files import KeyCareFile
 from tests.survey.files import SHANGHAI, rid, write_csv, write_xlsx
 
@@ -142,8 +143,10 @@ def test_answers_come_back_onto_the_children(files, tmp_path):
     with session_scope() as session:
         report = import_department_answers(session, "disabled_federation", rehab, actor="cdpf")
         assert report.updated == 0 and "不符" in report.errors[0][3]
-        with pytest.raises(ValueError, match="没有找到表头行"):
+        with pytest.raises(ValueError) as no_header:
             import_department_answers(session, "health", rehab, actor="x")
+        assert "没有找到表头行" in error_text(no_header.value, "zh")
+        assert "has no header row" in error_text(no_header.value, "en")
         with pytest.raises(ValueError, match="field 'department': 'tax'"):
             import_department_answers(session, "tax", rehab, actor="x")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
+from web.api_errors import api_invalid
 from web.deps import ApiCaseworker, ApiReader, DbDep
 from web.eligibility_view import (
     FactIn, FactRowOut, ItemCheckOut, audit_read, eligibility_out, facts_out, record_fact_as,
@@ -36,7 +37,7 @@ def record_fact(request: Request, db: DbDep, user: ApiCaseworker, child_id: uuid
     try:
         record_fact_as(db, user, child, data)
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise api_invalid(request, exc) from None  # the field by its label, in the caller's language
     db.commit()
     return facts_out(db, child, translator(request))
 
