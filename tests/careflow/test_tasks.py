@@ -171,7 +171,7 @@ def test_a_move_not_allowed_is_worded_in_the_reader_s_language():
     with pytest.raises(InvalidTransition) as closed:
         check_transition(TaskState.completed, TaskState.requested)
     assert error_text(closed.value, "zh") == "任务状态「已办结」不能改为「待签收」：任务已结束"
-    assert error_text(closed.value, "en") == "a task that is completed cannot become requested: it is closed"
+    assert error_text(closed.value, "en") == "a task that is “Completed” cannot become “Requested”: it is closed"
 
 
 def test_completing_many_tasks_records_who_and_when(session, pathway_run):
