@@ -207,5 +207,5 @@ def closure_history(session: Session, case_id: uuid.UUID) -> list[AuditEvent]:
 
 
 __all__ = ["CLOSURE_ACTIONS", "ClosingRefused", "HIGH_RISK", "IN_TEMPORARY_GUARDIANSHIP", "REVIEW_REASON_KEYS",
-           "approve_close", "closed_by_manager", "closure_history", "decide_close", "has_open_pathway", "in_temporary_guardianship",
-           "latest_risk", "programme_place_to_come", "refuse_close", "review_reasons"]
+           "approve_close", "closed_by_manager", "closure_history", "decide_close", "has_open_pathway",
+           "in_temporary_guardianship", "latest_risk", "programme_place_to_come", "refuse_close", "review_reasons"]

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.audit import record_audit
-from careflow.programmes import invite_waiting
+from careflow.programmes import give_back_seats, invite_waiting
 from models.base import utcnow
 from models.errors import FieldLookupError, FieldValueError
 from models.programmes import InvitationStatus, Programme, ProgrammeInvitation
@@ -77,7 +77,7 @@ def withdraw_invitation(session: Session, invitation: ProgrammeInvitation, *, ac
                  detail={"programme": str(programme.id) if programme else None})
     if programme is None:
         return Withdrawal(seat_freed=False, next_invited=0)
-    _give_back_seats(session, programme.id, 1)
+    give_back_seats(session, programme.id, 1)
     session.refresh(programme)
     return Withdrawal(seat_freed=True, next_invited=invite_waiting(session, programme, actor=actor, now=now))
 
@@ -100,7 +100,7 @@ def release_case_places(session: Session, case_id: uuid.UUID, *, actor: str, rea
                      entity_id=invitation_id, case_id=case_id, reason=reason[:500],
                      detail={"programme": str(programme_id) if programme_id else None, "case_closed": True})
         if programme_id is not None:
-            _give_back_seats(session, programme_id, 1)
+            give_back_seats(session, programme_id, 1)
             invite_waiting(session, session.get(Programme, programme_id), actor=actor, now=now)
     return len(withdrawn)
 
@@ -116,8 +116,3 @@ def _withdraw(session: Session, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         .returning(ProgrammeInvitation.id)).scalars().all()
     session.expire_all()
     return set(moved)
-
-
-def _give_back_seats(session: Session, programme_id: uuid.UUID, seats: int) -> None:
-    session.execute(sa.update(Programme).where(Programme.id == programme_id, Programme.invited_count >= seats)
-                    .values(invited_count=Programme.invited_count - seats))

@@ -42,8 +42,8 @@ from models.programmes import InvitationStatus, Programme, ProgrammeInvitation
 from models.regions import load_regions
 from notifications.routing import caseworker_unit
 
-__all__ = ["ProgrammeInput", "invite_child", "invitation_outcome", "invite_waiting", "programme_items",
-           "record_attendance", "record_programme"]
+__all__ = ["ProgrammeInput", "give_back_seats", "invite_child", "invitation_outcome", "invite_waiting",
+           "programme_items", "record_attendance", "record_programme"]
 
 #: Candidate programmes tried, in date order, when a referral looks for a seat (each try is one conditional update).
 _CANDIDATES = 20
@@ -128,6 +128,12 @@ def _take_seats(session: Session, programme_id: uuid.UUID, seats: int) -> bool:
     return taken.rowcount == 1
 
 
+def give_back_seats(session: Session, programme_id: uuid.UUID, seats: int) -> None:
+    """Give ``seats`` taken seats of the programme back (a conditional update: the count never goes below 0)."""
+    session.execute(sa.update(Programme).where(Programme.id == programme_id, Programme.invited_count >= seats)
+                    .values(invited_count=Programme.invited_count - seats))
+
+
 def invite_child(session: Session, pathway_run_id: uuid.UUID, item: int, *, now: datetime | None = None
                  ) -> ProgrammeInvitation:
     """Invite the referred child to the next programme of ``item`` in the case's county, or put the child on that
@@ -200,8 +206,7 @@ def invite_waiting(session: Session, programme: Programme, *, actor: str, now: d
         ProgrammeInvitation.status == InvitationStatus.waiting.value,
     ).values(programme_id=programme.id, status=InvitationStatus.invited.value, invited_at=now)).rowcount
     if moved < len(ids):
-        session.execute(sa.update(Programme).where(Programme.id == programme.id)
-                        .values(invited_count=Programme.invited_count - (len(ids) - moved)))
+        give_back_seats(session, programme.id, len(ids) - moved)
     session.refresh(programme)
     invited = session.exec(select(ProgrammeInvitation).where(
         ProgrammeInvitation.id.in_(ids), ProgrammeInvitation.programme_id == programme.id)).all()

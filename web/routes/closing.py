@@ -50,10 +50,10 @@ def close(request: Request, db: DbDep, user: ReaderPage, reference: Reference, r
     try:
         case, _child = visible_case(db, user, reference)
     except NotVisible:
-        if by_manager:  # a manager's answer is the same whatever the case: closing is the caseworker's
-            raise NotAllowed("a manager closes only a case no caseworker holds (a misconduct notice's)") from None
-        raise
-    if by_manager and not closed_by_manager(db, case.id):
+        if not by_manager:
+            raise
+        case = None  # a manager's answer is the same whatever the case: closing is the caseworker's
+    if by_manager and (case is None or not closed_by_manager(db, case.id)):
         raise NotAllowed("a manager closes only a case no caseworker holds (a misconduct notice's)")
     try:
         done = decide_close(db, case, actor=user.username, reason=reason, by_manager=by_manager)

@@ -38,7 +38,7 @@ def withdraw(request: Request, db: DbDep, user: CaseworkerPage, reference: Refer
         db.rollback()
         conflict = getattr(exc, "key", "") == "problem.invitation_not_held"
         return render_case(request, db, user, case, errors=[error_text(exc, translator(request).lang)],
-                           form=f"withdraw-{code}" if isinstance(exc, ValueError) else "withdraw", values={"withdraw_reason": reason},
-                           status_code=409 if conflict else 400)
+                           form=f"withdraw-{code}" if isinstance(exc, ValueError) else "withdraw",
+                           values={"withdraw_reason": reason}, status_code=409 if conflict else 400)
     db.commit()
     return redirect(f"/cases/{reference}?done={'withdrawn_next' if done.next_invited else 'withdrawn'}")
