@@ -150,6 +150,7 @@ def test_a_caseworker_gives_a_programme_place_back_on_the_case_page(web_app, wor
     text = visible_text(done.text)
     assert done.status_code == 200 and "已退出活动名额" in text and "已退出" in text
     assert f'id="withdraw-{code}"' not in done.text
+    assert "已列入候补名单" not in text  # the waiting list's promise no longer stands
     with session_scope() as session:
         assert session.get(ProgrammeInvitation, invitation_id).status == InvitationStatus.withdrawn
     again = caseworker.post(f"/cases/{reference}/invitations/{code}/withdraw",
