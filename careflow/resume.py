@@ -141,8 +141,8 @@ async def resume_pathway(pathway_run_id: uuid.UUID, *, wait_seconds: float = 20.
                 _clear_pending(pathway_run_id, seq)  # the flow would only suspend again
                 return "not_needed"
             try:
-                await resume_flow_run(flow_run_id,
-                                      run_input={"pathway_run_id": str(pathway_run_id), "answer_seq": seq})
+                await _resume_once_schema_saved(client, flow_run_id, deadline,
+                                                {"pathway_run_id": str(pathway_run_id), "answer_seq": seq})
             except RuntimeError:  # refused by the server ("Cannot resume this run: …")
                 if not await _input_schema_lost(client, flow_run):
                     raise
@@ -159,8 +159,36 @@ async def resume_pathway(pathway_run_id: uuid.UUID, *, wait_seconds: float = 20.
     return "resumed"
 
 
+#: Seconds an answer waits for a just-suspended flow run to save its input's schema before it is left to the sweeper.
+SCHEMA_SAVE_WAIT = 5.0
+
 #: A suspended flow run's input schema is saved just after its Suspended state; missing for longer, it is lost.
 INPUT_SCHEMA_GRACE = timedelta(seconds=30)
+
+
+async def _resume_once_schema_saved(client, flow_run_id: uuid.UUID, deadline: float, run_input: dict) -> None:
+    """Resume the suspended flow run with ``run_input``, retrying until ``deadline`` (``time.monotonic()``) while
+    the server refuses it.
+
+    The flow proposes its Suspended state before it saves its input's schema (see :func:`_input_schema_lost`): an
+    answer given in between is refused ("Run input schema not found") although the run will take it a moment later.
+
+    Retries for :data:`SCHEMA_SAVE_WAIT` seconds at most (the save follows the suspension within milliseconds).
+
+    Raises:
+        RuntimeError: still refused at the deadline.
+    """
+    deadline = min(deadline, time.monotonic() + SCHEMA_SAVE_WAIT)
+    while True:
+        try:
+            await resume_flow_run(flow_run_id, run_input=run_input)
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+            if not (await client.read_flow_run(flow_run_id)).state.is_paused():
+                raise
 
 
 async def _input_schema_lost(client, flow_run) -> bool:
