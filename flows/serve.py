@@ -17,6 +17,7 @@ from core.prefect_env import install_zombie_automation
 from core.settings import get_settings
 from notifications.send_loop import send_loop
 from flows.exchange import exchange_deployments
+from flows.fork_server import use_fork_server
 from flows.joint_meeting import joint_meeting_deployments
 from flows.programmes import programme_deployments
 from flows.survey import survey_deployments
@@ -50,9 +51,11 @@ def serve_deployments(sweep_cron: str | None = None, *, pathways_only: bool = Fa
 
     The process is in the runner registry (:mod:`careflow.runners`) from just before it polls for flow runs until
     it exits cleanly, so the sweeper can tell flow runs claimed by a runner that has since died; beside the runner
-    it runs the send loop (:mod:`notifications.send_loop`), which sends what its flow runs queue.
+    it runs the send loop (:mod:`notifications.send_loop`), which sends what its flow runs queue. Its flow runs
+    start as forks of a pre-loaded process (:mod:`flows.fork_server`), not as fresh interpreters.
     """
     os.chdir(PROJECT_ROOT)  # flow entrypoints are relative to the project root
+    use_fork_server()
     install_zombie_automation()  # flow runs that stop sending heartbeats are marked Crashed
     deployments = build_deployments(sweep_cron, pathways_only=pathways_only)
     with registered_runner(), send_loop():

@@ -339,7 +339,17 @@ def record_loading_process(flow_run_id: str) -> None:
         logging.getLogger(__name__).warning("could not record the process of flow run %s: %s", flow_run_id, exc)
 
 
-if os.environ.get("PREFECT__FLOW_RUN_ID"):
-    record_loading_process(os.environ["PREFECT__FLOW_RUN_ID"])
+def flow_run_process_loaded(flow_run_id: str) -> None:
+    """What a flow-run process does once careflow is loaded, before it reports Running: record itself on its
+    pathway run (:func:`record_loading_process`) and pass the fault point of a run still Pending (tests).
+
+    Called as this module loads in a process started for one flow run (``python -m prefect.engine`` on a work pool,
+    which sets ``PREFECT__FLOW_RUN_ID``), and by :mod:`flows.fork_server` in a served flow run's process, which
+    finds this module already loaded."""
+    record_loading_process(flow_run_id)
     if os.environ.get("CAREFLOW_FAULT_POINT"):
         fault_point(PENDING_FAULT_POINT)
+
+
+if os.environ.get("PREFECT__FLOW_RUN_ID"):
+    flow_run_process_loaded(os.environ["PREFECT__FLOW_RUN_ID"])

@@ -1,0 +1,76 @@
+"""Served flow runs start as forks of a pre-loaded process, not as fresh interpreters (issue 17).
+
+Prefect's runner starts a served flow run through ``prefect.runner._starter_direct.run_flow_in_subprocess``; after
+:func:`flows.fork_server.use_fork_server` that process is a fork of the fork server, which imported every pathway
+flow and what their tasks use once. Run here against a real Prefect server, as the runner calls it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import prefect.runner._starter_direct as starter_direct
+import pytest
+from prefect import flow
+
+from flows import fork_server
+
+pytestmark = pytest.mark.only_backend("sqlite", why="the start of a process; no database is read")
+
+
+@flow(name="fork-server-probe")
+def probe(out: str) -> None:
+    """Writes what its process had loaded when the flow began, and who started it."""
+    Path(out).write_text(json.dumps({
+        "pid": os.getpid(), "parent": os.getppid(),
+        "loaded": [m for m in ("flows.guardianship", "flows.service_referral", "notifications.messages", "sqlmodel")
+                   if m in sys.modules]}))
+
+
+def _run(tmp_path: Path, name: str) -> dict:
+    out = tmp_path / f"{name}.json"
+    process = starter_direct.run_flow_in_subprocess(probe, parameters={"out": str(out)})
+    process.join(120)
+    assert process.exitcode == 0
+    return json.loads(out.read_text())
+
+
+def test_a_served_flow_run_begins_with_the_pathways_loaded_in_a_fork_of_the_preloaded_server(
+        prefect_server, tmp_path, monkeypatch):
+    # put Prefect's own function back after the test
+    monkeypatch.setattr(starter_direct, "run_flow_in_subprocess", starter_direct.run_flow_in_subprocess)
+    spawned = _run(tmp_path, "spawned")  # Prefect's own start: a fresh interpreter, a child of the runner
+    assert spawned["parent"] == os.getpid() and "flows.guardianship" not in spawned["loaded"]
+
+    assert fork_server.use_fork_server()
+    first, second = _run(tmp_path, "first"), _run(tmp_path, "second")
+    server = first["parent"]
+    assert server != os.getpid() and second["parent"] == server  # both forks of one server ...
+    assert _is_child_of(server, os.getpid())  # started by the runner (here, the test)
+    assert first["loaded"] == ["flows.guardianship", "flows.service_referral", "notifications.messages",
+                               "sqlmodel"]  # ... which loaded the pathways and what their steps use
+    assert first["pid"] != second["pid"]
+
+
+def _is_child_of(pid: int, parent: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1]) == parent
+
+
+def test_a_policy_file_edited_after_the_fork_server_loaded_it_is_read_again_by_the_next_flow_run():
+    from flows import preload
+    from models.policy import load_policy
+    from models.policy_files import default_policy_dir
+
+    preloaded = load_policy()
+    assert preload.reload_edited_policy() is False and load_policy() is preloaded  # unchanged: the fork's copy
+    edited = default_policy_dir() / "escalation.yaml"
+    before = edited.stat()
+    try:
+        os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))  # as an editor saving it
+        assert preload.reload_edited_policy() is True
+        assert load_policy() is not preloaded
+    finally:
+        os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
