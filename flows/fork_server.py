@@ -25,6 +25,8 @@ import types
 import prefect.flow_engine
 import prefect.runner._starter_direct
 
+from core.settings import get_settings
+
 #: The module the fork server imports before its first fork: every module a pathway's flow run uses.
 PRELOAD_MODULE = "flows.preload"
 
@@ -63,8 +65,8 @@ class _ForkServer:
 def use_fork_server() -> bool:
     """Make this process's Prefect runner start served flow runs from a fork server that preloads
     :data:`PRELOAD_MODULE`. Call before the runner starts (``serve``). Returns False (and changes nothing) where the
-    platform has no fork server."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    platform has no fork server, or when the setting ``fork_server`` is off (``CAREFLOW_FORK_SERVER=0``)."""
+    if not get_settings().fork_server or "forkserver" not in multiprocessing.get_all_start_methods():
         return False
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([PRELOAD_MODULE])
