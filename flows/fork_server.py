@@ -1,29 +1,38 @@
-"""Served flow runs start from a pre-loaded fork server instead of a fresh interpreter (issue 17).
+"""Served flow runs start as forks of a pre-loaded process instead of fresh interpreters (issue 17).
 
-Prefect's runner starts each served flow run (every start, every resume and restart of a pathway) with
-multiprocessing's *spawn*: a new interpreter that imports Prefect, SQLAlchemy, SQLModel, careflow's tables, the
-policy and the message templates before the flow's first line — about 1.9 s of CPU a step on a 2-core machine,
-0.55 s of it careflow's (``python -m benchmarks.served_start``). Here the runner uses multiprocessing's *forkserver*
-instead: one server process, started by the runner at its first flow run, imports all of that once
-(:mod:`flows.preload`), and each flow run is a fork of it that begins with everything loaded.
-
-Only the start method changes: Prefect's own ``run_flow_in_subprocess`` still builds the process (its environment,
-settings, signal handling and control channel), through a copy of the function whose ``multiprocessing`` is
-:class:`_ForkServer`. The runner calls that function through ``prefect.runner._starter_direct``, the place Prefect's
-docstring there names for overriding it. A work pool's process worker is not affected (it starts ``python -m
-prefect.engine``, which loads :mod:`flows.steps` afresh).
+Every start, resume and restart of a pathway is a new flow-run process. Prefect's ``serve()`` gives its runner
+deployments only, and the runner starts their runs as ``python -m prefect.engine``: a fresh interpreter that
+imports Prefect, SQLAlchemy, SQLModel, careflow's tables, the policy and the message templates before the flow's
+first line, every step (about 2 s of CPU on a 2-core machine, a third of it careflow's; ``python -m
+benchmarks.served_start``). :func:`serve` here is Prefect's ``serve()``, except that it also gives the runner each
+deployment's flow, as ``Runner.add_flow`` does; the runner then starts the flow's runs with Prefect's
+``run_flow_in_subprocess``, which builds the process (its environment, settings, signal handling and control
+channel) and starts it with multiprocessing. Only the start method changes: the runner calls a copy of that
+function whose ``multiprocessing`` is :class:`_ForkServer`, through ``prefect.runner._starter_direct``, the place
+Prefect's docstring there names for overriding it. The fork server, started by the runner at its first flow run,
+imports all of that once (:mod:`flows.preload`), and each flow run is a fork of it that begins with it loaded.
 
 The fork server holds no thread, connection or engine (the preloaded modules open none as they load), so a fork of
-it is safe; it exits when the runner does. Linux and macOS only (Windows has no fork server).
+it is safe; it exits when the runner does. Its forks are in the runner's process group (a ``python -m
+prefect.engine`` run had a session of its own): a signal to the group reaches them, and the sweeper restarts what
+it ends. A work pool's process worker is not affected (it starts ``python -m prefect.engine``, which loads
+:mod:`flows.steps` afresh). Linux and macOS only (Windows has no fork server): elsewhere, or with the setting
+``fork_server`` off, :func:`serve` is Prefect's.
 """
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import importlib
+import logging
 import multiprocessing
 import types
 
+import prefect
 import prefect.flow_engine
 import prefect.runner._starter_direct
+from prefect.exceptions import TerminationSignal
+from prefect.runner import Runner
 
 from core.settings import get_settings
 
@@ -84,3 +93,32 @@ def use_fork_server() -> bool:
 
     prefect.runner._starter_direct.run_flow_in_subprocess = run_flow_in_subprocess
     return True
+
+
+def serve(*deployments, limit: int) -> None:
+    """Serve ``deployments`` (``RunnerDeployment`` s made by ``flow.to_deployment`` from careflow's flows) from this
+    process until interrupted (blocks), at most ``limit`` flow runs at once, each a fork of the pre-loaded fork
+    server (:func:`use_fork_server`). Where there is none (or the setting is off), this is Prefect's ``serve()``."""
+    if not use_fork_server():
+        prefect.serve(*deployments, limit=limit)
+        return
+    runner = Runner(pause_on_shutdown=True, limit=limit)
+    for deployment in deployments:
+        deployment_id = runner.add_deployment(deployment)
+        # what Runner.add_flow does: a deployment whose flow the runner holds is run in a subprocess of it
+        runner._deployment_registry.register_flow(deployment_id, flow_of(deployment))
+    try:
+        asyncio.run(runner.start())
+    except (KeyboardInterrupt, TerminationSignal) as exc:
+        logging.getLogger(__name__).info("%s received, the runner stops", type(exc).__name__)
+
+
+def flow_of(deployment):
+    """The flow object of a deployment made by ``flow.to_deployment`` in the project root, from its entrypoint
+    (``flows/guardianship.py:guardianship_intervention`` → :mod:`flows.guardianship`'s ``guardianship_intervention``).
+
+    Raises:
+        ImportError, AttributeError: the entrypoint names no flow of careflow's modules.
+    """
+    path, _, name = deployment.entrypoint.rpartition(":")
+    return getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)

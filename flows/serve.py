@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 
-from prefect import serve
 from prefect.schedules import Cron
 
 from careflow.deployments import PATHWAY_DEPLOYMENTS, SWEEPER
@@ -17,7 +16,7 @@ from core.prefect_env import install_zombie_automation
 from core.settings import get_settings
 from notifications.send_loop import send_loop
 from flows.exchange import exchange_deployments
-from flows.fork_server import use_fork_server
+from flows.fork_server import serve
 from flows.joint_meeting import joint_meeting_deployments
 from flows.programmes import programme_deployments
 from flows.survey import survey_deployments
@@ -55,7 +54,6 @@ def serve_deployments(sweep_cron: str | None = None, *, pathways_only: bool = Fa
     start as forks of a pre-loaded process (:mod:`flows.fork_server`), not as fresh interpreters.
     """
     os.chdir(PROJECT_ROOT)  # flow entrypoints are relative to the project root
-    use_fork_server()
     install_zombie_automation()  # flow runs that stop sending heartbeats are marked Crashed
     deployments = build_deployments(sweep_cron, pathways_only=pathways_only)
     with registered_runner(), send_loop():

@@ -15,7 +15,10 @@ import prefect.runner._starter_direct as starter_direct
 import pytest
 from prefect import flow
 
+from core.db import session_scope
 from flows import fork_server
+from models.case import PathwayRun
+from tests.flows.support import new_case, wait_for_task
 
 pytestmark = pytest.mark.only_backend("sqlite", why="the start of a process; no database is read")
 
@@ -57,6 +60,32 @@ def test_a_served_flow_run_begins_with_the_pathways_loaded_in_a_fork_of_the_prel
 def _is_child_of(pid: int, parent: int) -> bool:
     stat = Path(f"/proc/{pid}/stat").read_text()
     return int(stat.rsplit(")", 1)[1].split()[1]) == parent
+
+
+def _children(pid: int) -> list[str]:
+    """The command lines of the processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if _is_child_of(int(entry.name), pid):
+                    found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return found
+
+
+@pytest.mark.e2e
+def test_the_served_runner_runs_a_pathways_steps_in_forks_of_its_fork_server(served):
+    runner = next(process for name, process in served._processes if name == "serve")
+    _reference, run_id, flow_run_id = new_case()
+    wait_for_task(run_id, flow_run_id, "committee_admonition")
+    with session_scope() as session:
+        recorded = session.get(PathwayRun, run_id).flow_process  # "<host>:<pid>:<time>", by the flow-run process
+    assert recorded and int(recorded.split(":")[1]) != runner.pid
+    children = _children(runner.pid)
+    assert any("multiprocessing.forkserver" in c for c in children), children
+    assert not any("prefect.engine" in c for c in children), children
 
 
 def test_a_policy_file_edited_after_the_fork_server_loaded_it_is_read_again_by_the_next_flow_run():
