@@ -22,6 +22,7 @@ it ends. A work pool's process worker is not affected (it starts ``python -m pre
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import importlib
 import logging
@@ -35,25 +36,24 @@ from prefect.exceptions import TerminationSignal
 from prefect.runner import Runner
 
 from core.settings import get_settings
+from flows.preload import start_in_flow_run_process
 
 #: The module the fork server imports before its first fork: every module a pathway's flow run uses.
 PRELOAD_MODULE = "flows.preload"
 
 _flow_run_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("flow_run_id", default=None)
+_job_env: contextvars.ContextVar[dict | None] = contextvars.ContextVar("job_env", default=None)
 
 
-def start_in_flow_run_process(target, flow_run_id: str | None, *args) -> None:
-    """The flow-run process's entry (in the fork): read the policy again if a file of it was edited since the fork
-    server parsed it, tell careflow that it is loaded (:func:`flows.steps.flow_run_process_loaded`: the process
-    record, the pending fault point), then run Prefect's ``target(*args)`` (which sets the flow run's environment
-    and runs the flow)."""
-    from flows.preload import reload_edited_policy  # loaded already in the fork server, as is flows.steps
-    from flows.steps import flow_run_process_loaded
-
-    reload_edited_policy()
-    if flow_run_id is not None:
-        flow_run_process_loaded(flow_run_id)
-    target(*args)
+@contextlib.contextmanager
+def job_environment(env: dict | None):
+    """Within this block, flow runs started (in this context) get ``env`` (a work-pool job's variables, name →
+    value or None to unset) over the starting process's environment."""
+    token = _job_env.set(dict(env or {}))
+    try:
+        yield
+    finally:
+        _job_env.reset(token)
 
 
 class _ForkServer:
@@ -84,10 +84,10 @@ def use_fork_server() -> bool:
                                 original.__name__, original.__defaults__, original.__closure__)
     forked.__kwdefaults__, forked.__doc__ = original.__kwdefaults__, original.__doc__
 
-    def run_flow_in_subprocess(flow, flow_run=None, *args, **kwargs):
+    def run_flow_in_subprocess(flow, flow_run=None, parameters=None, wait_for=None, context=None, env=None):
         token = _flow_run_id.set(str(flow_run.id) if flow_run is not None else None)
         try:
-            return forked(flow, flow_run, *args, **kwargs)
+            return forked(flow, flow_run, parameters, wait_for, context, {**(_job_env.get() or {}), **(env or {})})
         finally:
             _flow_run_id.reset(token)
 

@@ -15,7 +15,8 @@ same path runs them). Stated on each deployment:
   is written into each deployment's job variables as ``PREFECT_LOCAL_STORAGE_PATH``, so every flow run persists and
   finds its results there, whichever worker runs it;
 - the command: ``<the checkout's python> -m prefect.engine`` (one process per flow run, in the worker's process group,
-  as a served flow run is in its runner's).
+  as a served flow run is in its runner's). ``careflow worker`` runs it only for a flow that is not careflow's: it
+  starts careflow's as forks of its pre-loaded fork server (:mod:`flows.fork_worker`), with the job's environment.
 
 ``careflow worker`` (:func:`run_worker`) starts a Prefect process worker on the pool in this process, with
 careflow's settings in its environment (which its flow-run processes inherit: ``CAREFLOW_DATABASE_URL``,
@@ -155,13 +156,14 @@ def run_worker(*, pool: str | None = None, name: str | None = None, limit: int |
 
 
 def _stop(*_) -> None:
-    raise KeyboardInterrupt  # unwinds the worker (it stops polling; its flow-run processes are its own sessions)
+    raise KeyboardInterrupt  # unwinds the worker (it stops polling; a flow run it started ends with it or is restarted)
 
 
 async def _work(pool: str, name: str | None, limit: int | None) -> None:
-    from prefect.workers.process import ProcessWorker  # start-up: the worker's machinery, `careflow worker` only
+    from flows.fork_worker import ForkingProcessWorker  # start-up: the worker's machinery, `careflow worker` only
 
-    async with ProcessWorker(work_pool_name=pool, name=name, limit=limit) as worker:
+    async with ForkingProcessWorker(work_pool_name=pool, name=name, limit=limit) as worker:
+        worker.start_forking()
         await worker.start()
 
 

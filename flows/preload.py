@@ -7,6 +7,8 @@ file edited since is read again by the flow run (:func:`reload_edited_policy`), 
 """
 from __future__ import annotations
 
+import os
+
 import prefect.flow_engine  # noqa: F401 -- Prefect's engine: what every flow run runs
 import prefect.runner._starter_direct  # noqa: F401
 
@@ -19,11 +21,12 @@ import careflow.resume  # noqa: F401
 import careflow.step_tasks  # noqa: F401
 import careflow.tasks  # noqa: F401
 import core.i18n  # noqa: F401
-import flows.fork_server  # noqa: F401 -- each fork starts at its start_in_flow_run_process
 import models.programmes  # noqa: F401
 import notifications.dispatcher  # noqa: F401
 import notifications.messages  # noqa: F401
 from careflow.deployments import PATHWAY_DEPLOYMENTS, SWEEPER
+from core.paths import PROJECT_ROOT
+from flows.steps import flow_run_process_loaded
 from models.policy import load_policy
 from models.policy_files import default_policy_dir
 
@@ -41,6 +44,19 @@ def reload_edited_policy() -> bool:
         return False
     load_policy.cache_clear()
     return True
+
+
+def start_in_flow_run_process(target, flow_run_id: str | None, *args) -> None:
+    """A flow-run process's entry, in a fork of the fork server (:mod:`flows.fork_server`): work in the project root
+    (as a served run, and as a pool deployment's pull step puts a ``python -m prefect.engine`` run), read the policy
+    again if a file of it was edited since the fork server parsed it, tell careflow that it is loaded
+    (:func:`flows.steps.flow_run_process_loaded`: the process record, the pending fault point), then run Prefect's
+    ``target(*args)`` (which sets the flow run's environment and runs the flow)."""
+    os.chdir(PROJECT_ROOT)
+    reload_edited_policy()
+    if flow_run_id is not None:
+        flow_run_process_loaded(flow_run_id)
+    target(*args)
 
 
 for _deployment in (*PATHWAY_DEPLOYMENTS.values(), SWEEPER):

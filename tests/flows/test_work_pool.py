@@ -90,6 +90,13 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def _signal(pids, sig) -> None:
     for pid in pids:
         try:
@@ -317,6 +324,9 @@ def test_two_workers_one_killed_mid_step_every_pathway_completes_once_on_the_oth
                                   + [(STEPS[2], ASSESSMENT)] * 3)
             ended = [wait_for_end(r) for r, _ in runs]
             print(f"every pathway ended: {time.monotonic() - began:.1f} s")
+            # B ran careflow's steps as forks of its pre-loaded fork server, not as `python -m prefect.engine`
+            below_b = [_cmdline(pid) for pid in _descendants(b.pid)]
+            assert any("multiprocessing.forkserver" in c for c in below_b), below_b
         finally:
             for process in workers.values():
                 _stop(process)
