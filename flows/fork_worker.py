@@ -23,6 +23,9 @@ from prefect.workers.process import ProcessJobConfiguration, ProcessWorker, Proc
 
 from flows.fork_server import flow_of, job_environment, use_fork_server
 
+#: The entrypoints of careflow's flows (``careflow deploy``: ``flows/<module>.py:<flow>``).
+CAREFLOW_FLOWS = "flows/"
+
 with warnings.catch_warnings():  # the same pool type as Prefect's worker: Prefect warns that "process" is taken
     warnings.simplefilter("ignore")
 
@@ -42,10 +45,13 @@ with warnings.catch_warnings():  # the same pool type as Prefect's worker: Prefe
                 return None
             if flow_run.deployment_id not in self._flows:
                 deployment = await self.client.read_deployment(flow_run.deployment_id)
-                try:
-                    self._flows[flow_run.deployment_id] = flow_of(deployment), deployment.name
-                except (ImportError, AttributeError, ValueError):
-                    self._flows[flow_run.deployment_id] = None
+                found = None
+                if (deployment.entrypoint or "").startswith(CAREFLOW_FLOWS):
+                    try:
+                        found = flow_of(deployment), deployment.name
+                    except (ImportError, AttributeError, ValueError):
+                        pass
+                self._flows[flow_run.deployment_id] = found
             return self._flows[flow_run.deployment_id]
 
         async def run(self, flow_run, configuration: ProcessJobConfiguration,
