@@ -27,7 +27,7 @@ pytestmark = pytest.mark.only_backend("sqlite", why="the start of a process; no 
 def probe(out: str) -> None:
     """Writes what its process had loaded when the flow began, and who started it."""
     Path(out).write_text(json.dumps({
-        "pid": os.getpid(), "parent": os.getppid(),
+        "pid": os.getpid(), "parent": os.getppid(), "job_env": os.environ.get("CAREFLOW_FORK_PROBE"),
         "loaded": [m for m in ("flows.guardianship", "flows.service_referral", "notifications.messages", "sqlmodel")
                    if m in sys.modules]}))
 
@@ -55,6 +55,9 @@ def test_a_served_flow_run_begins_with_the_pathways_loaded_in_a_fork_of_the_prel
     assert first["loaded"] == ["flows.guardianship", "flows.service_referral", "notifications.messages",
                                "sqlmodel"]  # ... which loaded the pathways and what their steps use
     assert first["pid"] != second["pid"]
+    with fork_server.job_environment({"CAREFLOW_FORK_PROBE": "pool job"}):  # a work-pool job's variables
+        in_job = _run(tmp_path, "in-job")
+    assert in_job["job_env"] == "pool job" and first["job_env"] is None
 
 
 def _is_child_of(pid: int, parent: int) -> bool:
