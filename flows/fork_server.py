@@ -67,8 +67,8 @@ class _ForkServer:
         return self
 
     def Process(self, target, args=(), **kwargs):  # noqa: N802 -- multiprocessing's name
-        return self._context.Process(target=start_in_flow_run_process, args=(target, _flow_run_id.get(), *args),
-                                     **kwargs)
+        return self._context.Process(target=start_in_flow_run_process,
+                                     args=(target, _flow_run_id.get(), _job_env.get() or {}, *args), **kwargs)
 
 
 def use_fork_server() -> bool:

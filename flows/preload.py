@@ -46,12 +46,18 @@ def reload_edited_policy() -> bool:
     return True
 
 
-def start_in_flow_run_process(target, flow_run_id: str | None, *args) -> None:
-    """A flow-run process's entry, in a fork of the fork server (:mod:`flows.fork_server`): work in the project root
-    (as a served run, and as a pool deployment's pull step puts a ``python -m prefect.engine`` run), read the policy
-    again if a file of it was edited since the fork server parsed it, tell careflow that it is loaded
-    (:func:`flows.steps.flow_run_process_loaded`: the process record, the pending fault point), then run Prefect's
-    ``target(*args)`` (which sets the flow run's environment and runs the flow)."""
+def start_in_flow_run_process(target, flow_run_id: str | None, job_env: dict, *args) -> None:
+    """A flow-run process's entry, in a fork of the fork server (:mod:`flows.fork_server`): take a work-pool job's
+    variables ``job_env`` (name → value, None to unset) into the environment before careflow reads its settings,
+    work in the project root (as a served run, and as a pool deployment's pull step puts a ``python -m
+    prefect.engine`` run), read the policy again if a file of it was edited since the fork server parsed it, tell
+    careflow that it is loaded (:func:`flows.steps.flow_run_process_loaded`: the process record, the pending fault
+    point), then run Prefect's ``target(*args)`` (which sets the flow run's environment and runs the flow)."""
+    for name, value in job_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = str(value)
     os.chdir(PROJECT_ROOT)
     reload_edited_policy()
     if flow_run_id is not None:

@@ -106,3 +106,23 @@ def test_a_policy_file_edited_after_the_fork_server_loaded_it_is_read_again_by_t
         assert load_policy() is not preloaded
     finally:
         os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_a_pool_jobs_variables_are_in_the_environment_before_careflow_reads_its_settings(monkeypatch, tmp_path):
+    """A fork records its process (careflow's settings, the database) before Prefect's code sets the job's
+    environment: the job's variables (``careflow deploy``'s result storage) must be there first."""
+    from flows import preload
+
+    monkeypatch.chdir(tmp_path)  # the fork moves to the project root: put the test's back after
+    monkeypatch.setenv("CAREFLOW_FORK_PROBE", "the worker's")  # restored after the test, as the one below
+    monkeypatch.setenv("CAREFLOW_FORK_GONE", "the worker's")
+    seen = {}
+
+    def loaded(flow_run_id):
+        seen["loaded"] = (flow_run_id, os.environ.get("CAREFLOW_FORK_PROBE"), os.environ.get("CAREFLOW_FORK_GONE"),
+                          os.getcwd())
+
+    monkeypatch.setattr(preload, "flow_run_process_loaded", loaded)
+    preload.start_in_flow_run_process(lambda *args: seen.update(target=args), "run-1",
+                                      {"CAREFLOW_FORK_PROBE": "the job's", "CAREFLOW_FORK_GONE": None}, "payload")
+    assert seen == {"loaded": ("run-1", "the job's", None, str(preload.PROJECT_ROOT)), "target": ("payload",)}
