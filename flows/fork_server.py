@@ -1,23 +1,24 @@
 """Served flow runs start as forks of a pre-loaded process instead of fresh interpreters (issue 17).
 
 Every start, resume and restart of a pathway is a new flow-run process. Prefect's ``serve()`` gives its runner
-deployments only, and the runner starts their runs as ``python -m prefect.engine``: a fresh interpreter that
-imports Prefect, SQLAlchemy, SQLModel, careflow's tables, the policy and the message templates before the flow's
-first line, every step (about 2 s of CPU on a 2-core machine, a third of it careflow's; ``python -m
-benchmarks.served_start``). :func:`serve` here is Prefect's ``serve()``, except that it also gives the runner each
-deployment's flow, as ``Runner.add_flow`` does; the runner then starts the flow's runs with Prefect's
-``run_flow_in_subprocess``, which builds the process (its environment, settings, signal handling and control
-channel) and starts it with multiprocessing. Only the start method changes: the runner calls a copy of that
-function whose ``multiprocessing`` is :class:`_ForkServer`, through ``prefect.runner._starter_direct``, the place
-Prefect's docstring there names for overriding it. The fork server, started by the runner at its first flow run,
-imports all of that once (:mod:`flows.preload`), and each flow run is a fork of it that begins with it loaded.
+deployments only, and the runner starts their runs as ``python -m prefect.engine``: a fresh interpreter that imports
+Prefect, SQLAlchemy, SQLModel, careflow's tables, the policy and the message templates before the flow's first line,
+every step (about 2 s of CPU on a 2-core machine, a third of it careflow's; ``python -m benchmarks.served_start``).
+:func:`serve` here is Prefect's ``serve()``, except that it also gives the runner each deployment's flow, as
+``Runner.add_flow`` does; the runner then starts the flow's runs with Prefect's ``run_flow_in_subprocess``, which
+builds the process (its environment, settings, signal handling and control channel) and starts it with
+multiprocessing. Only the start method changes: the runner calls a copy of that function whose ``multiprocessing``
+is :class:`_ForkServer`, through ``prefect.runner._starter_direct``, the place Prefect's docstring there names for
+overriding it. The fork server, started with the runner, imports all of that once (:mod:`flows.preload`), and each
+flow run is a fork of it that begins with it loaded.
 
 The fork server holds no thread, connection or engine (the preloaded modules open none as they load), so a fork of
-it is safe; it exits when the runner does. Its forks are in the runner's process group (a ``python -m
-prefect.engine`` run had a session of its own): a signal to the group reaches them, and the sweeper restarts what
-it ends. A work pool's process worker is not affected (it starts ``python -m prefect.engine``, which loads
-:mod:`flows.steps` afresh). Linux and macOS only (Windows has no fork server): elsewhere, or with the setting
-``fork_server`` off, :func:`serve` is Prefect's.
+it is safe; the runner starts it as it starts serving, and it exits when the runner does. Its forks are in the
+runner's process group (a ``python -m prefect.engine`` run had a session of its own): a signal to the group reaches
+them, and the sweeper restarts what it ends. ``careflow worker`` starts its careflow flow runs the same way
+(:mod:`flows.fork_worker`); Prefect's own worker starts ``python -m prefect.engine``, which loads :mod:`flows.steps`
+afresh. Linux and macOS only (Windows has no fork server):
+elsewhere, or with the setting ``fork_server`` off, :func:`serve` is Prefect's.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import contextvars
 import importlib
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import types
 
 import prefect
@@ -79,6 +81,7 @@ def use_fork_server() -> bool:
         return False
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([PRELOAD_MODULE])
+    multiprocessing.forkserver.ensure_running()  # it loads now, in the background, not in the first step's time
     original = prefect.flow_engine.run_flow_in_subprocess
     forked = types.FunctionType(original.__code__, {**original.__globals__, "multiprocessing": _ForkServer(context)},
                                 original.__name__, original.__defaults__, original.__closure__)
