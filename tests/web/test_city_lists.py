@@ -103,6 +103,10 @@ def test_the_city_files_and_the_province_confirms_on_the_web(web_app, province):
             create_user(session, username=f"{name}.officer.{suffix}", password="correct horse battery staple",
                         role=UserRole.agency_officer, actor="fixture", unit_code=unit)
     city = sign_in(web_app, f"city.officer.{suffix}", "correct horse battery staple")
+    page = visible_text(city.get(f"/tasks/{filing_id}").text)  # a dated duty: no case, so no empty case row
+    assert "关爱服务清单" in page and "个案编号" not in page
+    letter = city.get(f"/tasks/{filing_id}/letter")
+    assert letter.status_code == 200 and "个案编号" not in visible_text(letter.text)
     refused = city.post(f"/tasks/{filing_id}/complete", data={"o_filed": "no", "csrf_token": city.csrf})
     assert refused.status_code == 400 and "“否”不能办结报备任务" in visible_text(refused.text)
     filed = city.post(f"/tasks/{filing_id}/complete", data={"o_filed": "yes", "csrf_token": city.csrf})
