@@ -1,9 +1,11 @@
 """What a served flow-run process loads before its flow runs, careflow against the raw flow (issue #17).
 
-``careflow serve`` runs each start and resume of a pathway in a child process started by multiprocessing's *spawn*
-(Prefect's runner, for a served flow), which first re-imports the runner's main module
-(``multiprocessing.spawn.prepare``) and then the flow's module. This runs that prelude in fresh interpreters, the
-configurations alternating, and prints the median CPU seconds (user + system, ``wait4``) of each:
+Measures the prelude of a flow-run process started as a fresh interpreter that first re-imports the runner's main
+module (``multiprocessing.spawn.prepare``) and then the flow's module. Since stop 32 ``careflow serve`` and
+``careflow worker`` start careflow's flow runs as forks of a pre-loaded process instead (:mod:`flows.fork_server`),
+which pay none of it; with ``CAREFLOW_FORK_SERVER=0`` each is a fresh ``python -m prefect.engine``, which pays the
+same imports (without the main module). It runs that prelude in fresh interpreters, the configurations alternating,
+and prints the median CPU seconds (user + system, ``wait4``) of each:
 
 - ``careflow, main = entry.cli, from source``: the runner as it was started before (``python -m entry.cli serve``),
   careflow's modules compiled as they load (``PYTHONDONTWRITEBYTECODE=1``, no ``__pycache__``);
