@@ -57,9 +57,10 @@ class Settings(BaseSettings):
         dispatch_processes: processes a sweep's dispatch shares the due recipients out among
             (``CAREFLOW_DISPATCH_PROCESSES``, default 1; :func:`notifications.dispatcher.dispatch_due`). One
             process sends about 490 messages/s on a quiet 2-core machine, two about 570 (issue 17, 2026-12-07).
-        fork_server: ``careflow serve`` starts each flow run as a fork of a process that loaded careflow once
-            (:mod:`flows.fork_server`; default on where the platform has one). ``CAREFLOW_FORK_SERVER=0`` starts
-            each as a fresh interpreter, as Prefect does (to compare, or to rule it out).
+        fork_server: ``careflow serve`` and ``careflow worker`` start each careflow flow run as a fork of a
+            process that loaded careflow once (:mod:`flows.fork_server`; default on where the platform has one).
+            ``CAREFLOW_FORK_SERVER=0`` starts each as a fresh interpreter, as Prefect does (to compare, or to rule
+            it out).
     """
 
     model_config = SettingsConfigDict(env_prefix="CAREFLOW_", extra="ignore")

@@ -17,8 +17,8 @@ it is safe; the runner starts it as it starts serving, and it exits when the run
 runner's process group (a ``python -m prefect.engine`` run had a session of its own): a signal to the group reaches
 them, and the sweeper restarts what it ends. ``careflow worker`` starts its careflow flow runs the same way
 (:mod:`flows.fork_worker`); Prefect's own worker starts ``python -m prefect.engine``, which loads :mod:`flows.steps`
-afresh. Linux and macOS only (Windows has no fork server):
-elsewhere, or with the setting ``fork_server`` off, :func:`serve` is Prefect's.
+afresh. Linux and macOS only (Windows has no fork server): elsewhere, or with the setting ``fork_server`` off,
+:func:`serve` is Prefect's.
 """
 from __future__ import annotations
 

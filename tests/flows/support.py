@@ -253,6 +253,30 @@ def kill_process_group(process) -> None:
     process.wait(timeout=30)
 
 
+def parent_of(pid: int) -> int:
+    """The parent process id of ``pid`` (from /proc)."""
+    from pathlib import Path
+
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def cmdline_of(pid: int) -> str:
+    """The command line of ``pid``, its arguments joined by spaces ("" once it is gone)."""
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def forked_by(pid: int) -> int | None:
+    """The process whose fork server started the flow-run process ``pid`` (its parent is a multiprocessing fork
+    server, see :mod:`flows.fork_server`), or None when ``pid`` is not such a fork."""
+    server = parent_of(pid)
+    return parent_of(server) if "multiprocessing.forkserver" in cmdline_of(server) else None
+
+
 def wait_for_file(path, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():

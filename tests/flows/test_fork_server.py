@@ -15,10 +15,9 @@ import prefect.runner._starter_direct as starter_direct
 import pytest
 from prefect import flow
 
-from core.db import session_scope
+from core.settings import get_settings
 from flows import fork_server
-from models.case import PathwayRun
-from tests.flows.support import new_case, wait_for_task
+from tests.flows.support import cmdline_of, forked_by, new_case, parent_of, wait_for_file
 
 pytestmark = pytest.mark.only_backend("sqlite", why="the start of a process; no database is read")
 
@@ -51,7 +50,7 @@ def test_a_served_flow_run_begins_with_the_pathways_loaded_in_a_fork_of_the_prel
     first, second = _run(tmp_path, "first"), _run(tmp_path, "second")
     server = first["parent"]
     assert server != os.getpid() and second["parent"] == server  # both forks of one server ...
-    assert _is_child_of(server, os.getpid())  # started by the runner (here, the test)
+    assert parent_of(server) == os.getpid()  # started by the runner (here, the test)
     assert first["loaded"] == ["flows.guardianship", "flows.service_referral", "notifications.messages",
                                "sqlmodel"]  # ... which loaded the pathways and what their steps use
     assert first["pid"] != second["pid"]
@@ -60,35 +59,19 @@ def test_a_served_flow_run_begins_with_the_pathways_loaded_in_a_fork_of_the_prel
     assert in_job["job_env"] == "pool job" and first["job_env"] is None
 
 
-def _is_child_of(pid: int, parent: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[1]) == parent
-
-
-def _children(pid: int) -> list[str]:
-    """The command lines of the processes whose parent is ``pid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if _is_child_of(int(entry.name), pid):
-                    found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-    return found
-
-
 @pytest.mark.e2e
-def test_the_served_runner_runs_a_pathways_steps_in_forks_of_its_fork_server(served):
-    runner = next(process for name, process in served._processes if name == "serve")
-    _reference, run_id, flow_run_id = new_case()
-    wait_for_task(run_id, flow_run_id, "committee_admonition")
-    with session_scope() as session:
-        recorded = session.get(PathwayRun, run_id).flow_process  # "<host>:<pid>:<time>", by the flow-run process
-    assert recorded and int(recorded.split(":")[1]) != runner.pid
-    children = _children(runner.pid)
-    assert any("multiprocessing.forkserver" in c for c in children), children
-    assert not any("prefect.engine" in c for c in children), children
+@pytest.mark.fault
+def test_the_served_runner_runs_a_pathways_step_in_a_fork_of_its_fork_server(runners):
+    """Caught in the act: the flow-run process is held (fault point ``while_pending=pause``) before it reports
+    Running, and its parent is the runner's fork server, not the runner."""
+    runners.start("while_pending=pause", CAREFLOW_FAULT_PAUSE="60")
+    runner = runners.process
+    new_case()
+    paused = get_settings().home / "faults" / "while_pending.paused"
+    wait_for_file(paused, timeout=120)
+    flow_process = int(paused.read_text())
+    assert forked_by(flow_process) == runner.pid, (cmdline_of(flow_process), cmdline_of(parent_of(flow_process)))
+    assert "prefect.engine" not in cmdline_of(flow_process)
 
 
 def test_a_policy_file_edited_after_the_fork_server_loaded_it_is_read_again_by_the_next_flow_run():

@@ -107,6 +107,7 @@ def test_the_city_files_and_the_province_confirms_on_the_web(web_app, province):
     assert "关爱服务清单" in page and "个案编号" not in page
     letter = city.get(f"/tasks/{filing_id}/letter")
     assert letter.status_code == 200 and "个案编号" not in visible_text(letter.text)
+    assert "儿童个人信息" not in visible_text(letter.text)  # a duty's letter carries no child
     refused = city.post(f"/tasks/{filing_id}/complete", data={"o_filed": "no", "csrf_token": city.csrf})
     assert refused.status_code == 400 and "“否”不能办结报备任务" in visible_text(refused.text)
     filed = city.post(f"/tasks/{filing_id}/complete", data={"o_filed": "yes", "csrf_token": city.csrf})
