@@ -17,7 +17,9 @@ from prefect import flow
 
 from core.settings import get_settings
 from flows import fork_server
-from tests.flows.support import cmdline_of, forked_by, new_case, parent_of, wait_for_file
+from tests.flows.support import (
+    cmdline_of, forked_by, new_case, parent_of, send_stored, wait_for_file, wait_for_task,
+)
 
 pytestmark = pytest.mark.only_backend("sqlite", why="the start of a process; no database is read")
 
@@ -63,15 +65,17 @@ def test_a_served_flow_run_begins_with_the_pathways_loaded_in_a_fork_of_the_prel
 @pytest.mark.fault
 def test_the_served_runner_runs_a_pathways_step_in_a_fork_of_its_fork_server(runners):
     """Caught in the act: the flow-run process is held (fault point ``while_pending=pause``) before it reports
-    Running, and its parent is the runner's fork server, not the runner."""
-    runners.start("while_pending=pause", CAREFLOW_FAULT_PAUSE="60")
+    Running, and its parent is the runner's fork server, not the runner; then it goes on to the step's wait."""
+    runners.start("while_pending=pause", CAREFLOW_FAULT_PAUSE="5")
     runner = runners.process
-    new_case()
+    _reference, run_id, flow_run_id = new_case()
     paused = get_settings().home / "faults" / "while_pending.paused"
     wait_for_file(paused, timeout=120)
     flow_process = int(paused.read_text())
     assert forked_by(flow_process) == runner.pid, (cmdline_of(flow_process), cmdline_of(parent_of(flow_process)))
     assert "prefect.engine" not in cmdline_of(flow_process)
+    assert wait_for_task(run_id, flow_run_id, "committee_admonition").unit_code
+    send_stored()  # the armed runner runs no send loop: leave no message waiting for a later test's send pass
 
 
 def test_a_policy_file_edited_after_the_fork_server_loaded_it_is_read_again_by_the_next_flow_run():

@@ -68,7 +68,8 @@ def test_a_rejection_reaches_the_county_manager_channel_not_the_bureau_officers(
         stored = s.exec(select(Notification).where(Notification.task_id == task.id)).all()
         assert len(stored) == 2 and all(n.next_attempt_at is not None for n in stored)
     with MailSink(tmp_path / "mailbox", port=port):
-        assert send_pass(now=later)["sent"] == 2
+        # the pass also sends what earlier tests of the session left due within the day: count this case's
+        assert send_pass(now=later)["sent"] >= 2
     get_settings.cache_clear()
     with session_scope() as session:
         alerts = session.exec(select(Notification).where(Notification.task_id == task.id,
@@ -76,7 +77,7 @@ def test_a_rejection_reaches_the_county_manager_channel_not_the_bureau_officers(
         assert {(n.unit_code, n.recipient_role) for n in alerts} == {
             ("civil_affairs-350302.manager", "manager"), ("caseworker.test.caseworker", "caseworker")}
         assert all(n.status is DeliveryStatus.sent for n in alerts)
-    mails = read_mailbox(tmp_path / "mailbox")
+    mails = [m for m in read_mailbox(tmp_path / "mailbox") if case.reference in m.body]
     assert sorted(m.to for m in mails) == ["caseworker.test.caseworker@careflow.local",
                                            "civil_affairs-350302.manager@careflow.local"]
     assert all("不属于本所辖区" in m.body for m in mails)
