@@ -19,7 +19,7 @@ from careflow.cases import create_pathway_run, open_case
 from core.settings import get_settings
 from models.agency import AgencyUnit
 from models.case import Case, PathwayRun
-from models.child import Child
+from models.child import Child, resident_id_is
 from models.policy import load_policy
 from models.errors import FieldLookupError, FieldProblem, FieldValueError
 from models.resident_id import mask_resident_id, normalize_resident_id
@@ -71,7 +71,7 @@ def start_notice(session: Session, *, actor: str, unit_code: str, resident_id: s
     if not may_start_notice(unit):
         raise NotANoticeUnit("unit_code", "problem.not_a_notice_unit", unit=unit_code)
     number = normalize_resident_id(str(resident_id or ""))  # InvalidResidentID naming what is wrong with it
-    child = session.exec(select(Child).where(Child.resident_id == number)).first()
+    child = session.exec(select(Child).where(resident_id_is(Child.resident_id, number))).first()
     if child is None:
         raise FieldLookupError("resident_id", "problem.no_child_registered", masked=mask_resident_id(number))
     day = notice_date(conduct_on, today)

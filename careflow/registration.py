@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from careflow.key_care import open_key_care
 from core.audit import record_audit
 from core.settings import get_settings
-from models.child import Child, Guardian
+from models.child import Child, Guardian, resident_id_is
 from models.eligibility import KeyCareCriterion, MigrantAssessment, assess_migrant_child, check_arrival_date
 from models.errors import FieldProblems, FieldValueError
 from models.regions import Region, UnknownRegion, get_county
@@ -126,7 +126,7 @@ def _checked_registration(session: Session, *, resident_id: str, full_name: str,
     if residence and residence_area_code and not residence_area_code.startswith(residence.code):
         problems.append(FieldValueError("residence_area_code", "problem.area_outside_county",
                                         value=residence_area_code, county=f"{residence.code} {residence.full_name}"))
-    if rid and session.exec(select(Child).where(Child.resident_id == rid)).first():
+    if rid and session.exec(select(Child).where(resident_id_is(Child.resident_id, rid))).first():
         problems.append(FieldValueError("resident_id", "problem.id_registered", tail=rid[-4:]))
     today = pendulum.now(get_settings().timezone).date()
     on = on or today

@@ -5,6 +5,7 @@ import uuid
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, new_id, utcnow
@@ -36,7 +37,8 @@ class Child(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    resident_id: str = Field(sa_column=sa.Column(sa.String(18), unique=True, nullable=False))
+    # unique: on PostgreSQL by its reversed form, on SQLite as it is (below: one index serves both the ID and its end)
+    resident_id: str = Field(sa_column=sa.Column(sa.String(18), nullable=False))
     full_name: str = Field(max_length=64)
     sex: str = Field(default="", max_length=8)
     birth_date: date
@@ -53,10 +55,39 @@ class Child(SQLModel, table=True):
     created_by: str = Field(max_length=64)
 
 
-# search by the last digits of the ID: a prefix of the reversed ID (web.list_search.id_ends_with), PostgreSQL only
-# (SQLite has no reverse()); migration 0016
-sa.Index("ix_child_resident_id_reversed", sa.func.reverse(Child.__table__.c.resident_id).label("reversed_id"),
-         postgresql_ops={"reversed_id": "text_pattern_ops"}).ddl_if(dialect="postgresql")
+# The ID number is unique, and lists search it by its last digits (web.list_search.id_ends_with): on PostgreSQL one
+# unique index on the reversed ID serves both, an equality (resident_id_is) and a prefix of the reversed ID; migration
+# 0028, which dropped the plain unique index beside it (two indexes taking a million survey children's keys in no
+# order cost a county's first survey about 4 s of the database's CPU more). SQLite has no reverse(): its unique
+# constraint is on the ID as it is, and it searches its (small) lists by scanning.
+sa.Index("uq_child_resident_id_reversed", sa.func.reverse(Child.__table__.c.resident_id).label("reversed_id"),
+         unique=True, postgresql_ops={"reversed_id": "text_pattern_ops"}).ddl_if(dialect="postgresql")
+Child.__table__.append_constraint(sa.UniqueConstraint("resident_id").ddl_if(dialect="sqlite"))
+
+
+class resident_id_is(sa.sql.expression.ColumnElement):
+    """SQL: ``column`` (``child.resident_id``, or a column holding the same kind of value) equals ``value`` (an ID
+    number or a column), written so that the ID's unique index serves it: ``reverse(column) = reverse(value)`` on
+    PostgreSQL (``uq_child_resident_id_reversed``), ``column = value`` elsewhere."""
+
+    inherit_cache = True
+
+    def __init__(self, column, value) -> None:
+        self.column = sa.sql.coercions.expect(sa.sql.roles.ExpressionElementRole, column)
+        self.value = sa.sql.coercions.expect(sa.sql.roles.ExpressionElementRole, value, type_=sa.String(18))
+
+    _traverse_internals = [("column", sa.sql.visitors.InternalTraversal.dp_clauseelement),
+                           ("value", sa.sql.visitors.InternalTraversal.dp_clauseelement)]
+
+
+@compiles(resident_id_is)
+def _resident_id_is(element: resident_id_is, compiler, **kw) -> str:
+    return compiler.process(element.column == element.value, **kw)
+
+
+@compiles(resident_id_is, "postgresql")
+def _resident_id_is_postgresql(element: resident_id_is, compiler, **kw) -> str:
+    return compiler.process(sa.func.reverse(element.column) == sa.func.reverse(element.value), **kw)
 
 
 class Guardian(SQLModel, table=True):

@@ -7,7 +7,7 @@ Which kinds a list honours, and for whom, is the list's own business (:mod:`web.
 
 Each condition is served by an index on PostgreSQL: the beginning of a case reference by
 ``ix_case_reference_prefix`` and a part of the name by a pg_trgm GIN index (migration 0011), the end of the ID by a
-btree on the reversed ID (migration 0016), a task's short reference by the primary key (a range of ids).
+unique btree on the reversed ID (migrations 0016, 0028), a task's short reference by the primary key (a range of ids).
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class Search:
 
 class id_ends_with(sa.sql.expression.ColumnElement):
     """SQL: the child's resident ID ends with ``digits`` (4–18 digits, the last may be X, as ``id_tail``). On
-    PostgreSQL ``reverse(resident_id) LIKE '<digits reversed>%'``, a prefix that ``ix_child_resident_id_reversed``
+    PostgreSQL ``reverse(resident_id) LIKE '<digits reversed>%'``, a prefix that ``uq_child_resident_id_reversed``
     serves; elsewhere ``resident_id LIKE '%<digits>'``."""
 
     _traverse_internals = [("digits", sa.sql.visitors.InternalTraversal.dp_string)]

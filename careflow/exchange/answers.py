@@ -29,7 +29,7 @@ from careflow.survey.duty_calendar import today_local
 from careflow.survey.reader import SurveyFileError, iter_table
 from careflow.survey.sharing import Department, department, parse_child_reference
 from models.base import utcnow
-from models.child import Child
+from models.child import Child, resident_id_is
 from models.errors import FieldFileError, FieldValueError
 from models.data_exchange import DepartmentAnswer, ExchangeFile, load_exchange_policy
 from models.key_care_files import KeyCareFile, parse_file_reference
@@ -160,7 +160,7 @@ def _answered_child(session: Session, values: dict[str, str], line: int, report:
         except InvalidResidentID as exc:
             report.errors.append((line, "resident_id", mask_resident_id(rid_text), f"身份证号无效：{exc.reason}"))
             return None
-        by_id = session.exec(select(Child).where(Child.resident_id == rid)).first()
+        by_id = session.exec(select(Child).where(resident_id_is(Child.resident_id, rid))).first()
         if by_id is None:
             report.errors.append((line, "resident_id", mask_resident_id(rid), "careflow 中无此儿童"))
             return None

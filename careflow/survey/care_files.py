@@ -20,7 +20,7 @@ from careflow.survey.duty_calendar import month_period, today_local
 from careflow.tasks import conflict_for, move_tasks
 from models.audit import AuditEvent
 from models.base import utcnow
-from models.child import Child
+from models.child import Child, resident_id_is
 from models.dated_duties import ContactKind
 from models.errors import FieldLookupError, FieldProblem, FieldValueError
 from models.key_care_files import (
@@ -140,7 +140,7 @@ def find_file(session: Session, ref: str) -> KeyCareFile:
             rid = normalize_resident_id(text)
         except InvalidResidentID:
             raise FileNotFound("child", "problem.not_file_child_or_id", value=text) from None
-        child = session.exec(select(Child).where(Child.resident_id == rid)).first()
+        child = session.exec(select(Child).where(resident_id_is(Child.resident_id, rid))).first()
         if child is None:
             raise FileNotFound("child", "problem.no_child_with_id", masked=mask_resident_id(rid))
         child_id = child.id

@@ -26,6 +26,14 @@ ERROR_COLUMNS = ("import_id", "line", "field", "column", "value", "code", "messa
 
 
 
+def same_id(conn: sa.Connection, child_column: str, other: str) -> str:
+    """SQL: the ID number in ``child_column`` (``child``'s) is the one in ``other``, written so that the ID's unique
+    index serves it (:class:`models.child.resident_id_is`: on PostgreSQL the index is on the reversed ID)."""
+    if is_postgresql(conn):
+        return f"reverse({child_column}) = reverse({other})"
+    return f"{child_column} = {other}"
+
+
 def any_later_round(session: Session, label: str) -> bool:
     """Whether any county has a round later than ``label`` (a county sending an earlier round's file late)."""
     return session.exec(select(SurveyRound.id).where(SurveyRound.label > label).limit(1)).first() is not None
@@ -153,7 +161,7 @@ class MergeStatements:
                    (SELECT r.row_hash FROM survey_record r WHERE r.round_id = :round AND r.child_id = child.id),
                    CASE WHEN child.id IS NOT NULL AND {later} THEN {true} ELSE {false} END
             FROM survey_chunk s
-            LEFT JOIN child ON child.resident_id = s.resident_id""")
+            LEFT JOIN child ON {same_id(self.conn, "child.resident_id", "s.resident_id")}""")
         # (the round's record by a subquery, not a join: while a new round fills up PostgreSQL's statistics know
         # none of its rows, and a join was planned as one scan of the whole round per line of the chunk — measured:
         # 100,000 rows of a second round took 250 s)
@@ -198,10 +206,11 @@ class MergeStatements:
             INSERT INTO child (id, resident_id, {insert_cols}, created_at, created_by)
             SELECT k.child_id, k.resident_id, {self._child_values(present)}, :now, :actor
             FROM survey_known k WHERE k.is_new
-            ON CONFLICT (resident_id) DO NOTHING""").bindparams(_now_param())
-        self.sql_fix_new_ids = sa.text("""
+            ON CONFLICT ({"(reverse(resident_id))" if self.pg else "resident_id"}) DO NOTHING
+            """).bindparams(_now_param())
+        self.sql_fix_new_ids = sa.text(f"""
             UPDATE survey_known SET child_id = child.id FROM child
-            WHERE survey_known.is_new AND child.resident_id = survey_known.resident_id
+            WHERE survey_known.is_new AND {same_id(self.conn, "child.resident_id", "survey_known.resident_id")}
               AND child.id <> survey_known.child_id""")
         self.sql_audit_updates = sa.text(f"""
             INSERT INTO audit_event (at, actor, action, entity_type, entity_id, reason, detail)
@@ -242,7 +251,8 @@ class MergeStatements:
         # ID number, then its record by the key); a JOIN was planned as a scan of the round (15 s a million rows)
         records = ("""SELECT u.rid, (SELECT CAST(r.line AS VARCHAR(12)) || ':' || r.row_hash FROM survey_record r
                                      WHERE r.round_id = :round AND r.import_id = :import
-                                       AND r.child_id = (SELECT c.id FROM child c WHERE c.resident_id = u.rid))
+                                       AND r.child_id = (SELECT c.id FROM child c
+                                                         WHERE reverse(c.resident_id) = reverse(u.rid)))
                       FROM unnest(CAST(:ids AS VARCHAR[])) AS u(rid)"""
                    if self.pg else
                    """SELECT c.resident_id, CAST(r.line AS VARCHAR(12)) || ':' || r.row_hash

@@ -21,7 +21,7 @@ from core.settings import get_settings
 from careflow.resume import wait_until_suspended
 from models.agency import AgencyUnit
 from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus
-from models.child import Child
+from models.child import Child, resident_id_is
 from models.notification import DeliveryStatus, Notification
 from models.policy import load_policy
 from models.resident_id import check_character
@@ -40,7 +40,7 @@ def unused_resident_id(county: str, birth: date, female: bool) -> str:
     while True:
         rid = resident_id(county, birth, female)
         with session_scope() as session:
-            if not session.exec(select(Child).where(Child.resident_id == rid)).first():
+            if not session.exec(select(Child).where(resident_id_is(Child.resident_id, rid))).first():
                 return rid
         time.sleep(1)
 
