@@ -17,7 +17,10 @@ about one says.
 
 A duty is an :class:`models.task.AgencyTask` with a ``duty_key`` (``city_list_filing:350300:2025-03-01``,
 ``contact:<child id>:2026-11``); :func:`describe_duty` gives what a message or a page says in place of a case and a
-step. Pure: no tables here (a flow-run process describes duties without loading the survey's).
+step, in Chinese or, on request, English: the city list duties' own ``title_en``/``instructions_en``
+(:data:`DUTY_KINDS`), the guardianship step's, the other kinds' English words beside their Chinese here and in
+:mod:`models.joint_meeting` (models name no catalogue: :mod:`core.i18n` is a layer above). Place names stay as the
+regions file writes them. Pure: no tables here (a flow-run process describes duties without loading the survey's).
 """
 from __future__ import annotations
 
@@ -44,12 +47,12 @@ class DutyKind:
 
     Attributes:
         kind: the duty key's prefix (``city_list_filing``), also the task's ``step_key``.
-        title_zh: the task title.
+        title_zh / title_en: the task title in Chinese / English.
         period_days / period_years: when it is due, counted from the publication date in calendar days
             (民法典 第二百零一条-第二百零三条: the day of publication is not counted; a last day that is a rest
             day moves to the next working day); exactly one is set.
         source: the policy's words.
-        instructions_zh: what the unit must do (``{city}``, ``{published}`` filled in).
+        instructions_zh / instructions_en: what the unit must do (``{city}``, ``{published}`` filled in).
         outcome: the fields of the answer.
         period_working_days: instead of the two periods, working days counted from when the duty is requested (the
             provincial department's confirmation of receipt: a *default*, no law fixes it).
@@ -66,6 +69,8 @@ class DutyKind:
     outcome: tuple[OutcomeField, ...]
     period_working_days: int | None = None
     unit_level: str = "city"
+    title_en: str = ""
+    instructions_en: str = ""
 
     @property
     def counted_from_publication(self) -> bool:
@@ -86,6 +91,10 @@ DUTY_KINDS: dict[str, DutyKind] = {
                          "provincial civil affairs department", required=True),
             OutcomeField(name="note", type="text", label_zh="情况说明", label_en="Note"),
         ),
+        title_en="File the city care service list with the provincial civil affairs department",
+        instructions_en="The care service list for migrant children of {city} was issued on {published}. Please file "
+                        "it with the provincial civil affairs department within 10 days of its issue (Min Min Tong "
+                        "[2025] No. 5, section 4, work requirements).",
     ),
     "city_list_republication": DutyKind(
         kind="city_list_republication", title_zh="关爱服务清单两年更新发布", period_days=None, period_years=2,
@@ -97,6 +106,11 @@ DUTY_KINDS: dict[str, DutyKind] = {
                          required=True),
             OutcomeField(name="note", type="text", label_zh="情况说明", label_en="Note"),
         ),
+        title_en="Republish the care service list every two years",
+        instructions_en="The care service list for migrant children of {city} was published on {published} and must "
+                        "be republished every two years: please republish it with the departments concerned before "
+                        "the deadline, with a scope and level of service no lower than the provincial care service "
+                        "list, and file it with the provincial civil affairs department within 10 days of its issue.",
     ),
     "city_list_filing_receipt": DutyKind(
         kind="city_list_filing_receipt", title_zh="确认收到市级关爱服务清单备案", period_days=None, period_years=None,
@@ -109,11 +123,18 @@ DUTY_KINDS: dict[str, DutyKind] = {
             OutcomeField(name="note", type="text", label_zh="情况说明", label_en="Note"),
         ),
         period_working_days=5, unit_level="province",
+        title_en="Confirm receipt of a city care service list's filing",
+        instructions_en="The civil affairs bureau of {city} has recorded that it filed the care service list for "
+                        "migrant children issued on {published} with the provincial civil affairs department. Please "
+                        "check whether it was received and confirm the filing (Min Min Tong [2025] No. 5, section 4, "
+                        "work requirements); if nothing was received, return the task and say why.",
     ),
 }
 
 #: What a filing duty's later attempt adds to its instructions (the province answered that it received nothing).
 REFILING_ZH = "省民政厅答复未收到前次报送的备案材料，请重新报送，并于办结时注明报送方式和日期。"
+REFILING_EN = (" The provincial civil affairs department answered that it did not receive the earlier filing: please "
+               "file again, and say how and when you filed when you complete the task.")
 
 #: The provincial civil affairs department's area code (福建省民政厅: unit ``civil_affairs-350000``).
 PROVINCE_CODE = "350000"
@@ -164,7 +185,9 @@ KEY_CARE_DUTY_OUTCOME: tuple[OutcomeField, ...] = (
 class DutyDescription:
     """What a message about a dated duty says in place of a case and a pathway step.
 
-    ``subject`` stands where a case reference would (e.g. ``莆田市流动儿童关爱服务清单（2025-03-01发布）``).
+    ``subject`` stands where a case reference would (e.g. ``莆田市流动儿童关爱服务清单（2025-03-01发布）``, in English
+    ``Care service list for migrant children of 莆田市 (published 2025-03-01)``); every text in the language
+    :func:`describe_duty` was asked for.
     """
 
     subject: str
@@ -184,30 +207,44 @@ def assessment_duty_key(child_id, day: date) -> str:
     return f"{ASSESSMENT_DUTY}:{child_id}:{day.isoformat()}"
 
 
-def describe_duty(key: str, title: str = "") -> DutyDescription:
-    """The subject, titles, instructions and answer fields of the duty with ``duty_key`` ``key``.
+def describe_duty(key: str, title: str = "", lang: str = "zh") -> DutyDescription:
+    """The subject, titles, instructions and answer fields of the duty with ``duty_key`` ``key``, in Chinese or, when
+    ``lang`` is ``"en"``, English (any other value: Chinese).
 
-    An unknown kind (a duty some other part of careflow created) is described by its key and ``title``; a family
-    guardianship assessment by the guardianship pathway's ``guardianship_assessment`` step (its answer fields too).
+    An unknown kind (a duty some other part of careflow created) is described by its key and ``title`` (as stored,
+    in either language: a contact's or visit's English words are :mod:`web.duty_words`'); a family guardianship
+    assessment by the guardianship pathway's ``guardianship_assessment`` step (its answer fields too).
     """
-    meeting = describe_meeting_duty(key, title)  # the joint meeting of 方案 十一 (models.joint_meeting)
+    en = lang == "en"
+    meeting = describe_meeting_duty(key, title, lang)  # the joint meeting of 方案 十一 (models.joint_meeting)
     if meeting is not None:
         return DutyDescription(*meeting)
     kind, _, rest = key.partition(":")
     if kind == ASSESSMENT_DUTY:
         step = load_policy().pathway("guardianship").step(ASSESSMENT_DUTY)
-        return DutyDescription(subject=title or key, pathway_title="重点关爱服务对象（一人一档）",
-                               step_title=step.title_zh, instructions=step.instructions_zh,
+        return DutyDescription(subject=title or key,
+                               pathway_title="Key care targets (one file per child)" if en else "重点关爱服务对象（一人一档）",
+                               step_title=(en and step.title_en) or step.title_zh,
+                               instructions=(en and step.instructions_en) or step.instructions_zh,
                                outcome=tuple(step.outcome))
     if kind == REPORT_STEP:
-        return _describe_report(rest, title)
+        return _describe_report(rest, title, en)
     kind, city_code, published, attempt = split_duty_key(key)
     duty = DUTY_KINDS.get(kind)
     if duty is None or not published:
-        return DutyDescription(subject=key, pathway_title="法定定期事项", step_title=title or key,
-                               instructions=title or key,
+        return DutyDescription(subject=key, pathway_title="Dated duty" if en else "法定定期事项",
+                               step_title=title or key, instructions=title or key,
                                outcome=KEY_CARE_DUTY_OUTCOME if is_contact_duty_key(key) else ())
     city = load_regions().cities.get(city_code, city_code)
+    if en:
+        return DutyDescription(
+            subject=f"Care service list for migrant children of {city} (published {published})",
+            pathway_title="Statutory duties of a city's care service list",
+            step_title=duty.title_en + (f" (filing no. {attempt})" if attempt > 1 else ""),
+            instructions=duty.instructions_en.format(city=city, published=published)
+            + (REFILING_EN if attempt > 1 and kind == "city_list_filing" else ""),
+            outcome=duty.outcome,
+        )
     return DutyDescription(
         subject=f"{city}流动儿童关爱服务清单（{published}发布）", pathway_title="流动儿童关爱服务清单法定事项",
         step_title=duty.title_zh + (f"（第 {attempt} 次报送）" if attempt > 1 else ""),
@@ -217,13 +254,25 @@ def describe_duty(key: str, title: str = "") -> DutyDescription:
     )
 
 
-def _describe_report(rest: str, title: str) -> DutyDescription:
-    """A department's quarterly programme report (``<2026Q4>:<unit code>``)."""
+def _describe_report(rest: str, title: str, en: bool = False) -> DutyDescription:
+    """A department's quarterly programme report (``<2026Q4>:<unit code>``), in English when ``en``. The stored
+    ``title`` (Chinese) is its step title in Chinese only."""
     quarter = rest.partition(":")[0]  # the unit is the recipient: its code is not repeated
     try:
         period = quarter_label(quarter)
     except ValueError:
         period = quarter
+    else:
+        period = f"Q{quarter[-1]} {quarter[:4]}" if en else period
+    if en:
+        return DutyDescription(
+            subject=f"Report of care programmes, {period}", pathway_title="Quarterly report of care programmes",
+            step_title=f"Quarterly report of care programmes, {period}",
+            instructions=(f"Before the deadline, record the care programmes for migrant children your unit organised "
+                          f"in {period} (items 18-20 of the service list: cultural life, city integration, legal and "
+                          "safety education; Min Min Tong [2025] No. 5, measures 9, 10 and 11), with the children "
+                          "invited and who took part, then confirm here."),
+            outcome=PROGRAMME_REPORT_OUTCOME)
     return DutyDescription(
         subject=f"{period}关爱服务活动报告", pathway_title="关爱服务活动季度报告",
         step_title=title or "关爱服务活动季度报告",

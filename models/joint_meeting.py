@@ -102,18 +102,20 @@ MEETING_OUTCOME: tuple[OutcomeField, ...] = (
 )
 
 
-def _period_text(label: str, every_months: int) -> str:
+def _period_text(label: str, every_months: int, en: bool = False) -> str:
     year, month = int(label[:4]), int(label[5:7])
     if every_months == 3:
-        return f"{year}年第{(month - 1) // 3 + 1}季度"
+        return f"Q{(month - 1) // 3 + 1} {year}" if en else f"{year}年第{(month - 1) // 3 + 1}季度"
     if every_months == 12:
-        return f"{year}年度"
-    return f"{year}年{month}月起{every_months}个月"
+        return str(year) if en else f"{year}年度"
+    return f"{every_months} months from {label}" if en else f"{year}年{month}月起{every_months}个月"
 
 
-def describe_meeting_duty(key: str, title: str = ""):
+def describe_meeting_duty(key: str, title: str = "", lang: str = "zh"):
     """The :class:`models.dated_duties.DutyDescription` fields of a joint-meeting duty ``key``, as a tuple
-    (subject, pathway title, step title, instructions, outcome); None when ``key`` is not one."""
+    (subject, pathway title, step title, instructions, outcome), in English when ``lang`` is ``"en"`` (else Chinese;
+    the county's name as the regions file writes it, the stored ``title`` in Chinese only); None when ``key`` is not
+    one."""
     kind, _, rest = key.partition(":")
     county_code, _, label = rest.partition(":")
     if kind != KIND or len(label) != 7:
@@ -123,7 +125,15 @@ def describe_meeting_duty(key: str, title: str = ""):
         name = load_regions().get_county(county_code).full_name
     except ValueError:
         name = county_code
-    period = _period_text(label, policy.every_months)
+    period = _period_text(label, policy.every_months, lang == "en")
+    if lang == "en":
+        subject = f"Joint meeting on preventing offences and serious misconduct of migrant children, {name} ({period})"
+        instructions = ("Under Min Min Tong [2025] No. 5, measure 11, the procuratorate, the police and other "
+                        "departments promptly report offences or serious misconduct of migrant children and meet "
+                        f"regularly to agree on prevention measures. Before the end of {period}, please convene the "
+                        "police, civil affairs, education and other departments, and record the date of the meeting, "
+                        "the participating units, the minutes and the agreed prevention measures.")
+        return subject, "Joint meeting (measure 11)", f"Joint meeting ({period})", instructions, MEETING_OUTCOME
     subject = f"{name}流动儿童涉罪和严重不良行为防范定期会商（{period}）"
     instructions = (f"按照闽民童〔2025〕5号（十一），检察院、公安等部门要及时通报流动儿童的涉罪或严重不良行为情况，并定期会商"
                     f"研究防范措施办法。请于{period}结束前召集公安、民政、教育等部门会商，并登记会商日期、参加单位、会商纪要和"

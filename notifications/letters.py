@@ -90,7 +90,7 @@ def referral_letter(session: Session, task: AgencyTask, *, lang: str = "zh", now
         ValueError: unknown ``lang``.
     """
     settings = get_settings()
-    message = task_message_context(session, task, "task_requested")
+    message = task_message_context(session, task, "task_requested", lang=lang)  # a dated duty's words in lang
     case = session.get(Case, task.case_id) if task.case_id is not None else None
     county = case.county_code if case is not None else task.jurisdiction_code[:6]
     issuer_code = f"civil_affairs-{county}"

@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 
 def task_message_context(session: Session, task: AgencyTask, event: str, *, role: str = "officer",
-                         outcome_summary: str = "", policy=None, rows: dict | None = None) -> MessageContext:
+                         outcome_summary: str = "", policy=None, rows: dict | None = None,
+                         lang: str = "zh") -> MessageContext:
     """Everything a message about ``task`` may say: case reference, step, deadline, how to answer.
 
     Deliberately built without the child's name or ID number (DOMAIN.md §7).
@@ -48,12 +49,17 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
     ``PathwayRun``, ``Case`` and ``AgencyUnit`` (bulk callers read them for many tasks at once; missing keys are
     read here). The command lines to answer (``careflow task …``) are given only when the unit
     ``answers_by_command`` (issue 12); otherwise the link to the task page is how to answer.
+
+    ``lang``: the language of a dated duty's wording (subject, titles, instructions, answer fields' labels and
+    choices), for a message rendered in that language (:func:`notifications.render.render_message`); Chinese by
+    default, as :func:`enqueue_task_message` stores every message. A case step's wording is the policy's Chinese.
     """
     rows = rows or {}
     unit_row = rows[AgencyUnit] if AgencyUnit in rows else session.get(AgencyUnit, task.unit_code)
     settings = get_settings()
-    wording = (_duty_wording(task) if task.pathway_run_id is None
-               else _step_wording(session, task, policy or load_policy(), rows))
+    duty = task.pathway_run_id is None
+    wording = _duty_wording(task, lang) if duty else _step_wording(session, task, policy or load_policy(), rows)
+    lang = lang if duty and lang == "en" else "zh"  # a case step's words are Chinese: so are its fields
     return MessageContext(
         event=event,
         case_reference=wording.reference,
@@ -65,10 +71,11 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
         # Shown only while acknowledging is still outstanding (a reminder after acknowledgement leaves it out).
         ack_due_at_local=(format_local(task.ack_due_at, settings.timezone)
                           if task.ack_due_at is not None and task.acknowledged_at is None else ""),
-        deadline_text=_deadline_text(task),
+        deadline_text=_deadline_text(task) if lang == "zh" else i18n_deadline_text(task.deadline_text, lang),
         provisional=task.due_provisional,
         instructions=wording.instructions,
-        outcome_fields=[{"name": f.name, "label": f.label_zh, "choices": _choices(f)} for f in wording.outcome],
+        outcome_fields=[{"name": f.name, "label": (lang == "en" and f.label_en) or f.label_zh,
+                         "choices": _choices(f, lang)} for f in wording.outcome],
         answer_commands=_answer_commands(task, unit_row, wording.outcome),
         link=settings.task_url(task.id),  # the task's web page, never the Prefect UI (issue 12)
         escalation_level=task.escalation_level,
@@ -90,13 +97,13 @@ class _Wording(NamedTuple):
     outcome: list
 
 
-def _duty_wording(task: AgencyTask) -> _Wording:
-    """A dated duty outside any case (:func:`models.service_list.describe_duty`)."""
+def _duty_wording(task: AgencyTask, lang: str = "zh") -> _Wording:
+    """A dated duty outside any case (:func:`models.dated_duties.describe_duty`), in ``lang``."""
     # A pathway's flow-run process stores messages about steps only, never about a dated duty:
     # start-up: the duties' wording (programmes, joint meetings) is loaded only for a duty's message
     from models.dated_duties import describe_duty
 
-    duty = describe_duty(task.duty_key or "", task.title)
+    duty = describe_duty(task.duty_key or "", task.title, lang)
     return _Wording(duty.subject, duty.pathway_title, duty.step_title, duty.instructions, list(duty.outcome))
 
 
@@ -133,10 +140,10 @@ def _answer_commands(task: AgencyTask, unit_row: AgencyUnit | None, outcome: lis
     }
 
 
-def _choices(field) -> dict[str, str]:
-    """A choice's or yes/no field's values → their Chinese labels (:func:`core.i18n.label`); ``{}`` for text."""
+def _choices(field, lang: str = "zh") -> dict[str, str]:
+    """A choice's or yes/no field's values → their labels in ``lang`` (:func:`core.i18n.label`); ``{}`` for text."""
     values = list(field.options) or (["yes", "no"] if field.type == "bool" else [])
-    return {v: label(v, f"option.{field.name}", "zh") for v in values}
+    return {v: label(v, f"option.{field.name}", lang) for v in values}
 
 
 def describe_outcome(session: Session, task: AgencyTask) -> str:

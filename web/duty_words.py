@@ -7,7 +7,8 @@ that title again; a fresh user read the Chinese title twice on an English page, 
 to do. Here the title is worded from the duty key (the kind and the period) and the file reference in the stored
 title, the instructions from the catalogue (``duty.contact.*``, ``duty.visit.*``) or, for the assessment, from the
 guardianship pathway's ``guardianship_assessment`` step (``title_en``, ``instructions_en``). Other dated duties
-keep their own words.
+keep the words :func:`models.dated_duties.describe_duty` gives in the reader's language (``title`` and
+``instructions`` passed in).
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ def _kind(duty_key: str) -> str:
 
 
 def duty_title(title: str, duty_key: str, t: Translator) -> str:
-    """The title of a key care duty in ``t``'s language (``title``, stored in Chinese, for any other duty or a
-    Chinese reader)."""
+    """The title of a key care duty in ``t``'s language, from the duty key and the file reference in ``title`` (its
+    stored, Chinese title); ``title`` unchanged for any other duty or a Chinese reader."""
     kind = _kind(duty_key)
     if t.lang == "zh" or kind not in (*ContactKind._value2member_map_, ASSESSMENT_DUTY):
         return title

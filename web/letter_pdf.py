@@ -1,5 +1,5 @@
-"""The referral letter (转介通知单) as an A4 PDF: the same content as the printable page
-(``templates/pages/task_letter.html``), for a unit that files or forwards it as a document (issue 12).
+"""The referral letter (转介通知单; a dated duty's, with no case: 工作任务通知单) as an A4 PDF: the same content as the
+printable page (``templates/pages/task_letter.html``), for a unit that files or forwards it as a document (issue 12).
 
 Drawn with ReportLab's platypus. Chinese is set in a TrueType font embedded in the file (a subset), so that every
 viewer shows it: ``CAREFLOW_PDF_FONT`` (a .ttf or .ttc path) or the first of :data:`FONT_FILES` found (Debian's
@@ -65,7 +65,9 @@ def _table(rows: list[tuple[str, object]], *, tall: bool = False) -> Table:
 
 def letter_pdf(task, *, issuer: str, printed_at: str, t: Translator, local_time: Callable) -> bytes:
     """The letter of ``task`` (a :class:`web.outputs.TaskOut` with its ``facts``, as the letter page gets it) as
-    PDF bytes, A4 portrait, in the language of ``t`` (the page's translator)."""
+    PDF bytes, A4 portrait, in the language of ``t`` (the page's translator). A dated duty (no case reference) is
+    titled 工作任务通知单 and names no case, as the page does."""
+    title = t("task.letter_title") if task.case_reference else t("task.duty_letter_title")
     rows = [(t("task.letter_from"), issuer)] if issuer else []
     rows += [(t("task.unit"), task.unit_name), (t("task.step"), task.step_title),
              (t("task.instructions"), task.instructions)]
@@ -75,9 +77,10 @@ def letter_pdf(task, *, issuer: str, printed_at: str, t: Translator, local_time:
     due = task.due_local + t.paren(task.deadline_text + start)
     rows.append((t("task.due"), due + (t.paren(t("task.provisional")) if task.due_provisional else "")))
     colon, gap = t.colon, t.gap  # the language's punctuation, as on the letter's page (web.i18n.Translator)
-    story = [_p(t("task.letter_title"), _HEAD),
-             _p(f"{t('case.reference')}{colon}{task.case_reference}{gap}{t('field.task_id')}{colon}{task.short_ref}"
-                f"{gap}{t('task.letter_issued')}{colon}{printed_at}", _SMALL), Spacer(1, 3 * mm), _table(rows)]
+    case = f"{t('case.reference')}{colon}{task.case_reference}{gap}" if task.case_reference else ""
+    story = [_p(title, _HEAD),
+             _p(f"{case}{t('field.task_id')}{colon}{task.short_ref}{gap}{t('task.letter_issued')}{colon}{printed_at}",
+                _SMALL), Spacer(1, 3 * mm), _table(rows)]
     facts = task.facts
     if facts:
         fact_rows = [(row.label, row.value) for row in facts.items]
@@ -93,10 +96,11 @@ def letter_pdf(task, *, issuer: str, printed_at: str, t: Translator, local_time:
         story += [_p(t("fact.title"), _H2), _table(fact_rows)]
     receipt = [(t("task.letter_signer"), ""), (t("task.letter_date"), "")]
     receipt += [(field.label, "") for field in task.outcome_fields]
-    story += [_p(t("task.letter_receipt"), _H2), _table(receipt, tall=True), Spacer(1, 3 * mm),
-              _p(t("task.letter_note"), _SMALL)]
+    story += [_p(t("task.letter_receipt"), _H2), _table(receipt, tall=True), Spacer(1, 3 * mm)]
+    if task.case_reference:  # a dated duty's letter carries no child: no note about a child's personal data
+        story.append(_p(t("task.letter_note"), _SMALL))
     buffer = io.BytesIO()
     SimpleDocTemplate(buffer, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=18 * mm,
-                      bottomMargin=18 * mm, title=f"{t('task.letter_title')} {task.case_reference}",
+                      bottomMargin=18 * mm, title=f"{title} {task.case_reference}".strip(),
                       author="careflow").build(story)
     return buffer.getvalue()

@@ -262,8 +262,9 @@ def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime
     follower_name = unit_names(session, [follower]).get(follower, follower) if follower and unit_name else ""
     has_run = task.pathway_run_id is not None and bool(pathway)
     step = step_definition(pathway, task.step_key) if has_run else None
-    # a dated duty outside any case (a child director's contact, a city list's filing): its own fields and text
-    duty = describe_duty(task.duty_key or "", task.title) if not has_run else None
+    # a dated duty outside any case (a child director's contact, a city list's filing): its own fields and text,
+    # in the reader's language
+    duty = describe_duty(task.duty_key or "", task.title, t.lang) if not has_run else None
     fields = list(step.outcome) if step else list(duty.outcome) if duty else []
     # a key care duty's title and instructions in the reader's language (web.duty_words)
     title = duty_title(duty.step_title, task.duty_key or "", t) if duty else task.title

@@ -109,6 +109,35 @@ def test_each_duty_gets_a_task_requested_message_without_a_case(session):
     assert "每两年更新发布一次" in republication_message.body and "（暂定）" in republication_message.subject
 
 
+def test_a_duty_message_rendered_in_english_reads_the_duty_in_english(session):
+    """A message about a city list duty rendered for an English reader said the duty's subject, title, instructions
+    and answer fields in Chinese; with ``lang="en"`` they are the duty's English words. The stored (Chinese) message
+    and a context asked without a language are as before."""
+    from notifications.messages import task_message_context
+    from notifications.render import render_message
+
+    from notifications.messages import enqueue_task_message
+
+    # the duty alone, opened as careflow.city_list does (a list version of 2033 would refuse later tests' lists)
+    filing = AgencyTask(case_id=None, pathway_run_id=None, duty_key="city_list_filing:350300:2033-01-10",
+                        step_key="city_list_filing", agency_type="civil_affairs", unit_code="civil_affairs-350300",
+                        jurisdiction_code="350300", title="关爱服务清单报送省民政厅备案（莆田市，2033-01-10发布）",
+                        requested_at=LOADED_AT, due_at=datetime(2033, 1, 20, 15, 59, tzinfo=timezone.utc),
+                        deadline_text="10 days")
+    session.add(filing)
+    session.flush()
+    stored = enqueue_task_message(session, task=filing, event="task_requested")
+    english = render_message(task_message_context(session, filing, "task_requested", lang="en"), "en")
+    assert "Care service list for migrant children of 莆田市 (published 2033-01-10)" in english.subject
+    assert "File the city care service list with the provincial civil affairs department" in english.subject
+    assert "Please file it with the provincial civil affairs department within 10 days of its issue" in english.body
+    assert "Filed with the provincial civil affairs department" in english.body and "10日" not in english.body
+    assert "报送省民政厅备案" not in english.subject + english.body and "情况说明" not in english.body
+    chinese = render_message(task_message_context(session, filing, "task_requested"), "zh")
+    assert (chinese.subject, chinese.body) == (stored.subject, stored.body)
+    assert "关爱服务清单报送省民政厅备案" in chinese.subject and "已报送省民政厅备案" in chinese.body
+
+
 def test_a_narrower_list_is_refused_and_nothing_is_stored(session):
     published = date(2025, 6, 2)
     with pytest.raises(NarrowerCityList, match=r"narrower .* in 1 way\(s\)[\s\S]*item 7: missing_item") as refused:

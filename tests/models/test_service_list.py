@@ -2,6 +2,7 @@
 the referral item of a service-referral run, and the service-referral pathway's data."""
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -250,3 +251,34 @@ def test_duty_keys_and_descriptions():
     assert describe_duty("survey:350302:2025-04", "监测摸排").subject == "survey:350302:2025-04"
     with pytest.raises(KeyError, match="unknown duty kind"):
         duty_key("city_list_fling", "350300", date(2025, 3, 1))
+
+
+#: Chinese characters and punctuation: none in a duty's English words but a place's name.
+_CHINESE = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+@pytest.mark.parametrize("key, title", [
+    ("city_list_filing:350300:2025-03-01", ""), ("city_list_filing:350300:2025-03-01:r2", ""),
+    ("city_list_republication:350300:2025-03-01", ""), ("city_list_filing_receipt:350300:2025-03-01", ""),
+    ("programme_report:2026Q4:education-350302", "2026年第四季度关爱服务活动报告"),
+    ("joint_meeting:350302:2026-10", "流动儿童涉罪和严重不良行为防范定期会商（城厢区，2026-10起）"),
+    ("guardianship_assessment:7:2026-11-02", ""),
+])
+def test_a_dated_duty_reads_in_english_on_request(key, title):
+    """Its subject, titles and instructions in English (the place's name as the regions file writes it), the same
+    answer fields; Chinese by default and for a language careflow does not speak."""
+    english = describe_duty(key, title, "en")
+    for text in (english.subject, english.pathway_title, english.step_title, english.instructions):
+        assert text and not _CHINESE.search(text.replace("莆田市城厢区", "").replace("莆田市", "")), text
+    assert english.outcome == describe_duty(key, title).outcome
+    assert describe_duty(key, title, "fr") == describe_duty(key, title, "zh") == describe_duty(key, title)
+
+
+def test_a_duty_s_english_words_are_its_own():
+    filing = describe_duty("city_list_filing:350300:2025-03-01:r2", lang="en")
+    assert filing.step_title == DUTY_KINDS["city_list_filing"].title_en + " (filing no. 2)"
+    assert "did not receive the earlier filing" in filing.instructions
+    assert describe_duty("programme_report:2026Q4:education-350302", "x", "en").subject.endswith("Q4 2026")
+    assert describe_duty("joint_meeting:350302:2026-10", "", "en").step_title == "Joint meeting (Q4 2026)"
+    zh = describe_duty("city_list_filing:350300:2025-03-01:r2")
+    assert zh.step_title == "关爱服务清单报送省民政厅备案（第 2 次报送）" and zh.instructions.endswith("注明报送方式和日期。")

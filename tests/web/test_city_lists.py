@@ -15,9 +15,10 @@ from core.db import session_scope
 from core.paths import PROJECT_ROOT
 from models.agency import AgencyUnit
 from models.city_list import CityServiceList
+from models.dated_duties import DUTY_KINDS
 from models.task import AgencyTask
 from models.user import UserRole
-from tests.web.chinese import leaks, visible_text
+from tests.web.chinese import chinese_by_english, leaks, visible_text
 from tests.web.conftest import sign_in
 from web.users import create_user
 
@@ -123,3 +124,59 @@ def test_the_city_files_and_the_province_confirms_on_the_web(web_app, province):
     assert done.status_code == 303, done.text
     row = province.get("/city-lists").text.split('id="city-350128"')[1].split("</tr>")[0]
     assert "已确认" in visible_text(row) and "第 1 版" in visible_text(row)
+
+
+def test_a_city_list_duty_reads_in_english_on_request_and_its_letter_is_a_duty_notice(web_app):
+    """A fresh English reader of 南平市's bureau saw the filing duty's Chinese title and instructions on the English
+    task page and its letter, and the letter was titled a *referral* notice though a duty refers no child. The
+    English page and letter (and its PDF) now read the duty's English words; the Chinese page keeps its words, and
+    its letter is a 工作任务通知单."""
+    import io
+
+    from pypdf import PdfReader
+
+    suffix = uuid.uuid4().hex[:6]
+    with session_scope() as session:
+        if session.get(AgencyUnit, "civil_affairs-350700") is None:
+            session.add(AgencyUnit(code="civil_affairs-350700", agency_type="civil_affairs",
+                                   jurisdiction_code="350700", name="南平市民政局"))
+            session.flush()
+        # the duties alone, as careflow.city_list opens them (a list version of 2032 would refuse other tests' lists)
+        tasks = [AgencyTask(case_id=None, pathway_run_id=None, duty_key=f"{kind}:350700:2032-05-06", step_key=kind,
+                            agency_type="civil_affairs", unit_code="civil_affairs-350700", jurisdiction_code="350700",
+                            title=f"{DUTY_KINDS[kind].title_zh}（南平市，2032-05-06发布）",
+                            requested_at=datetime(2032, 5, 7, 1, tzinfo=timezone.utc),
+                            due_at=datetime(2032, 5, 16, 15, 59, tzinfo=timezone.utc), deadline_text="10 days")
+                 for kind in ("city_list_filing", "city_list_republication")]
+        session.add_all(tasks)
+        session.flush()
+        filing, republication = (t.id for t in tasks)
+        create_user(session, username=f"np.officer.{suffix}", password="correct horse battery staple",
+                    role=UserRole.agency_officer, actor="fixture", unit_code="civil_affairs-350700")
+    reader = sign_in(web_app, f"np.officer.{suffix}", "correct horse battery staple")  # its own language cookie
+
+    chinese = " ".join(visible_text(reader.get(f"/tasks/{filing}").text).split())
+    assert "关爱服务清单报送省民政厅备案" in chinese
+    assert ("南平市流动儿童关爱服务清单已于2032-05-06制定下发。请于制定下发后10日内报送省民政厅备案"
+            "（闽民童〔2025〕5号 四、工作要求）。") in chinese
+    letter = visible_text(reader.get(f"/tasks/{filing}/letter").text)
+    assert "流动儿童关爱保护工作任务通知单" in letter and "转介通知单" not in letter
+
+    english = reader.get(f"/tasks/{filing}?lang=en").text
+    text = " ".join(visible_text(english).split())
+    assert "File the city care service list with the provincial civil affairs department" in text
+    assert ("The care service list for migrant children of 南平市 was issued on 2032-05-06. Please file it with the "
+            "provincial civil affairs department within 10 days of its issue") in text
+    assert "关爱服务清单报送省民政厅备案" not in text and "请于" not in text and chinese_by_english(english) == []
+    other = " ".join(visible_text(reader.get(f"/tasks/{republication}").text).split())  # the language remembered
+    assert "Republish the care service list every two years" in other and "两年更新发布" not in other
+    letter = reader.get(f"/tasks/{filing}/letter").text
+    shown = " ".join(visible_text(letter).split())
+    assert "Duty notice: care and protection of migrant children" in shown and "Referral notice" not in shown
+    assert "File the city care service list" in shown and "within 10 days of its issue" in shown
+    assert "关爱服务清单报送省民政厅备案" not in shown and chinese_by_english(letter) == []
+    pdf = reader.get(f"/tasks/{filing}/letter.pdf")
+    assert pdf.status_code == 200 and f'filename="{filing.hex[:8]}.pdf"' in pdf.headers["content-disposition"]
+    pdf_text = " ".join("".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages).split())
+    assert "Duty notice" in pdf_text and "Referral notice" not in pdf_text and "Case reference" not in pdf_text
+    assert "报送省民政厅备案" not in pdf_text.replace(" ", "")

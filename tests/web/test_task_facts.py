@@ -173,6 +173,7 @@ def test_the_printable_notice_is_a4_in_chinese_with_the_facts(web_app, world, cl
                   "凤山街12号3单元401", "13800000001", "林芳 0594-2288101", "签收人", "情节严重"):
         assert shown in text, shown
     assert facts_case.resident_id not in text and COMMITTEE not in text
+    assert "工作任务通知单" not in text  # a case's task is a referral: only a dated duty's letter is a duty notice
     audits = _facts_audits(facts_case.committee_task)
     assert len(audits) == before + 1 and audits[-1].detail["purpose"] == "letter"
 
@@ -193,7 +194,7 @@ def test_the_notice_is_also_an_a4_pdf_with_the_same_facts(web_app, world, client
     for shown in ("流动儿童关爱保护转介通知单", facts_case.reference, COMMITTEE_NAME, facts_case.child_name,
                   "凤山街12号3单元401", "13800000001", "林芳0594-2288101", "签收人", "情节严重"):
         assert shown in text, shown
-    assert facts_case.resident_id not in text and leaks(text) == []
+    assert facts_case.resident_id not in text and leaks(text) == [] and "工作任务通知单" not in text
     assert len(_facts_audits(facts_case.committee_task)) == before + 1
     assert clients["off_police_a"].get(f"/tasks/{facts_case.committee_task}/letter.pdf").status_code == 404
 
@@ -259,6 +260,7 @@ def test_in_english_on_request_the_facts_keep_their_labels(web_app, world, facts
     letter = client.get(f"/tasks/{facts_case.police_task}/letter")
     assert letter.status_code == 200 and chinese_by_english(letter.text) == []
     assert "林大海 (父亲)" in visible_text(letter.text) and f"{facts_case.reference} · " in visible_text(letter.text)
+    assert "Referral notice: care and protection of a migrant child" in visible_text(letter.text)
     pdf = PdfReader(io.BytesIO(client.get(f"/tasks/{facts_case.police_task}/letter.pdf").content))
     pdf_text = "".join(page.extract_text() for page in pdf.pages)
     assert chinese_by_english(pdf_text) == [] and "　" not in pdf_text and "(父亲)" in pdf_text.replace(" ", "")

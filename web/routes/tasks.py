@@ -99,7 +99,8 @@ def task_page(request: Request, db: DbDep, user: TaskPageUser, task_id: uuid.UUI
 
 @router.get("/tasks/{task_id}/letter")
 def task_letter(request: Request, db: DbDep, user: OfficerPage, task_id: uuid.UUID) -> Response:
-    """The task as a printable A4 notice for the unit (转介通知单, print stylesheet), in Chinese unless asked."""
+    """The task as a printable A4 notice for the unit (转介通知单; a dated duty's 工作任务通知单; print stylesheet), in
+    Chinese unless asked."""
     task = task_with_facts(db, user, task_id, translator(request), purpose="letter")
     return render(request, "task_letter.html", {"task": task, "issuer": issuer_name(db, task),
                                                 "printed_at": local_time(utcnow())})
@@ -114,7 +115,7 @@ def task_letter_pdf(request: Request, db: DbDep, user: OfficerPage, task_id: uui
     t = translator(request)
     task = task_with_facts(db, user, task_id, t, purpose="letter")
     body = letter_pdf(task, issuer=issuer_name(db, task), printed_at=local_time(utcnow()), t=t, local_time=local_time)
-    name = f"{task.case_reference}-{task.short_ref}.pdf"
+    name = "-".join(filter(None, (task.case_reference, task.short_ref))) + ".pdf"  # a dated duty has no case
     return Response(body, media_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "no-store"})
 
