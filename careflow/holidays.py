@@ -2,8 +2,9 @@
 warn while next year's is missing (DOMAIN.md §6; 国务院办公厅关于<year>年部分节假日安排的通知).
 
 * :func:`load_arrangement_file` (``careflow calendar load FILE``) checks the file
-  (:func:`models.holidays.parse_arrangement`: Chinese errors naming the field and the value, nothing written on
-  error) and stores the year in ``holiday_arrangement`` with its source, audited (``calendar.arrangement_loaded``).
+  (:func:`models.holidays.parse_arrangement`: errors naming the field and the value, Chinese unless the reader
+  asked for English, nothing written on error) and stores the year in ``holiday_arrangement`` with its source,
+  audited (``calendar.arrangement_loaded``).
   From then on :func:`models.working_days.default_calendar` answers that year from the database (database >
   ``policy/calendar`` file > ``chinese_calendar`` > weekday fallback): no code change for a new year.
 * :func:`recompute_provisional` then pages through the open tasks whose deadline is provisional
@@ -40,7 +41,7 @@ from models.base import utcnow
 from models.case import Case
 from models.deadlines import DeadlineRule, compute_deadline, format_local
 from models.working_days import WorkingDayCalendar, default_calendar
-from models.holidays import Arrangement, ArrangementError, HolidayArrangement, parse_arrangement
+from models.holidays import Arrangement, ArrangementError, HolidayArrangement, Phrase, parse_arrangement
 from models.dated_duties import ASSESSMENT_DUTY, DUTY_KINDS, split_duty_key
 from models.task import PROVISIONAL_OPEN_SQL, AgencyTask, Escalation
 from notifications.routing import caseworker_unit
@@ -83,21 +84,31 @@ class CalendarLoad:
     messages: int = 0
 
 
+class ArrangementMissing(ArrangementError, LookupError):
+    """The year's arrangement is not stored (nothing to recompute with): worded as :class:`ArrangementError`."""
+
+
+class CalendarUnreadable(ArrangementError, RuntimeError):
+    """The stored arrangement cannot be read back from the database (nothing recomputed; loading the file again
+    finishes the work): worded as :class:`ArrangementError`."""
+
+
 def load_arrangement_file(path: str | Path, *, actor: str, now: datetime | None = None) -> CalendarLoad:
     """Check the file, store its arrangement (one transaction), then recompute the provisional deadlines.
 
     Raises:
-        ArrangementError: the file is malformed, or the year is stored with a different arrangement (Chinese,
-            naming the field and the value); nothing is written.
+        ArrangementError: the file is malformed, or the year is stored with a different arrangement (naming the
+            field and the value; ``.text(lang)`` in the reader's language, ``str()`` Chinese); nothing is written.
         OSError: the file cannot be read.
     """
     path = Path(path)
-    return load_arrangement_text(path.read_text(encoding="utf-8"), where=f"节假日安排文件 {path}", actor=actor,
-                                 now=now)
+    return load_arrangement_text(path.read_text(encoding="utf-8"), where=Phrase("holidays.where.file", path=str(path)),
+                                 actor=actor, now=now)
 
 
-def load_arrangement_text(text: str, *, where: str, actor: str, now: datetime | None = None) -> CalendarLoad:
-    """:func:`load_arrangement_file` for a file's text (the admin page's form); ``where`` names it in errors.
+def load_arrangement_text(text: str, *, where: object, actor: str, now: datetime | None = None) -> CalendarLoad:
+    """:func:`load_arrangement_file` for a file's text (the admin page's form); ``where`` names it in errors (a
+    :class:`models.holidays.Phrase`, worded in the reader's language, or text as written).
 
     Raises:
         ArrangementError: as :func:`load_arrangement_file`; nothing is written.
@@ -125,10 +136,8 @@ def store_arrangement(session: Session, arrangement: Arrangement, *, actor: str,
         if (old.holidays, old.working_days, old.source) == (arrangement.holidays, arrangement.working_days,
                                                               arrangement.source):
             return False
-        raise ArrangementError(
-            f"字段 year（年份）的值 “{arrangement.year}”：该年度节假日安排已于 {format_local(existing.loaded_at)} "
-            f"由 {existing.loaded_by} 载入（来源：{existing.source}），与本文件内容不同；已载入的安排不能直接覆盖，"
-            "如需更正请联系系统管理员")
+        raise ArrangementError("holidays.problem.stored_differs", year=arrangement.year,
+                               at=format_local(existing.loaded_at), by=existing.loaded_by, source=existing.source)
     _check_neighbours(session, arrangement)
     row = HolidayArrangement(**arrangement.as_row(), sha256=sha256, loaded_at=now or utcnow(), loaded_by=actor[:64])
     session.add(row)
@@ -159,10 +168,10 @@ def _check_neighbours(session: Session, arrangement: Arrangement) -> None:
                                       ("working_days", arrangement.working_days, theirs.holidays)):
             clash = sorted(mine & opposite)
             if clash:
-                label = "调休上班日" if field == "holidays" else "放假日"
-                raise ArrangementError(
-                    f"字段 {field} 的值 “{clash[0].isoformat()}” 与已载入的{other.year}年安排（{other.source}）矛盾："
-                    f"该日在{other.year}年安排中是{label}")
+                raise ArrangementError("holidays.problem.neighbour", field=field, value=clash[0].isoformat(),
+                                       year=other.year, source=other.source,
+                                       kind=Phrase("holidays.kind.working" if field == "holidays" else
+                                                   "holidays.kind.off"))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -229,12 +238,16 @@ def recompute_provisional(year: int, *, result: CalendarLoad | None = None, cale
     Args:
         calendar: the calendar to count with (default: the default calendar, re-read from the database).
         result: a :class:`CalendarLoad` to add the figures to.
+
+    Raises:
+        CalendarUnreadable: (a RuntimeError) the stored arrangement of ``year`` cannot be read back; nothing
+            recomputed. ArrangementMissing: (a LookupError) ``year`` is not stored. Both worded as
+            :class:`models.holidays.ArrangementError` (``text(lang)``, ``str()`` Chinese).
     """
     forget_stored_calendar()
     calendar = calendar or default_calendar()
     if year not in calendar.official_years:  # the stored arrangement could not be read: recount nothing
-        raise RuntimeError(f"the {year} holiday arrangement is not readable from the database; nothing recomputed "
-                           "(load the file again once the database answers)")
+        raise CalendarUnreadable("holidays.problem.unreadable", year=year)
     now = now or utcnow()
     settings = get_settings()
     tz = settings.timezone
@@ -244,7 +257,7 @@ def recompute_provisional(year: int, *, result: CalendarLoad | None = None, cale
             row = session.get(HolidayArrangement, year)
             stored = Arrangement.from_row(row) if row is not None else None
         if stored is None:
-            raise LookupError(f"字段 year（年份）的值 “{year}”：该年度节假日安排尚未载入")
+            raise ArrangementMissing("holidays.problem.not_loaded", year=year)
         result = CalendarLoad(arrangement=stored)
     lo = pendulum.datetime(year - 1, 12, 1, tz=tz).in_timezone("UTC")  # a notice may list days from 1 December before
     after = None

@@ -6,7 +6,8 @@ for the ``service_referral`` pathway, so the web form, the API, the CLI and onwa
 
 * every rule met → the referral starts;
 * a rule not met (a 15-year-old for item 1, a child recorded without disability for item 11, a child who is no
-  migrant child) → refused (:class:`NotEligible`, a ValueError) with the reasons in Chinese;
+  migrant child) → refused (:class:`NotEligible`, a ValueError) with the reasons in the reader's language
+  (``text(lang)``; ``str()`` Chinese);
 * a rule unknown (a fact not recorded, or recorded 待核实) → refused (:class:`EligibilityNeedsReason`) unless the
   start parameter ``eligibility_override`` gives a written reason; then the referral starts, the unknown rules
   are stored on the run (parameter ``eligibility_unknown``), the override is audited
@@ -22,11 +23,13 @@ from typing import Any
 from sqlmodel import Session
 
 from core.audit import record_audit
+from core.i18n import gettext
 from careflow.child_facts import child_profile, today
 from models.case import Case, PathwayRun
 from models.child import Child
 from models.eligibility_rules import ItemEligibility, evaluate_item
 from models.policy import load_policy
+from models.policy_lists import ServiceItem
 from models.service_list import referral_item
 
 __all__ = ["EligibilityNeedsReason", "NotEligible", "OVERRIDE", "UNKNOWN", "check_referral", "items_eligibility",
@@ -41,11 +44,26 @@ _TEXT_MAX = 500
 
 
 class NotEligible(ValueError):
-    """The child is not in the item's target group; the message gives the reasons in Chinese."""
+    """The child is not in the item's target group: the item (its number, service and target group) and the rules
+    not met with their reasons, worded in the reader's language by :meth:`text` (the web page's, the command
+    line's); ``str()`` is the Chinese text. Built with a ready ``message`` and no ``item``, it reads that message."""
 
-    def __init__(self, message: str, eligibility: ItemEligibility):
-        super().__init__(message)
-        self.eligibility = eligibility
+    def __init__(self, message: str | None, eligibility: ItemEligibility, item: ServiceItem | None = None):
+        self.eligibility, self.item = eligibility, item
+        super().__init__(message if message is not None else self.text("zh"))
+
+    def text(self, lang: str) -> str:
+        """Why the referral is refused, in ``lang`` (``zh`` or ``en``)."""
+        if self.item is None:
+            return str(self.args[0])
+        return gettext("eligibility.not_eligible", lang, head=_head(self.item, lang),
+                       reasons=self.eligibility.reasons(lang, "not_met"))
+
+
+def _head(item: ServiceItem, lang: str) -> str:
+    """「清单第1项…（服务对象：…）」 / ``service list item 1, … (target group: …)``."""
+    return gettext("eligibility.item_head", lang, n=item.number, service=item.service_in(lang),
+                   target_group=item.target_group_in(lang))
 
 
 class EligibilityNeedsReason(ValueError):
@@ -92,7 +110,7 @@ def check_referral(session: Session, case: Case, pathway: str, parameters: Mappi
     head = f"清单第{item.number}项{item.service}（服务对象：{item.target_group}）"
     override = str(values.pop(OVERRIDE, "") or "").strip()
     if result.status == "not_met":
-        raise NotEligible(f"{head}：该儿童不符合服务对象条件，不能转介。{result.reasons_zh('not_met')}", result)
+        raise NotEligible(None, result, item)
     if result.status == "unknown":
         if not override:
             raise EligibilityNeedsReason(  # names the field, so the form marks the reason's input

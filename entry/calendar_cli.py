@@ -1,6 +1,7 @@
 """``careflow calendar …``: load the State Council's yearly holiday arrangement (节假日安排) and see what is loaded.
 
-Errors in the file exit with code 2 and a Chinese message naming the field and the value; nothing is written.
+Errors in the file exit with code 2 and a message naming the field and the value (Chinese, English with
+``CAREFLOW_LANG=en``); nothing is written.
 Imports inside a command are marked ``# start-up``: they load the database layer (sqlmodel, about 1 s), which
 ``careflow --help`` does not need.
 """
@@ -11,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from core.i18n import cli_text as tr
+from core.i18n import cli_language, cli_text as tr
+from models.errors import error_text
 
 calendar_app = typer.Typer(help=tr("cli.calendar.help"), no_args_is_help=True)
 
@@ -30,7 +32,7 @@ def load_cmd(
     try:
         result = load_arrangement_file(file, actor=actor)
     except (ArrangementError, LookupError) as exc:
-        typer.secho(tr("cli.out.error", message=exc), fg=typer.colors.RED, err=True)
+        typer.secho(tr("cli.out.error", message=error_text(exc, cli_language())), fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
     except (OSError, UnicodeDecodeError) as exc:
         why = tr("cli.calendar.load.out.not_utf8") if isinstance(exc, UnicodeDecodeError) else \

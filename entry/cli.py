@@ -19,7 +19,7 @@ import sys  # noqa: E402
 
 import typer  # noqa: E402
 
-from core.i18n import cli_text as tr  # noqa: E402
+from core.i18n import cli_language, cli_text as tr  # noqa: E402
 from core.settings import get_settings  # noqa: E402
 from entry.calendar_cli import calendar_app  # noqa: E402
 from entry.case_cli import case_app  # noqa: E402
@@ -33,6 +33,7 @@ from entry.survey_cli import survey_app  # noqa: E402
 from entry.task_cli import task_app  # noqa: E402
 from entry.typer_words import use_our_words  # noqa: E402
 from entry.web_cli import web_app  # noqa: E402
+from models.errors import error_text  # noqa: E402
 
 use_our_words()  # typer's own words (选项, 用法 …) in the reader's language
 app = typer.Typer(help=tr("cli.app.help"), no_args_is_help=True, pretty_exceptions_enable=False)
@@ -50,10 +51,15 @@ app.add_typer(calendar_app, name="calendar")  # holiday arrangements, DOMAIN.md 
 
 
 def main() -> None:
-    """The ``careflow`` command. A database that was never set up gets one clear line instead of a traceback."""
+    """The ``careflow`` command. A database that was never set up, or a malformed policy file (a command that reads
+    the policy: the operator who edited it reads each problem — file, entry, field, value — in their language), gets
+    one clear line instead of a traceback."""
     try:
         app()
     except Exception as exc:
+        if _is_policy_error(exc):
+            typer.secho(tr("cli.out.error", message=error_text(exc, cli_language())), fg=typer.colors.RED, err=True)
+            sys.exit(2)
         table = _missing_table(exc)
         if table is None:
             raise
@@ -63,6 +69,13 @@ def main() -> None:
         typer.secho(tr("cli.out.error", message=tr("cli.out.no_database", url=url, table=table)),
                     fg=typer.colors.RED, err=True)
         sys.exit(2)
+
+
+def _is_policy_error(exc: Exception) -> bool:
+    """Whether ``exc`` is a :class:`models.policy_files.PolicyError` (only a command that loaded the policy's models
+    can raise one: they are not imported to check)."""
+    policy_files = sys.modules.get("models.policy_files")
+    return policy_files is not None and isinstance(exc, policy_files.PolicyError)
 
 
 def _missing_table(exc: Exception) -> str | None:

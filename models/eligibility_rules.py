@@ -10,7 +10,8 @@ for migrant children (section 一, :func:`models.eligibility.assess_migrant_chil
     - disability                         # a recorded fact (models.child_facts.FACTS) that must be "yes"
     - any_of: [orphan, hiv_affected, de_facto_unsupported]   # one of them is enough
 
-Each rule yields ``met`` | ``not_met`` | ``unknown`` with a Chinese reason (:class:`RuleResult`).
+Each rule yields ``met`` | ``not_met`` | ``unknown`` with a reason in Chinese and in English (:class:`RuleResult`;
+:meth:`ItemEligibility.reasons` in the reader's language).
 
 Dates (calendar dates, Asia/Shanghai):
 
@@ -35,6 +36,7 @@ from typing import Any, Literal
 
 from models.child_facts import BOOL_VALUES, ENROLMENT_OPTIONS, FACT_SOURCES, FACTS
 from models.eligibility import add_months, assess_migrant_child, last_start_within
+from models.errors import wording
 
 __all__ = ["ChildProfile", "ItemEligibility", "KnownFact", "Rule", "RuleResult", "RULE_NAMES", "SCHOOL_STAGES",
            "age_birth_bounds", "age_in_years", "aged_by", "aged_from", "evaluate_item", "evaluate_rule", "parse_rules",
@@ -53,6 +55,15 @@ FACT_RULES = tuple(key for key, fact in FACTS.items() if fact.options is BOOL_VA
 RULE_NAMES = ("migrant_child", "age", "school_stage", "any_of", *FACT_RULES)
 
 STATUS_ZH = {"met": "符合", "not_met": "不符合", "unknown": "待核实"}
+STATUS_EN = {"met": "met", "not_met": "not met", "unknown": "to be verified"}
+SCHOOL_STAGES_EN: dict[str, str] = {"compulsory": "compulsory education", "senior_high": "general senior high school",
+                                    "secondary_vocational": "secondary vocational education"}
+
+
+def _label(value: str, kind: str, lang: str, chinese: str) -> str:
+    """A fact's, a source's or an enrolment's label in ``lang`` from the catalogues (``chinese`` before they load)."""
+    word = wording("option")
+    return word(value, kind, lang) if word and lang == "en" else chinese
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,24 @@ class Rule:
     under_years: int | None = None
     stage: str = ""
     any_of: tuple["Rule", ...] = ()
+
+    def label(self, lang: str) -> str:
+        """What the rule requires, in ``lang`` (``zh``: :attr:`label_zh`; ``en``: ``age: 3-6 (aged 3, under 7)``)."""
+        if lang != "en":
+            return self.label_zh
+        if self.name == "migrant_child":
+            return "migrant child"
+        if self.name == "age":
+            parts = ([f"aged {self.min_years}"] if self.min_years else []) + \
+                    ([f"under {self.under_years}"] if self.under_years is not None else [])
+            band = (f"{self.min_years or 0}-{self.under_years - 1}" if self.under_years is not None
+                    else f"{self.min_years} and over")
+            return f"age: {band} ({', '.join(parts)})"
+        if self.name == "school_stage":
+            return f"school stage: {SCHOOL_STAGES_EN[self.stage]}"
+        if self.name == "any_of":
+            return "one of: " + ", ".join(r.label("en") for r in self.any_of)
+        return _label(self.name, "child_fact", "en", FACTS[self.name].label_zh)
 
     @property
     def label_zh(self) -> str:
@@ -102,6 +131,15 @@ class KnownFact:
             source += f"：{self.source_detail}"
         return f"（{source}，{self.established_on}）" if self.established_on else f"（{source}）"
 
+    @property
+    def where_en(self) -> str:
+        """`` (caseworker's check, 2026-12-01)``."""
+        source = ("key care designation" if self.source == "key_care" else
+                  _label(self.source, "child_fact.source", "en", FACT_SOURCES.get(self.source, self.source)))
+        if self.source_detail:
+            source += f": {self.source_detail}"
+        return f" ({source}, {self.established_on})" if self.established_on else f" ({source})"
+
 
 @dataclass(frozen=True)
 class ChildProfile:
@@ -124,16 +162,24 @@ class ChildProfile:
 
 @dataclass(frozen=True)
 class RuleResult:
-    """A rule's outcome on a child: ``status`` and the Chinese ``reason`` (with dates and sources)."""
+    """A rule's outcome on a child: ``status`` and the Chinese ``reason`` (with dates and sources), ``reason_en``
+    the same in English."""
 
     rule: Rule
     status: Status
     reason: str
+    reason_en: str = ""
 
     @property
     def text(self) -> str:
         """``流动儿童：符合。……``."""
         return f"{self.rule.label_zh}：{STATUS_ZH[self.status]}。{self.reason}"
+
+    def text_in(self, lang: str) -> str:
+        """:attr:`text` in ``lang``: ``migrant child: not met. …`` in English."""
+        if lang != "en":
+            return self.text
+        return f"{self.rule.label('en')}: {STATUS_EN[self.status]}. {self.reason_en or self.reason}"
 
 
 @dataclass(frozen=True)
@@ -151,7 +197,12 @@ class ItemEligibility:
 
     def reasons_zh(self, status: Status | None = None) -> str:
         """The results (of ``status``, default all) joined with ``；``."""
-        return "；".join(r.text for r in self.results if status is None or r.status == status)
+        return self.reasons("zh", status)
+
+    def reasons(self, lang: str, status: Status | None = None) -> str:
+        """The results (of ``status``, default all) in ``lang``, joined with ``；`` (``; `` in English)."""
+        return ("; " if lang == "en" else "；").join(r.text_in(lang) for r in self.results
+                                                    if status is None or r.status == status)
 
 
 # ------------------------------------------------------------------------------------------ parsing
@@ -277,44 +328,63 @@ _COMPUTED_ZH = {"preschool": "学龄前", "compulsory": "义务教育阶段", "s
                 "beyond": "已超过高中阶段"}
 
 
+_COMPUTED_EN = {"preschool": "before school age", "compulsory": "compulsory education",
+                "senior": "senior secondary (general or vocational)", "beyond": "past senior secondary"}
+
+
+def _enrolment_en(value: str) -> str:
+    return _label(value, "child_fact.value", "en", ENROLMENT_OPTIONS.get(value, value))
+
+
 def _school_stage(rule: Rule, child: ChildProfile, on: dt.date) -> RuleResult:
     recorded = child.fact("school_enrolment")
     if recorded is not None and recorded.value in SCHOOL_STAGES:
         said = f"已记录{ENROLMENT_OPTIONS[recorded.value]}{recorded.where_zh}"
-        return RuleResult(rule, "met" if recorded.value == rule.stage else "not_met", said)
+        said_en = f"recorded: {_enrolment_en(recorded.value)}{recorded.where_en}"
+        return RuleResult(rule, "met" if recorded.value == rule.stage else "not_met", said, said_en)
     entry, grade = school_year(child.birth_date, on)
     stage = _stage_of(grade)
     cutoff = "8月31日及以前" if (child.birth_date.month, child.birth_date.day) <= (8, 31) else "9月1日及以后"
     year = f"为第{grade}学年" if grade >= 1 else "尚未入学"  # grade ≤ 0: the years before primary school
     why = (f"出生日期 {child.birth_date}（当年{cutoff}出生），按9月1日入学规定 {entry}年9月入小学，"
            f"{on} {year}，属{_COMPUTED_ZH[stage]}")
+    why_en = (f"born {child.birth_date} ({'by 31 August' if cutoff.startswith('8') else 'from 1 September'}), "
+              f"enters primary school in September {entry} under the 1 September rule; on {on} "
+              f"{f'in school year {grade}' if grade >= 1 else 'not yet in school'}, {_COMPUTED_EN[stage]}")
     if recorded is not None:
         why = f"已记录{ENROLMENT_OPTIONS.get(recorded.value, recorded.value)}{recorded.where_zh}；" + why
+        why_en = f"recorded: {_enrolment_en(recorded.value)}{recorded.where_en}; " + why_en
     wanted = "compulsory" if rule.stage == "compulsory" else "senior"
-    return RuleResult(rule, "met" if stage == wanted else "not_met", why)
+    return RuleResult(rule, "met" if stage == wanted else "not_met", why, why_en)
 
 
 def _age(rule: Rule, child: ChildProfile, on: dt.date) -> RuleResult:
     birth = child.birth_date
     if rule.min_years is not None and on < aged_from(birth, rule.min_years):
         return RuleResult(rule, "not_met", f"出生日期 {birth}，{on} 未满{rule.min_years}周岁"
-                                           f"（{aged_from(birth, rule.min_years)} 起年满{rule.min_years}周岁）")
+                                           f"（{aged_from(birth, rule.min_years)} 起年满{rule.min_years}周岁）",
+                          f"born {birth}: not yet aged {rule.min_years} on {on} (aged {rule.min_years} from "
+                          f"{aged_from(birth, rule.min_years)})")
     if rule.under_years is not None and on >= aged_from(birth, rule.under_years):
         return RuleResult(rule, "not_met", f"出生日期 {birth}，{aged_from(birth, rule.under_years)} 起已满"
-                                           f"{rule.under_years}周岁")
-    return RuleResult(rule, "met", f"出生日期 {birth}，{on} 在该年龄段内")
+                                           f"{rule.under_years}周岁",
+                          f"born {birth}: aged {rule.under_years} since {aged_from(birth, rule.under_years)}")
+    return RuleResult(rule, "met", f"出生日期 {birth}，{on} 在该年龄段内", f"born {birth}: within the ages on {on}")
 
 
 def _fact(rule: Rule, child: ChildProfile) -> RuleResult:
-    label = FACTS[rule.name].label_zh
+    label, en = FACTS[rule.name].label_zh, rule.label("en")
     known = child.fact(rule.name)
     if known is None:
-        return RuleResult(rule, "unknown", f"儿童档案未记录“{label}”，请核实后记录")
+        return RuleResult(rule, "unknown", f"儿童档案未记录“{label}”，请核实后记录",
+                          f"the child's record does not say “{en}”: verify and record it")
     if known.value == "yes":
-        return RuleResult(rule, "met", f"已记录“{label}”：是{known.where_zh}")
+        return RuleResult(rule, "met", f"已记录“{label}”：是{known.where_zh}", f"recorded “{en}”: yes{known.where_en}")
     if known.value == "no":
-        return RuleResult(rule, "not_met", f"已记录“{label}”：否{known.where_zh}")
-    return RuleResult(rule, "unknown", f"“{label}”记录为待核实{known.where_zh}")
+        return RuleResult(rule, "not_met", f"已记录“{label}”：否{known.where_zh}",
+                          f"recorded “{en}”: no{known.where_en}")
+    return RuleResult(rule, "unknown", f"“{label}”记录为待核实{known.where_zh}",
+                      f"“{en}” is recorded as to be verified{known.where_en}")
 
 
 def evaluate_rule(rule: Rule, child: ChildProfile, on: dt.date) -> RuleResult:
@@ -324,8 +394,10 @@ def evaluate_rule(rule: Rule, child: ChildProfile, on: dt.date) -> RuleResult:
                                           residence_county=child.residence_county_code,
                                           arrival_date=child.arrival_date, on=on)
         if assessment.is_migrant:
-            return RuleResult(rule, "met", "；".join(r.text_zh for r in assessment.reasons))
-        return RuleResult(rule, "not_met", "；".join(r.text_zh for r in assessment.failed))
+            return RuleResult(rule, "met", "；".join(r.text_zh for r in assessment.reasons),
+                              "; ".join(r.text_en for r in assessment.reasons))
+        return RuleResult(rule, "not_met", "；".join(r.text_zh for r in assessment.failed),
+                          "; ".join(r.text_en for r in assessment.failed))
     if rule.name == "age":
         return _age(rule, child, on)
     if rule.name == "school_stage":
@@ -334,7 +406,8 @@ def evaluate_rule(rule: Rule, child: ChildProfile, on: dt.date) -> RuleResult:
         results = [evaluate_rule(r, child, on) for r in rule.any_of]
         status: Status = ("met" if any(r.status == "met" for r in results)
                           else "not_met" if all(r.status == "not_met" for r in results) else "unknown")
-        return RuleResult(rule, status, "；".join(f"{r.rule.label_zh}：{r.reason}" for r in results))
+        return RuleResult(rule, status, "；".join(f"{r.rule.label_zh}：{r.reason}" for r in results),
+                          "; ".join(f"{r.rule.label('en')}: {r.reason_en or r.reason}" for r in results))
     return _fact(rule, child)
 
 

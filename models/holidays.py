@@ -7,9 +7,9 @@
   adjusted working weekends (调休) are fixed only by the State Council's yearly arrangement; so without that
   arrangement only these fixed dates can be known, and a count that uses them is still provisional.
 * :class:`Arrangement` — one year's official arrangement (days off, adjusted working days, its source).
-* :func:`parse_arrangement` — read and check an arrangement file (YAML); errors are Chinese and name the field and
-  the value (:class:`ArrangementError`). The one reader of the shape below: ``careflow calendar load``, the admin
-  page and the ``policy/calendar/<year>.yaml`` files of :class:`models.working_days.WorkingDayCalendar` all use it.
+* :func:`parse_arrangement` — read and check an arrangement file (YAML); errors name the field and the value, in
+  the reader's language (:class:`ArrangementError`). The one reader of the shape below: ``careflow calendar
+  load``, the admin page and the ``policy/calendar/<year>.yaml`` files of :class:`models.working_days.WorkingDayCalendar` all use it.
 * :class:`HolidayArrangement` — the table holding each loaded year (migration 0011), the first source of truth of
   :class:`models.working_days.WorkingDayCalendar`.
 
@@ -35,6 +35,7 @@ import yaml
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, utcnow
+from models.errors import wording
 
 #: (month, day, name) of the statutory holidays on fixed Gregorian dates (《全国年节及纪念日放假办法》第二条, 2025 text).
 FIXED_HOLIDAYS: tuple[tuple[int, int, str], ...] = (
@@ -46,9 +47,8 @@ HOLIDAY_LAW = "《全国年节及纪念日放假办法》"
 _FIELDS = ("year", "source", "note", "holidays", "working_days")
 _REQUIRED = ("year", "source", "holidays", "working_days")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_FIELD_ZH = {"year": "year（年份）", "source": "source（通知名称）", "note": "note（备注）",
-             "holidays": "holidays（放假日期）", "working_days": "working_days（调休上班日期）"}
-_WEEKDAY_ZH = "一二三四五六日"
+#: The catalogue key naming each fixed-date holiday (``holidays.name.<key>``).
+_HOLIDAY_KEYS = {"新年": "new_year", "劳动节": "labour_day", "国庆节": "national_day"}
 _SATURDAY = 5
 
 
@@ -98,13 +98,72 @@ class Arrangement:
                    working_days=frozenset(_dt.date.fromisoformat(d) for d in row.working_days))
 
 
+class Phrase:
+    """Words by catalogue ``key`` (``holidays.…``) with ``values`` formatted in, worded in the reader's language when
+    shown (a value with a ``text(lang)`` method is worded too; a tuple of names is joined with 「、」, ``, `` in
+    English). ``str()`` is the Chinese text."""
+
+    def __init__(self, key: str, **values):
+        self.key, self.values = key, values
+
+    def text(self, lang: str) -> str:
+        """The words in ``lang`` (``zh`` or ``en``); the key and values before core.i18n lends its words."""
+        values = {name: _worded(value, lang) for name, value in self.values.items()}
+        word = wording("message")
+        return word(self.key, lang, **values) if word else f"{self.key} {values}"
+
+    def __str__(self) -> str:
+        return self.text("zh")
+
+
+class _Shown:
+    """A value an arrangement gave, quoted as written: 「“2027-02-30”」 / ``"2027-02-30"``."""
+
+    def __init__(self, value: object):
+        self.value = value
+
+    def text(self, lang: str) -> str:
+        return _show(self.value, lang)
+
+
+def _worded(value: object, lang: str) -> object:
+    if callable(getattr(value, "text", None)):
+        return value.text(lang)
+    if isinstance(value, tuple):
+        return ("、" if lang != "en" else ", ").join(str(_worded(v, lang)) for v in value)
+    return value
+
+
+def _field(name: str) -> Phrase | str:
+    """A field of the file by its label (``year（年份）`` / ``year``); an unknown field as written."""
+    return Phrase(f"holidays.field.{name}") if name in _FIELDS else name
+
+
 class ArrangementError(ValueError):
-    """An arrangement is malformed. The message is Chinese and names the file, the field and the value."""
+    """An arrangement is malformed (or cannot be stored): message ``key`` (``holidays.problem.…``) with ``values``,
+    prefixed by the file's name ``where`` (a :class:`Phrase` or a path as written), worded in the reader's
+    language by :meth:`text` and naming the file, the field and the value. ``str()`` is the Chinese text (logs)."""
+
+    def __init__(self, key: str, *, where: object = None, **values):
+        super().__init__(key, values)
+        self.key, self.where, self.values = key, where, values
+
+    def text(self, lang: str) -> str:
+        """The message in ``lang`` (``zh`` or ``en``)."""
+        what = Phrase(self.key, **self.values).text(lang)
+        if self.where is None:
+            return what
+        return Phrase("holidays.error.where", where=self.where, what=what).text(lang)
+
+    def __str__(self) -> str:
+        return self.text("zh")
 
     @classmethod
-    def at(cls, where: str, field: str, value: object, why: str) -> "ArrangementError":
-        """``<where>：字段 <field（中文）> 的值 <value> <why>``: the one shape of a message about a field."""
-        return cls(f"{where}：字段 {_FIELD_ZH.get(field, field)} 的值 {_show(value)} {why}")
+    def at(cls, where: object, field: str, value: object, key: str, **values) -> "ArrangementError":
+        """``<where>：字段 <field（中文）> 的值 <value> <why>`` (``key`` with ``values``): the one shape of a message
+        about a field."""
+        return cls("holidays.error.field", where=where, field=_field(field), value=_Shown(value),
+                   why=Phrase(key, **values))
 
 
 class _Loader(yaml.SafeLoader):
@@ -117,14 +176,14 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def _show(value: object) -> str:
+def _show(value: object, lang: str = "zh") -> str:
     if isinstance(value, list):
-        return "[" + ", ".join(_show(v) for v in value[:5]) + (", …" if len(value) > 5 else "") + "]"
+        return "[" + ", ".join(_show(v, lang) for v in value[:5]) + (", …" if len(value) > 5 else "") + "]"
     if isinstance(value, _dt.date):
         return value.isoformat()
     if value is None:
-        return "（空）"
-    return f"“{value}”"
+        return "(empty)" if lang == "en" else "（空）"
+    return f'"{value}"' if lang == "en" else f"“{value}”"
 
 
 def _date(value: object) -> _dt.date | None:
@@ -136,7 +195,7 @@ def _date(value: object) -> _dt.date | None:
     return None
 
 
-def parse_arrangement(text: str, where: str = "节假日安排文件", year: int | None = None) -> Arrangement:
+def parse_arrangement(text: str, where: object = None, year: int | None = None) -> Arrangement:
     """Parse and check an arrangement (the YAML shape in the module docstring): the one reader of an arrangement,
     whether loaded with ``careflow calendar load``, pasted on ``/admin/calendar`` or kept in ``policy/calendar``.
 
@@ -148,14 +207,17 @@ def parse_arrangement(text: str, where: str = "节假日安排文件", year: int
 
     Args:
         text: the file's text.
-        where: how the file is named in errors (its path).
+        where: how the file is named in errors: a :class:`Phrase` (``holidays.where.file`` with its path) or text
+            as written; default 「节假日安排文件」 / ``holiday arrangement file``.
         year: the year the arrangement must be for, when the file's name says it (``policy/calendar/2027.yaml``);
             another ``year`` is refused naming the file.
 
     Raises:
-        ArrangementError: in Chinese, naming ``where``, the field and the offending value, e.g.
-            ``节假日安排文件 x.yaml：字段 working_days（调休上班日期）的值 “2027-02-10” 是星期三，调休上班日只能是星期六或星期日``.
+        ArrangementError: naming ``where``, the field and the offending value, worded in the reader's language
+            (``.text(lang)``; ``str()`` Chinese), e.g. ``节假日安排文件 x.yaml：字段 working_days（调休上班日期）的值
+            “2027-02-10” 是星期三，调休上班日只能是星期六或星期日``.
     """
+    where = Phrase("holidays.where.default") if where is None else where
     data = _read_mapping(text, where)
     year, source, note = _year(data, where, year), _source(data, where), _note(data, where)
     holidays = _dates(data, "holidays", year, where)
@@ -170,40 +232,40 @@ def _read_mapping(text: str, where: str) -> dict:
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: a malformed number such as 0b_
-        raise ArrangementError(f"{where}：不是有效的 YAML（{exc}）") from None
+        raise ArrangementError("holidays.problem.not_yaml", where=where, detail=exc) from None
     if not isinstance(data, dict):
-        raise ArrangementError(f"{where}：应为包含字段 {'、'.join(_REQUIRED)} 的映射，实际是 {_show(data)}")
+        raise ArrangementError("holidays.problem.not_mapping", where=where, fields=_REQUIRED, value=_Shown(data))
     for field in data:
         if field not in _FIELDS:
-            raise ArrangementError.at(where, str(field), data[field],
-                                      f"无法识别：未知字段（可用字段：{'、'.join(_FIELDS)}）")
+            raise ArrangementError.at(where, str(field), data[field], "holidays.problem.unknown_field",
+                                      fields=_FIELDS)
     for field in _REQUIRED:
         if field not in data:
-            raise ArrangementError(f"{where}：缺少字段 {_FIELD_ZH[field]}")
+            raise ArrangementError("holidays.problem.missing_field", where=where, field=_field(field))
     return data
 
 
 def _year(data: dict, where: str, expected: int | None) -> int:
     year = data["year"]
     if not isinstance(year, int) or isinstance(year, bool) or not 2000 <= year <= 2100:
-        raise ArrangementError.at(where, "year", year, "不是有效的年份（应为 2000–2100 之间的整数，例如 2027）")
+        raise ArrangementError.at(where, "year", year, "holidays.problem.bad_year")
     if expected is not None and year != expected:
-        raise ArrangementError.at(where, "year", year, f"与文件名所写的年份 {expected} 不符")
+        raise ArrangementError.at(where, "year", year, "holidays.problem.year_not_file_name",
+                                  expected=expected)
     return year
 
 
 def _source(data: dict, where: str) -> str:
     source = data["source"]
     if not isinstance(source, str) or not source.strip():
-        raise ArrangementError.at(where, "source", source,
-                                  "不能为空：请填写通知名称，例如“国务院办公厅关于2027年部分节假日安排的通知”")
+        raise ArrangementError.at(where, "source", source, "holidays.problem.no_source")
     return source.strip()
 
 
 def _note(data: dict, where: str) -> str:
     note = data.get("note") or ""
     if not isinstance(note, str):
-        raise ArrangementError.at(where, "note", note, "应为文字")
+        raise ArrangementError.at(where, "note", note, "holidays.problem.note_not_text")
     return note.strip()
 
 
@@ -214,20 +276,21 @@ def _dates(data: dict, field: str, year: int, where: str) -> set[_dt.date]:
     if values is None and field == "working_days":
         values = []
     if not isinstance(values, list):
-        raise ArrangementError.at(where, field, values, "应为日期列表（每行一个 YYYY-MM-DD）")
+        raise ArrangementError.at(where, field, values, "holidays.problem.not_date_list")
     first, last = _dt.date(year - 1, 12, 1), _dt.date(year + 1, 1, 31)
     dates: set[_dt.date] = set()
     for value in values:
         day = _date(value)
         if day is None:
-            raise ArrangementError.at(where, field, value, "不是有效日期（请写成 YYYY-MM-DD，例如 2027-02-06）")
+            raise ArrangementError.at(where, field, value, "holidays.problem.not_date")
         if not first <= day <= last:
-            raise ArrangementError.at(where, field, value, f"不在 {year} 年安排的范围内（{first} 至 {last}）")
+            raise ArrangementError.at(where, field, value, "holidays.problem.out_of_range", year=year,
+                                      first=first.isoformat(), last=last.isoformat())
         if field == "working_days" and day.weekday() < _SATURDAY:
-            raise ArrangementError.at(where, field, value,
-                                      f"是星期{_WEEKDAY_ZH[day.weekday()]}，调休上班日只能是星期六或星期日")
+            raise ArrangementError.at(where, field, value, "holidays.problem.working_weekday",
+                                      weekday=Phrase(f"holidays.weekday.{day.weekday()}"))
         if day in dates:
-            raise ArrangementError.at(where, field, value, "重复列出")
+            raise ArrangementError.at(where, field, value, "holidays.problem.duplicate")
         dates.add(day)
     return dates
 
@@ -236,14 +299,15 @@ def _check_holidays(listed: object, holidays: set[_dt.date], working_days: set[_
                     where: str) -> None:
     """Some days off, none also a working day, and every fixed-date statutory holiday of ``year`` among them."""
     if not holidays:
-        raise ArrangementError.at(where, "holidays", listed, "没有列出任何放假日期；正式安排都包含放假日期")
+        raise ArrangementError.at(where, "holidays", listed, "holidays.problem.no_holidays")
     both = holidays & working_days
     if both:
-        raise ArrangementError.at(where, "working_days", min(both), "同时列在 holidays（放假日期）中")
+        raise ArrangementError.at(where, "working_days", min(both), "holidays.problem.also_holiday",
+                                  other=_field("holidays"))
     for day, name in fixed_holidays(year).items():
         if day not in holidays:
-            raise ArrangementError.at(where, "holidays", listed,
-                                      f"缺少法定节日 {day.isoformat()}（{name}，{HOLIDAY_LAW}第二条规定的固定日期）")
+            raise ArrangementError.at(where, "holidays", listed, "holidays.problem.missing_statutory",
+                                      day=day.isoformat(), name=Phrase(f"holidays.name.{_HOLIDAY_KEYS[name]}"))
 
 
 class HolidayArrangement(SQLModel, table=True):

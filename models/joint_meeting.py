@@ -20,7 +20,9 @@ from pydantic import Field, field_validator
 
 from models.outcome_fields import OutcomeField
 from models.policy import load_policy
-from models.policy_files import Code, PolicyError, PolicyModel, Text, default_policy_dir, read_yaml, validate_file
+from models.policy_files import (
+    Code, Detail, PolicyError, PolicyModel, PolicyProblem, Text, default_policy_dir, read_yaml, validate_file,
+)
 from models.regions import load_regions
 
 __all__ = ["KIND", "MEETING_OUTCOME", "JointMeetingPolicy", "MeetingPeriod", "describe_meeting_duty",
@@ -62,7 +64,7 @@ def load_joint_meeting_policy(policy_dir: Path | None = None) -> JointMeetingPol
     known = load_policy(base).agencies
     unknown = [code for code in (meeting.convener, *meeting.participants) if code not in known]
     if unknown:
-        raise PolicyError(f"{rel}: unknown agency code(s) {unknown} (not in agencies.yaml)")
+        raise PolicyError(PolicyProblem(rel, [], "", Detail("policy.problem.unknown_agencies", value=unknown)))
     return meeting
 
 

@@ -18,7 +18,7 @@ from pydantic import Field, field_validator, model_validator
 from models.deadlines import DeadlineRule
 from models.outcome_fields import OutcomeField, unique_names, validate_fields
 from models.policy_files import (
-    Code, Level, Located, OptionalRule, PolicyError, PolicyModel, Rule, Text, locate, read_yaml, validate_file,
+    Code, Detail, Level, Located, OptionalRule, PolicyError, PolicyModel, Rule, Text, locate, read_yaml, validate_file,
 )
 from models.policy_lists import AgencyType, ServiceItem
 
@@ -258,19 +258,23 @@ def load_pathway(path: Path, base: Path, agencies: dict[str, AgencyType], agenci
     pathway: PathwayDefinition = validate_file(PathwayDefinition, raw, rel)
     problems: list[str] = []
     if pathway.key != path.stem:
-        problems.append(locate(rel, raw, ("key",), f"{pathway.key!r} must match the file name ({path.stem!r})"))
+        problems.append(locate(rel, raw, ("key",), Detail("policy.problem.key_not_file_name", value=pathway.key,
+                                                            stem=path.stem)))
     for number in pathway.service_items:
         if number not in items:
-            problems.append(locate(rel, raw, ("service_items",), f"{number!r} is not a service-list item"))
+            problems.append(locate(rel, raw, ("service_items",), Detail("policy.problem.not_service_item",
+                                                                         value=number)))
     for number, step_key in pathway.item_steps.items():
         if number not in items:
-            problems.append(locate(rel, raw, ("item_steps",), f"{number!r} is not a service-list item"))
+            problems.append(locate(rel, raw, ("item_steps",), Detail("policy.problem.not_service_item",
+                                                                      value=number)))
         if step_key not in pathway.step_keys:
-            problems.append(locate(rel, raw, ("item_steps",),
-                                    f"item {number}: {step_key!r} is not a step of this pathway ({pathway.step_keys})"))
+            problems.append(locate(rel, raw, ("item_steps",), Detail("policy.problem.not_a_step", number=number,
+                                                                      value=step_key, steps=pathway.step_keys)))
     for code in pathway.started_by_agencies:
         if code not in agencies:
-            problems.append(locate(rel, raw, ("started_by_agencies",), f"unknown agency code {code!r} (not in {agencies_rel})"))
+            problems.append(locate(rel, raw, ("started_by_agencies",),
+                                   Detail("policy.problem.unknown_agency", value=code, agencies=agencies_rel)))
     for index, step in enumerate(pathway.steps):
         fields = [("agency", [step.agency]), ("agencies", step.explicit_agencies or []),
                   ("alternative_agencies", step.alternative_agencies)]
@@ -278,7 +282,7 @@ def load_pathway(path: Path, base: Path, agencies: dict[str, AgencyType], agenci
             for code in codes:
                 if code not in agencies:
                     problems.append(locate(rel, raw, ("steps", index, field),
-                                            f"unknown agency code {code!r} (not in {agencies_rel})"))
+                                           Detail("policy.problem.unknown_agency", value=code, agencies=agencies_rel)))
     if problems:
         raise PolicyError(problems)
     return pathway

@@ -18,7 +18,7 @@ import functools
 from pathlib import Path
 
 from models.pathways import PathwayDefinition, load_pathway
-from models.policy_files import PolicyError, PolicyModel, default_policy_dir
+from models.policy_files import Detail, PolicyError, PolicyModel, PolicyProblem, default_policy_dir
 from models.policy_lists import AgencyType, ServiceItem, load_lists
 
 __all__ = ["Policy", "load_policy"]
@@ -65,7 +65,8 @@ def _load_policy_cached(policy_dir: Path) -> Policy:
     pathway_dir = policy_dir / "pathways"
     files = sorted(pathway_dir.glob("*.yaml")) if pathway_dir.is_dir() else []
     if not files:
-        raise PolicyError(f"{pathway_dir.relative_to(base).as_posix()}: no pathway files (*.yaml)")
+        raise PolicyError(PolicyProblem(pathway_dir.relative_to(base).as_posix(), [], "",
+                                        Detail("policy.problem.no_pathway_files")))
     problems: list[str] = []
     pathways: dict[str, PathwayDefinition] = {}
     for path in files:

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 
 from models.eligibility_rules import Rule as EligibilityRule, parse_rules
 from models.policy_files import (
-    Code, Level, PolicyError, PolicyModel, Text, default_policy_dir, locate, read_yaml, validate_file,
+    Code, Detail, Level, PolicyError, PolicyModel, Text, default_policy_dir, locate, read_yaml, validate_file,
 )
 
 __all__ = ["AgencyType", "Area", "PROVINCIAL_LIST_SIZE", "PolicyLists", "ServiceItem", "load_lists", "service_names"]
@@ -158,7 +158,7 @@ def _load_service_list(policy_dir: Path, base: Path, agencies: dict[str, AgencyT
         unknown_codes = [code for code in item.departments if code not in agencies]
         for code in unknown_codes:
             problems.append(locate(rel, raw, where + ("departments",),
-                                    f"unknown agency code {code!r} (not in {agencies_rel})"))
+                                   Detail("policy.problem.unknown_agency", value=code, agencies=agencies_rel)))
         if len(set(item.departments)) != len(item.departments):
             problems.append(locate(rel, raw, where + ("departments",), f"{item.departments} names a department twice"))
         if item.departments_zh.strip() and not unknown_codes:

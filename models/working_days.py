@@ -12,8 +12,8 @@ The State Council's official arrangement of public holidays for one year (国务
 is normally loaded into the database with ``careflow calendar load FILE`` (:mod:`careflow.holidays`, table
 ``holiday_arrangement``), which :func:`default_calendar` reads first. Working-day calendar files
 (``policy/calendar/<year>.yaml``) can hold one too, in the same shape, read and checked by the same
-:func:`models.holidays.parse_arrangement` (errors in Chinese naming the file, the field and the value). Only add
-one when the notice is published.
+:func:`models.holidays.parse_arrangement` (errors naming the file, the field and the value, Chinese unless
+the reader asked for English). Only add one when the notice is published.
 """
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ from typing import NamedTuple
 
 import chinese_calendar
 
-from models.holidays import HOLIDAY_LAW, Arrangement, ArrangementError, fixed_holiday_name, parse_arrangement
+from models.holidays import (
+    HOLIDAY_LAW, Arrangement, ArrangementError, Phrase, fixed_holiday_name, parse_arrangement,
+)
 from policy import POLICY_DIR
 
 _YEAR_FILE = re.compile(r"^\d{4}$")
@@ -96,9 +98,9 @@ class WorkingDayCalendar:
             ``.gitkeep``) are ignored.
 
     Raises:
-        ArrangementError: a calendar file is malformed (a ValueError; Chinese, naming the file, the field and the
-            offending value, as :func:`models.holidays.parse_arrangement`), is not named ``<year>.yaml`` after its
-            year, repeats a year or contradicts another file.
+        ArrangementError: a calendar file is malformed (a ValueError; in the reader's language, naming the file,
+            the field and the offending value, as :func:`models.holidays.parse_arrangement`), is not named
+            ``<year>.yaml`` after its year, repeats a year or contradicts another file.
         FileNotFoundError: an explicit ``calendar_dir`` does not exist.
     """
 
@@ -106,12 +108,15 @@ class WorkingDayCalendar:
         if calendar_dir is None:
             calendar_dir = POLICY_DIR / "calendar"
         elif not Path(calendar_dir).is_dir():
+            # English: only code and tests pass a folder (careflow reads the default one): for developers
             raise FileNotFoundError(f"calendar folder {calendar_dir} does not exist")
         self.calendar_dir = calendar_dir = Path(calendar_dir)
         #: year -> "file name: source" (or "数据库：source") for every loaded official arrangement
         self._sources: dict[int, str] = {}
         #: date -> (working?, label) for every date listed in an arrangement
         self._listed: dict[_dt.date, tuple[bool, str]] = {}
+        #: such a label -> how an error names it in the reader's language (a file's label is the same in both)
+        self._origins: dict[str, Phrase] = {}
         self._cache: dict[_dt.date, CalendarDay] = {}
         self._count_cache: dict[tuple[_dt.date, str, int], tuple[_dt.date, tuple[int, ...]]] = {}
         for arrangement in arrangements:
@@ -126,6 +131,7 @@ class WorkingDayCalendar:
     def _add_stored(self, arrangement: Arrangement) -> None:
         """Take an arrangement stored in the database (already checked by :func:`models.holidays.parse_arrangement`)."""
         label = f"数据库：{arrangement.source}"
+        self._origins[label] = Phrase("holidays.where.database", source=arrangement.source)
         for days, working in ((arrangement.holidays, False), (arrangement.working_days, True)):
             for day in days:
                 self._listed[day] = (working, label)
@@ -134,20 +140,22 @@ class WorkingDayCalendar:
     def _read_file(self, path: Path) -> None:
         """Take ``<year>.yaml``: checked by :func:`models.holidays.parse_arrangement`, then against its file name and
         the arrangements taken before it."""
-        where = f"日历文件 {path}"
+        where = Phrase("holidays.where.calendar_file", path=str(path))
         if not _YEAR_FILE.match(path.stem):
-            raise ArrangementError(f"{where}：文件名 “{path.name}” 应为 <年份>.yaml，例如 2027.yaml")
+            raise ArrangementError("holidays.problem.file_name", where=where, name=path.name)
         arrangement = parse_arrangement(path.read_text(encoding="utf-8"), where=where, year=int(path.stem))
         year = arrangement.year
         if year in self._sources:
-            raise ArrangementError.at(where, "year", year, f"已从 {self._sources[year]} 读入")
+            raise ArrangementError.at(where, "year", year, "holidays.problem.already_read",
+                                      origin=self._origins.get(self._sources[year], self._sources[year]))
         label = f"{path.name}: {arrangement.source}"
         for field, days, working in (("holidays", arrangement.holidays, False),
                                      ("working_days", arrangement.working_days, True)):
             for day in sorted(days):
                 earlier = self._listed.get(day)
                 if earlier is not None and earlier[0] != working:
-                    raise ArrangementError.at(where, field, day, f"与 {earlier[1]} 矛盾")
+                    raise ArrangementError.at(where, field, day, "holidays.problem.contradicts",
+                                              origin=self._origins.get(earlier[1], earlier[1]))
                 self._listed[day] = (working, label)
         self._sources[year] = label
 
@@ -171,6 +179,7 @@ class WorkingDayCalendar:
         if cached is not None:
             return cached
         if isinstance(d, _dt.datetime) or not isinstance(d, _dt.date):
+            # English: a programming error (a caller passed a datetime), for developers
             raise TypeError(f"expected a local date, got {d!r}")
         d = _dt.date(d.year, d.month, d.day)
         listed = self._listed.get(d)
@@ -233,7 +242,7 @@ class WorkingDayCalendar:
                     idle = 0
                 else:
                     idle += 1
-                    if idle > _SAFETY_DAYS:
+                    if idle > _SAFETY_DAYS:  # English: a safety net for a broken calendar, for developers
                         raise RuntimeError(f"no working day for {_SAFETY_DAYS} days after {start}: check the calendar")
         else:  # calendar_days: 民法典 第二百零三条 — move a last day that is a rest day to the next working day
             day = start + _dt.timedelta(days=amount)
@@ -244,7 +253,7 @@ class WorkingDayCalendar:
                 if info.working:
                     break
                 day += one
-            else:
+            else:  # English: the same safety net, for developers
                 raise RuntimeError(f"no working day for {_SAFETY_DAYS} days after {start}: check the calendar")
         result = (day, tuple(sorted(provisional)))
         self._count_cache[key] = result

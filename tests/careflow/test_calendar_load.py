@@ -144,6 +144,51 @@ def test_bad_file_names_field_and_value_in_chinese_and_writes_nothing(spring_fes
     assert changed_messages(spring_festival_task) == []
 
 
+def test_bad_file_is_named_in_english_on_request(no_2027, tmp_path, monkeypatch):
+    """``CAREFLOW_LANG=en``: the admin reads the file, the field and the value in English; nothing is written."""
+    from core.i18n import cli_language
+    from entry.cli import app
+
+    bad = tmp_path / "2027.yaml"
+    bad.write_text(TEST_2027.read_text(encoding="utf-8").replace("- 2027-02-20", "- 2027-02-17"), encoding="utf-8")
+    monkeypatch.setenv("CAREFLOW_LANG", "en")
+    cli_language.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["calendar", "load", str(bad), "--as", "province.admin"])
+    finally:
+        monkeypatch.delenv("CAREFLOW_LANG")
+        cli_language.cache_clear()
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f'error: holiday arrangement file {bad}: field working_days (adjusted working days), value "2027-02-17": '
+        "is a Wednesday: an adjusted working day can only be a Saturday or a Sunday")
+    chinese = CliRunner().invoke(app, ["calendar", "load", str(bad), "--as", "province.admin"])
+    assert chinese.exit_code == 2 and chinese.stderr.strip() == (
+        f"错误：节假日安排文件 {bad}：字段 working_days（调休上班日期） 的值 “2027-02-17” 是星期三，"
+        "调休上班日只能是星期六或星期日")
+    with session_scope() as session:
+        assert session.get(HolidayArrangement, 2027) is None
+
+
+def test_recomputing_a_year_not_loaded_or_not_readable_is_refused_in_both_languages(database_url, tmp_path):
+    from careflow.holidays import ArrangementMissing, CalendarUnreadable, recompute_provisional
+    from models.holidays import Arrangement
+    from models.working_days import WorkingDayCalendar
+
+    with pytest.raises(CalendarUnreadable) as unreadable:
+        recompute_provisional(2031, calendar=WorkingDayCalendar(tmp_path))
+    assert isinstance(unreadable.value, RuntimeError)
+    assert str(unreadable.value) == "2031年节假日安排无法从数据库读出，未重新计算任何期限（数据库恢复后请重新载入该文件）"
+    assert unreadable.value.text("en").startswith("the 2031 holiday arrangement is not readable from the database")
+    only_in_memory = Arrangement(year=2031, source="TEST", holidays=frozenset({date(2031, 1, 1)}),
+                                 working_days=frozenset())
+    with pytest.raises(ArrangementMissing) as missing:
+        recompute_provisional(2031, calendar=WorkingDayCalendar(tmp_path, arrangements=[only_in_memory]))
+    assert isinstance(missing.value, LookupError)
+    assert str(missing.value) == "字段 year（年份）的值 “2031”：该年度节假日安排尚未载入"
+    assert missing.value.text("en") == 'field year, value "2031": the year\'s holiday arrangement is not loaded'
+
+
 def test_cli_load_reports_in_chinese(no_2027):
     from entry.cli import app
 
@@ -277,6 +322,8 @@ def test_an_arrangement_contradicting_the_stored_neighbouring_year_is_refused(no
             load_arrangement_file(tmp_path / "2028.yaml", actor="province.admin")
         assert "字段 working_days 的值 “2027-12-26” 与已载入的2027年安排" in str(refused.value)
         assert "放假日" in str(refused.value)
+        assert ('field working_days, value "2027-12-26" contradicts the loaded 2027 arrangement'
+                in refused.value.text("en")) and "that day is a day off" in refused.value.text("en")
         with session_scope() as session:
             assert session.get(HolidayArrangement, 2028) is None
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date
 
 from tests.careflow.test_cli import invoke, police_task  # noqa: F401  (police_task: a fixture)
 from tests.factories import make_resident_id
@@ -129,6 +130,31 @@ def test_a_service_list_item_that_is_not_one_is_named_by_its_label(database_url,
     assert chinese.exit_code == 2 and chinese.output.strip() == "错误：清单服务项目：「99」请从关爱服务清单中选择服务项目"
     en = english(*start)
     assert en.returncode == 2 and en.stderr.strip() == "error: Service-list item: “99”: choose an item of the service list"
+
+
+def test_a_child_not_in_the_target_group_is_refused_in_chinese_and_in_english(database_url, register, session):
+    """A service-list referral for a child recorded without disability: the item and the rule not met, in Chinese
+    by default (it was Chinese with CAREFLOW_LANG=en too), in English on request."""
+    from careflow.cases import open_case
+    from careflow.child_facts import record_child_fact
+
+    child = register().child
+    case = open_case(session, child_id=child.id, caseworker="lin.fang")
+    record_child_fact(session, child_id=child.id, key="disability", value="no", source="department",
+                      source_detail="城厢区残联", established_on=date(2026, 11, 2), actor="lin.fang")
+    session.commit()
+    start = ["pathway", "start", "--case", case.reference, "--pathway", "service_referral", "--param", "item=11",
+             "--param", "eligibility_override=试试"]
+    chinese = invoke(*start)
+    assert chinese.exit_code == 2
+    assert chinese.output.strip().startswith("错误：清单第11项")
+    assert chinese.output.strip().endswith(
+        "该儿童不符合服务对象条件，不能转介。残疾儿童：不符合。已记录“残疾儿童”：否（部门答复：城厢区残联，2026-11-02）")
+    en = english(*start)
+    assert en.returncode == 2 and en.stderr.strip().startswith("error: service list item 11, ")
+    assert en.stderr.strip().endswith(
+        "the child is not in the target group and cannot be referred. Disabled child: not met. recorded "
+        "“Disabled child”: no (a department's answer: 城厢区残联, 2026-11-02)")
 
 
 def test_an_answer_s_own_texts_are_refused_in_chinese_and_in_english(police_task):  # noqa: F811

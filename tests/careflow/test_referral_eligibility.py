@@ -59,8 +59,27 @@ def test_a_fifteen_year_old_is_refused_items_1_and_2_with_chinese_reasons(sessio
         message = str(refused.value)
         assert message.startswith(f"清单第{item}项{service}")
         assert "该儿童不符合服务对象条件，不能转介" in message and "周岁" in message
+        english = refused.value.text("en")
+        assert english.startswith(f"service list item {item}, ") and "cannot be referred" in english
+        assert "age: " in english and "周岁" not in english and "不符合" not in english
     assert _runs(session, case) == []
     _cancel(session, _start(session, case, 18))  # open to every migrant child
+
+
+def test_a_refusal_names_the_item_and_the_reason_in_chinese_and_in_english_on_request(session, new_case):
+    case = new_case()
+    record_child_fact(session, child_id=case.child_id, key="disability", value="no", source="department",
+                      source_detail="城厢区残联", established_on=date(2026, 11, 2), actor=CASEWORKER)
+    with pytest.raises(NotEligible) as refused:
+        _start(session, case, 11, eligibility_override="试试")
+    chinese, english = str(refused.value), refused.value.text("en")
+    assert chinese.startswith("清单第11项") and "该儿童不符合服务对象条件，不能转介。" in chinese
+    assert chinese.endswith("残疾儿童：不符合。已记录“残疾儿童”：否（部门答复：城厢区残联，2026-11-02）")
+    assert english.startswith("service list item 11, Rehabilitation aid for disabled children")
+    assert english.endswith("(target group: Migrant children with disabilities): the child is not in the target "
+                            "group and cannot be referred. Disabled child: not met. recorded “Disabled child”: no "
+                            "(a department's answer: 城厢区残联, 2026-11-02)")
+    assert _runs(session, case) == []
 
 
 def test_item_11_needs_a_recorded_disability(session, new_case):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import core.i18n  # noqa: F401  (lends the catalogues' words to the problems models raise)
 from core.paths import PROJECT_ROOT
 from models.eligibility_rules import ChildProfile, KnownFact, age_in_years, evaluate_item, parse_rules, school_year
 from models.policy import load_policy
@@ -55,7 +56,8 @@ def test_an_unknown_rule_name_in_the_yaml_is_refused_in_chinese_naming_item_and_
     with pytest.raises(PolicyError) as caught:
         load_policy(policy_copy)
     message = str(caught.value)
-    assert "policy/service_list.yaml: item 11" in message
+    assert "policy/service_list.yaml：第 11 项：字段 eligibility" in message
+    assert "policy/service_list.yaml: item 11: field 'eligibility'" in caught.value.text("en")
     assert "清单第11项 字段 eligibility（服务对象规则）：未知的规则名 'disabilty'" in message
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import core.i18n  # noqa: F401  (lends the catalogues' words to the problems models raise)
 from core.paths import PROJECT_ROOT
 from models.deadlines import DeadlineRule
 from models.outcome_fields import OutcomeField
@@ -169,7 +170,8 @@ def _error(policy_dir: Path) -> str:
     with pytest.raises(PolicyError) as caught:
         load_policy(policy_dir)
     assert isinstance(caught.value, ValueError)
-    return str(caught.value)
+    assert str(caught.value) == caught.value.text("zh")  # logs and the command line: Chinese by default
+    return caught.value.text("en")
 
 
 def test_malformed_copy_bad_deadline(policy_copy):
@@ -178,6 +180,80 @@ def test_malformed_copy_bad_deadline(policy_copy):
         "policy/pathways/guardianship.yaml: steps[1] (police_reprimand): field 'deadline': "
         "'3xd' is not a deadline (write e.g. 24h, 3d or 15wd)"
     )
+
+
+def test_a_policy_problem_is_chinese_by_default_and_english_on_request(policy_copy):
+    """The operator who edited a policy file reads the file, the entry, the field and the value: in Chinese unless
+    they asked for English."""
+    _edit(policy_copy / "pathways" / "guardianship.yaml", "deadline: 3wd", "deadline: 3xd")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(policy_copy)
+    assert str(caught.value) == caught.value.text("zh") == (
+        "policy/pathways/guardianship.yaml：steps[1]（police_reprimand）：字段 deadline："
+        "'3xd' 不是有效的期限（应写作 24h、3d 或 15wd 等）")
+    assert caught.value.text("en") == (
+        "policy/pathways/guardianship.yaml: steps[1] (police_reprimand): field 'deadline': "
+        "'3xd' is not a deadline (write e.g. 24h, 3d or 15wd)")
+
+
+def test_missing_and_unknown_policy_fields_in_both_languages(policy_copy):
+    _edit(policy_copy / "service_list.yaml", "departments: [housing]", "departments: [housings]")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(policy_copy)
+    assert str(caught.value) == ("policy/service_list.yaml：第 9 项：字段 departments："
+                                 "未知的部门代码 'housings'（policy/agencies.yaml 中没有）")
+
+
+def _broken_cli(policy_copy, monkeypatch, tmp_path, *env):
+    """``careflow policy check-city-list`` (it reads the provincial policy first) with a malformed policy folder."""
+    from core.i18n import cli_language
+    from entry.cli import app
+    from typer.testing import CliRunner
+
+    _edit(policy_copy / "pathways" / "guardianship.yaml", "deadline: 3wd", "deadline: 3xd")
+    monkeypatch.setattr("models.policy.default_policy_dir", lambda: policy_copy)
+    for name, value in env:
+        monkeypatch.setenv(name, value)
+    cli_language.cache_clear()
+    try:
+        return CliRunner().invoke(app, ["policy", "check-city-list", str(tmp_path / "putian.yaml")])
+    finally:
+        for name, _ in env:
+            monkeypatch.delenv(name)
+        cli_language.cache_clear()
+
+
+def test_the_command_line_prints_a_policy_problem_in_chinese(policy_copy, monkeypatch, tmp_path):
+    result = _broken_cli(policy_copy, monkeypatch, tmp_path)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("错误：policy/pathways/guardianship.yaml：steps[1]（police_reprimand）："
+                                     "字段 deadline：'3xd' 不是有效的期限（应写作 24h、3d 或 15wd 等）")
+
+
+def test_the_command_line_prints_a_policy_problem_in_english_on_request(policy_copy, monkeypatch, tmp_path):
+    result = _broken_cli(policy_copy, monkeypatch, tmp_path, ("CAREFLOW_LANG", "en"))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("error: policy/pathways/guardianship.yaml: steps[1] (police_reprimand): "
+                                     "field 'deadline': '3xd' is not a deadline (write e.g. 24h, 3d or 15wd)")
+
+
+def test_a_command_that_does_not_catch_a_policy_problem_prints_it_in_chinese(policy_copy, monkeypatch, capsys):
+    """``careflow``'s entry point: a policy problem out of any command is one Chinese line and exit 2, not a
+    traceback."""
+    import entry.cli
+
+    _edit(policy_copy / "pathways" / "guardianship.yaml", "deadline: 3wd", "deadline: 3xd")
+
+    def command():
+        load_policy(policy_copy)
+
+    monkeypatch.setattr(entry.cli, "app", command)
+    with pytest.raises(SystemExit) as ended:
+        entry.cli.main()
+    assert ended.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "错误：policy/pathways/guardianship.yaml：steps[1]（police_reprimand）：字段 deadline："
+        "'3xd' 不是有效的期限（应写作 24h、3d 或 15wd 等）")
 
 
 def test_malformed_copy_bad_ack_deadline(policy_copy):

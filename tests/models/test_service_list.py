@@ -233,9 +233,11 @@ def test_item_steps_must_name_a_step(tmp_path, policy):
     path = copy / "pathways" / "service_referral.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("13: minimum_living_referral", "13: minimum_living"),
                     encoding="utf-8")
-    with pytest.raises(PolicyError, match=r"service_referral.yaml: field 'item_steps': item 13: 'minimum_living' "
-                                          r"is not a step of this pathway"):
+    with pytest.raises(PolicyError, match=r"service_referral.yaml：字段 item_steps：第 13 项：'minimum_living' "
+                                          r"不是本流程的步骤") as refused:
         load_policy(copy)
+    assert ("service_referral.yaml: field 'item_steps': item 13: 'minimum_living' is not a step of this pathway"
+            in refused.value.text("en"))
 
 
 # ------------------------------------------------------------------------------------------ duties as data

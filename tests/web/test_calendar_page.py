@@ -37,6 +37,11 @@ def test_admin_loads_an_arrangement_on_the_page(web_app, world, clients):
         assert response.status_code == 400
         assert "working_days（调休上班日期）" in response.text and "2027-02-17" in response.text
         assert "星期三" in response.text
+        english = admin.post("/admin/calendar?lang=en", data={"csrf_token": admin.csrf, "text": bad})
+        assert english.status_code == 400
+        assert "the submitted holiday arrangement: field working_days (adjusted working days), value " in english.text
+        assert "2027-02-17" in english.text and "is a Wednesday" in english.text and "星期三" not in english.text
+        admin.get("/admin/calendar?lang=zh")  # back to Chinese (?lang= is remembered)
         with session_scope() as session:
             assert session.get(HolidayArrangement, 2027) is None
 

@@ -100,6 +100,17 @@ def test_api_refuses_a_referral_outside_the_target_group_and_carries_the_overrid
     refused = api.post(f"/api/cases/{reference}/pathways", json={"pathway": "service_referral",
                                                                  "parameters": {"item": "2"}}, headers=headers)
     assert refused.status_code == 422 and "清单第2项学前教育服务" in _messages(refused)
+    try:  # English on request: the item and the rule not met (it was Chinese only)
+        refused_en = api.post(f"/api/cases/{reference}/pathways?lang=en", headers=headers,
+                              json={"pathway": "service_referral", "parameters": {"item": "2"}})
+        page_en = api.post(f"/cases/{reference}/pathways?lang=en", data={
+            "csrf_token": api.csrf, "pathway": "service_referral", "p_item": "2"})
+    finally:
+        api.get("/account?lang=zh")
+    assert refused_en.status_code == 422
+    assert "service list item 2, " in _messages(refused_en) and "cannot be referred" in _messages(refused_en)
+    assert not re.search(r"[\u4e00-\u9fff]", _messages(refused_en)), _messages(refused_en)
+    assert page_en.status_code == 400 and "cannot be referred" in page_en.text and "不能转介" not in page_en.text
     started = api.post(f"/api/cases/{reference}/pathways", headers=headers, json={
         "pathway": "service_referral", "parameters": {"item": "9", "eligibility_override": "租住棚屋，住房情况待住建核实"}})
     assert started.status_code == 201, started.text

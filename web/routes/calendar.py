@@ -9,10 +9,11 @@ from starlette.responses import Response
 
 from careflow.holiday_warning import missing_next_year
 from careflow.holidays import load_arrangement_text
-from models.holidays import ArrangementError, HolidayArrangement
+from models.errors import error_text
+from models.holidays import ArrangementError, HolidayArrangement, Phrase
 from web.deps import AdminPage, DbDep, FormDep, csrf_protect
 from web.form_pages import form_page
-from web.templating import render
+from web.templating import render, translator
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -33,14 +34,14 @@ def calendar_page(request: Request, db: DbDep, user: AdminPage) -> Response:
 @router.post("/admin/calendar")
 @form_page("/admin/calendar")
 def load_calendar_form(request: Request, db: DbDep, user: AdminPage, form: FormDep) -> Response:
-    """Load the pasted arrangement: errors (Chinese, naming field and value) shown on the page, nothing written;
-    on success the page shows what was recomputed."""
+    """Load the pasted arrangement: errors (naming field and value, in the page's language) shown on the page,
+    nothing written; on success the page shows what was recomputed."""
     text = form.get("text", "")
     text = text if isinstance(text, str) else ""
     try:
-        result = load_arrangement_text(text, where="提交的节假日安排", actor=user.username)
+        result = load_arrangement_text(text, where=Phrase("holidays.where.form"), actor=user.username)
     except ArrangementError as exc:
-        return _page(request, db, text=text, errors=[str(exc)], status=400)
+        return _page(request, db, text=text, errors=[error_text(exc, translator(request).lang)], status=400)
     db.expire_all()
     return _page(request, db, result=result)
 
