@@ -119,7 +119,12 @@ def test_the_city_files_and_the_province_confirms_on_the_web(web_app, province):
         receipt = session.exec(select(AgencyTask).where(
             AgencyTask.duty_key == "city_list_filing_receipt:350128:2029-04-02")).one()
     officer = sign_in(web_app, f"province.officer.{suffix}", "correct horse battery staple")
-    assert "确认收到市级关爱服务清单备案" in visible_text(officer.get("/inbox").text)
+    inbox = officer.get("/inbox").text
+    assert "确认收到市级关爱服务清单备案" in visible_text(inbox)
+    # a duty has no case: its card names its task reference alone, with no separator dangling before it
+    card = next(c.split("</a>")[0] for c in inbox.split('class="task card')[1:]
+                if f'data-task="{receipt.short_ref}"' in c.split(">")[0])
+    assert f'<div class="mono">{receipt.short_ref}</div>' in card, card
     done = officer.post(f"/tasks/{receipt.id}/complete", data={"o_received": "yes", "csrf_token": officer.csrf})
     assert done.status_code == 303, done.text
     row = province.get("/city-lists").text.split('id="city-350128"')[1].split("</tr>")[0]
