@@ -24,6 +24,7 @@ from models.notification import Notification
 from models.policy import load_policy
 from models.service_list import referral_item, referral_text
 from models.task import AgencyTask
+from models.user import WebUser
 from models.areas import overdue_area
 from notifications.claims import wake_send_loops
 from notifications.render import MessageContext, assert_no_personal_data, render_message
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 
 
 def task_message_context(session: Session, task: AgencyTask, event: str, *, role: str = "officer",
-                         outcome_summary: str = "", policy=None, rows: dict | None = None) -> MessageContext:
+                         outcome_summary: str = "", policy=None, rows: dict | None = None,
+                         blocked: bool = False) -> MessageContext:
     """Everything a message about ``task`` may say: case reference, step, deadline, how to answer.
 
     Deliberately built without the child's name or ID number (DOMAIN.md §7).
@@ -48,6 +50,9 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
     ``PathwayRun``, ``Case`` and ``AgencyUnit`` (bulk callers read them for many tasks at once; missing keys are
     read here). The command lines to answer (``careflow task …``) are given only when the unit
     ``answers_by_command`` (issue 12); otherwise the link to the task page is how to answer.
+
+    A ``task_rejected`` message also says who returned the task, the reason's kind and text and the unit the officer
+    named (:func:`_rejection`); ``blocked``: the step was returned as often as allowed and is not re-issued.
     """
     rows = rows or {}
     unit_row = rows[AgencyUnit] if AgencyUnit in rows else session.get(AgencyUnit, task.unit_code)
@@ -76,7 +81,19 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
         outcome_summary=outcome_summary,
         manager_level=("province" if task.case_id is None
                        and (overdue_area(task.jurisdiction_code, None) or "").endswith("0000") else "county"),
+        **(_rejection(session, task, blocked) if event == "task_rejected" else {}),
     )
+
+
+def _rejection(session: Session, task: AgencyTask, blocked: bool) -> dict:
+    """What a ``task_rejected`` message says of the rejection: who (an account's display name, else as recorded),
+    the kind (a code: the template words it), the officer's text and the unit named instead."""
+    user = session.exec(select(WebUser).where(WebUser.username == task.answered_by)).first() \
+        if task.answered_by else None
+    return {"rejected_by": (user.display_name or user.username) if user is not None else task.answered_by,
+            "rejection_kind": task.rejection_kind, "rejection_reason": task.rejection_reason,
+            "reroute_unit_name": unit_name(session, task.reroute_unit_code) if task.reroute_unit_code else "",
+            "blocked": blocked}
 
 
 class _Wording(NamedTuple):
@@ -178,11 +195,12 @@ def message_key(task: AgencyTask, event: str, recipient: str, occasion: str | No
 def enqueue_task_message(
     session: Session, *, task: AgencyTask, event: str, recipient_unit: str | None = None,
     role: str = "officer", outcome_summary: str = "", occasion: str | None = None, send_now: bool = False,
+    blocked: bool = False,
 ) -> Notification:
     """Render and store the message for ``event`` on ``task`` once; later calls return the stored one.
 
     ``send_now``: a pathway flow's message, sent within a second by the send loop (:mod:`notifications.send_loop`)
-    rather than by the next sweep.
+    rather than by the next sweep. ``blocked``: for ``task_rejected``, the step is not re-issued (the pathway stops).
 
     ``recipient_unit`` defaults to the task's unit. The idempotency key is
     ``"<task id>:<event>:<recipient>:<occasion>"``; ``occasion`` defaults to the task's escalation level
@@ -206,7 +224,7 @@ def enqueue_task_message(
         outcome_summary = ""
     elif event == "task_answered" and task.outcome and run is not None:
         outcome_summary = "；".join(filter(None, [outcome_summary, describe_outcome(session, task)]))
-    ctx = task_message_context(session, task, event, role=role, outcome_summary=outcome_summary)
+    ctx = task_message_context(session, task, event, role=role, outcome_summary=outcome_summary, blocked=blocked)
     message = render_message(ctx)
     if task.case_id is not None:  # a dated duty outside any case concerns no child
         child = session.get(Child, session.get(Case, task.case_id).child_id)
