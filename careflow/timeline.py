@@ -39,6 +39,7 @@ class TimelineRow:
     outcome: dict
     rejection_reason: str
     on_time: bool | None
+    rejection_kind: str = ""  # a models.task.RejectionKind value, "" when not given
     notifications: list[tuple[str, str, str]] = field(default_factory=list)  # (event, unit, status)
     task_id: object = None  # the task's id (uuid.UUID): the case page marks and anchors each task by it
 
@@ -85,7 +86,7 @@ def case_timeline(session: Session, reference: str, *, actor: str) -> CaseTimeli
             unit_code=t.unit_code, unit_name=unit.name if unit else t.unit_code, requested_at=t.requested_at,
             due_at=t.due_at, due_provisional=t.due_provisional, deadline_text=t.deadline_text, state=t.state,
             answered_at=t.answered_at, answered_by=t.answered_by, outcome=t.outcome,
-            rejection_reason=t.rejection_reason,
+            rejection_reason=t.rejection_reason, rejection_kind=t.rejection_kind,
             on_time=(t.answered_at <= t.due_at) if t.answered_at else None,
             notifications=[(m.event, m.unit_code, m.status) for m in messages if m.task_id == t.id], task_id=t.id,
         ))
@@ -185,7 +186,9 @@ def _task_lines(n: int, row: TimelineRow, unit_names: dict[str, str], words: _Wo
         labels = {f.name: words.pick(f, "label", f.name) for f in step.outcome} if step else {}
         lines.append(f"    {gettext('task.outcome', lang)}{colon}{outcome_text(row.outcome, labels, lang)}")
     if row.rejection_reason:
-        lines.append(f"    {gettext('task.reject_reason', lang)}{colon}{row.rejection_reason}")
+        kind = f"{label(row.rejection_kind, 'rejection_kind', lang)}{'——' if lang == 'zh' else ' — '}" \
+            if row.rejection_kind else ""
+        lines.append(f"    {gettext('task.reject_reason', lang)}{colon}{kind}{row.rejection_reason}")
     for event, unit, status in row.notifications:
         lines.append(f"    {gettext('cli.messages', lang)}{colon}{label(event, 'event', lang)} → "
                      f"{unit_names.get(unit, unit)}{colon}{label(status, 'delivery', lang)}")

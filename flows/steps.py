@@ -195,15 +195,16 @@ def request_agency_step(pathway_run_id: str, step_key: str, agency_type: str, at
     cache_key_fn=lambda _ctx, p: cache_key("notify", p["task_id"], p["event"], p.get("recipient") or "assignee"),
 )
 def queue_message(task_id: str, event: str, recipient: str | None = None, role: str = "officer",
-                  outcome_summary: str = "") -> str:
-    """Store the message for an event on a task (once) for the send loop; return the notification id."""
-    notification_id = store_message(task_id, event, recipient, role, outcome_summary)
+                  outcome_summary: str = "", *, blocked: bool = False) -> str:
+    """Store the message for an event on a task (once) for the send loop; return the notification id.
+    ``blocked``: a ``task_rejected`` message for a step that is not re-issued."""
+    notification_id = store_message(task_id, event, recipient, role, outcome_summary, blocked=blocked)
     fault_point("after_message_row")
     return notification_id
 
 
 def store_message(task_id: str, event: str, recipient: str | None = None, role: str = "officer",
-                  outcome_summary: str = "") -> str:
+                  outcome_summary: str = "", *, blocked: bool = False) -> str:
     """Store (once, by its idempotency key) the message for ``event`` on the task, marked ``send_now`` for the
     send loop (:mod:`notifications.send_loop`); commits. Returns the notification id."""
     from notifications.messages import enqueue_task_message  # start-up: the templates (Jinja2), only to write one
@@ -211,7 +212,8 @@ def store_message(task_id: str, event: str, recipient: str | None = None, role: 
     with session_scope() as session:
         agency_task = session.get(AgencyTask, uuid.UUID(task_id))
         notification = enqueue_task_message(session, task=agency_task, event=event, recipient_unit=recipient,
-                                            role=role, outcome_summary=outcome_summary, send_now=True)
+                                            role=role, outcome_summary=outcome_summary, send_now=True,
+                                            blocked=blocked)
         return str(notification.id)
 
 

@@ -118,8 +118,8 @@ async def request_steps(
             return completed
         for pair in rejected:
             answer = by_pair[pair]
-            _report_rejection(ctx, answer)
             rejections[pair] += 1
+            _report_rejection(ctx, answer, blocked=rejections[pair] >= MAX_ATTEMPTS)
             if rejections[pair] >= MAX_ATTEMPTS:
                 raise PathwayBlocked(pair[0], answer.rejection_reason, _step_title(ctx.pathway, pair[0]), ctx.pathway)
             await await_reroute(ctx, answer.task_id)
@@ -161,23 +161,16 @@ async def await_reroute(ctx: PathwayContext, task_id: str) -> None:
         await suspend_flow_run(wait_for_input=AgencyAnswer, key=key)
 
 
-def _report_rejection(ctx: PathwayContext, answer: TaskAnswer) -> None:
-    """Tell the caseworker and the county manager of a rejection (once each: what the ledger holds is skipped)."""
-    recipients = [(recipient, role) for recipient, role in ((caseworker_unit(ctx.caseworker), "caseworker"),
-                                                            (manager_channel(ctx.county_code), "manager"))
-                  if not ctx.ledger.was_told(answer.task_id, "task_escalated", recipient)]
-    if not recipients:
-        return
-    from core.i18n import label  # start-up: Babel's catalogues, only after a rejection
+def _report_rejection(ctx: PathwayContext, answer: TaskAnswer, *, blocked: bool = False) -> None:
+    """Tell the caseworker and the county manager of a rejection (once each: what the ledger holds is skipped).
 
-    kind = f"{label(answer.rejection_kind, 'rejection_kind')}——" if answer.rejection_kind else ""
-    summary = f"退回原因：{kind}{answer.rejection_reason}"
-    if answer.rejection_kind in ("not_ours", "wrong_area") and not answer.reroute_unit_code:
-        summary += "；请在个案页面选择承办单位"
-    elif answer.rejection_kind == "need_more_information":
-        summary += "；请在个案页面补充信息后重新交办"
-    for recipient, role in recipients:
-        queue_message(answer.task_id, "task_escalated", recipient=recipient, role=role, outcome_summary=summary)
+    A message of its own (``task_rejected``, 【退回】): who returned which task, the reason's kind and text, and
+    what the caseworker has to do now (:func:`notifications.messages.task_message_context`) -- not an escalation
+    (督办), and without the agency's answer checklist. ``blocked``: the step is not re-issued (:class:`PathwayBlocked`).
+    """
+    for recipient, role in ((caseworker_unit(ctx.caseworker), "caseworker"), (manager_channel(ctx.county_code), "manager")):
+        if not ctx.ledger.was_told(answer.task_id, "task_rejected", recipient):
+            queue_message(answer.task_id, "task_rejected", recipient=recipient, role=role, blocked=blocked)
 
 
 async def request_step(ctx: PathwayContext, step_key: str, agency_type: str, *, urgent: bool = False) -> TaskAnswer:

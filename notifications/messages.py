@@ -24,6 +24,7 @@ from models.notification import Notification
 from models.policy import load_policy
 from models.service_list import referral_item, referral_text
 from models.task import AgencyTask
+from models.user import WebUser
 from models.areas import overdue_area
 from notifications.claims import wake_send_loops
 from notifications.render import MessageContext, assert_no_personal_data, render_message
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 def task_message_context(session: Session, task: AgencyTask, event: str, *, role: str = "officer",
                          outcome_summary: str = "", policy=None, rows: dict | None = None,
-                         lang: str = "zh") -> MessageContext:
+                         lang: str = "zh", blocked: bool = False) -> MessageContext:
     """Everything a message about ``task`` may say: case reference, step, deadline, how to answer.
 
     Deliberately built without the child's name or ID number (DOMAIN.md §7).
@@ -53,6 +54,9 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
     ``lang``: the language of a dated duty's wording (subject, titles, instructions, answer fields' labels and
     choices), for a message rendered in that language (:func:`notifications.render.render_message`); Chinese by
     default, as :func:`enqueue_task_message` stores every message. A case step's wording is the policy's Chinese.
+
+    A ``task_rejected`` message also says who returned the task, the reason's kind and text and the unit the officer
+    named (:func:`_rejection`); ``blocked``: the step was returned as often as allowed and is not re-issued.
     """
     rows = rows or {}
     unit_row = rows[AgencyUnit] if AgencyUnit in rows else session.get(AgencyUnit, task.unit_code)
@@ -83,7 +87,19 @@ def task_message_context(session: Session, task: AgencyTask, event: str, *, role
         outcome_summary=outcome_summary,
         manager_level=("province" if task.case_id is None
                        and (overdue_area(task.jurisdiction_code, None) or "").endswith("0000") else "county"),
+        **(_rejection(session, task, blocked) if event == "task_rejected" else {}),
     )
+
+
+def _rejection(session: Session, task: AgencyTask, blocked: bool) -> dict:
+    """What a ``task_rejected`` message says of the rejection: who (an account's display name, else as recorded),
+    the kind (a code: the template words it), the officer's text and the unit named instead."""
+    user = session.exec(select(WebUser).where(WebUser.username == task.answered_by)).first() \
+        if task.answered_by else None
+    return {"rejected_by": (user.display_name or user.username) if user is not None else task.answered_by,
+            "rejection_kind": task.rejection_kind, "rejection_reason": task.rejection_reason,
+            "reroute_unit_name": unit_name(session, task.reroute_unit_code) if task.reroute_unit_code else "",
+            "blocked": blocked}
 
 
 class _Wording(NamedTuple):
@@ -185,11 +201,12 @@ def message_key(task: AgencyTask, event: str, recipient: str, occasion: str | No
 def enqueue_task_message(
     session: Session, *, task: AgencyTask, event: str, recipient_unit: str | None = None,
     role: str = "officer", outcome_summary: str = "", occasion: str | None = None, send_now: bool = False,
+    blocked: bool = False,
 ) -> Notification:
     """Render and store the message for ``event`` on ``task`` once; later calls return the stored one.
 
     ``send_now``: a pathway flow's message, sent within a second by the send loop (:mod:`notifications.send_loop`)
-    rather than by the next sweep.
+    rather than by the next sweep. ``blocked``: for ``task_rejected``, the step is not re-issued (the pathway stops).
 
     ``recipient_unit`` defaults to the task's unit. The idempotency key is
     ``"<task id>:<event>:<recipient>:<occasion>"``; ``occasion`` defaults to the task's escalation level
@@ -213,7 +230,7 @@ def enqueue_task_message(
         outcome_summary = ""
     elif event == "task_answered" and task.outcome and run is not None:
         outcome_summary = "；".join(filter(None, [outcome_summary, describe_outcome(session, task)]))
-    ctx = task_message_context(session, task, event, role=role, outcome_summary=outcome_summary)
+    ctx = task_message_context(session, task, event, role=role, outcome_summary=outcome_summary, blocked=blocked)
     message = render_message(ctx)
     if task.case_id is not None:  # a dated duty outside any case concerns no child
         child = session.get(Child, session.get(Case, task.case_id).child_id)

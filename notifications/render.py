@@ -23,8 +23,9 @@ TEMPLATE_DIR: Path = PROJECT_ROOT / "templates" / "messages"
 
 #: Event types about one task, rendered from a :class:`MessageContext` (a template in every language).
 EVENTS: tuple[str, ...] = ("task_requested", "task_reminder", "task_escalated", "task_answered", "pathway_closed",
-                          "deadline_changed", "task_followed")  # deadline_changed: careflow.holidays;
-# task_followed: the residence county's unit follows a task handled at the registration place (careflow.registration_place)
+                          "deadline_changed", "task_followed", "task_rejected")  # deadline_changed: careflow.holidays;
+# task_followed: the residence county's unit follows a task handled at the registration place (careflow.registration_place);
+# task_rejected (【退回】): a unit returned a task, told to the caseworker and the county manager (flows.waiting)
 
 #: The digest event: many tasks of one unit in one message (:class:`DigestContext`, :func:`render_digest`).
 DIGEST_EVENT = "daily_digest"
@@ -78,6 +79,13 @@ class MessageContext(BaseModel):
         manager_level: whose manager a ``"manager"`` recipient is: ``"county"`` (县（市、区）民政局), or ``"province"``
             (省民政厅: a city-level duty's escalation, :func:`models.areas.overdue_area`).
         outcome_summary: free text for answers, escalation reasons and closing summaries ("" if none).
+        rejected_by: who returned the task (``task_rejected``: the answering officer as recorded).
+        rejection_kind: why, a :class:`models.task.RejectionKind` value ("" when not given); templates get its
+            label in the message's language as ``rejection_kind_label``, never the code.
+        rejection_reason: the officer's own words.
+        reroute_unit_name: the unit the officer named to take the task instead ("" when none).
+        blocked: the step has been returned as often as a pathway allows (:data:`flows.waiting.MAX_ATTEMPTS`): it
+            is not re-issued, the pathway stops.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -100,6 +108,11 @@ class MessageContext(BaseModel):
     recipient_role: str = "officer"
     outcome_summary: str = ""
     manager_level: str = "county"
+    rejected_by: str = ""
+    rejection_kind: str = ""
+    rejection_reason: str = ""
+    reroute_unit_name: str = ""
+    blocked: bool = False
 
 
 class DigestItem(BaseModel):
@@ -227,10 +240,20 @@ def render_message(ctx: MessageContext, lang: str = "zh") -> RenderedMessage:
     template = _env.get_template(f"{ctx.event}.{lang}.j2")
     variables = ctx.model_dump()
     variables["tz_label"] = _tz_label(lang)
+    variables["rejection_kind_label"] = _rejection_kind_label(ctx.rejection_kind, lang)
     context = template.new_context(variables)
     subject = "".join(template.blocks["subject"](context))
     body = "".join(template.blocks["body"](context))
     return RenderedMessage(subject=" ".join(subject.split()), body=_tidy(body))
+
+
+def _rejection_kind_label(kind: str, lang: str) -> str:
+    """The label of a rejection kind in ``lang`` (需补充信息 / More information needed), "" for none."""
+    if not kind:
+        return ""
+    from core.i18n import label  # start-up: Babel's catalogues, only for a message about a rejection
+
+    return label(kind, "rejection_kind", lang)
 
 
 def render_digest(ctx: DigestContext, lang: str = "zh") -> RenderedMessage:

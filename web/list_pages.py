@@ -19,20 +19,25 @@ from web.templating import render, translator
 
 @dataclass
 class FilterView:
-    """A filter as the form shows it: its label, kind, choices ``(value, label)`` and current value."""
+    """A filter as the form shows it: its label, kind, choices ``(value, label)``, current value and default.
+
+    A choice filter with a default (a case list's 办理中, a task list's 未办结) offers no empty 「不限」 option: the
+    empty value means the default, which is not "no restriction"; the default is shown by its own label and the
+    list's 「全部」 choice shows everything."""
 
     name: str
     label: str
     kind: str
     choices: list[tuple[str, str]]
     value: str
+    default: str = ""
 
 
 def form_of(spec: ListSpec, t: Translator, raw: dict[str, str], *, allowed: set[str] | None = None,
             hint_key: str | None = None) -> dict[str, Any]:
     """The template context of a list's filter form (only the filters ``allowed`` for this user)."""
     filters = [FilterView(f.name, t(f.label_key), f.kind, [(c.value, c.label(t)) for c in f.choices],
-                          raw.get(f.name, f.default))
+                          raw.get(f.name, f.default), f.default)
                for f in spec.filters if allowed is None or f.name in allowed]
     return {"filters": filters, "q": raw.get("q", ""), "search_hint": t(hint_key or spec.search_hint_key),
             "sort": raw.get("sort", spec.orders[0].key), "orders": [(o.key, t(o.label_key)) for o in spec.orders],

@@ -119,6 +119,10 @@ class TimelineRowOut(BaseModel):
     outcome: dict
     outcome_labels: dict[str, str] = Field(default_factory=dict, description="field name → label of the step's outcome")
     rejection_reason: str
+    rejection_kind: str = Field("", description="why the unit rejected it: not_ours, wrong_area, need_more_information, "
+                                                "other ('' when not given or not rejected)")
+    rejection_kind_label: str = Field("", description="that kind as people read it (需补充信息 …), in the caller's "
+                                                      "language ('' when none)")
     on_time: bool | None
     task_id: uuid.UUID | None = None
     late: str = Field(default="", description="how late an open task is, e.g. 已逾期 2 个工作日 (issue 12)")
@@ -223,6 +227,10 @@ class TaskOut(BaseModel):
     outcome: dict
     outcome_labels: dict[str, str] = Field(default_factory=dict, description="field name → label")
     rejection_reason: str
+    rejection_kind: str = Field("", description="why the unit rejected it: not_ours, wrong_area, need_more_information, "
+                                                "other ('' when not given or not rejected)")
+    rejection_kind_label: str = Field("", description="that kind as people read it (需补充信息 …), in the caller's "
+                                                      "language ('' when none)")
     answered_at: dt.datetime | None
     answered_by: str
     unit_name: str = Field("", description="the unit's name (on one task's detail and in managers' lists)")

@@ -228,6 +228,7 @@ def case_detail(session: Session, case: Case, *, actor: str, t: Translator) -> C
             state=str(row.state), state_label=t.state(row.state), answered_at=row.answered_at, answered_by=row.answered_by, outcome=row.outcome,
             answered_by_name=names.get(row.answered_by, row.answered_by),
             outcome_labels=outcome_labels(step, t), rejection_reason=row.rejection_reason, on_time=row.on_time,
+            rejection_kind=row.rejection_kind, rejection_kind_label=rejection_kind_label(row.rejection_kind, t),
             task_id=row.task_id,
         ))
     summary = case_summary(case).model_copy(update={"caseworker_name": names.get(case.caseworker, case.caseworker)})
@@ -284,8 +285,14 @@ def task_out(session: Session, task: AgencyTask, t: Translator, now: dt.datetime
         outcome_fields=[field_out(f, t, own_items(pathway)) for f in fields],
         outcome_labels={f.name: t.pick(f, "label") for f in fields},
         rejection_reason=task.rejection_reason, answered_at=task.answered_at, answered_by=task.answered_by,
+        rejection_kind=task.rejection_kind, rejection_kind_label=rejection_kind_label(task.rejection_kind, t),
         unit_name=unit_name, follower_unit_code=follower, follower_name=follower_name,
     )
+
+
+def rejection_kind_label(kind: str, t: Translator) -> str:
+    """A rejection's kind as people read it in ``t``'s language (需补充信息, More information needed); "" for none."""
+    return t.label(kind, "rejection_kind") if kind else ""
 
 
 def step_note(pathway: str, step: PathwayStep | None, t: Translator) -> str:

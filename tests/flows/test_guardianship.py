@@ -101,9 +101,11 @@ def test_rejected_step_goes_back_to_the_caseworker_and_the_county_and_is_reissue
     tasks = tasks_of(run_id)
     assert [(t.step_key, t.attempt, t.state) for t in tasks] == [
         ("committee_admonition", 1, TaskState.rejected), ("committee_admonition", 2, TaskState.completed)]
-    escalations = {(n.unit_code, n.recipient_role) for n in notifications_of(reference) if n.event == "task_escalated"}
-    assert escalations == {("caseworker.e2e.caseworker", "caseworker"), ("civil_affairs-350302.manager", "manager")}
-    assert all("该户已搬离本社区" in n.body for n in notifications_of(reference) if n.event == "task_escalated")
+    returned = {(n.unit_code, n.recipient_role) for n in notifications_of(reference) if n.event == "task_rejected"}
+    assert returned == {("caseworker.e2e.caseworker", "caseworker"), ("civil_affairs-350302.manager", "manager")}
+    assert all("退回说明：该户已搬离本社区" in n.body and n.subject.startswith("【退回】")
+               for n in notifications_of(reference) if n.event == "task_rejected")
+    assert not [n for n in notifications_of(reference) if n.event == "task_escalated"]  # a rejection is no 督办
 
 
 def test_answer_stored_while_prefect_is_unreachable_is_resumed_by_the_sweeper(served):

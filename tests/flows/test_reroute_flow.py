@@ -63,8 +63,11 @@ def test_need_more_information_waits_for_the_caseworker_then_the_same_unit_gets_
     time.sleep(1.0)
     assert asyncio.run(wait_until_suspended(flow_run_id, timeout=60))
     assert [t.attempt for t in tasks_of(run_id) if t.step_key == "police_reprimand"] == [1]  # waits
-    escalated = [n for n in notifications_of(reference) if n.event == "task_escalated" and n.task_id == first.id]
-    assert escalated and all("补充信息" in n.body for n in escalated)
+    told = [n for n in notifications_of(reference) if n.task_id == first.id and n.recipient_role != "officer"]
+    assert {(n.event, n.recipient_role) for n in told} == {("task_rejected", "caseworker"), ("task_rejected", "manager")}
+    assert all(n.subject.startswith("【退回】") and n.subject.endswith("：需补充信息") for n in told)
+    assert all("退回说明：请补充监护人联系方式" in n.body and "补充所需信息" in n.body for n in told)
+    assert not any("督办" in n.subject + n.body or "办结时请填写" in n.body for n in told)
     assert settle_rejection(first.short_ref, actor="e2e.caseworker", note="监护人电话 138 0000 0000") == "resumed"
     second = wait_for_task(run_id, flow_run_id, "police_reprimand", attempt=2)
     assert second.unit_code == first.unit_code

@@ -105,8 +105,8 @@ def test_a_department_that_rejects_is_reissued_and_the_referral_still_needs_ever
     assert sorted((t.agency_type, t.attempt, t.state) for t in tasks_of(run_id)) == [
         ("education", 1, TaskState.completed), ("human_resources", 1, TaskState.rejected),
         ("human_resources", 2, TaskState.completed)]
-    escalated = {(n.unit_code, n.recipient_role) for n in notifications_of(reference) if n.event == "task_escalated"}
-    assert escalated == {("caseworker.e2e.caseworker", "caseworker"), ("civil_affairs-350302.manager", "manager")}
+    returned = {(n.unit_code, n.recipient_role) for n in notifications_of(reference) if n.event == "task_rejected"}
+    assert returned == {("caseworker.e2e.caseworker", "caseworker"), ("civil_affairs-350302.manager", "manager")}
 
 
 @pytest.mark.e2e

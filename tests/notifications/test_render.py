@@ -25,6 +25,9 @@ def _context(base: MessageContext, event: str) -> MessageContext:
         updates.update(recipient_role="caseworker", outcome_summary="已核查：祖父母实际监护，已通报民政")
     if event == "pathway_closed":
         updates.update(recipient_role="caseworker", outcome_summary="监护已落实，路径结束")
+    if event == "task_rejected":
+        updates.update(recipient_role="caseworker", rejected_by="民警 陈强", rejection_kind="need_more_information",
+                       rejection_reason="请提供监护人现住址和联系电话")
     return base.model_copy(update=updates)
 
 
@@ -215,3 +218,66 @@ def test_personal_data_leak_in_a_render_is_caught(context):
     leaky = context.model_copy(update={"instructions": f"请核查{CHILD_NAME}的监护情况"})
     with pytest.raises(PersonalDataLeak):
         assert_no_personal_data(render_message(leaky).body, child_name=CHILD_NAME, resident_id=CHILD_ID)
+
+
+# --- a rejection (【退回】) is its own message, not an escalation ------------------------------------------
+
+#: What a caseworker is told to do, by the rejection's kind (zh, en); ``named`` is a kind with a unit named.
+REJECTION_STEPS = {
+    "need_more_information": ("补充所需信息", "Add the information"),
+    "not_ours": ("选择应承办的单位", "Choose the unit"),
+    "named": ("无需操作：任务将改派莆田市公安局城厢分局龙桥派出所", "Nothing: the task is redirected to 莆田市公安局城厢分局龙桥派出所"),
+    "other": ("按儿童所在辖区重新交办", "reissued to the unit of the child's area"),
+}
+
+
+def _rejected(context: MessageContext, kind: str = "need_more_information", **updates) -> MessageContext:
+    """The police's rejection of a step whose answer has a checklist (已予以训诫：是／否), told to the caseworker."""
+    fields = [{"name": "reprimanded", "label": "已予以训诫", "choices": {"yes": "是", "no": "否"}}]
+    return context.model_copy(update={
+        "event": "task_rejected", "recipient_role": "caseworker", "outcome_fields": fields, "step_title": "公安机关训诫",
+        "rejected_by": "民警 陈强", "rejection_kind": kind, "rejection_reason": "请提供监护人现住址和联系电话",
+        **updates})
+
+
+def test_a_rejection_is_a_returned_message_with_its_category_and_text_not_an_escalation(context):
+    zh = render_message(_rejected(context), "zh")
+    assert zh.subject == "【退回】FJ-350304-2026-0042 公安机关训诫｜莆田市公安局荔城分局：需补充信息"
+    assert zh.body.startswith("个案社工：")
+    assert "莆田市公安局荔城分局（民警 陈强）退回了案件 FJ-350304-2026-0042 的任务“公安机关训诫”。" in zh.body
+    assert "退回原因类别：需补充信息\n退回说明：请提供监护人现住址和联系电话" in zh.body
+    assert "请您：\n  按退回说明补充所需信息，在个案页面填写补充信息后，任务将重新交办莆田市公安局荔城分局。" in zh.body
+    for absent in ("督办", "办结时请填写", "已予以训诫", "need_more_information", "careflow task"):
+        assert absent not in zh.subject + zh.body, absent
+
+    en = render_message(_rejected(context), "en")
+    assert en.subject == "[Returned] FJ-350304-2026-0042 公安机关训诫 | 莆田市公安局荔城分局: More information needed"
+    assert "Reason category: More information needed\nReason given: 请提供监护人现住址和联系电话" in en.body
+    assert "莆田市公安局荔城分局 (民警 陈强) returned the task" in en.body
+    for absent in ("Escalat", "To fill in when completing", "已予以训诫", "need_more_information", "careflow task"):
+        assert absent not in en.subject + en.body, absent
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("kind", sorted(REJECTION_STEPS))
+def test_a_rejection_says_what_the_caseworker_does_next_by_its_kind(context, kind, lang):
+    named = {"rejection_kind": "wrong_area", "reroute_unit_name": "莆田市公安局城厢分局龙桥派出所"} if kind == "named" else {}
+    message = render_message(_rejected(context, kind, **named), lang)
+    assert REJECTION_STEPS[kind][LANGUAGES.index(lang)] in message.body
+    if kind == "named":
+        assert ("退回单位建议改由：" if lang == "zh" else "Suggested unit instead: ") + "莆田市公安局城厢分局龙桥派出所" in message.body
+
+
+def test_a_rejection_without_a_category_says_so_and_shows_no_code(context):
+    zh = render_message(_rejected(context, ""), "zh")
+    assert zh.subject.endswith("｜莆田市公安局荔城分局") and "退回原因类别：未选择" in zh.body
+    assert "Reason category: not given" in render_message(_rejected(context, ""), "en").body
+
+
+def test_the_managers_copy_of_a_rejection_is_for_coordination_and_a_blocked_step_is_not_reissued(context):
+    manager = render_message(_rejected(context, recipient_role="manager"), "zh")
+    assert manager.body.startswith("县（市、区）民政局（协调部门）：")
+    assert "供您掌握和协调" in manager.body and "个案社工的后续办理：" in manager.body and "请您：" not in manager.body
+    assert "What the caseworker does next:" in render_message(_rejected(context, recipient_role="manager"), "en").body
+    blocked = render_message(_rejected(context, blocked=True), "zh")
+    assert "已达退回次数上限，不再重新交办" in blocked.body and "重新交办莆田市" not in blocked.body

@@ -12,6 +12,7 @@ from sqlmodel import select
 from careflow.cases import create_pathway_run, open_case
 from core.db import session_scope
 from careflow.step_tasks import open_step_task
+from careflow.timeline import case_timeline, format_timeline
 from models.agency import AgencyUnit
 from models.audit import AuditEvent
 from models.case import PathwayStatus
@@ -144,3 +145,44 @@ def test_the_same_unit_reads_the_information_the_caseworker_added(clients, sessi
     assert again_unit == task.unit_code
     shown = officer.get(f"/tasks/{again_id}").text
     assert 'id="previous-rejection"' in shown and "父亲电话 13800000001" in shown and "需补充信息" in shown
+
+
+def _between(text: str, start: str, end: str) -> str:
+    """The part of ``text`` from ``start`` to the next ``end`` ("" when ``start`` is not there)."""
+    at = text.find(start)
+    return "" if at < 0 else text[at:text.index(end, at)]
+
+
+def test_the_caseworker_reads_the_rejections_category_on_the_todo_list_and_in_the_timeline(clients, session, register):
+    """The category the officer chose (退回原因类别) beside the officer's text, by its label in the reader's language:
+    on /todo's 被退回 tab and on the rejected task's row of the case timeline; never the code."""
+    task, reference = _police_task(session, register)
+    officer, caseworker = clients["off_police_a"], clients["cw_a"]
+    done = officer.post(f"/tasks/{task.id}/reject", data={"csrf_token": officer.csrf, "reason": "请补充监护人联系方式",
+                                                          "rejection_kind": "need_more_information"})
+    assert done.status_code == 303, done.text
+    try:
+        for lang, category in (("en", "More information needed"), ("zh", "需补充信息")):
+            _shows_the_category(caseworker, task, reference, lang, category)
+    finally:
+        caseworker.get("/todo?lang=zh")  # the language is remembered in a cookie: the session's browser reads Chinese
+    api = caseworker.get(f"/api/cases/{reference}", headers={"Accept-Language": "zh-CN"})
+    assert api.status_code == 200, api.text
+    [rejected] = [r for r in api.json()["timeline"] if r.get("task_id") == str(task.id)]
+    assert (rejected["rejection_kind"], rejected["rejection_kind_label"]) == ("need_more_information", "需补充信息")
+    with session_scope() as s:  # and the command line's timeline (careflow case timeline)
+        timeline = case_timeline(s, reference, actor="test")
+    assert "退回原因：需补充信息——请补充监护人联系方式" in format_timeline(timeline, "zh")
+    assert "More information needed — 请补充监护人联系方式" in format_timeline(timeline, "en")
+
+
+def _shows_the_category(caseworker, task, reference: str, lang: str, category: str) -> None:
+    todo = caseworker.get(f"/todo?show=rejected&lang={lang}")
+    card = _between(todo.text, f'data-task="{task.short_ref}"', "</a>")
+    assert card, f"the rejected task is not on /todo ({lang})"
+    assert re.search(rf'<span class="pill rejection-kind">{category}</span> 请补充监护人联系方式', card), card
+    assert "need_more_information" not in todo.text
+    case_page = caseworker.get(f"/cases/{reference}?lang={lang}")
+    row = _between(case_page.text, f'id="task-{task.id}"', "</li>")
+    assert re.search(rf'<span class="pill rejection-kind">{category}</span> 请补充监护人联系方式', row), row
+    assert "need_more_information" not in case_page.text
