@@ -36,7 +36,7 @@ from models.agency import AgencyUnit
 from models.base import utcnow
 from models.case import Case, CaseStatus, PathwayRun
 from models.deadlines import format_local
-from models.errors import FieldValueError, Labels
+from models.errors import FieldValueError, Labels, raise_problems
 from models.policy import load_policy
 from models.programmes import InvitationStatus, Programme, ProgrammeInvitation
 from models.regions import load_regions
@@ -77,23 +77,37 @@ def _refusal(field: str, key: str, **values) -> FieldValueError:
     return FieldValueError(field, key, labels=labels, **values)
 
 
-def _check(data: ProgrammeInput, unit: AgencyUnit) -> None:
+def programme_problems(data: ProgrammeInput, unit: AgencyUnit, *, skip: frozenset[str] = frozenset()
+                       ) -> list[FieldValueError]:
+    """Every problem of ``data`` (each a FieldValueError naming its field and value), the fields in ``skip`` left
+    out (a form's own check refused what was typed there already)."""
+    problems: list[FieldValueError] = []
     items = programme_items()
-    if data.item not in items:
-        raise _refusal("item", "problem.programme_item", value=data.item, items=Labels(items, "", sep="list"))
-    if not data.title.strip() or len(data.title) > 120:
-        raise _refusal("title", "problem.programme_length", value=data.title, most=120)
-    if not data.place.strip() or len(data.place) > 200:
-        raise _refusal("place", "problem.programme_length", value=data.place, most=200)
-    if not 1 <= data.capacity <= 10000:
-        raise _refusal("capacity", "problem.programme_between", value=data.capacity, low=1, high=10000)
-    if data.county_code not in {c.code for c in load_regions().counties}:
-        raise _refusal("county", "problem.programme_county", value=data.county_code)
-    own = unit.jurisdiction_code
-    if not (data.county_code.startswith(jurisdiction_prefix(own)) or own.startswith(data.county_code)):
-        raise _refusal("county", "problem.programme_county_outside", value=data.county_code, unit=unit.name)
-    if len(data.description) > 1000:
-        raise _refusal("description", "problem.programme_too_long", most=1000)
+    if "item" not in skip and data.item not in items:
+        problems.append(_refusal("item", "problem.programme_item", value=data.item,
+                                 items=Labels(items, "", sep="list")))
+    if "title" not in skip and (not data.title.strip() or len(data.title) > 120):
+        problems.append(_refusal("title", "problem.programme_length", value=data.title, most=120))
+    if "place" not in skip and (not data.place.strip() or len(data.place) > 200):
+        problems.append(_refusal("place", "problem.programme_length", value=data.place, most=200))
+    if "capacity" not in skip and not 1 <= data.capacity <= 10000:
+        problems.append(_refusal("capacity", "problem.programme_between", value=data.capacity, low=1, high=10000))
+    if "county" not in skip:
+        own = unit.jurisdiction_code
+        if data.county_code not in {c.code for c in load_regions().counties}:
+            problems.append(_refusal("county", "problem.programme_county", value=data.county_code))
+        elif not (data.county_code.startswith(jurisdiction_prefix(own)) or own.startswith(data.county_code)):
+            problems.append(_refusal("county", "problem.programme_county_outside", value=data.county_code,
+                                     unit=unit.name))
+    if "description" not in skip and len(data.description) > 1000:
+        problems.append(_refusal("description", "problem.programme_too_long", most=1000))
+    return problems
+
+
+def _check(data: ProgrammeInput, unit: AgencyUnit) -> None:
+    """Raise every problem of ``data`` at once (:func:`programme_problems`): the one, or several as
+    :class:`models.errors.FieldValueProblems`."""
+    raise_problems(programme_problems(data, unit))
 
 
 def record_programme(session: Session, unit: AgencyUnit, data: ProgrammeInput, *, actor: str,
@@ -103,7 +117,7 @@ def record_programme(session: Session, unit: AgencyUnit, data: ProgrammeInput, *
 
     Raises:
         ValueError: a field is wrong (a FieldValueError naming the field and the value, worded from the
-            catalogues in the reader's language); nothing is stored.
+            catalogues in the reader's language; several at once as FieldValueProblems); nothing is stored.
     """
     _check(data, unit)
     now = now or utcnow()

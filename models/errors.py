@@ -128,6 +128,19 @@ class FieldProblems(Exception):
         return ("; " if lang == "en" else "；").join(error_text(p, lang) for p in self.problems)
 
 
+class FieldValueProblems(FieldProblems, ValueError):
+    """Several values of one form or answer are not acceptable (two required answers left empty, a negative seat
+    count and an unknown county): a ``ValueError`` like each of its ``problems``, so a form marks them all at once."""
+
+
+def raise_problems(problems: list[Exception]) -> None:
+    """Raise the one problem of ``problems`` itself, several as one :class:`FieldValueProblems`; nothing if none."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise FieldValueProblems(problems)
+
+
 def error_text(exc: BaseException, lang: str) -> str:
     """``exc`` as a person reads it in ``lang``: an error that words itself (a :class:`FieldProblem` or several, a
     refusal with a ``text(lang)`` method such as ``careflow.cases.CaseRefused``) in that language, anything else as

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from models import field_values
-from models.errors import FieldValueError
+from models.errors import FieldValueError, raise_problems
 from models.policy_files import Code, Located, PolicyModel, Text
 from models.policy_lists import service_names
 
@@ -138,7 +138,8 @@ def validate_fields(fields: list[OutcomeField] | tuple[OutcomeField, ...], value
         ValueError: naming the field (:class:`models.errors.FieldValueError`, worded in the reader's language) — not
             a mapping (field ``what``), an unknown field, a required field missing, a value of the wrong type
             (:class:`models.field_values.FieldValueError` for a field required by another's value, and for an
-            amount or a service item).
+            amount or a service item); :class:`models.errors.FieldValueProblems` when several fields are wrong
+            (each one's error in ``problems``), so that a form marks them all at once.
     """
     if not isinstance(values, Mapping):
         raise FieldValueError(what, "problem.not_name_value_pairs", value=values)
@@ -149,11 +150,13 @@ def validate_fields(fields: list[OutcomeField] | tuple[OutcomeField, ...], value
         raise FieldValueError(kind, "problem.unknown_field", value=unknown[0], where=what,
                               known=", ".join(known) or "—")
     result: dict[str, Any] = {}
+    problems: list[ValueError] = []  # every field's problem at once: a form marks them all
     for field in fields:
         value = values.get(field.name)
         if value is None or (isinstance(value, str) and not value.strip()) or value == []:
             if field.required:
-                raise FieldValueError(field.name, "problem.required", labels=field._labels)
+                problems.append(FieldValueError(field.name, "problem.required", labels=field._labels))
+                continue
             for other, when in field.required_when.items():
                 if str(values.get(other, "")).strip() in when:
                     given = str(values.get(other)).strip()
@@ -162,9 +165,14 @@ def validate_fields(fields: list[OutcomeField] | tuple[OutcomeField, ...], value
                                                            else other)
                     problem.labels = {**field._labels, **({"other_zh": known[other].label_zh,
                                                            "other_en": known[other].label_en} if other in known else {})}
-                    raise problem
+                    problems.append(problem)
+                    break
             continue
-        result[field.name] = field.check(value)
+        try:
+            result[field.name] = field.check(value)
+        except ValueError as exc:
+            problems.append(exc)
+    raise_problems(problems)
     return result
 
 

@@ -43,7 +43,8 @@ class InvalidResidentID(FieldValueError):
         value: the value checked, after removing whitespace and upper-casing (a full ID: sensitive).
         reason: English reason, e.g. ``"check character should be 8"``.
         code: machine-readable reason: ``type``, ``length``, ``format``, ``checksum``, ``birth_date`` or
-            ``birthplace``.
+            ``birthplace``. A birth date later than today is ``birth_date`` too, with the values ``date`` and
+            ``today`` (worded ``problem.id_birth_date_future``: 「出生日期 2029-01-01 晚于今天 2026-12-08」).
 
     ``str()`` reads ``resident_id '<value>': <reason>``.
     """
@@ -52,7 +53,8 @@ class InvalidResidentID(FieldValueError):
         self.value = value
         self.reason = reason
         self.code = code
-        super().__init__("resident_id", f"problem.id_{code}", value=value, **values)
+        future = code == "birth_date" and "today" in values  # a birth date later than today: said so, with both
+        super().__init__("resident_id", f"problem.id_{code}{'_future' if future else ''}", value=value, **values)
 
     def __str__(self) -> str:
         return f"resident_id {self.value!r}: {self.reason}"
@@ -145,9 +147,10 @@ def normalize_resident_id(value: str | int, *, strict_birthplace_year: bool = Fa
     except ValidationError as exc:  # pragma: no cover - any other stdnum complaint
         raise InvalidResidentID(number, str(exc) or type(exc).__name__, "format") from None
     born = ric.get_birth_date(number)
-    if born > datetime.datetime.now(_SHANGHAI).date():
-        raise InvalidResidentID(number, f"invalid birth date {born.isoformat()}: in the future", "birth_date",
-                                date=born.isoformat())
+    today = datetime.datetime.now(_SHANGHAI).date()
+    if born > today:  # code birth_date as for a date that is none; worded problem.id_birth_date_future
+        raise InvalidResidentID(number, f"invalid birth date {born.isoformat()}: in the future (today is "
+                                f"{today.isoformat()})", "birth_date", date=born.isoformat(), today=today.isoformat())
     return number
 
 

@@ -218,7 +218,10 @@ def _domain(exc: Exception, form_values: dict[str, str]) -> FieldError:
         return FieldError(f"?{exc.field}", f"field.{exc.field}", exc.field, key=f"form.{exc.key}",
                           values=dict(exc.values), value=exc.value)
     if isinstance(exc, InvalidResidentID):
-        return FieldError("resident_id", "child.resident_id", key=ID_PROBLEMS.get(exc.code, "form.id_format"),
+        future = exc.code == "birth_date" and "today" in exc.values  # later than today: both dates said
+        return FieldError("resident_id", "child.resident_id",
+                          key="form.id_birth_future" if future else ID_PROBLEMS.get(exc.code, "form.id_format"),
+                          values={k: exc.values[k] for k in ("date", "today")} if future else {},
                           from_form=True)  # quoted as typed, like every other field
     if isinstance(exc, UnknownRegion):
         typed = str(exc.value)

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from models.areas import find_area, resolve_area
 from models.eligibility import KeyCareCriterion
 from models.errors import FieldValueError
+from models.phone import check_phone
 from models.user import UserRole
 
 # --------------------------------------------------------------------------------------------- field types
@@ -105,10 +106,16 @@ class _In(BaseModel):
 # --------------------------------------------------------------------------------------------- shapes
 
 
+def _guardian_phone(value: str) -> str:
+    """A guardian's phone by :func:`models.phone.check_phone` (mobile or landline with its area code)."""
+    return check_phone(value)
+
+
 class GuardianIn(_In):
     full_name: Text(64, 1)
     relation: Text(32, 1) = Field(description="e.g. 父亲, 母亲, 祖母")
-    phone: Text(32) = ""
+    phone: Annotated[Text(32), AfterValidator(_guardian_phone)] = Field(
+        "", description="mobile (11 digits starting with 1) or landline with its area code; spaces, +, -, () allowed")
 
 
 #: A child's sex as stored (the registration form's values) → the catalogue key of its label.

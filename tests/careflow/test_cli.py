@@ -69,7 +69,8 @@ def test_officer_lists_acknowledges_and_cannot_complete_with_a_bad_outcome(polic
         assert session.get(AgencyTask, police_task.id).state == TaskState.acknowledged
     bad = invoke("task", "complete", police_task.short_ref, "--unit", "police-350302", "--as", "民警陈强",
                  "--outcome", "reprimanded=maybe")
-    assert bad.exit_code == 2 and bad.output.strip() == "错误：已予以训诫：「maybe」不是“是”或“否”（可填 是/否、yes/no、1/0）"
+    assert bad.exit_code == 2 and bad.output.strip() == (  # every problem of the answer at once
+        "错误：已予以训诫：「maybe」不是“是”或“否”（可填 是/否、yes/no、1/0）；责令接受家庭教育指导：请填写；儿童处于不安全状态：请填写")
     with session_scope() as session:
         assert session.get(AgencyTask, police_task.id).state == TaskState.acknowledged  # nothing half-written
 

@@ -104,6 +104,17 @@ def test_future_birth_date():
         normalize_resident_id(bad)
 
 
+def test_a_future_birth_date_is_said_to_be_later_than_today():
+    import core.i18n  # noqa: F401 - lends the catalogues' words to the problem
+
+    today = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8))).date().isoformat()
+    with pytest.raises(InvalidResidentID) as info:
+        normalize_resident_id(make_id("35030220990101001"))
+    assert info.value.code == "birth_date"
+    assert f"中的出生日期 2099-01-01 晚于今天 {today}" in info.value.text("zh")
+    assert f"the birth date 2099-01-01 is later than today, {today}" in info.value.text("en")
+
+
 def test_unknown_birthplace_code():
     bad = make_id("99999920150315001")
     with pytest.raises(InvalidResidentID, match="birthplace code 999999") as info:

@@ -11,6 +11,7 @@ it, who attended; caseworkers and managers read the programmes of their jurisdic
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -21,12 +22,13 @@ from sqlmodel import Session, select
 from starlette.responses import Response
 
 from core.settings import get_settings
-from careflow.programmes import ProgrammeInput, programme_items, record_attendance, record_programme
+from careflow.programmes import (ProgrammeInput, programme_items, programme_problems, record_attendance,
+                                 record_programme)
 from careflow.routing import jurisdiction_prefix
 from models.agency import AgencyUnit
 from models.base import utcnow
 from models.case import Case
-from models.errors import FieldValueError
+from models.errors import FieldValueError, raise_problems
 from models.programmes import PROGRAMME_MEASURES, InvitationStatus, Programme, ProgrammeInvitation
 from models.regions import load_regions
 from models.user import UserRole, WebUser
@@ -117,11 +119,21 @@ def new_programme_page(request: Request, db: DbDep, user: OfficerPage) -> Respon
     return _new_page(request, db, user)
 
 
-def _whole(form, name: str, label_key: str) -> int:
+def _whole(form, name: str, label_key: str, *, least: int = 1) -> int:
+    """The whole number typed in ``name``, at least ``least`` (1: a positive whole number; 0: not negative).
+
+    Raises:
+        FieldValueError: not a whole number (「“很多”不是整数」), or a whole number below ``least``
+            (「“-3”须为正整数」, 「“-3”不能为负数」), naming the field by ``label_key`` and quoting the value.
+    """
     text = str(form.get(name) or "").strip()
-    if not text.isdigit():
+    if not re.fullmatch(r"[+-]?\d+", text):
         raise FieldValueError(name, "problem.not_whole_number", value=text[:20], labels=labels_of(label_key))
-    return int(text)
+    number = int(text)
+    if number < least:
+        raise FieldValueError(name, "problem.not_positive_whole" if least >= 1 else "problem.negative_whole",
+                              value=text[:20], labels=labels_of(label_key))
+    return number
 
 
 def _text(form, name: str) -> str:
@@ -151,11 +163,23 @@ def record_programme_form(request: Request, db: DbDep, user: OfficerPage, form: 
     try:
         if unit is None:
             raise FieldValueError("", "problem.account_without_unit")
-        starts_at = _starts_at(_text(form, "starts_at"))
-        data = ProgrammeInput(item=_whole(form, "item", "programme.item"), title=_text(form, "title"),
-                              starts_at=starts_at, place=_text(form, "place"), county_code=_text(form, "county"),
-                              capacity=_whole(form, "capacity", "programme.capacity"),
+        problems: list[FieldValueError] = []  # every field's problem at once, beside its field
+
+        def typed(read, fallback):
+            try:
+                return read()
+            except FieldValueError as exc:
+                problems.append(exc)
+                return fallback
+
+        starts_at = typed(lambda: _starts_at(_text(form, "starts_at")), None)
+        data = ProgrammeInput(item=typed(lambda: _whole(form, "item", "programme.item"), 0),
+                              title=_text(form, "title"), starts_at=starts_at, place=_text(form, "place"),
+                              county_code=_text(form, "county"),
+                              capacity=typed(lambda: _whole(form, "capacity", "programme.capacity"), 1),
                               description=_text(form, "description"))
+        if problems:  # what the form refused, and what the programme's own checks say of the other fields
+            raise_problems(problems + programme_problems(data, unit, skip=frozenset(p.field for p in problems)))
         programme = record_programme(db, unit, data, actor=user.username)
     except ValueError as exc:
         db.rollback()
@@ -202,7 +226,7 @@ def attendance_form(request: Request, db: DbDep, user: OfficerPage, programme_id
     programme = visible_programme(db, user, programme_id)
     try:
         attended = {uuid.UUID(v) for v in form.getlist("attended") if isinstance(v, str)}
-        walk_ins = _whole(form, "walk_ins", "programme.walk_ins") if _text(form, "walk_ins") else 0
+        walk_ins = _whole(form, "walk_ins", "programme.walk_ins", least=0) if _text(form, "walk_ins") else 0
         record_attendance(db, programme, attended, walk_ins=walk_ins, actor=user.username)
     except ValueError as exc:
         db.rollback()
