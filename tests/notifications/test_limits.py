@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from models.notification import DeliveryStatus
+from models.notification import DeliveryStatus, Notification
 from notifications.deliver import deliver
 from notifications.limits import RateLimiter, TokenBucket, parse_rate
 from notifications.outbox import dispatch_notification, due_notifications
@@ -118,12 +118,15 @@ def test_the_dispatcher_paces_a_chat_bot_and_the_platform_never_refuses(database
     with HttpReceiver() as strict:
         channel_file({"units": {tasks[0].unit_code: [f"dingtalk://{bot}/"]}, "endpoints": strict.endpoints(),
                       "limits": {"dingtalk": {"rate": "4/2s", "burst": 2}}, "digest": "off"})
-        for task in tasks:
-            enqueue_task_message(session, task=task, event="task_requested")
+        ids = [enqueue_task_message(session, task=task, event="task_requested").id for task in tasks]
         session.commit()
         counts = dispatch_due(max_wait=5.0, database_url=database_url)
         got = strict.messages(token=bot, accepted_only=False)
-    assert counts == {"sent": 6}
+    # its own six (a message another test's background run enqueued after quiet_outbox may be in the pass too:
+    # seen once in the suite, one message to a unit without a channel counted 'failed')
+    session.expire_all()
+    assert [session.get(Notification, i).status for i in ids] == [DeliveryStatus.sent] * 6
+    assert counts.get("sent", 0) >= 6
     assert [m.mode for m in got] == ["ok"] * 6
     times = [m.at for m in got]
     for i, start in enumerate(times):  # never more than 4 within any 2 s
