@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 from core.audit import record_audit
 from core.i18n import LANGUAGES, gettext
 from careflow.key_care import SCREENING_PATHWAY, record_screening_grounds
+from careflow.start_routing import PathwayNotRoutable, check_first_steps_routable  # noqa: F401 (also from here)
 from careflow.exchange.proposals import mark_referred
 from careflow.programme_seats import release_case_places
 from careflow.referral_eligibility import check_referral, record_override
@@ -140,6 +141,7 @@ def create_pathway_run(
             (:func:`careflow.referral_eligibility.check_referral`; audited ``referral.eligibility_override``).
         CaseClosed (a ValueError): the case is closed; it is reopened only explicitly, with a reason
             (:func:`reopen_case`; issue 12).
+        PathwayNotRoutable (a ValueError): a first step has no unit for the child's area (careflow.start_routing).
         AgencyStartsIt (a ValueError): the pathway is started by an agency (``started_by_agencies``: the
             misconduct notice of 方案 十一, started by the police or the procuratorate through
             :func:`careflow.misconduct.start_notice`, which names the ``starting_unit``), not by a caseworker.
@@ -157,16 +159,7 @@ def create_pathway_run(
     if case.status == CaseStatus.closed:
         raise CaseClosed()
     parameters = check_referral(session, case, pathway, parameters)  # target group (服务对象); Chinese refusal
-    key = pathway_dedupe_key(pathway, parameters)
-    run = PathwayRun(case_id=case.id, pathway=pathway, parameters=parameters or {}, dedupe_key=key,
-                     started_by=actor, started_at=utcnow())
-    try:
-        with session.begin_nested():
-            session.add(run)
-    except sa.exc.IntegrityError:
-        if run in session:
-            session.expunge(run)
-        raise _already_running(session, case, pathway, key) from None
+    run = _insert_open_run(session, case, pathway, parameters, actor)
     record_audit(session, actor=actor, action="pathway.started", entity_type="pathway_run", entity_id=run.id,
                  case_id=case.id, detail={"pathway": pathway, "parameters": parameters or {}})
     record_override(session, run, actor)
@@ -176,6 +169,30 @@ def create_pathway_run(
     if pathway == SCREENING_PATHWAY:  # key care from any door: a screening that shows an abnormality (方案 八)
         record_screening_grounds(session, session.get(Child, case.child_id), parameters["screening_result"],
                                  actor=actor)
+    return run
+
+
+def _insert_open_run(session: Session, case: Case, pathway: str, parameters: dict, actor: str) -> PathwayRun:
+    """The new run, inserted in a savepoint: refused when the pathway is open on the case already (the partial unique
+    index, :class:`PathwayAlreadyRunning`), then when a step it takes first has no unit for the child's area
+    (:func:`careflow.start_routing.check_first_steps_routable`, :class:`PathwayNotRoutable`); either refusal leaves
+    nothing stored and the caller's session usable."""
+    key = pathway_dedupe_key(pathway, parameters)
+    run = PathwayRun(case_id=case.id, pathway=pathway, parameters=parameters or {}, dedupe_key=key,
+                     started_by=actor, started_at=utcnow())
+    try:
+        with session.begin_nested():
+            session.add(run)
+            session.flush()
+            check_first_steps_routable(session, case, pathway, parameters)  # a run no unit takes never starts
+    except sa.exc.IntegrityError:
+        if run in session:
+            session.expunge(run)
+        raise _already_running(session, case, pathway, key) from None
+    except PathwayNotRoutable:
+        if run in session:
+            session.expunge(run)
+        raise
     return run
 
 

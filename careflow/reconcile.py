@@ -26,7 +26,7 @@ from core.db import session_scope
 from core.outcome import Outcome
 from core.processes import dead_process_recorded_at
 from core.settings import get_settings
-from careflow.recovery import close_pathway_run, record_flow_failure
+from careflow.recovery import close_pathway_run, failure_outcome, record_flow_failure
 from careflow.resume import crash_flow_run, resume_pathway, start_pathway_flow
 from careflow.runners import earliest_runner_start
 from models.base import utcnow
@@ -257,10 +257,12 @@ async def _restart_or_give_up(client, row, reason: str, max_restarts: int, flow_
     sweep, a flow or an answer changed it meanwhile."""
     now = utcnow()
     if row.restart_count >= max_restarts:
-        outcome = Outcome().add("gave_up", times=row.restart_count, reason=reason)  # the engine's words kept
+        # people read the reason worded (no exception text); the engine's words go to the log and the audit
+        outcome = Outcome().add("gave_up", times=row.restart_count, reason=failure_outcome(reason))
         with session_scope() as session:
             closed, messages = close_pathway_run(session, row.id, outcome, PathwayStatus.failed,
-                                                 expect_flow_run=row.flow_run_id, now=now)
+                                                 expect_flow_run=row.flow_run_id, now=now,
+                                                 detail={"engine_reason": clip_text(reason, 1000)})
         if not closed:
             return None
         await crash_flow_run(client, flow_run, reason)

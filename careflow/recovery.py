@@ -7,6 +7,7 @@ Every state change is conditional (the expected status, and where it matters the
 """
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta
 
@@ -21,6 +22,23 @@ from models.case import OPEN_PATHWAY_STATUSES, Case, PathwayRun, PathwayStatus, 
 from models.notification import Notification
 from models.task import AgencyTask
 from notifications.routing import caseworker_unit, manager_channel  # noqa: F401 (manager_channel: also imported from here)
+
+
+#: An engine's text that quotes a raw exception (Prefect's "Flow run encountered an exception: KeyError: …", a
+#: Python class name): never shown to people, only logged and audited (:func:`failure_outcome`).
+_RAW_ERROR = re.compile(r"encountered an exception|Traceback|\b[A-Z][A-Za-z]*(?:Error|Exception)\b")
+
+
+def failure_outcome(reason: str) -> Outcome:
+    """Why a flow run failed, as people read it (the case page, the dashboard, the 【路径失败】 mail): a known error
+    worded (``NoUnitForAgency``: the directory lacks a unit for the child's area), any other quoted exception as
+    "the flow hit an error (details in the log)"; careflow's own Chinese verdicts (a process gone, a stalled run) as
+    they are. The raw ``reason`` stays in the log and the audit (``pathway.restarted``, ``pathway.failed`` detail)."""
+    if "NoUnitForAgency" in reason:
+        return Outcome().add("failure.no_unit")
+    if _RAW_ERROR.search(reason):
+        return Outcome().add("failure.error")
+    return Outcome.typed(reason)
 
 
 #: What a failure message says instead of a reason that quotes the child's name or ID number.
@@ -48,14 +66,15 @@ def record_flow_failure(session: Session, pathway_run_id: uuid.UUID, flow_run_id
 
 def close_pathway_run(session: Session, pathway_run_id: uuid.UUID, outcome: str | Outcome, status: PathwayStatus,
                       *, actor: str = "careflow", expect_flow_run: uuid.UUID | None = None,
-                      now: datetime | None = None) -> tuple[bool, list[uuid.UUID]]:
+                      now: datetime | None = None, detail: dict | None = None) -> tuple[bool, list[uuid.UUID]]:
     """End an open pathway run as ``status`` with ``outcome`` (cut to 500 characters with "…"); once. An
     :class:`~core.outcome.Outcome` is stored as its phrases and its Chinese text; a plain text as the text only.
 
     A run that is no longer open (or, with ``expect_flow_run``, no longer linked to that flow run) is left as it
     is. A ``failed`` end tells the case's caseworker and the county manager (``civil_affairs-<county>.manager``),
-    in Chinese, with the reason. The case stays open: closing it is the caseworker's decision, and the ended
-    pathway waits in their inbox (待我处理, :mod:`careflow.closing`; issue 12). Does not commit.
+    in Chinese, with the reason; ``detail`` goes to the audit event only (the engine's raw text). The case stays
+    open: closing it is the caseworker's decision, and the ended pathway waits in their inbox (待我处理,
+    :mod:`careflow.closing`; issue 12). Does not commit.
 
     Returns:
         ``(closed, notification ids)``: whether this call ended the run, and the messages it stored (to send
@@ -76,7 +95,7 @@ def close_pathway_run(session: Session, pathway_run_id: uuid.UUID, outcome: str 
     run = session.get(PathwayRun, pathway_run_id)
     session.refresh(run)
     record_audit(session, actor=actor, action=f"pathway.{status.value}", entity_type="pathway_run",
-                 entity_id=run.id, case_id=run.case_id, reason=outcome)
+                 entity_id=run.id, case_id=run.case_id, reason=outcome, **({"detail": detail} if detail else {}))
     notifications = notify_pathway_failed(session, run, outcome) if status == PathwayStatus.failed else []
     session.flush()
     return True, [n.id for n in notifications]

@@ -83,6 +83,52 @@ def choose_unit(units: list[AgencyUnit], agency_type: str, area_code: str, level
     return max(covering, key=lambda u: len(jurisdiction_prefix(u.jurisdiction_code)))
 
 
+def step_area(step, child, parameters) -> str:
+    """The area code a pathway step is routed by, for ``child`` and the run's start ``parameters``: the child's
+    residence (village, township or county code), or for ``jurisdiction_basis: emergency_place`` the
+    ``emergency_area_code`` of the parameters (临时救助 is given where the emergency happens, 方案 六); for
+    ``school_place`` the ``school_area_code`` when given, else the residence; for ``registration_place`` the
+    child's registration county. One rule for the flow's routing (:func:`careflow.step_tasks.routing_area`) and the
+    check before a pathway starts (:func:`careflow.cases.check_first_steps_routable`).
+
+    Raises:
+        ValueError: an emergency-place step without ``emergency_area_code``.
+    """
+    if step.jurisdiction_basis == "emergency_place":
+        code = str(parameters.get("emergency_area_code", "")).strip()
+        if not code:
+            raise FieldValueError("emergency_area_code", "problem.emergency_place_needed", step=step.key)
+        return code
+    if step.jurisdiction_basis == "school_place" and str(parameters.get("school_area_code") or "").strip():
+        return str(parameters["school_area_code"]).strip()  # the school's place (方案 十一), else the residence
+    if step.jurisdiction_basis == "registration_place":
+        return child.hukou_county_code
+    return child.residence_area_code or child.residence_county_code
+
+
+def coarser_than(area_code: str, level: str | None) -> bool:
+    """Whether ``area_code`` (a county's 6 or a township's 9 digits) is coarser than the ``level`` a unit is found at:
+    a child whose residence is recorded only down to the township has no village committee, whatever the directory
+    holds; the child's village must be recorded."""
+    return len(area_code) in (6, 9) and len(area_code) < LEVEL_PREFIX_LENGTH.get(level or "village", 12)
+
+
+def gap_outcome(gap: NoUnitForAgency, pathway: str, step_key: str):
+    """How a pathway run stopped at ``step_key`` because no unit takes it (``gap``), as the outcome people read
+    (:class:`core.outcome.Outcome`, worded in the reader's language): ``no_unit_area`` when the child's area is
+    coarser than the step's level (add the village), else ``no_unit`` (the administrator adds the unit). No class
+    name, agency code or file name."""
+    from core.outcome import Outcome  # start-up: only when a step cannot be routed
+
+    area_code = str(gap.values.get("area_code", ""))
+    level = next(iter(gap.values.get("level") or ()), "village")
+    values = {"step": f"{pathway}/{step_key}", "agency": gap.values.get("code", ""),
+              "area": area_name(area_code) or area_code}
+    if coarser_than(area_code, level):
+        return Outcome().add("no_unit_area", **values, needed=level)
+    return Outcome().add("no_unit", **values)
+
+
 class DirectoryError(FieldValueError):
     """A malformed agency directory file (``policy/agency_units.yaml``): the problem of one field, labelled with its
     place in the file (``agency_units.yaml：第 3 项（police-350302）的 jurisdiction_code`` /

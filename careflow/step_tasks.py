@@ -22,14 +22,13 @@ from sqlmodel import Session, select
 from careflow.ladder import initial_next_rung_at
 from careflow.registration_place import follower_unit, step_level
 from careflow.reroute import next_attempt_unit, previous_attempt
-from careflow.routing import resolve_unit
+from careflow.routing import resolve_unit, step_area
 from core.audit import record_audit
 from models.agency import AgencyUnit
 from models.base import utcnow
 from models.case import Case, PathwayRun
 from models.child import Child
 from models.deadlines import compute_deadline
-from models.errors import FieldValueError
 from models.pathways import PathwayStep
 from models.policy import load_policy
 from models.task import AgencyTask
@@ -115,17 +114,9 @@ def routing_area(session: Session, run: PathwayRun, step: PathwayStep) -> str:
     Raises:
         ValueError: an emergency-place step on a run started without ``emergency_area_code``.
     """
-    if step.jurisdiction_basis == "emergency_place":
-        code = str(run.parameters.get("emergency_area_code", "")).strip()
-        if not code:
-            raise FieldValueError("emergency_area_code", "problem.emergency_place_needed", step=step.key)
-        return code
-    if step.jurisdiction_basis == "school_place" and str(run.parameters.get("school_area_code") or "").strip():
-        return str(run.parameters["school_area_code"]).strip()  # the school's place (方案 十一), else the residence
-    child = session.get(Child, session.get(Case, run.case_id).child_id)
-    if step.jurisdiction_basis == "registration_place":
-        return child.hukou_county_code
-    return child.residence_area_code or child.residence_county_code
+    child = None if step.jurisdiction_basis == "emergency_place" else \
+        session.get(Child, session.get(Case, run.case_id).child_id)
+    return step_area(step, child, run.parameters)
 
 
 def _find_step_task(session, pathway_run_id, step_key, agency_type, attempt) -> AgencyTask | None:

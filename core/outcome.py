@@ -192,6 +192,14 @@ def _field(ref, lang: str) -> str:
     return _pick(found, "label", lang) if found else field_label(name, lang)
 
 
+def _needed(level, lang: str) -> str:
+    """What must be recorded of the child's residence, by the level a step's unit is found at (``village`` →
+    村（居））."""
+    from core.i18n import gettext  # start-up: as above
+
+    return gettext(f"case.area_level.{level}", lang)
+
+
 #: Values worded by a function of (value, language), by the value's name.
 WORDING = {"help": _help, "rehab": _rehab, "service": _service, "pathway": _pathway, "step": _step,
-           "field": _field}
+           "field": _field, "needed": _needed}

@@ -28,7 +28,7 @@ def pathway_start(
     """Start a pathway on a case: the first agency is notified at once."""
     from sqlmodel import select  # start-up: sqlmodel
 
-    from careflow.cases import PathwayAlreadyRunning, create_pathway_run  # start-up: sqlmodel
+    from careflow.cases import PathwayAlreadyRunning, PathwayNotRoutable, create_pathway_run  # start-up: sqlmodel
     from careflow.resume import start_pathway_flow  # start-up: Prefect
     from core.db import session_scope  # start-up: sqlmodel
     from models.case import Case, case_reference  # start-up: sqlmodel
@@ -40,7 +40,7 @@ def pathway_start(
             if found is None:
                 raise LookupError(tr("cli.pathway.start.out.no_case", case=case))
             run = create_pathway_run(session, case_id=found.id, pathway=pathway, actor=actor, parameters=parameters)
-    except PathwayAlreadyRunning as exc:
+    except (PathwayAlreadyRunning, PathwayNotRoutable) as exc:  # well formed, refused by the case or the directory
         refused(exc)
     except USER_ERRORS as exc:
         fail(exc)

@@ -48,11 +48,27 @@ class PathwayBlocked(Exception):
     naming the step by its title (``step_title``; the key when the policy has none); :attr:`outcome` is the
     pathway's recorded outcome (``受阻：…``), the rejection reason in it as the agency wrote it."""
 
-    def __init__(self, step_key: str, reason: str, step_title: str = "", pathway: str = ""):
-        super().__init__(f"“{step_title or step_key}”已被退回 {MAX_ATTEMPTS} 次：{reason}")
+    def __init__(self, step_key: str, reason: str, step_title: str = "", pathway: str = "",
+                 outcome: Outcome | None = None):
+        super().__init__(f"“{step_title or step_key}”已被退回 {MAX_ATTEMPTS} 次：{reason}" if outcome is None
+                         else outcome.text())
         self.step_key = step_key
         self.reason = reason
-        self.outcome = Outcome().add("blocked", step=f"{pathway}/{step_key}", times=MAX_ATTEMPTS, reason=reason)
+        self.outcome = outcome or Outcome().add("blocked", step=f"{pathway}/{step_key}", times=MAX_ATTEMPTS,
+                                                reason=reason)
+
+
+def unroutable(ctx: PathwayContext, step_key: str, exc: BaseException) -> PathwayBlocked | None:
+    """The step ``step_key`` has no unit for the child's area (``NoUnitForAgency`` from opening its task): the run
+    stops at once, its outcome worded for people (:func:`careflow.routing.gap_outcome`: add the child's village, or
+    the administrator adds the unit), the engine's text only in the log. Restarting would fail the same way.
+    ``None`` for any other error."""
+    from careflow.routing import NoUnitForAgency, gap_outcome  # start-up: only when opening a task failed
+
+    if not isinstance(exc, NoUnitForAgency):
+        return None
+    get_run_logger().warning("step %s cannot be routed: %s", step_key, exc)
+    return PathwayBlocked(step_key, str(exc), pathway=ctx.pathway, outcome=gap_outcome(exc, ctx.pathway, step_key))
 
 
 async def await_answers(ctx: PathwayContext, task_ids: list[str], rule: Literal["all", "any"] = "all") -> list[TaskAnswer]:
@@ -101,7 +117,7 @@ async def request_steps(
     Returns:
         The completed answers, keyed by ``"<step>/<agency type>"``.
     Raises:
-        PathwayBlocked: a step was rejected :data:`MAX_ATTEMPTS` times.
+        PathwayBlocked: a step was rejected :data:`MAX_ATTEMPTS` times, or no unit takes it (:func:`unroutable`).
     """
     wanted = [StepRequest(*r) for r in requests]
     pairs = [(r.step_key, r.agency_type) for r in wanted]
@@ -109,7 +125,15 @@ async def request_steps(
     attempts = {pair: 1 for pair in pairs}
     rejections = {pair: 0 for pair in pairs}
     while True:
-        task_ids = {pair: _open_and_notify(ctx, *pair, attempts[pair], is_urgent[pair]) for pair in pairs}
+        task_ids = {}
+        for pair in pairs:
+            try:
+                task_ids[pair] = _open_and_notify(ctx, *pair, attempts[pair], is_urgent[pair])
+            except Exception as exc:
+                blocked = unroutable(ctx, pair[0], exc)
+                if blocked is None:
+                    raise
+                raise blocked from exc
         answers = await await_answers(ctx, list(task_ids.values()), rule)
         by_pair = dict(zip(pairs, answers))
         rejected = [pair for pair, a in by_pair.items() if a.state == TaskState.rejected]

@@ -52,7 +52,8 @@ def test_existing_runs_get_keys_and_old_duplicates_are_kept(own_database):
         from datetime import date
 
         child = register_child(session, resident_id=make_resident_id(), full_name="迁移测试", hukou_county="511321",
-                               residence_county="350302", arrival_date=date(2023, 8, 20), actor="t").child
+                               residence_county="350302", residence_area_code="350302001001",
+                               arrival_date=date(2023, 8, 20), actor="t").child
         session.flush()
         case_id = open_case(session, child_id=child.id, caseworker="t").id
     command.downgrade(_alembic(url), "0009-1")  # the schema before this migration
@@ -86,5 +87,9 @@ def test_existing_runs_get_keys_and_old_duplicates_are_kept(own_database):
     with session_scope(url) as session, pytest.raises(PathwayAlreadyRunning):
         create_pathway_run(session, case_id=case_id, pathway="service_referral", actor="t",
                            parameters={"item": 13, "eligibility_override": "低保条件待核实"})
-    with session_scope(url) as session:
+    with session_scope(url) as session:  # a new item starts: its departments are in the directory
+        from careflow.routing import load_agency_units
+        from core.settings import get_settings
+
+        load_agency_units(session, get_settings().policy_dir / "agency_units.yaml")
         create_pathway_run(session, case_id=case_id, pathway="service_referral", actor="t", parameters={"item": 17})

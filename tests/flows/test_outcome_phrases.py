@@ -195,7 +195,7 @@ def test_start_errors_restarts_and_pending_reasons_translate_only_their_frame():
     assert Outcome().add("invalid_start", error="字段 screening_result").text() == "启动参数无效：字段 screening_result"
     assert Outcome().add("bad_parameter", error="清单无第99项").text("en") == "Parameter error: 清单无第99项"
     assert Outcome().add("gave_up", times=3, reason="流程运行已崩溃").text() == \
-        "流程运行中断，已自动重启 3 次仍未恢复，路径停止：流程运行已崩溃"
+        "已停止：流程运行已崩溃（流程反复中断，自动重启 3 次仍未恢复）"
     assert pending_reason("").text() == pending_reason("暂无可启动的服务路径").text() == "暂无可启动的服务路径"
     assert pending_reason(REFUSED).text() == REFUSED
     assert pending_reason(REFUSED).text("en").startswith("could not start: ")

@@ -85,7 +85,7 @@ def test_the_stalled_list_costs_two_statements_however_many_pathways_stalled(web
 def test_a_countys_stalled_pathways_are_chosen_before_the_limit_not_after(web_app, world, clients):
     """The dashboard took the province's first 200 stalled runs, then kept its county's: past 200 elsewhere, a
     county saw none of its own."""
-    elsewhere = _stalled_run("350823", "350823001001", down_for=timedelta(days=3))  # longest first: ahead in line
+    elsewhere = _stalled_run("350823", "350823100001", down_for=timedelta(days=3))  # longest first: ahead in line
     here = _stalled_run("350302", "350302001001", down_for=timedelta(hours=3))
     try:
         with session_scope() as session:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request
 
-from careflow.cases import CaseClosed, PathwayAlreadyRunning
+from careflow.cases import CaseClosed, PathwayAlreadyRunning, PathwayNotRoutable
 from web import actions, lists
 from web.deps import ApiCaseworker, ApiReader, DbDep
 from web.api_errors import api_invalid
@@ -44,7 +44,9 @@ def read_case(request: Request, db: DbDep, user: ApiReader, reference: Reference
 @router.post("/cases/{reference}/pathways", response_model=StartOut, status_code=201,
              responses={409: {"description": "The pathway (for a service-list referral: the item) is already open "
                                              "on the case (the detail names the open run), or the case is closed "
-                                             "(reopen it with a reason first); in Chinese."}})
+                                             "(reopen it with a reason first), or its first step has no unit for "
+                                             "the child's area (the detail names the agency and the area, and what "
+                                             "to do); in Chinese, English on request."}})
 def start_pathway(request: Request, db: DbDep, user: ApiCaseworker, reference: Reference,
                   data: PathwayStart) -> StartOut:
     """Start a pathway (a key of ``GET /api/pathways`` that is ``available``) with its start parameters.
@@ -52,12 +54,14 @@ def start_pathway(request: Request, db: DbDep, user: ApiCaseworker, reference: R
     ``started`` is false when the run was recorded but its flow run could not be created now (the sweeper
     starts it). 422: no such pathway or parameters that do not match the policy. 409: the same pathway is
     still open on the case (it may be started again once that run ended), or the case is closed (案件已结案，请先重新开案
-    并说明理由: a closed case is reopened only explicitly, on its page).
+    并说明理由: a closed case is reopened only explicitly, on its page), or the pathway's first step has no unit for the
+    child's area (e.g. a village committee's step for a child registered only down to the township; nothing is
+    recorded).
     """
     case, child = visible_case(db, user, reference)
     try:
         result = actions.start_pathway_as(db, user, case, child, data, request.app.state.pathway_starter)
-    except (PathwayAlreadyRunning, CaseClosed) as exc:
+    except (PathwayAlreadyRunning, CaseClosed, PathwayNotRoutable) as exc:
         raise HTTPException(409, exc.text(translator(request).lang)) from None
     except (ValueError, LookupError) as exc:
         raise api_invalid(request, exc, start_labels(data.pathway, translator(request))) from None

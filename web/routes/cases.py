@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from careflow.cases import CaseClosed, PathwayAlreadyRunning
+from careflow.cases import CaseClosed, PathwayAlreadyRunning, PathwayNotRoutable
 from web import actions, forms
 from web.deps import FormDep, CaseworkerPage, DbDep, ReaderPage, csrf_protect
 from web.form_pages import form_page
@@ -94,7 +94,7 @@ def start_pathway(request: Request, db: DbDep, user: CaseworkerPage, reference: 
             "case": case_summary(case), "pathways": pathway_infos(translator(request)),
             "errors": forms.error_lines(exc), "values": {k: v for k, v in form.items() if isinstance(v, str)},
             **checks_context(db, child, user.username, translator(request))},
-            status_code=409 if isinstance(exc, (PathwayAlreadyRunning, CaseClosed)) else 400)
+            status_code=409 if isinstance(exc, (PathwayAlreadyRunning, CaseClosed, PathwayNotRoutable)) else 400)
     done = "pathway_started" if result.started else "pathway_pending"
     return redirect(f"/cases/{case.reference}?done={done}")
 

@@ -56,7 +56,8 @@ def files_page(request: Request, db: DbDep, user: ReaderPage) -> Response:
 
 @router.get("/children/new")
 def register_page(request: Request, user: CaseworkerPage) -> Response:
-    default_area = user.jurisdiction_code if len(user.jurisdiction_code) > 6 else ""
+    # a village caseworker's own village; never a township: the pathways' village committee needs the child's village
+    default_area = user.jurisdiction_code if len(user.jurisdiction_code) == 12 else ""
     return render(request, "child_new.html", {
         "errors": [], "values": {"residence_county": county_label(user.jurisdiction_code[:6]),
                                  "residence_area_code": area_input(default_area)},

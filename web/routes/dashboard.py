@@ -13,7 +13,7 @@ from core.audit import record_audit
 from core.settings import get_settings
 from careflow.programme_reports import programme_figures
 from careflow.sweep_runs import last_sweep
-from careflow.recovery import stalled_pathway_runs
+from careflow.recovery import failure_outcome, stalled_pathway_runs
 from careflow.routing import jurisdiction_prefix
 from models.base import utcnow
 from models.case import Case
@@ -87,7 +87,8 @@ STALLED_LIMIT = 200
 
 def stalled_rows(db, jurisdiction: str, t) -> list[dict]:
     """Pathways of ``jurisdiction`` "running" without a live flow run for longer than ``stall_after_seconds``
-    (:func:`careflow.recovery.stalled_pathway_runs`): case reference, pathway, since when, restarts, last failure."""
+    (:func:`careflow.recovery.stalled_pathway_runs`): case reference, pathway, since when, restarts, last failure (worded:
+    :func:`careflow.recovery.failure_outcome`, never the engine's exception text)."""
     runs = stalled_pathway_runs(db, timedelta(seconds=get_settings().stall_after_seconds), limit=STALLED_LIMIT,
                                 county_prefix=jurisdiction_prefix(jurisdiction)[:6])
     cases = {row.id: row for row in db.exec(select(Case.id, Case.reference, Case.county_code)
@@ -98,7 +99,7 @@ def stalled_rows(db, jurisdiction: str, t) -> list[dict]:
         if case is not None and inside(case.county_code, jurisdiction):
             rows.append({"case_reference": case.reference, "title": pathway_title(run.pathway, t),
                          "since": run.down_since or run.started_at, "restarts": run.restart_count,
-                         "last_failure": run.last_failure})
+                         "last_failure": failure_outcome(run.last_failure).text(t.lang) if run.last_failure else ""})
     return rows
 
 
