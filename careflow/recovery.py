@@ -29,15 +29,32 @@ from notifications.routing import caseworker_unit, manager_channel  # noqa: F401
 _RAW_ERROR = re.compile(r"encountered an exception|Traceback|\b[A-Z][A-Za-z]*(?:Error|Exception)\b")
 
 
+#: careflow's own verdicts on a flow run (:func:`careflow.reconcile.judge`, :mod:`careflow.resume`), Chinese text that
+#: may quote the engine (a crashed run's state message), by words they contain → the phrase that words them in the
+#: reader's language; the most specific first.
+_VERDICTS = (
+    ("已不存在（被杀或崩溃）", "failure.process_gone"),
+    ("随后停止的运行器", "failure.runner_stopped"),
+    ("未保存答复输入的格式", "failure.input_lost"),
+    ("Prefect 中找不到该流程运行", "failure.run_missing"),
+    ("流程运行已", "failure.run_ended"),
+)
+
+
 def failure_outcome(reason: str) -> Outcome:
     """Why a flow run failed, as people read it (the case page, the dashboard, the 【路径失败】 mail): a known error
     worded (``NoUnitForAgency``: the directory lacks a unit for the child's area), any other quoted exception as
-    "the flow hit an error (details in the log)"; careflow's own Chinese verdicts (a process gone, a stalled run) as
-    they are. The raw ``reason`` stays in the log and the audit (``pathway.restarted``, ``pathway.failed`` detail)."""
+    "the flow hit an error (details in the log)"; careflow's own Chinese verdicts (a process gone, a run that ended or
+    a runner that stopped: :data:`_VERDICTS`) by their phrase, never with the engine's state message they quote; other
+    text as it is. The raw ``reason`` stays in the log and the audit (``pathway.restarted``, ``pathway.failed``
+    detail)."""
     if "NoUnitForAgency" in reason:
         return Outcome().add("failure.no_unit")
     if _RAW_ERROR.search(reason):
         return Outcome().add("failure.error")
+    for words, key in _VERDICTS:
+        if words in reason:
+            return Outcome().add(key)
     return Outcome.typed(reason)
 
 

@@ -131,4 +131,19 @@ def test_failure_reasons_are_worded_and_careflows_own_verdicts_kept():
     assert failure_outcome(RAW).text() == "承办单位名录中缺少负责该儿童居住地的承办单位，请联系系统管理员"
     assert failure_outcome("流程运行已失败（Failed）：Flow run encountered an exception: KeyError: 'x'").text() == \
         "流程出错（详细原因已记入系统日志）"
-    assert failure_outcome("运行流程的进程（host）已不存在（被杀或崩溃）").text() == "运行流程的进程（host）已不存在（被杀或崩溃）"
+    assert failure_outcome("运行流程的进程（host）已不存在（被杀或崩溃）").text() == "运行流程的进程已不存在（被杀或崩溃）"
+
+
+def test_careflows_own_verdicts_read_in_english_without_the_engines_words():
+    """An English dashboard read 「Stopped: 流程运行已崩溃（Crashed）：process kil…」 (a suite run): the sweeper's verdict
+    on a crashed run, quoting Prefect's state message, inside an English sentence."""
+    from core.outcome import Outcome
+
+    for verdict, english in (("流程运行已崩溃（Crashed）：process killed", "the flow run ended unexpectedly"),
+                             ("运行流程的进程（vm:1）已不存在（被杀或崩溃）", "the process running the flow is gone"),
+                             ("流程运行已被一个随后停止的运行器（careflow serve 或 careflow worker）领取（Pending），"
+                              "现有运行器均在其后启动，视为已中断", "claimed by a runner that then stopped")):
+        stopped = Outcome().add("gave_up", times=3, reason=failure_outcome(verdict))
+        text = stopped.text("en")
+        assert english in text and not any("\u4e00" <= c <= "\u9fff" for c in text), text
+        assert "process killed" not in stopped.text() and "Crashed" not in stopped.text()
