@@ -21,6 +21,7 @@ from careflow.reconcile import reconcile
 from core.settings import get_settings
 from entry.stack import LocalStack
 from flows.faults import FAULT_POINTS, PENDING_FAULT_POINT
+from models.audit import AuditEvent
 from models.case import PathwayRun, PathwayStatus
 from models.notification import DeliveryStatus
 from models.task import TaskState
@@ -201,7 +202,12 @@ def test_a_pathway_restarted_too_often_ends_failed_and_the_caseworker_and_manage
     assert counts["given_up"] == 1 and counts["restarted"] == 0
     session.expire_all()
     run = session.get(PathwayRun, run.id)
-    assert run.status == PathwayStatus.failed and "重启 3 次" in run.outcome and "process killed" in run.outcome
+    # the reason worded (the engine's "process killed" stays in the log and the audit, not in what people read)
+    assert run.status == PathwayStatus.failed and "重启 3 次" in run.outcome and "流程运行意外结束" in run.outcome
+    assert "process killed" not in run.outcome
+    [failed] = session.exec(select(AuditEvent).where(AuditEvent.case_id == case.id,
+                                                     AuditEvent.action == "pathway.failed")).all()
+    assert "process killed" in failed.detail["engine_reason"]
     told = [n for n in notifications_of(case.reference) if n.event == "pathway_closed"]
     assert {(n.unit_code, n.recipient_role) for n in told} == {
         ("civil_affairs-350302.manager", "manager"), ("caseworker.e2e.caseworker", "caseworker")}

