@@ -2,6 +2,7 @@
 promises, not the bureau's officers: a step's rejection, like the ladder's overdue rung and a given-up delivery."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -30,31 +31,23 @@ def test_manager_channel_is_the_bureau_manager_role():
     assert manager_channel("350302") == "civil_affairs-350302.manager"
 
 
-def test_a_rejection_reaches_the_county_manager_channel_not_the_bureau_officers(database_url, session, register,
-                                                                             tmp_path, port, monkeypatch):
-    channels = tmp_path / "channels.yaml"
-    channels.write_text(yaml.safe_dump({
-        "default": [sink_url(port)], "digest": "off",
-        "units": {"civil_affairs-350302": {"officer": [sink_url(free_port())],  # nobody listens
-                                           "manager": [sink_url(port)]}}}), encoding="utf-8")
-    monkeypatch.setenv("CAREFLOW_CHANNELS_FILE", str(channels))
-    get_settings.cache_clear()
+def _police_task_rejected(session, register, reason: str):
+    """(case, task, flow context) of a new guardianship case whose police step the police rejected with ``reason``."""
     case = open_case(session, child_id=register().child.id, caseworker="test.caseworker")
     run = create_pathway_run(session, case_id=case.id, pathway="guardianship", actor="test.caseworker")
     session.flush()
     task = open_step_task(session, pathway_run_id=run.id, step_key="police_reprimand", now=OPENED)
-    transition_task(session, task, TaskState.rejected, actor="民警 陈强", reason="不属于本所辖区")
-    ctx = waiting.PathwayContext(pathway_run_id=str(run.id), pathway="guardianship",
-                                 case_reference=case.reference, county_code=case.county_code,
-                                 caseworker=case.caseworker, parameters={})
-    task_id = str(task.id)
-    session.commit()
-    # the flow's tasks without Prefect: their plain functions
-    monkeypatch.setattr(waiting, "queue_message", waiting.queue_message.fn)
-    answer = TaskAnswer(task_id=task_id, step_key="police_reprimand", agency_type="police", attempt=1,
-                        state=TaskState.rejected, rejection_reason="不属于本所辖区")
-    # Held until a day later from the moment they are stored: the session's served runner (tests/flows) has a send
-    # loop of its own, woken at once by the messages' NOTIFY on PostgreSQL, which must leave them to this test's pass.
+    transition_task(session, task, TaskState.rejected, actor="民警 陈强", reason=reason)
+    ctx = waiting.PathwayContext(pathway_run_id=str(run.id), pathway="guardianship", case_reference=case.reference,
+                                 county_code=case.county_code, caseworker=case.caseworker, parameters={})
+    return case, task, ctx
+
+
+@contextmanager
+def _held_a_day():
+    """Messages stored inside are held until a day later (the time yielded): the session's served runner
+    (tests/flows) has a send loop of its own, woken at once by the messages' NOTIFY on PostgreSQL, which must leave
+    them to the test's own pass."""
     later = utcnow() + timedelta(days=1)
 
     def hold(flushing, _context, _instances):
@@ -64,9 +57,29 @@ def test_a_rejection_reaches_the_county_manager_channel_not_the_bureau_officers(
 
     sa.event.listen(Session, "before_flush", hold)
     try:
-        waiting._report_rejection(ctx, answer)  # the flow stores them for the send loop
+        yield later
     finally:
         sa.event.remove(Session, "before_flush", hold)
+
+
+def test_a_rejection_reaches_the_county_manager_channel_not_the_bureau_officers(database_url, session, register,
+                                                                             tmp_path, port, monkeypatch):
+    channels = tmp_path / "channels.yaml"
+    channels.write_text(yaml.safe_dump({
+        "default": [sink_url(port)], "digest": "off",
+        "units": {"civil_affairs-350302": {"officer": [sink_url(free_port())],  # nobody listens
+                                           "manager": [sink_url(port)]}}}), encoding="utf-8")
+    monkeypatch.setenv("CAREFLOW_CHANNELS_FILE", str(channels))
+    get_settings.cache_clear()
+    case, task, ctx = _police_task_rejected(session, register, "不属于本所辖区")
+    task_id = str(task.id)
+    session.commit()
+    # the flow's tasks without Prefect: their plain functions
+    monkeypatch.setattr(waiting, "queue_message", waiting.queue_message.fn)
+    answer = TaskAnswer(task_id=task_id, step_key="police_reprimand", agency_type="police", attempt=1,
+                        state=TaskState.rejected, rejection_reason="不属于本所辖区")
+    with _held_a_day() as later:
+        waiting._report_rejection(ctx, answer)  # the flow stores them for the send loop
     with session_scope() as s:
         stored = s.exec(select(Notification).where(Notification.task_id == task.id)).all()
         assert len(stored) == 2 and all(n.next_attempt_at is not None for n in stored)
@@ -95,32 +108,16 @@ def test_a_need_more_information_rejection_mails_a_returned_message_without_the_
     channels.write_text(yaml.safe_dump({"default": [sink_url(port)], "digest": "off"}), encoding="utf-8")
     monkeypatch.setenv("CAREFLOW_CHANNELS_FILE", str(channels))
     get_settings.cache_clear()
-    case = open_case(session, child_id=register().child.id, caseworker="test.caseworker")
-    run = create_pathway_run(session, case_id=case.id, pathway="guardianship", actor="test.caseworker")
-    session.flush()
-    task = open_step_task(session, pathway_run_id=run.id, step_key="police_reprimand", now=OPENED)
-    transition_task(session, task, TaskState.rejected, actor="民警 陈强", reason="请提供监护人现住址和联系电话")
+    case, task, ctx = _police_task_rejected(session, register, "请提供监护人现住址和联系电话")
     record_rejection(session, task, RejectionKind.need_more_information, None, actor="民警 陈强")
-    ctx = waiting.PathwayContext(pathway_run_id=str(run.id), pathway="guardianship", case_reference=case.reference,
-                                 county_code=case.county_code, caseworker=case.caseworker, parameters={})
     session.commit()
     monkeypatch.setattr(waiting, "queue_message", waiting.queue_message.fn)
     answer = TaskAnswer(task_id=str(task.id), step_key="police_reprimand", agency_type="police", attempt=1,
                         state=TaskState.rejected, rejection_reason=task.rejection_reason,
                         rejection_kind=task.rejection_kind)
-    later = utcnow() + timedelta(days=1)  # held for this test's pass (see the test above)
-
-    def hold(flushing, _context, _instances):
-        for stored in flushing.new:
-            if isinstance(stored, Notification):
-                stored.next_attempt_at = later
-
-    sa.event.listen(Session, "before_flush", hold)
-    try:
+    with _held_a_day() as later:
         waiting._report_rejection(ctx, answer)
         waiting._report_rejection(ctx, answer)  # a replayed flow stores nothing twice
-    finally:
-        sa.event.remove(Session, "before_flush", hold)
     with session_scope() as s:
         stored = s.exec(select(Notification).where(Notification.task_id == task.id)).all()
         assert {(n.event, n.unit_code, n.recipient_role) for n in stored} == {

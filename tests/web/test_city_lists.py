@@ -86,6 +86,14 @@ def test_a_citys_versions_are_listed_newest_first(province, clients):
     assert clients["mgr_city"].get("/city-lists?city=350200").status_code == 404  # 莆田市's manager: not 厦门市
 
 
+def _civil_affairs_unit(session, city_code: str, name: str) -> None:
+    """The city's civil affairs unit in the directory (added once: the database is shared by the session)."""
+    if session.get(AgencyUnit, f"civil_affairs-{city_code}") is None:
+        session.add(AgencyUnit(code=f"civil_affairs-{city_code}", agency_type="civil_affairs",
+                               jurisdiction_code=city_code, name=name))
+        session.flush()
+
+
 def test_the_city_files_and_the_province_confirms_on_the_web(web_app, province):
     """平潭综合实验区's bureau answers 「否」 (refused, in Chinese), then 「是」; 省民政厅's officer confirms receipt in its
     inbox; the page then says 已确认. (A city no other test loads lists for: a list older than a city's latest is
@@ -94,10 +102,7 @@ def test_the_city_files_and_the_province_confirms_on_the_web(web_app, province):
     data.update({"city_code": "350128", "published_on": date(2029, 4, 2), "source": "岚社〔2029〕1号"})
     suffix = uuid.uuid4().hex[:6]
     with session_scope() as session:
-        if session.get(AgencyUnit, "civil_affairs-350128") is None:
-            session.add(AgencyUnit(code="civil_affairs-350128", agency_type="civil_affairs",
-                                   jurisdiction_code="350128", name="平潭综合实验区社会事业局"))
-            session.flush()
+        _civil_affairs_unit(session, "350128", "平潭综合实验区社会事业局")
         result = load_city_list(session, CityServiceList.model_validate(data), actor="莆田市民政局")
         filing_id = result.duties[0].id
         for name, unit in (("city", "civil_affairs-350128"), ("province", "civil_affairs-350000")):
@@ -142,10 +147,7 @@ def test_a_city_list_duty_reads_in_english_on_request_and_its_letter_is_a_duty_n
 
     suffix = uuid.uuid4().hex[:6]
     with session_scope() as session:
-        if session.get(AgencyUnit, "civil_affairs-350700") is None:
-            session.add(AgencyUnit(code="civil_affairs-350700", agency_type="civil_affairs",
-                                   jurisdiction_code="350700", name="南平市民政局"))
-            session.flush()
+        _civil_affairs_unit(session, "350700", "南平市民政局")
         # the duties alone, as careflow.city_list opens them (a list version of 2032 would refuse other tests' lists)
         tasks = [AgencyTask(case_id=None, pathway_run_id=None, duty_key=f"{kind}:350700:2032-05-06", step_key=kind,
                             agency_type="civil_affairs", unit_code="civil_affairs-350700", jurisdiction_code="350700",
